@@ -1,0 +1,47 @@
+# The contract: make build, make test, make bench, make run.
+GO      ?= go
+# pebblegozstd: Pebble's pure-Go zstd instead of compiling the C library.
+TAGS    ?= pebblegozstd
+BIN     := bin/tsdb
+PKGS    := ./...
+FUZZTIME ?= 30s
+LISTEN  ?= 127.0.0.1:9090
+DATA    ?= data
+
+.PHONY: build test check lint bench run fuzz cover clean
+
+build:
+	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/tsdb
+
+# Every test: static checks, all tests with invariants on, then the race
+# detector on the concurrent packages.
+test: check build
+	$(GO) test -tags $(TAGS),invariants -timeout 15m $(PKGS)
+	$(GO) test -race -tags $(TAGS) -timeout 15m ./storage/... ./ingest/...
+
+check lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
+	$(GO) vet -tags $(TAGS),invariants $(PKGS)
+
+bench:
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
+
+run: build
+	$(BIN) serve --listen $(LISTEN) --data $(DATA) --web.enable-admin-api
+
+fuzz:
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDenseRoundTrip -fuzztime $(FUZZTIME) ./storage/chunkenc/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDenseDecode -fuzztime $(FUZZTIME) ./storage/chunkenc/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzXORRoundTrip -fuzztime $(FUZZTIME) ./storage/chunkenc/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzReplay -fuzztime $(FUZZTIME) ./storage/wal/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecodeV1 -fuzztime $(FUZZTIME) ./ingest/remotewrite/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecodeV2 -fuzztime $(FUZZTIME) ./ingest/remotewrite/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./ingest/remotewrite/
+
+cover:
+	$(GO) test -tags $(TAGS) -coverprofile=cover.out $(PKGS)
+	$(GO) tool cover -func=cover.out | tail -1
+
+clean:
+	rm -rf bin cover.out

@@ -1,0 +1,51 @@
+// Command tsdb is the time-series database and alert engine: one binary
+// that ingests, stores and serves metrics.
+//
+//	tsdb serve --listen 127.0.0.1:9090 --data ./data --retention 30d
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		usage()
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		if err := serve(args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "tsdb serve:", err)
+			return 1
+		}
+		return 0
+	case "version", "--version", "-version":
+		fmt.Println("tsdb", version)
+		return 0
+	case "help", "-h", "--help":
+		usage()
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "tsdb: unknown command %q\n", args[0])
+		usage()
+		return 2
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: tsdb <command> [flags]
+
+commands:
+  serve     run the server (tsdb serve --help lists its flags)
+  version   print the version
+`)
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// routes are the handlers the router dispatches to.
+type routes struct {
+	remoteWrite  fasthttp.RequestHandler
+	export       fasthttp.RequestHandler
+	deleteSeries fasthttp.RequestHandler
+	snapshot     fasthttp.RequestHandler
+	metrics      fasthttp.RequestHandler
+	ready        func() bool
+}
+
+func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
+	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// newRouter dispatches by path. Every request is counted by path and code.
+func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tsdb_http_requests_total",
+		Help: "HTTP requests by handler and status code.",
+	}, []string{"handler", "code"})
+	reg.MustRegister(requests)
+	return func(ctx *fasthttp.RequestCtx) {
+		path := string(ctx.Path())
+		handler := path
+		switch path {
+		case "/api/v1/write", "/api/v1/push", "/receive":
+			handler = "/api/v1/write"
+			r.remoteWrite(ctx)
+		case "/api/v1/export":
+			r.export(ctx)
+		case "/api/v1/admin/tsdb/delete_series":
+			r.deleteSeries(ctx)
+		case "/api/v1/admin/tsdb/snapshot":
+			r.snapshot(ctx)
+		case "/metrics":
+			r.metrics(ctx)
+		case "/-/healthy":
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetBodyString("Healthy.\n")
+		case "/-/ready":
+			ctx.SetContentType("text/plain; charset=utf-8")
+			if r.ready() {
+				ctx.SetBodyString("Ready.\n")
+			} else {
+				ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+				ctx.SetBodyString("Shutting down.\n")
+			}
+		case "/":
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /api/v1/export /metrics /-/healthy /-/ready\n")
+		default:
+			handler = "other"
+			if strings.HasPrefix(path, "/api/") {
+				ctx.SetContentType("application/json")
+				ctx.SetStatusCode(fasthttp.StatusNotFound)
+				ctx.SetBodyString(`{"status":"error","errorType":"not_found","error":"unknown API endpoint ` + strings.ReplaceAll(path, `"`, `'`) + `"}` + "\n")
+			} else {
+				ctx.NotFound()
+			}
+		}
+		requests.WithLabelValues(handler, strconv.Itoa(ctx.Response.StatusCode())).Inc()
+	}
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/valyala/fasthttp"
+
+	"github.com/emsdb/tsdb/ingest/remotewrite"
+	"github.com/emsdb/tsdb/query/api"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// serveConfig is everything `tsdb serve` is told on the command line.
+type serveConfig struct {
+	listen         string
+	dataDir        string
+	retention      time.Duration
+	shards         int
+	maxSeries      int
+	enableAdmin    bool
+	maxBodyBytes   int
+	logLevel       string
+	logFormat      string
+	shutdownWait   time.Duration
+	readTimeout    time.Duration
+	maxConnections int
+}
+
+func parseServeFlags(args []string) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:9090", "`HOST:PORT` to serve the HTTP API on")
+	fs.StringVar(&c.dataDir, "data", "data", "data `folder`; created if missing")
+	fs.Var(durationFlag{&c.retention}, "retention", "how long to keep samples, from the wall clock (e.g. 30d, 1y); 0 keeps everything")
+	fs.IntVar(&c.shards, "shards", 0, "number of storage shards for a new data folder; 0 means one per CPU core")
+	fs.IntVar(&c.maxSeries, "storage.max-series", 0, "most series the database may hold; writes creating more get 400; 0 is unlimited")
+	fs.BoolVar(&c.enableAdmin, "web.enable-admin-api", false, "enable /api/v1/admin/* (delete_series, snapshot)")
+	fs.IntVar(&c.maxBodyBytes, "remote-write.max-body-bytes", 32<<20, "largest compressed remote-write body accepted, in bytes")
+	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
+	fs.DurationVar(&c.shutdownWait, "shutdown.timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
+	fs.DurationVar(&c.readTimeout, "http.read-timeout", time.Minute, "longest time to read one request")
+	fs.IntVar(&c.maxConnections, "http.max-connections", 2048, "most concurrent HTTP connections")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return c, nil
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log.level: %w", err)
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "logfmt", "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, ho)), nil
+	}
+	return nil, fmt.Errorf("--log.format %q: want logfmt or json", format)
+}
+
+func serve(args []string) error {
+	cfg, err := parseServeFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log, err := newLogger(cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return runServer(ctx, cfg, log, nil)
+}
+
+// runServer serves until ctx is done, then shuts down gracefully. ready,
+// when non-nil, receives the bound address once the server accepts.
+func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<- string) error {
+	start := time.Now()
+	db, err := storage.Open(cfg.dataDir, &storage.Options{
+		Shards:    cfg.shards,
+		Retention: cfg.retention,
+		MaxSeries: cfg.maxSeries,
+		Logger:    log.With("component", "storage"),
+	})
+	if err != nil {
+		return fmt.Errorf("open storage in %s: %w", cfg.dataDir, err)
+	}
+	log.Info("storage opened", "dir", cfg.dataDir, "took", time.Since(start), "retention", cfg.retention)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newStorageCollector(db))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tsdb_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": version},
+	}, func() float64 { return 1 }))
+
+	rw := remotewrite.New(db, &remotewrite.Options{
+		MaxBodyBytes: cfg.maxBodyBytes,
+		Logger:       log.With("component", "remotewrite"),
+		Registerer:   reg,
+	})
+	a := api.New(db, db, &api.Options{
+		EnableAdmin: cfg.enableAdmin,
+		SnapshotDir: filepath.Join(cfg.dataDir, "snapshots"),
+		Logger:      log.With("component", "api"),
+	})
+	var shuttingDown atomic.Bool
+	h := newRouter(routes{
+		remoteWrite:  rw.Serve,
+		export:       a.Export,
+		deleteSeries: a.DeleteSeries,
+		snapshot:     a.Snapshot,
+		metrics:      metricsHandler(reg),
+		ready:        func() bool { return !shuttingDown.Load() },
+	}, reg)
+
+	srv := &fasthttp.Server{
+		Handler:               h,
+		Name:                  "tsdb",
+		MaxRequestBodySize:    cfg.maxBodyBytes + 1<<20,
+		ReadTimeout:           cfg.readTimeout,
+		WriteTimeout:          5 * time.Minute,
+		IdleTimeout:           2 * time.Minute,
+		Concurrency:           cfg.maxConnections,
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{log},
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "version", version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err = <-errc:
+		log.Error("http server stopped", "err", err)
+	case <-ctx.Done():
+		log.Info("shutting down")
+	}
+	shuttingDown.Store(true)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownWait)
+	defer cancel()
+	if serr := srv.ShutdownWithContext(sctx); serr != nil {
+		log.Warn("http shutdown", "err", serr)
+	}
+	t := time.Now()
+	if cerr := db.Close(); cerr != nil {
+		return fmt.Errorf("close storage: %w", cerr)
+	}
+	log.Info("storage flushed and closed", "took", time.Since(t))
+	return err
+}
+
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "http")
+}

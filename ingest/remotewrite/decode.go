@@ -1,0 +1,397 @@
+package remotewrite
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/storage"
+)
+
+// ErrMalformed wraps every decoding error: the request body is not a valid
+// message of the protocol it claims to be.
+var ErrMalformed = errors.New("remotewrite: malformed request")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// Counts tells what a decoded request held besides float samples.
+type Counts struct {
+	Samples    int // float samples decoded into the batch
+	Histograms int // native histogram samples, not stored
+	Exemplars  int // exemplars, not stored
+}
+
+// Decoder decodes remote-write messages into storage batches. It reuses
+// its buffers between calls and is not safe for concurrent use; keep one
+// per goroutine (or in a sync.Pool).
+type Decoder struct {
+	sb      labels.ScratchBuilder
+	samples []storage.Sample
+	symbols []string
+	refs    []uint32
+}
+
+// NewDecoder returns a Decoder.
+func NewDecoder() *Decoder { return &Decoder{sb: labels.NewScratchBuilder(16)} }
+
+// DecodeV1 decodes an uncompressed prometheus.WriteRequest (remote-write
+// 1.0) and appends its series to b. On error b may hold part of the
+// request; the caller must discard it.
+func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
+	var c Counts
+	d.samples = d.samples[:0]
+	r := pbReader{b: buf}
+	for !r.done() {
+		field, wt, err := r.key()
+		if err != nil {
+			return c, err
+		}
+		if field == 1 && wt == wireBytes { // timeseries
+			msg, err := r.bytes()
+			if err != nil {
+				return c, err
+			}
+			if err := d.decodeV1Series(msg, b, &c); err != nil {
+				return c, fmt.Errorf("timeseries %d: %w", len(b.Series), err)
+			}
+			continue
+		}
+		if err := r.skip(wt); err != nil { // metadata (3) and unknown fields
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error {
+	d.sb.Reset()
+	start := len(d.samples)
+	r := pbReader{b: msg}
+	for !r.done() {
+		field, wt, err := r.key()
+		if err != nil {
+			return err
+		}
+		switch {
+		case field == 1 && wt == wireBytes: // Label
+			m, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			name, value, err := decodeLabel(m)
+			if err != nil {
+				return err
+			}
+			d.sb.Add(name, value)
+		case field == 2 && wt == wireBytes: // Sample
+			m, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			s, err := decodeSample(m)
+			if err != nil {
+				return err
+			}
+			d.samples = append(d.samples, s)
+		case field == 3 && wt == wireBytes:
+			c.Exemplars++
+			if _, err := r.bytes(); err != nil {
+				return err
+			}
+		case field == 4 && wt == wireBytes:
+			c.Histograms++
+			if _, err := r.bytes(); err != nil {
+				return err
+			}
+		default:
+			if err := r.skip(wt); err != nil {
+				return err
+			}
+		}
+	}
+	return d.finishSeries(b, start, c)
+}
+
+// finishSeries appends the series being built to b. Samples are sliced out
+// of d.samples, which is only appended to during one Decode call, so the
+// batch may keep the slices until the next call.
+func (d *Decoder) finishSeries(b *storage.Batch, start int, c *Counts) error {
+	n := len(d.samples) - start
+	if n == 0 {
+		return nil // exemplar- or histogram-only series
+	}
+	d.sb.Sort()
+	b.Add(d.sb.Labels(), d.samples[start:len(d.samples):len(d.samples)]...)
+	c.Samples += n
+	return nil
+}
+
+func decodeLabel(m []byte) (name, value string, err error) {
+	r := pbReader{b: m}
+	for !r.done() {
+		field, wt, err := r.key()
+		if err != nil {
+			return "", "", err
+		}
+		switch {
+		case field == 1 && wt == wireBytes:
+			v, err := r.bytes()
+			if err != nil {
+				return "", "", err
+			}
+			name = string(v)
+		case field == 2 && wt == wireBytes:
+			v, err := r.bytes()
+			if err != nil {
+				return "", "", err
+			}
+			value = string(v)
+		default:
+			if err := r.skip(wt); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	return name, value, nil
+}
+
+// decodeSample reads a Sample of either version: value (1, double) and
+// timestamp (2, int64); v2's start_timestamp (3) is skipped.
+func decodeSample(m []byte) (storage.Sample, error) {
+	var s storage.Sample
+	r := pbReader{b: m}
+	for !r.done() {
+		field, wt, err := r.key()
+		if err != nil {
+			return s, err
+		}
+		switch {
+		case field == 1 && wt == wireFixed64:
+			v, err := r.fixed64()
+			if err != nil {
+				return s, err
+			}
+			s.V = math.Float64frombits(v)
+		case field == 2 && wt == wireVarint:
+			v, err := r.varint()
+			if err != nil {
+				return s, err
+			}
+			s.T = int64(v)
+		default:
+			if err := r.skip(wt); err != nil {
+				return s, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// DecodeV2 decodes an uncompressed io.prometheus.write.v2.Request
+// (remote-write 2.0) and appends its series to b. Labels are references
+// into the request's symbols table, whose first entry must be "".
+func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
+	var c Counts
+	d.samples = d.samples[:0]
+	d.symbols = d.symbols[:0]
+	// Symbols may come after the series on the wire: read them first.
+	r := pbReader{b: buf}
+	for !r.done() {
+		field, wt, err := r.key()
+		if err != nil {
+			return c, err
+		}
+		if field == 4 && wt == wireBytes {
+			v, err := r.bytes()
+			if err != nil {
+				return c, err
+			}
+			d.symbols = append(d.symbols, string(v))
+			continue
+		}
+		if err := r.skip(wt); err != nil {
+			return c, err
+		}
+	}
+	if len(d.symbols) > 0 && d.symbols[0] != "" {
+		return c, malformed("symbols[0] must be the empty string, got %q", d.symbols[0])
+	}
+	r = pbReader{b: buf}
+	for !r.done() {
+		field, wt, err := r.key()
+		if err != nil {
+			return c, err
+		}
+		if field == 5 && wt == wireBytes {
+			msg, err := r.bytes()
+			if err != nil {
+				return c, err
+			}
+			if err := d.decodeV2Series(msg, b, &c); err != nil {
+				return c, fmt.Errorf("timeseries %d: %w", len(b.Series), err)
+			}
+			continue
+		}
+		if err := r.skip(wt); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error {
+	d.refs = d.refs[:0]
+	start := len(d.samples)
+	r := pbReader{b: msg}
+	for !r.done() {
+		field, wt, err := r.key()
+		if err != nil {
+			return err
+		}
+		switch {
+		case field == 1 && wt == wireBytes: // packed labels_refs
+			m, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			pr := pbReader{b: m}
+			for !pr.done() {
+				v, err := pr.varint()
+				if err != nil {
+					return err
+				}
+				if v > math.MaxUint32 {
+					return malformed("label reference %d overflows uint32", v)
+				}
+				d.refs = append(d.refs, uint32(v))
+			}
+		case field == 1 && wt == wireVarint: // unpacked labels_refs
+			v, err := r.varint()
+			if err != nil {
+				return err
+			}
+			if v > math.MaxUint32 {
+				return malformed("label reference %d overflows uint32", v)
+			}
+			d.refs = append(d.refs, uint32(v))
+		case field == 2 && wt == wireBytes:
+			m, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			s, err := decodeSample(m)
+			if err != nil {
+				return err
+			}
+			d.samples = append(d.samples, s)
+		case field == 3 && wt == wireBytes:
+			c.Histograms++
+			if _, err := r.bytes(); err != nil {
+				return err
+			}
+		case field == 4 && wt == wireBytes:
+			c.Exemplars++
+			if _, err := r.bytes(); err != nil {
+				return err
+			}
+		default: // metadata (5), created_timestamp (6), unknown
+			if err := r.skip(wt); err != nil {
+				return err
+			}
+		}
+	}
+	if len(d.refs)%2 != 0 {
+		return malformed("odd number (%d) of label references", len(d.refs))
+	}
+	d.sb.Reset()
+	for i := 0; i < len(d.refs); i += 2 {
+		n, v := d.refs[i], d.refs[i+1]
+		if int(n) >= len(d.symbols) || int(v) >= len(d.symbols) {
+			return malformed("label reference %d/%d outside the %d symbols", n, v, len(d.symbols))
+		}
+		d.sb.Add(d.symbols[n], d.symbols[v])
+	}
+	return d.finishSeries(b, start, c)
+}
+
+// Protobuf wire types.
+const (
+	wireVarint  = 0
+	wireFixed64 = 1
+	wireBytes   = 2
+	wireFixed32 = 5
+)
+
+// pbReader reads protobuf wire format without allocating.
+type pbReader struct{ b []byte }
+
+func (r *pbReader) done() bool { return len(r.b) == 0 }
+
+func (r *pbReader) varint() (uint64, error) {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		return 0, malformed("bad varint")
+	}
+	r.b = r.b[n:]
+	return v, nil
+}
+
+func (r *pbReader) key() (field uint64, wt int, err error) {
+	k, err := r.varint()
+	if err != nil {
+		return 0, 0, err
+	}
+	field, wt = k>>3, int(k&7)
+	if field == 0 {
+		return 0, 0, malformed("field number 0")
+	}
+	return field, wt, nil
+}
+
+func (r *pbReader) bytes() ([]byte, error) {
+	n, err := r.varint()
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(len(r.b)) {
+		return nil, malformed("length %d overruns the remaining %d bytes", n, len(r.b))
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v, nil
+}
+
+func (r *pbReader) fixed64() (uint64, error) {
+	if len(r.b) < 8 {
+		return 0, malformed("truncated fixed64")
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v, nil
+}
+
+func (r *pbReader) skip(wt int) error {
+	switch wt {
+	case wireVarint:
+		_, err := r.varint()
+		return err
+	case wireFixed64:
+		_, err := r.fixed64()
+		return err
+	case wireBytes:
+		_, err := r.bytes()
+		return err
+	case wireFixed32:
+		if len(r.b) < 4 {
+			return malformed("truncated fixed32")
+		}
+		r.b = r.b[4:]
+		return nil
+	}
+	return malformed("unsupported wire type %d", wt)
+}

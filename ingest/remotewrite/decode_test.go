@@ -1,0 +1,107 @@
+package remotewrite
+
+import (
+	"math"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/storage"
+)
+
+func v1Request() *prompb.WriteRequest {
+	return &prompb.WriteRequest{
+		Timeseries: []prompb.TimeSeries{
+			{
+				Labels:  []prompb.Label{{Name: "__name__", Value: "up"}, {Name: "job", Value: "node"}},
+				Samples: []prompb.Sample{{Value: 1, Timestamp: 1000}, {Value: math.Float64frombits(storage.StaleNaN), Timestamp: 2000}},
+			},
+			{
+				// Unsorted labels are sorted by the decoder.
+				Labels:    []prompb.Label{{Name: "z", Value: "1"}, {Name: "__name__", Value: "temp"}},
+				Samples:   []prompb.Sample{{Value: -3.5, Timestamp: -5}},
+				Exemplars: []prompb.Exemplar{{Value: 1, Timestamp: 1}},
+			},
+			{
+				Labels:     []prompb.Label{{Name: "__name__", Value: "hist"}},
+				Histograms: []prompb.Histogram{{Sum: 1, Timestamp: 1}},
+			},
+		},
+		Metadata: []prompb.MetricMetadata{{MetricFamilyName: "up", Help: "x"}},
+	}
+}
+
+func TestDecodeV1(t *testing.T) {
+	raw, err := v1Request().Marshal()
+	require.NoError(t, err)
+	var b storage.Batch
+	c, err := NewDecoder().DecodeV1(raw, &b)
+	require.NoError(t, err)
+	require.Equal(t, Counts{Samples: 3, Histograms: 1, Exemplars: 1}, c)
+	require.Len(t, b.Series, 2)
+	require.Equal(t, labels.FromStrings("__name__", "up", "job", "node"), b.Series[0].Labels)
+	require.Equal(t, int64(1000), b.Series[0].Samples[0].T)
+	require.True(t, storage.IsStaleNaN(b.Series[0].Samples[1].V))
+	require.Equal(t, labels.FromStrings("__name__", "temp", "z", "1"), b.Series[1].Labels)
+	require.Equal(t, []storage.Sample{{T: -5, V: -3.5}}, b.Series[1].Samples)
+}
+
+func TestDecodeV2(t *testing.T) {
+	st := writev2.NewSymbolTable()
+	req := &writev2.Request{Timeseries: []writev2.TimeSeries{
+		{
+			LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "up", "job", "node"), nil),
+			Samples:    []writev2.Sample{{Value: 1, Timestamp: 1000}, {Value: 2, Timestamp: 2000}},
+			Metadata:   writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_GAUGE},
+		},
+		{
+			LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "x"), nil),
+			Histograms: []writev2.Histogram{{Sum: 1}},
+			Exemplars:  []writev2.Exemplar{{Value: 1}},
+		},
+	}}
+	req.Symbols = st.Symbols()
+	raw, err := req.Marshal()
+	require.NoError(t, err)
+	var b storage.Batch
+	c, err := NewDecoder().DecodeV2(raw, &b)
+	require.NoError(t, err)
+	require.Equal(t, Counts{Samples: 2, Histograms: 1, Exemplars: 1}, c)
+	require.Len(t, b.Series, 1)
+	require.Equal(t, labels.FromStrings("__name__", "up", "job", "node"), b.Series[0].Labels)
+	require.Equal(t, []storage.Sample{{T: 1000, V: 1}, {T: 2000, V: 2}}, b.Series[0].Samples)
+}
+
+func TestDecodeMalformed(t *testing.T) {
+	raw, err := v1Request().Marshal()
+	require.NoError(t, err)
+	bad := map[string][]byte{
+		"truncated":         raw[:len(raw)-3],
+		"bad varint":        {0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"length overrun":    {0x0a, 0x7f, 0x00},
+		"field zero":        {0x00, 0x01},
+		"group wire type":   {0x0b},
+		"truncated fixed64": {0x0a, 0x04, 0x12, 0x02, 0x09, 0x01},
+	}
+	for name, b := range bad {
+		var batch storage.Batch
+		_, err := NewDecoder().DecodeV1(b, &batch)
+		require.ErrorIs(t, err, ErrMalformed, name)
+	}
+	// v2: refs outside the table, odd refs, symbols[0] not empty.
+	f := func(name string, req *writev2.Request) {
+		t.Helper()
+		raw, err := req.Marshal()
+		require.NoError(t, err)
+		var batch storage.Batch
+		_, err = NewDecoder().DecodeV2(raw, &batch)
+		require.ErrorIs(t, err, ErrMalformed, name)
+	}
+	sample := []writev2.Sample{{Value: 1, Timestamp: 1}}
+	f("ref outside", &writev2.Request{Symbols: []string{"", "a"}, Timeseries: []writev2.TimeSeries{{LabelsRefs: []uint32{1, 5}, Samples: sample}}})
+	f("odd refs", &writev2.Request{Symbols: []string{"", "a"}, Timeseries: []writev2.TimeSeries{{LabelsRefs: []uint32{1}, Samples: sample}}})
+	f("symbol 0", &writev2.Request{Symbols: []string{"a"}, Timeseries: []writev2.TimeSeries{{LabelsRefs: []uint32{0, 0}, Samples: sample}}})
+}

@@ -1,0 +1,213 @@
+package remotewrite
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/emsdb/tsdb/internal/tenancy"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Content types of the two protocol versions.
+const (
+	protoV1 = "prometheus.WriteRequest"
+	protoV2 = "io.prometheus.write.v2.Request"
+)
+
+// Options configures a Handler. A zero field means its default.
+type Options struct {
+	// MaxBodyBytes caps the compressed request body. Default 32 MiB.
+	MaxBodyBytes int
+	// MaxDecodedBytes caps the body after snappy decoding. Default 256 MiB.
+	MaxDecodedBytes int
+	Logger          *slog.Logger
+	// Registerer receives the handler's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+func (o *Options) ensureDefaults() {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.MaxDecodedBytes <= 0 {
+		o.MaxDecodedBytes = 256 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Handler serves POST /api/v1/write for remote-write 1.0 and 2.0.
+type Handler struct {
+	w    storage.Writer
+	opts Options
+	pool sync.Pool // *state
+
+	requests   *prometheus.CounterVec
+	samples    prometheus.Counter
+	histograms prometheus.Counter
+	exemplars  prometheus.Counter
+}
+
+type state struct {
+	dec   *Decoder
+	batch storage.Batch
+	buf   []byte
+}
+
+// New returns a Handler that writes to w.
+func New(w storage.Writer, opts *Options) *Handler {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.ensureDefaults()
+	h := &Handler{
+		w:    w,
+		opts: o,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tsdb_remote_write_requests_total",
+			Help: "Remote-write requests by protocol version and HTTP status code.",
+		}, []string{"version", "code"}),
+		samples: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_remote_write_samples_total",
+			Help: "Float samples written through remote write.",
+		}),
+		histograms: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_remote_write_histograms_dropped_total",
+			Help: "Native histogram samples received and not stored (unsupported).",
+		}),
+		exemplars: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_remote_write_exemplars_dropped_total",
+			Help: "Exemplars received and not stored (unsupported).",
+		}),
+	}
+	h.pool.New = func() any { return &state{dec: NewDecoder()} }
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(h.requests, h.samples, h.histograms, h.exemplars)
+	}
+	return h
+}
+
+// version picks the protocol from Content-Type, as the remote-write 2.0
+// spec says: a missing proto parameter means 1.0.
+func version(contentType string) (string, error) {
+	if contentType == "" {
+		return protoV1, nil
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", fmt.Errorf("unparsable Content-Type %q: %v", contentType, err)
+	}
+	if mt != "application/x-protobuf" {
+		return "", fmt.Errorf("unsupported Content-Type %q: want application/x-protobuf", contentType)
+	}
+	switch p := params["proto"]; p {
+	case "", protoV1:
+		return protoV1, nil
+	case protoV2:
+		return protoV2, nil
+	default:
+		return "", fmt.Errorf("unsupported proto %q: want %s or %s", p, protoV1, protoV2)
+	}
+}
+
+// Serve handles one write request.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+	ver, code, err := h.serve(ctx)
+	label := "1.0"
+	if ver == protoV2 {
+		label = "2.0"
+	}
+	h.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
+	if err != nil {
+		if code >= 500 {
+			h.opts.Logger.Warn("remote write failed", "err", err, "code", code)
+		}
+		ctx.Error(err.Error()+"\n", code)
+		return
+	}
+	ctx.SetStatusCode(code)
+}
+
+func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		return "", fasthttp.StatusMethodNotAllowed, errors.New("remote write needs POST")
+	}
+	ver, err := version(string(ctx.Request.Header.ContentType()))
+	if err != nil {
+		return "", fasthttp.StatusUnsupportedMediaType, err
+	}
+	if enc := strings.ToLower(string(ctx.Request.Header.ContentEncoding())); enc != "" && enc != "snappy" {
+		return ver, fasthttp.StatusUnsupportedMediaType, fmt.Errorf("unsupported Content-Encoding %q: want snappy", enc)
+	}
+	tenant, err := tenancy.FromRequest(ctx)
+	if err != nil {
+		return ver, fasthttp.StatusBadRequest, err
+	}
+	body := ctx.PostBody()
+	if len(body) > h.opts.MaxBodyBytes {
+		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is over the limit of %d", len(body), h.opts.MaxBodyBytes)
+	}
+	st := h.pool.Get().(*state)
+	defer h.pool.Put(st)
+	st.batch.Reset()
+
+	n, err := snappy.DecodedLen(body)
+	if err != nil {
+		return ver, fasthttp.StatusBadRequest, fmt.Errorf("%w: snappy: %v", ErrMalformed, err)
+	}
+	if n > h.opts.MaxDecodedBytes {
+		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("decoded body of %d bytes is over the limit of %d", n, h.opts.MaxDecodedBytes)
+	}
+	raw, err := snappy.Decode(st.buf[:cap(st.buf)], body)
+	if err != nil {
+		return ver, fasthttp.StatusBadRequest, fmt.Errorf("%w: snappy: %v", ErrMalformed, err)
+	}
+	st.buf = raw[:0]
+
+	var counts Counts
+	if ver == protoV2 {
+		counts, err = st.dec.DecodeV2(raw, &st.batch)
+	} else {
+		counts, err = st.dec.DecodeV1(raw, &st.batch)
+	}
+	if err != nil {
+		return ver, fasthttp.StatusBadRequest, err
+	}
+	if err := h.w.Write(ctx, tenant, &st.batch); err != nil {
+		return ver, statusOf(err), err
+	}
+	h.samples.Add(float64(counts.Samples))
+	h.histograms.Add(float64(counts.Histograms))
+	h.exemplars.Add(float64(counts.Exemplars))
+	if ver == protoV2 {
+		hd := &ctx.Response.Header
+		hd.Set("X-Prometheus-Remote-Write-Samples-Written", strconv.Itoa(counts.Samples))
+		hd.Set("X-Prometheus-Remote-Write-Histograms-Written", "0")
+		hd.Set("X-Prometheus-Remote-Write-Exemplars-Written", "0")
+	}
+	return ver, fasthttp.StatusNoContent, nil
+}
+
+// statusOf maps a storage error to an HTTP status: 400 when retrying the
+// same request cannot help, 503 when it can.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, storage.ErrInvalidSeries), errors.Is(err, storage.ErrInvalidSample),
+		errors.Is(err, storage.ErrTooManySeries):
+		return fasthttp.StatusBadRequest
+	default:
+		return fasthttp.StatusServiceUnavailable
+	}
+}

@@ -1,0 +1,184 @@
+package remotewrite
+
+import (
+	"context"
+	"math"
+	"net"
+	"testing"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/emsdb/tsdb/storage"
+	st "github.com/emsdb/tsdb/storage/storagetest"
+)
+
+// server serves h on an in-memory listener and returns a client for it.
+func server(t testing.TB, h *Handler) *fasthttp.Client {
+	ln := fasthttputil.NewInmemoryListener()
+	srv := &fasthttp.Server{Handler: h.Serve}
+	go srv.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+}
+
+type reply struct {
+	code    int
+	body    string
+	written string
+}
+
+func post(t testing.TB, c *fasthttp.Client, contentType, encoding string, body []byte, hdr ...string) reply {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://tsdb/api/v1/write")
+	req.Header.SetMethod("POST")
+	if contentType != "" {
+		req.Header.SetContentType(contentType)
+	}
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	req.SetBody(body)
+	require.NoError(t, c.Do(req, resp))
+	return reply{resp.StatusCode(), string(resp.Body()), string(resp.Header.Peek("X-Prometheus-Remote-Write-Samples-Written"))}
+}
+
+func snappyV1(t testing.TB, req *prompb.WriteRequest) []byte {
+	raw, err := req.Marshal()
+	require.NoError(t, err)
+	return snappy.Encode(nil, raw)
+}
+
+var anyName = labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+")
+
+func TestHandlerV1(t *testing.T) {
+	db := st.Open(t, nil)
+	c := server(t, New(db, nil))
+	r := post(t, c, "application/x-protobuf", "snappy", snappyV1(t, v1Request()))
+	require.Equal(t, 204, r.code, r.body)
+	got := st.Read(t, db, "default", math.MinInt64, math.MaxInt64, anyName)
+	require.Len(t, got, 2)
+	require.Len(t, got[`{__name__="up", job="node"}`], 2)
+	// The tenant header scopes the write.
+	r = post(t, c, "", "", snappyV1(t, v1Request()), "X-Scope-OrgID", "acme")
+	require.Equal(t, 204, r.code, r.body)
+	require.Len(t, st.Read(t, db, "acme", math.MinInt64, math.MaxInt64, anyName), 2)
+}
+
+func TestHandlerV2(t *testing.T) {
+	db := st.Open(t, nil)
+	c := server(t, New(db, nil))
+	syms := writev2.NewSymbolTable()
+	req := &writev2.Request{Timeseries: []writev2.TimeSeries{{
+		LabelsRefs: syms.SymbolizeLabels(labels.FromStrings("__name__", "up", "job", "v2"), nil),
+		Samples:    []writev2.Sample{{Value: 1, Timestamp: 1000}, {Value: 0, Timestamp: 2000}, {Value: 1, Timestamp: 3000}},
+	}}}
+	req.Symbols = syms.Symbols()
+	raw, err := req.Marshal()
+	require.NoError(t, err)
+	r := post(t, c, "application/x-protobuf;proto=io.prometheus.write.v2.Request", "snappy", snappy.Encode(nil, raw))
+	require.Equal(t, 204, r.code, r.body)
+	require.Equal(t, "3", r.written)
+	require.Len(t, st.Read(t, db, "default", 0, math.MaxInt64, anyName)[`{__name__="up", job="v2"}`], 3)
+}
+
+func TestHandlerRejects(t *testing.T) {
+	db := st.Open(t, &storage.Options{MaxLabelsPerSeries: 4})
+	c := server(t, New(db, &Options{MaxBodyBytes: 1 << 16}))
+	good := snappyV1(t, v1Request())
+	tooMany := snappyV1(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		{Labels: []prompb.Label{{Name: "__name__", Value: "ok"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}},
+		{Labels: []prompb.Label{{Name: "a", Value: "1"}, {Name: "b", Value: "1"}, {Name: "c", Value: "1"}, {Name: "d", Value: "1"}, {Name: "e", Value: "1"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}},
+	}})
+	dup := snappyV1(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		{Labels: []prompb.Label{{Name: "a", Value: "1"}, {Name: "a", Value: "2"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}},
+	}})
+	big := make([]byte, 1<<17)
+	cases := []struct {
+		name, ct, enc string
+		body          []byte
+		code          int
+		msg           string
+	}{
+		{"json", "application/json", "snappy", good, 415, "Content-Type"},
+		{"unknown proto", "application/x-protobuf;proto=foo", "snappy", good, 415, "proto"},
+		{"gzip", "application/x-protobuf", "gzip", good, 415, "Content-Encoding"},
+		{"not snappy", "application/x-protobuf", "snappy", []byte("hello world"), 400, "snappy"},
+		{"not protobuf", "application/x-protobuf", "snappy", snappy.Encode(nil, []byte{0x0a, 0x7f}), 400, "malformed"},
+		{"too many labels", "application/x-protobuf", "snappy", tooMany, 400, "limit of 4"},
+		{"duplicate label", "application/x-protobuf", "snappy", dup, 400, "twice"},
+		{"too large", "application/x-protobuf", "snappy", big, 413, "limit"},
+	}
+	for _, tc := range cases {
+		r := post(t, c, tc.ct, tc.enc, tc.body)
+		require.Equal(t, tc.code, r.code, "%s: %s", tc.name, r.body)
+		require.Contains(t, r.body, tc.msg, tc.name)
+	}
+	require.Empty(t, st.Read(t, db, "default", math.MinInt64, math.MaxInt64, anyName), "rejected requests stored nothing")
+	require.Zero(t, db.Stats().Series)
+}
+
+// FuzzHandler: any body gets 204 or a 4xx, and a rejected body stores nothing.
+func FuzzHandler(f *testing.F) {
+	f.Add(snappyV1(f, v1Request()), false)
+	f.Add([]byte{0x0a, 0x7f}, true)
+	f.Add([]byte{}, false)
+	db := st.Open(f, nil)
+	h := New(db, nil)
+	f.Fuzz(func(t *testing.T, body []byte, v2 bool) {
+		before := db.Stats().SamplesWritten
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		if v2 {
+			ctx.Request.Header.SetContentType("application/x-protobuf;proto=io.prometheus.write.v2.Request")
+		}
+		ctx.Request.SetBody(body)
+		h.Serve(&ctx)
+		code := ctx.Response.StatusCode()
+		switch {
+		case code == 204:
+		case code >= 400 && code < 500:
+			require.Equal(t, before, db.Stats().SamplesWritten, "a %d stored samples", code)
+		default:
+			t.Fatalf("status %d: %s", code, ctx.Response.Body())
+		}
+	})
+}
+
+func FuzzDecodeV1(f *testing.F) {
+	raw, _ := v1Request().Marshal()
+	f.Add(raw)
+	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var batch storage.Batch
+		_, _ = NewDecoder().DecodeV1(b, &batch)
+	})
+}
+
+func FuzzDecodeV2(f *testing.F) {
+	syms := writev2.NewSymbolTable()
+	req := &writev2.Request{Timeseries: []writev2.TimeSeries{{
+		LabelsRefs: syms.SymbolizeLabels(labels.FromStrings("__name__", "up"), nil),
+		Samples:    []writev2.Sample{{Value: 1, Timestamp: 1000}},
+	}}}
+	req.Symbols = syms.Symbols()
+	raw, _ := req.Marshal()
+	f.Add(raw)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var batch storage.Batch
+		_, _ = NewDecoder().DecodeV2(b, &batch)
+	})
+}
+
+var _ = context.Background

@@ -1,0 +1,52 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Admin is what the admin endpoints need from storage.
+type Admin interface {
+	DeleteSeries(ctx context.Context, tenant string, mint, maxt int64, ms ...*labels.Matcher) (int, error)
+	Snapshot(dir string) error
+}
+
+// Options configures an API. A zero field means its default.
+type Options struct {
+	// EnableAdmin turns on /api/v1/admin/*, off by default as in
+	// Prometheus (--web.enable-admin-api).
+	EnableAdmin bool
+	// SnapshotDir is where snapshots are created.
+	SnapshotDir string
+	Logger      *slog.Logger
+	// Now is the clock, for tests. Default time.Now.
+	Now func() time.Time
+}
+
+// API holds the handlers.
+type API struct {
+	r     storage.Reader
+	admin Admin
+	opts  Options
+}
+
+// New returns an API reading from r; admin may be nil when the admin
+// endpoints are off.
+func New(r storage.Reader, admin Admin, opts *Options) *API {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &API{r: r, admin: admin, opts: o}
+}

@@ -1,0 +1,117 @@
+package api
+
+import (
+	"bufio"
+	"slices"
+	"strconv"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/valyala/fasthttp"
+
+	"github.com/emsdb/tsdb/internal/tenancy"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Export serves GET /api/v1/export: the raw samples of the series matching
+// match[] in [start, end], one JSON object per series and line, as
+// VictoriaMetrics does:
+//
+//	{"metric":{"__name__":"up","job":"a"},"values":[1,0],"timestamps":[1000,2000]}
+//
+// Values are exact; NaN, ±Inf and stale markers are the strings "NaN",
+// "+Inf", "-Inf" and "StaleNaN".
+func (a *API) Export(ctx *fasthttp.RequestCtx) {
+	tenant, err := tenancy.FromRequest(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	sets, err := matchers(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	start, end, err := timeRange(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	q, err := a.r.Querier(ctx, tenant, start, end)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	// Collect the series first so that a bad selector or a storage error
+	// is still an error status, then stream the samples.
+	var list []storage.Series
+	seen := map[string]struct{}{}
+	for _, set := range sets {
+		ss := q.Select(ctx, nil, set...)
+		for ss.Next() {
+			s := ss.At()
+			key := s.Labels().String()
+			if _, dup := seen[key]; dup {
+				continue
+			}
+			seen[key] = struct{}{}
+			list = append(list, s)
+		}
+		if err := ss.Err(); err != nil {
+			q.Close()
+			writeError(ctx, err)
+			return
+		}
+	}
+	if len(sets) > 1 {
+		sortSeries(list)
+	}
+	ctx.SetContentType("application/stream+json")
+	log := a.opts.Logger
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer q.Close()
+		var buf []byte
+		var ts []int64
+		var vs []float64
+		var it storage.Iterator
+		for _, s := range list {
+			ts, vs = ts[:0], vs[:0]
+			it = s.Iterator(it)
+			for it.Next() {
+				t, v := it.At()
+				ts = append(ts, t)
+				vs = append(vs, v)
+			}
+			if err := it.Err(); err != nil {
+				log.Error("export: read series", "series", s.Labels().String(), "err", err)
+				return // the client sees a truncated stream
+			}
+			if len(ts) == 0 {
+				continue
+			}
+			buf = append(buf[:0], `{"metric":`...)
+			buf = appendLabelsJSON(buf, s.Labels())
+			buf = append(buf, `,"values":[`...)
+			for i, v := range vs {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = appendExportValue(buf, v)
+			}
+			buf = append(buf, `],"timestamps":[`...)
+			for i, t := range ts {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = strconv.AppendInt(buf, t, 10)
+			}
+			buf = append(buf, "]}\n"...)
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+}
+
+func sortSeries(list []storage.Series) {
+	slices.SortFunc(list, func(a, b storage.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
+}

@@ -1,0 +1,58 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// ErrBadSelector reports a series selector that does not parse or selects
+// everything.
+var ErrBadSelector = errors.New("query: bad series selector")
+
+// ParseSelector parses a series selector such as `up{job="x"}` into one
+// matcher set per alternative (MetricsQL allows `{a="1" or b="2"}`). Every
+// set must contain a matcher that does not match the empty string, as in
+// Prometheus, so a selector cannot silently select every series.
+func ParseSelector(s string) ([][]*labels.Matcher, error) {
+	e, err := metricsql.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrBadSelector, s, err)
+	}
+	me, ok := e.(*metricsql.MetricExpr)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is not a series selector", ErrBadSelector, s)
+	}
+	var out [][]*labels.Matcher
+	for _, lfs := range me.LabelFilterss {
+		set := make([]*labels.Matcher, 0, len(lfs))
+		nonEmpty := false
+		for _, lf := range lfs {
+			t := labels.MatchEqual
+			switch {
+			case lf.IsRegexp && lf.IsNegative:
+				t = labels.MatchNotRegexp
+			case lf.IsRegexp:
+				t = labels.MatchRegexp
+			case lf.IsNegative:
+				t = labels.MatchNotEqual
+			}
+			m, err := labels.NewMatcher(t, lf.Label, lf.Value)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %q: %v", ErrBadSelector, s, err)
+			}
+			nonEmpty = nonEmpty || !m.Matches("")
+			set = append(set, m)
+		}
+		if !nonEmpty {
+			return nil, fmt.Errorf("%w: %q: vector selector must contain at least one non-empty matcher", ErrBadSelector, s)
+		}
+		out = append(out, set)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: %q selects nothing", ErrBadSelector, s)
+	}
+	return out, nil
+}

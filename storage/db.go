@@ -1,0 +1,384 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/prometheus/prometheus/model/labels"
+	"golang.org/x/sync/errgroup"
+)
+
+// DB is the time-series store: series spread by hash over independent
+// shards. It implements Writer and Reader and is safe for concurrent use.
+type DB struct {
+	dir    string
+	opts   Options
+	shards []*shard
+	cache  *regexCache
+	stats  dbStats
+	closed atomic.Bool
+	// adminMu serialises deletes, snapshots and Close.
+	adminMu sync.Mutex
+	quit    chan struct{}
+	wg      sync.WaitGroup
+}
+
+var (
+	_ Writer = (*DB)(nil)
+	_ Reader = (*DB)(nil)
+)
+
+// metaFile records the layout a data folder was created with.
+const metaFile = "tsdb.json"
+
+type dirMeta struct {
+	Format int `json:"format"`
+	Shards int `json:"shards"`
+}
+
+// Open opens or creates the DB in dir. A nil opts means DefaultOptions.
+func Open(dir string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	meta, err := readOrCreateMeta(dir, o.Shards)
+	if err != nil {
+		return nil, err
+	}
+	if meta.Shards != o.Shards {
+		o.Logger.Warn("data folder keeps its shard count", "dir", dir, "shards", meta.Shards, "requested", o.Shards)
+		o.Shards = meta.Shards
+	}
+	cache, err := ristretto.NewCache(&ristretto.Config[string, cachedValues]{
+		NumCounters: max(1000, o.CacheSize/100),
+		MaxCost:     o.CacheSize,
+		BufferItems: 64,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create cache: %w", err)
+	}
+	db := &DB{dir: dir, opts: o, cache: cache, quit: make(chan struct{})}
+	for i := 0; i < o.Shards; i++ {
+		sh, err := openShard(i, filepath.Join(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, &db.stats)
+		if err != nil {
+			for _, s := range db.shards {
+				s.close()
+			}
+			cache.Close()
+			return nil, fmt.Errorf("open shard %d: %w", i, err)
+		}
+		db.shards = append(db.shards, sh)
+	}
+	if o.Retention > 0 {
+		if err := db.applyRetention(context.Background()); err != nil {
+			o.Logger.Error("apply retention", "err", err)
+		}
+		db.wg.Add(1)
+		go db.retentionLoop()
+	}
+	return db, nil
+}
+
+func readOrCreateMeta(dir string, shards int) (dirMeta, error) {
+	p := filepath.Join(dir, metaFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		m := dirMeta{Format: 1, Shards: shards}
+		b, _ = json.Marshal(m)
+		if err := writeFileSync(p, b); err != nil {
+			return m, fmt.Errorf("write %s: %w", metaFile, err)
+		}
+		return m, nil
+	}
+	if err != nil {
+		return dirMeta{}, fmt.Errorf("read %s: %w", metaFile, err)
+	}
+	var m dirMeta
+	if err := json.Unmarshal(b, &m); err != nil || m.Shards <= 0 {
+		return m, fmt.Errorf("%w: %s: %q", ErrCorrupt, p, b)
+	}
+	if m.Format != 1 {
+		return m, fmt.Errorf("storage: %s: format %d is not supported by this version", p, m.Format)
+	}
+	return m, nil
+}
+
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// seriesHash is the stable hash of a tenant's label set: it picks the
+// series' shard, so it must never change between versions.
+func seriesHash(tenant string, lset labels.Labels, buf []byte) (uint64, []byte) {
+	buf = append(buf[:0], tenant...)
+	buf = append(buf, 0xff)
+	buf = appendLabels(buf, lset)
+	return xxhash.Sum64(buf), buf
+}
+
+// Write implements Writer.
+func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if err := db.validate(tenant, b); err != nil {
+		return err
+	}
+	cutoff := db.retentionCutoff()
+	perShard := make([][]writeItem, len(db.shards))
+	var buf []byte
+	dropped := 0
+	for i := range b.Series {
+		bs := &b.Series[i]
+		samples := bs.Samples
+		if cutoff > math.MinInt64 {
+			samples = make([]Sample, 0, len(bs.Samples))
+			for _, s := range bs.Samples {
+				if s.T >= cutoff {
+					samples = append(samples, s)
+				}
+			}
+			dropped += len(bs.Samples) - len(samples)
+		}
+		if len(samples) == 0 {
+			continue
+		}
+		lset := bs.Labels.WithoutEmpty()
+		var h uint64
+		h, buf = seriesHash(tenant, lset, buf)
+		enc := buf[len(tenant)+1:]
+		sh := int(h % uint64(len(db.shards)))
+		perShard[sh] = append(perShard[sh], writeItem{lset: lset, enc: append([]byte(nil), enc...), hash: h, samples: samples})
+	}
+	db.stats.samplesDropped.Add(int64(dropped))
+	if db.opts.MaxSeries > 0 {
+		// Checked before writing anything so that a batch over the limit
+		// changes nothing. Concurrent writers may overshoot slightly.
+		missing := 0
+		for i, items := range perShard {
+			if len(items) > 0 {
+				missing += db.shards[i].countMissing(tenant, items)
+			}
+		}
+		if have := db.numSeries(); missing > 0 && have+missing > db.opts.MaxSeries {
+			return fmt.Errorf("%w: the write adds %d series to %d, over the limit of %d", ErrTooManySeries, missing, have, db.opts.MaxSeries)
+		}
+	}
+	n := 0
+	var only int
+	for i, items := range perShard {
+		if len(items) > 0 {
+			n++
+			only = i
+		}
+	}
+	var err error
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		err = db.shards[only].write(ctx, tenant, perShard[only])
+	default:
+		g, gctx := errgroup.WithContext(ctx)
+		for i, items := range perShard {
+			if len(items) > 0 {
+				g.Go(func() error { return db.shards[i].write(gctx, tenant, items) })
+			}
+		}
+		err = g.Wait()
+	}
+	if err == nil {
+		db.stats.samplesWritten.Add(int64(b.Len() - dropped))
+	}
+	return err
+}
+
+// validate checks a whole batch before anything is written.
+func (db *DB) validate(tenant string, b *Batch) error {
+	if tenant == "" || len(tenant) > 256 || !utf8.ValidString(tenant) {
+		return fmt.Errorf("%w: tenant %q must be 1 to 256 bytes of UTF-8", ErrInvalidSeries, tenant)
+	}
+	o := &db.opts
+	for i := range b.Series {
+		bs := &b.Series[i]
+		lset := bs.Labels
+		if lset.IsEmpty() {
+			return invalidSeries("series %d has no labels", i)
+		}
+		if n := lset.Len(); n > o.MaxLabelsPerSeries {
+			return invalidSeries("series %s has %d labels, more than the limit of %d", lset, n, o.MaxLabelsPerSeries)
+		}
+		var err error
+		prev := ""
+		first := true
+		nonEmpty := 0
+		lset.Range(func(l labels.Label) {
+			switch {
+			case err != nil:
+			case l.Name == "":
+				err = invalidSeries("series %s has a label with an empty name", lset)
+			case !first && l.Name <= prev:
+				if l.Name == prev {
+					err = invalidSeries("series %s has label %q twice", lset, l.Name)
+				} else {
+					err = invalidSeries("series %s has labels out of order", lset)
+				}
+			case len(l.Name) > o.MaxLabelNameLen:
+				err = invalidSeries("label name %.40q... is %d bytes, more than the limit of %d", l.Name, len(l.Name), o.MaxLabelNameLen)
+			case len(l.Value) > o.MaxLabelValueLen:
+				err = invalidSeries("value of label %q is %d bytes, more than the limit of %d", l.Name, len(l.Value), o.MaxLabelValueLen)
+			case !utf8.ValidString(l.Name) || !utf8.ValidString(l.Value):
+				err = invalidSeries("label %q has invalid UTF-8", l.Name)
+			}
+			if l.Value != "" {
+				nonEmpty++
+			}
+			prev, first = l.Name, false
+		})
+		if err != nil {
+			return err
+		}
+		if nonEmpty == 0 {
+			return invalidSeries("series %s has only empty label values", lset)
+		}
+		for _, s := range bs.Samples {
+			if s.T < minStorableT || s.T > maxStorableT {
+				return fmt.Errorf("%w: timestamp %d of series %s is out of the storable range", ErrInvalidSample, s.T, lset)
+			}
+		}
+	}
+	return nil
+}
+
+func (db *DB) numSeries() int {
+	n := 0
+	for _, sh := range db.shards {
+		n += sh.numSeries()
+	}
+	return n
+}
+
+// Flush seals every in-memory sample to Pebble and truncates the logs, so
+// that a restart has nothing to replay. Writes may continue meanwhile.
+func (db *DB) Flush() error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	var errs []error
+	for _, sh := range db.shards {
+		if err := sh.maintain(true); err != nil {
+			errs = append(errs, fmt.Errorf("flush shard %d: %w", sh.id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close flushes and closes the DB. Writes and queries in flight must have
+// finished.
+func (db *DB) Close() error {
+	db.adminMu.Lock()
+	defer db.adminMu.Unlock()
+	if db.closed.Swap(true) {
+		return nil
+	}
+	close(db.quit)
+	db.wg.Wait()
+	var errs []error
+	for _, sh := range db.shards {
+		if err := sh.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close shard %d: %w", sh.id, err))
+		}
+	}
+	db.cache.Close()
+	return errors.Join(errs...)
+}
+
+// Dir returns the DB's data folder.
+func (db *DB) Dir() string { return db.dir }
+
+// dbStats are the DB's counters.
+type dbStats struct {
+	samplesWritten atomic.Int64
+	samplesDropped atomic.Int64
+	seriesCreated  atomic.Int64
+	chunksSealed   atomic.Int64
+	samplesSealed  atomic.Int64
+	bytesSealed    atomic.Int64
+}
+
+// Stats is a point-in-time view of the DB for monitoring.
+type Stats struct {
+	SamplesWritten      int64 // samples accepted since start
+	SamplesDropped      int64 // samples dropped as older than retention
+	SeriesCreated       int64 // series created since start
+	Series              int   // series held now
+	ChunksSealed        int64 // chunks written to disk since start
+	SamplesSealed       int64 // samples in those chunks
+	BytesSealed         int64 // encoded bytes of those chunks, before block compression
+	DiskBytes           int64 // Pebble files plus WAL
+	WALBytes            int64
+	PebbleCompactions   int64
+	PebbleL0Files       int64
+	PebbleMemtableBytes int64
+}
+
+// Stats returns current figures.
+func (db *DB) Stats() Stats {
+	st := Stats{
+		SamplesWritten: db.stats.samplesWritten.Load(),
+		SamplesDropped: db.stats.samplesDropped.Load(),
+		SeriesCreated:  db.stats.seriesCreated.Load(),
+		ChunksSealed:   db.stats.chunksSealed.Load(),
+		SamplesSealed:  db.stats.samplesSealed.Load(),
+		BytesSealed:    db.stats.bytesSealed.Load(),
+	}
+	if db.closed.Load() {
+		return st
+	}
+	for _, sh := range db.shards {
+		sh.statsInto(&st)
+	}
+	return st
+}

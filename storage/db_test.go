@@ -1,0 +1,379 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/storage"
+	st "github.com/emsdb/tsdb/storage/storagetest"
+)
+
+const all = math.MaxInt64
+
+func ls(kv ...string) labels.Labels { return labels.FromStrings(kv...) }
+
+func samples(tv ...float64) []storage.Sample { return st.Series(labels.EmptyLabels(), tv...).Samples }
+
+func TestWriteRead(t *testing.T) {
+	db := st.Open(t, nil)
+	st.Write(t, db, "default",
+		st.Series(ls("__name__", "up", "job", "a"), 1000, 1, 2000, 0),
+		st.Series(ls("__name__", "up", "job", "b"), 1000, 1),
+		st.Series(ls("__name__", "load", "job", "a"), 1000, 0.25))
+	got := st.Read(t, db, "default", math.MinInt64, all, st.Eq("__name__", "up"))
+	require.Equal(t, map[string][]storage.Sample{
+		`{__name__="up", job="a"}`: samples(1000, 1, 2000, 0),
+		`{__name__="up", job="b"}`: samples(1000, 1),
+	}, got)
+	// The time range narrows what comes back.
+	got = st.Read(t, db, "default", 1500, 2500, st.Eq("job", "a"))
+	require.Equal(t, map[string][]storage.Sample{`{__name__="up", job="a"}`: samples(2000, 0)}, got)
+}
+
+func TestTenantsAreIsolated(t *testing.T) {
+	db := st.Open(t, nil)
+	st.Write(t, db, "acme", st.Series(ls("__name__", "up"), 1000, 1))
+	st.Write(t, db, "globex", st.Series(ls("__name__", "up"), 1000, 2))
+	require.Equal(t, samples(1000, 1), st.Read(t, db, "acme", 0, all, st.Eq("__name__", "up"))[`{__name__="up"}`])
+	require.Equal(t, samples(1000, 2), st.Read(t, db, "globex", 0, all, st.Eq("__name__", "up"))[`{__name__="up"}`])
+	require.Empty(t, st.Read(t, db, "initech", 0, all, st.Eq("__name__", "up")))
+}
+
+func TestMatchers(t *testing.T) {
+	db := st.Open(t, nil)
+	for i := range 20 {
+		st.Write(t, db, "default", st.Series(ls("__name__", "m", "i", fmt.Sprint(i), "even", fmt.Sprint(i%2 == 0)), 1000, float64(i)))
+	}
+	st.Write(t, db, "default", st.Series(ls("__name__", "other"), 1000, 1))
+	count := func(ms ...*labels.Matcher) int {
+		t.Helper()
+		return len(st.Read(t, db, "default", 0, all, ms...))
+	}
+	m := labels.MustNewMatcher
+	require.Equal(t, 20, count(m(labels.MatchEqual, "__name__", "m")))
+	require.Equal(t, 10, count(m(labels.MatchEqual, "__name__", "m"), m(labels.MatchNotEqual, "even", "true")))
+	require.Equal(t, 11, count(m(labels.MatchRegexp, "i", "1.*")))                                          // 1, 10..19
+	require.Equal(t, 3, count(m(labels.MatchRegexp, "i", "1|2|3")))                                         // set matches
+	require.Equal(t, 9, count(m(labels.MatchEqual, "__name__", "m"), m(labels.MatchNotRegexp, "i", "1.*"))) // 0,2..9
+	// A matcher that matches the empty string also selects series without the label.
+	require.Equal(t, 1, count(m(labels.MatchEqual, "i", ""), m(labels.MatchRegexp, "__name__", ".+")))
+	require.Equal(t, 21, count(m(labels.MatchRegexp, "__name__", ".+")))
+	require.Equal(t, 0, count(m(labels.MatchEqual, "__name__", "nope")))
+
+	ctx := context.Background()
+	q, err := db.Querier(ctx, "default", 0, all)
+	require.NoError(t, err)
+	names, err := q.LabelNames(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"__name__", "even", "i"}, names)
+	vals, err := q.LabelValues(ctx, "even")
+	require.NoError(t, err)
+	require.Equal(t, []string{"false", "true"}, vals)
+	vals, err = q.LabelValues(ctx, "__name__", m(labels.MatchEqual, "i", "3"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"m"}, vals)
+	// Nothing in range, nothing listed.
+	q, err = db.Querier(ctx, "default", 5000, 6000)
+	require.NoError(t, err)
+	names, err = q.LabelNames(ctx)
+	require.NoError(t, err)
+	require.Empty(t, names)
+}
+
+// Out-of-order samples, backfill and rewrites of a timestamp, before and
+// after the head is sealed: the most recent write of a timestamp wins.
+func TestOutOfOrderAndOverwrite(t *testing.T) {
+	for _, headSize := range []int{4, 240} {
+		t.Run(fmt.Sprint("head=", headSize), func(t *testing.T) {
+			db := st.Open(t, &storage.Options{HeadChunkSamples: headSize})
+			up := ls("__name__", "up")
+			want := map[int64]float64{}
+			rng := rand.New(rand.NewPCG(1, 2))
+			for round := range 30 {
+				var s []storage.Sample
+				for range 10 {
+					ts := int64(rng.IntN(200)) * 15000
+					v := float64(round*100 + rng.IntN(100))
+					s = append(s, storage.Sample{T: ts, V: v})
+					want[ts] = v
+				}
+				st.Write(t, db, "default", storage.SeriesSamples{Labels: up, Samples: s})
+				if round%7 == 0 {
+					require.NoError(t, db.Flush())
+				}
+			}
+			check := func(db *storage.DB) {
+				got := st.Read(t, db, "default", math.MinInt64, all, st.Eq("__name__", "up"))[`{__name__="up"}`]
+				require.Len(t, got, len(want))
+				for i, s := range got {
+					require.Equal(t, want[s.T], s.V, "t=%d", s.T)
+					if i > 0 {
+						require.Less(t, got[i-1].T, s.T)
+					}
+				}
+			}
+			check(db)
+			dir := db.Dir()
+			require.NoError(t, storage.Crash(db))
+			check(st.OpenDir(t, dir, nil))
+		})
+	}
+}
+
+func TestBackfillTo1970AndNegative(t *testing.T) {
+	db := st.Open(t, nil)
+	s := ls("__name__", "old")
+	st.Write(t, db, "default", st.Series(s, 0, 1, 300000, 2, -86400000*3, 3))
+	require.NoError(t, db.Flush())
+	got := st.Read(t, db, "default", math.MinInt64, all, st.Eq("__name__", "old"))
+	require.Equal(t, samples(-86400000*3, 3, 0, 1, 300000, 2), got[`{__name__="old"}`])
+}
+
+func TestSpecialValuesAreExact(t *testing.T) {
+	db := st.Open(t, &storage.Options{HeadChunkSamples: 3})
+	stale := math.Float64frombits(storage.StaleNaN)
+	vals := []float64{1, stale, math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1), 5e-324, math.MaxFloat64, 0.1 + 0.2}
+	var s []storage.Sample
+	for i, v := range vals {
+		s = append(s, storage.Sample{T: int64(i) * 1000, V: v})
+	}
+	st.Write(t, db, "default", storage.SeriesSamples{Labels: ls("__name__", "x"), Samples: s})
+	for _, flush := range []bool{false, true} {
+		if flush {
+			require.NoError(t, db.Flush())
+		}
+		got := st.Read(t, db, "default", 0, all, st.Eq("__name__", "x"))[`{__name__="x"}`]
+		require.Len(t, got, len(vals))
+		for i, g := range got {
+			require.Equal(t, math.Float64bits(vals[i]), math.Float64bits(g.V), "value %d (flushed %v)", i, flush)
+		}
+	}
+	require.True(t, storage.IsStaleNaN(stale))
+}
+
+func TestInvalidBatchChangesNothing(t *testing.T) {
+	db := st.Open(t, &storage.Options{MaxLabelsPerSeries: 3, MaxLabelValueLen: 10})
+	good := st.Series(ls("__name__", "good"), 1000, 1)
+	cases := map[string]storage.SeriesSamples{
+		"no labels":         st.Series(labels.EmptyLabels(), 1000, 1),
+		"too many labels":   st.Series(ls("a", "1", "b", "2", "c", "3", "d", "4"), 1000, 1),
+		"long value":        st.Series(ls("__name__", "01234567890"), 1000, 1),
+		"empty values":      st.Series(ls("a", ""), 1000, 1),
+		"bad utf8":          st.Series(ls("__name__", "\xff"), 1000, 1),
+		"time out of range": st.Series(ls("__name__", "x"), math.MaxInt64, 1),
+	}
+	for name, bad := range cases {
+		err := db.Write(context.Background(), "default", &storage.Batch{Series: []storage.SeriesSamples{good, bad}})
+		require.Error(t, err, name)
+		require.True(t, errorsIsAny(err, storage.ErrInvalidSeries, storage.ErrInvalidSample), "%s: %v", name, err)
+	}
+	require.Empty(t, st.Read(t, db, "default", math.MinInt64, all, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+")))
+	require.Zero(t, db.Stats().Series)
+}
+
+func TestSeriesLimit(t *testing.T) {
+	db := st.Open(t, &storage.Options{MaxSeries: 3})
+	st.Write(t, db, "default", st.Series(ls("__name__", "a"), 1, 1), st.Series(ls("__name__", "b"), 1, 1))
+	err := db.Write(context.Background(), "default", &storage.Batch{Series: []storage.SeriesSamples{
+		st.Series(ls("__name__", "c"), 1, 1), st.Series(ls("__name__", "d"), 1, 1)}})
+	require.ErrorIs(t, err, storage.ErrTooManySeries)
+	require.Equal(t, 2, db.Stats().Series, "the rejected batch created nothing")
+	// Existing series keep taking samples.
+	st.Write(t, db, "default", st.Series(ls("__name__", "a"), 2, 2))
+}
+
+func TestCrashRecoveryReplaysWAL(t *testing.T) {
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, &storage.Options{HeadChunkSamples: 8})
+	var want []storage.Sample
+	for i := range 100 {
+		want = append(want, storage.Sample{T: int64(i) * 15000, V: float64(i)})
+		st.Write(t, db, "default", storage.SeriesSamples{Labels: ls("__name__", "c", "tenant", "x"), Samples: want[i : i+1]})
+	}
+	require.NoError(t, storage.Crash(db))
+	for range 2 { // recovering twice gives the same answer
+		db = st.OpenDir(t, dir, nil)
+		require.Equal(t, want, st.Read(t, db, "default", math.MinInt64, all, st.Eq("__name__", "c"))[`{__name__="c", tenant="x"}`])
+		require.NoError(t, storage.Crash(db))
+	}
+	// A clean close seals everything: the WAL is then (nearly) empty.
+	db = st.OpenDir(t, dir, nil)
+	require.NoError(t, db.Close())
+	db = st.OpenDir(t, dir, nil)
+	require.Less(t, storage.WALBytes(db), int64(1024))
+	require.Equal(t, want, st.Read(t, db, "default", math.MinInt64, all, st.Eq("__name__", "c"))[`{__name__="c", tenant="x"}`])
+}
+
+func TestWALIsTruncatedAfterSealing(t *testing.T) {
+	db := st.Open(t, &storage.Options{HeadChunkSamples: 4, WALSegmentSize: 4096})
+	for i := range 2000 {
+		st.Write(t, db, "default", st.Series(ls("__name__", "c"), float64(i)*1000, float64(i)))
+	}
+	before := storage.WALBytes(db)
+	require.NoError(t, db.Flush())
+	require.Less(t, storage.WALBytes(db), before/4, "sealed segments are deleted")
+	got := st.Read(t, db, "default", 0, all, st.Eq("__name__", "c"))[`{__name__="c"}`]
+	require.Len(t, got, 2000)
+}
+
+func TestDeleteSeries(t *testing.T) {
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, &storage.Options{HeadChunkSamples: 5})
+	for i := range 30 {
+		st.Write(t, db, "default",
+			st.Series(ls("__name__", "a"), float64(i)*1000, float64(i)),
+			st.Series(ls("__name__", "b"), float64(i)*1000, float64(i)))
+	}
+	require.NoError(t, db.Flush())
+	ctx := context.Background()
+	// Partial: drop b's samples in [10s, 19s].
+	n, err := db.DeleteSeries(ctx, "default", 10000, 19000, st.Eq("__name__", "b"))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	// Whole: a disappears.
+	n, err = db.DeleteSeries(ctx, "default", math.MinInt64, math.MaxInt64, st.Eq("__name__", "a"))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	check := func(db *storage.DB) {
+		got := st.Read(t, db, "default", math.MinInt64, all, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+		require.NotContains(t, got, `{__name__="a"}`)
+		b := got[`{__name__="b"}`]
+		require.Len(t, b, 20)
+		for _, s := range b {
+			require.False(t, s.T >= 10000 && s.T <= 19000, "t=%d survived", s.T)
+		}
+	}
+	check(db)
+	require.NoError(t, storage.Crash(db))
+	db = st.OpenDir(t, dir, nil)
+	check(db)
+	// Writing the deleted series again creates it afresh.
+	st.Write(t, db, "default", st.Series(ls("__name__", "a"), 99000, 7))
+	require.Equal(t, samples(99000, 7), st.Read(t, db, "default", 0, all, st.Eq("__name__", "a"))[`{__name__="a"}`])
+}
+
+func TestRetentionDropsWholeDays(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, &storage.Options{Retention: 48 * time.Hour, Now: clock, HeadChunkSamples: 10})
+	day := int64(24 * time.Hour / time.Millisecond)
+	nowMs := now.UnixMilli()
+	// One sample per hour for the last 2 days, and one old series.
+	var recent []storage.Sample
+	for h := int64(47); h >= 0; h-- {
+		recent = append(recent, storage.Sample{T: nowMs - h*3600_000, V: float64(h)})
+	}
+	st.Write(t, db, "default", storage.SeriesSamples{Labels: ls("__name__", "recent"), Samples: recent})
+	// Older than retention: dropped at write time and counted.
+	st.Write(t, db, "default", st.Series(ls("__name__", "ancient"), float64(nowMs-10*day), 1))
+	require.Equal(t, int64(1), db.Stats().SamplesDropped)
+	require.NoError(t, db.Flush())
+	require.Len(t, st.Read(t, db, "default", 0, all, st.Eq("__name__", "recent"))[`{__name__="recent"}`], 48)
+	require.NoError(t, db.Close())
+
+	// A day and a half later, the first day and a half is gone.
+	now = now.Add(36 * time.Hour)
+	db = st.OpenDir(t, dir, &storage.Options{Retention: 48 * time.Hour, Now: clock})
+	got := st.Read(t, db, "default", 0, all, st.Eq("__name__", "recent"))[`{__name__="recent"}`]
+	cutoff := now.Add(-48 * time.Hour).UnixMilli()
+	require.NotEmpty(t, got)
+	for _, s := range got {
+		require.GreaterOrEqual(t, s.T, cutoff)
+	}
+	require.Len(t, got, 13) // 00:00 to 12:00 of the day the cutoff falls in
+	// After four more days everything is gone, series included.
+	require.NoError(t, db.Close())
+	now = now.Add(4 * 24 * time.Hour)
+	db = st.OpenDir(t, dir, &storage.Options{Retention: 48 * time.Hour, Now: clock})
+	require.Zero(t, db.Stats().Series)
+}
+
+func TestSnapshot(t *testing.T) {
+	db := st.Open(t, &storage.Options{HeadChunkSamples: 4})
+	for i := range 10 {
+		st.Write(t, db, "default", st.Series(ls("__name__", "s"), float64(i)*1000, float64(i)))
+	}
+	snap := filepath.Join(t.TempDir(), "snap")
+	require.NoError(t, db.Snapshot(snap))
+	st.Write(t, db, "default", st.Series(ls("__name__", "s"), 99000, 99)) // after: not in the snapshot
+	require.Error(t, db.Snapshot(snap), "an existing folder is refused")
+	sdb := st.OpenDir(t, snap, nil)
+	got := st.Read(t, sdb, "default", 0, all, st.Eq("__name__", "s"))[`{__name__="s"}`]
+	require.Len(t, got, 10)
+}
+
+// Concurrent writers and readers on overlapping series; run with -race.
+func TestConcurrentWritesAndReads(t *testing.T) {
+	db := st.Open(t, &storage.Options{HeadChunkSamples: 16, Shards: 4})
+	const writers, perWriter = 4, 300
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				var b storage.Batch
+				for s := range 5 {
+					b.Add(ls("__name__", "m", "s", fmt.Sprint(s), "w", fmt.Sprint(w)), storage.Sample{T: int64(i) * 1000, V: float64(i)})
+				}
+				if err := db.Write(ctx, "default", &b); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for ctx.Err() == nil {
+			q, _ := db.Querier(ctx, "default", 0, all)
+			ss := q.Select(ctx, nil, st.Eq("__name__", "m"))
+			for ss.Next() {
+				it := ss.At().Iterator(nil)
+				prev := int64(-1)
+				for it.Next() {
+					ts, _ := it.At()
+					if ts <= prev {
+						t.Errorf("timestamps out of order: %d after %d", ts, prev)
+					}
+					prev = ts
+				}
+			}
+			_ = Maintain(db)
+		}
+	}()
+	wg.Wait()
+	cancel()
+	<-readerDone
+	got := st.Read(t, db, "default", 0, all, st.Eq("__name__", "m"))
+	require.Len(t, got, writers*5)
+	for k, s := range got {
+		require.Len(t, s, perWriter, k)
+	}
+}
+
+func Maintain(db *storage.DB) error { return storage.Maintain(db) }
+
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errorsIs(err, t) {
+			return true
+		}
+	}
+	return false
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,80 @@
+// Package storage is the time-series store: series identity, the label
+// index, recent samples in memory, the write-ahead log and compressed
+// chunks in Pebble-backed shards, retention, deletion and snapshots.
+//
+// # Shape
+//
+// A DB spreads series over N shards (default: one per CPU core) by a
+// stable hash of tenant and labels. Each shard is independent: its own
+// Pebble instance, write-ahead log (package wal), in-memory series and
+// inverted index, so shards take writes in parallel and never contend.
+//
+//	db, err := storage.Open("data", nil)
+//	var b storage.Batch
+//	b.Add(labels.FromStrings("__name__", "up", "job", "node"), storage.Sample{T: ts, V: 1})
+//	err = db.Write(ctx, "default", &b) // durable when it returns
+//	q, err := db.Querier(ctx, "default", mint, maxt)
+//	ss := q.Select(ctx, nil, labels.MustNewMatcher(labels.MatchEqual, "job", "node"))
+//
+// # The write path
+//
+// Write validates the whole batch first (bad input changes nothing), then
+// per shard, under one mutex: it creates missing series, appends ONE log
+// record (new series + samples) to the WAL, applies the samples to memory
+// and releases the mutex; then it waits for the WAL's group commit: one
+// fsync serves every writer waiting at that moment. So an acknowledged
+// write is durable, memory always reflects the log's order (which replay
+// repeats), and a sample is visible to queries as soon as it is
+// acknowledged.
+//
+// In memory each series keeps a Gorilla XOR head chunk for in-order
+// samples and a small sorted buffer for out-of-order ones (backfill, or a
+// second write to a timestamp, which replaces the first). A full head
+// (HeadChunkSamples), a head that would cross a day, or one older than
+// MaxHeadAge is frozen and handed to the shard's sealer, which merges it
+// with any overlapping chunk on disk and writes dense chunks (package
+// chunkenc: decimal mantissas, delta-of-delta, then Pebble's zstd) to
+// Pebble. Once nothing unsealed needs an old WAL segment, the segment is
+// deleted. On start-up the index is rebuilt from Pebble and the WAL is
+// replayed on top.
+//
+// # Keyspace (one Pebble instance per shard; docs/format.md has the bytes)
+//
+//	0x01 name                              -> meta (next series ref)
+//	0x02 tenant-name                       -> tenant id (u32)
+//	0x03 tenant(u32) ref(u64)              -> labels
+//	0x04 day(u32) tenant(u32) ref(u64) maxT -> dense chunk
+//	0x05 day(u32) tenant(u32) ref(u64)     -> (empty) series has data that day
+//
+// Why it looks like this:
+//
+//   - Samples dominate the bytes, so chunk keys lead with the DAY. A day
+//     is a time partition: retention deletes every day before the cutoff
+//     with one range deletion, and Pebble drops whole files beneath it
+//     instead of deleting sample by sample. Queries touch only the days
+//     they ask for.
+//   - Within a day, tenant then series ref keep one series' chunks
+//     adjacent; the chunk's LAST timestamp ends the key, so SeekGE to
+//     (series, mint) lands on the first chunk that can overlap the query.
+//   - The tenant is in every key: no read can cross tenants, and one
+//     tenant's data can be dropped by range.
+//   - Series refs are small integers assigned per shard, never reused (the
+//     next ref is persisted), so the log can name series by ref and a
+//     deleted series cannot be resurrected by an old record.
+//   - Series labels are stored once (0x03); the inverted index (label
+//     name -> value -> refs) lives in memory and is rebuilt from them at
+//     start-up, which keeps each new series to one key instead of one per
+//     label. Regex matches over label values are cached with ristretto.
+//   - Series-day keys (0x05) record which days a series has data in: they
+//     restore each series' time range at start-up for time-filtered
+//     selects, and retention drops them with the chunks.
+//
+// # Retention and backfill
+//
+// Retention counts back from the wall clock (as VictoriaMetrics does, not
+// from the newest sample as Prometheus does), so backfilled old data does
+// not push recent data out. Samples older than the cutoff are dropped on
+// write and counted; queries never see data older than the cutoff; whole
+// days that ended before it are deleted hourly. Without retention nothing
+// is ever dropped and any timestamp is accepted, even 1970.
+package storage

@@ -1,0 +1,278 @@
+package storage
+
+import (
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// tenantIndex is the inverted index of one tenant's series in one shard.
+// It lives in memory and is rebuilt from the series keys at start-up; the
+// shard's idxMu guards it. Postings lists are sorted by ref and never
+// modified in place once published (removal copies), so a reader may keep
+// a list after releasing the lock.
+type tenantIndex struct {
+	id       uint32
+	name     string
+	series   map[uint64]*memSeries
+	byHash   map[uint64][]*memSeries
+	postings map[string]map[string][]uint64 // label name -> value -> refs
+	all      []uint64
+	// valueGen counts the values added per label name; cached regex
+	// results carry it so a new value invalidates them.
+	valueGen map[string]uint64
+}
+
+func newTenantIndex(id uint32, name string) *tenantIndex {
+	return &tenantIndex{
+		id:       id,
+		name:     name,
+		series:   map[uint64]*memSeries{},
+		byHash:   map[uint64][]*memSeries{},
+		postings: map[string]map[string][]uint64{},
+		valueGen: map[string]uint64{},
+	}
+}
+
+func (ti *tenantIndex) lookup(hash uint64, lset labels.Labels) *memSeries {
+	for _, s := range ti.byHash[hash] {
+		if labels.Equal(s.lset, lset) {
+			return s
+		}
+	}
+	return nil
+}
+
+// add publishes s; refs must be added in increasing order per tenant,
+// except during start-up where finish sorts the lists.
+func (ti *tenantIndex) add(hash uint64, s *memSeries) {
+	ti.series[s.ref] = s
+	ti.byHash[hash] = append(ti.byHash[hash], s)
+	ti.all = appendRef(ti.all, s.ref)
+	s.lset.Range(func(l labels.Label) {
+		vals := ti.postings[l.Name]
+		if vals == nil {
+			vals = map[string][]uint64{}
+			ti.postings[l.Name] = vals
+		}
+		list, ok := vals[l.Value]
+		if !ok {
+			ti.valueGen[l.Name]++
+		}
+		vals[l.Value] = appendRef(list, s.ref)
+	})
+}
+
+// appendRef appends ref keeping the list sorted; out-of-order refs only
+// happen while replaying the log, so the slow path is rare.
+func appendRef(list []uint64, ref uint64) []uint64 {
+	if n := len(list); n == 0 || list[n-1] < ref {
+		return append(list, ref)
+	}
+	i, found := slices.BinarySearch(list, ref)
+	if found {
+		return list
+	}
+	return slices.Insert(slices.Clip(list), i, ref)
+}
+
+// remove unpublishes the given series.
+func (ti *tenantIndex) remove(hash func(*memSeries) uint64, gone []*memSeries) {
+	if len(gone) == 0 {
+		return
+	}
+	refs := make(map[uint64]struct{}, len(gone))
+	touched := map[string]map[string]struct{}{}
+	for _, s := range gone {
+		refs[s.ref] = struct{}{}
+		delete(ti.series, s.ref)
+		h := hash(s)
+		ti.byHash[h] = slices.DeleteFunc(slices.Clone(ti.byHash[h]), func(o *memSeries) bool { return o == s })
+		if len(ti.byHash[h]) == 0 {
+			delete(ti.byHash, h)
+		}
+		s.lset.Range(func(l labels.Label) {
+			if touched[l.Name] == nil {
+				touched[l.Name] = map[string]struct{}{}
+			}
+			touched[l.Name][l.Value] = struct{}{}
+		})
+	}
+	without := func(list []uint64) []uint64 {
+		return slices.DeleteFunc(slices.Clone(list), func(r uint64) bool { _, ok := refs[r]; return ok })
+	}
+	ti.all = without(ti.all)
+	for name, vals := range touched {
+		for v := range vals {
+			l := without(ti.postings[name][v])
+			if len(l) == 0 {
+				delete(ti.postings[name], v)
+			} else {
+				ti.postings[name][v] = l
+			}
+		}
+		if len(ti.postings[name]) == 0 {
+			delete(ti.postings, name)
+		}
+		ti.valueGen[name]++
+	}
+}
+
+// regexCache remembers which values of a label a regex matcher selects.
+type regexCache = ristretto.Cache[string, cachedValues]
+
+type cachedValues struct {
+	gen    uint64
+	values []string
+}
+
+// matchingValues returns the values of label name that m matches.
+func (ti *tenantIndex) matchingValues(m *labels.Matcher, cache *regexCache, shardID int) []string {
+	vals := ti.postings[m.Name]
+	switch m.Type {
+	case labels.MatchEqual:
+		if _, ok := vals[m.Value]; ok {
+			return []string{m.Value}
+		}
+		return nil
+	case labels.MatchRegexp:
+		if set := m.SetMatches(); len(set) > 0 {
+			out := make([]string, 0, len(set))
+			for _, v := range set {
+				if _, ok := vals[v]; ok {
+					out = append(out, v)
+				}
+			}
+			return out
+		}
+	}
+	var key string
+	gen := ti.valueGen[m.Name]
+	if cache != nil && (m.Type == labels.MatchRegexp || m.Type == labels.MatchNotRegexp) {
+		key = strings.Join([]string{strconv.Itoa(shardID), ti.name, m.String()}, "\xff")
+		if c, ok := cache.Get(key); ok && c.gen == gen {
+			return c.values
+		}
+	}
+	out := make([]string, 0)
+	for v := range vals {
+		if m.Matches(v) {
+			out = append(out, v)
+		}
+	}
+	if key != "" {
+		cost := int64(len(key) + 24)
+		for _, v := range out {
+			cost += int64(len(v) + 16)
+		}
+		cache.Set(key, cachedValues{gen: gen, values: out}, cost)
+	}
+	return out
+}
+
+// postingsFor returns the sorted refs of the series matching every matcher.
+func (ti *tenantIndex) postingsFor(ms []*labels.Matcher, cache *regexCache, shardID int) []uint64 {
+	var pos, neg [][]uint64
+	for _, m := range ms {
+		if m.Matches("") {
+			// Series without the label match too: subtract the values
+			// that do not match.
+			if m.Type == labels.MatchRegexp && m.Value == ".*" {
+				continue // matches everything
+			}
+			inv, err := m.Inverse()
+			if err != nil {
+				continue
+			}
+			var lists [][]uint64
+			for _, v := range ti.matchingValues(inv, cache, shardID) {
+				lists = append(lists, ti.postings[m.Name][v])
+			}
+			if u := union(lists); len(u) > 0 {
+				neg = append(neg, u)
+			}
+			continue
+		}
+		var lists [][]uint64
+		for _, v := range ti.matchingValues(m, cache, shardID) {
+			lists = append(lists, ti.postings[m.Name][v])
+		}
+		u := union(lists)
+		if len(u) == 0 {
+			return nil
+		}
+		pos = append(pos, u)
+	}
+	var res []uint64
+	if len(pos) == 0 {
+		res = ti.all
+	} else {
+		sort.Slice(pos, func(i, j int) bool { return len(pos[i]) < len(pos[j]) })
+		res = pos[0]
+		for _, p := range pos[1:] {
+			res = intersect(res, p)
+			if len(res) == 0 {
+				return nil
+			}
+		}
+	}
+	for _, n := range neg {
+		res = subtract(res, n)
+	}
+	return res
+}
+
+func union(lists [][]uint64) []uint64 {
+	switch len(lists) {
+	case 0:
+		return nil
+	case 1:
+		return lists[0]
+	}
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	out := make([]uint64, 0, n)
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func intersect(a, b []uint64) []uint64 {
+	out := make([]uint64, 0, min(len(a), len(b)))
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+func subtract(a, b []uint64) []uint64 {
+	out := make([]uint64, 0, len(a))
+	j := 0
+	for _, r := range a {
+		for j < len(b) && b[j] < r {
+			j++
+		}
+		if j < len(b) && b[j] == r {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}

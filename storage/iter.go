@@ -1,0 +1,257 @@
+package storage
+
+import (
+	"github.com/emsdb/tsdb/storage/chunkenc"
+)
+
+// sampleIter iterates a sorted []Sample.
+type sampleIter struct {
+	s []Sample
+	i int
+}
+
+func newSampleIter(s []Sample) *sampleIter { return &sampleIter{s: s, i: -1} }
+
+func (it *sampleIter) Next() bool {
+	if it.i < len(it.s) {
+		it.i++
+	}
+	return it.i < len(it.s)
+}
+
+func (it *sampleIter) Seek(t int64) bool {
+	if it.i < 0 {
+		it.i = 0
+	}
+	for it.i < len(it.s) && it.s[it.i].T < t {
+		it.i++
+	}
+	return it.i < len(it.s)
+}
+
+func (it *sampleIter) At() (int64, float64) { return it.s[it.i].T, it.s[it.i].V }
+func (it *sampleIter) Err() error           { return nil }
+
+// sliceIter iterates parallel timestamp and value slices.
+type sliceIter struct {
+	ts []int64
+	vs []float64
+	i  int
+}
+
+func newSliceIter(ts []int64, vs []float64) *sliceIter { return &sliceIter{ts: ts, vs: vs, i: -1} }
+
+func (it *sliceIter) Next() bool {
+	if it.i < len(it.ts) {
+		it.i++
+	}
+	return it.i < len(it.ts)
+}
+
+func (it *sliceIter) Seek(t int64) bool {
+	if it.i < 0 {
+		it.i = 0
+	}
+	for it.i < len(it.ts) && it.ts[it.i] < t {
+		it.i++
+	}
+	return it.i < len(it.ts)
+}
+
+func (it *sliceIter) At() (int64, float64) { return it.ts[it.i], it.vs[it.i] }
+func (it *sliceIter) Err() error           { return nil }
+
+// mergeIter merges sorted iterators into one sorted stream with one sample
+// per timestamp. On equal timestamps the iterator listed first wins: callers
+// list sources from the most recent write to the oldest.
+type mergeIter struct {
+	its     []chunkenc.Iterator
+	ok      []bool
+	ts      []int64 // current timestamp of each ok iterator
+	started bool
+	t       int64
+	v       float64
+	err     error
+}
+
+func newMergeIter(its []chunkenc.Iterator) *mergeIter {
+	return &mergeIter{its: its, ok: make([]bool, len(its)), ts: make([]int64, len(its))}
+}
+
+func (m *mergeIter) load(i int, ok bool) {
+	m.ok[i] = ok
+	if ok {
+		m.ts[i], _ = m.its[i].At()
+	} else if err := m.its[i].Err(); err != nil && m.err == nil {
+		m.err = err
+	}
+}
+
+// pick makes the smallest current timestamp the merged position.
+func (m *mergeIter) pick() bool {
+	best := -1
+	for i, ok := range m.ok {
+		if ok && (best < 0 || m.ts[i] < m.ts[best]) {
+			best = i
+		}
+	}
+	if best < 0 || m.err != nil {
+		return false
+	}
+	m.t, m.v = m.its[best].At()
+	return true
+}
+
+func (m *mergeIter) Next() bool {
+	if m.err != nil {
+		return false
+	}
+	if !m.started {
+		m.started = true
+		for i, it := range m.its {
+			m.load(i, it.Next())
+		}
+		return m.pick()
+	}
+	for i, it := range m.its {
+		if m.ok[i] && m.ts[i] == m.t {
+			m.load(i, it.Next())
+		}
+	}
+	return m.pick()
+}
+
+func (m *mergeIter) Seek(t int64) bool {
+	if m.err != nil {
+		return false
+	}
+	if m.started && m.t >= t {
+		return m.pick()
+	}
+	for i, it := range m.its {
+		if !m.started || (m.ok[i] && m.ts[i] < t) {
+			m.load(i, it.Seek(t))
+		}
+	}
+	m.started = true
+	return m.pick()
+}
+
+func (m *mergeIter) At() (int64, float64) { return m.t, m.v }
+func (m *mergeIter) Err() error           { return m.err }
+
+// chunkListIter iterates sealed chunks that do not overlap, in time order,
+// decoding each only when reached.
+type chunkListIter struct {
+	chunks [][]byte
+	maxTs  []int64
+	i      int
+	cur    chunkenc.Iterator
+	err    error
+}
+
+func (it *chunkListIter) open(i int) bool {
+	it.i = i
+	if i >= len(it.chunks) {
+		it.cur = nil
+		return false
+	}
+	it.cur = chunkenc.NewDenseIterator(it.chunks[i])
+	return true
+}
+
+func (it *chunkListIter) Next() bool {
+	if it.err != nil {
+		return false
+	}
+	if it.cur == nil && !it.open(it.i) {
+		return false
+	}
+	for {
+		if it.cur.Next() {
+			return true
+		}
+		if err := it.cur.Err(); err != nil {
+			it.err = err
+			return false
+		}
+		if !it.open(it.i + 1) {
+			return false
+		}
+	}
+}
+
+func (it *chunkListIter) Seek(t int64) bool {
+	if it.err != nil {
+		return false
+	}
+	i := it.i
+	for i < len(it.chunks) && it.maxTs[i] < t {
+		i++
+	}
+	if it.cur == nil || i != it.i {
+		if !it.open(i) {
+			return false
+		}
+	}
+	for {
+		if it.cur.Seek(t) {
+			return true
+		}
+		if err := it.cur.Err(); err != nil {
+			it.err = err
+			return false
+		}
+		if !it.open(it.i + 1) {
+			return false
+		}
+	}
+}
+
+func (it *chunkListIter) At() (int64, float64) { return it.cur.At() }
+func (it *chunkListIter) Err() error           { return it.err }
+
+// clampIter restricts an iterator to [mint, maxt].
+type clampIter struct {
+	it         chunkenc.Iterator
+	mint, maxt int64
+	started    bool
+	done       bool
+}
+
+func (c *clampIter) Next() bool {
+	if c.done {
+		return false
+	}
+	var ok bool
+	if !c.started {
+		c.started = true
+		ok = c.it.Seek(c.mint)
+	} else {
+		ok = c.it.Next()
+	}
+	return c.check(ok)
+}
+
+func (c *clampIter) Seek(t int64) bool {
+	if c.done {
+		return false
+	}
+	c.started = true
+	return c.check(c.it.Seek(max(t, c.mint)))
+}
+
+func (c *clampIter) check(ok bool) bool {
+	if !ok {
+		c.done = true
+		return false
+	}
+	if t, _ := c.it.At(); t > c.maxt {
+		c.done = true
+		return false
+	}
+	return true
+}
+
+func (c *clampIter) At() (int64, float64) { return c.it.At() }
+func (c *clampIter) Err() error           { return c.it.Err() }

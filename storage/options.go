@@ -1,0 +1,105 @@
+package storage
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Options configures a DB. A zero field means its default; see
+// DefaultOptions.
+type Options struct {
+	// Shards is the number of independent shards series are spread over
+	// by hash. Default: the number of CPU cores. A data folder keeps the
+	// shard count it was created with; a different value here is ignored
+	// with a warning.
+	Shards int
+	// Retention is how long samples are kept, measured back from the wall
+	// clock. Zero keeps everything forever.
+	Retention time.Duration
+	// MaxSeries caps the number of series held by the DB; a write that
+	// would create more fails with ErrTooManySeries. Zero means no limit.
+	MaxSeries int
+	// MaxLabelsPerSeries, MaxLabelNameLen and MaxLabelValueLen bound each
+	// series; a write breaking them fails with ErrInvalidSeries.
+	MaxLabelsPerSeries int // default 64
+	MaxLabelNameLen    int // default 256 bytes
+	MaxLabelValueLen   int // default 4096 bytes
+	// HeadChunkSamples is the number of samples after which a series'
+	// in-memory chunk is sealed to disk. Default 240.
+	HeadChunkSamples int
+	// MaxHeadAge is how long unsealed samples may stay in memory (and the
+	// write-ahead log) before they are sealed anyway. Default 2h.
+	MaxHeadAge time.Duration
+	// WALSegmentSize is the size at which a shard's log starts a new
+	// segment file. Default 64 MiB.
+	WALSegmentSize int64
+	// NoSync skips fsync: for tests and benchmarks only. It breaks the
+	// durability promise.
+	NoSync bool
+	// CacheSize is the byte budget of the index caches. Default 64 MiB.
+	CacheSize int64
+	// Logger receives the DB's structured logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock, for tests. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultOptions returns the options a zero Options stands for.
+func DefaultOptions() *Options {
+	o := &Options{}
+	o.EnsureDefaults()
+	return o
+}
+
+// EnsureDefaults fills every zero field with its default.
+func (o *Options) EnsureDefaults() {
+	if o.Shards <= 0 {
+		o.Shards = runtime.NumCPU()
+	}
+	if o.MaxLabelsPerSeries <= 0 {
+		o.MaxLabelsPerSeries = 64
+	}
+	if o.MaxLabelNameLen <= 0 {
+		o.MaxLabelNameLen = 256
+	}
+	if o.MaxLabelValueLen <= 0 {
+		o.MaxLabelValueLen = 4096
+	}
+	if o.HeadChunkSamples <= 0 {
+		o.HeadChunkSamples = 240
+	}
+	if o.MaxHeadAge <= 0 {
+		o.MaxHeadAge = 2 * time.Hour
+	}
+	if o.WALSegmentSize <= 0 {
+		o.WALSegmentSize = 64 << 20
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Validate reports options that cannot work.
+func (o *Options) Validate() error {
+	switch {
+	case o.Shards > 1024:
+		return fmt.Errorf("storage: shards %d: at most 1024", o.Shards)
+	case o.Retention < 0:
+		return fmt.Errorf("storage: negative retention %s", o.Retention)
+	case o.Retention > 0 && o.Retention < 24*time.Hour:
+		return fmt.Errorf("storage: retention %s: at least 24h (data is dropped by whole days)", o.Retention)
+	case o.HeadChunkSamples > 1<<15:
+		return fmt.Errorf("storage: head chunk of %d samples: at most %d", o.HeadChunkSamples, 1<<15)
+	case o.MaxSeries < 0:
+		return fmt.Errorf("storage: negative series limit %d", o.MaxSeries)
+	}
+	return nil
+}

@@ -1,0 +1,314 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/storage/chunkenc"
+)
+
+type querier struct {
+	db         *DB
+	tenant     string
+	mint, maxt int64
+}
+
+var _ Querier = (*querier)(nil)
+
+// Querier returns a Querier over [mint, maxt] for tenant.
+func (db *DB) Querier(ctx context.Context, tenant string, mint, maxt int64) (Querier, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	if cutoff := db.retentionCutoff(); mint < cutoff {
+		mint = cutoff
+	}
+	return &querier{db: db, tenant: tenant, mint: mint, maxt: maxt}, nil
+}
+
+func (q *querier) Close() error { return nil }
+
+// match returns the series of every shard matching ms with samples in
+// [mint, maxt], sorted by labels.
+func (q *querier) match(ctx context.Context, mint, maxt int64, ms []*labels.Matcher) ([]seriesAt, error) {
+	var out []seriesAt
+	for _, sh := range q.db.shards {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		sh.idxMu.RLock()
+		ti := sh.tenants[q.tenant]
+		if ti == nil {
+			sh.idxMu.RUnlock()
+			continue
+		}
+		refs := ti.postingsFor(ms, sh.cache, sh.id)
+		for _, ref := range refs {
+			s := ti.series[ref]
+			if s == nil || s.maxT.Load() < mint || s.minT.Load() > maxt {
+				continue
+			}
+			out = append(out, seriesAt{sh: sh, s: s})
+		}
+		sh.idxMu.RUnlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return labels.Compare(out[i].s.lset, out[j].s.lset) < 0 })
+	return out, nil
+}
+
+type seriesAt struct {
+	sh *shard
+	s  *memSeries
+}
+
+func (q *querier) Select(ctx context.Context, hints *SelectHints, ms ...*labels.Matcher) SeriesSet {
+	mint, maxt := q.mint, q.maxt
+	limit := 0
+	if hints != nil {
+		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
+		limit = hints.Limit
+	}
+	if len(ms) == 0 {
+		return &seriesSet{err: fmt.Errorf("%w: select needs at least one matcher", ErrInvalidSeries)}
+	}
+	found, err := q.match(ctx, mint, maxt, ms)
+	if err != nil {
+		return &seriesSet{err: err}
+	}
+	truncated := false
+	if limit > 0 && len(found) > limit {
+		found, truncated = found[:limit], true
+	}
+	return &seriesSet{q: q, list: found, i: -1, mint: mint, maxt: maxt, truncated: truncated}
+}
+
+func (q *querier) LabelNames(ctx context.Context, ms ...*labels.Matcher) ([]string, error) {
+	set := map[string]struct{}{}
+	if len(ms) == 0 {
+		for _, sh := range q.db.shards {
+			sh.idxMu.RLock()
+			if ti := sh.tenants[q.tenant]; ti != nil {
+				for name, vals := range ti.postings {
+					if _, ok := set[name]; !ok && anyInRange(ti, vals, q.mint, q.maxt) {
+						set[name] = struct{}{}
+					}
+				}
+			}
+			sh.idxMu.RUnlock()
+		}
+	} else {
+		found, err := q.match(ctx, q.mint, q.maxt, ms)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			f.s.lset.Range(func(l labels.Label) { set[l.Name] = struct{}{} })
+		}
+	}
+	return sortedKeys(set), nil
+}
+
+func (q *querier) LabelValues(ctx context.Context, name string, ms ...*labels.Matcher) ([]string, error) {
+	set := map[string]struct{}{}
+	if len(ms) == 0 {
+		for _, sh := range q.db.shards {
+			sh.idxMu.RLock()
+			if ti := sh.tenants[q.tenant]; ti != nil {
+				for v, refs := range ti.postings[name] {
+					if _, ok := set[v]; !ok && refsInRange(ti, refs, q.mint, q.maxt) {
+						set[v] = struct{}{}
+					}
+				}
+			}
+			sh.idxMu.RUnlock()
+		}
+	} else {
+		found, err := q.match(ctx, q.mint, q.maxt, ms)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			if v := f.s.lset.Get(name); v != "" {
+				set[v] = struct{}{}
+			}
+		}
+	}
+	return sortedKeys(set), nil
+}
+
+func anyInRange(ti *tenantIndex, vals map[string][]uint64, mint, maxt int64) bool {
+	for _, refs := range vals {
+		if refsInRange(ti, refs, mint, maxt) {
+			return true
+		}
+	}
+	return false
+}
+
+func refsInRange(ti *tenantIndex, refs []uint64, mint, maxt int64) bool {
+	for _, r := range refs {
+		if s := ti.series[r]; s != nil && s.maxT.Load() >= mint && s.minT.Load() <= maxt {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(set map[string]struct{}) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// seriesSet walks selected series.
+type seriesSet struct {
+	q          *querier
+	list       []seriesAt
+	i          int
+	mint, maxt int64
+	truncated  bool
+	err        error
+}
+
+func (ss *seriesSet) Next() bool {
+	if ss.err != nil || ss.i+1 >= len(ss.list) {
+		return false
+	}
+	ss.i++
+	return true
+}
+
+func (ss *seriesSet) At() Series {
+	return &series{sh: ss.list[ss.i].sh, s: ss.list[ss.i].s, mint: ss.mint, maxt: ss.maxt}
+}
+
+func (ss *seriesSet) Err() error { return ss.err }
+
+// Truncated reports whether SelectHints.Limit cut the result short.
+func (ss *seriesSet) Truncated() bool { return ss.truncated }
+
+type series struct {
+	sh         *shard
+	s          *memSeries
+	mint, maxt int64
+}
+
+func (s *series) Labels() labels.Labels { return s.s.lset }
+
+func (s *series) Iterator(Iterator) Iterator {
+	it, err := s.sh.iterator(s.s, s.mint, s.maxt)
+	if err != nil {
+		return errIter{err}
+	}
+	return it
+}
+
+// iterator merges the series' samples from memory and disk in [mint, maxt].
+// Memory is read first: a chunk the sealer writes after that is still in
+// the copy, and one it wrote before is on disk.
+func (sh *shard) iterator(ms *memSeries, mint, maxt int64) (Iterator, error) {
+	snap := ms.snapshot(mint, maxt, nil)
+	var its []chunkenc.Iterator
+	if len(snap.ooo) > 0 {
+		its = append(its, newSampleIter(snap.ooo))
+	}
+	if snap.headN > 0 {
+		its = append(its, chunkenc.NewXORIterator(snap.head, snap.headN))
+	}
+	for i := len(snap.frozen) - 1; i >= 0; i-- {
+		fc := snap.frozen[i]
+		if len(fc.ooo) > 0 {
+			its = append(its, newSampleIter(fc.ooo))
+		}
+		if fc.n > 0 {
+			its = append(its, chunkenc.NewXORIterator(fc.xor, fc.n))
+		}
+	}
+	if snap.onDisk && snap.minDay <= snap.maxDay {
+		cl, err := sh.diskChunks(ms, mint, maxt, snap.minDay, snap.maxDay)
+		if err != nil {
+			return nil, err
+		}
+		if len(cl.chunks) > 0 {
+			its = append(its, cl)
+		}
+	}
+	var it chunkenc.Iterator
+	switch len(its) {
+	case 0:
+		return emptyIter{}, nil
+	case 1:
+		it = its[0]
+	default:
+		it = newMergeIter(its)
+	}
+	return &clampIter{it: it, mint: mint, maxt: maxt}, nil
+}
+
+// diskChunks collects the sealed chunks of ms overlapping [mint, maxt].
+func (sh *shard) diskChunks(ms *memSeries, mint, maxt int64, minDay, maxDay int32) (*chunkListIter, error) {
+	first, last := max(dayOf(mint), minDay), min(dayOf(maxt), maxDay)
+	cl := &chunkListIter{}
+	if first > last {
+		return cl, nil
+	}
+	it, err := sh.db.NewIter(&pebble.IterOptions{
+		LowerBound: chunkSeriesPrefix(first, ms.tenant, ms.ref),
+		UpperBound: prefixEnd(chunkSeriesPrefix(last, ms.tenant, ms.ref)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var key []byte
+	for day := first; day <= last && day >= first; day++ {
+		prefix := chunkSeriesPrefix(day, ms.tenant, ms.ref)
+		key = chunkKey(key[:0], day, ms.tenant, ms.ref, mint)
+		for valid := it.SeekGE(key); valid; valid = it.Next() {
+			k := it.Key()
+			if len(k) != chunkKeyLen || string(k[:len(prefix)]) != string(prefix) {
+				break
+			}
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return nil, err
+			}
+			_, cmin, cmax, err := chunkenc.DenseBounds(v)
+			if err != nil {
+				return nil, fmt.Errorf("%w: chunk %x: %v", ErrCorrupt, k, err)
+			}
+			if cmin > maxt {
+				break
+			}
+			cl.chunks = append(cl.chunks, slices.Clone(v))
+			cl.maxTs = append(cl.maxTs, cmax)
+		}
+		if day == math.MaxInt32 {
+			break
+		}
+	}
+	return cl, it.Error()
+}
+
+type emptyIter struct{}
+
+func (emptyIter) Next() bool           { return false }
+func (emptyIter) Seek(int64) bool      { return false }
+func (emptyIter) At() (int64, float64) { return 0, 0 }
+func (emptyIter) Err() error           { return nil }
+
+type errIter struct{ err error }
+
+func (errIter) Next() bool             { return false }
+func (errIter) Seek(int64) bool        { return false }
+func (errIter) At() (int64, float64)   { return 0, 0 }
+func (e errIter) Err() error           { return e.err }

@@ -1,0 +1,176 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// A shard's WAL record is a sequence of entries, each a type byte followed
+// by a self-delimiting payload (see docs/format.md):
+//
+//	tenant:  0x01 uvarint(id) uvarint(len) name
+//	series:  0x02 uvarint(ref) uvarint(tenant) uvarint(len) labels
+//	samples: 0x03 uvarint(ref) uvarint(n) varint(t0) f64(v0) { varint(t-tprev) f64(v) }*(n-1)
+//	delete:  0x04 uvarint(ref) varint(mint) varint(maxt)
+//
+// f64 is the IEEE 754 bit pattern, little-endian: stale markers survive.
+const (
+	entryTenant  byte = 0x01
+	entrySeries  byte = 0x02
+	entrySamples byte = 0x03
+	entryDelete  byte = 0x04
+)
+
+func appendTenantEntry(dst []byte, id uint32, name string) []byte {
+	dst = append(dst, entryTenant)
+	dst = binary.AppendUvarint(dst, uint64(id))
+	dst = binary.AppendUvarint(dst, uint64(len(name)))
+	return append(dst, name...)
+}
+
+func appendSeriesEntry(dst []byte, ref uint64, tenant uint32, lsetEnc []byte) []byte {
+	dst = append(dst, entrySeries)
+	dst = binary.AppendUvarint(dst, ref)
+	dst = binary.AppendUvarint(dst, uint64(tenant))
+	dst = binary.AppendUvarint(dst, uint64(len(lsetEnc)))
+	return append(dst, lsetEnc...)
+}
+
+func appendSamplesEntry(dst []byte, ref uint64, samples []Sample) []byte {
+	dst = append(dst, entrySamples)
+	dst = binary.AppendUvarint(dst, ref)
+	dst = binary.AppendUvarint(dst, uint64(len(samples)))
+	prev := int64(0)
+	for i, s := range samples {
+		if i == 0 {
+			dst = binary.AppendVarint(dst, s.T)
+		} else {
+			dst = binary.AppendVarint(dst, s.T-prev)
+		}
+		prev = s.T
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.V))
+	}
+	return dst
+}
+
+func appendDeleteEntry(dst []byte, ref uint64, mint, maxt int64) []byte {
+	dst = append(dst, entryDelete)
+	dst = binary.AppendUvarint(dst, ref)
+	dst = binary.AppendVarint(dst, mint)
+	return binary.AppendVarint(dst, maxt)
+}
+
+// recordVisitor receives the entries of a record in order.
+type recordVisitor struct {
+	tenant  func(id uint32, name string) error
+	series  func(ref uint64, tenant uint32, lsetEnc []byte) error
+	samples func(ref uint64, samples []Sample) error
+	delete  func(ref uint64, mint, maxt int64) error
+}
+
+// decodeRecord walks rec, reusing buf for samples; the slices passed to
+// the visitor are valid only during the call.
+func decodeRecord(rec []byte, v *recordVisitor, buf []Sample) ([]Sample, error) {
+	r := recReader{b: rec}
+	for len(r.b) > 0 && r.err == nil {
+		typ := r.b[0]
+		r.b = r.b[1:]
+		var err error
+		switch typ {
+		case entryTenant:
+			id := r.uvarint()
+			name := r.bytes(r.uvarint())
+			if r.err == nil && id <= math.MaxUint32 {
+				err = v.tenant(uint32(id), string(name))
+			}
+		case entrySeries:
+			ref, tenant := r.uvarint(), r.uvarint()
+			lset := r.bytes(r.uvarint())
+			if r.err == nil && tenant <= math.MaxUint32 {
+				err = v.series(ref, uint32(tenant), lset)
+			}
+		case entrySamples:
+			ref, n := r.uvarint(), r.uvarint()
+			if n > uint64(len(r.b))/9 { // each sample takes at least 9 bytes
+				return buf, fmt.Errorf("%w: wal record claims %d samples in %d bytes", ErrCorrupt, n, len(r.b))
+			}
+			buf = buf[:0]
+			t := int64(0)
+			for i := uint64(0); i < n && r.err == nil; i++ {
+				if i == 0 {
+					t = r.varint()
+				} else {
+					t += r.varint()
+				}
+				buf = append(buf, Sample{T: t, V: math.Float64frombits(r.u64())})
+			}
+			if r.err == nil {
+				err = v.samples(ref, buf)
+			}
+		case entryDelete:
+			ref, mint, maxt := r.uvarint(), r.varint(), r.varint()
+			if r.err == nil {
+				err = v.delete(ref, mint, maxt)
+			}
+		default:
+			return buf, fmt.Errorf("%w: wal entry type %#x", ErrCorrupt, typ)
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, r.err
+}
+
+type recReader struct {
+	b   []byte
+	err error
+}
+
+func (r *recReader) fail() {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: truncated wal entry", ErrCorrupt)
+	}
+	r.b = nil
+}
+
+func (r *recReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recReader) u64() uint64 {
+	if len(r.b) < 8 {
+		r.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *recReader) bytes(n uint64) []byte {
+	if n > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	b := r.b[:n]
+	r.b = r.b[n:]
+	return b
+}

@@ -1,0 +1,303 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/emsdb/tsdb/storage/chunkenc"
+)
+
+// maxDiskChunkSamples caps the samples of one sealed chunk; merging
+// out-of-order data into a chunk may grow it up to this size before it is
+// split.
+const maxDiskChunkSamples = 2048
+
+// sealLoop writes frozen chunks to Pebble as they are queued.
+func (s *shard) sealLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case ms := <-s.sealCh:
+			list := []*memSeries{ms}
+		drain:
+			for len(list) < 512 {
+				select {
+				case ms := <-s.sealCh:
+					list = append(list, ms)
+				default:
+					break drain
+				}
+			}
+			if err := s.seal(list); err != nil {
+				s.log.Error("seal chunks", "err", err)
+			}
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// seal writes the frozen chunks of list to Pebble in one batch and then
+// drops them from memory.
+func (s *shard) seal(list []*memSeries) error {
+	s.sealMu.Lock()
+	defer s.sealMu.Unlock()
+	pb := s.db.NewBatch()
+	defer pb.Close()
+	type done struct {
+		ms       *memSeries
+		n        int
+		diskMaxT int64
+	}
+	dones := make([]done, 0, len(list))
+	var ts []int64
+	var vs []float64
+	for _, ms := range list {
+		ms.mu.Lock()
+		fz := ms.mu.frozen
+		ms.mu.queued = false
+		deleted := ms.mu.deleted
+		diskMaxT := ms.mu.diskMaxT
+		ms.mu.Unlock()
+		if len(fz) == 0 {
+			continue
+		}
+		d := done{ms: ms, n: len(fz), diskMaxT: diskMaxT}
+		if !deleted {
+			var err error
+			ts, vs, err = mergeFrozen(fz, ts[:0], vs[:0])
+			if err != nil {
+				return fmt.Errorf("merge frozen chunks of series %d: %w", ms.ref, err)
+			}
+			if len(ts) > 0 {
+				if err := s.writeSamples(pb, ms, ts, vs, diskMaxT); err != nil {
+					return fmt.Errorf("seal series %d: %w", ms.ref, err)
+				}
+				d.diskMaxT = max(diskMaxT, ts[len(ts)-1])
+			}
+		}
+		dones = append(dones, d)
+	}
+	if !pb.Empty() {
+		if err := pb.Commit(pebble.NoSync); err != nil {
+			return fmt.Errorf("commit sealed chunks: %w", err)
+		}
+	}
+	for _, d := range dones {
+		d.ms.mu.Lock()
+		d.ms.mu.frozen = slices.Clone(d.ms.mu.frozen[d.n:])
+		if len(d.ms.mu.frozen) == 0 {
+			d.ms.mu.frozen = nil
+		}
+		d.ms.mu.diskMaxT = d.diskMaxT
+		d.ms.mu.Unlock()
+		s.stats.chunksSealed.Add(1)
+	}
+	return nil
+}
+
+// mergeFrozen flattens frozen chunks into sorted unique samples, the most
+// recent write winning on equal timestamps.
+func mergeFrozen(fz []*frozenChunk, ts []int64, vs []float64) ([]int64, []float64, error) {
+	its := make([]chunkenc.Iterator, 0, 2*len(fz))
+	for i := len(fz) - 1; i >= 0; i-- {
+		if len(fz[i].ooo) > 0 {
+			its = append(its, newSampleIter(fz[i].ooo))
+		}
+		if fz[i].n > 0 {
+			its = append(its, chunkenc.NewXORIterator(fz[i].xor, fz[i].n))
+		}
+	}
+	it := newMergeIter(its)
+	for it.Next() {
+		t, v := it.At()
+		ts = append(ts, t)
+		vs = append(vs, v)
+	}
+	return ts, vs, it.Err()
+}
+
+// writeSamples stores sorted unique samples of ms into pb, merging them
+// with any chunks already on disk that overlap them (new samples win).
+func (s *shard) writeSamples(pb *pebble.Batch, ms *memSeries, ts []int64, vs []float64, diskMaxT int64) error {
+	cutoff := s.retentionCutoff()
+	var key []byte
+	for i := 0; i < len(ts); {
+		day := dayOf(ts[i])
+		j := i + 1
+		for j < len(ts) && dayOf(ts[j]) == day {
+			j++
+		}
+		dts, dvs := ts[i:j], vs[i:j]
+		i = j
+		if dayEnd(day) < cutoff {
+			continue // already past retention
+		}
+		if dts[0] <= diskMaxT {
+			var err error
+			dts, dvs, err = s.mergeWithDisk(pb, day, ms, dts, dvs)
+			if err != nil {
+				return err
+			}
+		}
+		for len(dts) > 0 {
+			n := min(len(dts), maxDiskChunkSamples)
+			if rest := len(dts) - n; rest > 0 && rest < maxDiskChunkSamples/4 {
+				n = len(dts) / 2 // avoid a tiny tail chunk
+			}
+			enc := chunkenc.EncodeDense(nil, dts[:n], dvs[:n])
+			key = chunkKey(key[:0], day, ms.tenant, ms.ref, dts[n-1])
+			if err := pb.Set(key, enc, nil); err != nil {
+				return err
+			}
+			s.stats.bytesSealed.Add(int64(len(enc)))
+			s.stats.samplesSealed.Add(int64(n))
+			dts, dvs = dts[n:], dvs[n:]
+		}
+	}
+	return nil
+}
+
+// mergeWithDisk reads the chunks of ms in day that overlap [ts[0],
+// ts[last]], deletes them in pb and returns the union, ts/vs winning.
+func (s *shard) mergeWithDisk(pb *pebble.Batch, day int32, ms *memSeries, ts []int64, vs []float64) ([]int64, []float64, error) {
+	old, keys, err := s.readChunks(day, ms, ts[0], ts[len(ts)-1])
+	if err != nil || len(old) == 0 {
+		return ts, vs, err
+	}
+	its := []chunkenc.Iterator{newSliceIter(ts, vs)}
+	for _, c := range old {
+		its = append(its, chunkenc.NewDenseIterator(c))
+	}
+	for _, k := range keys {
+		if err := pb.Delete(k, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	var mts []int64
+	var mvs []float64
+	it := newMergeIter(its)
+	for it.Next() {
+		t, v := it.At()
+		mts = append(mts, t)
+		mvs = append(mvs, v)
+	}
+	return mts, mvs, it.Err()
+}
+
+// readChunks returns the sealed chunks (and their keys) of ms in day that
+// overlap [mint, maxt], in time order.
+func (s *shard) readChunks(day int32, ms *memSeries, mint, maxt int64) (chunks, keys [][]byte, err error) {
+	prefix := chunkSeriesPrefix(day, ms.tenant, ms.ref)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.Close()
+	for valid := it.SeekGE(chunkKey(nil, day, ms.tenant, ms.ref, mint)); valid; valid = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, nil, err
+		}
+		_, cmin, _, err := chunkenc.DenseBounds(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: chunk %x: %v", ErrCorrupt, it.Key(), err)
+		}
+		if cmin > maxt {
+			break
+		}
+		chunks = append(chunks, slices.Clone(v))
+		keys = append(keys, slices.Clone(it.Key()))
+	}
+	return chunks, keys, it.Error()
+}
+
+// maintainLoop seals heads that have been in memory too long and truncates
+// the WAL behind the oldest unsealed sample.
+func (s *shard) maintainLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(maintainInterval(s.opts))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := s.maintain(false); err != nil {
+				s.log.Error("maintain shard", "err", err)
+			}
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+func maintainInterval(o *Options) time.Duration {
+	return min(time.Minute, max(o.MaxHeadAge/4, time.Second))
+}
+
+// maintain freezes old heads (all heads when flushAll) and truncates the
+// WAL segments no unsealed sample needs any more.
+func (s *shard) maintain(flushAll bool) error {
+	// Every append that got a position in a segment before barrier has
+	// also been applied to memory by the time we hold appendMu.
+	s.appendMu.Lock()
+	barrier := s.wal.Segment()
+	if flushAll {
+		var err error
+		if barrier, err = s.wal.Rotate(); err != nil {
+			s.appendMu.Unlock()
+			return fmt.Errorf("rotate wal: %w", err)
+		}
+	}
+	s.appendMu.Unlock()
+
+	now := s.opts.Now().UnixMilli()
+	maxAge := s.opts.MaxHeadAge.Milliseconds()
+	minSeg := barrier
+	var toSeal []*memSeries
+	for _, ms := range s.allSeries() {
+		ms.mu.Lock()
+		if h := ms.mu.head; (h != nil && h.NumSamples() > 0) || len(ms.mu.ooo) > 0 {
+			if flushAll || now-ms.mu.headSince >= maxAge {
+				ms.freezeLocked()
+				if !ms.mu.queued && !flushAll {
+					ms.mu.queued = true
+					toSeal = append(toSeal, ms)
+				}
+			}
+		}
+		if flushAll && len(ms.mu.frozen) > 0 {
+			toSeal = append(toSeal, ms)
+		}
+		minSeg = min(minSeg, ms.oldestSegLocked())
+		ms.mu.Unlock()
+	}
+	if flushAll {
+		// Seal synchronously so that everything below barrier is on disk.
+		for i := 0; i < len(toSeal); i += 512 {
+			if err := s.seal(toSeal[i:min(i+512, len(toSeal))]); err != nil {
+				return err
+			}
+		}
+		minSeg = barrier
+	} else {
+		for _, ms := range toSeal {
+			s.queueSeal(ms)
+		}
+	}
+	if minSeg <= s.truncatedTo {
+		return nil
+	}
+	// Sealed chunks were committed without sync; make them durable before
+	// dropping the log that also holds them.
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("sync pebble: %w", err)
+	}
+	if err := s.wal.Truncate(minSeg); err != nil {
+		return fmt.Errorf("truncate wal: %w", err)
+	}
+	s.truncatedTo = minSeg
+	return nil
+}

@@ -1,0 +1,212 @@
+package storage
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/storage/chunkenc"
+)
+
+// memSeries is one series in memory: its identity and its unsealed samples.
+//
+// Samples live in three places until the sealer writes them to Pebble:
+// the head chunk (in-order appends), the out-of-order buffer (samples at or
+// before the head's last timestamp, including rewrites of a timestamp), and
+// frozen chunks (former head and out-of-order buffers queued for sealing).
+// When one timestamp appears in several places, the most recent write wins:
+// out-of-order buffer > head chunk > frozen (newest first) > Pebble.
+type memSeries struct {
+	ref    uint64
+	lset   labels.Labels
+	tenant uint32
+
+	// minT and maxT bound the series' samples (exact for samples written
+	// since start-up, widened to whole days for older ones). Select reads
+	// them without locking.
+	minT, maxT atomic.Int64
+
+	mu struct {
+		sync.Mutex
+		head      *chunkenc.XORChunk // nil or empty when there are no in-order samples
+		headSeg   int                // WAL segment of the oldest sample in head or ooo
+		headSince int64              // wall clock (ms) when head became non-empty
+		ooo       []Sample           // sorted by T, unique T
+		frozen    []*frozenChunk     // oldest first
+		queued    bool               // in the sealer's queue
+		diskMaxT  int64              // upper bound of sealed timestamps
+		minDay    int32              // days recorded as series-day keys
+		maxDay    int32              // (maxDay < minDay: none)
+		deleted   bool
+	}
+}
+
+// frozenChunk is an immutable former head: it is read by queries and the
+// sealer without copying.
+type frozenChunk struct {
+	xor []byte // XOR chunk bytes (may be empty)
+	n   int    // samples in xor
+	ooo []Sample
+	seg int // oldest WAL segment its samples came from
+}
+
+func newMemSeries(ref uint64, tenant uint32, lset labels.Labels) *memSeries {
+	s := &memSeries{ref: ref, tenant: tenant, lset: lset}
+	s.minT.Store(math.MaxInt64)
+	s.maxT.Store(math.MinInt64)
+	s.mu.diskMaxT = math.MinInt64
+	s.mu.minDay, s.mu.maxDay = math.MaxInt32, math.MinInt32
+	return s
+}
+
+// appendResult tells the caller what an append needs beyond memory.
+type appendResult struct {
+	seal   bool  // the series has frozen chunks to queue for sealing
+	newDay bool  // a series-day key must be written for day
+	day    int32 // the sample's day
+}
+
+// appendLocked adds one sample. seg is the WAL segment holding it, now the
+// wall clock in ms, and maxHead the head chunk capacity.
+func (s *memSeries) appendLocked(t int64, v float64, seg int, now int64, maxHead, maxOOO int) appendResult {
+	var res appendResult
+	h := s.mu.head
+	switch {
+	case h == nil || h.NumSamples() == 0:
+		if h == nil {
+			h = chunkenc.NewXORChunk()
+			s.mu.head = h
+		}
+		h.Append(t, v)
+		s.mu.headSeg, s.mu.headSince = seg, now
+	case t > h.MaxTime():
+		if h.NumSamples() >= maxHead || dayOf(t) != dayOf(h.MinTime()) {
+			s.freezeLocked()
+			res.seal = true
+			s.mu.headSeg, s.mu.headSince = seg, now
+		}
+		h.Append(t, v)
+	default:
+		s.insertOOOLocked(t, v)
+		if len(s.mu.ooo) >= maxOOO {
+			s.freezeLocked()
+			res.seal = true
+		}
+	}
+	if t < s.minT.Load() {
+		s.minT.Store(t)
+	}
+	if t > s.maxT.Load() {
+		s.maxT.Store(t)
+	}
+	res.day = dayOf(t)
+	if res.day < s.mu.minDay || res.day > s.mu.maxDay || t < h.MaxTime() {
+		// Out-of-order samples may land in a gap between recorded days;
+		// rewriting an existing series-day key is harmless.
+		res.newDay = true
+		s.mu.minDay = min(s.mu.minDay, res.day)
+		s.mu.maxDay = max(s.mu.maxDay, res.day)
+	}
+	return res
+}
+
+func (s *memSeries) insertOOOLocked(t int64, v float64) {
+	i, found := slices.BinarySearchFunc(s.mu.ooo, t, func(a Sample, t int64) int {
+		switch {
+		case a.T < t:
+			return -1
+		case a.T > t:
+			return 1
+		}
+		return 0
+	})
+	if found {
+		s.mu.ooo[i].V = v
+		return
+	}
+	s.mu.ooo = slices.Insert(s.mu.ooo, i, Sample{T: t, V: v})
+}
+
+// freezeLocked moves the head chunk and the out-of-order buffer into a
+// frozen chunk. The caller queues the series for sealing.
+func (s *memSeries) freezeLocked() {
+	h := s.mu.head
+	if (h == nil || h.NumSamples() == 0) && len(s.mu.ooo) == 0 {
+		return
+	}
+	fc := &frozenChunk{ooo: s.mu.ooo, seg: s.mu.headSeg}
+	if h != nil && h.NumSamples() > 0 {
+		fc.xor, fc.n = h.Snapshot(nil)
+		h.Reset()
+	}
+	s.mu.ooo = nil
+	s.mu.frozen = append(s.mu.frozen, fc)
+}
+
+// hasUnsealedLocked reports whether any sample is still only in memory.
+func (s *memSeries) hasUnsealedLocked() bool {
+	return (s.mu.head != nil && s.mu.head.NumSamples() > 0) || len(s.mu.ooo) > 0 || len(s.mu.frozen) > 0
+}
+
+// oldestSegLocked returns the oldest WAL segment holding unsealed samples
+// of the series, or math.MaxInt when there are none.
+func (s *memSeries) oldestSegLocked() int {
+	seg := math.MaxInt
+	if (s.mu.head != nil && s.mu.head.NumSamples() > 0) || len(s.mu.ooo) > 0 {
+		seg = s.mu.headSeg
+	}
+	for _, fc := range s.mu.frozen {
+		seg = min(seg, fc.seg)
+	}
+	return seg
+}
+
+// memSnapshot is what a reader copies out of a series under its lock.
+type memSnapshot struct {
+	ooo    []Sample
+	head   []byte
+	headN  int
+	frozen []*frozenChunk
+	onDisk bool // Pebble may hold samples of the series
+	minDay int32
+	maxDay int32
+}
+
+// snapshot copies the unsealed samples overlapping [mint, maxt].
+func (s *memSeries) snapshot(mint, maxt int64, buf []byte) memSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ms memSnapshot
+	if h := s.mu.head; h != nil && h.NumSamples() > 0 && h.MaxTime() >= mint && h.MinTime() <= maxt {
+		ms.head, ms.headN = h.Snapshot(buf[:0])
+	}
+	if len(s.mu.ooo) > 0 {
+		lo, _ := slices.BinarySearchFunc(s.mu.ooo, mint, cmpSampleT)
+		hi, found := slices.BinarySearchFunc(s.mu.ooo, maxt, cmpSampleT)
+		if found {
+			hi++
+		}
+		if lo < hi {
+			ms.ooo = slices.Clone(s.mu.ooo[lo:hi])
+		}
+	}
+	if len(s.mu.frozen) > 0 {
+		ms.frozen = slices.Clone(s.mu.frozen)
+	}
+	ms.onDisk = s.mu.diskMaxT >= mint
+	ms.minDay, ms.maxDay = s.mu.minDay, s.mu.maxDay
+	return ms
+}
+
+func cmpSampleT(a Sample, t int64) int {
+	switch {
+	case a.T < t:
+		return -1
+	case a.T > t:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,503 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/storage/wal"
+)
+
+// shard is one independent slice of the DB: its own Pebble instance, WAL,
+// in-memory series and index. Series are assigned to shards by hash, so
+// shards never share a series and write in parallel.
+type shard struct {
+	id    int
+	dir   string
+	opts  *Options
+	log   *slog.Logger
+	db    *pebble.DB
+	wal   *wal.WAL
+	cache *regexCache
+	stats *dbStats
+
+	// appendMu orders WAL appends with their application to memory, so
+	// that memory always reflects the log's order (which replay repeats).
+	appendMu   sync.Mutex
+	nextRef    uint64 // guarded by appendMu
+	nextTenant uint32 // guarded by appendMu
+	rec        []byte // scratch, guarded by appendMu
+
+	idxMu      sync.RWMutex
+	tenants    map[string]*tenantIndex // guarded by idxMu
+	tenantByID map[uint32]*tenantIndex // guarded by idxMu
+
+	// sealMu serialises writers of chunks: the sealer, deletes, retention.
+	sealMu sync.Mutex
+	sealCh chan *memSeries
+
+	// truncatedTo is the segment the WAL was last truncated to; only
+	// maintain, which never runs concurrently with itself, touches it.
+	truncatedTo int
+
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+// writeItem is one series of a batch routed to a shard.
+type writeItem struct {
+	lset    labels.Labels
+	enc     []byte // canonical labels encoding
+	hash    uint64
+	samples []Sample
+}
+
+func openShard(id int, dir string, opts *Options, cache *regexCache, stats *dbStats) (*shard, error) {
+	s := &shard{
+		id:         id,
+		dir:        dir,
+		opts:       opts,
+		log:        opts.Logger.With("shard", id),
+		cache:      cache,
+		stats:      stats,
+		nextRef:    1,
+		nextTenant: 1,
+		tenants:    map[string]*tenantIndex{},
+		tenantByID: map[uint32]*tenantIndex{},
+		sealCh:     make(chan *memSeries, 1<<14),
+		quit:       make(chan struct{}),
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create shard dir: %w", err)
+	}
+	db, err := pebble.Open(filepath.Join(dir, "pebble"), pebbleOptions(opts, s.log))
+	if err != nil {
+		return nil, fmt.Errorf("open pebble: %w", err)
+	}
+	s.db = db
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	w, err := wal.Open(filepath.Join(dir, "wal"), &wal.Options{SegmentSize: opts.WALSegmentSize, NoSync: opts.NoSync, Logger: s.log})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open wal: %w", err)
+	}
+	s.wal = w
+	start := time.Now()
+	n, err := s.replay()
+	if err != nil {
+		w.Close()
+		db.Close()
+		return nil, fmt.Errorf("replay wal: %w", err)
+	}
+	s.log.Info("shard opened", "series", s.numSeries(), "wal_records", n, "replay", time.Since(start))
+	s.wg.Add(2)
+	go s.sealLoop()
+	go s.maintainLoop()
+	return s, nil
+}
+
+// pebbleOptions tunes Pebble for write-once chunks: zstd on the lower
+// levels where sealed chunks settle, bloom filters are useless (we seek by
+// prefix), and Pebble's own WAL only carries index keys and sealed chunks
+// whose samples our WAL still holds.
+func pebbleOptions(opts *Options, log *slog.Logger) *pebble.Options {
+	po := &pebble.Options{
+		Logger:                      pebbleLogger{log},
+		MemTableSize:                32 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		MaxConcurrentCompactions:    func() int { return 1 },
+	}
+	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionGood })
+	po.EnsureDefaults()
+	return po
+}
+
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	panic(fmt.Sprintf(format, args...))
+}
+
+// load rebuilds the in-memory index from Pebble.
+func (s *shard) load() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixMeta}, UpperBound: []byte{prefixChunk}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	sb := labels.NewScratchBuilder(16)
+	var hbuf []byte
+	for valid := it.First(); valid; valid = it.Next() {
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		switch k[0] {
+		case prefixMeta:
+			if string(k[1:]) == "nextRef" && len(v) == 8 {
+				s.nextRef = max(s.nextRef, binary.BigEndian.Uint64(v))
+			}
+		case prefixTenant:
+			if len(v) != 4 {
+				return fmt.Errorf("%w: tenant key %q", ErrCorrupt, k)
+			}
+			id := binary.BigEndian.Uint32(v)
+			ti := newTenantIndex(id, string(k[1:]))
+			s.tenants[ti.name] = ti
+			s.tenantByID[id] = ti
+			s.nextTenant = max(s.nextTenant, id+1)
+		case prefixSeries:
+			if len(k) != seriesKeyLen {
+				return fmt.Errorf("%w: series key %x", ErrCorrupt, k)
+			}
+			tid, ref := binary.BigEndian.Uint32(k[1:]), binary.BigEndian.Uint64(k[5:])
+			ti := s.tenantByID[tid]
+			if ti == nil {
+				return fmt.Errorf("%w: series %d of unknown tenant %d", ErrCorrupt, ref, tid)
+			}
+			lset, err := decodeLabels(v, &sb)
+			if err != nil {
+				return fmt.Errorf("series %d: %w", ref, err)
+			}
+			var h uint64
+			h, hbuf = seriesHash(ti.name, lset, hbuf)
+			ti.add(h, newMemSeries(ref, tid, lset))
+			s.nextRef = max(s.nextRef, ref+1)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	// Series-day keys tell which days each series has data in.
+	dit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSeriesDay}, UpperBound: []byte{prefixSeriesDay + 1}})
+	if err != nil {
+		return err
+	}
+	defer dit.Close()
+	for valid := dit.First(); valid; valid = dit.Next() {
+		k := dit.Key()
+		if len(k) != seriesDayKeyLen {
+			return fmt.Errorf("%w: series-day key %x", ErrCorrupt, k)
+		}
+		day, tid, ref := getDay(k[1:]), binary.BigEndian.Uint32(k[5:]), binary.BigEndian.Uint64(k[9:])
+		ti := s.tenantByID[tid]
+		if ti == nil {
+			continue
+		}
+		ms := ti.series[ref]
+		if ms == nil {
+			continue
+		}
+		ms.mu.minDay = min(ms.mu.minDay, day)
+		ms.mu.maxDay = max(ms.mu.maxDay, day)
+		ms.mu.diskMaxT = max(ms.mu.diskMaxT, dayEnd(day))
+		ms.minT.Store(min(ms.minT.Load(), dayStart(day)))
+		ms.maxT.Store(max(ms.maxT.Load(), dayEnd(day)))
+	}
+	return dit.Error()
+}
+
+// replay re-applies the WAL on top of what load found.
+func (s *shard) replay() (int, error) {
+	byRef := map[uint64]*memSeries{}
+	for _, ti := range s.tenants {
+		for ref, ms := range ti.series {
+			byRef[ref] = ms
+		}
+	}
+	sb := labels.NewScratchBuilder(16)
+	var hbuf []byte
+	pb := s.db.NewBatch()
+	defer pb.Close()
+	now := s.opts.Now().UnixMilli()
+	var sbuf []Sample
+	records := 0
+	v := &recordVisitor{
+		tenant: func(id uint32, name string) error {
+			if _, ok := s.tenantByID[id]; !ok {
+				s.addTenantLocked(pb, id, name)
+			}
+			return nil
+		},
+		series: func(ref uint64, tid uint32, enc []byte) error {
+			s.nextRef = max(s.nextRef, ref+1)
+			if byRef[ref] != nil {
+				return nil
+			}
+			ti := s.tenantByID[tid]
+			if ti == nil {
+				return fmt.Errorf("%w: wal series %d of unknown tenant %d", ErrCorrupt, ref, tid)
+			}
+			lset, err := decodeLabels(enc, &sb)
+			if err != nil {
+				return err
+			}
+			var h uint64
+			h, hbuf = seriesHash(ti.name, lset, hbuf)
+			if ti.lookup(h, lset) != nil {
+				return nil
+			}
+			ms := newMemSeries(ref, tid, lset)
+			ti.add(h, ms)
+			byRef[ref] = ms
+			_ = pb.Set(seriesKey(tid, ref), enc, nil)
+			return nil
+		},
+		samples: func(ref uint64, samples []Sample) error {
+			ms := byRef[ref]
+			if ms == nil {
+				return nil // deleted later, or never durable
+			}
+			ms.mu.Lock()
+			for _, smp := range samples {
+				// Segment 0: replayed samples pin the whole log until
+				// they are sealed.
+				r := ms.appendLocked(smp.T, smp.V, 0, now, s.opts.HeadChunkSamples, s.maxOOO())
+				if r.newDay {
+					_ = pb.Set(seriesDayKey(nil, r.day, ms.tenant, ms.ref), nil, nil)
+				}
+			}
+			ms.mu.Unlock()
+			return nil
+		},
+		delete: func(ref uint64, mint, maxt int64) error {
+			ms := byRef[ref]
+			if ms == nil {
+				return nil
+			}
+			if err := s.deleteSamples(ms, mint, maxt); err != nil {
+				return err
+			}
+			if mint == math.MinInt64 && maxt == math.MaxInt64 {
+				delete(byRef, ref)
+			}
+			return nil
+		},
+	}
+	err := s.wal.Replay(func(rec []byte) error {
+		records++
+		var err error
+		sbuf, err = decodeRecord(rec, v, sbuf)
+		if errors.Is(err, ErrCorrupt) {
+			s.log.Warn("skipping undecodable wal record", "err", err)
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return records, err
+	}
+	// Samples older than MaxHeadAge in wall-clock terms are unknown here;
+	// replayed heads are sealed by the regular age check.
+	if err := pb.Commit(pebble.NoSync); err != nil {
+		return records, err
+	}
+	return records, nil
+}
+
+func (s *shard) maxOOO() int { return 4 * s.opts.HeadChunkSamples }
+
+func (s *shard) addTenantLocked(pb *pebble.Batch, id uint32, name string) *tenantIndex {
+	ti := newTenantIndex(id, name)
+	s.idxMu.Lock()
+	s.tenants[name] = ti
+	s.tenantByID[id] = ti
+	s.idxMu.Unlock()
+	s.nextTenant = max(s.nextTenant, id+1)
+	var v [4]byte
+	binary.BigEndian.PutUint32(v[:], id)
+	_ = pb.Set(tenantKey(name), v[:], nil)
+	return ti
+}
+
+func (s *shard) tenant(name string) *tenantIndex {
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
+	return s.tenants[name]
+}
+
+// countMissing returns how many items name series the shard lacks.
+func (s *shard) countMissing(tenant string, items []writeItem) int {
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
+	ti := s.tenants[tenant]
+	if ti == nil {
+		return len(items)
+	}
+	n := 0
+	for i := range items {
+		if ti.lookup(items[i].hash, items[i].lset) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// write logs and applies items, returning once they are durable.
+func (s *shard) write(ctx context.Context, tenant string, items []writeItem) error {
+	pb := s.db.NewBatch()
+	defer pb.Close()
+	series := make([]*memSeries, len(items))
+	var toSeal []*memSeries
+
+	s.appendMu.Lock()
+	rec := s.rec[:0]
+	ti := s.tenant(tenant)
+	if ti == nil {
+		ti = s.addTenantLocked(pb, s.nextTenant, tenant)
+		rec = appendTenantEntry(rec, ti.id, tenant)
+	}
+	missing := false
+	s.idxMu.RLock()
+	for i := range items {
+		series[i] = ti.lookup(items[i].hash, items[i].lset)
+		missing = missing || series[i] == nil
+	}
+	s.idxMu.RUnlock()
+	if missing {
+		s.idxMu.Lock()
+		for i := range items {
+			if series[i] != nil {
+				continue
+			}
+			if ms := ti.lookup(items[i].hash, items[i].lset); ms != nil { // repeated in the batch
+				series[i] = ms
+				continue
+			}
+			ms := newMemSeries(s.nextRef, ti.id, items[i].lset)
+			s.nextRef++
+			ti.add(items[i].hash, ms)
+			series[i] = ms
+			rec = appendSeriesEntry(rec, ms.ref, ti.id, items[i].enc)
+			_ = pb.Set(seriesKey(ti.id, ms.ref), items[i].enc, nil)
+			s.stats.seriesCreated.Add(1)
+		}
+		s.idxMu.Unlock()
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], s.nextRef)
+		_ = pb.Set(metaKey("nextRef"), v[:], nil)
+	}
+	for i := range items {
+		rec = appendSamplesEntry(rec, series[i].ref, items[i].samples)
+	}
+	s.rec = rec
+	pos, err := s.wal.Append(rec)
+	if err != nil {
+		s.appendMu.Unlock()
+		return fmt.Errorf("append to wal of shard %d: %w", s.id, err)
+	}
+	now := s.opts.Now().UnixMilli()
+	var dayKey []byte
+	for i := range items {
+		ms := series[i]
+		ms.mu.Lock()
+		for _, smp := range items[i].samples {
+			r := ms.appendLocked(smp.T, smp.V, pos.Segment, now, s.opts.HeadChunkSamples, s.maxOOO())
+			if r.newDay {
+				dayKey = seriesDayKey(dayKey[:0], r.day, ms.tenant, ms.ref)
+				_ = pb.Set(dayKey, nil, nil)
+			}
+			if r.seal && !ms.mu.queued {
+				ms.mu.queued = true
+				toSeal = append(toSeal, ms)
+			}
+		}
+		ms.mu.Unlock()
+	}
+	var perr error
+	if !pb.Empty() {
+		perr = pb.Commit(pebble.NoSync)
+	}
+	s.appendMu.Unlock()
+	if perr != nil {
+		// The WAL holds everything; replay will redo these keys.
+		s.log.Error("write index keys", "err", perr)
+	}
+	for _, ms := range toSeal {
+		s.queueSeal(ms)
+	}
+	if err := s.wal.Wait(ctx, pos); err != nil {
+		return fmt.Errorf("sync wal of shard %d: %w", s.id, err)
+	}
+	return nil
+}
+
+func (s *shard) queueSeal(ms *memSeries) {
+	select {
+	case s.sealCh <- ms:
+	case <-s.quit:
+	}
+}
+
+func (s *shard) numSeries() int {
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
+	n := 0
+	for _, ti := range s.tenants {
+		n += len(ti.series)
+	}
+	return n
+}
+
+// allSeries returns every series of the shard (all tenants).
+func (s *shard) allSeries() []*memSeries {
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
+	var out []*memSeries
+	for _, ti := range s.tenants {
+		for _, ms := range ti.series {
+			out = append(out, ms)
+		}
+	}
+	return out
+}
+
+func (s *shard) close() error {
+	close(s.quit)
+	s.wg.Wait()
+	var errs []error
+	// Seal everything so that the next start replays an empty log.
+	if err := s.maintain(true); err != nil {
+		errs = append(errs, fmt.Errorf("flush head: %w", err))
+	}
+	if err := s.wal.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close wal: %w", err))
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close pebble: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// statsInto adds the shard's figures to st.
+func (s *shard) statsInto(st *Stats) {
+	m := s.db.Metrics()
+	st.DiskBytes += int64(m.DiskSpaceUsage()) + s.wal.Size()
+	st.WALBytes += s.wal.Size()
+	st.PebbleCompactions += m.Compact.Count
+	st.PebbleL0Files += m.Levels[0].TablesCount
+	st.PebbleMemtableBytes += int64(m.MemTable.Size)
+	st.Series += s.numSeries()
+}
