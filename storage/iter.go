@@ -19,7 +19,7 @@ func (it *sampleIter) Next() bool {
 	return it.i < len(it.s)
 }
 
-func (it *sampleIter) Seek(t int64) bool {
+func (it *sampleIter) SeekTo(t int64) bool {
 	if it.i < 0 {
 		it.i = 0
 	}
@@ -48,7 +48,7 @@ func (it *sliceIter) Next() bool {
 	return it.i < len(it.ts)
 }
 
-func (it *sliceIter) Seek(t int64) bool {
+func (it *sliceIter) SeekTo(t int64) bool {
 	if it.i < 0 {
 		it.i = 0
 	}
@@ -121,7 +121,7 @@ func (m *mergeIter) Next() bool {
 	return m.pick()
 }
 
-func (m *mergeIter) Seek(t int64) bool {
+func (m *mergeIter) SeekTo(t int64) bool {
 	if m.err != nil {
 		return false
 	}
@@ -130,7 +130,7 @@ func (m *mergeIter) Seek(t int64) bool {
 	}
 	for i, it := range m.its {
 		if !m.started || (m.ok[i] && m.ts[i] < t) {
-			m.load(i, it.Seek(t))
+			m.load(i, it.SeekTo(t))
 		}
 	}
 	m.started = true
@@ -181,7 +181,7 @@ func (it *chunkListIter) Next() bool {
 	}
 }
 
-func (it *chunkListIter) Seek(t int64) bool {
+func (it *chunkListIter) SeekTo(t int64) bool {
 	if it.err != nil {
 		return false
 	}
@@ -195,7 +195,7 @@ func (it *chunkListIter) Seek(t int64) bool {
 		}
 	}
 	for {
-		if it.cur.Seek(t) {
+		if it.cur.SeekTo(t) {
 			return true
 		}
 		if err := it.cur.Err(); err != nil {
@@ -226,19 +226,19 @@ func (c *clampIter) Next() bool {
 	var ok bool
 	if !c.started {
 		c.started = true
-		ok = c.it.Seek(c.mint)
+		ok = c.it.SeekTo(c.mint)
 	} else {
 		ok = c.it.Next()
 	}
 	return c.check(ok)
 }
 
-func (c *clampIter) Seek(t int64) bool {
+func (c *clampIter) SeekTo(t int64) bool {
 	if c.done {
 		return false
 	}
 	c.started = true
-	return c.check(c.it.Seek(max(t, c.mint)))
+	return c.check(c.it.SeekTo(max(t, c.mint)))
 }
 
 func (c *clampIter) check(ok bool) bool {

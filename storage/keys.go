@@ -34,7 +34,9 @@ func dayOf(t int64) int32 {
 	if t%dayMillis < 0 {
 		d--
 	}
-	return int32(d)
+	// Query bounds may be the extremes of int64; clamp them to the day
+	// range (storable samples are well inside it).
+	return int32(max(math.MinInt32, min(d, math.MaxInt32)))
 }
 
 // dayStart returns the first millisecond of day d.

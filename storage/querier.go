@@ -302,13 +302,13 @@ func (sh *shard) diskChunks(ms *memSeries, mint, maxt int64, minDay, maxDay int3
 type emptyIter struct{}
 
 func (emptyIter) Next() bool           { return false }
-func (emptyIter) Seek(int64) bool      { return false }
+func (emptyIter) SeekTo(int64) bool    { return false }
 func (emptyIter) At() (int64, float64) { return 0, 0 }
 func (emptyIter) Err() error           { return nil }
 
 type errIter struct{ err error }
 
-func (errIter) Next() bool             { return false }
-func (errIter) Seek(int64) bool        { return false }
-func (errIter) At() (int64, float64)   { return 0, 0 }
-func (e errIter) Err() error           { return e.err }
+func (errIter) Next() bool           { return false }
+func (errIter) SeekTo(int64) bool    { return false }
+func (errIter) At() (int64, float64) { return 0, 0 }
+func (e errIter) Err() error         { return e.err }

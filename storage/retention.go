@@ -24,7 +24,7 @@ func retentionCutoff(o *Options) int64 {
 	return o.Now().Add(-o.Retention).UnixMilli()
 }
 
-func (db *DB) retentionCutoff() int64 { return retentionCutoff(&db.opts) }
+func (db *DB) retentionCutoff() int64   { return retentionCutoff(&db.opts) }
 func (s *shard) retentionCutoff() int64 { return retentionCutoff(s.opts) }
 
 func (db *DB) retentionLoop() {

@@ -119,7 +119,6 @@ func pebbleOptions(opts *Options, log *slog.Logger) *pebble.Options {
 		MemTableSize:                32 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
-		MaxConcurrentCompactions:    func() int { return 1 },
 	}
 	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionGood })
 	po.EnsureDefaults()

@@ -112,7 +112,7 @@ type Iterator interface {
 	Next() bool
 	// Seek advances to the first sample with timestamp >= t; it never
 	// moves backwards. It returns false when there is none.
-	Seek(t int64) bool
+	SeekTo(t int64) bool
 	// At returns the current sample.
 	At() (int64, float64)
 	Err() error

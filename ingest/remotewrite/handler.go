@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -185,7 +186,9 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	if err != nil {
 		return ver, fasthttp.StatusBadRequest, err
 	}
-	if err := h.w.Write(ctx, tenant, &st.batch); err != nil {
+	// The write runs to completion even if the client goes away: a
+	// half-applied batch would only be retried anyway.
+	if err := h.w.Write(context.Background(), tenant, &st.batch); err != nil {
 		return ver, statusOf(err), err
 	}
 	h.samples.Add(float64(counts.Samples))

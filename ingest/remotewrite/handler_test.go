@@ -71,7 +71,7 @@ func TestHandlerV1(t *testing.T) {
 	require.Len(t, got, 2)
 	require.Len(t, got[`{__name__="up", job="node"}`], 2)
 	// The tenant header scopes the write.
-	r = post(t, c, "", "", snappyV1(t, v1Request()), "X-Scope-OrgID", "acme")
+	r = post(t, c, "application/x-protobuf", "", snappyV1(t, v1Request()), "X-Scope-OrgID", "acme")
 	require.Equal(t, 204, r.code, r.body)
 	require.Len(t, st.Read(t, db, "acme", math.MinInt64, math.MaxInt64, anyName), 2)
 }

@@ -1,0 +1,511 @@
+// Package wal is the write-ahead log of one storage shard: numbered
+// segment files of framed records, written by one background flusher that
+// group-commits (one fsync serves every writer waiting at that moment).
+//
+// Each record is framed as
+//
+//	┌──────────────────┬───────────────────┬─────────┐
+//	│ u32 LE len(data) │ u32 LE crc32c(data)│ data    │
+//	└──────────────────┴───────────────────┴─────────┘
+//
+// A torn or zero-filled tail of the last segment (a crash) ends Replay
+// quietly; a bad record in an older segment is ErrCorrupt.
+//
+//	w, _ := wal.Open(dir, nil)
+//	_ = w.Replay(func(rec []byte) error { return nil })
+//	pos, _ := w.Append(rec)
+//	err := w.Wait(ctx, pos) // durable
+package wal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+)
+
+var (
+	// ErrCorrupt marks a damaged record outside the crash-torn tail.
+	ErrCorrupt = errors.New("wal: corrupt log")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("wal: closed")
+	// ErrFailed is returned once a write or fsync failed: nothing is
+	// durable any more and the log must be reopened.
+	ErrFailed = errors.New("wal: log failed")
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+const headerLen = 8
+
+// Options configures a WAL. A zero field means its default.
+type Options struct {
+	SegmentSize int64 // default 64 MiB
+	NoSync      bool  // tests only: skip fsync
+	Logger      *slog.Logger
+}
+
+// Pos is the position just after a record.
+type Pos struct {
+	Segment int
+	Offset  int64
+}
+
+func (p Pos) less(o Pos) bool {
+	return p.Segment < o.Segment || (p.Segment == o.Segment && p.Offset < o.Offset)
+}
+
+// WAL is safe for concurrent use.
+type WAL struct {
+	dir  string
+	opts Options
+
+	mu struct {
+		sync.Mutex
+		buf      []byte // appended, not yet written
+		seg      int    // segment Append writes to
+		off      int64  // offset after the last appended record
+		segs     []int  // existing segment numbers, ascending
+		written  Pos    // everything up to here is written and synced
+		synced   chan struct{}
+		err      error
+		closed   bool
+		file     *os.File // current segment file (flusher writes it)
+		rotateTo []pendingRotate
+	}
+	kick chan struct{}
+	done chan struct{}
+	// fsyncs counts fsync calls, for tests.
+	fsyncs int64
+}
+
+type pendingRotate struct{ at int } // buffer offset where the next segment begins
+
+// Open opens or creates the log in dir.
+func Open(dir string, opts *Options) (*WAL, error) {
+	w := &WAL{dir: dir, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if opts != nil {
+		w.opts = *opts
+	}
+	if w.opts.SegmentSize <= 0 {
+		w.opts.SegmentSize = 64 << 20
+	}
+	if w.opts.Logger == nil {
+		w.opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create wal dir: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list wal dir: %w", err)
+	}
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && e.Type().IsRegular() {
+			w.mu.segs = append(w.mu.segs, n)
+		}
+	}
+	slices.Sort(w.mu.segs)
+	w.mu.synced = make(chan struct{})
+	return w, nil
+}
+
+func (w *WAL) path(seg int) string { return filepath.Join(w.dir, fmt.Sprintf("%08d", seg)) }
+
+// Replay calls fn for every intact record in order, truncates a torn tail
+// of the last segment, and then starts a new segment for appends. It must
+// be called once, before Append.
+func (w *WAL) Replay(fn func(rec []byte) error) error {
+	segs := w.mu.segs
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		if err := w.replaySegment(seg, last, fn); err != nil {
+			return err
+		}
+	}
+	next := 1
+	if len(segs) > 0 {
+		next = segs[len(segs)-1] + 1
+	}
+	return w.start(next)
+}
+
+func (w *WAL) replaySegment(seg int, last bool, fn func([]byte) error) error {
+	f, err := os.OpenFile(w.path(seg), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open segment %d: %w", seg, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("read segment %d: %w", seg, err)
+	}
+	off := 0
+	for off < len(data) {
+		bad := ""
+		if len(data)-off < headerLen {
+			bad = "short header"
+		} else {
+			n := int(binary.LittleEndian.Uint32(data[off:]))
+			crc := binary.LittleEndian.Uint32(data[off+4:])
+			switch {
+			case n == 0:
+				bad = "zero length"
+			case n > len(data)-off-headerLen:
+				bad = "length beyond end of file"
+			case crc32.Checksum(data[off+headerLen:off+headerLen+n], castagnoli) != crc:
+				bad = "checksum mismatch"
+			default:
+				if err := fn(data[off+headerLen : off+headerLen+n]); err != nil {
+					return err
+				}
+				off += headerLen + n
+				continue
+			}
+		}
+		if !last {
+			return fmt.Errorf("%w: segment %d offset %d: %s", ErrCorrupt, seg, off, bad)
+		}
+		w.opts.Logger.Warn("truncating torn wal tail", "segment", seg, "offset", off, "reason", bad, "dropped_bytes", len(data)-off)
+		if err := f.Truncate(int64(off)); err != nil {
+			return fmt.Errorf("truncate segment %d: %w", seg, err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync segment %d: %w", seg, err)
+		}
+		break
+	}
+	return nil
+}
+
+// start creates segment seg and the flusher.
+func (w *WAL) start(seg int) error {
+	f, err := w.create(seg)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.mu.file, w.mu.seg, w.mu.off = f, seg, 0
+	w.mu.segs = append(w.mu.segs, seg)
+	w.mu.written = Pos{Segment: seg}
+	w.mu.Unlock()
+	go w.flushLoop()
+	return nil
+}
+
+func (w *WAL) create(seg int) (*os.File, error) {
+	f, err := os.OpenFile(w.path(seg), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %d: %w", seg, err)
+	}
+	if err := w.syncDir(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (w *WAL) syncDir() error {
+	if w.opts.NoSync {
+		return nil
+	}
+	d, err := os.Open(w.dir)
+	if err != nil {
+		return fmt.Errorf("open wal dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync wal dir: %w", err)
+	}
+	return nil
+}
+
+// Append buffers rec and returns the position after it.
+func (w *WAL) Append(rec []byte) (Pos, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.closed {
+		return Pos{}, ErrClosed
+	}
+	if w.mu.err != nil {
+		return Pos{}, fmt.Errorf("%w: %v", ErrFailed, w.mu.err)
+	}
+	if w.mu.file == nil {
+		return Pos{}, errors.New("wal: Append before Replay")
+	}
+	size := int64(headerLen + len(rec))
+	if w.mu.off > 0 && w.mu.off+size > w.opts.SegmentSize {
+		w.rotateLocked()
+	}
+	var h [headerLen]byte
+	binary.LittleEndian.PutUint32(h[:], uint32(len(rec)))
+	binary.LittleEndian.PutUint32(h[4:], crc32.Checksum(rec, castagnoli))
+	w.mu.buf = append(w.mu.buf, h[:]...)
+	w.mu.buf = append(w.mu.buf, rec...)
+	w.mu.off += size
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	return Pos{Segment: w.mu.seg, Offset: w.mu.off}, nil
+}
+
+// rotateLocked makes later appends go to a new segment; the flusher
+// switches files when it reaches this point of the buffer.
+func (w *WAL) rotateLocked() {
+	w.mu.rotateTo = append(w.mu.rotateTo, pendingRotate{at: len(w.mu.buf)})
+	w.mu.seg++
+	w.mu.off = 0
+	w.mu.segs = append(w.mu.segs, w.mu.seg)
+}
+
+// Rotate starts a new segment for later appends and returns its number.
+func (w *WAL) Rotate() (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.closed {
+		return 0, ErrClosed
+	}
+	if w.mu.off > 0 {
+		w.rotateLocked()
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	return w.mu.seg, nil
+}
+
+// Segment returns the segment Append writes to.
+func (w *WAL) Segment() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.seg
+}
+
+// Wait blocks until everything up to pos is written and synced.
+func (w *WAL) Wait(ctx context.Context, pos Pos) error {
+	for {
+		w.mu.Lock()
+		if w.mu.err != nil {
+			err := w.mu.err
+			w.mu.Unlock()
+			return fmt.Errorf("%w: %v", ErrFailed, err)
+		}
+		if !w.mu.written.less(pos) {
+			w.mu.Unlock()
+			return nil
+		}
+		if w.mu.closed && len(w.mu.buf) == 0 {
+			w.mu.Unlock()
+			return ErrClosed
+		}
+		ch := w.mu.synced
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// flushLoop writes buffered records and fsyncs, one round at a time.
+func (w *WAL) flushLoop() {
+	defer close(w.done)
+	for {
+		w.mu.Lock()
+		for len(w.mu.buf) == 0 && len(w.mu.rotateTo) == 0 && !w.mu.closed {
+			w.mu.Unlock()
+			<-w.kick
+			w.mu.Lock()
+		}
+		buf, rot := w.mu.buf, w.mu.rotateTo
+		w.mu.buf, w.mu.rotateTo = nil, nil
+		file, seg, off, closed := w.mu.file, w.mu.seg, w.mu.off, w.mu.closed
+		w.mu.Unlock()
+
+		err := w.writeRound(&file, buf, rot, seg)
+		w.mu.Lock()
+		w.mu.file = file
+		if err != nil && w.mu.err == nil {
+			w.mu.err = err
+		}
+		if err == nil {
+			// Everything taken this round is durable; seg/off are where
+			// Append stood when we took the buffer.
+			w.mu.written = Pos{Segment: seg, Offset: off}
+			_ = off
+		}
+		close(w.mu.synced)
+		w.mu.synced = make(chan struct{})
+		stop := (closed && len(w.mu.buf) == 0 && len(w.mu.rotateTo) == 0) || w.mu.err != nil
+		w.mu.Unlock()
+		if stop {
+			return
+		}
+	}
+}
+
+// writeRound writes buf into the current file, switching files at each
+// rotation point, and syncs what it wrote.
+func (w *WAL) writeRound(file **os.File, buf []byte, rot []pendingRotate, lastSeg int) error {
+	start := 0
+	cur := lastSeg - len(rot)
+	for _, r := range rot {
+		if err := w.writeSync(*file, buf[start:r.at]); err != nil {
+			return err
+		}
+		if err := (*file).Close(); err != nil {
+			return fmt.Errorf("close segment: %w", err)
+		}
+		cur++
+		f, err := w.create(cur)
+		if err != nil {
+			return err
+		}
+		*file = f
+		start = r.at
+	}
+	return w.writeSync(*file, buf[start:])
+}
+
+func (w *WAL) writeSync(f *os.File, b []byte) error {
+	if len(b) > 0 {
+		if _, err := f.Write(b); err != nil {
+			return fmt.Errorf("write segment: %w", err)
+		}
+	}
+	if w.opts.NoSync || len(b) == 0 {
+		return nil
+	}
+	w.fsyncs++
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync segment: %w", err)
+	}
+	return nil
+}
+
+// Truncate deletes segments numbered below seg, never the current one.
+func (w *WAL) Truncate(seg int) error {
+	w.mu.Lock()
+	seg = min(seg, w.mu.seg, w.mu.written.Segment)
+	var del []int
+	keep := w.mu.segs[:0]
+	for _, s := range w.mu.segs {
+		if s < seg {
+			del = append(del, s)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	w.mu.segs = keep
+	w.mu.Unlock()
+	for _, s := range del {
+		if err := os.Remove(w.path(s)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove segment %d: %w", s, err)
+		}
+	}
+	if len(del) > 0 {
+		return w.syncDir()
+	}
+	return nil
+}
+
+// CopyTo copies the log up to the last synced record into dir.
+func (w *WAL) CopyTo(dir string) error {
+	w.mu.Lock()
+	segs := slices.Clone(w.mu.segs)
+	written := w.mu.written
+	w.mu.Unlock()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, s := range segs {
+		if s > written.Segment {
+			break
+		}
+		limit := int64(-1)
+		if s == written.Segment {
+			limit = written.Offset
+		}
+		if err := copyFile(w.path(s), filepath.Join(dir, filepath.Base(w.path(s))), limit); err != nil {
+			return fmt.Errorf("copy segment %d: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, limit int64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	var r io.Reader = in
+	if limit >= 0 {
+		r = io.LimitReader(in, limit)
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// Size returns the bytes of all segment files.
+func (w *WAL) Size() int64 {
+	w.mu.Lock()
+	segs := slices.Clone(w.mu.segs)
+	w.mu.Unlock()
+	var n int64
+	for _, s := range segs {
+		if fi, err := os.Stat(w.path(s)); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// Close writes and syncs what is buffered, then closes the log.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	if w.mu.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.mu.closed = true
+	started := w.mu.file != nil
+	w.mu.Unlock()
+	if !started {
+		return nil
+	}
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.mu.err
+	if cerr := w.mu.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
