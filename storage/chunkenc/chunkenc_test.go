@@ -1,0 +1,121 @@
+package chunkenc
+
+import (
+	"encoding/binary"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var special = []float64{
+	1, math.Float64frombits(0x7ff0000000000002), math.NaN(), math.Inf(1), math.Inf(-1),
+	math.Copysign(0, -1), 5e-324, math.MaxFloat64, 0.1 + 0.2, -3, 1 << 60,
+}
+
+func roundTrip(t testing.TB, ts []int64, vs []float64) {
+	t.Helper()
+	gts, gvs, err := DecodeDense(EncodeDense(nil, ts, vs), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, ts, gts)
+	for i := range vs {
+		require.Equal(t, math.Float64bits(vs[i]), math.Float64bits(gvs[i]), "dense value %d", i)
+	}
+	c := NewXORChunk()
+	for i := range ts {
+		c.Append(ts[i], vs[i])
+	}
+	b, n := c.Snapshot(nil)
+	it := NewXORIterator(b, n)
+	for i := range ts {
+		require.True(t, it.Next())
+		gt, gv := it.At()
+		require.Equal(t, ts[i], gt)
+		require.Equal(t, math.Float64bits(vs[i]), math.Float64bits(gv), "xor value %d", i)
+	}
+	require.False(t, it.Next())
+	require.NoError(t, it.Err())
+}
+
+func TestRoundTrip(t *testing.T) {
+	roundTrip(t, []int64{0}, []float64{1})
+	roundTrip(t, []int64{-86400000, 0, 1}, []float64{1, 2, 3})
+	ts := make([]int64, len(special))
+	for i := range ts {
+		ts[i] = int64(i)*15000 + int64(i%3)
+	}
+	roundTrip(t, ts, special)
+	counter := make([]float64, 240)
+	ts = make([]int64, 240)
+	for i := range counter {
+		ts[i] = 1_700_000_000_000 + int64(i)*15000
+		counter[i] = float64(i * 1234)
+	}
+	roundTrip(t, ts, counter)
+}
+
+func TestSeekAndSnapshotIndependence(t *testing.T) {
+	c := NewXORChunk()
+	for i := range 10 {
+		c.Append(int64(i)*10, float64(i))
+	}
+	b, n := c.Snapshot(nil)
+	c.Append(1000, 99)
+	it := NewXORIterator(b, n)
+	require.True(t, it.SeekTo(35))
+	got, _ := it.At()
+	require.Equal(t, int64(40), got)
+	require.True(t, it.SeekTo(0), "never moves backwards")
+	got, _ = it.At()
+	require.Equal(t, int64(40), got)
+	cnt := 1
+	for it.Next() {
+		cnt++
+	}
+	require.Equal(t, 6, cnt, "the snapshot does not see the later append")
+}
+
+func TestDecodeRejectsGarbage(t *testing.T) {
+	good := EncodeDense(nil, []int64{1, 2, 3}, []float64{1.5, 2, 3})
+	for _, b := range [][]byte{nil, {1}, {2, 0, 1, 0, 0}, good[:len(good)-1], append(good, 0), {1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}} {
+		_, _, err := DecodeDense(b, nil, nil)
+		require.ErrorIs(t, err, ErrCorrupt, "%x", b)
+	}
+}
+
+func FuzzDenseRoundTrip(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ts []int64
+		var vs []float64
+		last := int64(-1 << 40)
+		for len(b) >= 12 {
+			last += 1 + int64(binary.LittleEndian.Uint32(b))
+			ts = append(ts, last)
+			vs = append(vs, math.Float64frombits(binary.LittleEndian.Uint64(b[4:])))
+			b = b[12:]
+		}
+		if len(ts) > 0 {
+			roundTrip(t, ts, vs)
+		}
+	})
+}
+
+func FuzzDenseDecode(f *testing.F) {
+	f.Add(EncodeDense(nil, []int64{1, 2}, []float64{1, 2.5}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _, _ = DecodeDense(b, nil, nil)
+		it := NewDenseIterator(b)
+		for it.Next() {
+		}
+	})
+}
+
+func FuzzXORIterator(f *testing.F) {
+	f.Add([]byte{0, 2, 1, 4}, 3)
+	f.Fuzz(func(t *testing.T, b []byte, n int) {
+		it := NewXORIterator(b, n)
+		for it.Next() {
+		}
+	})
+}
