@@ -33,7 +33,7 @@ run: build
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDenseRoundTrip -fuzztime $(FUZZTIME) ./storage/chunkenc/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDenseDecode -fuzztime $(FUZZTIME) ./storage/chunkenc/
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzXORRoundTrip -fuzztime $(FUZZTIME) ./storage/chunkenc/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzXORIterator -fuzztime $(FUZZTIME) ./storage/chunkenc/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzReplay -fuzztime $(FUZZTIME) ./storage/wal/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecodeV1 -fuzztime $(FUZZTIME) ./ingest/remotewrite/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecodeV2 -fuzztime $(FUZZTIME) ./ingest/remotewrite/
