@@ -1,6 +1,7 @@
 package chunkenc
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -23,6 +24,8 @@ func nodeLike(kind int, rng *rand.Rand) ([]int64, []float64) {
 		case 2:
 			v += float64(rng.IntN(201)-100) / 100
 		}
+		// Scraped values are parsed from text: shortest decimals.
+		v = math.Round(v*100) / 100
 		vs[i] = v
 	}
 	return ts, vs

@@ -12,11 +12,37 @@ import (
 //	timestamps: n-1 zigzag varints (first delta, then delta-of-deltas)
 //	values:     mode 0 (xor): n uvarints bits(v)^bits(prev)
 //	            mode 1 (int): varint(v0) then n-1 zigzag varint deltas
+//	            mode 2 (decimal): byte k, then as mode 1 over v*10^k
+//	            (every value v == float64(m)/10^k exactly, |m| < 2^53)
 const (
 	denseVersion = 1
 	modeXOR      = 0
 	modeInt      = 1
+	modeDecimal  = 2
 )
+
+// pow10 holds the exact powers of ten a decimal mode may use.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// decimalScale returns the smallest k such that every value is exactly
+// float64(m)/10^k for an integer |m| < 2^53 (Clinger's fast path makes
+// that division correctly rounded), or -1.
+func decimalScale(vs []float64) int {
+	for k := 1; k < len(pow10); k++ {
+		ok := true
+		for _, v := range vs {
+			m := math.Round(v * pow10[k])
+			if math.IsNaN(v) || math.Abs(m) >= maxExactInt || m/pow10[k] != v || (v == 0 && math.Signbit(v)) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return k
+		}
+	}
+	return -1
+}
 
 const maxExactInt = 1 << 53
 
@@ -34,6 +60,12 @@ func EncodeDense(dst []byte, ts []int64, vs []float64) []byte {
 			break
 		}
 	}
+	k := 0
+	if mode == modeXOR {
+		if k = decimalScale(vs); k > 0 {
+			mode = modeDecimal
+		}
+	}
 	dst = append(dst, denseVersion, mode)
 	dst = binary.AppendUvarint(dst, uint64(len(ts)))
 	dst = binary.AppendVarint(dst, ts[0])
@@ -48,10 +80,13 @@ func EncodeDense(dst []byte, ts []int64, vs []float64) []byte {
 		}
 		prevD = d
 	}
-	if mode == modeInt {
+	if mode == modeInt || mode == modeDecimal {
+		if mode == modeDecimal {
+			dst = append(dst, byte(k))
+		}
 		prev := int64(0)
 		for _, v := range vs {
-			x := int64(v)
+			x := int64(math.Round(v * pow10[k]))
 			dst = binary.AppendVarint(dst, x-prev)
 			prev = x
 		}
@@ -75,7 +110,7 @@ type denseHeader struct {
 
 func parseDense(b []byte) (denseHeader, error) {
 	var h denseHeader
-	if len(b) < 2 || b[0] != denseVersion || b[1] > modeInt {
+	if len(b) < 2 || b[0] != denseVersion || b[1] > modeDecimal {
 		return h, fmt.Errorf("%w: bad dense header", ErrCorrupt)
 	}
 	h.mode = b[1]
@@ -132,15 +167,23 @@ func DecodeDense(b []byte, ts []int64, vs []float64) ([]int64, []float64, error)
 	}
 	var prevI int64
 	var prevB uint64
+	scale := 1.0
+	if h.mode == modeDecimal {
+		if len(body) == 0 || int(body[0]) == 0 || int(body[0]) >= len(pow10) {
+			return ts, vs, fmt.Errorf("%w: bad decimal scale", ErrCorrupt)
+		}
+		scale = pow10[body[0]]
+		body = body[1:]
+	}
 	for i := 0; i < h.n; i++ {
-		if h.mode == modeInt {
+		if h.mode != modeXOR {
 			x, k := binary.Varint(body)
 			if k <= 0 {
 				return ts, vs, fmt.Errorf("%w: value %d", ErrCorrupt, i)
 			}
 			body = body[k:]
 			prevI += x
-			vs = append(vs, float64(prevI))
+			vs = append(vs, float64(prevI)/scale)
 			continue
 		}
 		x, k := binary.Uvarint(body)
