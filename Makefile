@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 LISTEN  ?= 127.0.0.1:9090
 DATA    ?= data
 
-.PHONY: build test check lint bench run fuzz cover clean
+.PHONY: build test check lint bench compare run fuzz cover clean
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/tsdb
@@ -26,6 +26,13 @@ check lint:
 
 bench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
+
+# Side by side with Debian's prometheus: remote-write ingest, bytes/sample,
+# RSS/series. Results go to benchmarks/results/.
+SERIES  ?= 50000,100000
+compare: build
+	@command -v prometheus >/dev/null || apt-get install -y prometheus
+	$(GO) run -tags $(TAGS) ./benchmarks/cmd/compare --series $(SERIES) --tsdb $(BIN) --out benchmarks/results
 
 run: build
 	$(BIN) serve --listen $(LISTEN) --data $(DATA) --web.enable-admin-api

@@ -95,8 +95,13 @@ func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
 			_ = pb.Delete(seriesKey(ms.tenant, ms.ref), nil)
 		}
 	}
-	if err := pb.Commit(pebble.Sync); err != nil {
+	if err := pb.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("commit retention deletes: %w", err)
+	}
+	// Without a Pebble WAL a crash could forget the deletes; retention
+	// would redo them, but the series deletes must not resurrect.
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("flush retention deletes: %w", err)
 	}
 	s.unpublish(gone)
 	if len(gone) > 0 {

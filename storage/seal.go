@@ -290,10 +290,10 @@ func (s *shard) maintain(flushAll bool) error {
 	if minSeg <= s.truncatedTo {
 		return nil
 	}
-	// Sealed chunks were committed without sync; make them durable before
-	// dropping the log that also holds them.
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
-		return fmt.Errorf("sync pebble: %w", err)
+	// Pebble has no log of its own: flush its memtables to tables before
+	// dropping the segments that also hold what they contain.
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("flush pebble: %w", err)
 	}
 	if err := s.wal.Truncate(minSeg); err != nil {
 		return fmt.Errorf("truncate wal: %w", err)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // Snapshot writes a consistent copy of the DB into dir, which must not
@@ -46,7 +44,11 @@ func (s *shard) snapshot(dir string) error {
 	defer s.sealMu.Unlock()
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
-	if err := s.db.Checkpoint(filepath.Join(dir, "pebble"), pebble.WithFlushedWAL()); err != nil {
+	// Memtables have no Pebble WAL to be checkpointed with: flush them.
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("flush pebble: %w", err)
+	}
+	if err := s.db.Checkpoint(filepath.Join(dir, "pebble")); err != nil {
 		return fmt.Errorf("checkpoint pebble: %w", err)
 	}
 	if err := s.wal.CopyTo(filepath.Join(dir, "wal")); err != nil {

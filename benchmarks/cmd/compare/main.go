@@ -1,0 +1,294 @@
+// Command compare runs the node-exporter-like remote-write workload against
+// tsdb and its peers, side by side on this machine, and writes JSON and a
+// Markdown table of the results and their ratios to Prometheus.
+//
+//	go run ./benchmarks/cmd/compare --series 50000,100000 --out benchmarks/results
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emsdb/tsdb/benchmarks/peer"
+	"github.com/emsdb/tsdb/benchmarks/rwload"
+	"github.com/emsdb/tsdb/benchmarks/workload"
+)
+
+type config struct {
+	series     []int
+	steps      int
+	interval   time.Duration
+	clients    int
+	batch      int
+	seed       uint64
+	tsdb       string
+	prometheus string
+	custom     []peer.Spec
+	out        string
+	work       string
+}
+
+// Run is one peer's figures for one workload size.
+type Run struct {
+	Peer           string        `json:"peer"`
+	Version        string        `json:"version"`
+	Series         int           `json:"series"`
+	Load           rwload.Result `json:"load"`
+	Accepted       float64       `json:"accepted_samples"` // from the peer's own counter
+	RSSBytes       int64         `json:"rss_bytes"`
+	PeakRSSBytes   int64         `json:"peak_rss_bytes"`
+	DiskBytes      int64         `json:"disk_bytes"`
+	BytesPerSample float64       `json:"bytes_per_sample"`
+	RSSPerSeries   float64       `json:"rss_bytes_per_series"`
+	Error          string        `json:"error,omitempty"`
+}
+
+// Report is the whole result.
+type Report struct {
+	Date     time.Time `json:"date"`
+	Machine  string    `json:"machine"`
+	Workload string    `json:"workload"`
+	Runs     []Run     `json:"runs"`
+}
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, cfg); err != nil {
+		log.Error("compare failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	series := fs.String("series", "50000,100000", "comma-separated active-series counts, one run each")
+	fs.IntVar(&c.steps, "samples", 240, "samples per series")
+	fs.DurationVar(&c.interval, "interval", 15*time.Second, "scrape interval the samples are spaced by")
+	fs.IntVar(&c.clients, "clients", 4, "concurrent remote-write clients")
+	fs.IntVar(&c.batch, "batch", 2000, "samples per request (Prometheus's max_samples_per_send)")
+	fs.Uint64Var(&c.seed, "seed", 1, "workload seed")
+	fs.StringVar(&c.tsdb, "tsdb", "bin/tsdb", "tsdb binary; empty to skip")
+	fs.StringVar(&c.prometheus, "prometheus", "/usr/bin/prometheus", "prometheus binary; empty to skip")
+	custom := fs.String("peer", "", "extra peers: name=binary arg… ({listen}, {data} are replaced); several separated by ';'")
+	fs.StringVar(&c.out, "out", "benchmarks/results", "folder for results.json and results.md")
+	fs.StringVar(&c.work, "work", "", "folder for the peers' data (default: a fresh temporary folder, removed after)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	for f := range strings.SplitSeq(*series, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return c, fmt.Errorf("--series: bad count %q", f)
+		}
+		c.series = append(c.series, n)
+	}
+	for p := range strings.SplitSeq(*custom, ";") {
+		if strings.TrimSpace(p) == "" {
+			continue
+		}
+		name, rest, ok := strings.Cut(p, "=")
+		f := strings.Fields(rest)
+		if !ok || len(f) == 0 {
+			return c, fmt.Errorf("--peer: want name=binary args…, got %q", p)
+		}
+		c.custom = append(c.custom, peer.Spec{Name: name, Kind: peer.Custom, Bin: f[0], Args: f[1:]})
+	}
+	if c.steps <= 0 || c.clients <= 0 || c.batch <= 0 || c.interval <= 0 {
+		return c, errors.New("--samples, --clients, --batch and --interval must be positive")
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, log *slog.Logger, cfg config) error {
+	var specs []peer.Spec
+	if cfg.tsdb != "" {
+		specs = append(specs, peer.Spec{Name: "tsdb", Kind: peer.TSDB, Bin: cfg.tsdb})
+	}
+	if cfg.prometheus != "" {
+		specs = append(specs, peer.Spec{Name: "prometheus", Kind: peer.Prometheus, Bin: cfg.prometheus})
+	}
+	specs = append(specs, cfg.custom...)
+	if len(specs) == 0 {
+		return errors.New("no peers")
+	}
+	work := cfg.work
+	if work == "" {
+		d, err := os.MkdirTemp("", "tsdb-compare-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		work = d
+	}
+	rep := Report{
+		Date:    time.Now().UTC(),
+		Machine: machine(),
+		Workload: fmt.Sprintf("node-exporter-like (%d series/host), %d samples/series at %s, %d clients, %d samples/request, seed %d",
+			workload.PerHost(), cfg.steps, cfg.interval, cfg.clients, cfg.batch, cfg.seed),
+	}
+	for _, n := range cfg.series {
+		// Data ends now, so no peer sees it as too old.
+		start := time.Now().Add(-time.Duration(cfg.steps) * cfg.interval).UnixMilli()
+		w, err := workload.NewNodeExporter(n, start, cfg.interval.Milliseconds(), cfg.seed)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		streams := rwload.Encode(w, cfg.steps, cfg.clients, cfg.batch)
+		log.Info("workload encoded", "series", n, "samples", n*cfg.steps, "took", time.Since(t0).Round(time.Millisecond))
+		for _, s := range specs {
+			r := measure(ctx, log, s, filepath.Join(work, strconv.Itoa(n)), streams, n)
+			rep.Runs = append(rep.Runs, r)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.out, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	md := markdown(rep)
+	if err := os.WriteFile(filepath.Join(cfg.out, "results.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(md)
+	return nil
+}
+
+func measure(ctx context.Context, log *slog.Logger, s peer.Spec, work string, streams [][]rwload.Body, series int) Run {
+	r := Run{Peer: s.Name, Series: series}
+	fail := func(err error) Run {
+		r.Error = err.Error()
+		log.Error("peer run failed", "peer", s.Name, "series", series, "err", err)
+		return r
+	}
+	p, err := peer.Start(ctx, s, work)
+	if err != nil {
+		return fail(err)
+	}
+	r.Version = p.Version
+	log.Info("sending", "peer", s.Name, "series", series, "url", p.WriteURL())
+	r.Load, err = rwload.Send(ctx, rwload.Config{URL: p.WriteURL()}, streams)
+	if err != nil {
+		p.Kill()
+		return fail(err)
+	}
+	r.RSSBytes, r.PeakRSSBytes, _ = p.RSS()
+	switch s.Kind {
+	case peer.TSDB:
+		r.Accepted, _ = p.Metric(ctx, "tsdb_samples_written_total")
+	case peer.Prometheus:
+		r.Accepted, _ = p.Metric(ctx, "prometheus_tsdb_head_samples_appended_total")
+	}
+	if s.Kind == peer.Prometheus {
+		r.DiskBytes, err = p.CompactedBytes(ctx)
+		if err != nil {
+			p.Kill()
+			return fail(err)
+		}
+	}
+	if err := p.Stop(); err != nil {
+		return fail(err)
+	}
+	if s.Kind != peer.Prometheus {
+		if r.DiskBytes, err = p.CompactedBytes(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	if r.Load.Samples > 0 {
+		r.BytesPerSample = float64(r.DiskBytes) / float64(r.Load.Samples)
+	}
+	r.RSSPerSeries = float64(r.RSSBytes) / float64(series)
+	log.Info("done", "peer", s.Name, "series", series, "samples_per_sec", int(r.Load.SamplesPerSec),
+		"bytes_per_sample", fmt.Sprintf("%.3f", r.BytesPerSample), "rss_mib", r.RSSBytes>>20)
+	return r
+}
+
+func machine() string {
+	cpu := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s/%s, %s", runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+func markdown(rep Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %s.\n\nWorkload: %s.\n\n", rep.Date.Format("2006-01-02 15:04 MST"), rep.Machine, rep.Workload)
+	b.WriteString("| series | peer | samples/s | p50 ms | p99 ms | bytes/sample | RSS MiB | RSS/series | ingest × | disk × | RSS/series × |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	base := map[int]Run{}
+	for _, r := range rep.Runs {
+		if r.Peer == "prometheus" && r.Error == "" {
+			base[r.Series] = r
+		}
+	}
+	for _, r := range rep.Runs {
+		if r.Error != "" {
+			fmt.Fprintf(&b, "| %d | %s | failed: %s |||||||||\n", r.Series, r.Peer, r.Error)
+			continue
+		}
+		ratio := func(a, b float64) string {
+			if b == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f", a/b)
+		}
+		p, ok := base[r.Series]
+		ing, disk, rss := "–", "–", "–"
+		if ok {
+			ing = ratio(r.Load.SamplesPerSec, p.Load.SamplesPerSec)
+			disk = ratio(r.BytesPerSample, p.BytesPerSample)
+			rss = ratio(r.RSSPerSeries, p.RSSPerSeries)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f | %.1f | %.3f | %d | %.0f B | %s | %s | %s |\n",
+			r.Series, r.Peer, r.Load.SamplesPerSec, r.Load.LatencyP50Ms, r.Load.LatencyP99Ms,
+			r.BytesPerSample, r.RSSBytes>>20, r.RSSPerSeries, ing, disk, rss)
+	}
+	b.WriteString("\nRatios are to Prometheus in the same run (ingest: higher is better; disk and RSS: lower is better).\n")
+	b.WriteString("Bytes/sample: tsdb's data folder after a graceful stop; Prometheus's head snapshot into a block (chunks + index).\n")
+	var vs []string
+	seen := map[string]bool{}
+	for _, r := range rep.Runs {
+		if r.Version != "" && !seen[r.Peer] {
+			seen[r.Peer] = true
+			vs = append(vs, fmt.Sprintf("%s: %s", r.Peer, r.Version))
+		}
+	}
+	if len(vs) > 0 {
+		fmt.Fprintf(&b, "Versions: %s.\n", strings.Join(vs, "; "))
+	}
+	return b.String()
+}

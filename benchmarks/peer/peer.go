@@ -1,0 +1,290 @@
+// Package peer starts the systems a benchmark compares — our tsdb, Debian's
+// prometheus, or any Prometheus-API-compatible binary — on loopback with a
+// fresh data folder, and reads what they cost: RSS and bytes on disk.
+package peer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Kind selects how a peer is started and how its compacted size is read.
+type Kind string
+
+const (
+	// TSDB is our binary: `tsdb serve`; its graceful stop seals every sample
+	// into Pebble, so the data folder after stop is the compacted size.
+	TSDB Kind = "tsdb"
+	// Prometheus is a Prometheus server with its remote-write receiver; the
+	// compacted size is a snapshot of the head into a block, index included.
+	Prometheus Kind = "prometheus"
+	// Custom is any binary given with its arguments, in which {listen} and
+	// {data} are replaced; its size is its data folder after stop.
+	Custom Kind = "custom"
+)
+
+// Spec describes a peer to start.
+type Spec struct {
+	Name      string
+	Kind      Kind
+	Bin       string
+	Args      []string // extra arguments (Custom: all arguments)
+	WritePath string   // remote-write path; default /api/v1/write
+}
+
+// Peer is a running peer.
+type Peer struct {
+	Spec    Spec
+	Addr    string
+	DataDir string
+	Version string
+
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan error
+}
+
+// Start starts the peer with a fresh data folder under workDir and waits
+// until it answers /-/ready.
+func Start(ctx context.Context, s Spec, workDir string) (*Peer, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(workDir, s.Name)
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return nil, err
+	}
+	var args []string
+	switch s.Kind {
+	case TSDB:
+		args = []string{"serve", "--listen", addr, "--data", data, "--log.level", "warn"}
+	case Prometheus:
+		cfg := filepath.Join(dir, "prometheus.yml")
+		if err := os.WriteFile(cfg, []byte("global: {}\n"), 0o644); err != nil {
+			return nil, err
+		}
+		args = []string{"--config.file=" + cfg, "--storage.tsdb.path=" + data,
+			"--web.listen-address=" + addr, "--web.enable-remote-write-receiver",
+			"--web.enable-admin-api", "--log.level=warn"}
+	case Custom:
+	default:
+		return nil, fmt.Errorf("peer %s: unknown kind %q", s.Name, s.Kind)
+	}
+	for _, a := range s.Args {
+		a = strings.ReplaceAll(a, "{listen}", addr)
+		args = append(args, strings.ReplaceAll(a, "{data}", data))
+	}
+	if s.WritePath == "" {
+		s.WritePath = "/api/v1/write"
+	}
+	logf, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(s.Bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", s.Name, err)
+	}
+	p := &Peer{Spec: s, Addr: addr, DataDir: data, cmd: cmd, log: logf, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	p.Version = version(s)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if code, _, err := p.get(ctx, "/-/ready"); err == nil && code == http.StatusOK {
+			return p, nil
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return nil, fmt.Errorf("%s exited before ready: %v; log %s", s.Name, err, logf.Name())
+		case <-ctx.Done():
+			p.Kill()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.Kill()
+			return nil, fmt.Errorf("%s not ready after 60s; log %s", s.Name, logf.Name())
+		}
+	}
+}
+
+func version(s Spec) string {
+	var out []byte
+	switch s.Kind {
+	case TSDB:
+		out, _ = exec.Command(s.Bin, "version").CombinedOutput()
+	case Prometheus:
+		out, _ = exec.Command(s.Bin, "--version").CombinedOutput()
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}
+
+// WriteURL is where to remote-write.
+func (p *Peer) WriteURL() string { return "http://" + p.Addr + p.Spec.WritePath }
+
+// URL is the peer's base URL.
+func (p *Peer) URL() string { return "http://" + p.Addr }
+
+// RSS returns the resident set size now and its peak, in bytes.
+func (p *Peer) RSS() (now, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) < 1 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		switch k {
+		case "VmRSS":
+			now = n << 10
+		case "VmHWM":
+			peak = n << 10
+		}
+	}
+	return now, peak, nil
+}
+
+// CompactedBytes flushes what the peer holds in memory to its compacted
+// on-disk form and returns its size: for Prometheus a snapshot of the head
+// into a block (taken while running); for the others, call after Stop.
+func (p *Peer) CompactedBytes(ctx context.Context) (int64, error) {
+	if p.Spec.Kind != Prometheus {
+		return DirSize(p.DataDir)
+	}
+	code, body, err := p.post(ctx, "/api/v1/admin/tsdb/snapshot")
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("snapshot: %d %s", code, body)
+	}
+	var r struct {
+		Data struct{ Name string } `json:"data"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return 0, fmt.Errorf("snapshot answer %q: %w", body, err)
+	}
+	return DirSize(filepath.Join(p.DataDir, "snapshots", r.Data.Name))
+}
+
+// Metric reads one unlabelled sample from the peer's /metrics.
+func (p *Peer) Metric(ctx context.Context, name string) (float64, error) {
+	code, body, err := p.get(ctx, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("/metrics: %d", code)
+	}
+	for line := range bytes.SplitSeq(body, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte(name+" ")); ok {
+			return strconv.ParseFloat(string(bytes.TrimSpace(rest)), 64)
+		}
+	}
+	return 0, fmt.Errorf("/metrics has no %s", name)
+}
+
+// Stop asks the peer to shut down gracefully and waits for it.
+func (p *Peer) Stop() error {
+	defer p.log.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			return fmt.Errorf("%s exited: %w; log %s", p.Spec.Name, err, p.log.Name())
+		}
+		return nil
+	case <-time.After(5 * time.Minute):
+		p.Kill()
+		return fmt.Errorf("%s did not stop within 5m", p.Spec.Name)
+	}
+}
+
+// Kill stops the peer at once.
+func (p *Peer) Kill() {
+	_ = p.cmd.Process.Kill()
+	err := <-p.done
+	p.done <- err
+}
+
+func (p *Peer) get(ctx context.Context, path string) (int, []byte, error) {
+	return p.do(ctx, http.MethodGet, path)
+}
+
+func (p *Peer) post(ctx context.Context, path string) (int, []byte, error) {
+	return p.do(ctx, http.MethodPost, path)
+}
+
+func (p *Peer) do(ctx context.Context, method, path string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, p.URL()+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// DirSize is the sum of the sizes of the regular files under dir.
+func DirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n, err
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
