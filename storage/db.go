@@ -25,6 +25,7 @@ type DB struct {
 	opts   Options
 	shards []*shard
 	cache  *regexCache
+	keys   *keyCache
 	stats  dbStats
 	closed atomic.Bool
 	// adminMu serialises deletes, snapshots and Close.
@@ -75,7 +76,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	db := &DB{dir: dir, opts: o, cache: cache, quit: make(chan struct{})}
+	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(), quit: make(chan struct{})}
 	for i := 0; i < o.Shards; i++ {
 		sh, err := openShard(i, filepath.Join(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, &db.stats)
 		if err != nil {
@@ -163,34 +164,60 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	if err := db.validate(tenant, b); err != nil {
-		return err
+	if tenant == "" || len(tenant) > 256 || !utf8.ValidString(tenant) {
+		return fmt.Errorf("%w: tenant %q must be 1 to 256 bytes of UTF-8", ErrInvalidSeries, tenant)
 	}
+	// Resolve and validate the whole batch before writing any of it.
 	cutoff := db.retentionCutoff()
 	perShard := make([][]writeItem, len(db.shards))
 	var buf []byte
-	dropped := 0
+	dropped, written := 0, 0
 	for i := range b.Series {
 		bs := &b.Series[i]
-		samples := bs.Samples
+		it := writeItem{samples: bs.Samples}
+		var (
+			e   keyEntry
+			hit bool
+		)
+		if bs.Key != nil {
+			it.key, it.keyed = db.keys.id(tenant, bs.Key), true
+			e, hit = db.keys.get(it.key)
+		}
+		if hit {
+			it.ms, it.lset, it.hash = e.ms, e.ms.lset, e.hash
+		} else {
+			lset, err := b.LabelsOf(i)
+			if err != nil {
+				return invalidSeries("series %d: %v", i, err)
+			}
+			if err := db.validateLabels(i, lset); err != nil {
+				return err
+			}
+			it.lset = lset.WithoutEmpty()
+			it.hash, buf = seriesHash(tenant, it.lset, buf)
+			it.enc = append([]byte(nil), buf[len(tenant)+1:]...)
+		}
+		for _, s := range bs.Samples {
+			if s.T < minStorableT || s.T > maxStorableT {
+				return fmt.Errorf("%w: timestamp %d of series %s is out of the storable range", ErrInvalidSample, s.T, it.lset)
+			}
+		}
 		if cutoff > math.MinInt64 {
-			samples = make([]Sample, 0, len(bs.Samples))
-			for _, s := range bs.Samples {
+			kept := make([]Sample, 0, len(it.samples))
+			for _, s := range it.samples {
 				if s.T >= cutoff {
-					samples = append(samples, s)
+					kept = append(kept, s)
 				}
 			}
-			dropped += len(bs.Samples) - len(samples)
+			dropped += len(it.samples) - len(kept)
+			it.samples = kept
 		}
-		if len(samples) == 0 {
+		if len(it.samples) == 0 {
 			continue
 		}
-		lset := bs.Labels.WithoutEmpty()
-		var h uint64
-		h, buf = seriesHash(tenant, lset, buf)
-		enc := buf[len(tenant)+1:]
-		sh := int(h % uint64(len(db.shards)))
-		perShard[sh] = append(perShard[sh], writeItem{lset: lset, enc: append([]byte(nil), enc...), hash: h, samples: samples})
+		written += len(it.samples)
+		sh := int(it.hash % uint64(len(db.shards)))
+		perShard[sh] = append(perShard[sh], it)
 	}
 	db.stats.samplesDropped.Add(int64(dropped))
 	if db.opts.MaxSeries > 0 {
@@ -229,65 +256,63 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 		}
 		err = g.Wait()
 	}
-	if err == nil {
-		db.stats.samplesWritten.Add(int64(b.Len() - dropped))
+	if err != nil {
+		return err
 	}
-	return err
+	db.stats.samplesWritten.Add(int64(written))
+	// Remember the series of keys seen for the first time (or whose series
+	// was deleted and has been created again).
+	for _, items := range perShard {
+		for i := range items {
+			if it := &items[i]; it.keyed && it.ms != nil && it.enc != nil {
+				db.keys.put(it.key, keyEntry{ms: it.ms, hash: it.hash})
+			}
+		}
+	}
+	return nil
 }
 
-// validate checks a whole batch before anything is written.
-func (db *DB) validate(tenant string, b *Batch) error {
-	if tenant == "" || len(tenant) > 256 || !utf8.ValidString(tenant) {
-		return fmt.Errorf("%w: tenant %q must be 1 to 256 bytes of UTF-8", ErrInvalidSeries, tenant)
-	}
+// validateLabels checks the label set of series i of a batch.
+func (db *DB) validateLabels(i int, lset labels.Labels) error {
 	o := &db.opts
-	for i := range b.Series {
-		bs := &b.Series[i]
-		lset := bs.Labels
-		if lset.IsEmpty() {
-			return invalidSeries("series %d has no labels", i)
-		}
-		if n := lset.Len(); n > o.MaxLabelsPerSeries {
-			return invalidSeries("series %s has %d labels, more than the limit of %d", lset, n, o.MaxLabelsPerSeries)
-		}
-		var err error
-		prev := ""
-		first := true
-		nonEmpty := 0
-		lset.Range(func(l labels.Label) {
-			switch {
-			case err != nil:
-			case l.Name == "":
-				err = invalidSeries("series %s has a label with an empty name", lset)
-			case !first && l.Name <= prev:
-				if l.Name == prev {
-					err = invalidSeries("series %s has label %q twice", lset, l.Name)
-				} else {
-					err = invalidSeries("series %s has labels out of order", lset)
-				}
-			case len(l.Name) > o.MaxLabelNameLen:
-				err = invalidSeries("label name %.40q... is %d bytes, more than the limit of %d", l.Name, len(l.Name), o.MaxLabelNameLen)
-			case len(l.Value) > o.MaxLabelValueLen:
-				err = invalidSeries("value of label %q is %d bytes, more than the limit of %d", l.Name, len(l.Value), o.MaxLabelValueLen)
-			case !utf8.ValidString(l.Name) || !utf8.ValidString(l.Value):
-				err = invalidSeries("label %q has invalid UTF-8", l.Name)
+	if lset.IsEmpty() {
+		return invalidSeries("series %d has no labels", i)
+	}
+	if n := lset.Len(); n > o.MaxLabelsPerSeries {
+		return invalidSeries("series %s has %d labels, more than the limit of %d", lset, n, o.MaxLabelsPerSeries)
+	}
+	var err error
+	prev := ""
+	first := true
+	nonEmpty := 0
+	lset.Range(func(l labels.Label) {
+		switch {
+		case err != nil:
+		case l.Name == "":
+			err = invalidSeries("series %s has a label with an empty name", lset)
+		case !first && l.Name <= prev:
+			if l.Name == prev {
+				err = invalidSeries("series %s has label %q twice", lset, l.Name)
+			} else {
+				err = invalidSeries("series %s has labels out of order", lset)
 			}
-			if l.Value != "" {
-				nonEmpty++
-			}
-			prev, first = l.Name, false
-		})
-		if err != nil {
-			return err
+		case len(l.Name) > o.MaxLabelNameLen:
+			err = invalidSeries("label name %.40q... is %d bytes, more than the limit of %d", l.Name, len(l.Name), o.MaxLabelNameLen)
+		case len(l.Value) > o.MaxLabelValueLen:
+			err = invalidSeries("value of label %q is %d bytes, more than the limit of %d", l.Name, len(l.Value), o.MaxLabelValueLen)
+		case !utf8.ValidString(l.Name) || !utf8.ValidString(l.Value):
+			err = invalidSeries("label %q has invalid UTF-8", l.Name)
 		}
-		if nonEmpty == 0 {
-			return invalidSeries("series %s has only empty label values", lset)
+		if l.Value != "" {
+			nonEmpty++
 		}
-		for _, s := range bs.Samples {
-			if s.T < minStorableT || s.T > maxStorableT {
-				return fmt.Errorf("%w: timestamp %d of series %s is out of the storable range", ErrInvalidSample, s.T, lset)
-			}
-		}
+		prev, first = l.Name, false
+	})
+	if err != nil {
+		return err
+	}
+	if nonEmpty == 0 {
+		return invalidSeries("series %s has only empty label values", lset)
 	}
 	return nil
 }

@@ -406,3 +406,50 @@ func errorsIsAny(err error, targets ...error) bool {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// Series given by key: decoded once, then found by key; a deleted series'
+// key creates it afresh; an undecodable key stores nothing.
+func TestWriteByKey(t *testing.T) {
+	db := st.Open(t, &storage.Options{MaxSeries: 3})
+	decoded := 0
+	keys := map[string]labels.Labels{
+		"a": ls("__name__", "a"),
+		"b": ls("__name__", "b"),
+	}
+	batch := func(t0 int64, ks ...string) *storage.Batch {
+		b := &storage.Batch{Decode: func(k []byte) (labels.Labels, error) {
+			decoded++
+			l, ok := keys[string(k)]
+			if !ok {
+				return labels.EmptyLabels(), errors.New("no such key")
+			}
+			return l, nil
+		}}
+		for _, k := range ks {
+			b.Series = append(b.Series, storage.SeriesSamples{Key: []byte(k), Samples: []storage.Sample{{T: t0, V: float64(t0)}}})
+		}
+		return b
+	}
+	ctx := context.Background()
+	require.NoError(t, db.Write(ctx, "default", batch(1, "a", "b")))
+	require.NoError(t, db.Write(ctx, "default", batch(2, "a", "b")))
+	require.NoError(t, db.Write(ctx, "other", batch(2, "a")))
+	require.Equal(t, 3, decoded, "once per key and tenant")
+
+	err := db.Write(ctx, "default", batch(3, "a", "zzz"))
+	require.ErrorIs(t, err, storage.ErrInvalidSeries)
+	require.ErrorContains(t, err, "no such key")
+
+	_, err = db.DeleteSeries(ctx, "default", math.MinInt64, math.MaxInt64, st.Eq("__name__", "a"))
+	require.NoError(t, err)
+	require.NoError(t, db.Write(ctx, "default", batch(4, "a")))
+	got := st.Read(t, db, "default", math.MinInt64, all, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	require.Equal(t, map[string][]storage.Sample{
+		`{__name__="a"}`: {{T: 4, V: 4}},
+		`{__name__="b"}`: {{T: 1, V: 1}, {T: 2, V: 2}},
+	}, got)
+	// The series limit counts series, however they are named.
+	keys["c"], keys["d"] = ls("__name__", "c"), ls("__name__", "d")
+	require.NoError(t, db.Write(ctx, "default", batch(5, "a", "b")))
+	require.ErrorIs(t, db.Write(ctx, "default", batch(5, "c", "d")), storage.ErrTooManySeries)
+}

@@ -29,6 +29,7 @@ func (db *DB) DeleteSeries(ctx context.Context, tenant string, mint, maxt int64,
 		return 0, ErrClosed
 	}
 	total := 0
+	defer db.keys.sweep()
 	for _, sh := range db.shards {
 		n, err := sh.deleteSeries(ctx, tenant, mint, maxt, ms)
 		total += n
@@ -102,6 +103,7 @@ func (s *shard) deleteSamples(ms *memSeries, mint, maxt int64) error {
 	minDay, maxDay := ms.mu.minDay, ms.mu.maxDay
 	if whole {
 		ms.mu.deleted = true
+		ms.gone.Store(true)
 		ms.mu.head, ms.mu.ooo, ms.mu.frozen = nil, nil, nil
 	} else if err := ms.filterMemLocked(mint, maxt); err != nil {
 		ms.mu.Unlock()

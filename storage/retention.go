@@ -51,6 +51,7 @@ func (db *DB) applyRetention(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	defer db.keys.sweep()
 	for _, sh := range db.shards {
 		if err := sh.dropBefore(ctx, dayOf(cutoff)); err != nil {
 			errs = append(errs, fmt.Errorf("shard %d: %w", sh.id, err))
@@ -88,6 +89,7 @@ func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
 		empty := ms.mu.maxDay < firstKept && !ms.hasUnsealedLocked()
 		if empty {
 			ms.mu.deleted = true
+			ms.gone.Store(true)
 		}
 		ms.mu.Unlock()
 		if empty {

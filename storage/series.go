@@ -28,6 +28,8 @@ type memSeries struct {
 	// since start-up, widened to whole days for older ones). Select reads
 	// them without locking.
 	minT, maxT atomic.Int64
+	// gone is set, under the shard's appendMu, when the series is deleted.
+	gone atomic.Bool
 
 	mu struct {
 		sync.Mutex

@@ -58,9 +58,13 @@ type shard struct {
 // writeItem is one series of a batch routed to a shard.
 type writeItem struct {
 	lset    labels.Labels
-	enc     []byte // canonical labels encoding
+	enc     []byte // canonical labels encoding; nil when resolved by key
 	hash    uint64
 	samples []Sample
+	// ms is the series: set by the key cache, or by shard.write.
+	ms    *memSeries
+	key   keyID
+	keyed bool
 }
 
 func openShard(id int, dir string, opts *Options, cache *regexCache, stats *dbStats) (*shard, error) {
@@ -358,6 +362,9 @@ func (s *shard) countMissing(tenant string, items []writeItem) int {
 	}
 	n := 0
 	for i := range items {
+		if ms := items[i].ms; ms != nil && !ms.gone.Load() {
+			continue
+		}
 		if ti.lookup(items[i].hash, items[i].lset) == nil {
 			n++
 		}
@@ -382,6 +389,11 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 	missing := false
 	s.idxMu.RLock()
 	for i := range items {
+		// Deletes hold appendMu: a series not gone now stays for this write.
+		if ms := items[i].ms; ms != nil && !ms.gone.Load() {
+			series[i] = ms
+			continue
+		}
 		series[i] = ti.lookup(items[i].hash, items[i].lset)
 		missing = missing || series[i] == nil
 	}
@@ -395,6 +407,9 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 			if ms := ti.lookup(items[i].hash, items[i].lset); ms != nil { // repeated in the batch
 				series[i] = ms
 				continue
+			}
+			if items[i].enc == nil { // its cached series was deleted meanwhile
+				items[i].enc = appendLabels(nil, items[i].lset)
 			}
 			ms := newMemSeries(s.nextRef, ti.id, items[i].lset)
 			s.nextRef++
@@ -410,6 +425,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 		_ = pb.Set(metaKey("nextRef"), v[:], nil)
 	}
 	for i := range items {
+		items[i].ms = series[i]
 		rec = appendSamplesEntry(rec, series[i].ref, items[i].samples)
 	}
 	s.rec = rec

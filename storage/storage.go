@@ -19,7 +19,13 @@ type Sample struct {
 
 // SeriesSamples is the samples of one label set in a Batch.
 type SeriesSamples struct {
-	Labels  labels.Labels
+	Labels labels.Labels
+	// Key optionally identifies the label set in the writer's own encoding
+	// (remote-write: the wire bytes of its labels); equal keys must mean
+	// equal label sets. Storage remembers which series a key named and then
+	// skips decoding, validating and looking up its labels. With a Key,
+	// Labels may be left empty: Batch.Decode yields them when needed.
+	Key     []byte
 	Samples []Sample
 }
 
@@ -27,6 +33,17 @@ type SeriesSamples struct {
 // empty batch ready to use.
 type Batch struct {
 	Series []SeriesSamples
+	// Decode turns a Key into its labels, for series given by Key alone.
+	Decode func(key []byte) (labels.Labels, error)
+}
+
+// LabelsOf returns the labels of series i, decoding its Key if need be.
+func (b *Batch) LabelsOf(i int) (labels.Labels, error) {
+	s := &b.Series[i]
+	if !s.Labels.IsEmpty() || s.Key == nil || b.Decode == nil {
+		return s.Labels, nil
+	}
+	return b.Decode(s.Key)
 }
 
 // Add appends samples for lset to the batch.
@@ -47,6 +64,7 @@ func (b *Batch) Len() int {
 func (b *Batch) Reset() {
 	clear(b.Series)
 	b.Series = b.Series[:0]
+	b.Decode = nil
 }
 
 // Writer is how ingest hands samples to storage. Write returns only after

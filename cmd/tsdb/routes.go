@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 
@@ -24,6 +26,18 @@ func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
 	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }
 
+// pprofHandler serves Go's profiles under /debug/pprof/, as Prometheus
+// does.
+func pprofHandler() fasthttp.RequestHandler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return fasthttpadaptor.NewFastHTTPHandler(mux)
+}
+
 // newRouter dispatches by path. Every request is counted by path and code.
 func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -31,6 +45,7 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 		Help: "HTTP requests by handler and status code.",
 	}, []string{"handler", "code"})
 	reg.MustRegister(requests)
+	profiles := pprofHandler()
 	return func(ctx *fasthttp.RequestCtx) {
 		path := string(ctx.Path())
 		handler := path
@@ -62,7 +77,10 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /api/v1/export /metrics /-/healthy /-/ready\n")
 		default:
 			handler = "other"
-			if strings.HasPrefix(path, "/api/") {
+			if strings.HasPrefix(path, "/debug/pprof/") {
+				handler = "/debug/pprof"
+				profiles(ctx)
+			} else if strings.HasPrefix(path, "/api/") {
 				ctx.SetContentType("application/json")
 				ctx.SetStatusCode(fasthttp.StatusNotFound)
 				ctx.SetBodyString(`{"status":"error","errorType":"not_found","error":"unknown API endpoint ` + strings.ReplaceAll(path, `"`, `'`) + `"}` + "\n")

@@ -30,21 +30,34 @@ type Counts struct {
 // its buffers between calls and is not safe for concurrent use; keep one
 // per goroutine (or in a sync.Pool).
 type Decoder struct {
-	sb      labels.ScratchBuilder
-	samples []storage.Sample
-	symbols []string
-	refs    []uint32
+	sb    labels.ScratchBuilder
+	keySB labels.ScratchBuilder
+	// decodeKey is labelsOfKey, bound once: batches point at it.
+	decodeKey func([]byte) (labels.Labels, error)
+	samples   []storage.Sample
+	symbols   []string
+	refs      []uint32
 }
 
 // NewDecoder returns a Decoder.
-func NewDecoder() *Decoder { return &Decoder{sb: labels.NewScratchBuilder(16)} }
+func NewDecoder() *Decoder {
+	d := &Decoder{sb: labels.NewScratchBuilder(16), keySB: labels.NewScratchBuilder(16)}
+	d.decodeKey = d.labelsOfKey
+	return d
+}
 
 // DecodeV1 decodes an uncompressed prometheus.WriteRequest (remote-write
 // 1.0) and appends its series to b. On error b may hold part of the
 // request; the caller must discard it.
+//
+// A series whose labels are contiguous on the wire (as every sender writes
+// them) is handed over by Key, the raw bytes of its Label fields, and its
+// labels are decoded only if storage has not seen that key; b.Decode is
+// set for that. Malformed labels then fail the Write with ErrInvalidSeries.
 func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 	var c Counts
 	d.samples = d.samples[:0]
+	b.Decode = d.decodeKey
 	r := pbReader{b: buf}
 	for !r.done() {
 		field, wt, err := r.key()
@@ -69,25 +82,26 @@ func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 }
 
 func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error {
-	d.sb.Reset()
 	start := len(d.samples)
 	r := pbReader{b: msg}
+	keyStart, keyEnd, contiguous := -1, -1, true
 	for !r.done() {
+		off := len(msg) - len(r.b)
 		field, wt, err := r.key()
 		if err != nil {
 			return err
 		}
 		switch {
 		case field == 1 && wt == wireBytes: // Label
-			m, err := r.bytes()
-			if err != nil {
+			if _, err := r.bytes(); err != nil {
 				return err
 			}
-			name, value, err := decodeLabel(m)
-			if err != nil {
-				return err
+			if keyStart < 0 {
+				keyStart = off
+			} else if keyEnd != off {
+				contiguous = false
 			}
-			d.sb.Add(name, value)
+			keyEnd = len(msg) - len(r.b)
 		case field == 2 && wt == wireBytes: // Sample
 			m, err := r.bytes()
 			if err != nil {
@@ -114,7 +128,58 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 			}
 		}
 	}
-	return d.finishSeries(b, start, c)
+	n := len(d.samples) - start
+	if n == 0 {
+		return nil // exemplar- or histogram-only series
+	}
+	c.Samples += n
+	samples := d.samples[start:len(d.samples):len(d.samples)]
+	if keyStart >= 0 && contiguous {
+		b.Series = append(b.Series, storage.SeriesSamples{Key: msg[keyStart:keyEnd], Samples: samples})
+		return nil
+	}
+	// Labels interleaved with other fields (or none): decode them now.
+	lset, err := d.labelsOf(&d.sb, msg)
+	if err != nil {
+		return err
+	}
+	b.Add(lset, samples...)
+	return nil
+}
+
+// labelsOfKey decodes the labels of a series Key.
+func (d *Decoder) labelsOfKey(key []byte) (labels.Labels, error) {
+	return d.labelsOf(&d.keySB, key)
+}
+
+// labelsOf decodes the Label fields (1) of a v1 TimeSeries message, or of
+// a Key cut out of one, skipping other fields.
+func (d *Decoder) labelsOf(sb *labels.ScratchBuilder, msg []byte) (labels.Labels, error) {
+	sb.Reset()
+	r := pbReader{b: msg}
+	for !r.done() {
+		field, wt, err := r.key()
+		if err != nil {
+			return labels.EmptyLabels(), err
+		}
+		if field != 1 || wt != wireBytes {
+			if err := r.skip(wt); err != nil {
+				return labels.EmptyLabels(), err
+			}
+			continue
+		}
+		m, err := r.bytes()
+		if err != nil {
+			return labels.EmptyLabels(), err
+		}
+		name, value, err := decodeLabel(m)
+		if err != nil {
+			return labels.EmptyLabels(), err
+		}
+		sb.Add(name, value)
+	}
+	sb.Sort()
+	return sb.Labels(), nil
 }
 
 // finishSeries appends the series being built to b. Samples are sliced out

@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"google.golang.org/protobuf/encoding/protowire"
 	"math"
 	"testing"
 
@@ -42,11 +43,52 @@ func TestDecodeV1(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Counts{Samples: 3, Histograms: 1, Exemplars: 1}, c)
 	require.Len(t, b.Series, 2)
-	require.Equal(t, labels.FromStrings("__name__", "up", "job", "node"), b.Series[0].Labels)
+	require.NotNil(t, b.Series[0].Key, "contiguous labels travel as a key")
+	require.Equal(t, labels.FromStrings("__name__", "up", "job", "node"), labelsOf(t, &b, 0))
 	require.Equal(t, int64(1000), b.Series[0].Samples[0].T)
 	require.True(t, storage.IsStaleNaN(b.Series[0].Samples[1].V))
-	require.Equal(t, labels.FromStrings("__name__", "temp", "z", "1"), b.Series[1].Labels)
+	require.Equal(t, labels.FromStrings("__name__", "temp", "z", "1"), labelsOf(t, &b, 1))
 	require.Equal(t, []storage.Sample{{T: -5, V: -3.5}}, b.Series[1].Samples)
+}
+
+func labelsOf(t *testing.T, b *storage.Batch, i int) labels.Labels {
+	t.Helper()
+	ls, err := b.LabelsOf(i)
+	require.NoError(t, err)
+	return ls
+}
+
+// Labels split by a sample are decoded at once, and still sorted.
+func TestDecodeV1InterleavedLabels(t *testing.T) {
+	var raw []byte
+	label := func(n, v string) []byte {
+		var m []byte
+		m = protowire.AppendTag(m, 1, protowire.BytesType)
+		m = protowire.AppendString(m, n)
+		m = protowire.AppendTag(m, 2, protowire.BytesType)
+		return protowire.AppendString(m, v)
+	}
+	var ts []byte
+	ts = protowire.AppendTag(ts, 1, protowire.BytesType)
+	ts = protowire.AppendBytes(ts, label("job", "a"))
+	var smp []byte
+	smp = protowire.AppendTag(smp, 1, protowire.Fixed64Type)
+	smp = protowire.AppendFixed64(smp, math.Float64bits(2))
+	smp = protowire.AppendTag(smp, 2, protowire.VarintType)
+	smp = protowire.AppendVarint(smp, 7)
+	ts = protowire.AppendTag(ts, 2, protowire.BytesType)
+	ts = protowire.AppendBytes(ts, smp)
+	ts = protowire.AppendTag(ts, 1, protowire.BytesType)
+	ts = protowire.AppendBytes(ts, label("__name__", "m"))
+	raw = protowire.AppendTag(raw, 1, protowire.BytesType)
+	raw = protowire.AppendBytes(raw, ts)
+	var b storage.Batch
+	_, err := NewDecoder().DecodeV1(raw, &b)
+	require.NoError(t, err)
+	require.Len(t, b.Series, 1)
+	require.Nil(t, b.Series[0].Key)
+	require.Equal(t, labels.FromStrings("__name__", "m", "job", "a"), b.Series[0].Labels)
+	require.Equal(t, []storage.Sample{{T: 7, V: 2}}, b.Series[0].Samples)
 }
 
 func TestDecodeV2(t *testing.T) {
