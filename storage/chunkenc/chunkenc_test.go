@@ -52,6 +52,28 @@ func TestRoundTrip(t *testing.T) {
 		counter[i] = float64(i * 1234)
 	}
 	roundTrip(t, ts, counter)
+	// Every delta-of-delta bucket and its edges, and the whole int64 range.
+	ts = []int64{math.MinInt64 + 1, -1 << 62, 0, 1}
+	for _, dod := range []int64{0, 1, -1, 8191, -8192, 8192, -8193, 65535, -65536, 65536,
+		524287, -524288, 524288, -524289, 1 << 40, -(1 << 39)} {
+		n := len(ts)
+		ts = append(ts, ts[n-1]+(ts[n-1]-ts[n-2])+dod)
+	}
+	ts = append(ts, math.MaxInt64)
+	vs := make([]float64, len(ts))
+	for i := range vs {
+		vs[i] = special[i%len(special)]
+	}
+	roundTrip(t, ts, vs)
+}
+
+func TestXORChunkIsSmallForRegularData(t *testing.T) {
+	c := NewXORChunk()
+	for i := range 240 {
+		c.Append(1_700_000_000_000+int64(i)*15000, 42)
+	}
+	// 1 bit of timestamp and 1 of value per sample, plus the first two.
+	require.Less(t, c.Size(), 90)
 }
 
 func TestSeekAndSnapshotIndependence(t *testing.T) {

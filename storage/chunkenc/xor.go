@@ -1,0 +1,329 @@
+package chunkenc
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/bits"
+)
+
+// XORChunk is an append-only Gorilla chunk; not safe for concurrent use.
+//
+// Layout, a bitstream (most significant bit first):
+//
+//	sample 0: varint(t) as bytes, then the 64 bits of v
+//	sample 1: uvarint(t - t0) as bytes, then v as below
+//	sample i: dod = (t_i - t_{i-1}) - (t_{i-1} - t_{i-2}) as
+//	          '0' | '10' 14 bits | '110' 17 bits | '1110' 20 bits | '1111' 64 bits
+//	          (two's complement), then v as below
+//	value:    x = bits(v) XOR bits(prev): '0' when x == 0; else '1' then
+//	          '0' and the window's bits when x fits the previous window of
+//	          leading/trailing zeros, or '1', 5 bits of leading zeros (≤ 31),
+//	          6 bits of significant-bit count (64 written as 0) and the
+//	          significant bits.
+type XORChunk struct {
+	w          bitWriter
+	n          int
+	minT, maxT int64
+	tDelta     int64
+	vbits      uint64
+	leading    uint8 // the value window; leading == 0xff: none yet
+	trailing   uint8
+}
+
+// NewXORChunk returns an empty chunk.
+func NewXORChunk() *XORChunk { return &XORChunk{leading: 0xff} }
+
+// Append adds a sample; t must be greater than the last appended t.
+func (c *XORChunk) Append(t int64, v float64) {
+	vb := math.Float64bits(v)
+	switch c.n {
+	case 0:
+		var buf [binary.MaxVarintLen64]byte
+		for _, b := range binary.AppendVarint(buf[:0], t) {
+			c.w.writeBits(uint64(b), 8)
+		}
+		c.w.writeBits(vb, 64)
+		c.minT = t
+	case 1:
+		c.tDelta = t - c.maxT
+		var buf [binary.MaxVarintLen64]byte
+		for _, b := range binary.AppendUvarint(buf[:0], uint64(c.tDelta)) {
+			c.w.writeBits(uint64(b), 8)
+		}
+		c.appendValue(vb)
+	default:
+		d := t - c.maxT
+		dod := d - c.tDelta
+		switch {
+		case dod == 0:
+			c.w.writeBits(0, 1)
+		case fitsSigned(dod, 14):
+			c.w.writeBits(0b10, 2)
+			c.w.writeBits(uint64(dod), 14)
+		case fitsSigned(dod, 17):
+			c.w.writeBits(0b110, 3)
+			c.w.writeBits(uint64(dod), 17)
+		case fitsSigned(dod, 20):
+			c.w.writeBits(0b1110, 4)
+			c.w.writeBits(uint64(dod), 20)
+		default:
+			c.w.writeBits(0b1111, 4)
+			c.w.writeBits(uint64(dod), 64)
+		}
+		c.tDelta = d
+		c.appendValue(vb)
+	}
+	c.vbits = vb
+	c.maxT = t
+	c.n++
+}
+
+func (c *XORChunk) appendValue(vb uint64) {
+	x := vb ^ c.vbits
+	if x == 0 {
+		c.w.writeBits(0, 1)
+		return
+	}
+	lead := uint8(min(bits.LeadingZeros64(x), 31))
+	trail := uint8(bits.TrailingZeros64(x))
+	if c.leading != 0xff && lead >= c.leading && trail >= c.trailing {
+		c.w.writeBits(0b10, 2)
+		c.w.writeBits(x>>c.trailing, int(64-c.leading-c.trailing))
+		return
+	}
+	c.leading, c.trailing = lead, trail
+	sig := 64 - lead - trail
+	c.w.writeBits(0b11, 2)
+	c.w.writeBits(uint64(lead), 5)
+	c.w.writeBits(uint64(sig&63), 6) // 64 fits in 6 bits as 0
+	c.w.writeBits(x>>trail, int(sig))
+}
+
+// fitsSigned reports whether x is representable in n bits of two's
+// complement.
+func fitsSigned(x int64, n uint) bool {
+	return x >= -(1<<(n-1)) && x < 1<<(n-1)
+}
+
+// NumSamples returns the number of samples.
+func (c *XORChunk) NumSamples() int { return c.n }
+
+// MinTime returns the first timestamp.
+func (c *XORChunk) MinTime() int64 { return c.minT }
+
+// MaxTime returns the last timestamp.
+func (c *XORChunk) MaxTime() int64 { return c.maxT }
+
+// Size returns the encoded size in bytes.
+func (c *XORChunk) Size() int { return len(c.w.b) }
+
+// Snapshot appends a copy of the encoding to dst, with the sample count.
+func (c *XORChunk) Snapshot(dst []byte) ([]byte, int) { return append(dst, c.w.b...), c.n }
+
+// Reset empties the chunk, keeping its buffer.
+func (c *XORChunk) Reset() { *c = XORChunk{w: bitWriter{b: c.w.b[:0]}, leading: 0xff} }
+
+// bitWriter appends bits, most significant first.
+type bitWriter struct {
+	b    []byte
+	free uint8 // unused low bits of the last byte
+}
+
+func (w *bitWriter) writeBits(v uint64, n int) {
+	for n > 0 {
+		if w.free == 0 {
+			if len(w.b) == cap(w.b) {
+				// Grow by half: heads are many and small.
+				nb := make([]byte, len(w.b), max(16, cap(w.b)+cap(w.b)/2))
+				copy(nb, w.b)
+				w.b = nb
+			}
+			w.b = append(w.b, 0)
+			w.free = 8
+		}
+		take := min(int(w.free), n)
+		chunk := (v >> uint(n-take)) & (1<<uint(take) - 1)
+		w.b[len(w.b)-1] |= byte(chunk << (w.free - uint8(take)))
+		w.free -= uint8(take)
+		n -= take
+	}
+}
+
+// bitReader reads what bitWriter wrote.
+type bitReader struct {
+	b   []byte
+	pos int // in bits
+}
+
+func (r *bitReader) readBits(n int) (uint64, bool) {
+	if r.pos+n > 8*len(r.b) {
+		return 0, false
+	}
+	var v uint64
+	for n > 0 {
+		off := r.pos & 7
+		avail := 8 - off
+		take := min(avail, n)
+		cur := uint64(r.b[r.pos>>3]>>(avail-take)) & (1<<uint(take) - 1)
+		v = v<<uint(take) | cur
+		n -= take
+		r.pos += take
+	}
+	return v, true
+}
+
+func (r *bitReader) readBit() (bool, bool) {
+	if r.pos >= 8*len(r.b) {
+		return false, false
+	}
+	b := r.b[r.pos>>3]>>(7-r.pos&7)&1 == 1
+	r.pos++
+	return b, true
+}
+
+// readUvarint reads a uvarint written as whole bytes.
+func (r *bitReader) readUvarint() (uint64, bool) {
+	var buf [binary.MaxVarintLen64]byte
+	for i := range buf {
+		b, ok := r.readBits(8)
+		if !ok {
+			return 0, false
+		}
+		buf[i] = byte(b)
+		if b < 0x80 {
+			u, k := binary.Uvarint(buf[:i+1])
+			return u, k > 0
+		}
+	}
+	return 0, false
+}
+
+// NewXORIterator iterates the first n samples of an XOR encoding.
+func NewXORIterator(b []byte, n int) Iterator {
+	return &xorIter{r: bitReader{b: b}, n: n, leading: 0xff}
+}
+
+type xorIter struct {
+	r                 bitReader
+	n, i              int
+	t, d              int64
+	bits              uint64
+	leading, trailing uint8
+	err               error
+	primed            bool
+}
+
+func (it *xorIter) Next() bool {
+	if it.err != nil || it.i >= it.n {
+		return false
+	}
+	switch it.i {
+	case 0:
+		u, ok := it.r.readUvarint()
+		if !ok {
+			return it.fail()
+		}
+		it.t = int64(u>>1) ^ -int64(u&1) // zigzag, as binary.AppendVarint
+		if it.bits, ok = it.r.readBits(64); !ok {
+			return it.fail()
+		}
+	case 1:
+		u, ok := it.r.readUvarint()
+		if !ok {
+			return it.fail()
+		}
+		it.d = int64(u)
+		it.t += it.d
+		if !it.readValue() {
+			return it.fail()
+		}
+	default:
+		var dod int64
+		var width int
+		for prefix := 0; prefix < 4; prefix++ {
+			b, ok := it.r.readBit()
+			if !ok {
+				return it.fail()
+			}
+			if !b {
+				width = [...]int{0, 14, 17, 20}[prefix]
+				break
+			}
+			if prefix == 3 {
+				width = 64
+			}
+		}
+		if width > 0 {
+			u, ok := it.r.readBits(width)
+			if !ok {
+				return it.fail()
+			}
+			dod = int64(u<<(64-width)) >> (64 - width) // sign-extend
+		}
+		it.d += dod
+		it.t += it.d
+		if !it.readValue() {
+			return it.fail()
+		}
+	}
+	it.i++
+	it.primed = true
+	return true
+}
+
+func (it *xorIter) readValue() bool {
+	b, ok := it.r.readBit()
+	if !ok {
+		return false
+	}
+	if !b {
+		return true
+	}
+	if b, ok = it.r.readBit(); !ok {
+		return false
+	}
+	if b {
+		lead, ok1 := it.r.readBits(5)
+		sig, ok2 := it.r.readBits(6)
+		if !ok1 || !ok2 {
+			return false
+		}
+		if sig == 0 {
+			sig = 64
+		}
+		if lead+sig > 64 {
+			return false
+		}
+		it.leading, it.trailing = uint8(lead), uint8(64-lead-sig)
+	} else if it.leading == 0xff {
+		return false // a window reused before any was set
+	}
+	sig := int(64 - it.leading - it.trailing)
+	x, ok := it.r.readBits(sig)
+	if !ok {
+		return false
+	}
+	it.bits ^= x << it.trailing
+	return true
+}
+
+func (it *xorIter) fail() bool {
+	it.err = fmt.Errorf("%w: xor sample %d of %d", ErrCorrupt, it.i, it.n)
+	return false
+}
+
+func (it *xorIter) SeekTo(t int64) bool {
+	if it.primed && it.t >= t {
+		return true
+	}
+	for it.Next() {
+		if it.t >= t {
+			return true
+		}
+	}
+	return false
+}
+
+func (it *xorIter) At() (int64, float64) { return it.t, math.Float64frombits(it.bits) }
+func (it *xorIter) Err() error           { return it.err }
