@@ -3,6 +3,7 @@ package chunkenc
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -140,4 +141,47 @@ func FuzzXORIterator(f *testing.F) {
 		for it.Next() {
 		}
 	})
+}
+
+func TestDenseExceptionsAndDeltaOfDelta(t *testing.T) {
+	ts := make([]int64, 240)
+	counter := make([]float64, 240)
+	steady := make([]float64, 240)
+	for i := range ts {
+		ts[i] = 1_700_000_000_000 + int64(i)*15000
+		counter[i] = math.Round(float64(i)*37+float64(i*i%7)) / 100
+		steady[i] = 1e9 + float64(i)*15.5
+	}
+	// A counter that went stale and came back, with a NaN: decimal mode
+	// with exceptions, not XOR for the whole chunk.
+	counter[100] = math.Float64frombits(0x7ff0000000000002)
+	counter[0] = math.NaN()
+	roundTrip(t, ts, counter)
+	b := EncodeDense(nil, ts, counter)
+	require.Equal(t, byte(modeDecimal|flagExc), b[1]&^flagDoD)
+	require.Less(t, len(b), 600) // 240 bytes of timestamps, ~1 per value
+	require.Greater(t, len(appendXORValues(nil, counter)), 1000)
+
+	roundTrip(t, ts, steady)
+	b = EncodeDense(nil, ts, steady)
+	require.Equal(t, byte(modeDecimal|flagDoD), b[1], "a steady rate is cheapest as delta-of-delta")
+	require.Less(t, len(b), 2*240+30) // a zero byte per timestamp and per value
+
+	// Too many exceptions: XOR.
+	noisy := slices.Clone(counter)
+	for i := range 20 {
+		noisy[i*7] = math.Inf(1)
+	}
+	roundTrip(t, ts, noisy)
+	require.Equal(t, byte(modeXOR), EncodeDense(nil, ts, noisy)[1])
+}
+
+func TestDenseRejectsBadModes(t *testing.T) {
+	b := EncodeDense(nil, []int64{1, 2}, []float64{1, 2})
+	for _, m := range []byte{3, 4, 8, 16, 0x80, modeXOR | flagDoD} {
+		bad := slices.Clone(b)
+		bad[1] = m
+		_, _, err := DecodeDense(bad, nil, nil)
+		require.ErrorIs(t, err, ErrCorrupt, "mode %#x", m)
+	}
 }

@@ -10,63 +10,70 @@ import (
 //
 //	version(1)=1 mode(1) uvarint(n) varint(minT) varint(maxT)
 //	timestamps: n-1 zigzag varints (first delta, then delta-of-deltas)
-//	values:     mode 0 (xor): n uvarints bits(v)^bits(prev)
-//	            mode 1 (int): varint(v0) then n-1 zigzag varint deltas
-//	            mode 2 (decimal): byte k, then as mode 1 over v*10^k
-//	            (every value v == float64(m)/10^k exactly, |m| < 2^53)
+//	values, by mode & 3:
+//	  0 (xor):     n uvarints bits(v)^bits(prev)
+//	  1 (int):     integers m_i = v_i
+//	  2 (decimal): byte k (1..15), then integers m_i = v_i * 10^k, where
+//	               every v_i == float64(m_i)/10^k exactly and |m_i| < 2^53
+//	  for 1 and 2: if mode & 8 (exceptions): uvarint(count), then count
+//	               times uvarint(gap to the previous exception's index,
+//	               the first from -1) and 8 bytes of the value's bits,
+//	               little-endian; an exception's m_i repeats m_{i-1} (0 at
+//	               i = 0). Then the integers as zigzag varints: m_0 and
+//	               deltas, or if mode & 4, m_0, m_1-m_0 and delta-of-deltas.
+//
+// The encoder tries the forms the values allow and keeps the shortest.
 const (
 	denseVersion = 1
 	modeXOR      = 0
 	modeInt      = 1
 	modeDecimal  = 2
+	kindMask     = 3
+	flagDoD      = 4
+	flagExc      = 8
 )
 
 // pow10 holds the exact powers of ten a decimal mode may use.
 var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
-// decimalScale returns the smallest k such that every value is exactly
-// float64(m)/10^k for an integer |m| < 2^53 (Clinger's fast path makes
-// that division correctly rounded), or -1.
-func decimalScale(vs []float64) int {
-	for k := 1; k < len(pow10); k++ {
-		ok := true
-		for _, v := range vs {
-			m := math.Round(v * pow10[k])
-			if math.IsNaN(v) || math.Abs(m) >= maxExactInt || m/pow10[k] != v || (v == 0 && math.Signbit(v)) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return k
-		}
-	}
-	return -1
-}
-
 const maxExactInt = 1 << 53
 
-func isInt(v float64) bool {
-	return v == math.Trunc(v) && math.Abs(v) < maxExactInt && !(v == 0 && math.Signbit(v))
+// representable reports whether v == float64(m)/10^k for an integer
+// |m| < 2^53 (Clinger's fast path makes that division correctly rounded,
+// so the decoder gets v back bit for bit).
+func representable(v float64, k int) bool {
+	if math.IsNaN(v) || math.IsInf(v, 0) || (v == 0 && math.Signbit(v)) {
+		return false
+	}
+	m := math.Round(v * pow10[k])
+	return math.Abs(m) < maxExactInt && m/pow10[k] == v
+}
+
+// chooseScale returns the smallest k for which all but at most n/16 of
+// the values are representable, and the indexes of those that are not.
+func chooseScale(vs []float64, exc []int) (int, []int, bool) {
+	limit := len(vs) / 16
+	for k := range len(pow10) {
+		exc = exc[:0]
+		for i, v := range vs {
+			if !representable(v, k) {
+				if exc = append(exc, i); len(exc) > limit {
+					break
+				}
+			}
+		}
+		if len(exc) <= limit {
+			return k, exc, true
+		}
+	}
+	return 0, exc, false
 }
 
 // EncodeDense appends the dense encoding of the samples (len(ts) ==
 // len(vs) >= 1, ts strictly increasing) to dst.
 func EncodeDense(dst []byte, ts []int64, vs []float64) []byte {
-	mode := byte(modeInt)
-	for _, v := range vs {
-		if !isInt(v) {
-			mode = modeXOR
-			break
-		}
-	}
-	k := 0
-	if mode == modeXOR {
-		if k = decimalScale(vs); k > 0 {
-			mode = modeDecimal
-		}
-	}
-	dst = append(dst, denseVersion, mode)
+	modeAt := len(dst) + 1
+	dst = append(dst, denseVersion, modeXOR)
 	dst = binary.AppendUvarint(dst, uint64(len(ts)))
 	dst = binary.AppendVarint(dst, ts[0])
 	dst = binary.AppendVarint(dst, ts[len(ts)-1])
@@ -80,23 +87,73 @@ func EncodeDense(dst []byte, ts []int64, vs []float64) []byte {
 		}
 		prevD = d
 	}
-	if mode == modeInt || mode == modeDecimal {
-		if mode == modeDecimal {
-			dst = append(dst, byte(k))
-		}
-		prev := int64(0)
-		for _, v := range vs {
-			x := int64(math.Round(v * pow10[k]))
-			dst = binary.AppendVarint(dst, x-prev)
-			prev = x
-		}
-		return dst
+	xor := appendXORValues(nil, vs)
+	k, exc, ok := chooseScale(vs, nil)
+	if !ok {
+		return append(dst, xor...)
 	}
+	best, mode := xor, byte(modeXOR)
+	ints := make([]int64, len(vs))
+	e := 0
+	for i, v := range vs {
+		if e < len(exc) && exc[e] == i {
+			e++
+			if i > 0 {
+				ints[i] = ints[i-1]
+			}
+			continue
+		}
+		ints[i] = int64(math.Round(v * pow10[k]))
+	}
+	for _, dod := range []bool{false, true} {
+		m := byte(modeInt)
+		var b []byte
+		if k > 0 {
+			m = modeDecimal
+			b = append(b, byte(k))
+		}
+		if len(exc) > 0 {
+			m |= flagExc
+			b = binary.AppendUvarint(b, uint64(len(exc)))
+			prev := -1
+			for _, i := range exc {
+				b = binary.AppendUvarint(b, uint64(i-prev))
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(vs[i]))
+				prev = i
+			}
+		}
+		if dod {
+			m |= flagDoD
+		}
+		b = appendIntValues(b, ints, dod)
+		if len(b) < len(best) {
+			best, mode = b, m
+		}
+	}
+	dst[modeAt] = mode
+	return append(dst, best...)
+}
+
+func appendXORValues(dst []byte, vs []float64) []byte {
 	var prev uint64
 	for _, v := range vs {
 		b := math.Float64bits(v)
 		dst = binary.AppendUvarint(dst, b^prev)
 		prev = b
+	}
+	return dst
+}
+
+func appendIntValues(dst []byte, ints []int64, dod bool) []byte {
+	var prev, prevD int64
+	for i, x := range ints {
+		d := x - prev
+		if dod && i >= 2 {
+			dst = binary.AppendVarint(dst, d-prevD)
+		} else {
+			dst = binary.AppendVarint(dst, d)
+		}
+		prev, prevD = x, d
 	}
 	return dst
 }
@@ -110,7 +167,8 @@ type denseHeader struct {
 
 func parseDense(b []byte) (denseHeader, error) {
 	var h denseHeader
-	if len(b) < 2 || b[0] != denseVersion || b[1] > modeDecimal {
+	if len(b) < 2 || b[0] != denseVersion || b[1]&kindMask > modeDecimal || b[1] > flagExc|flagDoD|kindMask ||
+		(b[1]&kindMask == modeXOR && b[1] != modeXOR) {
 		return h, fmt.Errorf("%w: bad dense header", ErrCorrupt)
 	}
 	h.mode = b[1]
@@ -165,39 +223,85 @@ func DecodeDense(b []byte, ts []int64, vs []float64) ([]int64, []float64, error)
 	if t != h.maxT {
 		return ts, vs, fmt.Errorf("%w: timestamps end at %d, header says %d", ErrCorrupt, t, h.maxT)
 	}
-	var prevI int64
-	var prevB uint64
-	scale := 1.0
-	if h.mode == modeDecimal {
-		if len(body) == 0 || int(body[0]) == 0 || int(body[0]) >= len(pow10) {
-			return ts, vs, fmt.Errorf("%w: bad decimal scale", ErrCorrupt)
-		}
-		scale = pow10[body[0]]
-		body = body[1:]
-	}
-	for i := 0; i < h.n; i++ {
-		if h.mode != modeXOR {
-			x, k := binary.Varint(body)
+	if h.mode == modeXOR {
+		var prevB uint64
+		for i := 0; i < h.n; i++ {
+			x, k := binary.Uvarint(body)
 			if k <= 0 {
 				return ts, vs, fmt.Errorf("%w: value %d", ErrCorrupt, i)
 			}
 			body = body[k:]
-			prevI += x
-			vs = append(vs, float64(prevI)/scale)
-			continue
+			prevB ^= x
+			vs = append(vs, math.Float64frombits(prevB))
 		}
-		x, k := binary.Uvarint(body)
-		if k <= 0 {
-			return ts, vs, fmt.Errorf("%w: value %d", ErrCorrupt, i)
+	} else {
+		var err error
+		if vs, body, err = decodeIntValues(h, body, vs); err != nil {
+			return ts, vs, err
 		}
-		body = body[k:]
-		prevB ^= x
-		vs = append(vs, math.Float64frombits(prevB))
 	}
 	if len(body) != 0 {
 		return ts, vs, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(body))
 	}
 	return ts, vs, nil
+}
+
+// decodeIntValues decodes the values of the int and decimal modes.
+func decodeIntValues(h denseHeader, body []byte, vs []float64) ([]float64, []byte, error) {
+	scale := 1.0
+	if h.mode&kindMask == modeDecimal {
+		if len(body) == 0 || int(body[0]) == 0 || int(body[0]) >= len(pow10) {
+			return vs, body, fmt.Errorf("%w: bad decimal scale", ErrCorrupt)
+		}
+		scale = pow10[body[0]]
+		body = body[1:]
+	}
+	type exception struct {
+		i    int
+		bits uint64
+	}
+	var exc []exception
+	if h.mode&flagExc != 0 {
+		cnt, k := binary.Uvarint(body)
+		if k <= 0 || cnt == 0 || cnt > uint64(h.n) {
+			return vs, body, fmt.Errorf("%w: bad exception count", ErrCorrupt)
+		}
+		body = body[k:]
+		exc = make([]exception, cnt)
+		prev := -1
+		for j := range exc {
+			gap, k := binary.Uvarint(body)
+			if k <= 0 || gap == 0 || gap > uint64(h.n) || prev+int(gap) >= h.n || len(body) < k+8 {
+				return vs, body, fmt.Errorf("%w: bad exception %d", ErrCorrupt, j)
+			}
+			prev += int(gap)
+			exc[j] = exception{prev, binary.LittleEndian.Uint64(body[k:])}
+			body = body[k+8:]
+		}
+	}
+	dod := h.mode&flagDoD != 0
+	var x, d int64
+	e := 0
+	for i := 0; i < h.n; i++ {
+		y, k := binary.Varint(body)
+		if k <= 0 {
+			return vs, body, fmt.Errorf("%w: value %d", ErrCorrupt, i)
+		}
+		body = body[k:]
+		if dod && i >= 2 {
+			d += y
+		} else {
+			d = y
+		}
+		x += d
+		if e < len(exc) && exc[e].i == i {
+			vs = append(vs, math.Float64frombits(exc[e].bits))
+			e++
+			continue
+		}
+		vs = append(vs, float64(x)/scale)
+	}
+	return vs, body, nil
 }
 
 // NewDenseIterator decodes b and iterates it.
