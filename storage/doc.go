@@ -33,10 +33,17 @@
 // (HeadChunkSamples), a head that would cross a day, or one older than
 // MaxHeadAge is frozen and handed to the shard's sealer, which merges it
 // with any overlapping chunk on disk and writes dense chunks (package
-// chunkenc: decimal mantissas, delta-of-delta, then Pebble's zstd) to
-// Pebble. Once nothing unsealed needs an old WAL segment, the segment is
-// deleted. On start-up the index is rebuilt from Pebble and the WAL is
-// replayed on top.
+// chunkenc: integer or decimal deltas or delta-of-deltas with exceptions for
+// stale markers, then Pebble's zstd) to
+// Pebble. Once nothing unsealed needs an old WAL segment, Pebble's
+// memtables are flushed and the segment is deleted: Pebble runs without a
+// log of its own, so chunks are written to disk once, and whatever a crash
+// takes from a memtable is still in our WAL. On start-up the index is
+// rebuilt from Pebble and the WAL is replayed on top.
+//
+// Remote-write series arrive with a Key (their raw label bytes): a series
+// seen before is found by a 128-bit hash of its key without decoding or
+// validating its labels again.
 //
 // # Keyspace (one Pebble instance per shard; docs/format.md has the bytes)
 //
