@@ -13,8 +13,14 @@ import (
 // the node-exporter workload, per kind of series, raw and after zstd over
 // 32 KiB runs of chunks (as Pebble compresses its blocks).
 func BenchmarkDenseOnNodeExporter(b *testing.B) {
+	for _, m := range []Model{Recorded, Noisy} {
+		b.Run(string(m), func(b *testing.B) { benchDense(b, m) })
+	}
+}
+
+func benchDense(b *testing.B, m Model) {
 	const n, steps = 5000, 240
-	w, err := NewNodeExporter(n, 1_700_000_000_000, 15_000, 1)
+	w, err := NewNodeExporterModel(m, n, 1_700_000_000_000, 15_000, 1)
 	if err != nil {
 		b.Fatal(err)
 	}

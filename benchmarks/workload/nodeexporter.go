@@ -3,10 +3,9 @@
 package workload
 
 import (
+	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/model/textparse"
 )
 
 // nodeExporterScrape is one real scrape of Debian's prometheus-node-exporter
@@ -33,7 +31,8 @@ type NodeExporter struct {
 	Interval int64 // ms between samples of a series
 	Start    int64 // ms timestamp of the first sample
 
-	series []genSeries
+	series  []genSeries
+	perHost int
 }
 
 type genSeries struct {
@@ -44,6 +43,8 @@ type genSeries struct {
 	quant  float64 // value quantum; 0 = full float precision
 	rate   float64 // counter increment or gauge step scale per interval
 	rng    *rand.Rand
+
+	pChange, mean, sd float64 // Recorded: chance and size of a change
 }
 
 type kind uint8
@@ -53,6 +54,8 @@ const (
 	kindCounter
 	kindIdleCounter
 	kindGauge
+	kindRecordedCounter
+	kindRecordedGauge
 )
 
 type template struct {
@@ -61,71 +64,69 @@ type template struct {
 	typ   model.MetricType
 }
 
-// PerHost is the number of series one node-exporter host exposes.
-func PerHost() int {
-	t, err := templates()
-	if err != nil {
-		panic(err) // the embedded scrape is fixed; tested
-	}
-	return len(t)
-}
+// PerHost is the number of series one host exposes.
+func (w *NodeExporter) PerHost() int { return w.perHost }
 
 func templates() ([]template, error) {
-	p, err := textparse.New(nodeExporterScrape, "text/plain", labels.NewSymbolTable(), textparse.ParserOptions{})
+	t, err := parseScrape(nodeExporterScrape)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("parse embedded scrape: %w", err)
 	}
-	types := map[string]model.MetricType{}
-	var out []template
-	for {
-		e, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("parse embedded scrape: %w", err)
-		}
-		switch e {
-		case textparse.EntryType:
-			name, typ := p.Type()
-			types[string(name)] = typ
-		case textparse.EntrySeries:
-			_, _, v := p.Series()
-			var l labels.Labels
-			p.Labels(&l)
-			name := l.Get(labels.MetricName)
-			typ, ok := types[name]
-			if !ok {
-				// A histogram's or summary's _bucket, _sum and _count.
-				for _, suf := range []string{"_bucket", "_sum", "_count"} {
-					if base, cut := strings.CutSuffix(name, suf); cut {
-						if _, known := types[base]; known {
-							typ, ok = model.MetricTypeCounter, true
-							break
-						}
-					}
-				}
-			}
-			if !ok {
-				typ = model.MetricTypeUnknown
-			}
-			out = append(out, template{lset: l, value: v, typ: typ})
-		}
-	}
-	return out, nil
+	return t, nil
 }
 
-// NewNodeExporter returns the workload with n series (hosts are filled in
-// turn; the last may be partial) whose first samples are at start.
+// Model is how the workload's values move.
+type Model string
+
+const (
+	// Recorded replays, per series, the change statistics of 17 real scrapes
+	// 15 s apart of node-exporter 1.5.0 on a 2-core machine that was
+	// running builds and benchmarks (testdata/node_exporter_stats.tsv,
+	// made by cmd/nerecord): how often it changes, the mean and spread of
+	// its changes, and its printed precision. About a quarter of the series
+	// change at a given scrape, as on that host.
+	Recorded Model = "recorded"
+	// Noisy is a harsher synthetic model: 65% of counters grow every scrape
+	// by a random ±50% of a per-series rate, half of the gauges wander
+	// every scrape. It gives compression less to work with than real
+	// hosts do.
+	Noisy Model = "noisy"
+)
+
+//go:embed testdata/node_exporter_stats.tsv
+var nodeExporterStats []byte
+
+// NewNodeExporter returns the Recorded workload with n series (hosts are
+// filled in turn; the last may be partial) whose first samples are at start.
 func NewNodeExporter(n int, start, interval int64, seed uint64) (*NodeExporter, error) {
+	return NewNodeExporterModel(Recorded, n, start, interval, seed)
+}
+
+// NewNodeExporterModel is NewNodeExporter with the given value model.
+func NewNodeExporterModel(m Model, n int, start, interval int64, seed uint64) (*NodeExporter, error) {
 	if n <= 0 || interval <= 0 {
 		return nil, fmt.Errorf("workload: need n > 0 and interval > 0, got %d and %d", n, interval)
 	}
-	tmpl, err := templates()
-	if err != nil {
-		return nil, err
+	var tmpl []template
+	var stats []SeriesStats
+	switch m {
+	case Noisy:
+		var err error
+		if tmpl, err = templates(); err != nil {
+			return nil, err
+		}
+	case Recorded:
+		var err error
+		if stats, err = ReadStats(bytes.NewReader(nodeExporterStats)); err != nil {
+			return nil, fmt.Errorf("embedded stats: %w", err)
+		}
+		for _, s := range stats {
+			tmpl = append(tmpl, template{lset: s.Labels, value: s.First})
+		}
+	default:
+		return nil, fmt.Errorf("workload: unknown model %q", m)
 	}
-	w := &NodeExporter{Interval: interval, Start: start, series: make([]genSeries, 0, n)}
+	w := &NodeExporter{Interval: interval, Start: start, series: make([]genSeries, 0, n), perHost: len(tmpl)}
 	b := labels.NewScratchBuilder(16)
 	for host := 0; len(w.series) < n; host++ {
 		hostRng := rand.New(rand.NewPCG(seed, uint64(host)))
@@ -141,7 +142,11 @@ func NewNodeExporter(n int, start, interval int64, seed uint64) (*NodeExporter, 
 			b.Add("job", "node")
 			b.Sort()
 			rng := rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(host)<<20|uint64(i)))
-			w.series = append(w.series, newGenSeries(b.Labels(), offset, t, rng))
+			if stats != nil {
+				w.series = append(w.series, recordedSeries(b.Labels(), offset, stats[i], rng))
+			} else {
+				w.series = append(w.series, newGenSeries(b.Labels(), offset, t, rng))
+			}
 		}
 	}
 	return w, nil
@@ -183,21 +188,46 @@ func newGenSeries(lset labels.Labels, offset int64, t template, rng *rand.Rand) 
 	return g
 }
 
-// quantum is the step a value moves in: 1 for integers (4096 for page-sized
-// byte counts), 10^-d for values printed with d ≤ 3 decimals, else 0 (full
-// float precision).
+func recordedSeries(lset labels.Labels, offset int64, st SeriesStats, rng *rand.Rand) genSeries {
+	g := genSeries{lset: lset, offset: offset, value: st.First, quant: st.Quantum, rng: rng,
+		pChange: st.PChange, mean: st.Mean, sd: st.SD}
+	switch {
+	case st.PChange == 0 || math.IsNaN(st.First) || math.IsInf(st.First, 0):
+		g.kind = kindConstant
+	case st.Counter:
+		g.kind = kindRecordedCounter
+	default:
+		g.kind = kindRecordedGauge
+		g.sd = math.Sqrt(st.Mean*st.Mean + st.SD*st.SD) // no drift: wander by the changes' RMS
+	}
+	return g
+}
+
+// quantum is the step a value is printed in: 1 for integers (4096 for
+// page-sized byte counts), else the unit of its last significant digit when
+// it has at most 12 (74.83: 0.01; a duration in nanoseconds, 0.000175341:
+// 1e-9), else 0, full float precision (0.20700000000000002).
 func quantum(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
 	if v == math.Trunc(v) {
 		if v != 0 && math.Mod(v, 4096) == 0 {
 			return 4096
 		}
 		return 1
 	}
-	s := strconv.FormatFloat(v, 'f', -1, 64)
-	if i := strings.IndexByte(s, '.'); i >= 0 && len(s)-i-1 <= 3 {
-		return math.Pow10(-(len(s) - i - 1))
+	mant, exp, _ := strings.Cut(strconv.FormatFloat(v, 'e', -1, 64), "e")
+	digits := len(strings.TrimLeft(strings.Replace(mant, ".", "", 1), "-"))
+	e, err := strconv.Atoi(exp)
+	if err != nil || digits > 12 {
+		return 0
 	}
-	return 0
+	q := e - (digits - 1)
+	if q >= 0 {
+		return 1
+	}
+	return math.Pow10(q)
 }
 
 // Len is the number of series.
@@ -227,6 +257,14 @@ func (w *NodeExporter) Next(i int) float64 {
 				q = 1
 			}
 			g.value = g.round(g.value + q)
+		}
+	case kindRecordedCounter:
+		if g.rng.Float64() < g.pChange {
+			g.value = g.round(g.value + max(0, g.mean+g.sd*g.rng.NormFloat64()))
+		}
+	case kindRecordedGauge:
+		if g.rng.Float64() < g.pChange {
+			g.value = g.round(g.value + g.sd*g.rng.NormFloat64())
 		}
 	case kindGauge:
 		nv := g.round(g.value + g.rng.NormFloat64()*g.rate)

@@ -33,6 +33,7 @@ type config struct {
 	clients    int
 	batch      int
 	seed       uint64
+	model      workload.Model
 	tsdb       string
 	prometheus string
 	custom     []peer.Spec
@@ -87,6 +88,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.clients, "clients", 4, "concurrent remote-write clients")
 	fs.IntVar(&c.batch, "batch", 2000, "samples per request (Prometheus's max_samples_per_send)")
 	fs.Uint64Var(&c.seed, "seed", 1, "workload seed")
+	model := fs.String("model", string(workload.Recorded), "value model: recorded (statistics of real scrapes) or noisy (harsher synthetic)")
 	fs.StringVar(&c.tsdb, "tsdb", "bin/tsdb", "tsdb binary; empty to skip")
 	fs.StringVar(&c.prometheus, "prometheus", "/usr/bin/prometheus", "prometheus binary; empty to skip")
 	custom := fs.String("peer", "", "extra peers: name=binary arg… ({listen}, {data} are replaced); several separated by ';'")
@@ -95,6 +97,7 @@ func parseFlags(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.model = workload.Model(*model)
 	for f := range strings.SplitSeq(*series, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
@@ -140,19 +143,16 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		defer os.RemoveAll(d)
 		work = d
 	}
-	rep := Report{
-		Date:    time.Now().UTC(),
-		Machine: machine(),
-		Workload: fmt.Sprintf("node-exporter-like (%d series/host), %d samples/series at %s, %d clients, %d samples/request, seed %d",
-			workload.PerHost(), cfg.steps, cfg.interval, cfg.clients, cfg.batch, cfg.seed),
-	}
+	rep := Report{Date: time.Now().UTC(), Machine: machine()}
 	for _, n := range cfg.series {
 		// Data ends now, so no peer sees it as too old.
 		start := time.Now().Add(-time.Duration(cfg.steps) * cfg.interval).UnixMilli()
-		w, err := workload.NewNodeExporter(n, start, cfg.interval.Milliseconds(), cfg.seed)
+		w, err := workload.NewNodeExporterModel(cfg.model, n, start, cfg.interval.Milliseconds(), cfg.seed)
 		if err != nil {
 			return err
 		}
+		rep.Workload = fmt.Sprintf("node-exporter-like, %s model (%d series/host), %d samples/series at %s, %d clients, %d samples/request, seed %d",
+			cfg.model, w.PerHost(), cfg.steps, cfg.interval, cfg.clients, cfg.batch, cfg.seed)
 		t0 := time.Now()
 		streams := rwload.Encode(w, cfg.steps, cfg.clients, cfg.batch)
 		log.Info("workload encoded", "series", n, "samples", n*cfg.steps, "took", time.Since(t0).Round(time.Millisecond))

@@ -39,6 +39,7 @@ func main() {
 	clients := flag.Int("clients", 4, "concurrent clients")
 	batch := flag.Int("batch", 2000, "samples per request")
 	seed := flag.Uint64("seed", 1, "workload seed")
+	model := flag.String("model", string(workload.Recorded), "value model: recorded or noisy")
 	pid := flag.Int("pid", 0, "server process to read RSS from")
 	data := flag.String("data", "", "server data folder to measure")
 	headers := flag.String("header", "", "extra headers, Name: value, separated by ';'")
@@ -51,7 +52,7 @@ func main() {
 		}
 	}
 	start := time.Now().Add(-time.Duration(*steps) * *interval).UnixMilli()
-	w, err := workload.NewNodeExporter(*series, start, interval.Milliseconds(), *seed)
+	w, err := workload.NewNodeExporterModel(workload.Model(*model), *series, start, interval.Milliseconds(), *seed)
 	if err != nil {
 		fail(err)
 	}

@@ -1,0 +1,209 @@
+package query
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// aggregate evaluates sum, avg, count, topk, … with by/without.
+func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
+	name := ae.Name
+	var param Matrix
+	var paramStr string
+	vecArg := 0
+	switch name {
+	case "topk", "bottomk", "quantile", "limitk", "limit_ratio", "count_values":
+		if len(ae.Args) != 2 {
+			ev.fail(badData("wrong number of arguments for aggregate expression provided, expected 2, got %d", len(ae.Args)))
+		}
+		vecArg = 1
+		if name == "count_values" {
+			s, ok := ae.Args[0].(*metricsql.StringExpr)
+			if !ok {
+				ev.fail(badData("expected type string in aggregation parameter, got %s", typeName(mustType(ae.Args[0]))))
+			}
+			paramStr = s.S
+			if !model_labelNameValid(paramStr) {
+				ev.failf("invalid label name %q", paramStr)
+			}
+		} else {
+			param = ev.eval(ae.Args[0])
+		}
+	case "sum", "avg", "count", "min", "max", "group", "stddev", "stdvar":
+		if len(ae.Args) != 1 {
+			ev.fail(badData("wrong number of arguments for aggregate expression provided, expected 1, got %d", len(ae.Args)))
+		}
+	default:
+		ev.fail(badData("unsupported aggregation %q", name))
+	}
+	v := ev.eval(ae.Args[vecArg])
+	without := ae.Modifier.Op == "without"
+	grouping := ae.Modifier.Args
+	if name == "quantile" {
+		for k := range ev.numSteps() {
+			if q := scalarAt(param, k); q < 0 || q > 1 || math.IsNaN(q) {
+				ev.warn("PromQL warning: quantile value should be between 0 and 1, got %v", q)
+			}
+		}
+	}
+	return ev.rangeEval(func(k int, ts int64, a []Vector) Vector {
+		in := a[0]
+		p := math.NaN()
+		if param != nil {
+			p = scalarAt(param, k)
+		}
+		return ev.aggregateStep(name, in, p, paramStr, grouping, without, ts)
+	}, v)
+}
+
+type aggGroup struct {
+	ls      labels.Labels
+	samples []Sample
+}
+
+func groupLabels(ls labels.Labels, grouping []string, without bool) labels.Labels {
+	if without {
+		b := labels.NewBuilder(ls)
+		b.Del(labels.MetricName)
+		b.Del(grouping...)
+		return b.Labels()
+	}
+	b := labels.NewScratchBuilder(len(grouping))
+	for _, g := range grouping {
+		if v := ls.Get(g); v != "" {
+			b.Add(g, v)
+		}
+	}
+	b.Sort()
+	return b.Labels()
+}
+
+func (ev *evaluator) aggregateStep(name string, in Vector, p float64, paramStr string, grouping []string, without bool, ts int64) Vector {
+	if name == "count_values" {
+		grouping = slices.DeleteFunc(slices.Clone(grouping), func(g string) bool { return g == paramStr })
+	}
+	groups := map[string]*aggGroup{}
+	var order []string
+	for _, s := range in {
+		var ls labels.Labels
+		if name == "count_values" {
+			ls = labels.NewBuilder(groupLabels(s.Metric, grouping, without)).Set(paramStr, strconv.FormatFloat(s.F, 'f', -1, 64)).Labels()
+		} else {
+			ls = groupLabels(s.Metric, grouping, without)
+		}
+		key := ls.String()
+		g := groups[key]
+		if g == nil {
+			g = &aggGroup{ls: ls}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.samples = append(g.samples, s)
+	}
+	var out Vector
+	for _, key := range order {
+		g := groups[key]
+		ss := g.samples
+		switch name {
+		case "sum":
+			var sum, c float64
+			for _, s := range ss {
+				sum, c = kahanSumInc(s.F, sum, c)
+			}
+			if !math.IsInf(sum, 0) {
+				sum += c
+			}
+			out = append(out, Sample{Metric: g.ls, T: ts, F: sum})
+		case "avg":
+			pts := make([]Point, len(ss))
+			for i, s := range ss {
+				pts[i] = Point{F: s.F}
+			}
+			out = append(out, Sample{Metric: g.ls, T: ts, F: avgOf(pts)})
+		case "count", "count_values":
+			out = append(out, Sample{Metric: g.ls, T: ts, F: float64(len(ss))})
+		case "group":
+			out = append(out, Sample{Metric: g.ls, T: ts, F: 1})
+		case "min", "max":
+			m := ss[0].F
+			for _, s := range ss[1:] {
+				if math.IsNaN(m) || (name == "min" && s.F < m) || (name == "max" && s.F > m) {
+					m = s.F
+				}
+			}
+			out = append(out, Sample{Metric: g.ls, T: ts, F: m})
+		case "stddev", "stdvar":
+			pts := make([]Point, len(ss))
+			for i, s := range ss {
+				pts[i] = Point{F: s.F}
+			}
+			v := variance(pts)
+			if name == "stddev" {
+				v = math.Sqrt(v)
+			}
+			out = append(out, Sample{Metric: g.ls, T: ts, F: v})
+		case "quantile":
+			vals := make([]float64, len(ss))
+			for i, s := range ss {
+				vals[i] = s.F
+			}
+			out = append(out, Sample{Metric: g.ls, T: ts, F: quantile(p, vals)})
+		case "topk", "bottomk":
+			if math.IsNaN(p) {
+				ev.failf("Parameter value is NaN")
+			}
+			kk := int(math.Min(float64(len(ss)), math.Max(0, p)))
+			if p >= 1<<62 {
+				kk = len(ss)
+			}
+			if kk == 0 {
+				continue
+			}
+			sorted := slices.Clone(ss)
+			// Prometheus keeps the k best in a heap: ties keep the
+			// earlier sample; NaN is worst.
+			sort.SliceStable(sorted, func(i, j int) bool {
+				a, b := sorted[i].F, sorted[j].F
+				if math.IsNaN(b) {
+					return !math.IsNaN(a)
+				}
+				if math.IsNaN(a) {
+					return false
+				}
+				if name == "topk" {
+					return a > b
+				}
+				return a < b
+			})
+			out = append(out, sorted[:kk]...)
+		case "limitk":
+			if math.IsNaN(p) {
+				ev.failf("Parameter value is NaN")
+			}
+			kk := int(math.Min(float64(len(ss)), math.Max(0, p)))
+			out = append(out, ss[:kk]...)
+		case "limit_ratio":
+			if math.IsNaN(p) {
+				ev.failf("Ratio value is NaN")
+			}
+			r := math.Max(-1, math.Min(1, p))
+			for _, s := range ss {
+				h := float64(s.Metric.Hash()) / float64(math.MaxUint64)
+				if (r >= 0 && h < r) || (r < 0 && h >= 1+r) {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	if name == "topk" || name == "bottomk" || name == "limitk" || name == "limit_ratio" {
+		for i := range out {
+			out[i].T = ts
+		}
+	}
+	return out
+}

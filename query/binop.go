@@ -1,0 +1,316 @@
+package query
+
+import (
+	"math"
+	"strings"
+
+	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+func isComparison(op string) bool {
+	switch op {
+	case "==", "!=", ">", "<", ">=", "<=":
+		return true
+	}
+	return false
+}
+
+func isSetOp(op string) bool { return op == "and" || op == "or" || op == "unless" }
+
+// dropsName reports whether op drops __name__ from its result.
+func dropsName(op string, returnBool bool) bool {
+	return returnBool || !isComparison(op)
+}
+
+// binop applies an arithmetic or comparison operator; keep is false when a
+// comparison filters the element out.
+func binop(op string, l, r float64) (float64, bool) {
+	switch op {
+	case "+":
+		return l + r, true
+	case "-":
+		return l - r, true
+	case "*":
+		return l * r, true
+	case "/":
+		return l / r, true
+	case "%":
+		return math.Mod(l, r), true
+	case "^":
+		return math.Pow(l, r), true
+	case "atan2":
+		return math.Atan2(l, r), true
+	case "==":
+		return l, l == r
+	case "!=":
+		return l, l != r
+	case ">":
+		return l, l > r
+	case "<":
+		return l, l < r
+	case ">=":
+		return l, l >= r
+	case "<=":
+		return l, l <= r
+	}
+	return math.NaN(), false
+}
+
+func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
+	op := strings.ToLower(be.Op)
+	lt, rt := mustType(be.Left), mustType(be.Right)
+	if lt == ValueString || rt == ValueString || lt == ValueMatrix || rt == ValueMatrix {
+		ev.fail(badData("binary expression must contain only scalar and instant vector types"))
+	}
+	if isComparison(op) && lt == ValueScalar && rt == ValueScalar && !be.Bool {
+		ev.fail(badData("comparisons between scalars must use BOOL modifier"))
+	}
+	if isSetOp(op) && (lt == ValueScalar || rt == ValueScalar) {
+		ev.fail(badData("set operator %q not allowed in binary scalar expression", op))
+	}
+	if be.Bool && !isComparison(op) {
+		ev.fail(badData("bool modifier can only be used on comparison operators"))
+	}
+	l, r := ev.eval(be.Left), ev.eval(be.Right)
+	switch {
+	case lt == ValueScalar && rt == ValueScalar:
+		return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {
+			v, keep := binop(op, a[0][0].F, a[1][0].F)
+			if be.Bool {
+				v = b2f(keep)
+			}
+			return Vector{{T: ts, F: v}}
+		}, l, r)
+	case lt == ValueScalar || rt == ValueScalar:
+		swap := lt == ValueScalar
+		return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {
+			vec, sc := a[0], a[1]
+			if swap {
+				vec, sc = a[1], a[0]
+			}
+			if len(sc) == 0 {
+				return nil
+			}
+			s := sc[0].F
+			out := make(Vector, 0, len(vec))
+			for _, smp := range vec {
+				lv, rv := smp.F, s
+				if swap {
+					lv, rv = rv, lv
+				}
+				v, keep := binop(op, lv, rv)
+				if isComparison(op) && swap {
+					v = rv
+				}
+				if be.Bool {
+					v, keep = b2f(keep), true
+				}
+				if !keep {
+					continue
+				}
+				ls := smp.Metric
+				if dropsName(op, be.Bool) && !be.KeepMetricNames {
+					ls = dropName(ls)
+				}
+				out = append(out, Sample{Metric: ls, T: ts, F: v})
+			}
+			return out
+		}, l, r)
+	}
+	m := &matching{
+		on:      be.GroupModifier.Op == "on",
+		labels:  be.GroupModifier.Args,
+		card:    cardOneToOne,
+		include: be.JoinModifier.Args,
+	}
+	switch {
+	case isSetOp(op):
+		m.card = cardManyToMany
+	case strings.EqualFold(be.JoinModifier.Op, "group_left"):
+		m.card = cardManyToOne
+	case strings.EqualFold(be.JoinModifier.Op, "group_right"):
+		m.card = cardOneToMany
+	}
+	return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {
+		switch op {
+		case "and":
+			return ev.and(a[0], a[1], m)
+		case "or":
+			return ev.or(a[0], a[1], m)
+		case "unless":
+			return ev.unless(a[0], a[1], m)
+		}
+		return ev.vectorBinop(op, a[0], a[1], m, be.Bool, be.KeepMetricNames, ts)
+	}, l, r)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type cardinality int
+
+const (
+	cardOneToOne cardinality = iota
+	cardManyToOne
+	cardOneToMany
+	cardManyToMany
+)
+
+type matching struct {
+	on      bool
+	labels  []string
+	card    cardinality
+	include []string
+}
+
+func (m *matching) sig(ls labels.Labels) string {
+	if m.on {
+		return string(ls.BytesWithLabels(nil, m.labels...))
+	}
+	return string(ls.BytesWithoutLabels(nil, append([]string{labels.MetricName}, m.labels...)...))
+}
+
+func (ev *evaluator) and(l, r Vector, m *matching) Vector {
+	if len(l) == 0 || len(r) == 0 {
+		return nil
+	}
+	right := map[string]bool{}
+	for _, s := range r {
+		right[m.sig(s.Metric)] = true
+	}
+	var out Vector
+	for _, s := range l {
+		if right[m.sig(s.Metric)] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (ev *evaluator) or(l, r Vector, m *matching) Vector {
+	left := map[string]bool{}
+	out := make(Vector, 0, len(l)+len(r))
+	for _, s := range l {
+		left[m.sig(s.Metric)] = true
+		out = append(out, s)
+	}
+	for _, s := range r {
+		if !left[m.sig(s.Metric)] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (ev *evaluator) unless(l, r Vector, m *matching) Vector {
+	right := map[string]bool{}
+	for _, s := range r {
+		right[m.sig(s.Metric)] = true
+	}
+	var out Vector
+	for _, s := range l {
+		if !right[m.sig(s.Metric)] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, returnBool, keepNames bool, ts int64) Vector {
+	if len(lhs) == 0 || len(rhs) == 0 {
+		return nil
+	}
+	if m.card == cardOneToMany {
+		lhs, rhs = rhs, lhs
+	}
+	right := make(map[string]Sample, len(rhs))
+	for _, rs := range rhs {
+		sig := m.sig(rs.Metric)
+		if dup, found := right[sig]; found {
+			side := "right"
+			if m.card == cardOneToMany {
+				side = "left"
+			}
+			ev.failf("found duplicate series for the match group %s on the %s hand-side of the operation: [%s, %s];many-to-many matching not allowed: matching labels must be unique on one side",
+				matchLabels(rs.Metric, m).String(), side, rs.Metric.String(), dup.Metric.String())
+		}
+		right[sig] = rs
+	}
+	matched := map[string]map[string]bool{}
+	var out Vector
+	for _, ls := range lhs {
+		sig := m.sig(ls.Metric)
+		rs, found := right[sig]
+		if !found {
+			continue
+		}
+		fl, fr := ls.F, rs.F
+		if m.card == cardOneToMany {
+			fl, fr = fr, fl
+		}
+		v, keep := binop(op, fl, fr)
+		if returnBool {
+			v, keep = b2f(keep), true
+		}
+		if !keep {
+			continue
+		}
+		metric := resultMetric(ls.Metric, rs.Metric, op, m, returnBool, keepNames)
+		inserted, exists := matched[sig]
+		if m.card == cardOneToOne {
+			if exists {
+				ev.failf("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")
+			}
+			matched[sig] = nil
+		} else {
+			k := metric.String()
+			if !exists {
+				inserted = map[string]bool{}
+				matched[sig] = inserted
+			} else if inserted[k] {
+				ev.failf("multiple matches for labels: grouping labels must ensure unique results")
+			}
+			inserted[k] = true
+		}
+		out = append(out, Sample{Metric: metric, T: ts, F: v})
+	}
+	return out
+}
+
+func matchLabels(ls labels.Labels, m *matching) labels.Labels {
+	b := labels.NewBuilder(ls)
+	if m.on {
+		b.Keep(m.labels...)
+	} else {
+		b.Del(labels.MetricName)
+		b.Del(m.labels...)
+	}
+	return b.Labels()
+}
+
+func resultMetric(lhs, rhs labels.Labels, op string, m *matching, returnBool, keepNames bool) labels.Labels {
+	b := labels.NewBuilder(lhs)
+	if dropsName(op, returnBool) && !keepNames {
+		b.Del(labels.MetricName)
+	}
+	if m.card == cardOneToOne {
+		if m.on {
+			b.Keep(m.labels...)
+		} else {
+			b.Del(m.labels...)
+		}
+	}
+	for _, ln := range m.include {
+		if v := rhs.Get(ln); v != "" {
+			b.Set(ln, v)
+		} else {
+			b.Del(ln)
+		}
+	}
+	return b.Labels()
+}

@@ -1,0 +1,692 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Options configures an Engine. A zero field means its default.
+type Options struct {
+	// LookbackDelta is how far back an instant selector looks for a
+	// sample. Default 5m, as Prometheus.
+	LookbackDelta time.Duration
+	// SubqueryStep is the step of a subquery that names none (Prometheus
+	// takes its global evaluation interval). Default 1m.
+	SubqueryStep time.Duration
+	// MaxSamples caps the samples one query holds in memory. Default 50e6.
+	MaxSamples int
+	// Timeout bounds one query. Default 2m.
+	Timeout time.Duration
+}
+
+func (o *Options) ensureDefaults() {
+	if o.LookbackDelta <= 0 {
+		o.LookbackDelta = 5 * time.Minute
+	}
+	if o.SubqueryStep <= 0 {
+		o.SubqueryStep = time.Minute
+	}
+	if o.MaxSamples <= 0 {
+		o.MaxSamples = 50_000_000
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Minute
+	}
+}
+
+// ErrorType classifies query errors as the Prometheus API does.
+type ErrorType string
+
+// The error types.
+const (
+	ErrBadData   ErrorType = "bad_data"
+	ErrExecution ErrorType = "execution"
+	ErrTimeout   ErrorType = "timeout"
+	ErrCanceled  ErrorType = "canceled"
+)
+
+// Error is a query error with its API type.
+type Error struct {
+	Type ErrorType
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func badData(format string, args ...any) error {
+	return &Error{Type: ErrBadData, Err: fmt.Errorf(format, args...)}
+}
+
+func execErr(format string, args ...any) error {
+	return &Error{Type: ErrExecution, Err: fmt.Errorf(format, args...)}
+}
+
+// Engine evaluates PromQL and MetricsQL over a storage.Reader. It is safe
+// for concurrent use.
+type Engine struct {
+	r    storage.Reader
+	opts Options
+}
+
+// NewEngine returns an Engine reading from r.
+func NewEngine(r storage.Reader, opts *Options) *Engine {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.ensureDefaults()
+	return &Engine{r: r, opts: o}
+}
+
+// Instant evaluates q at ts (ms).
+func (e *Engine) Instant(ctx context.Context, tenant, q string, ts int64) (*Result, error) {
+	return e.exec(ctx, tenant, q, ts, ts, 0)
+}
+
+// Range evaluates q at every step from start to end (ms).
+func (e *Engine) Range(ctx context.Context, tenant, q string, start, end, step int64) (*Result, error) {
+	if step <= 0 {
+		return nil, badData("zero or negative query resolution step widths are not accepted. Try a positive integer")
+	}
+	if end < start {
+		return nil, badData("end timestamp must not be before start time")
+	}
+	return e.exec(ctx, tenant, q, start, end, step)
+}
+
+func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step int64) (res *Result, err error) {
+	expr, err := Parse(qs)
+	if err != nil {
+		return nil, err
+	}
+	typ, err := checkTypes(expr)
+	if err != nil {
+		return nil, err
+	}
+	instant := step == 0
+	if !instant && typ != ValueScalar && typ != ValueVector {
+		return nil, badData("invalid expression type %q for range query, must be Scalar or instant Vector", typeName(typ))
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
+	q, err := e.r.Querier(ctx, tenant, math.MinInt64, math.MaxInt64)
+	if err != nil {
+		return nil, &Error{Type: ErrExecution, Err: err}
+	}
+	defer q.Close()
+	ev := &evaluator{
+		ctx:        ctx,
+		q:          q,
+		start:      start,
+		end:        end,
+		interval:   step,
+		lookback:   e.opts.LookbackDelta.Milliseconds(),
+		subStep:    e.opts.SubqueryStep.Milliseconds(),
+		maxSamples: e.opts.MaxSamples,
+		qStart:     start,
+		qEnd:       end,
+	}
+	if instant {
+		ev.interval = 1
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if ee, ok := r.(evalPanic); ok {
+				res, err = nil, ee.err
+				return
+			}
+			panic(r)
+		}
+	}()
+	res = &Result{}
+	switch typ {
+	case ValueString:
+		res.Type, res.String = ValueString, expr.(*metricsql.StringExpr).S
+	case ValueMatrix:
+		m := ev.rangeVectorAt(expr.(*metricsql.RollupExpr))
+		res.Type, res.Series = ValueMatrix, m
+	default:
+		m := ev.eval(expr)
+		switch {
+		case typ == ValueScalar && instant:
+			res.Type = ValueScalar
+			res.Scalar = Point{T: start, F: math.NaN()}
+			if len(m) > 0 && len(m[0].Points) > 0 {
+				res.Scalar = m[0].Points[0]
+			}
+		case instant:
+			res.Type = ValueVector
+			for _, s := range m {
+				if len(s.Points) > 0 {
+					res.Series = append(res.Series, Series{Metric: s.Metric, Points: s.Points[:1]})
+				}
+			}
+			if !ev.keepOrder {
+				sortSeries(res.Series)
+			}
+		default:
+			res.Type = ValueMatrix
+			for _, s := range m {
+				if len(s.Points) > 0 {
+					res.Series = append(res.Series, s)
+				}
+			}
+			sortSeries(res.Series)
+		}
+	}
+	res.Warnings, res.Infos = ev.warnings, ev.infos
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(err)
+	}
+	return res, nil
+}
+
+func ctxError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Type: ErrTimeout, Err: errors.New("query timed out in query execution")}
+	}
+	return &Error{Type: ErrCanceled, Err: errors.New("query was canceled in query execution")}
+}
+
+func sortSeries(ss []Series) {
+	slices.SortFunc(ss, func(a, b Series) int { return labels.Compare(a.Metric, b.Metric) })
+}
+
+func typeName(t ValueType) string {
+	switch t {
+	case ValueMatrix:
+		return "range vector"
+	case ValueVector:
+		return "instant vector"
+	}
+	return string(t)
+}
+
+// evalPanic carries an error out of the recursive evaluation.
+type evalPanic struct{ err error }
+
+type evaluator struct {
+	ctx                  context.Context
+	q                    storage.Querier
+	start, end, interval int64
+	lookback, subStep    int64
+	maxSamples, samples  int
+	qStart, qEnd         int64 // of the whole query: start() and end()
+	keepOrder            bool  // the top-level function sorted the result
+	warnings, infos      []string
+}
+
+func (ev *evaluator) fail(err error) {
+	panic(evalPanic{err})
+}
+
+func (ev *evaluator) failf(format string, args ...any) {
+	ev.fail(execErr(format, args...))
+}
+
+func (ev *evaluator) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !slices.Contains(ev.warnings, msg) {
+		ev.warnings = append(ev.warnings, msg)
+	}
+}
+
+func (ev *evaluator) info(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !slices.Contains(ev.infos, msg) {
+		ev.infos = append(ev.infos, msg)
+	}
+}
+
+func (ev *evaluator) checkCtx() {
+	if err := ev.ctx.Err(); err != nil {
+		ev.fail(ctxError(err))
+	}
+}
+
+func (ev *evaluator) addSamples(n int) {
+	ev.samples += n
+	if ev.samples > ev.maxSamples {
+		ev.fail(execErr("query processing would load too many samples into memory in query execution"))
+	}
+}
+
+// numSteps is the number of evaluation steps.
+func (ev *evaluator) numSteps() int { return int((ev.end-ev.start)/ev.interval) + 1 }
+
+// stepTime is the time of step k.
+func (ev *evaluator) stepTime(k int) int64 { return ev.start + int64(k)*ev.interval }
+
+// eval evaluates a scalar or instant-vector expression over all steps.
+// A scalar is a Matrix of one unlabelled series with a point at every step.
+func (ev *evaluator) eval(e metricsql.Expr) Matrix {
+	ev.checkCtx()
+	switch e := e.(type) {
+	case *metricsql.NumberExpr:
+		return ev.constant(e.N)
+	case *metricsql.DurationExpr:
+		return ev.constant(float64(e.Duration(ev.interval)) / 1000)
+	case *metricsql.MetricExpr:
+		return ev.vectorSelector(e, 0, nil, false)
+	case *metricsql.RollupExpr:
+		if e.Window != nil || e.ForSubquery() {
+			ev.failf("unexpected range vector")
+		}
+		return ev.evalOffsetAt(e)
+	case *metricsql.FuncExpr:
+		return ev.call(e)
+	case *metricsql.AggrFuncExpr:
+		return ev.aggregate(e)
+	case *metricsql.BinaryOpExpr:
+		return ev.binary(e)
+	case *metricsql.StringExpr:
+		ev.fail(badData("unexpected string literal %q", e.S))
+	}
+	ev.fail(badData("unsupported expression %s", e.AppendString(nil)))
+	return nil
+}
+
+func (ev *evaluator) constant(v float64) Matrix {
+	n := ev.numSteps()
+	pts := make([]Point, n)
+	for k := range pts {
+		pts[k] = Point{T: ev.stepTime(k), F: v}
+	}
+	return Matrix{{Metric: labels.EmptyLabels(), Points: pts}}
+}
+
+// atTime resolves an @ modifier to milliseconds.
+func (ev *evaluator) atTime(at metricsql.Expr) *int64 {
+	if at == nil {
+		return nil
+	}
+	var t int64
+	switch a := at.(type) {
+	case *metricsql.NumberExpr:
+		if math.IsNaN(a.N) || math.IsInf(a.N, 0) || math.Abs(a.N) > 9.2e15 {
+			ev.fail(badData("timestamp out of bounds for @ modifier: %v", a.N))
+		}
+		t = int64(math.Round(a.N * 1000))
+	case *metricsql.FuncExpr:
+		switch a.Name {
+		case "start":
+			t = ev.qStart
+		case "end":
+			t = ev.qEnd
+		default:
+			ev.fail(badData("unsupported @ modifier %s", at.AppendString(nil)))
+		}
+	default:
+		ev.fail(badData("unsupported @ modifier %s", at.AppendString(nil)))
+	}
+	return &t
+}
+
+func (ev *evaluator) offsetOf(d *metricsql.DurationExpr) int64 {
+	if d == nil {
+		return 0
+	}
+	return d.Duration(ev.interval)
+}
+
+// evalOffsetAt evaluates `expr offset d @ t` without a range.
+func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
+	off := ev.offsetOf(re.Offset)
+	at := ev.atTime(re.At)
+	if me, ok := re.Expr.(*metricsql.MetricExpr); ok {
+		return ev.vectorSelector(me, off, at, false)
+	}
+	// An expression with @ (offset applies to selectors only in PromQL).
+	if at == nil && off == 0 {
+		return ev.eval(re.Expr)
+	}
+	sub := *ev
+	if at != nil {
+		sub.start, sub.end, sub.interval = *at, *at, 1
+	}
+	sub.start -= off
+	sub.end -= off
+	m := sub.eval(re.Expr)
+	ev.samples, ev.warnings, ev.infos = sub.samples, sub.warnings, sub.infos
+	// Map the sub-evaluation's points back onto our steps.
+	n := ev.numSteps()
+	out := make(Matrix, 0, len(m))
+	for _, s := range m {
+		pts := make([]Point, 0, n)
+		for k := range n {
+			var want int64
+			if at != nil {
+				want = *at
+			} else {
+				want = ev.stepTime(k) - off
+			}
+			for _, p := range s.Points {
+				if p.T == want {
+					pts = append(pts, Point{T: ev.stepTime(k), F: p.F})
+					break
+				}
+			}
+		}
+		out = append(out, Series{Metric: s.Metric, Points: pts})
+	}
+	return out
+}
+
+func matchersOf(me *metricsql.MetricExpr) ([][]*labels.Matcher, error) {
+	var out [][]*labels.Matcher
+	for _, lfs := range me.LabelFilterss {
+		set := make([]*labels.Matcher, 0, len(lfs))
+		nonEmpty := false
+		for _, lf := range lfs {
+			t := labels.MatchEqual
+			switch {
+			case lf.IsRegexp && lf.IsNegative:
+				t = labels.MatchNotRegexp
+			case lf.IsRegexp:
+				t = labels.MatchRegexp
+			case lf.IsNegative:
+				t = labels.MatchNotEqual
+			}
+			m, err := labels.NewMatcher(t, lf.Label, lf.Value)
+			if err != nil {
+				return nil, badData("invalid matcher %s: %v", lf.AppendString(nil), err)
+			}
+			nonEmpty = nonEmpty || !m.Matches("")
+			set = append(set, m)
+		}
+		if !nonEmpty {
+			return nil, badData("vector selector must contain at least one non-empty matcher")
+		}
+		out = append(out, set)
+	}
+	if len(out) == 0 {
+		return nil, badData("vector selector must contain at least one non-empty matcher")
+	}
+	return out, nil
+}
+
+// selectSeries reads the raw points of matching series in [mint, maxt].
+func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dropStale bool) []Series {
+	sets, err := matchersOf(me)
+	if err != nil {
+		ev.fail(err)
+	}
+	var out []Series
+	seen := map[string]bool{}
+	var it storage.Iterator
+	for _, ms := range sets {
+		ss := ev.q.Select(ev.ctx, &storage.SelectHints{Start: mint, End: maxt}, ms...)
+		for ss.Next() {
+			s := ss.At()
+			ls := s.Labels()
+			if len(sets) > 1 {
+				k := ls.String()
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+			}
+			it = s.Iterator(it)
+			var pts []Point
+			if it.SeekTo(mint) {
+				for {
+					t, v := it.At()
+					if t > maxt {
+						break
+					}
+					if !dropStale || !storage.IsStaleNaN(v) {
+						pts = append(pts, Point{T: t, F: v})
+					}
+					if !it.Next() {
+						break
+					}
+				}
+			}
+			if err := it.Err(); err != nil {
+				ev.fail(execErr("read series %s: %v", ls, err))
+			}
+			ev.addSamples(len(pts))
+			out = append(out, Series{Metric: ls, Points: pts})
+		}
+		if err := ss.Err(); err != nil {
+			ev.fail(execErr("select: %v", err))
+		}
+	}
+	if len(sets) > 1 {
+		sortSeries(out)
+	}
+	return out
+}
+
+// refTime is the time a selector reads at for step k.
+func (ev *evaluator) refTime(k int, off int64, at *int64) int64 {
+	if at != nil {
+		return *at - off
+	}
+	return ev.stepTime(k) - off
+}
+
+// vectorSelector evaluates an instant selector: at each step the newest
+// sample in (t - lookback, t], unless it is a stale marker. With
+// timestamps, the value is the sample's timestamp in seconds.
+func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int64, timestamps bool) Matrix {
+	n := ev.numSteps()
+	lo, hi := ev.refTime(0, off, at), ev.refTime(n-1, off, at)
+	raw := ev.selectSeries(me, lo-ev.lookback+1, hi, false)
+	out := make(Matrix, 0, len(raw))
+	for _, s := range raw {
+		pts := make([]Point, 0, min(n, len(s.Points)))
+		j := -1
+		for k := range n {
+			ref := ev.refTime(k, off, at)
+			for j+1 < len(s.Points) && s.Points[j+1].T <= ref {
+				j++
+			}
+			if j < 0 || s.Points[j].T <= ref-ev.lookback || storage.IsStaleNaN(s.Points[j].F) {
+				continue
+			}
+			v := s.Points[j].F
+			if timestamps {
+				v = float64(s.Points[j].T) / 1000
+			}
+			pts = append(pts, Point{T: ev.stepTime(k), F: v})
+		}
+		out = append(out, Series{Metric: s.Metric, Points: pts})
+	}
+	return out
+}
+
+// rangeArg is a range vector argument: raw points per series, and how each
+// step's window is placed.
+type rangeArg struct {
+	series   []Series
+	rng, off int64
+	at       *int64
+	selector bool // a matrix selector, not a subquery
+}
+
+// window returns the points of s in (ref - rng, ref], starting the search
+// at *lo (windows only move forward).
+func (ra *rangeArg) window(pts []Point, ref int64, lo, hi *int) []Point {
+	for *lo < len(pts) && pts[*lo].T <= ref-ra.rng {
+		*lo++
+	}
+	if *hi < *lo {
+		*hi = *lo
+	}
+	for *hi < len(pts) && pts[*hi].T <= ref {
+		*hi++
+	}
+	return pts[*lo:*hi]
+}
+
+// matrixArg evaluates a range selector or subquery for all steps.
+func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
+	re, ok := e.(*metricsql.RollupExpr)
+	if !ok || (re.Window == nil && !re.ForSubquery()) {
+		ev.fail(badData("expected type range vector, got %s", typeName(mustType(e))))
+	}
+	ra := &rangeArg{off: ev.offsetOf(re.Offset), at: ev.atTime(re.At)}
+	if re.Window != nil {
+		ra.rng = re.Window.Duration(ev.interval)
+	}
+	if ra.rng <= 0 && !re.ForSubquery() {
+		ev.fail(badData("range must be positive"))
+	}
+	n := ev.numSteps()
+	lo, hi := ev.refTime(0, ra.off, ra.at), ev.refTime(n-1, ra.off, ra.at)
+	if !re.ForSubquery() {
+		me, ok := re.Expr.(*metricsql.MetricExpr)
+		if !ok {
+			ev.fail(badData("ranges only allowed for vector selectors"))
+		}
+		ra.selector = true
+		ra.series = ev.selectSeries(me, lo-ra.rng+1, hi, true)
+		return ra
+	}
+	step := ev.subStep
+	if re.Step != nil {
+		step = re.Step.Duration(ev.interval)
+	}
+	if step <= 0 {
+		ev.fail(badData("subquery step must be positive"))
+	}
+	sub := *ev
+	sub.interval = step
+	first := lo - ra.rng
+	sub.start = step * (first / step)
+	if sub.start <= first {
+		sub.start += step
+	}
+	sub.end = hi
+	if sub.end < sub.start {
+		return ra
+	}
+	m := sub.eval(re.Expr)
+	ev.samples, ev.warnings, ev.infos = sub.samples, sub.warnings, sub.infos
+	ra.series = m
+	return ra
+}
+
+// rangeVectorAt is an instant query whose result is a range vector.
+func (ev *evaluator) rangeVectorAt(re *metricsql.RollupExpr) Matrix {
+	ra := ev.matrixArg(re)
+	ref := ev.refTime(0, ra.off, ra.at)
+	var out Matrix
+	for _, s := range ra.series {
+		lo, hi := 0, 0
+		w := ra.window(s.Points, ref, &lo, &hi)
+		if len(w) > 0 {
+			out = append(out, Series{Metric: s.Metric, Points: slices.Clone(w)})
+		}
+	}
+	sortSeries(out)
+	return out
+}
+
+// outMatrix gathers per-step output vectors into series by label set.
+type outMatrix struct {
+	ev    *evaluator
+	index map[string]int
+	m     Matrix
+	step  map[string]int64 // last step time each series got a point
+}
+
+func newOutMatrix(ev *evaluator) *outMatrix {
+	return &outMatrix{ev: ev, index: map[string]int{}, step: map[string]int64{}}
+}
+
+func (o *outMatrix) add(ls labels.Labels, t int64, v float64) {
+	k := ls.String()
+	i, ok := o.index[k]
+	if !ok {
+		i = len(o.m)
+		o.index[k] = i
+		o.m = append(o.m, Series{Metric: ls})
+	} else if last, seen := o.step[k]; seen && last == t {
+		o.ev.failf("vector cannot contain metrics with the same labelset")
+	}
+	o.step[k] = t
+	o.m[i].Points = append(o.m[i].Points, Point{T: t, F: v})
+}
+
+// rangeEval runs f at every step over the instant vectors of args (a
+// scalar argument is a one-sample vector) and gathers the outputs.
+func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, args ...Matrix) Matrix {
+	n := ev.numSteps()
+	cursors := make([][]int, len(args))
+	for i, m := range args {
+		cursors[i] = make([]int, len(m))
+	}
+	vecs := make([]Vector, len(args))
+	out := newOutMatrix(ev)
+	for k := range n {
+		if k%256 == 0 {
+			ev.checkCtx()
+		}
+		ts := ev.stepTime(k)
+		for i, m := range args {
+			v := vecs[i][:0]
+			for j := range m {
+				c := &cursors[i][j]
+				pts := m[j].Points
+				for *c < len(pts) && pts[*c].T < ts {
+					*c++
+				}
+				if *c < len(pts) && pts[*c].T == ts {
+					v = append(v, Sample{Metric: m[j].Metric, T: ts, F: pts[*c].F})
+				}
+			}
+			vecs[i] = v
+		}
+		for _, s := range f(k, ts, vecs) {
+			out.add(s.Metric, ts, s.F)
+		}
+	}
+	return out.m
+}
+
+// scalarAt returns a scalar argument's value at step k.
+func scalarAt(m Matrix, k int) float64 {
+	if len(m) == 0 || k >= len(m[0].Points) {
+		return math.NaN()
+	}
+	return m[0].Points[k].F
+}
+
+func dropName(ls labels.Labels) labels.Labels {
+	if ls.Get(labels.MetricName) == "" {
+		return ls
+	}
+	return labels.NewBuilder(ls).Del(labels.MetricName).Labels()
+}
+
+// Parse parses a PromQL or MetricsQL query. PromQL 3 names metricsql
+// spells differently are translated first.
+func Parse(q string) (metricsql.Expr, error) {
+	q = promqlAliases.ReplaceAllStringFunc(q, func(s string) string {
+		if strings.HasPrefix(s, "double_exponential_smoothing") {
+			return "holt_winters" + strings.TrimPrefix(s, "double_exponential_smoothing")
+		}
+		return s
+	})
+	e, err := metricsql.Parse(q)
+	if err != nil {
+		return nil, badData("invalid parameter \"query\": %v", err)
+	}
+	return e, nil
+}
+
+var promqlAliases = regexp.MustCompile(`\bdouble_exponential_smoothing\s*\(`)

@@ -1,0 +1,193 @@
+package promqltest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/storage"
+)
+
+const conformanceDir = "../../../shared/conformance/promql"
+
+// knownFailures lists the stable cases (file:line) that do not pass yet.
+// The test fails when any other stable case fails, and tells which listed
+// cases pass now so the list only shrinks.
+const knownFailuresFile = "testdata/known_failures.txt"
+
+func openStore(t testing.TB) func() (Store, func(), error) {
+	return func() (Store, func(), error) {
+		dir, err := os.MkdirTemp(t.TempDir(), "db")
+		if err != nil {
+			return nil, nil, err
+		}
+		db, err := storage.Open(dir, &storage.Options{Shards: 1, NoSync: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, func() { _ = db.Close() }, nil
+	}
+}
+
+func TestConformance(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(conformanceDir, "*.test"))
+	require.NoError(t, err)
+	if len(files) == 0 {
+		t.Skipf("no conformance files in %s", conformanceDir)
+	}
+	known := readKnown(t)
+	type tally struct{ pass, fail, skip int }
+	byClass := map[string]*tally{}
+	byFile := map[string]*tally{}
+	var failures, fixed []string
+	ctx := context.Background()
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		require.NoError(t, err)
+		name := filepath.Base(f)
+		cases, err := Run(ctx, name, string(src), openStore(t))
+		require.NoError(t, err, name)
+		for _, c := range cases {
+			class := c.Class
+			if strings.HasPrefix(class, "experimental") {
+				class = "experimental"
+			}
+			for i, m := range []map[string]*tally{byClass, byFile} {
+				key := class
+				if i == 1 {
+					key = name
+				}
+				if m[key] == nil {
+					m[key] = &tally{}
+				}
+				switch c.Status {
+				case Pass:
+					m[key].pass++
+				case Fail:
+					m[key].fail++
+				case Skip:
+					m[key].skip++
+				}
+			}
+			if c.Class != "stable" {
+				continue
+			}
+			switch {
+			case c.Status == Fail && !known[c.ID()]:
+				failures = append(failures, fmt.Sprintf("%s: %s\n\t%s", c.ID(), c.Query, c.Err))
+			case c.Status == Pass && known[c.ID()]:
+				fixed = append(fixed, c.ID())
+			}
+			if os.Getenv("PROMQLTEST_VERBOSE") != "" && c.Status == Fail {
+				t.Logf("FAIL %s: %s\n\t%s", c.ID(), c.Query, c.Err)
+			}
+		}
+	}
+	var names []string
+	for n := range byFile {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := byFile[n]
+		t.Logf("%-28s pass %4d  fail %4d  skip %4d", n, c.pass, c.fail, c.skip)
+	}
+	for _, cl := range []string{"stable", "experimental", "skip: native histograms", "skip: start timestamps"} {
+		if c := byClass[cl]; c != nil {
+			t.Logf("%-28s pass %4d  fail %4d  skip %4d", cl, c.pass, c.fail, c.skip)
+		}
+	}
+	if p := os.Getenv("PROMQLTEST_WRITE_KNOWN"); p != "" {
+		writeKnown(t, files)
+		return
+	}
+	if len(fixed) > 0 {
+		t.Errorf("%d known failures pass now; remove them from %s: %s", len(fixed), knownFailuresFile, strings.Join(fixed, " "))
+	}
+	if len(failures) > 0 {
+		t.Errorf("%d stable cases fail that are not known failures:\n%s", len(failures), strings.Join(failures, "\n"))
+	}
+}
+
+func readKnown(t *testing.T) map[string]bool {
+	known := map[string]bool{}
+	f, err := os.Open(knownFailuresFile)
+	if os.IsNotExist(err) {
+		return known
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l != "" && !strings.HasPrefix(l, "#") {
+			id, _, _ := strings.Cut(l, " ")
+			known[id] = true
+		}
+	}
+	require.NoError(t, sc.Err())
+	return known
+}
+
+// writeKnown rewrites the known-failures list from a fresh run.
+func writeKnown(t *testing.T, files []string) {
+	var lines []string
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		require.NoError(t, err)
+		cases, err := Run(context.Background(), filepath.Base(f), string(src), openStore(t))
+		require.NoError(t, err)
+		for _, c := range cases {
+			if c.Class == "stable" && c.Status == Fail {
+				lines = append(lines, c.ID()+" "+c.Query)
+			}
+		}
+	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(knownFailuresFile), 0o755))
+	body := "# Stable PromQL conformance cases that fail today (file:line query).\n" +
+		"# Regenerate: PROMQLTEST_WRITE_KNOWN=1 go test ./query/promqltest/\n" + strings.Join(lines, "\n") + "\n"
+	require.NoError(t, os.WriteFile(knownFailuresFile, []byte(body), 0o644))
+}
+
+func TestParse(t *testing.T) {
+	cmds, err := Parse(`
+load 5m
+  metric{a="x"} 0+10x2 _ stale
+  {__name__="m2"} 1 2
+
+# comment
+eval instant at 10m metric
+  metric{a="x"} 20
+
+eval range from 0 to 10m step 5m sum(metric)
+  {} 0 10 20
+
+eval instant at 0 1+1
+  2
+
+eval_fail instant at 0 foo(
+  expected_fail_message boom
+`)
+	require.NoError(t, err)
+	require.Len(t, cmds, 5)
+	ld := cmds[0].(*Load)
+	require.Len(t, ld.Series, 2)
+	require.Len(t, ld.Series[0].Samples, 4)
+	require.Equal(t, int64(900_000), ld.Series[0].Samples[3].T)
+	require.True(t, storage.IsStaleNaN(ld.Series[0].Samples[3].V))
+	ev := cmds[2].(*Eval)
+	require.False(t, ev.Instant)
+	require.Equal(t, int64(600_000), ev.End)
+	require.Len(t, ev.Series[0].Values, 3)
+	require.Equal(t, 2.0, *cmds[3].(*Eval).Scalar)
+	f := cmds[4].(*Eval)
+	require.True(t, f.Fail)
+	require.Equal(t, "boom", f.FailMsg)
+}

@@ -1,0 +1,370 @@
+package promqltest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/query"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Status is the outcome of one eval.
+type Status string
+
+// Outcomes.
+const (
+	Pass Status = "pass"
+	Fail Status = "fail"
+	Skip Status = "skip"
+)
+
+// Case is the outcome of one eval command.
+type Case struct {
+	File   string
+	Line   int
+	Query  string
+	Status Status
+	// Class is "stable" for stable float PromQL, else why the case is a
+	// stretch ("experimental: …") or skipped ("native histograms").
+	Class string
+	Err   string
+}
+
+// ID names the case as file:line.
+func (c Case) ID() string { return fmt.Sprintf("%s:%d", c.File, c.Line) }
+
+// Store is what a script runs against: a fresh, empty storage per call.
+type Store interface {
+	storage.Writer
+	storage.Reader
+}
+
+// Run runs one script. open returns an empty store and a function that
+// discards it; it is called at the start and at every clear.
+func Run(ctx context.Context, file, src string, open func() (Store, func(), error)) ([]Case, error) {
+	cmds, err := Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	st, done, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { done() }()
+	eng := query.NewEngine(st, &query.Options{MaxSamples: 50_000_000})
+	histNames := map[string]bool{}
+	var out []Case
+	for _, c := range cmds {
+		switch c := c.(type) {
+		case *Clear:
+			done()
+			if st, done, err = open(); err != nil {
+				return out, err
+			}
+			eng = query.NewEngine(st, &query.Options{MaxSamples: 50_000_000})
+			clear(histNames)
+		case *Load:
+			var b storage.Batch
+			for _, s := range c.Series {
+				if s.Histogram {
+					histNames[s.Labels.Get(labels.MetricName)] = true
+					if len(s.Samples) == 0 {
+						continue
+					}
+				}
+				if len(s.Samples) > 0 {
+					b.Add(s.Labels, s.Samples...)
+				}
+			}
+			if c.WithNHCB {
+				for _, s := range c.Series {
+					if n := s.Labels.Get(labels.MetricName); strings.HasSuffix(n, "_bucket") {
+						histNames[strings.TrimSuffix(n, "_bucket")] = true
+					}
+				}
+			}
+			if err := st.Write(ctx, "default", &b); err != nil {
+				return out, fmt.Errorf("%s:%d: load: %w", file, c.Line, err)
+			}
+		case *Eval:
+			k := Case{File: file, Line: c.Line, Query: c.Query, Class: classify(file, c, histNames)}
+			if strings.HasPrefix(k.Class, "skip") {
+				k.Status = Skip
+			} else if err := runEval(ctx, eng, c); err != nil {
+				k.Status, k.Err = Fail, err.Error()
+			} else {
+				k.Status = Pass
+			}
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+var (
+	experimentalFuncs = regexp.MustCompile(`\b(limitk|limit_ratio|sort_by_label|sort_by_label_desc|info|mad_over_time|ts_of_\w+|double_exponential_smoothing|histogram_quantiles|start_timestamp|first_over_time)\s*\(`)
+	extendedSelectors = regexp.MustCompile(`\b(anchored|smoothed)\b`)
+	fillModifiers     = regexp.MustCompile(`\bfill(_left|_right)?\s*\(`)
+	identRe           = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+)
+
+// classify sorts an eval into stable PromQL, an experimental stretch, or
+// a skip (it needs native histograms, which we do not store).
+func classify(file string, e *Eval, histNames map[string]bool) string {
+	if e.ExpectsHistograms {
+		return "skip: native histograms"
+	}
+	for _, id := range identRe.FindAllString(e.Query, -1) {
+		if histNames[id] {
+			return "skip: native histograms"
+		}
+	}
+	switch {
+	case file == "start_timestamps.test":
+		return "skip: start timestamps"
+	case file == "native_histograms.test":
+		return "skip: native histograms"
+	case experimentalFuncs.MatchString(e.Query):
+		return "experimental: functions"
+	case extendedSelectors.MatchString(e.Query):
+		return "experimental: anchored/smoothed"
+	case fillModifiers.MatchString(e.Query):
+		return "experimental: fill modifiers"
+	case file == "name_label_dropping.test" || file == "type_and_unit.test":
+		return "experimental: delayed name removal"
+	}
+	return "stable"
+}
+
+func runEval(ctx context.Context, eng *query.Engine, e *Eval) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	var res *query.Result
+	var qerr error
+	switch {
+	case e.RangeVector != nil:
+		res, qerr = eng.Instant(ctx, "default", e.Query, e.RangeVector[1])
+	case e.Instant:
+		res, qerr = eng.Instant(ctx, "default", e.Query, e.At)
+	default:
+		res, qerr = eng.Range(ctx, "default", e.Query, e.Start, e.End, e.Step)
+	}
+	if e.Fail {
+		if qerr == nil {
+			return fmt.Errorf("expected an error, got none")
+		}
+		if e.FailMsg != "" && qerr.Error() != e.FailMsg {
+			return fmt.Errorf("error %q, want %q", qerr, e.FailMsg)
+		}
+		if e.FailRe != "" && !regexp.MustCompile(e.FailRe).MatchString(qerr.Error()) {
+			return fmt.Errorf("error %q does not match %q", qerr, e.FailRe)
+		}
+		return nil
+	}
+	if qerr != nil {
+		return fmt.Errorf("unexpected error: %v", qerr)
+	}
+	if err := checkAnnotations("warn", res.Warnings, e.Warn, e.WarnAny, e.NoWarn); err != nil {
+		return err
+	}
+	if err := checkAnnotations("info", res.Infos, e.Info, e.InfoAny, e.NoInfo); err != nil {
+		return err
+	}
+	switch {
+	case e.String != nil:
+		if res.Type != query.ValueString || res.String != *e.String {
+			return fmt.Errorf("got %s %q, want string %q", res.Type, res.String, *e.String)
+		}
+		return nil
+	case e.Scalar != nil:
+		if res.Type != query.ValueScalar && !(e.Instant == false && res.Type == query.ValueMatrix) {
+			return fmt.Errorf("got %s, want scalar %v", res.Type, *e.Scalar)
+		}
+		if res.Type == query.ValueScalar {
+			if !floatEq(res.Scalar.F, *e.Scalar) {
+				return fmt.Errorf("got scalar %v, want %v", res.Scalar.F, *e.Scalar)
+			}
+			return nil
+		}
+	}
+	if e.RangeVector != nil {
+		if res.Type != query.ValueMatrix {
+			return fmt.Errorf("got %s, want a range vector", res.Type)
+		}
+		return compareMatrix(res.Series, e.Series, e.RangeVector[0], e.RangeVector[2])
+	}
+	if e.Instant {
+		if res.Type != query.ValueVector {
+			if res.Type == query.ValueScalar && len(e.Series) == 0 {
+				return fmt.Errorf("got scalar %v, want an empty vector", res.Scalar.F)
+			}
+			if res.Type != query.ValueScalar {
+				return fmt.Errorf("got %s, want a vector", res.Type)
+			}
+			return fmt.Errorf("got scalar %v, want a vector", res.Scalar.F)
+		}
+		return compareVector(res.Series, e.Series, e.Ordered)
+	}
+	if res.Type != query.ValueMatrix {
+		return fmt.Errorf("got %s, want a matrix", res.Type)
+	}
+	return compareMatrix(res.Series, e.Series, e.Start, e.Step)
+}
+
+func checkAnnotations(kind string, got []string, want []Annotation, any, none bool) error {
+	if none && len(got) > 0 {
+		return fmt.Errorf("unexpected %s annotations: %q", kind, got)
+	}
+	if any && len(got) == 0 {
+		return fmt.Errorf("expected a %s annotation, got none", kind)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	if len(got) == 0 {
+		return fmt.Errorf("expected %s annotations, got none", kind)
+	}
+	match := func(a Annotation, g string) bool {
+		switch {
+		case a.Re != nil:
+			return a.Re.MatchString(g)
+		case a.Msg != "":
+			return strings.TrimSpace(g) == a.Msg
+		}
+		return true
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(g string) bool { return match(w, g) }) {
+			return fmt.Errorf("no %s annotation matches %+v; got %q", kind, w.Msg+reString(w.Re), got)
+		}
+	}
+	for _, g := range got {
+		if !slices.ContainsFunc(want, func(w Annotation) bool { return match(w, g) }) {
+			return fmt.Errorf("unexpected %s annotation %q", kind, g)
+		}
+	}
+	return nil
+}
+
+func reString(re *regexp.Regexp) string {
+	if re == nil {
+		return ""
+	}
+	return "regex:" + re.String()
+}
+
+func compareVector(got []query.Series, want []ExpectedSeries, ordered bool) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("got %d series, want %d: got %s", len(got), len(want), describe(got))
+	}
+	for i, w := range want {
+		j := slices.IndexFunc(got, func(s query.Series) bool { return labels.Equal(s.Metric, w.Labels) })
+		if j < 0 {
+			return fmt.Errorf("missing series %s; got %s", w.Labels, describe(got))
+		}
+		if ordered && j != i {
+			return fmt.Errorf("series %s at position %d, want %d", w.Labels, j, i)
+		}
+		if len(w.Values) != 1 || w.Values[0] == nil {
+			return fmt.Errorf("bad expectation for %s", w.Labels)
+		}
+		if g := got[j].Points[0].F; !floatEq(g, *w.Values[0]) {
+			return fmt.Errorf("series %s: got %v, want %v", w.Labels, g, *w.Values[0])
+		}
+	}
+	return nil
+}
+
+func compareMatrix(got []query.Series, want []ExpectedSeries, start, step int64) error {
+	var wantN int
+	for _, w := range want {
+		for _, v := range w.Values {
+			if v != nil {
+				wantN++
+				break
+			}
+		}
+	}
+	nonEmpty := 0
+	for _, g := range got {
+		if len(g.Points) > 0 {
+			nonEmpty++
+		}
+	}
+	if nonEmpty != wantN {
+		return fmt.Errorf("got %d series, want %d: got %s", nonEmpty, wantN, describe(got))
+	}
+	for _, w := range want {
+		j := slices.IndexFunc(got, func(s query.Series) bool { return labels.Equal(s.Metric, w.Labels) })
+		var pts []query.Point
+		if j >= 0 {
+			pts = got[j].Points
+		}
+		var exp []query.Point
+		for i, v := range w.Values {
+			if v != nil {
+				exp = append(exp, query.Point{T: start + int64(i)*step, F: *v})
+			}
+		}
+		if len(exp) == 0 {
+			continue
+		}
+		if j < 0 {
+			return fmt.Errorf("missing series %s; got %s", w.Labels, describe(got))
+		}
+		if len(pts) != len(exp) {
+			return fmt.Errorf("series %s: got %d points %v, want %d %v", w.Labels, len(pts), pts, len(exp), exp)
+		}
+		for i := range exp {
+			if pts[i].T != exp[i].T || !floatEq(pts[i].F, exp[i].F) {
+				return fmt.Errorf("series %s point %d: got %v, want %v", w.Labels, i, pts[i], exp[i])
+			}
+		}
+	}
+	return nil
+}
+
+func describe(ss []query.Series) string {
+	var b strings.Builder
+	for i, s := range ss {
+		if i == 8 {
+			fmt.Fprintf(&b, " … (%d more)", len(ss)-i)
+			break
+		}
+		if len(s.Points) > 0 {
+			fmt.Fprintf(&b, "%s=%v ", s.Metric, s.Points[0].F)
+		} else {
+			fmt.Fprintf(&b, "%s ", s.Metric)
+		}
+	}
+	return b.String()
+}
+
+// floatEq compares as Prometheus's test runner does.
+func floatEq(a, b float64) bool {
+	if storage.IsStaleNaN(a) || storage.IsStaleNaN(b) {
+		return storage.IsStaleNaN(a) && storage.IsStaleNaN(b)
+	}
+	if math.IsNaN(a) && math.IsNaN(b) {
+		return true
+	}
+	if a == b {
+		return true
+	}
+	const minNormal = 2.2250738585072014e-308
+	absSum := math.Abs(a) + math.Abs(b)
+	diff := math.Abs(a - b)
+	if a == 0 || b == 0 || absSum < minNormal {
+		return diff < 1e-6*minNormal
+	}
+	return diff/math.Min(absSum, math.MaxFloat64) < 1e-6
+}
