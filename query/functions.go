@@ -29,11 +29,17 @@ type rangeFuncDef struct {
 }
 
 var rangeFuncs = map[string]rangeFuncDef{
-	"rate":     {0, 1, false, func(w []Point, ref, rng int64, _ []float64) (float64, bool) { return extrapolatedRate(w, ref-rng, ref, true, true) }},
-	"increase": {0, 1, false, func(w []Point, ref, rng int64, _ []float64) (float64, bool) { return extrapolatedRate(w, ref-rng, ref, true, false) }},
-	"delta":    {0, 1, false, func(w []Point, ref, rng int64, _ []float64) (float64, bool) { return extrapolatedRate(w, ref-rng, ref, false, false) }},
-	"irate":    {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) { return instantValue(w, true) }},
-	"idelta":   {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) { return instantValue(w, false) }},
+	"rate": {0, 1, false, func(w []Point, ref, rng int64, _ []float64) (float64, bool) {
+		return extrapolatedRate(w, ref-rng, ref, true, true)
+	}},
+	"increase": {0, 1, false, func(w []Point, ref, rng int64, _ []float64) (float64, bool) {
+		return extrapolatedRate(w, ref-rng, ref, true, false)
+	}},
+	"delta": {0, 1, false, func(w []Point, ref, rng int64, _ []float64) (float64, bool) {
+		return extrapolatedRate(w, ref-rng, ref, false, false)
+	}},
+	"irate":  {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) { return instantValue(w, true) }},
+	"idelta": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) { return instantValue(w, false) }},
 	"deriv": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) < 2 {
 			return 0, false
