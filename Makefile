@@ -30,9 +30,10 @@ bench:
 # Side by side with Debian's prometheus: remote-write ingest, bytes/sample,
 # RSS/series. Results go to benchmarks/results/.
 SERIES  ?= 50000,100000
+MODEL   ?= recorded
 compare: build
 	@command -v prometheus >/dev/null || apt-get install -y prometheus
-	$(GO) run -tags $(TAGS) ./benchmarks/cmd/compare --series $(SERIES) --tsdb $(BIN) --out benchmarks/results
+	$(GO) run -tags $(TAGS) ./benchmarks/cmd/compare --series $(SERIES) --model $(MODEL) --tsdb $(BIN) --out benchmarks/results/$(MODEL)
 
 run: build
 	$(BIN) serve --listen $(LISTEN) --data $(DATA) --web.enable-admin-api
