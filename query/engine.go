@@ -107,7 +107,11 @@ func (e *Engine) Range(ctx context.Context, tenant, q string, start, end, step i
 }
 
 func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step int64) (res *Result, err error) {
-	expr, err := Parse(qs)
+	rewritten, err := rewriteDurations(qs, step, end-start)
+	if err != nil {
+		return nil, badData("invalid parameter \"query\": %v", err)
+	}
+	expr, err := Parse(rewritten)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +144,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 	}
 	if instant {
 		ev.interval = 1
+		ev.instant = true
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -225,6 +230,7 @@ type evaluator struct {
 	maxSamples, samples  int
 	qStart, qEnd         int64 // of the whole query: start() and end()
 	keepOrder            bool  // the top-level function sorted the result
+	instant              bool
 	warnings, infos      []string
 }
 
@@ -319,6 +325,8 @@ func (ev *evaluator) atTime(at metricsql.Expr) *int64 {
 			ev.fail(badData("timestamp out of bounds for @ modifier: %v", a.N))
 		}
 		t = int64(math.Round(a.N * 1000))
+	case *metricsql.DurationExpr:
+		t = a.Duration(0)
 	case *metricsql.FuncExpr:
 		switch a.Name {
 		case "start":

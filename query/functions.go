@@ -412,6 +412,15 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 		return m
 	case "pi":
 		return ev.constant(math.Pi)
+	case "start":
+		return ev.constant(float64(ev.qStart) / 1000)
+	case "end":
+		return ev.constant(float64(ev.qEnd) / 1000)
+	case "step":
+		if ev.instant {
+			return ev.constant(0)
+		}
+		return ev.constant(float64(ev.interval) / 1000)
 	case "vector":
 		ev.wantArgs(fe, 1)
 		m := ev.eval(fe.Args[0])

@@ -6,7 +6,7 @@ import (
 
 // scalarFuncs return scalars; every other function returns an instant
 // vector.
-var scalarFuncs = map[string]bool{"time": true, "pi": true, "scalar": true}
+var scalarFuncs = map[string]bool{"time": true, "pi": true, "scalar": true, "start": true, "end": true, "step": true}
 
 // mustType is the static type of an expression.
 func mustType(e metricsql.Expr) ValueType {

@@ -105,7 +105,9 @@ func Parse(src string) ([]Command, error) {
 		)
 		switch {
 		case word == "clear":
+			// clear takes no block: the next line may start a command.
 			cmd = &Clear{Line: i + 1}
+			j = i + 1
 		case word == "load" || word == "load_with_nhcb":
 			cmd, err = parseLoad(i+1, l, body)
 		case strings.HasPrefix(word, "eval"):

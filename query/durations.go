@@ -1,0 +1,410 @@
+package query
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// rewriteDurations evaluates PromQL 3 duration expressions, which the
+// MetricsQL parser does not know, into plain millisecond durations:
+// arithmetic inside range and subquery brackets (`[5m+1m]`, `[1h/2:step()]`)
+// and after `offset` (`offset (2*1m)`, `offset min_of(step(), 1s)`).
+// Numbers are seconds; step() is the query step (0 for an instant query)
+// and range() its end minus start, both in seconds.
+func rewriteDurations(q string, step, rng int64) (string, error) {
+	toks := lexDur(q)
+	var b strings.Builder
+	depth := 0 // inside {…}
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		switch {
+		case t.s == "{":
+			depth++
+		case t.s == "}":
+			depth--
+		case t.s == "[" && depth == 0:
+			end := matchTok(toks, i, "[", "]")
+			if end < 0 {
+				b.WriteString(t.s)
+				continue
+			}
+			b.WriteString("[")
+			parts := splitTop(toks[i+1:end], ":")
+			for pi, part := range parts {
+				if pi > 0 {
+					b.WriteString(":")
+				}
+				s, err := durationText(part, step, rng)
+				if err != nil {
+					return "", err
+				}
+				b.WriteString(s)
+			}
+			b.WriteString("]")
+			i = end
+			continue
+		case strings.EqualFold(t.s, "range") && t.kind == tkIdent && depth == 0 &&
+			i+2 < len(toks) && toks[i+1].s == "(" && toks[i+2].s == ")":
+			// range() as a value: the query's end minus its start.
+			b.WriteString("(end() - start())")
+			i += 2
+			continue
+		case strings.EqualFold(t.s, "offset") && t.kind == tkIdent && depth == 0:
+			b.WriteString(t.s)
+			// Whitespace, then one operand: [sign] literal | (…) | call(…).
+			j := i + 1
+			for j < len(toks) && toks[j].kind == tkSpace {
+				b.WriteString(toks[j].s)
+				j++
+			}
+			k := j
+			if k < len(toks) && (toks[k].s == "-" || toks[k].s == "+") {
+				k++
+			}
+			switch {
+			case k >= len(toks):
+			case toks[k].s == "(":
+				k = matchTok(toks, k, "(", ")")
+			case toks[k].kind == tkIdent && k+1 < len(toks) && toks[k+1].s == "(":
+				k = matchTok(toks, k+1, "(", ")")
+			}
+			if k < 0 || k >= len(toks) {
+				return "", fmt.Errorf("bad offset in %q", q)
+			}
+			s, err := durationText(toks[j:k+1], step, rng)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(s)
+			i = k
+			continue
+		}
+		b.WriteString(t.s)
+	}
+	return b.String(), nil
+}
+
+// durationText returns the tokens as they are when they are one plain
+// duration, else their value as a duration in milliseconds.
+func durationText(ts []durTok, step, rng int64) (string, error) {
+	var nonSpace []durTok
+	for _, t := range ts {
+		if t.kind != tkSpace {
+			nonSpace = append(nonSpace, t)
+		}
+	}
+	if len(nonSpace) == 0 {
+		return "", nil
+	}
+	if len(nonSpace) == 1 && nonSpace[0].kind == tkDuration {
+		return nonSpace[0].s, nil
+	}
+	if len(nonSpace) == 2 && nonSpace[0].s == "-" && nonSpace[1].kind == tkDuration {
+		return "-" + nonSpace[1].s, nil
+	}
+	p := &durParser{toks: nonSpace, step: step, rng: rng}
+	v, err := p.expr(0)
+	if err != nil {
+		return "", err
+	}
+	if p.i != len(p.toks) {
+		return "", fmt.Errorf("unexpected %q in duration expression", p.toks[p.i].s)
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 9e15 {
+		return "", fmt.Errorf("duration expression out of range: %v", v)
+	}
+	return strconv.FormatInt(int64(math.Round(v*1000)), 10) + "ms", nil
+}
+
+type durTokKind int
+
+const (
+	tkSpace durTokKind = iota
+	tkIdent
+	tkNumber
+	tkDuration
+	tkString
+	tkPunct
+)
+
+type durTok struct {
+	kind durTokKind
+	s    string
+}
+
+// lexDur splits a query into tokens, keeping every byte.
+func lexDur(q string) []durTok {
+	var out []durTok
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			j := i
+			for j < len(q) && strings.ContainsRune(" \t\n\r", rune(q[j])) {
+				j++
+			}
+			out = append(out, durTok{tkSpace, q[i:j]})
+			i = j
+		case c == '"' || c == '\'' || c == '`':
+			j := i + 1
+			for j < len(q) && q[j] != c {
+				if q[j] == '\\' && c != '`' {
+					j++
+				}
+				j++
+			}
+			j = min(j+1, len(q))
+			out = append(out, durTok{tkString, q[i:j]})
+			i = j
+		case c == '#':
+			out = append(out, durTok{tkSpace, q[i:]})
+			i = len(q)
+		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9'):
+			j := i
+			for j < len(q) && (isAlnum(q[j]) || q[j] == '.' ||
+				((q[j] == '+' || q[j] == '-') && (q[j-1] == 'e' || q[j-1] == 'E') && !strings.ContainsAny(q[i:j], "smhdwyx"))) {
+				j++
+			}
+			s := q[i:j]
+			kind := tkNumber
+			if _, err := strconv.ParseFloat(s, 64); err != nil {
+				if _, err := strconv.ParseInt(s, 0, 64); err != nil {
+					kind = tkDuration
+				}
+			}
+			out = append(out, durTok{kind, s})
+			i = j
+		case c == '_' || unicode.IsLetter(rune(c)):
+			j := i
+			for j < len(q) && (isAlnum(q[j]) || q[j] == '_' || q[j] == ':') {
+				j++
+			}
+			out = append(out, durTok{tkIdent, q[i:j]})
+			i = j
+		default:
+			out = append(out, durTok{tkPunct, q[i : i+1]})
+			i++
+		}
+	}
+	return out
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+}
+
+// matchTok returns the index of the token closing the one at i.
+func matchTok(toks []durTok, i int, open, close string) int {
+	d := 0
+	for j := i; j < len(toks); j++ {
+		switch toks[j].s {
+		case open:
+			d++
+		case close:
+			d--
+			if d == 0 {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+// splitTop splits tokens at sep outside parentheses.
+func splitTop(toks []durTok, sep string) [][]durTok {
+	var out [][]durTok
+	d, start := 0, 0
+	for i, t := range toks {
+		switch t.s {
+		case "(":
+			d++
+		case ")":
+			d--
+		case sep:
+			if d == 0 {
+				out = append(out, toks[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, toks[start:])
+}
+
+// durParser evaluates duration arithmetic in seconds, with PromQL's
+// precedence: + - < * / % < unary < ^ (right-associative).
+type durParser struct {
+	toks      []durTok
+	i         int
+	step, rng int64
+}
+
+func (p *durParser) peek() string {
+	if p.i < len(p.toks) {
+		return p.toks[p.i].s
+	}
+	return ""
+}
+
+func prec(op string) int {
+	switch op {
+	case "+", "-":
+		return 1
+	case "*", "/", "%":
+		return 2
+	case "^":
+		return 4
+	}
+	return 0
+}
+
+func (p *durParser) expr(minPrec int) (float64, error) {
+	l, err := p.unary()
+	if err != nil {
+		return 0, err
+	}
+	for {
+		op := p.peek()
+		pr := prec(op)
+		if pr == 0 || pr < minPrec {
+			return l, nil
+		}
+		p.i++
+		next := pr + 1
+		if op == "^" {
+			next = pr // right-associative
+		}
+		r, err := p.expr(next)
+		if err != nil {
+			return 0, err
+		}
+		switch op {
+		case "+":
+			l += r
+		case "-":
+			l -= r
+		case "*":
+			l *= r
+		case "/":
+			l /= r
+		case "%":
+			l = math.Mod(l, r)
+		case "^":
+			l = math.Pow(l, r)
+		}
+	}
+}
+
+func (p *durParser) unary() (float64, error) {
+	switch p.peek() {
+	case "-":
+		p.i++
+		v, err := p.expr(3)
+		return -v, err
+	case "+":
+		p.i++
+		return p.expr(3)
+	}
+	return p.atom()
+}
+
+func (p *durParser) atom() (float64, error) {
+	if p.i >= len(p.toks) {
+		return 0, fmt.Errorf("unexpected end of duration expression")
+	}
+	t := p.toks[p.i]
+	p.i++
+	switch t.kind {
+	case tkNumber:
+		v, err := strconv.ParseFloat(t.s, 64)
+		if err != nil {
+			n, err2 := strconv.ParseInt(t.s, 0, 64)
+			if err2 != nil {
+				return 0, err
+			}
+			v = float64(n)
+		}
+		return v, nil
+	case tkDuration:
+		ms, err := parsePromDuration(t.s)
+		return float64(ms) / 1000, err
+	case tkIdent:
+		name := strings.ToLower(t.s)
+		if p.peek() != "(" {
+			return 0, fmt.Errorf("unexpected %q in duration expression", t.s)
+		}
+		p.i++
+		var args []float64
+		for p.peek() != ")" {
+			v, err := p.expr(0)
+			if err != nil {
+				return 0, err
+			}
+			args = append(args, v)
+			if p.peek() == "," {
+				p.i++
+			}
+		}
+		p.i++
+		switch {
+		case name == "step" && len(args) == 0:
+			return float64(p.step) / 1000, nil
+		case name == "range" && len(args) == 0:
+			return float64(p.rng) / 1000, nil
+		case name == "min_of" && len(args) == 2:
+			return math.Min(args[0], args[1]), nil
+		case name == "max_of" && len(args) == 2:
+			return math.Max(args[0], args[1]), nil
+		}
+		return 0, fmt.Errorf("unknown function %q in duration expression", t.s)
+	case tkPunct:
+		if t.s == "(" {
+			v, err := p.expr(0)
+			if err != nil {
+				return 0, err
+			}
+			if p.peek() != ")" {
+				return 0, fmt.Errorf("missing ) in duration expression")
+			}
+			p.i++
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("unexpected %q in duration expression", t.s)
+}
+
+// parsePromDuration parses 1h30m, 500ms, 2d… into milliseconds.
+func parsePromDuration(s string) (int64, error) {
+	var total int64
+	rest := s
+	units := map[string]int64{"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
+	for rest != "" {
+		j := 0
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		if j == 0 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		n, err := strconv.ParseInt(rest[:j], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		rest = rest[j:]
+		u := ""
+		if strings.HasPrefix(rest, "ms") {
+			u = "ms"
+		} else if rest != "" {
+			u = rest[:1]
+		}
+		m, ok := units[u]
+		if !ok {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		total += n * m
+		rest = rest[len(u):]
+	}
+	return total, nil
+}
