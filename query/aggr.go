@@ -57,6 +57,12 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 		if param != nil {
 			p = scalarAt(param, k)
 		}
+		switch {
+		case math.IsNaN(p) && (name == "topk" || name == "bottomk" || name == "limitk"):
+			ev.failf("Parameter value is NaN")
+		case math.IsNaN(p) && name == "limit_ratio":
+			ev.failf("Ratio value is NaN")
+		}
 		return ev.aggregateStep(name, in, p, paramStr, grouping, without, ts)
 	}, v)
 }

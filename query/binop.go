@@ -2,6 +2,7 @@ package query
 
 import (
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/VictoriaMetrics/metricsql"
@@ -166,13 +167,23 @@ type matching struct {
 	labels  []string
 	card    cardinality
 	include []string
+	sorted  []string
 }
 
+// sig is the match signature of ls: the values of the on() labels, or of
+// all labels but the ignoring() ones and __name__.
 func (m *matching) sig(ls labels.Labels) string {
-	if m.on {
-		return string(ls.BytesWithLabels(nil, m.labels...))
+	if m.sorted == nil {
+		m.sorted = slices.Clone(m.labels)
+		if !m.on {
+			m.sorted = append(m.sorted, labels.MetricName)
+		}
+		slices.Sort(m.sorted) // the Bytes… functions want sorted names
 	}
-	return string(ls.BytesWithoutLabels(nil, append([]string{labels.MetricName}, m.labels...)...))
+	if m.on {
+		return string(ls.BytesWithLabels(nil, m.sorted...))
+	}
+	return string(ls.BytesWithoutLabels(nil, m.sorted...))
 }
 
 func (ev *evaluator) and(l, r Vector, m *matching) Vector {
@@ -257,9 +268,6 @@ func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, return
 		if returnBool {
 			v, keep = b2f(keep), true
 		}
-		if !keep {
-			continue
-		}
 		metric := resultMetric(ls.Metric, rs.Metric, op, m, returnBool, keepNames)
 		inserted, exists := matched[sig]
 		if m.card == cardOneToOne {
@@ -276,6 +284,9 @@ func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, return
 				ev.failf("multiple matches for labels: grouping labels must ensure unique results")
 			}
 			inserted[k] = true
+		}
+		if !keep {
+			continue
 		}
 		out = append(out, Sample{Metric: metric, T: ts, F: v})
 	}

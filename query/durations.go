@@ -52,6 +52,21 @@ func rewriteDurations(q string, step, rng int64) (string, error) {
 			b.WriteString("(end() - start())")
 			i += 2
 			continue
+		case (strings.EqualFold(t.s, "min_of") || strings.EqualFold(t.s, "max_of")) && t.kind == tkIdent &&
+			depth == 0 && i+1 < len(toks) && toks[i+1].s == "(":
+			// A scalar of duration arithmetic, in seconds.
+			end := matchTok(toks, i+1, "(", ")")
+			if end < 0 {
+				return "", fmt.Errorf("unbalanced parentheses in %q", q)
+			}
+			p := &durParser{toks: nonSpace(toks[i : end+1]), step: step, rng: rng}
+			v, err := p.expr(0)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString("(" + strconv.FormatFloat(v, 'g', -1, 64) + ")")
+			i = end
+			continue
 		case strings.EqualFold(t.s, "offset") && t.kind == tkIdent && depth == 0:
 			b.WriteString(t.s)
 			// Whitespace, then one operand: [sign] literal | (…) | call(…).
@@ -89,13 +104,18 @@ func rewriteDurations(q string, step, rng int64) (string, error) {
 
 // durationText returns the tokens as they are when they are one plain
 // duration, else their value as a duration in milliseconds.
-func durationText(ts []durTok, step, rng int64) (string, error) {
-	var nonSpace []durTok
+func nonSpace(ts []durTok) []durTok {
+	var out []durTok
 	for _, t := range ts {
 		if t.kind != tkSpace {
-			nonSpace = append(nonSpace, t)
+			out = append(out, t)
 		}
 	}
+	return out
+}
+
+func durationText(ts []durTok, step, rng int64) (string, error) {
+	nonSpace := nonSpace(ts)
 	if len(nonSpace) == 0 {
 		return "", nil
 	}
@@ -332,6 +352,12 @@ func (p *durParser) atom() (float64, error) {
 		return float64(ms) / 1000, err
 	case tkIdent:
 		name := strings.ToLower(t.s)
+		switch {
+		case name == "nan" && p.peek() != "(":
+			return math.NaN(), nil
+		case name == "inf" && p.peek() != "(":
+			return math.Inf(1), nil
+		}
 		if p.peek() != "(" {
 			return 0, fmt.Errorf("unexpected %q in duration expression", t.s)
 		}

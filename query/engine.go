@@ -178,9 +178,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 					res.Series = append(res.Series, Series{Metric: s.Metric, Points: s.Points[:1]})
 				}
 			}
-			if !ev.keepOrder {
-				sortSeries(res.Series)
-			}
+			orderInstant(expr, res.Series)
 		default:
 			res.Type = ValueMatrix
 			for _, s := range m {
@@ -203,6 +201,102 @@ func ctxError(err error) error {
 		return &Error{Type: ErrTimeout, Err: errors.New("query timed out in query execution")}
 	}
 	return &Error{Type: ErrCanceled, Err: errors.New("query was canceled in query execution")}
+}
+
+// orderInstant orders an instant vector as Prometheus does: by value for
+// sort and sort_desc, by the given labels for sort_by_label, as computed
+// for topk and bottomk, and by labels otherwise.
+func orderInstant(e metricsql.Expr, ss []Series) {
+	nanLast := func(a, b float64, desc bool) int {
+		switch {
+		case math.IsNaN(a) && math.IsNaN(b):
+			return 0
+		case math.IsNaN(a):
+			return 1
+		case math.IsNaN(b):
+			return -1
+		case a < b:
+			if desc {
+				return 1
+			}
+			return -1
+		case a > b:
+			if desc {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	}
+	switch e := e.(type) {
+	case *metricsql.AggrFuncExpr:
+		if e.Name == "topk" || e.Name == "bottomk" {
+			return
+		}
+	case *metricsql.FuncExpr:
+		switch e.Name {
+		case "sort", "sort_desc":
+			desc := e.Name == "sort_desc"
+			slices.SortStableFunc(ss, func(a, b Series) int { return nanLast(a.Points[0].F, b.Points[0].F, desc) })
+			return
+		case "sort_by_label", "sort_by_label_desc":
+			var names []string
+			for _, a := range e.Args[1:] {
+				if s, ok := a.(*metricsql.StringExpr); ok {
+					names = append(names, s.S)
+				}
+			}
+			desc := e.Name == "sort_by_label_desc"
+			slices.SortStableFunc(ss, func(a, b Series) int {
+				c := 0
+				for _, n := range names {
+					if c = naturalCompare(a.Metric.Get(n), b.Metric.Get(n)); c != 0 {
+						break
+					}
+				}
+				if c == 0 {
+					c = labels.Compare(a.Metric, b.Metric)
+				}
+				if desc {
+					return -c
+				}
+				return c
+			})
+			return
+		}
+	}
+	sortSeries(ss)
+}
+
+// naturalCompare orders strings with embedded numbers by their value
+// ("a2" < "a10").
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		ad, bd := a[0] >= '0' && a[0] <= '9', b[0] >= '0' && b[0] <= '9'
+		if ad && bd {
+			i, j := 0, 0
+			for i < len(a) && a[i] >= '0' && a[i] <= '9' {
+				i++
+			}
+			for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+				j++
+			}
+			na, nb := strings.TrimLeft(a[:i], "0"), strings.TrimLeft(b[:j], "0")
+			if len(na) != len(nb) {
+				return len(na) - len(nb)
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[i:], b[j:]
+			continue
+		}
+		if a[0] != b[0] {
+			return int(a[0]) - int(b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) - len(b)
 }
 
 func sortSeries(ss []Series) {
@@ -229,7 +323,6 @@ type evaluator struct {
 	lookback, subStep    int64
 	maxSamples, samples  int
 	qStart, qEnd         int64 // of the whole query: start() and end()
-	keepOrder            bool  // the top-level function sorted the result
 	instant              bool
 	warnings, infos      []string
 }

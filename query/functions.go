@@ -16,9 +16,10 @@ import (
 )
 
 // rangeFn computes one value from the window of a series at one step. ref
-// is the window's end, rng its length; sargs are the scalar arguments'
+// is the window's end, rng its length, ts the step's time; sargs are the
+// scalar arguments'
 // values at this step.
-type rangeFn func(w []Point, ref, rng int64, sargs []float64) (float64, bool)
+type rangeFn func(w []Point, ref, rng, ts int64, sargs []float64) (float64, bool)
 
 // rangeFuncDef describes a function over a range vector.
 type rangeFuncDef struct {
@@ -29,33 +30,34 @@ type rangeFuncDef struct {
 }
 
 var rangeFuncs = map[string]rangeFuncDef{
-	"rate": {0, 1, false, func(w []Point, ref, rng int64, _ []float64) (float64, bool) {
+	"rate": {0, 1, false, func(w []Point, ref, rng, _ int64, _ []float64) (float64, bool) {
 		return extrapolatedRate(w, ref-rng, ref, true, true)
 	}},
-	"increase": {0, 1, false, func(w []Point, ref, rng int64, _ []float64) (float64, bool) {
+	"increase": {0, 1, false, func(w []Point, ref, rng, _ int64, _ []float64) (float64, bool) {
 		return extrapolatedRate(w, ref-rng, ref, true, false)
 	}},
-	"delta": {0, 1, false, func(w []Point, ref, rng int64, _ []float64) (float64, bool) {
+	"delta": {0, 1, false, func(w []Point, ref, rng, _ int64, _ []float64) (float64, bool) {
 		return extrapolatedRate(w, ref-rng, ref, false, false)
 	}},
-	"irate":  {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) { return instantValue(w, true) }},
-	"idelta": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) { return instantValue(w, false) }},
-	"deriv": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"irate":  {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) { return instantValue(w, true) }},
+	"idelta": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) { return instantValue(w, false) }},
+	"deriv": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) < 2 {
 			return 0, false
 		}
 		slope, _ := linearRegression(w, w[0].T)
 		return slope, true
 	}},
-	"predict_linear": {0, 2, false, func(w []Point, ref, _ int64, s []float64) (float64, bool) {
+	"predict_linear": {0, 2, false, func(w []Point, _, _, ts int64, s []float64) (float64, bool) {
 		if len(w) < 2 {
 			return 0, false
 		}
-		slope, intercept := linearRegression(w, ref)
+		// The intercept is at the evaluation time, even with @.
+		slope, intercept := linearRegression(w, ts)
 		return slope*s[0] + intercept, true
 	}},
 	"holt_winters": {0, 3, false, holtWinters},
-	"resets": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"resets": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
@@ -67,7 +69,7 @@ var rangeFuncs = map[string]rangeFuncDef{
 		}
 		return float64(n), true
 	}},
-	"changes": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"changes": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
@@ -79,13 +81,13 @@ var rangeFuncs = map[string]rangeFuncDef{
 		}
 		return float64(n), true
 	}},
-	"avg_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"avg_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
 		return avgOf(w), true
 	}},
-	"sum_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"sum_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
@@ -98,10 +100,10 @@ var rangeFuncs = map[string]rangeFuncDef{
 		}
 		return sum + c, true
 	}},
-	"count_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"count_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		return float64(len(w)), len(w) > 0
 	}},
-	"min_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"min_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
@@ -113,7 +115,7 @@ var rangeFuncs = map[string]rangeFuncDef{
 		}
 		return m, true
 	}},
-	"max_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"max_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
@@ -125,19 +127,19 @@ var rangeFuncs = map[string]rangeFuncDef{
 		}
 		return m, true
 	}},
-	"stddev_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"stddev_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
 		return math.Sqrt(variance(w)), true
 	}},
-	"stdvar_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"stdvar_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
 		return variance(w), true
 	}},
-	"quantile_over_time": {1, 2, false, func(w []Point, _, _ int64, s []float64) (float64, bool) {
+	"quantile_over_time": {1, 2, false, func(w []Point, _, _, _ int64, s []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
@@ -147,22 +149,22 @@ var rangeFuncs = map[string]rangeFuncDef{
 		}
 		return quantile(s[0], vals), true
 	}},
-	"last_over_time": {0, 1, true, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"last_over_time": {0, 1, true, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
 		return w[len(w)-1].F, true
 	}},
-	"first_over_time": {0, 1, true, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"first_over_time": {0, 1, true, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
 		return w[0].F, true
 	}},
-	"present_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"present_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		return 1, len(w) > 0
 	}},
-	"mad_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"mad_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
@@ -176,22 +178,22 @@ var rangeFuncs = map[string]rangeFuncDef{
 		}
 		return quantile(0.5, vals), true
 	}},
-	"ts_of_last_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"ts_of_last_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
 		return float64(w[len(w)-1].T) / 1000, true
 	}},
-	"ts_of_first_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"ts_of_first_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		if len(w) == 0 {
 			return 0, false
 		}
 		return float64(w[0].T) / 1000, true
 	}},
-	"ts_of_min_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"ts_of_min_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		return tsOfExtreme(w, func(a, b float64) bool { return a <= b })
 	}},
-	"ts_of_max_over_time": {0, 1, false, func(w []Point, _, _ int64, _ []float64) (float64, bool) {
+	"ts_of_max_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
 		return tsOfExtreme(w, func(a, b float64) bool { return a >= b })
 	}},
 }
@@ -378,7 +380,7 @@ func quantile(q float64, vals []float64) float64 {
 	return vals[int(lower)]*(1-weight) + vals[int(upper)]*weight
 }
 
-func holtWinters(w []Point, _, _ int64, s []float64) (float64, bool) {
+func holtWinters(w []Point, _, _, _ int64, s []float64) (float64, bool) {
 	if len(w) < 2 {
 		return 0, false
 	}
@@ -460,7 +462,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 		ev.wantArgs(fe, 1)
 		ra := ev.matrixArg(fe.Args[0])
 		ls := labels.EmptyLabels()
-		if re, ok := fe.Args[0].(*metricsql.RollupExpr); ok {
+		if re, ok := fe.Args[0].(*metricsql.RollupExpr); ok && !re.ForSubquery() {
 			ls = absentLabels(re.Expr)
 		}
 		n := ev.numSteps()
@@ -548,6 +550,9 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 			ev.fail(badData("expected at least 1 argument in call to %s", name))
 		}
 		return ev.eval(fe.Args[0])
+	case "histogram_fraction":
+		ev.wantArgs(fe, 3)
+		return ev.histogramFraction(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]), ev.eval(fe.Args[2]))
 	case "histogram_quantile":
 		ev.wantArgs(fe, 2)
 		return ev.histogramQuantile(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]))
@@ -640,7 +645,7 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 			for i := range scalars {
 				sargs[i] = scalarAt(scalars[i], k)
 			}
-			if v, ok := def.fn(w, ref, ra.rng, sargs); ok {
+			if v, ok := def.fn(w, ref, ra.rng, ev.stepTime(k), sargs); ok {
 				out.add(ls, ev.stepTime(k), v)
 			}
 		}
@@ -811,43 +816,47 @@ type bucket struct {
 	upper, count float64
 }
 
+type bucketGroup struct {
+	ls      labels.Labels
+	buckets []bucket
+}
+
+// classicHistograms groups the buckets of classic histograms (series with
+// an le label) by their other labels, __name__ dropped.
+func (ev *evaluator) classicHistograms(vec Vector) []*bucketGroup {
+	groups := map[string]*bucketGroup{}
+	var order []*bucketGroup
+	for _, s := range vec {
+		le := s.Metric.Get("le")
+		if le == "" {
+			continue
+		}
+		upper, err := strconv.ParseFloat(le, 64)
+		if err != nil {
+			ev.warn("PromQL warning: bucket label %q is missing or has a malformed value of %q for metric name %q", "le", le, s.Metric.Get(labels.MetricName))
+			continue
+		}
+		ls := labels.NewBuilder(s.Metric).Del("le", labels.MetricName).Labels()
+		key := ls.String()
+		g := groups[key]
+		if g == nil {
+			g = &bucketGroup{ls: ls}
+			groups[key] = g
+			order = append(order, g)
+		}
+		g.buckets = append(g.buckets, bucket{upper, s.F})
+	}
+	return order
+}
+
 func (ev *evaluator) histogramQuantile(q, v Matrix) Matrix {
 	return ev.rangeEval(func(k int, ts int64, a []Vector) Vector {
 		phi := scalarAt(q, k)
 		if phi < 0 || phi > 1 || math.IsNaN(phi) {
 			ev.warn("PromQL warning: quantile value should be between 0 and 1, got %v", phi)
 		}
-		groups := map[string]*struct {
-			ls      labels.Labels
-			buckets []bucket
-		}{}
-		var order []string
-		for _, s := range a[1] {
-			le := s.Metric.Get("le")
-			if le == "" {
-				continue
-			}
-			upper, err := strconv.ParseFloat(le, 64)
-			if err != nil {
-				ev.warn("PromQL warning: bucket label %q is missing or has a malformed value of %q for metric name %q", "le", le, s.Metric.Get(labels.MetricName))
-				continue
-			}
-			ls := labels.NewBuilder(s.Metric).Del("le", labels.MetricName).Labels()
-			key := ls.String()
-			g := groups[key]
-			if g == nil {
-				g = &struct {
-					ls      labels.Labels
-					buckets []bucket
-				}{ls: ls}
-				groups[key] = g
-				order = append(order, key)
-			}
-			g.buckets = append(g.buckets, bucket{upper, s.F})
-		}
-		out := make(Vector, 0, len(order))
-		for _, key := range order {
-			g := groups[key]
+		var out Vector
+		for _, g := range ev.classicHistograms(a[1]) {
 			val, forced := bucketQuantile(phi, g.buckets)
 			if forced {
 				ev.info("PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name %q", "")
@@ -856,6 +865,104 @@ func (ev *evaluator) histogramQuantile(q, v Matrix) Matrix {
 		}
 		return out
 	}, q, v)
+}
+
+func (ev *evaluator) histogramFraction(lo, hi, v Matrix) Matrix {
+	return ev.rangeEval(func(k int, ts int64, a []Vector) Vector {
+		var out Vector
+		for _, g := range ev.classicHistograms(a[2]) {
+			out = append(out, Sample{Metric: g.ls, T: ts, F: bucketFraction(scalarAt(lo, k), scalarAt(hi, k), g.buckets)})
+		}
+		return out
+	}, lo, hi, v)
+}
+
+func sortBuckets(bs []bucket) []bucket {
+	slices.SortFunc(bs, func(a, b bucket) int {
+		switch {
+		case a.upper < b.upper:
+			return -1
+		case a.upper > b.upper:
+			return 1
+		}
+		return 0
+	})
+	if len(bs) == 0 {
+		return bs
+	}
+	merged := bs[:1]
+	for _, b := range bs[1:] {
+		if b.upper == merged[len(merged)-1].upper {
+			merged[len(merged)-1].count += b.count
+		} else {
+			merged = append(merged, b)
+		}
+	}
+	return merged
+}
+
+// bucketFraction estimates the share of observations between lower and
+// upper, interpolating linearly inside buckets; the first bucket starts at
+// 0 when its upper bound is positive, and nothing is interpolated inside a
+// bucket of infinite width.
+func bucketFraction(lower, upper float64, bs []bucket) float64 {
+	bs = sortBuckets(bs)
+	if len(bs) == 0 || !math.IsInf(bs[len(bs)-1].upper, 1) {
+		return math.NaN()
+	}
+	count := bs[len(bs)-1].count
+	if count == 0 || math.IsNaN(lower) || math.IsNaN(upper) {
+		return math.NaN()
+	}
+	if lower >= upper {
+		return 0
+	}
+	var rank, lowerRank, upperRank float64
+	var lowerSet, upperSet bool
+	for i, b := range bs {
+		lb := math.Inf(-1)
+		if i > 0 {
+			lb = bs[i-1].upper
+		} else if b.upper > 0 {
+			lb = 0
+		}
+		ub := b.upper
+		interp := func(v float64) float64 {
+			switch {
+			case math.IsInf(lb, -1):
+				return b.count
+			case math.IsInf(ub, 1):
+				return rank
+			}
+			return rank + (b.count-rank)*(v-lb)/(ub-lb)
+		}
+		if !lowerSet && lb >= lower {
+			lowerRank, lowerSet = rank, true
+		}
+		if !upperSet && lb >= upper {
+			upperRank, upperSet = rank, true
+		}
+		if lowerSet && upperSet {
+			break
+		}
+		if !lowerSet && lb < lower && ub > lower {
+			lowerRank, lowerSet = interp(lower), true
+		}
+		if !upperSet && lb < upper && ub > upper {
+			upperRank, upperSet = interp(upper), true
+		}
+		if lowerSet && upperSet {
+			break
+		}
+		rank = b.count
+	}
+	if !lowerSet || lowerRank > count {
+		lowerRank = count
+	}
+	if !upperSet || upperRank > count {
+		upperRank = count
+	}
+	return (upperRank - lowerRank) / count
 }
 
 func bucketQuantile(q float64, bs []bucket) (float64, bool) {
@@ -868,28 +975,10 @@ func bucketQuantile(q float64, bs []bucket) (float64, bool) {
 	if q > 1 {
 		return math.Inf(1), false
 	}
-	slices.SortFunc(bs, func(a, b bucket) int {
-		switch {
-		case a.upper < b.upper:
-			return -1
-		case a.upper > b.upper:
-			return 1
-		}
-		return 0
-	})
+	bs = sortBuckets(bs)
 	if len(bs) == 0 || !math.IsInf(bs[len(bs)-1].upper, 1) {
 		return math.NaN(), false
 	}
-	// Coalesce equal upper bounds.
-	merged := bs[:1]
-	for _, b := range bs[1:] {
-		if b.upper == merged[len(merged)-1].upper {
-			merged[len(merged)-1].count += b.count
-		} else {
-			merged = append(merged, b)
-		}
-	}
-	bs = merged
 	forced := false
 	prev := bs[0].count
 	for i := 1; i < len(bs); i++ {
