@@ -159,6 +159,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 	switch typ {
 	case ValueString:
 		res.Type, res.String = ValueString, expr.(*metricsql.StringExpr).S
+		res.Scalar.T = start
 	case ValueMatrix:
 		m := ev.rangeVectorAt(expr.(*metricsql.RollupExpr))
 		res.Type, res.Series = ValueMatrix, m

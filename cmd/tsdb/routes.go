@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/emsdb/tsdb/query/api"
 )
 
 // routes are the handlers the router dispatches to.
@@ -20,10 +22,24 @@ type routes struct {
 	snapshot     fasthttp.RequestHandler
 	metrics      fasthttp.RequestHandler
 	ready        func() bool
+	api          *api.API
 }
 
 func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
 	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// labelValuesPath extracts <name> from /api/v1/label/<name>/values.
+func labelValuesPath(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/api/v1/label/")
+	if !ok {
+		return "", false
+	}
+	name, ok := strings.CutSuffix(rest, "/values")
+	if !ok || strings.Contains(name, "/") {
+		return "", false
+	}
+	return name, true
 }
 
 // pprofHandler serves Go's profiles under /debug/pprof/, as Prometheus
@@ -55,6 +71,24 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			r.remoteWrite(ctx)
 		case "/api/v1/export":
 			r.export(ctx)
+		case "/api/v1/query":
+			r.api.Query(ctx)
+		case "/api/v1/query_range":
+			r.api.QueryRange(ctx)
+		case "/api/v1/series":
+			r.api.Series(ctx)
+		case "/api/v1/labels":
+			r.api.Labels(ctx)
+		case "/api/v1/metadata":
+			r.api.Metadata(ctx)
+		case "/api/v1/query_exemplars":
+			r.api.QueryExemplars(ctx)
+		case "/api/v1/status/buildinfo":
+			r.api.BuildInfo(ctx)
+		case "/api/v1/status/tsdb":
+			r.api.TSDBStatus(ctx)
+		case "/api/v1/format_query":
+			r.api.FormatQuery(ctx)
 		case "/api/v1/admin/tsdb/delete_series":
 			r.deleteSeries(ctx)
 		case "/api/v1/admin/tsdb/snapshot":
@@ -74,10 +108,13 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			}
 		case "/":
 			ctx.SetContentType("text/plain; charset=utf-8")
-			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /api/v1/export /metrics /-/healthy /-/ready\n")
+			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready\n")
 		default:
 			handler = "other"
-			if strings.HasPrefix(path, "/debug/pprof/") {
+			if name, ok := labelValuesPath(path); ok {
+				handler = "/api/v1/label/:name/values"
+				r.api.LabelValues(ctx, name)
+			} else if strings.HasPrefix(path, "/debug/pprof/") {
 				handler = "/debug/pprof"
 				profiles(ctx)
 			} else if strings.HasPrefix(path, "/api/") {

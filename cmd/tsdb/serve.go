@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/ingest/remotewrite"
+	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/query/api"
 	"github.com/emsdb/tsdb/storage"
 )
@@ -37,6 +38,10 @@ type serveConfig struct {
 	shutdownWait   time.Duration
 	readTimeout    time.Duration
 	maxConnections int
+	queryTimeout   time.Duration
+	queryMaxConc   int
+	queryLookback  time.Duration
+	queryMaxSample int
 }
 
 func parseServeFlags(args []string) (*serveConfig, error) {
@@ -54,6 +59,10 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.shutdownWait, "shutdown.timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.DurationVar(&c.readTimeout, "http.read-timeout", time.Minute, "longest time to read one request")
 	fs.IntVar(&c.maxConnections, "http.max-connections", 2048, "most concurrent HTTP connections")
+	fs.DurationVar(&c.queryTimeout, "query.timeout", 2*time.Minute, "longest time one query may run")
+	fs.IntVar(&c.queryMaxConc, "query.max-concurrency", 20, "most queries running at once; others wait")
+	fs.DurationVar(&c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
+	fs.IntVar(&c.queryMaxSample, "query.max-samples", 50_000_000, "most samples one query may hold in memory")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -122,15 +131,24 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		Logger:       log.With("component", "remotewrite"),
 		Registerer:   reg,
 	})
-	a := api.New(db, db, &api.Options{
-		EnableAdmin: cfg.enableAdmin,
-		SnapshotDir: filepath.Join(cfg.dataDir, "snapshots"),
-		Logger:      log.With("component", "api"),
+	eng := query.NewEngine(db, &query.Options{
+		LookbackDelta: cfg.queryLookback,
+		MaxSamples:    cfg.queryMaxSample,
+		Timeout:       cfg.queryTimeout,
+	})
+	a := api.New(db, eng, db, &api.Options{
+		EnableAdmin:          cfg.enableAdmin,
+		SnapshotDir:          filepath.Join(cfg.dataDir, "snapshots"),
+		Logger:               log.With("component", "api"),
+		QueryTimeout:         cfg.queryTimeout,
+		MaxConcurrentQueries: cfg.queryMaxConc,
+		Version:              version,
 	})
 	var shuttingDown atomic.Bool
 	h := newRouter(routes{
 		remoteWrite:  rw.Serve,
 		export:       a.Export,
+		api:          a,
 		deleteSeries: a.DeleteSeries,
 		snapshot:     a.Snapshot,
 		metrics:      metricsHandler(reg),

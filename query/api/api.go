@@ -26,18 +26,28 @@ type Options struct {
 	Logger      *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
+	// QueryTimeout caps one query; a request's timeout parameter may only
+	// shorten it. Default 2m.
+	QueryTimeout time.Duration
+	// MaxConcurrentQueries bounds queries running at once; others wait
+	// for a slot until their timeout. 0 means no bound.
+	MaxConcurrentQueries int
+	// Version is tsdb's version, reported by buildinfo.
+	Version string
 }
 
 // API holds the handlers.
 type API struct {
-	r     storage.Reader
-	admin Admin
-	opts  Options
+	r      storage.Reader
+	admin  Admin
+	engine Engine
+	opts   Options
+	slots  chan struct{}
 }
 
-// New returns an API reading from r; admin may be nil when the admin
-// endpoints are off.
-func New(r storage.Reader, admin Admin, opts *Options) *API {
+// New returns an API reading from r and querying with engine; admin may
+// be nil when the admin endpoints are off.
+func New(r storage.Reader, engine Engine, admin Admin, opts *Options) *API {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -48,5 +58,12 @@ func New(r storage.Reader, admin Admin, opts *Options) *API {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &API{r: r, admin: admin, opts: o}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 2 * time.Minute
+	}
+	a := &API{r: r, engine: engine, admin: admin, opts: o}
+	if o.MaxConcurrentQueries > 0 {
+		a.slots = make(chan struct{}, o.MaxConcurrentQueries)
+	}
+	return a
 }

@@ -38,9 +38,12 @@ func badData(format string, args ...any) error {
 // classify maps an error to its Prometheus error type and HTTP status.
 func classify(err error) (string, int) {
 	var ae *apiError
+	var qe *query.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae.typ, statusOfType(ae.typ)
+	case errors.As(err, &qe):
+		return string(qe.Type), statusOfType(string(qe.Type))
 	case errors.Is(err, query.ErrBadSelector), errors.Is(err, tenancy.ErrInvalid),
 		errors.Is(err, storage.ErrInvalidSeries), errors.Is(err, storage.ErrInvalidSample):
 		return errBadData, fasthttp.StatusBadRequest
