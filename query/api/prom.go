@@ -3,14 +3,14 @@ package api
 import (
 	"context"
 	"errors"
-	"runtime"
-	"unicode/utf8"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
