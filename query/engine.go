@@ -792,3 +792,73 @@ func Parse(q string) (metricsql.Expr, error) {
 }
 
 var promqlAliases = regexp.MustCompile(`\bdouble_exponential_smoothing\s*\(`)
+
+// timeDependent are the functions whose value depends on the evaluation
+// time or on sample timestamps.
+var timeDependent = map[string]bool{
+	"time": true, "timestamp": true, "minute": true, "hour": true, "day_of_week": true,
+	"day_of_month": true, "day_of_year": true, "days_in_month": true, "month": true, "year": true,
+	"predict_linear": true, "start": true, "end": true, "range": true, "step": true,
+}
+
+// PinAt rewrites an instant query so that every selector and subquery
+// without an @ modifier reads at t (ms); selectors inside a subquery are
+// left alone. ok is false when the query's value
+// depends on the evaluation time, so pinning would change it. Prometheus's
+// test runner checks every instant query this way.
+func PinAt(q string, t int64) (pinned string, ok bool, err error) {
+	rewritten, err := rewriteDurations(q, 0, 0)
+	if err != nil {
+		return "", false, err
+	}
+	e, err := Parse(rewritten)
+	if err != nil {
+		return "", false, err
+	}
+	dependent := false
+	walk(e, func(x metricsql.Expr) {
+		if fe, isFn := x.(*metricsql.FuncExpr); isFn && timeDependent[fe.Name] {
+			dependent = true
+		}
+	})
+	if dependent {
+		return "", false, nil
+	}
+	at := &metricsql.NumberExpr{N: float64(t) / 1000}
+	var pin func(x metricsql.Expr) metricsql.Expr
+	pin = func(x metricsql.Expr) metricsql.Expr {
+		switch x := x.(type) {
+		case *metricsql.MetricExpr:
+			return &metricsql.RollupExpr{Expr: x, At: at}
+		case *metricsql.RollupExpr:
+			if x.At != nil {
+				return x
+			}
+			// A subquery gets @ as a whole; its selectors keep reading
+			// at its steps.
+			c := *x
+			c.At = at
+			return &c
+		case *metricsql.FuncExpr:
+			c := *x
+			c.Args = make([]metricsql.Expr, len(x.Args))
+			for i, a := range x.Args {
+				c.Args[i] = pin(a)
+			}
+			return &c
+		case *metricsql.AggrFuncExpr:
+			c := *x
+			c.Args = make([]metricsql.Expr, len(x.Args))
+			for i, a := range x.Args {
+				c.Args[i] = pin(a)
+			}
+			return &c
+		case *metricsql.BinaryOpExpr:
+			c := *x
+			c.Left, c.Right = pin(x.Left), pin(x.Right)
+			return &c
+		}
+		return x
+	}
+	return string(pin(e).AppendString(nil)), true, nil
+}

@@ -142,7 +142,77 @@ func classify(file string, e *Eval, histNames map[string]bool) string {
 	return "stable"
 }
 
-func runEval(ctx context.Context, eng *query.Engine, e *Eval) (err error) {
+// runEval runs an eval and, like Prometheus's runner, the checks derived
+// from every instant eval: the query with its selectors pinned by @ to the
+// eval time, run at other times, and each of them also as a range query
+// around its time.
+func runEval(ctx context.Context, eng *query.Engine, e *Eval) error {
+	if err := runOne(ctx, eng, e, e.Query, e.At); err != nil {
+		return err
+	}
+	if !e.Instant || e.RangeVector != nil {
+		return nil
+	}
+	if err := rangeMode(ctx, eng, e, e.Query, e.At); err != nil {
+		return fmt.Errorf("range mode: %w", err)
+	}
+	pinned, ok, err := query.PinAt(e.Query, e.At)
+	if err != nil || !ok {
+		return nil // the original already reported a parse error, or cannot be pinned
+	}
+	times := []int64{-10 * e.At, 0, e.At / 5, e.At, 10 * e.At}
+	if e.At == 0 {
+		times = []int64{-1000, 0, 1000}
+	}
+	for _, at := range times {
+		if err := runOne(ctx, eng, e, pinned, at); err != nil {
+			return fmt.Errorf("pinned %q at %dms: %w", pinned, at, err)
+		}
+		if err := rangeMode(ctx, eng, e, pinned, at); err != nil {
+			return fmt.Errorf("pinned %q at %dms, range mode: %w", pinned, at, err)
+		}
+	}
+	return nil
+}
+
+var usesQueryBounds = regexp.MustCompile(`\b(start|end|range|step)\s*\(\s*\)`)
+
+// rangeMode runs an instant eval as a range query from t-1m to t+1m: it
+// must succeed, and its points at t must be the expected ones.
+func rangeMode(ctx context.Context, eng *query.Engine, e *Eval, q string, at int64) (err error) {
+	if e.Fail || e.String != nil || e.RangeVector != nil || usesQueryBounds.MatchString(e.Query) {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	res, qerr := eng.Range(ctx, "default", q, at-60_000, at+60_000, 60_000)
+	if qerr != nil {
+		return fmt.Errorf("unexpected error: %v", qerr)
+	}
+	if e.Ordered {
+		return nil
+	}
+	var got []query.Series
+	for _, s := range res.Series {
+		for _, p := range s.Points {
+			if p.T == at {
+				got = append(got, query.Series{Metric: s.Metric, Points: []query.Point{p}})
+			}
+		}
+	}
+	if e.Scalar != nil {
+		if len(got) == 0 || !floatEq(got[0].Points[0].F, *e.Scalar) {
+			return fmt.Errorf("got %s at %d, want scalar %v", describe(got), at, *e.Scalar)
+		}
+		return nil
+	}
+	return compareVector(got, e.Series, false)
+}
+
+func runOne(ctx context.Context, eng *query.Engine, e *Eval, q string, at int64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
@@ -152,11 +222,11 @@ func runEval(ctx context.Context, eng *query.Engine, e *Eval) (err error) {
 	var qerr error
 	switch {
 	case e.RangeVector != nil:
-		res, qerr = eng.Instant(ctx, "default", e.Query, e.RangeVector[1])
+		res, qerr = eng.Instant(ctx, "default", q, e.RangeVector[1])
 	case e.Instant:
-		res, qerr = eng.Instant(ctx, "default", e.Query, e.At)
+		res, qerr = eng.Instant(ctx, "default", q, at)
 	default:
-		res, qerr = eng.Range(ctx, "default", e.Query, e.Start, e.End, e.Step)
+		res, qerr = eng.Range(ctx, "default", q, e.Start, e.End, e.Step)
 	}
 	if e.Fail {
 		if qerr == nil {
