@@ -190,6 +190,13 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 			sortSeries(res.Series)
 		}
 	}
+	if !instant {
+		walk(expr, func(x metricsql.Expr) {
+			if fe, ok := x.(*metricsql.FuncExpr); ok && strings.HasPrefix(fe.Name, "sort") {
+				ev.warn("PromQL warning: sort is ineffective for range queries since results are always ordered by labels")
+			}
+		})
+	}
 	res.Warnings, res.Infos = ev.warnings, ev.infos
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(err)
@@ -861,4 +868,26 @@ func PinAt(q string, t int64) (pinned string, ok bool, err error) {
 		return x
 	}
 	return string(pin(e).AppendString(nil)), true, nil
+}
+
+// Selectors returns the matcher sets of every series selector in q (one
+// list per selector, one set per or-alternative).
+func Selectors(q string) ([][][]*labels.Matcher, error) {
+	rewritten, err := rewriteDurations(q, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	e, err := Parse(rewritten)
+	if err != nil {
+		return nil, err
+	}
+	var out [][][]*labels.Matcher
+	walk(e, func(x metricsql.Expr) {
+		if me, ok := x.(*metricsql.MetricExpr); ok {
+			if sets, err := matchersOf(me); err == nil {
+				out = append(out, sets)
+			}
+		}
+	})
+	return out, nil
 }

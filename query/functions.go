@@ -828,9 +828,6 @@ func (ev *evaluator) classicHistograms(vec Vector) []*bucketGroup {
 	var order []*bucketGroup
 	for _, s := range vec {
 		le := s.Metric.Get("le")
-		if le == "" {
-			continue
-		}
 		upper, err := strconv.ParseFloat(le, 64)
 		if err != nil {
 			ev.warn("PromQL warning: bucket label %q is missing or has a malformed value of %q for metric name %q", "le", le, s.Metric.Get(labels.MetricName))

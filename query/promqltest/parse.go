@@ -447,11 +447,12 @@ func parseValues(s string) ([]*float64, bool, error) {
 			out = append(out, &v)
 			continue
 		}
-		if v, err := parseNumber(it); err == nil {
+		// NxK, A+BxK, A-BxK come first: "0x59" is 60 zeros, not 89.
+		rep := repRe.MatchString(it)
+		if v, err := parseNumber(it); err == nil && !rep {
 			out = append(out, &v)
 			continue
 		}
-		// NxK, A+BxK, A-BxK.
 		xi := strings.LastIndexByte(it, 'x')
 		if xi <= 0 {
 			return nil, hist, fmt.Errorf("bad value %q", it)
@@ -489,6 +490,8 @@ func parseValues(s string) ([]*float64, bool, error) {
 	}
 	return out, hist, nil
 }
+
+var repRe = regexp.MustCompile(`^[^x]*[0-9a-zA-Z.]x[0-9]+$`)
 
 // tokens splits on blanks, keeping {{ … }} items whole.
 func tokens(s string) []string {

@@ -59,6 +59,7 @@ func Run(ctx context.Context, file, src string, open func() (Store, func(), erro
 	defer func() { done() }()
 	eng := query.NewEngine(st, &query.Options{MaxSamples: 50_000_000})
 	histNames := map[string]bool{}
+	var histSeries []labels.Labels
 	var out []Case
 	for _, c := range cmds {
 		switch c := c.(type) {
@@ -69,11 +70,13 @@ func Run(ctx context.Context, file, src string, open func() (Store, func(), erro
 			}
 			eng = query.NewEngine(st, &query.Options{MaxSamples: 50_000_000})
 			clear(histNames)
+			histSeries = nil
 		case *Load:
 			var b storage.Batch
 			for _, s := range c.Series {
 				if s.Histogram {
 					histNames[s.Labels.Get(labels.MetricName)] = true
+					histSeries = append(histSeries, s.Labels)
 					if len(s.Samples) == 0 {
 						continue
 					}
@@ -93,7 +96,7 @@ func Run(ctx context.Context, file, src string, open func() (Store, func(), erro
 				return out, fmt.Errorf("%s:%d: load: %w", file, c.Line, err)
 			}
 		case *Eval:
-			k := Case{File: file, Line: c.Line, Query: c.Query, Class: classify(file, c, histNames)}
+			k := Case{File: file, Line: c.Line, Query: c.Query, Class: classify(file, c, histNames, histSeries)}
 			if strings.HasPrefix(k.Class, "skip") {
 				k.Status = Skip
 			} else if err := runEval(ctx, eng, c); err != nil {
@@ -116,9 +119,22 @@ var (
 
 // classify sorts an eval into stable PromQL, an experimental stretch, or
 // a skip (it needs native histograms, which we do not store).
-func classify(file string, e *Eval, histNames map[string]bool) string {
+func classify(file string, e *Eval, histNames map[string]bool, histSeries []labels.Labels) string {
 	if e.ExpectsHistograms {
 		return "skip: native histograms"
+	}
+	// A selector matching a series that holds native histograms: their
+	// samples were not loaded.
+	if sels, err := query.Selectors(e.Query); err == nil {
+		for _, sel := range sels {
+			for _, set := range sel {
+				for _, hs := range histSeries {
+					if matchesAll(set, hs) {
+						return "skip: native histograms"
+					}
+				}
+			}
+		}
 	}
 	for _, id := range identRe.FindAllString(e.Query, -1) {
 		if histNames[id] {
@@ -146,6 +162,15 @@ func classify(file string, e *Eval, histNames map[string]bool) string {
 // from every instant eval: the query with its selectors pinned by @ to the
 // eval time, run at other times, and each of them also as a range query
 // around its time.
+func matchesAll(ms []*labels.Matcher, ls labels.Labels) bool {
+	for _, m := range ms {
+		if !m.Matches(ls.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
+}
+
 func runEval(ctx context.Context, eng *query.Engine, e *Eval) error {
 	if err := runOne(ctx, eng, e, e.Query, e.At); err != nil {
 		return err
