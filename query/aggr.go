@@ -1,6 +1,7 @@
 package query
 
 import (
+	"container/heap"
 	"math"
 	"slices"
 	"sort"
@@ -170,23 +171,7 @@ func (ev *evaluator) aggregateStep(name string, in Vector, p float64, paramStr s
 			if kk == 0 {
 				continue
 			}
-			sorted := slices.Clone(ss)
-			// Prometheus keeps the k best in a heap: ties keep the
-			// earlier sample; NaN is worst.
-			sort.SliceStable(sorted, func(i, j int) bool {
-				a, b := sorted[i].F, sorted[j].F
-				if math.IsNaN(b) {
-					return !math.IsNaN(a)
-				}
-				if math.IsNaN(a) {
-					return false
-				}
-				if name == "topk" {
-					return a > b
-				}
-				return a < b
-			})
-			out = append(out, sorted[:kk]...)
+			out = append(out, selectK(ss, kk, name == "topk")...)
 		case "limitk":
 			if math.IsNaN(p) {
 				ev.failf("Parameter value is NaN")
@@ -212,4 +197,48 @@ func (ev *evaluator) aggregateStep(name string, in Vector, p float64, paramStr s
 		}
 	}
 	return out
+}
+
+// kHeap is Prometheus's heap for topk (smallest at the root) or bottomk
+// (biggest at the root); NaN sorts first in both.
+type kHeap struct {
+	s   []Sample
+	top bool
+}
+
+func (h *kHeap) Len() int      { return len(h.s) }
+func (h *kHeap) Swap(i, j int) { h.s[i], h.s[j] = h.s[j], h.s[i] }
+func (h *kHeap) Less(i, j int) bool {
+	if math.IsNaN(h.s[i].F) {
+		return true
+	}
+	if h.top {
+		return h.s[i].F < h.s[j].F
+	}
+	return h.s[i].F > h.s[j].F
+}
+func (h *kHeap) Push(x any) { h.s = append(h.s, x.(Sample)) }
+func (h *kHeap) Pop() any {
+	x := h.s[len(h.s)-1]
+	h.s = h.s[:len(h.s)-1]
+	return x
+}
+
+// selectK picks topk/bottomk exactly as Prometheus does (which of equal
+// values wins depends on the heap), best first.
+func selectK(ss []Sample, k int, top bool) []Sample {
+	h := &kHeap{top: top}
+	for _, s := range ss {
+		switch {
+		case len(h.s) < k:
+			heap.Push(h, s)
+		case (top && h.s[0].F < s.F) || (!top && h.s[0].F > s.F) || (math.IsNaN(h.s[0].F) && !math.IsNaN(s.F)):
+			h.s[0] = s
+			if k > 1 {
+				heap.Fix(h, 0)
+			}
+		}
+	}
+	sort.Sort(sort.Reverse(h))
+	return h.s
 }

@@ -74,6 +74,9 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 		ev.fail(badData("bool modifier can only be used on comparison operators"))
 	}
 	l, r := ev.eval(be.Left), ev.eval(be.Right)
+	if op == "default" || op == "if" || op == "ifnot" {
+		return ev.binaryMetricsQL(op, l, r, rt == ValueScalar)
+	}
 	switch {
 	case lt == ValueScalar && rt == ValueScalar:
 		return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {

@@ -485,7 +485,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 		"acos", "acosh", "asin", "asinh", "atan", "atanh", "cos", "cosh", "sin", "sinh", "tan", "tanh", "deg", "rad":
 		ev.wantArgs(fe, 1)
 		f := mathFuncs[name]
-		return ev.mapVector(ev.eval(fe.Args[0]), func(s Sample) (float64, bool) { return f(s.F), true }, false)
+		return ev.mapVector(ev.eval(fe.Args[0]), func(s Sample) (float64, bool) { return f(s.F), true }, fe.KeepMetricNames)
 	case "round":
 		if len(fe.Args) < 1 || len(fe.Args) > 2 {
 			ev.fail(badData("expected 1 or 2 arguments in call to round, got %d", len(fe.Args)))
@@ -502,7 +502,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 			}
 			inv := 1.0 / nearest
 			return math.Floor(s.F*inv+0.5) / inv, true
-		}, false)
+		}, fe.KeepMetricNames)
 	case "clamp":
 		ev.wantArgs(fe, 3)
 		v, lo, hi := ev.eval(fe.Args[0]), ev.eval(fe.Args[1]), ev.eval(fe.Args[2])
@@ -512,7 +512,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 				return 0, false
 			}
 			return math.Max(l, math.Min(h, s.F)), true
-		}, false)
+		}, fe.KeepMetricNames)
 	case "clamp_min", "clamp_max":
 		ev.wantArgs(fe, 2)
 		v, b := ev.eval(fe.Args[0]), ev.eval(fe.Args[1])
@@ -521,7 +521,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 				return math.Max(scalarAt(b, k), s.F), true
 			}
 			return math.Min(scalarAt(b, k), s.F), true
-		}, false)
+		}, fe.KeepMetricNames)
 	case "day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year":
 		f := dateFuncs[name]
 		if len(fe.Args) == 0 {
@@ -537,7 +537,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 				return s.F, true
 			}
 			return f(time.Unix(int64(s.F), 0).UTC()), true
-		}, false)
+		}, fe.KeepMetricNames)
 	case "label_replace":
 		return ev.labelReplace(fe)
 	case "label_join":
@@ -556,6 +556,9 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 	case "histogram_quantile":
 		ev.wantArgs(fe, 2)
 		return ev.histogramQuantile(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]))
+	}
+	if m, ok := ev.callMetricsQL(fe); ok {
+		return m
 	}
 	ev.fail(badData("unknown function with name %q", name))
 	return nil

@@ -26,7 +26,12 @@ func FreePort(t testing.TB) string {
 // (a free loopback port when empty) and waits until it is ready.
 func StartPrometheus(t testing.TB, addr, config string, args ...string) *Proc {
 	t.Helper()
-	bin := NeedBinary(t, "prometheus", "prometheus")
+	return StartPrometheusBinary(t, NeedBinary(t, "prometheus", "prometheus"), addr, config, args...)
+}
+
+// StartPrometheusBinary is StartPrometheus with a given binary.
+func StartPrometheusBinary(t testing.TB, bin, addr, config string, args ...string) *Proc {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
@@ -95,3 +100,54 @@ func (p *Proc) Exited() bool {
 }
 
 func (p *Proc) String() string { return fmt.Sprintf("pid %d at %s", p.PID(), p.Addr) }
+
+// ReferencePrometheusVersion is the Prometheus release whose PromQL is our
+// reference: its module version and the release it is.
+const (
+	ReferencePrometheusModule  = "v0.314.0"
+	ReferencePrometheusRelease = "3.14.0"
+)
+
+// ReferencePrometheus returns the path of a Prometheus 3.14 binary built
+// from the Go module proxy, building it on first use (a few minutes) into
+// a cache folder kept between runs: $TSDB_CACHE_DIR, else the user cache
+// folder.
+func ReferencePrometheus(t testing.TB) string {
+	t.Helper()
+	cache := os.Getenv("TSDB_CACHE_DIR")
+	if cache == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatalf("no cache folder: %v", err)
+		}
+		cache = filepath.Join(d, "tsdb")
+	}
+	dir := filepath.Join(cache, "prometheus-"+ReferencePrometheusRelease)
+	bin := filepath.Join(dir, "prometheus")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// go install refuses the module (it has replace directives): build it
+	// from a scratch module instead.
+	scratch := t.TempDir()
+	steps := [][]string{
+		{"go", "mod", "init", "prometheus-reference"},
+		{"go", "get", "github.com/prometheus/prometheus/cmd/prometheus@" + ReferencePrometheusModule},
+		{"go", "build", "-o", bin + ".tmp", "github.com/prometheus/prometheus/cmd/prometheus"},
+	}
+	for _, st := range steps {
+		cmd := exec.Command(st[0], st[1:]...)
+		cmd.Dir = scratch
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building reference Prometheus: %v: %v\n%s", st, err, out)
+		}
+	}
+	if err := os.Rename(bin+".tmp", bin); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}

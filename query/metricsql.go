@@ -1,0 +1,339 @@
+package query
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// MetricsQL extensions (see docs/query.md for the list).
+
+func init() {
+	extra := map[string]rangeFuncDef{
+		"median_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
+			if len(w) == 0 {
+				return 0, false
+			}
+			return quantile(0.5, values(w)), true
+		}},
+		"range_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
+			if len(w) == 0 {
+				return 0, false
+			}
+			lo, hi := w[0].F, w[0].F
+			for _, p := range w {
+				lo, hi = math.Min(lo, p.F), math.Max(hi, p.F)
+			}
+			return hi - lo, true
+		}},
+		"distinct_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
+			if len(w) == 0 {
+				return 0, false
+			}
+			seen := map[float64]bool{}
+			for _, p := range w {
+				seen[p.F] = true
+			}
+			return float64(len(seen)), true
+		}},
+		"increases_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
+			return countSteps(w, func(a, b float64) bool { return b > a })
+		}},
+		"decreases_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
+			return countSteps(w, func(a, b float64) bool { return b < a })
+		}},
+		"sum2_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
+			s := 0.0
+			for _, p := range w {
+				s += p.F * p.F
+			}
+			return s, len(w) > 0
+		}},
+		"geomean_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
+			s := 0.0
+			for _, p := range w {
+				s += math.Log(p.F)
+			}
+			return math.Exp(s / float64(len(w))), len(w) > 0
+		}},
+		"count_le_over_time": {0, 2, false, func(w []Point, _, _, _ int64, s []float64) (float64, bool) {
+			return countIf(w, func(v float64) bool { return v <= s[0] })
+		}},
+		"count_gt_over_time": {0, 2, false, func(w []Point, _, _, _ int64, s []float64) (float64, bool) {
+			return countIf(w, func(v float64) bool { return v > s[0] })
+		}},
+		"count_eq_over_time": {0, 2, false, func(w []Point, _, _, _ int64, s []float64) (float64, bool) {
+			return countIf(w, func(v float64) bool { return v == s[0] })
+		}},
+		"share_le_over_time": {0, 2, false, func(w []Point, _, _, _ int64, s []float64) (float64, bool) {
+			n, ok := countIf(w, func(v float64) bool { return v <= s[0] })
+			return n / float64(len(w)), ok
+		}},
+		"share_gt_over_time": {0, 2, false, func(w []Point, _, _, _ int64, s []float64) (float64, bool) {
+			n, ok := countIf(w, func(v float64) bool { return v > s[0] })
+			return n / float64(len(w)), ok
+		}},
+		"tmin_over_time": rangeFuncs["ts_of_min_over_time"],
+		"tmax_over_time": rangeFuncs["ts_of_max_over_time"],
+		"tfirst_over_time": rangeFuncs["ts_of_first_over_time"],
+		"tlast_over_time":  rangeFuncs["ts_of_last_over_time"],
+		"zscore_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
+			if len(w) == 0 {
+				return 0, false
+			}
+			sd := math.Sqrt(variance(w))
+			return (w[len(w)-1].F - avgOf(w)) / sd, true
+		}},
+		"rate_over_sum": {0, 1, false, func(w []Point, _, rng, _ int64, _ []float64) (float64, bool) {
+			s := 0.0
+			for _, p := range w {
+				s += p.F
+			}
+			return s / (float64(rng) / 1000), len(w) > 0
+		}},
+		"lag": {0, 1, false, func(w []Point, ref, _, _ int64, _ []float64) (float64, bool) {
+			if len(w) == 0 {
+				return 0, false
+			}
+			return float64(ref-w[len(w)-1].T) / 1000, true
+		}},
+	}
+	for k, v := range extra {
+		rangeFuncs[k] = v
+	}
+}
+
+func values(w []Point) []float64 {
+	out := make([]float64, len(w))
+	for i, p := range w {
+		out[i] = p.F
+	}
+	return out
+}
+
+func countSteps(w []Point, f func(a, b float64) bool) (float64, bool) {
+	if len(w) == 0 {
+		return 0, false
+	}
+	n := 0
+	for i := 1; i < len(w); i++ {
+		if f(w[i-1].F, w[i].F) {
+			n++
+		}
+	}
+	return float64(n), true
+}
+
+func countIf(w []Point, f func(float64) bool) (float64, bool) {
+	if len(w) == 0 {
+		return 0, false
+	}
+	n := 0
+	for _, p := range w {
+		if f(p.F) {
+			n++
+		}
+	}
+	return float64(n), true
+}
+
+// callMetricsQL evaluates the MetricsQL-only functions that are not range
+// functions; ok is false for an unknown name.
+func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
+	switch fe.Name {
+	case "label_set", "label_del", "label_keep", "label_copy", "label_move", "label_lowercase", "label_uppercase":
+		if len(fe.Args) < 1 {
+			ev.fail(badData("expected at least 1 argument in call to %q", fe.Name))
+		}
+		var strs []string
+		for i := 1; i < len(fe.Args); i++ {
+			strs = append(strs, stringArg(ev, fe, i))
+		}
+		if (fe.Name == "label_set" || fe.Name == "label_copy" || fe.Name == "label_move") && len(strs)%2 != 0 {
+			ev.fail(badData("%s needs label name pairs", fe.Name))
+		}
+		v := ev.eval(fe.Args[0])
+		for i := range v {
+			b := labels.NewBuilder(v[i].Metric)
+			ls := v[i].Metric
+			switch fe.Name {
+			case "label_set":
+				for j := 0; j < len(strs); j += 2 {
+					b.Set(strs[j], strs[j+1])
+				}
+			case "label_del":
+				b.Del(strs...)
+			case "label_keep":
+				b.Keep(strs...)
+			case "label_copy", "label_move":
+				for j := 0; j < len(strs); j += 2 {
+					if val := ls.Get(strs[j]); val != "" {
+						b.Set(strs[j+1], val)
+						if fe.Name == "label_move" {
+							b.Del(strs[j])
+						}
+					}
+				}
+			case "label_lowercase", "label_uppercase":
+				for _, n := range strs {
+					if fe.Name == "label_lowercase" {
+						b.Set(n, strings.ToLower(ls.Get(n)))
+					} else {
+						b.Set(n, strings.ToUpper(ls.Get(n)))
+					}
+				}
+			}
+			v[i].Metric = b.Labels()
+		}
+		return ev.checkDuplicates(v), true
+	case "label_value":
+		ev.wantArgs(fe, 2)
+		name := stringArg(ev, fe, 1)
+		v := ev.eval(fe.Args[0])
+		out := make(Matrix, 0, len(v))
+		for _, s := range v {
+			f, err := strconv.ParseFloat(s.Metric.Get(name), 64)
+			if err != nil {
+				continue
+			}
+			pts := make([]Point, len(s.Points))
+			for i, p := range s.Points {
+				pts[i] = Point{T: p.T, F: f}
+			}
+			out = append(out, Series{Metric: dropName(s.Metric), Points: pts})
+		}
+		return ev.checkDuplicates(out), true
+	case "union":
+		var out Matrix
+		seen := map[string]bool{}
+		for _, a := range fe.Args {
+			for _, s := range ev.eval(a) {
+				if k := s.Metric.String(); !seen[k] {
+					seen[k] = true
+					out = append(out, s)
+				}
+			}
+		}
+		return out, true
+	case "limit_offset":
+		ev.wantArgs(fe, 3)
+		lim, off := ev.eval(fe.Args[0]), ev.eval(fe.Args[1])
+		v := ev.eval(fe.Args[2])
+		sortSeries(v)
+		l, o := int(scalarAt(lim, 0)), int(scalarAt(off, 0))
+		if o >= len(v) || l <= 0 {
+			return nil, true
+		}
+		return v[o:min(len(v), o+l)], true
+	case "range_first", "range_last", "range_min", "range_max", "range_avg", "range_sum", "range_median", "range_quantile":
+		arg := 0
+		var phi float64
+		if fe.Name == "range_quantile" {
+			ev.wantArgs(fe, 2)
+			phi = scalarAt(ev.eval(fe.Args[0]), 0)
+			arg = 1
+		} else {
+			ev.wantArgs(fe, 1)
+		}
+		v := ev.eval(fe.Args[arg])
+		for i := range v {
+			pts := v[i].Points
+			if len(pts) == 0 {
+				continue
+			}
+			var r float64
+			switch fe.Name {
+			case "range_first":
+				r = pts[0].F
+			case "range_last":
+				r = pts[len(pts)-1].F
+			case "range_min", "range_max":
+				r = pts[0].F
+				for _, p := range pts {
+					if fe.Name == "range_min" {
+						r = math.Min(r, p.F)
+					} else {
+						r = math.Max(r, p.F)
+					}
+				}
+			case "range_avg":
+				r = avgOf(pts)
+			case "range_sum":
+				for _, p := range pts {
+					r += p.F
+				}
+			case "range_median":
+				r = quantile(0.5, values(pts))
+			case "range_quantile":
+				r = quantile(phi, values(pts))
+			}
+			np := make([]Point, len(pts))
+			for j, p := range pts {
+				np[j] = Point{T: p.T, F: r}
+			}
+			v[i].Points = np
+			if !fe.KeepMetricNames && fe.Name != "range_first" && fe.Name != "range_last" {
+				v[i].Metric = dropName(v[i].Metric)
+			}
+		}
+		return ev.checkDuplicates(v), true
+	case "rollup":
+		ev.wantArgs(fe, 1)
+		var out Matrix
+		for _, kind := range []struct{ name, fn string }{{"min", "min_over_time"}, {"max", "max_over_time"}, {"avg", "avg_over_time"}} {
+			m := ev.callRange(&metricsql.FuncExpr{Name: kind.fn, Args: fe.Args}, rangeFuncs[kind.fn])
+			for _, s := range m {
+				out = append(out, Series{Metric: labels.NewBuilder(s.Metric).Set("rollup", kind.name).Labels(), Points: s.Points})
+			}
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// binaryMetricsQL evaluates default, if and ifnot.
+func (ev *evaluator) binaryMetricsQL(op string, l, r Matrix, rScalar bool) Matrix {
+	switch op {
+	case "default":
+		if rScalar {
+			n := ev.numSteps()
+			for i := range l {
+				have := map[int64]bool{}
+				for _, p := range l[i].Points {
+					have[p.T] = true
+				}
+				for k := range n {
+					if t := ev.stepTime(k); !have[t] {
+						l[i].Points = append(l[i].Points, Point{T: t, F: scalarAt(r, k)})
+					}
+				}
+				slices.SortFunc(l[i].Points, func(a, b Point) int { return int(a.T - b.T) })
+			}
+			return l
+		}
+		m := &matching{card: cardManyToMany}
+		return ev.rangeEval(func(_ int, _ int64, a []Vector) Vector { return ev.or(a[0], a[1], m) }, l, r)
+	case "if", "ifnot":
+		m := &matching{card: cardManyToMany}
+		if rScalar {
+			return ev.rangeEval(func(_ int, _ int64, a []Vector) Vector {
+				if (len(a[1]) > 0 && !math.IsNaN(a[1][0].F)) == (op == "if") {
+					return a[0]
+				}
+				return nil
+			}, l, r)
+		}
+		return ev.rangeEval(func(_ int, _ int64, a []Vector) Vector {
+			if op == "if" {
+				return ev.and(a[0], a[1], m)
+			}
+			return ev.unless(a[0], a[1], m)
+		}, l, r)
+	}
+	ev.fail(badData("unsupported operator %q", op))
+	return nil
+}
