@@ -77,8 +77,8 @@ func init() {
 			n, ok := countIf(w, func(v float64) bool { return v > s[0] })
 			return n / float64(len(w)), ok
 		}},
-		"tmin_over_time": rangeFuncs["ts_of_min_over_time"],
-		"tmax_over_time": rangeFuncs["ts_of_max_over_time"],
+		"tmin_over_time":   rangeFuncs["ts_of_min_over_time"],
+		"tmax_over_time":   rangeFuncs["ts_of_max_over_time"],
 		"tfirst_over_time": rangeFuncs["ts_of_first_over_time"],
 		"tlast_over_time":  rangeFuncs["ts_of_last_over_time"],
 		"zscore_over_time": {0, 1, false, func(w []Point, _, _, _ int64, _ []float64) (float64, bool) {
