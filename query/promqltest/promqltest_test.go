@@ -191,3 +191,15 @@ eval_fail instant at 0 foo(
 	require.True(t, f.Fail)
 	require.Equal(t, "boom", f.FailMsg)
 }
+
+// TestMetricsQLExtensions runs our own script of MetricsQL extensions.
+func TestMetricsQLExtensions(t *testing.T) {
+	src, err := os.ReadFile("testdata/metricsql.test")
+	require.NoError(t, err)
+	cases, err := Run(context.Background(), "metricsql.test", string(src), openStore(t))
+	require.NoError(t, err)
+	require.NotEmpty(t, cases)
+	for _, c := range cases {
+		require.Equal(t, Pass, c.Status, "%s: %s\n%s", c.ID(), c.Query, c.Err)
+	}
+}
