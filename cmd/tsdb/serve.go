@@ -42,6 +42,8 @@ type serveConfig struct {
 	queryMaxConc   int
 	queryLookback  time.Duration
 	queryMaxSample int
+	queryCache     int64
+	queryCacheOff  time.Duration
 }
 
 func parseServeFlags(args []string) (*serveConfig, error) {
@@ -63,6 +65,8 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.queryMaxConc, "query.max-concurrency", 20, "most queries running at once; others wait")
 	fs.DurationVar(&c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
 	fs.IntVar(&c.queryMaxSample, "query.max-samples", 50_000_000, "most samples one query may hold in memory")
+	fs.Int64Var(&c.queryCache, "query.cache-bytes", 256<<20, "memory for cached range-query results (0 turns the cache off)")
+	fs.DurationVar(&c.queryCacheOff, "query.cache-offset", 5*time.Minute, "results newer than this are not cached, as samples may still arrive for them")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -136,7 +140,16 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		MaxSamples:    cfg.queryMaxSample,
 		Timeout:       cfg.queryTimeout,
 	})
+	var rc *query.ResultCache
+	if cfg.queryCache > 0 {
+		if rc, err = query.NewResultCache(cfg.queryCache, cfg.queryCacheOff, nil); err != nil {
+			db.Close()
+			return fmt.Errorf("query cache: %w", err)
+		}
+		defer rc.Close()
+	}
 	a := api.New(db, eng, db, &api.Options{
+		Cache:                rc,
 		EnableAdmin:          cfg.enableAdmin,
 		SnapshotDir:          filepath.Join(cfg.dataDir, "snapshots"),
 		Logger:               log.With("component", "api"),

@@ -43,6 +43,9 @@ func (a *API) DeleteSeries(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	total := 0
+	if a.opts.Cache != nil {
+		defer a.opts.Cache.Reset() // cached results may hold deleted samples
+	}
 	for _, set := range sets {
 		n, err := a.admin.DeleteSeries(ctx, tenant, start, end, set...)
 		total += n

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/storage"
 )
 
@@ -34,6 +35,9 @@ type Options struct {
 	MaxConcurrentQueries int
 	// Version is tsdb's version, reported by buildinfo.
 	Version string
+	// Cache keeps range-query results between dashboard refreshes; nil
+	// turns it off. nocache=1 bypasses it per request.
+	Cache *query.ResultCache
 }
 
 // API holds the handlers.

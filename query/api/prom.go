@@ -27,6 +27,7 @@ const maxPoints = 11000
 type Engine interface {
 	Instant(ctx context.Context, tenant, q string, ts int64) (*query.Result, error)
 	Range(ctx context.Context, tenant, q string, start, end, step int64) (*query.Result, error)
+	RangeCached(ctx context.Context, rc *query.ResultCache, tenant, q string, start, end, step int64) (*query.Result, error)
 }
 
 // Query serves /api/v1/query.
@@ -117,7 +118,11 @@ func (a *API) QueryRange(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	defer release()
-	res, err := a.engine.Range(qctx, tenant, q, start, end, step)
+	rc := a.opts.Cache
+	if arg(ctx, "nocache") == "1" {
+		rc = nil
+	}
+	res, err := a.engine.RangeCached(qctx, rc, tenant, q, start, end, step)
 	if err != nil {
 		writeError(ctx, err)
 		return

@@ -1,0 +1,160 @@
+package query
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metricsql"
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// ResultCache keeps range-query results so that a dashboard refresh, whose
+// window moved forward by a few steps, computes only the new tail. Points
+// newer than now minus Offset are never cached: samples may still arrive
+// for them.
+type ResultCache struct {
+	c      *ristretto.Cache[string, *cachedRange]
+	offset int64
+	now    func() time.Time
+	// Hits counts range queries that reused cached steps; Steps the steps
+	// they did not have to compute.
+	Hits, Steps atomic.Int64
+}
+
+type cachedRange struct {
+	start, end int64 // aligned to step; points cover [start, end]
+	series     []Series
+}
+
+// NewResultCache returns a cache of at most maxBytes; offset is how far
+// behind now a point must be to be cached (VictoriaMetrics uses 5m).
+func NewResultCache(maxBytes int64, offset time.Duration, now func() time.Time) (*ResultCache, error) {
+	c, err := ristretto.NewCache(&ristretto.Config[string, *cachedRange]{
+		NumCounters: max(1000, maxBytes/1000),
+		MaxCost:     maxBytes,
+		BufferItems: 64,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &ResultCache{c: c, offset: offset.Milliseconds(), now: now}, nil
+}
+
+// Reset forgets everything, after data changed in the past (deletes).
+func (rc *ResultCache) Reset() { rc.c.Clear() }
+
+// Close releases the cache.
+func (rc *ResultCache) Close() { rc.c.Close() }
+
+// cacheable reports whether q's value at a time depends only on data up
+// to that time and not on the query's bounds.
+func cacheable(q string) bool {
+	e, err := Parse(q)
+	if err != nil {
+		return false
+	}
+	ok := true
+	walk(e, func(x metricsql.Expr) {
+		switch x := x.(type) {
+		case *metricsql.FuncExpr:
+			switch x.Name {
+			case "start", "end", "step", "range", "now", "limit_offset", "union",
+				"range_first", "range_last", "range_min", "range_max", "range_avg",
+				"range_sum", "range_median", "range_quantile":
+				ok = false
+			}
+		case *metricsql.RollupExpr:
+			if x.Offset != nil && strings.HasPrefix(string(x.Offset.AppendString(nil)), "-") {
+				ok = false // reads the future
+			}
+			if x.At != nil {
+				ok = false
+			}
+		}
+	})
+	return ok && !strings.Contains(q, "range(") && !strings.Contains(q, "step(")
+}
+
+// RangeCached is Range through rc: the steps already cached for the same
+// query and step are reused.
+func (e *Engine) RangeCached(ctx context.Context, rc *ResultCache, tenant, q string, start, end, step int64) (*Result, error) {
+	if rc == nil || step <= 0 || start%step != 0 || !cacheable(q) {
+		return e.Range(ctx, tenant, q, start, end, step)
+	}
+	key := tenant + "\x00" + strconv.FormatInt(step, 10) + "\x00" + q
+	from := start
+	var cached *cachedRange
+	if c, ok := rc.c.Get(key); ok && c.start <= start && c.end >= start {
+		cached = c
+		from = c.end + step
+		rc.Hits.Add(1)
+		rc.Steps.Add((min(c.end, end)-start)/step + 1)
+	}
+	var res *Result
+	if from <= end {
+		r, err := e.Range(ctx, tenant, q, from, end, step)
+		if err != nil {
+			return nil, err
+		}
+		res = r
+	} else {
+		res = &Result{Type: ValueMatrix}
+	}
+	if cached != nil {
+		res.Series = mergeRanges(cached.series, res.Series, start, end)
+	}
+	// Cache what is old enough to be final.
+	limit := rc.now().UnixMilli() - rc.offset
+	limit -= ((limit % step) + step) % step
+	if limit >= start {
+		keepEnd := min(end, limit)
+		var keep []Series
+		cost := int64(64)
+		for _, s := range res.Series {
+			i, _ := slices.BinarySearchFunc(s.Points, keepEnd+1, func(p Point, t int64) int { return int(p.T - t) })
+			if i > 0 {
+				keep = append(keep, Series{Metric: s.Metric, Points: slices.Clone(s.Points[:i])})
+				cost += int64(i)*16 + int64(len(s.Metric.String()))
+			}
+		}
+		rc.c.Set(key, &cachedRange{start: start, end: keepEnd, series: keep}, cost)
+	}
+	return res, nil
+}
+
+// mergeRanges joins the cached points (from start on) with the new ones.
+func mergeRanges(old, fresh []Series, start, end int64) []Series {
+	byKey := map[string]int{}
+	var out []Series
+	add := func(s Series) {
+		k := s.Metric.String()
+		i, ok := byKey[k]
+		if !ok {
+			byKey[k] = len(out)
+			out = append(out, Series{Metric: s.Metric})
+			i = len(out) - 1
+		}
+		for _, p := range s.Points {
+			if p.T >= start && p.T <= end {
+				out[i].Points = append(out[i].Points, p)
+			}
+		}
+	}
+	for _, s := range old {
+		add(s)
+	}
+	for _, s := range fresh {
+		add(s)
+	}
+	out = slices.DeleteFunc(out, func(s Series) bool { return len(s.Points) == 0 })
+	slices.SortFunc(out, func(a, b Series) int { return labels.Compare(a.Metric, b.Metric) })
+	return out
+}

@@ -1,0 +1,56 @@
+package query
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/storage"
+	st "github.com/emsdb/tsdb/storage/storagetest"
+)
+
+func TestRangeCacheComputesOnlyTheTail(t *testing.T) {
+	db := st.Open(t, nil)
+	var b storage.Batch
+	for i, inst := range []string{"a", "b"} {
+		var smp []storage.Sample
+		for ts := int64(0); ts <= 7200_000; ts += 15_000 {
+			smp = append(smp, storage.Sample{T: ts, V: float64(ts/1000) * float64(i+1)})
+		}
+		b.Add(labels.FromStrings("__name__", "c_total", "i", inst), smp...)
+	}
+	require.NoError(t, db.Write(context.Background(), "default", &b))
+	eng := NewEngine(db, nil)
+	now := time.UnixMilli(7200_000)
+	rc, err := NewResultCache(64<<20, 5*time.Minute, func() time.Time { return now })
+	require.NoError(t, err)
+	defer rc.Close()
+	ctx := context.Background()
+	q := `sum by (i) (rate(c_total[5m]))`
+
+	check := func(start, end int64) {
+		t.Helper()
+		got, err := eng.RangeCached(ctx, rc, "default", q, start, end, 60_000)
+		require.NoError(t, err)
+		want, err := eng.Range(ctx, "default", q, start, end, 60_000)
+		require.NoError(t, err)
+		require.Equal(t, want.Series, got.Series)
+	}
+	check(1800_000, 5400_000)
+	rc.c.Wait()
+	require.Zero(t, rc.Hits.Load())
+	// The dashboard refreshes 5 minutes later: same window, moved.
+	now = now.Add(5 * time.Minute)
+	check(2100_000, 5700_000)
+	require.Equal(t, int64(1), rc.Hits.Load())
+	require.Positive(t, rc.Steps.Load())
+
+	// Queries that depend on their bounds or on the future are not cached.
+	require.False(t, cacheable(`x @ end()`))
+	require.False(t, cacheable(`x offset -5m`))
+	require.False(t, cacheable(`range_max(x)`))
+	require.True(t, cacheable(q))
+}
