@@ -94,27 +94,43 @@ func (ev *evaluator) aggregateStep(name string, in Vector, p float64, paramStr s
 	if name == "count_values" {
 		grouping = slices.DeleteFunc(slices.Clone(grouping), func(g string) bool { return g == paramStr })
 	}
-	groups := map[string]*aggGroup{}
-	var order []string
+	groups := map[uint64][]*aggGroup{}
+	var order []*aggGroup
+	sorted := slices.Clone(grouping)
+	if without {
+		sorted = append(sorted, labels.MetricName)
+	}
+	slices.Sort(sorted)
+	var buf []byte
 	for _, s := range in {
-		var ls labels.Labels
+		var h uint64
 		if name == "count_values" {
-			ls = labels.NewBuilder(groupLabels(s.Metric, grouping, without)).Set(paramStr, strconv.FormatFloat(s.F, 'f', -1, 64)).Labels()
-		} else {
-			ls = groupLabels(s.Metric, grouping, without)
+			ls := labels.NewBuilder(groupLabels(s.Metric, grouping, without)).Set(paramStr, strconv.FormatFloat(s.F, 'f', -1, 64)).Labels()
+			h = ls.Hash()
+			g := findGroup(groups[h], func(g *aggGroup) bool { return labels.Equal(g.ls, ls) })
+			if g == nil {
+				g = &aggGroup{ls: ls}
+				groups[h] = append(groups[h], g)
+				order = append(order, g)
+			}
+			g.samples = append(g.samples, s)
+			continue
 		}
-		key := ls.String()
-		g := groups[key]
+		if without {
+			h, buf = s.Metric.HashWithoutLabels(buf, sorted...)
+		} else {
+			h, buf = s.Metric.HashForLabels(buf, sorted...)
+		}
+		g := findGroup(groups[h], func(g *aggGroup) bool { return sameGroup(g.samples[0].Metric, s.Metric, sorted, without) })
 		if g == nil {
-			g = &aggGroup{ls: ls}
-			groups[key] = g
-			order = append(order, key)
+			g = &aggGroup{ls: groupLabels(s.Metric, grouping, without)}
+			groups[h] = append(groups[h], g)
+			order = append(order, g)
 		}
 		g.samples = append(g.samples, s)
 	}
 	var out Vector
-	for _, key := range order {
-		g := groups[key]
+	for _, g := range order {
 		ss := g.samples
 		switch name {
 		case "sum":
@@ -241,4 +257,21 @@ func selectK(ss []Sample, k int, top bool) []Sample {
 	}
 	sort.Sort(sort.Reverse(h))
 	return h.s
+}
+
+func findGroup(gs []*aggGroup, match func(*aggGroup) bool) *aggGroup {
+	for _, g := range gs {
+		if match(g) {
+			return g
+		}
+	}
+	return nil
+}
+
+// sameGroup reports whether a and b fall in the same group.
+func sameGroup(a, b labels.Labels, sortedNames []string, without bool) bool {
+	if without {
+		return string(a.BytesWithoutLabels(nil, sortedNames...)) == string(b.BytesWithoutLabels(nil, sortedNames...))
+	}
+	return string(a.BytesWithLabels(nil, sortedNames...)) == string(b.BytesWithLabels(nil, sortedNames...))
 }

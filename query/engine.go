@@ -708,26 +708,30 @@ func (ev *evaluator) rangeVectorAt(re *metricsql.RollupExpr) Matrix {
 // outMatrix gathers per-step output vectors into series by label set.
 type outMatrix struct {
 	ev    *evaluator
-	index map[string]int
+	index map[uint64][]int // labels hash -> series indexes
 	m     Matrix
-	step  map[string]int64 // last step time each series got a point
 }
 
 func newOutMatrix(ev *evaluator) *outMatrix {
-	return &outMatrix{ev: ev, index: map[string]int{}, step: map[string]int64{}}
+	return &outMatrix{ev: ev, index: map[uint64][]int{}}
 }
 
 func (o *outMatrix) add(ls labels.Labels, t int64, v float64) {
-	k := ls.String()
-	i, ok := o.index[k]
-	if !ok {
+	h := ls.Hash()
+	i := -1
+	for _, j := range o.index[h] {
+		if labels.Equal(o.m[j].Metric, ls) {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
 		i = len(o.m)
-		o.index[k] = i
+		o.index[h] = append(o.index[h], i)
 		o.m = append(o.m, Series{Metric: ls})
-	} else if last, seen := o.step[k]; seen && last == t {
+	} else if pts := o.m[i].Points; len(pts) > 0 && pts[len(pts)-1].T == t {
 		o.ev.failf("vector cannot contain metrics with the same labelset")
 	}
-	o.step[k] = t
 	o.m[i].Points = append(o.m[i].Points, Point{T: t, F: v})
 }
 

@@ -656,7 +656,13 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 	// Points of one series may have been added out of step order when
 	// several input series share the output labels.
 	for i := range out.m {
-		slices.SortFunc(out.m[i].Points, func(a, b Point) int { return int(a.T - b.T) })
+		pts := out.m[i].Points
+		slices.SortFunc(pts, func(a, b Point) int { return int(a.T - b.T) })
+		for j := 1; j < len(pts); j++ {
+			if pts[j].T == pts[j-1].T {
+				ev.failf("vector cannot contain metrics with the same labelset")
+			}
+		}
 	}
 	return out.m
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/emsdb/tsdb/benchmarks/peer"
+	"github.com/emsdb/tsdb/benchmarks/queryload"
 	"github.com/emsdb/tsdb/benchmarks/rwload"
 	"github.com/emsdb/tsdb/benchmarks/workload"
 )
@@ -39,21 +40,23 @@ type config struct {
 	custom     []peer.Spec
 	out        string
 	work       string
+	queryRuns  int
 }
 
 // Run is one peer's figures for one workload size.
 type Run struct {
-	Peer           string        `json:"peer"`
-	Version        string        `json:"version"`
-	Series         int           `json:"series"`
-	Load           rwload.Result `json:"load"`
-	Accepted       float64       `json:"accepted_samples"` // from the peer's own counter
-	RSSBytes       int64         `json:"rss_bytes"`
-	PeakRSSBytes   int64         `json:"peak_rss_bytes"`
-	DiskBytes      int64         `json:"disk_bytes"`
-	BytesPerSample float64       `json:"bytes_per_sample"`
-	RSSPerSeries   float64       `json:"rss_bytes_per_series"`
-	Error          string        `json:"error,omitempty"`
+	Peer           string           `json:"peer"`
+	Version        string           `json:"version"`
+	Series         int              `json:"series"`
+	Load           rwload.Result    `json:"load"`
+	Accepted       float64          `json:"accepted_samples"` // from the peer's own counter
+	RSSBytes       int64            `json:"rss_bytes"`
+	PeakRSSBytes   int64            `json:"peak_rss_bytes"`
+	DiskBytes      int64            `json:"disk_bytes"`
+	BytesPerSample float64          `json:"bytes_per_sample"`
+	RSSPerSeries   float64          `json:"rss_bytes_per_series"`
+	Queries        []queryload.Stat `json:"queries,omitempty"`
+	Error          string           `json:"error,omitempty"`
 }
 
 // Report is the whole result.
@@ -92,6 +95,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.tsdb, "tsdb", "bin/tsdb", "tsdb binary; empty to skip")
 	fs.StringVar(&c.prometheus, "prometheus", "/usr/bin/prometheus", "prometheus binary; empty to skip")
 	custom := fs.String("peer", "", "extra peers: name=binary arg… ({listen}, {data} are replaced); several separated by ';'")
+	fs.IntVar(&c.queryRuns, "query-runs", 10, "times each dashboard query runs after ingest (0: no query phase)")
 	fs.StringVar(&c.out, "out", "benchmarks/results", "folder for results.json and results.md")
 	fs.StringVar(&c.work, "work", "", "folder for the peers' data (default: a fresh temporary folder, removed after)")
 	if err := fs.Parse(args); err != nil {
@@ -156,8 +160,9 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		t0 := time.Now()
 		streams := rwload.Encode(w, cfg.steps, cfg.clients, cfg.batch)
 		log.Info("workload encoded", "series", n, "samples", n*cfg.steps, "took", time.Since(t0).Round(time.Millisecond))
+		dataEnd := time.UnixMilli(start + int64(cfg.steps)*cfg.interval.Milliseconds())
 		for _, s := range specs {
-			r := measure(ctx, log, s, filepath.Join(work, strconv.Itoa(n)), streams, n)
+			r := measure(ctx, log, s, filepath.Join(work, strconv.Itoa(n)), streams, n, dataEnd, cfg.queryRuns)
 			rep.Runs = append(rep.Runs, r)
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -182,7 +187,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	return nil
 }
 
-func measure(ctx context.Context, log *slog.Logger, s peer.Spec, work string, streams [][]rwload.Body, series int) Run {
+func measure(ctx context.Context, log *slog.Logger, s peer.Spec, work string, streams [][]rwload.Body, series int, dataEnd time.Time, queryRuns int) Run {
 	r := Run{Peer: s.Name, Series: series}
 	fail := func(err error) Run {
 		r.Error = err.Error()
@@ -206,6 +211,20 @@ func measure(ctx context.Context, log *slog.Logger, s peer.Spec, work string, st
 		r.Accepted, _ = p.Metric(ctx, "tsdb_samples_written_total")
 	case peer.Prometheus:
 		r.Accepted, _ = p.Metric(ctx, "prometheus_tsdb_head_samples_appended_total")
+	}
+	if queryRuns > 0 {
+		qs := queryload.NodeDashboard()
+		stats, err := queryload.Run(ctx, p.URL(), dataEnd, qs, queryRuns)
+		if err != nil {
+			p.Kill()
+			return fail(fmt.Errorf("queries: %w", err))
+		}
+		ref, err := queryload.Refresh(ctx, p.URL(), dataEnd, qs[1], queryRuns)
+		if err != nil {
+			p.Kill()
+			return fail(fmt.Errorf("refresh: %w", err))
+		}
+		r.Queries = append(stats, ref)
 	}
 	if s.Kind == peer.Prometheus {
 		r.DiskBytes, err = p.CompactedBytes(ctx)
@@ -279,6 +298,22 @@ func markdown(rep Report) string {
 	}
 	b.WriteString("\nRatios are to Prometheus in the same run (ingest: higher is better; disk and RSS: lower is better).\n")
 	b.WriteString("Bytes/sample: tsdb's data folder after a graceful stop; Prometheus's head snapshot into a block (chunks + index).\n")
+	for _, r := range rep.Runs {
+		p, ok := base[r.Series]
+		if r.Peer == "prometheus" || !ok || len(r.Queries) == 0 || len(p.Queries) != len(r.Queries) {
+			continue
+		}
+		fmt.Fprintf(&b, "\nDashboard queries at %d series (%s vs prometheus, %d runs each, one at a time):\n\n", r.Series, r.Peer, r.Queries[0].Runs)
+		b.WriteString("| query | series | p50 ms | p99 ms | prometheus p50 | prometheus p99 | p50 × |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		for i, q := range r.Queries {
+			pq := p.Queries[i]
+			ratio := "–"
+			if pq.P50Ms > 0 {
+				ratio = fmt.Sprintf("%.2f", q.P50Ms/pq.P50Ms)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %s |\n", q.Name, q.Series, q.P50Ms, q.P99Ms, pq.P50Ms, pq.P99Ms, ratio)
+		}
+	}
 	var vs []string
 	seen := map[string]bool{}
 	for _, r := range rep.Runs {
