@@ -28,6 +28,8 @@ type Options struct {
 	MaxSamples int
 	// Timeout bounds one query. Default 2m.
 	Timeout time.Duration
+	// MaxSeries caps the series one query may select. 0: no limit.
+	MaxSeries int
 }
 
 func (o *Options) ensureDefaults() {
@@ -139,6 +141,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		lookback:   e.opts.LookbackDelta.Milliseconds(),
 		subStep:    e.opts.SubqueryStep.Milliseconds(),
 		maxSamples: e.opts.MaxSamples,
+		maxSeries:  e.opts.MaxSeries,
 		qStart:     start,
 		qEnd:       end,
 	}
@@ -330,6 +333,7 @@ type evaluator struct {
 	start, end, interval int64
 	lookback, subStep    int64
 	maxSamples, samples  int
+	maxSeries, series    int
 	qStart, qEnd         int64 // of the whole query: start() and end()
 	instant              bool
 	warnings, infos      []string
@@ -468,7 +472,7 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 	sub.start -= off
 	sub.end -= off
 	m := sub.eval(re.Expr)
-	ev.samples, ev.warnings, ev.infos = sub.samples, sub.warnings, sub.infos
+	ev.samples, ev.series, ev.warnings, ev.infos = sub.samples, sub.series, sub.warnings, sub.infos
 	// Map the sub-evaluation's points back onto our steps.
 	n := ev.numSteps()
 	out := make(Matrix, 0, len(m))
@@ -567,6 +571,9 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 				ev.fail(execErr("read series %s: %v", ls, err))
 			}
 			ev.addSamples(len(pts))
+			if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
+				ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
+			}
 			out = append(out, Series{Metric: ls, Points: pts})
 		}
 		if err := ss.Err(); err != nil {
@@ -684,7 +691,7 @@ func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
 		return ra
 	}
 	m := sub.eval(re.Expr)
-	ev.samples, ev.warnings, ev.infos = sub.samples, sub.warnings, sub.infos
+	ev.samples, ev.series, ev.warnings, ev.infos = sub.samples, sub.series, sub.warnings, sub.infos
 	ra.series = m
 	return ra
 }

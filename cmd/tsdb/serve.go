@@ -43,6 +43,7 @@ type serveConfig struct {
 	queryLookback  time.Duration
 	queryMaxSample int
 	queryCache     int64
+	queryMaxSeries int
 	queryCacheOff  time.Duration
 }
 
@@ -65,6 +66,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.queryMaxConc, "query.max-concurrency", 20, "most queries running at once; others wait")
 	fs.DurationVar(&c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
 	fs.IntVar(&c.queryMaxSample, "query.max-samples", 50_000_000, "most samples one query may hold in memory")
+	fs.IntVar(&c.queryMaxSeries, "query.max-series", 1_000_000, "most series one query may select (0: no limit)")
 	fs.Int64Var(&c.queryCache, "query.cache-bytes", 256<<20, "memory for cached range-query results (0 turns the cache off)")
 	fs.DurationVar(&c.queryCacheOff, "query.cache-offset", 5*time.Minute, "results newer than this are not cached, as samples may still arrive for them")
 	if err := fs.Parse(args); err != nil {
@@ -139,6 +141,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		LookbackDelta: cfg.queryLookback,
 		MaxSamples:    cfg.queryMaxSample,
 		Timeout:       cfg.queryTimeout,
+		MaxSeries:     cfg.queryMaxSeries,
 	})
 	var rc *query.ResultCache
 	if cfg.queryCache > 0 {
