@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/sync/errgroup"
@@ -25,6 +26,7 @@ type DB struct {
 	opts   Options
 	shards []*shard
 	cache  *regexCache
+	blocks *pebble.Cache // decompressed blocks, shared by the shards
 	keys   *keyCache
 	stats  dbStats
 	closed atomic.Bool
@@ -77,13 +79,15 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
 	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(), quit: make(chan struct{})}
+	db.blocks = pebble.NewCache(o.BlockCacheSize)
 	for i := 0; i < o.Shards; i++ {
-		sh, err := openShard(i, filepath.Join(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, &db.stats)
+		sh, err := openShard(i, filepath.Join(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, db.blocks, &db.stats)
 		if err != nil {
 			for _, s := range db.shards {
 				s.close()
 			}
 			cache.Close()
+			db.blocks.Unref()
 			return nil, fmt.Errorf("open shard %d: %w", i, err)
 		}
 		db.shards = append(db.shards, sh)
@@ -357,6 +361,7 @@ func (db *DB) Close() error {
 		}
 	}
 	db.cache.Close()
+	db.blocks.Unref()
 	return errors.Join(errs...)
 }
 

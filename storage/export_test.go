@@ -15,6 +15,7 @@ func Crash(db *DB) error {
 		errs = append(errs, sh.wal.Close(), sh.db.Close())
 	}
 	db.cache.Close()
+	db.blocks.Unref()
 	return errors.Join(errs...)
 }
 

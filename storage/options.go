@@ -40,6 +40,9 @@ type Options struct {
 	NoSync bool
 	// CacheSize is the byte budget of the index caches. Default 64 MiB.
 	CacheSize int64
+	// BlockCacheSize is the byte budget of Pebble's cache of decompressed
+	// blocks, shared by all shards. Default 256 MiB.
+	BlockCacheSize int64
 	// Logger receives the DB's structured logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
@@ -75,6 +78,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.WALSegmentSize <= 0 {
 		o.WALSegmentSize = 64 << 20
+	}
+	if o.BlockCacheSize <= 0 {
+		o.BlockCacheSize = 256 << 20
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = 64 << 20

@@ -67,7 +67,7 @@ type writeItem struct {
 	keyed bool
 }
 
-func openShard(id int, dir string, opts *Options, cache *regexCache, stats *dbStats) (*shard, error) {
+func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *pebble.Cache, stats *dbStats) (*shard, error) {
 	s := &shard{
 		id:         id,
 		dir:        dir,
@@ -85,7 +85,7 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, stats *dbSt
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create shard dir: %w", err)
 	}
-	db, err := pebble.Open(filepath.Join(dir, "pebble"), pebbleOptions(opts, s.log))
+	db, err := pebble.Open(filepath.Join(dir, "pebble"), pebbleOptions(opts, s.log, blocks))
 	if err != nil {
 		return nil, fmt.Errorf("open pebble: %w", err)
 	}
@@ -119,8 +119,9 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, stats *dbSt
 // memtables (index keys, sealed chunks, deletes) is also in a segment of our
 // WAL that is truncated only after Pebble has flushed it to tables, so a
 // crash loses nothing a replay cannot rebuild, and chunks are written once.
-func pebbleOptions(opts *Options, log *slog.Logger) *pebble.Options {
+func pebbleOptions(opts *Options, log *slog.Logger, blocks *pebble.Cache) *pebble.Options {
 	po := &pebble.Options{
+		Cache:                       blocks,
 		Logger:                      pebbleLogger{log},
 		DisableWAL:                  true,
 		MemTableSize:                32 << 20,

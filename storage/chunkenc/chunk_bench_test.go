@@ -80,3 +80,19 @@ func BenchmarkXORAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(c.Size())/240, "bytes/sample")
 }
+
+func BenchmarkXORIterate(b *testing.B) {
+	ts, vs := nodeLike(1, rand.New(rand.NewPCG(1, 1)))
+	c := NewXORChunk()
+	for i := range ts {
+		c.Append(ts[i], vs[i])
+	}
+	buf, n := c.Snapshot(nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		it := NewXORIterator(buf, n)
+		for it.Next() {
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sample")
+}

@@ -2,6 +2,7 @@ package chunkenc
 
 import (
 	"encoding/binary"
+	"sync"
 	"fmt"
 	"math"
 )
@@ -304,25 +305,47 @@ func decodeIntValues(h denseHeader, body []byte, vs []float64) ([]float64, []byt
 	return vs, body, nil
 }
 
-// NewDenseIterator decodes b and iterates it.
+// decodeBufs are decode buffers, reused once an iterator is exhausted.
+type decodeBufs struct {
+	ts []int64
+	vs []float64
+}
+
+var bufPool = sync.Pool{New: func() any { return &decodeBufs{} }}
+
+// NewDenseIterator decodes b and iterates it. Its buffers go back to a pool
+// when it is exhausted.
 func NewDenseIterator(b []byte) Iterator {
-	ts, vs, err := DecodeDense(b, nil, nil)
+	bufs := bufPool.Get().(*decodeBufs)
+	ts, vs, err := DecodeDense(b, bufs.ts[:0], bufs.vs[:0])
 	if err != nil {
+		bufPool.Put(bufs)
 		return &denseIter{err: err}
 	}
-	return &denseIter{ts: ts, vs: vs, i: -1}
+	bufs.ts, bufs.vs = ts, vs
+	return &denseIter{ts: ts, vs: vs, i: -1, bufs: bufs}
 }
 
 type denseIter struct {
-	ts  []int64
-	vs  []float64
-	i   int
-	err error
+	ts   []int64
+	vs   []float64
+	i    int
+	err  error
+	bufs *decodeBufs
+}
+
+// release returns the buffers; the iterator is done.
+func (it *denseIter) release() {
+	if it.bufs != nil {
+		bufPool.Put(it.bufs)
+		it.bufs, it.ts, it.vs = nil, nil, nil
+	}
 }
 
 func (it *denseIter) Next() bool {
 	if it.err != nil || it.i+1 >= len(it.ts) {
-		it.i = len(it.ts)
+		it.release()
+		it.i = 0
 		return false
 	}
 	it.i++
@@ -339,7 +362,12 @@ func (it *denseIter) SeekTo(t int64) bool {
 	for it.i < len(it.ts) && it.ts[it.i] < t {
 		it.i++
 	}
-	return it.i < len(it.ts)
+	if it.i >= len(it.ts) {
+		it.release()
+		it.i = 0
+		return false
+	}
+	return true
 }
 
 func (it *denseIter) At() (int64, float64) { return it.ts[it.i], it.vs[it.i] }

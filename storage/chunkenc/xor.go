@@ -160,6 +160,12 @@ func (r *bitReader) readBits(n int) (uint64, bool) {
 	if r.pos+n > 8*len(r.b) {
 		return 0, false
 	}
+	// Fast path: the bits lie in one 8-byte big-endian window.
+	if i, off := r.pos>>3, uint(r.pos&7); n > 0 && off+uint(n) <= 64 && i+8 <= len(r.b) {
+		w := binary.BigEndian.Uint64(r.b[i:])
+		r.pos += n
+		return (w << off) >> (64 - uint(n)), true
+	}
 	var v uint64
 	for n > 0 {
 		off := r.pos & 7
