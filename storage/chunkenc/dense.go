@@ -2,9 +2,9 @@ package chunkenc
 
 import (
 	"encoding/binary"
-	"sync"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Dense chunk layout (see storage/docs/format-chunks.md):
