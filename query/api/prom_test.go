@@ -194,3 +194,24 @@ func TestQueryTimeoutParameter(t *testing.T) {
 	code, _ = call(t, a.Query, false, url.Values{"query": {"up"}, "timeout": {"5s"}, "time": {fmt.Sprint(1_700_000_000)}})
 	require.Equal(t, 200, code)
 }
+
+func TestOtherGrafanaEndpoints(t *testing.T) {
+	a := newTestAPI(t, time.Unix(1_700_000_000, 0))
+	for _, tc := range []struct {
+		h    func(*fasthttp.RequestCtx)
+		want string
+	}{
+		{a.Metadata, `{}`},
+		{a.QueryExemplars, `[]`},
+	} {
+		for _, post := range []bool{false, true} {
+			code, env := call(t, tc.h, post, url.Values{"query": {"up"}, "start": {"0"}, "end": {"1"}})
+			require.Equal(t, 200, code)
+			require.Equal(t, "success", env.Status)
+			require.JSONEq(t, tc.want, string(env.Data))
+		}
+	}
+	code, env := call(t, a.FormatQuery, false, url.Values{"query": {"sum(rate(x[5m]))by(job)"}})
+	require.Equal(t, 200, code)
+	require.JSONEq(t, `"sum(rate(x[5m])) by(job)"`, string(env.Data))
+}
