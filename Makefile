@@ -46,6 +46,8 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecodeV1 -fuzztime $(FUZZTIME) ./ingest/remotewrite/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecodeV2 -fuzztime $(FUZZTIME) ./ingest/remotewrite/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./ingest/remotewrite/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./ingest/influx/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./ingest/promtext/
 
 cover:
 	$(GO) test -tags $(TAGS) -coverprofile=cover.out $(PKGS)

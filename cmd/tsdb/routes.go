@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/query/api"
 )
 
@@ -23,6 +24,8 @@ type routes struct {
 	metrics      fasthttp.RequestHandler
 	ready        func() bool
 	api          *api.API
+	influx       *influx.Handler
+	promImport   fasthttp.RequestHandler
 }
 
 func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
@@ -71,6 +74,14 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			r.remoteWrite(ctx)
 		case "/api/v1/export":
 			r.export(ctx)
+		case "/write":
+			r.influx.ServeV1(ctx)
+		case "/api/v2/write":
+			r.influx.ServeV2(ctx)
+		case "/ping":
+			r.influx.Ping(ctx)
+		case "/api/v1/import/prometheus":
+			r.promImport(ctx)
 		case "/api/v1/query":
 			r.api.Query(ctx)
 		case "/api/v1/query_range":
@@ -108,7 +119,7 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			}
 		case "/":
 			ctx.SetContentType("text/plain; charset=utf-8")
-			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready\n")
+			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /write /api/v2/write /api/v1/import/prometheus /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready\n")
 		default:
 			handler = "other"
 			if name, ok := labelValuesPath(path); ok {

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/ingest/influx"
+	"github.com/emsdb/tsdb/ingest/promtext"
 	"github.com/emsdb/tsdb/ingest/remotewrite"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/query/api"
@@ -44,6 +46,8 @@ type serveConfig struct {
 	queryMaxSample int
 	queryCache     int64
 	queryMaxSeries int
+	influxTCP      string
+	influxUDP      string
 	queryCacheOff  time.Duration
 }
 
@@ -67,6 +71,8 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
 	fs.IntVar(&c.queryMaxSample, "query.max-samples", 50_000_000, "most samples one query may hold in memory")
 	fs.IntVar(&c.queryMaxSeries, "query.max-series", 1_000_000, "most series one query may select (0: no limit)")
+	fs.StringVar(&c.influxTCP, "influx.listen-tcp", "", "`HOST:PORT` for InfluxDB line protocol over TCP (off when empty)")
+	fs.StringVar(&c.influxUDP, "influx.listen-udp", "", "`HOST:PORT` for InfluxDB line protocol over UDP (off when empty)")
 	fs.Int64Var(&c.queryCache, "query.cache-bytes", 256<<20, "memory for cached range-query results (0 turns the cache off)")
 	fs.DurationVar(&c.queryCacheOff, "query.cache-offset", 5*time.Minute, "results newer than this are not cached, as samples may still arrive for them")
 	if err := fs.Parse(args); err != nil {
@@ -160,11 +166,34 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		MaxConcurrentQueries: cfg.queryMaxConc,
 		Version:              version,
 	})
+	ifx := influx.New(db, &influx.Options{MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: reg})
+	if cfg.influxTCP != "" {
+		ln, err := net.Listen("tcp", cfg.influxTCP)
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("influx tcp listener: %w", err)
+		}
+		defer ln.Close()
+		go func() { _ = ifx.ServeTCP(ln) }()
+		log.Info("influx line protocol over tcp", "addr", ln.Addr().String())
+	}
+	if cfg.influxUDP != "" {
+		pc, err := net.ListenPacket("udp", cfg.influxUDP)
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("influx udp listener: %w", err)
+		}
+		defer pc.Close()
+		go func() { _ = ifx.ServeUDP(pc) }()
+		log.Info("influx line protocol over udp", "addr", pc.LocalAddr().String())
+	}
 	var shuttingDown atomic.Bool
 	h := newRouter(routes{
 		remoteWrite:  rw.Serve,
 		export:       a.Export,
 		api:          a,
+		influx:       ifx,
+		promImport:   promtext.New(db, cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,
 		snapshot:     a.Snapshot,
 		metrics:      metricsHandler(reg),

@@ -1,0 +1,292 @@
+package influx
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/valyala/fasthttp"
+
+	"github.com/emsdb/tsdb/internal/tenancy"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Options configures a Handler. A zero field means its default.
+type Options struct {
+	// MaxBodyBytes caps a request body, after gzip. Default 32 MiB.
+	MaxBodyBytes int
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+	// Now is the clock that stamps lines without a timestamp.
+	Now func() time.Time
+}
+
+// Handler serves line protocol.
+type Handler struct {
+	w       storage.Writer
+	opts    Options
+	lines   *prometheus.CounterVec
+	samples prometheus.Counter
+}
+
+// New returns a Handler writing to w.
+func New(w storage.Writer, opts *Options) *Handler {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	h := &Handler{w: w, opts: o,
+		lines: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tsdb_influx_lines_total", Help: "Line-protocol lines received, by result.",
+		}, []string{"result"}),
+		samples: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_influx_samples_total", Help: "Samples stored from line protocol.",
+		}),
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(h.lines, h.samples)
+	}
+	return h
+}
+
+// precisionMs returns the factor from a precision to milliseconds as a
+// multiplier (mul) or divisor (div).
+func precisionMs(p string) (mul, div int64, err error) {
+	switch p {
+	case "", "n", "ns":
+		return 1, 1_000_000, nil
+	case "u", "us", "µ":
+		return 1, 1000, nil
+	case "ms":
+		return 1, 1, nil
+	case "s":
+		return 1000, 1, nil
+	case "m":
+		return 60_000, 1, nil
+	case "h":
+		return 3_600_000, 1, nil
+	}
+	return 0, 0, fmt.Errorf("unknown precision %q: want ns, us, ms, s, m or h", p)
+}
+
+// ServeV1 handles POST /write (db, precision).
+func (h *Handler) ServeV1(ctx *fasthttp.RequestCtx) {
+	h.serve(ctx, string(ctx.QueryArgs().Peek("db")), string(ctx.QueryArgs().Peek("precision")), false)
+}
+
+// ServeV2 handles POST /api/v2/write (org, bucket, precision).
+func (h *Handler) ServeV2(ctx *fasthttp.RequestCtx) {
+	h.serve(ctx, string(ctx.QueryArgs().Peek("bucket")), string(ctx.QueryArgs().Peek("precision")), true)
+}
+
+// Ping answers /ping as InfluxDB does, for clients that check it.
+func (h *Handler) Ping(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10")
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (h *Handler) fail(ctx *fasthttp.RequestCtx, v2 bool, code int, msg string) {
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	b := []byte(`{"error":`)
+	if v2 {
+		b = []byte(`{"code":"invalid","message":`)
+	}
+	b = append(b, jsonString(msg)...)
+	ctx.SetBody(append(b, "}\n"...))
+}
+
+func (h *Handler) serve(ctx *fasthttp.RequestCtx, db, precision string, v2 bool) {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		h.fail(ctx, v2, fasthttp.StatusMethodNotAllowed, "line protocol writes need POST")
+		return
+	}
+	tenant, err := tenancy.FromRequest(ctx)
+	if err != nil {
+		h.fail(ctx, v2, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	mul, div, err := precisionMs(precision)
+	if err != nil {
+		h.fail(ctx, v2, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	body := ctx.PostBody()
+	if strings.EqualFold(string(ctx.Request.Header.ContentEncoding()), "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			h.fail(ctx, v2, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
+			return
+		}
+		body, err = io.ReadAll(io.LimitReader(zr, int64(h.opts.MaxBodyBytes)+1))
+		if err != nil {
+			h.fail(ctx, v2, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
+			return
+		}
+	}
+	if len(body) > h.opts.MaxBodyBytes {
+		h.fail(ctx, v2, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.opts.MaxBodyBytes))
+		return
+	}
+	stored, bad, err := h.write(context.Background(), tenant, db, body, mul, div)
+	if err != nil {
+		code := fasthttp.StatusServiceUnavailable
+		if errors.Is(err, storage.ErrInvalidSeries) || errors.Is(err, storage.ErrInvalidSample) || errors.Is(err, storage.ErrTooManySeries) {
+			code = fasthttp.StatusBadRequest
+		}
+		h.fail(ctx, v2, code, err.Error())
+		return
+	}
+	if len(bad) > 0 {
+		msgs := make([]string, 0, min(len(bad), 10))
+		for _, e := range bad[:min(len(bad), 10)] {
+			msgs = append(msgs, e.Error())
+		}
+		more := ""
+		if len(bad) > 10 {
+			more = fmt.Sprintf("; … %d more", len(bad)-10)
+		}
+		h.fail(ctx, v2, fasthttp.StatusBadRequest, fmt.Sprintf("partial write: %d bad lines not stored (%s%s); %d samples stored",
+			len(bad), strings.Join(msgs, "; "), more, stored))
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// write parses body and stores its good lines; it returns the samples
+// stored and the bad lines.
+func (h *Handler) write(ctx context.Context, tenant, db string, body []byte, mul, div int64) (int, []*LineError, error) {
+	pts, bad := Parse(body)
+	h.lines.WithLabelValues("bad").Add(float64(len(bad)))
+	h.lines.WithLabelValues("ok").Add(float64(len(pts)))
+	if len(pts) == 0 {
+		return 0, bad, nil
+	}
+	now := h.opts.Now().UnixMilli()
+	var b storage.Batch
+	sb := labels.NewScratchBuilder(16)
+	n := 0
+	for _, p := range pts {
+		t := now
+		if p.HasTime {
+			t = p.Time * mul / div
+		}
+		for _, f := range p.Fields {
+			sb.Reset()
+			sb.Add(labels.MetricName, p.Measurement+"_"+f.Key)
+			for _, tg := range p.Tags {
+				sb.Add(tg.Key, tg.Value)
+			}
+			if db != "" {
+				sb.Add("db", db)
+			}
+			sb.Sort()
+			b.Add(sb.Labels(), storage.Sample{T: t, V: f.Value})
+			n++
+		}
+	}
+	if err := h.w.Write(ctx, tenant, &b); err != nil {
+		return 0, bad, err
+	}
+	h.samples.Add(float64(n))
+	return n, bad, nil
+}
+
+// ServeTCP reads newline-separated lines from every connection, storing
+// them in batches (the default tenant, nanosecond timestamps). It returns
+// when ln is closed.
+func (h *Handler) ServeTCP(ln net.Listener) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		go h.serveConn(c)
+	}
+}
+
+func (h *Handler) serveConn(c net.Conn) {
+	defer c.Close()
+	sc := bufio.NewScanner(c)
+	sc.Buffer(nil, 1<<20)
+	var buf []byte
+	lines := 0
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		if _, bad, err := h.write(context.Background(), tenancy.Default, "", buf, 1, 1_000_000); err != nil {
+			h.opts.Logger.Warn("influx tcp write", "err", err)
+		} else if len(bad) > 0 {
+			h.opts.Logger.Warn("influx tcp: bad lines dropped", "count", len(bad), "first", bad[0].Error())
+		}
+		buf, lines = buf[:0], 0
+	}
+	for sc.Scan() {
+		buf = append(append(buf, sc.Bytes()...), '\n')
+		if lines++; lines >= 1000 {
+			flush()
+		}
+	}
+	flush()
+}
+
+// ServeUDP stores each datagram's lines. It returns when pc is closed.
+func (h *Handler) ServeUDP(pc net.PacketConn) error {
+	buf := make([]byte, 64<<10)
+	for {
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		if _, bad, err := h.write(context.Background(), tenancy.Default, "", buf[:n], 1, 1_000_000); err != nil {
+			h.opts.Logger.Warn("influx udp write", "err", err)
+		} else if len(bad) > 0 {
+			h.opts.Logger.Warn("influx udp: bad lines dropped", "count", len(bad), "first", bad[0].Error())
+		}
+	}
+}
+
+func jsonString(s string) []byte {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return []byte(b.String())
+}

@@ -1,0 +1,132 @@
+package influx
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/emsdb/tsdb/storage"
+	st "github.com/emsdb/tsdb/storage/storagetest"
+)
+
+func TestParseLine(t *testing.T) {
+	p, err := ParseLine([]byte(`cpu\,x,host=a\ b,region=eu usage=0.5,count=3i,ok=true,note="hi, \"there\"",big=7u 1700000000000000000`))
+	require.NoError(t, err)
+	require.Equal(t, "cpu,x", p.Measurement)
+	require.Equal(t, []Tag{{"host", "a b"}, {"region", "eu"}}, p.Tags)
+	require.Equal(t, []Field{{"usage", 0.5}, {"count", 3}, {"ok", 1}, {"big", 7}}, p.Fields, "strings are skipped")
+	require.True(t, p.HasTime)
+	require.Equal(t, int64(1700000000000000000), p.Time)
+
+	p, err = ParseLine([]byte(`mem free=1e3`))
+	require.NoError(t, err)
+	require.False(t, p.HasTime)
+	require.Equal(t, 1000.0, p.Fields[0].Value)
+
+	for _, bad := range []string{
+		`cpu`, `cpu,host=a`, `,host=a v=1`, `cpu v=`, `cpu v=abc`, `cpu v=1 notatime`,
+		`cpu,host v=1`, `cpu v="open`, `cpu v=NaN`, `cpu v=1i2`,
+	} {
+		_, err := ParseLine([]byte(bad))
+		require.Error(t, err, bad)
+	}
+}
+
+func TestParseReportsBadLinesAndKeepsGoodOnes(t *testing.T) {
+	pts, errs := Parse([]byte("# comment\ncpu v=1\n\ncpu v=oops\nmem v=2\r\n"))
+	require.Len(t, pts, 2)
+	require.Len(t, errs, 1)
+	require.Equal(t, 4, errs[0].Line)
+	require.Contains(t, errs[0].Error(), "line 4")
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"cpu,host=a usage=1,idle=2i 1700000000000000000\n",
+		`m\ x,t\=1=v\,2 f="s\"q",g=t`,
+		"a v=1\nb,c=d e=2u\n#x\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pts, _ := Parse(b)
+		for _, p := range pts {
+			if p.Measurement == "" || len(p.Fields) == 0 && !bytes.Contains(b, []byte(`"`)) {
+				t.Fatalf("accepted a point without measurement or fields: %+v", p)
+			}
+			for _, f := range p.Fields {
+				if math.IsNaN(f.Value) || math.IsInf(f.Value, 0) {
+					t.Fatalf("accepted %v", f.Value)
+				}
+			}
+		}
+	})
+}
+
+func post(t *testing.T, h func(*fasthttp.RequestCtx), uri, body string, gz bool) (int, string) {
+	t.Helper()
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.SetRequestURI(uri)
+	if gz {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write([]byte(body))
+		_ = zw.Close()
+		ctx.Request.Header.Set("Content-Encoding", "gzip")
+		ctx.Request.SetBody(buf.Bytes())
+	} else {
+		ctx.Request.SetBodyString(body)
+	}
+	h(&ctx)
+	return ctx.Response.StatusCode(), string(ctx.Response.Body())
+}
+
+func TestHandler(t *testing.T) {
+	db := st.Open(t, nil)
+	now := time.UnixMilli(1_700_000_000_000)
+	h := New(db, &Options{Now: func() time.Time { return now }})
+
+	code, body := post(t, h.ServeV1, "/write?db=telegraf&precision=s", "cpu,host=a usage=0.5,idle=99i 1700000001\ncpu,host=b usage=1\n", false)
+	require.Equal(t, 204, code, body)
+	code, body = post(t, h.ServeV2, "/api/v2/write?org=o&bucket=iot&precision=ms", "temp,dev=x c=21.5 1700000002000", true)
+	require.Equal(t, 204, code, body)
+
+	got := st.Read(t, db, "default", 0, math.MaxInt64, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	require.Equal(t, map[string][]storage.Sample{
+		`{__name__="cpu_idle", db="telegraf", host="a"}`:  {{T: 1_700_000_001_000, V: 99}},
+		`{__name__="cpu_usage", db="telegraf", host="a"}`: {{T: 1_700_000_001_000, V: 0.5}},
+		`{__name__="cpu_usage", db="telegraf", host="b"}`: {{T: 1_700_000_000_000, V: 1}},
+		`{__name__="temp_c", db="iot", dev="x"}`:          {{T: 1_700_000_002_000, V: 21.5}},
+	}, got)
+
+	// A partial write names the bad line, stores the good ones only.
+	code, body = post(t, h.ServeV1, "/write", "good v=1 1700000003000000000\nbad v=x\n", false)
+	require.Equal(t, 400, code)
+	require.Contains(t, body, "line 2")
+	require.Contains(t, body, "partial write")
+	require.Len(t, st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "good_v")), 1)
+
+	code, body = post(t, h.ServeV1, "/write?precision=fortnight", "x v=1", false)
+	require.Equal(t, 400, code)
+	require.Contains(t, body, "precision")
+	code, _ = post(t, h.ServeV2, "/api/v2/write", "x v=1", false)
+	require.Equal(t, 204, code)
+
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.Header.Set("Content-Encoding", "gzip")
+	ctx.Request.SetBodyString("not gzip")
+	h.ServeV1(&ctx)
+	require.Equal(t, 400, ctx.Response.StatusCode())
+	require.True(t, strings.Contains(string(ctx.Response.Body()), "gzip"))
+	_ = context.Background()
+}

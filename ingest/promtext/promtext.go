@@ -1,0 +1,165 @@
+// Package promtext imports the Prometheus text exposition format and
+// OpenMetrics (POST /api/v1/import/prometheus): how scripts push and how
+// old data is backfilled.
+package promtext
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/textparse"
+	"github.com/valyala/fasthttp"
+
+	"github.com/emsdb/tsdb/internal/tenancy"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Decode parses body (text format, or OpenMetrics when contentType says
+// so) into b. Samples without a timestamp get def (ms). Native histograms
+// are skipped and counted. A malformed body is an error that names where.
+func Decode(body []byte, contentType string, def int64, b *storage.Batch) (skipped int, err error) {
+	if contentType == "" || !strings.Contains(contentType, "openmetrics") {
+		contentType = "text/plain"
+	}
+	p, err := textparse.New(body, contentType, labels.NewSymbolTable(), textparse.ParserOptions{FallbackContentType: "text/plain"})
+	if err != nil && p == nil {
+		return 0, err
+	}
+	for {
+		e, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			return skipped, nil
+		}
+		if err != nil {
+			return skipped, fmt.Errorf("line %d: %w", lineOf(body, err), err)
+		}
+		switch e {
+		case textparse.EntrySeries:
+			_, ts, v := p.Series()
+			var ls labels.Labels
+			p.Labels(&ls)
+			t := def
+			if ts != nil {
+				t = *ts
+			}
+			b.Add(ls, storage.Sample{T: t, V: v})
+		case textparse.EntryHistogram:
+			skipped++
+		}
+	}
+}
+
+// lineOf guesses the line of a parse error from the text it quotes.
+func lineOf(body []byte, err error) int {
+	msg := err.Error()
+	if i := strings.Index(msg, `"`); i >= 0 {
+		if j := strings.Index(msg[i+1:], `"`); j > 0 {
+			if k := bytes.Index(body, []byte(msg[i+1:i+1+j])); k >= 0 {
+				return bytes.Count(body[:k], []byte("\n")) + 1
+			}
+		}
+	}
+	return bytes.Count(body, []byte("\n")) + 1
+}
+
+// Handler serves POST /api/v1/import/prometheus.
+type Handler struct {
+	w            storage.Writer
+	maxBodyBytes int
+	now          func() time.Time
+}
+
+// New returns a Handler writing to w; maxBodyBytes caps a body after gzip.
+func New(w storage.Writer, maxBodyBytes int, now func() time.Time) *Handler {
+	if maxBodyBytes <= 0 {
+		maxBodyBytes = 32 << 20
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Handler{w: w, maxBodyBytes: maxBodyBytes, now: now}
+}
+
+func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
+	ctx.Error(msg+"\n", code)
+}
+
+// Serve imports one body. ?timestamp=ms sets the time of samples without
+// one (default now); extra_label=name=value adds labels to every series.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		fail(ctx, fasthttp.StatusMethodNotAllowed, "import needs POST")
+		return
+	}
+	tenant, err := tenancy.FromRequest(ctx)
+	if err != nil {
+		fail(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	def := h.now().UnixMilli()
+	if ts := ctx.QueryArgs().Peek("timestamp"); len(ts) > 0 {
+		v, err := strconv.ParseInt(string(ts), 10, 64)
+		if err != nil {
+			fail(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("bad timestamp %q: want milliseconds", ts))
+			return
+		}
+		def = v
+	}
+	var extra []labels.Label
+	for _, kv := range ctx.QueryArgs().PeekMulti("extra_label") {
+		k, v, ok := strings.Cut(string(kv), "=")
+		if !ok || k == "" {
+			fail(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("bad extra_label %q: want name=value", kv))
+			return
+		}
+		extra = append(extra, labels.Label{Name: k, Value: v})
+	}
+	body := ctx.PostBody()
+	if strings.EqualFold(string(ctx.Request.Header.ContentEncoding()), "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			fail(ctx, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
+			return
+		}
+		if body, err = io.ReadAll(io.LimitReader(zr, int64(h.maxBodyBytes)+1)); err != nil {
+			fail(ctx, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
+			return
+		}
+	}
+	if len(body) > h.maxBodyBytes {
+		fail(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.maxBodyBytes))
+		return
+	}
+	var b storage.Batch
+	if _, err := Decode(body, string(ctx.Request.Header.ContentType()), def, &b); err != nil {
+		fail(ctx, fasthttp.StatusBadRequest, "bad exposition format: "+err.Error())
+		return
+	}
+	if len(extra) > 0 {
+		for i := range b.Series {
+			lb := labels.NewBuilder(b.Series[i].Labels)
+			for _, l := range extra {
+				lb.Set(l.Name, l.Value)
+			}
+			b.Series[i].Labels = lb.Labels()
+		}
+	}
+	if err := h.w.Write(context.Background(), tenant, &b); err != nil {
+		code := fasthttp.StatusServiceUnavailable
+		if errors.Is(err, storage.ErrInvalidSeries) || errors.Is(err, storage.ErrInvalidSample) || errors.Is(err, storage.ErrTooManySeries) {
+			code = fasthttp.StatusBadRequest
+		}
+		fail(ctx, code, err.Error())
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
