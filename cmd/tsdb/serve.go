@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/ingest/influx"
+	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/promtext"
 	"github.com/emsdb/tsdb/ingest/remotewrite"
 	"github.com/emsdb/tsdb/query"
@@ -46,6 +47,7 @@ type serveConfig struct {
 	queryMaxSample int
 	queryCache     int64
 	queryMaxSeries int
+	configFile     string
 	influxTCP      string
 	influxUDP      string
 	queryCacheOff  time.Duration
@@ -71,6 +73,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
 	fs.IntVar(&c.queryMaxSample, "query.max-samples", 50_000_000, "most samples one query may hold in memory")
 	fs.IntVar(&c.queryMaxSeries, "query.max-series", 1_000_000, "most series one query may select (0: no limit)")
+	fs.StringVar(&c.configFile, "config.file", "", "YAML `file` with MQTT subscriptions (see README)")
 	fs.StringVar(&c.influxTCP, "influx.listen-tcp", "", "`HOST:PORT` for InfluxDB line protocol over TCP (off when empty)")
 	fs.StringVar(&c.influxUDP, "influx.listen-udp", "", "`HOST:PORT` for InfluxDB line protocol over UDP (off when empty)")
 	fs.Int64Var(&c.queryCache, "query.cache-bytes", 256<<20, "memory for cached range-query results (0 turns the cache off)")
@@ -119,6 +122,10 @@ func serve(args []string) error {
 // runServer serves until ctx is done, then shuts down gracefully. ready,
 // when non-nil, receives the bound address once the server accepts.
 func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<- string) error {
+	fcfg, err := loadConfig(cfg.configFile)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	db, err := storage.Open(cfg.dataDir, &storage.Options{
 		Shards:    cfg.shards,
@@ -187,6 +194,24 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		go func() { _ = ifx.ServeUDP(pc) }()
 		log.Info("influx line protocol over udp", "addr", pc.LocalAddr().String())
 	}
+	mqttMetrics := mqtt.NewMetrics(reg)
+	var subs []*mqtt.Subscriber
+	stopSubs := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, sub := range subs {
+			_ = sub.Stop(sctx)
+		}
+	}
+	for _, mc := range fcfg.MQTT {
+		sub, err := mqtt.Start(context.Background(), mc, db, mqttMetrics, log.With("component", "mqtt"))
+		if err != nil {
+			stopSubs()
+			db.Close()
+			return err
+		}
+		subs = append(subs, sub)
+	}
 	var shuttingDown atomic.Bool
 	h := newRouter(routes{
 		remoteWrite:  rw.Serve,
@@ -236,6 +261,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	if serr := srv.ShutdownWithContext(sctx); serr != nil {
 		log.Warn("http shutdown", "err", serr)
 	}
+	stopSubs() // unacknowledged messages stay with the broker
 	t := time.Now()
 	if cerr := db.Close(); cerr != nil {
 		return fmt.Errorf("close storage: %w", cerr)

@@ -1,0 +1,65 @@
+package mqtt
+
+import (
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/storage"
+)
+
+func sub(t *testing.T, s Subscription) *Subscription {
+	t.Helper()
+	c := Config{Broker: "mqtt://127.0.0.1:1883", ClientID: "x", Subscriptions: []Subscription{s}}
+	require.NoError(t, c.Validate())
+	return &c.Subscriptions[0]
+}
+
+func TestDecodeJSON(t *testing.T) {
+	s := sub(t, Subscription{Topic: "plant/+site/+device/temperature", ValuePath: "r.c", TimestampPath: "ts", Labels: map[string]string{"src": "mqtt"}})
+	require.Equal(t, "plant/+/+/temperature", s.filter)
+	require.True(t, s.matches("plant/a/b/temperature"))
+	require.False(t, s.matches("plant/a/b/humidity"))
+	require.False(t, s.matches("plant/a/temperature"))
+
+	var b storage.Batch
+	require.NoError(t, s.Decode("plant/a/b/temperature", []byte(`[{"r":{"c":21.5},"ts":1700000000},{"r":{"c":"22"},"ts":1700000001500}]`), 9, &b))
+	want := labels.FromStrings("__name__", "temperature", "site", "a", "device", "b", "src", "mqtt")
+	require.Len(t, b.Series, 2)
+	require.Equal(t, want, b.Series[0].Labels)
+	require.Equal(t, []storage.Sample{{T: 1700000000000, V: 21.5}}, b.Series[0].Samples, "seconds")
+	require.Equal(t, []storage.Sample{{T: 1700000001500, V: 22}}, b.Series[1].Samples, "milliseconds")
+
+	for _, bad := range []string{`{"r":{}}`, `not json`, `{"r":{"c":"x"},"ts":1}`, `{"r":{"c":1},"ts":"yesterday"}`} {
+		require.Error(t, s.Decode("plant/a/b/temperature", []byte(bad), 0, &b), bad)
+	}
+}
+
+func TestDecodeValueAndInflux(t *testing.T) {
+	s := sub(t, Subscription{Topic: "sensors/+id/pressure", Format: "value"})
+	var b storage.Batch
+	require.NoError(t, s.Decode("sensors/7/pressure", []byte(" 1013.2\n"), 42, &b))
+	require.Equal(t, labels.FromStrings("__name__", "pressure", "id", "7"), b.Series[0].Labels)
+	require.Equal(t, []storage.Sample{{T: 42, V: 1013.2}}, b.Series[0].Samples)
+	require.Error(t, s.Decode("sensors/7/pressure", []byte("high"), 42, &b))
+
+	s = sub(t, Subscription{Topic: "telegraf/+host/#", Format: "influx"})
+	b = storage.Batch{}
+	require.NoError(t, s.Decode("telegraf/h1/cpu", []byte("cpu,core=0 usage=0.5 1700000000000000000\n"), 0, &b))
+	require.Equal(t, labels.FromStrings("__name__", "cpu_usage", "core", "0", "host", "h1"), b.Series[0].Labels)
+	require.Equal(t, int64(1700000000000), b.Series[0].Samples[0].T)
+}
+
+func TestValidate(t *testing.T) {
+	for _, c := range []Config{
+		{Broker: "http://x:1", ClientID: "a", Subscriptions: []Subscription{{Topic: "a"}}},
+		{Broker: "mqtt://x:1", Subscriptions: []Subscription{{Topic: "a"}}},
+		{Broker: "mqtt://x:1", ClientID: "a"},
+		{Broker: "mqtt://x:1", ClientID: "a", Subscriptions: []Subscription{{Topic: "a/#/b"}}},
+		{Broker: "mqtt://x:1", ClientID: "a", Subscriptions: []Subscription{{Topic: "a/+x"}}},
+		{Broker: "mqtt://x:1", ClientID: "a", Subscriptions: []Subscription{{Topic: "a", Format: "xml"}}},
+	} {
+		require.Error(t, c.Validate(), "%+v", c)
+	}
+}
