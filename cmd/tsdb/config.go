@@ -8,11 +8,13 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/emsdb/tsdb/ingest/mqtt"
+	"github.com/emsdb/tsdb/ingest/snmp"
 )
 
 // fileConfig is the optional --config.file: what flags cannot say well.
 type fileConfig struct {
 	MQTT []mqtt.Config `yaml:"mqtt"`
+	SNMP *snmp.Config  `yaml:"snmp"`
 }
 
 // loadConfig reads and checks the config file; unknown keys are errors.
@@ -29,6 +31,11 @@ func loadConfig(path string) (*fileConfig, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c.SNMP != nil {
+		if err := c.SNMP.Validate(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
 	}
 	for i := range c.MQTT {
 		if err := c.MQTT[i].Validate(); err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
+	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/ingest/promtext"
 	"github.com/emsdb/tsdb/ingest/remotewrite"
 	"github.com/emsdb/tsdb/query"
@@ -212,6 +213,14 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		}
 		subs = append(subs, sub)
 	}
+	var poller *snmp.Poller
+	if fcfg.SNMP != nil {
+		if poller, err = snmp.Start(*fcfg.SNMP, db, snmp.NewMetrics(reg), log.With("component", "snmp")); err != nil {
+			stopSubs()
+			db.Close()
+			return err
+		}
+	}
 	var shuttingDown atomic.Bool
 	h := newRouter(routes{
 		remoteWrite:  rw.Serve,
@@ -262,6 +271,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		log.Warn("http shutdown", "err", serr)
 	}
 	stopSubs() // unacknowledged messages stay with the broker
+	if poller != nil {
+		poller.Stop()
+	}
 	t := time.Now()
 	if cerr := db.Close(); cerr != nil {
 		return fmt.Errorf("close storage: %w", cerr)
