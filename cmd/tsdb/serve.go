@@ -20,9 +20,9 @@ import (
 
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
-	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/ingest/promtext"
 	"github.com/emsdb/tsdb/ingest/remotewrite"
+	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/query/api"
 	"github.com/emsdb/tsdb/storage"
