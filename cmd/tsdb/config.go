@@ -8,13 +8,24 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/emsdb/tsdb/ingest/mqtt"
+	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/snmp"
 )
 
 // fileConfig is the optional --config.file: what flags cannot say well.
 type fileConfig struct {
-	MQTT []mqtt.Config `yaml:"mqtt"`
-	SNMP *snmp.Config  `yaml:"snmp"`
+	MQTT   []mqtt.Config `yaml:"mqtt"`
+	SNMP   *snmp.Config  `yaml:"snmp"`
+	Ingest ingestRules   `yaml:"ingest"`
+}
+
+// ingestRules are the per-source labels and relabeling rules.
+type ingestRules struct {
+	RemoteWrite      relabel.Rules `yaml:"remote_write"`
+	Influx           relabel.Rules `yaml:"influx"`
+	PrometheusImport relabel.Rules `yaml:"prometheus_import"`
+	MQTT             relabel.Rules `yaml:"mqtt"`
+	SNMP             relabel.Rules `yaml:"snmp"`
 }
 
 // loadConfig reads and checks the config file; unknown keys are errors.
@@ -31,6 +42,12 @@ func loadConfig(path string) (*fileConfig, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	for name, r := range map[string]*relabel.Rules{"remote_write": &c.Ingest.RemoteWrite, "influx": &c.Ingest.Influx,
+		"prometheus_import": &c.Ingest.PrometheusImport, "mqtt": &c.Ingest.MQTT, "snmp": &c.Ingest.SNMP} {
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("config %s: ingest.%s: %w", path, name, err)
+		}
 	}
 	if c.SNMP != nil {
 		if err := c.SNMP.Validate(); err != nil {

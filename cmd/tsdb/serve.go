@@ -21,6 +21,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/promtext"
+	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/remotewrite"
 	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/query"
@@ -146,7 +147,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		Name: "tsdb_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": version},
 	}, func() float64 { return 1 }))
 
-	rw := remotewrite.New(db, &remotewrite.Options{
+	rw := remotewrite.New(relabel.Wrap(db, &fcfg.Ingest.RemoteWrite), &remotewrite.Options{
 		MaxBodyBytes: cfg.maxBodyBytes,
 		Logger:       log.With("component", "remotewrite"),
 		Registerer:   reg,
@@ -174,7 +175,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		MaxConcurrentQueries: cfg.queryMaxConc,
 		Version:              version,
 	})
-	ifx := influx.New(db, &influx.Options{MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: reg})
+	ifx := influx.New(relabel.Wrap(db, &fcfg.Ingest.Influx), &influx.Options{MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: reg})
 	if cfg.influxTCP != "" {
 		ln, err := net.Listen("tcp", cfg.influxTCP)
 		if err != nil {
@@ -205,7 +206,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		}
 	}
 	for _, mc := range fcfg.MQTT {
-		sub, err := mqtt.Start(context.Background(), mc, db, mqttMetrics, log.With("component", "mqtt"))
+		sub, err := mqtt.Start(context.Background(), mc, relabel.Wrap(db, &fcfg.Ingest.MQTT), mqttMetrics, log.With("component", "mqtt"))
 		if err != nil {
 			stopSubs()
 			db.Close()
@@ -215,7 +216,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	}
 	var poller *snmp.Poller
 	if fcfg.SNMP != nil {
-		if poller, err = snmp.Start(*fcfg.SNMP, db, snmp.NewMetrics(reg), log.With("component", "snmp")); err != nil {
+		if poller, err = snmp.Start(*fcfg.SNMP, relabel.Wrap(db, &fcfg.Ingest.SNMP), snmp.NewMetrics(reg), log.With("component", "snmp")); err != nil {
 			stopSubs()
 			db.Close()
 			return err
@@ -227,7 +228,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		export:       a.Export,
 		api:          a,
 		influx:       ifx,
-		promImport:   promtext.New(db, cfg.maxBodyBytes, nil).Serve,
+		promImport:   promtext.New(relabel.Wrap(db, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,
 		snapshot:     a.Snapshot,
 		metrics:      metricsHandler(reg),
