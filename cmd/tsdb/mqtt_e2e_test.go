@@ -19,6 +19,12 @@ import (
 // persistent QoS 1 session. Messages published while tsdb is killed, and
 // after the broker restarts, all arrive: none is lost.
 func TestMQTTSurvivesRestarts(t *testing.T) {
+	for _, proto := range []string{"5", "3.1.1"} {
+		t.Run("mqtt"+proto, func(t *testing.T) { testMQTTRestarts(t, proto) })
+	}
+}
+
+func testMQTTRestarts(t *testing.T, proto string) {
 	pub := apptest.NeedBinary(t, "mosquitto_pub", "mosquitto-clients")
 	bin := apptest.Build(t)
 	brokerAddr := apptest.FreePort(t)
@@ -30,13 +36,14 @@ func TestMQTTSurvivesRestarts(t *testing.T) {
 mqtt:
   - broker: mqtt://%s
     client_id: tsdb-e2e
+    protocol: "%s"
     subscriptions:
       - topic: plant/+site/+device/temperature
         format: json
         value_path: reading.celsius
         timestamp_path: ts
         labels: {source: mqtt}
-`, brokerAddr)), 0o644))
+`, brokerAddr, proto)), 0o644))
 	data := t.TempDir()
 	db := apptest.StartTSDB(t, bin, data, "--config.file", cfg)
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -31,13 +32,15 @@ import (
 
 // Config is one broker connection.
 type Config struct {
-	Broker        string         `yaml:"broker"`    // mqtt://host:port or tls://host:port
-	ClientID      string         `yaml:"client_id"` // fixed: the broker keeps its session
-	Username      string         `yaml:"username"`
-	Password      string         `yaml:"password"`
-	TLS           TLSConfig      `yaml:"tls"`
-	Tenant        string         `yaml:"tenant"`
-	SessionExpiry time.Duration  `yaml:"session_expiry"` // default 24h
+	Broker        string        `yaml:"broker"`    // mqtt://host:port or tls://host:port
+	ClientID      string        `yaml:"client_id"` // fixed: the broker keeps its session
+	Username      string        `yaml:"username"`
+	Password      string        `yaml:"password"`
+	TLS           TLSConfig     `yaml:"tls"`
+	Tenant        string        `yaml:"tenant"`
+	SessionExpiry time.Duration `yaml:"session_expiry"` // default 24h
+	// Protocol is 5 (default) or 3.1.1.
+	Protocol      string         `yaml:"protocol"`
 	Subscriptions []Subscription `yaml:"subscriptions"`
 }
 
@@ -85,6 +88,14 @@ func (c *Config) Validate() error {
 	}
 	if c.ClientID == "" {
 		return fmt.Errorf("mqtt broker %q: client_id is required (the broker keeps the session under it)", c.Broker)
+	}
+	switch c.Protocol {
+	case "", "5":
+		c.Protocol = "5"
+	case "3", "3.1.1", "311":
+		c.Protocol = "3.1.1"
+	default:
+		return fmt.Errorf("mqtt broker %q: protocol %q (want 5 or 3.1.1)", c.Broker, c.Protocol)
 	}
 	if c.SessionExpiry == 0 {
 		c.SessionExpiry = 24 * time.Hour
@@ -282,6 +293,7 @@ type Subscriber struct {
 	w       storage.Writer
 	log     *slog.Logger
 	cm      *autopaho.ConnectionManager
+	v3      pahov3.Client
 	msgs    *prometheus.CounterVec
 	up      prometheus.Gauge
 	nowFunc func() time.Time
@@ -330,6 +342,12 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 			return nil, err
 		}
 	}
+	if cfg.Protocol == "3.1.1" {
+		if err := s.startV311(u, tlsCfg); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	pc := autopaho.ClientConfig{
 		ServerUrls:                    []*url.URL{u},
 		TlsCfg:                        tlsCfg,
@@ -374,52 +392,25 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 // not help.
 func (s *Subscriber) handle(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
-	var b storage.Batch
-	matched := false
-	for i := range s.cfg.Subscriptions {
-		sub := &s.cfg.Subscriptions[i]
-		if !sub.matches(p.Topic) {
-			continue
-		}
-		matched = true
-		if err := sub.Decode(p.Topic, p.Payload, s.nowFunc().UnixMilli(), &b); err != nil {
-			s.msgs.WithLabelValues("bad").Inc()
-			s.log.Warn("mqtt message dropped", "topic", p.Topic, "err", err)
-			_ = pr.Client.Ack(p)
-			return true, nil
-		}
-		break
-	}
-	if !matched || len(b.Series) == 0 {
-		_ = pr.Client.Ack(p)
-		return true, nil
-	}
-	tenant := s.cfg.Tenant
-	if tenant == "" {
-		tenant = "default"
-	}
-	if err := s.w.Write(context.Background(), tenant, &b); err != nil {
-		if errors.Is(err, storage.ErrInvalidSeries) || errors.Is(err, storage.ErrInvalidSample) || errors.Is(err, storage.ErrTooManySeries) {
-			// Redelivery cannot help: drop it, loudly.
-			s.msgs.WithLabelValues("bad").Inc()
-			s.log.Warn("mqtt message rejected by storage", "topic", p.Topic, "err", err)
-			_ = pr.Client.Ack(p)
-			return true, nil
-		}
-		s.msgs.WithLabelValues("failed").Inc()
+	ack, err := s.store(p.Topic, p.Payload)
+	if err != nil {
 		s.log.Error("mqtt message not stored; the broker will redeliver it", "topic", p.Topic, "err", err)
-		return true, err
 	}
-	s.msgs.WithLabelValues("stored").Inc()
-	if err := pr.Client.Ack(p); err != nil {
-		s.log.Warn("mqtt ack", "err", err)
+	if ack {
+		if err := pr.Client.Ack(p); err != nil {
+			s.log.Warn("mqtt ack", "err", err)
+		}
 	}
-	return true, nil
+	return true, err
 }
 
 // Stop disconnects.
 func (s *Subscriber) Stop(ctx context.Context) error {
 	s.up.Set(0)
+	if s.v3 != nil {
+		s.v3.Disconnect(1000)
+		return nil
+	}
 	return s.cm.Disconnect(ctx)
 }
 

@@ -1,0 +1,109 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/emsdb/tsdb/storage"
+)
+
+// startV311 connects with MQTT 3.1.1 (for brokers and devices without
+// MQTT 5): a persistent session (clean session off), QoS 1, and manual
+// acknowledgements after the durable write, as with MQTT 5.
+func (s *Subscriber) startV311(u *url.URL, tlsCfg *tls.Config) error {
+	scheme := "tcp"
+	if u.Scheme == "tls" {
+		scheme = "ssl"
+	}
+	o := pahov3.NewClientOptions().
+		AddBroker(scheme + "://" + u.Host).
+		SetClientID(s.cfg.ClientID).
+		SetCleanSession(false).
+		SetResumeSubs(true).
+		SetOrderMatters(true).
+		SetAutoAckDisabled(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(5 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetUsername(s.cfg.Username).
+		SetPassword(s.cfg.Password)
+	if tlsCfg != nil {
+		o.SetTLSConfig(tlsCfg)
+	}
+	o.SetOnConnectHandler(func(c pahov3.Client) {
+		s.up.Set(1)
+		s.log.Info("mqtt connected", "protocol", "3.1.1")
+		filters := map[string]byte{}
+		for _, x := range s.cfg.Subscriptions {
+			filters[x.filter] = 1
+		}
+		tok := c.SubscribeMultiple(filters, s.handleV311)
+		go func() {
+			if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
+				s.log.Warn("mqtt subscribe", "err", tok.Error())
+			}
+		}()
+	})
+	o.SetConnectionLostHandler(func(_ pahov3.Client, err error) {
+		s.up.Set(0)
+		s.log.Warn("mqtt connection lost", "err", err)
+	})
+	c := pahov3.NewClient(o)
+	c.Connect() // retries in the background (SetConnectRetry)
+	s.v3 = c
+	return nil
+}
+
+func (s *Subscriber) handleV311(_ pahov3.Client, m pahov3.Message) {
+	ack, err := s.store(m.Topic(), m.Payload())
+	if err != nil {
+		s.log.Error("mqtt message not stored; the broker will redeliver it", "topic", m.Topic(), "err", err)
+	}
+	if ack {
+		m.Ack()
+	}
+}
+
+// store decodes and writes one message. ack is false only when a retry
+// can help (the broker keeps the message).
+func (s *Subscriber) store(topic string, payload []byte) (ack bool, err error) {
+	var b storage.Batch
+	for i := range s.cfg.Subscriptions {
+		sub := &s.cfg.Subscriptions[i]
+		if !sub.matches(topic) {
+			continue
+		}
+		if err := sub.Decode(topic, payload, s.nowFunc().UnixMilli(), &b); err != nil {
+			s.msgs.WithLabelValues("bad").Inc()
+			s.log.Warn("mqtt message dropped", "topic", topic, "err", err)
+			return true, nil
+		}
+		break
+	}
+	if len(b.Series) == 0 {
+		return true, nil
+	}
+	tenant := s.cfg.Tenant
+	if tenant == "" {
+		tenant = "default"
+	}
+	if err := s.w.Write(context.Background(), tenant, &b); err != nil {
+		if errors.Is(err, storage.ErrInvalidSeries) || errors.Is(err, storage.ErrInvalidSample) || errors.Is(err, storage.ErrTooManySeries) {
+			s.msgs.WithLabelValues("bad").Inc()
+			s.log.Warn("mqtt message rejected by storage", "topic", topic, "err", err)
+			return true, nil
+		}
+		s.msgs.WithLabelValues("failed").Inc()
+		return false, fmt.Errorf("store: %w", err)
+	}
+	s.msgs.WithLabelValues("stored").Inc()
+	return true, nil
+}
