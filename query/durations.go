@@ -348,7 +348,7 @@ func (p *durParser) atom() (float64, error) {
 		}
 		return v, nil
 	case tkDuration:
-		ms, err := parsePromDuration(t.s)
+		ms, err := ParseDuration(t.s)
 		return float64(ms) / 1000, err
 	case tkIdent:
 		name := strings.ToLower(t.s)
@@ -401,8 +401,9 @@ func (p *durParser) atom() (float64, error) {
 	return 0, fmt.Errorf("unexpected %q in duration expression", t.s)
 }
 
-// parsePromDuration parses 1h30m, 500ms, 2d… into milliseconds.
-func parsePromDuration(s string) (int64, error) {
+// ParseDuration parses a Prometheus duration (1h30m, 500ms, 2d…) into
+// milliseconds.
+func ParseDuration(s string) (int64, error) {
 	var total int64
 	rest := s
 	units := map[string]int64{"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}

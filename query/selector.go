@@ -25,34 +25,9 @@ func ParseSelector(s string) ([][]*labels.Matcher, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q is not a series selector", ErrBadSelector, s)
 	}
-	var out [][]*labels.Matcher
-	for _, lfs := range me.LabelFilterss {
-		set := make([]*labels.Matcher, 0, len(lfs))
-		nonEmpty := false
-		for _, lf := range lfs {
-			t := labels.MatchEqual
-			switch {
-			case lf.IsRegexp && lf.IsNegative:
-				t = labels.MatchNotRegexp
-			case lf.IsRegexp:
-				t = labels.MatchRegexp
-			case lf.IsNegative:
-				t = labels.MatchNotEqual
-			}
-			m, err := labels.NewMatcher(t, lf.Label, lf.Value)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %q: %v", ErrBadSelector, s, err)
-			}
-			nonEmpty = nonEmpty || !m.Matches("")
-			set = append(set, m)
-		}
-		if !nonEmpty {
-			return nil, fmt.Errorf("%w: %q: vector selector must contain at least one non-empty matcher", ErrBadSelector, s)
-		}
-		out = append(out, set)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: %q selects nothing", ErrBadSelector, s)
+	out, err := matchersOf(me)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrBadSelector, s, err)
 	}
 	return out, nil
 }

@@ -203,3 +203,37 @@ func NeedBinary(t testing.TB, name, pkg string) string {
 	}
 	return p
 }
+
+// startProc starts cmd with its output captured, kills it when the test
+// ends, and waits (polling every 100 ms, up to within) until ready reports
+// true. name is for messages.
+func startProc(t testing.TB, name, addr string, cmd *exec.Cmd, within time.Duration, ready func() bool) *Proc {
+	t.Helper()
+	p := &Proc{cmd: cmd, Addr: addr, log: &logBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.Kill()
+		}
+	})
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited: %v\n%s", name, p.err, p.Log())
+		default:
+		}
+		if ready() {
+			return p
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within %s\n%s", name, within, p.Log())
+	return nil
+}

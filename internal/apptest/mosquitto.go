@@ -27,32 +27,11 @@ func StartMosquitto(t testing.TB, addr, dir string) *Proc {
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", cfg)
-	p := &Proc{cmd: cmd, Addr: addr, log: &logBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.Kill()
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
+	return startProc(t, "mosquitto", addr, exec.Command(bin, "-c", cfg), 20*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			return p
 		}
-		select {
-		case <-p.done:
-			t.Fatalf("mosquitto exited: %v\n%s", p.err, p.Log())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("mosquitto not listening within 20s\n%s", p.Log())
-	return nil
+		return err == nil
+	})
 }

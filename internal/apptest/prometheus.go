@@ -46,34 +46,11 @@ func StartPrometheusBinary(t testing.TB, bin, addr, config string, args ...strin
 		"--web.listen-address=" + addr,
 		"--storage.remote.flush-deadline=1s",
 	}, args...)
-	cmd := exec.Command(bin, all...)
-	p := &Proc{cmd: cmd, Addr: addr, log: &logBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.Kill()
-		}
+	url := "http://" + addr + "/-/ready"
+	return startProc(t, "prometheus", addr, exec.Command(bin, all...), 60*time.Second, func() bool {
+		code, _ := tryGet(url)
+		return code == 200
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			t.Fatalf("prometheus exited: %v\n%s", p.err, p.Log())
-		default:
-		}
-		if code, _ := tryGet(p.URL() + "/-/ready"); code == 200 {
-			return p
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("prometheus not ready within 60s\n%s", p.Log())
-	return nil
 }
 
 func tryGet(url string) (int, error) {

@@ -48,35 +48,11 @@ func StartSnmpd(t testing.TB) *Proc {
 	}
 	cmd := exec.Command(bin, "-f", "-C", "-c", cfg, "-Lf", filepath.Join(dir, "snmpd.log"))
 	cmd.Env = append(os.Environ(), "MIBS=", "SNMP_PERSISTENT_DIR="+persist)
-	p := &Proc{cmd: cmd, Addr: addr, log: &logBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start snmpd: %v", err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.Kill()
-		}
-	})
 	// snmpd is ready in well under a second; a GET proves it.
 	get := NeedBinary(t, "snmpget", "snmp")
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	return startProc(t, "snmpd", addr, cmd, 20*time.Second, func() bool {
 		c := exec.Command(get, "-v2c", "-c", SnmpCommunity, "-t", "0.3", "-r", "0", addr, "1.3.6.1.2.1.1.3.0")
 		c.Env = append(os.Environ(), "MIBS=", "SNMP_PERSISTENT_DIR="+persist)
-		if c.Run() == nil {
-			return p
-		}
-		select {
-		case <-p.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "snmpd.log"))
-			t.Fatalf("snmpd exited: %v\n%s%s", p.err, p.Log(), log)
-		default:
-		}
-	}
-	t.Fatalf("snmpd not answering within 20s\n%s", p.Log())
-	return nil
+		return c.Run() == nil
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -175,45 +174,13 @@ func parseDuration(s string) (int64, error) {
 		}
 		return int64(math.Round(f * 1000)), nil
 	}
-	d, err := parsePromDuration(s)
+	d, err := query.ParseDuration(s)
 	if err != nil {
 		return 0, errors.New("cannot parse " + strconv.Quote(s) + " to a valid duration")
 	}
 	return d, nil
 }
 
-func parsePromDuration(s string) (int64, error) {
-	units := map[string]int64{"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
-	var total int64
-	rest := s
-	for rest != "" {
-		j := 0
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
-		}
-		if j == 0 {
-			return 0, errors.New("bad duration")
-		}
-		n, err := strconv.ParseInt(rest[:j], 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		rest = rest[j:]
-		u := ""
-		if strings.HasPrefix(rest, "ms") {
-			u = "ms"
-		} else if rest != "" {
-			u = rest[:1]
-		}
-		m, ok := units[u]
-		if !ok {
-			return 0, errors.New("bad duration")
-		}
-		total += n * m
-		rest = rest[len(u):]
-	}
-	return total, nil
-}
 
 // appendTime appends a timestamp as Prometheus does: seconds, up to
 // millisecond precision.
