@@ -181,7 +181,6 @@ func parseDuration(s string) (int64, error) {
 	return d, nil
 }
 
-
 // appendTime appends a timestamp as Prometheus does: seconds, up to
 // millisecond precision.
 func appendTime(b []byte, t int64) []byte {
