@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +130,33 @@ func TestHandler(t *testing.T) {
 	require.Equal(t, 400, ctx.Response.StatusCode())
 	require.True(t, strings.Contains(string(ctx.Response.Body()), "gzip"))
 	_ = context.Background()
+}
+
+func TestTCPAndUDPListeners(t *testing.T) {
+	db := st.Open(t, nil)
+	h := New(db, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() { _ = h.ServeTCP(ln) }()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	go func() { _ = h.ServeUDP(pc) }()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	_, err = c.Write([]byte("tcp_m,host=a v=1 1700000000000000000\ntcp_m,host=a v=2 1700000001000000000\nbad line\n"))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	u, err := net.Dial("udp", pc.LocalAddr().String())
+	require.NoError(t, err)
+	_, err = u.Write([]byte("udp_m v=3 1700000000000000000\n"))
+	require.NoError(t, err)
+	u.Close()
+
+	require.Eventually(t, func() bool {
+		return len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "tcp_m_v"))[`{__name__="tcp_m_v", host="a"}`]) == 2 &&
+			len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "udp_m_v"))) == 1
+	}, 5*time.Second, 50*time.Millisecond)
 }
