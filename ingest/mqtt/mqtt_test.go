@@ -1,12 +1,21 @@
 package mqtt
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
+	"math"
+	"net"
+	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
+	"github.com/emsdb/tsdb/internal/apptest"
 	"github.com/emsdb/tsdb/storage"
+	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
 func sub(t *testing.T, s Subscription) *Subscription {
@@ -62,4 +71,32 @@ func TestValidate(t *testing.T) {
 	} {
 		require.Error(t, c.Validate(), "%+v", c)
 	}
+}
+
+// A broker that wants a password: the right one gets data in, a wrong one
+// does not; neither shows up in logs or metrics.
+func TestUsernamePassword(t *testing.T) {
+	pub := apptest.NeedBinary(t, "mosquitto_pub", "mosquitto-clients")
+	addr := apptest.FreePort(t)
+	apptest.StartMosquittoAuth(t, addr, t.TempDir(), "tsdb", "s3cret")
+	db := st.Open(t, nil)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m := NewMetrics(nil)
+	start := func(pw, id string) *Subscriber {
+		s, err := Start(context.Background(), Config{Broker: "mqtt://" + addr, ClientID: id, Username: "tsdb", Password: pw,
+			Subscriptions: []Subscription{{Topic: "t/+dev/v", Format: "value"}}}, db, m, log)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Stop(context.Background()) })
+		return s
+	}
+	start("wrong", "bad-client")
+	start("s3cret", "good-client")
+	host, port, _ := net.SplitHostPort(addr)
+	require.Eventually(t, func() bool {
+		_ = exec.Command(pub, "-h", host, "-p", port, "-u", "tsdb", "-P", "s3cret", "-q", "1", "-t", "t/d1/v", "-m", "7").Run()
+		return len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "v"))) == 1
+	}, 20*time.Second, 300*time.Millisecond)
+	require.NotContains(t, logs.String(), "s3cret")
+	require.NotContains(t, logs.String(), "wrong")
 }
