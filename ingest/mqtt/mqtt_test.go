@@ -100,3 +100,21 @@ func TestUsernamePassword(t *testing.T) {
 	require.NotContains(t, logs.String(), "s3cret")
 	require.NotContains(t, logs.String(), "wrong")
 }
+
+func TestTLS(t *testing.T) {
+	pub := apptest.NeedBinary(t, "mosquitto_pub", "mosquitto-clients")
+	dir := t.TempDir()
+	cert, key := apptest.SelfSignedCert(t, dir)
+	addr := apptest.FreePort(t)
+	apptest.StartMosquittoTLS(t, addr, t.TempDir(), cert, key)
+	db := st.Open(t, nil)
+	s, err := Start(context.Background(), Config{Broker: "tls://" + addr, ClientID: "tls-client", TLS: TLSConfig{CAFile: cert},
+		Subscriptions: []Subscription{{Topic: "t/+dev/v", Format: "value"}}}, db, NewMetrics(nil), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer func() { _ = s.Stop(context.Background()) }()
+	host, port, _ := net.SplitHostPort(addr)
+	require.Eventually(t, func() bool {
+		_ = exec.Command(pub, "-h", host, "-p", port, "--cafile", cert, "-q", "1", "-t", "t/d1/v", "-m", "9").Run()
+		return len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "v"))) == 1
+	}, 20*time.Second, 300*time.Millisecond)
+}

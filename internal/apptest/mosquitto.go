@@ -1,7 +1,14 @@
 package apptest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -30,7 +37,14 @@ func StartMosquittoAuth(t testing.TB, addr, dir, user, password string) *Proc {
 	return startMosquitto(t, addr, dir, pw)
 }
 
-func startMosquitto(t testing.TB, addr, dir, passwordFile string) *Proc {
+// StartMosquittoTLS is StartMosquitto with TLS only, serving certFile and
+// keyFile (PEM).
+func StartMosquittoTLS(t testing.TB, addr, dir, certFile, keyFile string) *Proc {
+	t.Helper()
+	return startMosquitto(t, addr, dir, "", "certfile "+certFile+"\nkeyfile "+keyFile+"\n")
+}
+
+func startMosquitto(t testing.TB, addr, dir, passwordFile string, extra ...string) *Proc {
 	t.Helper()
 	bin := NeedBinary(t, "mosquitto", "mosquitto")
 	host, port, err := net.SplitHostPort(addr)
@@ -45,6 +59,7 @@ func startMosquitto(t testing.TB, addr, dir, passwordFile string) *Proc {
 	} else {
 		conf += "allow_anonymous true\n"
 	}
+	conf += strings.Join(extra, "")
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -55,4 +70,41 @@ func startMosquitto(t testing.TB, addr, dir, passwordFile string) *Proc {
 		}
 		return err == nil
 	})
+}
+
+// SelfSignedCert writes a CA-less self-signed certificate for 127.0.0.1
+// and its key into dir and returns their paths.
+func SelfSignedCert(t testing.TB, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
