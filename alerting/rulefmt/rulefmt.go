@@ -1,0 +1,233 @@
+// Package rulefmt reads Prometheus rule files (groups of recording and
+// alerting rules) and checks them as strictly as `promtool check rules`.
+package rulefmt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/emsdb/tsdb/query"
+)
+
+// File is one rule file.
+type File struct {
+	Groups []Group `yaml:"groups"`
+}
+
+// Group is a rule group.
+type Group struct {
+	Name        string            `yaml:"name"`
+	Interval    Duration          `yaml:"interval,omitempty"`
+	QueryOffset Duration          `yaml:"query_offset,omitempty"`
+	Limit       int               `yaml:"limit,omitempty"`
+	Labels      map[string]string `yaml:"labels,omitempty"`
+	Rules       []Rule            `yaml:"rules"`
+}
+
+// Rule is a recording rule (Record set) or an alerting rule (Alert set).
+type Rule struct {
+	Record        string            `yaml:"record,omitempty"`
+	Alert         string            `yaml:"alert,omitempty"`
+	Expr          string            `yaml:"expr"`
+	For           Duration          `yaml:"for,omitempty"`
+	KeepFiringFor Duration          `yaml:"keep_firing_for,omitempty"`
+	Labels        map[string]string `yaml:"labels,omitempty"`
+	Annotations   map[string]string `yaml:"annotations,omitempty"`
+}
+
+// Name is the rule's record or alert name.
+func (r *Rule) Name() string {
+	if r.Record != "" {
+		return r.Record
+	}
+	return r.Alert
+}
+
+// Duration is a Prometheus duration in YAML (5m, 1h30m).
+type Duration time.Duration
+
+// UnmarshalYAML parses a Prometheus duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	ms, err := query.ParseDuration(s)
+	if err != nil || s == "" {
+		return fmt.Errorf("not a valid duration string: %q", s)
+	}
+	*d = Duration(time.Duration(ms) * time.Millisecond)
+	return nil
+}
+
+// MarshalYAML writes the duration back.
+func (d Duration) MarshalYAML() (any, error) {
+	return model(time.Duration(d)), nil
+}
+
+func model(d time.Duration) string {
+	if d == 0 {
+		return "0s"
+	}
+	var b strings.Builder
+	ms := d.Milliseconds()
+	for _, u := range []struct {
+		n string
+		v int64
+	}{{"d", 86_400_000}, {"h", 3_600_000}, {"m", 60_000}, {"s", 1000}, {"ms", 1}} {
+		if ms >= u.v {
+			fmt.Fprintf(&b, "%d%s", ms/u.v, u.n)
+			ms %= u.v
+		}
+	}
+	return b.String()
+}
+
+var (
+	metricNameRe = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	labelNameRe  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
+
+// Error is one problem in a rule file, located as promtool reports it.
+type Error struct {
+	Group string
+	Rule  int // 1-based; 0: the group itself
+	Name  string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if e.Rule == 0 {
+		return fmt.Sprintf("group %q: %v", e.Group, e.Err)
+	}
+	return fmt.Sprintf("group %q, rule %d, %q: %v", e.Group, e.Rule, e.Name, e.Err)
+}
+
+// ParseFile reads and checks a rule file.
+func ParseFile(path string) (*File, []error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, []error{err}
+	}
+	f, errs := Parse(b)
+	for i, e := range errs {
+		errs[i] = fmt.Errorf("%s: %w", path, e)
+	}
+	return f, errs
+}
+
+// Parse reads and checks rule-file content: unknown keys, duplicate
+// groups, rules that are neither or both of record and alert, expressions
+// that do not parse, bad names and labels, templates that do not parse.
+func Parse(content []byte) (*File, []error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(content))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, []error{err}
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, g := range f.Groups {
+		if g.Name == "" {
+			errs = append(errs, errors.New("group name must not be empty"))
+		}
+		if seen[g.Name] {
+			errs = append(errs, fmt.Errorf("%d:%d: groupname: \"%s\" is repeated in the same file", 0, 0, g.Name))
+		}
+		seen[g.Name] = true
+		if g.Interval < 0 || g.QueryOffset < 0 || g.Limit < 0 {
+			errs = append(errs, &Error{Group: g.Name, Err: errors.New("interval, query_offset and limit must not be negative")})
+		}
+		for k := range g.Labels {
+			if !labelNameRe.MatchString(k) {
+				errs = append(errs, &Error{Group: g.Name, Err: fmt.Errorf("invalid label name: %s", k)})
+			}
+		}
+		for i := range g.Rules {
+			for _, err := range g.Rules[i].validate() {
+				errs = append(errs, &Error{Group: g.Name, Rule: i + 1, Name: g.Rules[i].Name(), Err: err})
+			}
+		}
+	}
+	return &f, errs
+}
+
+func (r *Rule) validate() []error {
+	var errs []error
+	switch {
+	case r.Record != "" && r.Alert != "":
+		errs = append(errs, errors.New("only one of 'record' and 'alert' must be set"))
+	case r.Record == "" && r.Alert == "":
+		errs = append(errs, errors.New("one of 'record' or 'alert' must be set"))
+	}
+	if r.Expr == "" {
+		errs = append(errs, errors.New("field 'expr' must be set in rule"))
+	} else if _, err := query.Parse(r.Expr); err != nil {
+		errs = append(errs, fmt.Errorf("could not parse expression: %v", err))
+	}
+	if r.Record != "" {
+		if len(r.Annotations) > 0 {
+			errs = append(errs, errors.New("invalid field 'annotations' in recording rule"))
+		}
+		if r.For != 0 {
+			errs = append(errs, errors.New("invalid field 'for' in recording rule"))
+		}
+		if r.KeepFiringFor != 0 {
+			errs = append(errs, errors.New("invalid field 'keep_firing_for' in recording rule"))
+		}
+		if !metricNameRe.MatchString(r.Record) {
+			errs = append(errs, fmt.Errorf("invalid recording rule name: %s", r.Record))
+		}
+	}
+	for k, v := range r.Labels {
+		if !labelNameRe.MatchString(k) {
+			errs = append(errs, fmt.Errorf("invalid label name: %s", k))
+		}
+		if k == "__name__" && r.Record != "" {
+			errs = append(errs, errors.New("invalid recording rule: label __name__ is not allowed"))
+		}
+		if err := checkTemplate(k, v); err != nil && r.Alert != "" {
+			errs = append(errs, err)
+		}
+	}
+	for k, v := range r.Annotations {
+		if !labelNameRe.MatchString(k) {
+			errs = append(errs, fmt.Errorf("invalid annotation name: %s", k))
+		}
+		if err := checkTemplate(k, v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// checkTemplate parses a label or annotation template.
+func checkTemplate(name, text string) error {
+	if _, err := template.New(name).Funcs(TemplateFuncNames).Parse("{{$labels := .Labels}}{{$value := .Value}}{{$externalLabels := .ExternalLabels}}" + text); err != nil {
+		return fmt.Errorf("msg=%q: %v", "template: "+name, err)
+	}
+	return nil
+}
+
+// TemplateFuncNames lists the template functions for parsing (bodies
+// live in the ruler).
+var TemplateFuncNames = template.FuncMap{}
+
+func init() {
+	for _, n := range []string{"humanize", "humanize1024", "humanizeDuration", "humanizePercentage", "humanizeTimestamp",
+		"query", "first", "value", "label", "strvalue", "title", "toUpper", "toLower", "match", "reReplaceAll",
+		"args", "safeHtml", "externalURL", "pathPrefix", "sortByLabel", "graphLink", "tableLink", "stripPort",
+		"stripDomain", "parseDuration", "now", "toTime", "urlQueryEscape", "toDuration"} {
+		TemplateFuncNames[n] = func(...any) any { return nil }
+	}
+}

@@ -1,0 +1,612 @@
+// Package ruler evaluates Prometheus rule groups: recording rules write
+// their results back to storage, alerting rules keep alert state (pending,
+// firing, kept firing, resolved) and notify Alertmanagers.
+package ruler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/alerting/rulefmt"
+	"github.com/emsdb/tsdb/query"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Options configures a Ruler. A zero field means its default.
+type Options struct {
+	Tenant          string            // whose data rules read and write; default "default"
+	DefaultInterval time.Duration     // default 1m
+	ExternalLabels  map[string]string // added to alerts sent out
+	ExternalURL     string            // for generatorURL and templates
+	ResendDelay     time.Duration     // minimum time between resends of a firing alert; default 1m
+	OutageTolerance time.Duration     // how far back `for` state is restored from; default 1h
+	Logger          *slog.Logger
+	Now             func() time.Time
+}
+
+// Ruler runs rule groups.
+type Ruler struct {
+	eng      *query.Engine
+	w        storage.Writer
+	opts     Options
+	notifier Notifier
+
+	mu     sync.Mutex
+	groups []*Group
+	events []func(Event)
+}
+
+// Notifier sends alerts out (Alertmanager).
+type Notifier interface {
+	Send(alerts []*Alert)
+}
+
+// Event is an alert transition, for the ITSM layer and history.
+type Event struct {
+	Alert *Alert
+	From  AlertState
+	To    AlertState
+	At    time.Time
+}
+
+// New returns a Ruler reading through eng and writing to w.
+func New(eng *query.Engine, w storage.Writer, n Notifier, opts *Options) *Ruler {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Tenant == "" {
+		o.Tenant = "default"
+	}
+	if o.DefaultInterval <= 0 {
+		o.DefaultInterval = time.Minute
+	}
+	if o.ResendDelay <= 0 {
+		o.ResendDelay = time.Minute
+	}
+	if o.OutageTolerance <= 0 {
+		o.OutageTolerance = time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Ruler{eng: eng, w: w, notifier: n, opts: o}
+}
+
+// OnEvent registers f to receive every alert transition.
+func (r *Ruler) OnEvent(f func(Event)) {
+	r.mu.Lock()
+	r.events = append(r.events, f)
+	r.mu.Unlock()
+}
+
+// Group is a running rule group.
+type Group struct {
+	Name        string
+	File        string
+	Interval    time.Duration
+	QueryOffset time.Duration
+	Limit       int
+	Labels      map[string]string
+	Rules       []*Rule
+
+	r      *Ruler
+	stop   chan struct{}
+	done   chan struct{}
+	mu     sync.Mutex
+	last   time.Time
+	dur    time.Duration
+	missed int64
+	// restored holds ALERTS_FOR_STATE read at start, by alert labels,
+	// until the first evaluation has used it.
+	restored map[string]time.Time
+}
+
+// Rule is a rule with its evaluation state.
+type Rule struct {
+	Def  rulefmt.Rule
+	Kind string // "recording" or "alerting"
+
+	mu       sync.Mutex
+	health   string
+	lastErr  string
+	lastEval time.Time
+	evalDur  time.Duration
+	active   map[string]*Alert // by labels
+	// written are the series the last evaluation wrote; those missing
+	// from the next one get a stale marker, as Prometheus writes.
+	written map[string]labels.Labels
+}
+
+// markStale adds stale markers for the series written last time and not
+// now, and remembers now's series.
+func (rl *Rule) markStale(b *storage.Batch, now map[string]labels.Labels, ts int64) {
+	stale := math.Float64frombits(storage.StaleNaN)
+	for k, ls := range rl.written {
+		if _, ok := now[k]; !ok {
+			b.Add(ls, storage.Sample{T: ts, V: stale})
+		}
+	}
+	rl.written = now
+}
+
+// AlertState is where an alert is in its life.
+type AlertState string
+
+// The states.
+const (
+	StateInactive AlertState = "inactive"
+	StatePending  AlertState = "pending"
+	StateFiring   AlertState = "firing"
+)
+
+// Alert is one alert instance.
+type Alert struct {
+	Labels          labels.Labels
+	Annotations     labels.Labels
+	State           AlertState
+	Value           float64
+	ActiveAt        time.Time
+	FiredAt         time.Time
+	ResolvedAt      time.Time
+	LastSentAt      time.Time
+	ValidUntil      time.Time
+	KeepFiringSince time.Time
+	GeneratorURL    string
+}
+
+// Load reads the rule files and replaces the running groups. A file with
+// errors leaves every running group as it was; unchanged rules keep their
+// alert state.
+func (r *Ruler) Load(files []string) error {
+	var fresh []*Group
+	var all []error
+	for _, f := range files {
+		rf, errs := rulefmt.ParseFile(f)
+		if len(errs) > 0 {
+			all = append(all, errs...)
+			continue
+		}
+		for _, g := range rf.Groups {
+			fresh = append(fresh, r.newGroup(f, g))
+		}
+	}
+	if len(all) > 0 {
+		return errors.Join(all...)
+	}
+	r.Replace(fresh)
+	return nil
+}
+
+// Replace stops the running groups and starts these, carrying over the
+// state of rules that did not change.
+func (r *Ruler) Replace(groups []*Group) {
+	r.mu.Lock()
+	old := r.groups
+	r.groups = groups
+	r.mu.Unlock()
+	byKey := map[string]*Rule{}
+	for _, g := range old {
+		g.halt()
+		for _, rl := range g.Rules {
+			byKey[g.File+"\x00"+g.Name+"\x00"+ruleKey(rl.Def)] = rl
+		}
+	}
+	for _, g := range groups {
+		for i, rl := range g.Rules {
+			if prev := byKey[g.File+"\x00"+g.Name+"\x00"+ruleKey(rl.Def)]; prev != nil {
+				prev.mu.Lock()
+				g.Rules[i].active = prev.active
+				g.Rules[i].health, g.Rules[i].lastErr, g.Rules[i].lastEval = prev.health, prev.lastErr, prev.lastEval
+				prev.mu.Unlock()
+				g.restored = nil // state carried over; nothing to restore
+			}
+		}
+		go g.run()
+	}
+}
+
+func ruleKey(d rulefmt.Rule) string {
+	return fmt.Sprintf("%s|%s|%s|%d|%d|%v|%v", d.Record, d.Alert, d.Expr, d.For, d.KeepFiringFor, sortedMap(d.Labels), sortedMap(d.Annotations))
+}
+
+func sortedMap(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *Ruler) newGroup(file string, g rulefmt.Group) *Group {
+	iv := time.Duration(g.Interval)
+	if iv <= 0 {
+		iv = r.opts.DefaultInterval
+	}
+	out := &Group{Name: g.Name, File: file, Interval: iv, QueryOffset: time.Duration(g.QueryOffset), Limit: g.Limit,
+		Labels: g.Labels, r: r, stop: make(chan struct{}), done: make(chan struct{}), restored: map[string]time.Time{}}
+	for _, d := range g.Rules {
+		kind := "recording"
+		if d.Alert != "" {
+			kind = "alerting"
+		}
+		out.Rules = append(out.Rules, &Rule{Def: d, Kind: kind, health: "unknown", active: map[string]*Alert{}})
+	}
+	return out
+}
+
+// Groups returns the running groups.
+func (r *Ruler) Groups() []*Group {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.groups)
+}
+
+// Stop stops every group.
+func (r *Ruler) Stop() {
+	r.mu.Lock()
+	gs := r.groups
+	r.groups = nil
+	r.mu.Unlock()
+	for _, g := range gs {
+		g.halt()
+	}
+}
+
+func (g *Group) halt() {
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+	<-g.done
+}
+
+// offset spreads groups over their interval, stably by file and name.
+func (g *Group) offset() time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(g.File + "\x00" + g.Name))
+	return time.Duration(h.Sum64() % uint64(g.Interval))
+}
+
+// nextEval is the first aligned evaluation time at or after t.
+func (g *Group) nextEval(t time.Time) time.Time {
+	off := g.offset()
+	base := t.Add(-off).Truncate(g.Interval).Add(off)
+	if base.Before(t) {
+		base = base.Add(g.Interval)
+	}
+	return base
+}
+
+func (g *Group) run() {
+	defer close(g.done)
+	next := g.nextEval(g.r.opts.Now())
+	first := true
+	for {
+		wait := next.Sub(g.r.opts.Now())
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-g.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		} else {
+			select {
+			case <-g.stop:
+				return
+			default:
+			}
+		}
+		if first {
+			g.restore(next)
+			first = false
+		}
+		g.Eval(context.Background(), next)
+		next = next.Add(g.Interval)
+		if now := g.r.opts.Now(); now.After(next) {
+			missed := int64(now.Sub(next)/g.Interval) + 1
+			g.mu.Lock()
+			g.missed += missed
+			g.mu.Unlock()
+			g.r.opts.Logger.Warn("rule group missed evaluations", "group", g.Name, "missed", missed)
+			next = next.Add(time.Duration(missed) * g.Interval)
+		}
+	}
+}
+
+// restore reads the active-since times of alerts that were pending or
+// firing before a restart, so that `for` does not start over.
+func (g *Group) restore(ts time.Time) {
+	for _, rl := range g.Rules {
+		if rl.Kind != "alerting" || rl.Def.For == 0 {
+			continue
+		}
+		q := fmt.Sprintf(`last_over_time(ALERTS_FOR_STATE{alertname=%q}[%dms])`, rl.Def.Alert, g.r.opts.OutageTolerance.Milliseconds())
+		res, err := g.r.eng.Instant(context.Background(), g.r.opts.Tenant, q, ts.UnixMilli())
+		if err != nil {
+			g.r.opts.Logger.Warn("restore alert state", "alert", rl.Def.Alert, "err", err)
+			continue
+		}
+		for _, s := range res.Series {
+			ls := labels.NewBuilder(s.Metric).Del(labels.MetricName).Set("alertname", rl.Def.Alert).Labels()
+			g.mu.Lock()
+			g.restored[ls.String()] = time.UnixMilli(int64(s.Points[0].F * 1000))
+			g.mu.Unlock()
+		}
+	}
+}
+
+// Eval evaluates every rule of the group, in order, at ts.
+func (g *Group) Eval(ctx context.Context, ts time.Time) {
+	start := time.Now()
+	var b storage.Batch
+	var toSend []*Alert
+	for _, rl := range g.Rules {
+		t0 := time.Now()
+		var err error
+		if rl.Kind == "recording" {
+			err = g.evalRecording(ctx, rl, ts, &b)
+		} else {
+			var send []*Alert
+			send, err = g.evalAlerting(ctx, rl, ts, &b)
+			toSend = append(toSend, send...)
+		}
+		rl.mu.Lock()
+		rl.lastEval, rl.evalDur = ts, time.Since(t0)
+		if err != nil {
+			rl.health, rl.lastErr = "err", err.Error()
+			g.r.opts.Logger.Warn("rule evaluation failed", "group", g.Name, "rule", rl.Def.Name(), "err", err)
+		} else {
+			rl.health, rl.lastErr = "ok", ""
+		}
+		rl.mu.Unlock()
+		// Later rules of the group read what earlier ones recorded.
+		if len(b.Series) > 0 {
+			if err := g.r.w.Write(ctx, g.r.opts.Tenant, &b); err != nil {
+				g.r.opts.Logger.Error("writing rule results", "group", g.Name, "err", err)
+			}
+			b = storage.Batch{}
+		}
+	}
+	g.mu.Lock()
+	g.last, g.dur = ts, time.Since(start)
+	g.restored = nil
+	g.mu.Unlock()
+	if len(toSend) > 0 && g.r.notifier != nil {
+		g.r.notifier.Send(toSend)
+	}
+}
+
+func (g *Group) evalRecording(ctx context.Context, rl *Rule, ts time.Time, b *storage.Batch) error {
+	res, err := g.r.eng.Instant(ctx, g.r.opts.Tenant, rl.Def.Expr, ts.Add(-g.QueryOffset).UnixMilli())
+	if err != nil {
+		return err
+	}
+	var series []query.Series
+	switch res.Type {
+	case query.ValueScalar:
+		series = []query.Series{{Metric: labels.EmptyLabels(), Points: []query.Point{res.Scalar}}}
+	case query.ValueVector:
+		series = res.Series
+	default:
+		return fmt.Errorf("rule result is a %s, not a vector or scalar", res.Type)
+	}
+	if g.Limit > 0 && len(series) > g.Limit {
+		return fmt.Errorf("exceeded limit of %d with %d series", g.Limit, len(series))
+	}
+	seen := map[string]labels.Labels{}
+	for _, s := range series {
+		lb := labels.NewBuilder(s.Metric)
+		lb.Set(labels.MetricName, rl.Def.Record)
+		for k, v := range g.Labels {
+			lb.Set(k, v)
+		}
+		for k, v := range rl.Def.Labels {
+			lb.Set(k, v)
+		}
+		ls := lb.Labels()
+		k := ls.String()
+		if _, dup := seen[k]; dup {
+			return errors.New("vector contains metrics with the same labelset after applying rule labels")
+		}
+		seen[k] = ls
+		b.Add(ls, storage.Sample{T: ts.UnixMilli(), V: s.Points[0].F})
+	}
+	rl.mu.Lock()
+	rl.markStale(b, seen, ts.UnixMilli())
+	rl.mu.Unlock()
+	return nil
+}
+
+func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *storage.Batch) ([]*Alert, error) {
+	res, err := g.r.eng.Instant(ctx, g.r.opts.Tenant, rl.Def.Expr, ts.Add(-g.QueryOffset).UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	if res.Type != query.ValueVector {
+		return nil, fmt.Errorf("alerting rule result is a %s, not a vector", res.Type)
+	}
+	tms := ts.UnixMilli()
+	current := map[string]*Alert{}
+	for _, s := range res.Series {
+		base := labels.NewBuilder(s.Metric).Del(labels.MetricName).Labels()
+		v := s.Points[0].F
+		lb := labels.NewBuilder(base)
+		for k, tv := range g.Labels {
+			lb.Set(k, tv)
+		}
+		for k, tv := range rl.Def.Labels {
+			x, err := g.r.expand(ctx, g.r.opts.Tenant, k, tv, base, v, tms)
+			if err != nil {
+				x = err.Error()
+			}
+			lb.Set(k, x)
+		}
+		lb.Set("alertname", rl.Def.Alert)
+		ls := lb.Labels()
+		ab := labels.NewScratchBuilder(len(rl.Def.Annotations))
+		for k, tv := range rl.Def.Annotations {
+			x, err := g.r.expand(ctx, g.r.opts.Tenant, k, tv, base, v, tms)
+			if err != nil {
+				x = err.Error()
+			}
+			ab.Add(k, x)
+		}
+		ab.Sort()
+		key := ls.String()
+		if current[key] != nil {
+			return nil, errors.New("vector contains metrics with the same labelset after applying alert labels")
+		}
+		current[key] = &Alert{Labels: ls, Annotations: ab.Labels(), Value: v}
+	}
+	if g.Limit > 0 && len(current) > g.Limit {
+		rl.mu.Lock()
+		rl.active = map[string]*Alert{}
+		rl.mu.Unlock()
+		return nil, fmt.Errorf("exceeded limit of %d with %d alerts", g.Limit, len(current))
+	}
+
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	var events []Event
+	for key, cur := range current {
+		a := rl.active[key]
+		if a == nil || a.State == StateInactive {
+			activeAt := ts
+			g.mu.Lock()
+			if t, ok := g.restored[key]; ok {
+				activeAt = t
+			}
+			g.mu.Unlock()
+			a = &Alert{Labels: cur.Labels, State: StatePending, ActiveAt: activeAt,
+				GeneratorURL: g.r.opts.ExternalURL + "/graph?g0.expr=" + urlEscape(rl.Def.Expr)}
+			rl.active[key] = a
+			events = append(events, Event{Alert: a, From: StateInactive, To: StatePending, At: ts})
+		}
+		a.Value, a.Annotations = cur.Value, cur.Annotations
+		a.KeepFiringSince = time.Time{}
+		if a.State == StatePending && ts.Sub(a.ActiveAt) >= time.Duration(rl.Def.For) {
+			a.State, a.FiredAt = StateFiring, ts
+			events = append(events, Event{Alert: a, From: StatePending, To: StateFiring, At: ts})
+		}
+	}
+	for key, a := range rl.active {
+		if _, ok := current[key]; ok {
+			continue
+		}
+		switch a.State {
+		case StatePending:
+			delete(rl.active, key)
+			events = append(events, Event{Alert: a, From: StatePending, To: StateInactive, At: ts})
+		case StateFiring:
+			if kf := time.Duration(rl.Def.KeepFiringFor); kf > 0 {
+				if a.KeepFiringSince.IsZero() {
+					a.KeepFiringSince = ts
+				}
+				if ts.Sub(a.KeepFiringSince) < kf {
+					continue // kept firing
+				}
+			}
+			a.State, a.ResolvedAt = StateInactive, ts
+			events = append(events, Event{Alert: a, From: StateFiring, To: StateInactive, At: ts})
+		case StateInactive:
+			if ts.Sub(a.ResolvedAt) > 15*time.Minute {
+				delete(rl.active, key)
+			}
+		}
+	}
+	// ALERTS and ALERTS_FOR_STATE, and what to send.
+	var send []*Alert
+	validFor := 4 * max(g.r.opts.ResendDelay, g.Interval)
+	written := map[string]labels.Labels{}
+	for _, a := range rl.active {
+		if a.State != StateInactive {
+			lb := labels.NewBuilder(a.Labels)
+			lb.Set(labels.MetricName, "ALERTS")
+			lb.Set("alertstate", string(a.State))
+			ls := lb.Labels()
+			written[ls.String()] = ls
+			b.Add(ls, storage.Sample{T: tms, V: 1})
+			lb = labels.NewBuilder(a.Labels)
+			lb.Set(labels.MetricName, "ALERTS_FOR_STATE")
+			ls = lb.Labels()
+			written[ls.String()] = ls
+			b.Add(ls, storage.Sample{T: tms, V: float64(a.ActiveAt.UnixMilli()) / 1000})
+		}
+		switch {
+		case a.State == StateFiring && ts.Sub(a.LastSentAt) >= g.r.opts.ResendDelay:
+			a.ValidUntil = ts.Add(validFor)
+			a.LastSentAt = ts
+			c := *a
+			send = append(send, &c)
+		case a.State == StateInactive && !a.ResolvedAt.IsZero() && a.LastSentAt.Before(a.ResolvedAt) && !a.FiredAt.IsZero():
+			a.LastSentAt = ts
+			c := *a
+			send = append(send, &c)
+		}
+	}
+	rl.markStale(b, written, tms)
+	if len(events) > 0 {
+		g.r.mu.Lock()
+		subs := slices.Clone(g.r.events)
+		g.r.mu.Unlock()
+		for _, e := range events {
+			for _, f := range subs {
+				f(e)
+			}
+		}
+	}
+	return send, nil
+}
+
+// Alerts returns the active alerts of every rule, firing and pending.
+func (r *Ruler) Alerts() []*Alert {
+	var out []*Alert
+	for _, g := range r.Groups() {
+		for _, rl := range g.Rules {
+			rl.mu.Lock()
+			for _, a := range rl.active {
+				if a.State != StateInactive {
+					c := *a
+					out = append(out, &c)
+				}
+			}
+			rl.mu.Unlock()
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return labels.Compare(out[i].Labels, out[j].Labels) < 0 })
+	return out
+}
+
+func urlEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~' {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
+}
+
+

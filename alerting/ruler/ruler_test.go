@@ -1,0 +1,187 @@
+package ruler
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/alerting/rulefmt"
+	"github.com/emsdb/tsdb/query"
+	"github.com/emsdb/tsdb/storage"
+	st "github.com/emsdb/tsdb/storage/storagetest"
+)
+
+type recorder struct {
+	mu   sync.Mutex
+	sent [][]*Alert
+}
+
+func (r *recorder) Send(a []*Alert) {
+	r.mu.Lock()
+	r.sent = append(r.sent, a)
+	r.mu.Unlock()
+}
+
+const rulesYAML = `
+groups:
+  - name: g
+    interval: 1m
+    labels: {team: ops}
+    rules:
+      - record: job:x:sum
+        expr: sum by (job) (x)
+      - alert: XHigh
+        expr: job:x:sum > 0
+        for: 2m
+        keep_firing_for: 1m
+        labels: {severity: "{{ if gt $value 5.0 }}page{{ else }}ticket{{ end }}"}
+        annotations:
+          summary: "{{ $labels.job }} is at {{ $value | humanize }}"
+`
+
+func groupFrom(t *testing.T, r *Ruler, yamlText string) *Group {
+	t.Helper()
+	f, errs := rulefmt.Parse([]byte(yamlText))
+	require.Empty(t, errs)
+	g := r.newGroup("rules.yml", f.Groups[0])
+	r.mu.Lock()
+	r.groups = append(r.groups, g) // registered, not running: the test drives Eval
+	r.mu.Unlock()
+	return g
+}
+
+func write(t *testing.T, db storage.Writer, name string, ts time.Time, v float64) {
+	t.Helper()
+	var b storage.Batch
+	b.Add(labels.FromStrings("__name__", name, "job", "a"), storage.Sample{T: ts.UnixMilli(), V: v})
+	require.NoError(t, db.Write(context.Background(), "default", &b))
+}
+
+func TestAlertLifecycle(t *testing.T) {
+	db := st.Open(t, nil)
+	eng := query.NewEngine(db, nil)
+	rec := &recorder{}
+	r := New(eng, db, rec, nil)
+	var events []Event
+	r.OnEvent(func(e Event) { events = append(events, e) })
+	g := groupFrom(t, r, rulesYAML)
+	ctx := context.Background()
+	t0 := time.Unix(1_700_000_000, 0)
+	alert := g.Rules[1]
+	state := func() AlertState {
+		alert.mu.Lock()
+		defer alert.mu.Unlock()
+		for _, a := range alert.active {
+			return a.State
+		}
+		return ""
+	}
+	for i := 0; i <= 3; i++ {
+		ts := t0.Add(time.Duration(i) * time.Minute)
+		write(t, db, "x", ts, 7)
+		g.Eval(ctx, ts)
+		if i < 2 {
+			require.Equal(t, StatePending, state(), "minute %d", i)
+		} else {
+			require.Equal(t, StateFiring, state(), "minute %d", i)
+		}
+	}
+	// The recording rule fed the alert; labels and annotations templated.
+	a := r.Alerts()[0]
+	require.Equal(t, labels.FromStrings("alertname", "XHigh", "job", "a", "severity", "page", "team", "ops"), a.Labels)
+	require.Equal(t, "a is at 7", a.Annotations.Get("summary"))
+	require.Equal(t, t0, a.ActiveAt)
+	require.Len(t, rec.sent, 2, "sent on firing, resent a minute later")
+
+	// ALERTS and ALERTS_FOR_STATE were written.
+	got := st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "ALERTS"))
+	require.Len(t, got[`{__name__="ALERTS", alertname="XHigh", alertstate="firing", job="a", severity="page", team="ops"}`], 2)
+	pending := got[`{__name__="ALERTS", alertname="XHigh", alertstate="pending", job="a", severity="page", team="ops"}`]
+	require.Len(t, pending, 3)
+	require.True(t, storage.IsStaleNaN(pending[2].V), "the pending series ends with a stale marker when the alert fires")
+
+	// The condition ends (stale marker); keep_firing_for holds it a minute.
+	stale := math.Float64frombits(storage.StaleNaN)
+	write(t, db, "x", t0.Add(4*time.Minute), stale)
+	g.Eval(ctx, t0.Add(4*time.Minute))
+	require.Equal(t, StateFiring, state(), "kept firing")
+	g.Eval(ctx, t0.Add(5*time.Minute))
+	require.Equal(t, StateInactive, state(), "resolved")
+	require.Empty(t, r.Alerts())
+	last := rec.sent[len(rec.sent)-1]
+	require.Equal(t, t0.Add(5*time.Minute), last[0].ResolvedAt, "the resolution is sent")
+
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, string(e.From)+">"+string(e.To))
+	}
+	require.Equal(t, []string{"inactive>pending", "pending>firing", "firing>inactive"}, kinds)
+}
+
+// After a restart the active-since time is restored from
+// ALERTS_FOR_STATE: no new `for` wait.
+func TestForStateRestored(t *testing.T) {
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, nil)
+	eng := query.NewEngine(db, nil)
+	r := New(eng, db, nil, nil)
+	g := groupFrom(t, r, rulesYAML)
+	ctx := context.Background()
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := 0; i <= 1; i++ {
+		ts := t0.Add(time.Duration(i) * time.Minute)
+		write(t, db, "x", ts, 1)
+		g.Eval(ctx, ts)
+	}
+	require.NoError(t, db.Close())
+
+	db = st.OpenDir(t, dir, nil)
+	r = New(query.NewEngine(db, nil), db, nil, nil)
+	g = groupFrom(t, r, rulesYAML)
+	ts := t0.Add(2 * time.Minute)
+	write(t, db, "x", ts, 1)
+	g.restore(ts)
+	g.Eval(ctx, ts)
+	a := r.Alerts()
+	require.Len(t, a, 1)
+	require.Equal(t, StateFiring, a[0].State, "fires at 2m as if never restarted")
+	require.Equal(t, t0, a[0].ActiveAt)
+}
+
+func TestLoadKeepsOldRulesOnError(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yml")
+	require.NoError(t, os.WriteFile(good, []byte(rulesYAML), 0o644))
+	db := st.Open(t, nil)
+	r := New(query.NewEngine(db, nil), db, nil, &Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
+	defer r.Stop()
+	require.NoError(t, r.Load([]string{good}))
+	require.Len(t, r.Groups(), 1)
+	bad := filepath.Join(dir, "bad.yml")
+	require.NoError(t, os.WriteFile(bad, []byte("groups:\n  - name: b\n    rules:\n      - alert: A\n        expr: sum(\n"), 0o644))
+	err := r.Load([]string{good, bad})
+	require.ErrorContains(t, err, "could not parse expression")
+	require.Len(t, r.Groups(), 1, "the old groups keep running")
+}
+
+func TestTemplateFunctions(t *testing.T) {
+	for _, c := range []struct {
+		f    func(any) (string, error)
+		in   any
+		want string
+	}{
+		{humanize, 1234567.0, "1.235M"}, {humanize, 0.0012, "1.2m"}, {humanize1024, 2048.0, "2ki"},
+		{humanizeDuration, 93784.0, "1d 2h 3m 4s"}, {humanizeDuration, 0.25, "250ms"}, {humanizeDuration, 42.0, "42s"},
+	} {
+		got, err := c.f(c.in)
+		require.NoError(t, err)
+		require.Equal(t, c.want, got)
+	}
+}
