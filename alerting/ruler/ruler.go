@@ -608,5 +608,3 @@ func urlEscape(s string) string {
 	}
 	return string(b)
 }
-
-
