@@ -28,6 +28,12 @@ func run(args []string) int {
 			return 1
 		}
 		return 0
+	case "rules":
+		if len(args) < 2 || args[1] != "check" {
+			fmt.Fprintln(os.Stderr, "usage: tsdb rules check FILE...")
+			return 2
+		}
+		return rulesCheck(args[2:], os.Stdout)
 	case "version", "--version", "-version":
 		fmt.Println("tsdb", version)
 		return 0
@@ -45,7 +51,8 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: tsdb <command> [flags]
 
 commands:
-  serve     run the server (tsdb serve --help lists its flags)
+  serve         run the server (tsdb serve --help lists its flags)
+  rules check   check rule files as promtool check rules does
   version   print the version
 `)
 }

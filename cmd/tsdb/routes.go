@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/query/api"
 )
@@ -25,6 +26,8 @@ type routes struct {
 	ready        func() bool
 	api          *api.API
 	influx       *influx.Handler
+	ruler        *ruler.Ruler
+	reload       func() error
 	promImport   fasthttp.RequestHandler
 }
 
@@ -100,6 +103,16 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			r.api.TSDBStatus(ctx)
 		case "/api/v1/format_query":
 			r.api.FormatQuery(ctx)
+		case "/api/v1/rules":
+			r.ruler.RulesHandler(ctx)
+		case "/api/v1/alerts":
+			r.ruler.AlertsHandler(ctx)
+		case "/-/reload":
+			if !ctx.IsPost() && !ctx.IsPut() {
+				ctx.Error("reload needs POST\n", fasthttp.StatusMethodNotAllowed)
+			} else if err := r.reload(); err != nil {
+				ctx.Error("failed to reload config: "+err.Error()+"\n", fasthttp.StatusInternalServerError)
+			}
 		case "/api/v1/admin/tsdb/delete_series":
 			r.deleteSeries(ctx)
 		case "/api/v1/admin/tsdb/snapshot":

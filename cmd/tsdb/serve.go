@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/promtext"
@@ -50,6 +51,10 @@ type serveConfig struct {
 	queryCache     int64
 	queryMaxSeries int
 	configFile     string
+	ruleGlobs      stringList
+	alertmanagers  stringList
+	evalInterval   time.Duration
+	externalURL    string
 	influxTCP      string
 	influxUDP      string
 	queryCacheOff  time.Duration
@@ -75,6 +80,10 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
 	fs.IntVar(&c.queryMaxSample, "query.max-samples", 50_000_000, "most samples one query may hold in memory")
 	fs.IntVar(&c.queryMaxSeries, "query.max-series", 1_000_000, "most series one query may select (0: no limit)")
+	fs.Var(&c.ruleGlobs, "rules", "rule `files` (glob; repeatable), Prometheus format")
+	fs.Var(&c.alertmanagers, "alertmanager.url", "Alertmanager base `URL` to send alerts to (repeatable)")
+	fs.DurationVar(&c.evalInterval, "rules.evaluation-interval", time.Minute, "interval of rule groups that set none")
+	fs.StringVar(&c.externalURL, "web.external-url", "", "URL tsdb is reached at, for alert links")
 	fs.StringVar(&c.configFile, "config.file", "", "YAML `file` with MQTT subscriptions (see README)")
 	fs.StringVar(&c.influxTCP, "influx.listen-tcp", "", "`HOST:PORT` for InfluxDB line protocol over TCP (off when empty)")
 	fs.StringVar(&c.influxUDP, "influx.listen-udp", "", "`HOST:PORT` for InfluxDB line protocol over UDP (off when empty)")
@@ -222,12 +231,50 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 			return err
 		}
 	}
+	files, err := ruleFiles(cfg.ruleGlobs)
+	if err != nil {
+		stopSubs()
+		db.Close()
+		return err
+	}
+	var am *ruler.Alertmanagers
+	var notifier ruler.Notifier
+	if len(cfg.alertmanagers) > 0 {
+		am = ruler.NewAlertmanagers(cfg.alertmanagers, nil, log.With("component", "notifier"))
+		notifier = am
+	}
+	rl := ruler.New(eng, db, notifier, &ruler.Options{
+		DefaultInterval: cfg.evalInterval, ExternalURL: cfg.externalURL, Logger: log.With("component", "ruler"),
+	})
+	reload := func() error {
+		if err := rl.Load(files); err != nil {
+			log.Error("rules not reloaded; the previous rules keep running", "err", err)
+			return err
+		}
+		log.Info("rules loaded", "files", len(files), "groups", len(rl.Groups()))
+		return nil
+	}
+	if err := reload(); err != nil {
+		stopSubs()
+		db.Close()
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			_ = reload()
+		}
+	}()
 	var shuttingDown atomic.Bool
 	h := newRouter(routes{
 		remoteWrite:  rw.Serve,
 		export:       a.Export,
 		api:          a,
 		influx:       ifx,
+		ruler:        rl,
+		reload:       reload,
 		promImport:   promtext.New(relabel.Wrap(db, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,
 		snapshot:     a.Snapshot,
@@ -270,6 +317,12 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	defer cancel()
 	if serr := srv.ShutdownWithContext(sctx); serr != nil {
 		log.Warn("http shutdown", "err", serr)
+	}
+	rl.Stop()
+	if am != nil {
+		actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
+		am.Close(actx)
+		acancel()
 	}
 	stopSubs() // unacknowledged messages stay with the broker
 	if poller != nil {

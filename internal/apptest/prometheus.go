@@ -128,3 +128,23 @@ func ReferencePrometheus(t testing.TB) string {
 	}
 	return bin
 }
+
+// StartAlertmanager starts Debian's prometheus-alertmanager with the given
+// config on a free loopback port, clustering off.
+func StartAlertmanager(t testing.TB, config string) *Proc {
+	t.Helper()
+	bin := NeedBinary(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := FreePort(t)
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--cluster.listen-address=")
+	url := "http://" + addr + "/-/ready"
+	return startProc(t, "alertmanager", addr, cmd, 60*time.Second, func() bool {
+		code, _ := tryGet(url)
+		return code == 200
+	})
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/emsdb/tsdb/alerting/rulefmt"
+)
+
+// rulesCheck is `tsdb rules check FILE…`: promtool check rules' output and
+// exit code.
+func rulesCheck(files []string, out io.Writer) int {
+	if len(files) == 0 {
+		fmt.Fprintln(out, "usage: tsdb rules check FILE...")
+		return 2
+	}
+	failed := false
+	for _, f := range files {
+		fmt.Fprintf(out, "Checking %s\n", f)
+		rf, errs := rulefmt.ParseFile(f)
+		if len(errs) > 0 {
+			failed = true
+			fmt.Fprintf(out, "  FAILED:\n")
+			for _, e := range errs {
+				fmt.Fprintln(out, e.Error())
+			}
+			fmt.Fprintln(out)
+			continue
+		}
+		n := 0
+		for _, g := range rf.Groups {
+			n += len(g.Rules)
+		}
+		fmt.Fprintf(out, "  SUCCESS: %d rules found\n\n", n)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// ruleFiles expands the --rules globs.
+func ruleFiles(globs []string) ([]string, error) {
+	var out []string
+	for _, g := range globs {
+		m, err := filepath.Glob(g)
+		if err != nil {
+			return nil, fmt.Errorf("bad --rules pattern %q: %w", g, err)
+		}
+		if len(m) == 0 {
+			if _, err := os.Stat(g); err != nil {
+				return nil, fmt.Errorf("--rules %q matches no file", g)
+			}
+			m = []string{g}
+		}
+		out = append(out, m...)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return fmt.Sprint([]string(*s)) }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
