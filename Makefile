@@ -36,7 +36,7 @@ compare: build
 	$(GO) run -tags $(TAGS) ./benchmarks/cmd/compare --series $(SERIES) --model $(MODEL) --tsdb $(BIN) --out benchmarks/results/$(MODEL)
 
 run: build
-	$(BIN) serve --listen $(LISTEN) --data $(DATA) --web.enable-admin-api
+	$(BIN) serve --listen $(LISTEN) --data $(DATA) --web.enable-admin-api --rules examples/rules.yml
 
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDenseRoundTrip -fuzztime $(FUZZTIME) ./storage/chunkenc/
