@@ -280,7 +280,8 @@ func (g *Group) halt() {
 func (g *Group) offset() time.Duration {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(g.File + "\x00" + g.Name))
-	return time.Duration(h.Sum64() % uint64(g.Interval))
+	// Whole milliseconds: evaluation times are sample timestamps.
+	return time.Duration(h.Sum64()%uint64(max(1, g.Interval.Milliseconds()))) * time.Millisecond
 }
 
 // nextEval is the first aligned evaluation time at or after t.
