@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/alerting/rulefmt"
@@ -32,6 +33,26 @@ type Options struct {
 	OutageTolerance time.Duration     // how far back `for` state is restored from; default 1h
 	Logger          *slog.Logger
 	Now             func() time.Time
+	Registerer      prometheus.Registerer
+}
+
+type metrics struct {
+	evals, failures, missed *prometheus.CounterVec
+	duration, last          *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		evals:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tsdb_rule_evaluations_total", Help: "Rule evaluations."}, []string{"rule_group"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tsdb_rule_evaluation_failures_total", Help: "Failed rule evaluations."}, []string{"rule_group"}),
+		missed:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tsdb_rule_group_iterations_missed_total", Help: "Group evaluations skipped because the previous one ran too long."}, []string{"rule_group"}),
+		duration: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tsdb_rule_group_last_duration_seconds", Help: "Duration of the last group evaluation."}, []string{"rule_group"}),
+		last:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tsdb_rule_group_last_evaluation_timestamp_seconds", Help: "Time of the last group evaluation."}, []string{"rule_group"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.evals, m.failures, m.missed, m.duration, m.last)
+	}
+	return m
 }
 
 // Ruler runs rule groups.
@@ -44,6 +65,7 @@ type Ruler struct {
 	mu     sync.Mutex
 	groups []*Group
 	events []func(Event)
+	m      *metrics
 }
 
 // Notifier sends alerts out (Alertmanager).
@@ -83,7 +105,7 @@ func New(eng *query.Engine, w storage.Writer, n Notifier, opts *Options) *Ruler 
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Ruler{eng: eng, w: w, notifier: n, opts: o}
+	return &Ruler{eng: eng, w: w, notifier: n, opts: o, m: newMetrics(o.Registerer)}
 }
 
 // OnEvent registers f to receive every alert transition.
@@ -172,6 +194,17 @@ type Alert struct {
 // errors leaves every running group as it was; unchanged rules keep their
 // alert state.
 func (r *Ruler) Load(files []string) error {
+	fresh, err := r.Parse(files)
+	if err != nil {
+		return err
+	}
+	r.Replace(fresh)
+	return nil
+}
+
+// Parse reads rule files into groups that are not running: Replace runs
+// them, or a caller drives Eval itself (replay).
+func (r *Ruler) Parse(files []string) ([]*Group, error) {
 	var fresh []*Group
 	var all []error
 	for _, f := range files {
@@ -185,10 +218,9 @@ func (r *Ruler) Load(files []string) error {
 		}
 	}
 	if len(all) > 0 {
-		return errors.Join(all...)
+		return nil, errors.Join(all...)
 	}
-	r.Replace(fresh)
-	return nil
+	return fresh, nil
 }
 
 // Replace stops the running groups and starts these, carrying over the
@@ -276,6 +308,9 @@ func (g *Group) halt() {
 	<-g.done
 }
 
+// key names the group in metrics: file;name, as Prometheus does.
+func (g *Group) key() string { return g.File + ";" + g.Name }
+
 // offset spreads groups over their interval, stably by file and name.
 func (g *Group) offset() time.Duration {
 	h := fnv.New64a()
@@ -326,6 +361,7 @@ func (g *Group) run() {
 			g.mu.Lock()
 			g.missed += missed
 			g.mu.Unlock()
+			g.r.m.missed.WithLabelValues(g.key()).Add(float64(missed))
 			g.r.opts.Logger.Warn("rule group missed evaluations", "group", g.Name, "missed", missed)
 			next = next.Add(time.Duration(missed) * g.Interval)
 		}
@@ -369,9 +405,11 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 			send, err = g.evalAlerting(ctx, rl, ts, &b)
 			toSend = append(toSend, send...)
 		}
+		g.r.m.evals.WithLabelValues(g.key()).Inc()
 		rl.mu.Lock()
 		rl.lastEval, rl.evalDur = ts, time.Since(t0)
 		if err != nil {
+			g.r.m.failures.WithLabelValues(g.key()).Inc()
 			rl.health, rl.lastErr = "err", err.Error()
 			g.r.opts.Logger.Warn("rule evaluation failed", "group", g.Name, "rule", rl.Def.Name(), "err", err)
 		} else {
@@ -390,6 +428,8 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 	g.last, g.dur = ts, time.Since(start)
 	g.restored = nil
 	g.mu.Unlock()
+	g.r.m.duration.WithLabelValues(g.key()).Set(g.dur.Seconds())
+	g.r.m.last.WithLabelValues(g.key()).Set(float64(ts.UnixMilli()) / 1000)
 	if len(toSend) > 0 && g.r.notifier != nil {
 		g.r.notifier.Send(toSend)
 	}

@@ -29,11 +29,18 @@ func run(args []string) int {
 		}
 		return 0
 	case "rules":
-		if len(args) < 2 || args[1] != "check" {
-			fmt.Fprintln(os.Stderr, "usage: tsdb rules check FILE...")
-			return 2
+		switch {
+		case len(args) >= 2 && args[1] == "check":
+			return rulesCheck(args[2:], os.Stdout)
+		case len(args) >= 2 && args[1] == "replay":
+			if err := replay(args[2:], os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "tsdb rules replay:", err)
+				return 1
+			}
+			return 0
 		}
-		return rulesCheck(args[2:], os.Stdout)
+		fmt.Fprintln(os.Stderr, "usage: tsdb rules check FILE... | tsdb rules replay --rules FILE --from T [--to T] [--dry-run]")
+		return 2
 	case "version", "--version", "-version":
 		fmt.Println("tsdb", version)
 		return 0
@@ -53,6 +60,7 @@ func usage() {
 commands:
   serve         run the server (tsdb serve --help lists its flags)
   rules check   check rule files as promtool check rules does
+  rules replay  evaluate rules over history (--dry-run: backtest)
   version   print the version
 `)
 }

@@ -244,7 +244,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		notifier = am
 	}
 	rl := ruler.New(eng, db, notifier, &ruler.Options{
-		DefaultInterval: cfg.evalInterval, ExternalURL: cfg.externalURL, Logger: log.With("component", "ruler"),
+		DefaultInterval: cfg.evalInterval, ExternalURL: cfg.externalURL, Logger: log.With("component", "ruler"), Registerer: reg,
 	})
 	reload := func() error {
 		if err := rl.Load(files); err != nil {
