@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,8 +81,8 @@ func TestUsernamePassword(t *testing.T) {
 	addr := apptest.FreePort(t)
 	apptest.StartMosquittoAuth(t, addr, t.TempDir(), "tsdb", "s3cret")
 	db := st.Open(t, nil)
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m := NewMetrics(nil)
 	start := func(pw, id string) *Subscriber {
 		s, err := Start(context.Background(), Config{Broker: "mqtt://" + addr, ClientID: id, Username: "tsdb", Password: pw,
@@ -117,4 +118,22 @@ func TestTLS(t *testing.T) {
 		_ = exec.Command(pub, "-h", host, "-p", port, "--cafile", cert, "-q", "1", "-t", "t/d1/v", "-m", "9").Run()
 		return len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "v"))) == 1
 	}, 20*time.Second, 300*time.Millisecond)
+}
+
+// lockedBuffer is a bytes.Buffer safe for the subscriber's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
