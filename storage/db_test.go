@@ -453,3 +453,24 @@ func TestWriteByKey(t *testing.T) {
 	require.NoError(t, db.Write(ctx, "default", batch(5, "a", "b")))
 	require.ErrorIs(t, db.Write(ctx, "default", batch(5, "c", "d")), storage.ErrTooManySeries)
 }
+
+func TestKVSurvivesCrash(t *testing.T) {
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, nil)
+	require.NoError(t, db.PutKV("rules/t1/ns/a", []byte("one")))
+	require.NoError(t, db.PutKV("rules/t1/ns/b", []byte("two")))
+	require.NoError(t, db.PutKV("rules/t2/ns/a", []byte("other")))
+	require.NoError(t, db.DeleteKV("rules/t1/ns/b"))
+	require.NoError(t, storage.Crash(db))
+	db = st.OpenDir(t, dir, nil)
+	v, ok, err := db.GetKV("rules/t1/ns/a")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "one", string(v))
+	got, err := db.ListKV("rules/t1/")
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"rules/t1/ns/a": []byte("one")}, got)
+	_, ok, err = db.GetKV("nope")
+	require.NoError(t, err)
+	require.False(t, ok)
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/emsdb/tsdb/internal/tenancy"
 )
 
 type apiAlert struct {
@@ -48,8 +50,13 @@ func writeJSON(ctx *fasthttp.RequestCtx, data any) {
 
 // AlertsHandler serves /api/v1/alerts in Prometheus's shape.
 func (r *Ruler) AlertsHandler(ctx *fasthttp.RequestCtx) {
+	tenant, err := tenancy.FromRequest(ctx)
+	if err != nil {
+		ctx.Error(err.Error()+"\n", fasthttp.StatusBadRequest)
+		return
+	}
 	alerts := []apiAlert{}
-	for _, a := range r.Alerts() {
+	for _, a := range r.alerts(tenant) {
 		alerts = append(alerts, toAPI(a))
 	}
 	writeJSON(ctx, map[string]any{"alerts": alerts})
@@ -58,6 +65,11 @@ func (r *Ruler) AlertsHandler(ctx *fasthttp.RequestCtx) {
 // RulesHandler serves /api/v1/rules with the type, rule_name[],
 // rule_group[] and file[] filters.
 func (r *Ruler) RulesHandler(ctx *fasthttp.RequestCtx) {
+	tenant, err := tenancy.FromRequest(ctx)
+	if err != nil {
+		ctx.Error(err.Error()+"\n", fasthttp.StatusBadRequest)
+		return
+	}
 	args := ctx.QueryArgs()
 	if ctx.IsPost() {
 		args = ctx.PostArgs()
@@ -103,6 +115,9 @@ func (r *Ruler) RulesHandler(ctx *fasthttp.RequestCtx) {
 	}
 	out := []apiGroup{}
 	for _, g := range r.Groups() {
+		if g.tenant() != tenant {
+			continue
+		}
 		if (len(groupsF) > 0 && !slices.Contains(groupsF, g.Name)) || (len(files) > 0 && !slices.Contains(files, g.File)) {
 			continue
 		}

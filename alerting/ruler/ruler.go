@@ -66,6 +66,10 @@ type Ruler struct {
 	groups []*Group
 	events []func(Event)
 	m      *metrics
+
+	setMu      sync.Mutex // serialises Load and SetAPIGroups
+	fileGroups []*Group
+	apiGroups  []*Group
 }
 
 // Notifier sends alerts out (Alertmanager).
@@ -119,6 +123,7 @@ func (r *Ruler) OnEvent(f func(Event)) {
 type Group struct {
 	Name        string
 	File        string
+	Tenant      string // whose data it reads and writes; "": the Ruler's
 	Interval    time.Duration
 	QueryOffset time.Duration
 	Limit       int
@@ -198,8 +203,40 @@ func (r *Ruler) Load(files []string) error {
 	if err != nil {
 		return err
 	}
-	r.Replace(fresh)
+	r.setMu.Lock()
+	defer r.setMu.Unlock()
+	r.fileGroups = fresh
+	r.Replace(append(slices.Clone(r.fileGroups), r.apiGroups...))
 	return nil
+}
+
+// SetAPIGroups replaces the groups written through the ruler config API
+// (tenant -> namespace -> groups); file groups keep running.
+func (r *Ruler) SetAPIGroups(byTenant map[string]map[string][]rulefmt.Group) {
+	var fresh []*Group
+	tenants := make([]string, 0, len(byTenant))
+	for t := range byTenant {
+		tenants = append(tenants, t)
+	}
+	sort.Strings(tenants)
+	for _, t := range tenants {
+		nss := make([]string, 0, len(byTenant[t]))
+		for ns := range byTenant[t] {
+			nss = append(nss, ns)
+		}
+		sort.Strings(nss)
+		for _, ns := range nss {
+			for _, g := range byTenant[t][ns] {
+				grp := r.newGroup(ns, g)
+				grp.Tenant = t
+				fresh = append(fresh, grp)
+			}
+		}
+	}
+	r.setMu.Lock()
+	defer r.setMu.Unlock()
+	r.apiGroups = fresh
+	r.Replace(append(slices.Clone(r.fileGroups), r.apiGroups...))
 }
 
 // Parse reads rule files into groups that are not running: Replace runs
@@ -234,12 +271,12 @@ func (r *Ruler) Replace(groups []*Group) {
 	for _, g := range old {
 		g.halt()
 		for _, rl := range g.Rules {
-			byKey[g.File+"\x00"+g.Name+"\x00"+ruleKey(rl.Def)] = rl
+			byKey[g.Tenant+"\x00"+g.File+"\x00"+g.Name+"\x00"+ruleKey(rl.Def)] = rl
 		}
 	}
 	for _, g := range groups {
 		for i, rl := range g.Rules {
-			if prev := byKey[g.File+"\x00"+g.Name+"\x00"+ruleKey(rl.Def)]; prev != nil {
+			if prev := byKey[g.Tenant+"\x00"+g.File+"\x00"+g.Name+"\x00"+ruleKey(rl.Def)]; prev != nil {
 				prev.mu.Lock()
 				g.Rules[i].active = prev.active
 				g.Rules[i].health, g.Rules[i].lastErr, g.Rules[i].lastEval = prev.health, prev.lastErr, prev.lastEval
@@ -306,6 +343,13 @@ func (g *Group) halt() {
 		close(g.stop)
 	}
 	<-g.done
+}
+
+func (g *Group) tenant() string {
+	if g.Tenant != "" {
+		return g.Tenant
+	}
+	return g.r.opts.Tenant
 }
 
 // key names the group in metrics: file;name, as Prometheus does.
@@ -376,7 +420,7 @@ func (g *Group) restore(ts time.Time) {
 			continue
 		}
 		q := fmt.Sprintf(`last_over_time(ALERTS_FOR_STATE{alertname=%q}[%dms])`, rl.Def.Alert, g.r.opts.OutageTolerance.Milliseconds())
-		res, err := g.r.eng.Instant(context.Background(), g.r.opts.Tenant, q, ts.UnixMilli())
+		res, err := g.r.eng.Instant(context.Background(), g.tenant(), q, ts.UnixMilli())
 		if err != nil {
 			g.r.opts.Logger.Warn("restore alert state", "alert", rl.Def.Alert, "err", err)
 			continue
@@ -418,7 +462,7 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 		rl.mu.Unlock()
 		// Later rules of the group read what earlier ones recorded.
 		if len(b.Series) > 0 {
-			if err := g.r.w.Write(ctx, g.r.opts.Tenant, &b); err != nil {
+			if err := g.r.w.Write(ctx, g.tenant(), &b); err != nil {
 				g.r.opts.Logger.Error("writing rule results", "group", g.Name, "err", err)
 			}
 			b = storage.Batch{}
@@ -436,7 +480,7 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 }
 
 func (g *Group) evalRecording(ctx context.Context, rl *Rule, ts time.Time, b *storage.Batch) error {
-	res, err := g.r.eng.Instant(ctx, g.r.opts.Tenant, rl.Def.Expr, ts.Add(-g.QueryOffset).UnixMilli())
+	res, err := g.r.eng.Instant(ctx, g.tenant(), rl.Def.Expr, ts.Add(-g.QueryOffset).UnixMilli())
 	if err != nil {
 		return err
 	}
@@ -477,7 +521,7 @@ func (g *Group) evalRecording(ctx context.Context, rl *Rule, ts time.Time, b *st
 }
 
 func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *storage.Batch) ([]*Alert, error) {
-	res, err := g.r.eng.Instant(ctx, g.r.opts.Tenant, rl.Def.Expr, ts.Add(-g.QueryOffset).UnixMilli())
+	res, err := g.r.eng.Instant(ctx, g.tenant(), rl.Def.Expr, ts.Add(-g.QueryOffset).UnixMilli())
 	if err != nil {
 		return nil, err
 	}
@@ -494,7 +538,7 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 			lb.Set(k, tv)
 		}
 		for k, tv := range rl.Def.Labels {
-			x, err := g.r.expand(ctx, g.r.opts.Tenant, k, tv, base, v, tms)
+			x, err := g.r.expand(ctx, g.tenant(), k, tv, base, v, tms)
 			if err != nil {
 				x = err.Error()
 			}
@@ -504,7 +548,7 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 		ls := lb.Labels()
 		ab := labels.NewScratchBuilder(len(rl.Def.Annotations))
 		for k, tv := range rl.Def.Annotations {
-			x, err := g.r.expand(ctx, g.r.opts.Tenant, k, tv, base, v, tms)
+			x, err := g.r.expand(ctx, g.tenant(), k, tv, base, v, tms)
 			if err != nil {
 				x = err.Error()
 			}
@@ -618,9 +662,15 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 }
 
 // Alerts returns the active alerts of every rule, firing and pending.
-func (r *Ruler) Alerts() []*Alert {
+func (r *Ruler) Alerts() []*Alert { return r.alerts("") }
+
+// alerts returns the active alerts of one tenant's rules ("": all).
+func (r *Ruler) alerts(tenant string) []*Alert {
 	var out []*Alert
 	for _, g := range r.Groups() {
+		if tenant != "" && g.tenant() != tenant {
+			continue
+		}
 		for _, rl := range g.Rules {
 			rl.mu.Lock()
 			for _, a := range rl.active {

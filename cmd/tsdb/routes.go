@@ -27,12 +27,24 @@ type routes struct {
 	api          *api.API
 	influx       *influx.Handler
 	ruler        *ruler.Ruler
+	store        ruler.Store
 	reload       func() error
 	promImport   fasthttp.RequestHandler
 }
 
 func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
 	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// rulerConfigPath matches the ruler config API (also under /prometheus,
+// where Mimir serves it) and returns the part after /config/v1/rules.
+func rulerConfigPath(path string) (string, bool) {
+	path = strings.TrimPrefix(path, "/prometheus")
+	rest, ok := strings.CutPrefix(path, "/config/v1/rules")
+	if !ok || (rest != "" && rest[0] != '/') {
+		return "", false
+	}
+	return rest, true
 }
 
 // labelValuesPath extracts <name> from /api/v1/label/<name>/values.
@@ -135,7 +147,10 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /write /api/v2/write /api/v1/import/prometheus /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready\n")
 		default:
 			handler = "other"
-			if name, ok := labelValuesPath(path); ok {
+			if rest, ok := rulerConfigPath(path); ok {
+				handler = "/config/v1/rules"
+				r.ruler.ConfigHandler(ctx, r.store, rest)
+			} else if name, ok := labelValuesPath(path); ok {
 				handler = "/api/v1/label/:name/values"
 				r.api.LabelValues(ctx, name)
 			} else if strings.HasPrefix(path, "/debug/pprof/") {

@@ -259,6 +259,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		db.Close()
 		return err
 	}
+	if err := rl.LoadStored(db); err != nil {
+		log.Error("rule groups stored through the API not loaded", "err", err)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -274,6 +277,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		api:          a,
 		influx:       ifx,
 		ruler:        rl,
+		store:        db,
 		reload:       reload,
 		promImport:   promtext.New(relabel.Wrap(db, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,

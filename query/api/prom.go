@@ -452,6 +452,8 @@ func (a *API) BuildInfo(ctx *fasthttp.RequestCtx) {
 	b = appendJSONString(b, runtime.Version())
 	b = append(b, `,"tsdbVersion":`...)
 	b = appendJSONString(b, a.opts.Version)
+	// The ruler config API exists: Grafana then lets operators edit rules.
+	b = append(b, `,"features":{"ruler_config_api":"true","alertmanager_config_api":"false","query_sharding":"false","federated_rules":"false"}`...)
 	b = append(b, "}}\n"...)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)

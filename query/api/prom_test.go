@@ -165,9 +165,10 @@ func TestSeriesLabelsValues(t *testing.T) {
 
 	code, env = call(t, a.BuildInfo, false, nil)
 	require.Equal(t, 200, code)
-	var bi map[string]string
+	var bi map[string]any
 	require.NoError(t, json.Unmarshal(env.Data, &bi))
 	require.Equal(t, "2.53.0", bi["version"], "Prometheus-like, so Grafana uses match[] on label calls")
+	require.Equal(t, "true", bi["features"].(map[string]any)["ruler_config_api"], "Grafana enables its ruler")
 
 	code, env = call(t, a.TSDBStatus, false, url.Values{"limit": {"1"}})
 	require.Equal(t, 200, code)
