@@ -81,7 +81,12 @@ func (a *Alertmanagers) loop() {
 					lb.Set(k, v)
 				}
 			}
-			x := amAlert{Labels: lb.Labels().Map(), Annotations: al.Annotations.Map(), StartsAt: al.ActiveAt, GeneratorURL: al.GeneratorURL}
+			// startsAt is when the alert fired (the specification's FiredAt).
+			starts := al.FiredAt
+			if starts.IsZero() {
+				starts = al.ActiveAt
+			}
+			x := amAlert{Labels: lb.Labels().Map(), Annotations: al.Annotations.Map(), StartsAt: starts, GeneratorURL: al.GeneratorURL}
 			if al.State == StateInactive {
 				x.EndsAt = al.ResolvedAt
 			} else {

@@ -641,7 +641,10 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 			a.LastSentAt = ts
 			c := *a
 			send = append(send, &c)
-		case a.State == StateInactive && !a.ResolvedAt.IsZero() && a.LastSentAt.Before(a.ResolvedAt) && !a.FiredAt.IsZero():
+		case a.State == StateInactive && !a.FiredAt.IsZero() && ts.Sub(a.ResolvedAt) < 15*time.Minute &&
+			(a.LastSentAt.Before(a.ResolvedAt) || ts.Sub(a.LastSentAt) >= g.r.opts.ResendDelay):
+			// Resolved alerts are re-sent for 15 minutes, as the
+			// alert-generator specification asks.
 			a.LastSentAt = ts
 			c := *a
 			send = append(send, &c)

@@ -117,6 +117,13 @@ func TestAlertLifecycle(t *testing.T) {
 	require.Empty(t, r.Alerts())
 	last := rec.sent[len(rec.sent)-1]
 	require.Equal(t, t0.Add(5*time.Minute), last[0].ResolvedAt, "the resolution is sent")
+	require.Equal(t, t0.Add(2*time.Minute), last[0].FiredAt)
+	// Resolved alerts are re-sent every resend delay for 15 minutes.
+	n := len(rec.sent)
+	for m := 6; m <= 25; m++ {
+		g.Eval(ctx, t0.Add(time.Duration(m)*time.Minute))
+	}
+	require.Equal(t, n+14, len(rec.sent), "re-sent at minutes 6…19, not after 15 minutes")
 
 	var kinds []string
 	for _, e := range events {
