@@ -1,9 +1,12 @@
 package ruler
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"time"
 
@@ -165,4 +168,66 @@ func (r *Ruler) RulesHandler(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	writeJSON(ctx, map[string]any{"groups": out})
+}
+
+// HistoryHandler serves /api/v1/alerts/history?start=&end=[&alertname=]:
+// every alert transition in the range, oldest first, read back from the
+// ALERTS_TRANSITIONS series (so it survives restarts).
+func (r *Ruler) HistoryHandler(ctx *fasthttp.RequestCtx) {
+	tenant, err := tenancy.FromRequest(ctx)
+	if err != nil {
+		ctx.Error(err.Error()+"\n", fasthttp.StatusBadRequest)
+		return
+	}
+	now := r.opts.Now()
+	parse := func(name string, def time.Time) (time.Time, bool) {
+		v := string(ctx.QueryArgs().Peek(name))
+		if v == "" {
+			return def, true
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return time.UnixMilli(int64(f * 1000)), true
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		return t, err == nil
+	}
+	start, ok1 := parse("start", now.Add(-24*time.Hour))
+	end, ok2 := parse("end", now)
+	if !ok1 || !ok2 || end.Before(start) {
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"error","errorType":"bad_data","error":"start and end must be times (Unix seconds or RFC 3339), start not after end"}` + "\n")
+		return
+	}
+	sel := "ALERTS_TRANSITIONS"
+	if n := string(ctx.QueryArgs().Peek("alertname")); n != "" {
+		sel = fmt.Sprintf(`ALERTS_TRANSITIONS{alertname=%q}`, n)
+	}
+	q := fmt.Sprintf("%s[%dms]", sel, max(1, end.Sub(start).Milliseconds()+1))
+	res, err := r.eng.Instant(context.Background(), tenant, q, end.UnixMilli())
+	if err != nil {
+		ctx.Error(err.Error()+"\n", fasthttp.StatusUnprocessableEntity)
+		return
+	}
+	type transition struct {
+		Time   time.Time         `json:"time"`
+		From   string            `json:"from"`
+		To     string            `json:"to"`
+		Labels map[string]string `json:"labels"`
+	}
+	out := []transition{}
+	for _, s := range res.Series {
+		m := s.Metric.Map()
+		from, to := m["transition_from"], m["transition_to"]
+		delete(m, "__name__")
+		delete(m, "transition_from")
+		delete(m, "transition_to")
+		for _, p := range s.Points {
+			if p.T >= start.UnixMilli() {
+				out = append(out, transition{Time: time.UnixMilli(p.T).UTC(), From: from, To: to, Labels: m})
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	writeJSON(ctx, map[string]any{"transitions": out})
 }

@@ -651,6 +651,14 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 		}
 	}
 	rl.markStale(b, written, tms)
+	// The history of transitions, kept as a series.
+	for _, e := range events {
+		lb := labels.NewBuilder(e.Alert.Labels)
+		lb.Set(labels.MetricName, "ALERTS_TRANSITIONS")
+		lb.Set("transition_from", string(e.From))
+		lb.Set("transition_to", string(e.To))
+		b.Add(lb.Labels(), storage.Sample{T: tms, V: 1})
+	}
 	if len(events) > 0 {
 		g.r.mu.Lock()
 		subs := slices.Clone(g.r.events)

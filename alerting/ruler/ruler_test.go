@@ -2,6 +2,8 @@ package ruler
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/alerting/rulefmt"
 	"github.com/emsdb/tsdb/query"
@@ -130,6 +133,23 @@ func TestAlertLifecycle(t *testing.T) {
 		kinds = append(kinds, string(e.From)+">"+string(e.To))
 	}
 	require.Equal(t, []string{"inactive>pending", "pending>firing", "firing>inactive"}, kinds)
+
+	// The same history, read back from storage through the API.
+	var hctx fasthttp.RequestCtx
+	hctx.Request.SetRequestURI(fmt.Sprintf("/api/v1/alerts/history?start=%d&end=%d&alertname=XHigh", t0.Unix(), t0.Add(time.Hour).Unix()))
+	r.HistoryHandler(&hctx)
+	var hist struct {
+		Data struct {
+			Transitions []struct {
+				Time     time.Time `json:"time"`
+				From, To string
+			} `json:"transitions"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(hctx.Response.Body(), &hist), string(hctx.Response.Body()))
+	require.Len(t, hist.Data.Transitions, 3)
+	require.Equal(t, "firing", hist.Data.Transitions[1].To)
+	require.Equal(t, t0.Add(2*time.Minute).UTC(), hist.Data.Transitions[1].Time)
 }
 
 // After a restart the active-since time is restored from

@@ -119,6 +119,8 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			r.ruler.RulesHandler(ctx)
 		case "/api/v1/alerts":
 			r.ruler.AlertsHandler(ctx)
+		case "/api/v1/alerts/history":
+			r.ruler.HistoryHandler(ctx)
 		case "/-/reload":
 			if !ctx.IsPost() && !ctx.IsPut() {
 				ctx.Error("reload needs POST\n", fasthttp.StatusMethodNotAllowed)
