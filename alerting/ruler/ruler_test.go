@@ -212,3 +212,60 @@ func TestTemplateFunctions(t *testing.T) {
 		require.Equal(t, c.want, got)
 	}
 }
+
+// A reload keeps the alert state of rules that did not change.
+func TestReloadKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.yml")
+	require.NoError(t, os.WriteFile(file, []byte(rulesYAML), 0o644))
+	db := st.Open(t, nil)
+	r := New(query.NewEngine(db, nil), db, nil, &Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
+	defer r.Stop()
+	require.NoError(t, r.Load([]string{file}))
+	g := r.Groups()[0]
+	t0 := time.Unix(1_700_000_000, 0)
+	write(t, db, "x", t0, 1)
+	g.Eval(context.Background(), t0)
+	require.Len(t, r.Alerts(), 1)
+	// Reload with one more group: the alert keeps its active-since time.
+	require.NoError(t, os.WriteFile(file, []byte(rulesYAML+"  - name: other\n    rules:\n      - record: y\n        expr: vector(1)\n"), 0o644))
+	require.NoError(t, r.Load([]string{file}))
+	require.Len(t, r.Groups(), 2)
+	a := r.Alerts()
+	require.Len(t, a, 1)
+	require.Equal(t, t0, a[0].ActiveAt)
+}
+
+func TestRulesAPIFilters(t *testing.T) {
+	db := st.Open(t, nil)
+	r := New(query.NewEngine(db, nil), db, nil, nil)
+	groupFrom(t, r, rulesYAML)
+	get := func(q string) []string {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI("/api/v1/rules?" + q)
+		r.RulesHandler(&ctx)
+		var res struct {
+			Data struct {
+				Groups []struct {
+					Rules []struct {
+						Name, Type string
+					} `json:"rules"`
+				} `json:"groups"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal(ctx.Response.Body(), &res), string(ctx.Response.Body()))
+		var out []string
+		for _, g := range res.Data.Groups {
+			for _, rl := range g.Rules {
+				out = append(out, rl.Type+":"+rl.Name)
+			}
+		}
+		return out
+	}
+	require.Equal(t, []string{"recording:job:x:sum", "alerting:XHigh"}, get(""))
+	require.Equal(t, []string{"alerting:XHigh"}, get("type=alert"))
+	require.Equal(t, []string{"recording:job:x:sum"}, get("type=record"))
+	require.Equal(t, []string{"alerting:XHigh"}, get("rule_name[]=XHigh"))
+	require.Empty(t, get("rule_group[]=nope"))
+	require.Empty(t, get("file[]=nope.yml"))
+}
