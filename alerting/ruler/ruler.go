@@ -267,14 +267,28 @@ func (r *Ruler) Replace(groups []*Group) {
 	old := r.groups
 	r.groups = groups
 	r.mu.Unlock()
+	// Groups present in both (file groups when API groups change) keep
+	// running untouched.
+	keep := map[*Group]bool{}
+	for _, g := range groups {
+		keep[g] = true
+	}
 	byKey := map[string]*Rule{}
 	for _, g := range old {
+		if keep[g] {
+			delete(keep, g)
+			keep[g] = false // running: do not start again
+			continue
+		}
 		g.halt()
 		for _, rl := range g.Rules {
 			byKey[g.Tenant+"\x00"+g.File+"\x00"+g.Name+"\x00"+ruleKey(rl.Def)] = rl
 		}
 	}
 	for _, g := range groups {
+		if !keep[g] {
+			continue // already running
+		}
 		for i, rl := range g.Rules {
 			if prev := byKey[g.Tenant+"\x00"+g.File+"\x00"+g.Name+"\x00"+ruleKey(rl.Def)]; prev != nil {
 				prev.mu.Lock()

@@ -269,3 +269,21 @@ func TestRulesAPIFilters(t *testing.T) {
 	require.Empty(t, get("rule_group[]=nope"))
 	require.Empty(t, get("file[]=nope.yml"))
 }
+
+// API groups change while file groups keep running (once each).
+func TestAPIGroupsBesideFileGroups(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "r.yml")
+	require.NoError(t, os.WriteFile(file, []byte(rulesYAML), 0o644))
+	db := st.Open(t, nil)
+	r := New(query.NewEngine(db, nil), db, nil, nil)
+	defer r.Stop()
+	require.NoError(t, r.Load([]string{file}))
+	f, errs := rulefmt.Parse([]byte("groups:\n  - name: api\n    rules:\n      - record: z\n        expr: vector(2)\n"))
+	require.Empty(t, errs)
+	r.SetAPIGroups(map[string]map[string][]rulefmt.Group{"acme": {"ns": f.Groups}})
+	r.SetAPIGroups(map[string]map[string][]rulefmt.Group{"acme": {"ns": f.Groups}})
+	require.Len(t, r.Groups(), 2)
+	require.Equal(t, "acme", r.Groups()[1].tenant())
+	require.NoError(t, r.Load([]string{file}))
+	require.Len(t, r.Groups(), 2)
+}
