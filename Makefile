@@ -17,7 +17,7 @@ build:
 # detector on the concurrent packages.
 test: check build
 	$(GO) test -tags $(TAGS),invariants -timeout 15m $(PKGS)
-	$(GO) test -race -tags $(TAGS) -timeout 15m ./storage/... ./ingest/...
+	$(GO) test -race -tags $(TAGS) -timeout 15m ./storage/... ./ingest/... ./alerting/...
 
 check lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
