@@ -79,10 +79,11 @@ type Notifier interface {
 
 // Event is an alert transition, for the ITSM layer and history.
 type Event struct {
-	Alert *Alert
-	From  AlertState
-	To    AlertState
-	At    time.Time
+	Tenant string
+	Alert  *Alert
+	From   AlertState
+	To     AlertState
+	At     time.Time
 }
 
 // New returns a Ruler reading through eng and writing to w.
@@ -597,13 +598,13 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 			a = &Alert{Labels: cur.Labels, State: StatePending, ActiveAt: activeAt,
 				GeneratorURL: g.r.opts.ExternalURL + "/graph?g0.expr=" + urlEscape(rl.Def.Expr)}
 			rl.active[key] = a
-			events = append(events, Event{Alert: a, From: StateInactive, To: StatePending, At: ts})
+			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StateInactive, To: StatePending, At: ts})
 		}
 		a.Value, a.Annotations = cur.Value, cur.Annotations
 		a.KeepFiringSince = time.Time{}
 		if a.State == StatePending && ts.Sub(a.ActiveAt) >= time.Duration(rl.Def.For) {
 			a.State, a.FiredAt = StateFiring, ts
-			events = append(events, Event{Alert: a, From: StatePending, To: StateFiring, At: ts})
+			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StatePending, To: StateFiring, At: ts})
 		}
 	}
 	for key, a := range rl.active {
@@ -613,7 +614,7 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 		switch a.State {
 		case StatePending:
 			delete(rl.active, key)
-			events = append(events, Event{Alert: a, From: StatePending, To: StateInactive, At: ts})
+			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StatePending, To: StateInactive, At: ts})
 		case StateFiring:
 			if kf := time.Duration(rl.Def.KeepFiringFor); kf > 0 {
 				if a.KeepFiringSince.IsZero() {
@@ -624,7 +625,7 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 				}
 			}
 			a.State, a.ResolvedAt = StateInactive, ts
-			events = append(events, Event{Alert: a, From: StateFiring, To: StateInactive, At: ts})
+			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StateFiring, To: StateInactive, At: ts})
 		case StateInactive:
 			if ts.Sub(a.ResolvedAt) > 15*time.Minute {
 				delete(rl.active, key)

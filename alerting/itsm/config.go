@@ -1,0 +1,219 @@
+// Package itsm turns firing alerts into ITIL-style incidents: grouped,
+// prioritised from urgency × impact, owned by the configuration item's
+// group, escalated when not acknowledged, timed against SLA targets, and
+// pushed into ticketing systems through a durable outbox.
+package itsm
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/query"
+)
+
+// Config is the itsm section of the config file.
+type Config struct {
+	// GroupBy are the alert labels whose values make one incident
+	// (default: alertname and the CI).
+	GroupBy []string `yaml:"group_by"`
+	// ReopenWindow: a group that fires again within it reopens its
+	// resolved incident instead of opening a new one. Default 1h.
+	ReopenWindow time.Duration `yaml:"reopen_window"`
+	// Urgency maps the alert's severity label to high, medium or low.
+	Urgency map[string]string `yaml:"urgency"`
+	// Matrix maps "urgency/impact" to a priority (P1…P5); default ITIL.
+	Matrix map[string]string `yaml:"priority_matrix"`
+	CIs    []CI              `yaml:"cis"`
+	// SLA targets per priority.
+	SLA map[string]SLATarget `yaml:"sla"`
+	// Escalation: per priority, lines to page in turn when the incident is
+	// not acknowledged within each line's time.
+	Escalation map[string][]EscalationLevel `yaml:"escalation"`
+	Problems   ProblemRule                  `yaml:"problems"`
+	Receivers  []Receiver                   `yaml:"receivers"`
+}
+
+// CI is a configuration item: what the alert is about.
+type CI struct {
+	Name       string            `yaml:"name"`
+	Kind       string            `yaml:"kind"` // service, application, host, network device
+	Selector   string            `yaml:"selector"`
+	OwnerGroup string            `yaml:"owner_group"`
+	Impact     string            `yaml:"impact"` // high, medium, low
+	Members    map[string]string `yaml:"members"`
+
+	matchers [][]*labels.Matcher
+}
+
+// SLATarget is the time to acknowledge and to resolve.
+type SLATarget struct {
+	Acknowledge time.Duration `yaml:"acknowledge"`
+	Resolve     time.Duration `yaml:"resolve"`
+}
+
+// EscalationLevel is one line of escalation.
+type EscalationLevel struct {
+	After time.Duration `yaml:"after"`
+	Group string        `yaml:"group"`
+}
+
+// ProblemRule opens a problem when incidents of one CI and alert recur.
+type ProblemRule struct {
+	Count  int           `yaml:"count"`  // default 3
+	Window time.Duration `yaml:"window"` // default 24h
+}
+
+// Receiver is a ticketing or paging target.
+type Receiver struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // pagerduty, servicenow, webhook
+	URL  string `yaml:"url"`
+	// RoutingKey is PagerDuty's integration key.
+	RoutingKey string `yaml:"routing_key"`
+	// Secret signs bodies (HMAC-SHA256, X-Tsdb-Signature); never logged.
+	Secret     string        `yaml:"secret"`
+	Timeout    time.Duration `yaml:"timeout"`
+	Priorities []string      `yaml:"priorities"` // empty: all
+}
+
+// defaultMatrix is ITIL's 3×3 priority matrix.
+var defaultMatrix = map[string]string{
+	"high/high": "P1", "high/medium": "P2", "high/low": "P3",
+	"medium/high": "P2", "medium/medium": "P3", "medium/low": "P4",
+	"low/high": "P3", "low/medium": "P4", "low/low": "P5",
+}
+
+// Validate fills in defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if len(c.GroupBy) == 0 {
+		c.GroupBy = []string{"alertname"}
+	}
+	if c.ReopenWindow == 0 {
+		c.ReopenWindow = time.Hour
+	}
+	if c.Urgency == nil {
+		c.Urgency = map[string]string{"critical": "high", "page": "high", "warning": "medium", "info": "low"}
+	}
+	if c.Matrix == nil {
+		c.Matrix = defaultMatrix
+	}
+	for k, p := range c.Matrix {
+		if !strings.Contains(k, "/") || !validPriority(p) {
+			return fmt.Errorf("itsm priority_matrix: %q: %q (want urgency/impact: P1…P5)", k, p)
+		}
+	}
+	if c.Problems.Count == 0 {
+		c.Problems.Count = 3
+	}
+	if c.Problems.Window == 0 {
+		c.Problems.Window = 24 * time.Hour
+	}
+	for i := range c.CIs {
+		ci := &c.CIs[i]
+		if ci.Name == "" {
+			return fmt.Errorf("itsm ci %d: name is required", i)
+		}
+		switch ci.Impact {
+		case "":
+			ci.Impact = "medium"
+		case "high", "medium", "low":
+		default:
+			return fmt.Errorf("itsm ci %q: impact %q (high, medium, low)", ci.Name, ci.Impact)
+		}
+		if ci.Selector != "" {
+			m, err := query.ParseSelector(ci.Selector)
+			if err != nil {
+				return fmt.Errorf("itsm ci %q: %w", ci.Name, err)
+			}
+			ci.matchers = m
+		}
+	}
+	for p := range c.SLA {
+		if !validPriority(p) {
+			return fmt.Errorf("itsm sla: %q is not a priority", p)
+		}
+	}
+	for i, r := range c.Receivers {
+		switch r.Type {
+		case "pagerduty", "servicenow", "webhook":
+		default:
+			return fmt.Errorf("itsm receiver %d: type %q (pagerduty, servicenow, webhook)", i, r.Type)
+		}
+		if r.URL == "" || r.Name == "" {
+			return fmt.Errorf("itsm receiver %d: name and url are required", i)
+		}
+		if r.Timeout == 0 {
+			c.Receivers[i].Timeout = 10 * time.Second
+		}
+	}
+	return nil
+}
+
+func validPriority(p string) bool { return len(p) == 2 && p[0] == 'P' && p[1] >= '1' && p[1] <= '5' }
+
+// ciFor returns the first CI whose selector matches the alert labels.
+func (c *Config) ciFor(ls labels.Labels) *CI {
+	for i := range c.CIs {
+		for _, set := range c.CIs[i].matchers {
+			ok := true
+			for _, m := range set {
+				if !m.Matches(ls.Get(m.Name)) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				return &c.CIs[i]
+			}
+		}
+	}
+	return nil
+}
+
+// priority is matrix(urgency, impact).
+func (c *Config) priority(urgency, impact string) string {
+	if p, ok := c.Matrix[urgency+"/"+impact]; ok {
+		return p
+	}
+	return "P3"
+}
+
+func (c *Config) urgencyOf(ls labels.Labels) string {
+	if u, ok := c.Urgency[ls.Get("severity")]; ok {
+		return u
+	}
+	return "medium"
+}
+
+// groupKey is the incident grouping key of an alert.
+func (c *Config) groupKey(ls labels.Labels, ci string) string {
+	parts := make([]string, 0, len(c.GroupBy)+1)
+	for _, g := range c.GroupBy {
+		parts = append(parts, g+"="+ls.Get(g))
+	}
+	sort.Strings(parts)
+	return "ci=" + ci + "," + strings.Join(parts, ",")
+}
+
+// FormatDuration shows seconds to people as 1d 7h 20m.
+func FormatDuration(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	}
+	days := int(d / (24 * time.Hour))
+	hours := int(d%(24*time.Hour)) / int(time.Hour)
+	mins := int(d%time.Hour) / int(time.Minute)
+	var b []string
+	if days > 0 {
+		b = append(b, fmt.Sprintf("%dd", days))
+	}
+	if hours > 0 || days > 0 {
+		b = append(b, fmt.Sprintf("%dh", hours))
+	}
+	b = append(b, fmt.Sprintf("%dm", mins))
+	return strings.Join(b, " ")
+}

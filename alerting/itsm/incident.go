@@ -1,0 +1,547 @@
+package itsm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emsdb/tsdb/alerting/ruler"
+)
+
+// Store keeps incidents, problems and the outbox durably.
+type Store interface {
+	PutKV(key string, value []byte) error
+	DeleteKV(key string) error
+	ListKV(prefix string) (map[string][]byte, error)
+}
+
+// Incident statuses.
+const (
+	StatusOpen         = "open"
+	StatusAcknowledged = "acknowledged"
+	StatusResolved     = "resolved"
+	StatusClosed       = "closed"
+)
+
+// Incident is one ITIL incident.
+type Incident struct {
+	ID              string                    `json:"id"`
+	Tenant          string                    `json:"tenant"`
+	Title           string                    `json:"title"`
+	Status          string                    `json:"status"`
+	Priority        string                    `json:"priority"`
+	Urgency         string                    `json:"urgency"`
+	Impact          string                    `json:"impact"`
+	PriorityReason  string                    `json:"priority_reason,omitempty"`
+	CI              string                    `json:"ci"`
+	CIKind          string                    `json:"ci_kind,omitempty"`
+	OwnerGroup      string                    `json:"owner_group"`
+	Assignee        string                    `json:"assignee,omitempty"`
+	GroupKey        string                    `json:"group_key"`
+	Alerts          map[string]*IncidentAlert `json:"alerts"`
+	OpenedAt        time.Time                 `json:"opened_at"`
+	AcknowledgedAt  *time.Time                `json:"acknowledged_at"`
+	ResolvedAt      *time.Time                `json:"resolved_at"`
+	ClosedAt        *time.Time                `json:"closed_at,omitempty"`
+	EscalationLevel int                       `json:"escalation_level"`
+	EscalatedTo     []string                  `json:"escalated_to,omitempty"`
+	ChangeRequest   string                    `json:"change_request,omitempty"`
+	Reopened        int                       `json:"reopened"`
+	Flapping        bool                      `json:"flapping"`
+	ProblemID       string                    `json:"problem_id,omitempty"`
+	SLA             SLAStatus                 `json:"sla"`
+	Timeline        []TimelineEvent           `json:"timeline"`
+}
+
+// IncidentAlert is an alert attached to an incident.
+type IncidentAlert struct {
+	Labels  map[string]string `json:"labels"`
+	State   string            `json:"state"` // firing, resolved
+	Since   time.Time         `json:"since"`
+	Changes []time.Time       `json:"changes,omitempty"` // state changes, for flapping
+}
+
+// SLAStatus is the incident's clocks against its priority's targets.
+type SLAStatus struct {
+	AcknowledgeTarget   float64 `json:"acknowledge_target_seconds"`
+	ResolveTarget       float64 `json:"resolve_target_seconds"`
+	ElapsedSeconds      float64 `json:"elapsed_seconds"`
+	Elapsed             string  `json:"elapsed"`
+	AcknowledgeBreached bool    `json:"acknowledge_breached"`
+	ResolveBreached     bool    `json:"resolve_breached"`
+}
+
+// TimelineEvent is one entry of the audit timeline.
+type TimelineEvent struct {
+	At     time.Time `json:"at"`
+	Who    string    `json:"who"`
+	What   string    `json:"what"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Problem links recurring incidents of one CI and alert.
+type Problem struct {
+	ID        string          `json:"id"`
+	Tenant    string          `json:"tenant"`
+	Status    string          `json:"status"` // registered, root_cause_identified, workaround, solution, verified, closed
+	CI        string          `json:"ci"`
+	Alertname string          `json:"alertname"`
+	Incidents []string        `json:"incidents"`
+	OpenedAt  time.Time       `json:"opened_at"`
+	Timeline  []TimelineEvent `json:"timeline"`
+}
+
+// Manager runs the ITSM layer.
+type Manager struct {
+	cfg    Config
+	st     Store
+	log    *slog.Logger
+	now    func() time.Time
+	outbox *Outbox
+
+	mu        sync.Mutex
+	incidents map[string]map[string]*Incident // tenant -> id
+	problems  map[string]map[string]*Problem
+	seq       map[string]int
+}
+
+// New loads the stored state and starts delivering the outbox.
+func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	m := &Manager{cfg: cfg, st: st, log: log, now: now,
+		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{}}
+	all, err := st.ListKV("itsm/")
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range all {
+		switch {
+		case strings.Contains(k, "/incident/"):
+			var inc Incident
+			if json.Unmarshal(v, &inc) == nil {
+				m.tenantIncidents(inc.Tenant)[inc.ID] = &inc
+				m.bumpSeq(inc.Tenant, inc.ID)
+			}
+		case strings.Contains(k, "/problem/"):
+			var p Problem
+			if json.Unmarshal(v, &p) == nil {
+				m.tenantProblems(p.Tenant)[p.ID] = &p
+				m.bumpSeq(p.Tenant, p.ID)
+			}
+		}
+	}
+	if m.outbox, err = newOutbox(cfg.Receivers, st, log, now); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close stops deliveries (what is undelivered stays in the outbox).
+func (m *Manager) Close() { m.outbox.close() }
+
+func (m *Manager) tenantIncidents(t string) map[string]*Incident {
+	if m.incidents[t] == nil {
+		m.incidents[t] = map[string]*Incident{}
+	}
+	return m.incidents[t]
+}
+
+func (m *Manager) tenantProblems(t string) map[string]*Problem {
+	if m.problems[t] == nil {
+		m.problems[t] = map[string]*Problem{}
+	}
+	return m.problems[t]
+}
+
+// bumpSeq keeps numbering past loaded ids; INC and PRB count apart.
+func (m *Manager) bumpSeq(tenant, id string) {
+	if i := strings.LastIndexByte(id, '-'); i >= 0 {
+		k := tenant + "/" + id[:i]
+		if n, err := strconv.Atoi(id[i+1:]); err == nil && n > m.seq[k] {
+			m.seq[k] = n
+		}
+	}
+}
+
+func (m *Manager) nextID(tenant, prefix string) string {
+	k := tenant + "/" + prefix
+	m.seq[k]++
+	return fmt.Sprintf("%s-%06d", prefix, m.seq[k])
+}
+
+// save writes an incident durably; the caller holds m.mu.
+func (m *Manager) save(inc *Incident) {
+	m.refreshSLA(inc, m.now())
+	b, _ := json.Marshal(inc)
+	if err := m.st.PutKV("itsm/"+inc.Tenant+"/incident/"+inc.ID, b); err != nil {
+		m.log.Error("itsm: incident not saved", "id", inc.ID, "err", err)
+	}
+}
+
+func (m *Manager) saveProblem(p *Problem) {
+	b, _ := json.Marshal(p)
+	if err := m.st.PutKV("itsm/"+p.Tenant+"/problem/"+p.ID, b); err != nil {
+		m.log.Error("itsm: problem not saved", "id", p.ID, "err", err)
+	}
+}
+
+func (inc *Incident) log(at time.Time, who, what, detail string) {
+	inc.Timeline = append(inc.Timeline, TimelineEvent{At: at, Who: who, What: what, Detail: detail})
+}
+
+// HandleAlert is the ruler's event stream: firing alerts open or join
+// incidents, resolved ones resolve them when all their alerts are.
+func (m *Manager) HandleAlert(e ruler.Event) {
+	tenant := e.Tenant
+	if tenant == "" {
+		tenant = "default"
+	}
+	switch {
+	case e.To == ruler.StateFiring:
+		m.alertFiring(tenant, e.Alert, e.At)
+	case e.From == ruler.StateFiring && e.To == ruler.StateInactive:
+		m.alertResolved(tenant, e.Alert, e.At)
+	}
+}
+
+func (m *Manager) alertFiring(tenant string, a *ruler.Alert, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ci := m.cfg.ciFor(a.Labels)
+	ciName, kind, owner, impact := a.Labels.Get("instance"), "", "", "medium"
+	if ci != nil {
+		ciName, kind, owner, impact = ci.Name, ci.Kind, ci.OwnerGroup, ci.Impact
+	}
+	key := m.cfg.groupKey(a.Labels, ciName)
+	akey := a.Labels.String()
+	var inc *Incident
+	for _, x := range m.tenantIncidents(tenant) {
+		if x.GroupKey != key || x.Status == StatusClosed {
+			continue
+		}
+		if x.Status == StatusResolved && (x.ResolvedAt == nil || at.Sub(*x.ResolvedAt) > m.cfg.ReopenWindow) {
+			continue
+		}
+		if inc == nil || x.OpenedAt.After(inc.OpenedAt) {
+			inc = x
+		}
+	}
+	event := "updated"
+	switch {
+	case inc == nil:
+		urgency := m.cfg.urgencyOf(a.Labels)
+		inc = &Incident{ID: m.nextID(tenant, "INC"), Tenant: tenant, Status: StatusOpen,
+			Title: a.Labels.Get("alertname") + " on " + ciName, Urgency: urgency, Impact: impact,
+			Priority: m.cfg.priority(urgency, impact), CI: ciName, CIKind: kind, OwnerGroup: owner,
+			GroupKey: key, Alerts: map[string]*IncidentAlert{}, OpenedAt: at}
+		if s := a.Annotations.Get("summary"); s != "" {
+			inc.Title = s
+		}
+		inc.log(at, "tsdb", "opened", fmt.Sprintf("priority %s (urgency %s × impact %s), owner %s", inc.Priority, urgency, impact, owner))
+		m.tenantIncidents(tenant)[inc.ID] = inc
+		m.checkProblem(tenant, inc, a.Labels.Get("alertname"), at)
+		event = "opened"
+	case inc.Status == StatusResolved:
+		inc.Status, inc.ResolvedAt, inc.AcknowledgedAt = StatusOpen, nil, nil
+		inc.Reopened++
+		inc.EscalationLevel = 0
+		inc.log(at, "tsdb", "reopened", "the alert fired again within the reopen window")
+		event = "reopened"
+	}
+	al := inc.Alerts[akey]
+	if al == nil {
+		al = &IncidentAlert{Labels: a.Labels.Map()}
+		inc.Alerts[akey] = al
+	}
+	al.State, al.Since = "firing", at
+	al.Changes = append(al.Changes, at)
+	// Flapping: 4 state changes within an hour stay one incident.
+	recent := 0
+	for _, c := range al.Changes {
+		if at.Sub(c) <= time.Hour {
+			recent++
+		}
+	}
+	if recent >= 4 && !inc.Flapping {
+		inc.Flapping = true
+		inc.log(at, "tsdb", "flapping", a.Labels.Get("alertname")+" changes state often")
+	}
+	inc.log(at, "tsdb", "alert firing", akey)
+	m.save(inc)
+	m.outbox.enqueue(event, inc)
+}
+
+func (m *Manager) alertResolved(tenant string, a *ruler.Alert, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	akey := a.Labels.String()
+	for _, inc := range m.tenantIncidents(tenant) {
+		al := inc.Alerts[akey]
+		if al == nil || al.State != "firing" {
+			continue
+		}
+		al.State, al.Since = "resolved", at
+		al.Changes = append(al.Changes, at)
+		inc.log(at, "tsdb", "alert resolved", akey)
+		all := true
+		for _, x := range inc.Alerts {
+			all = all && x.State == "resolved"
+		}
+		if all && (inc.Status == StatusOpen || inc.Status == StatusAcknowledged) {
+			inc.Status = StatusResolved
+			t := at
+			inc.ResolvedAt = &t
+			inc.log(at, "tsdb", "resolved", "all alerts resolved")
+			m.save(inc)
+			m.outbox.enqueue("resolved", inc)
+			continue
+		}
+		m.save(inc)
+	}
+}
+
+// checkProblem opens a problem when incidents of one CI and alert recur
+// Problems.Count times within Problems.Window; the caller holds m.mu.
+func (m *Manager) checkProblem(tenant string, inc *Incident, alertname string, at time.Time) {
+	var same []*Incident
+	for _, x := range m.tenantIncidents(tenant) {
+		if x.CI == inc.CI && strings.HasPrefix(x.GroupKey, inc.GroupKey) && at.Sub(x.OpenedAt) <= m.cfg.Problems.Window {
+			same = append(same, x)
+		}
+	}
+	if len(same) < m.cfg.Problems.Count {
+		return
+	}
+	var p *Problem
+	for _, x := range m.tenantProblems(tenant) {
+		if x.CI == inc.CI && x.Alertname == alertname && x.Status != "closed" {
+			p = x
+		}
+	}
+	if p == nil {
+		p = &Problem{ID: m.nextID(tenant, "PRB"), Tenant: tenant, Status: "registered", CI: inc.CI, Alertname: alertname, OpenedAt: at}
+		p.Timeline = append(p.Timeline, TimelineEvent{At: at, Who: "tsdb", What: "registered",
+			Detail: fmt.Sprintf("%d incidents within %s", len(same), FormatDuration(m.cfg.Problems.Window))})
+	}
+	sort.Slice(same, func(i, j int) bool { return same[i].OpenedAt.Before(same[j].OpenedAt) })
+	p.Incidents = p.Incidents[:0]
+	for _, x := range same {
+		p.Incidents = append(p.Incidents, x.ID)
+		if x.ProblemID == "" {
+			x.ProblemID = p.ID
+			x.log(at, "tsdb", "linked to problem", p.ID)
+			if x != inc {
+				m.save(x)
+			}
+		}
+	}
+	m.tenantProblems(tenant)[p.ID] = p
+	m.saveProblem(p)
+}
+
+// refreshSLA recomputes the SLA clocks at now.
+func (m *Manager) refreshSLA(inc *Incident, now time.Time) {
+	t := m.cfg.SLA[inc.Priority]
+	end := now
+	if inc.ResolvedAt != nil {
+		end = *inc.ResolvedAt
+	}
+	inc.SLA.AcknowledgeTarget, inc.SLA.ResolveTarget = t.Acknowledge.Seconds(), t.Resolve.Seconds()
+	el := end.Sub(inc.OpenedAt)
+	inc.SLA.ElapsedSeconds, inc.SLA.Elapsed = el.Seconds(), FormatDuration(el)
+}
+
+// Tick runs escalations and SLA checks at now; call it every few seconds.
+func (m *Manager) Tick() {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, byID := range m.incidents {
+		for _, inc := range byID {
+			if inc.Status != StatusOpen && inc.Status != StatusAcknowledged {
+				continue
+			}
+			changed := false
+			if inc.Status == StatusOpen {
+				levels := m.cfg.Escalation[inc.Priority]
+				for inc.EscalationLevel < len(levels) && now.Sub(inc.OpenedAt) >= levels[inc.EscalationLevel].After {
+					lv := levels[inc.EscalationLevel]
+					inc.EscalationLevel++
+					inc.EscalatedTo = append(inc.EscalatedTo, lv.Group)
+					inc.log(now, "tsdb", "escalated", fmt.Sprintf("not acknowledged after %s: paged %s", FormatDuration(lv.After), lv.Group))
+					m.outbox.enqueue("escalated", inc)
+					changed = true
+				}
+			}
+			t := m.cfg.SLA[inc.Priority]
+			if t.Acknowledge > 0 && inc.AcknowledgedAt == nil && !inc.SLA.AcknowledgeBreached && now.Sub(inc.OpenedAt) > t.Acknowledge {
+				inc.SLA.AcknowledgeBreached = true
+				inc.log(now, "tsdb", "sla breached", "time to acknowledge over "+FormatDuration(t.Acknowledge))
+				m.outbox.enqueue("sla_breached", inc)
+				changed = true
+			}
+			if t.Resolve > 0 && !inc.SLA.ResolveBreached && now.Sub(inc.OpenedAt) > t.Resolve {
+				inc.SLA.ResolveBreached = true
+				inc.log(now, "tsdb", "sla breached", "time to resolve over "+FormatDuration(t.Resolve))
+				m.outbox.enqueue("sla_breached", inc)
+				changed = true
+			}
+			if changed {
+				m.save(inc)
+			}
+		}
+	}
+}
+
+// ErrNotFound reports an unknown incident or problem.
+var ErrNotFound = errors.New("itsm: not found")
+
+// Action applies an operator's action: ack, resolve, close, assign
+// (arg: assignee), comment (arg: text), priority (arg: P1…P5, reason),
+// change (arg: change request id).
+func (m *Manager) Action(tenant, id, action, who, arg, reason string) (*Incident, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inc := m.tenantIncidents(tenant)[id]
+	if inc == nil {
+		return nil, ErrNotFound
+	}
+	now := m.now()
+	event := "updated"
+	switch action {
+	case "ack":
+		if inc.Status != StatusOpen {
+			return nil, fmt.Errorf("incident %s is %s, not open", id, inc.Status)
+		}
+		inc.Status = StatusAcknowledged
+		inc.AcknowledgedAt = &now
+		inc.log(now, who, "acknowledged", "")
+		event = "acknowledged"
+	case "resolve":
+		if inc.Status != StatusOpen && inc.Status != StatusAcknowledged {
+			return nil, fmt.Errorf("incident %s is %s", id, inc.Status)
+		}
+		inc.Status = StatusResolved
+		inc.ResolvedAt = &now
+		inc.log(now, who, "resolved", arg)
+		event = "resolved"
+	case "close":
+		if inc.Status != StatusResolved {
+			return nil, fmt.Errorf("incident %s must be resolved before it is closed", id)
+		}
+		inc.Status = StatusClosed
+		inc.ClosedAt = &now
+		inc.log(now, who, "closed", arg)
+		event = "closed"
+	case "assign":
+		if arg == "" {
+			return nil, errors.New("assign needs an assignee")
+		}
+		inc.Assignee = arg
+		inc.log(now, who, "assigned", arg)
+	case "comment":
+		if arg == "" {
+			return nil, errors.New("comment needs text")
+		}
+		inc.log(now, who, "comment", arg)
+	case "priority":
+		if !validPriority(arg) || reason == "" {
+			return nil, errors.New("priority needs P1…P5 and a reason")
+		}
+		inc.log(now, who, "priority changed", fmt.Sprintf("%s → %s: %s", inc.Priority, arg, reason))
+		inc.Priority, inc.PriorityReason = arg, reason
+	case "change":
+		inc.ChangeRequest = arg
+		inc.log(now, who, "linked change request", arg)
+	default:
+		return nil, fmt.Errorf("unknown action %q", action)
+	}
+	m.save(inc)
+	m.outbox.enqueue(event, inc)
+	c := *inc
+	return &c, nil
+}
+
+// Create opens a manual incident.
+func (m *Manager) Create(tenant, title, who, priority, ci, owner string) (*Incident, error) {
+	if title == "" {
+		return nil, errors.New("an incident needs a title")
+	}
+	if priority == "" {
+		priority = "P3"
+	}
+	if !validPriority(priority) {
+		return nil, fmt.Errorf("priority %q: want P1…P5", priority)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	inc := &Incident{ID: m.nextID(tenant, "INC"), Tenant: tenant, Title: title, Status: StatusOpen, Priority: priority,
+		Urgency: "medium", Impact: "medium", CI: ci, OwnerGroup: owner, GroupKey: "manual:" + strconv.FormatInt(now.UnixNano(), 10),
+		Alerts: map[string]*IncidentAlert{}, OpenedAt: now}
+	inc.log(now, who, "opened", "manual incident")
+	m.tenantIncidents(tenant)[inc.ID] = inc
+	m.save(inc)
+	m.outbox.enqueue("opened", inc)
+	c := *inc
+	return &c, nil
+}
+
+// Incidents lists a tenant's incidents, newest first, filtered.
+func (m *Manager) Incidents(tenant, status, priority, ci string, since time.Time) []*Incident {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*Incident
+	now := m.now()
+	for _, inc := range m.tenantIncidents(tenant) {
+		if (status != "" && inc.Status != status) || (priority != "" && inc.Priority != priority) ||
+			(ci != "" && inc.CI != ci) || inc.OpenedAt.Before(since) {
+			continue
+		}
+		m.refreshSLA(inc, now)
+		c := *inc
+		out = append(out, &c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OpenedAt.After(out[j].OpenedAt) })
+	return out
+}
+
+// Incident returns one incident.
+func (m *Manager) Incident(tenant, id string) (*Incident, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inc := m.tenantIncidents(tenant)[id]
+	if inc == nil {
+		return nil, false
+	}
+	m.refreshSLA(inc, m.now())
+	c := *inc
+	return &c, true
+}
+
+// Problems lists a tenant's problems.
+func (m *Manager) Problems(tenant string) []*Problem {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*Problem
+	for _, p := range m.tenantProblems(tenant) {
+		c := *p
+		out = append(out, &c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OpenedAt.Before(out[j].OpenedAt) })
+	return out
+}

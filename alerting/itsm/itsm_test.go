@@ -1,0 +1,197 @@
+package itsm
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/alerting/ruler"
+	st "github.com/emsdb/tsdb/storage/storagetest"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// receiver records bodies; it fails the first `failures` requests.
+type receiver struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	bodies   []map[string]any
+	failures atomic.Int32
+}
+
+func newReceiver(t *testing.T, failures int32) *receiver {
+	r := &receiver{}
+	r.failures.Store(failures)
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.failures.Add(-1) >= 0 {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		r.mu.Lock()
+		r.bodies = append(r.bodies, m)
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) got() []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]map[string]any(nil), r.bodies...)
+}
+
+func testConfig(pd, sn string) Config {
+	return Config{
+		GroupBy: []string{"alertname"},
+		CIs: []CI{{Name: "checkout", Kind: "service", Selector: `{service="checkout"}`, OwnerGroup: "payments-oncall", Impact: "high"}},
+		SLA: map[string]SLATarget{"P1": {Acknowledge: 15 * time.Minute, Resolve: 4 * time.Hour}},
+		Escalation: map[string][]EscalationLevel{"P1": {
+			{After: 10 * time.Minute, Group: "payments-lead"}, {After: 30 * time.Minute, Group: "head-of-ops"}}},
+		Problems: ProblemRule{Count: 3, Window: 24 * time.Hour},
+		Receivers: []Receiver{
+			{Name: "pd", Type: "pagerduty", URL: pd, RoutingKey: "rk-1", Secret: "s3cret"},
+			{Name: "snow", Type: "servicenow", URL: sn},
+		},
+	}
+}
+
+func alert(name string) *ruler.Alert {
+	return &ruler.Alert{Labels: labels.FromStrings("alertname", name, "service", "checkout", "severity", "critical")}
+}
+
+func TestIncidentLifecycleAndDelivery(t *testing.T) {
+	pd, sn := newReceiver(t, 0), newReceiver(t, 3) // ServiceNow is down at first
+	db := st.Open(t, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	m, err := New(testConfig(pd.srv.URL, sn.srv.URL), db, nil, clk.now)
+	require.NoError(t, err)
+	defer m.Close()
+
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	incs := m.Incidents("acme", "", "", "", time.Time{})
+	require.Len(t, incs, 1)
+	inc := incs[0]
+	require.Equal(t, "P1", inc.Priority, "urgency high (critical) × impact high")
+	require.Equal(t, "payments-oncall", inc.OwnerGroup)
+	require.Equal(t, "checkout", inc.CI)
+	require.Equal(t, StatusOpen, inc.Status)
+	require.Empty(t, m.Incidents("other", "", "", "", time.Time{}), "per tenant")
+
+	// Escalation and SLA with the clock.
+	clk.add(11 * time.Minute)
+	m.Tick()
+	inc, _ = m.Incident("acme", inc.ID)
+	require.Equal(t, []string{"payments-lead"}, inc.EscalatedTo)
+	clk.add(5 * time.Minute)
+	m.Tick()
+	inc, _ = m.Incident("acme", inc.ID)
+	require.True(t, inc.SLA.AcknowledgeBreached)
+	require.Equal(t, "16m", inc.SLA.Elapsed)
+
+	_, err = m.Action("acme", inc.ID, "ack", "kim", "", "")
+	require.NoError(t, err)
+	clk.add(30 * time.Minute)
+	m.Tick()
+	inc, _ = m.Incident("acme", inc.ID)
+	require.Len(t, inc.EscalatedTo, 1, "no escalation once acknowledged")
+
+	// The alert resolves: the incident resolves.
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+	inc, _ = m.Incident("acme", inc.ID)
+	require.Equal(t, StatusResolved, inc.Status)
+
+	// Both receivers get every event, in order; ServiceNow after retries.
+	require.Eventually(t, func() bool { return len(sn.got()) == 5 && len(pd.got()) == 5 }, 20*time.Second, 50*time.Millisecond)
+	var actions []string
+	for _, b := range pd.got() {
+		actions = append(actions, b["event_action"].(string))
+		require.Equal(t, "acme/"+inc.ID, b["dedup_key"])
+	}
+	require.Equal(t, []string{"trigger", "trigger", "trigger", "acknowledge", "resolve"}, actions)
+	last := sn.got()[4]
+	require.Equal(t, "6", last["state"], "resolved")
+	require.Equal(t, "1", last["impact"])
+	require.Equal(t, "payments-oncall", last["assignment_group"])
+	require.Eventually(t, func() bool { return m.outbox.Pending()["snow"] == 0 }, 5*time.Second, 20*time.Millisecond,
+		"delivered events leave the outbox")
+}
+
+func TestReopenProblemAndRestart(t *testing.T) {
+	pd := newReceiver(t, 0)
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	cfg := testConfig(pd.srv.URL, pd.srv.URL)
+	cfg.Receivers = cfg.Receivers[:1]
+	m, err := New(cfg, db, nil, clk.now)
+	require.NoError(t, err)
+	fire := func() { m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("Latency"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()}) }
+	resolve := func() { m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("Latency"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()}) }
+
+	fire()
+	clk.add(5 * time.Minute)
+	resolve()
+	clk.add(10 * time.Minute)
+	fire() // within the reopen window: the same incident
+	incs := m.Incidents("acme", "", "", "", time.Time{})
+	require.Len(t, incs, 1)
+	require.Equal(t, 1, incs[0].Reopened)
+	resolve()
+	for range 2 { // two more, after the reopen window: new incidents
+		clk.add(2 * time.Hour)
+		fire()
+		clk.add(time.Minute)
+		resolve()
+	}
+	require.Len(t, m.Incidents("acme", "", "", "", time.Time{}), 3)
+	probs := m.Problems("acme")
+	require.Len(t, probs, 1, "three incidents of one CI and alert within a day")
+	require.Len(t, probs[0].Incidents, 3)
+
+	// Restart in the middle: state and numbering survive.
+	m.Close()
+	require.NoError(t, db.Close())
+	db = st.OpenDir(t, dir, nil)
+	m, err = New(cfg, db, nil, clk.now)
+	require.NoError(t, err)
+	defer m.Close()
+	require.Len(t, m.Incidents("acme", "", "", "", time.Time{}), 3)
+	require.Len(t, m.Problems("acme"), 1)
+	inc, err := m.Create("acme", "Manual: disk replacement", "lee", "P4", "db-1", "dba")
+	require.NoError(t, err)
+	require.Equal(t, "INC-000004", inc.ID)
+	_, err = m.Action("acme", inc.ID, "priority", "lee", "P2", "customer visible")
+	require.NoError(t, err)
+	_, err = m.Action("acme", inc.ID, "close", "lee", "", "")
+	require.Error(t, err, "must be resolved first")
+	_, err = m.Action("acme", "INC-999999", "ack", "lee", "", "")
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func TestFormatDuration(t *testing.T) {
+	require.Equal(t, "1d 7h 20m", FormatDuration(31*time.Hour+20*time.Minute))
+	require.Equal(t, "5m", FormatDuration(5*time.Minute))
+	require.Equal(t, "42s", FormatDuration(42*time.Second))
+}

@@ -1,0 +1,261 @@
+package itsm
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Outbox delivers incident events to receivers at least once and in
+// order: each event is stored before it is sent and deleted only once the
+// receiver answered 2xx; failures retry with exponential backoff and
+// jitter, across restarts.
+type Outbox struct {
+	receivers map[string]Receiver
+	st        Store
+	log       *slog.Logger
+	now       func() time.Time
+	client    *http.Client
+
+	mu      sync.Mutex
+	seq     uint64
+	pending map[string][]outItem
+	wake    map[string]chan struct{}
+	quit    chan struct{}
+	wg      sync.WaitGroup
+}
+
+type outItem struct {
+	Key      string `json:"-"`
+	Receiver string `json:"receiver"`
+	Event    string `json:"event"`
+	ID       string `json:"id"` // idempotency key
+	Body     []byte `json:"body"`
+}
+
+const outboxPrefix = "itsm/outbox/"
+
+func newOutbox(rs []Receiver, st Store, log *slog.Logger, now func() time.Time) (*Outbox, error) {
+	o := &Outbox{receivers: map[string]Receiver{}, st: st, log: log, now: now, client: &http.Client{},
+		pending: map[string][]outItem{}, wake: map[string]chan struct{}{}, quit: make(chan struct{})}
+	for _, r := range rs {
+		o.receivers[r.Name] = r
+		o.wake[r.Name] = make(chan struct{}, 1)
+	}
+	stored, err := st.ListKV(outboxPrefix)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(stored))
+	for k := range stored {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // receiver, then zero-padded sequence: delivery order
+	for _, k := range keys {
+		var it outItem
+		if json.Unmarshal(stored[k], &it) != nil {
+			continue
+		}
+		it.Key = k
+		if i := strings.LastIndexByte(k, '/'); i >= 0 {
+			if n, err := strconv.ParseUint(k[i+1:], 10, 64); err == nil && n > o.seq {
+				o.seq = n
+			}
+		}
+		if _, ok := o.receivers[it.Receiver]; ok {
+			o.pending[it.Receiver] = append(o.pending[it.Receiver], it)
+		}
+	}
+	for name := range o.receivers {
+		o.wg.Add(1)
+		go o.deliver(name)
+	}
+	return o, nil
+}
+
+func (o *Outbox) close() {
+	close(o.quit)
+	o.wg.Wait()
+}
+
+// enqueue stores the event for every receiver it is routed to.
+func (o *Outbox) enqueue(event string, inc *Incident) {
+	for name, r := range o.receivers {
+		if len(r.Priorities) > 0 && !contains(r.Priorities, inc.Priority) {
+			continue
+		}
+		body, err := payload(r, event, inc)
+		if err != nil {
+			o.log.Error("itsm payload", "receiver", name, "err", err)
+			continue
+		}
+		o.mu.Lock()
+		o.seq++
+		it := outItem{Receiver: name, Event: event, ID: fmt.Sprintf("%s/%s/%s/%d", inc.Tenant, inc.ID, event, o.seq), Body: body,
+			Key: fmt.Sprintf("%s%s/%020d", outboxPrefix, name, o.seq)}
+		raw, _ := json.Marshal(it)
+		if err := o.st.PutKV(it.Key, raw); err != nil {
+			o.log.Error("itsm outbox not stored", "receiver", name, "err", err)
+		}
+		o.pending[name] = append(o.pending[name], it)
+		o.mu.Unlock()
+		select {
+		case o.wake[name] <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Outbox) deliver(name string) {
+	defer o.wg.Done()
+	r := o.receivers[name]
+	backoff := 500 * time.Millisecond
+	for {
+		o.mu.Lock()
+		var it *outItem
+		if len(o.pending[name]) > 0 {
+			c := o.pending[name][0]
+			it = &c
+		}
+		o.mu.Unlock()
+		if it == nil {
+			select {
+			case <-o.quit:
+				return
+			case <-o.wake[name]:
+				continue
+			}
+		}
+		if err := o.post(r, it); err != nil {
+			o.log.Warn("itsm delivery failed; will retry", "receiver", name, "event", it.Event, "err", err)
+			wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
+			backoff = min(2*backoff, time.Minute)
+			select {
+			case <-o.quit:
+				return
+			case <-time.After(wait):
+			}
+			continue
+		}
+		backoff = 500 * time.Millisecond
+		if err := o.st.DeleteKV(it.Key); err != nil {
+			o.log.Error("itsm outbox delete", "err", err)
+		}
+		o.mu.Lock()
+		o.pending[name] = o.pending[name][1:]
+		o.mu.Unlock()
+	}
+}
+
+func (o *Outbox) post(r Receiver, it *outItem) error {
+	req, err := http.NewRequest(http.MethodPost, r.URL, bytes.NewReader(it.Body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", it.ID)
+	req.Header.Set("X-Tsdb-Event", it.Event)
+	if r.Secret != "" {
+		mac := hmac.New(sha256.New, []byte(r.Secret))
+		mac.Write(it.Body)
+		req.Header.Set("X-Tsdb-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	}
+	c := *o.client
+	c.Timeout = r.Timeout
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return nil
+}
+
+// Pending is the number of undelivered events per receiver.
+func (o *Outbox) Pending() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range o.pending {
+		out[k] = len(v)
+	}
+	return out
+}
+
+func payload(r Receiver, event string, inc *Incident) ([]byte, error) {
+	switch r.Type {
+	case "pagerduty":
+		action := "trigger"
+		switch event {
+		case "acknowledged":
+			action = "acknowledge"
+		case "resolved", "closed":
+			action = "resolve"
+		}
+		sev := map[string]string{"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5": "info"}[inc.Priority]
+		return json.Marshal(map[string]any{
+			"routing_key":  r.RoutingKey,
+			"event_action": action,
+			"dedup_key":    inc.Tenant + "/" + inc.ID,
+			"payload": map[string]any{
+				"summary":   fmt.Sprintf("[%s] %s", inc.Priority, inc.Title),
+				"source":    inc.CI,
+				"severity":  sev,
+				"timestamp": inc.OpenedAt.UTC().Format(time.RFC3339),
+				"group":     inc.OwnerGroup,
+				"custom_details": map[string]any{
+					"incident": inc.ID, "status": inc.Status, "event": event, "urgency": inc.Urgency, "impact": inc.Impact,
+				},
+			},
+		})
+	case "servicenow":
+		level := map[string]string{"high": "1", "medium": "2", "low": "3"}
+		state := map[string]string{StatusOpen: "1", StatusAcknowledged: "2", StatusResolved: "6", StatusClosed: "7"}[inc.Status]
+		return json.Marshal(map[string]any{
+			"short_description": fmt.Sprintf("[%s] %s", inc.Priority, inc.Title),
+			"description":       describe(inc),
+			"impact":            level[inc.Impact],
+			"urgency":           level[inc.Urgency],
+			"priority":          strings.TrimPrefix(inc.Priority, "P"),
+			"state":             state,
+			"assignment_group":  inc.OwnerGroup,
+			"cmdb_ci":           inc.CI,
+			"correlation_id":    inc.Tenant + "/" + inc.ID,
+			"u_tsdb_event":      event,
+		})
+	}
+	return json.Marshal(map[string]any{"event": event, "incident": inc})
+}
+
+func describe(inc *Incident) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s): %s, owner %s, CI %s\n", inc.ID, inc.Priority, inc.Status, inc.OwnerGroup, inc.CI)
+	for _, e := range inc.Timeline {
+		fmt.Fprintf(&b, "%s %s: %s %s\n", e.At.UTC().Format(time.RFC3339), e.Who, e.What, e.Detail)
+	}
+	return b.String()
+}
