@@ -65,8 +65,8 @@ func (r *receiver) got() []map[string]any {
 func testConfig(pd, sn string) Config {
 	return Config{
 		GroupBy: []string{"alertname"},
-		CIs: []CI{{Name: "checkout", Kind: "service", Selector: `{service="checkout"}`, OwnerGroup: "payments-oncall", Impact: "high"}},
-		SLA: map[string]SLATarget{"P1": {Acknowledge: 15 * time.Minute, Resolve: 4 * time.Hour}},
+		CIs:     []CI{{Name: "checkout", Kind: "service", Selector: `{service="checkout"}`, OwnerGroup: "payments-oncall", Impact: "high"}},
+		SLA:     map[string]SLATarget{"P1": {Acknowledge: 15 * time.Minute, Resolve: 4 * time.Hour}},
 		Escalation: map[string][]EscalationLevel{"P1": {
 			{After: 10 * time.Minute, Group: "payments-lead"}, {After: 30 * time.Minute, Group: "head-of-ops"}}},
 		Problems: ProblemRule{Count: 3, Window: 24 * time.Hour},
@@ -147,8 +147,12 @@ func TestReopenProblemAndRestart(t *testing.T) {
 	cfg.Receivers = cfg.Receivers[:1]
 	m, err := New(cfg, db, nil, clk.now)
 	require.NoError(t, err)
-	fire := func() { m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("Latency"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()}) }
-	resolve := func() { m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("Latency"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()}) }
+	fire := func() {
+		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("Latency"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	}
+	resolve := func() {
+		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("Latency"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+	}
 
 	fire()
 	clk.add(5 * time.Minute)
