@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/alerting/ruler"
 	st "github.com/emsdb/tsdb/storage/storagetest"
@@ -198,4 +199,70 @@ func TestFormatDuration(t *testing.T) {
 	require.Equal(t, "1d 7h 20m", FormatDuration(31*time.Hour+20*time.Minute))
 	require.Equal(t, "5m", FormatDuration(5*time.Minute))
 	require.Equal(t, "42s", FormatDuration(42*time.Second))
+}
+
+func TestAPI(t *testing.T) {
+	db := st.Open(t, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	m, err := New(Config{SLA: map[string]SLATarget{"P2": {Acknowledge: time.Hour, Resolve: 2 * time.Hour}}}, db, nil, clk.now)
+	require.NoError(t, err)
+	defer m.Close()
+	call := func(method, uri, body string) (int, map[string]any) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod(method)
+		ctx.Request.SetRequestURI(uri)
+		ctx.Request.Header.Set("X-User", "kim")
+		if body != "" {
+			ctx.Request.Header.SetContentType("application/json")
+			ctx.Request.SetBodyString(body)
+		}
+		m.Handler(&ctx, string(ctx.Path()))
+		var out map[string]any
+		require.NoError(t, json.Unmarshal(ctx.Response.Body(), &out), string(ctx.Response.Body()))
+		return ctx.Response.StatusCode(), out
+	}
+	code, out := call("POST", "/api/v1/incidents", `{"title":"Disk failing","priority":"P2","ci":"db-1","owner_group":"dba"}`)
+	require.Equal(t, 201, code, out)
+	id := out["data"].(map[string]any)["id"].(string)
+	code, _ = call("POST", "/api/v1/incidents", `{"priority":"P2"}`)
+	require.Equal(t, 400, code, "a title is required")
+
+	clk.add(20 * time.Minute)
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/ack", "")
+	require.Equal(t, 200, code)
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/comment", `{"text":"replacing the disk"}`)
+	require.Equal(t, 200, code)
+	code, out = call("POST", "/api/v1/incidents/"+id+"/events", `{"action":"assign","assignee":"lee"}`)
+	require.Equal(t, 200, code, "two-way sync from a ticketing system")
+	require.Equal(t, "lee", out["data"].(map[string]any)["assignee"])
+	clk.add(40 * time.Minute)
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/resolve", `{"text":"done"}`)
+	require.Equal(t, 200, code)
+	code, _ = call("POST", "/api/v1/incidents/INC-000099/ack", "")
+	require.Equal(t, 404, code)
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/dance", "")
+	require.Equal(t, 400, code)
+
+	code, out = call("GET", "/api/v1/incidents/"+id, "")
+	require.Equal(t, 200, code)
+	inc := out["data"].(map[string]any)
+	require.Equal(t, "resolved", inc["status"])
+	tl := inc["timeline"].([]any)
+	require.Len(t, tl, 5, "opened, acknowledged, comment, assigned, resolved")
+	require.Equal(t, "kim", tl[1].(map[string]any)["who"])
+
+	code, out = call("GET", "/api/v1/incidents?status=resolved&priority=P2", "")
+	require.Equal(t, 200, code)
+	require.Len(t, out["data"], 1)
+	code, out = call("GET", "/api/v1/incidents?status=open", "")
+	require.Equal(t, 200, code)
+	require.Empty(t, out["data"])
+
+	code, out = call("GET", "/api/v1/reports/sla?from=0", "")
+	require.Equal(t, 200, code)
+	p := out["data"].(map[string]any)["priorities"].([]any)[0].(map[string]any)
+	require.Equal(t, "P2", p["priority"])
+	require.Equal(t, "20m", p["mtta"])
+	require.Equal(t, "1h 0m", p["mttr"])
+	require.Equal(t, 100.0, p["sla_compliance_percent"])
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/snmp"
@@ -17,6 +18,7 @@ type fileConfig struct {
 	MQTT   []mqtt.Config `yaml:"mqtt"`
 	SNMP   *snmp.Config  `yaml:"snmp"`
 	Ingest ingestRules   `yaml:"ingest"`
+	ITSM   *itsm.Config  `yaml:"itsm"`
 }
 
 // ingestRules are the per-source labels and relabeling rules.
@@ -47,6 +49,11 @@ func loadConfig(path string) (*fileConfig, error) {
 		"prometheus_import": &c.Ingest.PrometheusImport, "mqtt": &c.Ingest.MQTT, "snmp": &c.Ingest.SNMP} {
 		if err := r.Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: ingest.%s: %w", path, name, err)
+		}
+	}
+	if c.ITSM != nil {
+		if err := c.ITSM.Validate(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
 	if c.SNMP != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/query/api"
@@ -28,12 +29,18 @@ type routes struct {
 	influx       *influx.Handler
 	ruler        *ruler.Ruler
 	store        ruler.Store
+	itsm         *itsm.Manager
 	reload       func() error
 	promImport   fasthttp.RequestHandler
 }
 
 func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
 	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+func isITSMPath(path string) bool {
+	return path == "/api/v1/incidents" || strings.HasPrefix(path, "/api/v1/incidents/") ||
+		path == "/api/v1/problems" || path == "/api/v1/reports/sla"
 }
 
 // rulerConfigPath matches the ruler config API (also under /prometheus,
@@ -149,7 +156,16 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /write /api/v2/write /api/v1/import/prometheus /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready\n")
 		default:
 			handler = "other"
-			if rest, ok := rulerConfigPath(path); ok {
+			if isITSMPath(path) {
+				handler = "/api/v1/itsm"
+				if r.itsm == nil {
+					ctx.SetStatusCode(fasthttp.StatusNotFound)
+					ctx.SetContentType("application/json")
+					ctx.SetBodyString(`{"status":"error","errorType":"not_found","error":"ITSM is not configured (itsm: in --config.file)"}` + "\n")
+				} else {
+					r.itsm.Handler(ctx, path)
+				}
+			} else if rest, ok := rulerConfigPath(path); ok {
 				handler = "/config/v1/rules"
 				r.ruler.ConfigHandler(ctx, r.store, rest)
 			} else if name, ok := labelValuesPath(path); ok {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
@@ -246,6 +247,27 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	rl := ruler.New(eng, db, notifier, &ruler.Options{
 		DefaultInterval: cfg.evalInterval, ExternalURL: cfg.externalURL, Logger: log.With("component", "ruler"), Registerer: reg,
 	})
+	var incidents *itsm.Manager
+	if fcfg.ITSM != nil {
+		if incidents, err = itsm.New(*fcfg.ITSM, db, log.With("component", "itsm"), nil); err != nil {
+			stopSubs()
+			db.Close()
+			return err
+		}
+		rl.OnEvent(incidents.HandleAlert)
+		go func() {
+			t := time.NewTicker(5 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					incidents.Tick()
+				}
+			}
+		}()
+	}
 	reload := func() error {
 		if err := rl.Load(files); err != nil {
 			log.Error("rules not reloaded; the previous rules keep running", "err", err)
@@ -278,6 +300,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		influx:       ifx,
 		ruler:        rl,
 		store:        db,
+		itsm:         incidents,
 		reload:       reload,
 		promImport:   promtext.New(relabel.Wrap(db, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,
@@ -323,6 +346,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		log.Warn("http shutdown", "err", serr)
 	}
 	rl.Stop()
+	if incidents != nil {
+		incidents.Close()
+	}
 	if am != nil {
 		actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
 		am.Close(actx)
