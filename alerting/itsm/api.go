@@ -67,8 +67,25 @@ func (m *Manager) Handler(ctx *fasthttp.RequestCtx, path string) {
 		who = "api"
 	}
 	switch {
-	case path == "/api/v1/problems":
+	case path == "/api/v1/problems" && ctx.IsGet():
 		reply(ctx, 200, m.Problems(tenant))
+	case strings.HasPrefix(path, "/api/v1/problems/") && ctx.IsPost():
+		parts := strings.Split(strings.TrimPrefix(path, "/api/v1/problems/"), "/")
+		if len(parts) != 2 {
+			fail(ctx, 404, "not_found", "use POST /api/v1/problems/{id}/{root_cause|workaround|solution|verify|close}")
+			return
+		}
+		p, err := m.ProblemAction(tenant, parts[0], parts[1], who, param(ctx, body, "text"))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			fail(ctx, 404, "not_found", "no problem "+parts[0])
+		case err != nil:
+			fail(ctx, 400, "bad_data", err.Error())
+		default:
+			reply(ctx, 200, p)
+		}
+	case path == "/api/v1/maintenance":
+		reply(ctx, 200, map[string]any{"windows": m.Maintenance(), "suppressed": m.Suppressed(tenant)})
 	case path == "/api/v1/reports/sla":
 		from, err1 := when(param(ctx, body, "from"), time.Time{})
 		to, err2 := when(param(ctx, body, "to"), m.now())

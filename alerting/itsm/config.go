@@ -32,9 +32,10 @@ type Config struct {
 	SLA map[string]SLATarget `yaml:"sla"`
 	// Escalation: per priority, lines to page in turn when the incident is
 	// not acknowledged within each line's time.
-	Escalation map[string][]EscalationLevel `yaml:"escalation"`
-	Problems   ProblemRule                  `yaml:"problems"`
-	Receivers  []Receiver                   `yaml:"receivers"`
+	Escalation  map[string][]EscalationLevel `yaml:"escalation"`
+	Problems    ProblemRule                  `yaml:"problems"`
+	Receivers   []Receiver                   `yaml:"receivers"`
+	Maintenance []Maintenance                `yaml:"maintenance"`
 }
 
 // CI is a configuration item: what the alert is about.
@@ -130,6 +131,11 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("itsm ci %q: %w", ci.Name, err)
 			}
 			ci.matchers = m
+		}
+	}
+	for i := range c.Maintenance {
+		if err := c.Maintenance[i].validate(); err != nil {
+			return err
 		}
 	}
 	for p := range c.SLA {

@@ -105,10 +105,11 @@ type Manager struct {
 	now    func() time.Time
 	outbox *Outbox
 
-	mu        sync.Mutex
-	incidents map[string]map[string]*Incident // tenant -> id
-	problems  map[string]map[string]*Problem
-	seq       map[string]int
+	mu         sync.Mutex
+	incidents  map[string]map[string]*Incident // tenant -> id
+	problems   map[string]map[string]*Problem
+	seq        map[string]int
+	suppressed map[string][]Suppressed // tenant -> newest last
 }
 
 // New loads the stored state and starts delivering the outbox.
@@ -123,7 +124,8 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 		now = time.Now
 	}
 	m := &Manager{cfg: cfg, st: st, log: log, now: now,
-		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{}}
+		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{},
+		suppressed: map[string][]Suppressed{}}
 	all, err := st.ListKV("itsm/")
 	if err != nil {
 		return nil, err
@@ -135,6 +137,12 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 			if json.Unmarshal(v, &inc) == nil {
 				m.tenantIncidents(inc.Tenant)[inc.ID] = &inc
 				m.bumpSeq(inc.Tenant, inc.ID)
+			}
+		case strings.Contains(k, "/suppressed/"):
+			var sp Suppressed
+			if json.Unmarshal(v, &sp) == nil {
+				t := strings.SplitN(strings.TrimPrefix(k, "itsm/"), "/", 2)[0]
+				m.suppressed[t] = append(m.suppressed[t], sp)
 			}
 		case strings.Contains(k, "/problem/"):
 			var p Problem
@@ -225,6 +233,17 @@ func (m *Manager) alertFiring(tenant string, a *ruler.Alert, at time.Time) {
 	ciName, kind, owner, impact := a.Labels.Get("instance"), "", "", "medium"
 	if ci != nil {
 		ciName, kind, owner, impact = ci.Name, ci.Kind, ci.OwnerGroup, ci.Impact
+	}
+	for i := range m.cfg.Maintenance {
+		w := &m.cfg.Maintenance[i]
+		if w.active(at) && w.covers(a.Labels, ciName) {
+			sp := Suppressed{Window: w.Name, At: at, Labels: a.Labels.Map()}
+			m.suppressed[tenant] = append(m.suppressed[tenant], sp)
+			b, _ := json.Marshal(sp)
+			_ = m.st.PutKV(fmt.Sprintf("itsm/%s/suppressed/%020d", tenant, at.UnixNano()), b)
+			m.log.Info("itsm: alert suppressed by maintenance window", "window", w.Name, "alert", a.Labels.String())
+			return
+		}
 	}
 	key := m.cfg.groupKey(a.Labels, ciName)
 	akey := a.Labels.String()
@@ -544,4 +563,54 @@ func (m *Manager) Problems(tenant string) []*Problem {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].OpenedAt.Before(out[j].OpenedAt) })
 	return out
+}
+
+// Suppressed lists what maintenance windows kept quiet, per tenant.
+func (m *Manager) Suppressed(tenant string) []Suppressed {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Suppressed{}, m.suppressed[tenant]...)
+}
+
+// Maintenance lists the configured windows and whether each is active.
+func (m *Manager) Maintenance() []map[string]any {
+	now := m.now()
+	out := []map[string]any{}
+	for i := range m.cfg.Maintenance {
+		w := &m.cfg.Maintenance[i]
+		out = append(out, map[string]any{"window": w, "active": w.active(now)})
+	}
+	return out
+}
+
+// problemSteps is the problem lifecycle, in order.
+var problemSteps = map[string]string{
+	"root_cause": "root_cause_identified", "workaround": "workaround", "solution": "solution",
+	"verify": "verified", "close": "closed",
+}
+
+// ProblemAction moves a problem along registered → root cause identified →
+// workaround/solution → verified → closed.
+func (m *Manager) ProblemAction(tenant, id, action, who, text string) (*Problem, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.tenantProblems(tenant)[id]
+	if p == nil {
+		return nil, ErrNotFound
+	}
+	to, ok := problemSteps[action]
+	if !ok {
+		return nil, fmt.Errorf("unknown problem action %q", action)
+	}
+	if p.Status == "closed" {
+		return nil, fmt.Errorf("problem %s is closed", id)
+	}
+	if to == "verified" && p.Status != "workaround" && p.Status != "solution" {
+		return nil, fmt.Errorf("problem %s needs a workaround or solution before it is verified", id)
+	}
+	p.Status = to
+	p.Timeline = append(p.Timeline, TimelineEvent{At: m.now(), Who: who, What: to, Detail: text})
+	m.saveProblem(p)
+	c := *p
+	return &c, nil
 }

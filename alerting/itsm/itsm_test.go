@@ -266,3 +266,48 @@ func TestAPI(t *testing.T) {
 	require.Equal(t, "1h 0m", p["mttr"])
 	require.Equal(t, 100.0, p["sla_compliance_percent"])
 }
+
+func TestMaintenanceAndProblemLifecycle(t *testing.T) {
+	db := st.Open(t, nil)
+	base := time.Date(2026, 12, 5, 17, 30, 0, 0, time.UTC) // Sat 02:30 in Seoul
+	clk := &clock{t: base}
+	cfg := Config{
+		CIs:      []CI{{Name: "checkout", Selector: `{service="checkout"}`, OwnerGroup: "pay", Impact: "high"}},
+		Problems: ProblemRule{Count: 2, Window: 24 * time.Hour},
+		Maintenance: []Maintenance{
+			{Name: "weekend-patching", CI: "checkout", Recurring: &Recurring{Weekdays: []string{"sat", "sun"}, From: "02:00", To: "04:00", Timezone: "Asia/Seoul"}},
+			{Name: "one-off", Selector: `{alertname="Other"}`, Start: base.Add(-time.Hour), End: base.Add(time.Hour)},
+		},
+	}
+	m, err := New(cfg, db, nil, clk.now)
+	require.NoError(t, err)
+	defer m.Close()
+	fire := func(name string) {
+		m.HandleAlert(ruler.Event{Tenant: "t", Alert: alert(name), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	}
+	resolve := func(name string) {
+		m.HandleAlert(ruler.Event{Tenant: "t", Alert: alert(name), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+	}
+	fire("Latency")
+	require.Empty(t, m.Incidents("t", "", "", "", time.Time{}), "inside the recurring window")
+	require.Len(t, m.Suppressed("t"), 1)
+	require.Equal(t, "weekend-patching", m.Suppressed("t")[0].Window)
+
+	clk.add(2 * time.Hour) // 04:30 Seoul: outside
+	fire("Latency")
+	require.Len(t, m.Incidents("t", "", "", "", time.Time{}), 1)
+	resolve("Latency")
+	clk.add(2 * time.Hour)
+	fire("Latency")
+	probs := m.Problems("t")
+	require.Len(t, probs, 1)
+	id := probs[0].ID
+	_, err = m.ProblemAction("t", id, "verify", "kim", "")
+	require.Error(t, err, "verify needs a workaround or solution first")
+	for _, step := range []string{"root_cause", "workaround", "verify", "close"} {
+		_, err = m.ProblemAction("t", id, step, "kim", "note")
+		require.NoError(t, err, step)
+	}
+	require.Equal(t, "closed", m.Problems("t")[0].Status)
+	require.Len(t, m.Problems("t")[0].Timeline, 5)
+}
