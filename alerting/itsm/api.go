@@ -115,6 +115,20 @@ func (m *Manager) Handler(ctx *fasthttp.RequestCtx, path string) {
 	case strings.HasPrefix(path, "/api/v1/incidents/"):
 		parts := strings.Split(strings.TrimPrefix(path, "/api/v1/incidents/"), "/")
 		id := parts[0]
+		if len(parts) == 2 && parts[1] == "report" && ctx.IsGet() {
+			html, err := m.Report(tenant, id)
+			if errors.Is(err, ErrNotFound) {
+				fail(ctx, 404, "not_found", "no incident "+id)
+				return
+			}
+			if err != nil {
+				fail(ctx, 500, "internal", err.Error())
+				return
+			}
+			ctx.SetContentType("text/html; charset=utf-8")
+			ctx.SetBody(html)
+			return
+		}
 		if len(parts) == 1 && ctx.IsGet() {
 			inc, ok := m.Incident(tenant, id)
 			if !ok {

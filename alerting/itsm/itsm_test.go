@@ -311,3 +311,25 @@ func TestMaintenanceAndProblemLifecycle(t *testing.T) {
 	require.Equal(t, "closed", m.Problems("t")[0].Status)
 	require.Len(t, m.Problems("t")[0].Timeline, 5)
 }
+
+func TestPrintableReport(t *testing.T) {
+	db := st.Open(t, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	m, err := New(Config{SLA: map[string]SLATarget{"P3": {Acknowledge: time.Hour}}}, db, nil, clk.now)
+	require.NoError(t, err)
+	defer m.Close()
+	inc, err := m.Create("t", "Printer <on fire>", "kim", "P3", "printer-7", "facilities")
+	require.NoError(t, err)
+	clk.add(10 * time.Minute)
+	_, err = m.Action("t", inc.ID, "ack", "kim", "", "")
+	require.NoError(t, err)
+	html, err := m.Report("t", inc.ID)
+	require.NoError(t, err)
+	s := string(html)
+	require.Contains(t, s, "<svg")
+	require.Contains(t, s, "Printer &lt;on fire&gt;", "escaped")
+	require.Contains(t, s, "acknowledge 1h 0m")
+	require.Contains(t, s, "kim acknowledged")
+	_, err = m.Report("t", "INC-424242")
+	require.ErrorIs(t, err, ErrNotFound)
+}
