@@ -79,6 +79,18 @@ type Receiver struct {
 	Secret     string        `yaml:"secret"`
 	Timeout    time.Duration `yaml:"timeout"`
 	Priorities []string      `yaml:"priorities"` // empty: all
+	CIs        []string      `yaml:"cis"`        // empty: all
+	Events     []string      `yaml:"events"`     // empty: all (opened, reopened, updated, acknowledged, escalated, sla_breached, resolved, closed)
+	// Template renders the body of a webhook receiver (Go text/template
+	// over .Event and .Incident); empty: the incident as JSON.
+	Template string `yaml:"template"`
+	// Jira: project key, issue type, and transition ids to apply on
+	// resolve and close.
+	Project     string            `yaml:"project"`
+	IssueType   string            `yaml:"issue_type"`
+	Transitions map[string]string `yaml:"transitions"`
+	Username    string            `yaml:"username"`
+	Password    string            `yaml:"password"` // or API token; never logged
 }
 
 // defaultMatrix is ITIL's 3×3 priority matrix.
@@ -145,9 +157,17 @@ func (c *Config) Validate() error {
 	}
 	for i, r := range c.Receivers {
 		switch r.Type {
-		case "pagerduty", "servicenow", "webhook":
+		case "pagerduty", "servicenow", "webhook", "alertmanager", "jira":
 		default:
-			return fmt.Errorf("itsm receiver %d: type %q (pagerduty, servicenow, webhook)", i, r.Type)
+			return fmt.Errorf("itsm receiver %d: type %q (pagerduty, servicenow, jira, alertmanager, webhook)", i, r.Type)
+		}
+		if r.Template != "" {
+			if _, err := bodyTemplate(r); err != nil {
+				return fmt.Errorf("itsm receiver %q: template: %w", r.Name, err)
+			}
+		}
+		if r.Type == "jira" && r.Project == "" {
+			return fmt.Errorf("itsm receiver %q: jira needs a project", r.Name)
 		}
 		if r.URL == "" || r.Name == "" {
 			return fmt.Errorf("itsm receiver %d: name and url are required", i)

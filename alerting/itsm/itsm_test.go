@@ -333,3 +333,102 @@ func TestPrintableReport(t *testing.T) {
 	_, err = m.Report("t", "INC-424242")
 	require.ErrorIs(t, err, ErrNotFound)
 }
+
+// jiraServer answers like Jira's REST API v2: issue create returns a key,
+// transitions and comments return 204; it records each call.
+type jiraServer struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	calls []string
+	auth  []string
+	fail  atomic.Int32
+}
+
+func newJira(t *testing.T) *jiraServer {
+	j := &jiraServer{}
+	j.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		u, p, _ := req.BasicAuth()
+		j.mu.Lock()
+		j.calls = append(j.calls, req.URL.Path+" "+string(b))
+		j.auth = append(j.auth, u+":"+p)
+		j.mu.Unlock()
+		switch {
+		case req.URL.Path == "/rest/api/2/issue":
+			_, _ = w.Write([]byte(`{"id":"10001","key":"OPS-1","self":"x"}`))
+		case j.fail.Add(-1) >= 0:
+			http.Error(w, "transition not allowed yet", http.StatusConflict)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	t.Cleanup(j.srv.Close)
+	return j
+}
+
+func (j *jiraServer) got() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.calls...)
+}
+
+func TestJiraAlertmanagerAndTemplateReceivers(t *testing.T) {
+	j := newJira(t)
+	j.fail.Store(1) // the first transition/comment fails: retried, no second issue
+	am, hook := newReceiver(t, 0), newReceiver(t, 0)
+	cfg := testConfig(newReceiver(t, 0).srv.URL, newReceiver(t, 0).srv.URL)
+	cfg.Receivers = []Receiver{
+		{Name: "jira", Type: "jira", URL: j.srv.URL, Project: "OPS", Username: "bot", Password: "tok",
+			Transitions: map[string]string{"resolved": "31"}},
+		{Name: "am", Type: "alertmanager", URL: am.srv.URL},
+		{Name: "chat", Type: "webhook", URL: hook.srv.URL, Events: []string{"opened", "resolved"},
+			Template: `{"text":{{json (printf "%s %s is %s" .Incident.Priority .Incident.Title .Event)}}}`},
+	}
+	db := st.Open(t, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	m, err := New(cfg, db, nil, clk.now)
+	require.NoError(t, err)
+	defer m.Close()
+
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
+	_, err = m.Action("acme", inc.ID, "ack", "kim", "", "")
+	require.NoError(t, err)
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+
+	// Jira: one create, the ack as a comment (after one refused try), the
+	// resolve as transition 31; always on the same issue, with basic auth.
+	require.Eventually(t, func() bool { return len(j.got()) == 4 }, 20*time.Second, 50*time.Millisecond)
+	calls := j.got()
+	require.Contains(t, calls[0], `/rest/api/2/issue {"fields":`)
+	require.Contains(t, calls[0], `"project":{"key":"OPS"}`)
+	require.Contains(t, calls[1], "/rest/api/2/issue/OPS-1/comment")
+	require.Contains(t, calls[2], "/rest/api/2/issue/OPS-1/comment")
+	require.Contains(t, calls[2], "acknowledged")
+	require.Equal(t, `/rest/api/2/issue/OPS-1/transitions {"transition":{"id":"31"}}`, calls[3])
+	j.mu.Lock()
+	require.Equal(t, "bot:tok", j.auth[0])
+	j.mu.Unlock()
+
+	// Alertmanager webhook shape.
+	require.Eventually(t, func() bool { return len(am.got()) == 3 }, 10*time.Second, 20*time.Millisecond)
+	last := am.got()[2]
+	require.Equal(t, "4", last["version"])
+	require.Equal(t, "resolved", last["status"])
+	alerts := last["alerts"].([]any)
+	require.Len(t, alerts, 1)
+	require.Equal(t, "CheckoutErrors", alerts[0].(map[string]any)["labels"].(map[string]any)["alertname"])
+	require.Equal(t, "P1", last["commonLabels"].(map[string]any)["priority"])
+
+	// The templated webhook gets only the events it asked for.
+	require.Eventually(t, func() bool { return len(hook.got()) == 2 }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, "P1 "+inc.Title+" is opened", hook.got()[0]["text"])
+	require.Equal(t, "P1 "+inc.Title+" is resolved", hook.got()[1]["text"])
+
+	// Bad receivers are refused.
+	bad := cfg
+	bad.Receivers = []Receiver{{Name: "j", Type: "jira", URL: "http://x"}}
+	require.ErrorContains(t, bad.Validate(), "jira needs a project")
+	bad.Receivers = []Receiver{{Name: "t", Type: "webhook", URL: "http://x", Template: "{{.Nope"}}
+	require.ErrorContains(t, bad.Validate(), "template")
+}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"text/template"
 	"time"
 )
 
@@ -93,7 +94,8 @@ func (o *Outbox) close() {
 // enqueue stores the event for every receiver it is routed to.
 func (o *Outbox) enqueue(event string, inc *Incident) {
 	for name, r := range o.receivers {
-		if len(r.Priorities) > 0 && !contains(r.Priorities, inc.Priority) {
+		if (len(r.Priorities) > 0 && !contains(r.Priorities, inc.Priority)) ||
+			(len(r.CIs) > 0 && !contains(r.CIs, inc.CI)) || (len(r.Events) > 0 && !contains(r.Events, event)) {
 			continue
 		}
 		body, err := payload(r, event, inc)
@@ -169,16 +171,27 @@ func (o *Outbox) deliver(name string) {
 }
 
 func (o *Outbox) post(r Receiver, it *outItem) error {
-	req, err := http.NewRequest(http.MethodPost, r.URL, bytes.NewReader(it.Body))
+	if r.Type == "jira" {
+		return o.postJira(r, it)
+	}
+	return o.send(r, it.ID, it.Event, r.URL, it.Body, nil)
+}
+
+// send POSTs body; out receives the response body when non-nil.
+func (o *Outbox) send(r Receiver, id, event, url string, body []byte, out *[]byte) error {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", it.ID)
-	req.Header.Set("X-Tsdb-Event", it.Event)
+	req.Header.Set("Idempotency-Key", id)
+	req.Header.Set("X-Tsdb-Event", event)
+	if r.Username != "" {
+		req.SetBasicAuth(r.Username, r.Password)
+	}
 	if r.Secret != "" {
 		mac := hmac.New(sha256.New, []byte(r.Secret))
-		mac.Write(it.Body)
+		mac.Write(body)
 		req.Header.Set("X-Tsdb-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	}
 	c := *o.client
@@ -188,11 +201,76 @@ func (o *Outbox) post(r Receiver, it *outItem) error {
 		return err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("%s", resp.Status)
 	}
+	if out != nil {
+		*out = rb
+	}
 	return nil
+}
+
+// postJira creates an issue for a new incident and transitions it when
+// the incident resolves or closes; the issue key is kept in the store.
+func (o *Outbox) postJira(r Receiver, it *outItem) error {
+	var ev struct {
+		Event    string   `json:"event"`
+		Incident Incident `json:"incident"`
+	}
+	if err := json.Unmarshal(it.Body, &ev); err != nil {
+		return nil // not deliverable: drop
+	}
+	inc := ev.Incident
+	keyKV := "itsm/" + inc.Tenant + "/jira/" + r.Name + "/" + inc.ID
+	base := strings.TrimSuffix(r.URL, "/")
+	issueKey := ""
+	if b, err := o.st.ListKV(keyKV); err == nil {
+		if v, ok := b[keyKV]; ok {
+			issueKey = string(v)
+		}
+	}
+	if issueKey == "" {
+		typ := r.IssueType
+		if typ == "" {
+			typ = "Incident"
+		}
+		body, _ := json.Marshal(map[string]any{"fields": map[string]any{
+			"project": map[string]string{"key": r.Project}, "issuetype": map[string]string{"name": typ},
+			"summary":     fmt.Sprintf("[%s] %s", inc.Priority, inc.Title),
+			"description": describe(&inc), "labels": []string{"tsdb", inc.ID},
+		}})
+		var resp []byte
+		if err := o.send(r, it.ID, ev.Event, base+"/rest/api/2/issue", body, &resp); err != nil {
+			return err
+		}
+		var created struct {
+			Key string `json:"key"`
+		}
+		if json.Unmarshal(resp, &created) != nil || created.Key == "" {
+			return fmt.Errorf("jira create: no issue key in %q", resp)
+		}
+		issueKey = created.Key
+		if err := o.st.PutKV(keyKV, []byte(issueKey)); err != nil {
+			return err
+		}
+	}
+	if ev.Event == "opened" {
+		return nil
+	}
+	if tr, ok := r.Transitions[ev.Event]; ok {
+		body, _ := json.Marshal(map[string]any{"transition": map[string]string{"id": tr}})
+		return o.send(r, it.ID, ev.Event, base+"/rest/api/2/issue/"+issueKey+"/transitions", body, nil)
+	}
+	// Without a transition the event becomes a comment on the issue.
+	last := ""
+	if n := len(inc.Timeline); n > 0 {
+		e := inc.Timeline[n-1]
+		last = fmt.Sprintf(" (%s: %s %s)", e.Who, e.What, e.Detail)
+	}
+	body, _ := json.Marshal(map[string]string{"body": fmt.Sprintf("tsdb: incident %s %s, status %s, priority %s%s",
+		inc.ID, ev.Event, inc.Status, inc.Priority, last)})
+	return o.send(r, it.ID, ev.Event, base+"/rest/api/2/issue/"+issueKey+"/comment", body, nil)
 }
 
 // Pending is the number of undelivered events per receiver.
@@ -247,8 +325,51 @@ func payload(r Receiver, event string, inc *Incident) ([]byte, error) {
 			"correlation_id":    inc.Tenant + "/" + inc.ID,
 			"u_tsdb_event":      event,
 		})
+	case "alertmanager":
+		status := "firing"
+		if inc.Status == StatusResolved || inc.Status == StatusClosed {
+			status = "resolved"
+		}
+		var alerts []map[string]any
+		for _, a := range inc.Alerts {
+			st := "firing"
+			if a.State == "resolved" {
+				st = "resolved"
+			}
+			alerts = append(alerts, map[string]any{"status": st, "labels": a.Labels, "annotations": map[string]string{},
+				"startsAt": inc.OpenedAt.UTC().Format(time.RFC3339), "fingerprint": inc.ID})
+		}
+		return json.Marshal(map[string]any{
+			"version": "4", "status": status, "receiver": r.Name, "groupKey": inc.GroupKey,
+			"groupLabels":       map[string]string{"incident": inc.ID},
+			"commonLabels":      map[string]string{"priority": inc.Priority, "ci": inc.CI, "owner_group": inc.OwnerGroup},
+			"commonAnnotations": map[string]string{"summary": inc.Title}, "alerts": alerts,
+		})
+	case "jira":
+		// Delivery turns this into a create or a transition (see postJira).
+		return json.Marshal(map[string]any{"event": event, "incident": inc})
+	}
+	if r.Template != "" {
+		t, err := bodyTemplate(r)
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		if err := t.Execute(&b, map[string]any{"Event": event, "Incident": inc}); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
 	}
 	return json.Marshal(map[string]any{"event": event, "incident": inc})
+}
+
+// bodyTemplate parses a receiver's body template; `json` quotes a value
+// as JSON (e.g. {"text": {{json .Incident.Title}}}).
+func bodyTemplate(r Receiver) (*template.Template, error) {
+	return template.New(r.Name).Funcs(template.FuncMap{"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	}}).Parse(r.Template)
 }
 
 func describe(inc *Incident) string {
