@@ -38,12 +38,26 @@ func param(ctx *fasthttp.RequestCtx, body map[string]string, name string) string
 	return string(ctx.PostArgs().Peek(name))
 }
 
+// IsPath reports whether the ITSM handler serves path.
+func IsPath(path string) bool {
+	for _, p := range []string{"/api/v1/incidents", "/api/v1/problems", "/api/v1/groups", "/api/v1/maintenance", "/api/v1/itsm/inbound"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return path == "/api/v1/reports/sla"
+}
+
 // Handler serves /api/v1/incidents…, /api/v1/problems and
 // /api/v1/reports/sla; path is the request path.
 func (m *Manager) Handler(ctx *fasthttp.RequestCtx, path string) {
 	tenant, err := tenancy.FromRequest(ctx)
 	if err != nil {
 		fail(ctx, fasthttp.StatusBadRequest, "bad_data", err.Error())
+		return
+	}
+	if rest, ok := strings.CutPrefix(path, "/api/v1/itsm/inbound/"); ok {
+		m.inboundHandler(ctx, rest, tenant)
 		return
 	}
 	body := map[string]string{}
@@ -84,6 +98,27 @@ func (m *Manager) Handler(ctx *fasthttp.RequestCtx, path string) {
 		default:
 			reply(ctx, 200, p)
 		}
+	case path == "/api/v1/groups" && ctx.IsGet():
+		reply(ctx, 200, m.Groups(tenant))
+	case strings.HasPrefix(path, "/api/v1/groups/"):
+		// POST /api/v1/groups/{name}/members {member}; DELETE …/members/{member}
+		parts := strings.Split(strings.TrimPrefix(path, "/api/v1/groups/"), "/")
+		var members []string
+		var err error
+		switch {
+		case len(parts) == 2 && parts[1] == "members" && ctx.IsPost():
+			members, err = m.SetMember(tenant, parts[0], param(ctx, body, "member"), true)
+		case len(parts) == 3 && parts[1] == "members" && ctx.IsDelete():
+			members, err = m.SetMember(tenant, parts[0], parts[2], false)
+		default:
+			fail(ctx, 404, "not_found", "use POST /api/v1/groups/{name}/members (member=…) or DELETE /api/v1/groups/{name}/members/{member}")
+			return
+		}
+		if err != nil {
+			fail(ctx, 400, "bad_data", err.Error())
+			return
+		}
+		reply(ctx, 200, map[string]any{"group": parts[0], "members": members})
 	case path == "/api/v1/maintenance":
 		reply(ctx, 200, map[string]any{"windows": m.Maintenance(), "suppressed": m.Suppressed(tenant)})
 	case path == "/api/v1/reports/sla":
@@ -93,7 +128,18 @@ func (m *Manager) Handler(ctx *fasthttp.RequestCtx, path string) {
 			fail(ctx, 400, "bad_data", "from and to must be times (Unix seconds or RFC 3339), from not after to")
 			return
 		}
-		reply(ctx, 200, m.SLAReport(tenant, from, to))
+		rep := m.SLAReport(tenant, from, to)
+		if param(ctx, body, "format") == "html" || strings.Contains(string(ctx.Request.Header.Peek("Accept")), "text/html") {
+			html, err := slaReportHTML(rep, tenant)
+			if err != nil {
+				fail(ctx, 500, "internal", err.Error())
+				return
+			}
+			ctx.SetContentType("text/html; charset=utf-8")
+			ctx.SetBody(html)
+			return
+		}
+		reply(ctx, 200, rep)
 	case path == "/api/v1/incidents" && ctx.IsGet():
 		since, err := when(param(ctx, body, "since"), time.Time{})
 		if err != nil {
@@ -267,4 +313,23 @@ func (m *Manager) SLAReport(tenant string, from, to time.Time) SLAReport {
 		rep.TopCIs = append(rep.TopCIs, map[string]any{"ci": c, "incidents": cis[c]})
 	}
 	return rep
+}
+
+func (m *Manager) inboundHandler(ctx *fasthttp.RequestCtx, receiver, tenant string) {
+	if !ctx.IsPost() {
+		fail(ctx, 405, "bad_data", "use POST /api/v1/itsm/inbound/{receiver}")
+		return
+	}
+	header := func(name string) string { return string(ctx.Request.Header.Peek(name)) }
+	applied, skipped, err := m.Inbound(receiver, tenant, header, ctx.PostBody())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		fail(ctx, 404, "not_found", err.Error())
+	case errors.Is(err, ErrUnauthorized):
+		fail(ctx, 401, "unauthorized", err.Error())
+	case err != nil:
+		fail(ctx, 400, "bad_data", err.Error())
+	default:
+		reply(ctx, 200, map[string]any{"applied": applied, "skipped": skipped})
+	}
 }

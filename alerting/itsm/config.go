@@ -36,16 +36,21 @@ type Config struct {
 	Problems    ProblemRule                  `yaml:"problems"`
 	Receivers   []Receiver                   `yaml:"receivers"`
 	Maintenance []Maintenance                `yaml:"maintenance"`
+	// Groups are the people of each group (owner, escalation and
+	// propagation groups); the API adds and removes members per tenant.
+	Groups map[string][]string `yaml:"groups"`
 }
 
 // CI is a configuration item: what the alert is about.
 type CI struct {
-	Name       string            `yaml:"name"`
-	Kind       string            `yaml:"kind"` // service, application, host, network device
-	Selector   string            `yaml:"selector"`
-	OwnerGroup string            `yaml:"owner_group"`
-	Impact     string            `yaml:"impact"` // high, medium, low
-	Members    map[string]string `yaml:"members"`
+	Name       string `yaml:"name"`
+	Kind       string `yaml:"kind"` // service, application, host, network device
+	Selector   string `yaml:"selector"`
+	OwnerGroup string `yaml:"owner_group"`
+	Impact     string `yaml:"impact"` // high, medium, low
+	// Propagation are the groups that receive the incident, e.g. owner,
+	// team lead, department head; default: the owner group.
+	Propagation []string `yaml:"propagation"`
 
 	matchers [][]*labels.Matcher
 }
@@ -81,6 +86,10 @@ type Receiver struct {
 	Priorities []string      `yaml:"priorities"` // empty: all
 	CIs        []string      `yaml:"cis"`        // empty: all
 	Events     []string      `yaml:"events"`     // empty: all (opened, reopened, updated, acknowledged, escalated, sla_breached, resolved, closed)
+	// Match is a label selector on the incident's alerts (plus ci,
+	// owner_group and priority), e.g. {env="prod"}; empty: all.
+	Match   string `yaml:"match"`
+	matcher [][]*labels.Matcher
 	// Template renders the body of a webhook receiver (Go text/template
 	// over .Event and .Incident); empty: the incident as JSON.
 	Template string `yaml:"template"`
@@ -91,6 +100,15 @@ type Receiver struct {
 	Transitions map[string]string `yaml:"transitions"`
 	Username    string            `yaml:"username"`
 	Password    string            `yaml:"password"` // or API token; never logged
+	// InboundSecret enables POST /api/v1/itsm/inbound/<name>, the
+	// ticketing system's webhook back into tsdb (two-way sync). It is
+	// checked as a bearer token or an HMAC-SHA256 signature of the body
+	// (X-PagerDuty-Signature v1=…, X-Hub-Signature sha256=…,
+	// X-Tsdb-Signature sha256=…). Never logged.
+	InboundSecret string `yaml:"inbound_secret"`
+	// InboundStatus maps a ticket status (Jira status name, ServiceNow
+	// state number) to an action: ack, resolve or close.
+	InboundStatus map[string]string `yaml:"inbound_status"`
 }
 
 // defaultMatrix is ITIL's 3×3 priority matrix.
@@ -166,6 +184,13 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("itsm receiver %q: template: %w", r.Name, err)
 			}
 		}
+		if r.Match != "" {
+			ms, err := query.ParseSelector(r.Match)
+			if err != nil {
+				return fmt.Errorf("itsm receiver %q: match: %w", r.Name, err)
+			}
+			c.Receivers[i].matcher = ms
+		}
 		if r.Type == "jira" && r.Project == "" {
 			return fmt.Errorf("itsm receiver %q: jira needs a project", r.Name)
 		}
@@ -181,20 +206,28 @@ func (c *Config) Validate() error {
 
 func validPriority(p string) bool { return len(p) == 2 && p[0] == 'P' && p[1] >= '1' && p[1] <= '5' }
 
+// selects reports whether any of the selector's or-sets matches ls.
+func selects(sets [][]*labels.Matcher, ls labels.Labels) bool {
+	for _, set := range sets {
+		ok := true
+		for _, m := range set {
+			if !m.Matches(ls.Get(m.Name)) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
 // ciFor returns the first CI whose selector matches the alert labels.
 func (c *Config) ciFor(ls labels.Labels) *CI {
 	for i := range c.CIs {
-		for _, set := range c.CIs[i].matchers {
-			ok := true
-			for _, m := range set {
-				if !m.Matches(ls.Get(m.Name)) {
-					ok = false
-					break
-				}
-			}
-			if ok {
-				return &c.CIs[i]
-			}
+		if selects(c.CIs[i].matchers, ls) {
+			return &c.CIs[i]
 		}
 	}
 	return nil

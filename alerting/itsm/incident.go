@@ -51,12 +51,16 @@ type Incident struct {
 	ClosedAt        *time.Time                `json:"closed_at,omitempty"`
 	EscalationLevel int                       `json:"escalation_level"`
 	EscalatedTo     []string                  `json:"escalated_to,omitempty"`
-	ChangeRequest   string                    `json:"change_request,omitempty"`
-	Reopened        int                       `json:"reopened"`
-	Flapping        bool                      `json:"flapping"`
-	ProblemID       string                    `json:"problem_id,omitempty"`
-	SLA             SLAStatus                 `json:"sla"`
-	Timeline        []TimelineEvent           `json:"timeline"`
+	// PropagatedTo are the groups that received the incident, in order;
+	// Recipients their members at that time.
+	PropagatedTo  []string            `json:"propagated_to,omitempty"`
+	Recipients    map[string][]string `json:"recipients,omitempty"`
+	ChangeRequest string              `json:"change_request,omitempty"`
+	Reopened      int                 `json:"reopened"`
+	Flapping      bool                `json:"flapping"`
+	ProblemID     string              `json:"problem_id,omitempty"`
+	SLA           SLAStatus           `json:"sla"`
+	Timeline      []TimelineEvent     `json:"timeline"`
 }
 
 // IncidentAlert is an alert attached to an incident.
@@ -109,7 +113,8 @@ type Manager struct {
 	incidents  map[string]map[string]*Incident // tenant -> id
 	problems   map[string]map[string]*Problem
 	seq        map[string]int
-	suppressed map[string][]Suppressed // tenant -> newest last
+	suppressed map[string][]Suppressed        // tenant -> newest last
+	groups     map[string]map[string][]string // tenant -> group -> members, set by the API
 }
 
 // New loads the stored state and starts delivering the outbox.
@@ -125,7 +130,7 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 	}
 	m := &Manager{cfg: cfg, st: st, log: log, now: now,
 		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{},
-		suppressed: map[string][]Suppressed{}}
+		suppressed: map[string][]Suppressed{}, groups: map[string]map[string][]string{}}
 	all, err := st.ListKV("itsm/")
 	if err != nil {
 		return nil, err
@@ -143,6 +148,15 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 			if json.Unmarshal(v, &sp) == nil {
 				t := strings.SplitN(strings.TrimPrefix(k, "itsm/"), "/", 2)[0]
 				m.suppressed[t] = append(m.suppressed[t], sp)
+			}
+		case strings.Contains(k, "/group/"):
+			var ms []string
+			parts := strings.SplitN(strings.TrimPrefix(k, "itsm/"), "/group/", 2)
+			if json.Unmarshal(v, &ms) == nil && len(parts) == 2 {
+				if m.groups[parts[0]] == nil {
+					m.groups[parts[0]] = map[string][]string{}
+				}
+				m.groups[parts[0]][parts[1]] = ms
 			}
 		case strings.Contains(k, "/problem/"):
 			var p Problem
@@ -231,8 +245,9 @@ func (m *Manager) alertFiring(tenant string, a *ruler.Alert, at time.Time) {
 	defer m.mu.Unlock()
 	ci := m.cfg.ciFor(a.Labels)
 	ciName, kind, owner, impact := a.Labels.Get("instance"), "", "", "medium"
+	var propagation []string
 	if ci != nil {
-		ciName, kind, owner, impact = ci.Name, ci.Kind, ci.OwnerGroup, ci.Impact
+		ciName, kind, owner, impact, propagation = ci.Name, ci.Kind, ci.OwnerGroup, ci.Impact, ci.Propagation
 	}
 	for i := range m.cfg.Maintenance {
 		w := &m.cfg.Maintenance[i]
@@ -272,6 +287,7 @@ func (m *Manager) alertFiring(tenant string, a *ruler.Alert, at time.Time) {
 		}
 		inc.log(at, "tsdb", "opened", fmt.Sprintf("priority %s (urgency %s × impact %s), owner %s", inc.Priority, urgency, impact, owner))
 		m.tenantIncidents(tenant)[inc.ID] = inc
+		m.propagate(inc, append([]string{owner}, propagation...), at, "opened")
 		m.checkProblem(tenant, inc, a.Labels.Get("alertname"), at)
 		event = "opened"
 	case inc.Status == StatusResolved:
@@ -402,6 +418,7 @@ func (m *Manager) Tick() {
 					inc.EscalationLevel++
 					inc.EscalatedTo = append(inc.EscalatedTo, lv.Group)
 					inc.log(now, "tsdb", "escalated", fmt.Sprintf("not acknowledged after %s: paged %s", FormatDuration(lv.After), lv.Group))
+					m.propagate(inc, []string{lv.Group}, now, "escalated")
 					m.outbox.enqueue("escalated", inc)
 					changed = true
 				}
@@ -433,6 +450,12 @@ var ErrNotFound = errors.New("itsm: not found")
 // (arg: assignee), comment (arg: text), priority (arg: P1…P5, reason),
 // change (arg: change request id).
 func (m *Manager) Action(tenant, id, action, who, arg, reason string) (*Incident, error) {
+	return m.action("", tenant, id, action, who, arg, reason)
+}
+
+// action applies an action that came from origin ("" for the API, else
+// a receiver, which is not sent the resulting event back).
+func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*Incident, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inc := m.tenantIncidents(tenant)[id]
@@ -489,8 +512,12 @@ func (m *Manager) Action(tenant, id, action, who, arg, reason string) (*Incident
 	default:
 		return nil, fmt.Errorf("unknown action %q", action)
 	}
+	if origin != "" {
+		e := &inc.Timeline[len(inc.Timeline)-1]
+		e.Detail = strings.TrimSpace(e.Detail + " (via " + origin + ")")
+	}
 	m.save(inc)
-	m.outbox.enqueue(event, inc)
+	m.outbox.enqueue(event, inc, origin)
 	c := *inc
 	return &c, nil
 }
@@ -513,6 +540,7 @@ func (m *Manager) Create(tenant, title, who, priority, ci, owner string) (*Incid
 		Urgency: "medium", Impact: "medium", CI: ci, OwnerGroup: owner, GroupKey: "manual:" + strconv.FormatInt(now.UnixNano(), 10),
 		Alerts: map[string]*IncidentAlert{}, OpenedAt: now}
 	inc.log(now, who, "opened", "manual incident")
+	m.propagate(inc, []string{owner}, now, "opened")
 	m.tenantIncidents(tenant)[inc.ID] = inc
 	m.save(inc)
 	m.outbox.enqueue("opened", inc)

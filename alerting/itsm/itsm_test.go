@@ -248,8 +248,8 @@ func TestAPI(t *testing.T) {
 	inc := out["data"].(map[string]any)
 	require.Equal(t, "resolved", inc["status"])
 	tl := inc["timeline"].([]any)
-	require.Len(t, tl, 5, "opened, acknowledged, comment, assigned, resolved")
-	require.Equal(t, "kim", tl[1].(map[string]any)["who"])
+	require.Len(t, tl, 6, "opened, propagated, acknowledged, comment, assigned, resolved")
+	require.Equal(t, "kim", tl[2].(map[string]any)["who"])
 
 	code, out = call("GET", "/api/v1/incidents?status=resolved&priority=P2", "")
 	require.Equal(t, 200, code)
@@ -265,6 +265,13 @@ func TestAPI(t *testing.T) {
 	require.Equal(t, "20m", p["mtta"])
 	require.Equal(t, "1h 0m", p["mttr"])
 	require.Equal(t, 100.0, p["sla_compliance_percent"])
+
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/api/v1/reports/sla?from=0&format=html")
+	m.Handler(&ctx, string(ctx.Path()))
+	require.Equal(t, 200, ctx.Response.StatusCode())
+	require.Contains(t, string(ctx.Response.Header.ContentType()), "text/html")
+	require.Contains(t, string(ctx.Response.Body()), "<td>P2</td><td>1</td><td>20m</td><td>1h 0m</td>")
 }
 
 func TestMaintenanceAndProblemLifecycle(t *testing.T) {

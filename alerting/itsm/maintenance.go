@@ -117,17 +117,5 @@ func (w *Maintenance) covers(ls labels.Labels, ci string) bool {
 	if w.CI != "" && w.CI == ci {
 		return true
 	}
-	for _, set := range w.matchers {
-		ok := true
-		for _, m := range set {
-			if !m.Matches(ls.Get(m.Name)) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
+	return selects(w.matchers, ls)
 }

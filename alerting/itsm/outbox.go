@@ -17,6 +17,8 @@ import (
 	"sync"
 	"text/template"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
 )
 
 // Outbox delivers incident events to receivers at least once and in
@@ -91,11 +93,13 @@ func (o *Outbox) close() {
 	o.wg.Wait()
 }
 
-// enqueue stores the event for every receiver it is routed to.
-func (o *Outbox) enqueue(event string, inc *Incident) {
+// enqueue stores the event for every receiver it is routed to, except
+// skip (the ticketing system the change came from).
+func (o *Outbox) enqueue(event string, inc *Incident, skip ...string) {
 	for name, r := range o.receivers {
-		if (len(r.Priorities) > 0 && !contains(r.Priorities, inc.Priority)) ||
-			(len(r.CIs) > 0 && !contains(r.CIs, inc.CI)) || (len(r.Events) > 0 && !contains(r.Events, event)) {
+		if contains(skip, name) || (len(r.Priorities) > 0 && !contains(r.Priorities, inc.Priority)) ||
+			(len(r.CIs) > 0 && !contains(r.CIs, inc.CI)) || (len(r.Events) > 0 && !contains(r.Events, event)) ||
+			(r.matcher != nil && !routeMatches(r.matcher, inc)) {
 			continue
 		}
 		body, err := payload(r, event, inc)
@@ -118,6 +122,28 @@ func (o *Outbox) enqueue(event string, inc *Incident) {
 		default:
 		}
 	}
+}
+
+// routeMatches applies a receiver's label selector to the incident's
+// alerts, each seen with the incident's ci, owner_group and priority.
+func routeMatches(sets [][]*labels.Matcher, inc *Incident) bool {
+	extra := map[string]string{"ci": inc.CI, "owner_group": inc.OwnerGroup, "priority": inc.Priority}
+	if len(inc.Alerts) == 0 {
+		return selects(sets, labels.FromMap(extra))
+	}
+	for _, a := range inc.Alerts {
+		m := make(map[string]string, len(a.Labels)+3)
+		for k, v := range extra {
+			m[k] = v
+		}
+		for k, v := range a.Labels {
+			m[k] = v
+		}
+		if selects(sets, labels.FromMap(m)) {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(list []string, s string) bool {
@@ -254,6 +280,10 @@ func (o *Outbox) postJira(r Receiver, it *outItem) error {
 		if err := o.st.PutKV(keyKV, []byte(issueKey)); err != nil {
 			return err
 		}
+		// The reverse mapping lets Jira's webhooks find the incident.
+		if err := o.st.PutKV(jiraIssueKey(r.Name, issueKey), []byte(inc.Tenant+"/"+inc.ID)); err != nil {
+			return err
+		}
 	}
 	if ev.Event == "opened" {
 		return nil
@@ -307,6 +337,7 @@ func payload(r Receiver, event string, inc *Incident) ([]byte, error) {
 				"group":     inc.OwnerGroup,
 				"custom_details": map[string]any{
 					"incident": inc.ID, "status": inc.Status, "event": event, "urgency": inc.Urgency, "impact": inc.Impact,
+					"recipients": inc.Recipients,
 				},
 			},
 		})
@@ -324,6 +355,7 @@ func payload(r Receiver, event string, inc *Incident) ([]byte, error) {
 			"cmdb_ci":           inc.CI,
 			"correlation_id":    inc.Tenant + "/" + inc.ID,
 			"u_tsdb_event":      event,
+			"watch_list":        strings.Join(recipientList(inc), ","),
 		})
 	case "alertmanager":
 		status := "firing"
@@ -370,6 +402,19 @@ func bodyTemplate(r Receiver) (*template.Template, error) {
 		b, err := json.Marshal(v)
 		return string(b), err
 	}}).Parse(r.Template)
+}
+
+// recipientList is every member the incident went to, once, in order.
+func recipientList(inc *Incident) []string {
+	var out []string
+	for _, g := range inc.PropagatedTo {
+		for _, m := range inc.Recipients[g] {
+			if !contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }
 
 func describe(inc *Incident) string {

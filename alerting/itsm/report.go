@@ -37,6 +37,7 @@ status <b>{{.Inc.Status}}</b> · CI {{.Inc.CI}} · owner {{.Inc.OwnerGroup}}{{if
 <tr><th>Duration</th><td>{{.Inc.SLA.Elapsed}}</td></tr>
 <tr><th>SLA</th><td>acknowledge {{.AckTarget}}{{if .Inc.SLA.AcknowledgeBreached}} — <b>breached</b>{{end}}; resolve {{.ResTarget}}{{if .Inc.SLA.ResolveBreached}} — <b>breached</b>{{end}}</td></tr>
 <tr><th>Escalated to</th><td>{{range .Inc.EscalatedTo}}{{.}} {{else}}—{{end}}</td></tr>
+<tr><th>Sent to</th><td>{{range $g := .Inc.PropagatedTo}}{{$g}} ({{range $i, $m := index $.Inc.Recipients $g}}{{if $i}}, {{end}}{{$m}}{{end}}) {{else}}—{{end}}</td></tr>
 </table>
 <h2>Timeline</h2>
 {{.Chart}}
@@ -130,4 +131,53 @@ func timelineSVG(inc *Incident, now time.Time) template.HTML {
 	fmt.Fprintf(&b, `<text x="%.1f" y="88" font-size="10">%s</text>`, left, template.HTMLEscapeString(inc.OpenedAt.UTC().Format("2006-01-02 15:04")))
 	fmt.Fprintf(&b, `<text x="%.1f" y="88" font-size="10" text-anchor="end">%s</text></svg>`, w-right, template.HTMLEscapeString(FormatDuration(span)))
 	return template.HTML(b.String()) //nolint:gosec // built from escaped parts
+}
+
+var slaTmpl = template.Must(template.New("sla").Funcs(template.FuncMap{
+	"fmtTime": func(t time.Time) string {
+		if t.IsZero() {
+			return "the beginning"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"pct":  func(f float64) string { return fmt.Sprintf("%.1f%%", f) },
+	"dash": func(s string) string { return map[bool]string{true: "—", false: s}[s == ""] },
+	// bar is the width in px of n out of max on a 240px scale.
+	"bar": func(n, most int) int {
+		if most == 0 {
+			return 0
+		}
+		return 240 * n / most
+	},
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>SLA report {{.Tenant}}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#111}
+table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+td:first-child,th:first-child{text-align:left} .bad{color:#b00020;font-weight:bold}
+@media print{body{margin:0}}
+</style></head><body>
+<h1>SLA report — {{.Tenant}}</h1>
+<p>Incidents opened from {{fmtTime .R.From}} to {{fmtTime .R.To}}.</p>
+<table><tr><th>Priority</th><th>Incidents</th><th>MTTA</th><th>MTTR</th><th>SLA compliance</th><th></th></tr>
+{{range .R.Priorities}}<tr><td>{{.Priority}}</td><td>{{.Incidents}}</td><td>{{dash .MTTA}}</td><td>{{dash .MTTR}}</td>
+<td{{if lt .Compliance 95.0}} class="bad"{{end}}>{{pct .Compliance}}</td>
+<td><svg width="240" height="12" role="img" aria-label="{{.Incidents}} incidents"><rect width="{{bar .Incidents $.Max}}" height="12" fill="#4a78c2"/></svg></td></tr>
+{{else}}<tr><td colspan="6">no incidents</td></tr>{{end}}</table>
+<h2>Top configuration items</h2>
+<table><tr><th>CI</th><th>Incidents</th></tr>
+{{range .R.TopCIs}}<tr><td>{{index . "ci"}}</td><td>{{index . "incidents"}}</td></tr>
+{{else}}<tr><td colspan="2">none</td></tr>{{end}}</table>
+</body></html>
+`))
+
+// slaReportHTML renders the SLA report as a printable page.
+func slaReportHTML(r SLAReport, tenant string) ([]byte, error) {
+	most := 0
+	for _, p := range r.Priorities {
+		most = max(most, p.Incidents)
+	}
+	var b bytes.Buffer
+	err := slaTmpl.Execute(&b, map[string]any{"R": r, "Tenant": tenant, "Max": most})
+	return b.Bytes(), err
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,8 +26,11 @@ import (
 
 // TestRuleToIncidentToTicket: a rule fires → an incident with the right
 // priority and owner group → PagerDuty- and ServiceNow-shaped webhooks
-// (ServiceNow failing for a while) → the alert resolves → the incident
-// resolves → both receivers get the resolution.
+// (ServiceNow failing for a while) → tsdb is killed and restarted → the
+// escalation timer still runs from the opening → PagerDuty acknowledges
+// through its signed webhook → ServiceNow comes back and gets every event
+// in order → the alert resolves → the incident resolves → both receivers
+// get the resolution.
 func TestRuleToIncidentToTicket(t *testing.T) {
 	type rec struct {
 		mu     sync.Mutex
@@ -58,7 +65,7 @@ func TestRuleToIncidentToTicket(t *testing.T) {
 		return v
 	}
 	pd, pdURL := newRec(0)
-	sn, snURL := newRec(2)
+	sn, snURL := newRec(1 << 20) // down until the restart is over
 
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "rules.yml")
@@ -80,12 +87,16 @@ itsm:
     - {name: checkout, kind: service, selector: '{service="checkout"}', owner_group: payments-oncall, impact: high}
   sla:
     P1: {acknowledge: 15m, resolve: 4h}
+  escalation:
+    P1: [{after: 10s, group: payments-lead}]
+  groups: {payments-oncall: [kim], payments-lead: [park]}
   receivers:
-    - {name: pd, type: pagerduty, url: '%s', routing_key: rk, secret: s3cret}
+    - {name: pd, type: pagerduty, url: '%s', routing_key: rk, secret: s3cret, inbound_secret: pd-in}
     - {name: snow, type: servicenow, url: '%s'}
 `, pdURL, snURL)), 0o644))
 	bin := apptest.Build(t)
-	db := apptest.StartTSDB(t, bin, t.TempDir(), "--rules", rules, "--config.file", cfg)
+	data := t.TempDir()
+	db := apptest.StartTSDB(t, bin, data, "--rules", rules, "--config.file", cfg)
 	c := &http.Client{Timeout: 10 * time.Second}
 	push := func(v float64) {
 		req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
@@ -98,7 +109,9 @@ itsm:
 	}
 	type incident struct {
 		ID, Status, Priority, Title string
-		OwnerGroup                  string `json:"owner_group"`
+		OwnerGroup                  string              `json:"owner_group"`
+		EscalatedTo                 []string            `json:"escalated_to"`
+		Recipients                  map[string][]string `json:"recipients"`
 	}
 	incidents := func() []incident {
 		resp, err := c.Get(db.URL() + "/api/v1/incidents")
@@ -114,8 +127,46 @@ itsm:
 	require.Equal(t, "payments-oncall", inc.OwnerGroup)
 	require.Equal(t, "open", inc.Status)
 	require.Equal(t, "checkout failing on checkout", inc.Title)
-	require.Eventually(t, func() bool { return last(pd, "event_action") == "trigger" && last(sn, "state") == "1" },
-		30*time.Second, 200*time.Millisecond, "both receivers got the new incident (ServiceNow after retries)")
+	require.Equal(t, []string{"kim"}, inc.Recipients["payments-oncall"])
+	require.Eventually(t, func() bool { return last(pd, "event_action") == "trigger" }, 30*time.Second, 200*time.Millisecond)
+	require.Empty(t, inc.EscalatedTo)
+
+	// kill -9 in the middle: ServiceNow has received nothing yet.
+	db.Kill()
+	db = apptest.StartTSDB(t, bin, data, "--rules", rules, "--config.file", cfg)
+	push(3)
+	require.Eventually(t, func() bool {
+		push(3)
+		is := incidents()
+		return len(is) == 1 && is[0].ID == inc.ID && len(is[0].EscalatedTo) == 1
+	}, 30*time.Second, 300*time.Millisecond, "the same incident, escalated on the timer started before the restart")
+	require.Equal(t, "payments-lead", incidents()[0].EscalatedTo[0])
+
+	// PagerDuty acknowledges: its V3 webhook, signed, flows back.
+	ack := `{"event":{"event_type":"incident.acknowledged","agent":{"summary":"Kim"},"data":{"type":"incident","incident_key":"default/` + inc.ID + `"}}}`
+	mac := hmac.New(sha256.New, []byte("pd-in"))
+	mac.Write([]byte(ack))
+	areq, _ := http.NewRequest("POST", db.URL()+"/api/v1/itsm/inbound/pd", strings.NewReader(ack))
+	areq.Header.Set("X-PagerDuty-Signature", "v1="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := c.Do(areq)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "acknowledged", incidents()[0].Status)
+
+	// ServiceNow is back: everything, in order, from before and after the restart.
+	sn.fail.Store(0)
+	require.Eventually(t, func() bool { return last(sn, "state") == "2" }, 30*time.Second, 200*time.Millisecond)
+	sn.mu.Lock()
+	require.Equal(t, "1", sn.bodies[0]["state"], "the opening event first")
+	require.Equal(t, "opened", sn.bodies[0]["u_tsdb_event"])
+	var snEvents []string
+	for _, b := range sn.bodies {
+		snEvents = append(snEvents, b["u_tsdb_event"].(string))
+	}
+	sn.mu.Unlock()
+	require.Contains(t, snEvents, "escalated")
+	require.Equal(t, "acknowledged", snEvents[len(snEvents)-1])
 
 	// The metric goes stale: alert resolved → incident resolved → tickets.
 	req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
@@ -130,7 +181,7 @@ itsm:
 		30*time.Second, 200*time.Millisecond)
 
 	// Operators act through the API: close it.
-	resp, err := c.Post(db.URL()+"/api/v1/incidents/"+inc.ID+"/close", "application/json", nil)
+	resp, err = c.Post(db.URL()+"/api/v1/incidents/"+inc.ID+"/close", "application/json", nil)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)

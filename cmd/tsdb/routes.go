@@ -38,11 +38,6 @@ func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
 	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }
 
-func isITSMPath(path string) bool {
-	return path == "/api/v1/incidents" || strings.HasPrefix(path, "/api/v1/incidents/") ||
-		path == "/api/v1/problems" || path == "/api/v1/reports/sla"
-}
-
 // rulerConfigPath matches the ruler config API (also under /prometheus,
 // where Mimir serves it) and returns the part after /config/v1/rules.
 func rulerConfigPath(path string) (string, bool) {
@@ -156,7 +151,7 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /write /api/v2/write /api/v1/import/prometheus /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready\n")
 		default:
 			handler = "other"
-			if isITSMPath(path) {
+			if itsm.IsPath(path) {
 				handler = "/api/v1/itsm"
 				if r.itsm == nil {
 					ctx.SetStatusCode(fasthttp.StatusNotFound)
