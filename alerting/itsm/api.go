@@ -185,7 +185,7 @@ func (m *Manager) Handler(ctx *fasthttp.RequestCtx, path string) {
 			return
 		}
 		if len(parts) != 2 || !ctx.IsPost() {
-			fail(ctx, 405, "bad_data", "use POST /api/v1/incidents/{id}/{ack|resolve|close|assign|comment|priority|change|events}")
+			fail(ctx, 405, "bad_data", "use POST /api/v1/incidents/{id}/{ack|resolve|close|assign|comment|priority|change|change_close|events}")
 			return
 		}
 		action := parts[1]
@@ -200,7 +200,7 @@ func (m *Manager) Handler(ctx *fasthttp.RequestCtx, path string) {
 			arg = param(ctx, body, "text")
 		case "priority":
 			arg = param(ctx, body, "priority")
-		case "change":
+		case "change", "change_close":
 			arg = param(ctx, body, "change_request")
 		case "resolve", "close":
 			arg = param(ctx, body, "text")

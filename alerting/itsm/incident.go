@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,12 +56,23 @@ type Incident struct {
 	// Recipients their members at that time.
 	PropagatedTo  []string            `json:"propagated_to,omitempty"`
 	Recipients    map[string][]string `json:"recipients,omitempty"`
-	ChangeRequest string              `json:"change_request,omitempty"`
+	ChangeRequest string              `json:"change_request,omitempty"` // the latest linked
+	// Changes are the linked change requests; each is closed on its own,
+	// independently of the incident.
+	Changes []ChangeLink `json:"changes,omitempty"`
 	Reopened      int                 `json:"reopened"`
 	Flapping      bool                `json:"flapping"`
 	ProblemID     string              `json:"problem_id,omitempty"`
 	SLA           SLAStatus           `json:"sla"`
 	Timeline      []TimelineEvent     `json:"timeline"`
+}
+
+// ChangeLink is a change request linked to an incident.
+type ChangeLink struct {
+	ID       string     `json:"id"`
+	Status   string     `json:"status"` // open, closed
+	LinkedAt time.Time  `json:"linked_at"`
+	ClosedAt *time.Time `json:"closed_at,omitempty"`
 }
 
 // IncidentAlert is an alert attached to an incident.
@@ -507,8 +519,27 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*
 		inc.log(now, who, "priority changed", fmt.Sprintf("%s → %s: %s", inc.Priority, arg, reason))
 		inc.Priority, inc.PriorityReason = arg, reason
 	case "change":
+		if arg == "" {
+			return nil, errors.New("change needs a change request id")
+		}
+		for _, c := range inc.Changes {
+			if c.ID == arg {
+				return nil, fmt.Errorf("change request %s is already linked", arg)
+			}
+		}
 		inc.ChangeRequest = arg
+		inc.Changes = append(inc.Changes, ChangeLink{ID: arg, Status: "open", LinkedAt: now})
 		inc.log(now, who, "linked change request", arg)
+	case "change_close":
+		i := slices.IndexFunc(inc.Changes, func(c ChangeLink) bool { return c.ID == arg })
+		if i < 0 {
+			return nil, fmt.Errorf("no change request %q linked to %s", arg, id)
+		}
+		if inc.Changes[i].Status == "closed" {
+			return nil, fmt.Errorf("change request %s is already closed", arg)
+		}
+		inc.Changes[i].Status, inc.Changes[i].ClosedAt = "closed", &now
+		inc.log(now, who, "closed change request", arg)
 	default:
 		return nil, fmt.Errorf("unknown action %q", action)
 	}

@@ -251,7 +251,25 @@ func TestAPI(t *testing.T) {
 	require.Len(t, tl, 6, "opened, propagated, acknowledged, comment, assigned, resolved")
 	require.Equal(t, "kim", tl[2].(map[string]any)["who"])
 
-	code, out = call("GET", "/api/v1/incidents?status=resolved&priority=P2", "")
+	// Change requests are linked and closed independently of the incident.
+	for _, c := range []string{"CHG-1", "CHG-2"} {
+		code, out = call("POST", "/api/v1/incidents/"+id+"/change", `{"change_request":"`+c+`"}`)
+		require.Equal(t, 200, code, out)
+	}
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/change", `{"change_request":"CHG-1"}`)
+	require.Equal(t, 400, code, "linked twice")
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/close", "")
+	require.Equal(t, 200, code)
+	code, out = call("POST", "/api/v1/incidents/"+id+"/change_close", `{"change_request":"CHG-1"}`)
+	require.Equal(t, 200, code, out)
+	changes := out["data"].(map[string]any)["changes"].([]any)
+	require.Equal(t, "closed", changes[0].(map[string]any)["status"])
+	require.Equal(t, "open", changes[1].(map[string]any)["status"], "CHG-2 stays open after the incident closed")
+	require.Equal(t, "closed", out["data"].(map[string]any)["status"])
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/change_close", `{"change_request":"CHG-9"}`)
+	require.Equal(t, 400, code)
+
+	code, out = call("GET", "/api/v1/incidents?status=closed&priority=P2", "")
 	require.Equal(t, 200, code)
 	require.Len(t, out["data"], 1)
 	code, out = call("GET", "/api/v1/incidents?status=open", "")

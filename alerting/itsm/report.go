@@ -36,6 +36,7 @@ status <b>{{.Inc.Status}}</b> · CI {{.Inc.CI}} · owner {{.Inc.OwnerGroup}}{{if
 <tr><th>Closed</th><td>{{fmtPtr .Inc.ClosedAt}}</td></tr>
 <tr><th>Duration</th><td>{{.Inc.SLA.Elapsed}}</td></tr>
 <tr><th>SLA</th><td>acknowledge {{.AckTarget}}{{if .Inc.SLA.AcknowledgeBreached}} — <b>breached</b>{{end}}; resolve {{.ResTarget}}{{if .Inc.SLA.ResolveBreached}} — <b>breached</b>{{end}}</td></tr>
+<tr><th>Change requests</th><td>{{range .Inc.Changes}}{{.ID}} ({{.Status}}) {{else}}—{{end}}</td></tr>
 <tr><th>Escalated to</th><td>{{range .Inc.EscalatedTo}}{{.}} {{else}}—{{end}}</td></tr>
 <tr><th>Sent to</th><td>{{range $g := .Inc.PropagatedTo}}{{$g}} ({{range $i, $m := index $.Inc.Recipients $g}}{{if $i}}, {{end}}{{$m}}{{end}}) {{else}}—{{end}}</td></tr>
 </table>
