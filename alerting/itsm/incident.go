@@ -59,12 +59,12 @@ type Incident struct {
 	ChangeRequest string              `json:"change_request,omitempty"` // the latest linked
 	// Changes are the linked change requests; each is closed on its own,
 	// independently of the incident.
-	Changes []ChangeLink `json:"changes,omitempty"`
-	Reopened      int                 `json:"reopened"`
-	Flapping      bool                `json:"flapping"`
-	ProblemID     string              `json:"problem_id,omitempty"`
-	SLA           SLAStatus           `json:"sla"`
-	Timeline      []TimelineEvent     `json:"timeline"`
+	Changes   []ChangeLink    `json:"changes,omitempty"`
+	Reopened  int             `json:"reopened"`
+	Flapping  bool            `json:"flapping"`
+	ProblemID string          `json:"problem_id,omitempty"`
+	SLA       SLAStatus       `json:"sla"`
+	Timeline  []TimelineEvent `json:"timeline"`
 }
 
 // ChangeLink is a change request linked to an incident.
