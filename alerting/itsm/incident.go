@@ -32,9 +32,12 @@ const (
 
 // Incident is one ITIL incident.
 type Incident struct {
-	ID              string                    `json:"id"`
-	Tenant          string                    `json:"tenant"`
-	Title           string                    `json:"title"`
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	Title  string `json:"title"`
+	// Kind is empty for alert incidents, else what raised it (e.g.
+	// predicted_breach, kpi_breach).
+	Kind            string                    `json:"kind,omitempty"`
 	Status          string                    `json:"status"`
 	Priority        string                    `json:"priority"`
 	Urgency         string                    `json:"urgency"`
@@ -59,12 +62,19 @@ type Incident struct {
 	ChangeRequest string              `json:"change_request,omitempty"` // the latest linked
 	// Changes are the linked change requests; each is closed on its own,
 	// independently of the incident.
-	Changes   []ChangeLink    `json:"changes,omitempty"`
-	Reopened  int             `json:"reopened"`
-	Flapping  bool            `json:"flapping"`
-	ProblemID string          `json:"problem_id,omitempty"`
-	SLA       SLAStatus       `json:"sla"`
-	Timeline  []TimelineEvent `json:"timeline"`
+	Changes   []ChangeLink `json:"changes,omitempty"`
+	Reopened  int          `json:"reopened"`
+	Flapping  bool         `json:"flapping"`
+	ProblemID string       `json:"problem_id,omitempty"`
+	SLA       SLAStatus    `json:"sla"`
+	// Labels, Details, Links and ProbableCauses are set by whatever raised
+	// a non-alert incident (a KPI forecast: ETA, probability, model,
+	// impact, chart link).
+	Labels         map[string]string `json:"labels,omitempty"`
+	Details        map[string]any    `json:"details,omitempty"`
+	Links          map[string]string `json:"links,omitempty"`
+	ProbableCauses []ProbableCause   `json:"probable_causes,omitempty"`
+	Timeline       []TimelineEvent   `json:"timeline"`
 }
 
 // ChangeLink is a change request linked to an incident.
@@ -127,6 +137,7 @@ type Manager struct {
 	seq        map[string]int
 	suppressed map[string][]Suppressed        // tenant -> newest last
 	groups     map[string]map[string][]string // tenant -> group -> members, set by the API
+	fired      map[string][]firedAlert        // tenant -> recent firing alerts, oldest first
 }
 
 // New loads the stored state and starts delivering the outbox.
@@ -142,7 +153,8 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 	}
 	m := &Manager{cfg: cfg, st: st, log: log, now: now,
 		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{},
-		suppressed: map[string][]Suppressed{}, groups: map[string]map[string][]string{}}
+		suppressed: map[string][]Suppressed{}, groups: map[string]map[string][]string{},
+		fired: map[string][]firedAlert{}}
 	all, err := st.ListKV("itsm/")
 	if err != nil {
 		return nil, err
@@ -261,6 +273,7 @@ func (m *Manager) alertFiring(tenant string, a *ruler.Alert, at time.Time) {
 	if ci != nil {
 		ciName, kind, owner, impact, propagation = ci.Name, ci.Kind, ci.OwnerGroup, ci.Impact, ci.Propagation
 	}
+	m.recordFired(tenant, a.Labels, ciName, at)
 	for i := range m.cfg.Maintenance {
 		w := &m.cfg.Maintenance[i]
 		if w.active(at) && w.covers(a.Labels, ciName) {

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,7 +131,14 @@ func (o *Outbox) enqueue(event string, inc *Incident, skip ...string) {
 func routeMatches(sets [][]*labels.Matcher, inc *Incident) bool {
 	extra := map[string]string{"ci": inc.CI, "owner_group": inc.OwnerGroup, "priority": inc.Priority}
 	if len(inc.Alerts) == 0 {
-		return selects(sets, labels.FromMap(extra))
+		m := map[string]string{}
+		for k, v := range inc.Labels {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return selects(sets, labels.FromMap(m))
 	}
 	for _, a := range inc.Alerts {
 		m := make(map[string]string, len(a.Labels)+3)
@@ -325,7 +334,12 @@ func payload(r Receiver, event string, inc *Incident) ([]byte, error) {
 			action = "resolve"
 		}
 		sev := map[string]string{"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5": "info"}[inc.Priority]
+		links := []map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(inc.Links)) {
+			links = append(links, map[string]string{"href": inc.Links[k], "text": k})
+		}
 		return json.Marshal(map[string]any{
+			"links":        links,
 			"routing_key":  r.RoutingKey,
 			"event_action": action,
 			"dedup_key":    inc.Tenant + "/" + inc.ID,
@@ -337,7 +351,7 @@ func payload(r Receiver, event string, inc *Incident) ([]byte, error) {
 				"group":     inc.OwnerGroup,
 				"custom_details": map[string]any{
 					"incident": inc.ID, "status": inc.Status, "event": event, "urgency": inc.Urgency, "impact": inc.Impact,
-					"recipients": inc.Recipients,
+					"recipients": inc.Recipients, "kind": inc.Kind, "details": inc.Details, "probable_causes": inc.ProbableCauses,
 				},
 			},
 		})

@@ -1,0 +1,245 @@
+// Package forecast fits time-series models to evenly spaced history and
+// forecasts it with prediction intervals: a least-squares linear trend (as
+// predict_linear), Holt's double exponential smoothing, and additive
+// Holt-Winters with a seasonal period. Select picks the model with the
+// least rolling-backtest error on the series' own history; Assess turns a
+// forecast into a breach probability and an expected time of breach.
+//
+// The package is pure computation: no storage, no clocks.
+package forecast
+
+import (
+	"errors"
+	"math"
+)
+
+// Forecast is a model's forecast for steps 1..h after the last
+// observation: Mean[i] and Sigma[i] (the standard deviation of the
+// forecast error) are for step i+1.
+type Forecast struct {
+	Model string
+	Mean  []float64
+	Sigma []float64
+}
+
+// Model fits a series and forecasts it.
+type Model interface {
+	Name() string
+	// MinPoints is the shortest history the model can fit.
+	MinPoints() int
+	// Forecast fits y and forecasts h steps ahead.
+	Forecast(y []float64, h int) (Forecast, error)
+}
+
+// ErrShort reports too little history for a model.
+var ErrShort = errors.New("forecast: not enough history")
+
+// Linear is an ordinary least-squares trend, as PromQL's predict_linear.
+type Linear struct{}
+
+// Name implements Model.
+func (Linear) Name() string { return "linear" }
+
+// MinPoints implements Model.
+func (Linear) MinPoints() int { return 3 }
+
+// Forecast implements Model. Intervals are the regression's prediction
+// intervals: σ²(1 + 1/n + (x−x̄)²/Sxx).
+func (Linear) Forecast(y []float64, h int) (Forecast, error) {
+	n := len(y)
+	if n < 3 {
+		return Forecast{}, ErrShort
+	}
+	a, b, xm, sxx := fitLine(y)
+	sse := 0.0
+	for i, v := range y {
+		e := v - (a + b*float64(i))
+		sse += e * e
+	}
+	s2 := sse / float64(n-2)
+	f := Forecast{Model: "linear", Mean: make([]float64, h), Sigma: make([]float64, h)}
+	for i := range h {
+		x := float64(n - 1 + i + 1)
+		f.Mean[i] = a + b*x
+		f.Sigma[i] = math.Sqrt(s2 * (1 + 1/float64(n) + (x-xm)*(x-xm)/sxx))
+	}
+	return f, nil
+}
+
+// fitLine returns intercept a and slope b of y over x = 0…n−1, the mean of
+// x and Σ(x−x̄)².
+func fitLine(y []float64) (a, b, xm, sxx float64) {
+	n := float64(len(y))
+	xm = (n - 1) / 2
+	ym := 0.0
+	for _, v := range y {
+		ym += v
+	}
+	ym /= n
+	sxy := 0.0
+	for i, v := range y {
+		dx := float64(i) - xm
+		sxy += dx * (v - ym)
+		sxx += dx * dx
+	}
+	b = sxy / sxx
+	return ym - b*xm, b, xm, sxx
+}
+
+// Holt is double exponential smoothing (level and trend), additive errors.
+// A zero Alpha or Beta means: chosen by least one-step squared error.
+type Holt struct{ Alpha, Beta float64 }
+
+// Name implements Model.
+func (Holt) Name() string { return "holt" }
+
+// MinPoints implements Model.
+func (Holt) MinPoints() int { return 4 }
+
+var (
+	alphaGrid = []float64{0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9}
+	betaGrid  = []float64{0.01, 0.03, 0.1, 0.2}
+	gammaGrid = []float64{0.01, 0.05, 0.1, 0.3}
+)
+
+// holtRun smooths y and returns the final level and trend and the sum of
+// squared one-step errors.
+func holtRun(y []float64, alpha, beta float64) (level, trend, sse float64) {
+	level, trend = y[0], y[1]-y[0]
+	for _, v := range y[1:] {
+		pred := level + trend
+		e := v - pred
+		sse += e * e
+		prev := level
+		level = alpha*v + (1-alpha)*pred
+		trend = beta*(level-prev) + (1-beta)*trend
+	}
+	return level, trend, sse
+}
+
+// Forecast implements Model. The h-step error variance is
+// σ²(1 + Σ_{j<h} (α(1+jβ))²), the ETS(A,A,N) formula.
+func (m Holt) Forecast(y []float64, h int) (Forecast, error) {
+	n := len(y)
+	if n < m.MinPoints() {
+		return Forecast{}, ErrShort
+	}
+	alphas, betas := grid(m.Alpha, alphaGrid), grid(m.Beta, betaGrid)
+	best, ba, bb := math.Inf(1), 0.0, 0.0
+	for _, a := range alphas {
+		for _, b := range betas {
+			if _, _, sse := holtRun(y, a, b); sse < best {
+				best, ba, bb = sse, a, b
+			}
+		}
+	}
+	level, trend, sse := holtRun(y, ba, bb)
+	s2 := sse / float64(max(n-1-2, 1))
+	f := Forecast{Model: "holt", Mean: make([]float64, h), Sigma: make([]float64, h)}
+	acc := 1.0
+	for i := range h {
+		f.Mean[i] = level + float64(i+1)*trend
+		f.Sigma[i] = math.Sqrt(s2 * acc)
+		c := ba * (1 + float64(i+1)*bb)
+		acc += c * c
+	}
+	return f, nil
+}
+
+func grid(fixed float64, g []float64) []float64 {
+	if fixed > 0 {
+		return []float64{fixed}
+	}
+	return g
+}
+
+// HoltWinters is additive Holt-Winters with a seasonal period of Period
+// steps. Zero smoothing parameters are chosen by least one-step squared
+// error.
+type HoltWinters struct {
+	Period             int
+	Alpha, Beta, Gamma float64
+}
+
+// Name implements Model.
+func (HoltWinters) Name() string { return "holt_winters" }
+
+// MinPoints implements Model: two full seasons.
+func (m HoltWinters) MinPoints() int { return 2 * max(m.Period, 2) }
+
+// hwInit is the classical start: level the first season's mean, trend the
+// mean change between the first two seasons, seasonals the first season's
+// deviations from its mean.
+func hwInit(y []float64, p int) (level, trend float64, season []float64) {
+	m1, m2 := 0.0, 0.0
+	for i := range p {
+		m1 += y[i]
+		m2 += y[p+i]
+	}
+	m1 /= float64(p)
+	m2 /= float64(p)
+	season = make([]float64, p)
+	for i := range p {
+		season[i] = y[i] - m1
+	}
+	trend = (m2 - m1) / float64(p)
+	// The level at the end of the first season.
+	return m1 + trend*float64(p-1)/2, trend, season
+}
+
+// hwRun smooths y from the second season on; season is updated in place
+// and indexed by t mod p.
+func hwRun(y []float64, p int, alpha, beta, gamma float64, season []float64) (level, trend, sse float64) {
+	level, trend, s0 := hwInit(y, p)
+	copy(season, s0)
+	for t := p; t < len(y); t++ {
+		si := t % p
+		pred := level + trend + season[si]
+		e := y[t] - pred
+		sse += e * e
+		prevL, prevT := level, trend
+		level = alpha*(y[t]-season[si]) + (1-alpha)*(prevL+prevT)
+		trend = beta*(level-prevL) + (1-beta)*prevT
+		season[si] = gamma*(y[t]-prevL-prevT) + (1-gamma)*season[si]
+	}
+	return level, trend, sse
+}
+
+// Forecast implements Model. The h-step error variance is
+// σ²(1 + Σ_{j<h} (α(1+jβ) + γ·[j mod p = 0])²).
+func (m HoltWinters) Forecast(y []float64, h int) (Forecast, error) {
+	p := m.Period
+	if p < 2 {
+		return Forecast{}, errors.New("forecast: holt_winters needs a period of at least 2 steps")
+	}
+	n := len(y)
+	if n < m.MinPoints() {
+		return Forecast{}, ErrShort
+	}
+	season := make([]float64, p)
+	best, ba, bb, bg := math.Inf(1), 0.0, 0.0, 0.0
+	for _, a := range grid(m.Alpha, alphaGrid) {
+		for _, b := range grid(m.Beta, betaGrid) {
+			for _, g := range grid(m.Gamma, gammaGrid) {
+				if _, _, sse := hwRun(y, p, a, b, g, season); sse < best {
+					best, ba, bb, bg = sse, a, b, g
+				}
+			}
+		}
+	}
+	level, trend, sse := hwRun(y, p, ba, bb, bg, season)
+	s2 := sse / float64(max(n-p-3, 1))
+	f := Forecast{Model: "holt_winters", Mean: make([]float64, h), Sigma: make([]float64, h)}
+	acc := 1.0
+	for i := range h {
+		j := i + 1
+		f.Mean[i] = level + float64(j)*trend + season[(n-1+j)%p]
+		f.Sigma[i] = math.Sqrt(s2 * acc)
+		c := ba * (1 + float64(j)*bb)
+		if j%p == 0 {
+			c += bg
+		}
+		acc += c * c
+	}
+	return f, nil
+}
