@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 LISTEN  ?= 127.0.0.1:9090
 DATA    ?= data
 
-.PHONY: build test check lint bench compare run fuzz cover clean
+.PHONY: build test check lint bench compare kpi-accuracy run fuzz cover clean
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/tsdb
@@ -34,6 +34,10 @@ MODEL   ?= recorded
 compare: build
 	@command -v prometheus >/dev/null || apt-get install -y prometheus
 	$(GO) run -tags $(TAGS) ./benchmarks/cmd/compare --series $(SERIES) --model $(MODEL) --tsdb $(BIN) --out benchmarks/results/$(MODEL)
+
+# KPI breach-warning accuracy on synthetic KPIs, three seeds.
+kpi-accuracy:
+	$(GO) run ./benchmarks/cmd/kpiaccuracy --seeds 1,2,3 --cases 140 --out benchmarks/results/kpi-accuracy
 
 run: build
 	$(BIN) serve --listen $(LISTEN) --data $(DATA) --web.enable-admin-api --rules examples/rules.yml

@@ -57,7 +57,10 @@ func TestHoltWintersHandComputed(t *testing.T) {
 func TestAssessHandComputed(t *testing.T) {
 	f := Forecast{Mean: []float64{10, 9, 8}, Sigma: []float64{1, 1, 1}}
 	a := Assess(f, 8.5, Above)
-	require.InDelta(t, 0.6914624612740131, a.Probability, 1e-12, "Φ(0.5) at the third step")
+	require.InDelta(t, 0.6914624612740131, a.StepProbability, 1e-12, "Φ(0.5) at the third step")
+	// Three chances with mostly independent noise: well above one step's.
+	require.Greater(t, a.Probability, 0.75)
+	require.Less(t, a.Probability, 0.95)
 	require.Equal(t, 3, a.ETA)
 	require.Equal(t, 2, a.ETAEarly, "9 − 1.28 < 8.5")
 	require.Equal(t, 0, a.ETALate, "8 + 1.28 stays above")
@@ -81,7 +84,7 @@ func TestSelectAndDetect(t *testing.T) {
 	sel, err := Select(seasonal, 12, 24)
 	require.NoError(t, err)
 	require.Equal(t, "holt_winters", sel.Model, "%+v", sel.Scores)
-	require.Len(t, sel.Scores, 3)
+	require.Len(t, sel.Scores, 7)
 	for _, s := range sel.Scores {
 		require.Empty(t, s.Err)
 		require.False(t, math.IsNaN(s.MAPE))

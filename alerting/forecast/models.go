@@ -10,6 +10,7 @@ package forecast
 
 import (
 	"errors"
+	"fmt"
 	"math"
 )
 
@@ -34,22 +35,81 @@ type Model interface {
 // ErrShort reports too little history for a model.
 var ErrShort = errors.New("forecast: not enough history")
 
-// Linear is an ordinary least-squares trend, as PromQL's predict_linear.
-type Linear struct{}
+// Linear is an ordinary least-squares trend, as PromQL's predict_linear,
+// over the whole history or, with a Window, over its last Window points.
+type Linear struct{ Window int }
 
 // Name implements Model.
-func (Linear) Name() string { return "linear" }
+func (m Linear) Name() string {
+	if m.Window > 0 {
+		return fmt.Sprintf("linear_last%d", m.Window)
+	}
+	return "linear"
+}
 
 // MinPoints implements Model.
 func (Linear) MinPoints() int { return 3 }
 
 // Forecast implements Model. Intervals are the regression's prediction
 // intervals: σ²(1 + 1/n + (x−x̄)²/Sxx).
-func (Linear) Forecast(y []float64, h int) (Forecast, error) {
+func (m Linear) Forecast(y []float64, h int) (Forecast, error) {
+	if m.Window > 0 && len(y) > m.Window {
+		y = y[len(y)-m.Window:]
+	}
 	n := len(y)
 	if n < 3 {
 		return Forecast{}, ErrShort
 	}
+	f := Forecast{Model: m.Name(), Mean: make([]float64, h), Sigma: make([]float64, h)}
+	if m.Window > 0 {
+		y = y[levelShift(y):]
+	}
+	lineForecast(y, f.Mean, f.Sigma)
+	return f, nil
+}
+
+// levelShift finds a step in y: the split into two flat segments that
+// explains y clearly better than a line does (a third less squared error)
+// and leaves at least 4 points after it. It returns the index the latest
+// level starts at, 0 when there is no step. A trend fitted across a step
+// would read the step as a slope.
+func levelShift(y []float64) int {
+	n := len(y)
+	if n < 12 {
+		return 0
+	}
+	a, b, _, _ := fitLine(y)
+	lineSSE := 0.0
+	for i, v := range y {
+		e := v - (a + b*float64(i))
+		lineSSE += e * e
+	}
+	// Prefix sums give each split's two-mean SSE in O(1).
+	s, s2 := make([]float64, n+1), make([]float64, n+1)
+	for i, v := range y {
+		s[i+1], s2[i+1] = s[i]+v, s2[i]+v*v
+	}
+	sse := func(i, j int) float64 { // of y[i:j] around its mean
+		k := float64(j - i)
+		sum := s[j] - s[i]
+		return s2[j] - s2[i] - sum*sum/k
+	}
+	best, at := math.Inf(1), 0
+	for k := 4; k <= n-4; k++ {
+		if v := sse(0, k) + sse(k, n); v < best {
+			best, at = v, k
+		}
+	}
+	if best < lineSSE*2/3 {
+		return at
+	}
+	return 0
+}
+
+// lineForecast fits a line to y and writes the forecast and its
+// prediction-interval standard deviations for the len(mean) steps after y.
+func lineForecast(y, mean, sigma []float64) {
+	n := len(y)
 	a, b, xm, sxx := fitLine(y)
 	sse := 0.0
 	for i, v := range y {
@@ -57,11 +117,56 @@ func (Linear) Forecast(y []float64, h int) (Forecast, error) {
 		sse += e * e
 	}
 	s2 := sse / float64(n-2)
-	f := Forecast{Model: "linear", Mean: make([]float64, h), Sigma: make([]float64, h)}
-	for i := range h {
+	for i := range mean {
 		x := float64(n - 1 + i + 1)
-		f.Mean[i] = a + b*x
-		f.Sigma[i] = math.Sqrt(s2 * (1 + 1/float64(n) + (x-xm)*(x-xm)/sxx))
+		mean[i] = a + b*x
+		sigma[i] = math.Sqrt(s2 * (1 + 1/float64(n) + (x-xm)*(x-xm)/sxx))
+	}
+}
+
+// SeasonalLinear removes a seasonal profile (the mean of each phase of
+// the detrended history) and fits a linear trend to the last Window
+// points of what is left: a local trend on a seasonal KPI.
+type SeasonalLinear struct{ Period, Window int }
+
+// Name implements Model.
+func (m SeasonalLinear) Name() string { return fmt.Sprintf("seasonal_linear_last%d", m.Window) }
+
+// MinPoints implements Model: two full seasons.
+func (m SeasonalLinear) MinPoints() int { return 2 * max(m.Period, 2) }
+
+// Forecast implements Model.
+func (m SeasonalLinear) Forecast(y []float64, h int) (Forecast, error) {
+	p, n := m.Period, len(y)
+	if p < 2 || n < m.MinPoints() {
+		return Forecast{}, ErrShort
+	}
+	a, b, _, _ := fitLine(y)
+	prof, cnt := make([]float64, p), make([]int, p)
+	for i, v := range y {
+		prof[i%p] += v - (a + b*float64(i))
+		cnt[i%p]++
+	}
+	mean := 0.0
+	for i := range prof {
+		prof[i] /= float64(cnt[i])
+		mean += prof[i]
+	}
+	mean /= float64(p)
+	w := n
+	if m.Window > 0 {
+		w = min(n, max(m.Window, 3))
+	}
+	d := make([]float64, w)
+	for i := range d {
+		t := n - w + i
+		d[i] = y[t] - (prof[t%p] - mean)
+	}
+	d = d[levelShift(d):]
+	f := Forecast{Model: m.Name(), Mean: make([]float64, h), Sigma: make([]float64, h)}
+	lineForecast(d, f.Mean, f.Sigma)
+	for i := range f.Mean {
+		f.Mean[i] += prof[(n+i)%p] - mean
 	}
 	return f, nil
 }

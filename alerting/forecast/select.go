@@ -3,6 +3,7 @@ package forecast
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 )
 
@@ -22,28 +23,45 @@ type Score struct {
 type Selection struct {
 	Forecast
 	Scores []Score
+	// Others are the other candidates' forecasts over the full history
+	// with their weights (inverse fourth power of the backtest MAE, normalised over
+	// all candidates including the chosen one, whose weight is Weight).
+	Others  []Forecast
+	Weights []float64
+	Weight  float64
 }
 
-// Backtest forecasts h steps from `folds` origins spread over the last
-// part of y, each fitted on everything before it, and scores the errors.
+// Backtest is a rolling-origin backtest weighted to the recent past:
+// origins h/8, h/4, h/2, h and 2h steps before the end (up to `folds` of
+// them), each fitted on everything before it and forecasting up to h
+// steps or to the end. Every fold counts the same, so the short recent
+// folds, which see a change first, weigh as much as the long old ones.
 func Backtest(m Model, y []float64, h, folds int) Score {
 	sc := Score{Model: m.Name()}
 	n := len(y)
 	h = min(h, n/4)
-	if h < 1 || n-folds*h < m.MinPoints() {
+	var origins []int
+	for _, back := range []int{h / 8, h / 4, h / 2, h, 2 * h} {
+		if back >= 1 && len(origins) < folds && (len(origins) == 0 || n-back != origins[len(origins)-1]) {
+			origins = append(origins, n-back)
+		}
+	}
+	if h < 1 || len(origins) == 0 || origins[len(origins)-1] < m.MinPoints() {
 		sc.Err, sc.MAE, sc.MAPE = ErrShort.Error(), math.Inf(1), math.NaN()
 		return sc
 	}
-	var abs, pct, z2 float64
-	var cnt, pcnt int
-	for k := folds; k >= 1; k-- {
-		origin := n - k*h
-		f, err := m.Forecast(y[:origin], h)
+	var mae, mape, z2 float64
+	var pfolds, cnt int
+	for _, origin := range origins {
+		steps := min(h, n-origin)
+		f, err := m.Forecast(y[:origin], steps)
 		if err != nil {
 			sc.Err, sc.MAE, sc.MAPE = err.Error(), math.Inf(1), math.NaN()
 			return sc
 		}
-		for i := range h {
+		var abs, pct float64
+		var pcnt int
+		for i := range steps {
 			e := y[origin+i] - f.Mean[i]
 			abs += math.Abs(e)
 			if y[origin+i] != 0 {
@@ -55,25 +73,36 @@ func Backtest(m Model, y []float64, h, folds int) Score {
 			}
 			cnt++
 		}
+		mae += abs / float64(steps)
+		if pcnt > 0 {
+			mape += 100 * pct / float64(pcnt)
+			pfolds++
+		}
 	}
-	sc.MAE = abs / float64(cnt)
+	sc.MAE = mae / float64(len(origins))
 	sc.MAPE = math.NaN()
-	if pcnt > 0 {
-		sc.MAPE = 100 * pct / float64(pcnt)
+	if pfolds > 0 {
+		sc.MAPE = mape / float64(pfolds)
 	}
 	sc.Calibration = math.Sqrt(z2 / float64(cnt))
 	return sc
 }
 
-// Candidates are the models tried for a series with the given seasonal
-// period in steps (0: none).
-func Candidates(period int) []Model {
-	ms := []Model{Linear{}, Holt{}}
+// Candidates are the models tried for a series forecast h steps ahead
+// with the given seasonal period in steps (0: none): linear trends over
+// all of the history and over the last h steps, Holt, and with a season
+// Holt-Winters and a seasonal local trend.
+func Candidates(h, period int) []Model {
+	w, short := max(h, 8), max(h/4, 8)
+	ms := []Model{Linear{}, Linear{Window: w}, Linear{Window: short}, Holt{}}
 	if period >= 2 {
-		ms = append(ms, HoltWinters{Period: period})
+		ms = append(ms, HoltWinters{Period: period}, SeasonalLinear{Period: period, Window: w}, SeasonalLinear{Period: period, Window: short})
 	}
 	return ms
 }
+
+// maxCalibration caps how much a bad backtest widens the intervals.
+const maxCalibration = 1.5
 
 // Select backtests every candidate on y, picks the one with the least MAE,
 // refits it on all of y and forecasts h steps; intervals are widened by
@@ -81,13 +110,13 @@ func Candidates(period int) []Model {
 func Select(y []float64, h int, period int) (Selection, error) {
 	var sel Selection
 	best := -1
-	models := Candidates(period)
+	models := Candidates(h, period)
 	bh := max(h, 1)
 	if period >= 2 {
 		bh = max(bh, period/2) // judge seasonal models over a good part of a season
 	}
 	for i, m := range models {
-		sc := Backtest(m, y, bh, 3)
+		sc := Backtest(m, y, bh, 5)
 		sel.Scores = append(sel.Scores, sc)
 		if sc.Err == "" && (best < 0 || sc.MAE < sel.Scores[best].MAE) {
 			best = i
@@ -105,17 +134,68 @@ func Select(y []float64, h int, period int) (Selection, error) {
 			return sel, fmt.Errorf("%w: %d points", ErrShort, len(y))
 		}
 	}
-	f, err := models[best].Forecast(y, h)
+	fit := func(i int) (Forecast, error) {
+		f, err := models[i].Forecast(y, h)
+		if err != nil {
+			return f, err
+		}
+		if c := sel.Scores[i].Calibration; c > 1 && !math.IsInf(c, 0) {
+			c = min(c, maxCalibration)
+			for j := range f.Sigma {
+				f.Sigma[j] *= c
+			}
+		}
+		return f, nil
+	}
+	f, err := fit(best)
 	if err != nil {
 		return sel, err
 	}
-	if c := sel.Scores[best].Calibration; c > 1 && !math.IsInf(c, 0) {
-		for i := range f.Sigma {
-			f.Sigma[i] *= c
-		}
-	}
 	sel.Forecast = f
+	// Weights for the averaged breach probability: models within twice the
+	// best backtest error, by the inverse fourth power of their error (the
+	// accuracy suite in benchmarks/kpiaccuracy chose the power).
+	bestMAE := sel.Scores[best].MAE
+	inv := func(mae float64) float64 { return 1 / math.Max(mae*mae*mae*mae, 1e-300) }
+	total := inv(bestMAE)
+	if bestMAE == 0 || math.IsInf(bestMAE, 0) {
+		sel.Weight = 1
+		return sel, nil
+	}
+	for i, sc := range sel.Scores {
+		if i == best || sc.Err != "" || sc.MAE > 2*bestMAE {
+			continue
+		}
+		of, err := fit(i)
+		if err != nil {
+			continue
+		}
+		sel.Others = append(sel.Others, of)
+		sel.Weights = append(sel.Weights, inv(sc.MAE))
+		total += inv(sc.MAE)
+	}
+	sel.Weight = inv(bestMAE) / total
+	for i := range sel.Weights {
+		sel.Weights[i] /= total
+	}
 	return sel, nil
+}
+
+// AssessSelection judges the chosen forecast against the target (ETA,
+// step probability) and averages the breach probability over the
+// candidates by their weights, so that one model's quirk (a trend read
+// into a level shift) does not raise a warning on its own.
+func AssessSelection(sel Selection, target float64, dir Direction) Assessment {
+	a := Assess(sel.Forecast, target, dir)
+	if len(sel.Others) == 0 {
+		return a
+	}
+	p := sel.Weight * a.Probability
+	for i, f := range sel.Others {
+		p += sel.Weights[i] * Assess(f, target, dir).Probability
+	}
+	a.Probability = p
+	return a
 }
 
 // DetectPeriod returns the candidate period (in steps) with the strongest
@@ -163,9 +243,14 @@ const (
 
 // Assessment is a forecast judged against a target.
 type Assessment struct {
-	// Probability of a breach within the horizon: the largest
-	// per-step probability of being on the wrong side.
+	// Probability of a breach within the horizon: that any future value is
+	// on the wrong side, from simulated paths whose error has a part common
+	// to all steps (the model's level and trend error, growing with the
+	// step) and an independent part per step (the one-step noise).
 	Probability float64
+	// StepProbability is the largest probability of a single step being on
+	// the wrong side (a lower bound of Probability).
+	StepProbability float64
 	// ETA is the first step (1-based) at which the mean forecast is on the
 	// wrong side, or 0 if it stays on the right side within the horizon.
 	ETA int
@@ -197,7 +282,7 @@ func Assess(f Forecast, target float64, dir Direction) Assessment {
 		default:
 			p = 1 - normCDF((target-mu)/sd)
 		}
-		a.Probability = max(a.Probability, p)
+		a.StepProbability = max(a.StepProbability, p)
 		wrong := func(v float64) bool { return (dir == Above && v < target) || (dir == Below && v > target) }
 		if a.ETA == 0 && wrong(mu) {
 			a.ETA = i + 1
@@ -214,7 +299,36 @@ func Assess(f Forecast, target float64, dir Direction) Assessment {
 			a.ETALate = i + 1
 		}
 	}
+	a.Probability = max(crossProbability(f, target, dir), a.StepProbability)
 	return a
+}
+
+// paths is the number of simulated paths; a fixed seed keeps Assess
+// deterministic.
+const paths = 500
+
+func crossProbability(f Forecast, target float64, dir Direction) float64 {
+	if len(f.Mean) == 0 {
+		return 0
+	}
+	r := rand.New(rand.NewPCG(0x6b7069, 0x666f7265))
+	noise := f.Sigma[0]
+	common := make([]float64, len(f.Sigma))
+	for i, s := range f.Sigma {
+		common[i] = math.Sqrt(math.Max(s*s-noise*noise, 0))
+	}
+	hits := 0
+	for range paths {
+		zc := r.NormFloat64()
+		for i, mu := range f.Mean {
+			v := mu + zc*common[i] + r.NormFloat64()*noise
+			if (dir == Above && v < target) || (dir == Below && v > target) {
+				hits++
+				break
+			}
+		}
+	}
+	return float64(hits) / paths
 }
 
 func normCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }

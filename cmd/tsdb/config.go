@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/emsdb/tsdb/alerting/itsm"
+	"github.com/emsdb/tsdb/alerting/kpi"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/snmp"
@@ -19,6 +20,8 @@ type fileConfig struct {
 	SNMP   *snmp.Config  `yaml:"snmp"`
 	Ingest ingestRules   `yaml:"ingest"`
 	ITSM   *itsm.Config  `yaml:"itsm"`
+	// KPIs are forecast against their targets (see docs/kpi.md).
+	KPIs []kpi.Definition `yaml:"kpis"`
 }
 
 // ingestRules are the per-source labels and relabeling rules.
@@ -53,6 +56,11 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	if c.ITSM != nil {
 		if err := c.ITSM.Validate(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	for i := range c.KPIs {
+		if err := c.KPIs[i].Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}

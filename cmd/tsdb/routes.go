@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/emsdb/tsdb/alerting/itsm"
+	"github.com/emsdb/tsdb/alerting/kpi"
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/query/api"
@@ -30,6 +31,7 @@ type routes struct {
 	ruler        *ruler.Ruler
 	store        ruler.Store
 	itsm         *itsm.Manager
+	kpis         *kpi.Engine
 	reload       func() error
 	promImport   fasthttp.RequestHandler
 }
@@ -159,6 +161,15 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 					ctx.SetBodyString(`{"status":"error","errorType":"not_found","error":"ITSM is not configured (itsm: in --config.file)"}` + "\n")
 				} else {
 					r.itsm.Handler(ctx, path)
+				}
+			} else if kpi.IsPath(path) {
+				handler = "/api/v1/kpis"
+				if r.kpis == nil {
+					ctx.SetStatusCode(fasthttp.StatusNotFound)
+					ctx.SetContentType("application/json")
+					ctx.SetBodyString(`{"status":"error","errorType":"not_found","error":"no KPIs are configured (kpis: in --config.file)"}` + "\n")
+				} else {
+					r.kpis.Handler(ctx, path)
 				}
 			} else if rest, ok := rulerConfigPath(path); ok {
 				handler = "/config/v1/rules"

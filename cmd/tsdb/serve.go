@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/alerting/itsm"
+	"github.com/emsdb/tsdb/alerting/kpi"
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
@@ -268,6 +269,20 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 			}
 		}()
 	}
+	var kpis *kpi.Engine
+	if len(fcfg.KPIs) > 0 {
+		var inc kpi.Incidents // stays a nil interface without ITSM
+		if incidents != nil {
+			inc = incidents
+		}
+		if kpis, err = kpi.New(fcfg.KPIs, eng, db, inc, &kpi.Options{Logger: log.With("component", "kpi"), ExternalURL: cfg.externalURL}); err != nil {
+			stopSubs()
+			db.Close()
+			return err
+		}
+		go kpis.Run(ctx)
+		log.Info("KPIs forecast", "kpis", len(fcfg.KPIs), "incidents", incidents != nil)
+	}
 	reload := func() error {
 		if err := rl.Load(files); err != nil {
 			log.Error("rules not reloaded; the previous rules keep running", "err", err)
@@ -301,6 +316,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		ruler:        rl,
 		store:        db,
 		itsm:         incidents,
+		kpis:         kpis,
 		reload:       reload,
 		promImport:   promtext.New(relabel.Wrap(db, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,

@@ -1,0 +1,165 @@
+// Package kpi evaluates business KPIs as a first-class kind of rule: each
+// KPI's history is forecast over its horizon (package forecast), the
+// forecast and the breach probability are written back as ordinary
+// series, and a likely breach opens a "predicted breach" incident in the
+// ITSM layer before the target is missed, turning into a real breach
+// incident if the KPI does cross.
+package kpi
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/emsdb/tsdb/alerting/forecast"
+	"github.com/emsdb/tsdb/query"
+)
+
+// Definition is one KPI, as configured under kpis: in the config file.
+type Definition struct {
+	Name   string `yaml:"name" json:"name"`
+	Tenant string `yaml:"tenant" json:"tenant"` // default "default"
+	// Expr is the KPI, a MetricsQL expression returning one series.
+	Expr   string  `yaml:"expr" json:"expr"`
+	Target float64 `yaml:"target" json:"target"`
+	// Direction: "above" (the KPI must stay above the target, e.g. a
+	// completion rate) or "below" (e.g. latency, disk use).
+	Direction string        `yaml:"direction" json:"direction"`
+	Interval  time.Duration `yaml:"interval" json:"interval"` // evaluation interval; default 5m
+	Horizon   time.Duration `yaml:"horizon" json:"horizon"`   // how far ahead; default 24h
+	// Step is the resolution of the history the models see; default the
+	// interval, coarsened so the history has at most 2000 points.
+	Step time.Duration `yaml:"step" json:"step"`
+	// History is how far back the models look; default 7d (15d weekly).
+	History time.Duration `yaml:"history" json:"history"`
+	// Seasonality: none, daily, weekly or auto (default: auto-detected
+	// daily or weekly).
+	Seasonality string `yaml:"seasonality" json:"seasonality"`
+	// Labels are added to every output series and tie the KPI to CIs
+	// (owner, service…).
+	Labels map[string]string `yaml:"labels" json:"labels,omitempty"`
+	// CIs linked to the KPI, besides those whose selector matches Labels.
+	CIs []string `yaml:"cis" json:"cis,omitempty"`
+	// ImpactExpr estimates what a breach costs (e.g. failed checkouts ×
+	// average order value).
+	ImpactExpr string `yaml:"impact_expr" json:"impact_expr,omitempty"`
+	// WarnProbability is the breach probability within the horizon that
+	// opens a predicted-breach incident; default 0.8.
+	WarnProbability float64 `yaml:"warn_probability" json:"warn_probability"`
+	// Confirm is how many evaluations in a row must agree before a warning
+	// is raised or cancelled; default 2.
+	Confirm int `yaml:"confirm" json:"confirm"`
+	// Urgency of the predicted-breach incident (default medium); a real
+	// breach is high.
+	Urgency string `yaml:"urgency" json:"urgency"`
+	// CauseWindow is how far before the forecast turned alerts count as
+	// probable causes; default 2h.
+	CauseWindow time.Duration `yaml:"cause_window" json:"cause_window"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_:.-]*$`)
+
+// Validate fills in defaults and checks the definition.
+func (d *Definition) Validate() error {
+	if !nameRE.MatchString(d.Name) {
+		return fmt.Errorf("kpi %q: name must match %s", d.Name, nameRE)
+	}
+	if d.Tenant == "" {
+		d.Tenant = "default"
+	}
+	if _, err := query.Parse(d.Expr); err != nil {
+		return fmt.Errorf("kpi %s: expr: %w", d.Name, err)
+	}
+	if d.ImpactExpr != "" {
+		if _, err := query.Parse(d.ImpactExpr); err != nil {
+			return fmt.Errorf("kpi %s: impact_expr: %w", d.Name, err)
+		}
+	}
+	switch d.Direction {
+	case "above", "below":
+	default:
+		return fmt.Errorf("kpi %s: direction %q (above: must stay above the target; below: must stay below)", d.Name, d.Direction)
+	}
+	switch d.Seasonality {
+	case "":
+		d.Seasonality = "auto"
+	case "none", "daily", "weekly", "auto":
+	default:
+		return fmt.Errorf("kpi %s: seasonality %q (none, daily, weekly, auto)", d.Name, d.Seasonality)
+	}
+	if d.Interval == 0 {
+		d.Interval = 5 * time.Minute
+	}
+	if d.Horizon == 0 {
+		d.Horizon = 24 * time.Hour
+	}
+	if d.History == 0 {
+		d.History = 7 * 24 * time.Hour
+		if d.Seasonality == "weekly" {
+			d.History = 15 * 24 * time.Hour
+		}
+	}
+	if d.Step == 0 {
+		d.Step = max(d.Interval, (d.History/2000).Truncate(time.Minute)+time.Minute)
+	}
+	if d.Interval < time.Second || d.Step < time.Second || d.Horizon < d.Step || d.History < 4*d.Step {
+		return fmt.Errorf("kpi %s: need interval, step ≥ 1s, horizon ≥ step, history ≥ 4 steps", d.Name)
+	}
+	if d.History/d.Step > 20000 || d.Horizon/d.Step > 5000 {
+		return fmt.Errorf("kpi %s: history/step and horizon/step too fine (at most 20000 and 5000 points)", d.Name)
+	}
+	if d.WarnProbability == 0 {
+		d.WarnProbability = 0.8
+	}
+	if d.WarnProbability <= 0 || d.WarnProbability >= 1 {
+		return fmt.Errorf("kpi %s: warn_probability must be in (0, 1)", d.Name)
+	}
+	if d.Confirm == 0 {
+		d.Confirm = 2
+	}
+	switch d.Urgency {
+	case "":
+		d.Urgency = "medium"
+	case "high", "medium", "low":
+	default:
+		return fmt.Errorf("kpi %s: urgency %q (high, medium, low)", d.Name, d.Urgency)
+	}
+	if d.CauseWindow == 0 {
+		d.CauseWindow = 2 * time.Hour
+	}
+	return nil
+}
+
+func (d *Definition) direction() forecast.Direction {
+	if d.Direction == "below" {
+		return forecast.Below
+	}
+	return forecast.Above
+}
+
+// wrongSide reports whether v breaches the target.
+func (d *Definition) wrongSide(v float64) bool {
+	if d.Direction == "below" {
+		return v > d.Target
+	}
+	return v < d.Target
+}
+
+// period is the seasonal period in steps for the configured seasonality,
+// detected on y for auto; 0 when there is none or y is too short.
+func (d *Definition) period(y []float64) int {
+	day, week := int(24*time.Hour/d.Step), int(7*24*time.Hour/d.Step)
+	var p int
+	switch d.Seasonality {
+	case "daily":
+		p = day
+	case "weekly":
+		p = week
+	case "auto":
+		p = forecast.DetectPeriod(y, day, week)
+	}
+	if p < 2 || 2*p > len(y) {
+		return 0
+	}
+	return p
+}

@@ -1,0 +1,441 @@
+package kpi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/alerting/forecast"
+	"github.com/emsdb/tsdb/alerting/itsm"
+	"github.com/emsdb/tsdb/query"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Querier evaluates MetricsQL in process (query.Engine).
+type Querier interface {
+	Instant(ctx context.Context, tenant, q string, ts int64) (*query.Result, error)
+	Range(ctx context.Context, tenant, q string, start, end, step int64) (*query.Result, error)
+}
+
+// Incidents is the ITSM layer as the KPI engine uses it (itsm.Manager).
+type Incidents interface {
+	Raise(tenant string, x itsm.External, at time.Time) (*itsm.Incident, bool)
+	Clear(tenant, key, reason string, at time.Time) bool
+	ProbableCauses(tenant string, kpiLabels map[string]string, cis []string, turn time.Time, window time.Duration) []itsm.ProbableCause
+}
+
+// Options configures an Engine; zero fields take defaults.
+type Options struct {
+	Logger      *slog.Logger
+	Now         func() time.Time
+	ExternalURL string // for the forecast chart links in incidents
+}
+
+// Engine evaluates KPIs on their intervals.
+type Engine struct {
+	q    Querier
+	w    storage.Writer
+	inc  Incidents // nil: no incidents, only series
+	opts Options
+
+	mu   sync.Mutex
+	kpis []*kpiState
+}
+
+type kpiState struct {
+	mu      sync.Mutex // one evaluation at a time
+	def     Definition
+	tracker *Tracker
+	last    *Evaluation
+	fresh   bool // no evaluation since start: incidents may be left open
+}
+
+// ForecastPoint is one step of a forecast.
+type ForecastPoint struct {
+	T       int64   `json:"t"` // ms
+	Mid     float64 `json:"mid"`
+	Lower80 float64 `json:"lower80"`
+	Upper80 float64 `json:"upper80"`
+	Lower95 float64 `json:"lower95"`
+	Upper95 float64 `json:"upper95"`
+}
+
+// Evaluation is the outcome of one KPI evaluation.
+type Evaluation struct {
+	KPI         string           `json:"kpi"`
+	At          time.Time        `json:"at"`
+	Value       float64          `json:"value"`
+	Target      float64          `json:"target"`
+	Direction   string           `json:"direction"`
+	State       State            `json:"state"`
+	Model       string           `json:"model"`
+	Scores      []forecast.Score `json:"scores"`
+	PeriodSteps int              `json:"period_steps"`
+	Probability float64          `json:"breach_probability"`
+	// ETA is the expected breach time (mean forecast crosses the target);
+	// ETAEarly/ETALate bracket it with the 80% interval.
+	ETA          *time.Time      `json:"eta,omitempty"`
+	ETAEarly     *time.Time      `json:"eta_early,omitempty"`
+	ETALate      *time.Time      `json:"eta_late,omitempty"`
+	TimeToBreach string          `json:"time_to_breach,omitempty"`
+	Impact       *float64        `json:"impact,omitempty"`
+	History      []query.Point   `json:"-"`
+	Forecast     []ForecastPoint `json:"-"`
+	Transition   string          `json:"transition"`
+	Incident     string          `json:"incident,omitempty"`
+}
+
+// New returns an engine for the definitions (validated by the caller).
+func New(defs []Definition, q Querier, w storage.Writer, inc Incidents, opts *Options) (*Engine, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	e := &Engine{q: q, w: w, inc: inc, opts: o}
+	seen := map[string]bool{}
+	for _, d := range defs {
+		if err := d.Validate(); err != nil {
+			return nil, err
+		}
+		if seen[d.Tenant+"/"+d.Name] {
+			return nil, fmt.Errorf("kpi %s: defined twice", d.Name)
+		}
+		seen[d.Tenant+"/"+d.Name] = true
+		e.kpis = append(e.kpis, &kpiState{def: d, tracker: NewTracker(d.WarnProbability, d.Confirm), fresh: true})
+	}
+	return e, nil
+}
+
+// Run evaluates every KPI on its interval until ctx ends.
+func (e *Engine) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, k := range e.kpis {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(k.def.Interval)
+			defer t.Stop()
+			for {
+				if _, err := e.Evaluate(ctx, k.def.Tenant, k.def.Name); err != nil && ctx.Err() == nil {
+					e.opts.Logger.Warn("kpi evaluation failed", "kpi", k.def.Name, "err", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (e *Engine) find(tenant, name string) *kpiState {
+	for _, k := range e.kpis {
+		if k.def.Tenant == tenant && k.def.Name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// ErrUnknown reports an unknown KPI.
+var ErrUnknown = errors.New("kpi: no such KPI")
+
+// history fetches the KPI over [now−history, now] on the step grid and
+// fills gaps linearly; it returns the grid values, their times, and the
+// points as queried.
+func history(ctx context.Context, q Querier, tenant, expr string, now time.Time, hist, step time.Duration) ([]float64, []int64, []query.Point, error) {
+	end := now.UnixMilli()
+	start := end - hist.Milliseconds()
+	st := step.Milliseconds()
+	res, err := q.Range(ctx, tenant, expr, start, end, st)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(res.Series) == 0 {
+		return nil, nil, nil, errors.New("the expression returns no data")
+	}
+	if len(res.Series) > 1 {
+		return nil, nil, nil, fmt.Errorf("the expression returns %d series; a KPI is one series (aggregate it, e.g. sum(…))", len(res.Series))
+	}
+	pts := res.Series[0].Points
+	if len(pts) < 2 {
+		return nil, nil, nil, fmt.Errorf("%w: %d points", forecast.ErrShort, len(pts))
+	}
+	first := pts[0].T
+	n := int((end-first)/st) + 1
+	y, ts := make([]float64, n), make([]int64, n)
+	j := 0
+	for i := range n {
+		t := first + int64(i)*st
+		ts[i] = t
+		for j+1 < len(pts) && pts[j+1].T <= t {
+			j++
+		}
+		switch {
+		case pts[j].T == t || j+1 >= len(pts):
+			y[i] = pts[j].F
+		default: // interpolate between pts[j] and pts[j+1]
+			a, b := pts[j], pts[j+1]
+			y[i] = a.F + (b.F-a.F)*float64(t-a.T)/float64(b.T-a.T)
+		}
+	}
+	return y, ts, pts, nil
+}
+
+// Evaluate runs one evaluation of a KPI at the engine's now: forecast,
+// output series, incidents.
+func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation, error) {
+	k := e.find(tenant, name)
+	if k == nil {
+		return nil, ErrUnknown
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d := &k.def
+	now := e.opts.Now()
+	y, ts, pts, err := history(ctx, e.q, d.Tenant, d.Expr, now, d.History, d.Step)
+	if err != nil {
+		return nil, fmt.Errorf("kpi %s: %w", d.Name, err)
+	}
+	sel, a, period, err := Predict(d, y)
+	if err != nil {
+		return nil, fmt.Errorf("kpi %s: %w", d.Name, err)
+	}
+	last := ts[len(ts)-1]
+	ev := &Evaluation{KPI: d.Name, At: now, Value: pts[len(pts)-1].F, Target: d.Target, Direction: d.Direction,
+		Model: sel.Model, Scores: sel.Scores, PeriodSteps: period, Probability: a.Probability, History: pts}
+	at := func(step int) *time.Time {
+		if step == 0 {
+			return nil
+		}
+		t := time.UnixMilli(last + int64(step)*d.Step.Milliseconds())
+		return &t
+	}
+	ev.ETA, ev.ETAEarly, ev.ETALate = at(a.ETA), at(a.ETAEarly), at(a.ETALate)
+	if ev.ETA != nil {
+		ev.TimeToBreach = itsm.FormatDuration(max(ev.ETA.Sub(now), 0))
+	}
+	ev.Forecast = points(sel.Forecast, last, d.Step)
+	if d.ImpactExpr != "" {
+		if res, err := e.q.Instant(ctx, d.Tenant, d.ImpactExpr, now.UnixMilli()); err == nil {
+			if v, ok := scalarOf(res); ok {
+				ev.Impact = &v
+			}
+		} else {
+			e.opts.Logger.Warn("kpi impact_expr failed", "kpi", d.Name, "err", err)
+		}
+	}
+	var eta time.Time
+	if ev.ETA != nil {
+		eta = *ev.ETA
+	}
+	tr := k.tracker.Observe(now, d.wrongSide(ev.Value), a.Probability, eta)
+	ev.State, ev.Transition = k.tracker.State, tr.String()
+	ev.Incident = e.incidents(k, ev, tr, now)
+	k.fresh = false
+	k.last = ev
+	if err := e.write(ctx, d, ev, now); err != nil {
+		return ev, fmt.Errorf("kpi %s: writing outputs: %w", d.Name, err)
+	}
+	return ev, nil
+}
+
+// Predict fits the definition's models to y (the KPI on its step grid,
+// oldest first) and judges the chosen forecast against the target; it
+// also returns the seasonal period used, in steps.
+func Predict(d *Definition, y []float64) (forecast.Selection, forecast.Assessment, int, error) {
+	period := d.period(y)
+	sel, err := forecast.Select(y, int(d.Horizon/d.Step), period)
+	if err != nil {
+		return sel, forecast.Assessment{}, period, err
+	}
+	return sel, forecast.AssessSelection(sel, d.Target, d.direction()), period, nil
+}
+
+// points lays a forecast out on the step grid after last (ms).
+func points(f forecast.Forecast, last int64, step time.Duration) []ForecastPoint {
+	out := make([]ForecastPoint, len(f.Mean))
+	for i, m := range f.Mean {
+		s := f.Sigma[i]
+		out[i] = ForecastPoint{T: last + int64(i+1)*step.Milliseconds(), Mid: m,
+			Lower80: m - forecast.Z80*s, Upper80: m + forecast.Z80*s, Lower95: m - forecast.Z95*s, Upper95: m + forecast.Z95*s}
+	}
+	return out
+}
+
+func scalarOf(r *query.Result) (float64, bool) {
+	switch {
+	case r.Type == query.ValueScalar:
+		return r.Scalar.F, true
+	case len(r.Series) > 0 && len(r.Series[0].Points) > 0:
+		sum := 0.0
+		for _, s := range r.Series {
+			sum += s.Points[len(s.Points)-1].F
+		}
+		return sum, true
+	}
+	return 0, false
+}
+
+// write stores the evaluation as ordinary series at now.
+func (e *Engine) write(ctx context.Context, d *Definition, ev *Evaluation, now time.Time) error {
+	ts := now.UnixMilli()
+	var b storage.Batch
+	add := func(name string, v float64, extra ...string) {
+		lb := labels.NewBuilder(labels.FromMap(d.Labels))
+		lb.Set(labels.MetricName, name)
+		lb.Set("kpi", d.Name)
+		for i := 0; i+1 < len(extra); i += 2 {
+			lb.Set(extra[i], extra[i+1])
+		}
+		b.Add(lb.Labels(), storage.Sample{T: ts, V: v})
+	}
+	add("kpi_value", ev.Value)
+	add("kpi_target", d.Target)
+	add("kpi_state", map[State]float64{StateOK: 0, StateWarning: 1, StateBreached: 2}[ev.State])
+	add("kpi_breach_probability", ev.Probability)
+	if ev.ETA != nil {
+		add("kpi_time_to_breach_seconds", math.Max(ev.ETA.Sub(now).Seconds(), 0))
+	}
+	if n := len(ev.Forecast); n > 0 {
+		f, hz := ev.Forecast[n-1], model.Duration(d.Horizon).String()
+		add("kpi_forecast", f.Mid, "bound", "mid", "horizon", hz)
+		add("kpi_forecast", f.Lower80, "bound", "lower", "horizon", hz)
+		add("kpi_forecast", f.Upper80, "bound", "upper", "horizon", hz)
+		add("kpi_forecast", f.Lower95, "bound", "lower95", "horizon", hz)
+		add("kpi_forecast", f.Upper95, "bound", "upper95", "horizon", hz)
+	}
+	for _, s := range ev.Scores {
+		if s.Err != "" {
+			continue
+		}
+		add("kpi_model_mae", s.MAE, "model", s.Model)
+		if !math.IsNaN(s.MAPE) {
+			add("kpi_model_mape", s.MAPE, "model", s.Model)
+		}
+		sel := 0.0
+		if s.Model == ev.Model {
+			sel = 1
+		}
+		add("kpi_model_selected", sel, "model", s.Model)
+	}
+	if ev.Impact != nil {
+		add("kpi_impact", *ev.Impact)
+	}
+	return e.w.Write(ctx, d.Tenant, &b)
+}
+
+// incidents turns a transition into ITSM actions and returns the id of
+// the incident it raised or updated.
+func (e *Engine) incidents(k *kpiState, ev *Evaluation, tr Transition, now time.Time) string {
+	if e.inc == nil {
+		return ""
+	}
+	d := &k.def
+	predictedKey, breachKey := "kpi:"+d.Name+"/predicted", "kpi:"+d.Name+"/breach"
+	word := map[string]string{"above": "fall below", "below": "rise above"}[d.Direction]
+	details := map[string]any{"kpi": d.Name, "expr": d.Expr, "value": ev.Value, "target": d.Target, "direction": d.Direction,
+		"breach_probability": round(ev.Probability, 3), "model": ev.Model, "scores": ev.Scores, "horizon": model.Duration(d.Horizon).String()}
+	if ev.ETA != nil {
+		details["eta"] = ev.ETA.UTC().Format(time.RFC3339)
+		details["time_to_breach"] = ev.TimeToBreach
+	}
+	if ev.Impact != nil {
+		details["impact"] = *ev.Impact
+	}
+	links := map[string]string{"forecast_chart": e.opts.ExternalURL + "/api/v1/kpis/" + d.Name + "/chart.svg"}
+	lbls := map[string]string{"kpi": d.Name}
+	for k, v := range d.Labels {
+		lbls[k] = v
+	}
+	switch tr {
+	case Warn, Update:
+		when := "within " + model.Duration(d.Horizon).String()
+		if ev.ETA != nil {
+			when = "around " + ev.ETA.UTC().Format("2006-01-02 15:04 UTC") + " (in " + ev.TimeToBreach + ")"
+		}
+		x := itsm.External{Key: predictedKey, Kind: "predicted_breach", Urgency: d.Urgency, Labels: lbls, Details: details, Links: links,
+			Title: fmt.Sprintf("KPI %s predicted to %s %g %s (p=%.2f, %s)", d.Name, word, d.Target, when, ev.Probability, ev.Model),
+			Note:  "forecast moved: breach " + when}
+		if tr == Warn {
+			x.Causes = e.inc.ProbableCauses(d.Tenant, d.Labels, d.CIs, k.tracker.TurnedAt, d.CauseWindow)
+		}
+		inc, _ := e.inc.Raise(d.Tenant, x, now)
+		return inc.ID
+	case Cancel:
+		e.inc.Clear(d.Tenant, predictedKey, fmt.Sprintf("forecast recovered: breach probability %.2f", ev.Probability), now)
+	case Breach:
+		turn := now
+		if !k.tracker.TurnedAt.IsZero() && now.Sub(k.tracker.TurnedAt) < d.Horizon {
+			turn = k.tracker.TurnedAt
+		}
+		x := itsm.External{Key: breachKey, Kind: "kpi_breach", Urgency: "high", Labels: lbls, Details: details, Links: links,
+			Title:  fmt.Sprintf("KPI %s breached: %g is %s the target %g", d.Name, ev.Value, map[string]string{"above": "below", "below": "above"}[d.Direction], d.Target),
+			Causes: e.inc.ProbableCauses(d.Tenant, d.Labels, d.CIs, turn, d.CauseWindow)}
+		inc, _ := e.inc.Raise(d.Tenant, x, now)
+		e.inc.Clear(d.Tenant, predictedKey, "became a real breach: "+inc.ID, now)
+		return inc.ID
+	case Recover:
+		e.inc.Clear(d.Tenant, breachKey, fmt.Sprintf("KPI back on target: %g", ev.Value), now)
+	case None:
+		if k.fresh { // after a restart: close what the forecast no longer supports
+			if ev.State != StateBreached {
+				e.inc.Clear(d.Tenant, breachKey, "KPI on target after restart", now)
+			}
+			if ev.State == StateOK && ev.Probability < k.tracker.ClearProbability {
+				e.inc.Clear(d.Tenant, predictedKey, "forecast recovered (after restart)", now)
+			}
+		}
+	}
+	return ""
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+// Definitions lists the KPIs of a tenant with their last evaluation.
+func (e *Engine) Definitions(tenant string) []map[string]any {
+	out := []map[string]any{}
+	for _, k := range e.kpis {
+		if k.def.Tenant != tenant {
+			continue
+		}
+		k.mu.Lock()
+		out = append(out, map[string]any{"definition": k.def, "last": k.last})
+		k.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i]["definition"].(Definition).Name < out[j]["definition"].(Definition).Name
+	})
+	return out
+}
+
+// Last returns a KPI's last evaluation.
+func (e *Engine) Last(tenant, name string) (*Evaluation, *Definition, error) {
+	k := e.find(tenant, name)
+	if k == nil {
+		return nil, nil, ErrUnknown
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d := k.def
+	return k.last, &d, nil
+}

@@ -1,0 +1,183 @@
+package kpi
+
+import (
+	"context"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/alerting/itsm"
+	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/query"
+	"github.com/emsdb/tsdb/storage"
+	st "github.com/emsdb/tsdb/storage/storagetest"
+)
+
+func TestTrackerHysteresis(t *testing.T) {
+	tr := NewTracker(0.8, 2)
+	t0 := time.Unix(0, 0)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	eta := at(600)
+	require.Equal(t, None, tr.Observe(at(0), false, 0.9, eta), "one evaluation is not enough")
+	require.Equal(t, None, tr.Observe(at(5), false, 0.5, eta), "the streak broke")
+	require.Equal(t, None, tr.Observe(at(10), false, 0.85, eta))
+	require.Equal(t, Warn, tr.Observe(at(15), false, 0.9, eta))
+	require.Equal(t, at(10), tr.TurnedAt, "the streak's start")
+	require.Equal(t, None, tr.Observe(at(20), false, 0.95, eta), "not re-raised")
+	require.Equal(t, None, tr.Observe(at(25), false, 0.9, eta.Add(10*time.Minute)), "a small ETA move is no update")
+	require.Equal(t, Update, tr.Observe(at(30), false, 0.9, at(300)), "ETA moved by hours")
+	require.Equal(t, None, tr.Observe(at(35), false, 0.6, at(300)), "between clear and warn: stays")
+	require.Equal(t, None, tr.Observe(at(40), false, 0.3, time.Time{}))
+	require.Equal(t, Cancel, tr.Observe(at(45), false, 0.2, time.Time{}), "recovered twice in a row")
+	require.Equal(t, StateOK, tr.State)
+	require.Equal(t, Breach, tr.Observe(at(50), true, 1, at(50)))
+	require.Equal(t, None, tr.Observe(at(55), true, 1, at(55)))
+	require.Equal(t, Recover, tr.Observe(at(60), false, 0.1, time.Time{}))
+}
+
+func TestValidate(t *testing.T) {
+	d := Definition{Name: "orders", Expr: "sum(x)", Direction: "above", Target: 1}
+	require.NoError(t, d.Validate())
+	require.Equal(t, 5*time.Minute, d.Interval)
+	require.Equal(t, 24*time.Hour, d.Horizon)
+	require.Equal(t, 0.8, d.WarnProbability)
+	for _, bad := range []Definition{
+		{Name: "x y", Expr: "x", Direction: "above"},
+		{Name: "x", Expr: "sum(", Direction: "above"},
+		{Name: "x", Expr: "x", Direction: "up"},
+		{Name: "x", Expr: "x", Direction: "above", WarnProbability: 1.5},
+		{Name: "x", Expr: "x", Direction: "above", Seasonality: "hourly"},
+		{Name: "x", Expr: "x", Direction: "above", Step: time.Second, History: 30 * 24 * time.Hour},
+	} {
+		require.Error(t, bad.Validate(), "%+v", bad)
+	}
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// orders is 0.99 with a little noise, then from t0 falls by 0.01/h, so it
+// crosses 0.95 four hours after t0.
+func orders(t0 time.Time, at time.Time) float64 {
+	v := 0.99 + 0.001*math.Sin(float64(at.Unix())/977)
+	if d := at.Sub(t0); d > 0 {
+		v -= 0.01 * d.Hours()
+	}
+	return v
+}
+
+func TestPredictedBreachThenRealBreach(t *testing.T) {
+	db := st.Open(t, nil)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	var b storage.Batch
+	var smp []storage.Sample
+	for at := t0.Add(-48 * time.Hour); !at.After(t0.Add(6 * time.Hour)); at = at.Add(time.Minute) {
+		smp = append(smp, storage.Sample{T: at.UnixMilli(), V: orders(t0, at)})
+	}
+	b.Add(labels.FromStrings("__name__", "orders_ok_ratio", "service", "checkout"), smp...)
+	require.NoError(t, db.Write(ctx, "default", &b))
+
+	clk := &clock{t: t0.Add(-time.Hour)}
+	mgr, err := itsm.New(itsm.Config{
+		CIs: []itsm.CI{{Name: "checkout", Kind: "service", Selector: `{service="checkout"}`, OwnerGroup: "payments", Impact: "high"}},
+	}, db, nil, clk.now)
+	require.NoError(t, err)
+	defer mgr.Close()
+	// An IT alert on the KPI's service fires half an hour before the drift.
+	mgr.HandleAlert(ruler.Event{Tenant: "default", From: ruler.StatePending, To: ruler.StateFiring, At: t0.Add(-30 * time.Minute),
+		Alert: &ruler.Alert{Labels: labels.FromStrings("alertname", "PaymentGatewaySlow", "service", "checkout")}})
+	mgr.HandleAlert(ruler.Event{Tenant: "default", From: ruler.StatePending, To: ruler.StateFiring, At: t0.Add(-30 * time.Minute),
+		Alert: &ruler.Alert{Labels: labels.FromStrings("alertname", "Unrelated", "service", "search")}})
+
+	eng, err := New([]Definition{{Name: "checkout_success", Expr: `orders_ok_ratio{service="checkout"}`, Target: 0.95, Direction: "above",
+		Interval: 15 * time.Minute, Horizon: 6 * time.Hour, Step: 5 * time.Minute, History: 48 * time.Hour, Seasonality: "none",
+		Labels: map[string]string{"service": "checkout"}, ImpactExpr: `(1 - orders_ok_ratio) * 1000`}},
+		query.NewEngine(db, nil), db, mgr, &Options{Now: clk.now, ExternalURL: "http://tsdb.example"})
+	require.NoError(t, err)
+
+	var warnedAt, breachedAt time.Time
+	var predicted, breach string
+	for at := t0.Add(-time.Hour); at.Before(t0.Add(6 * time.Hour)); at = at.Add(15 * time.Minute) {
+		clk.set(at)
+		ev, err := eng.Evaluate(ctx, "default", "checkout_success")
+		require.NoError(t, err)
+		t.Logf("%s v=%.4f p=%.3f model=%s eta=%v tr=%s", at.Format("15:04"), ev.Value, ev.Probability, ev.Model, ev.ETA, ev.Transition)
+		switch ev.Transition {
+		case "warn":
+			warnedAt, predicted = at, ev.Incident
+			require.NotNil(t, ev.ETA)
+		case "breach":
+			breachedAt, breach = at, ev.Incident
+		case "cancel":
+			t.Fatalf("cancelled at %s: %+v", at, ev)
+		}
+	}
+	require.False(t, warnedAt.IsZero(), "a predicted breach was raised")
+	require.False(t, breachedAt.IsZero(), "the real breach was seen")
+	lead := breachedAt.Sub(warnedAt)
+	require.GreaterOrEqual(t, lead, time.Hour, "warned %s ahead", lead)
+
+	inc, ok := mgr.Incident("default", predicted)
+	require.True(t, ok)
+	require.Equal(t, "predicted_breach", inc.Kind)
+	require.Equal(t, itsm.StatusResolved, inc.Status, "superseded by the real breach")
+	require.Equal(t, "checkout", inc.CI)
+	require.Equal(t, "P2", inc.Priority, "medium urgency × high impact")
+	require.Contains(t, inc.Title, "predicted to fall below 0.95 around")
+	for _, k := range []string{"eta", "breach_probability", "model", "impact", "time_to_breach"} {
+		require.Contains(t, inc.Details, k)
+	}
+	require.Equal(t, "http://tsdb.example/api/v1/kpis/checkout_success/chart.svg", inc.Links["forecast_chart"])
+	require.Len(t, inc.ProbableCauses, 1, "only alerts on the KPI's CIs")
+	require.Equal(t, "PaymentGatewaySlow", inc.ProbableCauses[0].Alertname)
+	require.Contains(t, inc.Timeline[len(inc.Timeline)-1].Detail, "became a real breach: "+breach)
+
+	real, ok := mgr.Incident("default", breach)
+	require.True(t, ok)
+	require.Equal(t, "kpi_breach", real.Kind)
+	require.Equal(t, "P1", real.Priority)
+	require.Equal(t, itsm.StatusOpen, real.Status)
+
+	// The outputs are ordinary series.
+	q := query.NewEngine(db, nil)
+	for _, expr := range []string{`kpi_breach_probability{kpi="checkout_success"}`, `kpi_forecast{kpi="checkout_success",bound="lower",horizon="6h"}`,
+		`kpi_model_mae{kpi="checkout_success",model="holt"}`, `kpi_state{kpi="checkout_success",service="checkout"} == 2`, `kpi_impact`} {
+		res, err := q.Instant(ctx, "default", expr, clk.now().UnixMilli())
+		require.NoError(t, err)
+		require.Len(t, res.Series, 1, expr)
+	}
+
+	// The chart has history, bands, the target and the ETA.
+	ev, d, err := eng.Last("default", "checkout_success")
+	require.NoError(t, err)
+	svg := string(Chart(d, ev))
+	require.True(t, strings.HasPrefix(svg, "<svg"))
+	require.Contains(t, svg, "target 0.95")
+	require.Equal(t, 2, strings.Count(svg, "<path"), "80% and 95% bands")
+
+	// Back on target: the breach incident resolves.
+	var b2 storage.Batch
+	b2.Add(labels.FromStrings("__name__", "orders_ok_ratio", "service", "checkout"), storage.Sample{T: t0.Add(6*time.Hour + time.Minute).UnixMilli(), V: 0.99})
+	require.NoError(t, db.Write(ctx, "default", &b2))
+	clk.set(t0.Add(6*time.Hour + 2*time.Minute))
+	ev, err = eng.Evaluate(ctx, "default", "checkout_success")
+	require.NoError(t, err)
+	require.Equal(t, "recover", ev.Transition)
+	real, _ = mgr.Incident("default", breach)
+	require.Equal(t, itsm.StatusResolved, real.Status)
+}

@@ -1,0 +1,119 @@
+package kpi
+
+import "time"
+
+// State is where a KPI stands.
+type State string
+
+// States.
+const (
+	StateOK       State = "ok"
+	StateWarning  State = "predicted_breach"
+	StateBreached State = "breached"
+)
+
+// Transition is what an observation changed.
+type Transition int
+
+// Transitions.
+const (
+	None    Transition = iota
+	Warn               // a predicted breach starts
+	Update             // the predicted breach's ETA moved
+	Cancel             // the forecast recovered
+	Breach             // the KPI crossed its target
+	Recover            // the KPI is back on the right side
+)
+
+func (t Transition) String() string {
+	return [...]string{"none", "warn", "update", "cancel", "breach", "recover"}[t]
+}
+
+// Tracker is the hysteresis between forecasts and incidents: a warning
+// needs Confirm evaluations in a row at or above WarnProbability, and is
+// cancelled only after Confirm in a row below ClearProbability; an open
+// warning is updated when its ETA moves by more than a quarter of the
+// time left (at least 15 minutes). It is pure logic, shared by the
+// evaluator and the accuracy suite.
+type Tracker struct {
+	WarnProbability, ClearProbability float64
+	Confirm                           int
+
+	State State
+	// TurnedAt is when the probability first passed the threshold in the
+	// streak that raised the warning (for probable causes).
+	TurnedAt time.Time
+	// ETA is the breach time last reported (zero: none).
+	ETA time.Time
+
+	streak    int
+	streakAt  time.Time
+	clearRuns int
+}
+
+// NewTracker returns a tracker in state ok; clear defaults to half of warn.
+func NewTracker(warn float64, confirm int) *Tracker {
+	return &Tracker{WarnProbability: warn, ClearProbability: warn / 2, Confirm: max(confirm, 1), State: StateOK}
+}
+
+// Observe takes one evaluation: whether the KPI is on the wrong side now,
+// the breach probability within the horizon, and the expected breach time
+// (zero if the mean forecast does not cross).
+func (t *Tracker) Observe(now time.Time, breached bool, prob float64, eta time.Time) Transition {
+	if breached {
+		if t.State == StateBreached {
+			return None
+		}
+		t.State, t.streak, t.clearRuns = StateBreached, 0, 0
+		return Breach
+	}
+	if t.State == StateBreached {
+		t.State, t.ETA = StateOK, time.Time{}
+		return Recover
+	}
+	switch t.State {
+	case StateOK:
+		if prob < t.WarnProbability {
+			t.streak = 0
+			return None
+		}
+		if t.streak == 0 {
+			t.streakAt = now
+		}
+		t.streak++
+		if t.streak < t.Confirm {
+			return None
+		}
+		t.State, t.TurnedAt, t.ETA, t.streak, t.clearRuns = StateWarning, t.streakAt, eta, 0, 0
+		return Warn
+	case StateWarning:
+		if prob < t.ClearProbability {
+			t.clearRuns++
+			if t.clearRuns >= t.Confirm {
+				t.State, t.ETA, t.clearRuns = StateOK, time.Time{}, 0
+				return Cancel
+			}
+			return None
+		}
+		t.clearRuns = 0
+		if etaMoved(now, t.ETA, eta) {
+			t.ETA = eta
+			return Update
+		}
+	}
+	return None
+}
+
+func etaMoved(now, old, eta time.Time) bool {
+	if old.IsZero() != eta.IsZero() {
+		return true
+	}
+	if eta.IsZero() {
+		return false
+	}
+	d := eta.Sub(old)
+	if d < 0 {
+		d = -d
+	}
+	return d > max(15*time.Minute, old.Sub(now)/4)
+}
