@@ -7,9 +7,13 @@
 package kpi
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/emsdb/tsdb/alerting/forecast"
 	"github.com/emsdb/tsdb/query"
@@ -25,13 +29,13 @@ type Definition struct {
 	// Direction: "above" (the KPI must stay above the target, e.g. a
 	// completion rate) or "below" (e.g. latency, disk use).
 	Direction string        `yaml:"direction" json:"direction"`
-	Interval  time.Duration `yaml:"interval" json:"interval"` // evaluation interval; default 5m
-	Horizon   time.Duration `yaml:"horizon" json:"horizon"`   // how far ahead; default 24h
+	Interval  time.Duration `yaml:"-" json:"interval"` // evaluation interval; default 5m
+	Horizon   time.Duration `yaml:"-" json:"horizon"`  // how far ahead; default 24h
 	// Step is the resolution of the history the models see; default the
 	// interval, coarsened so the history has at most 2000 points.
-	Step time.Duration `yaml:"step" json:"step"`
+	Step time.Duration `yaml:"-" json:"step"`
 	// History is how far back the models look; default 7d (15d weekly).
-	History time.Duration `yaml:"history" json:"history"`
+	History time.Duration `yaml:"-" json:"history"`
 	// Seasonality: none, daily, weekly or auto (default: auto-detected
 	// daily or weekly).
 	Seasonality string `yaml:"seasonality" json:"seasonality"`
@@ -54,7 +58,36 @@ type Definition struct {
 	Urgency string `yaml:"urgency" json:"urgency"`
 	// CauseWindow is how far before the forecast turned alerts count as
 	// probable causes; default 2h.
-	CauseWindow time.Duration `yaml:"cause_window" json:"cause_window"`
+	CauseWindow time.Duration `yaml:"-" json:"cause_window"`
+}
+
+// plain is Definition without its methods, for decoding.
+type plain Definition
+
+// UnmarshalYAML reads a definition strictly (unknown keys are errors)
+// with Prometheus-style durations ("15m", "3d", "2w").
+func (d *Definition) UnmarshalYAML(n *yaml.Node) error {
+	var raw struct {
+		plain       `yaml:",inline"`
+		Interval    model.Duration `yaml:"interval"`
+		Horizon     model.Duration `yaml:"horizon"`
+		Step        model.Duration `yaml:"step"`
+		History     model.Duration `yaml:"history"`
+		CauseWindow model.Duration `yaml:"cause_window"`
+	}
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil {
+		return fmt.Errorf("kpi: %w", err)
+	}
+	*d = Definition(raw.plain)
+	d.Interval, d.Horizon, d.Step = time.Duration(raw.Interval), time.Duration(raw.Horizon), time.Duration(raw.Step)
+	d.History, d.CauseWindow = time.Duration(raw.History), time.Duration(raw.CauseWindow)
+	return nil
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_:.-]*$`)

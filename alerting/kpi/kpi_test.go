@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/ruler"
@@ -38,6 +39,16 @@ func TestTrackerHysteresis(t *testing.T) {
 	require.Equal(t, Breach, tr.Observe(at(50), true, 1, at(50)))
 	require.Equal(t, None, tr.Observe(at(55), true, 1, at(55)))
 	require.Equal(t, Recover, tr.Observe(at(60), false, 0.1, time.Time{}))
+}
+
+func TestYAML(t *testing.T) {
+	var ds []Definition
+	require.NoError(t, yaml.Unmarshal([]byte("- {name: disk, expr: x, target: 0.9, direction: below, horizon: 3d, step: 1h, history: 2w}"), &ds))
+	require.Equal(t, 72*time.Hour, ds[0].Horizon)
+	require.Equal(t, 14*24*time.Hour, ds[0].History)
+	require.NoError(t, ds[0].Validate())
+	require.ErrorContains(t, yaml.Unmarshal([]byte("- {name: disk, expr: x, horizn: 3d}"), &ds), "horizn")
+	require.Error(t, yaml.Unmarshal([]byte("- {name: disk, horizon: soon}"), &ds))
 }
 
 func TestValidate(t *testing.T) {
