@@ -10,22 +10,14 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/internal/apijson"
 	"github.com/emsdb/tsdb/internal/tenancy"
 )
 
-func reply(ctx *fasthttp.RequestCtx, code int, data any) {
-	b, _ := json.Marshal(map[string]any{"status": "success", "data": data})
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
-
-func fail(ctx *fasthttp.RequestCtx, code int, typ, msg string) {
-	b, _ := json.Marshal(map[string]any{"status": "error", "errorType": typ, "error": msg})
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
+var (
+	reply = apijson.Reply
+	fail  = apijson.Fail
+)
 
 // param reads a value from the query string, a form body or a JSON body.
 func param(ctx *fasthttp.RequestCtx, body map[string]string, name string) string {

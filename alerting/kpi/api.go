@@ -2,7 +2,6 @@ package kpi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/internal/apijson"
 	"github.com/emsdb/tsdb/internal/tenancy"
 )
 
@@ -21,22 +21,9 @@ func IsPath(path string) bool {
 	return path == "/api/v1/kpis" || strings.HasPrefix(path, "/api/v1/kpis/") || path == "/api/v1/forecast"
 }
 
-func reply(ctx *fasthttp.RequestCtx, data any) {
-	b, err := json.Marshal(map[string]any{"status": "success", "data": data})
-	if err != nil {
-		fail(ctx, 500, "internal", err.Error())
-		return
-	}
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
+func reply(ctx *fasthttp.RequestCtx, data any) { apijson.Reply(ctx, fasthttp.StatusOK, data) }
 
-func fail(ctx *fasthttp.RequestCtx, code int, typ, msg string) {
-	b, _ := json.Marshal(map[string]any{"status": "error", "errorType": typ, "error": msg})
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
+var fail = apijson.Fail
 
 // view is a definition as the API shows it (durations as text).
 func view(d Definition) map[string]any {
