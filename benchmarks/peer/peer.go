@@ -55,6 +55,7 @@ type Peer struct {
 	cmd  *exec.Cmd
 	log  *os.File
 	done chan error
+	args []string
 }
 
 // Start starts the peer with a fresh data folder under workDir and waits
@@ -78,7 +79,9 @@ func Start(ctx context.Context, s Spec, workDir string) (*Peer, error) {
 		args = []string{"serve", "--listen", addr, "--data", data, "--log.level", "warn"}
 	case Prometheus:
 		cfg := filepath.Join(dir, "prometheus.yml")
-		if err := os.WriteFile(cfg, []byte("global: {}\n"), 0o644); err != nil {
+		// The out-of-order window lets the backfill workload in, as a
+		// Prometheus set up for backfilling through remote write would be.
+		if err := os.WriteFile(cfg, []byte("global: {}\nstorage:\n  tsdb:\n    out_of_order_time_window: 31d\n"), 0o644); err != nil {
 			return nil, err
 		}
 		args = []string{"--config.file=" + cfg, "--storage.tsdb.path=" + data,
@@ -95,36 +98,51 @@ func Start(ctx context.Context, s Spec, workDir string) (*Peer, error) {
 	if s.WritePath == "" {
 		s.WritePath = "/api/v1/write"
 	}
-	logf, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		return nil, err
+	p := &Peer{Spec: s, Addr: addr, DataDir: data, args: args}
+	p.Version = version(s)
+	return p, p.launch(ctx)
+}
+
+// Restart stops the peer gracefully and starts it again on the same data,
+// for cold-cache measurements.
+func (p *Peer) Restart(ctx context.Context) error {
+	if err := p.Stop(); err != nil {
+		return err
 	}
-	cmd := exec.Command(s.Bin, args...)
+	return p.launch(ctx)
+}
+
+func (p *Peer) launch(ctx context.Context) error {
+	s := p.Spec
+	logf, err := os.OpenFile(filepath.Join(filepath.Dir(p.DataDir), "log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(s.Bin, p.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", s.Name, err)
+		return fmt.Errorf("start %s: %w", s.Name, err)
 	}
-	p := &Peer{Spec: s, Addr: addr, DataDir: data, cmd: cmd, log: logf, done: make(chan error, 1)}
+	p.cmd, p.log, p.done = cmd, logf, make(chan error, 1)
 	go func() { p.done <- cmd.Wait() }()
-	p.Version = version(s)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		if code, _, err := p.get(ctx, "/-/ready"); err == nil && code == http.StatusOK {
-			return p, nil
+			return nil
 		}
 		select {
 		case err := <-p.done:
 			p.done <- err
-			return nil, fmt.Errorf("%s exited before ready: %v; log %s", s.Name, err, logf.Name())
+			return fmt.Errorf("%s exited before ready: %v; log %s", s.Name, err, logf.Name())
 		case <-ctx.Done():
 			p.Kill()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			p.Kill()
-			return nil, fmt.Errorf("%s not ready after 60s; log %s", s.Name, logf.Name())
+			return fmt.Errorf("%s not ready after 5m; log %s", s.Name, logf.Name())
 		}
 	}
 }
@@ -196,7 +214,8 @@ func (p *Peer) CompactedBytes(ctx context.Context) (int64, error) {
 	return DirSize(filepath.Join(p.DataDir, "snapshots", r.Data.Name))
 }
 
-// Metric reads one unlabelled sample from the peer's /metrics.
+// Metric reads a metric from the peer's /metrics, summed over its label
+// sets.
 func (p *Peer) Metric(ctx context.Context, name string) (float64, error) {
 	code, body, err := p.get(ctx, "/metrics")
 	if err != nil {
@@ -205,12 +224,22 @@ func (p *Peer) Metric(ctx context.Context, name string) (float64, error) {
 	if code != http.StatusOK {
 		return 0, fmt.Errorf("/metrics: %d", code)
 	}
+	sum, found := 0.0, false
 	for line := range bytes.SplitSeq(body, []byte("\n")) {
-		if rest, ok := bytes.CutPrefix(line, []byte(name+" ")); ok {
-			return strconv.ParseFloat(string(bytes.TrimSpace(rest)), 64)
+		rest, ok := bytes.CutPrefix(line, []byte(name))
+		if !ok || len(rest) == 0 || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		if i := bytes.LastIndexByte(rest, ' '); i >= 0 {
+			if v, err := strconv.ParseFloat(string(bytes.TrimSpace(rest[i:])), 64); err == nil {
+				sum, found = sum+v, true
+			}
 		}
 	}
-	return 0, fmt.Errorf("/metrics has no %s", name)
+	if !found {
+		return 0, fmt.Errorf("/metrics has no %s", name)
+	}
+	return sum, nil
 }
 
 // Stop asks the peer to shut down gracefully and waits for it.

@@ -99,7 +99,8 @@ func Refresh(ctx context.Context, base string, end time.Time, q Query, runs int)
 	return st, nil
 }
 
-func do(ctx context.Context, c *http.Client, base string, q Query, end time.Time, check bool) (time.Duration, int, error) {
+// request builds the API request for q evaluated at (or ending at) end.
+func request(ctx context.Context, base string, q Query, end time.Time) (*http.Request, error) {
 	params := url.Values{"query": {q.Expr}}
 	path := "/api/v1/query"
 	if q.Range > 0 {
@@ -111,11 +112,14 @@ func do(ctx context.Context, c *http.Client, base string, q Query, end time.Time
 	} else {
 		params.Set("time", strconv.FormatInt(end.Unix(), 10))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, nil)
+	return http.NewRequestWithContext(ctx, http.MethodPost, base+path+"?"+params.Encode(), nil)
+}
+
+func do(ctx context.Context, c *http.Client, base string, q Query, end time.Time, check bool) (time.Duration, int, error) {
+	req, err := request(ctx, base, q, end)
 	if err != nil {
 		return 0, 0, err
 	}
-	req.URL.RawQuery = params.Encode()
 	t0 := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {

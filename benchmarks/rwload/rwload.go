@@ -32,6 +32,14 @@ type Source interface {
 	Next(i int) float64 // the value for the next step of series i
 }
 
+// Churning is a Source whose series change labels over time (pods
+// replaced): series i has the labels LabelsAt(i, Epoch(i, step)).
+type Churning interface {
+	Source
+	Epoch(i, step int) int
+	LabelsAt(i, epoch int) labels.Labels
+}
+
 // Body is one encoded remote-write request.
 type Body struct {
 	Data    []byte // snappy-compressed prometheus.WriteRequest
@@ -54,6 +62,8 @@ func Encode(src Source, steps, clients, batch int) [][]Body {
 	for i := range n {
 		lbls[i] = encodeLabels(src.Labels(i))
 	}
+	churn, _ := src.(Churning)
+	epochs := make([]int, n)
 	streams := make([][]Body, clients)
 	// Next is per series, and clients own disjoint series: no locking.
 	var wg sync.WaitGroup
@@ -70,6 +80,11 @@ func Encode(src Source, steps, clients, batch int) [][]Body {
 			}
 			for step := range steps {
 				for i := c; i < n; i += clients {
+					if churn != nil {
+						if e := churn.Epoch(i, step); e != epochs[i] {
+							epochs[i], lbls[i] = e, encodeLabels(churn.LabelsAt(i, e))
+						}
+					}
 					raw = appendSeries(raw, lbls[i], src.Timestamp(i, step), src.Next(i))
 					count++
 					if count == batch {

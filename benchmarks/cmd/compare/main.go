@@ -12,10 +12,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +30,7 @@ import (
 )
 
 type config struct {
+	workload   string
 	series     []int
 	steps      int
 	interval   time.Duration
@@ -41,6 +44,9 @@ type config struct {
 	out        string
 	work       string
 	queryRuns  int
+	qClients   int
+	qSeconds   time.Duration
+	churnEvery int
 }
 
 // Run is one peer's figures for one workload size.
@@ -56,7 +62,16 @@ type Run struct {
 	BytesPerSample float64          `json:"bytes_per_sample"`
 	RSSPerSeries   float64          `json:"rss_bytes_per_series"`
 	Queries        []queryload.Stat `json:"queries,omitempty"`
-	Error          string           `json:"error,omitempty"`
+	Cold           []queryload.Stat `json:"cold_queries,omitempty"`
+	Load2          *queryload.Load  `json:"concurrent_queries,omitempty"`
+	// CrossChecked queries were compared with Prometheus's answers;
+	// Mismatches lists those that differ.
+	CrossChecked int      `json:"cross_checked,omitempty"`
+	Mismatches   []string `json:"mismatches,omitempty"`
+	SeriesMade   int      `json:"series_created,omitempty"`
+	Error        string   `json:"error,omitempty"`
+
+	answers map[string]queryload.Result
 }
 
 // Report is the whole result.
@@ -85,8 +100,12 @@ func main() {
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.StringVar(&c.workload, "workload", "node", "node (node-exporter-like), devops (TSBS-like), iot (irregular), churn (pods replaced), highcard (one metric, unique ids), backfill (30 days at once)")
 	series := fs.String("series", "50000,100000", "comma-separated active-series counts, one run each")
-	fs.IntVar(&c.steps, "samples", 240, "samples per series")
+	fs.IntVar(&c.qClients, "query-clients", 4, "concurrent dashboard clients in the load phase (0: none)")
+	fs.DurationVar(&c.qSeconds, "query-duration", 10*time.Second, "length of the concurrent query phase")
+	fs.IntVar(&c.churnEvery, "churn-steps", 20, "churn: steps a pod lives (20 × 15 s = 5 min)")
+	fs.IntVar(&c.steps, "samples", 240, "samples per series (backfill: 0 means 30 days' worth)")
 	fs.DurationVar(&c.interval, "interval", 15*time.Second, "scrape interval the samples are spaced by")
 	fs.IntVar(&c.clients, "clients", 4, "concurrent remote-write clients")
 	fs.IntVar(&c.batch, "batch", 2000, "samples per request (Prometheus's max_samples_per_send)")
@@ -102,6 +121,14 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	c.model = workload.Model(*model)
+	switch c.workload {
+	case "node", "devops", "iot", "churn", "highcard", "backfill":
+	default:
+		return c, fmt.Errorf("--workload %q: node, devops, iot, churn, highcard or backfill", c.workload)
+	}
+	if c.workload == "backfill" && c.steps == 0 {
+		c.steps = int(30 * 24 * time.Hour / c.interval)
+	}
 	for f := range strings.SplitSeq(*series, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
@@ -151,23 +178,27 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	for _, n := range cfg.series {
 		// Data ends now, so no peer sees it as too old.
 		start := time.Now().Add(-time.Duration(cfg.steps) * cfg.interval).UnixMilli()
-		w, err := workload.NewNodeExporterModel(cfg.model, n, start, cfg.interval.Milliseconds(), cfg.seed)
+		w, desc, made, err := makeWorkload(cfg, n, start)
 		if err != nil {
 			return err
 		}
-		rep.Workload = fmt.Sprintf("node-exporter-like, %s model (%d series/host), %d samples/series at %s, %d clients, %d samples/request, seed %d",
-			cfg.model, w.PerHost(), cfg.steps, cfg.interval, cfg.clients, cfg.batch, cfg.seed)
+		rep.Workload = fmt.Sprintf("%s, %d samples/series at %s, %d clients, %d samples/request, seed %d",
+			desc, cfg.steps, cfg.interval, cfg.clients, cfg.batch, cfg.seed)
 		t0 := time.Now()
 		streams := rwload.Encode(w, cfg.steps, cfg.clients, cfg.batch)
-		log.Info("workload encoded", "series", n, "samples", n*cfg.steps, "took", time.Since(t0).Round(time.Millisecond))
+		log.Info("workload encoded", "series", w.Len(), "samples", w.Len()*cfg.steps, "took", time.Since(t0).Round(time.Millisecond))
 		dataEnd := time.UnixMilli(start + int64(cfg.steps)*cfg.interval.Milliseconds())
+		var runs []Run
 		for _, s := range specs {
-			r := measure(ctx, log, s, filepath.Join(work, strconv.Itoa(n)), streams, n, dataEnd, cfg.queryRuns)
-			rep.Runs = append(rep.Runs, r)
+			r := measure(ctx, log, cfg, s, filepath.Join(work, strconv.Itoa(n)), streams, w.Len(), dataEnd)
+			r.SeriesMade = made
+			runs = append(runs, r)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 		}
+		crossCheck(runs)
+		rep.Runs = append(rep.Runs, runs...)
 	}
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return err
@@ -187,7 +218,71 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	return nil
 }
 
-func measure(ctx context.Context, log *slog.Logger, s peer.Spec, work string, streams [][]rwload.Body, series int, dataEnd time.Time, queryRuns int) Run {
+// makeWorkload builds the configured workload with about n active series.
+func makeWorkload(cfg config, n int, start int64) (rwload.Source, string, int, error) {
+	iv := cfg.interval.Milliseconds()
+	switch cfg.workload {
+	case "devops":
+		w := workload.NewDevops(max(n/64, 1), start, iv, cfg.seed)
+		return w, fmt.Sprintf("TSBS-devops-like, %d hosts × 64 series", max(n/64, 1)), w.Len(), nil
+	case "iot":
+		w := workload.NewIoT(max(n/3, 1), start, iv, cfg.seed)
+		return w, fmt.Sprintf("IoT, %d devices × 3 metrics, samples ±40%% of the interval off", max(n/3, 1)), w.Len(), nil
+	case "churn":
+		w := workload.NewChurn(max(n/10, 1), cfg.churnEvery, start, iv, cfg.seed)
+		made := w.SeriesCreated(cfg.steps)
+		return w, fmt.Sprintf("high churn, %d pod slots × 10 series, each pod replaced every %d samples (%d series created)", max(n/10, 1), cfg.churnEvery, made), made, nil
+	case "highcard":
+		w := workload.NewHighCard(n, start, iv, cfg.seed)
+		return w, fmt.Sprintf("high cardinality, one metric over %d unique ids", n), w.Len(), nil
+	}
+	w, err := workload.NewNodeExporterModel(cfg.model, n, start, iv, cfg.seed)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	name := "node-exporter-like"
+	if cfg.workload == "backfill" {
+		name = "backfill of node-exporter-like data"
+	}
+	return w, fmt.Sprintf("%s, %s model (%d series/host)", name, cfg.model, w.PerHost()), w.Len(), nil
+}
+
+// crossCheck compares every peer's answers with Prometheus's.
+func crossCheck(runs []Run) {
+	var ref *Run
+	for i := range runs {
+		if runs[i].Peer == "prometheus" && runs[i].Error == "" {
+			ref = &runs[i]
+		}
+	}
+	if ref == nil {
+		return
+	}
+	for i := range runs {
+		r := &runs[i]
+		if r == ref || r.Error != "" || r.answers == nil {
+			continue
+		}
+		names := make([]string, 0, len(r.answers))
+		for name := range r.answers {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			want, ok := ref.answers[name]
+			if !ok {
+				continue
+			}
+			r.CrossChecked++
+			if d := queryload.Diff(want, r.answers[name]); d != "" {
+				r.Mismatches = append(r.Mismatches, name+": "+d)
+			}
+		}
+	}
+}
+
+func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, work string, streams [][]rwload.Body, series int, dataEnd time.Time) Run {
+	queryRuns := cfg.queryRuns
 	r := Run{Peer: s.Name, Series: series}
 	fail := func(err error) Run {
 		r.Error = err.Error()
@@ -210,27 +305,55 @@ func measure(ctx context.Context, log *slog.Logger, s peer.Spec, work string, st
 	case peer.TSDB:
 		r.Accepted, _ = p.Metric(ctx, "tsdb_samples_written_total")
 	case peer.Prometheus:
-		r.Accepted, _ = p.Metric(ctx, "prometheus_tsdb_head_samples_appended_total")
+		inOrder, _ := p.Metric(ctx, "prometheus_tsdb_head_samples_appended_total")
+		ooo, _ := p.Metric(ctx, "prometheus_tsdb_head_out_of_order_samples_appended_total")
+		r.Accepted = inOrder + ooo
 	}
+	qs := queryload.Dashboard(cfg.workload)
 	if queryRuns > 0 {
-		qs := queryload.NodeDashboard()
 		stats, err := queryload.Run(ctx, p.URL(), dataEnd, qs, queryRuns)
 		if err != nil {
 			p.Kill()
 			return fail(fmt.Errorf("queries: %w", err))
 		}
-		ref, err := queryload.Refresh(ctx, p.URL(), dataEnd, qs[1], queryRuns)
-		if err != nil {
-			p.Kill()
-			return fail(fmt.Errorf("refresh: %w", err))
+		r.Queries = stats
+		for _, q := range qs {
+			if q.Range > 0 && q.Range <= 24*time.Hour {
+				ref, err := queryload.Refresh(ctx, p.URL(), dataEnd, q, queryRuns)
+				if err != nil {
+					p.Kill()
+					return fail(fmt.Errorf("refresh: %w", err))
+				}
+				r.Queries = append(r.Queries, ref)
+				break
+			}
 		}
-		r.Queries = append(stats, ref)
+		r.answers = map[string]queryload.Result{}
+		for _, q := range qs {
+			if a, err := queryload.Fetch(ctx, p.URL(), dataEnd, q); err == nil {
+				r.answers[q.Name] = a
+			}
+		}
+	}
+	if cfg.qClients > 0 && cfg.qSeconds > 0 {
+		l := queryload.Concurrent(ctx, p.URL(), dataEnd, qs, cfg.qClients, cfg.qSeconds)
+		r.Load2 = &l
 	}
 	if s.Kind == peer.Prometheus {
 		r.DiskBytes, err = p.CompactedBytes(ctx)
 		if err != nil {
 			p.Kill()
 			return fail(err)
+		}
+	}
+	if queryRuns > 0 {
+		// Cold: every query once right after a restart on the same data.
+		if err := p.Restart(ctx); err != nil {
+			return fail(fmt.Errorf("restart: %w", err))
+		}
+		if r.Cold, err = queryload.Run(ctx, p.URL(), dataEnd, qs, 1); err != nil {
+			p.Kill()
+			return fail(fmt.Errorf("cold queries: %w", err))
 		}
 	}
 	if err := p.Stop(); err != nil {
@@ -312,6 +435,34 @@ func markdown(rep Report) string {
 				ratio = fmt.Sprintf("%.2f", q.P50Ms/pq.P50Ms)
 			}
 			fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %s |\n", q.Name, q.Series, q.P50Ms, q.P99Ms, pq.P50Ms, pq.P99Ms, ratio)
+		}
+	}
+	for _, r := range rep.Runs {
+		p, ok := base[r.Series]
+		if r.Peer == "prometheus" || !ok {
+			continue
+		}
+		if r.Load2 != nil && p.Load2 != nil {
+			fmt.Fprintf(&b, "\nDashboard under load at %d series (%d clients, %.0f s):\n\n| peer | queries/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|\n", r.Series, r.Load2.Clients, r.Load2.Seconds)
+			for _, x := range []Run{r, p} {
+				fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %d |\n", x.Peer, x.Load2.QPS, x.Load2.P50Ms, x.Load2.P99Ms, x.Load2.Errors)
+			}
+			if p.Load2.QPS > 0 {
+				fmt.Fprintf(&b, "\nQPS × %.2f, p50 × %.2f.\n", r.Load2.QPS/p.Load2.QPS, r.Load2.P50Ms/math.Max(p.Load2.P50Ms, 1e-9))
+			}
+		}
+		if len(r.Cold) > 0 && len(r.Cold) == len(p.Cold) {
+			fmt.Fprintf(&b, "\nCold (first run after a restart) at %d series:\n\n| query | %s ms | prometheus ms | × |\n|---|---:|---:|---:|\n", r.Series, r.Peer)
+			for i, q := range r.Cold {
+				fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.2f |\n", q.Name, q.P50Ms, p.Cold[i].P50Ms, q.P50Ms/math.Max(p.Cold[i].P50Ms, 1e-9))
+			}
+		}
+		if r.CrossChecked > 0 {
+			fmt.Fprintf(&b, "\nCross-check at %d series: %d of %d queries gave Prometheus's answer (values within 1e-6 relative).\n",
+				r.Series, r.CrossChecked-len(r.Mismatches), r.CrossChecked)
+			for _, m := range r.Mismatches {
+				fmt.Fprintf(&b, "- differs: %s\n", m)
+			}
 		}
 	}
 	var vs []string
