@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 LISTEN  ?= 127.0.0.1:9090
 DATA    ?= data
 
-.PHONY: build test check lint bench compare kpi-accuracy run fuzz cover clean
+.PHONY: build test check lint bench bench-full gobench compare kpi-accuracy run fuzz cover clean
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/tsdb
@@ -24,7 +24,36 @@ check lint:
 	  if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags $(TAGS),invariants $(PKGS)
 
-bench:
+# Side by side with Debian's prometheus on every workload; the summary
+# table goes into the README. bench is the short version (about 15
+# minutes), bench-full the long one (1M series; an hour or more).
+BENCH_ARGS = --tsdb $(BIN) --query-runs 5 --query-duration 5s
+bench: build bin/compare
+	@command -v prometheus >/dev/null || apt-get install -y prometheus
+	bin/compare $(BENCH_ARGS) --workload node --series 20000 --out benchmarks/results/short/node
+	bin/compare $(BENCH_ARGS) --workload devops --series 6400 --out benchmarks/results/short/devops
+	bin/compare $(BENCH_ARGS) --workload iot --series 9000 --interval 60s --out benchmarks/results/short/iot
+	bin/compare $(BENCH_ARGS) --workload churn --series 10000 --out benchmarks/results/short/churn
+	bin/compare $(BENCH_ARGS) --workload highcard --series 100000 --samples 8 --sustain 1m --out benchmarks/results/short/highcard
+	bin/compare $(BENCH_ARGS) --workload backfill --series 200 --interval 60s --samples 0 --out benchmarks/results/short/backfill
+	$(GO) run ./benchmarks/cmd/summary --dir benchmarks/results/short --readme README.md
+
+FULL_ARGS = --tsdb $(BIN) --query-runs 10 --query-duration 30s
+bench-full: build bin/compare
+	@command -v prometheus >/dev/null || apt-get install -y prometheus
+	bin/compare $(FULL_ARGS) --workload node --series 100000 --out benchmarks/results/full/node
+	bin/compare $(FULL_ARGS) --workload devops --series 100000 --out benchmarks/results/full/devops
+	bin/compare $(FULL_ARGS) --workload iot --series 100000 --interval 60s --out benchmarks/results/full/iot
+	bin/compare $(FULL_ARGS) --workload churn --series 100000 --out benchmarks/results/full/churn
+	bin/compare $(FULL_ARGS) --workload highcard --series 1000000 --samples 8 --sustain 2m --out benchmarks/results/full/highcard
+	bin/compare $(FULL_ARGS) --workload backfill --series 2000 --interval 60s --samples 0 --out benchmarks/results/full/backfill
+	$(GO) run ./benchmarks/cmd/summary --dir benchmarks/results/full --readme README.md
+
+bin/compare: $(wildcard benchmarks/*/*.go benchmarks/cmd/compare/*.go)
+	$(GO) build -o bin/compare ./benchmarks/cmd/compare
+
+# Go benchmarks of the hot paths.
+gobench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
 
 # Side by side with Debian's prometheus: remote-write ingest, bytes/sample,

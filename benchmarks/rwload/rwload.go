@@ -51,23 +51,44 @@ type Body struct {
 // index (as Prometheus spreads them over its shards), and each stream is in
 // time order, so every series arrives in order.
 func Encode(src Source, steps, clients, batch int) [][]Body {
+	return NewEncoder(src, clients, batch).Steps(steps)
+}
+
+// Encoder encodes a workload a few steps at a time (a sender keeping up
+// with real time), remembering each series' encoded labels.
+type Encoder struct {
+	src            Source
+	churn          Churning
+	clients, batch int
+	lbls           [][]byte
+	epochs         []int
+	next           int // the next step to encode
+}
+
+// NewEncoder prepares to encode src from its first step.
+func NewEncoder(src Source, clients, batch int) *Encoder {
 	if clients < 1 {
 		clients = 1
 	}
 	if batch < 1 {
 		batch = 2000
 	}
-	n := src.Len()
-	lbls := make([][]byte, n)
-	for i := range n {
-		lbls[i] = encodeLabels(src.Labels(i))
+	e := &Encoder{src: src, clients: clients, batch: batch, lbls: make([][]byte, src.Len()), epochs: make([]int, src.Len())}
+	e.churn, _ = src.(Churning)
+	for i := range e.lbls {
+		e.lbls[i] = encodeLabels(src.Labels(i))
 	}
-	churn, _ := src.(Churning)
-	epochs := make([]int, n)
-	streams := make([][]Body, clients)
+	return e
+}
+
+// Steps encodes the next steps steps of every series.
+func (e *Encoder) Steps(steps int) [][]Body {
+	n, src, from := e.src.Len(), e.src, e.next
+	e.next += steps
+	streams := make([][]Body, e.clients)
 	// Next is per series, and clients own disjoint series: no locking.
 	var wg sync.WaitGroup
-	for c := range clients {
+	for c := range e.clients {
 		wg.Go(func() {
 			var raw []byte
 			var count int
@@ -78,16 +99,16 @@ func Encode(src Source, steps, clients, batch int) [][]Body {
 				streams[c] = append(streams[c], Body{Data: snappy.Encode(nil, raw), Samples: count})
 				raw, count = raw[:0], 0
 			}
-			for step := range steps {
-				for i := c; i < n; i += clients {
-					if churn != nil {
-						if e := churn.Epoch(i, step); e != epochs[i] {
-							epochs[i], lbls[i] = e, encodeLabels(churn.LabelsAt(i, e))
+			for step := from; step < from+steps; step++ {
+				for i := c; i < n; i += e.clients {
+					if e.churn != nil {
+						if ep := e.churn.Epoch(i, step); ep != e.epochs[i] {
+							e.epochs[i], e.lbls[i] = ep, encodeLabels(e.churn.LabelsAt(i, ep))
 						}
 					}
-					raw = appendSeries(raw, lbls[i], src.Timestamp(i, step), src.Next(i))
+					raw = appendSeries(raw, e.lbls[i], src.Timestamp(i, step), src.Next(i))
 					count++
-					if count == batch {
+					if count == e.batch {
 						flush()
 					}
 				}

@@ -151,7 +151,9 @@ func NewIoT(devices int, start, interval int64, seed uint64) *Simple {
 		rng := rand.New(rand.NewPCG(seed, uint64(d)+1))
 		tags := []string{"device_id", fmt.Sprintf("dev-%06d", d), "site", fmt.Sprintf("plant-%02d", d%37), "model", []string{"TH-100", "TH-200", "EnvSense"}[r.IntN(3)]}
 		off := r.Int64N(interval)
-		ls := func(name string) labels.Labels { return labels.FromStrings(append([]string{"__name__", name}, tags...)...) }
+		ls := func(name string) labels.Labels {
+			return labels.FromStrings(append([]string{"__name__", name}, tags...)...)
+		}
 		w.series = append(w.series,
 			gauge(ls("iot_temperature_celsius"), off, 15+10*rng.Float64(), 0.1, 0, 0.1, rng),
 			gauge(ls("iot_humidity_percent"), off, float64(30+rng.IntN(40)), 1, 100, 1, rng),

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,6 +48,7 @@ type config struct {
 	qClients   int
 	qSeconds   time.Duration
 	churnEvery int
+	sustain    time.Duration
 }
 
 // Run is one peer's figures for one workload size.
@@ -69,9 +71,24 @@ type Run struct {
 	CrossChecked int      `json:"cross_checked,omitempty"`
 	Mismatches   []string `json:"mismatches,omitempty"`
 	SeriesMade   int      `json:"series_created,omitempty"`
+	Sustain      *Sustain `json:"sustain,omitempty"`
 	Error        string   `json:"error,omitempty"`
 
 	answers map[string]queryload.Result
+}
+
+// Sustain is the real-time phase: one sample per series every interval,
+// while a dashboard client keeps querying.
+type Sustain struct {
+	Rounds      int     `json:"rounds"`
+	IntervalSec float64 `json:"interval_seconds"`
+	MaxSendSec  float64 `json:"max_round_seconds"` // the slowest round's send time
+	Late        int     `json:"late_rounds"`       // rounds not sent within the interval
+	Queries     int     `json:"queries"`
+	P50Ms       float64 `json:"query_p50_ms"`
+	P99Ms       float64 `json:"query_p99_ms"`
+	Errors      int     `json:"query_errors"`
+	RSSBytes    int64   `json:"rss_bytes"`
 }
 
 // Report is the whole result.
@@ -105,6 +122,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.qClients, "query-clients", 4, "concurrent dashboard clients in the load phase (0: none)")
 	fs.DurationVar(&c.qSeconds, "query-duration", 10*time.Second, "length of the concurrent query phase")
 	fs.IntVar(&c.churnEvery, "churn-steps", 20, "churn: steps a pod lives (20 × 15 s = 5 min)")
+	fs.DurationVar(&c.sustain, "sustain", 0, "after the ingest, send one sample per series every interval for this long while a dashboard client queries (0: skip)")
 	fs.IntVar(&c.steps, "samples", 240, "samples per series (backfill: 0 means 30 days' worth)")
 	fs.DurationVar(&c.interval, "interval", 15*time.Second, "scrape interval the samples are spaced by")
 	fs.IntVar(&c.clients, "clients", 4, "concurrent remote-write clients")
@@ -185,12 +203,17 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		rep.Workload = fmt.Sprintf("%s, %d samples/series at %s, %d clients, %d samples/request, seed %d",
 			desc, cfg.steps, cfg.interval, cfg.clients, cfg.batch, cfg.seed)
 		t0 := time.Now()
-		streams := rwload.Encode(w, cfg.steps, cfg.clients, cfg.batch)
+		enc := rwload.NewEncoder(w, cfg.clients, cfg.batch)
+		streams := enc.Steps(cfg.steps)
+		var rounds [][][]rwload.Body
+		for range int(cfg.sustain / cfg.interval) {
+			rounds = append(rounds, enc.Steps(1))
+		}
 		log.Info("workload encoded", "series", w.Len(), "samples", w.Len()*cfg.steps, "took", time.Since(t0).Round(time.Millisecond))
 		dataEnd := time.UnixMilli(start + int64(cfg.steps)*cfg.interval.Milliseconds())
 		var runs []Run
 		for _, s := range specs {
-			r := measure(ctx, log, cfg, s, filepath.Join(work, strconv.Itoa(n)), streams, w.Len(), dataEnd)
+			r := measure(ctx, log, cfg, s, filepath.Join(work, strconv.Itoa(n)), streams, rounds, w.Len(), dataEnd)
 			r.SeriesMade = made
 			runs = append(runs, r)
 			if ctx.Err() != nil {
@@ -281,7 +304,57 @@ func crossCheck(runs []Run) {
 	}
 }
 
-func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, work string, streams [][]rwload.Body, series int, dataEnd time.Time) Run {
+// sustain sends one round per interval while one client runs the
+// dashboard against the latest data.
+func sustain(ctx context.Context, p *peer.Peer, cfg config, rounds [][][]rwload.Body) (*Sustain, error) {
+	st := &Sustain{Rounds: len(rounds), IntervalSec: cfg.interval.Seconds()}
+	qs := queryload.Dashboard(cfg.workload)
+	done := make(chan struct{})
+	var lat []float64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			t0 := time.Now()
+			if _, err := queryload.Fetch(ctx, p.URL(), time.Now(), qs[i%len(qs)]); err != nil {
+				st.Errors++
+				continue
+			}
+			lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
+		}
+	})
+	start := time.Now()
+	var err error
+	for k, round := range rounds {
+		if d := time.Until(start.Add(time.Duration(k) * cfg.interval)); d > 0 {
+			time.Sleep(d)
+		}
+		t0 := time.Now()
+		if _, err = rwload.Send(ctx, rwload.Config{URL: p.WriteURL()}, round); err != nil {
+			break
+		}
+		sec := time.Since(t0).Seconds()
+		st.MaxSendSec = max(st.MaxSendSec, sec)
+		if sec > cfg.interval.Seconds() {
+			st.Late++
+		}
+	}
+	close(done)
+	wg.Wait()
+	sort.Float64s(lat)
+	st.Queries = len(lat)
+	if len(lat) > 0 {
+		st.P50Ms, st.P99Ms = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+	}
+	st.RSSBytes, _, _ = p.RSS()
+	return st, err
+}
+
+func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, work string, streams [][]rwload.Body, rounds [][][]rwload.Body, series int, dataEnd time.Time) Run {
 	queryRuns := cfg.queryRuns
 	r := Run{Peer: s.Name, Series: series}
 	fail := func(err error) Run {
@@ -308,6 +381,14 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 		inOrder, _ := p.Metric(ctx, "prometheus_tsdb_head_samples_appended_total")
 		ooo, _ := p.Metric(ctx, "prometheus_tsdb_head_out_of_order_samples_appended_total")
 		r.Accepted = inOrder + ooo
+	}
+	if len(rounds) > 0 {
+		if r.Sustain, err = sustain(ctx, p, cfg, rounds); err != nil {
+			p.Kill()
+			return fail(fmt.Errorf("sustain: %w", err))
+		}
+		log.Info("sustained", "peer", s.Name, "rounds", r.Sustain.Rounds, "max_round_s", r.Sustain.MaxSendSec, "late", r.Sustain.Late,
+			"query_p50_ms", r.Sustain.P50Ms, "query_p99_ms", r.Sustain.P99Ms)
 	}
 	qs := queryload.Dashboard(cfg.workload)
 	if queryRuns > 0 {
@@ -389,8 +470,8 @@ func machine() string {
 func markdown(rep Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s on %s.\n\nWorkload: %s.\n\n", rep.Date.Format("2006-01-02 15:04 MST"), rep.Machine, rep.Workload)
-	b.WriteString("| series | peer | samples/s | p50 ms | p99 ms | bytes/sample | RSS MiB | RSS/series | ingest × | disk × | RSS/series × |\n")
-	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| series | peer | samples/s | accepted | p50 ms | p99 ms | bytes/sample | RSS MiB | RSS/series | ingest × | disk × | RSS/series × |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	base := map[int]Run{}
 	for _, r := range rep.Runs {
 		if r.Peer == "prometheus" && r.Error == "" {
@@ -399,7 +480,7 @@ func markdown(rep Report) string {
 	}
 	for _, r := range rep.Runs {
 		if r.Error != "" {
-			fmt.Fprintf(&b, "| %d | %s | failed: %s |||||||||\n", r.Series, r.Peer, r.Error)
+			fmt.Fprintf(&b, "| %d | %s | failed: %s ||||||||||\n", r.Series, r.Peer, strings.TrimSpace(r.Error))
 			continue
 		}
 		ratio := func(a, b float64) string {
@@ -415,8 +496,12 @@ func markdown(rep Report) string {
 			disk = ratio(r.BytesPerSample, p.BytesPerSample)
 			rss = ratio(r.RSSPerSeries, p.RSSPerSeries)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f | %.1f | %.3f | %d | %.0f B | %s | %s | %s |\n",
-			r.Series, r.Peer, r.Load.SamplesPerSec, r.Load.LatencyP50Ms, r.Load.LatencyP99Ms,
+		acc := "–"
+		if r.Load.Samples > 0 && r.Accepted > 0 {
+			acc = fmt.Sprintf("%.1f%%", 100*r.Accepted/float64(r.Load.Samples))
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %.1f | %.1f | %.3f | %d | %.0f B | %s | %s | %s |\n",
+			r.Series, r.Peer, r.Load.SamplesPerSec, acc, r.Load.LatencyP50Ms, r.Load.LatencyP99Ms,
 			r.BytesPerSample, r.RSSBytes>>20, r.RSSPerSeries, ing, disk, rss)
 	}
 	b.WriteString("\nRatios are to Prometheus in the same run (ingest: higher is better; disk and RSS: lower is better).\n")
@@ -455,6 +540,14 @@ func markdown(rep Report) string {
 			fmt.Fprintf(&b, "\nCold (first run after a restart) at %d series:\n\n| query | %s ms | prometheus ms | × |\n|---|---:|---:|---:|\n", r.Series, r.Peer)
 			for i, q := range r.Cold {
 				fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.2f |\n", q.Name, q.P50Ms, p.Cold[i].P50Ms, q.P50Ms/math.Max(p.Cold[i].P50Ms, 1e-9))
+			}
+		}
+		if r.Sustain != nil && p.Sustain != nil {
+			fmt.Fprintf(&b, "\nSustained at %d series: one sample per series every %.0f s for %d rounds, one dashboard client querying meanwhile:\n\n| peer | slowest round s | late rounds | queries | p50 ms | p99 ms | errors | RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+				r.Series, r.Sustain.IntervalSec, r.Sustain.Rounds)
+			for _, x := range []Run{r, p} {
+				fmt.Fprintf(&b, "| %s | %.2f | %d | %d | %.1f | %.1f | %d | %d |\n", x.Peer, x.Sustain.MaxSendSec, x.Sustain.Late, x.Sustain.Queries,
+					x.Sustain.P50Ms, x.Sustain.P99Ms, x.Sustain.Errors, x.Sustain.RSSBytes>>20)
 			}
 		}
 		if r.CrossChecked > 0 {
