@@ -222,7 +222,7 @@ func (sh *shard) iterator(ms *memSeries, mint, maxt int64) (Iterator, error) {
 		its = append(its, newSampleIter(snap.ooo))
 	}
 	if snap.headN > 0 {
-		its = append(its, chunkenc.NewXORIterator(snap.head, snap.headN))
+		its = append(its, chunkenc.NewXORIteratorFrom(snap.head, snap.headN, snap.headAt))
 	}
 	for i := len(snap.frozen) - 1; i >= 0; i-- {
 		fc := snap.frozen[i]

@@ -171,6 +171,7 @@ type memSnapshot struct {
 	ooo    []Sample
 	head   []byte
 	headN  int
+	headAt chunkenc.Resume // where decoding head starts
 	frozen []*frozenChunk
 	onDisk bool // Pebble may hold samples of the series
 	minDay int32
@@ -183,7 +184,7 @@ func (s *memSeries) snapshot(mint, maxt int64, buf []byte) memSnapshot {
 	defer s.mu.Unlock()
 	var ms memSnapshot
 	if h := s.mu.head; h != nil && h.NumSamples() > 0 && h.MaxTime() >= mint && h.MinTime() <= maxt {
-		ms.head, ms.headN = h.Snapshot(buf[:0])
+		ms.head, ms.headN, ms.headAt = h.SnapshotSince(mint, buf[:0])
 	}
 	if len(s.mu.ooo) > 0 {
 		lo, _ := slices.BinarySearchFunc(s.mu.ooo, mint, cmpSampleT)

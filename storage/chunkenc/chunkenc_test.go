@@ -185,3 +185,60 @@ func TestDenseRejectsBadModes(t *testing.T) {
 		require.ErrorIs(t, err, ErrCorrupt, "mode %#x", m)
 	}
 }
+
+// SnapshotSince starts near mint and yields exactly the samples at or
+// after it, for every mint, as a full decode does.
+func TestXORSnapshotSince(t *testing.T) {
+	c := NewXORChunk()
+	var ts []int64
+	var vs []float64
+	tt := int64(1000)
+	for i := range 300 {
+		tt += int64(15000 + (i%7)*13 - 40)
+		v := float64(i%11)*1.5 + float64(i)/3
+		c.Append(tt, v)
+		ts, vs = append(ts, tt), append(vs, v)
+	}
+	for _, mint := range []int64{0, ts[0], ts[63], ts[64], ts[65], ts[130] + 1, ts[299], ts[299] + 1} {
+		b, n, r := c.SnapshotSince(mint, nil)
+		if mint > ts[70] && len(b) >= c.Size() {
+			t.Fatalf("mint %d: copied the whole chunk", mint)
+		}
+		it := NewXORIteratorFrom(b, n, r)
+		var got []int64
+		if it.SeekTo(mint) {
+			for {
+				at, v := it.At()
+				got = append(got, at)
+				idx := indexOf(ts, at)
+				if idx < 0 || vs[idx] != v {
+					t.Fatalf("mint %d: sample %d=%v not in the chunk", mint, at, v)
+				}
+				if !it.Next() {
+					break
+				}
+			}
+		}
+		if it.Err() != nil {
+			t.Fatal(it.Err())
+		}
+		var want []int64
+		for _, x := range ts {
+			if x >= mint {
+				want = append(want, x)
+			}
+		}
+		if len(got) != len(want) || (len(got) > 0 && got[0] != want[0]) {
+			t.Fatalf("mint %d: got %d samples from %v, want %d", mint, len(got), got, len(want))
+		}
+	}
+}
+
+func indexOf(ts []int64, t int64) int {
+	for i, x := range ts {
+		if x == t {
+			return i
+		}
+	}
+	return -1
+}

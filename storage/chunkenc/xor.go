@@ -29,6 +29,23 @@ type XORChunk struct {
 	vbits      uint64
 	leading    uint8 // the value window; leading == 0xff: none yet
 	trailing   uint8
+	// marks are the decoder's state every markEvery samples, so a reader
+	// can start near the time it wants instead of at the first sample.
+	// They live in memory only.
+	marks []Resume
+}
+
+// markEvery is how many samples lie between two resume marks.
+const markEvery = 64
+
+// Resume is a decoder state inside an XOR encoding: where sample I-1
+// ends and what decoding it left behind. The zero Resume is the start.
+type Resume struct {
+	pos               int32 // bits
+	i                 int32
+	t, d              int64
+	bits              uint64
+	leading, trailing uint8
 }
 
 // NewXORChunk returns an empty chunk.
@@ -77,6 +94,10 @@ func (c *XORChunk) Append(t int64, v float64) {
 	c.vbits = vb
 	c.maxT = t
 	c.n++
+	if c.n%markEvery == 0 {
+		c.marks = append(c.marks, Resume{pos: int32(8*len(c.w.b) - int(c.w.free)), i: int32(c.n), t: t, d: c.tDelta, bits: vb,
+			leading: c.leading, trailing: c.trailing})
+	}
 }
 
 func (c *XORChunk) appendValue(vb uint64) {
@@ -120,6 +141,27 @@ func (c *XORChunk) Size() int { return len(c.w.b) }
 
 // Snapshot appends a copy of the encoding to dst, with the sample count.
 func (c *XORChunk) Snapshot(dst []byte) ([]byte, int) { return append(dst, c.w.b...), c.n }
+
+// SnapshotSince appends to dst a copy of the encoding from the last mark
+// before mint (the whole encoding when there is none) and returns it with
+// the sample count and the state to resume decoding at; the copy holds
+// every sample at or after mint.
+func (c *XORChunk) SnapshotSince(mint int64, dst []byte) ([]byte, int, Resume) {
+	k := -1
+	for j := len(c.marks) - 1; j >= 0; j-- {
+		if c.marks[j].t < mint {
+			k = j
+			break
+		}
+	}
+	if k < 0 {
+		return append(dst, c.w.b...), c.n, Resume{leading: 0xff}
+	}
+	m := c.marks[k]
+	from := m.pos >> 3
+	m.pos -= 8 * from
+	return append(dst, c.w.b[from:]...), c.n, m
+}
 
 // Reset empties the chunk, keeping its buffer.
 func (c *XORChunk) Reset() { *c = XORChunk{w: bitWriter{b: c.w.b[:0]}, leading: 0xff} }
@@ -208,6 +250,15 @@ func (r *bitReader) readUvarint() (uint64, bool) {
 // NewXORIterator iterates the first n samples of an XOR encoding.
 func NewXORIterator(b []byte, n int) Iterator {
 	return &xorIter{r: bitReader{b: b}, n: n, leading: 0xff}
+}
+
+// NewXORIteratorFrom iterates what XORChunk.SnapshotSince returned: the
+// samples after the resume point, up to the n-th.
+func NewXORIteratorFrom(b []byte, n int, r Resume) Iterator {
+	if r.i == 0 {
+		return NewXORIterator(b, n)
+	}
+	return &xorIter{r: bitReader{b: b, pos: int(r.pos)}, n: n, i: int(r.i), t: r.t, d: r.d, bits: r.bits, leading: r.leading, trailing: r.trailing}
 }
 
 type xorIter struct {
