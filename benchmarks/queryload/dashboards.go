@@ -51,7 +51,7 @@ func Dashboard(workload string) []Query {
 		})
 	case "highcard":
 		return []Query{
-			{Name: "regex over ids", Expr: `count(hc_requests_total{id=~"12.*5"})`},
+			{Name: "regex over ids", Expr: `count(hc_requests_total{id=~"0012.*5"})`},
 			{Name: "suffix regex", Expr: `count(hc_requests_total{id=~".*99"})`},
 			{Name: "rate by shard", Expr: `sum by (shard) (rate(hc_requests_total[5m]))`},
 			{Name: "count all", Expr: `count(hc_requests_total)`},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
+	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/snmp"
@@ -20,6 +21,8 @@ type fileConfig struct {
 	SNMP   *snmp.Config  `yaml:"snmp"`
 	Ingest ingestRules   `yaml:"ingest"`
 	ITSM   *itsm.Config  `yaml:"itsm"`
+	// Auth: users with hashed secrets, roles and tenants (docs/security.md).
+	Auth *auth.Config `yaml:"auth"`
 	// KPIs are forecast against their targets (see docs/kpi.md).
 	KPIs []kpi.Definition `yaml:"kpis"`
 }
@@ -56,6 +59,11 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	if c.ITSM != nil {
 		if err := c.ITSM.Validate(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if c.Auth != nil {
+		if err := c.Auth.Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}

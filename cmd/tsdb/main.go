@@ -41,6 +41,16 @@ func run(args []string) int {
 		}
 		fmt.Fprintln(os.Stderr, "usage: tsdb rules check FILE... | tsdb rules replay --rules FILE --from T [--to T] [--dry-run]")
 		return 2
+	case "auth":
+		if len(args) >= 2 && args[1] == "hash" {
+			if err := authHash(args[2:], os.Stdin, os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "tsdb auth hash:", err)
+				return 2
+			}
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "usage: echo SECRET | tsdb auth hash --token|--password")
+		return 2
 	case "version", "--version", "-version":
 		fmt.Println("tsdb", version)
 		return 0
@@ -61,6 +71,7 @@ commands:
   serve         run the server (tsdb serve --help lists its flags)
   rules check   check rule files as promtool check rules does
   rules replay  evaluate rules over history (--dry-run: backtest)
+  auth hash     hash a token (--token) or password (--password) read from stdin
   version   print the version
 `)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
+	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/query/api"
@@ -32,12 +33,40 @@ type routes struct {
 	store        ruler.Store
 	itsm         *itsm.Manager
 	kpis         *kpi.Engine
+	auth         *auth.Authenticator // nil: no authentication
 	reload       func() error
 	promImport   fasthttp.RequestHandler
 }
 
 func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
 	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// endpointRole is the role each endpoint needs when authentication is on.
+func endpointRole(method, path string) auth.Role {
+	switch path {
+	case "/", "/-/healthy", "/-/ready", "/ping":
+		return auth.Public
+	case "/api/v1/write", "/api/v1/push", "/receive", "/write", "/api/v2/write", "/api/v1/import/prometheus":
+		return auth.Write
+	case "/-/reload", "/api/v1/admin/tsdb/delete_series", "/api/v1/admin/tsdb/snapshot":
+		return auth.Admin
+	}
+	read := method == fasthttp.MethodGet || method == fasthttp.MethodHead
+	switch {
+	case strings.HasPrefix(path, "/debug/pprof"):
+		return auth.Admin
+	case strings.HasPrefix(path, "/api/v1/itsm/inbound/"):
+		return auth.Public // each receiver checks its own inbound secret
+	case strings.HasPrefix(path, "/config/v1/rules") || strings.HasPrefix(path, "/prometheus/config/v1/rules"):
+		if read {
+			return auth.Read
+		}
+		return auth.Admin
+	case itsm.IsPath(path) && !read:
+		return auth.Operator
+	}
+	return auth.Read
 }
 
 // rulerConfigPath matches the ruler config API (also under /prometheus,
@@ -86,6 +115,10 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 	profiles := pprofHandler()
 	return func(ctx *fasthttp.RequestCtx) {
 		path := string(ctx.Path())
+		if r.auth != nil && !r.auth.Check(ctx, endpointRole(string(ctx.Method()), path)) {
+			requests.WithLabelValues("auth", strconv.Itoa(ctx.Response.StatusCode())).Inc()
+			return
+		}
 		handler := path
 		switch path {
 		case "/api/v1/write", "/api/v1/push", "/receive":

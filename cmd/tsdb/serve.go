@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
+	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
@@ -57,6 +59,9 @@ type serveConfig struct {
 	alertmanagers  stringList
 	evalInterval   time.Duration
 	externalURL    string
+	tlsCert        string
+	tlsKey         string
+	tlsClientCA    string
 	influxTCP      string
 	influxUDP      string
 	queryCacheOff  time.Duration
@@ -86,6 +91,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.Var(&c.alertmanagers, "alertmanager.url", "Alertmanager base `URL` to send alerts to (repeatable)")
 	fs.DurationVar(&c.evalInterval, "rules.evaluation-interval", time.Minute, "interval of rule groups that set none")
 	fs.StringVar(&c.externalURL, "web.external-url", "", "URL tsdb is reached at, for alert links")
+	fs.StringVar(&c.tlsCert, "web.tls-cert-file", "", "serve HTTPS with this certificate `file` (PEM)")
+	fs.StringVar(&c.tlsKey, "web.tls-key-file", "", "the certificate's private key `file` (PEM)")
+	fs.StringVar(&c.tlsClientCA, "web.tls-client-ca-file", "", "require client certificates signed by this CA `file` (PEM)")
 	fs.StringVar(&c.configFile, "config.file", "", "YAML `file` with MQTT subscriptions (see README)")
 	fs.StringVar(&c.influxTCP, "influx.listen-tcp", "", "`HOST:PORT` for InfluxDB line protocol over TCP (off when empty)")
 	fs.StringVar(&c.influxUDP, "influx.listen-udp", "", "`HOST:PORT` for InfluxDB line protocol over UDP (off when empty)")
@@ -307,6 +315,19 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 			_ = reload()
 		}
 	}()
+	var authn *auth.Authenticator
+	if fcfg.Auth != nil && len(fcfg.Auth.Users) > 0 {
+		if authn, err = auth.New(*fcfg.Auth); err != nil {
+			stopSubs()
+			db.Close()
+			return err
+		}
+		log.Info("authentication on", "users", len(fcfg.Auth.Users))
+	} else if host, _, _ := net.SplitHostPort(cfg.listen); !isLoopback(host) {
+		log.Warn("no auth: configured in --config.file, and --listen is not a loopback address: anyone who reaches it can read, write and delete data", "listen", cfg.listen)
+	} else {
+		log.Info("no auth: configured: serving on loopback only", "listen", cfg.listen)
+	}
 	var shuttingDown atomic.Bool
 	h := newRouter(routes{
 		remoteWrite:  rw.Serve,
@@ -317,6 +338,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		store:        db,
 		itsm:         incidents,
 		kpis:         kpis,
+		auth:         authn,
 		reload:       reload,
 		promImport:   promtext.New(relabel.Wrap(db, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,
@@ -341,6 +363,16 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
+	}
+	if cfg.tlsCert != "" || cfg.tlsKey != "" {
+		tcfg, err := tlsConfig(cfg.tlsCert, cfg.tlsKey, cfg.tlsClientCA)
+		if err != nil {
+			ln.Close()
+			db.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tcfg)
+		log.Info("serving HTTPS", "client_certificates", cfg.tlsClientCA != "")
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "version", version)
 	if ready != nil {
