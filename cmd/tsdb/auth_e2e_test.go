@@ -137,7 +137,7 @@ itsm:
 	require.Equal(t, 201, code, body)
 	for _, c := range []struct{ reader, own, other string }{{"reader-acme", "acme", "beta"}, {"reader-beta", "beta", "acme"}} {
 		for _, path := range []string{"/api/v1/query?query=secret_metric", "/api/v1/series?match[]=secret_metric", "/api/v1/label/team/values",
-			"/api/v1/export?match[]=secret_metric", "/api/v1/query_range?query=secret_metric&start=0&end=" + fmt.Sprint(time.Now().Unix()+60) + "&step=60"} {
+			"/api/v1/export?match[]=secret_metric", "/api/v1/query_range?query=secret_metric&start=" + fmt.Sprint(time.Now().Unix()-3600) + "&end=" + fmt.Sprint(time.Now().Unix()+60) + "&step=60"} {
 			code, body := do(c.reader, "GET", path, "", "", nil)
 			require.Equal(t, 200, code, body)
 			require.Contains(t, body, c.own, "%s sees its own data at %s", c.reader, path)
