@@ -21,7 +21,6 @@ import (
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
-	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
@@ -29,6 +28,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/remotewrite"
 	"github.com/emsdb/tsdb/ingest/snmp"
+	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/query/api"
 	"github.com/emsdb/tsdb/storage"
