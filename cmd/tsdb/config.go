@@ -9,10 +9,10 @@ import (
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
-	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/snmp"
+	"github.com/emsdb/tsdb/internal/auth"
 )
 
 // fileConfig is the optional --config.file: what flags cannot say well.

@@ -13,9 +13,9 @@ import (
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
-	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
+	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/query/api"
 )
 
