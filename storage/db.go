@@ -237,6 +237,22 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			return fmt.Errorf("%w: the write adds %d series to %d, over the limit of %d", ErrTooManySeries, missing, have, db.opts.MaxSeries)
 		}
 	}
+	if db.opts.TenantMaxSeries != nil {
+		if limit := db.opts.TenantMaxSeries(tenant); limit > 0 {
+			missing, have := 0, 0
+			for i, items := range perShard {
+				if len(items) > 0 {
+					missing += db.shards[i].countMissing(tenant, items)
+				}
+			}
+			for _, sh := range db.shards {
+				have += sh.tenantSeries(tenant)
+			}
+			if missing > 0 && have+missing > limit {
+				return fmt.Errorf("%w: tenant %s: the write adds %d series to %d, over its limit of %d (max_series)", ErrTooManySeries, tenant, missing, have, limit)
+			}
+		}
+	}
 	n := 0
 	var only int
 	for i, items := range perShard {

@@ -193,6 +193,23 @@ func TestSeriesLimit(t *testing.T) {
 	st.Write(t, db, "default", st.Series(ls("__name__", "a"), 2, 2))
 }
 
+func TestTenantSeriesLimit(t *testing.T) {
+	db := st.Open(t, &storage.Options{TenantMaxSeries: func(tenant string) int {
+		if tenant == "small" {
+			return 2
+		}
+		return 0
+	}})
+	st.Write(t, db, "small", st.Series(ls("__name__", "a"), 1, 1), st.Series(ls("__name__", "b"), 1, 1))
+	err := db.Write(context.Background(), "small", &storage.Batch{Series: []storage.SeriesSamples{
+		st.Series(ls("__name__", "a"), 2, 2), st.Series(ls("__name__", "c"), 1, 1)}})
+	require.ErrorIs(t, err, storage.ErrTooManySeries)
+	require.Contains(t, err.Error(), "tenant small")
+	require.Len(t, st.Read(t, db, "small", 0, all, st.Eq("__name__", "a"))[`{__name__="a"}`], 1, "nothing of the refused batch was stored")
+	st.Write(t, db, "small", st.Series(ls("__name__", "a"), 2, 2)) // existing series keep taking samples
+	st.Write(t, db, "big", st.Series(ls("__name__", "a"), 1, 1), st.Series(ls("__name__", "b"), 1, 1), st.Series(ls("__name__", "c"), 1, 1))
+}
+
 func TestCrashRecoveryReplaysWAL(t *testing.T) {
 	dir := t.TempDir()
 	db := st.OpenDir(t, dir, &storage.Options{HeadChunkSamples: 8})

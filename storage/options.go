@@ -21,6 +21,10 @@ type Options struct {
 	// MaxSeries caps the number of series held by the DB; a write that
 	// would create more fails with ErrTooManySeries. Zero means no limit.
 	MaxSeries int
+	// TenantMaxSeries, when set, caps each tenant's series: a write that
+	// would create more fails with ErrTooManySeries and stores nothing.
+	// Zero for a tenant means no limit.
+	TenantMaxSeries func(tenant string) int
 	// MaxLabelsPerSeries, MaxLabelNameLen and MaxLabelValueLen bound each
 	// series; a write breaking them fails with ErrInvalidSeries.
 	MaxLabelsPerSeries int // default 64

@@ -478,6 +478,16 @@ func (s *shard) queueSeal(ms *memSeries) {
 	}
 }
 
+// tenantSeries is how many series of tenant the shard holds.
+func (s *shard) tenantSeries(tenant string) int {
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
+	if ti := s.tenants[tenant]; ti != nil {
+		return len(ti.series)
+	}
+	return 0
+}
+
 func (s *shard) numSeries() int {
 	s.idxMu.RLock()
 	defer s.idxMu.RUnlock()

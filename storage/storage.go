@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -151,6 +152,9 @@ var (
 	ErrInvalidSample = errors.New("storage: invalid sample")
 	// ErrTooManySeries reports that a write would exceed the active series limit.
 	ErrTooManySeries = errors.New("storage: too many series")
+	// ErrRateLimited reports a write over its tenant's ingestion rate; the
+	// same write may succeed later (see RetryAfter).
+	ErrRateLimited = errors.New("storage: ingestion rate limit exceeded")
 	// ErrClosed reports use of a closed DB.
 	ErrClosed = errors.New("storage: closed")
 	// ErrCorrupt marks data on disk that does not decode.
@@ -160,4 +164,14 @@ var (
 // invalidSeries formats a validation error wrapping ErrInvalidSeries.
 func invalidSeries(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidSeries, fmt.Sprintf(format, args...))
+}
+
+// RetryAfter returns how long a writer should wait before retrying a write
+// that failed with err (zero when err does not say).
+func RetryAfter(err error) time.Duration {
+	var r interface{ RetryAfter() time.Duration }
+	if errors.As(err, &r) {
+		return r.RetryAfter()
+	}
+	return 0
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/internal/limits"
 )
 
 // fileConfig is the optional --config.file: what flags cannot say well.
@@ -23,6 +24,8 @@ type fileConfig struct {
 	ITSM   *itsm.Config  `yaml:"itsm"`
 	// Auth: users with hashed secrets, roles and tenants (docs/security.md).
 	Auth *auth.Config `yaml:"auth"`
+	// Limits per tenant (docs/security.md).
+	Limits *limits.Config `yaml:"limits"`
 	// KPIs are forecast against their targets (see docs/kpi.md).
 	KPIs []kpi.Definition `yaml:"kpis"`
 }
@@ -59,6 +62,11 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	if c.ITSM != nil {
 		if err := c.ITSM.Validate(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if c.Limits != nil {
+		if err := c.Limits.Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/remotewrite"
 	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/query/api"
 	"github.com/emsdb/tsdb/storage"
@@ -148,11 +149,17 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		return err
 	}
 	start := time.Now()
+	lcfg := fcfg.Limits
+	if lcfg == nil {
+		lcfg = &limits.Config{}
+	}
+	limiter := limits.New(lcfg, nil)
 	db, err := storage.Open(cfg.dataDir, &storage.Options{
-		Shards:    cfg.shards,
-		Retention: cfg.retention,
-		MaxSeries: cfg.maxSeries,
-		Logger:    log.With("component", "storage"),
+		Shards:          cfg.shards,
+		Retention:       cfg.retention,
+		MaxSeries:       cfg.maxSeries,
+		TenantMaxSeries: func(t string) int { return lcfg.For(t).MaxSeries },
+		Logger:          log.With("component", "storage"),
 	})
 	if err != nil {
 		return fmt.Errorf("open storage in %s: %w", cfg.dataDir, err)
@@ -166,7 +173,8 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		Name: "tsdb_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": version},
 	}, func() float64 { return 1 }))
 
-	rw := remotewrite.New(relabel.Wrap(db, &fcfg.Ingest.RemoteWrite), &remotewrite.Options{
+	ingestW := limiter.Wrap(db) // per-tenant label limits and ingestion rate
+	rw := remotewrite.New(relabel.Wrap(ingestW, &fcfg.Ingest.RemoteWrite), &remotewrite.Options{
 		MaxBodyBytes: cfg.maxBodyBytes,
 		Logger:       log.With("component", "remotewrite"),
 		Registerer:   reg,
@@ -192,9 +200,10 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		Logger:               log.With("component", "api"),
 		QueryTimeout:         cfg.queryTimeout,
 		MaxConcurrentQueries: cfg.queryMaxConc,
+		TenantQueryLimit:     func(t string) int { return lcfg.For(t).MaxQueryConcurrency },
 		Version:              version,
 	})
-	ifx := influx.New(relabel.Wrap(db, &fcfg.Ingest.Influx), &influx.Options{MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: reg})
+	ifx := influx.New(relabel.Wrap(ingestW, &fcfg.Ingest.Influx), &influx.Options{MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: reg})
 	if cfg.influxTCP != "" {
 		ln, err := net.Listen("tcp", cfg.influxTCP)
 		if err != nil {
@@ -225,7 +234,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		}
 	}
 	for _, mc := range fcfg.MQTT {
-		sub, err := mqtt.Start(context.Background(), mc, relabel.Wrap(db, &fcfg.Ingest.MQTT), mqttMetrics, log.With("component", "mqtt"))
+		sub, err := mqtt.Start(context.Background(), mc, relabel.Wrap(ingestW, &fcfg.Ingest.MQTT), mqttMetrics, log.With("component", "mqtt"))
 		if err != nil {
 			stopSubs()
 			db.Close()
@@ -235,7 +244,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	}
 	var poller *snmp.Poller
 	if fcfg.SNMP != nil {
-		if poller, err = snmp.Start(*fcfg.SNMP, relabel.Wrap(db, &fcfg.Ingest.SNMP), snmp.NewMetrics(reg), log.With("component", "snmp")); err != nil {
+		if poller, err = snmp.Start(*fcfg.SNMP, relabel.Wrap(ingestW, &fcfg.Ingest.SNMP), snmp.NewMetrics(reg), log.With("component", "snmp")); err != nil {
 			stopSubs()
 			db.Close()
 			return err
@@ -340,7 +349,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		kpis:         kpis,
 		auth:         authn,
 		reload:       reload,
-		promImport:   promtext.New(relabel.Wrap(db, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
+		promImport:   promtext.New(relabel.Wrap(ingestW, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,
 		snapshot:     a.Snapshot,
 		metrics:      metricsHandler(reg),

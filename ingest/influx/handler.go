@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/internal/tenancy"
+	"github.com/emsdb/tsdb/ingest/writeerr"
 	"github.com/emsdb/tsdb/storage"
 )
 
@@ -150,11 +151,8 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, db, precision string, v2 bool)
 	}
 	stored, bad, err := h.write(context.Background(), tenant, db, body, mul, div)
 	if err != nil {
-		code := fasthttp.StatusServiceUnavailable
-		if errors.Is(err, storage.ErrInvalidSeries) || errors.Is(err, storage.ErrInvalidSample) || errors.Is(err, storage.ErrTooManySeries) {
-			code = fasthttp.StatusBadRequest
-		}
-		h.fail(ctx, v2, code, err.Error())
+		h.fail(ctx, v2, writeerr.Status(err), err.Error())
+		writeerr.Answer(ctx, err)
 		return
 	}
 	if len(bad) > 0 {

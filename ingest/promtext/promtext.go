@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/internal/tenancy"
+	"github.com/emsdb/tsdb/ingest/writeerr"
 	"github.com/emsdb/tsdb/storage"
 )
 
@@ -154,11 +155,8 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if err := h.w.Write(context.Background(), tenant, &b); err != nil {
-		code := fasthttp.StatusServiceUnavailable
-		if errors.Is(err, storage.ErrInvalidSeries) || errors.Is(err, storage.ErrInvalidSample) || errors.Is(err, storage.ErrTooManySeries) {
-			code = fasthttp.StatusBadRequest
-		}
-		fail(ctx, code, err.Error())
+		fail(ctx, writeerr.Status(err), err.Error())
+		writeerr.Answer(ctx, err)
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)

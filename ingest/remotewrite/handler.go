@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/internal/tenancy"
+	"github.com/emsdb/tsdb/ingest/writeerr"
 	"github.com/emsdb/tsdb/storage"
 )
 
@@ -135,6 +136,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			h.opts.Logger.Warn("remote write failed", "err", err, "code", code)
 		}
 		ctx.Error(err.Error()+"\n", code)
+		if code == fasthttp.StatusTooManyRequests {
+			writeerr.Answer(ctx, err) // Retry-After
+		}
 		return
 	}
 	ctx.SetStatusCode(code)
@@ -189,7 +193,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	// The write runs to completion even if the client goes away: a
 	// half-applied batch would only be retried anyway.
 	if err := h.w.Write(context.Background(), tenant, &st.batch); err != nil {
-		return ver, statusOf(err), err
+		return ver, writeerr.Status(err), err
 	}
 	h.samples.Add(float64(counts.Samples))
 	h.histograms.Add(float64(counts.Histograms))
@@ -203,14 +207,4 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	return ver, fasthttp.StatusNoContent, nil
 }
 
-// statusOf maps a storage error to an HTTP status: 400 when retrying the
-// same request cannot help, 503 when it can.
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, storage.ErrInvalidSeries), errors.Is(err, storage.ErrInvalidSample),
-		errors.Is(err, storage.ErrTooManySeries):
-		return fasthttp.StatusBadRequest
-	default:
-		return fasthttp.StatusServiceUnavailable
-	}
-}
+

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -33,6 +34,9 @@ type Options struct {
 	// MaxConcurrentQueries bounds queries running at once; others wait
 	// for a slot until their timeout. 0 means no bound.
 	MaxConcurrentQueries int
+	// TenantQueryLimit, when set, bounds each tenant's concurrent queries
+	// (0: no bound); a query over it is refused with 429.
+	TenantQueryLimit func(tenant string) int
 	// Version is tsdb's version, reported by buildinfo.
 	Version string
 	// Cache keeps range-query results between dashboard refreshes; nil
@@ -47,6 +51,9 @@ type API struct {
 	engine Engine
 	opts   Options
 	slots  chan struct{}
+
+	runMu   sync.Mutex
+	running map[string]int // queries running per tenant
 }
 
 // New returns an API reading from r and querying with engine; admin may
@@ -65,7 +72,7 @@ func New(r storage.Reader, engine Engine, admin Admin, opts *Options) *API {
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 2 * time.Minute
 	}
-	a := &API{r: r, engine: engine, admin: admin, opts: o}
+	a := &API{r: r, engine: engine, admin: admin, opts: o, running: map[string]int{}}
 	if o.MaxConcurrentQueries > 0 {
 		a.slots = make(chan struct{}, o.MaxConcurrentQueries)
 	}

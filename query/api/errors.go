@@ -20,6 +20,7 @@ const (
 	errCanceled    = "canceled"
 	errUnavailable = "unavailable"
 	errInternal    = "internal"
+	errTooMany     = "too_many_requests"
 )
 
 // apiError is an error with the Prometheus error type it maps to.
@@ -68,6 +69,8 @@ func statusOfType(typ string) int {
 		return fasthttp.StatusServiceUnavailable
 	case errCanceled:
 		return 499
+	case errTooMany:
+		return fasthttp.StatusTooManyRequests
 	default:
 		return fasthttp.StatusInternalServerError
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"slices"
@@ -52,7 +53,7 @@ func (a *API) Query(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	defer cancel()
-	release, err := a.acquire(qctx)
+	release, err := a.acquire(qctx, tenant)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -111,7 +112,7 @@ func (a *API) QueryRange(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	defer cancel()
-	release, err := a.acquire(qctx)
+	release, err := a.acquire(qctx, tenant)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -149,15 +150,35 @@ func (a *API) queryContext(ctx *fasthttp.RequestCtx) (context.Context, func(), e
 	return c, cancel, nil
 }
 
-// acquire takes a query slot, waiting while all are busy.
-func (a *API) acquire(ctx context.Context) (func(), error) {
+// acquire takes a query slot, waiting while all are busy; a tenant at its
+// own concurrency limit is refused at once (429), so that one tenant's
+// dashboards cannot queue out the others.
+func (a *API) acquire(ctx context.Context, tenant string) (func(), error) {
+	release := func() {}
+	if a.opts.TenantQueryLimit != nil {
+		if limit := a.opts.TenantQueryLimit(tenant); limit > 0 {
+			a.runMu.Lock()
+			if a.running[tenant] >= limit {
+				a.runMu.Unlock()
+				return nil, &apiError{typ: errTooMany, err: fmt.Errorf("tenant %s already runs %d queries, its limit (max_query_concurrency); retry shortly", tenant, limit)}
+			}
+			a.running[tenant]++
+			a.runMu.Unlock()
+			release = func() {
+				a.runMu.Lock()
+				a.running[tenant]--
+				a.runMu.Unlock()
+			}
+		}
+	}
 	if a.slots == nil {
-		return func() {}, nil
+		return release, nil
 	}
 	select {
 	case a.slots <- struct{}{}:
-		return func() { <-a.slots }, nil
+		return func() { <-a.slots; release() }, nil
 	case <-ctx.Done():
+		release()
 		return nil, &apiError{typ: errTimeout, err: errors.New("query timed out waiting for a free query slot (too many concurrent queries)")}
 	}
 }
