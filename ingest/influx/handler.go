@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 
-	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/ingest/writeerr"
+	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
 )
 

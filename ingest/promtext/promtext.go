@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/prometheus/model/textparse"
 	"github.com/valyala/fasthttp"
 
-	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/ingest/writeerr"
+	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
 )
 

@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
-	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/ingest/writeerr"
+	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
 )
 
@@ -206,5 +206,3 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	}
 	return ver, fasthttp.StatusNoContent, nil
 }
-
-
