@@ -41,6 +41,16 @@ func run(args []string) int {
 		}
 		fmt.Fprintln(os.Stderr, "usage: tsdb rules check FILE... | tsdb rules replay --rules FILE --from T [--to T] [--dry-run]")
 		return 2
+	case "backup", "restore":
+		fn := backup
+		if args[0] == "restore" {
+			fn = restore
+		}
+		if err := fn(args[1:], os.Stderr); err != nil {
+			fmt.Fprintf(os.Stderr, "tsdb %s: %v\n", args[0], err)
+			return 1
+		}
+		return 0
 	case "auth":
 		if len(args) >= 2 && args[1] == "hash" {
 			if err := authHash(args[2:], os.Stdin, os.Stdout); err != nil {
@@ -71,6 +81,8 @@ commands:
   serve         run the server (tsdb serve --help lists its flags)
   rules check   check rule files as promtool check rules does
   rules replay  evaluate rules over history (--dry-run: backtest)
+  backup        copy a consistent snapshot of a running server (--url, --to)
+  restore       restore a backup into a new data folder (--from, --data)
   auth hash     hash a token (--token) or password (--password) read from stdin
   version   print the version
 `)

@@ -54,7 +54,7 @@ func endpointRole(method, path string) auth.Role {
 	}
 	read := method == fasthttp.MethodGet || method == fasthttp.MethodHead
 	switch {
-	case strings.HasPrefix(path, "/debug/pprof"):
+	case strings.HasPrefix(path, "/debug/pprof"), strings.HasPrefix(path, "/api/v1/admin/"):
 		return auth.Admin
 	case strings.HasPrefix(path, "/api/v1/itsm/inbound/"):
 		return auth.Public // each receiver checks its own inbound secret
@@ -195,6 +195,9 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 				} else {
 					r.itsm.Handler(ctx, path)
 				}
+			} else if rest, ok := strings.CutPrefix(path, "/api/v1/admin/tsdb/snapshots/"); ok {
+				handler = "/api/v1/admin/tsdb/snapshots"
+				r.api.Snapshots(ctx, rest)
 			} else if kpi.IsPath(path) {
 				handler = "/api/v1/kpis"
 				if r.kpis == nil {

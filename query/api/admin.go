@@ -3,8 +3,13 @@ package api
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -80,4 +85,89 @@ func (a *API) Snapshot(ctx *fasthttp.RequestCtx) {
 	}
 	b := appendJSONString([]byte(`{"name":`), name)
 	writeData(ctx, append(b, '}'))
+}
+
+var snapshotName = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{16}$`)
+
+// SnapshotFile is one file of a snapshot, as GET
+// /api/v1/admin/tsdb/snapshots/{name} lists them.
+type SnapshotFile struct {
+	Path string `json:"path"` // relative, with forward slashes
+	Size int64  `json:"size"`
+}
+
+// Snapshots serves the snapshots for copying them off the machine
+// (tsdb backup): GET …/snapshots/{name} lists its files, GET
+// …/snapshots/{name}/{path} sends one, DELETE …/snapshots/{name} removes
+// the snapshot. rest is the path after /api/v1/admin/tsdb/snapshots/.
+func (a *API) Snapshots(ctx *fasthttp.RequestCtx, rest string) {
+	if !a.opts.EnableAdmin || a.admin == nil {
+		writeError(ctx, errAdminDisabled)
+		return
+	}
+	name, file, _ := strings.Cut(rest, "/")
+	if !snapshotName.MatchString(name) {
+		writeError(ctx, badData("no snapshot %q", name))
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		return
+	}
+	dir := filepath.Join(a.opts.SnapshotDir, name)
+	if _, err := os.Stat(dir); err != nil {
+		writeError(ctx, badData("no snapshot %q", name))
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		return
+	}
+	switch {
+	case ctx.IsDelete() && file == "":
+		if err := os.RemoveAll(dir); err != nil {
+			writeError(ctx, err)
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	case ctx.IsGet() && file == "":
+		var files []SnapshotFile
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, SnapshotFile{Path: filepath.ToSlash(rel), Size: info.Size()})
+			return nil
+		})
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		b, _ := json.Marshal(map[string]any{"name": name, "files": files})
+		writeData(ctx, b)
+	case ctx.IsGet():
+		clean := filepath.Clean(filepath.FromSlash(file))
+		if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+			writeError(ctx, badData("bad file path %q", file))
+			return
+		}
+		f, err := os.Open(filepath.Join(dir, clean))
+		if err != nil {
+			writeError(ctx, badData("no file %q in snapshot %s", file, name))
+			ctx.SetStatusCode(fasthttp.StatusNotFound)
+			return
+		}
+		info, err := f.Stat()
+		if err != nil || info.IsDir() {
+			f.Close()
+			writeError(ctx, badData("no file %q in snapshot %s", file, name))
+			ctx.SetStatusCode(fasthttp.StatusNotFound)
+			return
+		}
+		ctx.SetContentType("application/octet-stream")
+		ctx.SetBodyStream(f, int(info.Size())) // closed by fasthttp
+	default:
+		ctx.Response.Header.Set("Allow", "GET, DELETE")
+		writeError(ctx, badData("use GET (list or file) or DELETE (the snapshot)"))
+		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+	}
 }
