@@ -20,6 +20,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -310,6 +311,15 @@ func (o *Outbox) postJira(r Receiver, it *outItem) error {
 	body, _ := json.Marshal(map[string]string{"body": fmt.Sprintf("tsdb: incident %s %s, status %s, priority %s%s",
 		inc.ID, ev.Event, inc.Status, inc.Priority, last)})
 	return o.send(r, it.ID, ev.Event, base+"/rest/api/2/issue/"+issueKey+"/comment", body, nil)
+}
+
+// Register exposes the outbox depth per receiver.
+func (m *Manager) Register(reg prometheus.Registerer) {
+	for name := range m.outbox.receivers {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tsdb_itsm_outbox_pending",
+			Help: "Incident events waiting to be delivered, per receiver.", ConstLabels: prometheus.Labels{"receiver": name}},
+			func() float64 { return float64(m.outbox.Pending()[name]) }))
+	}
 }
 
 // Pending is the number of undelivered events per receiver.

@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Alertmanagers sends alerts to Alertmanager's /api/v2/alerts, to every
@@ -23,7 +26,8 @@ type Alertmanagers struct {
 	queue    chan []*Alert
 	log      *slog.Logger
 	done     chan struct{}
-	Dropped  int
+	dropped  atomic.Int64
+	sent     *prometheus.CounterVec
 }
 
 // NewAlertmanagers starts a sender to the given base URLs.
@@ -32,10 +36,24 @@ func NewAlertmanagers(urls []string, external map[string]string, log *slog.Logge
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Alertmanagers{urls: urls, external: external, client: &http.Client{Timeout: 10 * time.Second},
-		queue: make(chan []*Alert, 1000), log: log, done: make(chan struct{})}
+		queue: make(chan []*Alert, 1000), log: log, done: make(chan struct{}),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tsdb_notifications_total",
+			Help: "Alert batches posted to Alertmanager, by Alertmanager and result (sent, failed)."}, []string{"alertmanager", "result"})}
 	go a.loop()
 	return a
 }
+
+// Register exposes the notifier's queue depth, drops and deliveries.
+func (a *Alertmanagers) Register(reg prometheus.Registerer) {
+	reg.MustRegister(a.sent,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tsdb_notification_queue_length",
+			Help: "Alert batches waiting to be sent to Alertmanager."}, func() float64 { return float64(len(a.queue)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tsdb_notifications_dropped_total",
+			Help: "Alert batches dropped because the queue was full."}, func() float64 { return float64(a.dropped.Load()) }))
+}
+
+// Dropped is how many batches a full queue dropped.
+func (a *Alertmanagers) Dropped() int64 { return a.dropped.Load() }
 
 // Send queues alerts for delivery.
 func (a *Alertmanagers) Send(alerts []*Alert) {
@@ -46,7 +64,7 @@ func (a *Alertmanagers) Send(alerts []*Alert) {
 		default:
 			select {
 			case <-a.queue:
-				a.Dropped++
+				a.dropped.Add(1)
 			default:
 			}
 		}
@@ -121,9 +139,11 @@ func (a *Alertmanagers) post(base string, payload []byte) {
 			return nil
 		}()
 		if err == nil {
+			a.sent.WithLabelValues(base, "sent").Inc()
 			return
 		}
 		if attempt == 3 {
+			a.sent.WithLabelValues(base, "failed").Inc()
 			a.log.Warn("alertmanager unreachable; alerts will be resent", "url", url, "err", err)
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http/pprof"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -111,9 +112,15 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 		Name: "tsdb_http_requests_total",
 		Help: "HTTP requests by handler and status code.",
 	}, []string{"handler", "code"})
-	reg.MustRegister(requests)
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tsdb_http_request_duration_seconds",
+		Help:    "HTTP request latency by handler (queries, writes, …).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"handler"})
+	reg.MustRegister(requests, duration)
 	profiles := pprofHandler()
 	return func(ctx *fasthttp.RequestCtx) {
+		t0 := time.Now()
 		path := string(ctx.Path())
 		if r.auth != nil && !r.auth.Check(ctx, endpointRole(string(ctx.Method()), path)) {
 			requests.WithLabelValues("auth", strconv.Itoa(ctx.Response.StatusCode())).Inc()
@@ -225,5 +232,8 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			}
 		}
 		requests.WithLabelValues(handler, strconv.Itoa(ctx.Response.StatusCode())).Inc()
+		if handler != "other" {
+			duration.WithLabelValues(handler).Observe(time.Since(t0).Seconds())
+		}
 	}
 }

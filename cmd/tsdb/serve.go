@@ -260,6 +260,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	var notifier ruler.Notifier
 	if len(cfg.alertmanagers) > 0 {
 		am = ruler.NewAlertmanagers(cfg.alertmanagers, nil, log.With("component", "notifier"))
+		am.Register(reg)
 		notifier = am
 	}
 	rl := ruler.New(eng, db, notifier, &ruler.Options{
@@ -273,6 +274,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 			return err
 		}
 		rl.OnEvent(incidents.HandleAlert)
+		incidents.Register(reg)
 		go func() {
 			t := time.NewTicker(5 * time.Second)
 			defer t.Stop()
