@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -41,11 +42,8 @@ func run(args []string) int {
 		}
 		fmt.Fprintln(os.Stderr, "usage: tsdb rules check FILE... | tsdb rules replay --rules FILE --from T [--to T] [--dry-run]")
 		return 2
-	case "backup", "restore":
-		fn := backup
-		if args[0] == "restore" {
-			fn = restore
-		}
+	case "backup", "restore", "import", "export":
+		fn := map[string]func([]string, io.Writer) error{"backup": backup, "restore": restore, "import": bulkImport, "export": bulkExport}[args[0]]
 		if err := fn(args[1:], os.Stderr); err != nil {
 			fmt.Fprintf(os.Stderr, "tsdb %s: %v\n", args[0], err)
 			return 1
@@ -83,6 +81,8 @@ commands:
   rules replay  evaluate rules over history (--dry-run: backtest)
   backup        copy a consistent snapshot of a running server (--url, --to)
   restore       restore a backup into a new data folder (--from, --data)
+  export        write series to a file: JSON lines or Prometheus text (--match, --out)
+  import        send a file of Prometheus text or JSON lines to a server (--file)
   auth hash     hash a token (--token) or password (--password) read from stdin
   version   print the version
 `)
