@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode"
 )
 
 // rewriteDurations evaluates PromQL 3 duration expressions, which the
@@ -197,7 +196,9 @@ func lexDur(q string) []durTok {
 			}
 			out = append(out, durTok{kind, s})
 			i = j
-		case c == '_' || unicode.IsLetter(rune(c)):
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			// ASCII only: a byte of a multi-byte rune is not a letter of an
+			// identifier (it once made this loop stand still).
 			j := i
 			for j < len(q) && (isAlnum(q[j]) || q[j] == '_' || q[j] == ':') {
 				j++

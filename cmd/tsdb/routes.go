@@ -35,12 +35,25 @@ type routes struct {
 	itsm         *itsm.Manager
 	kpis         *kpi.Engine
 	auth         *auth.Authenticator // nil: no authentication
+	mem          *memoryGuard        // nil: no memory budget
 	reload       func() error
 	promImport   fasthttp.RequestHandler
 }
 
 func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
 	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// sheddable reports whether a request may be refused under memory
+// pressure: writes and queries, not probes, metrics or admin.
+func sheddable(path string) bool {
+	switch endpointRole("GET", path) {
+	case auth.Write:
+		return true
+	case auth.Read:
+		return strings.HasPrefix(path, "/api/v1/query") || path == "/api/v1/series" || path == "/api/v1/export" || kpi.IsPath(path)
+	}
+	return false
 }
 
 // endpointRole is the role each endpoint needs when authentication is on.
@@ -124,6 +137,14 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 		path := string(ctx.Path())
 		if r.auth != nil && !r.auth.Check(ctx, endpointRole(string(ctx.Method()), path)) {
 			requests.WithLabelValues("auth", strconv.Itoa(ctx.Response.StatusCode())).Inc()
+			return
+		}
+		if r.mem.shed() && sheddable(path) {
+			ctx.Response.Header.Set("Retry-After", "5")
+			ctx.SetContentType("application/json")
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString(`{"status":"error","errorType":"unavailable","error":"tsdb is over its memory budget (--memory.budget-bytes); retry shortly"}` + "\n")
+			requests.WithLabelValues("shed", "503").Inc()
 			return
 		}
 		handler := path

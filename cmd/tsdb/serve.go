@@ -49,6 +49,7 @@ type serveConfig struct {
 	shutdownWait   time.Duration
 	readTimeout    time.Duration
 	maxConnections int
+	memoryBudget   int64
 	queryTimeout   time.Duration
 	queryMaxConc   int
 	queryLookback  time.Duration
@@ -83,6 +84,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.shutdownWait, "shutdown.timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.DurationVar(&c.readTimeout, "http.read-timeout", time.Minute, "longest time to read one request")
 	fs.IntVar(&c.maxConnections, "http.max-connections", 2048, "most concurrent HTTP connections")
+	fs.Int64Var(&c.memoryBudget, "memory.budget-bytes", 0, "memory budget: over it writes and queries get 503 with Retry-After until memory falls back (0: none)")
 	fs.DurationVar(&c.queryTimeout, "query.timeout", 2*time.Minute, "longest time one query may run")
 	fs.IntVar(&c.queryMaxConc, "query.max-concurrency", 20, "most queries running at once; others wait")
 	fs.DurationVar(&c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
@@ -350,6 +352,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		itsm:         incidents,
 		kpis:         kpis,
 		auth:         authn,
+		mem:          newMemoryGuard(ctx, cfg.memoryBudget, log),
 		reload:       reload,
 		promImport:   promtext.New(relabel.Wrap(ingestW, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,

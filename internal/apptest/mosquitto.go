@@ -72,7 +72,8 @@ func startMosquitto(t testing.TB, addr, dir, passwordFile string, extra ...strin
 	})
 }
 
-// SelfSignedCert writes a CA-less self-signed certificate for 127.0.0.1
+// SelfSignedCert writes a self-signed certificate for 127.0.0.1 (usable
+// as server and client certificate, and as its own CA)
 // and its key into dir and returns their paths.
 func SelfSignedCert(t testing.TB, dir string) (certFile, keyFile string) {
 	t.Helper()
@@ -87,7 +88,7 @@ func SelfSignedCert(t testing.TB, dir string) (certFile, keyFile string) {
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}

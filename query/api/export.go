@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"slices"
 	"strconv"
 
@@ -36,7 +37,9 @@ func (a *API) Export(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	q, err := a.r.Querier(ctx, tenant, start, end)
+	// Not ctx: a fasthttp RequestCtx outside a server cannot be a context.
+	qctx := context.Background()
+	q, err := a.r.Querier(qctx, tenant, start, end)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -46,7 +49,7 @@ func (a *API) Export(ctx *fasthttp.RequestCtx) {
 	var list []storage.Series
 	seen := map[string]struct{}{}
 	for _, set := range sets {
-		ss := q.Select(ctx, nil, set...)
+		ss := q.Select(qctx, nil, set...)
 		for ss.Next() {
 			s := ss.At()
 			key := s.Labels().String()

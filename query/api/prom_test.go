@@ -20,7 +20,7 @@ import (
 
 // newTestAPI serves a DB holding two series of up and one counter, with a
 // sample every 15 s for 10 minutes ending at now.
-func newTestAPI(t *testing.T, now time.Time) *API {
+func newTestAPI(t testing.TB, now time.Time) *API {
 	db := st.Open(t, nil)
 	end := now.UnixMilli()
 	var b storage.Batch

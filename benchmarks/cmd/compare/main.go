@@ -89,6 +89,10 @@ type Sustain struct {
 	P99Ms       float64 `json:"query_p99_ms"`
 	Errors      int     `json:"query_errors"`
 	RSSBytes    int64   `json:"rss_bytes"`
+	// RSS after the first round, its highest after any round, and after
+	// the last: flat memory means first ≈ last.
+	RSSFirst, RSSMax, RSSLast int64
+	Clients                   int `json:"query_clients"`
 }
 
 // Report is the whole result.
@@ -311,22 +315,29 @@ func sustain(ctx context.Context, p *peer.Peer, cfg config, rounds [][][]rwload.
 	qs := queryload.Dashboard(cfg.workload)
 	done := make(chan struct{})
 	var lat []float64
+	var mu sync.Mutex
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-done:
-				return
-			default:
+	st.Clients = max(cfg.qClients, 1)
+	for k := range st.Clients {
+		wg.Go(func() {
+			for i := k; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				t0 := time.Now()
+				_, err := queryload.Fetch(ctx, p.URL(), time.Now(), qs[i%len(qs)])
+				mu.Lock()
+				if err != nil {
+					st.Errors++
+				} else {
+					lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
+				}
+				mu.Unlock()
 			}
-			t0 := time.Now()
-			if _, err := queryload.Fetch(ctx, p.URL(), time.Now(), qs[i%len(qs)]); err != nil {
-				st.Errors++
-				continue
-			}
-			lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
-		}
-	})
+		})
+	}
 	start := time.Now()
 	var err error
 	for k, round := range rounds {
@@ -339,6 +350,12 @@ func sustain(ctx context.Context, p *peer.Peer, cfg config, rounds [][][]rwload.
 		}
 		sec := time.Since(t0).Seconds()
 		st.MaxSendSec = max(st.MaxSendSec, sec)
+		if rss, _, err := p.RSS(); err == nil {
+			if k == 0 {
+				st.RSSFirst = rss
+			}
+			st.RSSMax, st.RSSLast = max(st.RSSMax, rss), rss
+		}
 		if sec > cfg.interval.Seconds() {
 			st.Late++
 		}
@@ -543,11 +560,11 @@ func markdown(rep Report) string {
 			}
 		}
 		if r.Sustain != nil && p.Sustain != nil {
-			fmt.Fprintf(&b, "\nSustained at %d series: one sample per series every %.0f s for %d rounds, one dashboard client querying meanwhile:\n\n| peer | slowest round s | late rounds | queries | p50 ms | p99 ms | errors | RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
-				r.Series, r.Sustain.IntervalSec, r.Sustain.Rounds)
+			fmt.Fprintf(&b, "\nSustained at %d series: one sample per series every %.0f s for %d rounds, %d dashboard clients querying meanwhile:\n\n| peer | slowest round s | late rounds | queries | p50 ms | p99 ms | errors | RSS MiB first / max / last |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+				r.Series, r.Sustain.IntervalSec, r.Sustain.Rounds, r.Sustain.Clients)
 			for _, x := range []Run{r, p} {
-				fmt.Fprintf(&b, "| %s | %.2f | %d | %d | %.1f | %.1f | %d | %d |\n", x.Peer, x.Sustain.MaxSendSec, x.Sustain.Late, x.Sustain.Queries,
-					x.Sustain.P50Ms, x.Sustain.P99Ms, x.Sustain.Errors, x.Sustain.RSSBytes>>20)
+				fmt.Fprintf(&b, "| %s | %.2f | %d | %d | %.1f | %.1f | %d | %d / %d / %d |\n", x.Peer, x.Sustain.MaxSendSec, x.Sustain.Late, x.Sustain.Queries,
+					x.Sustain.P50Ms, x.Sustain.P99Ms, x.Sustain.Errors, x.Sustain.RSSFirst>>20, x.Sustain.RSSMax>>20, x.Sustain.RSSLast>>20)
 			}
 		}
 		if r.CrossChecked > 0 {
