@@ -38,6 +38,11 @@ func (s *Subscriber) startV311(u *url.URL, tlsCfg *tls.Config) error {
 	if tlsCfg != nil {
 		o.SetTLSConfig(tlsCfg)
 	}
+	// The broker sends what it queued for the session right after CONNACK,
+	// before SUBSCRIBE has registered its handler: without a default
+	// handler paho drops those messages unacknowledged and they stay stuck
+	// until the next reconnect.
+	o.SetDefaultPublishHandler(s.handleV311)
 	o.SetOnConnectHandler(func(c pahov3.Client) {
 		s.up.Set(1)
 		s.log.Info("mqtt connected", "protocol", "3.1.1")
