@@ -345,6 +345,15 @@ func (db *DB) numSeries() int {
 	return n
 }
 
+// TenantSeries is the number of series tenant holds.
+func (db *DB) TenantSeries(tenant string) int {
+	n := 0
+	for _, sh := range db.shards {
+		n += sh.tenantSeries(tenant)
+	}
+	return n
+}
+
 // Flush seals every in-memory sample to Pebble and truncates the logs, so
 // that a restart has nothing to replay. Writes may continue meanwhile.
 func (db *DB) Flush() error {

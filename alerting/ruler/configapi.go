@@ -64,6 +64,9 @@ func parseGroup(b []byte) (*rulefmt.Group, []error) {
 	if err := yaml.Unmarshal(b, &raw); err != nil {
 		return nil, []error{err}
 	}
+	if len(raw.Content) == 0 || raw.Content[0].Kind != yaml.MappingNode {
+		return nil, []error{fmt.Errorf("the body must be one rule group in YAML (name:, rules:)")}
+	}
 	wrapped, err := yaml.Marshal(map[string]any{"groups": []*yaml.Node{raw.Content[0]}})
 	if err != nil {
 		return nil, []error{err}

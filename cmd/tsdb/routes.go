@@ -5,6 +5,7 @@ import (
 	"net/http/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/internal/console"
 	"github.com/emsdb/tsdb/query/api"
 )
 
@@ -34,10 +36,12 @@ type routes struct {
 	store        ruler.Store
 	itsm         *itsm.Manager
 	kpis         *kpi.Engine
-	auth         *auth.Authenticator // nil: no authentication
-	mem          *memoryGuard        // nil: no memory budget
-	reload       func() error
+	auth         *atomic.Pointer[auth.Authenticator] // holds nil: no authentication
+	mem          *memoryGuard                        // nil: no memory budget
+	reload       func() (restartNeeded []string, err error)
 	promImport   fasthttp.RequestHandler
+	console      *console.Console
+	status       fasthttp.RequestHandler // /api/v1/status/ingest
 }
 
 func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
@@ -68,6 +72,8 @@ func endpointRole(method, path string) auth.Role {
 	}
 	read := method == fasthttp.MethodGet || method == fasthttp.MethodHead
 	switch {
+	case console.IsPath(path):
+		return auth.Public // static assets only; the console's API calls carry credentials
 	case strings.HasPrefix(path, "/debug/pprof"), strings.HasPrefix(path, "/api/v1/admin/"):
 		return auth.Admin
 	case strings.HasPrefix(path, "/api/v1/itsm/inbound/"):
@@ -135,7 +141,7 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		t0 := time.Now()
 		path := string(ctx.Path())
-		if r.auth != nil && !r.auth.Check(ctx, endpointRole(string(ctx.Method()), path)) {
+		if a := r.auth.Load(); a != nil && !a.Check(ctx, endpointRole(string(ctx.Method()), path)) {
 			requests.WithLabelValues("auth", strconv.Itoa(ctx.Response.StatusCode())).Inc()
 			return
 		}
@@ -178,6 +184,8 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			r.api.BuildInfo(ctx)
 		case "/api/v1/status/tsdb":
 			r.api.TSDBStatus(ctx)
+		case "/api/v1/status/ingest":
+			r.status(ctx)
 		case "/api/v1/format_query":
 			r.api.FormatQuery(ctx)
 		case "/api/v1/rules":
@@ -189,8 +197,11 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 		case "/-/reload":
 			if !ctx.IsPost() && !ctx.IsPut() {
 				ctx.Error("reload needs POST\n", fasthttp.StatusMethodNotAllowed)
-			} else if err := r.reload(); err != nil {
+			} else if restart, err := r.reload(); err != nil {
 				ctx.Error("failed to reload config: "+err.Error()+"\n", fasthttp.StatusInternalServerError)
+			} else if len(restart) > 0 {
+				ctx.SetContentType("text/plain; charset=utf-8")
+				ctx.SetBodyString("reloaded rules, auth and limits; changed sections that need a restart: " + strings.Join(restart, ", ") + "\n")
 			}
 		case "/api/v1/admin/tsdb/delete_series":
 			r.deleteSeries(ctx)
@@ -210,8 +221,12 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 				ctx.SetBodyString("Shutting down.\n")
 			}
 		case "/":
+			if strings.Contains(string(ctx.Request.Header.Peek("Accept")), "text/html") {
+				ctx.Redirect(console.Prefix, fasthttp.StatusFound)
+				break
+			}
 			ctx.SetContentType("text/plain; charset=utf-8")
-			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /write /api/v2/write /api/v1/import/prometheus /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready\n")
+			ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /write /api/v2/write /api/v1/import/prometheus /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready; the web console is at /console/\n")
 		default:
 			handler = "other"
 			if itsm.IsPath(path) {
@@ -241,6 +256,9 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			} else if name, ok := labelValuesPath(path); ok {
 				handler = "/api/v1/label/:name/values"
 				r.api.LabelValues(ctx, name)
+			} else if console.IsPath(path) {
+				handler = "/console"
+				r.console.Serve(ctx)
 			} else if strings.HasPrefix(path, "/debug/pprof/") {
 				handler = "/debug/pprof"
 				profiles(ctx)

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -29,6 +31,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/remotewrite"
 	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/internal/console"
 	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/query/api"
@@ -67,6 +70,7 @@ type serveConfig struct {
 	influxTCP      string
 	influxUDP      string
 	queryCacheOff  time.Duration
+	consoleDir     string
 }
 
 func parseServeFlags(args []string) (*serveConfig, error) {
@@ -102,6 +106,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.influxUDP, "influx.listen-udp", "", "`HOST:PORT` for InfluxDB line protocol over UDP (off when empty)")
 	fs.Int64Var(&c.queryCache, "query.cache-bytes", 256<<20, "memory for cached range-query results (0 turns the cache off)")
 	fs.DurationVar(&c.queryCacheOff, "query.cache-offset", 5*time.Minute, "results newer than this are not cached, as samples may still arrive for them")
+	fs.StringVar(&c.consoleDir, "web.console-dir", "", "serve the web console from this `folder` instead of the embedded copy (for working on it)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -151,16 +156,12 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		return err
 	}
 	start := time.Now()
-	lcfg := fcfg.Limits
-	if lcfg == nil {
-		lcfg = &limits.Config{}
-	}
-	limiter := limits.New(lcfg, nil)
+	limiter := limits.New(fcfg.Limits, nil)
 	db, err := storage.Open(cfg.dataDir, &storage.Options{
 		Shards:          cfg.shards,
 		Retention:       cfg.retention,
 		MaxSeries:       cfg.maxSeries,
-		TenantMaxSeries: func(t string) int { return lcfg.For(t).MaxSeries },
+		TenantMaxSeries: func(t string) int { return limiter.Config().For(t).MaxSeries },
 		Logger:          log.With("component", "storage"),
 	})
 	if err != nil {
@@ -176,7 +177,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	}, func() float64 { return 1 }))
 
 	ingestW := limiter.Wrap(db) // per-tenant label limits and ingestion rate
-	rw := remotewrite.New(relabel.Wrap(ingestW, &fcfg.Ingest.RemoteWrite), &remotewrite.Options{
+	ingested := newIngestStats(reg)
+	go ingested.run(ctx)
+	rw := remotewrite.New(relabel.Wrap(ingested.wrap("remote_write", ingestW), &fcfg.Ingest.RemoteWrite), &remotewrite.Options{
 		MaxBodyBytes: cfg.maxBodyBytes,
 		Logger:       log.With("component", "remotewrite"),
 		Registerer:   reg,
@@ -202,10 +205,10 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		Logger:               log.With("component", "api"),
 		QueryTimeout:         cfg.queryTimeout,
 		MaxConcurrentQueries: cfg.queryMaxConc,
-		TenantQueryLimit:     func(t string) int { return lcfg.For(t).MaxQueryConcurrency },
+		TenantQueryLimit:     func(t string) int { return limiter.Config().For(t).MaxQueryConcurrency },
 		Version:              version,
 	})
-	ifx := influx.New(relabel.Wrap(ingestW, &fcfg.Ingest.Influx), &influx.Options{MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: reg})
+	ifx := influx.New(relabel.Wrap(ingested.wrap("influx", ingestW), &fcfg.Ingest.Influx), &influx.Options{MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: reg})
 	if cfg.influxTCP != "" {
 		ln, err := net.Listen("tcp", cfg.influxTCP)
 		if err != nil {
@@ -235,8 +238,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 			_ = sub.Stop(sctx)
 		}
 	}
+	mqttW := ingested.wrap("mqtt", ingestW)
 	for _, mc := range fcfg.MQTT {
-		sub, err := mqtt.Start(context.Background(), mc, relabel.Wrap(ingestW, &fcfg.Ingest.MQTT), mqttMetrics, log.With("component", "mqtt"))
+		sub, err := mqtt.Start(context.Background(), mc, relabel.Wrap(mqttW, &fcfg.Ingest.MQTT), mqttMetrics, log.With("component", "mqtt"))
 		if err != nil {
 			stopSubs()
 			db.Close()
@@ -246,7 +250,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	}
 	var poller *snmp.Poller
 	if fcfg.SNMP != nil {
-		if poller, err = snmp.Start(*fcfg.SNMP, relabel.Wrap(ingestW, &fcfg.Ingest.SNMP), snmp.NewMetrics(reg), log.With("component", "snmp")); err != nil {
+		if poller, err = snmp.Start(*fcfg.SNMP, relabel.Wrap(ingested.wrap("snmp", ingestW), &fcfg.Ingest.SNMP), snmp.NewMetrics(reg), log.With("component", "snmp")); err != nil {
 			stopSubs()
 			db.Close()
 			return err
@@ -304,7 +308,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		go kpis.Run(ctx)
 		log.Info("KPIs forecast", "kpis", len(fcfg.KPIs), "incidents", incidents != nil)
 	}
-	reload := func() error {
+	loadRules := func() error {
 		if err := rl.Load(files); err != nil {
 			log.Error("rules not reloaded; the previous rules keep running", "err", err)
 			return err
@@ -312,7 +316,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		log.Info("rules loaded", "files", len(files), "groups", len(rl.Groups()))
 		return nil
 	}
-	if err := reload(); err != nil {
+	if err := loadRules(); err != nil {
 		stopSubs()
 		db.Close()
 		return err
@@ -320,30 +324,80 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 	if err := rl.LoadStored(db); err != nil {
 		log.Error("rule groups stored through the API not loaded", "err", err)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			_ = reload()
-		}
-	}()
-	var authn *auth.Authenticator
+	var authn atomic.Pointer[auth.Authenticator]
 	if fcfg.Auth != nil && len(fcfg.Auth.Users) > 0 {
-		if authn, err = auth.New(*fcfg.Auth); err != nil {
+		a, err := auth.New(*fcfg.Auth)
+		if err != nil {
 			stopSubs()
 			db.Close()
 			return err
 		}
+		authn.Store(a)
 		log.Info("authentication on", "users", len(fcfg.Auth.Users))
 	} else if host, _, _ := net.SplitHostPort(cfg.listen); !isLoopback(host) {
 		log.Warn("no auth: configured in --config.file, and --listen is not a loopback address: anyone who reaches it can read, write and delete data", "listen", cfg.listen)
 	} else {
 		log.Info("no auth: configured: serving on loopback only", "listen", cfg.listen)
 	}
+	// reload re-reads the rule files and the config file (SIGHUP, POST
+	// /-/reload): rules, auth and limits change in place; all or nothing.
+	baseline, _ := loadConfig(cfg.configFile) // as read, before Start filled in defaults
+	var reloadMu sync.Mutex
+	reload := func() ([]string, error) {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		next, err := loadConfig(cfg.configFile)
+		if err != nil {
+			log.Error("config not reloaded; the previous config stays", "err", err)
+			return nil, err
+		}
+		var a *auth.Authenticator
+		if next.Auth != nil && len(next.Auth.Users) > 0 {
+			if a, err = auth.New(*next.Auth); err != nil {
+				return nil, err
+			}
+		} else if authn.Load() != nil {
+			err := errors.New("the config no longer has auth: users; turning authentication off needs a restart, so nothing was reloaded")
+			log.Error("config not reloaded", "err", err)
+			return nil, err
+		}
+		if err := loadRules(); err != nil {
+			return nil, err
+		}
+		if a != nil {
+			authn.Store(a)
+		}
+		limiter.SetConfig(next.Limits)
+		restart := restartNeeded(baseline, next)
+		if len(restart) > 0 {
+			log.Warn("config reloaded; these sections changed but take effect only after a restart", "sections", restart)
+		} else {
+			log.Info("config reloaded", "auth_users", len(authUsers(next)))
+		}
+		return restart, nil
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			_, _ = reload()
+		}
+	}()
+	cons, err := console.New(cfg.consoleDir)
+	if err != nil {
+		stopSubs()
+		db.Close()
+		return fmt.Errorf("--web.console-dir: %w", err)
+	}
 	var shuttingDown atomic.Bool
 	h := newRouter(routes{
-		remoteWrite:  rw.Serve,
+		remoteWrite: func(ctx *fasthttp.RequestCtx) {
+			rw.Serve(ctx)
+			ingested.sawRequest(ctx)
+		},
+		console:      cons,
+		status:       statusHandler(ingested, db, fcfg, reg, start),
 		export:       a.Export,
 		api:          a,
 		influx:       ifx,
@@ -351,10 +405,10 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		store:        db,
 		itsm:         incidents,
 		kpis:         kpis,
-		auth:         authn,
+		auth:         &authn,
 		mem:          newMemoryGuard(ctx, cfg.memoryBudget, log),
 		reload:       reload,
-		promImport:   promtext.New(relabel.Wrap(ingestW, &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
+		promImport:   promtext.New(relabel.Wrap(ingested.wrap("prometheus_import", ingestW), &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
 		deleteSeries: a.DeleteSeries,
 		snapshot:     a.Snapshot,
 		metrics:      metricsHandler(reg),
@@ -432,4 +486,32 @@ type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug(fmt.Sprintf(format, args...), "component", "http")
+}
+
+// restartNeeded names the config sections that differ between what the
+// server started with and next: they take effect only after a restart.
+func restartNeeded(started, next *fileConfig) []string {
+	if started == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range []struct {
+		name string
+		a, b any
+	}{
+		{"mqtt", started.MQTT, next.MQTT}, {"snmp", started.SNMP, next.SNMP}, {"ingest", started.Ingest, next.Ingest},
+		{"itsm", started.ITSM, next.ITSM}, {"kpis", started.KPIs, next.KPIs},
+	} {
+		if !reflect.DeepEqual(s.a, s.b) {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
+
+func authUsers(c *fileConfig) []auth.User {
+	if c.Auth == nil {
+		return nil
+	}
+	return c.Auth.Users
 }

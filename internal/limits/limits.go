@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -97,7 +98,7 @@ func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
 
 // Limiter enforces the write-path limits.
 type Limiter struct {
-	cfg *Config
+	cfg atomic.Pointer[Config]
 	now func() time.Time
 
 	mu      sync.Mutex
@@ -114,11 +115,22 @@ func New(cfg *Config, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{cfg: cfg, now: now, buckets: map[string]*bucket{}}
+	l := &Limiter{now: now, buckets: map[string]*bucket{}}
+	l.SetConfig(cfg)
+	return l
 }
 
 // Config returns the limits the limiter enforces.
-func (l *Limiter) Config() *Config { return l.cfg }
+func (l *Limiter) Config() *Config { return l.cfg.Load() }
+
+// SetConfig replaces the limits (config reload); nil means none. Token
+// buckets carry over: a tenant's burst is not refilled by a reload.
+func (l *Limiter) SetConfig(cfg *Config) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	l.cfg.Store(cfg)
+}
 
 // take removes n samples from tenant's bucket, or says how long to wait.
 func (l *Limiter) take(tenant string, lim Limits, n int) error {
@@ -182,7 +194,7 @@ type writer struct {
 }
 
 func (x *writer) Write(ctx context.Context, tenant string, b *storage.Batch) error {
-	lim := x.l.cfg.For(tenant)
+	lim := x.l.Config().For(tenant)
 	if lim.MaxLabelsPerSeries > 0 || lim.MaxLabelNameLength > 0 || lim.MaxLabelValueLength > 0 {
 		for i := range b.Series {
 			ls, err := b.LabelsOf(i)
