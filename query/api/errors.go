@@ -85,6 +85,9 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 	b = appendJSONString(b, err.Error())
 	b = append(b, "}\n"...)
 	ctx.Response.Reset()
+	if status == fasthttp.StatusTooManyRequests {
+		ctx.Response.Header.Set("Retry-After", "1") // queries are short: a second is plenty
+	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
