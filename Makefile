@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 LISTEN  ?= 127.0.0.1:9090
 DATA    ?= data
 
-.PHONY: build test check lint bench bench-full gobench compare kpi-accuracy run fuzz cover clean
+.PHONY: build test check lint bench bench-full gobench compare kpi-accuracy run fuzz cover clean console-vendor
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/tsdb
@@ -81,10 +81,26 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./ingest/remotewrite/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./ingest/influx/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./ingest/promtext/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzHandlers -fuzztime $(FUZZTIME) ./query/api/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzIdentify -fuzztime $(FUZZTIME) ./internal/auth/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./alerting/itsm/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./alerting/kpi/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./alerting/ruler/
 
 cover:
 	$(GO) test -tags $(TAGS) -coverprofile=cover.out $(PKGS)
 	$(GO) tool cover -func=cover.out | tail -1
+
+# The console's one front-end package (uPlot), pinned with its checksum in
+# internal/console/package-lock.json. The copies in assets/vendor are
+# committed, so building tsdb needs no npm; this target fetches them again
+# and fails if they differ from what is committed.
+CONSOLE := internal/console
+console-vendor:
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --ignore-scripts
+	cp $(CONSOLE)/node_modules/uplot/dist/uPlot.esm.js $(CONSOLE)/node_modules/uplot/dist/uPlot.min.css $(CONSOLE)/assets/vendor/
+	cp $(CONSOLE)/node_modules/uplot/LICENSE $(CONSOLE)/assets/vendor/uPlot.LICENSE
+	git diff --exit-code --stat -- $(CONSOLE)/assets/vendor
 
 clean:
 	rm -rf bin cover.out

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/internal/apijson"
+	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/internal/tenancy"
 )
 
@@ -65,7 +66,10 @@ func (m *Manager) Handler(ctx *fasthttp.RequestCtx, path string) {
 			}
 		}
 	}
-	who := string(ctx.Request.Header.Peek("X-User"))
+	who := auth.UserOf(ctx) // with authentication on, the user who signed in
+	if who == "" {
+		who = string(ctx.Request.Header.Peek("X-User"))
+	}
 	if who == "" {
 		who = param(ctx, body, "who")
 	}

@@ -240,8 +240,19 @@ func (a *Authenticator) Check(ctx *fasthttp.RequestCtx, need Role) bool {
 		return false
 	}
 	ctx.Request.Header.Set(tenancy.Header, t)
-	ctx.SetUserValue("auth.user", u.Name)
+	ctx.SetUserValue(userKey, u.Name)
 	return true
+}
+
+// userKey is where Check leaves the authenticated user's name.
+const userKey = "auth.user"
+
+// UserOf is the name of the user Check authenticated for this request, or
+// "" when authentication is off. Handlers record it as the actor: a client
+// cannot claim to be someone else.
+func UserOf(ctx *fasthttp.RequestCtx) string {
+	s, _ := ctx.UserValue(userKey).(string)
+	return s
 }
 
 func deny(ctx *fasthttp.RequestCtx, code int, typ, msg string) {

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/internal/apptest"
+	"github.com/emsdb/tsdb/internal/auth"
+)
+
+// artifactDir is where the console tests leave their screenshots:
+// $ARTIFACTS_DIR/console, or artifacts/console at the repository root.
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "artifacts")
+	}
+	dir = filepath.Join(dir, "console")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// consoleServer starts tsdb with auth, ITSM, a KPI drifting towards its
+// target, a rule that fires and an hour of node data.
+func consoleServer(t *testing.T) (*apptest.Proc, map[string]string) {
+	dir := t.TempDir()
+	pw, err := auth.HashPassword("kim-pass")
+	require.NoError(t, err)
+	creds := map[string]string{"operator": "kim:kim-pass", "reader": "reader-token", "beta": "beta-token", "admin": "root-token"}
+	cfg := filepath.Join(dir, "tsdb.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+auth:
+  users:
+    - {name: kim, username: kim, password_hash: '%s', roles: [operator], tenants: [default]}
+    - {name: reader, token_sha256: %s, roles: [read], tenants: [default]}
+    - {name: beta-reader, token_sha256: %s, roles: [read], tenants: [beta]}
+    - {name: admin, token_sha256: %s, roles: [admin], tenants: ["*"]}
+itsm:
+  cis:
+    - {name: web, kind: service, selector: '{service="web"}', owner_group: web-oncall, impact: high}
+  sla:
+    P1: {acknowledge: 15m, resolve: 4h}
+  groups:
+    web-oncall: [kim]
+  receivers: []
+kpis:
+  - name: web_success
+    expr: web_success_ratio
+    target: 0.95
+    direction: above
+    interval: 2s
+    step: 1m
+    horizon: 2h
+    history: 2h
+    seasonality: none
+    labels: {service: web}
+`, pw, auth.HashToken("reader-token"), auth.HashToken("beta-token"), auth.HashToken("root-token"))), 0o644))
+	rules := filepath.Join(dir, "rules.yml")
+	require.NoError(t, os.WriteFile(rules, []byte(`groups:
+  - name: web
+    interval: 1s
+    rules:
+      - alert: WebHighLoad
+        expr: node_load1{service="web"} > 1
+        labels: {severity: critical}
+        annotations: {summary: "load {{ $value }} on {{ $labels.instance }}"}
+`), 0o644))
+	db := apptest.StartTSDB(t, apptest.Build(t), filepath.Join(dir, "data"), "--config.file", cfg, "--rules", rules)
+
+	// An hour of data, a minute apart, ending now.
+	var b strings.Builder
+	now := time.Now()
+	for i := 60; i >= 0; i-- {
+		ts := now.Add(-time.Duration(i) * time.Minute).UnixMilli()
+		for h, host := range []string{"web-1", "web-2", "web-3"} {
+			fmt.Fprintf(&b, "node_load1{service=\"web\",instance=%q} %g %d\n", host, 0.5+float64(h)+0.4*math.Sin(float64(i)/7), ts)
+		}
+		fmt.Fprintf(&b, "web_success_ratio{service=\"web\"} %g %d\n", 0.995-0.0006*float64(60-i), ts) // drifting to 0.95
+	}
+	req, _ := http.NewRequest("POST", db.URL()+"/api/v1/import/prometheus", strings.NewReader(b.String()))
+	req.Header.Set("Authorization", "Bearer root-token")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 204, resp.StatusCode, string(body))
+	// The alert fires (web-2 and web-3 are over 1) and becomes an incident.
+	require.Eventually(t, func() bool {
+		return len(incidents(t, db, "root-token")) > 0
+	}, 30*time.Second, 200*time.Millisecond, "an incident opens")
+	return db, creds
+}
+
+func incidents(t *testing.T, db *apptest.Proc, token string) []map[string]any {
+	req, _ := http.NewRequest("GET", db.URL()+"/api/v1/incidents", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		Data []map[string]any `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return out.Data
+}
+
+// browser starts headless Debian Chromium at the given window size.
+func browser(t *testing.T, width, height int) context.Context {
+	exe := apptest.NeedBinary(t, "chromium", "chromium")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.WindowSize(width, height), chromedp.Flag("disable-gpu", true), chromedp.Flag("lang", "en-US"))
+	tctx, cancel0 := context.WithTimeout(context.Background(), 3*time.Minute) // the whole browser
+	t.Cleanup(cancel0)
+	actx, cancel := chromedp.NewExecAllocator(tctx, opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	require.NoError(t, chromedp.Do(ctx), "start chromium") // the browser lives as long as this first call's context
+	return ctx
+}
+
+// page is a browser tab on the console; its methods fail the test.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// do runs the steps in order, each within 30 s.
+func (p page) do(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	for i, s := range steps {
+		ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+		err := chromedp.Do(ctx, s)
+		cancel()
+		if err != nil {
+			if png, serr := chromedp.Run(p.ctx, chromedp.FullScreenshot(100)); serr == nil {
+				_ = os.WriteFile(filepath.Join(artifactDir(p.t), "failed.png"), png, 0o644)
+			}
+			p.t.Fatalf("step %d of %d: %v (screenshot in failed.png)", i+1, len(steps), err)
+		}
+	}
+}
+
+func (p page) text(sel string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(sel)))
+	require.NoError(p.t, err, sel)
+	return s
+}
+
+func (p page) count(sel string) int {
+	p.t.Helper()
+	n, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
+	require.NoError(p.t, err, sel)
+	return n
+}
+
+func visible(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(sel))
+}
+func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
+func keys(sel, v string) chromedp.Action[chromedp.Void] {
+	return chromedp.SendKeys(chromedp.CSS(sel), v)
+}
+
+// waitText waits until the element's text contains s.
+func waitText(sel, s string) chromedp.Action[chromedp.Void] {
+	return waitJS(fmt.Sprintf("(document.querySelector(%q)?.innerText ?? '').includes(%q)", sel, s))
+}
+
+// waitJS waits until the JavaScript expression js is true.
+func waitJS(js string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for {
+			ok, err := chromedp.Evaluate[bool](js)(ctx, t)
+			if err != nil || ok {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("never true: %s: %w", js, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// loaded waits until the page named has rendered its data.
+func loaded(name string) chromedp.Action[chromedp.Void] {
+	return visible(fmt.Sprintf(`body[data-page=%q][data-loaded="1"]`, name))
+}
+
+func (p page) screenshot(name string) {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	require.NoError(p.t, err)
+	require.NoError(p.t, os.WriteFile(filepath.Join(artifactDir(p.t), name), png, 0o644))
+}
+
+// login signs in through the console's form: a bearer token, or user:password.
+func (p page) login(base, token, userPass string) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(base+"/console/"), visible(`[data-testid="login-submit"]`))
+	if token != "" {
+		p.do(keys(`[data-testid="login-token"]`, token))
+	} else {
+		u, pw, _ := strings.Cut(userPass, ":")
+		p.do(keys(`[data-testid="login-user"]`, u), keys(`[data-testid="login-password"]`, pw))
+	}
+	p.do(click(`[data-testid="login-submit"]`), loaded("overview"))
+}
+
+// TestConsole drives the console in headless Chromium on a live server:
+// the overview with data, acknowledging and resolving an incident through
+// the UI, a query with its chart, the other pages, Korean labels, a phone
+// screen; and a read-only user and another tenant's user are refused or
+// see nothing. Screenshots go to artifacts/console.
+func TestConsole(t *testing.T) {
+	db, creds := consoleServer(t)
+	base := db.URL()
+	p := page{t, browser(t, 1400, 900)}
+	p.login(base, "", creds["operator"])
+
+	// Overview: incidents by priority, firing alerts, KPIs, ingest, sources.
+	p.do(visible(`[data-testid="overview-incidents"]`), visible(`[data-testid="overview-sources"]`))
+	n, err := strconv.Atoi(strings.ReplaceAll(strings.TrimSpace(p.text(`[data-testid="active-series"]`)), ",", ""))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, 4, "three load series, the KPI's, and what rules and KPIs write")
+	require.Contains(t, p.text(`[data-testid="overview-incidents"]`), "P1")
+	require.Contains(t, p.text(`[data-testid="overview-alerts"]`), "WebHighLoad")
+	require.Contains(t, p.text(`[data-testid="overview-kpis"]`), "web_success")
+	p.screenshot("01-overview.png")
+
+	// The incident: acknowledge, comment, resolve, through the UI.
+	id := incidents(t, db, "root-token")[0]["id"].(string)
+	row := fmt.Sprintf(`[data-incident-id=%q]`, id)
+	status := func(s string) chromedp.Action[chromedp.Void] {
+		return visible(fmt.Sprintf(`[data-testid="incident-status"][data-status=%q]`, s))
+	}
+	p.do(click(`a[data-nav="incidents"]`), loaded("incidents"), visible(row))
+	p.screenshot("02-incidents.png")
+	p.do(click(row), status("open"), click(`button[data-action="ack"]`), status("acknowledged"),
+		click(`button[data-action="comment"]`), visible(`[data-testid="action-input"]`),
+		keys(`[data-testid="action-input"]`, "load balancer drained"), click(`[data-testid="action-submit"]`),
+		waitText("body", "load balancer drained"))
+	p.screenshot("03-incident-acknowledged.png")
+	p.do(click(`button[data-action="resolve"]`), status("resolved"))
+	p.screenshot("04-incident-resolved.png")
+	var after map[string]any
+	for _, x := range incidents(t, db, "root-token") {
+		if x["id"] == id {
+			after = x
+		}
+	}
+	require.Equal(t, "resolved", after["status"], "the UI's actions reached the API")
+	raw, _ := json.Marshal(after)
+	require.Contains(t, string(raw), "kim", "the timeline names who acted")
+	require.Contains(t, string(raw), "load balancer drained")
+
+	// Explore: a query, its chart and table.
+	p.do(click(`a[data-nav="explore"]`), visible(`[data-testid="query-input"]`),
+		keys(`[data-testid="query-input"]`, `node_load1{service="web"}`), click(`[data-testid="query-run"]`),
+		loaded("explore"), visible(`[data-testid="query-chart"] canvas`))
+	require.Equal(t, 3, p.count(`[data-testid="query-table"] tbody tr`), "one table row per series")
+	p.screenshot("05-explore.png")
+
+	// Every other page renders without an error.
+	for _, name := range []string{"problems", "sla", "kpis", "rules"} {
+		p.do(click(fmt.Sprintf(`a[data-nav=%q]`, name)), loaded(name))
+		require.Zero(t, p.count(`[data-testid="error"]:not(:empty)`), "%s shows an error", name)
+		p.screenshot("06-" + name + ".png")
+	}
+	p.do(click(`a[data-nav="kpis"]`), loaded("kpis"))
+	require.Contains(t, p.text("body"), "web_success")
+
+	// Korean labels, then the light theme.
+	p.do(click(`a[data-nav="overview"]`), loaded("overview"), click(`[data-testid="lang-toggle"]`),
+		waitJS(`document.documentElement.lang === "ko"`), loaded("overview"))
+	require.Contains(t, p.text(`a[data-nav="incidents"]`), "인시던트")
+	p.screenshot("07-overview-ko.png")
+	p.do(click(`[data-testid="theme-toggle"]`))
+	p.screenshot("08-overview-light.png")
+
+	// A read-only user sees incidents but may not act on them.
+	r := page{t, browser(t, 1400, 900)}
+	r.login(base, creds["reader"], "")
+	r.do(chromedp.Navigate(base+"/console/#/incidents/"+id), loaded("incident"), click(`button[data-action="close"]`),
+		visible(`[data-testid="error"]`))
+	require.Contains(t, r.text(`[data-testid="error"]`), "lacks the operator role")
+
+	// Another tenant's reader sees none of it.
+	b := page{t, browser(t, 1400, 900)}
+	b.login(base, creds["beta"], "")
+	require.NotContains(t, b.text("body"), "WebHighLoad")
+	b.do(click(`a[data-nav="incidents"]`), loaded("incidents"))
+	require.Zero(t, b.count(`[data-incident-id]`), "tenant beta sees no incident of the default tenant")
+
+	// A phone.
+	ph := page{t, browser(t, 400, 850)}
+	ph.login(base, "", creds["operator"])
+	ph.screenshot("09-overview-phone.png")
+}

@@ -1,0 +1,354 @@
+// Incidents: the filterable board (#/incidents?status=&priority=&ci=&owner=)
+// and one incident's page (#/incidents/ID) with its actions.
+//
+// Data: GET /api/v1/incidents (status, priority and ci filter on the
+// server; "active" and the owner group here), GET /api/v1/incidents/{id},
+// POST /api/v1/incidents/{id}/{ack|resolve|close|assign|comment} as form
+// values (assignee=, text=), GET /api/v1/incidents/{id}/report (HTML).
+import { h, s, table, row, badge, priorityBadge, statusBadge, errorBox, errText, empty, labelChips,
+  fmtAgo, fmtDur, fmtTime, fmtValue } from '../dom.js';
+import * as api from '../api.js';
+import { t, tOr } from '../i18n.js';
+
+const STATUSES = ['active', 'open', 'acknowledged', 'resolved', 'closed'];
+const PRIORITIES = ['P1', 'P2', 'P3', 'P4', 'P5'];
+
+export function render(el, ctx) {
+  const id = ctx.route.parts[0];
+  return id ? detail(el, ctx, id) : board(el, ctx);
+}
+
+// ---- board ----
+
+async function board(el, ctx) {
+  const q = ctx.route.query;
+  const f = { status: q.get('status') || '', priority: q.get('priority') || '', ci: q.get('ci') || '', owner: q.get('owner') || '' };
+  const apply = (patch) => {
+    const next = new URLSearchParams();
+    for (const [k, v] of Object.entries({ ...f, ...patch })) if (v) next.set(k, v);
+    location.hash = '#/incidents' + (next.toString() ? '?' + next : '');
+  };
+  const select = (name, options, label) => h('label', null, h('span', null, label),
+    h('select', { 'data-filter': name, onchange: (e) => apply({ [name]: e.target.value }) },
+      h('option', { value: '' }, t('filter.all')),
+      options.map(([v, text]) => h('option', { value: v, selected: v === f[name] }, text))));
+
+  const listEl = h('div', { class: 'board' });
+  const filters = h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() });
+  const errEl = h('div', { 'data-testid': 'error', class: 'error', role: 'alert', hidden: true });
+  el.append(h('div', { class: 'page-head' }, h('h1', null, t('nav.incidents'))), filters, errEl, listEl);
+
+  let list;
+  try {
+    list = await api.get('/api/v1/incidents', {
+      status: f.status === 'active' ? '' : f.status, priority: f.priority, ci: f.ci,
+    });
+  } catch (e) {
+    listEl.append(errorBox(e));
+    return;
+  }
+  if (!ctx.alive()) return;
+  list = list || [];
+  const owners = [...new Set(list.map((i) => i.owner_group).filter(Boolean).concat(f.owner ? [f.owner] : []))].sort();
+  const cis = [...new Set(list.map((i) => i.ci).filter(Boolean))].sort();
+  if (f.status === 'active') list = list.filter((i) => i.status === 'open' || i.status === 'acknowledged');
+  if (f.owner) list = list.filter((i) => i.owner_group === f.owner);
+
+  filters.append(
+    select('status', STATUSES.map((x) => [x, tOr('status.' + x, x)]), t('inc.status')),
+    select('priority', PRIORITIES.map((p) => [p, p]), t('inc.priority')),
+    h('label', null, h('span', null, t('inc.ci')),
+      h('input', { 'data-filter': 'ci', type: 'search', list: 'ci-list', value: f.ci, size: 12,
+        onchange: (e) => apply({ ci: e.target.value.trim() }) }),
+      h('datalist', { id: 'ci-list' }, cis.map((c) => h('option', { value: c })))),
+    select('owner', owners.map((o) => [o, o]), t('inc.owner')),
+    h('span', { class: 'muted count' }, t('inc.count', list.length)));
+
+  if (!list.length) {
+    listEl.append(empty(t('inc.none')));
+    return;
+  }
+  const quickAck = (inc) => h('button', {
+    // Not data-action: that names the incident page's buttons.
+    type: 'button', 'data-quick-action': 'ack', class: 'small',
+    onclick: async (e) => {
+      e.stopPropagation();
+      try {
+        await api.post(`/api/v1/incidents/${encodeURIComponent(inc.id)}/ack`);
+        ctx.rerender();
+      } catch (err) {
+        errEl.hidden = false;
+        errEl.textContent = errText(err);
+      }
+    },
+  }, t('act.ack'));
+  const open = (inc) => { location.hash = '#/incidents/' + encodeURIComponent(inc.id); };
+  listEl.append(table(
+    [t('inc.id'), t('inc.priority'), t('inc.status'), t('inc.title'), t('inc.ci'), t('inc.owner'), t('inc.assignee'), t('inc.opened'), t('inc.sla'), ''],
+    list.map((inc) => h('tr', {
+      class: 'clickable', tabindex: 0, 'data-incident-id': inc.id, 'data-status': inc.status,
+      onclick: () => open(inc), onkeydown: (e) => { if (e.key === 'Enter') open(inc); },
+    }, [
+      h('a', { href: '#/incidents/' + encodeURIComponent(inc.id) }, inc.id), priorityBadge(inc.priority), statusBadge(inc.status),
+      h('span', { class: 'title' }, inc.title, inc.flapping ? badge(t('inc.flapping'), 'warn') : null),
+      inc.ci || '—', inc.owner_group || '—', inc.assignee || '—',
+      h('span', { title: fmtTime(inc.opened_at) }, fmtAgo(inc.opened_at)), slaCell(inc),
+      inc.status === 'open' ? quickAck(inc) : '',
+    ].map((c) => h('td', null, c)))),
+    { class: 'incidents' }));
+}
+
+function slaCell(inc) {
+  const sla = inc.sla || {};
+  if (sla.acknowledge_breached || sla.resolve_breached) return badge(t('sla.breached'), 'bad');
+  if (!sla.acknowledge_target_seconds && !sla.resolve_target_seconds) return '—';
+  return badge(t('sla.ok'), 'good');
+}
+
+// ---- one incident ----
+
+async function detail(el, ctx, id) {
+  const path = '/api/v1/incidents/' + encodeURIComponent(id);
+  const errEl = h('div', { 'data-testid': 'error', class: 'error', role: 'alert', hidden: true });
+  const body = h('div');
+  el.append(h('p', { class: 'crumbs' }, h('a', { href: '#/incidents' }, '← ' + t('nav.incidents'))), errEl, body);
+
+  const showErr = (e) => {
+    errEl.hidden = !e;
+    errEl.textContent = e ? errText(e) : '';
+  };
+
+  // load fetches the incident and redraws the page.
+  const load = async () => {
+    const inc = await api.get(path);
+    if (ctx.alive()) body.replaceChildren(...draw(inc).filter(Boolean));
+  };
+
+  const act = async (action, form) => {
+    showErr(null);
+    ctx.loading(true);
+    try {
+      await api.post(`${path}/${action}`, form);
+      await load();
+    } catch (e) {
+      showErr(e);
+    } finally {
+      ctx.loading(false);
+    }
+  };
+
+  // The inline form for assign and comment (no window.prompt).
+  let formMode = null;
+  const input = h('input', { 'data-testid': 'action-input', type: 'text', autocomplete: 'off' });
+  const inputLabel = h('label', { for: 'action-input' });
+  input.id = 'action-input';
+  const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'action-submit' });
+  const actionForm = h('form', {
+    class: 'action-form', hidden: true,
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const v = input.value.trim();
+      if (!v) {
+        input.focus();
+        return;
+      }
+      await act(formMode, formMode === 'assign' ? { assignee: v } : { text: v });
+      if (errEl.hidden) {
+        input.value = '';
+        actionForm.hidden = true;
+      }
+    },
+  }, inputLabel, input, submit,
+  h('button', { type: 'button', onclick: () => { actionForm.hidden = true; } }, t('act.cancel')));
+  const openForm = (mode) => {
+    formMode = mode;
+    inputLabel.textContent = t(mode === 'assign' ? 'act.assignee' : 'act.commentText');
+    input.placeholder = t(mode === 'assign' ? 'act.assigneeHint' : 'act.commentHint');
+    submit.textContent = t(mode === 'assign' ? 'act.assign' : 'act.comment');
+    submit.dataset.mode = mode;
+    actionForm.hidden = false;
+    input.focus();
+  };
+
+  const report = async () => {
+    // The report needs the Authorization header: fetch it and show it from
+    // a blob: URL. The window opens first, while the click still counts.
+    const w = window.open('', '_blank');
+    try {
+      const blob = await api.html(path + '/report');
+      const url = URL.createObjectURL(blob);
+      if (w) w.location.href = url;
+      else location.href = url;
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (e) {
+      if (w) w.close();
+      showErr(e);
+    }
+  };
+
+  function draw(inc) {
+    const st = inc.status;
+    const next = { open: 'ack', acknowledged: 'resolve', resolved: 'close' }[st];
+    const btn = (action, label, onclick) => h('button', {
+      type: 'button', 'data-action': action, class: action === next ? 'primary' : '', onclick,
+    }, label);
+    return [
+      h('div', { class: 'page-head incident-head' },
+        h('h1', null, h('span', { class: 'muted' }, inc.id), ' ', inc.title),
+        h('div', { class: 'head-badges' }, priorityBadge(inc.priority),
+          h('span', { 'data-testid': 'incident-status', 'data-status': st }, statusBadge(st)),
+          inc.flapping ? badge(t('inc.flapping'), 'warn') : null,
+          inc.reopened ? badge(t('inc.reopened', inc.reopened), 'warn') : null)),
+      h('div', { class: 'actions' },
+        btn('ack', t('act.ack'), () => act('ack')),
+        btn('assign', t('act.assign'), () => openForm('assign')),
+        btn('comment', t('act.comment'), () => openForm('comment')),
+        btn('resolve', t('act.resolve'), () => act('resolve')),
+        btn('close', t('act.close'), () => act('close')),
+        h('button', { type: 'button', 'data-action': 'report', onclick: report }, t('inc.report') + ' ↗')),
+      actionForm,
+      h('div', { class: 'cols' },
+        h('section', { class: 'panel' }, h('h2', null, t('inc.facts')), facts(inc)),
+        h('section', { class: 'panel', 'data-testid': 'sla-clocks' }, h('h2', null, t('inc.slaClocks')), clocks(inc))),
+      h('section', { class: 'panel' }, h('h2', null, t('inc.timeline')), timelineChart(inc, body.clientWidth), timelineTable(inc)),
+      alertsPanel(inc),
+      causesPanel(inc),
+      detailsPanel(inc),
+    ];
+  }
+
+  try {
+    await load();
+  } catch (e) {
+    showErr(e);
+  }
+}
+
+function facts(inc) {
+  const dl = (pairs) => h('dl', { class: 'facts' }, pairs.filter(([, v]) => v !== null && v !== undefined && v !== '')
+    .map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
+  const recipients = (inc.propagated_to || []).map((g) => `${g} (${((inc.recipients || {})[g] || []).join(', ')})`).join('; ');
+  return dl([
+    [t('inc.priority'), [inc.priority, ' · ', t('inc.urgency'), ' ', tOr('level.' + inc.urgency, inc.urgency), ' × ', t('inc.impact'), ' ',
+      tOr('level.' + inc.impact, inc.impact), inc.priority_reason ? ` (${inc.priority_reason})` : '']],
+    [t('inc.kind'), inc.kind ? tOr('kind.' + inc.kind, inc.kind) : null],
+    [t('inc.ci'), inc.ci ? inc.ci + (inc.ci_kind ? ` (${inc.ci_kind})` : '') : '—'],
+    [t('inc.owner'), inc.owner_group || '—'],
+    [t('inc.assignee'), inc.assignee || '—'],
+    [t('inc.opened'), fmtTime(inc.opened_at)],
+    [t('inc.acknowledged'), inc.acknowledged_at ? fmtTime(inc.acknowledged_at) : null],
+    [t('inc.resolved'), inc.resolved_at ? fmtTime(inc.resolved_at) : null],
+    [t('inc.closed'), inc.closed_at ? fmtTime(inc.closed_at) : null],
+    [t('inc.propagated'), recipients || null],
+    [t('inc.escalated'), inc.escalated_to?.length ? inc.escalated_to.join(' → ') : null],
+    [t('inc.problem'), inc.problem_id ? h('a', { href: '#/problems' }, inc.problem_id) : null],
+    [t('inc.changes'), inc.changes?.length ? inc.changes.map((c) => `${c.id} (${c.status})`).join(', ') : null],
+  ]);
+}
+
+// clocks shows time to acknowledge and to resolve against their targets.
+function clocks(inc) {
+  const sla = inc.sla || {};
+  const opened = Date.parse(inc.opened_at);
+  const elapsed = sla.elapsed_seconds || 0;
+  const clock = (label, target, doneAt, breached) => {
+    if (!target) return h('div', { class: 'clock' }, h('div', { class: 'clock-head' }, h('strong', null, label), h('span', { class: 'muted' }, t('sla.noTarget'))));
+    const used = doneAt ? (Date.parse(doneAt) - opened) / 1000 : elapsed;
+    const over = breached || used > target;
+    let text;
+    if (doneAt) text = t(over ? 'sla.doneLate' : 'sla.doneIn', fmtDur(used));
+    else if (inc.resolved_at) text = over ? t('sla.neverLate', fmtDur(used - target)) : t('sla.never'); // resolved unacknowledged
+    else if (over) text = t('sla.breachedBy', fmtDur(used - target));
+    else text = t('sla.remaining', fmtDur(target - used));
+    const kind = over ? 'bad' : doneAt ? 'good' : used / target > 0.75 ? 'warn' : 'good';
+    return h('div', { class: 'clock ' + kind, 'data-breached': String(!!over) },
+      h('div', { class: 'clock-head' }, h('strong', null, label), h('span', null, t('sla.target', fmtDur(target)))),
+      h('div', { class: 'meter' }, h('span', { style: `width:${Math.min(100, (100 * used) / target).toFixed(1)}%` })),
+      h('div', { class: 'clock-text' }, text));
+  };
+  return [
+    clock(t('sla.ack'), sla.acknowledge_target_seconds, inc.acknowledged_at, sla.acknowledge_breached),
+    clock(t('sla.resolve'), sla.resolve_target_seconds, inc.resolved_at, sla.resolve_breached),
+    h('p', { class: 'muted' }, t('sla.elapsed', fmtDur(elapsed))),
+  ];
+}
+
+const EVENT_COLORS = {
+  opened: '--bad', reopened: '--bad', acknowledged: '--warn', resolved: '--good', closed: '--muted',
+  escalated: '--purple', 'sla breached': '--bad',
+};
+
+// timelineChart draws the incident's life as a bar with its events as
+// dots; events closer than a few pixels share one dot.
+function timelineChart(inc, width) {
+  const events = inc.timeline || [];
+  if (!events.length) return null;
+  const start = Date.parse(inc.opened_at);
+  const endAt = inc.closed_at || inc.resolved_at;
+  const end = Math.max(endAt ? Date.parse(endAt) : Date.now(), ...events.map((e) => Date.parse(e.at)), start + 1000);
+  // Drawn at the page's width so the labels keep their size on a phone.
+  const W = Math.max(320, Math.min(1600, (width || 1000) - 40)), L = 16, R = 16;
+  const X = (ms) => L + ((W - L - R) * (ms - start)) / (end - start);
+  const groups = [];
+  for (const e of events) {
+    const x = X(Date.parse(e.at));
+    const g = groups[groups.length - 1];
+    if (g && x - g.x < 14) g.events.push(e);
+    else groups.push({ x, events: [e] });
+  }
+  const color = (what) => `var(${EVENT_COLORS[what] || '--accent'})`;
+  const ackX = inc.acknowledged_at ? X(Date.parse(inc.acknowledged_at)) : null;
+  const resX = inc.resolved_at ? X(Date.parse(inc.resolved_at)) : null;
+  return s('svg', { class: 'timeline', viewBox: `0 0 ${W} 96`, role: 'img', 'aria-label': t('inc.timeline') },
+    s('rect', { x: L, y: 44, width: W - L - R, height: 8, rx: 4, class: 'tl-track' }),
+    // open until acknowledged (or now), then acknowledged until resolved
+    s('rect', { x: L, y: 44, width: (ackX ?? resX ?? W - R) - L, height: 8, rx: 4, class: 'tl-open' }),
+    ackX !== null ? s('rect', { x: ackX, y: 44, width: (resX ?? W - R) - ackX, height: 8, class: 'tl-ack' }) : null,
+    groups.map((g, i) => {
+      const first = g.events[0];
+      const label = tOr('ev.' + first.what, first.what) + (g.events.length > 1 ? ` +${g.events.length - 1}` : '');
+      const tip = g.events.map((e) => `${fmtTime(e.at)} ${e.who}: ${tOr('ev.' + e.what, e.what)} ${e.detail || ''}`).join('\n');
+      return s('g', null,
+        s('circle', { cx: g.x, cy: 48, r: 6, fill: color(first.what) }, s('title', null, tip)),
+        s('text', { x: g.x, y: i % 2 ? 80 : 30, 'text-anchor': g.x < 60 ? 'start' : g.x > W - 60 ? 'end' : 'middle', class: 'tl-label' }, label));
+    }),
+    s('text', { x: L, y: 94, class: 'tl-axis' }, fmtTime(start)),
+    s('text', { x: W - R, y: 94, 'text-anchor': 'end', class: 'tl-axis' }, fmtDur((end - start) / 1000)));
+}
+
+function timelineTable(inc) {
+  const events = [...(inc.timeline || [])].reverse(); // newest first
+  return table([t('tl.when'), t('tl.who'), t('tl.what'), t('tl.detail')],
+    events.map((e) => row([h('span', { title: fmtAgo(e.at) }, fmtTime(e.at)), e.who, tOr('ev.' + e.what, e.what),
+      h('span', { class: 'detail' }, e.detail || '')])), { class: 'timeline-table' });
+}
+
+function alertsPanel(inc) {
+  const alerts = Object.values(inc.alerts || {});
+  if (!alerts.length) return null;
+  return h('section', { class: 'panel' }, h('h2', null, t('inc.alerts')),
+    table([t('alert.name'), t('alert.state'), t('alert.labels'), t('alert.since')],
+      alerts.map((a) => row([h('strong', null, a.labels.alertname || '—'), statusBadge(a.state),
+        labelChips(a.labels, ['alertname']), fmtTime(a.since)]))));
+}
+
+function causesPanel(inc) {
+  const causes = inc.probable_causes || [];
+  if (!causes.length && inc.kind !== 'predicted_breach' && inc.kind !== 'kpi_breach') return null;
+  return h('section', { class: 'panel' }, h('h2', null, t('inc.causes')),
+    causes.length ? table([t('cause.score'), t('alert.name'), t('inc.ci'), t('alert.labels'), t('cause.fired')],
+      causes.map((c) => row([fmtValue(c.score), h('strong', null, c.alertname), c.ci || '—',
+        labelChips(c.labels, ['alertname']), fmtTime(c.fired_at)]))) : empty(t('inc.noCauses')));
+}
+
+// detailsPanel shows what a KPI forecast put on the incident.
+function detailsPanel(inc) {
+  const d = inc.details || {};
+  const keys = Object.keys(d).filter((k) => k !== 'scores');
+  if (!keys.length) return null;
+  const kpi = inc.labels?.kpi || d.kpi;
+  const show = (v) => (typeof v === 'number' ? fmtValue(v) : typeof v === 'string' ? v : JSON.stringify(v));
+  return h('section', { class: 'panel' }, h('h2', null, t('inc.details')),
+    kpi ? h('p', null, h('a', { href: '#/kpis/' + encodeURIComponent(kpi) }, t('inc.kpiChart', kpi))) : null,
+    h('dl', { class: 'facts' }, keys.sort().map((k) => [h('dt', null, k), h('dd', null, show(d[k]))])));
+}
