@@ -628,7 +628,7 @@ func (m *Manager) Incident(tenant, id string) (*Incident, bool) {
 func (m *Manager) Problems(tenant string) []*Problem {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []*Problem
+	out := []*Problem{} // an empty list, not null, in JSON
 	for _, p := range m.tenantProblems(tenant) {
 		c := *p
 		out = append(out, &c)

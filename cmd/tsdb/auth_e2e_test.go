@@ -93,6 +93,7 @@ itsm:
 		{"GET", "/api/v1/rules", "", nil, "read"},
 		{"GET", "/api/v1/incidents", "", nil, "read"},
 		{"GET", "/api/v1/status/ingest", "", nil, "read"},
+		{"GET", "/api/v1/status/whoami", "", nil, "read"},
 		{"GET", "/metrics", "", nil, "read"},
 		{"POST", "/api/v1/incidents", "application/json", []byte(`{"title":"t"}`), "operator"},
 		{"POST", "/config/v1/rules/ns", "application/yaml", ruleGroup, "admin"},
@@ -146,6 +147,9 @@ itsm:
 			require.NotContains(t, body, c.other, "%s must not see %s's data at %s: %s", c.reader, c.other, path, body)
 		}
 	}
+	code, body = do("operator-acme", "GET", "/api/v1/status/whoami", "", "", nil)
+	require.Equal(t, 200, code, body)
+	require.JSONEq(t, `{"status":"success","data":{"auth":true,"user":"operator-acme","roles":["operator"],"tenants":["acme"],"tenant":"acme"}}`, body)
 	code, body = do("reader-beta", "GET", "/api/v1/incidents", "", "", nil)
 	require.Equal(t, 200, code)
 	require.NotContains(t, body, "acme only")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/emsdb/tsdb/internal/apptest"
@@ -56,6 +57,11 @@ itsm:
   groups:
     web-oncall: [kim]
   receivers: []
+snmp:
+  interval: 2s
+  timeout: 300ms
+  targets:
+    - {name: dead-switch, address: '%s', community: public, modules: [system]}
 kpis:
   - name: web_success
     expr: web_success_ratio
@@ -67,7 +73,7 @@ kpis:
     history: 2h
     seasonality: none
     labels: {service: web}
-`, pw, auth.HashToken("reader-token"), auth.HashToken("beta-token"), auth.HashToken("root-token"))), 0o644))
+`, pw, auth.HashToken("reader-token"), auth.HashToken("beta-token"), auth.HashToken("root-token"), apptest.FreeUDPPort(t))), 0o644))
 	rules := filepath.Join(dir, "rules.yml")
 	require.NoError(t, os.WriteFile(rules, []byte(`groups:
   - name: web
@@ -97,10 +103,28 @@ kpis:
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, 204, resp.StatusCode, string(body))
-	// The alert fires (web-2 and web-3 are over 1) and becomes an incident.
+	// A remote-write sender, for the sources table.
+	code, msg, err := apptest.RemoteWrite(context.Background(), http.DefaultClient, db.URL()+"/api/v1/write", &prompb.WriteRequest{
+		Timeseries: []prompb.TimeSeries{{Labels: []prompb.Label{{Name: "__name__", Value: "up"}, {Name: "job", Value: "edge"}},
+			Samples: []prompb.Sample{{Timestamp: now.UnixMilli(), Value: 1}}}}}, "Authorization", "Bearer root-token")
+	require.NoError(t, err)
+	require.Equal(t, 204, code, msg)
+	// The alert fires (web-2 and web-3 are over 1) and becomes an incident;
+	// the KPI is evaluated.
 	require.Eventually(t, func() bool {
 		return len(incidents(t, db, "root-token")) > 0
 	}, 30*time.Second, 200*time.Millisecond, "an incident opens")
+	require.Eventually(t, func() bool {
+		req, _ := http.NewRequest("GET", db.URL()+"/api/v1/kpis/web_success", nil)
+		req.Header.Set("Authorization", "Bearer root-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(b), `"forecast"`)
+	}, 30*time.Second, 200*time.Millisecond, "the KPI is evaluated")
 	return db, creds
 }
 
@@ -242,6 +266,9 @@ func TestConsole(t *testing.T) {
 	require.Contains(t, p.text(`[data-testid="overview-incidents"]`), "P1")
 	require.Contains(t, p.text(`[data-testid="overview-alerts"]`), "WebHighLoad")
 	require.Contains(t, p.text(`[data-testid="overview-kpis"]`), "web_success")
+	sources := p.text(`[data-testid="overview-sources"]`)
+	require.Contains(t, sources, "dead-switch", "the SNMP target, down")
+	require.Contains(t, sources, "127.0.0.1", "the remote-write sender")
 	p.screenshot("01-overview.png")
 
 	// The incident: acknowledge, comment, resolve, through the UI.
@@ -266,8 +293,14 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	require.Equal(t, "resolved", after["status"], "the UI's actions reached the API")
+	acted := map[string]string{} // what → who
+	for _, e := range after["timeline"].([]any) {
+		ev := e.(map[string]any)
+		acted[ev["what"].(string)] = ev["who"].(string)
+	}
+	require.Equal(t, "kim", acted["acknowledged"], "the timeline names the signed-in user: %v", acted)
+	require.Equal(t, "kim", acted["comment"], "%v", acted)
 	raw, _ := json.Marshal(after)
-	require.Contains(t, string(raw), "kim", "the timeline names who acted")
 	require.Contains(t, string(raw), "load balancer drained")
 
 	// Explore: a query, its chart and table.
@@ -283,8 +316,11 @@ func TestConsole(t *testing.T) {
 		require.Zero(t, p.count(`[data-testid="error"]:not(:empty)`), "%s shows an error", name)
 		p.screenshot("06-" + name + ".png")
 	}
-	p.do(click(`a[data-nav="kpis"]`), loaded("kpis"))
+	// A KPI: history, forecast band, target and ETA drawn.
+	p.do(click(`a[data-nav="kpis"]`), loaded("kpis"), click(`a[href="#/kpis/web_success"]`), loaded("kpi"),
+		visible(`canvas`))
 	require.Contains(t, p.text("body"), "web_success")
+	p.screenshot("06-kpi-web_success.png")
 
 	// Korean labels, then the light theme.
 	p.do(click(`a[data-nav="overview"]`), loaded("overview"), click(`[data-testid="lang-toggle"]`),
@@ -294,12 +330,16 @@ func TestConsole(t *testing.T) {
 	p.do(click(`[data-testid="theme-toggle"]`))
 	p.screenshot("08-overview-light.png")
 
-	// A read-only user sees incidents but may not act on them.
+	// A read-only user sees incidents, with the actions disabled and saying
+	// why; had the buttons been enabled, the server refuses (as the 403 of
+	// the same request from the page shows).
 	r := page{t, browser(t, 1400, 900)}
 	r.login(base, creds["reader"], "")
-	r.do(chromedp.Navigate(base+"/console/#/incidents/"+id), loaded("incident"), click(`button[data-action="close"]`),
-		visible(`[data-testid="error"]`))
-	require.Contains(t, r.text(`[data-testid="error"]`), "lacks the operator role")
+	r.do(chromedp.Navigate(base+"/console/#/incidents/"+id), loaded("incident"))
+	require.Equal(t, 5, r.count(`button[data-action]:disabled`), "ack, assign, comment, resolve, close")
+	refusal, err := chromedp.Run(r.ctx, chromedp.Evaluate[string](`import("./api.js").then((api) => api.post("/api/v1/incidents/`+id+`/close").then(() => "accepted", (e) => e.status + " " + e.message))`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Contains(t, refusal, "403 user reader lacks the operator role")
 
 	// Another tenant's reader sees none of it.
 	b := page{t, browser(t, 1400, 900)}

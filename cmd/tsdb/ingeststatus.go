@@ -199,7 +199,7 @@ func statusHandler(s *ingestStats, db *storage.DB, cfg *fileConfig, gather prome
 			total += r.SamplesPerSecond
 			rates[p] = r
 		}
-		var sources []ingestSource
+		sources := []ingestSource{}
 		for k, v := range s.senders {
 			if k.tenant != tenant {
 				continue

@@ -17,8 +17,10 @@ import (
 	"github.com/emsdb/tsdb/alerting/kpi"
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/influx"
+	"github.com/emsdb/tsdb/internal/apijson"
 	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/internal/console"
+	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/query/api"
 )
 
@@ -186,6 +188,8 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			r.api.TSDBStatus(ctx)
 		case "/api/v1/status/ingest":
 			r.status(ctx)
+		case "/api/v1/status/whoami":
+			whoami(ctx, r.auth.Load() != nil)
 		case "/api/v1/format_query":
 			r.api.FormatQuery(ctx)
 		case "/api/v1/rules":
@@ -275,4 +279,20 @@ func newRouter(r routes, reg prometheus.Registerer) fasthttp.RequestHandler {
 			duration.WithLabelValues(handler).Observe(time.Since(t0).Seconds())
 		}
 	}
+}
+
+// whoami tells a client (the console) who it is signed in as: the user's
+// roles and tenants, and the tenant this request acts for; without
+// authentication, that anyone may do anything.
+func whoami(ctx *fasthttp.RequestCtx, authOn bool) {
+	out := map[string]any{"auth": authOn, "tenant": string(ctx.Request.Header.Peek(tenancy.Header))}
+	if t, err := tenancy.FromRequest(ctx); err == nil {
+		out["tenant"] = t
+	}
+	if u := auth.Current(ctx); u != nil {
+		out["user"], out["roles"], out["tenants"] = u.Name, u.Roles, u.Tenants
+	} else {
+		out["user"], out["roles"], out["tenants"] = "", []auth.Role{auth.Admin}, []string{"*"}
+	}
+	apijson.Reply(ctx, fasthttp.StatusOK, out)
 }

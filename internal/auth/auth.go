@@ -240,7 +240,7 @@ func (a *Authenticator) Check(ctx *fasthttp.RequestCtx, need Role) bool {
 		return false
 	}
 	ctx.Request.Header.Set(tenancy.Header, t)
-	ctx.SetUserValue(userKey, u.Name)
+	ctx.SetUserValue(userKey, u)
 	return true
 }
 
@@ -251,8 +251,16 @@ const userKey = "auth.user"
 // "" when authentication is off. Handlers record it as the actor: a client
 // cannot claim to be someone else.
 func UserOf(ctx *fasthttp.RequestCtx) string {
-	s, _ := ctx.UserValue(userKey).(string)
-	return s
+	if u := Current(ctx); u != nil {
+		return u.Name
+	}
+	return ""
+}
+
+// Current is the user Check authenticated for this request, or nil.
+func Current(ctx *fasthttp.RequestCtx) *User {
+	u, _ := ctx.UserValue(userKey).(*User)
+	return u
 }
 
 func deny(ctx *fasthttp.RequestCtx, code int, typ, msg string) {

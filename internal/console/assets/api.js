@@ -38,6 +38,41 @@ export function signIn({ token, user, password }) {
 
 export function signOut() {
   sessionStorage.removeItem(AUTH_KEY);
+  identity = null;
+}
+
+// ---- identity ----
+
+// identity is /api/v1/status/whoami for the stored credentials: {auth,
+// user, roles, tenants, tenant}; null until loaded or when it could not be.
+let identity = null;
+
+// loadIdentity asks the server who the credentials belong to. A user
+// without the read role gets 403 here: identity stays null and the pages
+// show the server's refusals instead.
+export async function loadIdentity() {
+  try {
+    identity = await get('/api/v1/status/whoami');
+  } catch (e) {
+    identity = null;
+    if (e.status === 401) throw e;
+  }
+  return identity;
+}
+
+export function me() {
+  return identity;
+}
+
+// Roles imply others as on the server: admin holds every role, operator
+// holds read.
+const IMPLIES = { admin: ['read', 'write', 'operator', 'admin'], operator: ['read', 'operator'], read: ['read'], write: ['write'] };
+
+// may reports whether the signed-in user holds role; true when unknown
+// (the server decides and the page shows its refusal).
+export function may(role) {
+  if (!identity) return true;
+  return (identity.roles || []).some((r) => (IMPLIES[r] || [r]).includes(role));
 }
 
 export function signedIn() {

@@ -45,14 +45,24 @@ function renderHeader() {
       menu.setAttribute('aria-expanded', String(open));
     },
   }, '☰');
-  const tenant = h('input', {
-    'data-testid': 'tenant', class: 'tenant', type: 'text', value: api.tenant(), placeholder: 'default',
-    'aria-label': t('tenant.label'), title: t('tenant.help'), size: 10, autocomplete: 'off', spellcheck: 'false',
-    onchange: (e) => {
-      api.setTenant(e.target.value);
-      route();
-    },
-  });
+  // A user bound to a few tenants picks among them; one allowed any
+  // tenant (or no authentication) types its name.
+  const me = api.me();
+  const choices = me && me.tenants && !me.tenants.includes('*') ? me.tenants : null;
+  const onTenant = (e) => {
+    api.setTenant(e.target.value);
+    route();
+  };
+  const tenant = choices
+    ? h('select', {
+      'data-testid': 'tenant', class: 'tenant', 'aria-label': t('tenant.label'), title: t('tenant.help'),
+      disabled: choices.length < 2, onchange: onTenant,
+    }, choices.map((c) => h('option', { value: c, selected: c === me.tenant }, c)))
+    : h('input', {
+      'data-testid': 'tenant', class: 'tenant', type: 'text', value: api.tenant(), placeholder: 'default',
+      'aria-label': t('tenant.label'), title: t('tenant.help'), size: 10, autocomplete: 'off', spellcheck: 'false',
+      onchange: onTenant,
+    });
   const tools = h('div', { class: 'tools' },
     h('label', { class: 'tenant-label' }, h('span', null, t('tenant.label')), tenant),
     h('button', {
@@ -74,13 +84,13 @@ function renderHeader() {
       },
     }, theme() === 'dark' ? t('theme.light') : t('theme.dark')),
     api.signedIn() ? h('button', {
-      type: 'button', 'data-testid': 'sign-out', title: api.who(),
+      type: 'button', 'data-testid': 'sign-out', title: me && me.user ? `${me.user}: ${(me.roles || []).join(', ')}` : api.who(),
       onclick: () => {
         api.signOut();
         renderHeader();
         route();
       },
-    }, t('auth.signout') + (api.who() && api.who() !== 'token' ? ` (${api.who()})` : '')) : null);
+    }, t('auth.signout') + (me && me.user ? ` (${me.user})` : api.who() && api.who() !== 'token' ? ` (${api.who()})` : '')) : null);
   header.replaceChildren(h('a', { class: 'brand', href: '#/overview' }, 'tsdb'), menu, nav, tools);
   markNav();
 }
@@ -136,6 +146,16 @@ async function route() {
   document.title = t('nav.' + r.name) + ' · tsdb';
   const el = h('div', { class: 'page page-' + r.name });
   document.getElementById('main').replaceChildren(el);
+  // Who is signed in (roles, tenants): the header's tenant picker and the
+  // pages' action buttons follow it.
+  const before = JSON.stringify(api.me());
+  try {
+    await api.loadIdentity();
+  } catch {
+    return; // 401: the login form is shown
+  }
+  if (current !== me) return; // navigated away meanwhile
+  if (JSON.stringify(api.me()) !== before) renderHeader();
   const ctx = {
     route: r,
     // alive: whether this page is still the one shown (not navigated away).

@@ -68,7 +68,7 @@ async function board(el, ctx) {
     listEl.append(empty(t('inc.none')));
     return;
   }
-  const quickAck = (inc) => h('button', {
+  const quickAck = (inc) => !api.may('operator') ? null : h('button', {
     // Not data-action: that names the incident page's buttons.
     type: 'button', 'data-quick-action': 'ack', class: 'small',
     onclick: async (e) => {
@@ -189,8 +189,11 @@ async function detail(el, ctx, id) {
   function draw(inc) {
     const st = inc.status;
     const next = { open: 'ack', acknowledged: 'resolve', resolved: 'close' }[st];
+    // Without the operator role the actions are shown disabled, saying why.
+    const allowed = api.may('operator');
     const btn = (action, label, onclick) => h('button', {
       type: 'button', 'data-action': action, class: action === next ? 'primary' : '', onclick,
+      disabled: !allowed, title: allowed ? null : t('auth.needsOperator'),
     }, label);
     return [
       h('div', { class: 'page-head incident-head' },

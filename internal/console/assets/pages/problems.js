@@ -55,7 +55,7 @@ function card(p, ctx) {
     h('p', null, t('prb.about', p.alertname || '—', p.ci || '—'), ' · ', t('prb.openedAt', fmtTime(p.opened_at))),
     h('ol', { class: 'steps' }, STEPS.map((st, i) => h('li', { class: i < at ? 'done' : i === at ? 'current' : '' }, tOr('status.' + st, st)))),
     h('p', null, t('prb.incidents'), ': ', (p.incidents || []).map((id, i) => [i ? ', ' : '', h('a', { href: '#/incidents/' + encodeURIComponent(id) }, id)])),
-    p.status === 'closed' ? null : h('form', { class: 'action-form', onsubmit: (e) => e.preventDefault() },
+    p.status === 'closed' || !api.may('operator') ? null : h('form', { class: 'action-form', onsubmit: (e) => e.preventDefault() },
       input, ACTIONS.map((a) => h('button', { type: 'button', 'data-action': a, onclick: () => act(a) }, t('prb.' + a)))),
     errEl,
     table([t('tl.when'), t('tl.who'), t('tl.what'), t('tl.detail')],
