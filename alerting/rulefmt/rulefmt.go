@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/template"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -140,6 +141,8 @@ func Parse(content []byte) (*File, []error) {
 	for _, g := range f.Groups {
 		if g.Name == "" {
 			errs = append(errs, errors.New("group name must not be empty"))
+		} else if !utf8.ValidString(g.Name) {
+			errs = append(errs, fmt.Errorf("group name %q is not valid UTF-8", g.Name))
 		}
 		if seen[g.Name] {
 			errs = append(errs, fmt.Errorf("%d:%d: groupname: \"%s\" is repeated in the same file", 0, 0, g.Name))

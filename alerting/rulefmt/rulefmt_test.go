@@ -47,3 +47,11 @@ groups:
 	require.NoError(t, err)
 	require.Equal(t, "1h30m", out)
 }
+
+// TestGroupNameMustBeUTF8: a group name that is not UTF-8 would become an
+// invalid metric label value (and panic the ruler's metrics); it is refused.
+func TestGroupNameMustBeUTF8(t *testing.T) {
+	_, errs := Parse([]byte("groups:\n  - name: \xe9;0AdA\n    rules:\n      - record: r\n        expr: vector(1)\n"))
+	require.NotEmpty(t, errs)
+	require.Contains(t, errs[0].Error(), "UTF-8")
+}

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 	"go.yaml.in/yaml/v3"
@@ -103,8 +105,8 @@ func (r *Ruler) ConfigHandler(ctx *fasthttp.RequestCtx, st Store, path string) {
 			continue
 		}
 		u, err := url.PathUnescape(p)
-		if err != nil {
-			ctx.Error("bad path\n", fasthttp.StatusBadRequest)
+		if err != nil || !utf8.ValidString(u) {
+			ctx.Error("bad path: namespaces and group names are escaped UTF-8\n", fasthttp.StatusBadRequest)
 			return
 		}
 		parts = append(parts, u)
@@ -189,6 +191,10 @@ func (r *Ruler) ConfigHandler(ctx *fasthttp.RequestCtx, st Store, path string) {
 			ctx.Error(strings.Join(msgs, "; ")+"\n", fasthttp.StatusBadRequest)
 			return
 		}
+		if err := r.checkAPILimits(g, tenant, parts[0], stored); err != nil {
+			ctx.Error(err.Error()+"\n", fasthttp.StatusBadRequest)
+			return
+		}
 		b, _ := yaml.Marshal(g)
 		if err := st.PutKV(kvKey(tenant, parts[0], g.Name), b); err != nil {
 			ctx.Error(err.Error()+"\n", fasthttp.StatusInternalServerError)
@@ -227,4 +233,28 @@ func (r *Ruler) ConfigHandler(ctx *fasthttp.RequestCtx, st Store, path string) {
 	default:
 		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
 	}
+}
+
+// checkAPILimits refuses a group stored through the API that would take
+// the tenant over its number of groups, has too many rules, or evaluates
+// more often than the minimum interval.
+func (r *Ruler) checkAPILimits(g *rulefmt.Group, tenant, ns string, stored func() (map[string]map[string][]byte, error)) error {
+	if len(g.Rules) > r.opts.MaxAPIGroupRules {
+		return fmt.Errorf("group %q has %d rules, over the limit of %d rules per group", g.Name, len(g.Rules), r.opts.MaxAPIGroupRules)
+	}
+	if iv := time.Duration(g.Interval); iv != 0 && iv < r.opts.MinAPIInterval {
+		return fmt.Errorf("group %q: interval %s is shorter than the minimum of %s", g.Name, iv, r.opts.MinAPIInterval)
+	}
+	all, err := stored()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, groups := range all {
+		n += len(groups)
+	}
+	if _, replaces := all[ns][g.Name]; !replaces && n >= r.opts.MaxAPIGroups {
+		return fmt.Errorf("tenant %s already has %d rule groups, the limit; delete one first", tenant, n)
+	}
+	return nil
 }

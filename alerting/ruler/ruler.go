@@ -12,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,13 @@ type Options struct {
 	Logger          *slog.Logger
 	Now             func() time.Time
 	Registerer      prometheus.Registerer
+	// Limits on the groups stored through the ruler config API, per
+	// tenant (as Mimir's ruler_max_rule_groups_per_tenant and
+	// ruler_max_rules_per_rule_group): defaults 200 groups, 100 rules per
+	// group, and an interval of at least 1s.
+	MaxAPIGroups     int
+	MaxAPIGroupRules int
+	MinAPIInterval   time.Duration
 }
 
 type metrics struct {
@@ -103,6 +111,15 @@ func New(eng *query.Engine, w storage.Writer, n Notifier, opts *Options) *Ruler 
 	}
 	if o.OutageTolerance <= 0 {
 		o.OutageTolerance = time.Hour
+	}
+	if o.MaxAPIGroups <= 0 {
+		o.MaxAPIGroups = 200
+	}
+	if o.MaxAPIGroupRules <= 0 {
+		o.MaxAPIGroupRules = 100
+	}
+	if o.MinAPIInterval <= 0 {
+		o.MinAPIInterval = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -370,6 +387,10 @@ func (g *Group) tenant() string {
 // key names the group in metrics: file;name, as Prometheus does.
 func (g *Group) key() string { return g.File + ";" + g.Name }
 
+// metricKey is key as a metric label value: valid UTF-8 even when a
+// file name is not (a label value that is not would panic the metrics).
+func (g *Group) metricKey() string { return strings.ToValidUTF8(g.key(), "\uFFFD") }
+
 // offset spreads groups over their interval, stably by file and name.
 func (g *Group) offset() time.Duration {
 	h := fnv.New64a()
@@ -420,7 +441,7 @@ func (g *Group) run() {
 			g.mu.Lock()
 			g.missed += missed
 			g.mu.Unlock()
-			g.r.m.missed.WithLabelValues(g.key()).Add(float64(missed))
+			g.r.m.missed.WithLabelValues(g.metricKey()).Add(float64(missed))
 			g.r.opts.Logger.Warn("rule group missed evaluations", "group", g.Name, "missed", missed)
 			next = next.Add(time.Duration(missed) * g.Interval)
 		}
@@ -428,8 +449,16 @@ func (g *Group) run() {
 }
 
 // restore reads the active-since times of alerts that were pending or
-// firing before a restart, so that `for` does not start over.
+// firing before a restart, so that `for` does not start over. A group that
+// replaced a running one on reload carried its state over (restored is
+// nil): there is nothing to restore, as Prometheus restores only at start.
 func (g *Group) restore(ts time.Time) {
+	g.mu.Lock()
+	carried := g.restored == nil
+	g.mu.Unlock()
+	if carried {
+		return
+	}
 	for _, rl := range g.Rules {
 		if rl.Kind != "alerting" || rl.Def.For == 0 {
 			continue
@@ -464,11 +493,11 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 			send, err = g.evalAlerting(ctx, rl, ts, &b)
 			toSend = append(toSend, send...)
 		}
-		g.r.m.evals.WithLabelValues(g.key()).Inc()
+		g.r.m.evals.WithLabelValues(g.metricKey()).Inc()
 		rl.mu.Lock()
 		rl.lastEval, rl.evalDur = ts, time.Since(t0)
 		if err != nil {
-			g.r.m.failures.WithLabelValues(g.key()).Inc()
+			g.r.m.failures.WithLabelValues(g.metricKey()).Inc()
 			rl.health, rl.lastErr = "err", err.Error()
 			g.r.opts.Logger.Warn("rule evaluation failed", "group", g.Name, "rule", rl.Def.Name(), "err", err)
 		} else {
@@ -487,8 +516,8 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 	g.last, g.dur = ts, time.Since(start)
 	g.restored = nil
 	g.mu.Unlock()
-	g.r.m.duration.WithLabelValues(g.key()).Set(g.dur.Seconds())
-	g.r.m.last.WithLabelValues(g.key()).Set(float64(ts.UnixMilli()) / 1000)
+	g.r.m.duration.WithLabelValues(g.metricKey()).Set(g.dur.Seconds())
+	g.r.m.last.WithLabelValues(g.metricKey()).Set(float64(ts.UnixMilli()) / 1000)
 	if len(toSend) > 0 && g.r.notifier != nil {
 		g.r.notifier.Send(toSend)
 	}

@@ -287,3 +287,22 @@ func TestAPIGroupsBesideFileGroups(t *testing.T) {
 	require.NoError(t, r.Load([]string{file}))
 	require.Len(t, r.Groups(), 2)
 }
+
+// TestReloadAddingForRule: reloading a group that keeps one alert and adds
+// another with `for` runs the new group without restoring state (the kept
+// alert carried its own). This used to write into a nil map in the group's
+// goroutine and crash the process.
+func TestReloadAddingForRule(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.yml")
+	const one = "groups:\n  - name: g\n    interval: 200ms\n    rules:\n      - alert: A\n        expr: vector(1)\n        for: 1m\n"
+	require.NoError(t, os.WriteFile(file, []byte(one), 0o644))
+	db := st.Open(t, nil)
+	r := New(query.NewEngine(db, nil), db, nil, nil) // the real clock: the groups run
+	defer r.Stop()
+	require.NoError(t, r.Load([]string{file}))
+	require.Eventually(t, func() bool { return len(r.Alerts()) == 1 }, 5*time.Second, 50*time.Millisecond)
+	require.NoError(t, os.WriteFile(file, []byte(one+"      - alert: B\n        expr: vector(2)\n        for: 1m\n"), 0o644))
+	require.NoError(t, r.Load([]string{file}))
+	require.Eventually(t, func() bool { return len(r.Alerts()) == 2 }, 5*time.Second, 50*time.Millisecond, "the reloaded group runs")
+}
