@@ -44,6 +44,8 @@ auth:
     - {name: admin, token_sha256: %s, roles: [admin], tenants: ["*"]}
 itsm:
   receivers: []
+kpis:
+  - {name: acme_orders, tenant: acme, expr: secret_metric, target: 1, direction: above, interval: 1s, step: 1s, horizon: 10s, history: 1m, seasonality: none}
 `, auth.HashToken("r-acme"), auth.HashToken("r-beta"), auth.HashToken("w-acme"), auth.HashToken("w-beta"), pw, auth.HashToken("root"))), 0o644))
 	bin := apptest.Build(t)
 	db := apptest.StartTSDB(t, bin, t.TempDir(), "--config.file", cfg, "--web.enable-admin-api")
@@ -150,6 +152,13 @@ itsm:
 	code, body = do("operator-acme", "GET", "/api/v1/status/whoami", "", "", nil)
 	require.Equal(t, 200, code, body)
 	require.JSONEq(t, `{"status":"success","data":{"auth":true,"user":"operator-acme","roles":["operator"],"tenants":["acme"],"tenant":"acme"}}`, body)
+	code, body = do("reader-beta", "GET", "/api/v1/kpis", "", "", nil)
+	require.Equal(t, 200, code, body)
+	require.NotContains(t, body, "acme_orders", "beta does not see acme's KPIs")
+	code, body = do("reader-beta", "GET", "/api/v1/kpis/acme_orders", "", "", nil)
+	require.Equal(t, 404, code, body)
+	code, body = do("reader-acme", "GET", "/api/v1/kpis", "", "", nil)
+	require.Contains(t, body, "acme_orders")
 	code, body = do("reader-beta", "GET", "/api/v1/incidents", "", "", nil)
 	require.Equal(t, 200, code)
 	require.NotContains(t, body, "acme only")
