@@ -86,6 +86,7 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./alerting/itsm/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./alerting/kpi/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./alerting/ruler/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZTIME) ./cmd/tsdb/
 
 cover:
 	$(GO) test -tags $(TAGS) -coverprofile=cover.out $(PKGS)
