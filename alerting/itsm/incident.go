@@ -571,20 +571,35 @@ func (m *Manager) Create(tenant, title, who, priority, ci, owner string) (*Incid
 	if title == "" {
 		return nil, errors.New("an incident needs a title")
 	}
-	if priority == "" {
-		priority = "P3"
-	}
-	if !validPriority(priority) {
+	if priority != "" && !validPriority(priority) {
 		return nil, fmt.Errorf("priority %q: want P1…P5", priority)
+	}
+	// A configured CI lends its kind, impact, owner group and propagation
+	// groups, as an alert on it would; the priority follows from them
+	// unless the operator set one.
+	impact, kind := "medium", ""
+	var propagation []string
+	for i := range m.cfg.CIs {
+		if c := &m.cfg.CIs[i]; ci != "" && c.Name == ci {
+			impact, kind, propagation = c.Impact, c.Kind, c.Propagation
+			if owner == "" {
+				owner = c.OwnerGroup
+			}
+		}
+	}
+	how := "manual incident"
+	if priority == "" {
+		priority = m.cfg.priority("medium", impact)
+		how += " (priority from urgency medium × impact " + impact + ")"
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	inc := &Incident{ID: m.nextID(tenant, "INC"), Tenant: tenant, Title: title, Status: StatusOpen, Priority: priority,
-		Urgency: "medium", Impact: "medium", CI: ci, OwnerGroup: owner, GroupKey: "manual:" + strconv.FormatInt(now.UnixNano(), 10),
+		Urgency: "medium", Impact: impact, CI: ci, CIKind: kind, OwnerGroup: owner, GroupKey: "manual:" + strconv.FormatInt(now.UnixNano(), 10),
 		Alerts: map[string]*IncidentAlert{}, OpenedAt: now}
-	inc.log(now, who, "opened", "manual incident")
-	m.propagate(inc, []string{owner}, now, "opened")
+	inc.log(now, who, "opened", how)
+	m.propagate(inc, append([]string{owner}, propagation...), now, "opened")
 	m.tenantIncidents(tenant)[inc.ID] = inc
 	m.save(inc)
 	m.outbox.enqueue("opened", inc)

@@ -193,6 +193,13 @@ func TestReopenProblemAndRestart(t *testing.T) {
 	require.Error(t, err, "must be resolved first")
 	_, err = m.Action("acme", "INC-999999", "ack", "lee", "", "")
 	require.ErrorIs(t, err, ErrNotFound)
+	// A manual incident on a configured CI takes its owner group and
+	// impact; the priority follows from them.
+	inc, err = m.Create("acme", "Checkout slow for some users", "lee", "", "checkout", "")
+	require.NoError(t, err)
+	require.Equal(t, "payments-oncall", inc.OwnerGroup)
+	require.Equal(t, "P2", inc.Priority, "urgency medium × impact high")
+	require.Equal(t, "service", inc.CIKind)
 }
 
 func TestFormatDuration(t *testing.T) {

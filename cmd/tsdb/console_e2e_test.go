@@ -303,6 +303,26 @@ func TestConsole(t *testing.T) {
 	raw, _ := json.Marshal(after)
 	require.Contains(t, string(raw), "load balancer drained")
 
+	// A manual incident from the board, then a priority override with a reason.
+	p.do(click(`a[data-nav="incidents"]`), loaded("incidents"), click(`[data-testid="new-incident"]`),
+		keys(`[data-testid="new-title"]`, "Disk array degraded"), chromedp.SetValue(chromedp.CSS(`[data-testid="new-priority"]`), "P3"),
+		keys(`[data-testid="new-ci"]`, "web"), click(`[data-testid="new-submit"]`), loaded("incident"), status("open"),
+		waitText("body", "Disk array degraded"),
+		click(`button[data-action="priority"]`), chromedp.SetValue(chromedp.CSS(`[data-testid="priority-select"]`), "P1"),
+		keys(`[data-testid="action-input"]`, "customer-facing"), click(`[data-testid="action-submit"]`),
+		waitText("body", "customer-facing"))
+	p.screenshot("04b-manual-incident.png")
+	var manual map[string]any
+	for _, x := range incidents(t, db, "root-token") {
+		if x["title"] == "Disk array degraded" {
+			manual = x
+		}
+	}
+	require.NotNil(t, manual, "the board's form opened an incident")
+	require.Equal(t, "P1", manual["priority"], "the override reached the API")
+	require.Equal(t, "web", manual["ci"])
+	require.Equal(t, "web-oncall", manual["owner_group"], "the CI's owner group")
+
 	// Explore: a query, its chart and table.
 	p.do(click(`a[data-nav="explore"]`), visible(`[data-testid="query-input"]`),
 		keys(`[data-testid="query-input"]`, `node_load1{service="web"}`), click(`[data-testid="query-run"]`),
@@ -336,7 +356,9 @@ func TestConsole(t *testing.T) {
 	r := page{t, browser(t, 1400, 900)}
 	r.login(base, creds["reader"], "")
 	r.do(chromedp.Navigate(base+"/console/#/incidents/"+id), loaded("incident"))
-	require.Equal(t, 5, r.count(`button[data-action]:disabled`), "ack, assign, comment, resolve, close")
+	require.Equal(t, 6, r.count(`button[data-action]:disabled`), "ack, assign, comment, resolve, close, priority")
+	r.do(click(`a[data-nav="incidents"]`), loaded("incidents"))
+	require.Zero(t, r.count(`[data-testid="new-incident"]`), "no new-incident button without the operator role")
 	refusal, err := chromedp.Run(r.ctx, chromedp.Evaluate[string](`import("./api.js").then((api) => api.post("/api/v1/incidents/`+id+`/close").then(() => "accepted", (e) => e.status + " " + e.message))`, chromedp.EvalAwaitPromise))
 	require.NoError(t, err)
 	require.Contains(t, refusal, "403 user reader lacks the operator role")

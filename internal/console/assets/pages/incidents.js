@@ -36,7 +36,9 @@ async function board(el, ctx) {
   const listEl = h('div', { class: 'board' });
   const filters = h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() });
   const errEl = h('div', { 'data-testid': 'error', class: 'error', role: 'alert', hidden: true });
-  el.append(h('div', { class: 'page-head' }, h('h1', null, t('nav.incidents'))), filters, errEl, listEl);
+  const create = api.may('operator') ? newIncidentForm(errEl) : null;
+  el.append(h('div', { class: 'page-head' }, h('h1', null, t('nav.incidents')), create && create.button),
+    create && create.form, filters, errEl, listEl);
 
   let list;
   try {
@@ -98,6 +100,47 @@ async function board(el, ctx) {
     { class: 'incidents' }));
 }
 
+// newIncidentForm is the operator's form for a manual incident (title;
+// priority, CI and owner group optional): POST /api/v1/incidents, then the
+// new incident's page.
+function newIncidentForm(errEl) {
+  const title = h('input', { type: 'text', required: true, 'data-testid': 'new-title', placeholder: t('inc.titleHint'), size: 40 });
+  const priority = h('select', { 'data-testid': 'new-priority' },
+    h('option', { value: '' }, t('inc.defaultPriority')), PRIORITIES.map((p) => h('option', { value: p }, p)));
+  const ci = h('input', { type: 'text', 'data-testid': 'new-ci', size: 12 });
+  const owner = h('input', { type: 'text', 'data-testid': 'new-owner', size: 12 });
+  const field = (label, input) => h('label', null, h('span', null, label), input);
+  const form = h('form', {
+    class: 'filters new-incident', hidden: true,
+    onsubmit: async (e) => {
+      e.preventDefault();
+      if (!title.value.trim()) {
+        title.focus();
+        return;
+      }
+      errEl.hidden = true;
+      try {
+        const inc = await api.post('/api/v1/incidents', {
+          title: title.value.trim(), priority: priority.value, ci: ci.value.trim(), owner_group: owner.value.trim(),
+        });
+        location.hash = '#/incidents/' + encodeURIComponent(inc.id);
+      } catch (err) {
+        errEl.hidden = false;
+        errEl.textContent = errText(err);
+      }
+    },
+  }, field(t('inc.titleField'), title), field(t('inc.priority'), priority), field(t('inc.ci'), ci), field(t('inc.owner'), owner),
+  h('button', { type: 'submit', class: 'primary', 'data-testid': 'new-submit' }, t('act.create')));
+  const button = h('button', {
+    type: 'button', 'data-testid': 'new-incident',
+    onclick: () => {
+      form.hidden = !form.hidden;
+      if (!form.hidden) title.focus();
+    },
+  }, t('act.new'));
+  return { button, form };
+}
+
 function slaCell(inc) {
   const sla = inc.sla || {};
   if (sla.acknowledge_breached || sla.resolve_breached) return badge(t('sla.breached'), 'bad');
@@ -140,6 +183,9 @@ async function detail(el, ctx, id) {
   // The inline form for assign and comment (no window.prompt).
   let formMode = null;
   const input = h('input', { 'data-testid': 'action-input', type: 'text', autocomplete: 'off' });
+  // Priority override: the new priority here, the reason in input.
+  const prioSelect = h('select', { 'data-testid': 'priority-select', 'aria-label': t('inc.priority'), hidden: true },
+    PRIORITIES.map((p) => h('option', { value: p }, p)));
   const inputLabel = h('label', { for: 'action-input' });
   input.id = 'action-input';
   const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'action-submit' });
@@ -152,19 +198,25 @@ async function detail(el, ctx, id) {
         input.focus();
         return;
       }
-      await act(formMode, formMode === 'assign' ? { assignee: v } : { text: v });
+      const form = formMode === 'assign' ? { assignee: v }
+        : formMode === 'priority' ? { priority: prioSelect.value, reason: v } : { text: v };
+      await act(formMode, form);
       if (errEl.hidden) {
         input.value = '';
         actionForm.hidden = true;
       }
     },
-  }, inputLabel, input, submit,
+  }, prioSelect, inputLabel, input, submit,
   h('button', { type: 'button', onclick: () => { actionForm.hidden = true; } }, t('act.cancel')));
-  const openForm = (mode) => {
+  const openForm = (mode, inc) => {
     formMode = mode;
-    inputLabel.textContent = t(mode === 'assign' ? 'act.assignee' : 'act.commentText');
-    input.placeholder = t(mode === 'assign' ? 'act.assigneeHint' : 'act.commentHint');
-    submit.textContent = t(mode === 'assign' ? 'act.assign' : 'act.comment');
+    const key = { assign: ['act.assignee', 'act.assigneeHint', 'act.assign'], priority: ['act.reason', 'act.reasonHint', 'act.priority'] }[mode]
+      || ['act.commentText', 'act.commentHint', 'act.comment'];
+    prioSelect.hidden = mode !== 'priority';
+    if (inc) prioSelect.value = inc.priority;
+    inputLabel.textContent = t(key[0]);
+    input.placeholder = t(key[1]);
+    submit.textContent = t(key[2]);
     submit.dataset.mode = mode;
     actionForm.hidden = false;
     input.focus();
@@ -208,6 +260,7 @@ async function detail(el, ctx, id) {
         btn('comment', t('act.comment'), () => openForm('comment')),
         btn('resolve', t('act.resolve'), () => act('resolve')),
         btn('close', t('act.close'), () => act('close')),
+        btn('priority', t('act.priority'), () => openForm('priority', inc)),
         h('button', { type: 'button', 'data-action': 'report', onclick: report }, t('inc.report') + ' ↗')),
       actionForm,
       h('div', { class: 'cols' },
