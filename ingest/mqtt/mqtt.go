@@ -297,6 +297,7 @@ type Subscriber struct {
 	msgs    *prometheus.CounterVec
 	up      prometheus.Gauge
 	nowFunc func() time.Time
+	commits *committer
 }
 
 // Metrics are the counters every Subscriber shares.
@@ -335,6 +336,7 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 	}
 	s := &Subscriber{cfg: cfg, w: w, log: log.With("broker", u.Redacted()), nowFunc: time.Now,
 		msgs: m.Messages.MustCurryWith(prometheus.Labels{"broker": u.Redacted()}), up: m.Up.WithLabelValues(u.Redacted())}
+	s.commits = newCommitter(s)
 	var tlsCfg *tls.Config
 	if u.Scheme == "tls" {
 		var err error
@@ -376,6 +378,7 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 		ClientConfig: paho.ClientConfig{
 			ClientID:                   cfg.ClientID,
 			EnableManualAcknowledgment: true,
+			SendAcksInterval:           ackInterval,
 			OnPublishReceived:          []func(paho.PublishReceived) (bool, error){s.handle},
 		},
 	}
@@ -387,30 +390,31 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 	return s, nil
 }
 
-// handle stores one message and acknowledges it once durable. A message
-// that cannot be decoded is acknowledged and counted: redelivering it would
-// not help.
+// handle queues one message for the next durable write; it is
+// acknowledged once that write is done (see committer).
 func (s *Subscriber) handle(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
-	ack, err := s.store(p.Topic, p.Payload)
-	if err != nil {
-		s.log.Error("mqtt message not stored; the broker will redeliver it", "topic", p.Topic, "err", err)
-	}
-	if ack {
+	s.commits.add(p.Topic, p.Payload, func() {
 		if err := pr.Client.Ack(p); err != nil {
 			s.log.Warn("mqtt ack", "err", err)
 		}
-	}
-	return true, err
+	})
+	return true, nil
 }
 
-// Stop disconnects.
+// ackInterval is how often paho sends the acknowledgements marked since
+// (MQTT 5; in order, once every earlier message is acknowledged too).
+const ackInterval = 10 * time.Millisecond
+
+// Stop stores and acknowledges what was received, then disconnects.
 func (s *Subscriber) Stop(ctx context.Context) error {
+	s.commits.stop()
 	s.up.Set(0)
 	if s.v3 != nil {
 		s.v3.Disconnect(1000)
 		return nil
 	}
+	time.Sleep(3 * ackInterval) // the last acknowledgements go out
 	return s.cm.Disconnect(ctx)
 }
 

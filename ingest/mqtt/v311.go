@@ -1,16 +1,11 @@
 package mqtt
 
 import (
-	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
-
-	"github.com/emsdb/tsdb/storage"
 )
 
 // startV311 connects with MQTT 3.1.1 (for brokers and devices without
@@ -68,47 +63,5 @@ func (s *Subscriber) startV311(u *url.URL, tlsCfg *tls.Config) error {
 }
 
 func (s *Subscriber) handleV311(_ pahov3.Client, m pahov3.Message) {
-	ack, err := s.store(m.Topic(), m.Payload())
-	if err != nil {
-		s.log.Error("mqtt message not stored; the broker will redeliver it", "topic", m.Topic(), "err", err)
-	}
-	if ack {
-		m.Ack()
-	}
-}
-
-// store decodes and writes one message. ack is false only when a retry
-// can help (the broker keeps the message).
-func (s *Subscriber) store(topic string, payload []byte) (ack bool, err error) {
-	var b storage.Batch
-	for i := range s.cfg.Subscriptions {
-		sub := &s.cfg.Subscriptions[i]
-		if !sub.matches(topic) {
-			continue
-		}
-		if err := sub.Decode(topic, payload, s.nowFunc().UnixMilli(), &b); err != nil {
-			s.msgs.WithLabelValues("bad").Inc()
-			s.log.Warn("mqtt message dropped", "topic", topic, "err", err)
-			return true, nil
-		}
-		break
-	}
-	if len(b.Series) == 0 {
-		return true, nil
-	}
-	tenant := s.cfg.Tenant
-	if tenant == "" {
-		tenant = "default"
-	}
-	if err := s.w.Write(context.Background(), tenant, &b); err != nil {
-		if errors.Is(err, storage.ErrInvalidSeries) || errors.Is(err, storage.ErrInvalidSample) || errors.Is(err, storage.ErrTooManySeries) {
-			s.msgs.WithLabelValues("bad").Inc()
-			s.log.Warn("mqtt message rejected by storage", "topic", topic, "err", err)
-			return true, nil
-		}
-		s.msgs.WithLabelValues("failed").Inc()
-		return false, fmt.Errorf("store: %w", err)
-	}
-	s.msgs.WithLabelValues("stored").Inc()
-	return true, nil
+	s.commits.add(m.Topic(), m.Payload(), m.Ack)
 }

@@ -44,6 +44,13 @@ func StartMosquittoTLS(t testing.TB, addr, dir, certFile, keyFile string) *Proc 
 	return startMosquitto(t, addr, dir, "", "certfile "+certFile+"\nkeyfile "+keyFile+"\n")
 }
 
+// StartMosquittoConf is StartMosquitto with extra lines of configuration
+// (e.g. "max_queued_messages 0\n").
+func StartMosquittoConf(t testing.TB, addr, dir, extra string) *Proc {
+	t.Helper()
+	return startMosquitto(t, addr, dir, "", extra)
+}
+
 func startMosquitto(t testing.TB, addr, dir, passwordFile string, extra ...string) *Proc {
 	t.Helper()
 	bin := NeedBinary(t, "mosquitto", "mosquitto")
