@@ -336,7 +336,6 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 	}
 	s := &Subscriber{cfg: cfg, w: w, log: log.With("broker", u.Redacted()), nowFunc: time.Now,
 		msgs: m.Messages.MustCurryWith(prometheus.Labels{"broker": u.Redacted()}), up: m.Up.WithLabelValues(u.Redacted())}
-	s.commits = newCommitter(s)
 	var tlsCfg *tls.Config
 	if u.Scheme == "tls" {
 		var err error
@@ -344,8 +343,10 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 			return nil, err
 		}
 	}
+	s.commits = newCommitter(s)
 	if cfg.Protocol == "3.1.1" {
 		if err := s.startV311(u, tlsCfg); err != nil {
+			s.commits.stop()
 			return nil, err
 		}
 		return s, nil
@@ -384,6 +385,7 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 	}
 	cm, err := autopaho.NewConnection(ctx, pc)
 	if err != nil {
+		s.commits.stop()
 		return nil, fmt.Errorf("mqtt %s: %w", cfg.Broker, err)
 	}
 	s.cm = cm
