@@ -226,11 +226,14 @@ func (h *Handler) ServeTCP(ln net.Listener) error {
 	}
 }
 
+// serveConn stores a connection's lines in batches of up to 1000, and
+// whenever the sender pauses (nothing more to read right now), so that a
+// slow, long-lived sender's lines do not wait for the batch to fill. A
+// line longer than 1 MiB is dropped.
 func (h *Handler) serveConn(c net.Conn) {
 	defer c.Close()
-	sc := bufio.NewScanner(c)
-	sc.Buffer(nil, 1<<20)
-	var buf []byte
+	r := bufio.NewReaderSize(c, 64<<10)
+	var buf, long []byte
 	lines := 0
 	flush := func() {
 		if len(buf) == 0 {
@@ -243,13 +246,38 @@ func (h *Handler) serveConn(c net.Conn) {
 		}
 		buf, lines = buf[:0], 0
 	}
-	for sc.Scan() {
-		buf = append(append(buf, sc.Bytes()...), '\n')
-		if lines++; lines >= 1000 {
+	for {
+		if r.Buffered() == 0 {
+			flush() // the next read may wait for the sender
+		}
+		chunk, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) { // a line longer than the buffer
+			if long = append(long, chunk...); len(long) > 1<<20 {
+				h.opts.Logger.Warn("influx tcp: a line over 1 MiB dropped")
+				long = long[:0]
+				for errors.Is(err, bufio.ErrBufferFull) { // skip to its end
+					_, err = r.ReadSlice('\n')
+				}
+			}
+			continue
+		}
+		if len(long) > 0 {
+			chunk, long = append(long, chunk...), long[:0]
+		}
+		if len(chunk) > 0 {
+			buf = append(buf, chunk...)
+			if chunk[len(chunk)-1] != '\n' {
+				buf = append(buf, '\n')
+			}
+			if lines++; lines >= 1000 {
+				flush()
+			}
+		}
+		if err != nil {
 			flush()
+			return
 		}
 	}
-	flush()
 }
 
 // ServeUDP stores each datagram's lines. It returns when pc is closed.

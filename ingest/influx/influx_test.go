@@ -3,6 +3,7 @@ package influx
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"strings"
@@ -159,4 +160,27 @@ func TestTCPAndUDPListeners(t *testing.T) {
 		return len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "tcp_m_v"))[`{__name__="tcp_m_v", host="a"}`]) == 2 &&
 			len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "udp_m_v"))) == 1
 	}, 5*time.Second, 50*time.Millisecond)
+
+	// A long-lived connection sending a few lines now and then: each is
+	// stored when the sender pauses, not when a batch of 1000 fills or the
+	// connection ends. A line split across writes is kept whole.
+	c, err = net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	for i := range 3 {
+		_, err = c.Write([]byte(fmt.Sprintf("slow_m,host=a v=%d %d\n", i, 1700000000000000000+int64(i)*1e9)))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			return len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "slow_m_v"))[`{__name__="slow_m_v", host="a"}`]) == i+1
+		}, 5*time.Second, 20*time.Millisecond, "line %d stored while the connection stays open", i)
+	}
+	_, err = c.Write([]byte("slow_m,host=a v=9 17000000100"))
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
+	_, err = c.Write([]byte("00000000\n" + "slow_m,host=a v=10 1700000011000000000\n" + strings.Repeat("x", 2<<20) + "\n"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		s := st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "slow_m_v"))[`{__name__="slow_m_v", host="a"}`]
+		return len(s) == 5 && s[3].V == 9
+	}, 5*time.Second, 20*time.Millisecond, "the split line is whole; the 2 MiB line is dropped")
 }
