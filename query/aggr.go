@@ -52,6 +52,24 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 			}
 		}
 	}
+	if name != "count_values" && ev.numSteps() > 1 {
+		// The groups of a series do not change from step to step: find
+		// them once, not at every step.
+		gid, glabels := seriesGroups(v, grouping, without)
+		return ev.rangeEvalSeries(func(k int, ts int64, in Vector, idx []int) Vector {
+			p := math.NaN()
+			if param != nil {
+				p = scalarAt(param, k)
+			}
+			switch {
+			case math.IsNaN(p) && (name == "topk" || name == "bottomk" || name == "limitk"):
+				ev.failf("Parameter value is NaN")
+			case math.IsNaN(p) && name == "limit_ratio":
+				ev.failf("Ratio value is NaN")
+			}
+			return ev.aggregateGroups(name, groupByIndex(in, idx, gid, glabels), p, ts)
+		}, v)
+	}
 	return ev.rangeEval(func(k int, ts int64, a []Vector) Vector {
 		in := a[0]
 		p := math.NaN()
@@ -91,6 +109,12 @@ func groupLabels(ls labels.Labels, grouping []string, without bool) labels.Label
 }
 
 func (ev *evaluator) aggregateStep(name string, in Vector, p float64, paramStr string, grouping []string, without bool, ts int64) Vector {
+	return ev.aggregateGroups(name, groupStep(name, in, paramStr, grouping, without), p, ts)
+}
+
+// groupStep puts one step's samples into their groups, in the order the
+// groups first appear.
+func groupStep(name string, in Vector, paramStr string, grouping []string, without bool) []*aggGroup {
 	if name == "count_values" {
 		grouping = slices.DeleteFunc(slices.Clone(grouping), func(g string) bool { return g == paramStr })
 	}
@@ -129,6 +153,11 @@ func (ev *evaluator) aggregateStep(name string, in Vector, p float64, paramStr s
 		}
 		g.samples = append(g.samples, s)
 	}
+	return order
+}
+
+// aggregateGroups computes the aggregation of each group at ts.
+func (ev *evaluator) aggregateGroups(name string, order []*aggGroup, p float64, ts int64) Vector {
 	var out Vector
 	for _, g := range order {
 		ss := g.samples
@@ -257,6 +286,64 @@ func selectK(ss []Sample, k int, top bool) []Sample {
 	}
 	sort.Sort(sort.Reverse(h))
 	return h.s
+}
+
+// seriesGroups gives each series of m the index of its group (as
+// groupStep would find it) and each group its labels.
+func seriesGroups(m Matrix, grouping []string, without bool) ([]int, []labels.Labels) {
+	sorted := slices.Clone(grouping)
+	if without {
+		sorted = append(sorted, labels.MetricName)
+	}
+	slices.Sort(sorted)
+	type group struct {
+		first labels.Labels // a member, to compare with
+		id    int
+	}
+	byHash := map[uint64][]group{}
+	gid := make([]int, len(m))
+	var glabels []labels.Labels
+	var buf []byte
+	for j := range m {
+		var h uint64
+		if without {
+			h, buf = m[j].Metric.HashWithoutLabels(buf, sorted...)
+		} else {
+			h, buf = m[j].Metric.HashForLabels(buf, sorted...)
+		}
+		id := -1
+		for _, g := range byHash[h] {
+			if sameGroup(g.first, m[j].Metric, sorted, without) {
+				id = g.id
+				break
+			}
+		}
+		if id < 0 {
+			id = len(glabels)
+			glabels = append(glabels, groupLabels(m[j].Metric, grouping, without))
+			byHash[h] = append(byHash[h], group{first: m[j].Metric, id: id})
+		}
+		gid[j] = id
+	}
+	return gid, glabels
+}
+
+// groupByIndex is groupStep for samples whose series' groups are known:
+// in[i] is of series idx[i].
+func groupByIndex(in Vector, idx, gid []int, glabels []labels.Labels) []*aggGroup {
+	byID := make(map[int]*aggGroup, len(glabels))
+	var order []*aggGroup
+	for i, s := range in {
+		id := gid[idx[i]]
+		g := byID[id]
+		if g == nil {
+			g = &aggGroup{ls: glabels[id]}
+			byID[id] = g
+			order = append(order, g)
+		}
+		g.samples = append(g.samples, s)
+	}
+	return order
 }
 
 func findGroup(gs []*aggGroup, match func(*aggGroup) bool) *aggGroup {

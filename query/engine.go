@@ -723,6 +723,19 @@ func newOutMatrix(ev *evaluator) *outMatrix {
 	return &outMatrix{ev: ev, index: map[uint64][]int{}}
 }
 
+// slot is the index of the output series labelled ls, added if new.
+func (o *outMatrix) slot(ls labels.Labels) int {
+	h := ls.Hash()
+	for _, j := range o.index[h] {
+		if labels.Equal(o.m[j].Metric, ls) {
+			return j
+		}
+	}
+	o.index[h] = append(o.index[h], len(o.m))
+	o.m = append(o.m, Series{Metric: ls})
+	return len(o.m) - 1
+}
+
 func (o *outMatrix) add(ls labels.Labels, t int64, v float64) {
 	h := ls.Hash()
 	i := -1
@@ -772,6 +785,38 @@ func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, ar
 			vecs[i] = v
 		}
 		for _, s := range f(k, ts, vecs) {
+			out.add(s.Metric, ts, s.F)
+		}
+	}
+	return out.m
+}
+
+// rangeEvalSeries is rangeEval for one matrix argument, telling f which
+// series each sample of the step's vector comes from.
+func (ev *evaluator) rangeEvalSeries(f func(k int, ts int64, in Vector, idx []int) Vector, m Matrix) Matrix {
+	n := ev.numSteps()
+	cursors := make([]int, len(m))
+	var v Vector
+	var idx []int
+	out := newOutMatrix(ev)
+	for k := range n {
+		if k%256 == 0 {
+			ev.checkCtx()
+		}
+		ts := ev.stepTime(k)
+		v, idx = v[:0], idx[:0]
+		for j := range m {
+			c := &cursors[j]
+			pts := m[j].Points
+			for *c < len(pts) && pts[*c].T < ts {
+				*c++
+			}
+			if *c < len(pts) && pts[*c].T == ts {
+				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: pts[*c].F})
+				idx = append(idx, j)
+			}
+		}
+		for _, s := range f(k, ts, v, idx) {
 			out.add(s.Metric, ts, s.F)
 		}
 	}

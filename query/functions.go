@@ -642,6 +642,7 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 			ls = dropName(ls)
 		}
 		lo, hi := 0, 0
+		slot := -1 // the output series, found once (by the first output)
 		for k := range n {
 			ref := ev.refTime(k, ra.off, ra.at)
 			w := ra.window(s.Points, ref, &lo, &hi)
@@ -649,7 +650,10 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 				sargs[i] = scalarAt(scalars[i], k)
 			}
 			if v, ok := def.fn(w, ref, ra.rng, ev.stepTime(k), sargs); ok {
-				out.add(ls, ev.stepTime(k), v)
+				if slot < 0 {
+					slot = out.slot(ls)
+				}
+				out.m[slot].Points = append(out.m[slot].Points, Point{T: ev.stepTime(k), F: v})
 			}
 		}
 	}

@@ -398,6 +398,7 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 					prev = ts
 				}
 			}
+			_ = q.Close()
 			_ = Maintain(db)
 		}
 	}()

@@ -136,6 +136,7 @@ func (s *shard) deleteSamples(ms *memSeries, mint, maxt int64) error {
 	if err := pb.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("commit deletion of series %d: %w", ms.ref, err)
 	}
+	s.chunkGen.Add(1)
 	return nil
 }
 

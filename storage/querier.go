@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/prometheus/model/labels"
@@ -17,6 +18,58 @@ type querier struct {
 	db         *DB
 	tenant     string
 	mint, maxt int64
+
+	// Pebble iterators over the chunks, one per shard, reused by the
+	// series of this querier instead of one per series (opening and
+	// closing one costs about as much as reading a series' chunk).
+	mu    sync.Mutex
+	iters map[*shard]*chunkReader
+}
+
+// chunkReader is a Pebble iterator over every chunk of a shard, opened
+// when the shard's chunkGen was gen.
+type chunkReader struct {
+	it  *pebble.Iterator
+	gen uint64
+}
+
+var allChunks = &pebble.IterOptions{LowerBound: []byte{prefixChunk}, UpperBound: []byte{prefixChunk + 1}}
+
+// reader lends the shard's chunk iterator, opening a new one if there is
+// none idle or the one there predates a change of chunks on disk. It must
+// be called after the series' memory was read (see shard.iterator), and
+// given back with put.
+func (q *querier) reader(sh *shard) (*chunkReader, error) {
+	gen := sh.chunkGen.Load()
+	q.mu.Lock()
+	r := q.iters[sh]
+	delete(q.iters, sh)
+	q.mu.Unlock()
+	if r != nil && r.gen == gen {
+		return r, nil
+	}
+	if r != nil {
+		_ = r.it.Close()
+	}
+	it, err := sh.db.NewIter(allChunks)
+	if err != nil {
+		return nil, err
+	}
+	return &chunkReader{it: it, gen: gen}, nil
+}
+
+// put gives a reader back for the next series (or closes it if another
+// is there already, or the querier is closed).
+func (q *querier) put(sh *shard, r *chunkReader) {
+	q.mu.Lock()
+	if q.iters != nil && q.iters[sh] == nil {
+		q.iters[sh] = r
+		r = nil
+	}
+	q.mu.Unlock()
+	if r != nil {
+		_ = r.it.Close()
+	}
 }
 
 var _ Querier = (*querier)(nil)
@@ -29,10 +82,19 @@ func (db *DB) Querier(ctx context.Context, tenant string, mint, maxt int64) (Que
 	if cutoff := db.retentionCutoff(); mint < cutoff {
 		mint = cutoff
 	}
-	return &querier{db: db, tenant: tenant, mint: mint, maxt: maxt}, nil
+	return &querier{db: db, tenant: tenant, mint: mint, maxt: maxt, iters: map[*shard]*chunkReader{}}, nil
 }
 
-func (q *querier) Close() error { return nil }
+func (q *querier) Close() error {
+	q.mu.Lock()
+	iters := q.iters
+	q.iters = nil
+	q.mu.Unlock()
+	for _, r := range iters {
+		_ = r.it.Close()
+	}
+	return nil
+}
 
 // match returns the series of every shard matching ms with samples in
 // [mint, maxt], sorted by labels.
@@ -188,7 +250,7 @@ func (ss *seriesSet) Next() bool {
 }
 
 func (ss *seriesSet) At() Series {
-	return &series{sh: ss.list[ss.i].sh, s: ss.list[ss.i].s, mint: ss.mint, maxt: ss.maxt}
+	return &series{q: ss.q, sh: ss.list[ss.i].sh, s: ss.list[ss.i].s, mint: ss.mint, maxt: ss.maxt}
 }
 
 func (ss *seriesSet) Err() error { return ss.err }
@@ -197,6 +259,7 @@ func (ss *seriesSet) Err() error { return ss.err }
 func (ss *seriesSet) Truncated() bool { return ss.truncated }
 
 type series struct {
+	q          *querier
 	sh         *shard
 	s          *memSeries
 	mint, maxt int64
@@ -205,7 +268,7 @@ type series struct {
 func (s *series) Labels() labels.Labels { return s.s.lset }
 
 func (s *series) Iterator(Iterator) Iterator {
-	it, err := s.sh.iterator(s.s, s.mint, s.maxt)
+	it, err := s.sh.iterator(s.q, s.s, s.mint, s.maxt)
 	if err != nil {
 		return errIter{err}
 	}
@@ -215,7 +278,7 @@ func (s *series) Iterator(Iterator) Iterator {
 // iterator merges the series' samples from memory and disk in [mint, maxt].
 // Memory is read first: a chunk the sealer writes after that is still in
 // the copy, and one it wrote before is on disk.
-func (sh *shard) iterator(ms *memSeries, mint, maxt int64) (Iterator, error) {
+func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64) (Iterator, error) {
 	snap := ms.snapshot(mint, maxt, nil)
 	var its []chunkenc.Iterator
 	if len(snap.ooo) > 0 {
@@ -234,7 +297,7 @@ func (sh *shard) iterator(ms *memSeries, mint, maxt int64) (Iterator, error) {
 		}
 	}
 	if snap.onDisk && snap.minDay <= snap.maxDay {
-		cl, err := sh.diskChunks(ms, mint, maxt, snap.minDay, snap.maxDay)
+		cl, err := sh.diskChunks(q, ms, mint, maxt, snap.minDay, snap.maxDay)
 		if err != nil {
 			return nil, err
 		}
@@ -255,20 +318,24 @@ func (sh *shard) iterator(ms *memSeries, mint, maxt int64) (Iterator, error) {
 }
 
 // diskChunks collects the sealed chunks of ms overlapping [mint, maxt].
-func (sh *shard) diskChunks(ms *memSeries, mint, maxt int64, minDay, maxDay int32) (*chunkListIter, error) {
+func (sh *shard) diskChunks(q *querier, ms *memSeries, mint, maxt int64, minDay, maxDay int32) (*chunkListIter, error) {
 	first, last := max(dayOf(mint), minDay), min(dayOf(maxt), maxDay)
 	cl := &chunkListIter{}
 	if first > last {
 		return cl, nil
 	}
-	it, err := sh.db.NewIter(&pebble.IterOptions{
-		LowerBound: chunkSeriesPrefix(first, ms.tenant, ms.ref),
-		UpperBound: prefixEnd(chunkSeriesPrefix(last, ms.tenant, ms.ref)),
-	})
+	r, err := q.reader(sh)
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
+	it := r.it
+	defer func() {
+		if it.Error() == nil {
+			q.put(sh, r)
+		} else {
+			_ = it.Close()
+		}
+	}()
 	var key []byte
 	for day := first; day <= last && day >= first; day++ {
 		prefix := chunkSeriesPrefix(day, ms.tenant, ms.ref)

@@ -100,6 +100,7 @@ func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
 	if err := pb.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("commit retention deletes: %w", err)
 	}
+	s.chunkGen.Add(1)
 	// Without a Pebble WAL a crash could forget the deletes; retention
 	// would redo them, but the series deletes must not resurrect.
 	if err := s.db.Flush(); err != nil {

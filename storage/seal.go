@@ -85,6 +85,7 @@ func (s *shard) seal(list []*memSeries) error {
 		if err := pb.Commit(pebble.NoSync); err != nil {
 			return fmt.Errorf("commit sealed chunks: %w", err)
 		}
+		s.chunkGen.Add(1) // before memory lets go of the chunks
 	}
 	for _, d := range dones {
 		d.ms.mu.Lock()

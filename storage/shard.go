@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -45,6 +46,10 @@ type shard struct {
 
 	// sealMu serialises writers of chunks: the sealer, deletes, retention.
 	sealMu sync.Mutex
+	// chunkGen counts commits that change chunks on disk (seal, delete,
+	// retention): a querier's Pebble iterator older than the latest one
+	// may miss a chunk that memory no longer holds, and is replaced.
+	chunkGen atomic.Uint64
 	sealCh chan *memSeries
 
 	// truncatedTo is the segment the WAL was last truncated to; only

@@ -1,0 +1,75 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/storage"
+	st "github.com/emsdb/tsdb/storage/storagetest"
+)
+
+// benchDB holds an hour of node-like CPU counters at 15 s: hosts × 2 CPUs
+// × 8 modes series, flushed so that most samples are in sealed chunks, as
+// on a server that has been up for a while.
+func benchDB(b *testing.B, hosts int) (*storage.DB, int64) {
+	db := st.Open(b, nil)
+	end := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC).UnixMilli()
+	rng := rand.New(rand.NewPCG(1, 2))
+	modes := []string{"idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice"}
+	var batch storage.Batch
+	for h := range hosts {
+		batch.Reset()
+		for cpu := range 2 {
+			for _, mode := range modes {
+				ls := labels.FromStrings("__name__", "node_cpu_seconds_total", "instance", fmt.Sprintf("host-%05d:9100", h),
+					"job", "node", "cpu", fmt.Sprint(cpu), "mode", mode)
+				smp := make([]storage.Sample, 240)
+				v := rng.Float64() * 1e5
+				for i := range smp {
+					v += rng.Float64() * 15
+					smp[i] = storage.Sample{T: end - int64(239-i)*15000, V: float64(int64(v*100)) / 100}
+				}
+				batch.Add(ls, smp...)
+			}
+		}
+		if err := db.Write(context.Background(), "default", &batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return db, end
+}
+
+// BenchmarkDashboardQueries runs the node dashboard's typical queries over
+// 1,000 hosts (16,000 CPU series, an hour each).
+func BenchmarkDashboardQueries(b *testing.B) {
+	db, end := benchDB(b, 1000)
+	eng := NewEngine(db, nil)
+	for _, q := range []struct{ name, expr string }{
+		{"instant-cpu-by-mode", `sum by (mode) (rate(node_cpu_seconds_total[5m]))`},
+		{"instant-one-host", `sum by (mode) (rate(node_cpu_seconds_total{instance="host-00042:9100"}[5m]))`},
+		{"instant-regex", `count(node_cpu_seconds_total{instance=~"host-000.*", mode="idle"})`},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := eng.Instant(context.Background(), "default", q.expr, end); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("range-1h-cpu-by-mode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := eng.Range(context.Background(), "default", `sum by (mode) (rate(node_cpu_seconds_total[5m]))`, end-3600_000, end, 15000); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
