@@ -50,7 +50,7 @@ type shard struct {
 	// retention): a querier's Pebble iterator older than the latest one
 	// may miss a chunk that memory no longer holds, and is replaced.
 	chunkGen atomic.Uint64
-	sealCh chan *memSeries
+	sealCh   chan *memSeries
 
 	// truncatedTo is the segment the WAL was last truncated to; only
 	// maintain, which never runs concurrently with itself, touches it.
