@@ -56,6 +56,10 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 		// The groups of a series do not change from step to step: find
 		// them once, not at every step.
 		gid, glabels := seriesGroups(v, grouping, without)
+		switch name {
+		case "sum", "count", "group", "min", "max":
+			return ev.rangeAggregateSimple(name, v, gid, glabels)
+		}
 		return ev.rangeEvalSeries(func(k int, ts int64, in Vector, idx []int) Vector {
 			p := math.NaN()
 			if param != nil {
@@ -326,6 +330,84 @@ func seriesGroups(m Matrix, grouping []string, without bool) ([]int, []labels.La
 		gid[j] = id
 	}
 	return gid, glabels
+}
+
+// rangeAggregateSimple computes sum, count, group, min and max over the
+// steps without building each step's vector: every step, each group's
+// members add into it in series order, as aggregateGroups would (the same
+// Kahan sum, the same NaN rules), and groups come out in the order they
+// first appear at that step.
+func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glabels []labels.Labels) Matrix {
+	g := len(glabels)
+	acc, comp := make([]float64, g), make([]float64, g)
+	count := make([]int, g)
+	slots := make([]int, g)
+	for i := range slots {
+		slots[i] = -1
+	}
+	order := make([]int, 0, g)
+	cursors := make([]int, len(m))
+	out := newOutMatrix(ev)
+	for k := range ev.numSteps() {
+		if k%256 == 0 {
+			ev.checkCtx()
+		}
+		ts := ev.stepTime(k)
+		order = order[:0]
+		for j := range m {
+			c := &cursors[j]
+			pts := m[j].Points
+			for *c < len(pts) && pts[*c].T < ts {
+				*c++
+			}
+			if *c >= len(pts) || pts[*c].T != ts {
+				continue
+			}
+			f, id := pts[*c].F, gid[j]
+			if count[id] == 0 {
+				order = append(order, id)
+				acc[id], comp[id] = 0, 0
+				if name == "min" || name == "max" {
+					acc[id] = f
+				}
+			}
+			count[id]++
+			switch name {
+			case "sum":
+				acc[id], comp[id] = kahanSumInc(f, acc[id], comp[id])
+			case "min":
+				if count[id] > 1 && (math.IsNaN(acc[id]) || f < acc[id]) {
+					acc[id] = f
+				}
+			case "max":
+				if count[id] > 1 && (math.IsNaN(acc[id]) || f > acc[id]) {
+					acc[id] = f
+				}
+			}
+		}
+		for _, id := range order {
+			var v float64
+			switch name {
+			case "sum":
+				v = acc[id]
+				if !math.IsInf(v, 0) {
+					v += comp[id]
+				}
+			case "count":
+				v = float64(count[id])
+			case "group":
+				v = 1
+			default:
+				v = acc[id]
+			}
+			if slots[id] < 0 {
+				slots[id] = out.slot(glabels[id])
+			}
+			out.m[slots[id]].Points = append(out.m[slots[id]].Points, Point{T: ts, F: v})
+			count[id] = 0
+		}
+	}
+	return out.m
 }
 
 // groupByIndex is groupStep for samples whose series' groups are known:
