@@ -58,7 +58,9 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 		gid, glabels := seriesGroups(v, grouping, without)
 		switch name {
 		case "sum", "count", "group", "min", "max":
-			return ev.rangeAggregateSimple(name, v, gid, glabels)
+			if len(glabels)*ev.numSteps() <= maxSimpleCells {
+				return ev.rangeAggregateSimple(name, v, gid, glabels)
+			}
 		}
 		return ev.rangeEvalSeries(func(k int, ts int64, in Vector, idx []int) Vector {
 			p := math.NaN()
@@ -332,79 +334,96 @@ func seriesGroups(m Matrix, grouping []string, without bool) ([]int, []labels.La
 	return gid, glabels
 }
 
+// maxSimpleCells bounds the accumulators of rangeAggregateSimple (groups
+// × steps, 24 bytes each): beyond it the step-by-step path, which needs
+// only one accumulator per group, is used.
+const maxSimpleCells = 1 << 20
+
 // rangeAggregateSimple computes sum, count, group, min and max over the
-// steps without building each step's vector: every step, each group's
-// members add into it in series order, as aggregateGroups would (the same
-// Kahan sum, the same NaN rules), and groups come out in the order they
-// first appear at that step.
+// steps without building each step's vector. It walks series by series
+// (each series' points in order, which is kind to the cache) into one
+// accumulator per group and step; each accumulator still takes its members
+// in series order, as aggregateGroups would (the same Kahan sum, the same
+// NaN rules), and at each step the groups come out in the order of their
+// first member.
 func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glabels []labels.Labels) Matrix {
-	g := len(glabels)
-	acc, comp := make([]float64, g), make([]float64, g)
-	count := make([]int, g)
-	slots := make([]int, g)
+	n := ev.numSteps()
+	cells := len(glabels) * n
+	acc, comp := make([]float64, cells), make([]float64, cells)
+	count := make([]int32, cells)
+	first := make([]int32, cells) // the first member's series index
+	for j := range m {
+		base := gid[j] * n
+		for _, pt := range m[j].Points {
+			d := pt.T - ev.start
+			if d < 0 || d%ev.interval != 0 {
+				continue // not at a step
+			}
+			k := int(d / ev.interval)
+			if k >= n {
+				break
+			}
+			i, f := base+k, pt.F
+			if count[i] == 0 {
+				first[i] = int32(j)
+				acc[i], comp[i] = 0, 0
+				if name == "min" || name == "max" {
+					acc[i] = f
+				}
+			}
+			count[i]++
+			switch name {
+			case "sum":
+				acc[i], comp[i] = kahanSumInc(f, acc[i], comp[i])
+			case "min":
+				if count[i] > 1 && (math.IsNaN(acc[i]) || f < acc[i]) {
+					acc[i] = f
+				}
+			case "max":
+				if count[i] > 1 && (math.IsNaN(acc[i]) || f > acc[i]) {
+					acc[i] = f
+				}
+			}
+		}
+		if j%4096 == 0 {
+			ev.checkCtx()
+		}
+	}
+	slots := make([]int, len(glabels))
 	for i := range slots {
 		slots[i] = -1
 	}
-	order := make([]int, 0, g)
-	cursors := make([]int, len(m))
 	out := newOutMatrix(ev)
-	for k := range ev.numSteps() {
-		if k%256 == 0 {
-			ev.checkCtx()
-		}
-		ts := ev.stepTime(k)
+	var order []int
+	for k := range n {
 		order = order[:0]
-		for j := range m {
-			c := &cursors[j]
-			pts := m[j].Points
-			for *c < len(pts) && pts[*c].T < ts {
-				*c++
-			}
-			if *c >= len(pts) || pts[*c].T != ts {
-				continue
-			}
-			f, id := pts[*c].F, gid[j]
-			if count[id] == 0 {
-				order = append(order, id)
-				acc[id], comp[id] = 0, 0
-				if name == "min" || name == "max" {
-					acc[id] = f
-				}
-			}
-			count[id]++
-			switch name {
-			case "sum":
-				acc[id], comp[id] = kahanSumInc(f, acc[id], comp[id])
-			case "min":
-				if count[id] > 1 && (math.IsNaN(acc[id]) || f < acc[id]) {
-					acc[id] = f
-				}
-			case "max":
-				if count[id] > 1 && (math.IsNaN(acc[id]) || f > acc[id]) {
-					acc[id] = f
-				}
+		for g := range glabels {
+			if count[g*n+k] > 0 {
+				order = append(order, g)
 			}
 		}
-		for _, id := range order {
+		slices.SortFunc(order, func(a, b int) int { return int(first[a*n+k]) - int(first[b*n+k]) })
+		ts := ev.stepTime(k)
+		for _, g := range order {
+			i := g*n + k
 			var v float64
 			switch name {
 			case "sum":
-				v = acc[id]
+				v = acc[i]
 				if !math.IsInf(v, 0) {
-					v += comp[id]
+					v += comp[i]
 				}
 			case "count":
-				v = float64(count[id])
+				v = float64(count[i])
 			case "group":
 				v = 1
 			default:
-				v = acc[id]
+				v = acc[i]
 			}
-			if slots[id] < 0 {
-				slots[id] = out.slot(glabels[id])
+			if slots[g] < 0 {
+				slots[g] = out.slot(glabels[g])
 			}
-			out.m[slots[id]].Points = append(out.m[slots[id]].Points, Point{T: ts, F: v})
-			count[id] = 0
+			out.m[slots[g]].Points = append(out.m[slots[g]].Points, Point{T: ts, F: v})
 		}
 	}
 	return out.m
