@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
@@ -91,6 +92,10 @@ func Open(dir string, opts *Options) (*DB, error) {
 			return nil, fmt.Errorf("open shard %d: %w", i, err)
 		}
 		db.shards = append(db.shards, sh)
+	}
+	if o.WarmBytes > 0 {
+		db.wg.Add(1)
+		go db.warm(o.WarmBytes)
 	}
 	if o.Retention > 0 {
 		if err := db.applyRetention(context.Background()); err != nil {
@@ -388,6 +393,38 @@ func (db *DB) Close() error {
 	db.cache.Close()
 	db.blocks.Unref()
 	return errors.Join(errs...)
+}
+
+// warm reads the newest chunks of every shard, newest first, up to budget
+// bytes in all, so that Pebble's block cache holds them when the first
+// queries come after a restart. It stops early when the DB closes.
+func (db *DB) warm(budget int64) {
+	defer db.wg.Done()
+	start := time.Now()
+	per := budget / int64(len(db.shards))
+	var total int64
+	for _, sh := range db.shards {
+		it, err := sh.db.NewIter(allChunks)
+		if err != nil {
+			continue
+		}
+		var n int64
+		keys := 0
+		for valid := it.Last(); valid && n < per; valid = it.Prev() {
+			n += int64(len(it.Value())) // reading the value loads its block
+			if keys++; keys%1024 == 0 {
+				select {
+				case <-db.quit:
+					_ = it.Close()
+					return
+				default:
+				}
+			}
+		}
+		_ = it.Close()
+		total += n
+	}
+	db.opts.Logger.Info("block cache warmed with the newest chunks", "bytes", total, "took", time.Since(start))
 }
 
 // Dir returns the DB's data folder.

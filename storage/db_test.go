@@ -1,13 +1,16 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -491,4 +494,46 @@ func TestKVSurvivesCrash(t *testing.T) {
 	_, ok, err = db.GetKV("nope")
 	require.NoError(t, err)
 	require.False(t, ok)
+}
+
+// TestWarmAfterOpen: with WarmBytes a reopened DB reads its newest chunks
+// in the background (and says how much); closing it at once does not wait
+// for the warm-up or leak its iterators; the data reads back the same.
+func TestWarmAfterOpen(t *testing.T) {
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, nil)
+	for i := range 200 {
+		st.Write(t, db, "default", st.Series(ls("__name__", "m", "i", fmt.Sprint(i)), 1000, 1, 2000, 2, 3000, 3))
+	}
+	require.NoError(t, db.Flush())
+	require.NoError(t, db.Close())
+
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	db = st.OpenDir(t, dir, &storage.Options{WarmBytes: 1 << 20, Logger: log})
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logs.String(), "block cache warmed")
+	}, 10*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	require.NotContains(t, logs.String(), "bytes=0 ", "the warm-up read chunks: %s", logs.String())
+	mu.Unlock()
+	require.Len(t, st.Read(t, db, "default", 0, all, st.Eq("__name__", "m")), 200)
+	require.NoError(t, db.Close())
+
+	db = st.OpenDir(t, dir, &storage.Options{WarmBytes: 1 << 30})
+	require.NoError(t, db.Close(), "closing during the warm-up")
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -162,6 +162,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 		Retention:       cfg.retention,
 		MaxSeries:       cfg.maxSeries,
 		TenantMaxSeries: func(t string) int { return limiter.Config().For(t).MaxSeries },
+		WarmBytes:       64 << 20, // the newest chunks into the block cache after a restart
 		Logger:          log.With("component", "storage"),
 	})
 	if err != nil {
