@@ -773,13 +773,8 @@ func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, ar
 		for i, m := range args {
 			v := vecs[i][:0]
 			for j := range m {
-				c := &cursors[i][j]
-				pts := m[j].Points
-				for *c < len(pts) && pts[*c].T < ts {
-					*c++
-				}
-				if *c < len(pts) && pts[*c].T == ts {
-					v = append(v, Sample{Metric: m[j].Metric, T: ts, F: pts[*c].F})
+				if f, ok := pointAt(m[j].Points, &cursors[i][j], ts); ok {
+					v = append(v, Sample{Metric: m[j].Metric, T: ts, F: f})
 				}
 			}
 			vecs[i] = v
@@ -789,6 +784,18 @@ func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, ar
 		}
 	}
 	return out.m
+}
+
+// pointAt moves cursor c through pts (in time order) to step time ts and
+// returns the value there, if pts has a point at ts.
+func pointAt(pts []Point, c *int, ts int64) (float64, bool) {
+	for *c < len(pts) && pts[*c].T < ts {
+		*c++
+	}
+	if *c < len(pts) && pts[*c].T == ts {
+		return pts[*c].F, true
+	}
+	return 0, false
 }
 
 // rangeEvalSeries is rangeEval for one matrix argument, telling f which
@@ -806,13 +813,8 @@ func (ev *evaluator) rangeEvalSeries(f func(k int, ts int64, in Vector, idx []in
 		ts := ev.stepTime(k)
 		v, idx = v[:0], idx[:0]
 		for j := range m {
-			c := &cursors[j]
-			pts := m[j].Points
-			for *c < len(pts) && pts[*c].T < ts {
-				*c++
-			}
-			if *c < len(pts) && pts[*c].T == ts {
-				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: pts[*c].F})
+			if f, ok := pointAt(m[j].Points, &cursors[j], ts); ok {
+				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: f})
 				idx = append(idx, j)
 			}
 		}

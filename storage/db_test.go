@@ -537,3 +537,31 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestQuerierSeesChunksSealedMidQuery: a querier reuses one Pebble
+// iterator across its series; chunks sealed to disk (and dropped from
+// memory) after that iterator was opened are still read by the series
+// that come later.
+func TestQuerierSeesChunksSealedMidQuery(t *testing.T) {
+	db := st.Open(t, &storage.Options{Shards: 1})
+	ctx := context.Background()
+	st.Write(t, db, "default", st.Series(ls("__name__", "m", "s", "a"), 1000, 1, 2000, 2))
+	require.NoError(t, db.Flush()) // a's samples on disk: its reads open the iterator
+	st.Write(t, db, "default", st.Series(ls("__name__", "m", "s", "b"), 1000, 1, 2000, 2, 3000, 3))
+	q, err := db.Querier(ctx, "default", 0, all)
+	require.NoError(t, err)
+	defer q.Close()
+	ss := q.Select(ctx, nil, st.Eq("__name__", "m"))
+	count := func() int {
+		n := 0
+		for it := ss.At().Iterator(nil); it.Next(); {
+			n++
+		}
+		return n
+	}
+	require.True(t, ss.Next())
+	require.Equal(t, 2, count(), "series a")
+	require.NoError(t, db.Flush()) // b moves from memory to disk meanwhile
+	require.True(t, ss.Next())
+	require.Equal(t, 3, count(), "series b, sealed after the querier's iterator was opened")
+}

@@ -166,8 +166,12 @@ func (p *Peer) WriteURL() string { return "http://" + p.Addr + p.Spec.WritePath 
 func (p *Peer) URL() string { return "http://" + p.Addr }
 
 // RSS returns the resident set size now and its peak, in bytes.
-func (p *Peer) RSS() (now, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *Peer) RSS() (now, peak int64, err error) { return ProcRSS(p.cmd.Process.Pid) }
+
+// ProcRSS reads a process's resident memory and its peak (VmRSS, VmHWM)
+// from /proc, in bytes.
+func ProcRSS(pid int) (now, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
 	}

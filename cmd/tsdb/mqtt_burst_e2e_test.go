@@ -53,11 +53,7 @@ mqtt:
 		}
 		return n
 	}
-	pub := pahov3.NewClient(pahov3.NewClientOptions().AddBroker("tcp://" + brokerAddr).SetClientID("burst-pub").SetMaxResumePubInFlight(1000))
-	tok := pub.Connect()
-	require.True(t, tok.WaitTimeout(10*time.Second))
-	require.NoError(t, tok.Error())
-	defer pub.Disconnect(100)
+	pub := apptest.MQTTPublisher(t, brokerAddr, "burst-pub")
 
 	// The subscription is asynchronous: a probe on its own device first.
 	t0 := time.Now().Add(-time.Hour).UnixMilli()

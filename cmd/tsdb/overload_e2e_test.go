@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
+	"github.com/emsdb/tsdb/benchmarks/peer"
 	"github.com/emsdb/tsdb/internal/apptest"
 )
 
@@ -116,7 +116,8 @@ limits:
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
-			maxRSS = max(maxRSS, rss(t, db.PID()))
+			now, _, _ := peer.ProcRSS(db.PID())
+			maxRSS = max(maxRSS, now)
 			time.Sleep(250 * time.Millisecond)
 		}
 	}()
@@ -173,21 +174,4 @@ func rawWrite(t *testing.T, c *http.Client, base, tenant string, series, samples
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
-}
-
-// rss is the resident memory of pid in bytes.
-func rss(t *testing.T, pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -39,7 +39,7 @@ func TestGroupCommit(t *testing.T) {
 		}
 		return n
 	}
-	pub := publisher(t, addr, "pub")
+	pub := apptest.MQTTPublisher(t, addr, "pub")
 	t0 := time.Now().Add(-time.Hour).UnixMilli()
 	require.Eventually(t, func() bool {
 		pub.Publish("t/probe/v", 1, false, fmt.Sprintf(`{"v":0,"ts":%d}`, time.Now().UnixMilli())).Wait()

@@ -44,7 +44,7 @@ func benchEndToEnd(b *testing.B, proto string) {
 		return n
 	}
 	// Wait for the subscription: a probe message must arrive.
-	probe := publisher(b, addr, "probe")
+	probe := apptest.MQTTPublisher(b, addr, "probe")
 	deadline := time.Now().Add(20 * time.Second)
 	for stored() == 0 {
 		if time.Now().After(deadline) {
@@ -57,7 +57,7 @@ func benchEndToEnd(b *testing.B, proto string) {
 	const pubs = 4
 	clients := make([]pahov3.Client, pubs)
 	for i := range clients {
-		clients[i] = publisher(b, addr, fmt.Sprintf("pub%d", i))
+		clients[i] = apptest.MQTTPublisher(b, addr, fmt.Sprintf("pub%d", i))
 	}
 	t0 := time.Now().UnixMilli()
 	b.ResetTimer()
@@ -86,13 +86,4 @@ func benchEndToEnd(b *testing.B, proto string) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-}
-
-func publisher(tb testing.TB, addr, id string) pahov3.Client {
-	c := pahov3.NewClient(pahov3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetMaxResumePubInFlight(1000))
-	if tok := c.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
-		tb.Fatal(tok.Error())
-	}
-	tb.Cleanup(func() { c.Disconnect(100) })
-	return c
 }

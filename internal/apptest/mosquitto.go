@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	"math/big"
 	"net"
 	"os"
@@ -77,6 +78,18 @@ func startMosquitto(t testing.TB, addr, dir, passwordFile string, extra ...strin
 		}
 		return err == nil
 	})
+}
+
+// MQTTPublisher connects an MQTT 3.1.1 client to addr for publishing (up
+// to 1000 QoS 1 messages in flight), disconnected when the test ends.
+func MQTTPublisher(t testing.TB, addr, id string) pahov3.Client {
+	t.Helper()
+	c := pahov3.NewClient(pahov3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetMaxResumePubInFlight(1000))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("mqtt publisher %s: connect: %v", id, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
 }
 
 // SelfSignedCert writes a self-signed certificate for 127.0.0.1 (usable

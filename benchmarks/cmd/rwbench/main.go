@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -65,14 +64,7 @@ func main() {
 	}
 	out := output{Series: *series, Load: res}
 	if *pid > 0 {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(*pid) + "/status"); err == nil {
-			for line := range strings.SplitSeq(string(b), "\n") {
-				if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-					kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-					out.RSSBytes = kb << 10
-				}
-			}
-		}
+		out.RSSBytes, _, _ = peer.ProcRSS(*pid)
 	}
 	if *data != "" {
 		if out.DiskBytes, err = peer.DirSize(*data); err != nil {
