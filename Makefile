@@ -81,11 +81,11 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./ingest/remotewrite/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./ingest/influx/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./ingest/promtext/
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzHandlers -fuzztime $(FUZZTIME) ./query/api/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzHandlers -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzIdentify -fuzztime $(FUZZTIME) ./internal/auth/
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./alerting/itsm/
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./alerting/kpi/
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) ./alerting/ruler/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzITSMAPI -fuzztime $(FUZZTIME) ./web/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzKPIAPI -fuzztime $(FUZZTIME) ./web/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRulesAPI -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZTIME) ./cmd/tsdb/
 
 cover:

@@ -83,9 +83,23 @@ func cacheable(q string) bool {
 	return ok && !strings.Contains(q, "range(") && !strings.Contains(q, "step(")
 }
 
-// RangeCached is Range through rc: the steps already cached for the same
-// query and step are reused.
-func (e *Engine) RangeCached(ctx context.Context, rc *ResultCache, tenant, q string, start, end, step int64) (*Result, error) {
+// Cached is an Evaluator whose range queries go through a ResultCache:
+// the steps already cached for the same query and step are reused.
+// Instant queries pass through.
+type Cached struct {
+	Evaluator
+	rc *ResultCache
+}
+
+// NewCached wraps e with rc; a nil rc caches nothing.
+func NewCached(e Evaluator, rc *ResultCache) *Cached { return &Cached{Evaluator: e, rc: rc} }
+
+// Uncached is the wrapped Evaluator, for requests that bypass the cache.
+func (c *Cached) Uncached() Evaluator { return c.Evaluator }
+
+// Range evaluates q over [start, end], reusing cached steps.
+func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step int64) (*Result, error) {
+	e, rc := c.Evaluator, c.rc
 	if rc == nil || step <= 0 || start%step != 0 || !cacheable(q) {
 		return e.Range(ctx, tenant, q, start, end, step)
 	}

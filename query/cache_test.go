@@ -33,7 +33,7 @@ func TestRangeCacheComputesOnlyTheTail(t *testing.T) {
 
 	check := func(start, end int64) {
 		t.Helper()
-		got, err := eng.RangeCached(ctx, rc, "default", q, start, end, 60_000)
+		got, err := NewCached(eng, rc).Range(ctx, "default", q, start, end, 60_000)
 		require.NoError(t, err)
 		want, err := eng.Range(ctx, "default", q, start, end, 60_000)
 		require.NoError(t, err)

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/alerting/alert"
 )
 
 // Store keeps incidents, problems and the outbox durably.
@@ -251,20 +251,20 @@ func (inc *Incident) log(at time.Time, who, what, detail string) {
 
 // HandleAlert is the ruler's event stream: firing alerts open or join
 // incidents, resolved ones resolve them when all their alerts are.
-func (m *Manager) HandleAlert(e ruler.Event) {
+func (m *Manager) HandleAlert(e alert.Event) {
 	tenant := e.Tenant
 	if tenant == "" {
 		tenant = "default"
 	}
 	switch {
-	case e.To == ruler.StateFiring:
+	case e.To == alert.StateFiring:
 		m.alertFiring(tenant, e.Alert, e.At)
-	case e.From == ruler.StateFiring && e.To == ruler.StateInactive:
+	case e.From == alert.StateFiring && e.To == alert.StateInactive:
 		m.alertResolved(tenant, e.Alert, e.At)
 	}
 }
 
-func (m *Manager) alertFiring(tenant string, a *ruler.Alert, at time.Time) {
+func (m *Manager) alertFiring(tenant string, a *alert.Alert, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ci := m.cfg.ciFor(a.Labels)
@@ -345,7 +345,7 @@ func (m *Manager) alertFiring(tenant string, a *ruler.Alert, at time.Time) {
 	m.outbox.enqueue(event, inc)
 }
 
-func (m *Manager) alertResolved(tenant string, a *ruler.Alert, at time.Time) {
+func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	akey := a.Labels.String()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
-	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/alerting/ruler"
 	st "github.com/emsdb/tsdb/storage/storagetest"
@@ -78,7 +77,7 @@ func testConfig(pd, sn string) Config {
 	}
 }
 
-func alert(name string) *ruler.Alert {
+func newAlert(name string) *ruler.Alert {
 	return &ruler.Alert{Labels: labels.FromStrings("alertname", name, "service", "checkout", "severity", "critical")}
 }
 
@@ -90,7 +89,7 @@ func TestIncidentLifecycleAndDelivery(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
 	incs := m.Incidents("acme", "", "", "", time.Time{})
 	require.Len(t, incs, 1)
 	inc := incs[0]
@@ -119,7 +118,7 @@ func TestIncidentLifecycleAndDelivery(t *testing.T) {
 	require.Len(t, inc.EscalatedTo, 1, "no escalation once acknowledged")
 
 	// The alert resolves: the incident resolves.
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
 	inc, _ = m.Incident("acme", inc.ID)
 	require.Equal(t, StatusResolved, inc.Status)
 
@@ -149,10 +148,10 @@ func TestReopenProblemAndRestart(t *testing.T) {
 	m, err := New(cfg, db, nil, clk.now)
 	require.NoError(t, err)
 	fire := func() {
-		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("Latency"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("Latency"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
 	}
 	resolve := func() {
-		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("Latency"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("Latency"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
 	}
 
 	fire()
@@ -208,97 +207,6 @@ func TestFormatDuration(t *testing.T) {
 	require.Equal(t, "42s", FormatDuration(42*time.Second))
 }
 
-func TestAPI(t *testing.T) {
-	db := st.Open(t, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := New(Config{SLA: map[string]SLATarget{"P2": {Acknowledge: time.Hour, Resolve: 2 * time.Hour}}}, db, nil, clk.now)
-	require.NoError(t, err)
-	defer m.Close()
-	call := func(method, uri, body string) (int, map[string]any) {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod(method)
-		ctx.Request.SetRequestURI(uri)
-		ctx.Request.Header.Set("X-User", "kim")
-		if body != "" {
-			ctx.Request.Header.SetContentType("application/json")
-			ctx.Request.SetBodyString(body)
-		}
-		m.Handler(&ctx, string(ctx.Path()))
-		var out map[string]any
-		require.NoError(t, json.Unmarshal(ctx.Response.Body(), &out), string(ctx.Response.Body()))
-		return ctx.Response.StatusCode(), out
-	}
-	code, out := call("POST", "/api/v1/incidents", `{"title":"Disk failing","priority":"P2","ci":"db-1","owner_group":"dba"}`)
-	require.Equal(t, 201, code, out)
-	id := out["data"].(map[string]any)["id"].(string)
-	code, _ = call("POST", "/api/v1/incidents", `{"priority":"P2"}`)
-	require.Equal(t, 400, code, "a title is required")
-
-	clk.add(20 * time.Minute)
-	code, _ = call("POST", "/api/v1/incidents/"+id+"/ack", "")
-	require.Equal(t, 200, code)
-	code, _ = call("POST", "/api/v1/incidents/"+id+"/comment", `{"text":"replacing the disk"}`)
-	require.Equal(t, 200, code)
-	code, out = call("POST", "/api/v1/incidents/"+id+"/events", `{"action":"assign","assignee":"lee"}`)
-	require.Equal(t, 200, code, "two-way sync from a ticketing system")
-	require.Equal(t, "lee", out["data"].(map[string]any)["assignee"])
-	clk.add(40 * time.Minute)
-	code, _ = call("POST", "/api/v1/incidents/"+id+"/resolve", `{"text":"done"}`)
-	require.Equal(t, 200, code)
-	code, _ = call("POST", "/api/v1/incidents/INC-000099/ack", "")
-	require.Equal(t, 404, code)
-	code, _ = call("POST", "/api/v1/incidents/"+id+"/dance", "")
-	require.Equal(t, 400, code)
-
-	code, out = call("GET", "/api/v1/incidents/"+id, "")
-	require.Equal(t, 200, code)
-	inc := out["data"].(map[string]any)
-	require.Equal(t, "resolved", inc["status"])
-	tl := inc["timeline"].([]any)
-	require.Len(t, tl, 6, "opened, propagated, acknowledged, comment, assigned, resolved")
-	require.Equal(t, "kim", tl[2].(map[string]any)["who"])
-
-	// Change requests are linked and closed independently of the incident.
-	for _, c := range []string{"CHG-1", "CHG-2"} {
-		code, out = call("POST", "/api/v1/incidents/"+id+"/change", `{"change_request":"`+c+`"}`)
-		require.Equal(t, 200, code, out)
-	}
-	code, _ = call("POST", "/api/v1/incidents/"+id+"/change", `{"change_request":"CHG-1"}`)
-	require.Equal(t, 400, code, "linked twice")
-	code, _ = call("POST", "/api/v1/incidents/"+id+"/close", "")
-	require.Equal(t, 200, code)
-	code, out = call("POST", "/api/v1/incidents/"+id+"/change_close", `{"change_request":"CHG-1"}`)
-	require.Equal(t, 200, code, out)
-	changes := out["data"].(map[string]any)["changes"].([]any)
-	require.Equal(t, "closed", changes[0].(map[string]any)["status"])
-	require.Equal(t, "open", changes[1].(map[string]any)["status"], "CHG-2 stays open after the incident closed")
-	require.Equal(t, "closed", out["data"].(map[string]any)["status"])
-	code, _ = call("POST", "/api/v1/incidents/"+id+"/change_close", `{"change_request":"CHG-9"}`)
-	require.Equal(t, 400, code)
-
-	code, out = call("GET", "/api/v1/incidents?status=closed&priority=P2", "")
-	require.Equal(t, 200, code)
-	require.Len(t, out["data"], 1)
-	code, out = call("GET", "/api/v1/incidents?status=open", "")
-	require.Equal(t, 200, code)
-	require.Empty(t, out["data"])
-
-	code, out = call("GET", "/api/v1/reports/sla?from=0", "")
-	require.Equal(t, 200, code)
-	p := out["data"].(map[string]any)["priorities"].([]any)[0].(map[string]any)
-	require.Equal(t, "P2", p["priority"])
-	require.Equal(t, "20m", p["mtta"])
-	require.Equal(t, "1h 0m", p["mttr"])
-	require.Equal(t, 100.0, p["sla_compliance_percent"])
-
-	var ctx fasthttp.RequestCtx
-	ctx.Request.SetRequestURI("/api/v1/reports/sla?from=0&format=html")
-	m.Handler(&ctx, string(ctx.Path()))
-	require.Equal(t, 200, ctx.Response.StatusCode())
-	require.Contains(t, string(ctx.Response.Header.ContentType()), "text/html")
-	require.Contains(t, string(ctx.Response.Body()), "<td>P2</td><td>1</td><td>20m</td><td>1h 0m</td>")
-}
-
 func TestMaintenanceAndProblemLifecycle(t *testing.T) {
 	db := st.Open(t, nil)
 	base := time.Date(2026, 12, 5, 17, 30, 0, 0, time.UTC) // Sat 02:30 in Seoul
@@ -315,10 +223,10 @@ func TestMaintenanceAndProblemLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 	fire := func(name string) {
-		m.HandleAlert(ruler.Event{Tenant: "t", Alert: alert(name), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+		m.HandleAlert(ruler.Event{Tenant: "t", Alert: newAlert(name), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
 	}
 	resolve := func(name string) {
-		m.HandleAlert(ruler.Event{Tenant: "t", Alert: alert(name), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+		m.HandleAlert(ruler.Event{Tenant: "t", Alert: newAlert(name), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
 	}
 	fire("Latency")
 	require.Empty(t, m.Incidents("t", "", "", "", time.Time{}), "inside the recurring window")
@@ -422,11 +330,11 @@ func TestJiraAlertmanagerAndTemplateReceivers(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
 	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
 	_, err = m.Action("acme", inc.ID, "ack", "kim", "", "")
 	require.NoError(t, err)
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
 
 	// Jira: one create, the ack as a comment (after one refused try), the
 	// resolve as transition 31; always on the same issue, with basic auth.

@@ -172,8 +172,8 @@ td:first-child,th:first-child{text-align:left} .bad{color:#b00020;font-weight:bo
 </body></html>
 `))
 
-// slaReportHTML renders the SLA report as a printable page.
-func slaReportHTML(r SLAReport, tenant string) ([]byte, error) {
+// SLAReportHTML renders the SLA report as a printable page.
+func SLAReportHTML(r SLAReport, tenant string) ([]byte, error) {
 	most := 0
 	for _, p := range r.Priorities {
 		most = max(most, p.Incidents)

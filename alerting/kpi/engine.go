@@ -19,12 +19,6 @@ import (
 	"github.com/emsdb/tsdb/storage"
 )
 
-// Querier evaluates MetricsQL in process (query.Engine).
-type Querier interface {
-	Instant(ctx context.Context, tenant, q string, ts int64) (*query.Result, error)
-	Range(ctx context.Context, tenant, q string, start, end, step int64) (*query.Result, error)
-}
-
 // Incidents is the ITSM layer as the KPI engine uses it (itsm.Manager).
 type Incidents interface {
 	Raise(tenant string, x itsm.External, at time.Time) (*itsm.Incident, bool)
@@ -41,7 +35,7 @@ type Options struct {
 
 // Engine evaluates KPIs on their intervals.
 type Engine struct {
-	q    Querier
+	q    query.Evaluator
 	w    storage.Writer
 	inc  Incidents // nil: no incidents, only series
 	opts Options
@@ -94,7 +88,7 @@ type Evaluation struct {
 }
 
 // New returns an engine for the definitions (validated by the caller).
-func New(defs []Definition, q Querier, w storage.Writer, inc Incidents, opts *Options) (*Engine, error) {
+func New(defs []Definition, q query.Evaluator, w storage.Writer, inc Incidents, opts *Options) (*Engine, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -159,7 +153,7 @@ var ErrUnknown = errors.New("kpi: no such KPI")
 // history fetches the KPI over [now−history, now] on the step grid and
 // fills gaps linearly; it returns the grid values, their times, and the
 // points as queried.
-func history(ctx context.Context, q Querier, tenant, expr string, now time.Time, hist, step time.Duration) ([]float64, []int64, []query.Point, error) {
+func history(ctx context.Context, q query.Evaluator, tenant, expr string, now time.Time, hist, step time.Duration) ([]float64, []int64, []query.Point, error) {
 	end := now.UnixMilli()
 	start := end - hist.Milliseconds()
 	st := step.Milliseconds()

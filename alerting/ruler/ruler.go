@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/alerting/alert"
 	"github.com/emsdb/tsdb/alerting/rulefmt"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/storage"
@@ -65,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // Ruler runs rule groups.
 type Ruler struct {
-	eng      *query.Engine
+	eng      query.Evaluator
 	w        storage.Writer
 	opts     Options
 	notifier Notifier
@@ -86,16 +87,10 @@ type Notifier interface {
 }
 
 // Event is an alert transition, for the ITSM layer and history.
-type Event struct {
-	Tenant string
-	Alert  *Alert
-	From   AlertState
-	To     AlertState
-	At     time.Time
-}
+type Event = alert.Event
 
 // New returns a Ruler reading through eng and writing to w.
-func New(eng *query.Engine, w storage.Writer, n Notifier, opts *Options) *Ruler {
+func New(eng query.Evaluator, w storage.Writer, n Notifier, opts *Options) *Ruler {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -189,29 +184,17 @@ func (rl *Rule) markStale(b *storage.Batch, now map[string]labels.Labels, ts int
 }
 
 // AlertState is where an alert is in its life.
-type AlertState string
+type AlertState = alert.State
 
 // The states.
 const (
-	StateInactive AlertState = "inactive"
-	StatePending  AlertState = "pending"
-	StateFiring   AlertState = "firing"
+	StateInactive = alert.StateInactive
+	StatePending  = alert.StatePending
+	StateFiring   = alert.StateFiring
 )
 
 // Alert is one alert instance.
-type Alert struct {
-	Labels          labels.Labels
-	Annotations     labels.Labels
-	State           AlertState
-	Value           float64
-	ActiveAt        time.Time
-	FiredAt         time.Time
-	ResolvedAt      time.Time
-	LastSentAt      time.Time
-	ValidUntil      time.Time
-	KeepFiringSince time.Time
-	GeneratorURL    string
-}
+type Alert = alert.Alert
 
 // Load reads the rule files and replaces the running groups. A file with
 // errors leaves every running group as it was; unchanged rules keep their

@@ -2,8 +2,6 @@ package ruler
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
-	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/alerting/rulefmt"
 	"github.com/emsdb/tsdb/query"
@@ -134,22 +131,18 @@ func TestAlertLifecycle(t *testing.T) {
 	}
 	require.Equal(t, []string{"inactive>pending", "pending>firing", "firing>inactive"}, kinds)
 
-	// The same history, read back from storage through the API.
-	var hctx fasthttp.RequestCtx
-	hctx.Request.SetRequestURI(fmt.Sprintf("/api/v1/alerts/history?start=%d&end=%d&alertname=XHigh", t0.Unix(), t0.Add(time.Hour).Unix()))
-	r.HistoryHandler(&hctx)
-	var hist struct {
-		Data struct {
-			Transitions []struct {
-				Time     time.Time `json:"time"`
-				From, To string
-			} `json:"transitions"`
-		} `json:"data"`
+	// The same history, read back from storage (as /api/v1/alerts/history does).
+	res, err := r.eng.Instant(ctx, "default", `ALERTS_TRANSITIONS{alertname="XHigh"}[61m]`, t0.Add(time.Hour).UnixMilli())
+	require.NoError(t, err)
+	stored := 0
+	for _, s := range res.Series {
+		stored += len(s.Points)
 	}
-	require.NoError(t, json.Unmarshal(hctx.Response.Body(), &hist), string(hctx.Response.Body()))
-	require.Len(t, hist.Data.Transitions, 3)
-	require.Equal(t, "firing", hist.Data.Transitions[1].To)
-	require.Equal(t, t0.Add(2*time.Minute).UTC(), hist.Data.Transitions[1].Time)
+	require.Equal(t, 3, stored)
+	res, err = r.eng.Instant(ctx, "default", `ALERTS_TRANSITIONS{alertname="XHigh",transition_to="firing"}[1h]`, t0.Add(time.Hour).UnixMilli())
+	require.NoError(t, err)
+	require.Len(t, res.Series, 1)
+	require.Equal(t, t0.Add(2*time.Minute).UnixMilli(), res.Series[0].Points[0].T, "fired at minute 2")
 }
 
 // After a restart the active-since time is restored from
@@ -236,38 +229,11 @@ func TestReloadKeepsState(t *testing.T) {
 	require.Equal(t, t0, a[0].ActiveAt)
 }
 
-func TestRulesAPIFilters(t *testing.T) {
-	db := st.Open(t, nil)
-	r := New(query.NewEngine(db, nil), db, nil, nil)
-	groupFrom(t, r, rulesYAML)
-	get := func(q string) []string {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.SetRequestURI("/api/v1/rules?" + q)
-		r.RulesHandler(&ctx)
-		var res struct {
-			Data struct {
-				Groups []struct {
-					Rules []struct {
-						Name, Type string
-					} `json:"rules"`
-				} `json:"groups"`
-			} `json:"data"`
-		}
-		require.NoError(t, json.Unmarshal(ctx.Response.Body(), &res), string(ctx.Response.Body()))
-		var out []string
-		for _, g := range res.Data.Groups {
-			for _, rl := range g.Rules {
-				out = append(out, rl.Type+":"+rl.Name)
-			}
-		}
-		return out
-	}
-	require.Equal(t, []string{"recording:job:x:sum", "alerting:XHigh"}, get(""))
-	require.Equal(t, []string{"alerting:XHigh"}, get("type=alert"))
-	require.Equal(t, []string{"recording:job:x:sum"}, get("type=record"))
-	require.Equal(t, []string{"alerting:XHigh"}, get("rule_name[]=XHigh"))
-	require.Empty(t, get("rule_group[]=nope"))
-	require.Empty(t, get("file[]=nope.yml"))
+// TestMetricKeyUTF8: a group whose file (or API namespace) is not UTF-8
+// still gets a valid rule_group label value.
+func TestMetricKeyUTF8(t *testing.T) {
+	g := &Group{File: "\xe9", Name: "g"}
+	require.Equal(t, "\uFFFD;g", g.metricKey())
 }
 
 // API groups change while file groups keep running (once each).

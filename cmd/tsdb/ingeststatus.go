@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/url"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
@@ -126,16 +124,11 @@ func (c *countingWriter) Write(ctx context.Context, tenant string, b *storage.Ba
 }
 
 // sawRequest records one remote-write request after it was answered.
-func (s *ingestStats) sawRequest(ctx *fasthttp.RequestCtx) {
-	tenant, err := tenancy.FromRequest(ctx)
-	if err != nil {
-		return
-	}
-	k := senderKey{tenant: tenant, addr: ctx.RemoteIP().String(), agent: string(ctx.UserAgent())}
+func (s *ingestStats) sawRequest(tenant, addr, agent string, code int) {
+	k := senderKey{tenant: tenant, addr: addr, agent: agent}
 	if len(k.agent) > 120 {
 		k.agent = k.agent[:120]
 	}
-	code := ctx.Response.StatusCode()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snd := s.senders[k]
@@ -170,19 +163,11 @@ type protocolRate struct {
 	SamplesPerSecond float64 `json:"samples_per_second"`
 }
 
-// statusHandler answers /api/v1/status/ingest for the request's tenant:
-// its active series, ingest rates by protocol over the last minute and
-// the health of the sources that write into it.
-func statusHandler(s *ingestStats, db *storage.DB, cfg *fileConfig, gather prometheus.Gatherer, started time.Time) fasthttp.RequestHandler {
-	return func(ctx *fasthttp.RequestCtx) {
-		tenant, err := tenancy.FromRequest(ctx)
-		if err != nil {
-			ctx.SetStatusCode(fasthttp.StatusBadRequest)
-			ctx.SetContentType("application/json")
-			b, _ := json.Marshal(map[string]string{"status": "error", "errorType": "bad_data", "error": err.Error()})
-			ctx.SetBody(b)
-			return
-		}
+// ingestStatus answers /api/v1/status/ingest for a tenant: its active
+// series, ingest rates by protocol over the last minute and the health of
+// the sources that write into it.
+func ingestStatus(s *ingestStats, db *storage.DB, cfg *fileConfig, gather prometheus.Gatherer, started time.Time) func(tenant string) any {
+	return func(tenant string) any {
 		now := s.now()
 		rates := map[string]protocolRate{}
 		total := 0.0
@@ -218,7 +203,7 @@ func statusHandler(s *ingestStats, db *storage.DB, cfg *fileConfig, gather prome
 			}
 			return sources[i].Name < sources[j].Name
 		})
-		out := map[string]any{
+		return map[string]any{
 			"tenant":        tenant,
 			"active_series": db.TenantSeries(tenant),
 			"ingest": map[string]any{
@@ -228,13 +213,6 @@ func statusHandler(s *ingestStats, db *storage.DB, cfg *fileConfig, gather prome
 			"sources":        sources,
 			"uptime_seconds": int64(now.Sub(started).Seconds()),
 		}
-		b, err := json.Marshal(map[string]any{"status": "success", "data": out})
-		if err != nil {
-			ctx.Error(err.Error(), fasthttp.StatusInternalServerError)
-			return
-		}
-		ctx.SetContentType("application/json")
-		ctx.SetBody(b)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/emsdb/tsdb/internal/errkind"
 	"github.com/emsdb/tsdb/internal/tenancy"
 )
 
@@ -217,31 +217,32 @@ func basic(header string) (user, pass string, ok bool) {
 	return strings.Cut(string(dec), ":")
 }
 
-// Check authorises a request for role need: on success it sets the
-// resolved tenant in the X-Scope-OrgID header for the handlers and
-// returns true; otherwise it answers 401 or 403 with a clear message.
-func (a *Authenticator) Check(ctx *fasthttp.RequestCtx, need Role) bool {
+// ErrForbidden wraps every refusal of an authenticated user: a role the
+// endpoint needs and the user lacks, or a tenant the user may not act for.
+var ErrForbidden = errors.New("auth: forbidden")
+
+// Authorize checks that the request's credentials carry role need and
+// binds the request to a tenant the user may act for (setting the tenant
+// header). It returns an error wrapping ErrNoCredentials or
+// ErrBadCredentials (401) or ErrForbidden (403); the caller answers it.
+func (a *Authenticator) Authorize(ctx *fasthttp.RequestCtx, need Role) error {
 	if need == Public {
-		return true
+		return nil
 	}
 	u, err := a.Identify(string(ctx.Request.Header.Peek("Authorization")))
 	if err != nil {
-		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="tsdb", charset="UTF-8"`)
-		deny(ctx, fasthttp.StatusUnauthorized, "unauthorized", err.Error())
-		return false
+		return err
 	}
 	if !u.Has(need) {
-		deny(ctx, fasthttp.StatusForbidden, "forbidden", fmt.Sprintf("user %s lacks the %s role this endpoint needs", u.Name, need))
-		return false
+		return errkind.Mark(fmt.Errorf("user %s lacks the %s role this endpoint needs", u.Name, need), ErrForbidden)
 	}
 	t, err := u.Tenant(string(ctx.Request.Header.Peek(tenancy.Header)))
 	if err != nil {
-		deny(ctx, fasthttp.StatusForbidden, "forbidden", err.Error())
-		return false
+		return errkind.Mark(err, ErrForbidden)
 	}
 	ctx.Request.Header.Set(tenancy.Header, t)
 	ctx.SetUserValue(userKey, u)
-	return true
+	return nil
 }
 
 // userKey is where Check leaves the authenticated user's name.
@@ -261,13 +262,6 @@ func UserOf(ctx *fasthttp.RequestCtx) string {
 func Current(ctx *fasthttp.RequestCtx) *User {
 	u, _ := ctx.UserValue(userKey).(*User)
 	return u
-}
-
-func deny(ctx *fasthttp.RequestCtx, code int, typ, msg string) {
-	b, _ := json.Marshal(map[string]string{"status": "error", "errorType": typ, "error": msg})
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
 }
 
 // HashToken returns the hex SHA-256 of a token, for token_sha256.

@@ -1,0 +1,50 @@
+// Package alert holds the types that alerting components exchange: an
+// alert instance, its state, and a transition between states. The ruler
+// produces them; ITSM, notifiers and the history consume them, without
+// depending on the ruler.
+//
+//	ruler.OnEvent(func(e alert.Event) {
+//		if e.To == alert.StateFiring { … }
+//	})
+package alert
+
+import (
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// State is where an alert is in its life.
+type State string
+
+// The states.
+const (
+	StateInactive State = "inactive"
+	StatePending  State = "pending"
+	StateFiring   State = "firing"
+)
+
+// Alert is one alert instance.
+type Alert struct {
+	Labels          labels.Labels
+	Annotations     labels.Labels
+	State           State
+	Value           float64
+	ActiveAt        time.Time
+	FiredAt         time.Time
+	ResolvedAt      time.Time
+	LastSentAt      time.Time
+	ValidUntil      time.Time
+	KeepFiringSince time.Time
+	GeneratorURL    string
+}
+
+// Event is an alert transition, for the ITSM layer and history. Alert is
+// a copy the receiver may keep.
+type Event struct {
+	Tenant string
+	Alert  *Alert
+	From   State
+	To     State
+	At     time.Time
+}

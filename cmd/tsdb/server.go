@@ -1,0 +1,538 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/emsdb/tsdb/alerting/itsm"
+	"github.com/emsdb/tsdb/alerting/kpi"
+	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/ingest/influx"
+	"github.com/emsdb/tsdb/ingest/mqtt"
+	"github.com/emsdb/tsdb/ingest/promtext"
+	"github.com/emsdb/tsdb/ingest/relabel"
+	"github.com/emsdb/tsdb/ingest/remotewrite"
+	"github.com/emsdb/tsdb/ingest/snmp"
+	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/internal/console"
+	"github.com/emsdb/tsdb/internal/limits"
+	"github.com/emsdb/tsdb/query"
+	"github.com/emsdb/tsdb/storage"
+	"github.com/emsdb/tsdb/web"
+)
+
+// lifecycle is the composition root's bookkeeping: components register a
+// closer as they are opened, background work runs in one errgroup, and
+// shutdown stops the goroutines, then closes exactly what was opened, in
+// reverse order. A failure at any step of opening therefore closes what
+// came before it and nothing else.
+type lifecycle struct {
+	log     *slog.Logger
+	g       *errgroup.Group
+	ctx     context.Context // done when the server must stop
+	cancel  context.CancelFunc
+	closers []namedCloser
+}
+
+type namedCloser struct {
+	name string
+	fn   func() error
+}
+
+func newLifecycle(parent context.Context, log *slog.Logger) *lifecycle {
+	ctx, cancel := context.WithCancel(parent)
+	g, gctx := errgroup.WithContext(ctx)
+	return &lifecycle{log: log, g: g, ctx: gctx, cancel: cancel}
+}
+
+// onClose registers fn to run at shutdown, before everything registered
+// earlier.
+func (l *lifecycle) onClose(name string, fn func() error) {
+	l.closers = append(l.closers, namedCloser{name, fn})
+}
+
+// run runs fn in the group until ctx is done; an error from fn stops the
+// server. fn must return soon after ctx is done.
+func (l *lifecycle) run(name string, fn func(ctx context.Context) error) {
+	l.g.Go(func() error {
+		if err := fn(l.ctx); err != nil && l.ctx.Err() == nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// shutdown stops the goroutines, waits for them, then closes in reverse
+// order. It returns the first error: of a goroutine, else of a closer.
+func (l *lifecycle) shutdown() error {
+	l.cancel()
+	err := l.g.Wait()
+	for i := len(l.closers) - 1; i >= 0; i-- {
+		c := l.closers[i]
+		if cerr := c.fn(); cerr != nil {
+			l.log.Error("close", "component", c.name, "err", cerr)
+			if err == nil {
+				err = fmt.Errorf("close %s: %w", c.name, cerr)
+			}
+		}
+	}
+	return err
+}
+
+func noErr(f func()) func() error { return func() error { f(); return nil } }
+
+// runServer serves until ctx is done, then shuts down gracefully. ready,
+// when non-nil, receives the bound address once the server accepts.
+func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<- string) (err error) {
+	lc := newLifecycle(ctx, log)
+	defer func() {
+		if serr := lc.shutdown(); err == nil {
+			err = serr
+		}
+	}()
+	if err := openServer(lc, cfg, log, ready); err != nil {
+		return err
+	}
+	<-lc.ctx.Done()
+	if ctx.Err() != nil {
+		log.Info("shutting down")
+	}
+	return nil
+}
+
+// server is what openServer builds: the components of tsdb serve, each
+// opened by one step.
+type server struct {
+	cfg     *serveConfig
+	fcfg    *fileConfig
+	log     *slog.Logger
+	started time.Time
+
+	ln       net.Listener
+	cons     *console.Console
+	authn    *atomic.Pointer[auth.Authenticator]
+	ruleFile []string
+	limiter  *limits.Limiter
+	db       *storage.DB
+	reg      *prometheus.Registry
+	ingested *ingestStats
+	ingest   web.Ingest
+	eng      *query.Engine
+	cache    *query.ResultCache
+	ruler    *ruler.Ruler
+	itsm     *itsm.Manager
+	kpis     *kpi.Engine
+	reload   func() ([]string, error)
+}
+
+// openServer opens every component in order, registering each one's
+// closer and goroutines with lc, and starts serving.
+func openServer(lc *lifecycle, cfg *serveConfig, log *slog.Logger, ready chan<- string) error {
+	s := &server{cfg: cfg, log: log, started: time.Now()}
+	for _, step := range []func(*lifecycle) error{
+		s.openFrontDoor, // the port first: when it is taken nothing else has been opened
+		s.openStorage,
+		s.openIngest,
+		s.openQuery,
+		s.openAlerting,
+		s.openReload,
+	} {
+		if err := step(lc); err != nil {
+			return err
+		}
+	}
+	return s.serveHTTP(lc, ready)
+}
+
+// openFrontDoor reads the config file, binds the port and prepares what
+// needs no storage: TLS, the console's files, authentication.
+func (s *server) openFrontDoor(lc *lifecycle) error {
+	var err error
+	if s.fcfg, err = loadConfig(s.cfg.configFile); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.listen, err)
+	}
+	lc.onClose("listener", func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	s.ln = ln
+	if s.cfg.tlsCert != "" || s.cfg.tlsKey != "" {
+		tcfg, err := tlsConfig(s.cfg.tlsCert, s.cfg.tlsKey, s.cfg.tlsClientCA)
+		if err != nil {
+			return err
+		}
+		s.ln = tls.NewListener(ln, tcfg)
+		s.log.Info("serving HTTPS", "client_certificates", s.cfg.tlsClientCA != "")
+	}
+	if s.ruleFile, err = ruleFiles(s.cfg.ruleGlobs); err != nil {
+		return err
+	}
+	if s.cons, err = console.New(s.cfg.consoleDir); err != nil {
+		return fmt.Errorf("--web.console-dir: %w", err)
+	}
+	s.authn, err = newAuthenticator(s.fcfg, s.cfg, s.log)
+	return err
+}
+
+// openStorage opens the database and the self-monitoring registry.
+func (s *server) openStorage(lc *lifecycle) error {
+	cfg, log := s.cfg, s.log
+	s.limiter = limits.New(s.fcfg.Limits, nil)
+	db, err := storage.Open(cfg.dataDir, &storage.Options{
+		Shards:          cfg.shards,
+		Retention:       cfg.retention,
+		MaxSeries:       cfg.maxSeries,
+		TenantMaxSeries: func(t string) int { return s.limiter.Config().For(t).MaxSeries },
+		WarmBytes:       64 << 20, // the newest chunks into the block cache after a restart
+		Logger:          log.With("component", "storage"),
+	})
+	if err != nil {
+		return fmt.Errorf("open storage in %s: %w", cfg.dataDir, err)
+	}
+	lc.onClose("storage", func() error {
+		t := time.Now()
+		if err := db.Close(); err != nil {
+			return err
+		}
+		log.Info("storage flushed and closed", "took", time.Since(t))
+		return nil
+	})
+	s.db = db
+	log.Info("storage opened", "dir", cfg.dataDir, "took", time.Since(s.started), "retention", cfg.retention)
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(newStorageCollector(db))
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tsdb_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": version},
+	}, func() float64 { return 1 }))
+	return nil
+}
+
+// openIngest prepares every ingest protocol: each writes through the
+// tenant limits, its own relabelling and the ingest counters.
+func (s *server) openIngest(lc *lifecycle) error {
+	cfg, fcfg, log := s.cfg, s.fcfg, s.log
+	ingestW := s.limiter.Wrap(s.db)
+	s.ingested = newIngestStats(s.reg)
+	lc.run("ingest stats", func(ctx context.Context) error { s.ingested.run(ctx); return nil })
+	writer := func(protocol string, rules *relabel.Rules) storage.Writer {
+		return relabel.Wrap(s.ingested.wrap(protocol, ingestW), rules)
+	}
+	rw := remotewrite.New(writer("remote_write", &fcfg.Ingest.RemoteWrite), &remotewrite.Options{
+		MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "remotewrite"), Registerer: s.reg,
+	})
+	ifx := influx.New(writer("influx", &fcfg.Ingest.Influx), &influx.Options{
+		MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: s.reg,
+	})
+	s.ingest = web.Ingest{
+		RemoteWrite: rw.Serve, RemoteWriteDone: s.ingested.sawRequest,
+		InfluxV1: ifx.ServeV1, InfluxV2: ifx.ServeV2, InfluxPing: ifx.Ping,
+		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
+	}
+	if err := openInfluxListeners(lc, cfg, ifx, log); err != nil {
+		return err
+	}
+	mqttMetrics := mqtt.NewMetrics(s.reg)
+	for _, mc := range fcfg.MQTT {
+		sub, err := mqtt.Start(context.Background(), mc, writer("mqtt", &fcfg.Ingest.MQTT), mqttMetrics, log.With("component", "mqtt"))
+		if err != nil {
+			return err
+		}
+		lc.onClose("mqtt "+mc.Broker, func() error { // unacknowledged messages stay with the broker
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return sub.Stop(sctx)
+		})
+	}
+	if fcfg.SNMP != nil {
+		poller, err := snmp.Start(*fcfg.SNMP, writer("snmp", &fcfg.Ingest.SNMP), snmp.NewMetrics(s.reg), log.With("component", "snmp"))
+		if err != nil {
+			return err
+		}
+		lc.onClose("snmp", noErr(poller.Stop))
+	}
+	return nil
+}
+
+// openQuery makes the query engine and its range-result cache.
+func (s *server) openQuery(lc *lifecycle) error {
+	cfg := s.cfg
+	s.eng = query.NewEngine(s.db, &query.Options{
+		LookbackDelta: cfg.queryLookback,
+		MaxSamples:    cfg.queryMaxSample,
+		Timeout:       cfg.queryTimeout,
+		MaxSeries:     cfg.queryMaxSeries,
+	})
+	if cfg.queryCache > 0 {
+		rc, err := query.NewResultCache(cfg.queryCache, cfg.queryCacheOff, nil)
+		if err != nil {
+			return fmt.Errorf("query cache: %w", err)
+		}
+		lc.onClose("query cache", noErr(rc.Close))
+		s.cache = rc
+	}
+	return nil
+}
+
+// openAlerting opens the notifiers, ITSM and KPIs first, then the rules
+// that feed them, so that at shutdown the rules stop before what they
+// feed.
+func (s *server) openAlerting(lc *lifecycle) error {
+	cfg, fcfg, log := s.cfg, s.fcfg, s.log
+	var notifier ruler.Notifier
+	if len(cfg.alertmanagers) > 0 {
+		am := ruler.NewAlertmanagers(cfg.alertmanagers, nil, log.With("component", "notifier"))
+		am.Register(s.reg)
+		notifier = am
+		lc.onClose("alertmanager notifier", func() error {
+			actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			am.Close(actx)
+			return nil
+		})
+	}
+	s.ruler = ruler.New(s.eng, s.db, notifier, &ruler.Options{
+		DefaultInterval: cfg.evalInterval, ExternalURL: cfg.externalURL, Logger: log.With("component", "ruler"), Registerer: s.reg,
+	})
+	if fcfg.ITSM != nil {
+		m, err := itsm.New(*fcfg.ITSM, s.db, log.With("component", "itsm"), nil)
+		if err != nil {
+			return err
+		}
+		lc.onClose("itsm", noErr(m.Close))
+		s.ruler.OnEvent(m.HandleAlert)
+		m.Register(s.reg)
+		lc.run("itsm timers", func(ctx context.Context) error { tick(ctx, 5*time.Second, m.Tick); return nil })
+		s.itsm = m
+	}
+	if len(fcfg.KPIs) > 0 {
+		var inc kpi.Incidents // stays a nil interface without ITSM
+		if s.itsm != nil {
+			inc = s.itsm
+		}
+		k, err := kpi.New(fcfg.KPIs, s.eng, s.db, inc, &kpi.Options{Logger: log.With("component", "kpi"), ExternalURL: cfg.externalURL})
+		if err != nil {
+			return err
+		}
+		lc.run("kpis", func(ctx context.Context) error { k.Run(ctx); return nil })
+		log.Info("KPIs forecast", "kpis", len(fcfg.KPIs), "incidents", s.itsm != nil)
+		s.kpis = k
+	}
+	lc.onClose("ruler", noErr(s.ruler.Stop)) // before Load: a failed Load may have started groups
+	if err := s.loadRules(); err != nil {
+		return err
+	}
+	if err := s.ruler.LoadStored(s.db); err != nil {
+		log.Error("rule groups stored through the API not loaded", "err", err)
+	}
+	return nil
+}
+
+func (s *server) loadRules() error {
+	if err := s.ruler.Load(s.ruleFile); err != nil {
+		s.log.Error("rules not reloaded; the previous rules keep running", "err", err)
+		return err
+	}
+	s.log.Info("rules loaded", "files", len(s.ruleFile), "groups", len(s.ruler.Groups()))
+	return nil
+}
+
+// openReload makes the reload function and reloads on SIGHUP.
+func (s *server) openReload(lc *lifecycle) error {
+	s.reload = newReloader(s.cfg, s.authn, s.limiter, s.loadRules, s.log)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	lc.onClose("SIGHUP", noErr(func() { signal.Stop(hup) }))
+	lc.run("SIGHUP", func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				_, _ = s.reload()
+			}
+		}
+	})
+	return nil
+}
+
+// serveHTTP starts serving the API on the bound port; at shutdown it
+// reports not ready and drains requests in flight.
+func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
+	cfg, log := s.cfg, s.log
+	mem := newMemoryGuard(lc.ctx, cfg.memoryBudget, log)
+	var shuttingDown atomic.Bool
+	var admin web.Admin
+	if cfg.enableAdmin {
+		admin = s.db
+	}
+	api := web.New(web.Deps{
+		Reader: s.db, Engine: s.eng, Cache: s.cache, Admin: admin, SnapshotDir: filepath.Join(cfg.dataDir, "snapshots"),
+		Ruler: s.ruler, RuleStore: s.db, ITSM: s.itsm, KPIs: s.kpis,
+		Ingest:       s.ingest,
+		IngestStatus: ingestStatus(s.ingested, s.db, s.fcfg, s.reg, s.started),
+		Console:      s.cons,
+		Auth:         s.authn.Load,
+		Shedding:     mem.shed,
+		Ready:        func() bool { return !shuttingDown.Load() },
+		Reload:       s.reload,
+		Gatherer:     s.reg,
+		Registerer:   s.reg,
+		Logger:       log.With("component", "api"),
+		QueryTimeout: cfg.queryTimeout, MaxConcurrentQueries: cfg.queryMaxConc,
+		TenantQueryLimit: func(t string) int { return s.limiter.Config().For(t).MaxQueryConcurrency },
+		Version:          version,
+	})
+	srv := web.NewServer(api, web.ServerOptions{
+		MaxBodyBytes:   cfg.maxBodyBytes + 1<<20,
+		ReadTimeout:    cfg.readTimeout,
+		MaxConnections: cfg.maxConnections,
+		Logger:         log,
+	})
+	lc.run("http server", func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(s.ln) }()
+		select {
+		case err := <-errc:
+			log.Error("http server stopped", "err", err)
+			return err
+		case <-ctx.Done():
+		}
+		shuttingDown.Store(true)
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownWait)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("http shutdown", "err", err)
+		}
+		return nil
+	})
+	log.Info("serving", "addr", s.ln.Addr().String(), "version", version)
+	if ready != nil {
+		ready <- s.ln.Addr().String()
+	}
+	return nil
+}
+
+// tick calls f every d until ctx is done.
+func tick(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
+// openInfluxListeners opens the line-protocol listeners over TCP and UDP
+// that cfg asks for.
+func openInfluxListeners(lc *lifecycle, cfg *serveConfig, ifx *influx.Handler, log *slog.Logger) error {
+	if cfg.influxTCP != "" {
+		ln, err := net.Listen("tcp", cfg.influxTCP)
+		if err != nil {
+			return fmt.Errorf("influx tcp listener: %w", err)
+		}
+		lc.run("influx tcp", func(ctx context.Context) error {
+			go func() { <-ctx.Done(); ln.Close() }()
+			return ifx.ServeTCP(ln)
+		})
+		log.Info("influx line protocol over tcp", "addr", ln.Addr().String())
+	}
+	if cfg.influxUDP != "" {
+		pc, err := net.ListenPacket("udp", cfg.influxUDP)
+		if err != nil {
+			return fmt.Errorf("influx udp listener: %w", err)
+		}
+		lc.run("influx udp", func(ctx context.Context) error {
+			go func() { <-ctx.Done(); pc.Close() }()
+			return ifx.ServeUDP(pc)
+		})
+		log.Info("influx line protocol over udp", "addr", pc.LocalAddr().String())
+	}
+	return nil
+}
+
+// newAuthenticator turns authentication on when the config has users; it
+// warns when it is off on an address others can reach.
+func newAuthenticator(fcfg *fileConfig, cfg *serveConfig, log *slog.Logger) (*atomic.Pointer[auth.Authenticator], error) {
+	var authn atomic.Pointer[auth.Authenticator]
+	if fcfg.Auth != nil && len(fcfg.Auth.Users) > 0 {
+		a, err := auth.New(*fcfg.Auth)
+		if err != nil {
+			return nil, err
+		}
+		authn.Store(a)
+		log.Info("authentication on", "users", len(fcfg.Auth.Users))
+	} else if host, _, _ := net.SplitHostPort(cfg.listen); !isLoopback(host) {
+		log.Warn("no auth: configured in --config.file, and --listen is not a loopback address: anyone who reaches it can read, write and delete data", "listen", cfg.listen)
+	} else {
+		log.Info("no auth: configured: serving on loopback only", "listen", cfg.listen)
+	}
+	return &authn, nil
+}
+
+// newReloader returns the reload function: it re-reads the rule files and
+// the config file; rules, auth and limits change in place, all or
+// nothing, and it names the changed sections that need a restart.
+func newReloader(cfg *serveConfig, authn *atomic.Pointer[auth.Authenticator], limiter *limits.Limiter,
+	loadRules func() error, log *slog.Logger) func() ([]string, error) {
+	baseline, _ := loadConfig(cfg.configFile) // as read, before Start filled in defaults
+	var mu sync.Mutex
+	return func() ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		next, err := loadConfig(cfg.configFile)
+		if err != nil {
+			log.Error("config not reloaded; the previous config stays", "err", err)
+			return nil, err
+		}
+		var a *auth.Authenticator
+		if next.Auth != nil && len(next.Auth.Users) > 0 {
+			if a, err = auth.New(*next.Auth); err != nil {
+				return nil, err
+			}
+		} else if authn.Load() != nil {
+			err := errors.New("the config no longer has auth: users; turning authentication off needs a restart, so nothing was reloaded")
+			log.Error("config not reloaded", "err", err)
+			return nil, err
+		}
+		if err := loadRules(); err != nil {
+			return nil, err
+		}
+		if a != nil {
+			authn.Store(a)
+		}
+		limiter.SetConfig(next.Limits)
+		restart := restartNeeded(baseline, next)
+		if len(restart) > 0 {
+			log.Warn("config reloaded; these sections changed but take effect only after a restart", "sections", restart)
+		} else {
+			log.Info("config reloaded", "auth_users", len(authUsers(next)))
+		}
+		return restart, nil
+	}
+}

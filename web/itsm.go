@@ -1,0 +1,225 @@
+package web
+
+import (
+	"errors"
+	"time"
+
+	"github.com/emsdb/tsdb/alerting/itsm"
+)
+
+var zeroTime time.Time
+
+func errorsIsNotFound(err error) bool { return errors.Is(err, itsm.ErrNotFound) }
+
+// incidents serves the ITSM API: incidents, problems, owner groups,
+// maintenance windows, the SLA report and inbound webhooks from
+// ticketing systems. Every handler answers 404 while ITSM is off.
+type incidents struct {
+	m *itsm.Manager // nil: ITSM is not configured
+}
+
+// on wraps h so that it answers errITSMOff while ITSM is not configured.
+func (h *incidents) on(f func(r *Request, tenant string) (any, error)) Handler {
+	return func(r *Request) (any, error) {
+		if h.m == nil {
+			return nil, errITSMOff
+		}
+		tenant, err := r.Tenant()
+		if err != nil {
+			return nil, err
+		}
+		return f(r, tenant)
+	}
+}
+
+// fields reads several fields of an ITSM request (query, JSON or form).
+func fields(r *Request, names ...string) ([]string, error) {
+	out := make([]string, len(names))
+	for i, n := range names {
+		v, err := r.Field(n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func (h *incidents) problems(r *Request, tenant string) (any, error) {
+	return h.m.Problems(tenant), nil
+}
+
+// problemAction serves POST /api/v1/problems/{id}/{action}: root_cause,
+// workaround, solution, verify, close.
+func (h *incidents) problemAction(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	text, err := r.Field("text")
+	if err != nil {
+		return nil, err
+	}
+	id := r.Param("id")
+	p, err := h.m.ProblemAction(tenant, id, r.Param("action"), who, text)
+	if errorsIsNotFound(err) {
+		return nil, notFound("no problem %s", id)
+	}
+	return p, invalid(err)
+}
+
+func (h *incidents) groups(r *Request, tenant string) (any, error) {
+	return h.m.Groups(tenant), nil
+}
+
+// addMember serves POST /api/v1/groups/{name}/members (member=…).
+func (h *incidents) addMember(r *Request, tenant string) (any, error) {
+	member, err := r.Field("member")
+	if err != nil {
+		return nil, err
+	}
+	return h.setMember(tenant, r.Param("name"), member, true)
+}
+
+// removeMember serves DELETE /api/v1/groups/{name}/members/{member}.
+func (h *incidents) removeMember(r *Request, tenant string) (any, error) {
+	return h.setMember(tenant, r.Param("name"), r.Param("member"), false)
+}
+
+func (h *incidents) setMember(tenant, group, member string, add bool) (any, error) {
+	members, err := h.m.SetMember(tenant, group, member, add)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return map[string]any{"group": group, "members": members}, nil
+}
+
+func (h *incidents) maintenance(r *Request, tenant string) (any, error) {
+	return map[string]any{"windows": h.m.Maintenance(), "suppressed": h.m.Suppressed(tenant)}, nil
+}
+
+// slaReport serves GET /api/v1/reports/sla?from=&to=[&format=html].
+func (h *incidents) slaReport(r *Request, tenant string) (any, error) {
+	f, err := fields(r, "from", "to", "format")
+	if err != nil {
+		return nil, err
+	}
+	from, err1 := parseWhen(f[0], zeroTime)
+	to, err2 := parseWhen(f[1], h.m.Now())
+	if err1 != nil || err2 != nil || to.Before(from) {
+		return nil, badData("from and to must be times (Unix seconds or RFC 3339), from not after to")
+	}
+	rep := h.m.SLAReport(tenant, from, to)
+	if f[2] == "html" || r.Accepts("text/html") {
+		html, err := itsm.SLAReportHTML(rep, tenant)
+		if err != nil {
+			return nil, err
+		}
+		return body{contentType: "text/html; charset=utf-8", b: html}, nil
+	}
+	return rep, nil
+}
+
+// list serves GET /api/v1/incidents?status=&priority=&ci=&since=.
+func (h *incidents) list(r *Request, tenant string) (any, error) {
+	f, err := fields(r, "since", "status", "priority", "ci")
+	if err != nil {
+		return nil, err
+	}
+	since, err := parseWhen(f[0], zeroTime)
+	if err != nil {
+		return nil, badData("since: %v", err)
+	}
+	out := h.m.Incidents(tenant, f[1], f[2], f[3], since)
+	if out == nil {
+		out = []*itsm.Incident{}
+	}
+	return out, nil
+}
+
+// create serves POST /api/v1/incidents: a manual incident (201).
+func (h *incidents) create(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	f, err := fields(r, "title", "priority", "ci", "owner_group")
+	if err != nil {
+		return nil, err
+	}
+	inc, err := h.m.Create(tenant, f[0], who, f[1], f[2], f[3])
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return withStatus{code: 201, data: inc}, nil
+}
+
+// get serves GET /api/v1/incidents/{id}.
+func (h *incidents) get(r *Request, tenant string) (any, error) {
+	id := r.Param("id")
+	inc, ok := h.m.Incident(tenant, id)
+	if !ok {
+		return nil, notFound("no incident %s", id)
+	}
+	return inc, nil
+}
+
+// report serves GET /api/v1/incidents/{id}/report (HTML).
+func (h *incidents) report(r *Request, tenant string) (any, error) {
+	id := r.Param("id")
+	html, err := h.m.Report(tenant, id)
+	if errorsIsNotFound(err) {
+		return nil, notFound("no incident %s", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return body{contentType: "text/html; charset=utf-8", b: html}, nil
+}
+
+// actionArg names the field each incident action takes its argument from.
+var actionArg = map[string]string{
+	"assign": "assignee", "comment": "text", "priority": "priority",
+	"change": "change_request", "change_close": "change_request", "resolve": "text", "close": "text",
+}
+
+// action serves POST /api/v1/incidents/{id}/{action}: ack, resolve,
+// close, assign, comment, priority, change, change_close, and events
+// (two-way sync from ticketing systems, which names the action).
+func (h *incidents) action(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	id, action := r.Param("id"), r.Param("action")
+	if action == "events" {
+		if action, err = r.Field("action"); err != nil {
+			return nil, err
+		}
+	}
+	arg := ""
+	if name, ok := actionArg[action]; ok {
+		if arg, err = r.Field(name); err != nil {
+			return nil, err
+		}
+	}
+	reason, err := r.Field("reason")
+	if err != nil {
+		return nil, err
+	}
+	inc, err := h.m.Action(tenant, id, action, who, arg, reason)
+	if errorsIsNotFound(err) {
+		return nil, notFound("no incident %s", id)
+	}
+	return inc, invalid(err)
+}
+
+// inbound serves POST /api/v1/itsm/inbound/{receiver}: a ticketing
+// system's webhook, checked against the receiver's own secret.
+func (h *incidents) inbound(r *Request, tenant string) (any, error) {
+	applied, skipped, err := h.m.Inbound(r.Param("receiver"), tenant, r.Header, r.Body())
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return map[string]any{"applied": applied, "skipped": skipped}, nil
+}

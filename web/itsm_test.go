@@ -1,0 +1,449 @@
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/emsdb/tsdb/alerting/itsm"
+	"github.com/emsdb/tsdb/alerting/ruler"
+	st "github.com/emsdb/tsdb/storage/storagetest"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// receiver records bodies; it fails the first `failures` requests.
+type receiver struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	bodies   []map[string]any
+	failures atomic.Int32
+}
+
+func newReceiver(t *testing.T, failures int32) *receiver {
+	r := &receiver{}
+	r.failures.Store(failures)
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.failures.Add(-1) >= 0 {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		r.mu.Lock()
+		r.bodies = append(r.bodies, m)
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) got() []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]map[string]any(nil), r.bodies...)
+}
+
+func testConfig(pd, sn string) itsm.Config {
+	return itsm.Config{
+		GroupBy: []string{"alertname"},
+		CIs:     []itsm.CI{{Name: "checkout", Kind: "service", Selector: `{service="checkout"}`, OwnerGroup: "payments-oncall", Impact: "high"}},
+		SLA:     map[string]itsm.SLATarget{"P1": {Acknowledge: 15 * time.Minute, Resolve: 4 * time.Hour}},
+		Escalation: map[string][]itsm.EscalationLevel{"P1": {
+			{After: 10 * time.Minute, Group: "payments-lead"}, {After: 30 * time.Minute, Group: "head-of-ops"}}},
+		Problems: itsm.ProblemRule{Count: 3, Window: 24 * time.Hour},
+		Receivers: []itsm.Receiver{
+			{Name: "pd", Type: "pagerduty", URL: pd, RoutingKey: "rk-1", Secret: "s3cret"},
+			{Name: "snow", Type: "servicenow", URL: sn},
+		},
+	}
+}
+
+func alert(name string) *ruler.Alert {
+	return &ruler.Alert{Labels: labels.FromStrings("alertname", name, "service", "checkout", "severity", "critical")}
+}
+
+func TestAPI(t *testing.T) {
+	db := st.Open(t, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	m, err := itsm.New(itsm.Config{SLA: map[string]itsm.SLATarget{"P2": {Acknowledge: time.Hour, Resolve: 2 * time.Hour}}}, db, nil, clk.now)
+	require.NoError(t, err)
+	defer m.Close()
+	call := func(method, uri, body string) (int, map[string]any) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod(method)
+		ctx.Request.SetRequestURI(uri)
+		ctx.Request.Header.Set("X-User", "kim")
+		if body != "" {
+			ctx.Request.Header.SetContentType("application/json")
+			ctx.Request.SetBodyString(body)
+		}
+		New(Deps{ITSM: m}).Handler(&ctx)
+		var out map[string]any
+		require.NoError(t, json.Unmarshal(ctx.Response.Body(), &out), string(ctx.Response.Body()))
+		return ctx.Response.StatusCode(), out
+	}
+	code, out := call("POST", "/api/v1/incidents", `{"title":"Disk failing","priority":"P2","ci":"db-1","owner_group":"dba"}`)
+	require.Equal(t, 201, code, out)
+	id := out["data"].(map[string]any)["id"].(string)
+	code, _ = call("POST", "/api/v1/incidents", `{"priority":"P2"}`)
+	require.Equal(t, 400, code, "a title is required")
+
+	clk.add(20 * time.Minute)
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/ack", "")
+	require.Equal(t, 200, code)
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/comment", `{"text":"replacing the disk"}`)
+	require.Equal(t, 200, code)
+	code, out = call("POST", "/api/v1/incidents/"+id+"/events", `{"action":"assign","assignee":"lee"}`)
+	require.Equal(t, 200, code, "two-way sync from a ticketing system")
+	require.Equal(t, "lee", out["data"].(map[string]any)["assignee"])
+	clk.add(40 * time.Minute)
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/resolve", `{"text":"done"}`)
+	require.Equal(t, 200, code)
+	code, _ = call("POST", "/api/v1/incidents/INC-000099/ack", "")
+	require.Equal(t, 404, code)
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/dance", "")
+	require.Equal(t, 400, code)
+
+	code, out = call("GET", "/api/v1/incidents/"+id, "")
+	require.Equal(t, 200, code)
+	inc := out["data"].(map[string]any)
+	require.Equal(t, "resolved", inc["status"])
+	tl := inc["timeline"].([]any)
+	require.Len(t, tl, 6, "opened, propagated, acknowledged, comment, assigned, resolved")
+	require.Equal(t, "kim", tl[2].(map[string]any)["who"])
+
+	// Change requests are linked and closed independently of the incident.
+	for _, c := range []string{"CHG-1", "CHG-2"} {
+		code, out = call("POST", "/api/v1/incidents/"+id+"/change", `{"change_request":"`+c+`"}`)
+		require.Equal(t, 200, code, out)
+	}
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/change", `{"change_request":"CHG-1"}`)
+	require.Equal(t, 400, code, "linked twice")
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/close", "")
+	require.Equal(t, 200, code)
+	code, out = call("POST", "/api/v1/incidents/"+id+"/change_close", `{"change_request":"CHG-1"}`)
+	require.Equal(t, 200, code, out)
+	changes := out["data"].(map[string]any)["changes"].([]any)
+	require.Equal(t, "closed", changes[0].(map[string]any)["status"])
+	require.Equal(t, "open", changes[1].(map[string]any)["status"], "CHG-2 stays open after the incident closed")
+	require.Equal(t, "closed", out["data"].(map[string]any)["status"])
+	code, _ = call("POST", "/api/v1/incidents/"+id+"/change_close", `{"change_request":"CHG-9"}`)
+	require.Equal(t, 400, code)
+
+	code, out = call("GET", "/api/v1/incidents?status=closed&priority=P2", "")
+	require.Equal(t, 200, code)
+	require.Len(t, out["data"], 1)
+	code, out = call("GET", "/api/v1/incidents?status=open", "")
+	require.Equal(t, 200, code)
+	require.Empty(t, out["data"])
+
+	code, out = call("GET", "/api/v1/reports/sla?from=0", "")
+	require.Equal(t, 200, code)
+	p := out["data"].(map[string]any)["priorities"].([]any)[0].(map[string]any)
+	require.Equal(t, "P2", p["priority"])
+	require.Equal(t, "20m", p["mtta"])
+	require.Equal(t, "1h 0m", p["mttr"])
+	require.Equal(t, 100.0, p["sla_compliance_percent"])
+
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/api/v1/reports/sla?from=0&format=html")
+	New(Deps{ITSM: m}).Handler(&ctx)
+	require.Equal(t, 200, ctx.Response.StatusCode())
+	require.Contains(t, string(ctx.Response.Header.ContentType()), "text/html")
+	require.Contains(t, string(ctx.Response.Body()), "<td>P2</td><td>1</td><td>20m</td><td>1h 0m</td>")
+}
+
+func sign(secret, body string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// post calls the ITSM handler and decodes the JSON answer.
+func post(t *testing.T, m *itsm.Manager, uri, body string, headers map[string]string) (int, map[string]any) {
+	t.Helper()
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.SetRequestURI(uri)
+	ctx.Request.Header.SetContentType("application/json")
+	for k, v := range headers {
+		ctx.Request.Header.Set(k, v)
+	}
+	ctx.Request.SetBodyString(body)
+	New(Deps{ITSM: m}).Handler(&ctx)
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(ctx.Response.Body(), &out), string(ctx.Response.Body()))
+	return ctx.Response.StatusCode(), out
+}
+
+func TestPropagationGroupsAndRouting(t *testing.T) {
+	prod, all := newReceiver(t, 0), newReceiver(t, 0)
+	cfg := testConfig(newReceiver(t, 0).srv.URL, newReceiver(t, 0).srv.URL)
+	cfg.CIs[0].Propagation = []string{"payments-lead", "head-of-payments"}
+	cfg.Groups = map[string][]string{"payments-oncall": {"kim", "lee"}, "payments-lead": {"park"}, "head-of-ops": {"choi"}}
+	cfg.Receivers = []itsm.Receiver{
+		{Name: "prod", Type: "webhook", URL: prod.srv.URL, Match: `{env="prod",priority=~"P1|P2"}`},
+		{Name: "all", Type: "webhook", URL: all.srv.URL},
+	}
+	db := st.Open(t, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	m, err := itsm.New(cfg, db, nil, clk.now)
+	require.NoError(t, err)
+
+	// Membership changes through the API, per tenant, before the incident.
+	code, out := post(t, m, "/api/v1/groups/head-of-payments/members", `{"member":"jung"}`, map[string]string{"X-Scope-OrgID": "acme"})
+	require.Equal(t, 200, code, out)
+	code, _ = post(t, m, "/api/v1/groups/payments-oncall/members", `{"member":"han"}`, map[string]string{"X-Scope-OrgID": "acme"})
+	require.Equal(t, 200, code)
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("DELETE")
+	ctx.Request.SetRequestURI("/api/v1/groups/payments-oncall/members/lee")
+	ctx.Request.Header.Set("X-Scope-OrgID", "acme")
+	New(Deps{ITSM: m}).Handler(&ctx)
+	require.Equal(t, 200, ctx.Response.StatusCode(), string(ctx.Response.Body()))
+	require.Equal(t, []string{"kim", "han"}, m.Groups("acme")["payments-oncall"])
+	require.Equal(t, []string{"kim", "lee"}, m.Groups("other")["payments-oncall"], "other tenants keep the configured members")
+
+	a := alert("CheckoutErrors")
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: a, From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
+	require.Equal(t, []string{"payments-oncall", "payments-lead", "head-of-payments"}, inc.PropagatedTo)
+	require.Equal(t, map[string][]string{"payments-oncall": {"kim", "han"}, "payments-lead": {"park"}, "head-of-payments": {"jung"}}, inc.Recipients)
+
+	// Escalation reaches a new group, which is recorded with its members.
+	clk.add(31 * time.Minute)
+	m.Tick()
+	inc, _ = m.Incident("acme", inc.ID)
+	require.Equal(t, []string{"payments-oncall", "payments-lead", "head-of-payments", "head-of-ops"}, inc.PropagatedTo,
+		"payments-lead already had it; head-of-ops is new")
+	require.Equal(t, []string{"choi"}, inc.Recipients["head-of-ops"])
+
+	// The label route: this alert has no env=prod, so only "all" gets it.
+	require.Eventually(t, func() bool { return len(all.got()) == 4 }, 10*time.Second, 20*time.Millisecond, "opened, two escalations, SLA breach")
+	require.Empty(t, prod.got())
+	b := labelsWith(a, "env", "prod")
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: b, From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	require.Eventually(t, func() bool { return len(prod.got()) == 1 }, 10*time.Second, 20*time.Millisecond)
+
+	// Memberships survive a restart.
+	m.Close()
+	m2, err := itsm.New(cfg, db, nil, clk.now)
+	require.NoError(t, err)
+	defer m2.Close()
+	require.Equal(t, []string{"kim", "han"}, m2.Groups("acme")["payments-oncall"])
+
+	code, out = post(t, m2, "/api/v1/groups/a/members", `{}`, nil)
+	require.Equal(t, 400, code, out)
+	cfg.Receivers[0].Match = `{env=~"(}`
+	require.ErrorContains(t, cfg.Validate(), "match")
+}
+
+func labelsWith(a *ruler.Alert, k, v string) *ruler.Alert {
+	m := a.Labels.Map()
+	m[k] = v
+	return &ruler.Alert{Labels: labels.FromMap(m)}
+}
+
+func TestInboundWebhooks(t *testing.T) {
+	pd, j := newReceiver(t, 0), newJira(t)
+	cfg := testConfig(pd.srv.URL, newReceiver(t, 0).srv.URL)
+	cfg.Receivers = []itsm.Receiver{
+		{Name: "pd", Type: "pagerduty", URL: pd.srv.URL, RoutingKey: "rk", InboundSecret: "pd-in"},
+		{Name: "jira", Type: "jira", URL: j.srv.URL, Project: "OPS", InboundSecret: "jira-in"},
+		{Name: "snow", Type: "servicenow", URL: newReceiver(t, 0).srv.URL, InboundSecret: "snow-in"},
+		{Name: "plain", Type: "webhook", URL: newReceiver(t, 0).srv.URL},
+	}
+	db := st.Open(t, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	m, err := itsm.New(cfg, db, nil, clk.now)
+	require.NoError(t, err)
+	defer m.Close()
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
+	require.Eventually(t, func() bool { return len(j.got()) == 1 && len(pd.got()) == 1 }, 10*time.Second, 20*time.Millisecond)
+
+	// PagerDuty V3: acknowledged by Kim, signed.
+	body := `{"event":{"id":"01","event_type":"incident.acknowledged","resource_type":"incident","agent":{"summary":"Kim Minji","type":"user_reference"},` +
+		`"data":{"id":"Q1","type":"incident","incident_key":"acme/` + inc.ID + `","status":"acknowledged"}}}`
+	code, out := post(t, m, "/api/v1/itsm/inbound/pd", body, map[string]string{"X-PagerDuty-Signature": "v1=deadbeef"})
+	require.Equal(t, 401, code, "a wrong signature is refused")
+	got, _ := m.Incident("acme", inc.ID)
+	require.Equal(t, itsm.StatusOpen, got.Status, "and changes nothing")
+	code, out = post(t, m, "/api/v1/itsm/inbound/pd", body, map[string]string{"X-PagerDuty-Signature": "v1=0000, v1=" + sign("pd-in", body)})
+	require.Equal(t, 200, code, out)
+	got, _ = m.Incident("acme", inc.ID)
+	require.Equal(t, itsm.StatusAcknowledged, got.Status)
+	last := got.Timeline[len(got.Timeline)-1]
+	require.Equal(t, "Kim Minji", last.Who)
+	require.Equal(t, "(via pd)", last.Detail)
+	// Resent: skipped, not an error.
+	code, out = post(t, m, "/api/v1/itsm/inbound/pd", body, map[string]string{"X-PagerDuty-Signature": "v1=" + sign("pd-in", body)})
+	require.Equal(t, 200, code)
+	require.Len(t, out["data"].(map[string]any)["skipped"], 1)
+
+	// Jira: the ack went to Jira as a comment but not back to PagerDuty.
+	require.Eventually(t, func() bool { return len(j.got()) == 2 }, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	require.Len(t, pd.got(), 1, "the origin does not get its own change back")
+
+	// Jira: assigned and moved to Done, with a comment, signed like Jira Cloud.
+	jb := `{"webhookEvent":"jira:issue_updated","user":{"displayName":"Lee"},"issue":{"key":"OPS-1","fields":{}},` +
+		`"changelog":{"items":[{"field":"assignee","toString":"Park"},{"field":"status","fromString":"In Progress","toString":"Done"}]},` +
+		`"comment":{"body":"rolled back the deploy","author":{"displayName":"Lee"}}}`
+	code, out = post(t, m, "/api/v1/itsm/inbound/jira", jb, map[string]string{"X-Hub-Signature": "sha256=" + sign("jira-in", jb)})
+	require.Equal(t, 200, code, out)
+	require.Len(t, out["data"].(map[string]any)["applied"], 3, out)
+	got, _ = m.Incident("acme", inc.ID)
+	require.Equal(t, itsm.StatusResolved, got.Status)
+	require.Equal(t, "Park", got.Assignee)
+
+	// ServiceNow with a bearer token: closed.
+	sb := `{"correlation_id":"acme/` + inc.ID + `","state":"7","sys_updated_by":"admin"}`
+	code, _ = post(t, m, "/api/v1/itsm/inbound/snow", sb, map[string]string{"Authorization": "Bearer wrong"})
+	require.Equal(t, 401, code)
+	code, out = post(t, m, "/api/v1/itsm/inbound/snow", sb, map[string]string{"Authorization": "Bearer snow-in"})
+	require.Equal(t, 200, code, out)
+	got, _ = m.Incident("acme", inc.ID)
+	require.Equal(t, itsm.StatusClosed, got.Status)
+
+	// Receivers without an inbound secret have no inbound webhook; bad
+	// bodies are 400.
+	code, _ = post(t, m, "/api/v1/itsm/inbound/plain", `{}`, nil)
+	require.Equal(t, 404, code)
+	code, _ = post(t, m, "/api/v1/itsm/inbound/snow", `{"state":`, map[string]string{"Authorization": "Bearer snow-in"})
+	require.Equal(t, 400, code)
+}
+
+// FuzzITSMAPI sends arbitrary query strings and bodies (form and JSON) with
+// every method to every ITSM endpoint, including actions on an incident
+// and a problem that exist: none may panic, every answer has a valid
+// status, and every refusal says why.
+func FuzzITSMAPI(f *testing.F) {
+	db := st.Open(f, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	cfg := testConfig("http://127.0.0.1:1/pd", "http://127.0.0.1:1/sn")
+	cfg.Problems.Count = 1
+	cfg.Receivers[0].InboundSecret = "in-secret"
+	m, err := itsm.New(cfg, db, nil, clk.now)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(m.Close)
+	m.HandleAlert(ruler.Event{Tenant: "default", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	incs := m.Incidents("default", "", "", "", time.Time{})
+	if len(incs) != 1 {
+		f.Fatalf("want one incident, have %d", len(incs))
+	}
+	id, pid := incs[0].ID, incs[0].ProblemID
+	h := New(Deps{ITSM: m})
+	paths := []string{"/api/v1/incidents", "/api/v1/incidents/" + id, "/api/v1/incidents/" + id + "/report",
+		"/api/v1/problems", "/api/v1/groups", "/api/v1/maintenance", "/api/v1/reports/sla", "/api/v1/itsm/inbound/pd",
+		"/api/v1/itsm/inbound/snow", "/api/v1/groups/payments-oncall/members", "/api/v1/groups/payments-oncall/members/kim",
+		"/api/v1/problems/" + pid + "/root_cause", "/api/v1/problems/" + pid + "/close", "/api/v1/incidents/nope/ack"}
+	for _, a := range []string{"ack", "resolve", "close", "assign", "comment", "priority", "change", "change_close", "events"} {
+		paths = append(paths, "/api/v1/incidents/"+id+"/"+a)
+	}
+	methods := []string{"GET", "POST", "DELETE", "PUT"}
+	for _, s := range []struct{ q, body string }{
+		{"status=open&priority=P1&ci=checkout&since=2023-11-14T00:00:00Z", ""},
+		{"from=1&to=0&format=html", ""},
+		{"", "user=kim&assignee=lee&text=hi&priority=P9&reason=x"},
+		{"", `{"user":"kim","assignee":"lee","text":"x","priority":"P2","action":"acknowledged","title":"t","ci":"checkout"}`},
+		{"", `{"start":"2023-11-14T00:00:00Z","end":"2023-11-13T00:00:00Z","selector":"{a=~\"(\"}","recurrence":"weekly"}`},
+		{"since=-1e308&status=%zz", `{"event":{"event_type":"incident.acknowledged","data":{"id":"x"}}}`},
+		{"member=", `[1,2,3`},
+	} {
+		for i := range paths {
+			f.Add(uint8(i), uint8(1), s.q, s.body, strings.HasPrefix(s.body, "{"))
+		}
+	}
+	f.Fuzz(func(t *testing.T, which, method uint8, query, body string, asJSON bool) {
+		path := paths[int(which)%len(paths)]
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod(methods[int(method)%len(methods)])
+		ctx.Request.SetRequestURI(path + "?" + query)
+		if body != "" {
+			if asJSON {
+				ctx.Request.Header.SetContentType("application/json")
+			} else {
+				ctx.Request.Header.SetContentType("application/x-www-form-urlencoded")
+			}
+			ctx.Request.SetBodyString(body)
+		}
+		t0 := time.Now()
+		h.Handler(&ctx)
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Fatalf("%s took %s for %s %q %q", path, d, ctx.Request.Header.Method(), query, body)
+		}
+		code := ctx.Response.StatusCode()
+		if code < 200 || code > 599 {
+			t.Fatalf("status %d for %s %q %q", code, path, query, body)
+		}
+		if code >= 400 && len(ctx.Response.Body()) == 0 {
+			t.Fatalf("%d without a message for %s %q %q", code, path, query, body)
+		}
+	})
+}
+
+// jiraServer answers like Jira's REST API v2: issue create returns a key,
+// transitions and comments return 204; it records each call.
+type jiraServer struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	calls []string
+	auth  []string
+	fail  atomic.Int32
+}
+
+func newJira(t *testing.T) *jiraServer {
+	j := &jiraServer{}
+	j.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		u, p, _ := req.BasicAuth()
+		j.mu.Lock()
+		j.calls = append(j.calls, req.URL.Path+" "+string(b))
+		j.auth = append(j.auth, u+":"+p)
+		j.mu.Unlock()
+		switch {
+		case req.URL.Path == "/rest/api/2/issue":
+			_, _ = w.Write([]byte(`{"id":"10001","key":"OPS-1","self":"x"}`))
+		case j.fail.Add(-1) >= 0:
+			http.Error(w, "transition not allowed yet", http.StatusConflict)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	t.Cleanup(j.srv.Close)
+	return j
+}
+
+func (j *jiraServer) got() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.calls...)
+}

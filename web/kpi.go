@@ -1,0 +1,134 @@
+package web
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/emsdb/tsdb/alerting/kpi"
+)
+
+// kpis serves the KPI API: /api/v1/kpis, /api/v1/kpis/{name},
+// /api/v1/kpis/{name}/chart.svg and ad hoc forecasts at /api/v1/forecast.
+type kpis struct {
+	e *kpi.Engine // nil: no KPIs configured
+}
+
+func (h *kpis) on(f func(r *Request, tenant string) (any, error)) Handler {
+	return func(r *Request) (any, error) {
+		if h.e == nil {
+			return nil, errKPIsOff
+		}
+		tenant, err := r.Tenant()
+		if err != nil {
+			return nil, err
+		}
+		return f(r, tenant)
+	}
+}
+
+// kpiView is a definition as the API shows it (durations as text).
+func kpiView(d kpi.Definition) map[string]any {
+	dur := func(x time.Duration) string { return model.Duration(x).String() }
+	return map[string]any{"name": d.Name, "expr": d.Expr, "target": d.Target, "direction": d.Direction,
+		"interval": dur(d.Interval), "horizon": dur(d.Horizon), "step": dur(d.Step), "history": dur(d.History),
+		"seasonality": d.Seasonality, "labels": d.Labels, "cis": d.CIs, "impact_expr": d.ImpactExpr,
+		"warn_probability": d.WarnProbability, "confirm": d.Confirm, "urgency": d.Urgency, "cause_window": dur(d.CauseWindow)}
+}
+
+// finite replaces NaN and infinities, which JSON cannot carry, by nil.
+func finite(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
+
+func evalView(ev *kpi.Evaluation, withPoints bool) map[string]any {
+	if ev == nil {
+		return nil
+	}
+	scores := []map[string]any{}
+	for _, s := range ev.Scores {
+		scores = append(scores, map[string]any{"model": s.Model, "mae": finite(s.MAE), "mape": finite(s.MAPE), "error": s.Err})
+	}
+	out := map[string]any{"at": ev.At, "value": ev.Value, "state": ev.State, "model": ev.Model, "scores": scores,
+		"breach_probability": ev.Probability, "eta": ev.ETA, "eta_early": ev.ETAEarly, "eta_late": ev.ETALate,
+		"time_to_breach": ev.TimeToBreach, "impact": ev.Impact, "period_steps": ev.PeriodSteps, "transition": ev.Transition,
+		"incident": ev.Incident}
+	if withPoints {
+		hist := make([][2]float64, len(ev.History))
+		for i, p := range ev.History {
+			hist[i] = [2]float64{float64(p.T) / 1000, p.F}
+		}
+		out["history"], out["forecast"] = hist, ev.Forecast
+	}
+	return out
+}
+
+func (h *kpis) list(r *Request, tenant string) (any, error) {
+	out := []map[string]any{}
+	for _, x := range h.e.Definitions(tenant) {
+		out = append(out, map[string]any{"definition": kpiView(x["definition"].(kpi.Definition)), "last": evalView(x["last"].(*kpi.Evaluation), false)})
+	}
+	return out, nil
+}
+
+func (h *kpis) get(r *Request, tenant string) (any, error) {
+	name := r.Param("name")
+	ev, d, err := h.e.Last(tenant, name)
+	if err != nil {
+		return nil, notFound("no KPI %s", name)
+	}
+	return map[string]any{"definition": kpiView(*d), "last": evalView(ev, true)}, nil
+}
+
+func (h *kpis) chart(r *Request, tenant string) (any, error) {
+	name := r.Param("name")
+	ev, d, err := h.e.Last(tenant, name)
+	if err != nil {
+		return nil, notFound("no KPI %s", name)
+	}
+	if ev == nil {
+		return nil, notFound("KPI %s has not been evaluated yet", name)
+	}
+	return body{contentType: "image/svg+xml", b: kpi.Chart(d, ev)}, nil
+}
+
+// forecast serves /api/v1/forecast: an ad hoc forecast of any
+// expression (query, target, direction above|below, horizon, step,
+// history, seasonality), e.g. "disk full in 3 days".
+func (h *kpis) forecast(r *Request, tenant string) (any, error) {
+	d := kpi.Definition{Name: "adhoc", Tenant: tenant, Expr: r.Arg("query"), Direction: r.Arg("direction"), Seasonality: r.Arg("seasonality")}
+	var err error
+	if d.Target, err = strconv.ParseFloat(r.Arg("target"), 64); err != nil {
+		return nil, badData("target: a number is required")
+	}
+	for _, f := range []struct {
+		name string
+		to   *time.Duration
+	}{{"horizon", &d.Horizon}, {"step", &d.Step}, {"history", &d.History}} {
+		if s := r.Arg(f.name); s != "" {
+			v, err := model.ParseDuration(s)
+			if err != nil {
+				return nil, badData("%s: %v", f.name, err)
+			}
+			*f.to = time.Duration(v)
+		}
+	}
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ev, err := h.e.Forecast(c, d)
+	if err != nil {
+		return nil, err
+	}
+	out := evalView(ev, false)
+	out["forecast"] = ev.Forecast
+	if ev.ETA != nil {
+		out["time_left_seconds"] = ev.ETA.Sub(ev.At).Seconds()
+	}
+	return out, nil
+}

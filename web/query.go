@@ -1,0 +1,617 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/query"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// maxPoints is Prometheus's limit of points per series in a range query.
+const maxPoints = 11000
+
+// Bounds used when a time parameter is absent, as Prometheus does.
+var (
+	minTime = time.Unix(math.MinInt64/1000+62135596801, 0).UTC().UnixMilli()
+	maxTime = time.Unix(math.MaxInt64/1000-62135596801, 999999999).UTC().UnixMilli()
+)
+
+// queries runs the query endpoints: /api/v1/query, query_range, series,
+// labels, label values, status/tsdb, format_query and export.
+type queries struct {
+	r       storage.Reader
+	engine  query.Evaluator // uncached
+	cached  query.Evaluator // through the range-result cache; engine when off
+	now     func() time.Time
+	timeout time.Duration
+	version string
+	slots   chan struct{} // nil: no global bound
+	// tenantLimit bounds each tenant's concurrent queries (0: none).
+	tenantLimit func(tenant string) int
+
+	runMu   sync.Mutex
+	running map[string]int // queries running per tenant
+}
+
+// query serves /api/v1/query.
+func (a *queries) query(r *Request) (any, error) {
+	tenant, err := r.Tenant()
+	if err != nil {
+		return nil, err
+	}
+	q := r.Arg("query")
+	if q == "" {
+		return nil, badData("invalid parameter \"query\": query must not be empty")
+	}
+	ts, err := parseTime(r.Arg("time"), a.now().UnixMilli())
+	if err != nil {
+		return nil, badData("invalid parameter \"time\": %v", err)
+	}
+	return a.run(r, tenant, func(ctx context.Context) (*query.Result, error) {
+		return a.engine.Instant(ctx, tenant, q, ts)
+	})
+}
+
+// queryRange serves /api/v1/query_range.
+func (a *queries) queryRange(r *Request) (any, error) {
+	tenant, err := r.Tenant()
+	if err != nil {
+		return nil, err
+	}
+	q := r.Arg("query")
+	if q == "" {
+		return nil, badData("invalid parameter \"query\": query must not be empty")
+	}
+	start, err := parseTime(r.Arg("start"), 0)
+	if err != nil || r.Arg("start") == "" {
+		return nil, badData("invalid parameter \"start\": cannot parse %q to a valid timestamp", r.Arg("start"))
+	}
+	end, err := parseTime(r.Arg("end"), 0)
+	if err != nil || r.Arg("end") == "" {
+		return nil, badData("invalid parameter \"end\": cannot parse %q to a valid timestamp", r.Arg("end"))
+	}
+	if end < start {
+		return nil, badData("invalid parameter \"end\": end timestamp must not be before start time")
+	}
+	step, err := parseDuration(r.Arg("step"))
+	if err != nil {
+		return nil, badData("invalid parameter \"step\": %v", err)
+	}
+	if step <= 0 {
+		return nil, badData("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer")
+	}
+	if (end-start)/step >= maxPoints {
+		return nil, badData("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
+	}
+	eng := a.cached
+	if r.Arg("nocache") == "1" {
+		eng = a.engine
+	}
+	return a.run(r, tenant, func(ctx context.Context) (*query.Result, error) {
+		return eng.Range(ctx, tenant, q, start, end, step)
+	})
+}
+
+// run evaluates a query under the request's timeout and a query slot.
+func (a *queries) run(r *Request, tenant string, eval func(context.Context) (*query.Result, error)) (any, error) {
+	ctx, cancel, err := a.queryContext(r)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	release, err := a.acquire(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	res, err := eval(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return annotated{data: resultJSON{res}, warnings: res.Warnings, infos: res.Infos}, nil
+}
+
+// queryContext applies the timeout parameter, capped by the server's.
+func (a *queries) queryContext(r *Request) (context.Context, func(), error) {
+	timeout := a.timeout
+	if t := r.Arg("timeout"); t != "" {
+		d, err := parseDuration(t)
+		if err != nil || d <= 0 {
+			return nil, nil, badData("invalid parameter \"timeout\": cannot parse %q to a valid duration", t)
+		}
+		if td := time.Duration(d) * time.Millisecond; timeout == 0 || td < timeout {
+			timeout = td
+		}
+	}
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	// Not r.Ctx: a fasthttp RequestCtx outside a server cannot be a parent.
+	c, cancel := context.WithTimeout(context.Background(), timeout)
+	return c, cancel, nil
+}
+
+// acquire takes a query slot, waiting while all are busy; a tenant at its
+// own concurrency limit is refused at once (429), so that one tenant's
+// dashboards cannot queue out the others.
+func (a *queries) acquire(ctx context.Context, tenant string) (func(), error) {
+	release := func() {}
+	if a.tenantLimit != nil {
+		if limit := a.tenantLimit(tenant); limit > 0 {
+			a.runMu.Lock()
+			if a.running[tenant] >= limit {
+				a.runMu.Unlock()
+				return nil, &apiError{typ: errTooMany, err: fmt.Errorf("tenant %s already runs %d queries, its limit (max_query_concurrency); retry shortly", tenant, limit)}
+			}
+			a.running[tenant]++
+			a.runMu.Unlock()
+			release = func() {
+				a.runMu.Lock()
+				a.running[tenant]--
+				a.runMu.Unlock()
+			}
+		}
+	}
+	if a.slots == nil {
+		return release, nil
+	}
+	select {
+	case a.slots <- struct{}{}:
+		return func() { <-a.slots; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, &apiError{typ: errTimeout, err: errors.New("query timed out waiting for a free query slot (too many concurrent queries)")}
+	}
+}
+
+// parseTime parses a Prometheus API time: RFC 3339 or Unix seconds with
+// an optional fraction. It returns milliseconds.
+func parseTime(s string, def int64) (int64, error) {
+	if s == "" {
+		return def, nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(f) || f*1000 < float64(minTime) || f*1000 > float64(maxTime) {
+			return 0, badData("time %q is out of range", s)
+		}
+		return int64(math.Round(f * 1000)), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UnixMilli(), nil
+	}
+	return 0, badData("cannot parse %q to a valid timestamp", s)
+}
+
+// parseDuration parses a step or timeout: a float of seconds or a
+// Prometheus duration. It returns milliseconds.
+func parseDuration(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("missing duration")
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || f*1000 > math.MaxInt64/2 {
+			return 0, errors.New("duration out of range")
+		}
+		return int64(math.Round(f * 1000)), nil
+	}
+	d, err := query.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New("cannot parse " + strconv.Quote(s) + " to a valid duration")
+	}
+	return d, nil
+}
+
+// timeRange reads start and end.
+func timeRange(r *Request) (int64, int64, error) {
+	start, err := parseTime(r.Arg("start"), minTime)
+	if err != nil {
+		return 0, 0, badData("invalid parameter \"start\": %v", err)
+	}
+	end, err := parseTime(r.Arg("end"), maxTime)
+	if err != nil {
+		return 0, 0, badData("invalid parameter \"end\": %v", err)
+	}
+	if end < start {
+		return 0, 0, badData("invalid parameter \"end\": end timestamp must not be before start time")
+	}
+	return start, end, nil
+}
+
+// matchers reads the match[] parameters; at least one is required.
+func matchers(r *Request) ([][]*labels.Matcher, error) {
+	raw := r.Args("match[]")
+	if len(raw) == 0 {
+		return nil, badData("no match[] parameter provided")
+	}
+	var out [][]*labels.Matcher
+	for _, s := range raw {
+		sets, err := query.ParseSelector(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sets...)
+	}
+	return out, nil
+}
+
+// resultJSON is a query result in Prometheus's shape.
+type resultJSON struct{ res *query.Result }
+
+func appendTime(b []byte, t int64) []byte {
+	return strconv.AppendFloat(b, float64(t)/1000, 'f', -1, 64)
+}
+
+// appendValue appends a sample value as a JSON string, as Prometheus does.
+func appendValue(b []byte, v float64) []byte {
+	b = append(b, '"')
+	switch {
+	case math.IsNaN(v):
+		b = append(b, "NaN"...)
+	case math.IsInf(v, 1):
+		b = append(b, "+Inf"...)
+	case math.IsInf(v, -1):
+		b = append(b, "-Inf"...)
+	default:
+		b = strconv.AppendFloat(b, v, 'f', -1, 64)
+	}
+	return append(b, '"')
+}
+
+func appendPoint(b []byte, p query.Point) []byte {
+	b = append(b, '[')
+	b = appendTime(b, p.T)
+	b = append(b, ',')
+	b = appendValue(b, p.F)
+	return append(b, ']')
+}
+
+func (x resultJSON) AppendJSON(b []byte) []byte {
+	res := x.res
+	b = append(b, `{"resultType":"`...)
+	b = append(b, res.Type...)
+	b = append(b, `","result":`...)
+	switch res.Type {
+	case query.ValueScalar:
+		b = appendPoint(b, res.Scalar)
+	case query.ValueString:
+		b = append(b, '[')
+		b = appendTime(b, res.Scalar.T)
+		b = append(b, ',')
+		b = appendJSONString(b, res.String)
+		b = append(b, ']')
+	case query.ValueVector:
+		b = append(b, '[')
+		for i, s := range res.Series {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"metric":`...)
+			b = appendLabelsJSON(b, s.Metric)
+			b = append(b, `,"value":`...)
+			b = appendPoint(b, s.Points[0])
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	case query.ValueMatrix:
+		b = append(b, '[')
+		for i, s := range res.Series {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"metric":`...)
+			b = appendLabelsJSON(b, s.Metric)
+			b = append(b, `,"values":[`...)
+			for j, p := range s.Points {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendPoint(b, p)
+			}
+			b = append(b, "]}"...)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// listParams are the parameters of series, labels and label values.
+type listParams struct {
+	tenant     string
+	sets       [][]*labels.Matcher
+	start, end int64
+	limit      int
+}
+
+// readListParams reads tenant, match[] (required for series), start, end
+// and limit.
+func readListParams(r *Request, needMatch bool) (*listParams, error) {
+	p := &listParams{}
+	var err error
+	if p.tenant, err = r.Tenant(); err != nil {
+		return nil, err
+	}
+	if needMatch || len(r.Args("match[]")) > 0 {
+		if p.sets, err = matchers(r); err != nil {
+			return nil, err
+		}
+	}
+	if p.start, p.end, err = timeRange(r); err != nil {
+		return nil, err
+	}
+	if l := r.Arg("limit"); l != "" {
+		if p.limit, err = strconv.Atoi(l); err != nil || p.limit < 0 {
+			return nil, badData("invalid parameter \"limit\": cannot parse %q to a non-negative integer", l)
+		}
+	}
+	if len(p.sets) == 0 {
+		p.sets = [][]*labels.Matcher{nil}
+	}
+	return p, nil
+}
+
+// truncated is a list cut to the client's limit, with Prometheus's
+// warning when it was.
+func truncated[T any](list []T, limit int, data func([]T) any) any {
+	if limit > 0 && len(list) > limit {
+		return annotated{data: data(list[:limit]), warnings: []string{"results truncated due to limit"}}
+	}
+	return data(list)
+}
+
+// seriesJSON is a list of label sets.
+type seriesJSON []labels.Labels
+
+func (s seriesJSON) AppendJSON(b []byte) []byte {
+	b = append(b, '[')
+	for i, ls := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendLabelsJSON(b, ls)
+	}
+	return append(b, ']')
+}
+
+// stringsJSON is a list of strings.
+type stringsJSON []string
+
+func (s stringsJSON) AppendJSON(b []byte) []byte {
+	b = append(b, '[')
+	for i, v := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, v)
+	}
+	return append(b, ']')
+}
+
+// series serves /api/v1/series.
+func (a *queries) series(r *Request) (any, error) {
+	p, err := readListParams(r, true)
+	if err != nil {
+		return nil, err
+	}
+	c, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	q, err := a.r.Querier(c, p.tenant, p.start, p.end)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	var list []labels.Labels
+	seen := map[string]bool{}
+	for _, set := range p.sets {
+		ss := q.Select(c, &storage.SelectHints{Start: p.start, End: p.end}, set...)
+		for ss.Next() {
+			ls := ss.At().Labels()
+			k := ls.String()
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			list = append(list, ls)
+		}
+		if err := ss.Err(); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(list, labels.Compare)
+	return truncated(list, p.limit, func(l []labels.Labels) any { return seriesJSON(l) }), nil
+}
+
+// labelNames serves /api/v1/labels.
+func (a *queries) labelNames(r *Request) (any, error) {
+	p, err := readListParams(r, false)
+	if err != nil {
+		return nil, err
+	}
+	c, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	q, err := a.r.Querier(c, p.tenant, p.start, p.end)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	var names []string
+	for _, set := range p.sets {
+		n, err := q.LabelNames(c, set...)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, n...)
+	}
+	return sortedStrings(names, p.limit), nil
+}
+
+// labelValues serves /api/v1/label/{name}/values.
+func (a *queries) labelValues(r *Request) (any, error) {
+	name := r.Param("name")
+	if name == "" || !utf8.ValidString(name) {
+		return nil, badData("invalid label name: %q", name)
+	}
+	p, err := readListParams(r, false)
+	if err != nil {
+		return nil, err
+	}
+	c, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	q, err := a.r.Querier(c, p.tenant, p.start, p.end)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	var vals []string
+	for _, set := range p.sets {
+		v, err := q.LabelValues(c, name, set...)
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, v...)
+	}
+	return sortedStrings(vals, p.limit), nil
+}
+
+func sortedStrings(vals []string, limit int) any {
+	sort.Strings(vals)
+	vals = slices.Compact(vals)
+	return truncated(vals, limit, func(l []string) any { return stringsJSON(l) })
+}
+
+// buildInfo serves /api/v1/status/buildinfo. The version is
+// Prometheus-like so that Grafana uses its newer API calls.
+func (a *queries) buildInfo(*Request) (any, error) {
+	b := []byte(`{"version":"2.53.0","revision":"tsdb","branch":"main","buildUser":"tsdb","buildDate":"","goVersion":`)
+	b = appendJSONString(b, runtime.Version())
+	b = append(b, `,"tsdbVersion":`...)
+	b = appendJSONString(b, a.version)
+	// The ruler config API exists: Grafana then lets operators edit rules.
+	b = append(b, `,"features":{"ruler_config_api":"true","alertmanager_config_api":"false","query_sharding":"false","federated_rules":"false"}`...)
+	return rawJSON(append(b, '}')), nil
+}
+
+// metadata serves /api/v1/metadata: metric metadata is not stored yet.
+func (a *queries) metadata(*Request) (any, error) { return rawJSON(`{}`), nil }
+
+// exemplars serves /api/v1/query_exemplars: exemplars are not stored.
+func (a *queries) exemplars(*Request) (any, error) { return rawJSON(`[]`), nil }
+
+// formatQuery serves /api/v1/format_query.
+func (a *queries) formatQuery(r *Request) (any, error) {
+	e, err := query.Parse(r.Arg("query"))
+	if err != nil {
+		return nil, err
+	}
+	return string(e.AppendString(nil)), nil
+}
+
+// tsdbStatus serves /api/v1/status/tsdb: cardinality by metric name, label
+// and label pair (top `limit`, default 10).
+func (a *queries) tsdbStatus(r *Request) (any, error) {
+	tenant, err := r.Tenant()
+	if err != nil {
+		return nil, err
+	}
+	limit := 10
+	if l := r.Arg("limit"); l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit <= 0 {
+			return nil, badData("invalid parameter \"limit\": cannot parse %q to a positive integer", l)
+		}
+	}
+	c, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	q, err := a.r.Querier(c, tenant, minTime, maxTime)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	all, _ := labels.NewMatcher(labels.MatchRegexp, labels.MetricName, ".+")
+	byName := map[string]int{}
+	byPair := map[string]int{}
+	valuesByLabel := map[string]map[string]struct{}{}
+	bytesByLabel := map[string]int{}
+	n := 0
+	ss := q.Select(c, nil, all)
+	for ss.Next() {
+		n++
+		ss.At().Labels().Range(func(l labels.Label) {
+			if l.Name == labels.MetricName {
+				byName[l.Value]++
+			}
+			byPair[l.Name+"="+l.Value]++
+			vs := valuesByLabel[l.Name]
+			if vs == nil {
+				vs = map[string]struct{}{}
+				valuesByLabel[l.Name] = vs
+			}
+			if _, ok := vs[l.Value]; !ok {
+				vs[l.Value] = struct{}{}
+				bytesByLabel[l.Name] += len(l.Value)
+			}
+		})
+	}
+	if err := ss.Err(); err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for k, v := range valuesByLabel {
+		counts[k] = len(v)
+	}
+	b := []byte(`{"headStats":{"numSeries":`)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, `,"numLabelPairs":`...)
+	b = strconv.AppendInt(b, int64(len(byPair)), 10)
+	b = append(b, `,"chunkCount":0,"minTime":0,"maxTime":0},"seriesCountByMetricName":`...)
+	b = appendTop(b, byName, limit)
+	b = append(b, `,"labelValueCountByLabelName":`...)
+	b = appendTop(b, counts, limit)
+	b = append(b, `,"memoryInBytesByLabelName":`...)
+	b = appendTop(b, bytesByLabel, limit)
+	b = append(b, `,"seriesCountByLabelValuePair":`...)
+	b = appendTop(b, byPair, limit)
+	return rawJSON(append(b, '}')), nil
+}
+
+func appendTop(b []byte, m map[string]int, limit int) []byte {
+	type kv struct {
+		k string
+		v int
+	}
+	list := make([]kv, 0, len(m))
+	for k, v := range m {
+		list = append(list, kv{k, v})
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].v != list[j].v {
+			return list[i].v > list[j].v
+		}
+		return list[i].k < list[j].k
+	})
+	if len(list) > limit {
+		list = list[:limit]
+	}
+	b = append(b, '[')
+	for i, e := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, e.k)
+		b = append(b, `,"value":`...)
+		b = strconv.AppendInt(b, int64(e.v), 10)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}

@@ -1,0 +1,327 @@
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/emsdb/tsdb/alerting/itsm"
+	"github.com/emsdb/tsdb/alerting/kpi"
+	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/internal/console"
+	"github.com/emsdb/tsdb/internal/tenancy"
+	"github.com/emsdb/tsdb/query"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Ingest are the ingest protocols' own handlers (they decode their
+// bodies and answer as their protocol expects).
+type Ingest struct {
+	RemoteWrite fasthttp.RequestHandler // /api/v1/write, /api/v1/push, /receive
+	// RemoteWriteDone, when set, learns of each remote-write request once
+	// answered: who sent it and with what status (the ingest status page).
+	RemoteWriteDone  func(tenant, addr, userAgent string, code int)
+	InfluxV1         fasthttp.RequestHandler // /write
+	InfluxV2         fasthttp.RequestHandler // /api/v2/write
+	InfluxPing       fasthttp.RequestHandler // /ping
+	PrometheusImport fasthttp.RequestHandler // /api/v1/import/prometheus
+}
+
+// Deps is everything the API serves. Reader, Engine, Ruler, Ingest,
+// Gatherer and Ready are required; a nil component turns its endpoints
+// into 404s (ITSM, KPIs) or 503s (admin).
+type Deps struct {
+	Reader storage.Reader
+	Engine query.Evaluator
+	// Cache keeps range-query results between dashboard refreshes; nil
+	// turns it off. nocache=1 bypasses it per request.
+	Cache *query.ResultCache
+	// Admin is storage for the admin endpoints; nil while the admin API
+	// is off (--web.enable-admin-api).
+	Admin       Admin
+	SnapshotDir string
+	Ruler       *ruler.Ruler
+	RuleStore   ruler.Store
+	ITSM        *itsm.Manager // nil: not configured
+	KPIs        *kpi.Engine   // nil: not configured
+	Ingest      Ingest
+	// IngestStatus is the request tenant's ingest status (rates, sources).
+	IngestStatus func(tenant string) any
+	Console      *console.Console
+	// Auth returns the authenticator, nil while authentication is off.
+	Auth func() *auth.Authenticator
+	// Shedding reports whether tsdb is over its memory budget; nil never.
+	Shedding func() bool
+	// Ready reports whether tsdb serves (false while shutting down).
+	Ready func() bool
+	// Reload re-reads the configuration; it returns the changed sections
+	// that need a restart.
+	Reload     func() (restartNeeded []string, err error)
+	Gatherer   prometheus.Gatherer
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Now        func() time.Time
+	// QueryTimeout caps one query; a request's timeout parameter may only
+	// shorten it. Default 2m.
+	QueryTimeout time.Duration
+	// MaxConcurrentQueries bounds queries running at once; others wait
+	// for a slot until their timeout. 0 means no bound.
+	MaxConcurrentQueries int
+	// TenantQueryLimit, when set, bounds each tenant's concurrent queries
+	// (0: no bound); a query over it is refused with 429.
+	TenantQueryLimit func(tenant string) int
+	Version          string
+}
+
+// API is the whole HTTP API of tsdb.
+type API struct {
+	router *Router
+}
+
+// New builds the API over deps.
+func New(d Deps) *API {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.QueryTimeout <= 0 {
+		d.QueryTimeout = 2 * time.Minute
+	}
+	if d.Auth == nil {
+		d.Auth = func() *auth.Authenticator { return nil }
+	}
+	return &API{router: newRouter(routes(d), d.Auth, d.Shedding, d.Registerer)}
+}
+
+// Handler serves one request.
+func (a *API) Handler(ctx *fasthttp.RequestCtx) { a.router.Handler(ctx) }
+
+// routes is the route table: every endpoint tsdb serves.
+func routes(d Deps) []Route {
+	q := &queries{r: d.Reader, engine: d.Engine, cached: d.Engine, now: d.Now, timeout: d.QueryTimeout,
+		version: d.Version, tenantLimit: d.TenantQueryLimit, running: map[string]int{}}
+	if d.Cache != nil {
+		q.cached = query.NewCached(d.Engine, d.Cache)
+	}
+	if d.MaxConcurrentQueries > 0 {
+		q.slots = make(chan struct{}, d.MaxConcurrentQueries)
+	}
+	adm := &admin{store: d.Admin, snapshotDir: d.SnapshotDir, cache: d.Cache, now: d.Now, log: d.Logger}
+	rl := &rules{ruler: d.Ruler, store: d.RuleStore, engine: d.Engine, now: d.Now}
+	inc := &incidents{m: d.ITSM}
+	kp := &kpis{e: d.KPIs}
+	in := d.Ingest
+	rw := remoteWrite(in)
+
+	rs := []Route{
+		// Ingest.
+		{Method: "*", Path: "/api/v1/write", Role: auth.Write, Shed: ShedWrite, Raw: rw},
+		{Method: "*", Path: "/api/v1/push", Role: auth.Write, Shed: ShedWrite, Name: "/api/v1/write", Raw: rw},
+		{Method: "*", Path: "/receive", Role: auth.Write, Shed: ShedWrite, Name: "/api/v1/write", Raw: rw},
+		{Method: "*", Path: "/write", Role: auth.Write, Shed: ShedWrite, Raw: in.InfluxV1},
+		{Method: "*", Path: "/api/v2/write", Role: auth.Write, Shed: ShedWrite, Raw: in.InfluxV2},
+		{Method: "*", Path: "/api/v1/import/prometheus", Role: auth.Write, Shed: ShedWrite, Raw: in.PrometheusImport},
+		{Method: "*", Path: "/ping", Role: auth.Public, Raw: in.InfluxPing},
+
+		// The Prometheus query API, and VictoriaMetrics's export.
+		{Method: "GET POST", Path: "/api/v1/query", Role: auth.Read, Shed: ShedQuery, API: q.query},
+		{Method: "GET POST", Path: "/api/v1/query_range", Role: auth.Read, Shed: ShedQuery, API: q.queryRange},
+		{Method: "GET POST", Path: "/api/v1/series", Role: auth.Read, Shed: ShedQuery, API: q.series},
+		{Method: "GET POST", Path: "/api/v1/labels", Role: auth.Read, API: q.labelNames},
+		{Method: "GET POST", Path: "/api/v1/label/{name}/values", Role: auth.Read, Name: "/api/v1/label/:name/values", API: q.labelValues},
+		{Method: "GET POST", Path: "/api/v1/export", Role: auth.Read, Shed: ShedQuery, API: q.export(d.Logger)},
+		{Method: "GET POST", Path: "/api/v1/metadata", Role: auth.Read, API: q.metadata},
+		{Method: "GET POST", Path: "/api/v1/query_exemplars", Role: auth.Read, API: q.exemplars},
+		{Method: "GET POST", Path: "/api/v1/format_query", Role: auth.Read, API: q.formatQuery},
+		{Method: "GET", Path: "/api/v1/status/buildinfo", Role: auth.Read, API: q.buildInfo},
+		{Method: "GET", Path: "/api/v1/status/tsdb", Role: auth.Read, API: q.tsdbStatus},
+		{Method: "GET", Path: "/api/v1/status/ingest", Role: auth.Read, API: ingestStatus(d.IngestStatus)},
+		{Method: "GET", Path: "/api/v1/status/whoami", Role: auth.Read, API: whoami(d.Auth)},
+
+		// Rules and alerts.
+		{Method: "GET POST", Path: "/api/v1/rules", Role: auth.Read, API: rl.on(rl.rulesList)},
+		{Method: "GET POST", Path: "/api/v1/alerts", Role: auth.Read, API: rl.on(rl.alerts)},
+		{Method: "GET", Path: "/api/v1/alerts/history", Role: auth.Read, API: rl.on(rl.alertHistory)},
+
+		// Admin.
+		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/delete_series", Role: auth.Admin, API: adm.deleteSeries},
+		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/snapshot", Role: auth.Admin, API: adm.snapshot},
+		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots/{name}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.snapshotFiles},
+		{Method: "DELETE", Path: "/api/v1/admin/tsdb/snapshots/{name}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.deleteSnapshot},
+		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots/{name}/{path...}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.snapshotFile},
+		{Method: "POST PUT", Path: "/-/reload", Role: auth.Admin, Raw: reload(d.Reload)},
+		{Method: "*", Path: "/debug/pprof/{profile...}", Role: auth.Admin, Name: "/debug/pprof", Raw: pprofHandler()},
+
+		// ITSM: reading needs read, acting needs operator; inbound
+		// webhooks check their receiver's own secret.
+		{Method: "GET", Path: "/api/v1/incidents", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.list)},
+		{Method: "POST", Path: "/api/v1/incidents", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.create)},
+		{Method: "GET", Path: "/api/v1/incidents/{id}", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.get)},
+		{Method: "GET", Path: "/api/v1/incidents/{id}/report", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.report)},
+		{Method: "POST", Path: "/api/v1/incidents/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.action)},
+		{Method: "GET", Path: "/api/v1/problems", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.problems)},
+		{Method: "POST", Path: "/api/v1/problems/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.problemAction)},
+		{Method: "GET", Path: "/api/v1/groups", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.groups)},
+		{Method: "POST", Path: "/api/v1/groups/{name}/members", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.addMember)},
+		{Method: "DELETE", Path: "/api/v1/groups/{name}/members/{member}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.removeMember)},
+		{Method: "GET", Path: "/api/v1/maintenance", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.maintenance)},
+		{Method: "GET", Path: "/api/v1/reports/sla", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.slaReport)},
+		{Method: "POST", Path: "/api/v1/itsm/inbound/{receiver}", Role: auth.Public, Name: "/api/v1/itsm", API: inc.on(inc.inbound)},
+
+		// KPIs and forecasts.
+		{Method: "GET", Path: "/api/v1/kpis", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.list)},
+		{Method: "GET", Path: "/api/v1/kpis/{name}", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.get)},
+		{Method: "GET", Path: "/api/v1/kpis/{name}/chart.svg", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.chart)},
+		{Method: "GET POST", Path: "/api/v1/forecast", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.forecast)},
+
+		// Probes, metrics, the console.
+		{Method: "GET", Path: "/-/healthy", Role: auth.Public, Raw: text("Healthy.\n")},
+		{Method: "GET", Path: "/-/ready", Role: auth.Public, Raw: ready(d.Ready)},
+		{Method: "GET", Path: "/metrics", Role: auth.Read, Raw: metrics(d.Gatherer)},
+		{Method: "GET", Path: "/", Role: auth.Public, Raw: root},
+	}
+	if d.Console != nil {
+		rs = append(rs,
+			Route{Method: "GET", Path: "/console", Role: auth.Public, Raw: d.Console.Serve},
+			// Static assets only; the console's API calls carry credentials.
+			Route{Method: "GET", Path: "/console/{file...}", Role: auth.Public, Name: "/console", Raw: d.Console.Serve})
+	}
+	// The Mimir-style ruler config API, also under /prometheus as Mimir
+	// serves it: reading needs read, changing needs admin.
+	for _, prefix := range []string{"", "/prometheus"} {
+		p := prefix + "/config/v1/rules"
+		rs = append(rs,
+			Route{Method: "GET", Path: p, Role: auth.Read, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configGet)},
+			Route{Method: "GET", Path: p + "/{namespace}", Role: auth.Read, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configGet)},
+			Route{Method: "GET", Path: p + "/{namespace}/{group}", Role: auth.Read, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configGet)},
+			Route{Method: "POST", Path: p + "/{namespace}", Role: auth.Admin, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configPost)},
+			Route{Method: "DELETE", Path: p + "/{namespace}", Role: auth.Admin, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configDelete)},
+			Route{Method: "DELETE", Path: p + "/{namespace}/{group}", Role: auth.Admin, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configDelete)},
+		)
+	}
+	return rs
+}
+
+// remoteWrite is the remote-write handler followed by its hook.
+func remoteWrite(in Ingest) fasthttp.RequestHandler {
+	if in.RemoteWrite == nil || in.RemoteWriteDone == nil {
+		return in.RemoteWrite
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		in.RemoteWrite(ctx)
+		if tenant, err := tenancy.FromRequest(ctx); err == nil {
+			in.RemoteWriteDone(tenant, ctx.RemoteIP().String(), string(ctx.UserAgent()), ctx.Response.StatusCode())
+		}
+	}
+}
+
+func metrics(g prometheus.Gatherer) fasthttp.RequestHandler {
+	if g == nil {
+		return nil
+	}
+	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+}
+
+func text(s string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString(s)
+	}
+}
+
+func ready(isReady func() bool) fasthttp.RequestHandler {
+	if isReady == nil {
+		isReady = func() bool { return true }
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/plain; charset=utf-8")
+		if isReady() {
+			ctx.SetBodyString("Ready.\n")
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString("Shutting down.\n")
+	}
+}
+
+// root sends a browser to the console and tells anything else where the
+// endpoints are.
+func root(ctx *fasthttp.RequestCtx) {
+	if strings.Contains(string(ctx.Request.Header.Peek("Accept")), "text/html") {
+		ctx.Redirect(console.Prefix, fasthttp.StatusFound)
+		return
+	}
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /write /api/v2/write /api/v1/import/prometheus /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready; the web console is at /console/\n")
+}
+
+// reload serves POST /-/reload, as Prometheus does (plain text).
+func reload(f func() ([]string, error)) fasthttp.RequestHandler {
+	if f == nil {
+		return nil
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		restart, err := f()
+		if err != nil {
+			ctx.Error("failed to reload config: "+err.Error()+"\n", fasthttp.StatusInternalServerError)
+			return
+		}
+		if len(restart) > 0 {
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetBodyString("reloaded rules, auth and limits; changed sections that need a restart: " + strings.Join(restart, ", ") + "\n")
+		}
+	}
+}
+
+// pprofHandler serves Go's profiles under /debug/pprof/, as Prometheus
+// does.
+func pprofHandler() fasthttp.RequestHandler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return fasthttpadaptor.NewFastHTTPHandler(mux)
+}
+
+func ingestStatus(f func(tenant string) any) Handler {
+	if f == nil {
+		return nil
+	}
+	return func(r *Request) (any, error) {
+		tenant, err := r.Tenant()
+		if err != nil {
+			return nil, err
+		}
+		return f(tenant), nil
+	}
+}
+
+// whoami tells a client (the console) who it is signed in as: the user's
+// roles and tenants, and the tenant this request acts for; without
+// authentication, that anyone may do anything.
+func whoami(authn func() *auth.Authenticator) Handler {
+	return func(r *Request) (any, error) {
+		out := map[string]any{"auth": authn() != nil, "tenant": r.Header(tenancy.Header)}
+		if t, err := tenancy.FromRequest(r.Ctx); err == nil {
+			out["tenant"] = t
+		}
+		if u := auth.Current(r.Ctx); u != nil {
+			out["user"], out["roles"], out["tenants"] = u.Name, u.Roles, u.Tenants
+		} else {
+			out["user"], out["roles"], out["tenants"] = "", []auth.Role{auth.Admin}, []string{"*"}
+		}
+		return out, nil
+	}
+}
