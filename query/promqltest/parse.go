@@ -1,5 +1,5 @@
 // Package promqltest runs Prometheus's PromQL test scripts (the *.test
-// files of ../shared/conformance/promql, format described in their README)
+// files of testdata/conformance, format described in their README)
 // against our engine in process.
 package promqltest
 
