@@ -13,16 +13,21 @@ DATA    ?= data
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/tsdb
 
-# Every test: static checks, all tests with invariants on, then the race
-# detector on the concurrent packages.
+# Every test: static checks, all tests with invariants on (the import
+# boundaries of internal/lint among them), then the race detector on the
+# concurrent packages.
 test: check build
 	$(GO) test -tags $(TAGS),invariants -timeout 15m $(PKGS)
 	$(GO) test -race -tags $(TAGS) -timeout 15m ./storage/... ./ingest/... ./alerting/...
 
+# Static checks: gofmt, go vet and staticcheck (pinned in go.mod as a Go tool
+# dependency; its first build takes about 2 minutes). The import boundaries
+# are a test (internal/lint), so they run with the tests.
 check lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags $(TAGS),invariants $(PKGS)
+	$(GO) tool staticcheck -tags $(TAGS),invariants $(PKGS)
 
 # Side by side with Debian's prometheus on every workload; the summary
 # table goes into the README. bench is the short version (about 15

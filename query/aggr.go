@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -100,7 +101,7 @@ type aggGroup struct {
 func groupLabels(ls labels.Labels, grouping []string, without bool) labels.Labels {
 	if without {
 		b := labels.NewBuilder(ls)
-		b.Del(labels.MetricName)
+		b.Del(model.MetricNameLabel)
 		b.Del(grouping...)
 		return b.Labels()
 	}
@@ -128,7 +129,7 @@ func groupStep(name string, in Vector, paramStr string, grouping []string, witho
 	var order []*aggGroup
 	sorted := slices.Clone(grouping)
 	if without {
-		sorted = append(sorted, labels.MetricName)
+		sorted = append(sorted, model.MetricNameLabel)
 	}
 	slices.Sort(sorted)
 	var buf []byte
@@ -299,7 +300,7 @@ func selectK(ss []Sample, k int, top bool) []Sample {
 func seriesGroups(m Matrix, grouping []string, without bool) ([]int, []labels.Labels) {
 	sorted := slices.Clone(grouping)
 	if without {
-		sorted = append(sorted, labels.MetricName)
+		sorted = append(sorted, model.MetricNameLabel)
 	}
 	slices.Sort(sorted)
 	type group struct {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -179,7 +180,7 @@ func (m *matching) sig(ls labels.Labels) string {
 	if m.sorted == nil {
 		m.sorted = slices.Clone(m.labels)
 		if !m.on {
-			m.sorted = append(m.sorted, labels.MetricName)
+			m.sorted = append(m.sorted, model.MetricNameLabel)
 		}
 		slices.Sort(m.sorted) // the Bytes… functions want sorted names
 	}
@@ -301,7 +302,7 @@ func matchLabels(ls labels.Labels, m *matching) labels.Labels {
 	if m.on {
 		b.Keep(m.labels...)
 	} else {
-		b.Del(labels.MetricName)
+		b.Del(model.MetricNameLabel)
 		b.Del(m.labels...)
 	}
 	return b.Labels()
@@ -310,7 +311,7 @@ func matchLabels(ls labels.Labels, m *matching) labels.Labels {
 func resultMetric(lhs, rhs labels.Labels, op string, m *matching, returnBool, keepNames bool) labels.Labels {
 	b := labels.NewBuilder(lhs)
 	if dropsName(op, returnBool) && !keepNames {
-		b.Del(labels.MetricName)
+		b.Del(model.MetricNameLabel)
 	}
 	if m.card == cardOneToOne {
 		if m.on {

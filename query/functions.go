@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -717,7 +718,7 @@ func absentLabels(e metricsql.Expr) labels.Labels {
 		seen[lf.Label]++
 	}
 	for _, lf := range me.LabelFilterss[0] {
-		if lf.Label == labels.MetricName || lf.IsNegative || lf.IsRegexp || seen[lf.Label] > 1 {
+		if lf.Label == model.MetricNameLabel || lf.IsNegative || lf.IsRegexp || seen[lf.Label] > 1 {
 			continue
 		}
 		b.Set(lf.Label, lf.Value)
@@ -843,10 +844,10 @@ func (ev *evaluator) classicHistograms(vec Vector) []*bucketGroup {
 		le := s.Metric.Get("le")
 		upper, err := strconv.ParseFloat(le, 64)
 		if err != nil {
-			ev.warn("PromQL warning: bucket label %q is missing or has a malformed value of %q for metric name %q", "le", le, s.Metric.Get(labels.MetricName))
+			ev.warn("PromQL warning: bucket label %q is missing or has a malformed value of %q for metric name %q", "le", le, s.Metric.Get(model.MetricNameLabel))
 			continue
 		}
-		ls := labels.NewBuilder(s.Metric).Del("le", labels.MetricName).Labels()
+		ls := labels.NewBuilder(s.Metric).Del("le", model.MetricNameLabel).Labels()
 		key := ls.String()
 		g := groups[key]
 		if g == nil {

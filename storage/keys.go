@@ -52,7 +52,6 @@ func getDay(b []byte) int32    { return int32(binary.BigEndian.Uint32(b) ^ (1 <<
 func putTime(b []byte, t int64) {
 	binary.BigEndian.PutUint64(b, uint64(t)^(1<<63))
 }
-func getTime(b []byte) int64 { return int64(binary.BigEndian.Uint64(b) ^ (1 << 63)) }
 
 func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
 
@@ -92,13 +91,6 @@ func chunkDayPrefix(d int32) []byte {
 	k := []byte{prefixChunk, 0, 0, 0, 0}
 	putDay(k[1:], d)
 	return k
-}
-
-func parseChunkKey(k []byte) (day int32, tenant uint32, ref uint64, maxT int64, err error) {
-	if len(k) != chunkKeyLen || k[0] != prefixChunk {
-		return 0, 0, 0, 0, fmt.Errorf("%w: chunk key %x", ErrCorrupt, k)
-	}
-	return getDay(k[1:]), binary.BigEndian.Uint32(k[5:]), binary.BigEndian.Uint64(k[9:]), getTime(k[17:]), nil
 }
 
 const seriesDayKeyLen = 1 + 4 + 4 + 8

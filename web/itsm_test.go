@@ -291,7 +291,7 @@ func TestInboundWebhooks(t *testing.T) {
 	body := `{"event":{"id":"01","event_type":"incident.acknowledged","resource_type":"incident","agent":{"summary":"Kim Minji","type":"user_reference"},` +
 		`"data":{"id":"Q1","type":"incident","incident_key":"acme/` + inc.ID + `","status":"acknowledged"}}}`
 	code, out := post(t, m, "/api/v1/itsm/inbound/pd", body, map[string]string{"X-PagerDuty-Signature": "v1=deadbeef"})
-	require.Equal(t, 401, code, "a wrong signature is refused")
+	require.Equal(t, 401, code, "a wrong signature is refused: %s", out)
 	got, _ := m.Incident("acme", inc.ID)
 	require.Equal(t, itsm.StatusOpen, got.Status, "and changes nothing")
 	code, out = post(t, m, "/api/v1/itsm/inbound/pd", body, map[string]string{"X-PagerDuty-Signature": "v1=0000, v1=" + sign("pd-in", body)})

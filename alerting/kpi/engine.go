@@ -40,7 +40,8 @@ type Engine struct {
 	inc  Incidents // nil: no incidents, only series
 	opts Options
 
-	mu   sync.Mutex
+	// NB: kpis is fixed by New and only read afterwards, so it needs
+	// no lock; each kpiState has its own.
 	kpis []*kpiState
 }
 
@@ -293,7 +294,7 @@ func (e *Engine) write(ctx context.Context, d *Definition, ev *Evaluation, now t
 	var b storage.Batch
 	add := func(name string, v float64, extra ...string) {
 		lb := labels.NewBuilder(labels.FromMap(d.Labels))
-		lb.Set(labels.MetricName, name)
+		lb.Set(model.MetricNameLabel, name)
 		lb.Set("kpi", d.Name)
 		for i := 0; i+1 < len(extra); i += 2 {
 			lb.Set(extra[i], extra[i+1])

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/alerting/alert"
@@ -453,7 +454,7 @@ func (g *Group) restore(ts time.Time) {
 			continue
 		}
 		for _, s := range res.Series {
-			ls := labels.NewBuilder(s.Metric).Del(labels.MetricName).Set("alertname", rl.Def.Alert).Labels()
+			ls := labels.NewBuilder(s.Metric).Del(model.MetricNameLabel).Set("alertname", rl.Def.Alert).Labels()
 			g.mu.Lock()
 			g.restored[ls.String()] = time.UnixMilli(int64(s.Points[0].F * 1000))
 			g.mu.Unlock()
@@ -526,7 +527,7 @@ func (g *Group) evalRecording(ctx context.Context, rl *Rule, ts time.Time, b *st
 	seen := map[string]labels.Labels{}
 	for _, s := range series {
 		lb := labels.NewBuilder(s.Metric)
-		lb.Set(labels.MetricName, rl.Def.Record)
+		lb.Set(model.MetricNameLabel, rl.Def.Record)
 		for k, v := range g.Labels {
 			lb.Set(k, v)
 		}
@@ -558,7 +559,7 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 	tms := ts.UnixMilli()
 	current := map[string]*Alert{}
 	for _, s := range res.Series {
-		base := labels.NewBuilder(s.Metric).Del(labels.MetricName).Labels()
+		base := labels.NewBuilder(s.Metric).Del(model.MetricNameLabel).Labels()
 		v := s.Points[0].F
 		lb := labels.NewBuilder(base)
 		for k, tv := range g.Labels {
@@ -651,13 +652,13 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 	for _, a := range rl.active {
 		if a.State != StateInactive {
 			lb := labels.NewBuilder(a.Labels)
-			lb.Set(labels.MetricName, "ALERTS")
+			lb.Set(model.MetricNameLabel, "ALERTS")
 			lb.Set("alertstate", string(a.State))
 			ls := lb.Labels()
 			written[ls.String()] = ls
 			b.Add(ls, storage.Sample{T: tms, V: 1})
 			lb = labels.NewBuilder(a.Labels)
-			lb.Set(labels.MetricName, "ALERTS_FOR_STATE")
+			lb.Set(model.MetricNameLabel, "ALERTS_FOR_STATE")
 			ls = lb.Labels()
 			written[ls.String()] = ls
 			b.Add(ls, storage.Sample{T: tms, V: float64(a.ActiveAt.UnixMilli()) / 1000})
@@ -681,7 +682,7 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 	// The history of transitions, kept as a series.
 	for _, e := range events {
 		lb := labels.NewBuilder(e.Alert.Labels)
-		lb.Set(labels.MetricName, "ALERTS_TRANSITIONS")
+		lb.Set(model.MetricNameLabel, "ALERTS_TRANSITIONS")
 		lb.Set("transition_from", string(e.From))
 		lb.Set("transition_to", string(e.To))
 		b.Add(lb.Labels(), storage.Sample{T: tms, V: 1})

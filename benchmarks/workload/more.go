@@ -182,7 +182,6 @@ type Churn struct {
 	Interval, Start int64
 	Lifetime        int
 	slots, metrics  int
-	names           []string
 	series          []series
 }
 

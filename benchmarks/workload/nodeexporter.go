@@ -158,7 +158,7 @@ func newGenSeries(lset labels.Labels, offset int64, t template, rng *rand.Rand) 
 		g.kind = kindConstant
 		return g
 	}
-	name := lset.Get(labels.MetricName)
+	name := lset.Get(model.MetricNameLabel)
 	switch {
 	case t.typ == model.MetricTypeCounter || strings.HasSuffix(name, "_total"):
 		if rng.Float64() < 0.35 {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 )
@@ -34,7 +35,7 @@ func TestNodeExporterIsDeterministicAndRealistic(t *testing.T) {
 				require.Equal(t, "node", ls.Get("job"))
 				require.True(t, strings.HasPrefix(ls.Get("instance"), "host-"))
 
-				counter := strings.HasSuffix(ls.Get(labels.MetricName), "_total")
+				counter := strings.HasSuffix(ls.Get(model.MetricNameLabel), "_total")
 				prev, first := math.NaN(), 0.0
 				for step := range 50 {
 					require.Equal(t, a.Timestamp(i, step), b.Timestamp(i, step))

@@ -100,7 +100,7 @@ func Record(scrapes [][]byte) ([]SeriesStats, error) {
 }
 
 func isCounter(t template) bool {
-	return t.typ == model.MetricTypeCounter || strings.HasSuffix(t.lset.Get(labels.MetricName), "_total")
+	return t.typ == model.MetricTypeCounter || strings.HasSuffix(t.lset.Get(model.MetricNameLabel), "_total")
 }
 
 // WriteStats writes stats as tab-separated lines: series (exposition
@@ -121,11 +121,11 @@ func WriteStats(w io.Writer, stats []SeriesStats) error {
 
 func exposition(ls labels.Labels) string {
 	var b strings.Builder
-	b.WriteString(ls.Get(labels.MetricName))
+	b.WriteString(ls.Get(model.MetricNameLabel))
 	b.WriteByte('{')
 	first := true
 	ls.Range(func(l labels.Label) {
-		if l.Name == labels.MetricName {
+		if l.Name == model.MetricNameLabel {
 			return
 		}
 		if !first {
@@ -194,7 +194,7 @@ func parseScrape(body []byte) ([]template, error) {
 			_, _, v := p.Series()
 			var l labels.Labels
 			p.Labels(&l)
-			name := l.Get(labels.MetricName)
+			name := l.Get(model.MetricNameLabel)
 			typ, ok := types[name]
 			if !ok {
 				// A histogram's or summary's _bucket, _sum and _count.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 
@@ -191,7 +192,7 @@ func (h *Handler) write(ctx context.Context, tenant, db string, body []byte, mul
 		}
 		for _, f := range p.Fields {
 			sb.Reset()
-			sb.Add(labels.MetricName, p.Measurement+"_"+f.Key)
+			sb.Add(model.MetricNameLabel, p.Measurement+"_"+f.Key)
 			for _, tg := range p.Tags {
 				sb.Add(tg.Key, tg.Value)
 			}

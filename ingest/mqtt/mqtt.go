@@ -24,6 +24,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/ingest/influx"
@@ -174,7 +175,7 @@ func (s *Subscription) Decode(topic string, payload []byte, now int64, b *storag
 	base.Sort()
 	withName := func(name string, extra ...labels.Label) labels.Labels {
 		lb := labels.NewBuilder(base.Labels())
-		lb.Set(labels.MetricName, name)
+		lb.Set(model.MetricNameLabel, name)
 		for _, l := range extra {
 			lb.Set(l.Name, l.Value)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -305,7 +306,7 @@ func (p *Poller) tenant() string {
 
 func (p *Poller) labels(t Target, name string, extra ...labels.Label) labels.Labels {
 	b := labels.NewScratchBuilder(8)
-	b.Add(labels.MetricName, name)
+	b.Add(model.MetricNameLabel, name)
 	b.Add("instance", t.Name)
 	b.Add("job", "snmp")
 	for k, v := range t.Labels {
@@ -544,7 +545,7 @@ func (p *Poller) startTraps() error {
 			vb = vb[:512]
 		}
 		b := labels.NewScratchBuilder(5)
-		b.Add(labels.MetricName, "snmp_trap")
+		b.Add(model.MetricNameLabel, "snmp_trap")
 		b.Add("source", addr.IP.String())
 		b.Add("trap_oid", trapOID)
 		if vb != "" {

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -167,7 +168,7 @@ func (l *Limiter) take(tenant string, lim Limits, n int) error {
 // checkLabels applies the label limits to one series.
 func checkLabels(lim Limits, ls labels.Labels) error {
 	if lim.MaxLabelsPerSeries > 0 && ls.Len() > lim.MaxLabelsPerSeries {
-		return fmt.Errorf("%w: %s has %d labels, over the limit of %d (max_labels_per_series)", storage.ErrInvalidSeries, ls.Get(labels.MetricName), ls.Len(), lim.MaxLabelsPerSeries)
+		return fmt.Errorf("%w: %s has %d labels, over the limit of %d (max_labels_per_series)", storage.ErrInvalidSeries, ls.Get(model.MetricNameLabel), ls.Len(), lim.MaxLabelsPerSeries)
 	}
 	var err error
 	ls.Range(func(lb labels.Label) {

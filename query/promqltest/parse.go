@@ -1,5 +1,5 @@
 // Package promqltest runs Prometheus's PromQL test scripts (the *.test
-// files of ../shared/conformance/promql, format described in their README)
+// files of testdata/conformance, format described in their README)
 // against our engine in process.
 package promqltest
 
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -359,7 +360,7 @@ func parseLabels(s string) (labels.Labels, error) {
 	name, rest, hasBrace := strings.Cut(s, "{")
 	name = strings.TrimSpace(name)
 	if name != "" {
-		b.Add(labels.MetricName, name)
+		b.Add(model.MetricNameLabel, name)
 	}
 	if hasBrace {
 		rest = strings.TrimSpace(rest)
@@ -381,7 +382,7 @@ func parseLabels(s string) (labels.Labels, error) {
 				ln, _ = strconv.Unquote(q)
 				rest = strings.TrimSpace(rest[len(q):])
 				if !strings.HasPrefix(rest, "=") { // {"name"}: the metric name
-					b.Add(labels.MetricName, ln)
+					b.Add(model.MetricNameLabel, ln)
 					continue
 				}
 			} else {

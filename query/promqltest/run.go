@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/query"
@@ -75,7 +76,7 @@ func Run(ctx context.Context, file, src string, open func() (Store, func(), erro
 			var b storage.Batch
 			for _, s := range c.Series {
 				if s.Histogram {
-					histNames[s.Labels.Get(labels.MetricName)] = true
+					histNames[s.Labels.Get(model.MetricNameLabel)] = true
 					histSeries = append(histSeries, s.Labels)
 					if len(s.Samples) == 0 {
 						continue
@@ -87,7 +88,7 @@ func Run(ctx context.Context, file, src string, open func() (Store, func(), erro
 			}
 			if c.WithNHCB {
 				for _, s := range c.Series {
-					if n := s.Labels.Get(labels.MetricName); strings.HasSuffix(n, "_bucket") {
+					if n := s.Labels.Get(model.MetricNameLabel); strings.HasSuffix(n, "_bucket") {
 						histNames[strings.TrimSuffix(n, "_bucket")] = true
 					}
 				}
@@ -281,7 +282,7 @@ func runOne(ctx context.Context, eng *query.Engine, e *Eval, q string, at int64)
 		}
 		return nil
 	case e.Scalar != nil:
-		if res.Type != query.ValueScalar && !(e.Instant == false && res.Type == query.ValueMatrix) {
+		if res.Type != query.ValueScalar && !(!e.Instant && res.Type == query.ValueMatrix) {
 			return fmt.Errorf("got %s, want scalar %v", res.Type, *e.Scalar)
 		}
 		if res.Type == query.ValueScalar {

@@ -46,7 +46,7 @@ type config struct {
 	work       string
 	queryRuns  int
 	qClients   int
-	qSeconds   time.Duration
+	qDuration  time.Duration
 	churnEvery int
 	sustain    time.Duration
 }
@@ -124,7 +124,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.workload, "workload", "node", "node (node-exporter-like), devops (TSBS-like), iot (irregular), churn (pods replaced), highcard (one metric, unique ids), backfill (30 days at once)")
 	series := fs.String("series", "50000,100000", "comma-separated active-series counts, one run each")
 	fs.IntVar(&c.qClients, "query-clients", 4, "concurrent dashboard clients in the load phase (0: none)")
-	fs.DurationVar(&c.qSeconds, "query-duration", 10*time.Second, "length of the concurrent query phase")
+	fs.DurationVar(&c.qDuration, "query-duration", 10*time.Second, "length of the concurrent query phase")
 	fs.IntVar(&c.churnEvery, "churn-steps", 20, "churn: steps a pod lives (20 × 15 s = 5 min)")
 	fs.DurationVar(&c.sustain, "sustain", 0, "after the ingest, send one sample per series every interval for this long while a dashboard client queries (0: skip)")
 	fs.IntVar(&c.steps, "samples", 240, "samples per series (backfill: 0 means 30 days' worth)")
@@ -433,8 +433,8 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 			}
 		}
 	}
-	if cfg.qClients > 0 && cfg.qSeconds > 0 {
-		l := queryload.Concurrent(ctx, p.URL(), dataEnd, qs, cfg.qClients, cfg.qSeconds)
+	if cfg.qClients > 0 && cfg.qDuration > 0 {
+		l := queryload.Concurrent(ctx, p.URL(), dataEnd, qs, cfg.qClients, cfg.qDuration)
 		r.Load2 = &l
 	}
 	if s.Kind == peer.Prometheus {
