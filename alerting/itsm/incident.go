@@ -190,7 +190,7 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 			}
 		}
 	}
-	if m.outbox, err = newOutbox(cfg.Receivers, st, log, now); err != nil {
+	if m.outbox, err = newOutbox(cfg.Receivers, st, log); err != nil {
 		return nil, err
 	}
 	return m, nil

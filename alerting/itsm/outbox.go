@@ -2,6 +2,7 @@ package itsm
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,91 +11,50 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"text/template"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/alerting/outbox"
 )
 
-// Outbox delivers incident events to receivers at least once and in
-// order: each event is stored before it is sent and deleted only once the
-// receiver answered 2xx; failures retry with exponential backoff and
-// jitter, across restarts.
+// Outbox routes incident events to the configured receivers and renders
+// each receiver's payload; the durable, ordered, retried delivery is
+// package outbox's, one queue per receiver. The Idempotency-Key of an
+// event is "<tenant>/<incident>/<event>/<sequence number>", unique
+// forever.
 type Outbox struct {
 	receivers map[string]Receiver
 	st        Store
 	log       *slog.Logger
-	now       func() time.Time
 	client    *http.Client
-
-	mu      sync.Mutex
-	seq     uint64
-	pending map[string][]outItem
-	wake    map[string]chan struct{}
-	quit    chan struct{}
-	wg      sync.WaitGroup
+	q         *outbox.Outbox
 }
 
-type outItem struct {
-	Key      string `json:"-"`
-	Receiver string `json:"receiver"`
-	Event    string `json:"event"`
-	ID       string `json:"id"` // idempotency key
-	Body     []byte `json:"body"`
-}
-
+// outboxPrefix is where the items live in the Store (see package outbox).
 const outboxPrefix = "itsm/outbox/"
 
-func newOutbox(rs []Receiver, st Store, log *slog.Logger, now func() time.Time) (*Outbox, error) {
-	o := &Outbox{receivers: map[string]Receiver{}, st: st, log: log, now: now, client: &http.Client{},
-		pending: map[string][]outItem{}, wake: map[string]chan struct{}{}, quit: make(chan struct{})}
+func newOutbox(rs []Receiver, st Store, log *slog.Logger) (*Outbox, error) {
+	o := &Outbox{receivers: map[string]Receiver{}, st: st, log: log, client: &http.Client{}}
+	names := make([]string, 0, len(rs))
 	for _, r := range rs {
 		o.receivers[r.Name] = r
-		o.wake[r.Name] = make(chan struct{}, 1)
+		names = append(names, r.Name)
 	}
-	stored, err := st.ListKV(outboxPrefix)
+	q, err := outbox.Open(st, outbox.Options{Prefix: outboxPrefix, Queues: names, Deliver: o.deliver, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("itsm outbox: %w", err)
 	}
-	keys := make([]string, 0, len(stored))
-	for k := range stored {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // receiver, then zero-padded sequence: delivery order
-	for _, k := range keys {
-		var it outItem
-		if json.Unmarshal(stored[k], &it) != nil {
-			continue
-		}
-		it.Key = k
-		if i := strings.LastIndexByte(k, '/'); i >= 0 {
-			if n, err := strconv.ParseUint(k[i+1:], 10, 64); err == nil && n > o.seq {
-				o.seq = n
-			}
-		}
-		if _, ok := o.receivers[it.Receiver]; ok {
-			o.pending[it.Receiver] = append(o.pending[it.Receiver], it)
-		}
-	}
-	for name := range o.receivers {
-		o.wg.Add(1)
-		go o.deliver(name)
-	}
+	o.q = q
 	return o, nil
 }
 
-func (o *Outbox) close() {
-	close(o.quit)
-	o.wg.Wait()
-}
+func (o *Outbox) close() { o.q.Close() }
 
 // enqueue stores the event for every receiver it is routed to, except
 // skip (the ticketing system the change came from).
@@ -110,19 +70,8 @@ func (o *Outbox) enqueue(event string, inc *Incident, skip ...string) {
 			o.log.Error("itsm payload", "receiver", name, "err", err)
 			continue
 		}
-		o.mu.Lock()
-		o.seq++
-		it := outItem{Receiver: name, Event: event, ID: fmt.Sprintf("%s/%s/%s/%d", inc.Tenant, inc.ID, event, o.seq), Body: body,
-			Key: fmt.Sprintf("%s%s/%020d", outboxPrefix, name, o.seq)}
-		raw, _ := json.Marshal(it)
-		if err := o.st.PutKV(it.Key, raw); err != nil {
-			o.log.Error("itsm outbox not stored", "receiver", name, "err", err)
-		}
-		o.pending[name] = append(o.pending[name], it)
-		o.mu.Unlock()
-		select {
-		case o.wake[name] <- struct{}{}:
-		default:
+		if _, err := o.q.Enqueue(name, event, inc.Tenant+"/"+inc.ID+"/"+event, body); err != nil {
+			o.log.Error("itsm outbox", "receiver", name, "event", event, "incident", inc.ID, "err", err)
 		}
 	}
 }
@@ -165,57 +114,18 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (o *Outbox) deliver(name string) {
-	defer o.wg.Done()
-	r := o.receivers[name]
-	backoff := 500 * time.Millisecond
-	for {
-		o.mu.Lock()
-		var it *outItem
-		if len(o.pending[name]) > 0 {
-			c := o.pending[name][0]
-			it = &c
-		}
-		o.mu.Unlock()
-		if it == nil {
-			select {
-			case <-o.quit:
-				return
-			case <-o.wake[name]:
-				continue
-			}
-		}
-		if err := o.post(r, it); err != nil {
-			o.log.Warn("itsm delivery failed; will retry", "receiver", name, "event", it.Event, "err", err)
-			wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-			backoff = min(2*backoff, time.Minute)
-			select {
-			case <-o.quit:
-				return
-			case <-time.After(wait):
-			}
-			continue
-		}
-		backoff = 500 * time.Millisecond
-		if err := o.st.DeleteKV(it.Key); err != nil {
-			o.log.Error("itsm outbox delete", "err", err)
-		}
-		o.mu.Lock()
-		o.pending[name] = o.pending[name][1:]
-		o.mu.Unlock()
-	}
-}
-
-func (o *Outbox) post(r Receiver, it *outItem) error {
+// deliver is the outbox's DeliverFunc: one event to its receiver.
+func (o *Outbox) deliver(ctx context.Context, it outbox.Item) error {
+	r := o.receivers[it.Queue]
 	if r.Type == "jira" {
-		return o.postJira(r, it)
+		return o.postJira(ctx, r, it)
 	}
-	return o.send(r, it.ID, it.Event, r.URL, it.Body, nil)
+	return o.send(ctx, r, it.ID, it.Event, r.URL, it.Body, nil)
 }
 
 // send POSTs body; out receives the response body when non-nil.
-func (o *Outbox) send(r Receiver, id, event, url string, body []byte, out *[]byte) error {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+func (o *Outbox) send(ctx context.Context, r Receiver, id, event, url string, body []byte, out *[]byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -249,7 +159,7 @@ func (o *Outbox) send(r Receiver, id, event, url string, body []byte, out *[]byt
 
 // postJira creates an issue for a new incident and transitions it when
 // the incident resolves or closes; the issue key is kept in the store.
-func (o *Outbox) postJira(r Receiver, it *outItem) error {
+func (o *Outbox) postJira(ctx context.Context, r Receiver, it outbox.Item) error {
 	var ev struct {
 		Event    string   `json:"event"`
 		Incident Incident `json:"incident"`
@@ -277,7 +187,7 @@ func (o *Outbox) postJira(r Receiver, it *outItem) error {
 			"description": describe(&inc), "labels": []string{"tsdb", inc.ID},
 		}})
 		var resp []byte
-		if err := o.send(r, it.ID, ev.Event, base+"/rest/api/2/issue", body, &resp); err != nil {
+		if err := o.send(ctx, r, it.ID, ev.Event, base+"/rest/api/2/issue", body, &resp); err != nil {
 			return err
 		}
 		var created struct {
@@ -300,7 +210,7 @@ func (o *Outbox) postJira(r Receiver, it *outItem) error {
 	}
 	if tr, ok := r.Transitions[ev.Event]; ok {
 		body, _ := json.Marshal(map[string]any{"transition": map[string]string{"id": tr}})
-		return o.send(r, it.ID, ev.Event, base+"/rest/api/2/issue/"+issueKey+"/transitions", body, nil)
+		return o.send(ctx, r, it.ID, ev.Event, base+"/rest/api/2/issue/"+issueKey+"/transitions", body, nil)
 	}
 	// Without a transition the event becomes a comment on the issue.
 	last := ""
@@ -310,7 +220,7 @@ func (o *Outbox) postJira(r Receiver, it *outItem) error {
 	}
 	body, _ := json.Marshal(map[string]string{"body": fmt.Sprintf("tsdb: incident %s %s, status %s, priority %s%s",
 		inc.ID, ev.Event, inc.Status, inc.Priority, last)})
-	return o.send(r, it.ID, ev.Event, base+"/rest/api/2/issue/"+issueKey+"/comment", body, nil)
+	return o.send(ctx, r, it.ID, ev.Event, base+"/rest/api/2/issue/"+issueKey+"/comment", body, nil)
 }
 
 // Register exposes the outbox depth per receiver.
@@ -323,15 +233,7 @@ func (m *Manager) Register(reg prometheus.Registerer) {
 }
 
 // Pending is the number of undelivered events per receiver.
-func (o *Outbox) Pending() map[string]int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range o.pending {
-		out[k] = len(v)
-	}
-	return out
-}
+func (o *Outbox) Pending() map[string]int { return o.q.Pending() }
 
 func payload(r Receiver, event string, inc *Incident) ([]byte, error) {
 	switch r.Type {

@@ -7,15 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
-	"text/template"
 	"time"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/emsdb/tsdb/alerting/alerttmpl"
 	"github.com/emsdb/tsdb/query"
 )
 
@@ -192,45 +194,36 @@ func (r *Rule) validate() []error {
 			errs = append(errs, fmt.Errorf("invalid recording rule name: %s", r.Record))
 		}
 	}
-	for k, v := range r.Labels {
+	for k := range r.Labels {
 		if !labelNameRe.MatchString(k) {
 			errs = append(errs, fmt.Errorf("invalid label name: %s", k))
 		}
 		if k == "__name__" && r.Record != "" {
 			errs = append(errs, errors.New("invalid recording rule: label __name__ is not allowed"))
 		}
-		if err := checkTemplate(k, v); err != nil && r.Alert != "" {
-			errs = append(errs, err)
-		}
 	}
-	for k, v := range r.Annotations {
+	for k := range r.Annotations {
 		if !labelNameRe.MatchString(k) {
 			errs = append(errs, fmt.Errorf("invalid annotation name: %s", k))
 		}
-		if err := checkTemplate(k, v); err != nil {
-			errs = append(errs, err)
+	}
+	if r.Alert != "" {
+		// As promtool: the templates of alerting rules parse with the
+		// functions the ruler expands them with (one table: alerttmpl).
+		for _, k := range sortedKeys(r.Labels) {
+			if err := alerttmpl.Check("__alert_"+r.Alert, r.Labels[k]); err != nil {
+				errs = append(errs, fmt.Errorf("label %q: %w", k, err))
+			}
+		}
+		for _, k := range sortedKeys(r.Annotations) {
+			if err := alerttmpl.Check("__alert_"+r.Alert, r.Annotations[k]); err != nil {
+				errs = append(errs, fmt.Errorf("annotation %q: %w", k, err))
+			}
 		}
 	}
 	return errs
 }
 
-// checkTemplate parses a label or annotation template.
-func checkTemplate(name, text string) error {
-	if _, err := template.New(name).Funcs(TemplateFuncNames).Parse("{{$labels := .Labels}}{{$value := .Value}}{{$externalLabels := .ExternalLabels}}" + text); err != nil {
-		return fmt.Errorf("msg=%q: %v", "template: "+name, err)
-	}
-	return nil
-}
-
-// TemplateFuncNames lists the template functions for parsing (bodies
-// live in the ruler).
-var TemplateFuncNames = template.FuncMap{}
-
-func init() {
-	for _, n := range []string{"humanize", "humanize1024", "humanizeDuration", "humanizePercentage", "humanizeTimestamp",
-		"query", "first", "value", "label", "strvalue", "title", "toUpper", "toLower", "match", "reReplaceAll",
-		"args", "safeHtml", "externalURL", "pathPrefix", "sortByLabel", "graphLink", "tableLink", "stripPort",
-		"stripDomain", "parseDuration", "now", "toTime", "urlQueryEscape", "toDuration"} {
-		TemplateFuncNames[n] = func(...any) any { return nil }
-	}
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
 }

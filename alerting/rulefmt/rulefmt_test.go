@@ -55,3 +55,19 @@ func TestGroupNameMustBeUTF8(t *testing.T) {
 	require.NotEmpty(t, errs)
 	require.Contains(t, errs[0].Error(), "UTF-8")
 }
+
+// TestTemplateCheck: alerting-rule templates are checked with
+// Prometheus's functions and variables ($externalURL too), and a bad one
+// is reported as promtool reports it.
+func TestTemplateCheck(t *testing.T) {
+	rule := func(annotation string) []error {
+		_, errs := Parse([]byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n" +
+			"        annotations:\n          summary: '" + annotation + "'\n"))
+		return errs
+	}
+	require.Empty(t, rule(`{{ graphLink "up" }} {{ tableLink "up" }} {{ toDuration 60 }} {{ $externalURL }}`))
+	errs := rule(`{{ $labels.instance `)
+	require.Len(t, errs, 1)
+	require.EqualError(t, errs[0], `group "g", rule 1, "A": annotation "summary": template: __alert_A:1: unclosed action`)
+	require.Len(t, rule(`{{ nosuchfunction }}`), 1)
+}

@@ -5,79 +5,132 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/emsdb/tsdb/alerting/outbox"
 )
 
-// Alertmanagers sends alerts to Alertmanager's /api/v2/alerts, to every
-// configured instance, retrying with backoff. Send never blocks: a full
-// queue drops the oldest batch (and counts it).
+// Alertmanagers sends alerts to Alertmanager's API v2 (POST
+// /api/v2/alerts) of every configured instance through a durable outbox
+// (package outbox): one queue per Alertmanager, delivered in order,
+// retried with exponential backoff while an Alertmanager is down, kept in
+// the store across restarts. Send never blocks on the network. A queue
+// holds at most 1000 batches; beyond that the oldest is dropped (and
+// counted). A batch an Alertmanager refuses as malformed (4xx other than
+// 408 and 429) is dropped and counted as rejected, so that it does not
+// hold up the ones behind it.
 type Alertmanagers struct {
 	urls     []string
 	external map[string]string
 	client   *http.Client
-	queue    chan []*Alert
 	log      *slog.Logger
-	done     chan struct{}
-	dropped  atomic.Int64
+	ob       *outbox.Outbox
 	sent     *prometheus.CounterVec
 }
 
-// NewAlertmanagers starts a sender to the given base URLs.
+// amPrefix is where undelivered batches live in the Store; the queue of
+// an Alertmanager is its base URL (see package outbox for the layout).
+const amPrefix = "notifier/alertmanager/"
+
+// amMaxPending bounds each Alertmanager's queue, in batches.
+const amMaxPending = 1000
+
+// OpenAlertmanagers starts a sender to the given base URLs whose
+// undelivered batches are kept in st (storage.DB) under
+// "notifier/alertmanager/": after a restart, what was not delivered is
+// delivered first. external labels are added to every alert that lacks
+// them. Close it before closing st.
+func OpenAlertmanagers(urls []string, external map[string]string, st Store, log *slog.Logger) (*Alertmanagers, error) {
+	return openAlertmanagers(urls, external, st, log, 0, 0)
+}
+
+// NewAlertmanagers is OpenAlertmanagers on a store in memory: in order
+// and retried, but what is undelivered when the process stops is lost.
+// Use OpenAlertmanagers to keep it.
 func NewAlertmanagers(urls []string, external map[string]string, log *slog.Logger) *Alertmanagers {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	a, err := openAlertmanagers(urls, external, outbox.NewMemStore(), log, 0, 0)
+	if err != nil {
+		// NB: only a failing store makes Open fail, and MemStore does not fail.
+		panic(fmt.Sprintf("ruler: alertmanager outbox in memory: %v", err))
 	}
-	a := &Alertmanagers{urls: urls, external: external, client: &http.Client{Timeout: 10 * time.Second},
-		queue: make(chan []*Alert, 1000), log: log, done: make(chan struct{}),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tsdb_notifications_total",
-			Help: "Alert batches posted to Alertmanager, by Alertmanager and result (sent, failed)."}, []string{"alertmanager", "result"})}
-	go a.loop()
 	return a
 }
 
-// Register exposes the notifier's queue depth, drops and deliveries.
-func (a *Alertmanagers) Register(reg prometheus.Registerer) {
-	reg.MustRegister(a.sent,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tsdb_notification_queue_length",
-			Help: "Alert batches waiting to be sent to Alertmanager."}, func() float64 { return float64(len(a.queue)) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tsdb_notifications_dropped_total",
-			Help: "Alert batches dropped because the queue was full."}, func() float64 { return float64(a.dropped.Load()) }))
+// openAlertmanagers is OpenAlertmanagers with the outbox's backoff (zero:
+// its defaults, 500ms doubling to 1m).
+func openAlertmanagers(urls []string, external map[string]string, st Store, log *slog.Logger, minBackoff, maxBackoff time.Duration) (*Alertmanagers, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	urls = slices.Compact(slices.Sorted(slices.Values(urls)))
+	a := &Alertmanagers{urls: urls, external: external, client: &http.Client{Timeout: 10 * time.Second}, log: log,
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tsdb_notifications_total",
+			Help: "Attempts to post an alert batch to Alertmanager, by Alertmanager and result (sent; failed: retried later; rejected: refused as malformed, dropped)."},
+			[]string{"alertmanager", "result"})}
+	ob, err := outbox.Open(st, outbox.Options{Prefix: amPrefix, Queues: urls, Deliver: a.post, MaxPending: amMaxPending,
+		MinBackoff: minBackoff, MaxBackoff: maxBackoff, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("alertmanager notifier: %w", err)
+	}
+	a.ob = ob
+	return a, nil
 }
 
-// Dropped is how many batches a full queue dropped.
-func (a *Alertmanagers) Dropped() int64 { return a.dropped.Load() }
+// Register exposes the notifier's queue depths, drops and deliveries.
+func (a *Alertmanagers) Register(reg prometheus.Registerer) {
+	reg.MustRegister(a.sent,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tsdb_notifications_dropped_total",
+			Help: "Alert batches dropped: the queue of an Alertmanager was full, or it refused them as malformed."},
+			func() float64 { return float64(a.Dropped()) }))
+	for _, u := range a.urls {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tsdb_notification_queue_length",
+			Help: "Alert batches waiting to be delivered to an Alertmanager.", ConstLabels: prometheus.Labels{"alertmanager": u}},
+			func() float64 { return float64(a.ob.Pending()[u]) }))
+	}
+}
 
-// Send queues alerts for delivery.
+// Dropped is how many batches were dropped, over all Alertmanagers.
+func (a *Alertmanagers) Dropped() int64 {
+	var n int64
+	for _, d := range a.ob.Dropped() {
+		n += d
+	}
+	return n
+}
+
+// Pending is the number of batches waiting per Alertmanager.
+func (a *Alertmanagers) Pending() map[string]int { return a.ob.Pending() }
+
+// Send stores alerts for delivery to every Alertmanager.
 func (a *Alertmanagers) Send(alerts []*Alert) {
-	for {
-		select {
-		case a.queue <- alerts:
-			return
-		default:
-			select {
-			case <-a.queue:
-				a.dropped.Add(1)
-			default:
-			}
+	payload, err := json.Marshal(a.apiAlerts(alerts))
+	if err != nil {
+		a.log.Error("encode alerts", "err", err)
+		return
+	}
+	for _, u := range a.urls {
+		if _, err := a.ob.Enqueue(u, "alerts", "alerts", payload); err != nil {
+			a.log.Error("queue alerts for alertmanager", "url", u, "alerts", len(alerts), "err", err)
 		}
 	}
 }
 
-// Close stops after delivering what is queued (bounded by ctx).
+// Close delivers what it can until ctx is done, without waiting for an
+// Alertmanager that is failing, then stops; what is undelivered stays in
+// the store for the next start.
 func (a *Alertmanagers) Close(ctx context.Context) {
-	close(a.queue)
-	select {
-	case <-a.done:
-	case <-ctx.Done():
+	if err := a.ob.Drain(ctx); err != nil {
+		a.log.Info("alerts left undelivered until the next start", "pending", a.ob.Pending(), "reason", err)
 	}
+	a.ob.Close()
 }
 
 type amAlert struct {
@@ -88,66 +141,55 @@ type amAlert struct {
 	GeneratorURL string            `json:"generatorURL,omitempty"`
 }
 
-func (a *Alertmanagers) loop() {
-	defer close(a.done)
-	for batch := range a.queue {
-		body := make([]amAlert, 0, len(batch))
-		for _, al := range batch {
-			lb := labels.NewBuilder(al.Labels)
-			for k, v := range a.external {
-				if al.Labels.Get(k) == "" {
-					lb.Set(k, v)
-				}
+func (a *Alertmanagers) apiAlerts(batch []*Alert) []amAlert {
+	body := make([]amAlert, 0, len(batch))
+	for _, al := range batch {
+		lb := labels.NewBuilder(al.Labels)
+		for k, v := range a.external {
+			if al.Labels.Get(k) == "" {
+				lb.Set(k, v)
 			}
-			// startsAt is when the alert fired (the specification's FiredAt).
-			starts := al.FiredAt
-			if starts.IsZero() {
-				starts = al.ActiveAt
-			}
-			x := amAlert{Labels: lb.Labels().Map(), Annotations: al.Annotations.Map(), StartsAt: starts, GeneratorURL: al.GeneratorURL}
-			if al.State == StateInactive {
-				x.EndsAt = al.ResolvedAt
-			} else {
-				x.EndsAt = al.ValidUntil
-			}
-			body = append(body, x)
 		}
-		payload, err := json.Marshal(body)
-		if err != nil {
-			a.log.Error("encode alerts", "err", err)
-			continue
+		// startsAt is when the alert fired (the specification's FiredAt).
+		starts := al.FiredAt
+		if starts.IsZero() {
+			starts = al.ActiveAt
 		}
-		for _, u := range a.urls {
-			a.post(u, payload)
+		x := amAlert{Labels: lb.Labels().Map(), Annotations: al.Annotations.Map(), StartsAt: starts, GeneratorURL: al.GeneratorURL}
+		if al.State == StateInactive {
+			x.EndsAt = al.ResolvedAt
+		} else {
+			x.EndsAt = al.ValidUntil
 		}
+		body = append(body, x)
 	}
+	return body
 }
 
-func (a *Alertmanagers) post(base string, payload []byte) {
+// post is the outbox's DeliverFunc: one batch to one Alertmanager.
+func (a *Alertmanagers) post(ctx context.Context, it outbox.Item) error {
+	base := it.Queue
 	url := strings.TrimSuffix(base, "/") + "/api/v2/alerts"
-	backoff := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := func() error {
-			resp, err := a.client.Post(url, "application/json", bytes.NewReader(payload))
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				return fmt.Errorf("%s", resp.Status)
-			}
-			return nil
-		}()
-		if err == nil {
-			a.sent.WithLabelValues(base, "sent").Inc()
-			return
-		}
-		if attempt == 3 {
-			a.sent.WithLabelValues(base, "failed").Inc()
-			a.log.Warn("alertmanager unreachable; alerts will be resent", "url", url, "err", err)
-			return
-		}
-		time.Sleep(backoff)
-		backoff *= 2
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(it.Body))
+	if err != nil {
+		return outbox.Permanent(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		a.sent.WithLabelValues(base, "failed").Inc()
+		return err
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	resp.Body.Close()
+	switch c := resp.StatusCode; {
+	case c/100 == 2:
+		a.sent.WithLabelValues(base, "sent").Inc()
+		return nil
+	case c/100 == 4 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests:
+		a.sent.WithLabelValues(base, "rejected").Inc()
+		return outbox.Permanent(fmt.Errorf("%s: %s: %s", url, resp.Status, bytes.TrimSpace(msg)))
+	}
+	a.sent.WithLabelValues(base, "failed").Inc()
+	return fmt.Errorf("%s: %s", url, resp.Status)
 }

@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -67,10 +68,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // Ruler runs rule groups.
 type Ruler struct {
-	eng      query.Evaluator
-	w        storage.Writer
-	opts     Options
-	notifier Notifier
+	eng         query.Evaluator
+	w           storage.Writer
+	opts        Options
+	notifier    Notifier
+	externalURL *url.URL // opts.ExternalURL parsed, for templates
 
 	mu     sync.Mutex
 	groups []*Group
@@ -123,7 +125,12 @@ func New(eng query.Evaluator, w storage.Writer, n Notifier, opts *Options) *Rule
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Ruler{eng: eng, w: w, notifier: n, opts: o, m: newMetrics(o.Registerer)}
+	u, err := url.Parse(o.ExternalURL)
+	if err != nil {
+		o.Logger.Warn("external URL does not parse; templates see an empty one", "url", o.ExternalURL, "err", err)
+		u = &url.URL{}
+	}
+	return &Ruler{eng: eng, w: w, notifier: n, opts: o, externalURL: u, m: newMetrics(o.Registerer)}
 }
 
 // OnEvent registers f to receive every alert transition.
@@ -561,26 +568,29 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 	for _, s := range res.Series {
 		base := labels.NewBuilder(s.Metric).Del(model.MetricNameLabel).Labels()
 		v := s.Points[0].F
+		// As Prometheus: $labels are the sample's labels (with __name__
+		// if the expression kept it), group labels are templates too, and
+		// a template that fails leaves its error in place of the text.
+		expand := func(text string) string {
+			x, err := g.r.expand(ctx, g.tenant(), "__alert_"+rl.Def.Alert, text, s.Metric, v, tms)
+			if err != nil {
+				g.r.opts.Logger.Warn("expanding alert template failed", "alert", rl.Def.Alert, "err", err)
+				return fmt.Sprintf("<error expanding template: %s>", err)
+			}
+			return x
+		}
 		lb := labels.NewBuilder(base)
 		for k, tv := range g.Labels {
-			lb.Set(k, tv)
+			lb.Set(k, expand(tv))
 		}
 		for k, tv := range rl.Def.Labels {
-			x, err := g.r.expand(ctx, g.tenant(), k, tv, base, v, tms)
-			if err != nil {
-				x = err.Error()
-			}
-			lb.Set(k, x)
+			lb.Set(k, expand(tv))
 		}
 		lb.Set("alertname", rl.Def.Alert)
 		ls := lb.Labels()
 		ab := labels.NewScratchBuilder(len(rl.Def.Annotations))
 		for k, tv := range rl.Def.Annotations {
-			x, err := g.r.expand(ctx, g.tenant(), k, tv, base, v, tms)
-			if err != nil {
-				x = err.Error()
-			}
-			ab.Add(k, x)
+			ab.Add(k, expand(tv))
 		}
 		ab.Sort()
 		key := ls.String()

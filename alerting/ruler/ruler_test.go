@@ -191,21 +191,6 @@ func TestLoadKeepsOldRulesOnError(t *testing.T) {
 	require.Len(t, r.Groups(), 1, "the old groups keep running")
 }
 
-func TestTemplateFunctions(t *testing.T) {
-	for _, c := range []struct {
-		f    func(any) (string, error)
-		in   any
-		want string
-	}{
-		{humanize, 1234567.0, "1.235M"}, {humanize, 0.0012, "1.2m"}, {humanize1024, 2048.0, "2ki"},
-		{humanizeDuration, 93784.0, "1d 2h 3m 4s"}, {humanizeDuration, 0.25, "250ms"}, {humanizeDuration, 42.0, "42s"},
-	} {
-		got, err := c.f(c.in)
-		require.NoError(t, err)
-		require.Equal(t, c.want, got)
-	}
-}
-
 // A reload keeps the alert state of rules that did not change.
 func TestReloadKeepsState(t *testing.T) {
 	dir := t.TempDir()

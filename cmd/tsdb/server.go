@@ -302,7 +302,10 @@ func (s *server) openAlerting(lc *lifecycle) error {
 	cfg, fcfg, log := s.cfg, s.fcfg, s.log
 	var notifier ruler.Notifier
 	if len(cfg.alertmanagers) > 0 {
-		am := ruler.NewAlertmanagers(cfg.alertmanagers, nil, log.With("component", "notifier"))
+		am, err := ruler.OpenAlertmanagers(cfg.alertmanagers, nil, s.db, log.With("component", "notifier"))
+		if err != nil {
+			return fmt.Errorf("alertmanager notifier: %w", err)
+		}
 		am.Register(s.reg)
 		notifier = am
 		lc.onClose("alertmanager notifier", func() error {
