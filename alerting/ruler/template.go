@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
@@ -121,8 +122,9 @@ func (r *Ruler) expand(ctx context.Context, tenant, name, text string, ls labels
 			return s
 		},
 		"parseDuration": func(s string) (float64, error) {
-			ms, err := query.ParseDuration(s)
-			return float64(ms) / 1000, err
+			// As Prometheus's template: its duration syntax, negative too.
+			d, err := model.ParseDurationAllowNegative(s)
+			return time.Duration(d).Seconds(), err
 		},
 		"urlQueryEscape": func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "%", "%25"), " ", "%20") },
 		"now":            func() float64 { return float64(ts) / 1000 },
