@@ -231,7 +231,7 @@ func (o *Outbox) send(r Receiver, id, event, url string, body []byte, out *[]byt
 		req.Header.Set("X-Tsdb-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	}
 	c := *o.client
-	c.Timeout = r.Timeout
+	c.Timeout = time.Duration(r.Timeout)
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
