@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/emsdb/tsdb/internal/duration"
 )
 
 // rewriteDurations evaluates PromQL 3 duration expressions, which the
@@ -402,37 +404,14 @@ func (p *durParser) atom() (float64, error) {
 	return 0, fmt.Errorf("unexpected %q in duration expression", t.s)
 }
 
-// ParseDuration parses a Prometheus duration (1h30m, 500ms, 2d…) into
-// milliseconds.
+// ParseDuration parses a PromQL duration literal (1h30m, 500ms, 2d) into
+// milliseconds. It is model.ParseDuration through package duration, as
+// Prometheus 3's PromQL parser reads literals; the float seconds some API
+// parameters also take (step=15.5) are the caller's to try first.
 func ParseDuration(s string) (int64, error) {
-	var total int64
-	rest := s
-	units := map[string]int64{"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
-	for rest != "" {
-		j := 0
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
-		}
-		if j == 0 {
-			return 0, fmt.Errorf("bad duration %q", s)
-		}
-		n, err := strconv.ParseInt(rest[:j], 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		rest = rest[j:]
-		u := ""
-		if strings.HasPrefix(rest, "ms") {
-			u = "ms"
-		} else if rest != "" {
-			u = rest[:1]
-		}
-		m, ok := units[u]
-		if !ok {
-			return 0, fmt.Errorf("bad duration %q", s)
-		}
-		total += n * m
-		rest = rest[len(u):]
+	d, err := duration.Parse(s)
+	if err != nil {
+		return 0, err
 	}
-	return total, nil
+	return d.Milliseconds(), nil
 }

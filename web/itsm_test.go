@@ -20,6 +20,7 @@ import (
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/internal/duration"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
@@ -72,10 +73,10 @@ func testConfig(pd, sn string) itsm.Config {
 	return itsm.Config{
 		GroupBy: []string{"alertname"},
 		CIs:     []itsm.CI{{Name: "checkout", Kind: "service", Selector: `{service="checkout"}`, OwnerGroup: "payments-oncall", Impact: "high"}},
-		SLA:     map[string]itsm.SLATarget{"P1": {Acknowledge: 15 * time.Minute, Resolve: 4 * time.Hour}},
+		SLA:     map[string]itsm.SLATarget{"P1": {Acknowledge: duration.Duration(15 * time.Minute), Resolve: duration.Duration(4 * time.Hour)}},
 		Escalation: map[string][]itsm.EscalationLevel{"P1": {
-			{After: 10 * time.Minute, Group: "payments-lead"}, {After: 30 * time.Minute, Group: "head-of-ops"}}},
-		Problems: itsm.ProblemRule{Count: 3, Window: 24 * time.Hour},
+			{After: duration.Duration(10 * time.Minute), Group: "payments-lead"}, {After: duration.Duration(30 * time.Minute), Group: "head-of-ops"}}},
+		Problems: itsm.ProblemRule{Count: 3, Window: duration.Duration(24 * time.Hour)},
 		Receivers: []itsm.Receiver{
 			{Name: "pd", Type: "pagerduty", URL: pd, RoutingKey: "rk-1", Secret: "s3cret"},
 			{Name: "snow", Type: "servicenow", URL: sn},
@@ -90,7 +91,7 @@ func alert(name string) *ruler.Alert {
 func TestAPI(t *testing.T) {
 	db := st.Open(t, nil)
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := itsm.New(itsm.Config{SLA: map[string]itsm.SLATarget{"P2": {Acknowledge: time.Hour, Resolve: 2 * time.Hour}}}, db, nil, clk.now)
+	m, err := itsm.New(itsm.Config{SLA: map[string]itsm.SLATarget{"P2": {Acknowledge: duration.Duration(time.Hour), Resolve: duration.Duration(2 * time.Hour)}}}, db, nil, clk.now)
 	require.NoError(t, err)
 	defer m.Close()
 	call := func(method, uri, body string) (int, map[string]any) {

@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/common/model"
 
 	"github.com/emsdb/tsdb/alerting/kpi"
+	"github.com/emsdb/tsdb/internal/duration"
 )
 
 // kpis serves the KPI API: /api/v1/kpis, /api/v1/kpis/{name},
@@ -32,7 +32,7 @@ func (h *kpis) on(f func(r *Request, tenant string) (any, error)) Handler {
 
 // kpiView is a definition as the API shows it (durations as text).
 func kpiView(d kpi.Definition) map[string]any {
-	dur := func(x time.Duration) string { return model.Duration(x).String() }
+	dur := duration.String
 	return map[string]any{"name": d.Name, "expr": d.Expr, "target": d.Target, "direction": d.Direction,
 		"interval": dur(d.Interval), "horizon": dur(d.Horizon), "step": dur(d.Step), "history": dur(d.History),
 		"seasonality": d.Seasonality, "labels": d.Labels, "cis": d.CIs, "impact_expr": d.ImpactExpr,
@@ -112,11 +112,11 @@ func (h *kpis) forecast(r *Request, tenant string) (any, error) {
 		to   *time.Duration
 	}{{"horizon", &d.Horizon}, {"step", &d.Step}, {"history", &d.History}} {
 		if s := r.Arg(f.name); s != "" {
-			v, err := model.ParseDuration(s)
+			v, err := duration.Parse(s)
 			if err != nil {
 				return nil, badData("%s: %v", f.name, err)
 			}
-			*f.to = time.Duration(v)
+			*f.to = v
 		}
 	}
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -12,17 +12,19 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/internal/duration"
 	"github.com/emsdb/tsdb/query"
 )
 
-// Config is the itsm section of the config file.
+// Config is the itsm section of the config file. Its durations are in
+// Prometheus's syntax (15m, 4h, 3d; package duration).
 type Config struct {
 	// GroupBy are the alert labels whose values make one incident
 	// (default: alertname and the CI).
 	GroupBy []string `yaml:"group_by"`
 	// ReopenWindow: a group that fires again within it reopens its
 	// resolved incident instead of opening a new one. Default 1h.
-	ReopenWindow time.Duration `yaml:"reopen_window"`
+	ReopenWindow duration.Duration `yaml:"reopen_window"`
 	// Urgency maps the alert's severity label to high, medium or low.
 	Urgency map[string]string `yaml:"urgency"`
 	// Matrix maps "urgency/impact" to a priority (P1…P5); default ITIL.
@@ -57,20 +59,20 @@ type CI struct {
 
 // SLATarget is the time to acknowledge and to resolve.
 type SLATarget struct {
-	Acknowledge time.Duration `yaml:"acknowledge"`
-	Resolve     time.Duration `yaml:"resolve"`
+	Acknowledge duration.Duration `yaml:"acknowledge"`
+	Resolve     duration.Duration `yaml:"resolve"`
 }
 
 // EscalationLevel is one line of escalation.
 type EscalationLevel struct {
-	After time.Duration `yaml:"after"`
-	Group string        `yaml:"group"`
+	After duration.Duration `yaml:"after"`
+	Group string            `yaml:"group"`
 }
 
 // ProblemRule opens a problem when incidents of one CI and alert recur.
 type ProblemRule struct {
-	Count  int           `yaml:"count"`  // default 3
-	Window time.Duration `yaml:"window"` // default 24h
+	Count  int               `yaml:"count"`  // default 3
+	Window duration.Duration `yaml:"window"` // default 24h
 }
 
 // Receiver is a ticketing or paging target.
@@ -81,11 +83,11 @@ type Receiver struct {
 	// RoutingKey is PagerDuty's integration key.
 	RoutingKey string `yaml:"routing_key"`
 	// Secret signs bodies (HMAC-SHA256, X-Tsdb-Signature); never logged.
-	Secret     string        `yaml:"secret"`
-	Timeout    time.Duration `yaml:"timeout"`
-	Priorities []string      `yaml:"priorities"` // empty: all
-	CIs        []string      `yaml:"cis"`        // empty: all
-	Events     []string      `yaml:"events"`     // empty: all (opened, reopened, updated, acknowledged, escalated, sla_breached, resolved, closed)
+	Secret     string            `yaml:"secret"`
+	Timeout    duration.Duration `yaml:"timeout"`
+	Priorities []string          `yaml:"priorities"` // empty: all
+	CIs        []string          `yaml:"cis"`        // empty: all
+	Events     []string          `yaml:"events"`     // empty: all (opened, reopened, updated, acknowledged, escalated, sla_breached, resolved, closed)
 	// Match is a label selector on the incident's alerts (plus ci,
 	// owner_group and priority), e.g. {env="prod"}; empty: all.
 	Match   string `yaml:"match"`
@@ -124,7 +126,7 @@ func (c *Config) Validate() error {
 		c.GroupBy = []string{"alertname"}
 	}
 	if c.ReopenWindow == 0 {
-		c.ReopenWindow = time.Hour
+		c.ReopenWindow = duration.Duration(time.Hour)
 	}
 	if c.Urgency == nil {
 		c.Urgency = map[string]string{"critical": "high", "page": "high", "warning": "medium", "info": "low"}
@@ -141,7 +143,7 @@ func (c *Config) Validate() error {
 		c.Problems.Count = 3
 	}
 	if c.Problems.Window == 0 {
-		c.Problems.Window = 24 * time.Hour
+		c.Problems.Window = duration.Duration(24 * time.Hour)
 	}
 	for i := range c.CIs {
 		ci := &c.CIs[i]
@@ -198,7 +200,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("itsm receiver %d: name and url are required", i)
 		}
 		if r.Timeout == 0 {
-			c.Receivers[i].Timeout = 10 * time.Second
+			c.Receivers[i].Timeout = duration.Duration(10 * time.Second)
 		}
 	}
 	return nil

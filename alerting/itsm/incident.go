@@ -292,7 +292,7 @@ func (m *Manager) alertFiring(tenant string, a *alert.Alert, at time.Time) {
 		if x.GroupKey != key || x.Status == StatusClosed {
 			continue
 		}
-		if x.Status == StatusResolved && (x.ResolvedAt == nil || at.Sub(*x.ResolvedAt) > m.cfg.ReopenWindow) {
+		if x.Status == StatusResolved && (x.ResolvedAt == nil || at.Sub(*x.ResolvedAt) > time.Duration(m.cfg.ReopenWindow)) {
 			continue
 		}
 		if inc == nil || x.OpenedAt.After(inc.OpenedAt) {
@@ -379,7 +379,7 @@ func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time) {
 func (m *Manager) checkProblem(tenant string, inc *Incident, alertname string, at time.Time) {
 	var same []*Incident
 	for _, x := range m.tenantIncidents(tenant) {
-		if x.CI == inc.CI && strings.HasPrefix(x.GroupKey, inc.GroupKey) && at.Sub(x.OpenedAt) <= m.cfg.Problems.Window {
+		if x.CI == inc.CI && strings.HasPrefix(x.GroupKey, inc.GroupKey) && at.Sub(x.OpenedAt) <= time.Duration(m.cfg.Problems.Window) {
 			same = append(same, x)
 		}
 	}
@@ -395,7 +395,7 @@ func (m *Manager) checkProblem(tenant string, inc *Incident, alertname string, a
 	if p == nil {
 		p = &Problem{ID: m.nextID(tenant, "PRB"), Tenant: tenant, Status: "registered", CI: inc.CI, Alertname: alertname, OpenedAt: at}
 		p.Timeline = append(p.Timeline, TimelineEvent{At: at, Who: "tsdb", What: "registered",
-			Detail: fmt.Sprintf("%d incidents within %s", len(same), FormatDuration(m.cfg.Problems.Window))})
+			Detail: fmt.Sprintf("%d incidents within %s", len(same), FormatDuration(time.Duration(m.cfg.Problems.Window)))})
 	}
 	sort.Slice(same, func(i, j int) bool { return same[i].OpenedAt.Before(same[j].OpenedAt) })
 	p.Incidents = p.Incidents[:0]
@@ -420,7 +420,7 @@ func (m *Manager) refreshSLA(inc *Incident, now time.Time) {
 	if inc.ResolvedAt != nil {
 		end = *inc.ResolvedAt
 	}
-	inc.SLA.AcknowledgeTarget, inc.SLA.ResolveTarget = t.Acknowledge.Seconds(), t.Resolve.Seconds()
+	inc.SLA.AcknowledgeTarget, inc.SLA.ResolveTarget = time.Duration(t.Acknowledge).Seconds(), time.Duration(t.Resolve).Seconds()
 	el := end.Sub(inc.OpenedAt)
 	inc.SLA.ElapsedSeconds, inc.SLA.Elapsed = el.Seconds(), FormatDuration(el)
 }
@@ -438,26 +438,26 @@ func (m *Manager) Tick() {
 			changed := false
 			if inc.Status == StatusOpen {
 				levels := m.cfg.Escalation[inc.Priority]
-				for inc.EscalationLevel < len(levels) && now.Sub(inc.OpenedAt) >= levels[inc.EscalationLevel].After {
+				for inc.EscalationLevel < len(levels) && now.Sub(inc.OpenedAt) >= time.Duration(levels[inc.EscalationLevel].After) {
 					lv := levels[inc.EscalationLevel]
 					inc.EscalationLevel++
 					inc.EscalatedTo = append(inc.EscalatedTo, lv.Group)
-					inc.log(now, "tsdb", "escalated", fmt.Sprintf("not acknowledged after %s: paged %s", FormatDuration(lv.After), lv.Group))
+					inc.log(now, "tsdb", "escalated", fmt.Sprintf("not acknowledged after %s: paged %s", FormatDuration(time.Duration(lv.After)), lv.Group))
 					m.propagate(inc, []string{lv.Group}, now, "escalated")
 					m.outbox.enqueue("escalated", inc)
 					changed = true
 				}
 			}
 			t := m.cfg.SLA[inc.Priority]
-			if t.Acknowledge > 0 && inc.AcknowledgedAt == nil && !inc.SLA.AcknowledgeBreached && now.Sub(inc.OpenedAt) > t.Acknowledge {
+			if t.Acknowledge > 0 && inc.AcknowledgedAt == nil && !inc.SLA.AcknowledgeBreached && now.Sub(inc.OpenedAt) > time.Duration(t.Acknowledge) {
 				inc.SLA.AcknowledgeBreached = true
-				inc.log(now, "tsdb", "sla breached", "time to acknowledge over "+FormatDuration(t.Acknowledge))
+				inc.log(now, "tsdb", "sla breached", "time to acknowledge over "+FormatDuration(time.Duration(t.Acknowledge)))
 				m.outbox.enqueue("sla_breached", inc)
 				changed = true
 			}
-			if t.Resolve > 0 && !inc.SLA.ResolveBreached && now.Sub(inc.OpenedAt) > t.Resolve {
+			if t.Resolve > 0 && !inc.SLA.ResolveBreached && now.Sub(inc.OpenedAt) > time.Duration(t.Resolve) {
 				inc.SLA.ResolveBreached = true
-				inc.log(now, "tsdb", "sla breached", "time to resolve over "+FormatDuration(t.Resolve))
+				inc.log(now, "tsdb", "sla breached", "time to resolve over "+FormatDuration(time.Duration(t.Resolve)))
 				m.outbox.enqueue("sla_breached", inc)
 				changed = true
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/internal/duration"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
@@ -66,10 +67,10 @@ func testConfig(pd, sn string) Config {
 	return Config{
 		GroupBy: []string{"alertname"},
 		CIs:     []CI{{Name: "checkout", Kind: "service", Selector: `{service="checkout"}`, OwnerGroup: "payments-oncall", Impact: "high"}},
-		SLA:     map[string]SLATarget{"P1": {Acknowledge: 15 * time.Minute, Resolve: 4 * time.Hour}},
+		SLA:     map[string]SLATarget{"P1": {Acknowledge: duration.Duration(15 * time.Minute), Resolve: duration.Duration(4 * time.Hour)}},
 		Escalation: map[string][]EscalationLevel{"P1": {
-			{After: 10 * time.Minute, Group: "payments-lead"}, {After: 30 * time.Minute, Group: "head-of-ops"}}},
-		Problems: ProblemRule{Count: 3, Window: 24 * time.Hour},
+			{After: duration.Duration(10 * time.Minute), Group: "payments-lead"}, {After: duration.Duration(30 * time.Minute), Group: "head-of-ops"}}},
+		Problems: ProblemRule{Count: 3, Window: duration.Duration(24 * time.Hour)},
 		Receivers: []Receiver{
 			{Name: "pd", Type: "pagerduty", URL: pd, RoutingKey: "rk-1", Secret: "s3cret"},
 			{Name: "snow", Type: "servicenow", URL: sn},
@@ -213,7 +214,7 @@ func TestMaintenanceAndProblemLifecycle(t *testing.T) {
 	clk := &clock{t: base}
 	cfg := Config{
 		CIs:      []CI{{Name: "checkout", Selector: `{service="checkout"}`, OwnerGroup: "pay", Impact: "high"}},
-		Problems: ProblemRule{Count: 2, Window: 24 * time.Hour},
+		Problems: ProblemRule{Count: 2, Window: duration.Duration(24 * time.Hour)},
 		Maintenance: []Maintenance{
 			{Name: "weekend-patching", CI: "checkout", Recurring: &Recurring{Weekdays: []string{"sat", "sun"}, From: "02:00", To: "04:00", Timezone: "Asia/Seoul"}},
 			{Name: "one-off", Selector: `{alertname="Other"}`, Start: base.Add(-time.Hour), End: base.Add(time.Hour)},
@@ -255,7 +256,7 @@ func TestMaintenanceAndProblemLifecycle(t *testing.T) {
 func TestPrintableReport(t *testing.T) {
 	db := st.Open(t, nil)
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := New(Config{SLA: map[string]SLATarget{"P3": {Acknowledge: time.Hour}}}, db, nil, clk.now)
+	m, err := New(Config{SLA: map[string]SLATarget{"P3": {Acknowledge: duration.Duration(time.Hour)}}}, db, nil, clk.now)
 	require.NoError(t, err)
 	defer m.Close()
 	inc, err := m.Create("t", "Printer <on fire>", "kim", "P3", "printer-7", "facilities")

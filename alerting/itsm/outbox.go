@@ -141,7 +141,7 @@ func (o *Outbox) send(ctx context.Context, r Receiver, id, event, url string, bo
 		req.Header.Set("X-Tsdb-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	}
 	c := *o.client
-	c.Timeout = r.Timeout
+	c.Timeout = time.Duration(r.Timeout)
 	resp, err := c.Do(req)
 	if err != nil {
 		return err

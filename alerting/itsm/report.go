@@ -80,7 +80,7 @@ func (m *Manager) Report(tenant, id string) ([]byte, error) {
 	var buf bytes.Buffer
 	err := reportTmpl.Execute(&buf, map[string]any{
 		"Inc": inc, "Alerts": alerts, "Actions": actions, "Chart": timelineSVG(inc, m.now()),
-		"AckTarget": orDash(t.Acknowledge), "ResTarget": orDash(t.Resolve),
+		"AckTarget": orDash(time.Duration(t.Acknowledge)), "ResTarget": orDash(time.Duration(t.Resolve)),
 	})
 	return buf.Bytes(), err
 }

@@ -7,15 +7,16 @@
 package kpi
 
 import (
-	"bytes"
 	"fmt"
+	"reflect"
 	"regexp"
+	"strings"
 	"time"
 
-	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/emsdb/tsdb/alerting/forecast"
+	"github.com/emsdb/tsdb/internal/duration"
 	"github.com/emsdb/tsdb/query"
 )
 
@@ -64,24 +65,48 @@ type Definition struct {
 // plain is Definition without its methods, for decoding.
 type plain Definition
 
+// definitionYAML is a Definition as written in the config file.
+type definitionYAML struct {
+	plain       `yaml:",inline"`
+	Interval    duration.Duration `yaml:"interval"`
+	Horizon     duration.Duration `yaml:"horizon"`
+	Step        duration.Duration `yaml:"step"`
+	History     duration.Duration `yaml:"history"`
+	CauseWindow duration.Duration `yaml:"cause_window"`
+}
+
+// definitionKeys are the keys a definition may have.
+var definitionKeys = yamlKeys(reflect.TypeFor[definitionYAML](), map[string]bool{})
+
+func yamlKeys(t reflect.Type, keys map[string]bool) map[string]bool {
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case opts == "inline":
+			yamlKeys(f.Type, keys)
+		case name != "" && name != "-":
+			keys[name] = true
+		}
+	}
+	return keys
+}
+
 // UnmarshalYAML reads a definition strictly (unknown keys are errors)
-// with Prometheus-style durations ("15m", "3d", "2w").
+// with durations in Prometheus's syntax ("15m", "3d", "2w"; package
+// duration).
 func (d *Definition) UnmarshalYAML(n *yaml.Node) error {
-	var raw struct {
-		plain       `yaml:",inline"`
-		Interval    model.Duration `yaml:"interval"`
-		Horizon     model.Duration `yaml:"horizon"`
-		Step        model.Duration `yaml:"step"`
-		History     model.Duration `yaml:"history"`
-		CauseWindow model.Duration `yaml:"cause_window"`
+	// NB: n.Decode does not inherit the file decoder's KnownFields, so the
+	// keys are checked here. Decoding n itself, not a re-marshalled copy,
+	// keeps the lines and columns that errors report.
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !definitionKeys[k.Value] && k.Value != "<<" {
+				return fmt.Errorf("kpi: line %d: field %s not found in type kpi.Definition", k.Line, k.Value)
+			}
+		}
 	}
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil {
+	var raw definitionYAML
+	if err := n.Decode(&raw); err != nil {
 		return fmt.Errorf("kpi: %w", err)
 	}
 	*d = Definition(raw.plain)

@@ -11,13 +11,12 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strings"
-	"time"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/emsdb/tsdb/alerting/alerttmpl"
+	"github.com/emsdb/tsdb/internal/duration"
 	"github.com/emsdb/tsdb/query"
 )
 
@@ -55,45 +54,10 @@ func (r *Rule) Name() string {
 	return r.Alert
 }
 
-// Duration is a Prometheus duration in YAML (5m, 1h30m).
-type Duration time.Duration
-
-// UnmarshalYAML parses a Prometheus duration.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	ms, err := query.ParseDuration(s)
-	if err != nil || s == "" {
-		return fmt.Errorf("not a valid duration string: %q", s)
-	}
-	*d = Duration(time.Duration(ms) * time.Millisecond)
-	return nil
-}
-
-// MarshalYAML writes the duration back.
-func (d Duration) MarshalYAML() (any, error) {
-	return model(time.Duration(d)), nil
-}
-
-func model(d time.Duration) string {
-	if d == 0 {
-		return "0s"
-	}
-	var b strings.Builder
-	ms := d.Milliseconds()
-	for _, u := range []struct {
-		n string
-		v int64
-	}{{"d", 86_400_000}, {"h", 3_600_000}, {"m", 60_000}, {"s", 1000}, {"ms", 1}} {
-		if ms >= u.v {
-			fmt.Fprintf(&b, "%d%s", ms/u.v, u.n)
-			ms %= u.v
-		}
-	}
-	return b.String()
-}
+// Duration is a Prometheus duration in YAML (5m, 1h30m): the config
+// file's type, so that rule files and the config file read the same
+// values.
+type Duration = duration.Duration
 
 var (
 	metricNameRe = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)

@@ -257,3 +257,21 @@ func TestReloadAddingForRule(t *testing.T) {
 	require.NoError(t, r.Load([]string{file}))
 	require.Eventually(t, func() bool { return len(r.Alerts()) == 2 }, 5*time.Second, 50*time.Millisecond, "the reloaded group runs")
 }
+
+// parseDuration reads Prometheus's syntax, negative durations too, as
+// Prometheus's template function does.
+func TestTemplateParseDuration(t *testing.T) {
+	db := st.Open(t, nil)
+	r := New(query.NewEngine(db, nil), db, nil, &Options{})
+	defer r.Stop()
+	expand := func(in string) (string, error) {
+		return r.expand(context.Background(), "default", "t", `{{ parseDuration "`+in+`" }}`, labels.EmptyLabels(), 0, 0)
+	}
+	for in, want := range map[string]string{"1h30m": "5400", "3d": "259200", "-5m": "-300", "500ms": "0.5"} {
+		got, err := expand(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	_, err := expand("1.5h")
+	require.ErrorContains(t, err, `unknown unit "." in duration "1.5h"`)
+}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -13,10 +16,13 @@ import (
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/internal/duration"
 	"github.com/emsdb/tsdb/internal/limits"
 )
 
-// fileConfig is the optional --config.file: what flags cannot say well.
+// fileConfig is the optional --config.file (alias --config): what flags
+// cannot say well. Every duration in it is in Prometheus's syntax (30d,
+// 1h30m; package duration), as on the command line.
 type fileConfig struct {
 	MQTT   []mqtt.Config `yaml:"mqtt"`
 	SNMP   *snmp.Config  `yaml:"snmp"`
@@ -51,8 +57,8 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", path, nameField(b, err))
 	}
 	for name, r := range map[string]*relabel.Rules{"remote_write": &c.Ingest.RemoteWrite, "influx": &c.Ingest.Influx,
 		"prometheus_import": &c.Ingest.PrometheusImport, "mqtt": &c.Ingest.MQTT, "snmp": &c.Ingest.SNMP} {
@@ -91,4 +97,61 @@ func loadConfig(path string) (*fileConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+// nameField puts the path of the field (itsm.sla.P1.acknowledge) in front
+// of a duration error, which knows only the line and column of its value.
+func nameField(doc []byte, err error) error {
+	var de *duration.Error
+	if !errors.As(err, &de) {
+		return err
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil {
+		return err
+	}
+	if p := yamlPath(&root, de.Line, de.Column); p != "" {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return err
+}
+
+// yamlPath is the path (mqtt[0].session_expiry) of the value node at
+// line:col under n, or "" if there is none.
+func yamlPath(n *yaml.Node, line, col int) string {
+	join := func(parent, child string) string {
+		if child == "" || strings.HasPrefix(child, "[") {
+			return parent + child
+		}
+		return parent + "." + child
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := yamlPath(c, line, col); p != "" {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if v.Line == line && v.Column == col {
+				return k.Value
+			}
+			if p := yamlPath(v, line, col); p != "" {
+				return join(k.Value, p)
+			}
+		}
+	case yaml.SequenceNode:
+		for i, v := range n.Content {
+			idx := fmt.Sprintf("[%d]", i)
+			if v.Line == line && v.Column == col {
+				return idx
+			}
+			if p := yamlPath(v, line, col); p != "" {
+				return join(idx, p)
+			}
+		}
+	}
+	return ""
 }

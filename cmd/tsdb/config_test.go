@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -34,4 +35,80 @@ func TestBadConfigsAreRejected(t *testing.T) {
 	}
 	_, err := loadConfig("/nonexistent.yml")
 	require.Error(t, err)
+}
+
+func writeConfig(t *testing.T, doc string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yml")
+	require.NoError(t, os.WriteFile(p, []byte(doc), 0o644))
+	return p
+}
+
+// Every section reads durations in Prometheus's syntax: the itsm section
+// refused 3d before (it used Go's syntax) while kpis accepted it.
+func TestConfigDurations(t *testing.T) {
+	day := 24 * time.Hour
+	c, err := loadConfig(writeConfig(t, `
+itsm:
+  reopen_window: 3d
+  sla:
+    P1: {acknowledge: 15m, resolve: 3d}
+  escalation:
+    P1:
+      - {after: 1h30m, group: lead}
+  problems: {window: 2w}
+  receivers:
+    - {name: hook, type: webhook, url: 'http://127.0.0.1:1/', timeout: 1m}
+mqtt:
+  - broker: mqtt://127.0.0.1:1883
+    client_id: a
+    session_expiry: 3d
+    subscriptions: [{topic: a/b, format: value}]
+snmp:
+  interval: 1m
+  timeout: 500ms
+  targets: [{name: sw, address: 127.0.0.1:161}]
+kpis:
+  - {name: k, expr: up, target: 1, direction: above, horizon: 3d, step: 1h, history: 2w, cause_window: 1h30m}
+`))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		field     string
+		got, want time.Duration
+	}{
+		{"itsm.reopen_window", time.Duration(c.ITSM.ReopenWindow), 3 * day},
+		{"itsm.sla.P1.acknowledge", time.Duration(c.ITSM.SLA["P1"].Acknowledge), 15 * time.Minute},
+		{"itsm.sla.P1.resolve", time.Duration(c.ITSM.SLA["P1"].Resolve), 3 * day},
+		{"itsm.escalation.P1[0].after", time.Duration(c.ITSM.Escalation["P1"][0].After), 90 * time.Minute},
+		{"itsm.problems.window", time.Duration(c.ITSM.Problems.Window), 14 * day},
+		{"itsm.receivers[0].timeout", time.Duration(c.ITSM.Receivers[0].Timeout), time.Minute},
+		{"mqtt[0].session_expiry", time.Duration(c.MQTT[0].SessionExpiry), 3 * day},
+		{"snmp.interval", time.Duration(c.SNMP.Interval), time.Minute},
+		{"snmp.timeout", time.Duration(c.SNMP.Timeout), 500 * time.Millisecond},
+		{"kpis[0].horizon", c.KPIs[0].Horizon, 3 * day},
+		{"kpis[0].history", c.KPIs[0].History, 14 * day},
+		{"kpis[0].cause_window", c.KPIs[0].CauseWindow, 90 * time.Minute},
+	} {
+		require.Equal(t, tc.want, tc.got, tc.field)
+	}
+}
+
+// A bad duration is refused with the path of its field, its line and
+// the syntax wanted.
+func TestConfigDurationErrors(t *testing.T) {
+	cases := []struct{ doc, want string }{
+		{"itsm:\n  reopen_window: 1.5h\n", `itsm.reopen_window: line 2: unknown unit "." in duration "1.5h"`},
+		{"itsm:\n  sla:\n    P1: {acknowledge: 15m, resolve: soon}\n", `itsm.sla.P1.resolve: line 3: not a valid duration string: "soon"`},
+		{"itsm:\n  escalation:\n    P1:\n      - {after: 10m, group: a}\n      - {after: 30, group: b}\n", `itsm.escalation.P1[1].after: line 5: not a valid duration string: "30"`},
+		{"itsm:\n  problems: {window: 1m1h}\n", `itsm.problems.window: line 2: not a valid duration string: "1m1h"`},
+		{"itsm:\n  receivers:\n    - {name: a, type: webhook, url: 'http://x/', timeout: [1s]}\n", "itsm.receivers[0].timeout: line 3: a YAML sequence is not a duration"},
+		{"mqtt:\n  - broker: mqtt://x:1\n    session_expiry: 1 day\n", `mqtt[0].session_expiry: line 3: unknown unit " day" in duration "1 day"`},
+		{"snmp:\n  timeout: 5\n", `snmp.timeout: line 2: not a valid duration string: "5"`},
+		{"kpis:\n  - name: k\n    horizon: 3x\n", `kpis[0].horizon: kpi: line 3: unknown unit "x" in duration "3x"`},
+	}
+	for _, tc := range cases {
+		p := writeConfig(t, tc.doc)
+		_, err := loadConfig(p)
+		require.EqualError(t, err, "config "+p+": "+tc.want+"; want integers with units, largest first: 30d, 2w, 1h30m, 500ms (units y w d h m s ms)", tc.doc)
+	}
 }

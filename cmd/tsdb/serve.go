@@ -50,39 +50,42 @@ type serveConfig struct {
 	consoleDir     string
 }
 
+// parseServeFlags reads the flags of `tsdb serve`. Every duration flag is
+// a durationFlag: Prometheus's syntax (30d, 1h30m), as in the config file.
 func parseServeFlags(args []string) (*serveConfig, error) {
 	c := &serveConfig{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:9090", "`HOST:PORT` to serve the HTTP API on")
 	fs.StringVar(&c.dataDir, "data", "data", "data `folder`; created if missing")
-	fs.Var(durationFlag{&c.retention}, "retention", "how long to keep samples, from the wall clock (e.g. 30d, 1y); 0 keeps everything")
+	durationVar(fs, &c.retention, "retention", 0, "how long to keep samples, from the wall clock (e.g. 30d, 1y); 0 keeps everything")
 	fs.IntVar(&c.shards, "shards", 0, "number of storage shards for a new data folder; 0 means one per CPU core")
 	fs.IntVar(&c.maxSeries, "storage.max-series", 0, "most series the database may hold; writes creating more get 400; 0 is unlimited")
 	fs.BoolVar(&c.enableAdmin, "web.enable-admin-api", false, "enable /api/v1/admin/* (delete_series, snapshot)")
 	fs.IntVar(&c.maxBodyBytes, "remote-write.max-body-bytes", 32<<20, "largest compressed remote-write body accepted, in bytes")
 	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
-	fs.DurationVar(&c.shutdownWait, "shutdown.timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
-	fs.DurationVar(&c.readTimeout, "http.read-timeout", time.Minute, "longest time to read one request")
+	durationVar(fs, &c.shutdownWait, "shutdown.timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
+	durationVar(fs, &c.readTimeout, "http.read-timeout", time.Minute, "longest time to read one request")
 	fs.IntVar(&c.maxConnections, "http.max-connections", 2048, "most concurrent HTTP connections")
 	fs.Int64Var(&c.memoryBudget, "memory.budget-bytes", 0, "memory budget: over it writes and queries get 503 with Retry-After until memory falls back (0: none)")
-	fs.DurationVar(&c.queryTimeout, "query.timeout", 2*time.Minute, "longest time one query may run")
+	durationVar(fs, &c.queryTimeout, "query.timeout", 2*time.Minute, "longest time one query may run")
 	fs.IntVar(&c.queryMaxConc, "query.max-concurrency", 20, "most queries running at once; others wait")
-	fs.DurationVar(&c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
+	durationVar(fs, &c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
 	fs.IntVar(&c.queryMaxSample, "query.max-samples", 50_000_000, "most samples one query may hold in memory")
 	fs.IntVar(&c.queryMaxSeries, "query.max-series", 1_000_000, "most series one query may select (0: no limit)")
 	fs.Var(&c.ruleGlobs, "rules", "rule `files` (glob; repeatable), Prometheus format")
 	fs.Var(&c.alertmanagers, "alertmanager.url", "Alertmanager base `URL` to send alerts to (repeatable)")
-	fs.DurationVar(&c.evalInterval, "rules.evaluation-interval", time.Minute, "interval of rule groups that set none")
+	durationVar(fs, &c.evalInterval, "rules.evaluation-interval", time.Minute, "interval of rule groups that set none")
 	fs.StringVar(&c.externalURL, "web.external-url", "", "URL tsdb is reached at, for alert links")
 	fs.StringVar(&c.tlsCert, "web.tls-cert-file", "", "serve HTTPS with this certificate `file` (PEM)")
 	fs.StringVar(&c.tlsKey, "web.tls-key-file", "", "the certificate's private key `file` (PEM)")
 	fs.StringVar(&c.tlsClientCA, "web.tls-client-ca-file", "", "require client certificates signed by this CA `file` (PEM)")
-	fs.StringVar(&c.configFile, "config.file", "", "YAML `file` with MQTT subscriptions (see README)")
+	fs.StringVar(&c.configFile, "config.file", "", "YAML `file` with what flags cannot say well: MQTT subscriptions (mqtt), SNMP polling and traps (snmp), per-source labels and relabelling (ingest), per-tenant limits (limits), users and roles (auth), incident management (itsm) and KPI forecasts (kpis); see examples/tsdb.yml")
+	fs.StringVar(&c.configFile, "config", "", "alias of --config.file")
 	fs.StringVar(&c.influxTCP, "influx.listen-tcp", "", "`HOST:PORT` for InfluxDB line protocol over TCP (off when empty)")
 	fs.StringVar(&c.influxUDP, "influx.listen-udp", "", "`HOST:PORT` for InfluxDB line protocol over UDP (off when empty)")
 	fs.Int64Var(&c.queryCache, "query.cache-bytes", 256<<20, "memory for cached range-query results (0 turns the cache off)")
-	fs.DurationVar(&c.queryCacheOff, "query.cache-offset", 5*time.Minute, "results newer than this are not cached, as samples may still arrive for them")
+	durationVar(fs, &c.queryCacheOff, "query.cache-offset", 5*time.Minute, "results newer than this are not cached, as samples may still arrive for them")
 	fs.StringVar(&c.consoleDir, "web.console-dir", "", "serve the web console from this `folder` instead of the embedded copy (for working on it)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -28,18 +28,19 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/ingest/influx"
+	"github.com/emsdb/tsdb/internal/duration"
 	"github.com/emsdb/tsdb/storage"
 )
 
 // Config is one broker connection.
 type Config struct {
-	Broker        string        `yaml:"broker"`    // mqtt://host:port or tls://host:port
-	ClientID      string        `yaml:"client_id"` // fixed: the broker keeps its session
-	Username      string        `yaml:"username"`
-	Password      string        `yaml:"password"`
-	TLS           TLSConfig     `yaml:"tls"`
-	Tenant        string        `yaml:"tenant"`
-	SessionExpiry time.Duration `yaml:"session_expiry"` // default 24h
+	Broker        string            `yaml:"broker"`    // mqtt://host:port or tls://host:port
+	ClientID      string            `yaml:"client_id"` // fixed: the broker keeps its session
+	Username      string            `yaml:"username"`
+	Password      string            `yaml:"password"`
+	TLS           TLSConfig         `yaml:"tls"`
+	Tenant        string            `yaml:"tenant"`
+	SessionExpiry duration.Duration `yaml:"session_expiry"` // default 24h; Prometheus syntax (12h, 3d)
 	// Protocol is 5 (default) or 3.1.1.
 	Protocol      string         `yaml:"protocol"`
 	Subscriptions []Subscription `yaml:"subscriptions"`
@@ -99,7 +100,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("mqtt broker %q: protocol %q (want 5 or 3.1.1)", c.Broker, c.Protocol)
 	}
 	if c.SessionExpiry == 0 {
-		c.SessionExpiry = 24 * time.Hour
+		c.SessionExpiry = duration.Duration(24 * time.Hour)
 	}
 	if len(c.Subscriptions) == 0 {
 		return fmt.Errorf("mqtt broker %q: no subscriptions", c.Broker)
@@ -357,7 +358,7 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 		TlsCfg:                        tlsCfg,
 		KeepAlive:                     30,
 		CleanStartOnInitialConnection: false,
-		SessionExpiryInterval:         uint32(cfg.SessionExpiry.Seconds()),
+		SessionExpiryInterval:         uint32(time.Duration(cfg.SessionExpiry).Seconds()),
 		ReconnectBackoff:              func(int) time.Duration { return time.Second },
 		ConnectTimeout:                10 * time.Second,
 		ConnectUsername:               cfg.Username,

@@ -1,12 +1,12 @@
 package remotewrite
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/emsdb/tsdb/storage"
 )
@@ -60,11 +60,11 @@ func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 	b.Decode = d.decodeKey
 	r := pbReader{b: buf}
 	for !r.done() {
-		field, wt, err := r.key()
+		field, typ, err := r.key()
 		if err != nil {
 			return c, err
 		}
-		if field == 1 && wt == wireBytes { // timeseries
+		if field == 1 && typ == protowire.BytesType { // timeseries
 			msg, err := r.bytes()
 			if err != nil {
 				return c, err
@@ -74,7 +74,7 @@ func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 			}
 			continue
 		}
-		if err := r.skip(wt); err != nil { // metadata (3) and unknown fields
+		if err := r.skip(field, typ); err != nil { // metadata (3) and unknown fields
 			return c, err
 		}
 	}
@@ -87,12 +87,12 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 	keyStart, keyEnd, contiguous := -1, -1, true
 	for !r.done() {
 		off := len(msg) - len(r.b)
-		field, wt, err := r.key()
+		field, typ, err := r.key()
 		if err != nil {
 			return err
 		}
 		switch {
-		case field == 1 && wt == wireBytes: // Label
+		case field == 1 && typ == protowire.BytesType: // Label
 			if _, err := r.bytes(); err != nil {
 				return err
 			}
@@ -102,7 +102,7 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 				contiguous = false
 			}
 			keyEnd = len(msg) - len(r.b)
-		case field == 2 && wt == wireBytes: // Sample
+		case field == 2 && typ == protowire.BytesType: // Sample
 			m, err := r.bytes()
 			if err != nil {
 				return err
@@ -112,18 +112,18 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 				return err
 			}
 			d.samples = append(d.samples, s)
-		case field == 3 && wt == wireBytes:
+		case field == 3 && typ == protowire.BytesType:
 			c.Exemplars++
 			if _, err := r.bytes(); err != nil {
 				return err
 			}
-		case field == 4 && wt == wireBytes:
+		case field == 4 && typ == protowire.BytesType:
 			c.Histograms++
 			if _, err := r.bytes(); err != nil {
 				return err
 			}
 		default:
-			if err := r.skip(wt); err != nil {
+			if err := r.skip(field, typ); err != nil {
 				return err
 			}
 		}
@@ -158,12 +158,12 @@ func (d *Decoder) labelsOf(sb *labels.ScratchBuilder, msg []byte) (labels.Labels
 	sb.Reset()
 	r := pbReader{b: msg}
 	for !r.done() {
-		field, wt, err := r.key()
+		field, typ, err := r.key()
 		if err != nil {
 			return labels.EmptyLabels(), err
 		}
-		if field != 1 || wt != wireBytes {
-			if err := r.skip(wt); err != nil {
+		if field != 1 || typ != protowire.BytesType {
+			if err := r.skip(field, typ); err != nil {
 				return labels.EmptyLabels(), err
 			}
 			continue
@@ -199,25 +199,25 @@ func (d *Decoder) finishSeries(b *storage.Batch, start int, c *Counts) error {
 func decodeLabel(m []byte) (name, value string, err error) {
 	r := pbReader{b: m}
 	for !r.done() {
-		field, wt, err := r.key()
+		field, typ, err := r.key()
 		if err != nil {
 			return "", "", err
 		}
 		switch {
-		case field == 1 && wt == wireBytes:
+		case field == 1 && typ == protowire.BytesType:
 			v, err := r.bytes()
 			if err != nil {
 				return "", "", err
 			}
 			name = string(v)
-		case field == 2 && wt == wireBytes:
+		case field == 2 && typ == protowire.BytesType:
 			v, err := r.bytes()
 			if err != nil {
 				return "", "", err
 			}
 			value = string(v)
 		default:
-			if err := r.skip(wt); err != nil {
+			if err := r.skip(field, typ); err != nil {
 				return "", "", err
 			}
 		}
@@ -231,25 +231,25 @@ func decodeSample(m []byte) (storage.Sample, error) {
 	var s storage.Sample
 	r := pbReader{b: m}
 	for !r.done() {
-		field, wt, err := r.key()
+		field, typ, err := r.key()
 		if err != nil {
 			return s, err
 		}
 		switch {
-		case field == 1 && wt == wireFixed64:
+		case field == 1 && typ == protowire.Fixed64Type:
 			v, err := r.fixed64()
 			if err != nil {
 				return s, err
 			}
 			s.V = math.Float64frombits(v)
-		case field == 2 && wt == wireVarint:
+		case field == 2 && typ == protowire.VarintType:
 			v, err := r.varint()
 			if err != nil {
 				return s, err
 			}
 			s.T = int64(v)
 		default:
-			if err := r.skip(wt); err != nil {
+			if err := r.skip(field, typ); err != nil {
 				return s, err
 			}
 		}
@@ -267,11 +267,11 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 	// Symbols may come after the series on the wire: read them first.
 	r := pbReader{b: buf}
 	for !r.done() {
-		field, wt, err := r.key()
+		field, typ, err := r.key()
 		if err != nil {
 			return c, err
 		}
-		if field == 4 && wt == wireBytes {
+		if field == 4 && typ == protowire.BytesType {
 			v, err := r.bytes()
 			if err != nil {
 				return c, err
@@ -279,7 +279,7 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 			d.symbols = append(d.symbols, string(v))
 			continue
 		}
-		if err := r.skip(wt); err != nil {
+		if err := r.skip(field, typ); err != nil {
 			return c, err
 		}
 	}
@@ -288,11 +288,11 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 	}
 	r = pbReader{b: buf}
 	for !r.done() {
-		field, wt, err := r.key()
+		field, typ, err := r.key()
 		if err != nil {
 			return c, err
 		}
-		if field == 5 && wt == wireBytes {
+		if field == 5 && typ == protowire.BytesType {
 			msg, err := r.bytes()
 			if err != nil {
 				return c, err
@@ -302,7 +302,7 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 			}
 			continue
 		}
-		if err := r.skip(wt); err != nil {
+		if err := r.skip(field, typ); err != nil {
 			return c, err
 		}
 	}
@@ -314,12 +314,12 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 	start := len(d.samples)
 	r := pbReader{b: msg}
 	for !r.done() {
-		field, wt, err := r.key()
+		field, typ, err := r.key()
 		if err != nil {
 			return err
 		}
 		switch {
-		case field == 1 && wt == wireBytes: // packed labels_refs
+		case field == 1 && typ == protowire.BytesType: // packed labels_refs
 			m, err := r.bytes()
 			if err != nil {
 				return err
@@ -335,7 +335,7 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 				}
 				d.refs = append(d.refs, uint32(v))
 			}
-		case field == 1 && wt == wireVarint: // unpacked labels_refs
+		case field == 1 && typ == protowire.VarintType: // unpacked labels_refs
 			v, err := r.varint()
 			if err != nil {
 				return err
@@ -344,7 +344,7 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 				return malformed("label reference %d overflows uint32", v)
 			}
 			d.refs = append(d.refs, uint32(v))
-		case field == 2 && wt == wireBytes:
+		case field == 2 && typ == protowire.BytesType:
 			m, err := r.bytes()
 			if err != nil {
 				return err
@@ -354,18 +354,18 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 				return err
 			}
 			d.samples = append(d.samples, s)
-		case field == 3 && wt == wireBytes:
+		case field == 3 && typ == protowire.BytesType:
 			c.Histograms++
 			if _, err := r.bytes(); err != nil {
 				return err
 			}
-		case field == 4 && wt == wireBytes:
+		case field == 4 && typ == protowire.BytesType:
 			c.Exemplars++
 			if _, err := r.bytes(); err != nil {
 				return err
 			}
 		default: // metadata (5), created_timestamp (6), unknown
-			if err := r.skip(wt); err != nil {
+			if err := r.skip(field, typ); err != nil {
 				return err
 			}
 		}
@@ -384,79 +384,62 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 	return d.finishSeries(b, start, c)
 }
 
-// Protobuf wire types.
-const (
-	wireVarint  = 0
-	wireFixed64 = 1
-	wireBytes   = 2
-	wireFixed32 = 5
-)
-
-// pbReader reads protobuf wire format without allocating.
+// pbReader reads protobuf wire format with protowire. It never allocates:
+// a bytes field is a subslice of the message it was read from. Every error
+// wraps ErrMalformed.
 type pbReader struct{ b []byte }
 
 func (r *pbReader) done() bool { return len(r.b) == 0 }
 
+// wireError turns a protowire error code into ErrMalformed, saying what
+// was being read.
+func wireError(what string, n int) error {
+	return fmt.Errorf("%w: %s: %w", ErrMalformed, what, protowire.ParseError(n))
+}
+
+func (r *pbReader) key() (protowire.Number, protowire.Type, error) {
+	num, typ, n := protowire.ConsumeTag(r.b)
+	if n < 0 {
+		return 0, 0, wireError("field tag", n)
+	}
+	r.b = r.b[n:]
+	return num, typ, nil
+}
+
 func (r *pbReader) varint() (uint64, error) {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		return 0, malformed("bad varint")
+	v, n := protowire.ConsumeVarint(r.b)
+	if n < 0 {
+		return 0, wireError("varint", n)
 	}
 	r.b = r.b[n:]
 	return v, nil
 }
 
-func (r *pbReader) key() (field uint64, wt int, err error) {
-	k, err := r.varint()
-	if err != nil {
-		return 0, 0, err
-	}
-	field, wt = k>>3, int(k&7)
-	if field == 0 {
-		return 0, 0, malformed("field number 0")
-	}
-	return field, wt, nil
-}
-
 func (r *pbReader) bytes() ([]byte, error) {
-	n, err := r.varint()
-	if err != nil {
-		return nil, err
+	v, n := protowire.ConsumeBytes(r.b)
+	if n < 0 {
+		return nil, wireError("length-delimited field", n)
 	}
-	if n > uint64(len(r.b)) {
-		return nil, malformed("length %d overruns the remaining %d bytes", n, len(r.b))
-	}
-	v := r.b[:n]
 	r.b = r.b[n:]
 	return v, nil
 }
 
 func (r *pbReader) fixed64() (uint64, error) {
-	if len(r.b) < 8 {
-		return 0, malformed("truncated fixed64")
+	v, n := protowire.ConsumeFixed64(r.b)
+	if n < 0 {
+		return 0, wireError("fixed64", n)
 	}
-	v := binary.LittleEndian.Uint64(r.b)
-	r.b = r.b[8:]
+	r.b = r.b[n:]
 	return v, nil
 }
 
-func (r *pbReader) skip(wt int) error {
-	switch wt {
-	case wireVarint:
-		_, err := r.varint()
-		return err
-	case wireFixed64:
-		_, err := r.fixed64()
-		return err
-	case wireBytes:
-		_, err := r.bytes()
-		return err
-	case wireFixed32:
-		if len(r.b) < 4 {
-			return malformed("truncated fixed32")
-		}
-		r.b = r.b[4:]
-		return nil
+// skip steps over the value of a field the decoder does not read; groups
+// are skipped whole, as protobuf parsers do.
+func (r *pbReader) skip(num protowire.Number, typ protowire.Type) error {
+	n := protowire.ConsumeFieldValue(num, typ, r.b)
+	if n < 0 {
+		return wireError(fmt.Sprintf("field %d", num), n)
 	}
-	return malformed("unsupported wire type %d", wt)
+	r.b = r.b[n:]
+	return nil
 }

@@ -147,3 +147,26 @@ func TestDecodeMalformed(t *testing.T) {
 	f("odd refs", &writev2.Request{Symbols: []string{"", "a"}, Timeseries: []writev2.TimeSeries{{LabelsRefs: []uint32{1}, Samples: sample}}})
 	f("symbol 0", &writev2.Request{Symbols: []string{"a"}, Timeseries: []writev2.TimeSeries{{LabelsRefs: []uint32{0, 0}, Samples: sample}}})
 }
+
+// Unknown fields of every wire type are skipped, groups included, and a
+// malformed body says what could not be read.
+func TestDecodeSkipsUnknownFields(t *testing.T) {
+	raw, err := v1Request().Marshal()
+	require.NoError(t, err)
+	raw = protowire.AppendTag(raw, 15, protowire.StartGroupType)
+	raw = protowire.AppendTag(raw, 1, protowire.Fixed32Type)
+	raw = protowire.AppendFixed32(raw, 7)
+	raw = protowire.AppendTag(raw, 15, protowire.EndGroupType)
+	raw = protowire.AppendTag(raw, 16, protowire.Fixed64Type)
+	raw = protowire.AppendFixed64(raw, 7)
+	var b storage.Batch
+	c, err := NewDecoder().DecodeV1(raw, &b)
+	require.NoError(t, err)
+	require.Equal(t, 3, c.Samples)
+
+	_, err = NewDecoder().DecodeV1(raw[:len(raw)-3], &b)
+	require.ErrorIs(t, err, ErrMalformed)
+	require.EqualError(t, err, "remotewrite: malformed request: field 16: unexpected EOF")
+	_, err = NewDecoder().DecodeV1([]byte{0x0a, 0x7f, 0x00}, &b)
+	require.EqualError(t, err, "remotewrite: malformed request: length-delimited field: unexpected EOF")
+}

@@ -21,13 +21,14 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/internal/duration"
 	"github.com/emsdb/tsdb/storage"
 )
 
 // Config is the snmp section of the config file.
 type Config struct {
-	Interval time.Duration     `yaml:"interval"` // default 30s
-	Timeout  time.Duration     `yaml:"timeout"`  // per request, default 5s
+	Interval duration.Duration `yaml:"interval"` // default 30s; Prometheus syntax (30s, 5m)
+	Timeout  duration.Duration `yaml:"timeout"`  // per request, default 5s
 	Retries  int               `yaml:"retries"`  // default 1
 	Tenant   string            `yaml:"tenant"`
 	Targets  []Target          `yaml:"targets"`
@@ -129,10 +130,10 @@ func ifMetrics() []Metric {
 // Validate fills in defaults and checks the configuration.
 func (c *Config) Validate() error {
 	if c.Interval == 0 {
-		c.Interval = 30 * time.Second
+		c.Interval = duration.Duration(30 * time.Second)
 	}
 	if c.Timeout == 0 {
-		c.Timeout = 5 * time.Second
+		c.Timeout = duration.Duration(5 * time.Second)
 	}
 	if c.Retries == 0 {
 		c.Retries = 1
@@ -262,7 +263,7 @@ func (p *Poller) Stop() {
 
 func (p *Poller) loop(ctx context.Context, t Target) {
 	defer p.wg.Done()
-	tick := time.NewTicker(p.cfg.Interval)
+	tick := time.NewTicker(time.Duration(p.cfg.Interval))
 	defer tick.Stop()
 	for {
 		p.pollOnce(ctx, t)
@@ -326,7 +327,7 @@ func (p *Poller) connect(t Target) (*gosnmp.GoSNMP, error) {
 		return nil, fmt.Errorf("bad port in %q", t.Address)
 	}
 	g := &gosnmp.GoSNMP{
-		Target: host, Port: uint16(pn), Timeout: p.cfg.Timeout, Retries: p.cfg.Retries,
+		Target: host, Port: uint16(pn), Timeout: time.Duration(p.cfg.Timeout), Retries: p.cfg.Retries,
 		MaxRepetitions: 25, MaxOids: gosnmp.MaxOids,
 	}
 	if t.Version == "3" {
@@ -525,7 +526,7 @@ func text(pdu gosnmp.SnmpPDU) string {
 // snmp_trap{source, trap_oid} = 1, its string varbinds in label varbinds.
 func (p *Poller) startTraps() error {
 	tl := gosnmp.NewTrapListener()
-	tl.Params = &gosnmp.GoSNMP{Version: gosnmp.Version2c, Community: p.cfg.TrapCommunity, Timeout: p.cfg.Timeout}
+	tl.Params = &gosnmp.GoSNMP{Version: gosnmp.Version2c, Community: p.cfg.TrapCommunity, Timeout: time.Duration(p.cfg.Timeout)}
 	tl.OnNewTrap = func(pkt *gosnmp.SnmpPacket, addr *net.UDPAddr) {
 		p.m.Traps.Inc()
 		trapOID := ""

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/emsdb/tsdb/internal/apptest"
+	"github.com/emsdb/tsdb/internal/duration"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
@@ -21,7 +22,7 @@ func TestPollRealSnmpd(t *testing.T) {
 	agent := apptest.StartSnmpd(t)
 	db := st.Open(t, nil)
 	cfg := Config{
-		Timeout: 2 * time.Second,
+		Timeout: duration.Duration(2 * time.Second),
 		Targets: []Target{
 			{Name: "v2", Address: agent.Addr, Modules: []string{"system", "if_mib", "host_resources", "mine"}},
 			{Name: "v3", Address: agent.Addr, Version: "3", Modules: []string{"system"},
@@ -68,8 +69,8 @@ func TestDeadTargetDoesNotStallOthers(t *testing.T) {
 	agent := apptest.StartSnmpd(t)
 	db := st.Open(t, nil)
 	cfg := Config{
-		Interval: 300 * time.Millisecond,
-		Timeout:  3 * time.Second,
+		Interval: duration.Duration(300 * time.Millisecond),
+		Timeout:  duration.Duration(3 * time.Second),
 		Retries:  1,
 		Targets: []Target{
 			{Name: "dead", Address: apptest.FreeUDPPort(t), Modules: []string{"system"}},

@@ -1,0 +1,116 @@
+package remotewrite
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/emsdb/tsdb/storage"
+)
+
+// benchSeries is the shape of one node_exporter scrape sent by Prometheus:
+// 2000 series (the default max_samples_per_send) of 5 labels, one sample each.
+const benchSeries = 2000
+
+func benchLabels(i int) labels.Labels {
+	return labels.FromStrings(
+		"__name__", fmt.Sprintf("node_metric_%d", i%100),
+		"cpu", fmt.Sprintf("%d", i%8),
+		"instance", fmt.Sprintf("host-%d.example.com:9100", i/100),
+		"job", "node",
+		"mode", "user",
+	)
+}
+
+func benchV1(b *testing.B) []byte {
+	req := &prompb.WriteRequest{}
+	for i := range benchSeries {
+		var ls []prompb.Label
+		benchLabels(i).Range(func(l labels.Label) { ls = append(ls, prompb.Label{Name: l.Name, Value: l.Value}) })
+		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
+			Labels:  ls,
+			Samples: []prompb.Sample{{Value: float64(i) * 1.5, Timestamp: 1700000000000 + int64(i)}},
+		})
+	}
+	raw, err := req.Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+func benchV2(b *testing.B) []byte {
+	syms := writev2.NewSymbolTable()
+	req := &writev2.Request{}
+	for i := range benchSeries {
+		req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
+			LabelsRefs: syms.SymbolizeLabels(benchLabels(i), nil),
+			Samples:    []writev2.Sample{{Value: float64(i) * 1.5, Timestamp: 1700000000000 + int64(i)}},
+		})
+	}
+	req.Symbols = syms.Symbols()
+	raw, err := req.Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+// BenchmarkDecodeV1 decodes a remote-write 1.0 request; labels stay as keys.
+func BenchmarkDecodeV1(b *testing.B) {
+	raw := benchV1(b)
+	d := NewDecoder()
+	var batch storage.Batch
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		batch.Reset()
+		c, err := d.DecodeV1(raw, &batch)
+		if err != nil || c.Samples != benchSeries {
+			b.Fatal(c, err)
+		}
+	}
+	b.ReportMetric(float64(benchSeries*b.N)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// BenchmarkDecodeV1Labels decodes a 1.0 request and then the labels of
+// every key, as storage does for series it has not seen.
+func BenchmarkDecodeV1Labels(b *testing.B) {
+	raw := benchV1(b)
+	d := NewDecoder()
+	var batch storage.Batch
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		batch.Reset()
+		if _, err := d.DecodeV1(raw, &batch); err != nil {
+			b.Fatal(err)
+		}
+		for i := range batch.Series {
+			if _, err := batch.LabelsOf(i); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(benchSeries*b.N)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// BenchmarkDecodeV2 decodes a remote-write 2.0 request.
+func BenchmarkDecodeV2(b *testing.B) {
+	raw := benchV2(b)
+	d := NewDecoder()
+	var batch storage.Batch
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		batch.Reset()
+		c, err := d.DecodeV2(raw, &batch)
+		if err != nil || c.Samples != benchSeries {
+			b.Fatal(c, err)
+		}
+	}
+	b.ReportMetric(float64(benchSeries*b.N)/b.Elapsed().Seconds(), "samples/s")
+}
