@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"github.com/emsdb/tsdb/alerting/kpi"
 	"github.com/emsdb/tsdb/internal/duration"
 )
