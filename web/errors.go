@@ -73,6 +73,7 @@ func invalid(err error) error {
 
 var (
 	errOverBudget    = &apiError{typ: errUnavailable, err: errors.New("tsdb is over its memory budget (--memory.budget-bytes); retry shortly")}
+	errReserved      = &apiError{typ: errUnavailable, err: errors.New("tsdb is near its connection limit (--http.max-connections): the last connections serve only probes and authenticated requests; retry shortly")}
 	errAdminDisabled = &apiError{typ: errUnavailable, err: errors.New("admin APIs disabled")}
 	errITSMOff       = &apiError{typ: errNotFound, err: errors.New("ITSM is not configured (itsm: in --config.file)")}
 	errKPIsOff       = &apiError{typ: errNotFound, err: errors.New("no KPIs are configured (kpis: in --config.file)")}

@@ -181,11 +181,31 @@ func (rt *Router) Handler(ctx *fasthttp.RequestCtx) {
 	if c != nil {
 		role = c.Role
 	}
-	if a := rt.auth(); a != nil {
+	a := rt.auth()
+	if a != nil {
 		if err := a.Authorize(ctx, role); err != nil {
+			if lc := limited(ctx.Conn()); lc != nil && !lc.admitRequest(false) {
+				ctx.SetConnectionClose() // a reserved slot is not kept for a failed login
+			}
 			respondError(ctx, err, false)
 			rt.requests.WithLabelValues("auth", strconv.Itoa(ctx.Response.StatusCode())).Inc()
 			return
+		}
+	}
+	if lc := limited(ctx.Conn()); lc != nil {
+		// A reserved connection serves probes and authenticated requests
+		// only (see conns.go); under pressure no connection is kept alive.
+		probe := c != nil && c.Role == auth.Public && strings.HasPrefix(c.Path, "/-/")
+		if !lc.admitRequest(probe || (a != nil && role != auth.Public)) {
+			lc.l.refused.WithLabelValues("reserve").Inc()
+			ctx.SetConnectionClose()
+			ctx.Response.Header.Set("Retry-After", "1")
+			respondError(ctx, errReserved, false)
+			rt.requests.WithLabelValues("reserve", "503").Inc()
+			return
+		}
+		if lc.l.underPressure() {
+			ctx.SetConnectionClose()
 		}
 	}
 	if c == nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
@@ -14,38 +15,105 @@ import (
 type ServerOptions struct {
 	// MaxBodyBytes is the largest request body read; default 33 MiB.
 	MaxBodyBytes int
-	// ReadTimeout bounds reading one request; default 1m.
+	// MaxHeaderBytes is the largest request line and headers (a GET
+	// query's URL included); default 256 KiB. NB: fasthttp gives each
+	// connection reading a request a buffer of this size up front, so
+	// the worst case is MaxConnections times it.
+	MaxHeaderBytes int
+	// HeaderReadTimeout bounds reading a request's header (and the TLS
+	// handshake): from the connection's first byte, or a keep-alive
+	// request's first byte; default 10s.
+	HeaderReadTimeout time.Duration
+	// ReadTimeout bounds reading a request's body once its header is in;
+	// default 1m.
 	ReadTimeout time.Duration
+	// IdleTimeout is how long an idle keep-alive connection is kept;
+	// default 2m. Under pressure (three quarters of MaxConnections open)
+	// idle connections are closed at once.
+	IdleTimeout time.Duration
 	// MaxConnections bounds concurrent connections; default 2048.
 	MaxConnections int
-	Logger         *slog.Logger
+	// ReservedConnections of MaxConnections serve only probes and
+	// authenticated requests; default MaxConnections/16, at least 1.
+	ReservedConnections int
+	// MaxConnectionsPerIP bounds the connections of one client address
+	// (IPv6: one /64); default 256; negative: no bound.
+	MaxConnectionsPerIP int
+	// Registerer takes the connection metrics; nil: none.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
-// Server serves an API on listeners.
-type Server struct{ srv *fasthttp.Server }
+// DefaultServerOptions are the bounds a zero ServerOptions gets.
+func DefaultServerOptions() ServerOptions {
+	return ServerOptions{
+		MaxBodyBytes:        33 << 20,
+		MaxHeaderBytes:      256 << 10,
+		HeaderReadTimeout:   10 * time.Second,
+		ReadTimeout:         time.Minute,
+		IdleTimeout:         2 * time.Minute,
+		MaxConnections:      2048,
+		MaxConnectionsPerIP: 256,
+	}
+}
 
-// NewServer returns a server of a.
-func NewServer(a *API, o ServerOptions) *Server {
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 33 << 20
+func (o *ServerOptions) ensureDefaults() {
+	d := DefaultServerOptions()
+	for _, f := range []struct{ v, d *int }{
+		{&o.MaxBodyBytes, &d.MaxBodyBytes}, {&o.MaxHeaderBytes, &d.MaxHeaderBytes},
+		{&o.MaxConnections, &d.MaxConnections}, {&o.MaxConnectionsPerIP, &d.MaxConnectionsPerIP},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
 	}
-	if o.ReadTimeout <= 0 {
-		o.ReadTimeout = time.Minute
+	for _, f := range []struct{ v, d *time.Duration }{
+		{&o.HeaderReadTimeout, &d.HeaderReadTimeout}, {&o.ReadTimeout, &d.ReadTimeout}, {&o.IdleTimeout, &d.IdleTimeout},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
 	}
-	if o.MaxConnections <= 0 {
-		o.MaxConnections = 2048
+	if o.ReservedConnections <= 0 {
+		o.ReservedConnections = max(1, o.MaxConnections/16)
 	}
+	o.ReservedConnections = min(o.ReservedConnections, o.MaxConnections)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{srv: &fasthttp.Server{
-		Handler:               a.Handler,
-		Name:                  "tsdb",
-		MaxRequestBodySize:    o.MaxBodyBytes,
-		ReadTimeout:           o.ReadTimeout,
-		WriteTimeout:          5 * time.Minute,
-		IdleTimeout:           2 * time.Minute,
-		Concurrency:           o.MaxConnections,
+}
+
+// Server serves an API on listeners.
+type Server struct {
+	srv   *fasthttp.Server
+	conns *connLimiter
+}
+
+// NewServer returns a server of a.
+func NewServer(a *API, o ServerOptions) *Server {
+	o.ensureDefaults()
+	conns := newConnLimiter(o)
+	bodyTimeout := fasthttp.RequestConfig{ReadTimeout: o.ReadTimeout}
+	return &Server{conns: conns, srv: &fasthttp.Server{
+		Handler:        a.Handler,
+		Name:           "tsdb",
+		ReadBufferSize: o.MaxHeaderBytes,
+		// NB: with ReduceMemoryUsage an idle keep-alive connection gives
+		// its read buffer back; without it, every connection would keep
+		// MaxHeaderBytes.
+		ReduceMemoryUsage:  true,
+		MaxRequestBodySize: o.MaxBodyBytes,
+		// fasthttp's ReadTimeout runs from the connection's (or a
+		// keep-alive request's) first byte to the end of the header: the
+		// header timeout. HeaderReceived then gives the body its own.
+		ReadTimeout:    o.HeaderReadTimeout,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return bodyTimeout },
+		WriteTimeout:   5 * time.Minute,
+		IdleTimeout:    o.IdleTimeout,
+		// The connLimiter is the bound; fasthttp's is a backstop that
+		// must not refuse first (it counts a connection a little longer).
+		Concurrency:           2*o.MaxConnections + 64,
+		ConnState:             conns.connState,
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{o.Logger},
@@ -53,7 +121,9 @@ func NewServer(a *API, o ServerOptions) *Server {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(&limitedListener{Listener: ln, l: s.conns})
+}
 
 // Shutdown stops accepting and waits for requests in flight until ctx is
 // done.
