@@ -26,6 +26,8 @@ func TestServeDurationFlags(t *testing.T) {
 		{"rules.evaluation-interval", "1w", func(c *serveConfig) time.Duration { return c.evalInterval }, 7 * day},
 		{"shutdown.timeout", "2m", func(c *serveConfig) time.Duration { return c.shutdownWait }, 2 * time.Minute},
 		{"http.read-timeout", "1d", func(c *serveConfig) time.Duration { return c.readTimeout }, day},
+		{"http.header-read-timeout", "2s", func(c *serveConfig) time.Duration { return c.headerTimeout }, 2 * time.Second},
+		{"http.idle-timeout", "30s", func(c *serveConfig) time.Duration { return c.idleTimeout }, 30 * time.Second},
 		{"retention", "30d", func(c *serveConfig) time.Duration { return c.retention }, 30 * day},
 		{"retention", "1y2w", func(c *serveConfig) time.Duration { return c.retention }, 365*day + 14*day},
 		{"retention", "0", func(c *serveConfig) time.Duration { return c.retention }, 0},
@@ -45,6 +47,10 @@ func TestServeDurationFlags(t *testing.T) {
 	require.Equal(t, 5*time.Minute, c.queryLookback, "defaults are kept")
 	require.Equal(t, 2*time.Minute, c.queryTimeout)
 	require.Equal(t, 30*time.Second, c.shutdownWait)
+	require.Equal(t, 10*time.Second, c.headerTimeout)
+	require.Equal(t, 2*time.Minute, c.idleTimeout)
+	require.Equal(t, 256, c.maxConnsPerIP)
+	require.Equal(t, 256<<10, c.maxHeaderBytes)
 	require.Zero(t, c.retention)
 }
 

@@ -29,6 +29,10 @@ type serveConfig struct {
 	shutdownWait   time.Duration
 	readTimeout    time.Duration
 	maxConnections int
+	maxConnsPerIP  int
+	headerTimeout  time.Duration
+	idleTimeout    time.Duration
+	maxHeaderBytes int
 	memoryBudget   int64
 	queryTimeout   time.Duration
 	queryMaxConc   int
@@ -65,8 +69,12 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	durationVar(fs, &c.shutdownWait, "shutdown.timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
-	durationVar(fs, &c.readTimeout, "http.read-timeout", time.Minute, "longest time to read one request")
-	fs.IntVar(&c.maxConnections, "http.max-connections", 2048, "most concurrent HTTP connections")
+	durationVar(fs, &c.readTimeout, "http.read-timeout", time.Minute, "longest time to read a request's body, once its header is in")
+	durationVar(fs, &c.headerTimeout, "http.header-read-timeout", 10*time.Second, "longest time a client may take to start a request, and then to send its whole header (the TLS handshake included); slower clients are cut")
+	durationVar(fs, &c.idleTimeout, "http.idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept; once three quarters of --http.max-connections are open, idle connections are closed at once")
+	fs.IntVar(&c.maxConnections, "http.max-connections", 2048, "most concurrent HTTP connections; the last sixteenth serve only /-/healthy, /-/ready and authenticated requests")
+	fs.IntVar(&c.maxConnsPerIP, "http.max-connections-per-ip", 256, "most concurrent HTTP connections from one client address (an IPv6 /64 counts as one); more get 429; 0: no bound (behind a reverse proxy every client has the proxy's address)")
+	fs.IntVar(&c.maxHeaderBytes, "http.max-header-bytes", 256<<10, "largest request line and headers, in bytes, a GET query's URL included (Prometheus allows 1 MiB); larger get 431; each connection reading a request holds a buffer of this size")
 	fs.Int64Var(&c.memoryBudget, "memory.budget-bytes", 0, "memory budget: over it writes and queries get 503 with Retry-After until memory falls back (0: none)")
 	durationVar(fs, &c.queryTimeout, "query.timeout", 2*time.Minute, "longest time one query may run")
 	fs.IntVar(&c.queryMaxConc, "query.max-concurrency", 20, "most queries running at once; others wait")
@@ -92,6 +100,14 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch {
+	case c.maxConnections < 1:
+		return nil, errors.New("--http.max-connections must be at least 1")
+	case c.maxConnsPerIP < 0:
+		return nil, errors.New("--http.max-connections-per-ip must be 0 (no bound) or more")
+	case c.maxHeaderBytes < 4<<10:
+		return nil, errors.New("--http.max-header-bytes must be at least 4096")
 	}
 	return c, nil
 }

@@ -407,11 +407,20 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		TenantQueryLimit: func(t string) int { return s.limiter.Config().For(t).MaxQueryConcurrency },
 		Version:          version,
 	})
+	perIP := cfg.maxConnsPerIP
+	if perIP == 0 {
+		perIP = -1 // the flag's 0 is "no bound"; the option's is "default"
+	}
 	srv := web.NewServer(api, web.ServerOptions{
-		MaxBodyBytes:   cfg.maxBodyBytes + 1<<20,
-		ReadTimeout:    cfg.readTimeout,
-		MaxConnections: cfg.maxConnections,
-		Logger:         log,
+		MaxBodyBytes:        cfg.maxBodyBytes + 1<<20,
+		MaxHeaderBytes:      cfg.maxHeaderBytes,
+		HeaderReadTimeout:   cfg.headerTimeout,
+		ReadTimeout:         cfg.readTimeout,
+		IdleTimeout:         cfg.idleTimeout,
+		MaxConnections:      cfg.maxConnections,
+		MaxConnectionsPerIP: perIP,
+		Registerer:          s.reg,
+		Logger:              log,
 	})
 	lc.run("http server", func(ctx context.Context) error {
 		errc := make(chan error, 1)
