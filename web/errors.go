@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/valyala/fasthttp"
 
@@ -103,6 +105,8 @@ func classify(err error) (string, int) {
 		return errNotFound, fasthttp.StatusNotFound
 	case errors.Is(err, itsm.ErrUnauthorized), errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrBadCredentials):
 		return errUnauthorized, fasthttp.StatusUnauthorized
+	case errors.Is(err, auth.ErrThrottled):
+		return errTooMany, fasthttp.StatusTooManyRequests
 	case errors.Is(err, auth.ErrForbidden):
 		return errForbidden, fasthttp.StatusForbidden
 	case errors.Is(err, context.DeadlineExceeded):
@@ -147,7 +151,10 @@ func respondError(ctx *fasthttp.RequestCtx, err error, text bool) {
 	ctx.SetStatusCode(status)
 	switch status {
 	case fasthttp.StatusTooManyRequests:
-		if len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+		var te *auth.ThrottledError
+		if errors.As(err, &te) {
+			ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(te.RetryAfter.Seconds()))))
+		} else if len(ctx.Response.Header.Peek("Retry-After")) == 0 {
 			ctx.Response.Header.Set("Retry-After", "1") // queries are short: a second is plenty
 		}
 	case fasthttp.StatusUnauthorized:

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/query"
@@ -165,4 +168,37 @@ func TestPatternMatch(t *testing.T) {
 	f("/debug/pprof/{p...}", "/debug/pprof/heap/x", true, "p=heap/x")
 	f("/debug/pprof/{p...}", "/debug/pprof", false)
 	f("/console/{f...}", "/consolex/a", false)
+}
+
+// TestRouterThrottlesFailedLogins: through the router, an address that
+// keeps guessing basic-auth passwords gets 429 with Retry-After once its
+// failures are spent, in the error envelope, and no bcrypt runs for it.
+func TestRouterThrottlesFailedLogins(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	require.NoError(t, err)
+	authn, err := auth.New(auth.Config{MaxLoginFailures: 5, Users: []auth.User{
+		{Name: "kim", Username: "kim", PasswordHash: string(hash), Roles: []auth.Role{auth.Read}, Tenants: []string{"acme"}},
+	}})
+	require.NoError(t, err)
+	a := New(Deps{Version: "test", Auth: func() *auth.Authenticator { return authn }})
+	do := func(pass string) *fasthttp.Response {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("GET")
+		ctx.Request.SetRequestURI("/api/v1/status/buildinfo")
+		ctx.Request.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("kim:"+pass)))
+		a.Handler(&ctx)
+		var resp fasthttp.Response
+		ctx.Response.CopyTo(&resp)
+		return &resp
+	}
+	require.Equal(t, 200, do("s3cret").StatusCode())
+	for i := range 5 {
+		require.Equal(t, 401, do(fmt.Sprint("guess", i)).StatusCode())
+	}
+	resp := do("guess")
+	require.Equal(t, 429, resp.StatusCode())
+	require.Equal(t, "12", string(resp.Header.Peek("Retry-After")), "5 a minute: one back every 12s")
+	require.Contains(t, string(resp.Body()), `"errorType":"too_many_requests"`)
+	require.Contains(t, string(resp.Body()), "max_login_failures_per_minute")
+	require.Equal(t, 200, do("s3cret").StatusCode(), "the header verified before needs no bcrypt")
 }

@@ -6,6 +6,12 @@
 // (incident and problem actions; includes read), admin (everything).
 // Secrets are stored hashed: tokens as SHA-256 (they are long and random),
 // passwords with bcrypt; `tsdb auth hash` makes both.
+//
+// A bcrypt check costs tens of milliseconds of CPU, so basic auth is
+// guarded three ways: a verified header is remembered for a minute (a
+// dashboard does not pay bcrypt per request); each client address may
+// fail MaxLoginFailures times a minute, then gets ErrThrottled (429)
+// without a bcrypt; and at most half the CPUs run bcrypt at once.
 package auth
 
 import (
@@ -14,9 +20,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
+	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/crypto/bcrypt"
@@ -54,7 +64,20 @@ type User struct {
 // Config is the auth: section of the config file.
 type Config struct {
 	Users []User `yaml:"users"`
+	// MaxLoginFailures is how many failed basic-auth logins one client
+	// address (an IPv6 /64 counts as one) may make per minute, as a
+	// token bucket: that many at once, then one every minute/N. Over it,
+	// basic auth from the address answers 429 with Retry-After without
+	// checking the password. Default 10; negative: no bound.
+	MaxLoginFailures int `yaml:"max_login_failures_per_minute"`
 }
+
+// Bounds of the basic-auth caches.
+const (
+	verifiedTTL     = time.Minute // how long a verified basic-auth header is trusted without bcrypt
+	maxVerified     = 4096        // headers remembered
+	maxFailureAddrs = 65536       // addresses whose failures are counted
+)
 
 // Validate checks the users.
 func (c *Config) Validate() error {
@@ -105,13 +128,34 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Authenticator checks requests against the configured users.
+// Authenticator checks requests against the configured users. It is
+// safe for concurrent use.
 type Authenticator struct {
 	byToken map[[sha256.Size]byte]*User
 	byName  map[string]*User
 
-	mu sync.Mutex
-	ok map[[sha256.Size]byte]*User // basic credentials bcrypt already accepted
+	maxFailures int
+	now         func() time.Time
+	// compare is bcrypt.CompareHashAndPassword (tests count the calls).
+	compare func(hash, password []byte) error
+	bcrypts chan struct{} // slots for bcrypt checks running at once
+
+	mu struct {
+		sync.Mutex
+		verified map[[sha256.Size]byte]verified // basic-auth headers bcrypt accepted
+		failures map[netip.Addr]*bucket         // failed logins per client address
+	}
+}
+
+type verified struct {
+	u     *User
+	until time.Time
+}
+
+// bucket is a token bucket of failed logins: tokens left, as of at.
+type bucket struct {
+	tokens float64
+	at     time.Time
 }
 
 // New builds an Authenticator; cfg must be valid.
@@ -119,7 +163,14 @@ func New(cfg Config) (*Authenticator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Authenticator{byToken: map[[sha256.Size]byte]*User{}, byName: map[string]*User{}, ok: map[[sha256.Size]byte]*User{}}
+	a := &Authenticator{byToken: map[[sha256.Size]byte]*User{}, byName: map[string]*User{},
+		maxFailures: cfg.MaxLoginFailures, now: time.Now, compare: bcrypt.CompareHashAndPassword,
+		bcrypts: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
+	if a.maxFailures == 0 {
+		a.maxFailures = 10
+	}
+	a.mu.verified = map[[sha256.Size]byte]verified{}
+	a.mu.failures = map[netip.Addr]*bucket{}
 	for i := range cfg.Users {
 		u := &cfg.Users[i]
 		if u.TokenSHA256 != "" {
@@ -166,8 +217,30 @@ var (
 	ErrBadCredentials = errors.New("invalid credentials")
 )
 
-// Identify returns the user the Authorization header names.
-func (a *Authenticator) Identify(header string) (*User, error) {
+// ErrThrottled refuses basic auth from a client address over its failed
+// logins (429); the error is a *ThrottledError.
+var ErrThrottled = errors.New("auth: too many failed logins from this address")
+
+// ThrottledError is ErrThrottled with the time until the address may try
+// again.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed logins from this address (max_login_failures_per_minute in auth:); retry in %s",
+		e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrThrottled) hold.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// dummyHash is checked for an unknown user, so that it costs the same
+// time as a wrong password.
+var dummyHash = []byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z3YVv1aPEZ3JK8b3T5Ts.GJa")
+
+// Identify returns the user the Authorization header names; client is
+// the address the request came from, whose failed basic-auth logins are
+// counted (the zero Addr shares one count).
+func (a *Authenticator) Identify(header string, client netip.Addr) (*User, error) {
 	switch {
 	case header == "":
 		return nil, ErrNoCredentials
@@ -178,35 +251,112 @@ func (a *Authenticator) Identify(header string) (*User, error) {
 		}
 		return nil, ErrBadCredentials
 	case strings.HasPrefix(header, "Basic "):
-		user, pass, ok := basic(header)
-		if !ok {
-			return nil, ErrBadCredentials
-		}
-		k := sha256.Sum256([]byte(user + "\x00" + pass))
-		a.mu.Lock()
-		u, cached := a.ok[k]
-		a.mu.Unlock()
-		if cached {
-			return u, nil
-		}
-		u, known := a.byName[user]
-		if !known {
-			// Spend the same time as a wrong password.
-			_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z3YVv1aPEZ3JK8b3T5Ts.GJa"), []byte(pass))
-			return nil, ErrBadCredentials
-		}
-		if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass)) != nil {
-			return nil, ErrBadCredentials
-		}
-		a.mu.Lock()
-		if len(a.ok) > 10000 {
-			clear(a.ok)
-		}
-		a.ok[k] = u
-		a.mu.Unlock()
-		return u, nil
+		return a.identifyBasic(header, client)
 	}
 	return nil, ErrBadCredentials
+}
+
+// identifyBasic checks basic credentials: from the cache of verified
+// headers, else with bcrypt, if the client has failures left.
+func (a *Authenticator) identifyBasic(header string, client netip.Addr) (*User, error) {
+	user, pass, ok := basic(header)
+	if !ok {
+		return nil, ErrBadCredentials
+	}
+	k := sha256.Sum256([]byte(header))
+	now := a.now()
+	a.mu.Lock()
+	v, cached := a.mu.verified[k]
+	a.mu.Unlock()
+	if cached && now.Before(v.until) {
+		return v.u, nil
+	}
+	// Take a failure up front (given back on success), so that parallel
+	// guesses cannot overrun the budget.
+	if wait := a.takeFailure(client, now); wait > 0 {
+		return nil, &ThrottledError{RetryAfter: wait}
+	}
+	u, known := a.byName[user]
+	hash := dummyHash
+	if known {
+		hash = []byte(u.PasswordHash)
+	}
+	a.bcrypts <- struct{}{}
+	err := a.compare(hash, []byte(pass))
+	<-a.bcrypts
+	if !known || err != nil {
+		return nil, ErrBadCredentials
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.giveBackFailureLocked(client)
+	if len(a.mu.verified) >= maxVerified {
+		for h, v := range a.mu.verified {
+			if len(a.mu.verified) >= maxVerified || !now.Before(v.until) {
+				delete(a.mu.verified, h)
+			}
+		}
+	}
+	a.mu.verified[k] = verified{u: u, until: now.Add(verifiedTTL)}
+	return u, nil
+}
+
+// takeFailure takes one failure from client's bucket; when there is none
+// left it returns how long until there is.
+func (a *Authenticator) takeFailure(client netip.Addr, now time.Time) time.Duration {
+	if a.maxFailures < 0 {
+		return 0
+	}
+	client = clientKey(client)
+	per := time.Minute / time.Duration(a.maxFailures) // one failure back every per
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.mu.failures[client]
+	if b == nil {
+		if len(a.mu.failures) >= maxFailureAddrs {
+			a.sweepFailuresLocked(now, per)
+			if len(a.mu.failures) >= maxFailureAddrs {
+				// NB: too many addresses failing to count them all; the
+				// bcrypt slots still bound the CPU spent on them.
+				return 0
+			}
+		}
+		b = &bucket{tokens: float64(a.maxFailures), at: now}
+		a.mu.failures[client] = b
+	}
+	b.tokens = math.Min(float64(a.maxFailures), b.tokens+float64(now.Sub(b.at))/float64(per))
+	b.at = now
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) * float64(per))
+	}
+	b.tokens--
+	return 0
+}
+
+func (a *Authenticator) giveBackFailureLocked(client netip.Addr) {
+	if b := a.mu.failures[clientKey(client)]; b != nil {
+		b.tokens = math.Min(float64(a.maxFailures), b.tokens+1)
+	}
+}
+
+// sweepFailuresLocked forgets the addresses whose buckets are full again.
+func (a *Authenticator) sweepFailuresLocked(now time.Time, per time.Duration) {
+	for k, b := range a.mu.failures {
+		if b.tokens+float64(now.Sub(b.at))/float64(per) >= float64(a.maxFailures) {
+			delete(a.mu.failures, k)
+		}
+	}
+}
+
+// clientKey is the address failures are counted under: the IPv4
+// address, or the IPv6 /64.
+func clientKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
 }
 
 func basic(header string) (user, pass string, ok bool) {
@@ -224,12 +374,14 @@ var ErrForbidden = errors.New("auth: forbidden")
 // Authorize checks that the request's credentials carry role need and
 // binds the request to a tenant the user may act for (setting the tenant
 // header). It returns an error wrapping ErrNoCredentials or
-// ErrBadCredentials (401) or ErrForbidden (403); the caller answers it.
+// ErrBadCredentials (401), ErrThrottled (429) or ErrForbidden (403); the
+// caller answers it.
 func (a *Authenticator) Authorize(ctx *fasthttp.RequestCtx, need Role) error {
 	if need == Public {
 		return nil
 	}
-	u, err := a.Identify(string(ctx.Request.Header.Peek("Authorization")))
+	client, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	u, err := a.Identify(string(ctx.Request.Header.Peek("Authorization")), client)
 	if err != nil {
 		return err
 	}

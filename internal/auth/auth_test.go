@@ -3,7 +3,12 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
@@ -104,9 +109,132 @@ func FuzzIdentify(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
-		u, err := a.Identify(h)
+		u, err := a.Identify(h, netip.Addr{})
 		if (u == nil) == (err == nil) {
 			t.Fatalf("%q: user %v, err %v", h, u, err)
 		}
 	})
+}
+
+// countBcrypt makes a's bcrypt checks counted, and its clock manual.
+func countBcrypt(a *Authenticator) (calls *atomic.Int64, advance func(time.Duration)) {
+	calls = &atomic.Int64{}
+	compare := a.compare
+	a.compare = func(h, p []byte) error { calls.Add(1); return compare(h, p) }
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	a.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	return calls, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+// TestFailedLoginsThrottled: an address gets max_login_failures_per_minute
+// wrong passwords, then ErrThrottled with a Retry-After and no bcrypt
+// (before, every guess cost a bcrypt: 400 guesses were 17 s of CPU);
+// other addresses are not held back, a verified header still works, and
+// the budget refills over the minute.
+func TestFailedLoginsThrottled(t *testing.T) {
+	a := testAuth(t)
+	calls, advance := countBcrypt(a)
+	attacker, other := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("198.51.100.1")
+	for i := range 10 {
+		_, err := a.Identify(basicHeader("kim", fmt.Sprint("guess", i)), attacker)
+		require.ErrorIs(t, err, ErrBadCredentials)
+	}
+	require.EqualValues(t, 10, calls.Load())
+	for _, h := range []string{basicHeader("kim", "guess"), basicHeader("nobody", "x"), basicHeader("kim", "s3cret")} {
+		_, err := a.Identify(h, attacker)
+		require.ErrorIs(t, err, ErrThrottled, "even the right password: it cannot be checked without bcrypt")
+		var te *ThrottledError
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, 6*time.Second, te.RetryAfter, "one failure back every 6s")
+	}
+	require.EqualValues(t, 10, calls.Load(), "no bcrypt while throttled")
+	require.ErrorIs(t, (func() error { _, err := a.Identify("Bearer nope", attacker); return err })(), ErrBadCredentials,
+		"tokens cost no bcrypt and are not throttled")
+
+	u, err := a.Identify(basicHeader("kim", "s3cret"), other)
+	require.NoError(t, err, "another address")
+	require.Equal(t, "oncall", u.Name)
+	u, err = a.Identify(basicHeader("kim", "s3cret"), attacker)
+	require.NoError(t, err, "a header already verified needs no bcrypt, so is not throttled")
+	require.Equal(t, "oncall", u.Name)
+
+	advance(6 * time.Second)
+	_, err = a.Identify(basicHeader("kim", "again"), attacker)
+	require.ErrorIs(t, err, ErrBadCredentials, "one more guess after 6s")
+	_, err = a.Identify(basicHeader("kim", "again"), attacker)
+	require.ErrorIs(t, err, ErrThrottled)
+
+	// An IPv6 client's /64 is one address.
+	v6 := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	for i := range 10 {
+		_, err := a.Identify(basicHeader("kim", "x"), v6(fmt.Sprintf("2001:db8::%x", i+1)))
+		require.ErrorIs(t, err, ErrBadCredentials)
+	}
+	_, err = a.Identify(basicHeader("kim", "x"), v6("2001:db8::ffff:1"))
+	require.ErrorIs(t, err, ErrThrottled)
+	_, err = a.Identify(basicHeader("kim", "x"), v6("2001:db8:0:1::1"))
+	require.ErrorIs(t, err, ErrBadCredentials, "the next /64")
+
+	// Successes do not use the budget up.
+	calls.Store(0)
+	b := testAuth(t)
+	b.compare = func(h, p []byte) error { calls.Add(1); return nil }
+	for i := range 50 {
+		_, err := b.Identify(basicHeader("kim", fmt.Sprint("p", i)), attacker)
+		require.NoError(t, err)
+	}
+}
+
+// TestVerifiedHeadersCached: a verified basic-auth header costs one
+// bcrypt a minute, not one per request, and the cache stays bounded.
+func TestVerifiedHeadersCached(t *testing.T) {
+	a := testAuth(t)
+	calls, advance := countBcrypt(a)
+	for range 100 {
+		u, err := a.Identify(basicHeader("kim", "s3cret"), netip.Addr{})
+		require.NoError(t, err)
+		require.Equal(t, "oncall", u.Name)
+	}
+	require.EqualValues(t, 1, calls.Load())
+	advance(verifiedTTL)
+	_, err := a.Identify(basicHeader("kim", "s3cret"), netip.Addr{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, calls.Load(), "checked again after the TTL")
+
+	a.compare = func(h, p []byte) error { return nil } // every password right: fill the cache
+	for i := range maxVerified + 100 {
+		_, err := a.Identify(basicHeader("kim", fmt.Sprint(i)), netip.Addr{})
+		require.NoError(t, err)
+	}
+	a.mu.Lock()
+	require.LessOrEqual(t, len(a.mu.verified), maxVerified)
+	a.mu.Unlock()
+}
+
+// TestBcryptSlots: parallel logins run at most half the CPUs' worth of
+// bcrypt at once, so guesses from many addresses leave CPU for queries.
+func TestBcryptSlots(t *testing.T) {
+	a := testAuth(t)
+	a.maxFailures = -1
+	var running, most atomic.Int64
+	a.compare = func(h, p []byte) error {
+		n := running.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		running.Add(-1)
+		return errors.New("wrong")
+	}
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Go(func() { _, _ = a.Identify(basicHeader("kim", fmt.Sprint(i)), netip.Addr{}) })
+	}
+	wg.Wait()
+	require.LessOrEqual(t, most.Load(), int64(cap(a.bcrypts)))
+	require.Positive(t, most.Load())
 }
