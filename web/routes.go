@@ -187,7 +187,9 @@ func routes(d Deps) []Route {
 		// Probes, metrics, the console.
 		{Method: "GET", Path: "/-/healthy", Role: auth.Public, Raw: text("Healthy.\n")},
 		{Method: "GET", Path: "/-/ready", Role: auth.Public, Raw: ready(d.Ready)},
-		{Method: "GET", Path: "/metrics", Role: auth.Read, Raw: metrics(d.Gatherer)},
+		// With auth on, /metrics is the operators' (admin or the metrics
+		// role), as Mimir's: its series name every tenant's rule groups.
+		{Method: "GET", Path: "/metrics", Role: auth.Metrics, Raw: metrics(d.Gatherer)},
 		{Method: "GET", Path: "/", Role: auth.Public, Raw: root},
 	}
 	if d.Console != nil {

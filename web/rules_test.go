@@ -10,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/alerting/rulefmt"
 	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/storage"
 	st "github.com/emsdb/tsdb/storage/storagetest"
@@ -251,4 +254,70 @@ func FuzzRulesAPI(f *testing.F) {
 			t.Fatalf("status %d (body %q) for %d %q %q %q", code, ctx.Response.Body(), which, path, query, body)
 		}
 	})
+}
+
+// TestRuleGroupsStayWithTheirTenant: with authentication on, the rule
+// groups of the --rules files belong to the default tenant and an API
+// group to its own: /api/v1/rules shows each tenant only its own. The
+// names of all of them are in /metrics (rule_group), so /metrics is the
+// operators' (admin or the metrics role), not any reader's: a reader of
+// tenant acme used to read the default tenant's group names there.
+func TestRuleGroupsStayWithTheirTenant(t *testing.T) {
+	db := st.Open(t, nil)
+	eng := query.NewEngine(db, nil)
+	reg := prometheus.NewRegistry()
+	r := ruler.New(eng, db, nil, &ruler.Options{Registerer: reg})
+	t.Cleanup(r.Stop)
+	file := filepath.Join(t.TempDir(), "payroll-rules.yml")
+	require.NoError(t, os.WriteFile(file, []byte("groups:\n  - name: payroll-secret\n    interval: 1s\n    rules:\n      - record: r\n        expr: vector(1)\n"), 0o644))
+	require.NoError(t, r.Load([]string{file}))
+	r.SetAPIGroups(map[string]map[string][]rulefmt.Group{"acme": {"ns": {{Name: "acme-group", Interval: rulefmt.Duration(time.Second),
+		Rules: []rulefmt.Rule{{Record: "a", Expr: "vector(2)"}}}}}})
+	authn, err := auth.New(auth.Config{Users: []auth.User{
+		{Name: "reader-acme", TokenSHA256: auth.HashToken("acme"), Roles: []auth.Role{auth.Read}, Tenants: []string{"acme"}},
+		{Name: "reader-default", TokenSHA256: auth.HashToken("default"), Roles: []auth.Role{auth.Read}, Tenants: []string{"default"}},
+		{Name: "scraper", TokenSHA256: auth.HashToken("scrape"), Roles: []auth.Role{auth.Metrics}, Tenants: []string{"*"}},
+		{Name: "root", TokenSHA256: auth.HashToken("root"), Roles: []auth.Role{auth.Admin}, Tenants: []string{"*"}},
+	}})
+	require.NoError(t, err)
+	a := New(Deps{Reader: db, Engine: eng, Ruler: r, RuleStore: db, Gatherer: reg, Auth: func() *auth.Authenticator { return authn }})
+	get := func(token, uri string) (int, string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI(uri)
+		ctx.Request.Header.Set("Authorization", "Bearer "+token)
+		a.Handler(&ctx)
+		return ctx.Response.StatusCode(), string(ctx.Response.Body())
+	}
+	groups := func(token string) []string {
+		code, body := get(token, "/api/v1/rules")
+		require.Equal(t, 200, code, body)
+		var res struct {
+			Data struct {
+				Groups []struct{ Name string } `json:"groups"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &res))
+		var out []string
+		for _, g := range res.Data.Groups {
+			out = append(out, g.Name)
+		}
+		return out
+	}
+	require.Equal(t, []string{"acme-group"}, groups("acme"))
+	require.Equal(t, []string{"payroll-secret"}, groups("default"))
+	require.Equal(t, []string{"payroll-secret"}, groups("root"), "admin without X-Scope-OrgID: the default tenant")
+
+	require.Eventually(t, func() bool {
+		_, body := get("root", "/metrics")
+		return strings.Contains(body, `rule_group="`+file+`;payroll-secret"`) && strings.Contains(body, `rule_group="ns;acme-group"`)
+	}, 10*time.Second, 50*time.Millisecond, "the groups evaluated")
+	code, body := get("acme", "/metrics")
+	require.Equal(t, 403, code)
+	require.Contains(t, body, "lacks the metrics role")
+	require.NotContains(t, body, "payroll")
+	code, body = get("scrape", "/metrics")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, "payroll-secret")
+	code, _ = get("scrape", "/api/v1/query?query=1")
+	require.Equal(t, 403, code, "the metrics role reads no tenant's data")
 }

@@ -3,7 +3,9 @@
 // request to one of the tenants its credentials allow.
 //
 // Roles: read (queries, listings, console), write (ingest), operator
-// (incident and problem actions; includes read), admin (everything).
+// (incident and problem actions; includes read), metrics (/metrics, which
+// shows every tenant's rule groups and sources: for the operators'
+// scraper), admin (everything).
 // Secrets are stored hashed: tokens as SHA-256 (they are long and random),
 // passwords with bcrypt; `tsdb auth hash` makes both.
 //
@@ -44,7 +46,11 @@ const (
 	Read     Role = "read"
 	Write    Role = "write"
 	Operator Role = "operator"
-	Admin    Role = "admin"
+	// Metrics is tsdb's own /metrics: its series name every tenant's
+	// rule groups, so it is the operators', not the tenants'. Admin
+	// holds it; give a scraper only this role.
+	Metrics Role = "metrics"
+	Admin   Role = "admin"
 )
 
 // User is one set of credentials.
@@ -108,9 +114,9 @@ func (c *Config) Validate() error {
 		}
 		for _, r := range u.Roles {
 			switch r {
-			case Read, Write, Operator, Admin:
+			case Read, Write, Operator, Metrics, Admin:
 			default:
-				return fmt.Errorf("auth user %q: role %q (read, write, operator, admin)", u.Name, r)
+				return fmt.Errorf("auth user %q: role %q (read, write, operator, metrics, admin)", u.Name, r)
 			}
 		}
 		if len(u.Tenants) == 0 {
