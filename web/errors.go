@@ -107,7 +107,7 @@ func classify(err error) (string, int) {
 		return errUnauthorized, fasthttp.StatusUnauthorized
 	case errors.Is(err, auth.ErrThrottled):
 		return errTooMany, fasthttp.StatusTooManyRequests
-	case errors.Is(err, auth.ErrForbidden):
+	case errors.Is(err, auth.ErrForbidden), errors.Is(err, itsm.ErrForbidden):
 		return errForbidden, fasthttp.StatusForbidden
 	case errors.Is(err, context.DeadlineExceeded):
 		return errTimeout, fasthttp.StatusServiceUnavailable

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/emsdb/tsdb/alerting/itsm"
+	"github.com/emsdb/tsdb/internal/tenancy"
 )
 
 var zeroTime time.Time
@@ -217,6 +218,9 @@ func (h *incidents) action(r *Request, tenant string) (any, error) {
 // inbound serves POST /api/v1/itsm/inbound/{receiver}: a ticketing
 // system's webhook, checked against the receiver's own secret.
 func (h *incidents) inbound(r *Request, tenant string) (any, error) {
+	if r.Header(tenancy.Header) == "" {
+		tenant = "" // the receiver's own: it is bound to its tenants
+	}
 	applied, skipped, err := h.m.Inbound(r.Param("receiver"), tenant, r.Header, r.Body())
 	if err != nil {
 		return nil, invalid(err)

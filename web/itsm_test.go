@@ -274,9 +274,9 @@ func TestInboundWebhooks(t *testing.T) {
 	pd, j := newReceiver(t, 0), newJira(t)
 	cfg := testConfig(pd.srv.URL, newReceiver(t, 0).srv.URL)
 	cfg.Receivers = []itsm.Receiver{
-		{Name: "pd", Type: "pagerduty", URL: pd.srv.URL, RoutingKey: "rk", InboundSecret: "pd-in"},
-		{Name: "jira", Type: "jira", URL: j.srv.URL, Project: "OPS", InboundSecret: "jira-in"},
-		{Name: "snow", Type: "servicenow", URL: newReceiver(t, 0).srv.URL, InboundSecret: "snow-in"},
+		{Name: "pd", Type: "pagerduty", URL: pd.srv.URL, RoutingKey: "rk", InboundSecret: "pd-in", Tenants: []string{"acme"}},
+		{Name: "jira", Type: "jira", URL: j.srv.URL, Project: "OPS", InboundSecret: "jira-in", Tenants: []string{"acme"}},
+		{Name: "snow", Type: "servicenow", URL: newReceiver(t, 0).srv.URL, InboundSecret: "snow-in", Tenants: []string{"acme"}},
 		{Name: "plain", Type: "webhook", URL: newReceiver(t, 0).srv.URL},
 	}
 	db := st.Open(t, nil)
@@ -338,6 +338,73 @@ func TestInboundWebhooks(t *testing.T) {
 	require.Equal(t, 404, code)
 	code, _ = post(t, m, "/api/v1/itsm/inbound/snow", `{"state":`, map[string]string{"Authorization": "Bearer snow-in"})
 	require.Equal(t, 400, code)
+}
+
+// TestInboundWebhookTenants: a receiver's inbound secret acts only for
+// the tenants the receiver is bound to (default: the default tenant),
+// whether the tenant is named by X-Scope-OrgID or by the ticket reference
+// in the body; anything else is 403 and changes nothing. Before, the
+// secret acted for whatever tenant the caller named.
+func TestInboundWebhookTenants(t *testing.T) {
+	cfg := testConfig(newReceiver(t, 0).srv.URL, newReceiver(t, 0).srv.URL)
+	cfg.Receivers = []itsm.Receiver{
+		{Name: "pd", Type: "pagerduty", URL: newReceiver(t, 0).srv.URL, RoutingKey: "rk", InboundSecret: "pd-in", Tenants: []string{"acme"}},
+		{Name: "hook", Type: "webhook", URL: newReceiver(t, 0).srv.URL, InboundSecret: "hook-in"}, // the default tenant's
+		{Name: "shared", Type: "webhook", URL: newReceiver(t, 0).srv.URL, InboundSecret: "shared-in", Tenants: []string{"*"}},
+	}
+	db := st.Open(t, nil)
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	m, err := itsm.New(cfg, db, nil, clk.now)
+	require.NoError(t, err)
+	defer m.Close()
+	for _, tenant := range []string{"acme", "beta", "default"} {
+		m.HandleAlert(ruler.Event{Tenant: tenant, Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	}
+	id := func(tenant string) string { return m.Incidents(tenant, "", "", "", time.Time{})[0].ID }
+	status := func(tenant string) string {
+		inc, _ := m.Incident(tenant, id(tenant))
+		return inc.Status
+	}
+	pdAck := func(tenant string) string {
+		return `{"event":{"event_type":"incident.acknowledged","agent":{"summary":"Kim"},"data":{"incident_key":"` + tenant + `/` + id(tenant) + `"}}}`
+	}
+
+	// PagerDuty bound to acme: a signed webhook about beta's incident is
+	// refused, whatever the header says.
+	for _, h := range []string{"", "beta", "acme"} {
+		body := pdAck("beta")
+		hdr := map[string]string{"X-PagerDuty-Signature": "v1=" + sign("pd-in", body)}
+		if h != "" {
+			hdr["X-Scope-OrgID"] = h
+		}
+		code, out := post(t, m, "/api/v1/itsm/inbound/pd", body, hdr)
+		require.Equal(t, 403, code, "header %q: %v", h, out)
+		require.Contains(t, out["error"], `not for "beta"`)
+	}
+	require.Equal(t, itsm.StatusOpen, status("beta"), "and nothing changed")
+	body := pdAck("acme")
+	code, out := post(t, m, "/api/v1/itsm/inbound/pd", body, map[string]string{"X-PagerDuty-Signature": "v1=" + sign("pd-in", body)})
+	require.Equal(t, 200, code, out)
+	require.Equal(t, itsm.StatusAcknowledged, status("acme"))
+
+	// A generic webhook bound to nothing is the default tenant's: another
+	// tenant in X-Scope-OrgID is refused; without one it acts for default.
+	ack := func(tenant string) string { return `{"incident":"` + id(tenant) + `","action":"ack","who":"bot"}` }
+	code, out = post(t, m, "/api/v1/itsm/inbound/hook", ack("beta"), map[string]string{"Authorization": "Bearer hook-in", "X-Scope-OrgID": "beta"})
+	require.Equal(t, 403, code, out)
+	require.Equal(t, itsm.StatusOpen, status("beta"))
+	code, out = post(t, m, "/api/v1/itsm/inbound/hook", ack("default"), map[string]string{"Authorization": "Bearer hook-in"})
+	require.Equal(t, 200, code, out)
+	require.Equal(t, itsm.StatusAcknowledged, status("default"))
+
+	// The secret is checked first: a wrong one is 401, not 403.
+	code, _ = post(t, m, "/api/v1/itsm/inbound/hook", ack("beta"), map[string]string{"Authorization": "Bearer nope", "X-Scope-OrgID": "beta"})
+	require.Equal(t, 401, code)
+
+	// tenants: ["*"] is a deliberate choice to serve them all.
+	code, out = post(t, m, "/api/v1/itsm/inbound/shared", ack("beta"), map[string]string{"Authorization": "Bearer shared-in", "X-Scope-OrgID": "beta"})
+	require.Equal(t, 200, code, out)
+	require.Equal(t, itsm.StatusAcknowledged, status("beta"))
 }
 
 // FuzzITSMAPI sends arbitrary query strings and bodies (form and JSON) with

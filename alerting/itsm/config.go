@@ -111,7 +111,19 @@ type Receiver struct {
 	// InboundStatus maps a ticket status (Jira status name, ServiceNow
 	// state number) to an action: ack, resolve or close.
 	InboundStatus map[string]string `yaml:"inbound_status"`
+	// Tenants are the tenants the inbound webhook may act for ("*":
+	// any); default [default]. A webhook for another tenant, named by
+	// its X-Scope-OrgID or by the ticket reference in a PagerDuty, Jira
+	// or ServiceNow body, is refused whole with ErrForbidden (403): the
+	// receiver's secret is not a key to every tenant. Without
+	// X-Scope-OrgID a generic webhook acts for the first tenant listed.
+	// Outbound delivery does not look at it.
+	Tenants []string `yaml:"tenants"`
 }
+
+// defaultTenant is the tenant of requests that name none (as
+// internal/tenancy.Default).
+const defaultTenant = "default"
 
 // defaultMatrix is ITIL's 3×3 priority matrix.
 var defaultMatrix = map[string]string{
@@ -201,6 +213,14 @@ func (c *Config) Validate() error {
 		}
 		if r.Timeout == 0 {
 			c.Receivers[i].Timeout = duration.Duration(10 * time.Second)
+		}
+		if len(r.Tenants) == 0 {
+			c.Receivers[i].Tenants = []string{defaultTenant}
+		}
+		for _, t := range r.Tenants {
+			if t == "" || strings.Contains(t, "|") {
+				return fmt.Errorf("itsm receiver %q: tenants: %q is not a tenant (or \"*\" for any)", r.Name, t)
+			}
 		}
 	}
 	return nil

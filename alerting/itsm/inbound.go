@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -24,6 +25,31 @@ type InboundAction struct {
 
 // ErrUnauthorized rejects an inbound webhook without valid credentials.
 var ErrUnauthorized = errors.New("itsm: inbound webhook credentials missing or wrong")
+
+// ErrForbidden rejects an inbound webhook acting for a tenant its
+// receiver is not bound to (Receiver.Tenants).
+var ErrForbidden = errors.New("itsm: inbound webhook for a tenant its receiver is not bound to")
+
+// allows reports whether the receiver's inbound webhook may act for
+// tenant.
+func (r Receiver) allows(tenant string) bool {
+	return slices.Contains(r.Tenants, "*") || slices.Contains(r.Tenants, tenant)
+}
+
+// inboundTenant resolves the tenant a webhook names ("" for none): the
+// receiver's first, or a tenant it is bound to.
+func (r Receiver) inboundTenant(want string) (string, error) {
+	if want == "" {
+		if len(r.Tenants) == 0 || r.Tenants[0] == "*" {
+			return defaultTenant, nil
+		}
+		return r.Tenants[0], nil
+	}
+	if !r.allows(want) {
+		return "", fmt.Errorf("%w: receiver %s may act for %s, not for %q", ErrForbidden, r.Name, strings.Join(r.Tenants, ", "), want)
+	}
+	return want, nil
+}
 
 // verifyInbound checks a bearer token or an HMAC-SHA256 signature of body
 // made with the receiver's inbound secret.
@@ -62,8 +88,9 @@ func splitRef(ref string) (tenant, id string, ok bool) {
 
 // parseInbound turns a receiver's webhook body into actions. PagerDuty,
 // Jira and ServiceNow name the tenant in the reference tsdb sent them
-// (receivers, and so their secrets, serve every tenant); a generic body
-// names only the incident, which is looked up in the request's tenant.
+// (outbound, receivers serve every tenant; Inbound checks the tenants
+// against the receiver's); a generic body names only the incident, which
+// is looked up in the request's tenant.
 func (m *Manager) parseInbound(r Receiver, tenant string, body []byte) ([]InboundAction, error) {
 	switch r.Type {
 	case "pagerduty":
@@ -239,9 +266,12 @@ func parseServiceNow(r Receiver, body []byte) ([]InboundAction, error) {
 	return out, nil
 }
 
-// Inbound applies a receiver's webhook. Actions the incident is already
-// past (an ack of a resolved incident) are reported as skipped, not
-// failed: ticketing systems resend.
+// Inbound applies a receiver's webhook; tenant is the request's
+// X-Scope-OrgID, "" when it names none. A webhook naming a tenant the
+// receiver is not bound to, in its header or in any ticket reference of
+// its body, is refused whole (ErrForbidden). Actions the incident is
+// already past (an ack of a resolved incident) are reported as skipped,
+// not failed: ticketing systems resend.
 func (m *Manager) Inbound(receiver, tenant string, header func(string) string, body []byte) (applied, skipped []string, err error) {
 	r, ok := m.outbox.receivers[receiver]
 	if !ok || r.InboundSecret == "" {
@@ -250,9 +280,18 @@ func (m *Manager) Inbound(receiver, tenant string, header func(string) string, b
 	if !verifyInbound(r.InboundSecret, header, body) {
 		return nil, nil, ErrUnauthorized
 	}
+	if tenant, err = r.inboundTenant(tenant); err != nil {
+		return nil, nil, err
+	}
 	acts, err := m.parseInbound(r, tenant, body)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, a := range acts {
+		if !r.allows(a.Tenant) {
+			return nil, nil, fmt.Errorf("%w: receiver %s may act for %s, not for %q (incident %s)",
+				ErrForbidden, r.Name, strings.Join(r.Tenants, ", "), a.Tenant, a.Incident)
+		}
 	}
 	applied, skipped = []string{}, []string{}
 	for _, a := range acts {
