@@ -96,7 +96,7 @@ kpis:
 		{"GET", "/api/v1/incidents", "", nil, "read"},
 		{"GET", "/api/v1/status/ingest", "", nil, "read"},
 		{"GET", "/api/v1/status/whoami", "", nil, "read"},
-		{"GET", "/metrics", "", nil, "read"},
+		{"GET", "/metrics", "", nil, "metrics"}, // every tenant's rule groups: the operators'
 		{"POST", "/api/v1/incidents", "application/json", []byte(`{"title":"t"}`), "operator"},
 		{"POST", "/config/v1/rules/ns", "application/yaml", ruleGroup, "admin"},
 		{"POST", "/api/v1/admin/tsdb/snapshot", "", nil, "admin"},
@@ -107,6 +107,7 @@ kpis:
 		"write":    {"writer-acme", "admin"},
 		"read":     {"reader-acme", "operator-acme", "admin"},
 		"operator": {"operator-acme", "admin"},
+		"metrics":  {"admin"},
 		"admin":    {"admin"},
 	}
 	for _, e := range eps {
