@@ -16,6 +16,11 @@
 // Ingest, metrics, the console and profiles keep their own fasthttp
 // handlers; they are rows of the same table.
 //
+// Before any handler, the server (server.go, conns.go) bounds what an
+// unauthenticated client can hold: connections per address, the time to
+// send a header, idle keep-alive under pressure, and a reserve of
+// connections for probes and authenticated requests.
+//
 // Example:
 //
 //	srv, err := web.New(web.Deps{Reader: db, Engine: eng, …})

@@ -34,7 +34,8 @@ type ServerOptions struct {
 	// MaxConnections bounds concurrent connections; default 2048.
 	MaxConnections int
 	// ReservedConnections of MaxConnections serve only probes and
-	// authenticated requests; default MaxConnections/16, at least 1.
+	// authenticated requests; default MaxConnections/16, at least 1, at
+	// most half.
 	ReservedConnections int
 	// MaxConnectionsPerIP bounds the connections of one client address
 	// (IPv6: one /64); default 256; negative: no bound.
@@ -77,7 +78,7 @@ func (o *ServerOptions) ensureDefaults() {
 	if o.ReservedConnections <= 0 {
 		o.ReservedConnections = max(1, o.MaxConnections/16)
 	}
-	o.ReservedConnections = min(o.ReservedConnections, o.MaxConnections)
+	o.ReservedConnections = min(o.ReservedConnections, o.MaxConnections/2)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

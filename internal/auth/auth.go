@@ -87,6 +87,9 @@ const (
 
 // Validate checks the users.
 func (c *Config) Validate() error {
+	if c.MaxLoginFailures > 100_000 {
+		return fmt.Errorf("auth: max_login_failures_per_minute %d: at most 100000 (negative: no bound)", c.MaxLoginFailures)
+	}
 	names := map[string]bool{}
 	for i, u := range c.Users {
 		if u.Name == "" {

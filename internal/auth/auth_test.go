@@ -98,6 +98,7 @@ func TestValidate(t *testing.T) {
 		{Users: []User{{Name: "x", TokenSHA256: HashToken("t"), Roles: []Role{"god"}, Tenants: []string{"a"}}}},
 		{Users: []User{{Name: "x", TokenSHA256: HashToken("t"), Roles: []Role{Read}}}},
 		{Users: []User{{Name: "x", TokenSHA256: HashToken("t"), Roles: []Role{Read}, Tenants: []string{"a"}}, {Name: "x", TokenSHA256: HashToken("u"), Roles: []Role{Read}, Tenants: []string{"a"}}}},
+		{MaxLoginFailures: 1_000_000, Users: []User{{Name: "x", TokenSHA256: HashToken("t"), Roles: []Role{Read}, Tenants: []string{"a"}}}},
 	} {
 		require.Error(t, c.Validate(), "%+v", c)
 	}
