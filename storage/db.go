@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,9 +14,12 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/emsdb/tsdb/storage/internal/durable"
 )
 
 // DB is the time-series store: series spread by hash over independent
@@ -60,10 +62,10 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := durable.MkdirAll(o.FS, dir); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	meta, err := readOrCreateMeta(dir, o.Shards)
+	meta, err := readOrCreateMeta(o.FS, dir, o.Shards)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +84,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(), quit: make(chan struct{})}
 	db.blocks = pebble.NewCache(o.BlockCacheSize)
 	for i := 0; i < o.Shards; i++ {
-		sh, err := openShard(i, filepath.Join(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, db.blocks, &db.stats)
+		sh, err := openShard(i, o.FS.PathJoin(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, db.blocks, &db.stats)
 		if err != nil {
 			for _, s := range db.shards {
 				s.close()
@@ -107,13 +109,13 @@ func Open(dir string, opts *Options) (*DB, error) {
 	return db, nil
 }
 
-func readOrCreateMeta(dir string, shards int) (dirMeta, error) {
-	p := filepath.Join(dir, metaFile)
-	b, err := os.ReadFile(p)
+func readOrCreateMeta(fs vfs.FS, dir string, shards int) (dirMeta, error) {
+	p := fs.PathJoin(dir, metaFile)
+	b, err := durable.ReadFile(fs, p)
 	if errors.Is(err, os.ErrNotExist) {
 		m := dirMeta{Format: 1, Shards: shards}
 		b, _ = json.Marshal(m)
-		if err := writeFileSync(p, b); err != nil {
+		if err := durable.WriteFile(fs, p, b); err != nil {
 			return m, fmt.Errorf("write %s: %w", metaFile, err)
 		}
 		return m, nil
@@ -129,34 +131,6 @@ func readOrCreateMeta(dir string, shards int) (dirMeta, error) {
 		return m, fmt.Errorf("storage: %s: format %d is not supported by this version", p, m.Format)
 	}
 	return m, nil
-}
-
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // seriesHash is the stable hash of a tenant's label set: it picks the

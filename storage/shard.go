@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/storage/internal/durable"
 	"github.com/emsdb/tsdb/storage/wal"
 )
 
@@ -87,10 +86,12 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *peb
 		sealCh:     make(chan *memSeries, 1<<14),
 		quit:       make(chan struct{}),
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fs := opts.FS
+	// Pebble syncs the entries of its own folder, not the folder itself.
+	if err := durable.MkdirAll(fs, fs.PathJoin(dir, "pebble")); err != nil {
 		return nil, fmt.Errorf("create shard dir: %w", err)
 	}
-	db, err := pebble.Open(filepath.Join(dir, "pebble"), pebbleOptions(opts, s.log, blocks))
+	db, err := pebble.Open(fs.PathJoin(dir, "pebble"), pebbleOptions(opts, s.log, blocks))
 	if err != nil {
 		return nil, fmt.Errorf("open pebble: %w", err)
 	}
@@ -99,7 +100,7 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *peb
 		db.Close()
 		return nil, fmt.Errorf("load index: %w", err)
 	}
-	w, err := wal.Open(filepath.Join(dir, "wal"), &wal.Options{SegmentSize: opts.WALSegmentSize, NoSync: opts.NoSync, Logger: s.log})
+	w, err := wal.Open(fs.PathJoin(dir, "wal"), &wal.Options{SegmentSize: opts.WALSegmentSize, NoSync: opts.NoSync, Logger: s.log, FS: fs})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open wal: %w", err)
@@ -126,6 +127,7 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *peb
 // crash loses nothing a replay cannot rebuild, and chunks are written once.
 func pebbleOptions(opts *Options, log *slog.Logger, blocks *pebble.Cache) *pebble.Options {
 	po := &pebble.Options{
+		FS:                          opts.FS,
 		Cache:                       blocks,
 		Logger:                      pebbleLogger{log},
 		DisableWAL:                  true,
