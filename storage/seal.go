@@ -55,7 +55,16 @@ func (s *shard) seal(list []*memSeries) error {
 	dones := make([]done, 0, len(list))
 	var ts []int64
 	var vs []float64
+	// NB: a series can be in list twice: maintain(true) seals a series
+	// still waiting in sealCh and clears its queued flag, so a write may
+	// queue it again. Sealing it twice would drop twice the frozen chunks
+	// it sealed, and lose the ones frozen meanwhile.
+	seen := make(map[*memSeries]struct{}, len(list))
 	for _, ms := range list {
+		if _, dup := seen[ms]; dup {
+			continue
+		}
+		seen[ms] = struct{}{}
 		ms.mu.Lock()
 		fz := ms.mu.frozen
 		ms.mu.queued = false
