@@ -95,6 +95,14 @@ func Open(dir string, opts *Options) (*DB, error) {
 		}
 		db.shards = append(db.shards, sh)
 	}
+	if err := db.resumeDelete(); err != nil {
+		for _, s := range db.shards {
+			s.close()
+		}
+		cache.Close()
+		db.blocks.Unref()
+		return nil, fmt.Errorf("complete interrupted delete: %w", err)
+	}
 	if o.WarmBytes > 0 {
 		db.wg.Add(1)
 		go db.warm(o.WarmBytes)

@@ -252,7 +252,9 @@ func (s *shard) replay() (int, error) {
 	sb := labels.NewScratchBuilder(16)
 	var hbuf []byte
 	pb := s.db.NewBatch()
-	defer pb.Close()
+	defer func() { pb.Close() }()
+	// Series deleted whole leave the index at the end, in one pass.
+	var gone []*memSeries
 	now := s.opts.Now().UnixMilli()
 	var sbuf []Sample
 	records := 0
@@ -278,7 +280,7 @@ func (s *shard) replay() (int, error) {
 			}
 			var h uint64
 			h, hbuf = seriesHash(ti.name, lset, hbuf)
-			if ti.lookup(h, lset) != nil {
+			if old := ti.lookup(h, lset); old != nil && !old.gone.Load() {
 				return nil
 			}
 			ms := newMemSeries(ref, tid, lset)
@@ -309,11 +311,21 @@ func (s *shard) replay() (int, error) {
 			if ms == nil {
 				return nil
 			}
+			// The keys replayed so far go first: a series key set after
+			// the deletion of the series would bring it back.
+			if !pb.Empty() {
+				if err := pb.Commit(pebble.NoSync); err != nil {
+					return err
+				}
+				pb.Close()
+				pb = s.db.NewBatch()
+			}
 			if err := s.deleteSamples(ms, mint, maxt); err != nil {
 				return err
 			}
 			if mint == math.MinInt64 && maxt == math.MaxInt64 {
 				delete(byRef, ref)
+				gone = append(gone, ms)
 			}
 			return nil
 		},
@@ -336,6 +348,7 @@ func (s *shard) replay() (int, error) {
 	if err := pb.Commit(pebble.NoSync); err != nil {
 		return records, err
 	}
+	s.unpublish(gone)
 	return records, nil
 }
 
