@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/emsdb/tsdb/storage/internal/durable"
+	"github.com/emsdb/tsdb/storage/internal/invariants"
 )
 
 // DB is the time-series store: series spread by hash over independent
@@ -35,8 +36,11 @@ type DB struct {
 	closed atomic.Bool
 	// adminMu serialises deletes, snapshots and Close.
 	adminMu sync.Mutex
-	quit    chan struct{}
-	wg      sync.WaitGroup
+	// queriers not yet closed, with where they were opened; tracked only
+	// under the invariants tag (see Check).
+	queriers invariants.Leaks
+	quit     chan struct{}
+	wg       sync.WaitGroup
 }
 
 var (
