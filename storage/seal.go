@@ -280,6 +280,8 @@ func maintainInterval(o *Options) time.Duration {
 // maintain freezes old heads (all heads when flushAll) and truncates the
 // WAL segments no unsealed sample needs any more.
 func (s *shard) maintain(flushAll bool) error {
+	s.maintainMu.Lock()
+	defer s.maintainMu.Unlock()
 	// Every append that got a position in a segment before barrier has
 	// also been applied to memory by the time we hold appendMu.
 	s.appendMu.Lock()

@@ -51,8 +51,11 @@ type shard struct {
 	chunkGen atomic.Uint64
 	sealCh   chan *memSeries
 
-	// truncatedTo is the segment the WAL was last truncated to; only
-	// maintain, which never runs concurrently with itself, touches it.
+	// maintainMu serialises maintain: the background loop, DB.Flush and
+	// Close may all call it at once.
+	maintainMu sync.Mutex
+	// truncatedTo is the segment the WAL was last truncated to; guarded by
+	// maintainMu.
 	truncatedTo int
 
 	quit chan struct{}
