@@ -199,7 +199,7 @@ func (g *Group) record(rl *Rule, ts time.Time, b *storage.Batch) []*Alert {
 // firing before a restart, so that `for` does not start over. A group that
 // replaced a running one on reload carried its state over (restored is
 // nil): there is nothing to restore, as Prometheus restores only at start.
-func (g *Group) restore(ts time.Time) {
+func (g *Group) restore(ctx context.Context, ts time.Time) {
 	g.mu.Lock()
 	carried := g.restored == nil
 	g.mu.Unlock()
@@ -211,7 +211,7 @@ func (g *Group) restore(ts time.Time) {
 			continue
 		}
 		q := fmt.Sprintf(`last_over_time(ALERTS_FOR_STATE{alertname=%q}[%dms])`, rl.Def.Alert, g.r.opts.OutageTolerance.Milliseconds())
-		res, err := g.r.eng.Instant(context.Background(), g.tenant(), q, ts.UnixMilli())
+		res, err := g.r.eng.Instant(ctx, g.tenant(), q, ts.UnixMilli())
 		if err != nil {
 			g.r.opts.Logger.Warn("restore alert state", "alert", rl.Def.Alert, "err", err)
 			continue

@@ -108,6 +108,16 @@ func (g *Group) nextEval(t time.Time) time.Time {
 
 func (g *Group) run() {
 	defer close(g.done)
+	// Stopping the group cancels the evaluation in flight.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-g.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	next := g.nextEval(g.r.opts.Now())
 	first := true
 	for {
@@ -128,10 +138,13 @@ func (g *Group) run() {
 			}
 		}
 		if first {
-			g.restore(next)
+			g.restore(ctx, next)
 			first = false
 		}
-		g.Eval(context.Background(), next)
+		g.Eval(ctx, next)
+		if ctx.Err() != nil {
+			return
+		}
 		next = next.Add(g.Interval)
 		if now := g.r.opts.Now(); now.After(next) {
 			missed := int64(now.Sub(next)/g.Interval) + 1
@@ -161,6 +174,9 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 			toSend = append(toSend, send...)
 		}
 		g.r.m.evals.WithLabelValues(g.metricKey()).Inc()
+		if ctx.Err() != nil {
+			return // stopped: the rest of the group is not evaluated
+		}
 		rl.mu.Lock()
 		rl.lastEval, rl.evalDur = ts, time.Since(t0)
 		if err != nil {
