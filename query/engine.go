@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -24,12 +23,27 @@ type Options struct {
 	// SubqueryStep is the step of a subquery that names none (Prometheus
 	// takes its global evaluation interval). Default 1m.
 	SubqueryStep time.Duration
-	// MaxSamples caps the samples one query holds in memory. Default 50e6.
+	// MaxSamples caps the samples one query holds in memory at once, as
+	// Prometheus' --query.max-samples does: the points read from storage
+	// and every point an expression produces, at every step of every
+	// subquery, until the expression that consumes them is done. A query
+	// or subquery with more steps than this is refused before it runs.
+	// Default 50e6.
 	MaxSamples int
 	// Timeout bounds one query. Default 2m.
 	Timeout time.Duration
 	// MaxSeries caps the series one query may select. 0: no limit.
 	MaxSeries int
+	// MaxQueryLength caps the length of a query's text in bytes.
+	// Default DefaultMaxQueryLength (256 KiB).
+	MaxQueryLength int
+	// MaxDepth caps how deeply a query nests parentheses, brackets and
+	// braces. Default DefaultMaxDepth (1000).
+	MaxDepth int
+	// MaxTerms caps the terms of a query (names, numbers, strings,
+	// operators, brackets) once its WITH templates are expanded.
+	// Default DefaultMaxTerms (20,000).
+	MaxTerms int
 }
 
 func (o *Options) ensureDefaults() {
@@ -45,6 +59,19 @@ func (o *Options) ensureDefaults() {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
+	if o.MaxQueryLength <= 0 {
+		o.MaxQueryLength = DefaultMaxQueryLength
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxTerms <= 0 {
+		o.MaxTerms = DefaultMaxTerms
+	}
+}
+
+func (o *Options) parseLimits() parseLimits {
+	return parseLimits{maxLength: o.MaxQueryLength, maxDepth: o.MaxDepth, maxTerms: o.MaxTerms}
 }
 
 // ErrorType classifies query errors as the Prometheus API does.
@@ -109,11 +136,7 @@ func (e *Engine) Range(ctx context.Context, tenant, q string, start, end, step i
 }
 
 func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step int64) (res *Result, err error) {
-	rewritten, err := rewriteDurations(qs, step, end-start)
-	if err != nil {
-		return nil, badData("invalid parameter \"query\": %v", err)
-	}
-	expr, err := Parse(rewritten)
+	expr, err := parseQuery(qs, step, end-start, e.opts.parseLimits())
 	if err != nil {
 		return nil, err
 	}
@@ -840,24 +863,6 @@ func dropName(ls labels.Labels) labels.Labels {
 	return labels.NewBuilder(ls).Del(labels.MetricName).Labels()
 }
 
-// Parse parses a PromQL or MetricsQL query. PromQL 3 names metricsql
-// spells differently are translated first.
-func Parse(q string) (metricsql.Expr, error) {
-	q = promqlAliases.ReplaceAllStringFunc(q, func(s string) string {
-		if strings.HasPrefix(s, "double_exponential_smoothing") {
-			return "holt_winters" + strings.TrimPrefix(s, "double_exponential_smoothing")
-		}
-		return s
-	})
-	e, err := metricsql.Parse(q)
-	if err != nil {
-		return nil, badData("invalid parameter \"query\": %v", err)
-	}
-	return e, nil
-}
-
-var promqlAliases = regexp.MustCompile(`\bdouble_exponential_smoothing\s*\(`)
-
 // timeDependent are the functions whose value depends on the evaluation
 // time or on sample timestamps.
 var timeDependent = map[string]bool{
@@ -872,11 +877,7 @@ var timeDependent = map[string]bool{
 // depends on the evaluation time, so pinning would change it. Prometheus's
 // test runner checks every instant query this way.
 func PinAt(q string, t int64) (pinned string, ok bool, err error) {
-	rewritten, err := rewriteDurations(q, 0, 0)
-	if err != nil {
-		return "", false, err
-	}
-	e, err := Parse(rewritten)
+	e, err := parseQuery(q, 0, 0, defaultParseLimits)
 	if err != nil {
 		return "", false, err
 	}
@@ -931,11 +932,7 @@ func PinAt(q string, t int64) (pinned string, ok bool, err error) {
 // Selectors returns the matcher sets of every series selector in q (one
 // list per selector, one set per or-alternative).
 func Selectors(q string) ([][][]*labels.Matcher, error) {
-	rewritten, err := rewriteDurations(q, 0, 0)
-	if err != nil {
-		return nil, err
-	}
-	e, err := Parse(rewritten)
+	e, err := parseQuery(q, 0, 0, defaultParseLimits)
 	if err != nil {
 		return nil, err
 	}
