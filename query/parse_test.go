@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/stretchr/testify/require"
@@ -192,4 +193,18 @@ func TestParseBounds(t *testing.T) {
 	require.ErrorContains(t, err, "query is 26 bytes long; the limit is 20 (--query.max-length)")
 	_, err = parseQuery("m[1m]", 0, 0, o.parseLimits())
 	require.NoError(t, err)
+}
+
+func TestRewriteDurationsLinear(t *testing.T) {
+	// A comment ends at its line: what follows is still rewritten.
+	got, err := rewriteDurations("rate(m[1m+1m]) # a [comment\n + rate(m[2*1m])", 0, 0)
+	require.NoError(t, err)
+	require.Equal(t, "rate(m[120000ms]) # a [comment\n + rate(m[120000ms])", got)
+	// 999 unclosed brackets before 250 KB of terms: each used to scan to
+	// the end for its match.
+	q := strings.Repeat("[", 999) + strings.Repeat("m+", 125_000) + "m"
+	start := time.Now()
+	_, err = rewriteDurations(q, 0, 0)
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 2*time.Second)
 }
