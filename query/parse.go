@@ -22,9 +22,10 @@ const (
 	// any hand-written or generated query nests, far less than what
 	// exhausts a goroutine's stack in the parser or the evaluator.
 	DefaultMaxDepth = 1000
-	// DefaultMaxTerms is the default of Options.MaxTerms. The parser's
-	// time grows faster than linearly with the number of operators (20,000
-	// terms parse in about 0.3 s), so this bounds parsing as well.
+	// DefaultMaxTerms is the default of Options.MaxTerms: 20,000 terms
+	// parse in under 0.1 s (or expand, about 15 µs a term), but the
+	// parser's time grows faster than linearly (200,000 take seconds).
+	// VictoriaMetrics' 16 KiB is about 5,000 terms.
 	DefaultMaxTerms = 20_000
 )
 
