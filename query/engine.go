@@ -503,8 +503,8 @@ func (ev *evaluator) constant(v float64) Matrix {
 	ev.addSamples(n)
 	pts := make([]Point, n)
 	for k := range pts {
-		if k&1023 == 0 {
-			ev.spend(1024)
+		if k&(ctxCheckEvery-1) == 0 {
+			ev.spend(ctxCheckEvery)
 		}
 		pts[k] = Point{T: ev.stepTime(k), F: v}
 	}
@@ -570,10 +570,13 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 	n := ev.numSteps()
 	out := make(Matrix, 0, len(m))
 	for _, s := range m {
-		ev.spend(n + len(s.Points))
+		ev.spend(1 + len(s.Points))
 		var pts []Point
 		c := 0
 		for k := range n {
+			if k&(ctxCheckEvery-1) == 0 {
+				ev.spend(ctxCheckEvery)
+			}
 			want := ev.stepTime(k) - off
 			if at != nil {
 				want, c = *at, 0
@@ -645,6 +648,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			}
 			it = s.Iterator(it)
 			var pts []Point
+			counted := 0 // of pts, against the limit; a series may be long
 			if it.SeekTo(mint) {
 				for {
 					t, v := it.At()
@@ -653,6 +657,11 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 					}
 					if !dropStale || !storage.IsStaleNaN(v) {
 						pts = append(pts, Point{T: t, F: v})
+						if len(pts)-counted == ctxCheckEvery {
+							ev.spend(ctxCheckEvery)
+							ev.addSamples(ctxCheckEvery)
+							counted = len(pts)
+						}
 					}
 					if !it.Next() {
 						break
@@ -662,8 +671,8 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			if err := it.Err(); err != nil {
 				ev.fail(execErr("read series %s: %v", ls, err))
 			}
-			ev.spend(1 + len(pts))
-			ev.addSamples(len(pts))
+			ev.spend(1 + len(pts) - counted)
+			ev.addSamples(len(pts) - counted)
 			if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
 				ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
 			}
@@ -696,10 +705,13 @@ func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int
 	raw := ev.selectSeries(me, lo-ev.lookback+1, hi, false)
 	out := make(Matrix, 0, len(raw))
 	for _, s := range raw {
-		ev.spend(n + len(s.Points))
+		ev.spend(1 + len(s.Points))
 		pts := make([]Point, 0, min(n, len(s.Points)))
 		j := -1
 		for k := range n {
+			if k&(ctxCheckEvery-1) == 0 {
+				ev.spend(ctxCheckEvery)
+			}
 			ref := ev.refTime(k, off, at)
 			for j+1 < len(s.Points) && s.Points[j+1].T <= ref {
 				j++
