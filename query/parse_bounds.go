@@ -323,20 +323,18 @@ func expandedTerms(q string, max int) (n int, ok bool) {
 	if !templated {
 		return len(toks), true
 	}
-	x := &expander{budget: max}
+	x := &expander{budget: max, busy: map[*template]bool{}, memo: map[*template][]ptok{}}
 	_, ok = x.expand(toks, builtin)
 	return max - x.budget, ok
 }
 
 // template is a WITH template, or a parameter bound to its argument: a
-// body and the scope its names are looked up in.
+// body and the scope its names are looked up in. It does not change once
+// made (the built-in ones are shared by every query).
 type template struct {
 	params []string
 	body   []ptok
 	env    *scope
-	busy   bool
-	done   bool
-	memo   []ptok // the expansion of a template without parameters
 }
 
 // scope is what a name may refer to at one place: the first n templates
@@ -440,6 +438,8 @@ func withBlock(defs []ptok, env *scope) *scope {
 // against the budget, the copies included, as the parser's work does.
 type expander struct {
 	budget int
+	busy   map[*template]bool   // being expanded: not looked up again
+	memo   map[*template][]ptok // the expansions of templates without parameters
 }
 
 // expand returns toks with the templates of env and of the WITH blocks in
@@ -495,7 +495,7 @@ func (x *expander) expand(toks []ptok, env *scope) (out []ptok, ok bool) {
 				call, name = true, strings.ToLower(name)
 			}
 			tm := cur().lookup(name)
-			if tm == nil || tm.busy {
+			if tm == nil || x.busy[tm] {
 				break
 			}
 			if len(tm.params) == 0 {
@@ -532,9 +532,9 @@ func (x *expander) expand(toks []ptok, env *scope) (out []ptok, ok bool) {
 				continue // the parser refuses this call
 			}
 			pblk := newBlock(tm.params, bodies, nil, tm.env)
-			tm.busy = true
+			x.busy[tm] = true
 			exp, ok := x.expand(tm.body, pblk)
-			tm.busy = false
+			delete(x.busy, tm)
 			if !ok || !emit(exp...) {
 				return nil, false
 			}
@@ -550,14 +550,15 @@ func (x *expander) expand(toks []ptok, env *scope) (out []ptok, ok bool) {
 // expandTemplate expands a template without parameters once; every use
 // then copies it.
 func (x *expander) expandTemplate(tm *template) ([]ptok, bool) {
-	if !tm.done {
-		tm.busy = true
-		exp, ok := x.expand(tm.body, tm.env)
-		tm.busy = false
-		if !ok {
-			return nil, false
-		}
-		tm.memo, tm.done = exp, true
+	if exp, done := x.memo[tm]; done {
+		return exp, true
 	}
-	return tm.memo, true
+	x.busy[tm] = true
+	exp, ok := x.expand(tm.body, tm.env)
+	delete(x.busy, tm)
+	if !ok {
+		return nil, false
+	}
+	x.memo[tm] = exp
+	return exp, true
 }

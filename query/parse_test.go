@@ -3,6 +3,7 @@ package query
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +208,19 @@ func TestRewriteDurationsLinear(t *testing.T) {
 	_, err = rewriteDurations(q, 0, 0)
 	require.NoError(t, err)
 	require.Less(t, time.Since(start), 2*time.Second)
+}
+
+// TestExpandedTermsConcurrent: the built-in templates are shared by every
+// query; expanding them at once must not race (run with -race).
+func TestExpandedTermsConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				_, ok := expandedTerms(`ru(m, ru(m, m)) + ttf(m) + alias(range_median(m), "x")`, DefaultMaxTerms)
+				require.True(t, ok)
+			}
+		})
+	}
+	wg.Wait()
 }
