@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"math"
 	"regexp"
 	"slices"
@@ -670,8 +671,8 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 	for i := range out.m {
 		pts := out.m[i].Points
 		ev.spend(len(pts))
-		if !slices.IsSortedFunc(pts, func(a, b Point) int { return cmpInt64(a.T, b.T) }) {
-			slices.SortFunc(pts, func(a, b Point) int { return cmpInt64(a.T, b.T) })
+		if !slices.IsSortedFunc(pts, func(a, b Point) int { return cmp.Compare(a.T, b.T) }) {
+			slices.SortFunc(pts, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
 		}
 		for j := 1; j < len(pts); j++ {
 			if pts[j].T == pts[j-1].T {
@@ -680,16 +681,6 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 		}
 	}
 	return out.m
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // mapVector applies f to every sample, dropping __name__ unless keep.
@@ -862,7 +853,7 @@ func (ev *evaluator) checkDuplicates(m Matrix) Matrix {
 			all = append(all, pt{s.Metric, p})
 		}
 	}
-	slices.SortStableFunc(all, func(a, b pt) int { return cmpInt64(a.p.T, b.p.T) })
+	slices.SortStableFunc(all, func(a, b pt) int { return cmp.Compare(a.p.T, b.p.T) })
 	ev.checkCtx()
 	for _, x := range all {
 		out.add(x.ls, x.p.T, x.p.F)

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -319,7 +320,7 @@ func (ev *evaluator) binaryMetricsQL(op string, l, r Matrix, rScalar bool) Matri
 						l[i].Points = append(l[i].Points, Point{T: t, F: scalarAt(r, k)})
 					}
 				}
-				slices.SortFunc(l[i].Points, func(a, b Point) int { return cmpInt64(a.T, b.T) })
+				slices.SortFunc(l[i].Points, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
 			}
 			return l
 		}
