@@ -54,7 +54,6 @@ type watchdog struct {
 
 func watch(t *testing.T, p *apptest.Proc) *watchdog {
 	w := &watchdog{p: p, stop: make(chan struct{}), done: make(chan struct{})}
-	c := &http.Client{Timeout: 3 * time.Second}
 	go func() {
 		defer close(w.done)
 		tk := time.NewTicker(200 * time.Millisecond)
@@ -62,9 +61,22 @@ func watch(t *testing.T, p *apptest.Proc) *watchdog {
 		for {
 			select {
 			case <-w.stop:
+				w.probe() // at least once, however short the attack
 				return
 			case <-tk.C:
 			}
+			w.probe()
+		}
+	}()
+	return w
+}
+
+// probe asks the cheap query once and samples RSS.
+func (w *watchdog) probe() {
+	p := w.p
+	c := &http.Client{Timeout: 3 * time.Second}
+	{
+		{
 			t0 := time.Now()
 			resp, err := c.Get(p.URL() + "/api/v1/query?query=1%2B1")
 			if err == nil {
@@ -85,8 +97,7 @@ func watch(t *testing.T, p *apptest.Proc) *watchdog {
 				w.peakRSS.Store(rss)
 			}
 		}
-	}()
-	return w
+	}
 }
 
 // check stops the watchdog and asserts the server stayed up, responsive
@@ -162,9 +173,22 @@ func TestChaosQueries(t *testing.T) {
 	}
 
 	// The deadline holds: a heavy query under a 2 s timeout ends within
-	// a small margin.
-	heavy := "sum_over_time(sum_over_time(vector(1)[1h:1s])[1h:1s])"
-	code, body, took := ask(t, "POST", p.URL()+"/api/v1/query", formType, form("query", heavy, "time", now, "timeout", "2s"))
+	// a small margin (it ran 25 s before every loop looked at the clock).
+	end := time.Now().Truncate(time.Minute)
+	req := &prompb.WriteRequest{}
+	for i := range 50 {
+		ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}, {Name: "i", Value: strconv.Itoa(i)}}}
+		for at := end.Add(-12 * time.Hour); !at.After(end); at = at.Add(15 * time.Second) {
+			ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: at.UnixMilli(), Value: float64(at.Unix()%97 + int64(i))})
+		}
+		req.Timeseries = append(req.Timeseries, ts)
+	}
+	code, body, err := apptest.RemoteWrite(context.Background(), &http.Client{Timeout: time.Minute}, p.URL()+"/api/v1/write", req)
+	require.NoError(t, err)
+	require.Equal(t, 204, code, body)
+	heavy := "quantile_over_time(0.5, sin(max_over_time(m[1m:1s]))[6h:1s])"
+	code, body, took := ask(t, "POST", p.URL()+"/api/v1/query_range", formType, form("query", heavy, "start", strconv.FormatInt(end.Add(-6*time.Hour).Unix(), 10),
+		"end", strconv.FormatInt(end.Unix(), 10), "step", "60", "timeout", "2s"))
 	require.Contains(t, []int{422, 503}, code, "%.300s", body)
 	require.Less(t, took, 3*time.Second, "the 2 s timeout holds: %s", body)
 	t.Logf("heavy query under a 2 s timeout: %d after %s", code, took.Round(time.Millisecond))
@@ -175,6 +199,7 @@ func TestChaosQueries(t *testing.T) {
 	group := "name: chaos\ninterval: 1s\nrules:\n  - record: deep\n    expr: " + strings.Repeat("(", 5000) + "1" + strings.Repeat(")", 5000) + "\n"
 	code, body, _ = ask(t, "POST", p.URL()+"/config/v1/rules/ns", "application/yaml", group)
 	require.Equal(t, 400, code, "%.300s", body)
+	require.Contains(t, body, "--query.max-depth")
 	group = "name: chaos\ninterval: 1s\nrules:\n  - record: tiny\n    expr: sum_over_time(vector(1)[7d:1ms])\n"
 	code, body, _ = ask(t, "POST", p.URL()+"/config/v1/rules/ns", "application/yaml", group)
 	require.Equal(t, 202, code, body)
