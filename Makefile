@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 LISTEN  ?= 127.0.0.1:9090
 DATA    ?= data
 
-.PHONY: build test check lint bench bench-full gobench compare kpi-accuracy run fuzz cover clean console-vendor
+.PHONY: build test chaos check lint bench bench-full gobench compare kpi-accuracy run fuzz cover clean console-vendor
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/tsdb
@@ -23,6 +23,11 @@ test: check build
 # Static checks: gofmt, go vet and staticcheck (pinned in go.mod as a Go tool
 # dependency; its first build takes about 2 minutes). The import boundaries
 # are a test (internal/lint), so they run with the tests.
+# The adversarial suite alone (it also runs in make test): hostile
+# queries, bodies, clients and faults against the real binary.
+chaos: build
+	$(GO) test -tags $(TAGS),invariants -timeout 15m -run 'Chaos' -v ./cmd/tsdb/
+
 check lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi

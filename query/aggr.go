@@ -56,7 +56,7 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 	if name != "count_values" && ev.numSteps() > 1 {
 		// The groups of a series do not change from step to step: find
 		// them once, not at every step.
-		gid, glabels := seriesGroups(v, grouping, without)
+		gid, glabels := ev.seriesGroups(v, grouping, without)
 		switch name {
 		case "sum", "count", "group", "min", "max":
 			if len(glabels)*ev.numSteps() <= maxSimpleCells {
@@ -297,7 +297,7 @@ func selectK(ss []Sample, k int, top bool) []Sample {
 
 // seriesGroups gives each series of m the index of its group (as
 // groupStep would find it) and each group its labels.
-func seriesGroups(m Matrix, grouping []string, without bool) ([]int, []labels.Labels) {
+func (ev *evaluator) seriesGroups(m Matrix, grouping []string, without bool) ([]int, []labels.Labels) {
 	sorted := slices.Clone(grouping)
 	if without {
 		sorted = append(sorted, model.MetricNameLabel)
@@ -312,6 +312,7 @@ func seriesGroups(m Matrix, grouping []string, without bool) ([]int, []labels.La
 	var glabels []labels.Labels
 	var buf []byte
 	for j := range m {
+		ev.spend(1)
 		var h uint64
 		if without {
 			h, buf = m[j].Metric.HashWithoutLabels(buf, sorted...)
@@ -354,6 +355,7 @@ func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glab
 	count := make([]int32, cells)
 	first := make([]int32, cells) // the first member's series index
 	for j := range m {
+		ev.spend(1 + len(m[j].Points))
 		base := gid[j] * n
 		for _, pt := range m[j].Points {
 			d := pt.T - ev.start
@@ -386,10 +388,8 @@ func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glab
 				}
 			}
 		}
-		if j%4096 == 0 {
-			ev.checkCtx()
-		}
 	}
+	ev.release(m)
 	slots := make([]int, len(glabels))
 	for i := range slots {
 		slots[i] = -1
@@ -397,6 +397,7 @@ func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glab
 	out := newOutMatrix(ev)
 	var order []int
 	for k := range n {
+		ev.spend(1 + len(glabels))
 		order = order[:0]
 		for g := range glabels {
 			if count[g*n+k] > 0 {
@@ -424,6 +425,7 @@ func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glab
 			if slots[g] < 0 {
 				slots[g] = out.slot(glabels[g])
 			}
+			ev.addSamples(1)
 			out.m[slots[g]].Points = append(out.m[slots[g]].Points, Point{T: ts, F: v})
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // with gaps.
 func TestRangeAggregateSimpleMatchesStepwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	ev := &evaluator{ctx: context.Background(), start: 1000, end: 1000 + 59*15, interval: 15}
+	ev := &evaluator{ctx: context.Background(), start: 1000, end: 1000 + 59*15, interval: 15, maxSamples: math.MaxInt}
 	specials := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1e308, -1e308, 0}
 	for round := range 50 {
 		var m Matrix
@@ -36,7 +36,7 @@ func TestRangeAggregateSimpleMatchesStepwise(t *testing.T) {
 			m = append(m, s)
 		}
 		for _, grouping := range [][]string{{"g"}, nil} {
-			gid, glabels := seriesGroups(m, grouping, false)
+			gid, glabels := ev.seriesGroups(m, grouping, false)
 			for _, name := range []string{"sum", "count", "group", "min", "max"} {
 				fast := ev.rangeAggregateSimple(name, m, gid, glabels)
 				slow := ev.rangeEvalSeries(func(k int, ts int64, in Vector, idx []int) Vector {

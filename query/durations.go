@@ -17,6 +17,7 @@ import (
 // and range() its end minus start, both in seconds.
 func rewriteDurations(q string, step, rng int64) (string, error) {
 	toks := lexDur(q)
+	closing := matchAll(toks)
 	var b strings.Builder
 	depth := 0 // inside {…}
 	for i := 0; i < len(toks); i++ {
@@ -27,7 +28,7 @@ func rewriteDurations(q string, step, rng int64) (string, error) {
 		case t.s == "}":
 			depth--
 		case t.s == "[" && depth == 0:
-			end := matchTok(toks, i, "[", "]")
+			end := closing[i]
 			if end < 0 {
 				b.WriteString(t.s)
 				continue
@@ -56,7 +57,7 @@ func rewriteDurations(q string, step, rng int64) (string, error) {
 		case (strings.EqualFold(t.s, "min_of") || strings.EqualFold(t.s, "max_of")) && t.kind == tkIdent &&
 			depth == 0 && i+1 < len(toks) && toks[i+1].s == "(":
 			// A scalar of duration arithmetic, in seconds.
-			end := matchTok(toks, i+1, "(", ")")
+			end := closing[i+1]
 			if end < 0 {
 				return "", fmt.Errorf("unbalanced parentheses in %q", q)
 			}
@@ -83,9 +84,9 @@ func rewriteDurations(q string, step, rng int64) (string, error) {
 			switch {
 			case k >= len(toks):
 			case toks[k].s == "(":
-				k = matchTok(toks, k, "(", ")")
+				k = closing[k]
 			case toks[k].kind == tkIdent && k+1 < len(toks) && toks[k+1].s == "(":
-				k = matchTok(toks, k+1, "(", ")")
+				k = closing[k+1]
 			}
 			if k < 0 || k >= len(toks) {
 				return "", fmt.Errorf("bad offset in %q", q)
@@ -181,8 +182,13 @@ func lexDur(q string) []durTok {
 			out = append(out, durTok{tkString, q[i:j]})
 			i = j
 		case c == '#':
-			out = append(out, durTok{tkSpace, q[i:]})
-			i = len(q)
+			// A comment runs to the end of its line, as metricsql reads it.
+			j := len(q)
+			if n := strings.IndexByte(q[i:], '\n'); n >= 0 {
+				j = i + n
+			}
+			out = append(out, durTok{tkSpace, q[i:j]})
+			i = j
 		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9'):
 			j := i
 			for j < len(q) && (isAlnum(q[j]) || q[j] == '.' ||
@@ -219,21 +225,31 @@ func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
 }
 
-// matchTok returns the index of the token closing the one at i.
-func matchTok(toks []durTok, i int, open, close string) int {
-	d := 0
-	for j := i; j < len(toks); j++ {
-		switch toks[j].s {
-		case open:
-			d++
-		case close:
-			d--
-			if d == 0 {
-				return j
+// matchAll returns, for each ( and [ of toks, the index of the token
+// closing it (-1: none); parentheses and brackets are matched each on
+// their own. Computed once: matching each opening token by scanning
+// ahead was quadratic in the number of unclosed ones.
+func matchAll(toks []durTok) []int {
+	closing := make([]int, len(toks))
+	var parens, brackets []int
+	for i, t := range toks {
+		closing[i] = -1
+		switch t.s {
+		case "(":
+			parens = append(parens, i)
+		case "[":
+			brackets = append(brackets, i)
+		case ")":
+			if n := len(parens); n > 0 {
+				closing[parens[n-1]], parens = i, parens[:n-1]
+			}
+		case "]":
+			if n := len(brackets); n > 0 {
+				closing[brackets[n-1]], brackets = i, brackets[:n-1]
 			}
 		}
 	}
-	return -1
+	return closing
 }
 
 // splitTop splits tokens at sep outside parentheses.

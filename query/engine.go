@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -24,12 +24,27 @@ type Options struct {
 	// SubqueryStep is the step of a subquery that names none (Prometheus
 	// takes its global evaluation interval). Default 1m.
 	SubqueryStep time.Duration
-	// MaxSamples caps the samples one query holds in memory. Default 50e6.
+	// MaxSamples caps the samples one query holds in memory at once, as
+	// Prometheus' --query.max-samples does: the points read from storage
+	// and every point an expression produces, at every step of every
+	// subquery, until the expression that consumes them is done. A query
+	// or subquery with more steps than this is refused before it runs.
+	// Default 50e6.
 	MaxSamples int
 	// Timeout bounds one query. Default 2m.
 	Timeout time.Duration
 	// MaxSeries caps the series one query may select. 0: no limit.
 	MaxSeries int
+	// MaxQueryLength caps the length of a query's text in bytes.
+	// Default DefaultMaxQueryLength (256 KiB).
+	MaxQueryLength int
+	// MaxDepth caps how deeply a query nests parentheses, brackets and
+	// braces. Default DefaultMaxDepth (1000).
+	MaxDepth int
+	// MaxTerms caps the terms of a query (names, numbers, strings,
+	// operators, brackets) once its WITH templates are expanded.
+	// Default DefaultMaxTerms (20,000).
+	MaxTerms int
 }
 
 func (o *Options) ensureDefaults() {
@@ -45,6 +60,19 @@ func (o *Options) ensureDefaults() {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
+	if o.MaxQueryLength <= 0 {
+		o.MaxQueryLength = DefaultMaxQueryLength
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxTerms <= 0 {
+		o.MaxTerms = DefaultMaxTerms
+	}
+}
+
+func (o *Options) parseLimits() parseLimits {
+	return parseLimits{maxLength: o.MaxQueryLength, maxDepth: o.MaxDepth, maxTerms: o.MaxTerms}
 }
 
 // ErrorType classifies query errors as the Prometheus API does.
@@ -109,11 +137,7 @@ func (e *Engine) Range(ctx context.Context, tenant, q string, start, end, step i
 }
 
 func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step int64) (res *Result, err error) {
-	rewritten, err := rewriteDurations(qs, step, end-start)
-	if err != nil {
-		return nil, badData("invalid parameter \"query\": %v", err)
-	}
-	expr, err := Parse(rewritten)
+	expr, err := parseQuery(qs, step, end-start, e.opts.parseLimits())
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +148,11 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 	instant := step == 0
 	if !instant && typ != ValueScalar && typ != ValueVector {
 		return nil, badData("invalid expression type %q for range query, must be Scalar or instant Vector", typeName(typ))
+	}
+	if !instant && (end-start)/step >= int64(e.opts.MaxSamples) {
+		// One series would be over the limit: refuse before allocating.
+		return nil, execErr("query would evaluate %d steps, more than the %d samples a query may hold (--query.max-samples); use a larger step",
+			(end-start)/step+1, e.opts.MaxSamples)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
@@ -165,9 +194,15 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		res.Scalar.T = start
 	case ValueMatrix:
 		m := ev.rangeVectorAt(expr.(*metricsql.RollupExpr))
+		if evalDone != nil {
+			evalDone(ev, m)
+		}
 		res.Type, res.Series = ValueMatrix, m
 	default:
 		m := ev.eval(expr)
+		if evalDone != nil {
+			evalDone(ev, m)
+		}
 		switch {
 		case typ == ValueScalar && instant:
 			res.Type = ValueScalar
@@ -324,6 +359,10 @@ func typeName(t ValueType) string {
 	return string(t)
 }
 
+// evalDone, when set (by tests), sees the evaluator and the matrix it
+// returned, before the result is made from it.
+var evalDone func(ev *evaluator, m Matrix)
+
 // evalPanic carries an error out of the recursive evaluation.
 type evalPanic struct{ err error }
 
@@ -332,11 +371,21 @@ type evaluator struct {
 	q                    storage.Querier
 	start, end, interval int64
 	lookback, subStep    int64
-	maxSamples, samples  int
-	maxSeries, series    int
-	qStart, qEnd         int64 // of the whole query: start() and end()
-	instant              bool
-	warnings, infos      []string
+	// samples is how many points the query holds now: those read from
+	// storage and those the expressions produced, until the expression
+	// that consumes them releases them (Prometheus' currentSamples).
+	maxSamples, samples int
+	maxSeries, series   int
+	// credit is the work left before the context is looked at again.
+	credit          int
+	qStart, qEnd    int64 // of the whole query: start() and end()
+	instant         bool
+	warnings, infos []string
+}
+
+// join takes back the state of a sub-evaluator (a subquery, an @).
+func (ev *evaluator) join(sub *evaluator) {
+	ev.samples, ev.series, ev.credit, ev.warnings, ev.infos = sub.samples, sub.series, sub.credit, sub.warnings, sub.infos
 }
 
 func (ev *evaluator) fail(err error) {
@@ -367,10 +416,51 @@ func (ev *evaluator) checkCtx() {
 	}
 }
 
+// ctxCheckEvery is the work (points and steps visited, roughly) between
+// two looks at the context: a few milliseconds at most, so a deadline is
+// kept within that.
+const ctxCheckEvery = 1 << 12
+
+// spend accounts for n units of work and looks at the context when the
+// credit is used up. Every loop whose length depends on the data or on
+// the steps calls it.
+func (ev *evaluator) spend(n int) {
+	ev.credit -= n
+	if ev.credit < 0 {
+		ev.credit = ctxCheckEvery
+		ev.checkCtx()
+	}
+}
+
+// addSamples accounts for n points the query now holds, failing as
+// Prometheus does beyond the limit. Call it before allocating them where
+// their number is known.
 func (ev *evaluator) addSamples(n int) {
 	ev.samples += n
 	if ev.samples > ev.maxSamples {
-		ev.fail(execErr("query processing would load too many samples into memory in query execution"))
+		ev.tooManySamples()
+	}
+}
+
+func (ev *evaluator) tooManySamples() {
+	ev.fail(execErr("query processing would load too many samples into memory in query execution"))
+}
+
+// release accounts for the points of m, which the caller is done with.
+func (ev *evaluator) release(ms ...Matrix) {
+	for _, m := range ms {
+		for _, s := range m {
+			ev.samples -= len(s.Points)
+		}
+	}
+}
+
+// checkSteps refuses a (sub)evaluation whose steps alone are more points
+// than the query may hold, before anything is allocated for them.
+func (ev *evaluator) checkSteps(what string) {
+	if steps := (ev.end - ev.start) / ev.interval; steps >= int64(ev.maxSamples) {
+		ev.failf("%s would evaluate %d steps, more than the %d samples a query may hold (--query.max-samples); use a larger step",
+			what, steps+1, ev.maxSamples)
 	}
 }
 
@@ -411,8 +501,12 @@ func (ev *evaluator) eval(e metricsql.Expr) Matrix {
 
 func (ev *evaluator) constant(v float64) Matrix {
 	n := ev.numSteps()
+	ev.addSamples(n)
 	pts := make([]Point, n)
 	for k := range pts {
+		if k&(ctxCheckEvery-1) == 0 {
+			ev.spend(ctxCheckEvery)
+		}
 		pts[k] = Point{T: ev.stepTime(k), F: v}
 	}
 	return Matrix{{Metric: labels.EmptyLabels(), Points: pts}}
@@ -472,28 +566,30 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 	sub.start -= off
 	sub.end -= off
 	m := sub.eval(re.Expr)
-	ev.samples, ev.series, ev.warnings, ev.infos = sub.samples, sub.series, sub.warnings, sub.infos
+	ev.join(&sub)
 	// Map the sub-evaluation's points back onto our steps.
 	n := ev.numSteps()
 	out := make(Matrix, 0, len(m))
 	for _, s := range m {
-		pts := make([]Point, 0, n)
+		ev.spend(1 + len(s.Points))
+		var pts []Point
+		c := 0
 		for k := range n {
-			var want int64
-			if at != nil {
-				want = *at
-			} else {
-				want = ev.stepTime(k) - off
+			if k&(ctxCheckEvery-1) == 0 {
+				ev.spend(ctxCheckEvery)
 			}
-			for _, p := range s.Points {
-				if p.T == want {
-					pts = append(pts, Point{T: ev.stepTime(k), F: p.F})
-					break
-				}
+			want := ev.stepTime(k) - off
+			if at != nil {
+				want, c = *at, 0
+			}
+			if f, ok := pointAt(s.Points, &c, want); ok {
+				ev.addSamples(1)
+				pts = append(pts, Point{T: ev.stepTime(k), F: f})
 			}
 		}
 		out = append(out, Series{Metric: s.Metric, Points: pts})
 	}
+	ev.release(m)
 	return out
 }
 
@@ -553,6 +649,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			}
 			it = s.Iterator(it)
 			var pts []Point
+			counted := 0 // of pts, against the limit; a series may be long
 			if it.SeekTo(mint) {
 				for {
 					t, v := it.At()
@@ -561,6 +658,11 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 					}
 					if !dropStale || !storage.IsStaleNaN(v) {
 						pts = append(pts, Point{T: t, F: v})
+						if len(pts)-counted == ctxCheckEvery {
+							ev.spend(ctxCheckEvery)
+							ev.addSamples(ctxCheckEvery)
+							counted = len(pts)
+						}
 					}
 					if !it.Next() {
 						break
@@ -570,7 +672,8 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			if err := it.Err(); err != nil {
 				ev.fail(execErr("read series %s: %v", ls, err))
 			}
-			ev.addSamples(len(pts))
+			ev.spend(1 + len(pts) - counted)
+			ev.addSamples(len(pts) - counted)
 			if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
 				ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
 			}
@@ -603,9 +706,13 @@ func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int
 	raw := ev.selectSeries(me, lo-ev.lookback+1, hi, false)
 	out := make(Matrix, 0, len(raw))
 	for _, s := range raw {
+		ev.spend(1 + len(s.Points))
 		pts := make([]Point, 0, min(n, len(s.Points)))
 		j := -1
 		for k := range n {
+			if k&(ctxCheckEvery-1) == 0 {
+				ev.spend(ctxCheckEvery)
+			}
 			ref := ev.refTime(k, off, at)
 			for j+1 < len(s.Points) && s.Points[j+1].T <= ref {
 				j++
@@ -617,10 +724,12 @@ func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int
 			if timestamps {
 				v = float64(s.Points[j].T) / 1000
 			}
+			ev.addSamples(1)
 			pts = append(pts, Point{T: ev.stepTime(k), F: v})
 		}
 		out = append(out, Series{Metric: s.Metric, Points: pts})
 	}
+	ev.release(raw)
 	return out
 }
 
@@ -690,8 +799,9 @@ func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
 	if sub.end < sub.start {
 		return ra
 	}
+	sub.checkSteps("subquery " + string(re.AppendString(nil)))
 	m := sub.eval(re.Expr)
-	ev.samples, ev.series, ev.warnings, ev.infos = sub.samples, sub.series, sub.warnings, sub.infos
+	ev.join(&sub)
 	ra.series = m
 	return ra
 }
@@ -702,12 +812,15 @@ func (ev *evaluator) rangeVectorAt(re *metricsql.RollupExpr) Matrix {
 	ref := ev.refTime(0, ra.off, ra.at)
 	var out Matrix
 	for _, s := range ra.series {
+		ev.spend(1 + len(s.Points))
 		lo, hi := 0, 0
 		w := ra.window(s.Points, ref, &lo, &hi)
 		if len(w) > 0 {
+			ev.addSamples(len(w))
 			out = append(out, Series{Metric: s.Metric, Points: slices.Clone(w)})
 		}
 	}
+	ev.release(ra.series)
 	sortSeries(out)
 	return out
 }
@@ -752,23 +865,26 @@ func (o *outMatrix) add(ls labels.Labels, t int64, v float64) {
 	} else if pts := o.m[i].Points; len(pts) > 0 && pts[len(pts)-1].T == t {
 		o.ev.failf("vector cannot contain metrics with the same labelset")
 	}
+	o.ev.addSamples(1)
 	o.m[i].Points = append(o.m[i].Points, Point{T: t, F: v})
 }
 
 // rangeEval runs f at every step over the instant vectors of args (a
-// scalar argument is a one-sample vector) and gathers the outputs.
+// scalar argument is a one-sample vector) and gathers the outputs. It
+// consumes args: their points are released.
 func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, args ...Matrix) Matrix {
 	n := ev.numSteps()
 	cursors := make([][]int, len(args))
+	width := 1
 	for i, m := range args {
 		cursors[i] = make([]int, len(m))
+		width += len(m)
 	}
 	vecs := make([]Vector, len(args))
 	out := newOutMatrix(ev)
 	for k := range n {
-		if k%256 == 0 {
-			ev.checkCtx()
-		}
+		// f's work at a step grows with its vectors' lengths.
+		ev.spend(width)
 		ts := ev.stepTime(k)
 		for i, m := range args {
 			v := vecs[i][:0]
@@ -783,6 +899,7 @@ func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, ar
 			out.add(s.Metric, ts, s.F)
 		}
 	}
+	ev.release(args...)
 	return out.m
 }
 
@@ -799,7 +916,7 @@ func pointAt(pts []Point, c *int, ts int64) (float64, bool) {
 }
 
 // rangeEvalSeries is rangeEval for one matrix argument, telling f which
-// series each sample of the step's vector comes from.
+// series each sample of the step's vector comes from. It consumes m.
 func (ev *evaluator) rangeEvalSeries(f func(k int, ts int64, in Vector, idx []int) Vector, m Matrix) Matrix {
 	n := ev.numSteps()
 	cursors := make([]int, len(m))
@@ -807,9 +924,7 @@ func (ev *evaluator) rangeEvalSeries(f func(k int, ts int64, in Vector, idx []in
 	var idx []int
 	out := newOutMatrix(ev)
 	for k := range n {
-		if k%256 == 0 {
-			ev.checkCtx()
-		}
+		ev.spend(1 + len(m))
 		ts := ev.stepTime(k)
 		v, idx = v[:0], idx[:0]
 		for j := range m {
@@ -822,6 +937,7 @@ func (ev *evaluator) rangeEvalSeries(f func(k int, ts int64, in Vector, idx []in
 			out.add(s.Metric, ts, s.F)
 		}
 	}
+	ev.release(m)
 	return out.m
 }
 
@@ -834,29 +950,11 @@ func scalarAt(m Matrix, k int) float64 {
 }
 
 func dropName(ls labels.Labels) labels.Labels {
-	if ls.Get(labels.MetricName) == "" {
+	if ls.Get(model.MetricNameLabel) == "" {
 		return ls
 	}
-	return labels.NewBuilder(ls).Del(labels.MetricName).Labels()
+	return labels.NewBuilder(ls).Del(model.MetricNameLabel).Labels()
 }
-
-// Parse parses a PromQL or MetricsQL query. PromQL 3 names metricsql
-// spells differently are translated first.
-func Parse(q string) (metricsql.Expr, error) {
-	q = promqlAliases.ReplaceAllStringFunc(q, func(s string) string {
-		if strings.HasPrefix(s, "double_exponential_smoothing") {
-			return "holt_winters" + strings.TrimPrefix(s, "double_exponential_smoothing")
-		}
-		return s
-	})
-	e, err := metricsql.Parse(q)
-	if err != nil {
-		return nil, badData("invalid parameter \"query\": %v", err)
-	}
-	return e, nil
-}
-
-var promqlAliases = regexp.MustCompile(`\bdouble_exponential_smoothing\s*\(`)
 
 // timeDependent are the functions whose value depends on the evaluation
 // time or on sample timestamps.
@@ -872,11 +970,7 @@ var timeDependent = map[string]bool{
 // depends on the evaluation time, so pinning would change it. Prometheus's
 // test runner checks every instant query this way.
 func PinAt(q string, t int64) (pinned string, ok bool, err error) {
-	rewritten, err := rewriteDurations(q, 0, 0)
-	if err != nil {
-		return "", false, err
-	}
-	e, err := Parse(rewritten)
+	e, err := parseQuery(q, 0, 0, defaultParseLimits)
 	if err != nil {
 		return "", false, err
 	}
@@ -931,11 +1025,7 @@ func PinAt(q string, t int64) (pinned string, ok bool, err error) {
 // Selectors returns the matcher sets of every series selector in q (one
 // list per selector, one set per or-alternative).
 func Selectors(q string) ([][][]*labels.Matcher, error) {
-	rewritten, err := rewriteDurations(q, 0, 0)
-	if err != nil {
-		return nil, err
-	}
-	e, err := Parse(rewritten)
+	e, err := parseQuery(q, 0, 0, defaultParseLimits)
 	if err != nil {
 		return nil, err
 	}

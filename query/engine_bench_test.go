@@ -73,3 +73,33 @@ func BenchmarkDashboardQueries(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEvalLoops runs, over 200 hosts (3,200 CPU series, an hour
+// each), a range query through each evaluation loop that counts samples
+// and looks at the context: selectors, window functions, subqueries,
+// binary operators, aggregations, label rewriting and offsets.
+func BenchmarkEvalLoops(b *testing.B) {
+	db, end := benchDB(b, 200)
+	eng := NewEngine(db, nil)
+	for _, q := range []struct{ name, expr string }{
+		{"selector", `node_cpu_seconds_total{mode="idle"}`},
+		{"rate", `rate(node_cpu_seconds_total[5m])`},
+		{"quantile-over-time", `quantile_over_time(0.9, node_cpu_seconds_total[10m])`},
+		{"subquery", `max_over_time(rate(node_cpu_seconds_total{mode="user"}[5m])[30m:1m])`},
+		{"binary", `rate(node_cpu_seconds_total{mode="user"}[5m]) / on(instance, cpu) rate(node_cpu_seconds_total{mode="idle"}[5m])`},
+		{"sum-by-mode", `sum by (mode) (rate(node_cpu_seconds_total[5m]))`},
+		{"topk", `topk(5, rate(node_cpu_seconds_total{mode="user"}[5m]))`},
+		{"label-replace", `label_replace(rate(node_cpu_seconds_total{mode="user"}[5m]), "host", "$1", "instance", "(.*):.*")`},
+		{"offset", `sum by (mode) (rate(node_cpu_seconds_total[5m])) offset 10m`},
+		{"constant", `vector(1) + 2 * time()`},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := eng.Range(context.Background(), "default", q.expr, end-3600_000, end, 15000); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"math"
 	"regexp"
 	"slices"
@@ -467,9 +468,10 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 			ls = absentLabels(re.Expr)
 		}
 		n := ev.numSteps()
-		pts := make([]Point, 0, n)
+		var pts []Point
 		cur := make([][2]int, len(ra.series))
 		for k := range n {
+			ev.spend(1 + len(ra.series))
 			ref := ev.refTime(k, ra.off, ra.at)
 			any := false
 			for i, s := range ra.series {
@@ -478,9 +480,11 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 				}
 			}
 			if !any {
+				ev.addSamples(1)
 				pts = append(pts, Point{T: ev.stepTime(k), F: 1})
 			}
 		}
+		ev.release(ra.series)
 		return Matrix{{Metric: ls, Points: pts}}
 	case "abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn",
 		"acos", "acosh", "asin", "asinh", "atan", "atanh", "cos", "cosh", "sin", "sinh", "tan", "tanh", "deg", "rad":
@@ -647,6 +651,9 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 		for k := range n {
 			ref := ev.refTime(k, ra.off, ra.at)
 			w := ra.window(s.Points, ref, &lo, &hi)
+			// A window function's work grows with the window (quantiles
+			// sort it).
+			ev.spend(1 + len(w))
 			for i := range scalars {
 				sargs[i] = scalarAt(scalars[i], k)
 			}
@@ -654,15 +661,20 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 				if slot < 0 {
 					slot = out.slot(ls)
 				}
+				ev.addSamples(1)
 				out.m[slot].Points = append(out.m[slot].Points, Point{T: ev.stepTime(k), F: v})
 			}
 		}
 	}
+	ev.release(ra.series)
 	// Points of one series may have been added out of step order when
 	// several input series share the output labels.
 	for i := range out.m {
 		pts := out.m[i].Points
-		slices.SortFunc(pts, func(a, b Point) int { return int(a.T - b.T) })
+		ev.spend(len(pts))
+		if !slices.IsSortedFunc(pts, func(a, b Point) int { return cmp.Compare(a.T, b.T) }) {
+			slices.SortFunc(pts, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
+		}
 		for j := 1; j < len(pts); j++ {
 			if pts[j].T == pts[j-1].T {
 				ev.failf("vector cannot contain metrics with the same labelset")
@@ -747,6 +759,7 @@ func (ev *evaluator) labelReplace(fe *metricsql.FuncExpr) Matrix {
 	v := ev.eval(fe.Args[0])
 	out := make(Matrix, 0, len(v))
 	for _, s := range v {
+		ev.spend(1)
 		val := s.Metric.Get(src)
 		idx := re.FindStringSubmatchIndex(val)
 		ls := s.Metric
@@ -784,6 +797,7 @@ func (ev *evaluator) labelJoin(fe *metricsql.FuncExpr) Matrix {
 	v := ev.eval(fe.Args[0])
 	out := make(Matrix, 0, len(v))
 	for _, s := range v {
+		ev.spend(1)
 		vals := make([]string, len(srcs))
 		for i, src := range srcs {
 			vals[i] = s.Metric.Get(src)
@@ -806,8 +820,28 @@ func model_labelNameValid(s string) bool { //nolint:revive // mirrors model.Labe
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
 
 // checkDuplicates merges series with equal labels, failing when two have
-// a point at the same step.
+// a point at the same step. m is consumed.
 func (ev *evaluator) checkDuplicates(m Matrix) Matrix {
+	// Most often the labels are all distinct: nothing to merge.
+	seen := make(map[uint64][]int, len(m))
+	dup := false
+	for i := range m {
+		ev.spend(1)
+		h := m[i].Metric.Hash()
+		for _, j := range seen[h] {
+			if labels.Equal(m[j].Metric, m[i].Metric) {
+				dup = true
+			}
+		}
+		if dup {
+			break
+		}
+		seen[h] = append(seen[h], i)
+	}
+	if !dup {
+		return m
+	}
+	defer ev.release(m)
 	out := newOutMatrix(ev)
 	type pt struct {
 		ls labels.Labels
@@ -815,11 +849,13 @@ func (ev *evaluator) checkDuplicates(m Matrix) Matrix {
 	}
 	var all []pt
 	for _, s := range m {
+		ev.spend(len(s.Points))
 		for _, p := range s.Points {
 			all = append(all, pt{s.Metric, p})
 		}
 	}
-	slices.SortStableFunc(all, func(a, b pt) int { return int(a.p.T - b.p.T) })
+	slices.SortStableFunc(all, func(a, b pt) int { return cmp.Compare(a.p.T, b.p.T) })
+	ev.checkCtx()
 	for _, x := range all {
 		out.add(x.ls, x.p.T, x.p.F)
 	}

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -158,6 +159,7 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 		}
 		v := ev.eval(fe.Args[0])
 		for i := range v {
+			ev.spend(1)
 			b := labels.NewBuilder(v[i].Metric)
 			ls := v[i].Metric
 			switch fe.Name {
@@ -196,22 +198,26 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 		v := ev.eval(fe.Args[0])
 		out := make(Matrix, 0, len(v))
 		for _, s := range v {
+			ev.spend(1 + len(s.Points))
 			f, err := strconv.ParseFloat(s.Metric.Get(name), 64)
 			if err != nil {
 				continue
 			}
+			ev.addSamples(len(s.Points))
 			pts := make([]Point, len(s.Points))
 			for i, p := range s.Points {
 				pts[i] = Point{T: p.T, F: f}
 			}
 			out = append(out, Series{Metric: dropName(s.Metric), Points: pts})
 		}
+		ev.release(v)
 		return ev.checkDuplicates(out), true
 	case "union":
 		var out Matrix
 		seen := map[string]bool{}
 		for _, a := range fe.Args {
 			for _, s := range ev.eval(a) {
+				ev.spend(1)
 				if k := s.Metric.String(); !seen[k] {
 					seen[k] = true
 					out = append(out, s)
@@ -242,6 +248,7 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 		v := ev.eval(fe.Args[arg])
 		for i := range v {
 			pts := v[i].Points
+			ev.spend(1 + 2*len(pts))
 			if len(pts) == 0 {
 				continue
 			}
@@ -302,6 +309,8 @@ func (ev *evaluator) binaryMetricsQL(op string, l, r Matrix, rScalar bool) Matri
 		if rScalar {
 			n := ev.numSteps()
 			for i := range l {
+				ev.spend(n + len(l[i].Points))
+				ev.addSamples(n - len(l[i].Points))
 				have := map[int64]bool{}
 				for _, p := range l[i].Points {
 					have[p.T] = true
@@ -311,7 +320,7 @@ func (ev *evaluator) binaryMetricsQL(op string, l, r Matrix, rScalar bool) Matri
 						l[i].Points = append(l[i].Points, Point{T: t, F: scalarAt(r, k)})
 					}
 				}
-				slices.SortFunc(l[i].Points, func(a, b Point) int { return int(a.T - b.T) })
+				slices.SortFunc(l[i].Points, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
 			}
 			return l
 		}

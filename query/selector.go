@@ -15,8 +15,12 @@ var ErrBadSelector = errors.New("query: bad series selector")
 // ParseSelector parses a series selector such as `up{job="x"}` into one
 // matcher set per alternative (MetricsQL allows `{a="1" or b="2"}`). Every
 // set must contain a matcher that does not match the empty string, as in
-// Prometheus, so a selector cannot silently select every series.
+// Prometheus, so a selector cannot silently select every series. The
+// selector is held to the bounds of Parse first.
 func ParseSelector(s string) ([][]*labels.Matcher, error) {
+	if err := defaultParseLimits.check(s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSelector, err)
+	}
 	e, err := metricsql.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %v", ErrBadSelector, s, err)

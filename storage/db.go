@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,9 +14,13 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/emsdb/tsdb/storage/internal/durable"
+	"github.com/emsdb/tsdb/storage/internal/invariants"
 )
 
 // DB is the time-series store: series spread by hash over independent
@@ -33,8 +36,11 @@ type DB struct {
 	closed atomic.Bool
 	// adminMu serialises deletes, snapshots and Close.
 	adminMu sync.Mutex
-	quit    chan struct{}
-	wg      sync.WaitGroup
+	// queriers not yet closed, with where they were opened; tracked only
+	// under the invariants tag (see Check).
+	queriers invariants.Leaks
+	quit     chan struct{}
+	wg       sync.WaitGroup
 }
 
 var (
@@ -60,10 +66,10 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := durable.MkdirAll(o.FS, dir); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	meta, err := readOrCreateMeta(dir, o.Shards)
+	meta, err := readOrCreateMeta(o.FS, dir, o.Shards)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +88,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(), quit: make(chan struct{})}
 	db.blocks = pebble.NewCache(o.BlockCacheSize)
 	for i := 0; i < o.Shards; i++ {
-		sh, err := openShard(i, filepath.Join(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, db.blocks, &db.stats)
+		sh, err := openShard(i, o.FS.PathJoin(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, db.blocks, &db.stats)
 		if err != nil {
 			for _, s := range db.shards {
 				s.close()
@@ -92,6 +98,14 @@ func Open(dir string, opts *Options) (*DB, error) {
 			return nil, fmt.Errorf("open shard %d: %w", i, err)
 		}
 		db.shards = append(db.shards, sh)
+	}
+	if err := db.resumeDelete(); err != nil {
+		for _, s := range db.shards {
+			s.close()
+		}
+		cache.Close()
+		db.blocks.Unref()
+		return nil, fmt.Errorf("complete interrupted delete: %w", err)
 	}
 	if o.WarmBytes > 0 {
 		db.wg.Add(1)
@@ -107,13 +121,13 @@ func Open(dir string, opts *Options) (*DB, error) {
 	return db, nil
 }
 
-func readOrCreateMeta(dir string, shards int) (dirMeta, error) {
-	p := filepath.Join(dir, metaFile)
-	b, err := os.ReadFile(p)
+func readOrCreateMeta(fs vfs.FS, dir string, shards int) (dirMeta, error) {
+	p := fs.PathJoin(dir, metaFile)
+	b, err := durable.ReadFile(fs, p)
 	if errors.Is(err, os.ErrNotExist) {
 		m := dirMeta{Format: 1, Shards: shards}
 		b, _ = json.Marshal(m)
-		if err := writeFileSync(p, b); err != nil {
+		if err := durable.WriteFile(fs, p, b); err != nil {
 			return m, fmt.Errorf("write %s: %w", metaFile, err)
 		}
 		return m, nil
@@ -129,34 +143,6 @@ func readOrCreateMeta(dir string, shards int) (dirMeta, error) {
 		return m, fmt.Errorf("storage: %s: format %d is not supported by this version", p, m.Format)
 	}
 	return m, nil
-}
-
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // seriesHash is the stable hash of a tenant's label set: it picks the

@@ -77,6 +77,7 @@ func TestMatchers(t *testing.T) {
 	ctx := context.Background()
 	q, err := db.Querier(ctx, "default", 0, all)
 	require.NoError(t, err)
+	defer q.Close()
 	names, err := q.LabelNames(ctx)
 	require.NoError(t, err)
 	require.Equal(t, []string{"__name__", "even", "i"}, names)
@@ -87,9 +88,10 @@ func TestMatchers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"m"}, vals)
 	// Nothing in range, nothing listed.
-	q, err = db.Querier(ctx, "default", 5000, 6000)
+	q2, err := db.Querier(ctx, "default", 5000, 6000)
 	require.NoError(t, err)
-	names, err = q.LabelNames(ctx)
+	defer q2.Close()
+	names, err = q2.LabelNames(ctx)
 	require.NoError(t, err)
 	require.Empty(t, names)
 }

@@ -1,21 +1,34 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/prometheus/model/labels"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/emsdb/tsdb/storage/chunkenc"
 )
 
 // DeleteSeries deletes the samples in [mint, maxt] of the tenant's series
-// matching ms, and the series themselves when no samples remain. It
-// returns the number of series touched. The deletion is logged, so it
-// survives a crash the moment DeleteSeries returns.
+// matching ms, and the series themselves when no samples remain: those
+// leave Select, LabelNames, LabelValues and the series counts. It returns
+// the number of series touched.
+//
+// A delete is durable and whole. It is first recorded in a synced intent
+// file (docs/format.md); then every shard logs its part to its WAL and
+// syncs it; then the intent is removed. After a crash at any point the
+// delete is either not begun or, when the intent was recorded, completed
+// by Open before it returns: never applied to some shards and not others.
+// Once recorded it runs to its end even if ctx is done. If a shard fails
+// (an I/O error), the error is returned and the delete is completed when
+// the DB is next opened. Writes racing with a delete that is resumed after
+// a crash may be deleted too.
 func (db *DB) DeleteSeries(ctx context.Context, tenant string, mint, maxt int64, ms ...*labels.Matcher) (int, error) {
 	if len(ms) == 0 {
 		return 0, fmt.Errorf("%w: delete needs at least one matcher", ErrInvalidSeries)
@@ -28,16 +41,55 @@ func (db *DB) DeleteSeries(ctx context.Context, tenant string, mint, maxt int64,
 	if db.closed.Load() {
 		return 0, ErrClosed
 	}
-	total := 0
-	defer db.keys.sweep()
-	for _, sh := range db.shards {
-		n, err := sh.deleteSeries(ctx, tenant, mint, maxt, ms)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("delete in shard %d: %w", sh.id, err)
-		}
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
-	return total, nil
+	in := &deleteIntent{tenant: tenant, mint: mint, maxt: maxt, matchers: ms}
+	if err := db.writeIntent(in); err != nil {
+		return 0, fmt.Errorf("record delete intent: %w", err)
+	}
+	n, err := db.applyDelete(context.WithoutCancel(ctx), in)
+	if err != nil {
+		return n, err
+	}
+	if err := db.clearIntent(); err != nil {
+		return n, fmt.Errorf("clear delete intent: %w", err)
+	}
+	return n, nil
+}
+
+// resumeDelete completes the delete a crash interrupted, if any.
+func (db *DB) resumeDelete() error {
+	in, err := db.readIntent()
+	if err != nil || in == nil {
+		return err
+	}
+	n, err := db.applyDelete(context.Background(), in)
+	if err != nil {
+		return err
+	}
+	db.opts.Logger.Info("completed a delete interrupted by a crash", "tenant", in.tenant, "series", n, "start", in.mint, "end", in.maxt)
+	return db.clearIntent()
+}
+
+// applyDelete applies in to every shard and returns once each shard's part
+// is durable. Applying it again changes nothing more.
+func (db *DB) applyDelete(ctx context.Context, in *deleteIntent) (int, error) {
+	defer db.keys.sweep()
+	var total atomic.Int64
+	var g errgroup.Group // not WithContext: one shard failing must not stop the others
+	for _, sh := range db.shards {
+		g.Go(func() error {
+			n, err := sh.deleteSeries(ctx, in.tenant, in.mint, in.maxt, in.matchers)
+			total.Add(int64(n))
+			if err != nil {
+				return fmt.Errorf("delete in shard %d: %w", sh.id, err)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return int(total.Load()), err
 }
 
 func (s *shard) deleteSeries(ctx context.Context, tenant string, mint, maxt int64, matchers []*labels.Matcher) (int, error) {
@@ -59,10 +111,15 @@ func (s *shard) deleteSeries(ctx context.Context, tenant string, mint, maxt int6
 		s.appendMu.Unlock()
 		return 0, nil
 	}
-	whole := func(ms *memSeries) bool { return mint <= ms.minT.Load() && maxt >= ms.maxT.Load() }
+	whole := make([]bool, len(found))
 	var rec []byte
-	for _, ms := range found {
-		if whole(ms) {
+	for i, ms := range found {
+		var err error
+		if whole[i], err = s.coversAll(ms, mint, maxt); err != nil {
+			s.appendMu.Unlock()
+			return 0, err
+		}
+		if whole[i] {
 			rec = appendDeleteEntry(rec, ms.ref, math.MinInt64, math.MaxInt64)
 		} else {
 			rec = appendDeleteEntry(rec, ms.ref, mint, maxt)
@@ -74,8 +131,8 @@ func (s *shard) deleteSeries(ctx context.Context, tenant string, mint, maxt int6
 		return 0, fmt.Errorf("log deletion: %w", err)
 	}
 	var gone []*memSeries
-	for _, ms := range found {
-		if whole(ms) {
+	for i, ms := range found {
+		if whole[i] {
 			if err := s.deleteSamples(ms, math.MinInt64, math.MaxInt64); err != nil {
 				s.appendMu.Unlock()
 				return 0, err
@@ -92,6 +149,82 @@ func (s *shard) deleteSeries(ctx context.Context, tenant string, mint, maxt int6
 		return 0, fmt.Errorf("sync deletion: %w", err)
 	}
 	return len(found), nil
+}
+
+// coversAll reports whether deleting [mint, maxt] leaves ms without a
+// sample, so that the series itself goes. minT and maxT are exact only for
+// samples written since start-up (older ones are widened to whole days):
+// when they do not settle it, the samples in memory and the chunks on disk
+// are looked at, and a recorded day outside the range is taken to hold
+// samples. The caller holds sealMu and appendMu, so nothing moves meanwhile.
+func (s *shard) coversAll(ms *memSeries, mint, maxt int64) (bool, error) {
+	if mint <= ms.minT.Load() && maxt >= ms.maxT.Load() {
+		return true, nil
+	}
+	ms.mu.Lock()
+	outside := ms.memOutsideLocked(mint, maxt)
+	minDay, maxDay := ms.mu.minDay, ms.mu.maxDay
+	ms.mu.Unlock()
+	switch {
+	case outside:
+		return false, nil
+	case minDay > maxDay:
+		return true, nil // no day recorded: nothing on disk
+	case minDay < dayOf(mint) || maxDay > dayOf(maxt):
+		return false, nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: chunkDayPrefix(minDay), UpperBound: prefixEnd(chunkDayPrefix(maxDay))})
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
+	for day := minDay; ; day++ {
+		prefix := chunkSeriesPrefix(day, ms.tenant, ms.ref)
+		for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return false, err
+			}
+			_, cmin, cmax, err := chunkenc.DenseBounds(v)
+			if err != nil {
+				return false, fmt.Errorf("%w: chunk %x: %v", ErrCorrupt, it.Key(), err)
+			}
+			if cmin < mint || cmax > maxt {
+				return false, nil
+			}
+		}
+		if day >= maxDay {
+			break
+		}
+	}
+	return true, it.Error()
+}
+
+// memOutsideLocked reports whether a sample in memory lies outside
+// [mint, maxt].
+func (ms *memSeries) memOutsideLocked(mint, maxt int64) bool {
+	out := func(t int64) bool { return t < mint || t > maxt }
+	if h := ms.mu.head; h != nil && h.NumSamples() > 0 && (out(h.MinTime()) || out(h.MaxTime())) {
+		return true
+	}
+	if n := len(ms.mu.ooo); n > 0 && (out(ms.mu.ooo[0].T) || out(ms.mu.ooo[n-1].T)) {
+		return true
+	}
+	for _, fc := range ms.mu.frozen {
+		if n := len(fc.ooo); n > 0 && (out(fc.ooo[0].T) || out(fc.ooo[n-1].T)) {
+			return true
+		}
+		it := chunkenc.NewXORIterator(fc.xor, fc.n)
+		for it.Next() {
+			if t, _ := it.At(); out(t) {
+				return true
+			}
+		}
+		if it.Err() != nil {
+			return true // keep the series: deleting it is not undone
+		}
+	}
+	return false
 }
 
 // deleteSamples removes the samples of ms in [mint, maxt] from memory and

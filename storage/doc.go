@@ -76,6 +76,15 @@
 //     restore each series' time range at start-up for time-filtered
 //     selects, and retention drops them with the chunks.
 //
+// # Deletes
+//
+// DeleteSeries records the delete in a synced intent file in the data
+// folder, applies it to every shard (each logs its part to its WAL and
+// syncs), then removes the file; Open completes a delete that a crash
+// interrupted before it returns. So a delete that returned is durable, and
+// after a crash any delete is either not begun or complete, on every
+// shard.
+//
 // # Retention and backfill
 //
 // Retention counts back from the wall clock (as VictoriaMetrics does, not

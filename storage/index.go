@@ -8,6 +8,8 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/storage/internal/invariants"
 )
 
 // tenantIndex is the inverted index of one tenant's series in one shard.
@@ -77,7 +79,11 @@ func appendRef(list []uint64, ref uint64) []uint64 {
 	if found {
 		return list
 	}
-	return slices.Insert(slices.Clip(list), i, ref)
+	list = slices.Insert(slices.Clip(list), i, ref)
+	if invariants.Enabled && ((i > 0 && list[i-1] >= ref) || (i+1 < len(list) && list[i+1] <= ref)) {
+		_ = invariants.Failf("postings unsorted around ref %d", ref)
+	}
+	return list
 }
 
 // remove unpublishes the given series.

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"runtime"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Options configures a DB. A zero field means its default; see
@@ -56,6 +58,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
+	// FS holds every file of the DB: Pebble's, the write-ahead logs, the
+	// folder metadata and snapshots. Default vfs.Default, the operating
+	// system's. Crash tests pass vfs.NewCrashableMem() and reopen its
+	// CrashClone, which keeps only what was fsynced.
+	FS vfs.FS
 }
 
 // DefaultOptions returns the options a zero Options stands for.
@@ -99,6 +106,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
 }
 

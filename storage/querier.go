@@ -12,9 +12,13 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage/chunkenc"
+	"github.com/emsdb/tsdb/storage/internal/invariants"
 )
 
 type querier struct {
+	// NB: first, not last: a zero-size last field is padded.
+	cc invariants.CloseChecker // empty without the invariants tag
+
 	db         *DB
 	tenant     string
 	mint, maxt int64
@@ -82,10 +86,14 @@ func (db *DB) Querier(ctx context.Context, tenant string, mint, maxt int64) (Que
 	if cutoff := db.retentionCutoff(); mint < cutoff {
 		mint = cutoff
 	}
-	return &querier{db: db, tenant: tenant, mint: mint, maxt: maxt, iters: map[*shard]*chunkReader{}}, nil
+	q := &querier{db: db, tenant: tenant, mint: mint, maxt: maxt, iters: map[*shard]*chunkReader{}}
+	db.queriers.Open(q)
+	return q, nil
 }
 
 func (q *querier) Close() error {
+	q.cc.Close()
+	q.db.queriers.Close(q)
 	q.mu.Lock()
 	iters := q.iters
 	q.iters = nil
@@ -136,6 +144,7 @@ func (q *querier) Select(ctx context.Context, hints *SelectHints, ms ...*labels.
 		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
 		limit = hints.Limit
 	}
+	q.cc.AssertOpen("storage: querier")
 	if len(ms) == 0 {
 		return &seriesSet{err: fmt.Errorf("%w: select needs at least one matcher", ErrInvalidSeries)}
 	}
@@ -151,6 +160,7 @@ func (q *querier) Select(ctx context.Context, hints *SelectHints, ms ...*labels.
 }
 
 func (q *querier) LabelNames(ctx context.Context, ms ...*labels.Matcher) ([]string, error) {
+	q.cc.AssertOpen("storage: querier")
 	set := map[string]struct{}{}
 	if len(ms) == 0 {
 		for _, sh := range q.db.shards {
@@ -177,6 +187,7 @@ func (q *querier) LabelNames(ctx context.Context, ms ...*labels.Matcher) ([]stri
 }
 
 func (q *querier) LabelValues(ctx context.Context, name string, ms ...*labels.Matcher) ([]string, error) {
+	q.cc.AssertOpen("storage: querier")
 	set := map[string]struct{}{}
 	if len(ms) == 0 {
 		for _, sh := range q.db.shards {
@@ -268,6 +279,7 @@ type series struct {
 func (s *series) Labels() labels.Labels { return s.s.lset }
 
 func (s *series) Iterator(Iterator) Iterator {
+	s.q.cc.AssertOpen("storage: series of a closed querier")
 	it, err := s.sh.iterator(s.q, s.s, s.mint, s.maxt)
 	if err != nil {
 		return errIter{err}

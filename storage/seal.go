@@ -2,12 +2,14 @@ package storage
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/emsdb/tsdb/storage/chunkenc"
+	"github.com/emsdb/tsdb/storage/internal/invariants"
 )
 
 // maxDiskChunkSamples caps the samples of one sealed chunk; merging
@@ -55,7 +57,16 @@ func (s *shard) seal(list []*memSeries) error {
 	dones := make([]done, 0, len(list))
 	var ts []int64
 	var vs []float64
+	// NB: a series can be in list twice: maintain(true) seals a series
+	// still waiting in sealCh and clears its queued flag, so a write may
+	// queue it again. Sealing it twice would drop twice the frozen chunks
+	// it sealed, and lose the ones frozen meanwhile.
+	seen := make(map[*memSeries]struct{}, len(list))
 	for _, ms := range list {
+		if _, dup := seen[ms]; dup {
+			continue
+		}
+		seen[ms] = struct{}{}
 		ms.mu.Lock()
 		fz := ms.mu.frozen
 		ms.mu.queued = false
@@ -87,8 +98,16 @@ func (s *shard) seal(list []*memSeries) error {
 		}
 		s.chunkGen.Add(1) // before memory lets go of the chunks
 	}
+	var bug error
 	for _, d := range dones {
 		d.ms.mu.Lock()
+		if len(d.ms.mu.frozen) < d.n {
+			// Only seal (under sealMu) and deletes (ditto) take frozen
+			// chunks away.
+			bug = invariants.Failf("series %d has %d frozen chunks, %d were sealed", d.ms.ref, len(d.ms.mu.frozen), d.n)
+			d.ms.mu.Unlock()
+			continue
+		}
 		d.ms.mu.frozen = slices.Clone(d.ms.mu.frozen[d.n:])
 		if len(d.ms.mu.frozen) == 0 {
 			d.ms.mu.frozen = nil
@@ -97,7 +116,7 @@ func (s *shard) seal(list []*memSeries) error {
 		d.ms.mu.Unlock()
 		s.stats.chunksSealed.Add(1)
 	}
-	return nil
+	return bug
 }
 
 // mergeFrozen flattens frozen chunks into sorted unique samples, the most
@@ -150,6 +169,9 @@ func (s *shard) writeSamples(pb *pebble.Batch, ms *memSeries, ts []int64, vs []f
 				n = len(dts) / 2 // avoid a tiny tail chunk
 			}
 			enc := chunkenc.EncodeDense(nil, dts[:n], dvs[:n])
+			if invariants.Enabled {
+				checkRoundTrip(enc, dts[:n], dvs[:n])
+			}
 			key = chunkKey(key[:0], day, ms.tenant, ms.ref, dts[n-1])
 			if err := pb.Set(key, enc, nil); err != nil {
 				return err
@@ -160,6 +182,23 @@ func (s *shard) writeSamples(pb *pebble.Batch, ms *memSeries, ts []int64, vs []f
 		}
 	}
 	return nil
+}
+
+// checkRoundTrip fails unless enc decodes to exactly ts and vs, bit for
+// bit: a chunk is written once and read for as long as it is kept.
+func checkRoundTrip(enc []byte, ts []int64, vs []float64) {
+	gts, gvs, err := chunkenc.DecodeDense(enc, nil, nil)
+	if err != nil || len(gts) != len(ts) {
+		_ = invariants.Failf("sealed chunk of %d samples decodes to %d: %v", len(ts), len(gts), err)
+		return
+	}
+	for i := range ts {
+		if gts[i] != ts[i] || math.Float64bits(gvs[i]) != math.Float64bits(vs[i]) {
+			_ = invariants.Failf("sealed chunk sample %d: (%d, %x) decodes as (%d, %x)",
+				i, ts[i], math.Float64bits(vs[i]), gts[i], math.Float64bits(gvs[i]))
+			return
+		}
+	}
 }
 
 // mergeWithDisk reads the chunks of ms in day that overlap [ts[0],
@@ -241,6 +280,8 @@ func maintainInterval(o *Options) time.Duration {
 // maintain freezes old heads (all heads when flushAll) and truncates the
 // WAL segments no unsealed sample needs any more.
 func (s *shard) maintain(flushAll bool) error {
+	s.maintainMu.Lock()
+	defer s.maintainMu.Unlock()
 	// Every append that got a position in a segment before barrier has
 	// also been applied to memory by the time we hold appendMu.
 	s.appendMu.Lock()

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage/chunkenc"
+	"github.com/emsdb/tsdb/storage/internal/invariants"
 )
 
 // memSeries is one series in memory: its identity and its unsealed samples.
@@ -130,6 +131,9 @@ func (s *memSeries) insertOOOLocked(t int64, v float64) {
 		return
 	}
 	s.mu.ooo = slices.Insert(s.mu.ooo, i, Sample{T: t, V: v})
+	if invariants.Enabled && ((i > 0 && s.mu.ooo[i-1].T >= t) || (i+1 < len(s.mu.ooo) && s.mu.ooo[i+1].T <= t)) {
+		_ = invariants.Failf("series %d: out-of-order buffer unsorted around %d", s.ref, t)
+	}
 }
 
 // freezeLocked moves the head chunk and the out-of-order buffer into a

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/storage/internal/durable"
 	"github.com/emsdb/tsdb/storage/wal"
 )
 
@@ -52,8 +51,11 @@ type shard struct {
 	chunkGen atomic.Uint64
 	sealCh   chan *memSeries
 
-	// truncatedTo is the segment the WAL was last truncated to; only
-	// maintain, which never runs concurrently with itself, touches it.
+	// maintainMu serialises maintain: the background loop, DB.Flush and
+	// Close may all call it at once.
+	maintainMu sync.Mutex
+	// truncatedTo is the segment the WAL was last truncated to; guarded by
+	// maintainMu.
 	truncatedTo int
 
 	quit chan struct{}
@@ -87,10 +89,12 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *peb
 		sealCh:     make(chan *memSeries, 1<<14),
 		quit:       make(chan struct{}),
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fs := opts.FS
+	// Pebble syncs the entries of its own folder, not the folder itself.
+	if err := durable.MkdirAll(fs, fs.PathJoin(dir, "pebble")); err != nil {
 		return nil, fmt.Errorf("create shard dir: %w", err)
 	}
-	db, err := pebble.Open(filepath.Join(dir, "pebble"), pebbleOptions(opts, s.log, blocks))
+	db, err := pebble.Open(fs.PathJoin(dir, "pebble"), pebbleOptions(opts, s.log, blocks))
 	if err != nil {
 		return nil, fmt.Errorf("open pebble: %w", err)
 	}
@@ -99,7 +103,7 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *peb
 		db.Close()
 		return nil, fmt.Errorf("load index: %w", err)
 	}
-	w, err := wal.Open(filepath.Join(dir, "wal"), &wal.Options{SegmentSize: opts.WALSegmentSize, NoSync: opts.NoSync, Logger: s.log})
+	w, err := wal.Open(fs.PathJoin(dir, "wal"), &wal.Options{SegmentSize: opts.WALSegmentSize, NoSync: opts.NoSync, Logger: s.log, FS: fs})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open wal: %w", err)
@@ -126,6 +130,7 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *peb
 // crash loses nothing a replay cannot rebuild, and chunks are written once.
 func pebbleOptions(opts *Options, log *slog.Logger, blocks *pebble.Cache) *pebble.Options {
 	po := &pebble.Options{
+		FS:                          opts.FS,
 		Cache:                       blocks,
 		Logger:                      pebbleLogger{log},
 		DisableWAL:                  true,
@@ -250,7 +255,9 @@ func (s *shard) replay() (int, error) {
 	sb := labels.NewScratchBuilder(16)
 	var hbuf []byte
 	pb := s.db.NewBatch()
-	defer pb.Close()
+	defer func() { pb.Close() }()
+	// Series deleted whole leave the index at the end, in one pass.
+	var gone []*memSeries
 	now := s.opts.Now().UnixMilli()
 	var sbuf []Sample
 	records := 0
@@ -276,7 +283,7 @@ func (s *shard) replay() (int, error) {
 			}
 			var h uint64
 			h, hbuf = seriesHash(ti.name, lset, hbuf)
-			if ti.lookup(h, lset) != nil {
+			if old := ti.lookup(h, lset); old != nil && !old.gone.Load() {
 				return nil
 			}
 			ms := newMemSeries(ref, tid, lset)
@@ -307,11 +314,21 @@ func (s *shard) replay() (int, error) {
 			if ms == nil {
 				return nil
 			}
+			// The keys replayed so far go first: a series key set after
+			// the deletion of the series would bring it back.
+			if !pb.Empty() {
+				if err := pb.Commit(pebble.NoSync); err != nil {
+					return err
+				}
+				pb.Close()
+				pb = s.db.NewBatch()
+			}
 			if err := s.deleteSamples(ms, mint, maxt); err != nil {
 				return err
 			}
 			if mint == math.MinInt64 && maxt == math.MaxInt64 {
 				delete(byRef, ref)
+				gone = append(gone, ms)
 			}
 			return nil
 		},
@@ -334,6 +351,7 @@ func (s *shard) replay() (int, error) {
 	if err := pb.Commit(pebble.NoSync); err != nil {
 		return records, err
 	}
+	s.unpublish(gone)
 	return records, nil
 }
 

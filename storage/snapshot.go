@@ -2,8 +2,8 @@ package storage
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+
+	"github.com/emsdb/tsdb/storage/internal/durable"
 )
 
 // Snapshot writes a consistent copy of the DB into dir, which must not
@@ -16,26 +16,28 @@ func (db *DB) Snapshot(dir string) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	if _, err := os.Stat(dir); err == nil {
+	fs := db.opts.FS
+	if _, err := fs.Stat(dir); err == nil {
 		return fmt.Errorf("storage: snapshot dir %s already exists", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := durable.MkdirAll(fs, dir); err != nil {
 		return fmt.Errorf("create snapshot dir: %w", err)
 	}
 	for _, sh := range db.shards {
-		if err := sh.snapshot(filepath.Join(dir, fmt.Sprintf("shard-%03d", sh.id))); err != nil {
+		if err := sh.snapshot(fs.PathJoin(dir, fmt.Sprintf("shard-%03d", sh.id))); err != nil {
 			return fmt.Errorf("snapshot shard %d: %w", sh.id, err)
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(db.dir, metaFile))
+	b, err := durable.ReadFile(fs, fs.PathJoin(db.dir, metaFile))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", metaFile, err)
 	}
-	return writeFileSync(filepath.Join(dir, metaFile), b)
+	return durable.WriteFile(fs, fs.PathJoin(dir, metaFile), b)
 }
 
 func (s *shard) snapshot(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fs := s.opts.FS
+	if err := durable.MkdirAll(fs, dir); err != nil {
 		return err
 	}
 	// Holding sealMu and appendMu freezes both the log and the chunks: the
@@ -48,10 +50,10 @@ func (s *shard) snapshot(dir string) error {
 	if err := s.db.Flush(); err != nil {
 		return fmt.Errorf("flush pebble: %w", err)
 	}
-	if err := s.db.Checkpoint(filepath.Join(dir, "pebble")); err != nil {
+	if err := s.db.Checkpoint(fs.PathJoin(dir, "pebble")); err != nil {
 		return fmt.Errorf("checkpoint pebble: %w", err)
 	}
-	if err := s.wal.CopyTo(filepath.Join(dir, "wal")); err != nil {
+	if err := s.wal.CopyTo(fs.PathJoin(dir, "wal")); err != nil {
 		return fmt.Errorf("copy wal: %w", err)
 	}
 	return nil

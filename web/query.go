@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/query"
@@ -537,7 +538,7 @@ func (a *queries) tsdbStatus(r *Request) (any, error) {
 		return nil, err
 	}
 	defer q.Close()
-	all, _ := labels.NewMatcher(labels.MatchRegexp, labels.MetricName, ".+")
+	all, _ := labels.NewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+")
 	byName := map[string]int{}
 	byPair := map[string]int{}
 	valuesByLabel := map[string]map[string]struct{}{}
@@ -547,7 +548,7 @@ func (a *queries) tsdbStatus(r *Request) (any, error) {
 	for ss.Next() {
 		n++
 		ss.At().Labels().Range(func(l labels.Label) {
-			if l.Name == labels.MetricName {
+			if l.Name == model.MetricNameLabel {
 				byName[l.Value]++
 			}
 			byPair[l.Name+"="+l.Value]++

@@ -2,6 +2,7 @@ package ruler
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -167,7 +168,7 @@ func TestForStateRestored(t *testing.T) {
 	g = groupFrom(t, r, rulesYAML)
 	ts := t0.Add(2 * time.Minute)
 	write(t, db, "x", ts, 1)
-	g.restore(ts)
+	g.restore(context.Background(), ts)
 	g.Eval(ctx, ts)
 	a := r.Alerts()
 	require.Len(t, a, 1)
@@ -274,4 +275,44 @@ func TestTemplateParseDuration(t *testing.T) {
 	}
 	_, err := expand("1.5h")
 	require.ErrorContains(t, err, `unknown unit "." in duration "1.5h"`)
+}
+
+// blockingEvaluator answers only when its context ends (a rule query that
+// runs long).
+type blockingEvaluator struct{ started chan struct{} }
+
+func (b blockingEvaluator) Instant(ctx context.Context, _, _ string, _ int64) (*query.Result, error) {
+	select {
+	case b.started <- struct{}{}:
+	default:
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(30 * time.Second):
+		return nil, errors.New("not cancelled")
+	}
+}
+
+func (b blockingEvaluator) Range(ctx context.Context, tenant, q string, _, end, _ int64) (*query.Result, error) {
+	return b.Instant(ctx, tenant, q, end)
+}
+
+// TestStopCancelsRunningQuery: stopping a group cancels the rule query in
+// flight instead of waiting for it (a slow rule held shutdown and reloads).
+func TestStopCancelsRunningQuery(t *testing.T) {
+	db := st.Open(t, nil)
+	ev := blockingEvaluator{started: make(chan struct{}, 1)}
+	r := New(ev, db, nil, &Options{DefaultInterval: time.Second})
+	file := filepath.Join(t.TempDir(), "slow.yml")
+	require.NoError(t, os.WriteFile(file, []byte("groups:\n  - name: slow\n    interval: 1s\n    rules:\n      - record: slow\n        expr: vector(1)\n"), 0o644))
+	require.NoError(t, r.Load([]string{file}))
+	select {
+	case <-ev.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the group did not evaluate")
+	}
+	t0 := time.Now()
+	r.Stop()
+	require.Less(t, time.Since(t0), time.Second, "Stop waited for the query")
 }

@@ -159,11 +159,13 @@ kpis:
 	code, body = do("reader-beta", "GET", "/api/v1/kpis/acme_orders", "", "", nil)
 	require.Equal(t, 404, code, body)
 	code, body = do("reader-acme", "GET", "/api/v1/kpis", "", "", nil)
+	require.Equal(t, 200, code, body)
 	require.Contains(t, body, "acme_orders")
 	code, body = do("reader-beta", "GET", "/api/v1/incidents", "", "", nil)
 	require.Equal(t, 200, code)
 	require.NotContains(t, body, "acme only")
 	code, body = do("reader-acme", "GET", "/api/v1/incidents", "", "", nil)
+	require.Equal(t, 200, code, body)
 	require.Contains(t, body, "acme only")
 	// The rule group the admin stored for acme (its default "*" → default
 	// tenant; name it) is not beta's.
@@ -173,6 +175,7 @@ kpis:
 	require.Equal(t, 200, code)
 	require.NotContains(t, body, "acme-group")
 	code, body = do("reader-acme", "GET", "/api/v1/rules", "", "", nil)
+	require.Equal(t, 200, code, body)
 	require.Contains(t, body, "acme-group")
 }
 

@@ -42,7 +42,7 @@ func TestRuleToIncidentToTicket(t *testing.T) {
 		r.fail.Store(fails)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if r.fail.Add(-1) >= 0 {
-				http.Error(w, "unavailable", 503)
+				http.Error(w, "unavailable", http.StatusServiceUnavailable)
 				return
 			}
 			b, _ := io.ReadAll(req.Body)

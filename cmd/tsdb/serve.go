@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/query"
 )
 
 // serveConfig is everything `tsdb serve` is told on the command line.
@@ -40,6 +41,9 @@ type serveConfig struct {
 	queryMaxSample int
 	queryCache     int64
 	queryMaxSeries int
+	queryMaxLength int
+	queryMaxDepth  int
+	queryMaxTerms  int
 	configFile     string
 	ruleGlobs      stringList
 	alertmanagers  stringList
@@ -81,6 +85,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	durationVar(fs, &c.queryLookback, "query.lookback-delta", 5*time.Minute, "how far back an instant selector looks for a sample")
 	fs.IntVar(&c.queryMaxSample, "query.max-samples", 50_000_000, "most samples one query may hold in memory")
 	fs.IntVar(&c.queryMaxSeries, "query.max-series", 1_000_000, "most series one query may select (0: no limit)")
+	fs.IntVar(&c.queryMaxLength, "query.max-length", query.DefaultMaxQueryLength, "longest query text accepted, in bytes")
+	fs.IntVar(&c.queryMaxDepth, "query.max-depth", query.DefaultMaxDepth, "deepest nesting of parentheses, brackets and braces a query may have")
+	fs.IntVar(&c.queryMaxTerms, "query.max-terms", query.DefaultMaxTerms, "most terms (names, numbers, strings, operators, brackets) a query may have once its WITH templates are expanded")
 	fs.Var(&c.ruleGlobs, "rules", "rule `files` (glob; repeatable), Prometheus format")
 	fs.Var(&c.alertmanagers, "alertmanager.url", "Alertmanager base `URL` to send alerts to (repeatable)")
 	durationVar(fs, &c.evalInterval, "rules.evaluation-interval", time.Minute, "interval of rule groups that set none")

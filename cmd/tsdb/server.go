@@ -279,10 +279,13 @@ func (s *server) openIngest(lc *lifecycle) error {
 func (s *server) openQuery(lc *lifecycle) error {
 	cfg := s.cfg
 	s.eng = query.NewEngine(s.db, &query.Options{
-		LookbackDelta: cfg.queryLookback,
-		MaxSamples:    cfg.queryMaxSample,
-		Timeout:       cfg.queryTimeout,
-		MaxSeries:     cfg.queryMaxSeries,
+		LookbackDelta:  cfg.queryLookback,
+		MaxSamples:     cfg.queryMaxSample,
+		Timeout:        cfg.queryTimeout,
+		MaxSeries:      cfg.queryMaxSeries,
+		MaxQueryLength: cfg.queryMaxLength,
+		MaxDepth:       cfg.queryMaxDepth,
+		MaxTerms:       cfg.queryMaxTerms,
 	})
 	if cfg.queryCache > 0 {
 		rc, err := query.NewResultCache(cfg.queryCache, cfg.queryCacheOff, nil)

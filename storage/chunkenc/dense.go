@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/emsdb/tsdb/storage/internal/invariants"
 )
 
 // Dense chunk layout (see storage/docs/format-chunks.md):
@@ -73,6 +75,9 @@ func chooseScale(vs []float64, exc []int) (int, []int, bool) {
 // EncodeDense appends the dense encoding of the samples (len(ts) ==
 // len(vs) >= 1, ts strictly increasing) to dst.
 func EncodeDense(dst []byte, ts []int64, vs []float64) []byte {
+	if invariants.Enabled {
+		checkDenseInput(ts, vs)
+	}
 	modeAt := len(dst) + 1
 	dst = append(dst, denseVersion, modeXOR)
 	dst = binary.AppendUvarint(dst, uint64(len(ts)))
@@ -133,6 +138,20 @@ func EncodeDense(dst []byte, ts []int64, vs []float64) []byte {
 	}
 	dst[modeAt] = mode
 	return append(dst, best...)
+}
+
+// checkDenseInput fails unless ts and vs are one or more samples in
+// strictly increasing time order: EncodeDense's contract, which its
+// callers (the sealer, deletes) must keep.
+func checkDenseInput(ts []int64, vs []float64) {
+	if len(ts) == 0 || len(ts) != len(vs) {
+		_ = invariants.Failf("chunkenc: dense chunk of %d timestamps and %d values", len(ts), len(vs))
+	}
+	for i := 1; i < len(ts); i++ {
+		if ts[i] <= ts[i-1] {
+			_ = invariants.Failf("chunkenc: dense chunk timestamp %d at %d after %d", ts[i], i, ts[i-1])
+		}
+	}
 }
 
 func appendXORValues(dst []byte, vs []float64) []byte {

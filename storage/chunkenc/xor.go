@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	"github.com/emsdb/tsdb/storage/internal/invariants"
 )
 
 // XORChunk is an append-only Gorilla chunk; not safe for concurrent use.
@@ -53,6 +55,9 @@ func NewXORChunk() *XORChunk { return &XORChunk{leading: 0xff} }
 
 // Append adds a sample; t must be greater than the last appended t.
 func (c *XORChunk) Append(t int64, v float64) {
+	if invariants.Enabled && c.n > 0 && t <= c.maxT {
+		_ = invariants.Failf("chunkenc: XOR append at %d after %d", t, c.maxT)
+	}
 	vb := math.Float64bits(v)
 	switch c.n {
 	case 0:

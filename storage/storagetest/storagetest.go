@@ -1,5 +1,6 @@
 // Package storagetest opens throwaway DBs for tests, as bbolt's btesting
-// does: a temporary folder, sensible test options, and Close in t.Cleanup.
+// does: a temporary folder, sensible test options, and DB.Check then Close
+// in t.Cleanup.
 //
 //	db := storagetest.Open(t, nil)
 //	storagetest.Write(t, db, "default", storagetest.Series("up", 1000, 1))
@@ -23,7 +24,9 @@ func Open(t testing.TB, opts *storage.Options) *storage.DB {
 }
 
 // OpenDir opens a DB in dir, closed when the test ends unless the test
-// closes it first.
+// closes it first. When the test ends, DB.Check runs first: the test fails
+// if the index is inconsistent or, under the invariants tag, a querier was
+// left open.
 func OpenDir(t testing.TB, dir string, opts *storage.Options) *storage.DB {
 	t.Helper()
 	var o storage.Options
@@ -35,7 +38,12 @@ func OpenDir(t testing.TB, dir string, opts *storage.Options) *storage.DB {
 	}
 	db, err := storage.Open(dir, &o)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
+	t.Cleanup(func() {
+		if err := db.Check(); err != nil {
+			t.Errorf("storage check: %v", err)
+		}
+		_ = db.Close()
+	})
 	return db
 }
 

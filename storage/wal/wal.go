@@ -26,10 +26,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/emsdb/tsdb/storage/internal/durable"
 )
 
 var (
@@ -51,6 +55,9 @@ type Options struct {
 	SegmentSize int64 // default 64 MiB
 	NoSync      bool  // tests only: skip fsync
 	Logger      *slog.Logger
+	// FS holds the segment files. Default vfs.Default, the operating
+	// system's; tests pass vfs.NewCrashableMem() to simulate power cuts.
+	FS vfs.FS
 }
 
 // Pos is the position just after a record.
@@ -78,7 +85,7 @@ type WAL struct {
 		synced   chan struct{}
 		err      error
 		closed   bool
-		file     *os.File // current segment file (flusher writes it)
+		file     vfs.File // current segment file (flusher writes it)
 		rotateTo []pendingRotate
 	}
 	kick chan struct{}
@@ -101,15 +108,33 @@ func Open(dir string, opts *Options) (*WAL, error) {
 	if w.opts.Logger == nil {
 		w.opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if w.opts.FS == nil {
+		w.opts.FS = vfs.Default
+	}
+	fs := w.opts.FS
+	if err := durable.MkdirAll(fs, dir); err != nil {
 		return nil, fmt.Errorf("create wal dir: %w", err)
 	}
-	ents, err := os.ReadDir(dir)
+	names, err := fs.List(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list wal dir: %w", err)
 	}
-	for _, e := range ents {
-		if n, err := strconv.Atoi(e.Name()); err == nil && e.Type().IsRegular() {
+	for _, name := range names {
+		if strings.HasSuffix(name, ".tmp") {
+			// A torn tail being cut off when the process died: the
+			// segment itself is still whole, so the copy is not needed.
+			if err := fs.Remove(fs.PathJoin(dir, name)); err != nil {
+				return nil, fmt.Errorf("remove %s: %w", name, err)
+			}
+			continue
+		}
+		n, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		if fi, err := fs.Stat(fs.PathJoin(dir, name)); err != nil {
+			return nil, fmt.Errorf("stat segment %d: %w", n, err)
+		} else if fi.Mode().IsRegular() {
 			w.mu.segs = append(w.mu.segs, n)
 		}
 	}
@@ -118,7 +143,7 @@ func Open(dir string, opts *Options) (*WAL, error) {
 	return w, nil
 }
 
-func (w *WAL) path(seg int) string { return filepath.Join(w.dir, fmt.Sprintf("%08d", seg)) }
+func (w *WAL) path(seg int) string { return w.opts.FS.PathJoin(w.dir, fmt.Sprintf("%08d", seg)) }
 
 // Replay calls fn for every intact record in order, truncates a torn tail
 // of the last segment, and then starts a new segment for appends. It must
@@ -139,12 +164,7 @@ func (w *WAL) Replay(fn func(rec []byte) error) error {
 }
 
 func (w *WAL) replaySegment(seg int, last bool, fn func([]byte) error) error {
-	f, err := os.OpenFile(w.path(seg), os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("open segment %d: %w", seg, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(f)
+	data, err := durable.ReadFile(w.opts.FS, w.path(seg))
 	if err != nil {
 		return fmt.Errorf("read segment %d: %w", seg, err)
 	}
@@ -175,11 +195,11 @@ func (w *WAL) replaySegment(seg int, last bool, fn func([]byte) error) error {
 			return fmt.Errorf("%w: segment %d offset %d: %s", ErrCorrupt, seg, off, bad)
 		}
 		w.opts.Logger.Warn("truncating torn wal tail", "segment", seg, "offset", off, "reason", bad, "dropped_bytes", len(data)-off)
-		if err := f.Truncate(int64(off)); err != nil {
+		// vfs.File cannot truncate: the intact prefix replaces the
+		// segment atomically, so that a crash now leaves either form,
+		// both of which replay the same way.
+		if err := durable.WriteFile(w.opts.FS, w.path(seg), data[:off]); err != nil {
 			return fmt.Errorf("truncate segment %d: %w", seg, err)
-		}
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("sync segment %d: %w", seg, err)
 		}
 		break
 	}
@@ -201,8 +221,8 @@ func (w *WAL) start(seg int) error {
 	return nil
 }
 
-func (w *WAL) create(seg int) (*os.File, error) {
-	f, err := os.OpenFile(w.path(seg), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+func (w *WAL) create(seg int) (vfs.File, error) {
+	f, err := w.opts.FS.Create(w.path(seg), vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %d: %w", seg, err)
 	}
@@ -217,15 +237,7 @@ func (w *WAL) syncDir() error {
 	if w.opts.NoSync {
 		return nil
 	}
-	d, err := os.Open(w.dir)
-	if err != nil {
-		return fmt.Errorf("open wal dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync wal dir: %w", err)
-	}
-	return nil
+	return durable.SyncDir(w.opts.FS, w.dir)
 }
 
 // Append buffers rec and returns the position after it.
@@ -357,7 +369,7 @@ func (w *WAL) flushLoop() {
 
 // writeRound writes buf into the current file, switching files at each
 // rotation point, and syncs what it wrote.
-func (w *WAL) writeRound(file **os.File, buf []byte, rot []pendingRotate, lastSeg int) error {
+func (w *WAL) writeRound(file *vfs.File, buf []byte, rot []pendingRotate, lastSeg int) error {
 	start := 0
 	cur := lastSeg - len(rot)
 	for _, r := range rot {
@@ -378,7 +390,7 @@ func (w *WAL) writeRound(file **os.File, buf []byte, rot []pendingRotate, lastSe
 	return w.writeSync(*file, buf[start:])
 }
 
-func (w *WAL) writeSync(f *os.File, b []byte) error {
+func (w *WAL) writeSync(f vfs.File, b []byte) error {
 	if len(b) > 0 {
 		if _, err := f.Write(b); err != nil {
 			return fmt.Errorf("write segment: %w", err)
@@ -410,7 +422,7 @@ func (w *WAL) Truncate(seg int) error {
 	w.mu.segs = keep
 	w.mu.Unlock()
 	for _, s := range del {
-		if err := os.Remove(w.path(s)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := w.opts.FS.Remove(w.path(s)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove segment %d: %w", s, err)
 		}
 	}
@@ -426,7 +438,8 @@ func (w *WAL) CopyTo(dir string) error {
 	segs := slices.Clone(w.mu.segs)
 	written := w.mu.written
 	w.mu.Unlock()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fs := w.opts.FS
+	if err := durable.MkdirAll(fs, dir); err != nil {
 		return err
 	}
 	for _, s := range segs {
@@ -437,20 +450,20 @@ func (w *WAL) CopyTo(dir string) error {
 		if s == written.Segment {
 			limit = written.Offset
 		}
-		if err := copyFile(w.path(s), filepath.Join(dir, filepath.Base(w.path(s))), limit); err != nil {
+		if err := copyFile(fs, w.path(s), fs.PathJoin(dir, fs.PathBase(w.path(s))), limit); err != nil {
 			return fmt.Errorf("copy segment %d: %w", s, err)
 		}
 	}
-	return nil
+	return durable.SyncDir(fs, dir)
 }
 
-func copyFile(src, dst string, limit int64) error {
-	in, err := os.Open(src)
+func copyFile(fs vfs.FS, src, dst string, limit int64) error {
+	in, err := fs.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.Create(dst)
+	out, err := fs.Create(dst, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
 	}
@@ -476,7 +489,7 @@ func (w *WAL) Size() int64 {
 	w.mu.Unlock()
 	var n int64
 	for _, s := range segs {
-		if fi, err := os.Stat(w.path(s)); err == nil {
+		if fi, err := w.opts.FS.Stat(w.path(s)); err == nil {
 			n += fi.Size()
 		}
 	}
