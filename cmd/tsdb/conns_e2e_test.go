@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,8 +73,9 @@ func TestSlowClientsDoNotLockOut(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext,
 	}}
-	q := "vector(1)" + strings.Repeat(" or vector(1)", 100<<10/len(" or vector(1)")+1)
-	for _, path := range []string{"/-/healthy", "/api/v1/query?query=" + strings.ReplaceAll(q, " ", "%20")} {
+	// Long but few terms (--query.max-terms bounds those): a 100 KiB label.
+	q := `label_replace(vector(1),"x","` + strings.Repeat("a", 100<<10) + `","","")`
+	for _, path := range []string{"/-/healthy", "/api/v1/query?query=" + url.QueryEscape(q)} {
 		t0 := time.Now()
 		resp, err := client.Get("http://" + addr + path)
 		require.NoError(t, err)
