@@ -10,16 +10,22 @@ import (
 // exist: a Pebble checkpoint per shard (hard links where possible) plus the
 // shard's WAL up to the last synced record. Opening dir as a data folder
 // yields every write acknowledged before Snapshot began.
-func (db *DB) Snapshot(dir string) error {
+func (db *DB) Snapshot(dir string) (err error) {
 	db.adminMu.Lock()
 	defer db.adminMu.Unlock()
-	if db.closed.Load() {
-		return ErrClosed
+	if err := db.Writable(); err != nil {
+		return err
 	}
 	fs := db.opts.FS
 	if _, err := fs.Stat(dir); err == nil {
 		return fmt.Errorf("storage: snapshot dir %s already exists", dir)
 	}
+	// A snapshot that failed half-way (a full disk) would pin its files.
+	defer func() {
+		if err != nil {
+			_ = fs.RemoveAll(dir)
+		}
+	}()
 	if err := durable.MkdirAll(fs, dir); err != nil {
 		return fmt.Errorf("create snapshot dir: %w", err)
 	}
@@ -47,7 +53,7 @@ func (s *shard) snapshot(dir string) error {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
 	// Memtables have no Pebble WAL to be checkpointed with: flush them.
-	if err := s.db.Flush(); err != nil {
+	if err := s.flushPebble(); err != nil {
 		return fmt.Errorf("flush pebble: %w", err)
 	}
 	if err := s.db.Checkpoint(fs.PathJoin(dir, "pebble")); err != nil {
