@@ -60,8 +60,11 @@ type Deps struct {
 	Auth func() *auth.Authenticator
 	// Shedding reports whether tsdb is over its memory budget; nil never.
 	Shedding func() bool
-	// Ready reports whether tsdb serves (false while shutting down).
-	Ready func() bool
+	// Ready returns why tsdb cannot serve now (shutting down, storage
+	// refusing writes on a full disk…), or nil when it can: /-/ready
+	// answers 503 with the reason, so that a load balancer or orchestrator
+	// stops sending writes. Nil: always ready.
+	Ready func() error
 	// Reload re-reads the configuration; it returns the changed sections
 	// that need a restart.
 	Reload     func() (restartNeeded []string, err error)
@@ -239,18 +242,17 @@ func text(s string) fasthttp.RequestHandler {
 	}
 }
 
-func ready(isReady func() bool) fasthttp.RequestHandler {
-	if isReady == nil {
-		isReady = func() bool { return true }
-	}
+func ready(notReady func() error) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; charset=utf-8")
-		if isReady() {
-			ctx.SetBodyString("Ready.\n")
-			return
+		if notReady != nil {
+			if err := notReady(); err != nil {
+				ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+				ctx.SetBodyString("Not ready: " + err.Error() + "\n")
+				return
+			}
 		}
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetBodyString("Shutting down.\n")
+		ctx.SetBodyString("Ready.\n")
 	}
 }
 

@@ -398,7 +398,12 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		Console:      s.cons,
 		Auth:         s.authn.Load,
 		Shedding:     mem.shed,
-		Ready:        func() bool { return !shuttingDown.Load() },
+		Ready: func() error { // not while shutting down, nor while storage refuses writes (a full disk)
+			if shuttingDown.Load() {
+				return errors.New("shutting down")
+			}
+			return s.db.Writable()
+		},
 		Reload:       s.reload,
 		Gatherer:     s.reg,
 		Registerer:   s.reg,

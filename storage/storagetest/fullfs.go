@@ -31,6 +31,10 @@ func NewFullFS(fs vfs.FS) *FullFS {
 	return f
 }
 
+// NewFullMemFS is a FullFS over an in-memory filesystem, for packages
+// that may not import Pebble (storage.Options.FS takes it as is).
+func NewFullMemFS() *FullFS { return NewFullFS(vfs.NewMem()) }
+
 // SetFree lets n more bytes be written; a negative n lifts the limit.
 func (f *FullFS) SetFree(n int64) { f.free.Store(n) }
 
