@@ -159,6 +159,7 @@ func routes(d Deps) []Route {
 		// Admin.
 		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/delete_series", Role: auth.Admin, API: adm.deleteSeries},
 		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/snapshot", Role: auth.Admin, API: adm.snapshot},
+		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots", Role: auth.Admin, API: adm.snapshots},
 		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots/{name}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.snapshotFiles},
 		{Method: "DELETE", Path: "/api/v1/admin/tsdb/snapshots/{name}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.deleteSnapshot},
 		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots/{name}/{path...}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.snapshotFile},
