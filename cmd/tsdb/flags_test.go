@@ -29,6 +29,8 @@ func TestServeDurationFlags(t *testing.T) {
 		{"retention", "30d", func(c *serveConfig) time.Duration { return c.retention }, 30 * day},
 		{"retention", "1y2w", func(c *serveConfig) time.Duration { return c.retention }, 365*day + 14*day},
 		{"retention", "0", func(c *serveConfig) time.Duration { return c.retention }, 0},
+		{"snapshots.max-age", "1d", func(c *serveConfig) time.Duration { return c.snapshotMaxAge }, day},
+		{"snapshots.max-age", "0", func(c *serveConfig) time.Duration { return c.snapshotMaxAge }, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.flag+"="+tc.value, func(t *testing.T) {
@@ -46,6 +48,7 @@ func TestServeDurationFlags(t *testing.T) {
 	require.Equal(t, 2*time.Minute, c.queryTimeout)
 	require.Equal(t, 30*time.Second, c.shutdownWait)
 	require.Zero(t, c.retention)
+	require.Equal(t, time.Hour, c.snapshotMaxAge)
 }
 
 // A bad duration names the flag, the value and the syntax wanted.
