@@ -84,11 +84,12 @@ func (h *health) err() error {
 	return nil
 }
 
-// watch returns the current state and a channel closed at its next change.
-func (h *health) watch() (error, <-chan struct{}) {
+// watch returns a channel closed at the next change of state, and the
+// current state.
+func (h *health) watch() (<-chan struct{}, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.err(), h.mu.changed
+	return h.mu.changed, h.err()
 }
 
 // fail records that a disk write failed with cause. Only the first failure
@@ -129,7 +130,7 @@ func (h *health) ok() {
 // failure at once when stop is closed.
 func (h *health) waitWritable(stop <-chan struct{}) error {
 	for {
-		err, changed := h.watch()
+		changed, err := h.watch()
 		if err == nil {
 			return nil
 		}

@@ -227,14 +227,15 @@ func openPebble(dir string, po *pebble.Options, lg *pebbleLogger) (*pebble.DB, e
 	}
 	res := make(chan result, 1)
 	lg.opening.Store(true)
-	defer lg.opening.Store(false)
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
+				lg.opening.Store(false)
 				res <- result{err: fmt.Errorf("pebble panicked: %v", r)}
 			}
 		}()
 		db, err := pebble.Open(dir, po)
+		lg.opening.Store(false) // from now on a fatal error panics
 		res <- result{db, err}
 	}()
 	select {
@@ -294,7 +295,7 @@ func (s *shard) flushPebble() error {
 		return err
 	}
 	for {
-		herr, changed := s.h.watch()
+		changed, herr := s.h.watch()
 		if herr != nil {
 			return herr
 		}
