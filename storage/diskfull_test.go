@@ -193,3 +193,31 @@ func TestOpenOnFullDisk(t *testing.T) {
 	db = st.OpenDir(t, "/data", &storage.Options{FS: fs})
 	require.Len(t, st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "m")), 7)
 }
+
+// A disk that takes the probe but fails again right after (Pebble's next
+// table does not fit) does not make the DB flap at the first probe's
+// pace: the waits keep growing across the relapses, and so do the log
+// lines' intervals.
+func TestDiskFullRelapseBacksOff(t *testing.T) {
+	fs := st.NewFullFS(vfs.NewMem())
+	logs := &logLines{}
+	db := st.OpenDir(t, "/data", &storage.Options{FS: fs, WriteRetryMax: 400 * time.Millisecond, Logger: slog.New(logs)})
+	ctx := context.Background()
+	var ts int64
+	episodes := 0
+	for start := time.Now(); time.Since(start) < 2*time.Second; time.Sleep(2 * time.Millisecond) {
+		if db.Writable() != nil {
+			continue
+		}
+		fs.SetFree(0)
+		ts += 1000
+		err := db.Write(ctx, "default", &storage.Batch{Series: []storage.SeriesSamples{st.Series(ls("__name__", "m"), float64(ts), 1)}})
+		require.ErrorIs(t, err, storage.ErrNotWritable)
+		episodes++
+		fs.SetFree(1<<20 + 64<<10) // the probe and the log's retry fit, little else
+	}
+	t.Logf("%d episodes in 2s", episodes)
+	require.GreaterOrEqual(t, episodes, 3, "it recovers each time")
+	require.LessOrEqual(t, episodes, 8, "waits of 100ms, 200ms, then 400ms: not 20 episodes of 100ms")
+	require.Len(t, logs.since(0), episodes, "one line per episode: %q", logs.since(0))
+}

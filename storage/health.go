@@ -176,16 +176,25 @@ func probe(fs vfs.FS, dir string) (err error) {
 
 // healthLoop waits for a failure, then probes the disk with growing waits
 // (100ms doubling up to Options.WriteRetryMax) until it takes writes again:
-// the probe file first, then every shard's failed write-ahead log.
+// the probe file first, then every shard's failed write-ahead log. NB: a
+// failure within a minute of recovering is the same episode going on (a
+// probe fits where a Pebble table does not): the waits keep growing, so
+// that writes flapping on a nearly full disk log at most twice per
+// WriteRetryMax.
 func (db *DB) healthLoop() {
 	defer db.wg.Done()
+	const first = 100 * time.Millisecond
+	wait := first
+	var recovered time.Time
 	for {
 		select {
 		case <-db.health.failed:
 		case <-db.quit:
 			return
 		}
-		wait := 100 * time.Millisecond
+		if time.Since(recovered) > time.Minute {
+			wait = first
+		}
 		for db.health.err() != nil {
 			t := time.NewTimer(wait)
 			select {
@@ -200,6 +209,7 @@ func (db *DB) healthLoop() {
 				continue
 			}
 			db.health.ok()
+			recovered = time.Now()
 		}
 	}
 }
