@@ -33,6 +33,10 @@ type DB struct {
 	blocks *pebble.Cache // decompressed blocks, shared by the shards
 	keys   *keyCache
 	stats  dbStats
+	// health is whether the disk takes writes; rawFS is Options.FS as
+	// given, which the probes use (opts.FS is wrapped by guardFS).
+	health *health
+	rawFS  vfs.FS
 	closed atomic.Bool
 	// adminMu serialises deletes, snapshots and Close.
 	adminMu sync.Mutex
@@ -57,6 +61,8 @@ type dirMeta struct {
 }
 
 // Open opens or creates the DB in dir. A nil opts means DefaultOptions.
+// On a disk that does not take writes it fails with a *NotWritableError
+// (a full disk: "storage: no space left on device: free space in DIR").
 func Open(dir string, opts *Options) (*DB, error) {
 	var o Options
 	if opts != nil {
@@ -66,8 +72,25 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	db, err := open(dir, o)
+	if err != nil && isNoSpace(err) {
+		return nil, fmt.Errorf("%w (%v)", &NotWritableError{Dir: dir, Since: o.Now(), Cause: err}, err)
+	}
+	return db, err
+}
+
+func open(dir string, o Options) (*DB, error) {
+	h := newHealth(dir, o.Logger, o.Now)
+	rawFS := o.FS
+	guard := &guardFS{FS: rawFS, h: h}
+	o.FS = guard
 	if err := durable.MkdirAll(o.FS, dir); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	// Find a full disk before Pebble does: it takes a MANIFEST it cannot
+	// write for a fatal error.
+	if err := probe(rawFS, dir); err != nil {
+		return nil, fmt.Errorf("write to data dir: %w", err)
 	}
 	meta, err := readOrCreateMeta(o.FS, dir, o.Shards)
 	if err != nil {
@@ -85,10 +108,10 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(), quit: make(chan struct{})}
+	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(), health: h, rawFS: rawFS, quit: make(chan struct{})}
 	db.blocks = pebble.NewCache(o.BlockCacheSize)
 	for i := 0; i < o.Shards; i++ {
-		sh, err := openShard(i, o.FS.PathJoin(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, db.blocks, &db.stats)
+		sh, err := openShard(i, o.FS.PathJoin(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, guard, cache, db.blocks, &db.stats)
 		if err != nil {
 			for _, s := range db.shards {
 				s.close()
@@ -107,6 +130,8 @@ func Open(dir string, opts *Options) (*DB, error) {
 		db.blocks.Unref()
 		return nil, fmt.Errorf("complete interrupted delete: %w", err)
 	}
+	db.wg.Add(1)
+	go db.healthLoop()
 	if o.WarmBytes > 0 {
 		db.wg.Add(1)
 		go db.warm(o.WarmBytes)
@@ -158,6 +183,11 @@ func seriesHash(tenant string, lset labels.Labels, buf []byte) (uint64, []byte) 
 func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	if db.closed.Load() {
 		return ErrClosed
+	}
+	// NB: while the disk does not take writes, refuse at once: the write
+	// could not be made durable, and the client will retry.
+	if err := db.health.err(); err != nil {
+		return err
 	}
 	if tenant == "" || len(tenant) > 256 || !utf8.ValidString(tenant) {
 		return fmt.Errorf("%w: tenant %q must be 1 to 256 bytes of UTF-8", ErrInvalidSeries, tenant)
@@ -268,6 +298,9 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 		err = g.Wait()
 	}
 	if err != nil {
+		if herr := db.health.err(); herr != nil {
+			return herr // the disk stopped taking writes: say so plainly
+		}
 		return err
 	}
 	db.stats.samplesWritten.Add(int64(written))
@@ -440,6 +473,9 @@ type Stats struct {
 	PebbleCompactions   int64
 	PebbleL0Files       int64
 	PebbleMemtableBytes int64
+	// Writable is false while the disk does not take writes (see
+	// DB.Writable).
+	Writable bool
 }
 
 // Stats returns current figures.
@@ -451,6 +487,7 @@ func (db *DB) Stats() Stats {
 		ChunksSealed:   db.stats.chunksSealed.Load(),
 		SamplesSealed:  db.stats.samplesSealed.Load(),
 		BytesSealed:    db.stats.bytesSealed.Load(),
+		Writable:       db.Writable() == nil,
 	}
 	if db.closed.Load() {
 		return st

@@ -93,4 +93,23 @@
 // write and counted; queries never see data older than the cutoff; whole
 // days that ended before it are deleted hourly. Without retention nothing
 // is ever dropped and any timestamp is accepted, even 1970.
+//
+// # A full disk
+//
+// Every file goes through one vfs.FS wrapper (guardFS) that reports a
+// failed write (ENOSPC, EDQUOT, EIO, EROFS) to the DB's health. The first
+// one stops writes, and is logged once: Write then fails at once with a
+// *NotWritableError ("storage: no space left on device: free space in
+// DIR"), without touching the disk; each WAL keeps the round it could not
+// write; Pebble's flushes and compactions wait before creating a table
+// (Pebble retries a failed flush at once, for ever, and would spin);
+// sealing and maintenance pause. A probe writes and syncs 1 MiB in the
+// data folder after 100ms, then with doubling waits up to
+// Options.WriteRetryMax; once one succeeds, the failed logs write their
+// round again in place (wal.Retry) and writes resume, logged once too.
+// DB.Writable says which state the DB is in. Nothing acknowledged is at
+// risk meanwhile: it is in the WAL, which is truncated only after Pebble
+// has flushed. Open writes a probe before anything else, so a full disk at
+// start-up is a clear error, and a fatal error Pebble reports while
+// opening (a MANIFEST it cannot write) becomes Open's error, not a panic.
 package storage

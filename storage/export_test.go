@@ -12,7 +12,7 @@ func Crash(db *DB) error {
 	for _, sh := range db.shards {
 		close(sh.quit)
 		sh.wg.Wait()
-		errs = append(errs, sh.wal.Close(), sh.db.Close())
+		errs = append(errs, sh.wal.Close(), sh.closePebble())
 	}
 	db.cache.Close()
 	db.blocks.Unref()

@@ -26,8 +26,8 @@ func (db *DB) DeleteKV(key string) error {
 }
 
 func (db *DB) kvWrite(f func(*pebble.Batch) error) error {
-	if db.closed.Load() {
-		return ErrClosed
+	if err := db.Writable(); err != nil {
+		return err
 	}
 	sh := db.shards[0]
 	b := sh.db.NewBatch()
@@ -39,7 +39,7 @@ func (db *DB) kvWrite(f func(*pebble.Batch) error) error {
 		return fmt.Errorf("kv write: %w", err)
 	}
 	// Pebble runs without its own log: flush to make it durable.
-	if err := sh.db.Flush(); err != nil {
+	if err := sh.flushPebble(); err != nil {
 		return fmt.Errorf("kv flush: %w", err)
 	}
 	return nil

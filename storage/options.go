@@ -54,6 +54,11 @@ type Options struct {
 	// cache holds them and the first dashboards after a restart are as fast
 	// as later ones. Default 0: off.
 	WarmBytes int64
+	// WriteRetryMax is the longest wait between checks of a disk that
+	// stopped taking writes (full, or failing): the DB refuses writes,
+	// probes the disk after 100ms, then doubles the wait up to this, and
+	// takes writes again as soon as a probe succeeds. Default 10s.
+	WriteRetryMax time.Duration
 	// Logger receives the DB's structured logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
@@ -100,6 +105,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = 64 << 20
+	}
+	if o.WriteRetryMax <= 0 {
+		o.WriteRetryMax = 10 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -31,10 +31,14 @@ func (db *DB) retentionLoop() {
 	defer db.wg.Done()
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
+	// A compaction may wait for a full disk: Close must not wait for it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-db.quit; cancel() }()
 	for {
 		select {
 		case <-t.C:
-			if err := db.applyRetention(context.Background()); err != nil {
+			if err := db.applyRetention(ctx); err != nil && !errors.Is(err, ErrNotWritable) && ctx.Err() == nil {
 				db.opts.Logger.Error("apply retention", "err", err)
 			}
 		case <-db.quit:
@@ -63,6 +67,9 @@ func (db *DB) applyRetention(ctx context.Context) error {
 // dropBefore deletes all chunks and series-day keys of days before
 // firstKept, then series with no samples left.
 func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
+	if err := s.h.err(); err != nil {
+		return err // the next run drops what this one would have
+	}
 	s.sealMu.Lock()
 	defer s.sealMu.Unlock()
 	lo := []byte{prefixChunk}
@@ -103,7 +110,7 @@ func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
 	s.chunkGen.Add(1)
 	// Without a Pebble WAL a crash could forget the deletes; retention
 	// would redo them, but the series deletes must not resurrect.
-	if err := s.db.Flush(); err != nil {
+	if err := s.flushPebble(); err != nil {
 		return fmt.Errorf("flush retention deletes: %w", err)
 	}
 	s.unpublish(gone)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -32,6 +33,12 @@ func (s *shard) sealLoop() {
 				default:
 					break drain
 				}
+			}
+			// Sealing fills Pebble's memtables, which cannot be flushed
+			// while the disk takes no writes: wait, rather than grow them
+			// until Pebble stalls. The log keeps the samples meanwhile.
+			if s.h.waitWritable(s.quit) != nil {
+				return
 			}
 			if err := s.seal(list); err != nil {
 				s.log.Error("seal chunks", "err", err)
@@ -264,7 +271,9 @@ func (s *shard) maintainLoop() {
 	for {
 		select {
 		case <-t.C:
-			if err := s.maintain(false); err != nil {
+			// The DB logs once that the disk takes no writes: not here
+			// every tick.
+			if err := s.maintain(false); err != nil && !errors.Is(err, ErrNotWritable) {
 				s.log.Error("maintain shard", "err", err)
 			}
 		case <-s.quit:
@@ -278,10 +287,14 @@ func maintainInterval(o *Options) time.Duration {
 }
 
 // maintain freezes old heads (all heads when flushAll) and truncates the
-// WAL segments no unsealed sample needs any more.
+// WAL segments no unsealed sample needs any more. It does nothing while
+// the disk takes no writes, and returns why.
 func (s *shard) maintain(flushAll bool) error {
 	s.maintainMu.Lock()
 	defer s.maintainMu.Unlock()
+	if err := s.h.err(); err != nil {
+		return err
+	}
 	// Every append that got a position in a segment before barrier has
 	// also been applied to memory by the time we hold appendMu.
 	s.appendMu.Lock()
@@ -334,7 +347,7 @@ func (s *shard) maintain(flushAll bool) error {
 	}
 	// Pebble has no log of its own: flush its memtables to tables before
 	// dropping the segments that also hold what they contain.
-	if err := s.db.Flush(); err != nil {
+	if err := s.flushPebble(); err != nil {
 		return fmt.Errorf("flush pebble: %w", err)
 	}
 	if err := s.wal.Truncate(minSeg); err != nil {

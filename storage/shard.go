@@ -31,6 +31,11 @@ type shard struct {
 	wal   *wal.WAL
 	cache *regexCache
 	stats *dbStats
+	// h is the DB's disk health; release lets go of Pebble's flushes and
+	// compactions waiting for the disk (see guardFS) when the shard closes.
+	h       *health
+	release chan struct{}
+	bgErrs  rateLog
 
 	// appendMu orders WAL appends with their application to memory, so
 	// that memory always reflects the log's order (which replay repeats).
@@ -74,7 +79,7 @@ type writeItem struct {
 	keyed bool
 }
 
-func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *pebble.Cache, stats *dbStats) (*shard, error) {
+func openShard(id int, dir string, opts *Options, guard *guardFS, cache *regexCache, blocks *pebble.Cache, stats *dbStats) (*shard, error) {
 	s := &shard{
 		id:         id,
 		dir:        dir,
@@ -88,24 +93,31 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *peb
 		tenantByID: map[uint32]*tenantIndex{},
 		sealCh:     make(chan *memSeries, 1<<14),
 		quit:       make(chan struct{}),
+		h:          guard.h,
+		release:    make(chan struct{}),
 	}
 	fs := opts.FS
 	// Pebble syncs the entries of its own folder, not the folder itself.
 	if err := durable.MkdirAll(fs, fs.PathJoin(dir, "pebble")); err != nil {
 		return nil, fmt.Errorf("create shard dir: %w", err)
 	}
-	db, err := pebble.Open(fs.PathJoin(dir, "pebble"), pebbleOptions(opts, s.log, blocks))
+	po := pebbleOptions(opts, s.log, blocks)
+	po.FS = &guardFS{FS: guard.FS, h: s.h, hold: s.release}
+	po.EventListener = s.pebbleEvents()
+	lg := &pebbleLogger{log: s.log, dir: dir, fatal: make(chan error, 1)}
+	po.Logger = lg
+	db, err := openPebble(fs.PathJoin(dir, "pebble"), po, lg)
 	if err != nil {
 		return nil, fmt.Errorf("open pebble: %w", err)
 	}
 	s.db = db
 	if err := s.load(); err != nil {
-		db.Close()
+		s.closePebble()
 		return nil, fmt.Errorf("load index: %w", err)
 	}
 	w, err := wal.Open(fs.PathJoin(dir, "wal"), &wal.Options{SegmentSize: opts.WALSegmentSize, NoSync: opts.NoSync, Logger: s.log, FS: fs})
 	if err != nil {
-		db.Close()
+		s.closePebble()
 		return nil, fmt.Errorf("open wal: %w", err)
 	}
 	s.wal = w
@@ -113,7 +125,7 @@ func openShard(id int, dir string, opts *Options, cache *regexCache, blocks *peb
 	n, err := s.replay()
 	if err != nil {
 		w.Close()
-		db.Close()
+		s.closePebble()
 		return nil, fmt.Errorf("replay wal: %w", err)
 	}
 	s.log.Info("shard opened", "series", s.numSeries(), "wal_records", n, "replay", time.Since(start))
@@ -132,7 +144,7 @@ func pebbleOptions(opts *Options, log *slog.Logger, blocks *pebble.Cache) *pebbl
 	po := &pebble.Options{
 		FS:                          opts.FS,
 		Cache:                       blocks,
-		Logger:                      pebbleLogger{log},
+		Logger:                      &pebbleLogger{log: log},
 		DisableWAL:                  true,
 		MemTableSize:                32 << 20,
 		MemTableStopWritesThreshold: 4,
@@ -151,17 +163,155 @@ func pebbleOptions(opts *Options, log *slog.Logger, blocks *pebble.Cache) *pebbl
 	return po
 }
 
-type pebbleLogger struct{ log *slog.Logger }
+// pebbleLogger sends Pebble's logs to the shard's logger.
+type pebbleLogger struct {
+	log *slog.Logger
+	dir string
+	// opening is set while Open waits for Pebble; fatal then carries a
+	// fatal error to it (see openPebble).
+	opening atomic.Bool
+	fatal   chan error
+}
 
-func (l pebbleLogger) Infof(format string, args ...any) {
+func (l *pebbleLogger) Infof(format string, args ...any) {
 	l.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
 }
-func (l pebbleLogger) Errorf(format string, args ...any) {
+func (l *pebbleLogger) Errorf(format string, args ...any) {
 	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
-func (l pebbleLogger) Fatalf(format string, args ...any) {
-	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
-	panic(fmt.Sprintf(format, args...))
+
+// Fatalf is called by Pebble when it must not go on, such as after a
+// MANIFEST write it cannot tell the fate of. It panics; while Open waits
+// for Pebble it hands the error to Open and parks the calling goroutine
+// instead, so that a disk found full at start-up is an error, not a crash.
+func (l *pebbleLogger) Fatalf(format string, args ...any) {
+	err := &pebbleFatal{msg: fmt.Sprintf(format, args...)}
+	for _, a := range args {
+		if e, ok := a.(error); ok {
+			err.cause = e
+			break
+		}
+	}
+	l.log.Error(err.msg, "component", "pebble")
+	if l.opening.Load() && l.fatal != nil {
+		select {
+		case l.fatal <- err:
+		default:
+		}
+		// NB: this goroutine may hold Pebble's locks: that instance is
+		// abandoned, and its folder stays locked until the process exits.
+		select {}
+	}
+	if isNoSpace(err) {
+		panic(fmt.Sprintf("%v: no space left on device: free space in %s; acknowledged writes are in the write-ahead log and replay at the next start", err, l.dir))
+	}
+	panic(err.Error())
+}
+
+// pebbleFatal is a fatal error Pebble reported through its logger.
+type pebbleFatal struct {
+	msg   string
+	cause error
+}
+
+func (e *pebbleFatal) Error() string { return "pebble: " + e.msg }
+func (e *pebbleFatal) Unwrap() error { return e.cause }
+
+// openPebble opens Pebble, turning a fatal error it reports while opening
+// into an error: Pebble reports it through Logger.Fatalf, in the opening
+// goroutine or in a flush that Open waits for.
+func openPebble(dir string, po *pebble.Options, lg *pebbleLogger) (*pebble.DB, error) {
+	type result struct {
+		db  *pebble.DB
+		err error
+	}
+	res := make(chan result, 1)
+	lg.opening.Store(true)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				lg.opening.Store(false)
+				res <- result{err: fmt.Errorf("pebble panicked: %v", r)}
+			}
+		}()
+		db, err := pebble.Open(dir, po)
+		lg.opening.Store(false) // from now on a fatal error panics
+		res <- result{db, err}
+	}()
+	select {
+	case r := <-res:
+		return r.db, r.err
+	case err := <-lg.fatal:
+		return nil, err
+	}
+}
+
+// pebbleEvents reports Pebble's background failures to the DB's health
+// and logs write stalls once each way.
+func (s *shard) pebbleEvents() *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(err error) {
+			if isDiskWriteError(err) {
+				s.h.fail(fmt.Errorf("pebble of shard %d: %w", s.id, err))
+				return
+			}
+			s.bgErrs.log(s.log, "pebble background error", err)
+		},
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			s.log.Warn("pebble stalls writes", "reason", info.Reason)
+		},
+		WriteStallEnd: func() { s.log.Info("pebble takes writes again") },
+	}
+}
+
+// rateLog logs an error at most once a minute, with the number of errors
+// left unlogged since the last line.
+type rateLog struct {
+	mu     sync.Mutex
+	last   time.Time
+	missed int
+}
+
+func (r *rateLog) log(log *slog.Logger, msg string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.last) >= time.Minute {
+		log.Error(msg, "err", err, "unlogged_since_last", r.missed)
+		r.last, r.missed = now, 0
+		return
+	}
+	r.missed++
+}
+
+// flushPebble flushes Pebble's memtables to tables and waits for it. It
+// gives up when the disk stops taking writes (Pebble keeps the flush for
+// later; our WAL still holds what the memtables hold).
+func (s *shard) flushPebble() error {
+	if err := s.h.err(); err != nil {
+		return err
+	}
+	done, err := s.db.AsyncFlush()
+	if err != nil {
+		return err
+	}
+	for {
+		changed, herr := s.h.watch()
+		if herr != nil {
+			return herr
+		}
+		select {
+		case <-done:
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+// closePebble closes Pebble, first letting go of the flushes and
+// compactions that wait for the disk.
+func (s *shard) closePebble() error {
+	close(s.release)
+	return s.db.Close()
 }
 
 // load rebuilds the in-memory index from Pebble.
@@ -456,7 +606,9 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 	pos, err := s.wal.Append(rec)
 	if err != nil {
 		s.appendMu.Unlock()
-		return fmt.Errorf("append to wal of shard %d: %w", s.id, err)
+		err = fmt.Errorf("append to wal of shard %d: %w", s.id, err)
+		s.walFailed(err)
+		return err
 	}
 	now := s.opts.Now().UnixMilli()
 	var dayKey []byte
@@ -489,9 +641,18 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 		s.queueSeal(ms)
 	}
 	if err := s.wal.Wait(ctx, pos); err != nil {
-		return fmt.Errorf("sync wal of shard %d: %w", s.id, err)
+		err = fmt.Errorf("sync wal of shard %d: %w", s.id, err)
+		s.walFailed(err)
+		return err
 	}
 	return nil
+}
+
+// walFailed reports a failed log to the DB's health, which retries it.
+func (s *shard) walFailed(err error) {
+	if errors.Is(err, wal.ErrFailed) {
+		s.h.fail(err)
+	}
 }
 
 func (s *shard) queueSeal(ms *memSeries) {
@@ -538,18 +699,20 @@ func (s *shard) close() error {
 	close(s.quit)
 	s.wg.Wait()
 	var errs []error
-	// Seal everything so that the next start replays an empty log.
+	// Seal everything so that the next start replays an empty log. On a
+	// disk that does not take writes this gives up at once: the log keeps
+	// everything for the next start.
 	if err := s.maintain(true); err != nil {
 		errs = append(errs, fmt.Errorf("flush head: %w", err))
 	}
 	// Memtables to block-compressed tables: Pebble's log holds them raw.
-	if err := s.db.Flush(); err != nil {
+	if err := s.flushPebble(); err != nil && !errors.Is(err, ErrNotWritable) {
 		errs = append(errs, fmt.Errorf("flush pebble: %w", err))
 	}
 	if err := s.wal.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close wal: %w", err))
 	}
-	if err := s.db.Close(); err != nil {
+	if err := s.closePebble(); err != nil {
 		errs = append(errs, fmt.Errorf("close pebble: %w", err))
 	}
 	return errors.Join(errs...)

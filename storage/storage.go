@@ -155,6 +155,11 @@ var (
 	// ErrRateLimited reports a write over its tenant's ingestion rate; the
 	// same write may succeed later (see RetryAfter).
 	ErrRateLimited = errors.New("storage: ingestion rate limit exceeded")
+	// ErrNotWritable reports that the DB refuses writes for now because its
+	// disk does not take them (full or failing); the error is a
+	// *NotWritableError with the reason. Writes resume by themselves once
+	// the disk takes them again (see DB.Writable).
+	ErrNotWritable = errors.New("storage: not writable")
 	// ErrClosed reports use of a closed DB.
 	ErrClosed = errors.New("storage: closed")
 	// ErrCorrupt marks data on disk that does not decode.

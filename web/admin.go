@@ -15,12 +15,14 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/query"
+	"github.com/emsdb/tsdb/storage"
 )
 
 // Admin is what the admin endpoints need from storage.
 type Admin interface {
 	DeleteSeries(ctx context.Context, tenant string, mint, maxt int64, ms ...*labels.Matcher) (int, error)
 	Snapshot(dir string) error
+	Snapshots(dir string) ([]storage.SnapshotInfo, error)
 }
 
 // admin serves /api/v1/admin/tsdb/*; every handler refuses while the
@@ -84,6 +86,34 @@ func (a *admin) snapshot(*Request) (any, error) {
 }
 
 var snapshotName = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{16}$`)
+
+// Snapshot is one snapshot, as GET /api/v1/admin/tsdb/snapshots lists
+// them.
+type Snapshot struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	Size    int64     `json:"size"` // bytes of its files
+}
+
+// snapshots serves GET /api/v1/admin/tsdb/snapshots: every snapshot the
+// admin API took and nobody deleted, oldest first, so that one a killed
+// backup left behind can be found and deleted.
+func (a *admin) snapshots(*Request) (any, error) {
+	if a.store == nil {
+		return nil, errAdminDisabled
+	}
+	all, err := a.store.Snapshots(a.snapshotDir)
+	if err != nil {
+		return nil, err
+	}
+	out := []Snapshot{}
+	for _, si := range all {
+		if snapshotName.MatchString(si.Name) {
+			out = append(out, Snapshot{Name: si.Name, Created: si.Created.UTC(), Size: si.Size})
+		}
+	}
+	return out, nil
+}
 
 // SnapshotFile is one file of a snapshot, as GET
 // /api/v1/admin/tsdb/snapshots/{name} lists them.

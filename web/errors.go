@@ -113,7 +113,7 @@ func classify(err error) (string, int) {
 		return errTimeout, fasthttp.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled):
 		return errCanceled, statusClientClosed
-	case errors.Is(err, storage.ErrClosed):
+	case errors.Is(err, storage.ErrClosed), errors.Is(err, storage.ErrNotWritable):
 		return errUnavailable, fasthttp.StatusServiceUnavailable
 	default:
 		return errInternal, fasthttp.StatusInternalServerError

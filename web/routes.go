@@ -60,8 +60,11 @@ type Deps struct {
 	Auth func() *auth.Authenticator
 	// Shedding reports whether tsdb is over its memory budget; nil never.
 	Shedding func() bool
-	// Ready reports whether tsdb serves (false while shutting down).
-	Ready func() bool
+	// Ready returns why tsdb cannot serve now (shutting down, storage
+	// refusing writes on a full disk…), or nil when it can: /-/ready
+	// answers 503 with the reason, so that a load balancer or orchestrator
+	// stops sending writes. Nil: always ready.
+	Ready func() error
 	// Reload re-reads the configuration; it returns the changed sections
 	// that need a restart.
 	Reload     func() (restartNeeded []string, err error)
@@ -156,6 +159,7 @@ func routes(d Deps) []Route {
 		// Admin.
 		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/delete_series", Role: auth.Admin, API: adm.deleteSeries},
 		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/snapshot", Role: auth.Admin, API: adm.snapshot},
+		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots", Role: auth.Admin, API: adm.snapshots},
 		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots/{name}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.snapshotFiles},
 		{Method: "DELETE", Path: "/api/v1/admin/tsdb/snapshots/{name}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.deleteSnapshot},
 		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots/{name}/{path...}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.snapshotFile},
@@ -241,18 +245,17 @@ func text(s string) fasthttp.RequestHandler {
 	}
 }
 
-func ready(isReady func() bool) fasthttp.RequestHandler {
-	if isReady == nil {
-		isReady = func() bool { return true }
-	}
+func ready(notReady func() error) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; charset=utf-8")
-		if isReady() {
-			ctx.SetBodyString("Ready.\n")
-			return
+		if notReady != nil {
+			if err := notReady(); err != nil {
+				ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+				ctx.SetBodyString("Not ready: " + err.Error() + "\n")
+				return
+			}
 		}
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetBodyString("Shutting down.\n")
+		ctx.SetBodyString("Ready.\n")
 	}
 }
 

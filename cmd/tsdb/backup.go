@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,8 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -38,10 +41,12 @@ const manifestName = "tsdb-backup.json"
 // backup copies a consistent snapshot of a running server into a folder:
 // the server snapshots itself (a Pebble checkpoint per shard and its WAL,
 // taken at one moment), the files are downloaded, and the snapshot is
-// deleted on the server. Pebble's table files never change once written,
-// so a file already in the folder with the same name and size is kept:
-// backing up into the same folder again copies only what is new.
-func backup(args []string, out io.Writer) error {
+// deleted on the server, also when the backup fails or is interrupted
+// (SIGINT, SIGTERM; a second signal ends it at once). Pebble's table files
+// never change once written, so a file already in the folder with the same
+// name and size is kept: backing up into the same folder again copies only
+// what is new.
+func backup(args []string, out io.Writer) (err error) {
 	var f backupFlags
 	fset := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fset.StringVar(&f.url, "url", "http://127.0.0.1:9090", "the running tsdb (started with --web.enable-admin-api)")
@@ -63,8 +68,11 @@ func backup(args []string, out io.Writer) error {
 	}
 	base := strings.TrimSuffix(f.url, "/")
 	c := &http.Client{Timeout: 10 * time.Minute}
-	call := func(method, path string) (*http.Response, error) {
-		req, err := http.NewRequest(method, base+path, nil)
+	// A signal cancels the copy; the snapshot is then deleted below.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	call := func(ctx context.Context, method, path string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +96,7 @@ func backup(args []string, out io.Writer) error {
 	var snap struct {
 		Data struct{ Name string } `json:"data"`
 	}
-	resp, err := call(http.MethodPost, "/api/v1/admin/tsdb/snapshot")
+	resp, err := call(ctx, http.MethodPost, "/api/v1/admin/tsdb/snapshot")
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
@@ -99,14 +107,27 @@ func backup(args []string, out io.Writer) error {
 	}
 	name := snap.Data.Name
 	defer func() {
-		if r, err := call(http.MethodDelete, "/api/v1/admin/tsdb/snapshots/"+name); err == nil {
+		interrupted := err != nil && ctx.Err() != nil
+		stop() // from here a second signal ends the process at once
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		r, derr := call(dctx, http.MethodDelete, "/api/v1/admin/tsdb/snapshots/"+name)
+		if derr == nil {
 			r.Body.Close()
+		}
+		switch {
+		case derr != nil:
+			derr = fmt.Errorf("snapshot %s is left on the server (%w): delete it with DELETE /api/v1/admin/tsdb/snapshots/%s, "+
+				"or the server removes it at its next start once older than --snapshots.max-age", name, derr, name)
+			err = errors.Join(err, derr)
+		case interrupted:
+			err = fmt.Errorf("interrupted; snapshot %s deleted on the server", name)
 		}
 	}()
 	var list struct {
 		Data manifest `json:"data"`
 	}
-	resp, err = call(http.MethodGet, "/api/v1/admin/tsdb/snapshots/"+name)
+	resp, err = call(ctx, http.MethodGet, "/api/v1/admin/tsdb/snapshots/"+name)
 	if err != nil {
 		return err
 	}
@@ -137,7 +158,7 @@ func backup(args []string, out io.Writer) error {
 				continue
 			}
 		}
-		resp, err := call(http.MethodGet, "/api/v1/admin/tsdb/snapshots/"+name+"/"+(&url.URL{Path: sf.Path}).EscapedPath())
+		resp, err := call(ctx, http.MethodGet, "/api/v1/admin/tsdb/snapshots/"+name+"/"+(&url.URL{Path: sf.Path}).EscapedPath())
 		if err != nil {
 			return err
 		}
@@ -226,7 +247,7 @@ func restore(args []string, out io.Writer) error {
 }
 
 // writeFile copies r into path (fsynced), reporting progress.
-func writeFile(path string, r io.Reader, progress func(int64)) (int64, error) {
+func writeFile(path string, r io.Reader, progress func(int64)) (n int64, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, err
 	}
@@ -235,7 +256,11 @@ func writeFile(path string, r io.Reader, progress func(int64)) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var n int64
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
 	buf := make([]byte, 1<<20)
 	for {
 		k, rerr := r.Read(buf)

@@ -31,6 +31,7 @@ var statMetrics = []statMetric{
 	{"tsdb_pebble_compactions_total", "Pebble compactions.", true, func(s storage.Stats) float64 { return float64(s.PebbleCompactions) }},
 	{"tsdb_pebble_l0_files", "Pebble level-0 files.", false, func(s storage.Stats) float64 { return float64(s.PebbleL0Files) }},
 	{"tsdb_pebble_memtable_bytes", "Bytes in Pebble memtables.", false, func(s storage.Stats) float64 { return float64(s.PebbleMemtableBytes) }},
+	{"tsdb_storage_writable", "1 while storage takes writes, 0 while it refuses them because its disk is full or failing (see /-/ready for the reason).", false, func(s storage.Stats) float64 { return b2f(s.Writable) }},
 }
 
 func newStorageCollector(db *storage.DB) *storageCollector {
@@ -56,4 +57,11 @@ func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.descs[m.name], t, m.get(st))
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -31,6 +31,8 @@ func TestServeDurationFlags(t *testing.T) {
 		{"retention", "30d", func(c *serveConfig) time.Duration { return c.retention }, 30 * day},
 		{"retention", "1y2w", func(c *serveConfig) time.Duration { return c.retention }, 365*day + 14*day},
 		{"retention", "0", func(c *serveConfig) time.Duration { return c.retention }, 0},
+		{"snapshots.max-age", "1d", func(c *serveConfig) time.Duration { return c.snapshotMaxAge }, day},
+		{"snapshots.max-age", "0", func(c *serveConfig) time.Duration { return c.snapshotMaxAge }, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.flag+"="+tc.value, func(t *testing.T) {
@@ -52,6 +54,7 @@ func TestServeDurationFlags(t *testing.T) {
 	require.Equal(t, 256, c.maxConnsPerIP)
 	require.Equal(t, 256<<10, c.maxHeaderBytes)
 	require.Zero(t, c.retention)
+	require.Equal(t, time.Hour, c.snapshotMaxAge)
 }
 
 // A bad duration names the flag, the value and the syntax wanted.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"syscall"
 	"time"
@@ -56,7 +57,11 @@ type serveConfig struct {
 	influxUDP      string
 	queryCacheOff  time.Duration
 	consoleDir     string
+	snapshotMaxAge time.Duration
 }
+
+// snapshotDir is where the admin API takes snapshots.
+func (c *serveConfig) snapshotDir() string { return filepath.Join(c.dataDir, "snapshots") }
 
 // parseServeFlags reads the flags of `tsdb serve`. Every duration flag is
 // a durationFlag: Prometheus's syntax (30d, 1h30m), as in the config file.
@@ -69,6 +74,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.shards, "shards", 0, "number of storage shards for a new data folder; 0 means one per CPU core")
 	fs.IntVar(&c.maxSeries, "storage.max-series", 0, "most series the database may hold; writes creating more get 400; 0 is unlimited")
 	fs.BoolVar(&c.enableAdmin, "web.enable-admin-api", false, "enable /api/v1/admin/* (delete_series, snapshot)")
+	durationVar(fs, &c.snapshotMaxAge, "snapshots.max-age", time.Hour, "at start, delete snapshots in <data>/snapshots older than this (left by a backup that was killed); 0 keeps them")
 	fs.IntVar(&c.maxBodyBytes, "remote-write.max-body-bytes", 32<<20, "largest compressed remote-write body accepted, in bytes")
 	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")

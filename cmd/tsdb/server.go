@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -220,6 +219,15 @@ func (s *server) openStorage(lc *lifecycle) error {
 	})
 	s.db = db
 	log.Info("storage opened", "dir", cfg.dataDir, "took", time.Since(s.started), "retention", cfg.retention)
+	if cfg.snapshotMaxAge > 0 { // a killed backup leaves its snapshot, pinning disk space
+		gone, err := db.RemoveSnapshots(cfg.snapshotDir(), time.Now().Add(-cfg.snapshotMaxAge))
+		for _, si := range gone {
+			log.Warn("removed a stale snapshot", "name", si.Name, "written", si.Created, "bytes", si.Size, "max_age", cfg.snapshotMaxAge)
+		}
+		if err != nil {
+			log.Error("stale snapshots not removed", "err", err)
+		}
+	}
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reg.MustRegister(newStorageCollector(db))
@@ -394,14 +402,19 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		admin = s.db
 	}
 	api := web.New(web.Deps{
-		Reader: s.db, Engine: s.eng, Cache: s.cache, Admin: admin, SnapshotDir: filepath.Join(cfg.dataDir, "snapshots"),
+		Reader: s.db, Engine: s.eng, Cache: s.cache, Admin: admin, SnapshotDir: cfg.snapshotDir(),
 		Ruler: s.ruler, RuleStore: s.db, ITSM: s.itsm, KPIs: s.kpis,
 		Ingest:       s.ingest,
 		IngestStatus: ingestStatus(s.ingested, s.db, s.fcfg, s.reg, s.started),
 		Console:      s.cons,
 		Auth:         s.authn.Load,
 		Shedding:     mem.shed,
-		Ready:        func() bool { return !shuttingDown.Load() },
+		Ready: func() error { // not while shutting down, nor while storage refuses writes (a full disk)
+			if shuttingDown.Load() {
+				return errors.New("shutting down")
+			}
+			return s.db.Writable()
+		},
 		Reload:       s.reload,
 		Gatherer:     s.reg,
 		Registerer:   s.reg,

@@ -132,7 +132,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	h.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
 	if err != nil {
-		if code >= 500 {
+		// NB: storage logs once that its disk takes no writes; the
+		// sender sees the 503 and retries.
+		if code >= 500 && !errors.Is(err, storage.ErrNotWritable) {
 			h.opts.Logger.Warn("remote write failed", "err", err, "code", code)
 		}
 		ctx.Error(err.Error()+"\n", code)

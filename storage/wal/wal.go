@@ -11,6 +11,12 @@
 // A torn or zero-filled tail of the last segment (a crash) ends Replay
 // quietly; a bad record in an older segment is ErrCorrupt.
 //
+// A write or fsync that fails (a full disk) fails the writers waiting for
+// it, and the log refuses appends until Retry succeeds: the flusher does
+// not loop. Retry writes the failed round again at the same offsets, so the
+// log never keeps a torn record between good ones, and re-writing what an
+// fsync may have dropped makes it durable again.
+//
 //	w, _ := wal.Open(dir, nil)
 //	_ = w.Replay(func(rec []byte) error { return nil })
 //	pos, _ := w.Append(rec)
@@ -41,8 +47,8 @@ var (
 	ErrCorrupt = errors.New("wal: corrupt log")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("wal: closed")
-	// ErrFailed is returned once a write or fsync failed: nothing is
-	// durable any more and the log must be reopened.
+	// ErrFailed is returned while a write or fsync has failed and Retry has
+	// not yet succeeded: appends are refused and waiters are not durable.
 	ErrFailed = errors.New("wal: log failed")
 )
 
@@ -83,22 +89,41 @@ type WAL struct {
 		segs     []int  // existing segment numbers, ascending
 		written  Pos    // everything up to here is written and synced
 		synced   chan struct{}
-		err      error
+		err      error // why the last round failed; nil once Retry succeeds
 		closed   bool
-		file     vfs.File // current segment file (flusher writes it)
 		rotateTo []pendingRotate
 	}
-	kick chan struct{}
-	done chan struct{}
+	// The segment file being written, its number and the bytes in it:
+	// owned by the flusher, and by Close once the flusher has exited.
+	file    vfs.File // nil until the segment is (re)created
+	fileSeg int
+	fileOff int64
+
+	kick    chan struct{}
+	retry   chan chan error // Retry asks the failed flusher to try again
+	closing chan struct{}   // closed by Close
+	done    chan struct{}
 	// fsyncs counts fsync calls, for tests.
 	fsyncs int64
+}
+
+// round is what the flusher took from the buffer in one go, and how far it
+// got: it is kept whole across a failure, so Retry writes the rest.
+type round struct {
+	buf  []byte
+	rot  []pendingRotate
+	seg  int   // Append's segment when the round was taken
+	off  int64 // and its offset: the round ends at Pos{seg, off}
+	done int   // bytes of buf written and synced
+	nrot int   // rotations done
 }
 
 type pendingRotate struct{ at int } // buffer offset where the next segment begins
 
 // Open opens or creates the log in dir.
 func Open(dir string, opts *Options) (*WAL, error) {
-	w := &WAL{dir: dir, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &WAL{dir: dir, kick: make(chan struct{}, 1), retry: make(chan chan error),
+		closing: make(chan struct{}), done: make(chan struct{})}
 	if opts != nil {
 		w.opts = *opts
 	}
@@ -212,8 +237,9 @@ func (w *WAL) start(seg int) error {
 	if err != nil {
 		return err
 	}
+	w.file, w.fileSeg, w.fileOff = f, seg, 0
 	w.mu.Lock()
-	w.mu.file, w.mu.seg, w.mu.off = f, seg, 0
+	w.mu.seg, w.mu.off = seg, 0
 	w.mu.segs = append(w.mu.segs, seg)
 	w.mu.written = Pos{Segment: seg}
 	w.mu.Unlock()
@@ -248,9 +274,9 @@ func (w *WAL) Append(rec []byte) (Pos, error) {
 		return Pos{}, ErrClosed
 	}
 	if w.mu.err != nil {
-		return Pos{}, fmt.Errorf("%w: %v", ErrFailed, w.mu.err)
+		return Pos{}, fmt.Errorf("%w: %w", ErrFailed, w.mu.err)
 	}
-	if w.mu.file == nil {
+	if w.mu.written.Segment == 0 {
 		return Pos{}, errors.New("wal: Append before Replay")
 	}
 	size := int64(headerLen + len(rec))
@@ -303,18 +329,19 @@ func (w *WAL) Segment() int {
 	return w.mu.seg
 }
 
-// Wait blocks until everything up to pos is written and synced.
+// Wait blocks until everything up to pos is written and synced. It fails
+// at once while the log has failed (see Retry).
 func (w *WAL) Wait(ctx context.Context, pos Pos) error {
 	for {
 		w.mu.Lock()
-		if w.mu.err != nil {
-			err := w.mu.err
-			w.mu.Unlock()
-			return fmt.Errorf("%w: %v", ErrFailed, err)
-		}
 		if !w.mu.written.less(pos) {
 			w.mu.Unlock()
 			return nil
+		}
+		if w.mu.err != nil {
+			err := w.mu.err
+			w.mu.Unlock()
+			return fmt.Errorf("%w: %w", ErrFailed, err)
 		}
 		if w.mu.closed && len(w.mu.buf) == 0 {
 			w.mu.Unlock()
@@ -330,36 +357,43 @@ func (w *WAL) Wait(ctx context.Context, pos Pos) error {
 	}
 }
 
-// flushLoop writes buffered records and fsyncs, one round at a time.
+// flushLoop writes buffered records and fsyncs, one round at a time. After
+// a failure it keeps the round and waits for Retry or Close.
 func (w *WAL) flushLoop() {
 	defer close(w.done)
+	var r round
 	for {
 		w.mu.Lock()
-		for len(w.mu.buf) == 0 && len(w.mu.rotateTo) == 0 && !w.mu.closed {
-			w.mu.Unlock()
-			<-w.kick
-			w.mu.Lock()
+		if r.buf == nil && r.rot == nil {
+			for len(w.mu.buf) == 0 && len(w.mu.rotateTo) == 0 && !w.mu.closed {
+				w.mu.Unlock()
+				<-w.kick
+				w.mu.Lock()
+			}
+			r = round{buf: w.mu.buf, rot: w.mu.rotateTo, seg: w.mu.seg, off: w.mu.off}
+			w.mu.buf, w.mu.rotateTo = nil, nil
 		}
-		buf, rot := w.mu.buf, w.mu.rotateTo
-		w.mu.buf, w.mu.rotateTo = nil, nil
-		file, seg, off, closed := w.mu.file, w.mu.seg, w.mu.off, w.mu.closed
+		closed := w.mu.closed
 		w.mu.Unlock()
 
-		err := w.writeRound(&file, buf, rot, seg)
+		err := w.finishRound(&r, w.writeRound(&r))
+		// NB: no retry loop here: a full disk stays full for a while, and
+		// the owner decides when to try again (Retry), with backoff.
+		for err != nil {
+			select {
+			case reply := <-w.retry:
+				err = w.finishRound(&r, w.writeRound(&r))
+				reply <- err
+			case <-w.closing:
+				// One last try; what it cannot write was never acknowledged.
+				if w.finishRound(&r, w.writeRound(&r)) != nil {
+					return
+				}
+				err = nil
+			}
+		}
 		w.mu.Lock()
-		w.mu.file = file
-		if err != nil && w.mu.err == nil {
-			w.mu.err = err
-		}
-		if err == nil {
-			// Everything taken this round is durable; seg/off are where
-			// Append stood when we took the buffer.
-			w.mu.written = Pos{Segment: seg, Offset: off}
-			_ = off
-		}
-		close(w.mu.synced)
-		w.mu.synced = make(chan struct{})
-		stop := (closed && len(w.mu.buf) == 0 && len(w.mu.rotateTo) == 0) || w.mu.err != nil
+		stop := closed && len(w.mu.buf) == 0 && len(w.mu.rotateTo) == 0
 		w.mu.Unlock()
 		if stop {
 			return
@@ -367,32 +401,64 @@ func (w *WAL) flushLoop() {
 	}
 }
 
-// writeRound writes buf into the current file, switching files at each
-// rotation point, and syncs what it wrote.
-func (w *WAL) writeRound(file *vfs.File, buf []byte, rot []pendingRotate, lastSeg int) error {
-	start := 0
-	cur := lastSeg - len(rot)
-	for _, r := range rot {
-		if err := w.writeSync(*file, buf[start:r.at]); err != nil {
-			return err
-		}
-		if err := (*file).Close(); err != nil {
-			return fmt.Errorf("close segment: %w", err)
-		}
-		cur++
-		f, err := w.create(cur)
-		if err != nil {
-			return err
-		}
-		*file = f
-		start = r.at
+// finishRound records the outcome of an attempt at r and wakes the
+// waiters: on success r is durable and reset.
+func (w *WAL) finishRound(r *round, err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.mu.err = err
+	if err == nil {
+		// seg/off are where Append stood when the round was taken.
+		w.mu.written = Pos{Segment: r.seg, Offset: r.off}
+		*r = round{}
 	}
-	return w.writeSync(*file, buf[start:])
+	close(w.mu.synced)
+	w.mu.synced = make(chan struct{})
+	return err
 }
 
-func (w *WAL) writeSync(f vfs.File, b []byte) error {
+// writeRound writes what is left of r, switching files at each rotation
+// point and syncing each file before leaving it. It can be called again
+// after a failure: each piece is written at its offset in its file, so a
+// second attempt rewrites the same bytes in the same places.
+func (w *WAL) writeRound(r *round) error {
+	for {
+		end := len(r.buf)
+		if r.nrot < len(r.rot) {
+			end = r.rot[r.nrot].at
+		}
+		seg := r.seg - (len(r.rot) - r.nrot)
+		if w.file == nil || w.fileSeg != seg {
+			if w.file != nil {
+				if err := w.file.Close(); err != nil {
+					return fmt.Errorf("close segment: %w", err)
+				}
+				w.file = nil
+			}
+			f, err := w.create(seg)
+			if err != nil {
+				return err
+			}
+			w.file, w.fileSeg, w.fileOff = f, seg, 0
+		}
+		if err := w.writeSync(w.file, r.buf[r.done:end], w.fileOff); err != nil {
+			return err
+		}
+		w.fileOff += int64(end - r.done)
+		r.done = end
+		if r.nrot == len(r.rot) {
+			return nil
+		}
+		r.nrot++
+	}
+}
+
+// writeSync writes b at off and syncs the file. NB: WriteAt, not Write:
+// after a short write or a failed fsync the same call is repeated, and
+// must land in the same place.
+func (w *WAL) writeSync(f vfs.File, b []byte, off int64) error {
 	if len(b) > 0 {
-		if _, err := f.Write(b); err != nil {
+		if _, err := f.WriteAt(b, off); err != nil {
 			return fmt.Errorf("write segment: %w", err)
 		}
 	}
@@ -402,6 +468,35 @@ func (w *WAL) writeSync(f vfs.File, b []byte) error {
 	w.fsyncs++
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fsync segment: %w", err)
+	}
+	return nil
+}
+
+// Err returns why the log refuses appends, or nil.
+func (w *WAL) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.err != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, w.mu.err)
+	}
+	return nil
+}
+
+// Retry writes again what a failed write or fsync left, and returns nil
+// once it is durable: appends are then taken again. It returns at once
+// when the log has not failed.
+func (w *WAL) Retry() error {
+	if w.Err() == nil {
+		return nil
+	}
+	reply := make(chan error, 1)
+	select {
+	case w.retry <- reply:
+	case <-w.done:
+		return w.Err()
+	}
+	if err := <-reply; err != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	return nil
 }
@@ -504,21 +599,22 @@ func (w *WAL) Close() error {
 		return nil
 	}
 	w.mu.closed = true
-	started := w.mu.file != nil
+	started := w.mu.written.Segment != 0
 	w.mu.Unlock()
 	if !started {
 		return nil
 	}
+	close(w.closing)
 	select {
 	case w.kick <- struct{}{}:
 	default:
 	}
 	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	err := w.mu.err
-	if cerr := w.mu.file.Close(); err == nil {
-		err = cerr
+	err := w.Err()
+	if w.file != nil {
+		if cerr := w.file.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }
