@@ -24,15 +24,19 @@ test: check build
 # dependency; its first build takes about 2 minutes). The import boundaries
 # are a test (internal/lint), so they run with the tests.
 # The adversarial suite alone (it also runs in make test): hostile
-# queries, bodies, clients and faults against the real binary.
+# queries, bodies and clients, overload, and the crash drills (kill -9
+# during ingest and after a delete, an interrupted backup, a full disk on a
+# small tmpfs) against the real binary.
+CHAOS := Chaos|TestSlowClientsDoNotLockOut|TestOverloadShedsAndKeepsServing|TestKill9LosesNoAcknowledgedWrite|TestDiskFullEndToEnd|TestBackupInterruptedDeletesItsSnapshot|TestStaleSnapshotsRemovedAtStart|TestMemoryBudgetSheds
 chaos: build
-	$(GO) test -tags $(TAGS),invariants -timeout 15m -run 'Chaos' -v ./cmd/tsdb/
+	$(GO) test -tags $(TAGS),invariants -timeout 15m -run '$(CHAOS)' -v ./cmd/tsdb/
 
 check lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags $(TAGS),invariants $(PKGS)
 	$(GO) tool staticcheck -tags $(TAGS),invariants $(PKGS)
+	$(GO) test -tags $(TAGS) -count=1 ./internal/lint/
 
 # Side by side with Debian's prometheus on every workload; the summary
 # table goes into the README. bench is the short version (about 15
