@@ -42,23 +42,16 @@ func (a *admin) deleteSeries(r *Request) (any, error) {
 	if a.store == nil {
 		return nil, errAdminDisabled
 	}
-	tenant, err := r.Tenant()
+	p, err := readListParams(r, true)
 	if err != nil {
 		return nil, err
 	}
-	sets, err := matchers(r)
-	if err != nil {
-		return nil, err
-	}
-	start, end, err := timeRange(r)
-	if err != nil {
-		return nil, err
-	}
+	tenant, start, end := p.tenant, p.start, p.end
 	if a.cache != nil {
 		defer a.cache.Reset() // cached results may hold deleted samples
 	}
 	total := 0
-	for _, set := range sets {
+	for _, set := range p.sets {
 		n, err := a.store.DeleteSeries(context.Background(), tenant, start, end, set...)
 		total += n
 		if err != nil {

@@ -22,21 +22,14 @@ import (
 // "+Inf", "-Inf" and "StaleNaN".
 func (a *queries) export(log *slog.Logger) Handler {
 	return func(r *Request) (any, error) {
-		tenant, err := r.Tenant()
+		p, err := readListParams(r, true)
 		if err != nil {
 			return nil, err
 		}
-		sets, err := matchers(r)
-		if err != nil {
-			return nil, err
-		}
-		start, end, err := timeRange(r)
-		if err != nil {
-			return nil, err
-		}
+		sets := p.sets
 		// Not r.Ctx: a fasthttp RequestCtx outside a server cannot be a context.
 		qctx := context.Background()
-		q, err := a.r.Querier(qctx, tenant, start, end)
+		q, err := a.r.Querier(qctx, p.tenant, p.start, p.end)
 		if err != nil {
 			return nil, err
 		}

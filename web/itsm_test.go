@@ -20,54 +20,10 @@ import (
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/internal/apptest"
 	"github.com/emsdb/tsdb/internal/duration"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// receiver records bodies; it fails the first `failures` requests.
-type receiver struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	bodies   []map[string]any
-	failures atomic.Int32
-}
-
-func newReceiver(t *testing.T, failures int32) *receiver {
-	r := &receiver{}
-	r.failures.Store(failures)
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if r.failures.Add(-1) >= 0 {
-			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
-			return
-		}
-		b, _ := io.ReadAll(req.Body)
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		r.mu.Lock()
-		r.bodies = append(r.bodies, m)
-		r.mu.Unlock()
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) got() []map[string]any {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]map[string]any(nil), r.bodies...)
-}
 
 func testConfig(pd, sn string) itsm.Config {
 	return itsm.Config{
@@ -90,8 +46,8 @@ func alert(name string) *ruler.Alert {
 
 func TestAPI(t *testing.T) {
 	db := st.Open(t, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := itsm.New(itsm.Config{SLA: map[string]itsm.SLATarget{"P2": {Acknowledge: duration.Duration(time.Hour), Resolve: duration.Duration(2 * time.Hour)}}}, db, nil, clk.now)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	m, err := itsm.New(itsm.Config{SLA: map[string]itsm.SLATarget{"P2": {Acknowledge: duration.Duration(time.Hour), Resolve: duration.Duration(2 * time.Hour)}}}, db, nil, clk.Now)
 	require.NoError(t, err)
 	defer m.Close()
 	call := func(method, uri, body string) (int, map[string]any) {
@@ -114,7 +70,7 @@ func TestAPI(t *testing.T) {
 	code, _ = call("POST", "/api/v1/incidents", `{"priority":"P2"}`)
 	require.Equal(t, 400, code, "a title is required")
 
-	clk.add(20 * time.Minute)
+	clk.Add(20 * time.Minute)
 	code, _ = call("POST", "/api/v1/incidents/"+id+"/ack", "")
 	require.Equal(t, 200, code)
 	code, _ = call("POST", "/api/v1/incidents/"+id+"/comment", `{"text":"replacing the disk"}`)
@@ -122,7 +78,7 @@ func TestAPI(t *testing.T) {
 	code, out = call("POST", "/api/v1/incidents/"+id+"/events", `{"action":"assign","assignee":"lee"}`)
 	require.Equal(t, 200, code, "two-way sync from a ticketing system")
 	require.Equal(t, "lee", out["data"].(map[string]any)["assignee"])
-	clk.add(40 * time.Minute)
+	clk.Add(40 * time.Minute)
 	code, _ = call("POST", "/api/v1/incidents/"+id+"/resolve", `{"text":"done"}`)
 	require.Equal(t, 200, code)
 	code, _ = call("POST", "/api/v1/incidents/INC-000099/ack", "")
@@ -203,17 +159,17 @@ func post(t *testing.T, m *itsm.Manager, uri, body string, headers map[string]st
 }
 
 func TestPropagationGroupsAndRouting(t *testing.T) {
-	prod, all := newReceiver(t, 0), newReceiver(t, 0)
-	cfg := testConfig(newReceiver(t, 0).srv.URL, newReceiver(t, 0).srv.URL)
+	prod, all := apptest.NewReceiver(t, 0), apptest.NewReceiver(t, 0)
+	cfg := testConfig(apptest.NewReceiver(t, 0).URL(), apptest.NewReceiver(t, 0).URL())
 	cfg.CIs[0].Propagation = []string{"payments-lead", "head-of-payments"}
 	cfg.Groups = map[string][]string{"payments-oncall": {"kim", "lee"}, "payments-lead": {"park"}, "head-of-ops": {"choi"}}
 	cfg.Receivers = []itsm.Receiver{
-		{Name: "prod", Type: "webhook", URL: prod.srv.URL, Match: `{env="prod",priority=~"P1|P2"}`},
-		{Name: "all", Type: "webhook", URL: all.srv.URL},
+		{Name: "prod", Type: "webhook", URL: prod.URL(), Match: `{env="prod",priority=~"P1|P2"}`},
+		{Name: "all", Type: "webhook", URL: all.URL()},
 	}
 	db := st.Open(t, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := itsm.New(cfg, db, nil, clk.now)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	m, err := itsm.New(cfg, db, nil, clk.Now)
 	require.NoError(t, err)
 
 	// Membership changes through the API, per tenant, before the incident.
@@ -231,13 +187,13 @@ func TestPropagationGroupsAndRouting(t *testing.T) {
 	require.Equal(t, []string{"kim", "lee"}, m.Groups("other")["payments-oncall"], "other tenants keep the configured members")
 
 	a := alert("CheckoutErrors")
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: a, From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: a, From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
 	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
 	require.Equal(t, []string{"payments-oncall", "payments-lead", "head-of-payments"}, inc.PropagatedTo)
 	require.Equal(t, map[string][]string{"payments-oncall": {"kim", "han"}, "payments-lead": {"park"}, "head-of-payments": {"jung"}}, inc.Recipients)
 
 	// Escalation reaches a new group, which is recorded with its members.
-	clk.add(31 * time.Minute)
+	clk.Add(31 * time.Minute)
 	m.Tick()
 	inc, _ = m.Incident("acme", inc.ID)
 	require.Equal(t, []string{"payments-oncall", "payments-lead", "head-of-payments", "head-of-ops"}, inc.PropagatedTo,
@@ -245,15 +201,15 @@ func TestPropagationGroupsAndRouting(t *testing.T) {
 	require.Equal(t, []string{"choi"}, inc.Recipients["head-of-ops"])
 
 	// The label route: this alert has no env=prod, so only "all" gets it.
-	require.Eventually(t, func() bool { return len(all.got()) == 4 }, 10*time.Second, 20*time.Millisecond, "opened, two escalations, SLA breach")
-	require.Empty(t, prod.got())
+	require.Eventually(t, func() bool { return len(all.Got()) == 4 }, 10*time.Second, 20*time.Millisecond, "opened, two escalations, SLA breach")
+	require.Empty(t, prod.Got())
 	b := labelsWith(a, "env", "prod")
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: b, From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
-	require.Eventually(t, func() bool { return len(prod.got()) == 1 }, 10*time.Second, 20*time.Millisecond)
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: b, From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
+	require.Eventually(t, func() bool { return len(prod.Got()) == 1 }, 10*time.Second, 20*time.Millisecond)
 
 	// Memberships survive a restart.
 	m.Close()
-	m2, err := itsm.New(cfg, db, nil, clk.now)
+	m2, err := itsm.New(cfg, db, nil, clk.Now)
 	require.NoError(t, err)
 	defer m2.Close()
 	require.Equal(t, []string{"kim", "han"}, m2.Groups("acme")["payments-oncall"])
@@ -271,22 +227,22 @@ func labelsWith(a *ruler.Alert, k, v string) *ruler.Alert {
 }
 
 func TestInboundWebhooks(t *testing.T) {
-	pd, j := newReceiver(t, 0), newJira(t)
-	cfg := testConfig(pd.srv.URL, newReceiver(t, 0).srv.URL)
+	pd, j := apptest.NewReceiver(t, 0), newJira(t)
+	cfg := testConfig(pd.URL(), apptest.NewReceiver(t, 0).URL())
 	cfg.Receivers = []itsm.Receiver{
-		{Name: "pd", Type: "pagerduty", URL: pd.srv.URL, RoutingKey: "rk", InboundSecret: "pd-in", Tenants: []string{"acme"}},
+		{Name: "pd", Type: "pagerduty", URL: pd.URL(), RoutingKey: "rk", InboundSecret: "pd-in", Tenants: []string{"acme"}},
 		{Name: "jira", Type: "jira", URL: j.srv.URL, Project: "OPS", InboundSecret: "jira-in", Tenants: []string{"acme"}},
-		{Name: "snow", Type: "servicenow", URL: newReceiver(t, 0).srv.URL, InboundSecret: "snow-in", Tenants: []string{"acme"}},
-		{Name: "plain", Type: "webhook", URL: newReceiver(t, 0).srv.URL},
+		{Name: "snow", Type: "servicenow", URL: apptest.NewReceiver(t, 0).URL(), InboundSecret: "snow-in", Tenants: []string{"acme"}},
+		{Name: "plain", Type: "webhook", URL: apptest.NewReceiver(t, 0).URL()},
 	}
 	db := st.Open(t, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := itsm.New(cfg, db, nil, clk.now)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	m, err := itsm.New(cfg, db, nil, clk.Now)
 	require.NoError(t, err)
 	defer m.Close()
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
 	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
-	require.Eventually(t, func() bool { return len(j.got()) == 1 && len(pd.got()) == 1 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(j.got()) == 1 && len(pd.Got()) == 1 }, 10*time.Second, 20*time.Millisecond)
 
 	// PagerDuty V3: acknowledged by Kim, signed.
 	body := `{"event":{"id":"01","event_type":"incident.acknowledged","resource_type":"incident","agent":{"summary":"Kim Minji","type":"user_reference"},` +
@@ -310,7 +266,7 @@ func TestInboundWebhooks(t *testing.T) {
 	// Jira: the ack went to Jira as a comment but not back to PagerDuty.
 	require.Eventually(t, func() bool { return len(j.got()) == 2 }, 10*time.Second, 20*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
-	require.Len(t, pd.got(), 1, "the origin does not get its own change back")
+	require.Len(t, pd.Got(), 1, "the origin does not get its own change back")
 
 	// Jira: assigned and moved to Done, with a comment, signed like Jira Cloud.
 	jb := `{"webhookEvent":"jira:issue_updated","user":{"displayName":"Lee"},"issue":{"key":"OPS-1","fields":{}},` +
@@ -346,19 +302,19 @@ func TestInboundWebhooks(t *testing.T) {
 // in the body; anything else is 403 and changes nothing. Before, the
 // secret acted for whatever tenant the caller named.
 func TestInboundWebhookTenants(t *testing.T) {
-	cfg := testConfig(newReceiver(t, 0).srv.URL, newReceiver(t, 0).srv.URL)
+	cfg := testConfig(apptest.NewReceiver(t, 0).URL(), apptest.NewReceiver(t, 0).URL())
 	cfg.Receivers = []itsm.Receiver{
-		{Name: "pd", Type: "pagerduty", URL: newReceiver(t, 0).srv.URL, RoutingKey: "rk", InboundSecret: "pd-in", Tenants: []string{"acme"}},
-		{Name: "hook", Type: "webhook", URL: newReceiver(t, 0).srv.URL, InboundSecret: "hook-in"}, // the default tenant's
-		{Name: "shared", Type: "webhook", URL: newReceiver(t, 0).srv.URL, InboundSecret: "shared-in", Tenants: []string{"*"}},
+		{Name: "pd", Type: "pagerduty", URL: apptest.NewReceiver(t, 0).URL(), RoutingKey: "rk", InboundSecret: "pd-in", Tenants: []string{"acme"}},
+		{Name: "hook", Type: "webhook", URL: apptest.NewReceiver(t, 0).URL(), InboundSecret: "hook-in"}, // the default tenant's
+		{Name: "shared", Type: "webhook", URL: apptest.NewReceiver(t, 0).URL(), InboundSecret: "shared-in", Tenants: []string{"*"}},
 	}
 	db := st.Open(t, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := itsm.New(cfg, db, nil, clk.now)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	m, err := itsm.New(cfg, db, nil, clk.Now)
 	require.NoError(t, err)
 	defer m.Close()
 	for _, tenant := range []string{"acme", "beta", "default"} {
-		m.HandleAlert(ruler.Event{Tenant: tenant, Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+		m.HandleAlert(ruler.Event{Tenant: tenant, Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
 	}
 	id := func(tenant string) string { return m.Incidents(tenant, "", "", "", time.Time{})[0].ID }
 	status := func(tenant string) string {
@@ -413,16 +369,16 @@ func TestInboundWebhookTenants(t *testing.T) {
 // status, and every refusal says why.
 func FuzzITSMAPI(f *testing.F) {
 	db := st.Open(f, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
 	cfg := testConfig("http://127.0.0.1:1/pd", "http://127.0.0.1:1/sn")
 	cfg.Problems.Count = 1
 	cfg.Receivers[0].InboundSecret = "in-secret"
-	m, err := itsm.New(cfg, db, nil, clk.now)
+	m, err := itsm.New(cfg, db, nil, clk.Now)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(m.Close)
-	m.HandleAlert(ruler.Event{Tenant: "default", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "default", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
 	incs := m.Incidents("default", "", "", "", time.Time{})
 	if len(incs) != 1 {
 		f.Fatalf("want one incident, have %d", len(incs))

@@ -435,26 +435,9 @@ func (a *queries) series(r *Request) (any, error) {
 
 // labelNames serves /api/v1/labels.
 func (a *queries) labelNames(r *Request) (any, error) {
-	p, err := readListParams(r, false)
-	if err != nil {
-		return nil, err
-	}
-	c, cancel := context.WithTimeout(context.Background(), a.timeout)
-	defer cancel()
-	q, err := a.r.Querier(c, p.tenant, p.start, p.end)
-	if err != nil {
-		return nil, err
-	}
-	defer q.Close()
-	var names []string
-	for _, set := range p.sets {
-		n, err := q.LabelNames(c, set...)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, n...)
-	}
-	return sortedStrings(names, p.limit), nil
+	return a.listStrings(r, func(ctx context.Context, q storage.Querier, ms []*labels.Matcher) ([]string, error) {
+		return q.LabelNames(ctx, ms...)
+	})
 }
 
 // labelValues serves /api/v1/label/{name}/values.
@@ -463,6 +446,14 @@ func (a *queries) labelValues(r *Request) (any, error) {
 	if name == "" || !utf8.ValidString(name) {
 		return nil, badData("invalid label name: %q", name)
 	}
+	return a.listStrings(r, func(ctx context.Context, q storage.Querier, ms []*labels.Matcher) ([]string, error) {
+		return q.LabelValues(ctx, name, ms...)
+	})
+}
+
+// listStrings answers the union of list over the request's match[] sets,
+// sorted, without duplicates, cut to its limit.
+func (a *queries) listStrings(r *Request, list func(context.Context, storage.Querier, []*labels.Matcher) ([]string, error)) (any, error) {
 	p, err := readListParams(r, false)
 	if err != nil {
 		return nil, err
@@ -474,15 +465,15 @@ func (a *queries) labelValues(r *Request) (any, error) {
 		return nil, err
 	}
 	defer q.Close()
-	var vals []string
+	var out []string
 	for _, set := range p.sets {
-		v, err := q.LabelValues(c, name, set...)
+		v, err := list(c, q, set)
 		if err != nil {
 			return nil, err
 		}
-		vals = append(vals, v...)
+		out = append(out, v...)
 	}
-	return sortedStrings(vals, p.limit), nil
+	return sortedStrings(out, p.limit), nil
 }
 
 func sortedStrings(vals []string, limit int) any {

@@ -224,26 +224,27 @@ func parseWhen(s string, def time.Time) (time.Time, error) {
 //
 // Errors are plain text, as Mimir answers them.
 
-// configNames returns the namespace and group of the request, unescaped.
-func configNames(r *Request) (string, string, error) {
+// configNames returns the tenant, namespace and group of the request,
+// the names unescaped.
+func configNames(r *Request) (string, string, string, error) {
+	tenant, err := r.Tenant()
+	if err != nil {
+		return "", "", "", err
+	}
 	var out [2]string
 	for i, name := range []string{"namespace", "group"} {
 		u, err := url.PathUnescape(r.Param(name))
 		if err != nil || !utf8.ValidString(u) {
-			return "", "", badData("bad path: namespaces and group names are escaped UTF-8")
+			return "", "", "", badData("bad path: namespaces and group names are escaped UTF-8")
 		}
 		out[i] = u
 	}
-	return out[0], out[1], nil
+	return tenant, out[0], out[1], nil
 }
 
 // configGet serves the three GETs.
 func (h *rules) configGet(r *Request) (any, error) {
-	tenant, err := r.Tenant()
-	if err != nil {
-		return nil, err
-	}
-	ns, group, err := configNames(r)
+	tenant, ns, group, err := configNames(r)
 	if err != nil {
 		return nil, err
 	}
@@ -287,11 +288,7 @@ func (h *rules) configGet(r *Request) (any, error) {
 
 // configPost serves POST /config/v1/rules/{namespace}.
 func (h *rules) configPost(r *Request) (any, error) {
-	tenant, err := r.Tenant()
-	if err != nil {
-		return nil, err
-	}
-	ns, _, err := configNames(r)
+	tenant, ns, _, err := configNames(r)
 	if err != nil {
 		return nil, err
 	}
@@ -303,11 +300,7 @@ func (h *rules) configPost(r *Request) (any, error) {
 
 // configDelete serves DELETE /config/v1/rules/{namespace}[/{group}].
 func (h *rules) configDelete(r *Request) (any, error) {
-	tenant, err := r.Tenant()
-	if err != nil {
-		return nil, err
-	}
-	ns, group, err := configNames(r)
+	tenant, ns, group, err := configNames(r)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package itsm
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,54 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/internal/apptest"
 	"github.com/emsdb/tsdb/internal/duration"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// receiver records bodies; it fails the first `failures` requests.
-type receiver struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	bodies   []map[string]any
-	failures atomic.Int32
-}
-
-func newReceiver(t *testing.T, failures int32) *receiver {
-	r := &receiver{}
-	r.failures.Store(failures)
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if r.failures.Add(-1) >= 0 {
-			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
-			return
-		}
-		b, _ := io.ReadAll(req.Body)
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		r.mu.Lock()
-		r.bodies = append(r.bodies, m)
-		r.mu.Unlock()
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) got() []map[string]any {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]map[string]any(nil), r.bodies...)
-}
 
 func testConfig(pd, sn string) Config {
 	return Config{
@@ -83,14 +38,14 @@ func newAlert(name string) *ruler.Alert {
 }
 
 func TestIncidentLifecycleAndDelivery(t *testing.T) {
-	pd, sn := newReceiver(t, 0), newReceiver(t, 3) // ServiceNow is down at first
+	pd, sn := apptest.NewReceiver(t, 0), apptest.NewReceiver(t, 3) // ServiceNow is down at first
 	db := st.Open(t, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := New(testConfig(pd.srv.URL, sn.srv.URL), db, nil, clk.now)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	m, err := New(testConfig(pd.URL(), sn.URL()), db, nil, clk.Now)
 	require.NoError(t, err)
 	defer m.Close()
 
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
 	incs := m.Incidents("acme", "", "", "", time.Time{})
 	require.Len(t, incs, 1)
 	inc := incs[0]
@@ -101,11 +56,11 @@ func TestIncidentLifecycleAndDelivery(t *testing.T) {
 	require.Empty(t, m.Incidents("other", "", "", "", time.Time{}), "per tenant")
 
 	// Escalation and SLA with the clock.
-	clk.add(11 * time.Minute)
+	clk.Add(11 * time.Minute)
 	m.Tick()
 	inc, _ = m.Incident("acme", inc.ID)
 	require.Equal(t, []string{"payments-lead"}, inc.EscalatedTo)
-	clk.add(5 * time.Minute)
+	clk.Add(5 * time.Minute)
 	m.Tick()
 	inc, _ = m.Incident("acme", inc.ID)
 	require.True(t, inc.SLA.AcknowledgeBreached)
@@ -113,25 +68,25 @@ func TestIncidentLifecycleAndDelivery(t *testing.T) {
 
 	_, err = m.Action("acme", inc.ID, "ack", "kim", "", "")
 	require.NoError(t, err)
-	clk.add(30 * time.Minute)
+	clk.Add(30 * time.Minute)
 	m.Tick()
 	inc, _ = m.Incident("acme", inc.ID)
 	require.Len(t, inc.EscalatedTo, 1, "no escalation once acknowledged")
 
 	// The alert resolves: the incident resolves.
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.Now()})
 	inc, _ = m.Incident("acme", inc.ID)
 	require.Equal(t, StatusResolved, inc.Status)
 
 	// Both receivers get every event, in order; ServiceNow after retries.
-	require.Eventually(t, func() bool { return len(sn.got()) == 5 && len(pd.got()) == 5 }, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return len(sn.Got()) == 5 && len(pd.Got()) == 5 }, 20*time.Second, 50*time.Millisecond)
 	var actions []string
-	for _, b := range pd.got() {
+	for _, b := range pd.Got() {
 		actions = append(actions, b["event_action"].(string))
 		require.Equal(t, "acme/"+inc.ID, b["dedup_key"])
 	}
 	require.Equal(t, []string{"trigger", "trigger", "trigger", "acknowledge", "resolve"}, actions)
-	last := sn.got()[4]
+	last := sn.Got()[4]
 	require.Equal(t, "6", last["state"], "resolved")
 	require.Equal(t, "1", last["impact"])
 	require.Equal(t, "payments-oncall", last["assignment_group"])
@@ -140,34 +95,34 @@ func TestIncidentLifecycleAndDelivery(t *testing.T) {
 }
 
 func TestReopenProblemAndRestart(t *testing.T) {
-	pd := newReceiver(t, 0)
+	pd := apptest.NewReceiver(t, 0)
 	dir := t.TempDir()
 	db := st.OpenDir(t, dir, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	cfg := testConfig(pd.srv.URL, pd.srv.URL)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	cfg := testConfig(pd.URL(), pd.URL())
 	cfg.Receivers = cfg.Receivers[:1]
-	m, err := New(cfg, db, nil, clk.now)
+	m, err := New(cfg, db, nil, clk.Now)
 	require.NoError(t, err)
 	fire := func() {
-		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("Latency"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("Latency"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
 	}
 	resolve := func() {
-		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("Latency"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+		m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("Latency"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.Now()})
 	}
 
 	fire()
-	clk.add(5 * time.Minute)
+	clk.Add(5 * time.Minute)
 	resolve()
-	clk.add(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	fire() // within the reopen window: the same incident
 	incs := m.Incidents("acme", "", "", "", time.Time{})
 	require.Len(t, incs, 1)
 	require.Equal(t, 1, incs[0].Reopened)
 	resolve()
 	for range 2 { // two more, after the reopen window: new incidents
-		clk.add(2 * time.Hour)
+		clk.Add(2 * time.Hour)
 		fire()
-		clk.add(time.Minute)
+		clk.Add(time.Minute)
 		resolve()
 	}
 	require.Len(t, m.Incidents("acme", "", "", "", time.Time{}), 3)
@@ -179,7 +134,7 @@ func TestReopenProblemAndRestart(t *testing.T) {
 	m.Close()
 	require.NoError(t, db.Close())
 	db = st.OpenDir(t, dir, nil)
-	m, err = New(cfg, db, nil, clk.now)
+	m, err = New(cfg, db, nil, clk.Now)
 	require.NoError(t, err)
 	defer m.Close()
 	require.Len(t, m.Incidents("acme", "", "", "", time.Time{}), 3)
@@ -211,7 +166,7 @@ func TestFormatDuration(t *testing.T) {
 func TestMaintenanceAndProblemLifecycle(t *testing.T) {
 	db := st.Open(t, nil)
 	base := time.Date(2026, 12, 5, 17, 30, 0, 0, time.UTC) // Sat 02:30 in Seoul
-	clk := &clock{t: base}
+	clk := apptest.NewClock(base)
 	cfg := Config{
 		CIs:      []CI{{Name: "checkout", Selector: `{service="checkout"}`, OwnerGroup: "pay", Impact: "high"}},
 		Problems: ProblemRule{Count: 2, Window: duration.Duration(24 * time.Hour)},
@@ -220,25 +175,25 @@ func TestMaintenanceAndProblemLifecycle(t *testing.T) {
 			{Name: "one-off", Selector: `{alertname="Other"}`, Start: base.Add(-time.Hour), End: base.Add(time.Hour)},
 		},
 	}
-	m, err := New(cfg, db, nil, clk.now)
+	m, err := New(cfg, db, nil, clk.Now)
 	require.NoError(t, err)
 	defer m.Close()
 	fire := func(name string) {
-		m.HandleAlert(ruler.Event{Tenant: "t", Alert: newAlert(name), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+		m.HandleAlert(ruler.Event{Tenant: "t", Alert: newAlert(name), From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
 	}
 	resolve := func(name string) {
-		m.HandleAlert(ruler.Event{Tenant: "t", Alert: newAlert(name), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+		m.HandleAlert(ruler.Event{Tenant: "t", Alert: newAlert(name), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.Now()})
 	}
 	fire("Latency")
 	require.Empty(t, m.Incidents("t", "", "", "", time.Time{}), "inside the recurring window")
 	require.Len(t, m.Suppressed("t"), 1)
 	require.Equal(t, "weekend-patching", m.Suppressed("t")[0].Window)
 
-	clk.add(2 * time.Hour) // 04:30 Seoul: outside
+	clk.Add(2 * time.Hour) // 04:30 Seoul: outside
 	fire("Latency")
 	require.Len(t, m.Incidents("t", "", "", "", time.Time{}), 1)
 	resolve("Latency")
-	clk.add(2 * time.Hour)
+	clk.Add(2 * time.Hour)
 	fire("Latency")
 	probs := m.Problems("t")
 	require.Len(t, probs, 1)
@@ -255,13 +210,13 @@ func TestMaintenanceAndProblemLifecycle(t *testing.T) {
 
 func TestPrintableReport(t *testing.T) {
 	db := st.Open(t, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := New(Config{SLA: map[string]SLATarget{"P3": {Acknowledge: duration.Duration(time.Hour)}}}, db, nil, clk.now)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	m, err := New(Config{SLA: map[string]SLATarget{"P3": {Acknowledge: duration.Duration(time.Hour)}}}, db, nil, clk.Now)
 	require.NoError(t, err)
 	defer m.Close()
 	inc, err := m.Create("t", "Printer <on fire>", "kim", "P3", "printer-7", "facilities")
 	require.NoError(t, err)
-	clk.add(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	_, err = m.Action("t", inc.ID, "ack", "kim", "", "")
 	require.NoError(t, err)
 	html, err := m.Report("t", inc.ID)
@@ -316,26 +271,26 @@ func (j *jiraServer) got() []string {
 func TestJiraAlertmanagerAndTemplateReceivers(t *testing.T) {
 	j := newJira(t)
 	j.fail.Store(1) // the first transition/comment fails: retried, no second issue
-	am, hook := newReceiver(t, 0), newReceiver(t, 0)
-	cfg := testConfig(newReceiver(t, 0).srv.URL, newReceiver(t, 0).srv.URL)
+	am, hook := apptest.NewReceiver(t, 0), apptest.NewReceiver(t, 0)
+	cfg := testConfig(apptest.NewReceiver(t, 0).URL(), apptest.NewReceiver(t, 0).URL())
 	cfg.Receivers = []Receiver{
 		{Name: "jira", Type: "jira", URL: j.srv.URL, Project: "OPS", Username: "bot", Password: "tok",
 			Transitions: map[string]string{"resolved": "31"}},
-		{Name: "am", Type: "alertmanager", URL: am.srv.URL},
-		{Name: "chat", Type: "webhook", URL: hook.srv.URL, Events: []string{"opened", "resolved"},
+		{Name: "am", Type: "alertmanager", URL: am.URL()},
+		{Name: "chat", Type: "webhook", URL: hook.URL(), Events: []string{"opened", "resolved"},
 			Template: `{"text":{{json (printf "%s %s is %s" .Incident.Priority .Incident.Title .Event)}}}`},
 	}
 	db := st.Open(t, nil)
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m, err := New(cfg, db, nil, clk.now)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	m, err := New(cfg, db, nil, clk.Now)
 	require.NoError(t, err)
 	defer m.Close()
 
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
 	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
 	_, err = m.Action("acme", inc.ID, "ack", "kim", "", "")
 	require.NoError(t, err)
-	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.now()})
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: newAlert("CheckoutErrors"), From: ruler.StateFiring, To: ruler.StateInactive, At: clk.Now()})
 
 	// Jira: one create, the ack as a comment (after one refused try), the
 	// resolve as transition 31; always on the same issue, with basic auth.
@@ -352,8 +307,8 @@ func TestJiraAlertmanagerAndTemplateReceivers(t *testing.T) {
 	j.mu.Unlock()
 
 	// Alertmanager webhook shape.
-	require.Eventually(t, func() bool { return len(am.got()) == 3 }, 10*time.Second, 20*time.Millisecond)
-	last := am.got()[2]
+	require.Eventually(t, func() bool { return len(am.Got()) == 3 }, 10*time.Second, 20*time.Millisecond)
+	last := am.Got()[2]
 	require.Equal(t, "4", last["version"])
 	require.Equal(t, "resolved", last["status"])
 	alerts := last["alerts"].([]any)
@@ -362,9 +317,9 @@ func TestJiraAlertmanagerAndTemplateReceivers(t *testing.T) {
 	require.Equal(t, "P1", last["commonLabels"].(map[string]any)["priority"])
 
 	// The templated webhook gets only the events it asked for.
-	require.Eventually(t, func() bool { return len(hook.got()) == 2 }, 10*time.Second, 20*time.Millisecond)
-	require.Equal(t, "P1 "+inc.Title+" is opened", hook.got()[0]["text"])
-	require.Equal(t, "P1 "+inc.Title+" is resolved", hook.got()[1]["text"])
+	require.Eventually(t, func() bool { return len(hook.Got()) == 2 }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, "P1 "+inc.Title+" is opened", hook.Got()[0]["text"])
+	require.Equal(t, "P1 "+inc.Title+" is resolved", hook.Got()[1]["text"])
 
 	// Bad receivers are refused.
 	bad := cfg

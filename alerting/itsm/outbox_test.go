@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/emsdb/tsdb/internal/apptest"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
@@ -34,12 +35,12 @@ func TestIdempotencyKeysUniqueAcrossRestarts(t *testing.T) {
 	cfg := testConfig(srv.URL, srv.URL)
 	cfg.Receivers = cfg.Receivers[1:] // ServiceNow
 	dir := t.TempDir()
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
 	var id string
 	want := 0
 	for run := range 3 {
 		db := st.OpenDir(t, dir, nil)
-		m, err := New(cfg, db, nil, clk.now)
+		m, err := New(cfg, db, nil, clk.Now)
 		require.NoError(t, err)
 		if run == 0 {
 			inc, err := m.Create("acme", "Disk replacement", "lee", "P3", "db-1", "dba")
