@@ -5,12 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,11 +222,11 @@ func labelsWith(a *ruler.Alert, k, v string) *ruler.Alert {
 }
 
 func TestInboundWebhooks(t *testing.T) {
-	pd, j := apptest.NewReceiver(t, 0), newJira(t)
+	pd, j := apptest.NewReceiver(t, 0), apptest.NewJira(t)
 	cfg := testConfig(pd.URL(), apptest.NewReceiver(t, 0).URL())
 	cfg.Receivers = []itsm.Receiver{
 		{Name: "pd", Type: "pagerduty", URL: pd.URL(), RoutingKey: "rk", InboundSecret: "pd-in", Tenants: []string{"acme"}},
-		{Name: "jira", Type: "jira", URL: j.srv.URL, Project: "OPS", InboundSecret: "jira-in", Tenants: []string{"acme"}},
+		{Name: "jira", Type: "jira", URL: j.URL(), Project: "OPS", InboundSecret: "jira-in", Tenants: []string{"acme"}},
 		{Name: "snow", Type: "servicenow", URL: apptest.NewReceiver(t, 0).URL(), InboundSecret: "snow-in", Tenants: []string{"acme"}},
 		{Name: "plain", Type: "webhook", URL: apptest.NewReceiver(t, 0).URL()},
 	}
@@ -242,7 +237,7 @@ func TestInboundWebhooks(t *testing.T) {
 	defer m.Close()
 	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: alert("CheckoutErrors"), From: ruler.StatePending, To: ruler.StateFiring, At: clk.Now()})
 	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
-	require.Eventually(t, func() bool { return len(j.got()) == 1 && len(pd.Got()) == 1 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(j.Calls()) == 1 && len(pd.Got()) == 1 }, 10*time.Second, 20*time.Millisecond)
 
 	// PagerDuty V3: acknowledged by Kim, signed.
 	body := `{"event":{"id":"01","event_type":"incident.acknowledged","resource_type":"incident","agent":{"summary":"Kim Minji","type":"user_reference"},` +
@@ -264,7 +259,7 @@ func TestInboundWebhooks(t *testing.T) {
 	require.Len(t, out["data"].(map[string]any)["skipped"], 1)
 
 	// Jira: the ack went to Jira as a comment but not back to PagerDuty.
-	require.Eventually(t, func() bool { return len(j.got()) == 2 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(j.Calls()) == 2 }, 10*time.Second, 20*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	require.Len(t, pd.Got(), 1, "the origin does not get its own change back")
 
@@ -432,42 +427,4 @@ func FuzzITSMAPI(f *testing.F) {
 			t.Fatalf("%d without a message for %s %q %q", code, path, query, body)
 		}
 	})
-}
-
-// jiraServer answers like Jira's REST API v2: issue create returns a key,
-// transitions and comments return 204; it records each call.
-type jiraServer struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	calls []string
-	auth  []string
-	fail  atomic.Int32
-}
-
-func newJira(t *testing.T) *jiraServer {
-	j := &jiraServer{}
-	j.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		u, p, _ := req.BasicAuth()
-		j.mu.Lock()
-		j.calls = append(j.calls, req.URL.Path+" "+string(b))
-		j.auth = append(j.auth, u+":"+p)
-		j.mu.Unlock()
-		switch {
-		case req.URL.Path == "/rest/api/2/issue":
-			_, _ = w.Write([]byte(`{"id":"10001","key":"OPS-1","self":"x"}`))
-		case j.fail.Add(-1) >= 0:
-			http.Error(w, "transition not allowed yet", http.StatusConflict)
-		default:
-			w.WriteHeader(http.StatusNoContent)
-		}
-	}))
-	t.Cleanup(j.srv.Close)
-	return j
-}
-
-func (j *jiraServer) got() []string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]string(nil), j.calls...)
 }

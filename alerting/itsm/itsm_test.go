@@ -1,11 +1,6 @@
 package itsm
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,51 +225,13 @@ func TestPrintableReport(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 }
 
-// jiraServer answers like Jira's REST API v2: issue create returns a key,
-// transitions and comments return 204; it records each call.
-type jiraServer struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	calls []string
-	auth  []string
-	fail  atomic.Int32
-}
-
-func newJira(t *testing.T) *jiraServer {
-	j := &jiraServer{}
-	j.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		u, p, _ := req.BasicAuth()
-		j.mu.Lock()
-		j.calls = append(j.calls, req.URL.Path+" "+string(b))
-		j.auth = append(j.auth, u+":"+p)
-		j.mu.Unlock()
-		switch {
-		case req.URL.Path == "/rest/api/2/issue":
-			_, _ = w.Write([]byte(`{"id":"10001","key":"OPS-1","self":"x"}`))
-		case j.fail.Add(-1) >= 0:
-			http.Error(w, "transition not allowed yet", http.StatusConflict)
-		default:
-			w.WriteHeader(http.StatusNoContent)
-		}
-	}))
-	t.Cleanup(j.srv.Close)
-	return j
-}
-
-func (j *jiraServer) got() []string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]string(nil), j.calls...)
-}
-
 func TestJiraAlertmanagerAndTemplateReceivers(t *testing.T) {
-	j := newJira(t)
-	j.fail.Store(1) // the first transition/comment fails: retried, no second issue
+	j := apptest.NewJira(t)
+	j.Fail.Store(1) // the first transition/comment fails: retried, no second issue
 	am, hook := apptest.NewReceiver(t, 0), apptest.NewReceiver(t, 0)
 	cfg := testConfig(apptest.NewReceiver(t, 0).URL(), apptest.NewReceiver(t, 0).URL())
 	cfg.Receivers = []Receiver{
-		{Name: "jira", Type: "jira", URL: j.srv.URL, Project: "OPS", Username: "bot", Password: "tok",
+		{Name: "jira", Type: "jira", URL: j.URL(), Project: "OPS", Username: "bot", Password: "tok",
 			Transitions: map[string]string{"resolved": "31"}},
 		{Name: "am", Type: "alertmanager", URL: am.URL()},
 		{Name: "chat", Type: "webhook", URL: hook.URL(), Events: []string{"opened", "resolved"},
@@ -294,17 +251,15 @@ func TestJiraAlertmanagerAndTemplateReceivers(t *testing.T) {
 
 	// Jira: one create, the ack as a comment (after one refused try), the
 	// resolve as transition 31; always on the same issue, with basic auth.
-	require.Eventually(t, func() bool { return len(j.got()) == 4 }, 20*time.Second, 50*time.Millisecond)
-	calls := j.got()
+	require.Eventually(t, func() bool { return len(j.Calls()) == 4 }, 20*time.Second, 50*time.Millisecond)
+	calls := j.Calls()
 	require.Contains(t, calls[0], `/rest/api/2/issue {"fields":`)
 	require.Contains(t, calls[0], `"project":{"key":"OPS"}`)
 	require.Contains(t, calls[1], "/rest/api/2/issue/OPS-1/comment")
 	require.Contains(t, calls[2], "/rest/api/2/issue/OPS-1/comment")
 	require.Contains(t, calls[2], "acknowledged")
 	require.Equal(t, `/rest/api/2/issue/OPS-1/transitions {"transition":{"id":"31"}}`, calls[3])
-	j.mu.Lock()
-	require.Equal(t, "bot:tok", j.auth[0])
-	j.mu.Unlock()
+	require.Equal(t, "bot:tok", j.Auth()[0])
 
 	// Alertmanager webhook shape.
 	require.Eventually(t, func() bool { return len(am.Got()) == 3 }, 10*time.Second, 20*time.Millisecond)

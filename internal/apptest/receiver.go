@@ -73,3 +73,57 @@ func (r *Receiver) Got() []map[string]any {
 	defer r.mu.Unlock()
 	return append([]map[string]any(nil), r.bodies...)
 }
+
+// Jira answers like Jira's REST API v2: creating an issue returns a key,
+// transitions and comments 204 (409 for the first Fail of them); it
+// records each call.
+type Jira struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	calls []string
+	auth  []string
+	Fail  atomic.Int32
+}
+
+// NewJira starts a Jira stand-in that stops when the test ends.
+func NewJira(t testing.TB) *Jira {
+	j := &Jira{}
+	j.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		u, p, _ := req.BasicAuth()
+		j.mu.Lock()
+		j.calls = append(j.calls, req.URL.Path+" "+string(b))
+		j.auth = append(j.auth, u+":"+p)
+		j.mu.Unlock()
+		switch {
+		case req.URL.Path == "/rest/api/2/issue":
+			_, _ = w.Write([]byte(`{"id":"10001","key":"OPS-1","self":"x"}`))
+		case j.Fail.Add(-1) >= 0:
+			http.Error(w, "transition not allowed yet", http.StatusConflict)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	t.Cleanup(j.srv.Close)
+	return j
+}
+
+// URL is the stand-in's address.
+func (j *Jira) URL() string { return j.srv.URL }
+
+// Close stops the stand-in.
+func (j *Jira) Close() { j.srv.Close() }
+
+// Calls returns each call so far as "path body".
+func (j *Jira) Calls() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.calls...)
+}
+
+// Auth returns each call's basic-auth "user:password".
+func (j *Jira) Auth() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.auth...)
+}
