@@ -3,7 +3,6 @@ package kpi
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/prometheus/common/model"
 
@@ -31,20 +30,13 @@ func (e *Engine) Forecast(ctx context.Context, d Definition) (*Evaluation, error
 		return nil, errkind.Mark(err, ErrInvalid)
 	}
 	now := e.opts.Now()
-	y, ts, pts, err := history(ctx, e.q, d.Tenant, d.Expr, now, d.History, d.Step)
+	ev, _, err := e.assess(ctx, &d, now)
 	if err != nil {
 		return nil, errkind.Mark(err, ErrNoForecast)
 	}
-	sel, a, period, err := Predict(&d, y)
-	if err != nil {
-		return nil, errkind.Mark(err, ErrNoForecast)
+	ev.KPI = ""
+	if ev.ETA != nil {
+		ev.TimeToBreach = model.Duration(max(ev.ETA.Sub(now), 0)).String()
 	}
-	last := ts[len(ts)-1]
-	ev := &Evaluation{At: now, Value: pts[len(pts)-1].F, Model: sel.Model, Scores: sel.Scores, PeriodSteps: period, Probability: a.Probability}
-	if a.ETA > 0 {
-		t := time.UnixMilli(last + int64(a.ETA)*d.Step.Milliseconds())
-		ev.ETA, ev.TimeToBreach = &t, model.Duration(max(t.Sub(now), 0)).String()
-	}
-	ev.Forecast = points(sel.Forecast, last, d.Step)
 	return ev, nil
 }

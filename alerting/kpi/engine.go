@@ -151,48 +151,6 @@ func (e *Engine) find(tenant, name string) *kpiState {
 // ErrUnknown reports an unknown KPI.
 var ErrUnknown = errors.New("kpi: no such KPI")
 
-// history fetches the KPI over [now−history, now] on the step grid and
-// fills gaps linearly; it returns the grid values, their times, and the
-// points as queried.
-func history(ctx context.Context, q query.Evaluator, tenant, expr string, now time.Time, hist, step time.Duration) ([]float64, []int64, []query.Point, error) {
-	end := now.UnixMilli()
-	start := end - hist.Milliseconds()
-	st := step.Milliseconds()
-	res, err := q.Range(ctx, tenant, expr, start, end, st)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if len(res.Series) == 0 {
-		return nil, nil, nil, errors.New("the expression returns no data")
-	}
-	if len(res.Series) > 1 {
-		return nil, nil, nil, fmt.Errorf("the expression returns %d series; a KPI is one series (aggregate it, e.g. sum(…))", len(res.Series))
-	}
-	pts := res.Series[0].Points
-	if len(pts) < 2 {
-		return nil, nil, nil, fmt.Errorf("%w: %d points", forecast.ErrShort, len(pts))
-	}
-	first := pts[0].T
-	n := int((end-first)/st) + 1
-	y, ts := make([]float64, n), make([]int64, n)
-	j := 0
-	for i := range n {
-		t := first + int64(i)*st
-		ts[i] = t
-		for j+1 < len(pts) && pts[j+1].T <= t {
-			j++
-		}
-		switch {
-		case pts[j].T == t || j+1 >= len(pts):
-			y[i] = pts[j].F
-		default: // interpolate between pts[j] and pts[j+1]
-			a, b := pts[j], pts[j+1]
-			y[i] = a.F + (b.F-a.F)*float64(t-a.T)/float64(b.T-a.T)
-		}
-	}
-	return y, ts, pts, nil
-}
-
 // Evaluate runs one evaluation of a KPI at the engine's now: forecast,
 // output series, incidents.
 func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation, error) {
@@ -204,37 +162,9 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 	defer k.mu.Unlock()
 	d := &k.def
 	now := e.opts.Now()
-	y, ts, pts, err := history(ctx, e.q, d.Tenant, d.Expr, now, d.History, d.Step)
+	ev, a, err := e.assess(ctx, d, now)
 	if err != nil {
 		return nil, fmt.Errorf("kpi %s: %w", d.Name, err)
-	}
-	sel, a, period, err := Predict(d, y)
-	if err != nil {
-		return nil, fmt.Errorf("kpi %s: %w", d.Name, err)
-	}
-	last := ts[len(ts)-1]
-	ev := &Evaluation{KPI: d.Name, At: now, Value: pts[len(pts)-1].F, Target: d.Target, Direction: d.Direction,
-		Model: sel.Model, Scores: sel.Scores, PeriodSteps: period, Probability: a.Probability, History: pts}
-	at := func(step int) *time.Time {
-		if step == 0 {
-			return nil
-		}
-		t := time.UnixMilli(last + int64(step)*d.Step.Milliseconds())
-		return &t
-	}
-	ev.ETA, ev.ETAEarly, ev.ETALate = at(a.ETA), at(a.ETAEarly), at(a.ETALate)
-	if ev.ETA != nil {
-		ev.TimeToBreach = itsm.FormatDuration(max(ev.ETA.Sub(now), 0))
-	}
-	ev.Forecast = points(sel.Forecast, last, d.Step)
-	if d.ImpactExpr != "" {
-		if res, err := e.q.Instant(ctx, d.Tenant, d.ImpactExpr, now.UnixMilli()); err == nil {
-			if v, ok := scalarOf(res); ok {
-				ev.Impact = &v
-			}
-		} else {
-			e.opts.Logger.Warn("kpi impact_expr failed", "kpi", d.Name, "err", err)
-		}
 	}
 	var eta time.Time
 	if ev.ETA != nil {
@@ -249,6 +179,50 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 		return ev, fmt.Errorf("kpi %s: writing outputs: %w", d.Name, err)
 	}
 	return ev, nil
+}
+
+// assess forecasts d as of at from the history up to at, without side
+// effects: no tracker, no incidents, no outputs. It also returns the
+// assessment of the chosen forecast.
+func (e *Engine) assess(ctx context.Context, d *Definition, at time.Time) (*Evaluation, forecast.Assessment, error) {
+	g, err := history(ctx, e.q, d.Tenant, d.Expr, at, d.History, d.Step)
+	if err != nil {
+		return nil, forecast.Assessment{}, err
+	}
+	sel, a, period, err := Predict(d, g.y)
+	if err != nil {
+		return nil, a, err
+	}
+	last := g.ts[len(g.ts)-1]
+	ev := &Evaluation{KPI: d.Name, At: at, Value: g.pts[len(g.pts)-1].F, Target: d.Target, Direction: d.Direction,
+		Model: sel.Model, Scores: sel.Scores, PeriodSteps: period, Probability: a.Probability, History: g.pts}
+	// The value now: the last sample within the step before at, which
+	// may be newer than the grid's last point.
+	if res, err := e.q.Instant(ctx, d.Tenant, sampled(d.Expr, max(d.Step, minWindow)), at.UnixMilli()); err == nil && len(res.Series) == 1 && len(res.Series[0].Points) > 0 {
+		ev.Value = res.Series[0].Points[0].F
+	}
+	when := func(step int) *time.Time {
+		if step == 0 {
+			return nil
+		}
+		t := time.UnixMilli(last + int64(step)*d.Step.Milliseconds())
+		return &t
+	}
+	ev.ETA, ev.ETAEarly, ev.ETALate = when(a.ETA), when(a.ETAEarly), when(a.ETALate)
+	if ev.ETA != nil {
+		ev.TimeToBreach = itsm.FormatDuration(max(ev.ETA.Sub(at), 0))
+	}
+	ev.Forecast = points(sel.Forecast, last, d.Step)
+	if d.ImpactExpr != "" {
+		if res, err := e.q.Instant(ctx, d.Tenant, d.ImpactExpr, at.UnixMilli()); err == nil {
+			if v, ok := scalarOf(res); ok {
+				ev.Impact = &v
+			}
+		} else {
+			e.opts.Logger.Warn("kpi impact_expr failed", "kpi", d.Name, "err", err)
+		}
+	}
+	return ev, a, nil
 }
 
 // Predict fits the definition's models to y (the KPI on its step grid,
