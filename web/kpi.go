@@ -2,12 +2,14 @@ package web
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"time"
 
 	"github.com/emsdb/tsdb/alerting/kpi"
 	"github.com/emsdb/tsdb/internal/duration"
+	"github.com/emsdb/tsdb/internal/errkind"
 )
 
 // kpis serves the KPI API: /api/v1/kpis, /api/v1/kpis/{name},
@@ -76,13 +78,46 @@ func (h *kpis) list(r *Request, tenant string) (any, error) {
 	return out, nil
 }
 
+// get serves /api/v1/kpis/{name}: the definition and the last
+// evaluation, or with time= the evaluation as it would have been then
+// (history up to then only; nothing is written).
 func (h *kpis) get(r *Request, tenant string) (any, error) {
 	name := r.Param("name")
-	ev, d, err := h.e.Last(tenant, name)
+	at, err := asOf(r)
 	if err != nil {
+		return nil, err
+	}
+	if at.IsZero() {
+		ev, d, err := h.e.Last(tenant, name)
+		if err != nil {
+			return nil, notFound("no KPI %s", name)
+		}
+		return map[string]any{"definition": kpiView(*d), "last": evalView(ev, true)}, nil
+	}
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ev, d, err := h.e.EvaluateAt(c, tenant, name, at)
+	if errors.Is(err, kpi.ErrUnknown) {
 		return nil, notFound("no KPI %s", name)
 	}
-	return map[string]any{"definition": kpiView(*d), "last": evalView(ev, true)}, nil
+	if err != nil {
+		return nil, errkind.Mark(err, kpi.ErrNoForecast)
+	}
+	return map[string]any{"definition": kpiView(*d), "as_of": evalView(ev, true)}, nil
+}
+
+// asOf reads the time= of an as-of evaluation (RFC 3339 or Unix
+// seconds); zero when there is none.
+func asOf(r *Request) (time.Time, error) {
+	s := r.Arg("time")
+	if s == "" {
+		return time.Time{}, nil
+	}
+	ms, err := parseTime(s, 0)
+	if err != nil {
+		return time.Time{}, badData("invalid parameter \"time\": %v", err)
+	}
+	return time.UnixMilli(ms).UTC(), nil
 }
 
 func (h *kpis) chart(r *Request, tenant string) (any, error) {
@@ -99,7 +134,8 @@ func (h *kpis) chart(r *Request, tenant string) (any, error) {
 
 // forecast serves /api/v1/forecast: an ad hoc forecast of any
 // expression (query, target, direction above|below, horizon, step,
-// history, seasonality), e.g. "disk full in 3 days".
+// history, seasonality), e.g. "disk full in 3 days"; with time=, as it
+// would have been then.
 func (h *kpis) forecast(r *Request, tenant string) (any, error) {
 	d := kpi.Definition{Name: "adhoc", Tenant: tenant, Expr: r.Arg("query"), Direction: r.Arg("direction"), Seasonality: r.Arg("seasonality")}
 	var err error
@@ -118,9 +154,13 @@ func (h *kpis) forecast(r *Request, tenant string) (any, error) {
 			*f.to = v
 		}
 	}
+	at, err := asOf(r)
+	if err != nil {
+		return nil, err
+	}
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ev, err := h.e.Forecast(c, d)
+	ev, err := h.e.Forecast(c, d, at)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package kpi
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/prometheus/common/model"
 
@@ -20,16 +21,17 @@ var ErrNoForecast = errors.New("kpi: cannot forecast")
 // Forecast forecasts any expression once, as an ad hoc KPI of tenant
 // (d.Tenant): the model, its scores, the probability of crossing the
 // target within the horizon, the time of the crossing (as Zabbix's
-// timeleft()) and the forecast points. Errors wrap ErrInvalid or
-// ErrNoForecast.
-func (e *Engine) Forecast(ctx context.Context, d Definition) (*Evaluation, error) {
+// timeleft()) and the forecast points. It forecasts as of at, from the
+// history up to at only, as it would have then; a zero at (or one after
+// the engine's now) is now. Errors wrap ErrInvalid or ErrNoForecast.
+func (e *Engine) Forecast(ctx context.Context, d Definition, at time.Time) (*Evaluation, error) {
 	if d.Step != 0 {
 		d.Interval = d.Step
 	}
 	if err := d.Validate(); err != nil {
 		return nil, errkind.Mark(err, ErrInvalid)
 	}
-	now := e.opts.Now()
+	now := e.asOf(at)
 	ev, _, err := e.assess(ctx, &d, now)
 	if err != nil {
 		return nil, errkind.Mark(err, ErrNoForecast)

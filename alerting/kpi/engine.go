@@ -181,6 +181,53 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 	return ev, nil
 }
 
+// asOf is the time of an evaluation as of at: at, or now when at is
+// zero or later than now (the future has no history yet).
+func (e *Engine) asOf(at time.Time) time.Time {
+	now := e.opts.Now()
+	if at.IsZero() || at.After(now) {
+		return now
+	}
+	return at
+}
+
+// EvaluateAt evaluates a KPI as it would have been at at, from its
+// history up to at only, without side effects: no outputs are written,
+// no incident is touched and the live evaluation's state is kept. The
+// state is a fresh tracker's after the confirm evaluations up to at, one
+// interval apart, so a warning shows only if it would have been
+// confirmed by then. A zero at (or one after now) is now.
+func (e *Engine) EvaluateAt(ctx context.Context, tenant, name string, at time.Time) (*Evaluation, *Definition, error) {
+	k := e.find(tenant, name)
+	if k == nil {
+		return nil, nil, ErrUnknown
+	}
+	k.mu.Lock()
+	d := k.def
+	k.mu.Unlock()
+	at = e.asOf(at)
+	tr := NewTracker(d.WarnProbability, d.Confirm)
+	var ev *Evaluation
+	for i := max(d.Confirm, 1) - 1; i >= 0; i-- {
+		t := at.Add(-time.Duration(i) * d.Interval)
+		x, a, err := e.assess(ctx, &d, t)
+		if err != nil {
+			if i > 0 {
+				continue // too little history before at: judge on what there is
+			}
+			return nil, &d, fmt.Errorf("kpi %s: %w", d.Name, err)
+		}
+		var eta time.Time
+		if x.ETA != nil {
+			eta = *x.ETA
+		}
+		tr.Observe(t, d.wrongSide(x.Value), a.Probability, eta)
+		ev = x
+	}
+	ev.State = tr.State
+	return ev, &d, nil
+}
+
 // assess forecasts d as of at from the history up to at, without side
 // effects: no tracker, no incidents, no outputs. It also returns the
 // assessment of the chosen forecast.

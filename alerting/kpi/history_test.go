@@ -88,7 +88,7 @@ func TestHistoryAsRecorded(t *testing.T) {
 
 			adhoc := def
 			adhoc.Interval = 0
-			ev, err := eng.Forecast(ctx, adhoc)
+			ev, err := eng.Forecast(ctx, adhoc, time.Time{})
 			require.NoError(t, err, "ad hoc forecast")
 			check(ev)
 

@@ -192,3 +192,66 @@ func TestPredictedBreachThenRealBreach(t *testing.T) {
 	real, _ = mgr.Incident("default", breach)
 	require.Equal(t, itsm.StatusResolved, real.Status)
 }
+
+// TestAsOf evaluates a KPI and forecasts it as of past times: each sees
+// only the history up to its time (the same answer as a database that
+// holds nothing later), and nothing is written or raised.
+func TestAsOf(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	write := func(db storage.Writer, until time.Time) {
+		var b storage.Batch
+		var smp []storage.Sample
+		for at := t0.Add(-48 * time.Hour); !at.After(until); at = at.Add(time.Minute) {
+			smp = append(smp, storage.Sample{T: at.UnixMilli(), V: orders(t0, at)})
+		}
+		b.Add(labels.FromStrings("__name__", "orders_ok_ratio", "service", "checkout"), smp...)
+		require.NoError(t, db.Write(ctx, "default", &b))
+	}
+	all, past := st.Open(t, nil), st.Open(t, nil)
+	write(all, t0.Add(6*time.Hour))
+	write(past, t0.Add(2*time.Hour))
+
+	def := Definition{Name: "checkout_success", Expr: `orders_ok_ratio{service="checkout"}`, Target: 0.95, Direction: "above",
+		Interval: 15 * time.Minute, Horizon: 6 * time.Hour, Step: 5 * time.Minute, History: 24 * time.Hour, Seasonality: "none"}
+	now := func() time.Time { return t0.Add(6 * time.Hour) }
+	eng, err := New([]Definition{def}, query.NewEngine(all, nil), all, nil, &Options{Now: now})
+	require.NoError(t, err)
+	// As of t0+2h, with four more hours recorded, the forecast is the
+	// one a database holding nothing later would have given then.
+	at := t0.Add(2 * time.Hour)
+	engPast, err := New([]Definition{def}, query.NewEngine(past, nil), past, nil, &Options{Now: func() time.Time { return at }})
+	require.NoError(t, err)
+	adhoc := def
+	adhoc.Interval = 0
+	got, err := eng.Forecast(ctx, adhoc, at)
+	require.NoError(t, err)
+	want, err := engPast.Forecast(ctx, adhoc, time.Time{})
+	require.NoError(t, err)
+	require.Equal(t, at, got.At)
+	require.Equal(t, want.Value, got.Value)
+	require.Equal(t, want.Model, got.Model)
+	require.Equal(t, want.Probability, got.Probability)
+	require.Equal(t, want.Forecast, got.Forecast)
+	require.Equal(t, want.History, got.History)
+
+	for _, c := range []struct {
+		at    time.Duration
+		state State
+	}{{-2 * time.Hour, StateOK}, {2 * time.Hour, StateWarning}, {5 * time.Hour, StateBreached}} {
+		ev, d, err := eng.EvaluateAt(ctx, "default", "checkout_success", t0.Add(c.at))
+		require.NoError(t, err)
+		require.Equal(t, "checkout_success", d.Name)
+		require.Equal(t, c.state, ev.State, "as of t0%+v: p=%.3f v=%.4f", c.at, ev.Probability, ev.Value)
+		require.Equal(t, t0.Add(c.at), ev.At)
+		require.LessOrEqual(t, ev.History[len(ev.History)-1].T, t0.Add(c.at).UnixMilli())
+	}
+	last, _, err := eng.Last("default", "checkout_success")
+	require.NoError(t, err)
+	require.Nil(t, last, "an as-of evaluation is not the live one")
+	res, err := query.NewEngine(all, nil).Instant(ctx, "default", `kpi_value`, now().UnixMilli())
+	require.NoError(t, err)
+	require.Empty(t, res.Series, "nothing written")
+	_, _, err = eng.EvaluateAt(ctx, "default", "nope", at)
+	require.ErrorIs(t, err, ErrUnknown)
+}
