@@ -59,7 +59,7 @@ func evalView(ev *kpi.Evaluation, withPoints bool) map[string]any {
 	out := map[string]any{"at": ev.At, "value": ev.Value, "state": ev.State, "model": ev.Model, "scores": scores,
 		"breach_probability": ev.Probability, "eta": ev.ETA, "eta_early": ev.ETAEarly, "eta_late": ev.ETALate,
 		"time_to_breach": ev.TimeToBreach, "impact": ev.Impact, "period_steps": ev.PeriodSteps, "transition": ev.Transition,
-		"incident": ev.Incident}
+		"incident": ev.Incident, "holiday": ev.Holiday}
 	if withPoints {
 		hist := make([][2]float64, len(ev.History))
 		for i, p := range ev.History {

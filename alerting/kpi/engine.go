@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -31,6 +32,9 @@ type Options struct {
 	Logger      *slog.Logger
 	Now         func() time.Time
 	ExternalURL string // for the forecast chart links in incidents
+	// Calendars are the tenants' business calendars (holidays), at most
+	// one per tenant.
+	Calendars []Calendar
 }
 
 // Engine evaluates KPIs on their intervals.
@@ -39,6 +43,7 @@ type Engine struct {
 	w    storage.Writer
 	inc  Incidents // nil: no incidents, only series
 	opts Options
+	cals map[string]*Calendar // by tenant
 
 	// NB: kpis is fixed by New and only read afterwards, so it needs
 	// no lock; each kpiState has its own.
@@ -84,8 +89,11 @@ type Evaluation struct {
 	Impact       *float64        `json:"impact,omitempty"`
 	History      []query.Point   `json:"-"`
 	Forecast     []ForecastPoint `json:"-"`
-	Transition   string          `json:"transition"`
-	Incident     string          `json:"incident,omitempty"`
+	// Holiday is set when the evaluation falls on a holiday of the
+	// tenant's calendar: the KPI is not judged against its target.
+	Holiday    bool   `json:"holiday,omitempty"`
+	Transition string `json:"transition"`
+	Incident   string `json:"incident,omitempty"`
 }
 
 // New returns an engine for the definitions (validated by the caller).
@@ -100,7 +108,16 @@ func New(defs []Definition, q query.Evaluator, w storage.Writer, inc Incidents, 
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	e := &Engine{q: q, w: w, inc: inc, opts: o}
+	e := &Engine{q: q, w: w, inc: inc, opts: o, cals: map[string]*Calendar{}}
+	for _, c := range o.Calendars {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		if e.cals[c.Tenant] != nil {
+			return nil, fmt.Errorf("calendar %s: defined twice", c.Tenant)
+		}
+		e.cals[c.Tenant] = &c
+	}
 	seen := map[string]bool{}
 	for _, d := range defs {
 		if err := d.Validate(); err != nil {
@@ -170,7 +187,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 	if ev.ETA != nil {
 		eta = *ev.ETA
 	}
-	tr := k.tracker.Observe(now, d.wrongSide(ev.Value), a.Probability, eta)
+	tr := k.tracker.Observe(now, d.wrongSide(ev.Value) && !ev.Holiday, a.Probability, eta)
 	ev.State, ev.Transition = k.tracker.State, tr.String()
 	ev.Incident = e.incidents(k, ev, tr, now)
 	k.fresh = false
@@ -221,7 +238,7 @@ func (e *Engine) EvaluateAt(ctx context.Context, tenant, name string, at time.Ti
 		if x.ETA != nil {
 			eta = *x.ETA
 		}
-		tr.Observe(t, d.wrongSide(x.Value), a.Probability, eta)
+		tr.Observe(t, d.wrongSide(x.Value) && !x.Holiday, a.Probability, eta)
 		ev = x
 	}
 	ev.State = tr.State
@@ -236,13 +253,21 @@ func (e *Engine) assess(ctx context.Context, d *Definition, at time.Time) (*Eval
 	if err != nil {
 		return nil, forecast.Assessment{}, err
 	}
-	sel, a, period, err := Predict(d, g.y)
+	y := g.y
+	cal := e.cals[d.Tenant]
+	if cal != nil {
+		// NB: a holiday's points are replaced by an ordinary season's
+		// before fitting; the history shown stays as recorded.
+		y = slices.Clone(g.y)
+		cal.fill(g.ts, y, season(d.period(y), d.Step))
+	}
+	sel, a, period, err := Predict(d, y)
 	if err != nil {
 		return nil, a, err
 	}
 	last := g.ts[len(g.ts)-1]
 	ev := &Evaluation{KPI: d.Name, At: at, Value: g.pts[len(g.pts)-1].F, Target: d.Target, Direction: d.Direction,
-		Model: sel.Model, Scores: sel.Scores, PeriodSteps: period, Probability: a.Probability, History: g.pts}
+		Model: sel.Model, Scores: sel.Scores, PeriodSteps: period, Probability: a.Probability, History: g.pts, Holiday: cal.Holiday(at)}
 	// The value now: the last sample within the step before at, which
 	// may be newer than the grid's last point.
 	if res, err := e.q.Instant(ctx, d.Tenant, sampled(d.Expr, max(d.Step, minWindow)), at.UnixMilli()); err == nil && len(res.Series) == 1 && len(res.Series[0].Points) > 0 {

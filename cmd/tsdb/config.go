@@ -34,6 +34,9 @@ type fileConfig struct {
 	Limits *limits.Config `yaml:"limits"`
 	// KPIs are forecast against their targets (see docs/kpi.md).
 	KPIs []kpi.Definition `yaml:"kpis"`
+	// Calendars are the tenants' business calendars (holidays) the KPIs
+	// of each tenant are forecast with (see docs/kpi.md).
+	Calendars []kpi.Calendar `yaml:"calendars"`
 }
 
 // ingestRules are the per-source labels and relabeling rules.
@@ -83,6 +86,11 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	for i := range c.KPIs {
 		if err := c.KPIs[i].Validate(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	for i := range c.Calendars {
+		if err := c.Calendars[i].Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}

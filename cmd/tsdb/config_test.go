@@ -112,3 +112,21 @@ func TestConfigDurationErrors(t *testing.T) {
 		require.EqualError(t, err, "config "+p+": "+tc.want+"; want integers with units, largest first: 30d, 2w, 1h30m, 500ms (units y w d h m s ms)", tc.doc)
 	}
 }
+
+// A tenant's business calendar is read with its time zone and holidays;
+// a bad date or zone, or an unknown key, is refused.
+func TestConfigCalendars(t *testing.T) {
+	c, err := loadConfig(writeConfig(t, "calendars:\n  - {tenant: acme, timezone: Asia/Seoul, holidays: [2026-01-01, 2026-02-17]}\n"))
+	require.NoError(t, err)
+	require.Len(t, c.Calendars, 1)
+	require.True(t, c.Calendars[0].Holiday(time.Date(2026, 2, 16, 16, 0, 0, 0, time.UTC)), "01:00 on the 17th in Seoul")
+	require.False(t, c.Calendars[0].Holiday(time.Date(2026, 2, 17, 16, 0, 0, 0, time.UTC)))
+	for _, doc := range []string{
+		"calendars:\n  - {holidays: [2026-13-01]}\n",
+		"calendars:\n  - {timezone: Mars/Olympus}\n",
+		"calendars:\n  - {holiday: [2026-01-01]}\n",
+	} {
+		_, err := loadConfig(writeConfig(t, doc))
+		require.Error(t, err, doc)
+	}
+}

@@ -345,7 +345,8 @@ func (s *server) openAlerting(lc *lifecycle) error {
 		if s.itsm != nil {
 			inc = s.itsm
 		}
-		k, err := kpi.New(fcfg.KPIs, s.eng, s.db, inc, &kpi.Options{Logger: log.With("component", "kpi"), ExternalURL: cfg.externalURL})
+		k, err := kpi.New(fcfg.KPIs, s.eng, s.db, inc, &kpi.Options{Logger: log.With("component", "kpi"), ExternalURL: cfg.externalURL,
+			Calendars: fcfg.Calendars})
 		if err != nil {
 			return err
 		}
