@@ -255,3 +255,37 @@ func TestAsOf(t *testing.T) {
 	_, _, err = eng.EvaluateAt(ctx, "default", "nope", at)
 	require.ErrorIs(t, err, ErrUnknown)
 }
+
+// TestBacktest replays the checkout KPI over a day that drifts to a
+// breach: one warning, hours ahead, no false one, nothing missed, and
+// nothing written.
+func TestBacktest(t *testing.T) {
+	db := st.Open(t, nil)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	var b storage.Batch
+	var smp []storage.Sample
+	for at := t0.Add(-48 * time.Hour); !at.After(t0.Add(6 * time.Hour)); at = at.Add(time.Minute) {
+		smp = append(smp, storage.Sample{T: at.UnixMilli(), V: orders(t0, at)})
+	}
+	b.Add(labels.FromStrings("__name__", "orders_ok_ratio", "service", "checkout"), smp...)
+	require.NoError(t, db.Write(ctx, "default", &b))
+	eng, err := New([]Definition{{Name: "checkout_success", Expr: `orders_ok_ratio{service="checkout"}`, Target: 0.95, Direction: "above",
+		Interval: 15 * time.Minute, Horizon: 6 * time.Hour, Step: 5 * time.Minute, History: 24 * time.Hour, Seasonality: "none"}},
+		query.NewEngine(db, nil), db, nil, &Options{Now: func() time.Time { return t0.Add(6 * time.Hour) }})
+	require.NoError(t, err)
+	r, err := eng.Backtest(ctx, "default", "checkout_success", t0.Add(-12*time.Hour), t0.Add(6*time.Hour))
+	require.NoError(t, err)
+	t.Logf("%+v", r.Warnings)
+	require.Equal(t, 73, r.Evaluations)
+	require.Zero(t, r.Failed)
+	require.Len(t, r.Breaches, 1)
+	require.Empty(t, r.Missed)
+	require.Len(t, r.Warnings, 1)
+	require.False(t, r.Warnings[0].False)
+	require.GreaterOrEqual(t, r.Warnings[0].Lead, time.Hour)
+	require.Equal(t, r.Warnings[0].Lead, r.MedianLead)
+	res, err := query.NewEngine(db, nil).Instant(ctx, "default", `kpi_value`, t0.Add(6*time.Hour).UnixMilli())
+	require.NoError(t, err)
+	require.Empty(t, res.Series, "nothing written")
+}
