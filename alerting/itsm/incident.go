@@ -138,6 +138,10 @@ type Manager struct {
 	suppressed map[string][]Suppressed        // tenant -> newest last
 	groups     map[string]map[string][]string // tenant -> group -> members, set by the API
 	fired      map[string][]firedAlert        // tenant -> recent firing alerts, oldest first
+	// held are the firing alerts a maintenance window suppressed, per
+	// tenant and alert: when no window covers one any more, Tick opens
+	// its incident (as Alertmanager and Zabbix do at a window's end).
+	held map[string]map[string]*heldAlert
 }
 
 // New loads the stored state and starts delivering the outbox.
@@ -154,7 +158,7 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 	m := &Manager{cfg: cfg, st: st, log: log, now: now,
 		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{},
 		suppressed: map[string][]Suppressed{}, groups: map[string]map[string][]string{},
-		fired: map[string][]firedAlert{}}
+		fired: map[string][]firedAlert{}, held: map[string]map[string]*heldAlert{}}
 	all, err := st.ListKV("itsm/")
 	if err != nil {
 		return nil, err
@@ -181,6 +185,11 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 					m.groups[parts[0]] = map[string][]string{}
 				}
 				m.groups[parts[0]][parts[1]] = ms
+			}
+		case strings.Contains(k, "/held/"):
+			var h heldAlert
+			if json.Unmarshal(v, &h) == nil {
+				m.holdLocked(h.Tenant, &h)
 			}
 		case strings.Contains(k, "/problem/"):
 			var p Problem
@@ -267,21 +276,27 @@ func (m *Manager) HandleAlert(e alert.Event) {
 func (m *Manager) alertFiring(tenant string, a *alert.Alert, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.fireLocked(tenant, a, at, true)
+}
+
+// fireLocked opens or joins the alert's incident, unless a maintenance
+// window covers it (check) and holds it; the caller holds m.mu.
+func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check bool) {
 	ci := m.cfg.ciFor(a.Labels)
 	ciName, kind, owner, impact := a.Labels.Get("instance"), "", "", "medium"
 	var propagation []string
 	if ci != nil {
 		ciName, kind, owner, impact, propagation = ci.Name, ci.Kind, ci.OwnerGroup, ci.Impact, ci.Propagation
 	}
-	m.recordFired(tenant, a.Labels, ciName, at)
-	for i := range m.cfg.Maintenance {
-		w := &m.cfg.Maintenance[i]
-		if w.active(at) && w.covers(a.Labels, ciName) {
+	if check {
+		m.recordFired(tenant, a.Labels, ciName, at)
+		if w := m.windowFor(tenant, a.Labels, ciName, at); w != nil {
 			sp := Suppressed{Window: w.Name, At: at, Labels: a.Labels.Map()}
 			m.suppressed[tenant] = append(m.suppressed[tenant], sp)
 			b, _ := json.Marshal(sp)
 			_ = m.st.PutKV(fmt.Sprintf("itsm/%s/suppressed/%020d", tenant, at.UnixNano()), b)
 			m.log.Info("itsm: alert suppressed by maintenance window", "window", w.Name, "alert", a.Labels.String())
+			m.hold(tenant, a, w.Name, at)
 			return
 		}
 	}
@@ -349,6 +364,7 @@ func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	akey := a.Labels.String()
+	m.release(tenant, akey)
 	for _, inc := range m.tenantIncidents(tenant) {
 		al := inc.Alerts[akey]
 		if al == nil || al.State != "firing" {
@@ -430,6 +446,7 @@ func (m *Manager) Tick() {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.windowsEnded(now)
 	for _, byID := range m.incidents {
 		for _, inc := range byID {
 			if inc.Status != StatusOpen && inc.Status != StatusAcknowledged {

@@ -1,12 +1,16 @@
 package itsm
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/alerting/alert"
 	"github.com/emsdb/tsdb/query"
 )
 
@@ -118,4 +122,110 @@ func (w *Maintenance) covers(ls labels.Labels, ci string) bool {
 		return true
 	}
 	return selects(w.matchers, ls)
+}
+
+// heldAlert is a firing alert a window suppressed, kept (durably, under
+// itsm/<tenant>/held/<hash of its labels>) until it resolves or no window
+// covers it any more.
+type heldAlert struct {
+	Tenant      string            `json:"tenant"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Window      string            `json:"window"`
+	Since       time.Time         `json:"since"`
+}
+
+func heldKey(tenant, akey string) string {
+	h := sha256.Sum256([]byte(akey))
+	return "itsm/" + tenant + "/held/" + hex.EncodeToString(h[:12])
+}
+
+// windowFor returns the first window that covers the alert at t, or nil;
+// the caller holds m.mu.
+func (m *Manager) windowFor(tenant string, ls labels.Labels, ci string, t time.Time) *Maintenance {
+	for _, w := range m.windowsLocked(tenant) {
+		if w.active(t) && w.covers(ls, ci) {
+			return w
+		}
+	}
+	return nil
+}
+
+// windowsLocked are the windows that apply to a tenant: the config
+// file's, then the tenant's own; the caller holds m.mu.
+func (m *Manager) windowsLocked(tenant string) []*Maintenance {
+	out := make([]*Maintenance, 0, len(m.cfg.Maintenance))
+	for i := range m.cfg.Maintenance {
+		out = append(out, &m.cfg.Maintenance[i])
+	}
+	return out
+}
+
+// hold remembers a suppressed firing alert; the caller holds m.mu.
+func (m *Manager) hold(tenant string, a *alert.Alert, window string, at time.Time) {
+	akey := a.Labels.String()
+	if h := m.held[tenant][akey]; h != nil {
+		return // held since its first suppression
+	}
+	h := &heldAlert{Tenant: tenant, Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), Window: window, Since: at}
+	m.holdLocked(tenant, h)
+	b, _ := json.Marshal(h)
+	if err := m.st.PutKV(heldKey(tenant, akey), b); err != nil {
+		m.log.Error("itsm: suppressed alert not saved", "alert", akey, "err", err)
+	}
+}
+
+func (m *Manager) holdLocked(tenant string, h *heldAlert) {
+	if m.held[tenant] == nil {
+		m.held[tenant] = map[string]*heldAlert{}
+	}
+	m.held[tenant][labels.FromMap(h.Labels).String()] = h
+}
+
+// release forgets a held alert (it resolved); the caller holds m.mu.
+func (m *Manager) release(tenant, akey string) {
+	if m.held[tenant][akey] == nil {
+		return
+	}
+	delete(m.held[tenant], akey)
+	_ = m.st.DeleteKV(heldKey(tenant, akey))
+}
+
+// windowsEnded opens the incidents of held alerts that no window covers
+// at now: the alert fired through the window and still fires after it;
+// the caller holds m.mu.
+func (m *Manager) windowsEnded(now time.Time) {
+	for tenant, byKey := range m.held {
+		for akey, h := range byKey {
+			ls := labels.FromMap(h.Labels)
+			ciName := ls.Get("instance")
+			if ci := m.cfg.ciFor(ls); ci != nil {
+				ciName = ci.Name
+			}
+			if m.windowFor(tenant, ls, ciName, now) != nil {
+				continue
+			}
+			m.release(tenant, akey)
+			a := &alert.Alert{Labels: ls, Annotations: labels.FromMap(h.Annotations), State: alert.StateFiring}
+			m.log.Info("itsm: maintenance window ended with the alert still firing", "window", h.Window, "alert", akey)
+			m.fireLocked(tenant, a, now, false)
+			if inc := m.incidentOf(tenant, akey); inc != nil {
+				inc.log(now, "tsdb", "maintenance ended", fmt.Sprintf("window %s ended; the alert has fired since %s",
+					h.Window, h.Since.UTC().Format(time.RFC3339)))
+				m.save(inc)
+			}
+		}
+	}
+}
+
+// incidentOf is the newest open incident with the alert firing; the
+// caller holds m.mu.
+func (m *Manager) incidentOf(tenant, akey string) *Incident {
+	var out *Incident
+	for _, inc := range m.tenantIncidents(tenant) {
+		if al := inc.Alerts[akey]; al != nil && al.State == "firing" && (out == nil || inc.OpenedAt.After(out.OpenedAt)) {
+			out = inc
+		}
+	}
+	return out
 }
