@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -95,8 +96,69 @@ func (h *incidents) setMember(tenant, group, member string, add bool) (any, erro
 	return map[string]any{"group": group, "members": members}, nil
 }
 
+// maintenance serves GET /api/v1/maintenance: the windows that apply to
+// the tenant (config file's and its own) and what they suppressed.
 func (h *incidents) maintenance(r *Request, tenant string) (any, error) {
-	return map[string]any{"windows": h.m.Maintenance(), "suppressed": h.m.Suppressed(tenant)}, nil
+	return map[string]any{"windows": h.m.Maintenance(tenant), "suppressed": h.m.Suppressed(tenant)}, nil
+}
+
+// window reads a maintenance window from a JSON body.
+func window(r *Request) (itsm.Maintenance, error) {
+	var w itsm.Maintenance
+	if err := json.Unmarshal(r.Body(), &w); err != nil {
+		return w, badData("body is not a maintenance window (JSON: name, ci or selector, start and end or recurring): %v", err)
+	}
+	return w, nil
+}
+
+// createWindow serves POST /api/v1/maintenance: a tenant's window (201).
+func (h *incidents) createWindow(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	w, err := window(r)
+	if err != nil {
+		return nil, err
+	}
+	out, err := h.m.PutWindow(tenant, who, w, true)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return withStatus{code: 201, data: out}, nil
+}
+
+// changeWindow serves PUT /api/v1/maintenance/{name}.
+func (h *incidents) changeWindow(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	w, err := window(r)
+	if err != nil {
+		return nil, err
+	}
+	if w.Name == "" {
+		w.Name = r.Param("name")
+	}
+	if w.Name != r.Param("name") {
+		return nil, badData("the body names window %q, the path %q", w.Name, r.Param("name"))
+	}
+	out, err := h.m.PutWindow(tenant, who, w, false)
+	return out, invalid(err)
+}
+
+// deleteWindow serves DELETE /api/v1/maintenance/{name}.
+func (h *incidents) deleteWindow(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	name := r.Param("name")
+	if err := h.m.DeleteWindow(tenant, who, name); err != nil {
+		return nil, invalid(err)
+	}
+	return map[string]any{"deleted": name}, nil
 }
 
 // slaReport serves GET /api/v1/reports/sla?from=&to=[&format=html].

@@ -179,6 +179,9 @@ func routes(d Deps) []Route {
 		{Method: "POST", Path: "/api/v1/groups/{name}/members", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.addMember)},
 		{Method: "DELETE", Path: "/api/v1/groups/{name}/members/{member}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.removeMember)},
 		{Method: "GET", Path: "/api/v1/maintenance", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.maintenance)},
+		{Method: "POST", Path: "/api/v1/maintenance", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.createWindow)},
+		{Method: "PUT", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.changeWindow)},
+		{Method: "DELETE", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteWindow)},
 		{Method: "GET", Path: "/api/v1/reports/sla", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.slaReport)},
 		{Method: "POST", Path: "/api/v1/itsm/inbound/{receiver}", Role: auth.Public, Name: "/api/v1/itsm", API: inc.on(inc.inbound)},
 

@@ -181,6 +181,7 @@ func (c *Config) Validate() error {
 		if err := c.Maintenance[i].validate(); err != nil {
 			return err
 		}
+		c.Maintenance[i].Source = "config"
 	}
 	for p := range c.SLA {
 		if !validPriority(p) {

@@ -142,6 +142,9 @@ type Manager struct {
 	// tenant and alert: when no window covers one any more, Tick opens
 	// its incident (as Alertmanager and Zabbix do at a window's end).
 	held map[string]map[string]*heldAlert
+	// windows are the maintenance windows made through the API, per
+	// tenant and name (the config file's are in cfg, for every tenant).
+	windows map[string]map[string]*Maintenance
 }
 
 // New loads the stored state and starts delivering the outbox.
@@ -158,7 +161,8 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 	m := &Manager{cfg: cfg, st: st, log: log, now: now,
 		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{},
 		suppressed: map[string][]Suppressed{}, groups: map[string]map[string][]string{},
-		fired: map[string][]firedAlert{}, held: map[string]map[string]*heldAlert{}}
+		fired: map[string][]firedAlert{}, held: map[string]map[string]*heldAlert{},
+		windows: map[string]map[string]*Maintenance{}}
 	all, err := st.ListKV("itsm/")
 	if err != nil {
 		return nil, err
@@ -185,6 +189,19 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 					m.groups[parts[0]] = map[string][]string{}
 				}
 				m.groups[parts[0]][parts[1]] = ms
+			}
+		case strings.Contains(k, "/maintenance/"):
+			var w Maintenance
+			parts := strings.SplitN(strings.TrimPrefix(k, "itsm/"), "/maintenance/", 2)
+			if json.Unmarshal(v, &w) == nil && len(parts) == 2 {
+				if err := w.validate(); err != nil {
+					m.log.Warn("itsm: stored maintenance window ignored", "key", k, "err", err)
+					continue
+				}
+				if m.windows[parts[0]] == nil {
+					m.windows[parts[0]] = map[string]*Maintenance{}
+				}
+				m.windows[parts[0]][w.Name] = &w
 			}
 		case strings.Contains(k, "/held/"):
 			var h heldAlert
@@ -674,17 +691,6 @@ func (m *Manager) Suppressed(tenant string) []Suppressed {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]Suppressed{}, m.suppressed[tenant]...)
-}
-
-// Maintenance lists the configured windows and whether each is active.
-func (m *Manager) Maintenance() []map[string]any {
-	now := m.now()
-	out := []map[string]any{}
-	for i := range m.cfg.Maintenance {
-		w := &m.cfg.Maintenance[i]
-		out = append(out, map[string]any{"window": w, "active": w.active(now)})
-	}
-	return out
 }
 
 // problemSteps is the problem lifecycle, in order.

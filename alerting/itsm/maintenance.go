@@ -4,13 +4,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/alerting/alert"
+	"github.com/emsdb/tsdb/internal/errkind"
 	"github.com/emsdb/tsdb/query"
 )
 
@@ -24,6 +27,13 @@ type Maintenance struct {
 	End      time.Time `yaml:"end" json:"end,omitempty"`
 	// Recurring is a daily window in local time on some weekdays.
 	Recurring *Recurring `yaml:"recurring" json:"recurring,omitempty"`
+	// Comment says why, for the operations room.
+	Comment string `yaml:"comment" json:"comment,omitempty"`
+	// Source is "config" for the config file's windows (every tenant,
+	// read-only through the API) and "api" for a tenant's own.
+	Source string `yaml:"-" json:"source,omitempty"`
+	// History is who created and changed an API window, and when.
+	History []TimelineEvent `yaml:"-" json:"history,omitempty"`
 
 	matchers [][]*labels.Matcher
 	loc      *time.Location
@@ -158,7 +168,135 @@ func (m *Manager) windowsLocked(tenant string) []*Maintenance {
 	for i := range m.cfg.Maintenance {
 		out = append(out, &m.cfg.Maintenance[i])
 	}
+	for _, name := range sortedKeys(m.windows[tenant]) {
+		out = append(out, m.windows[tenant][name])
+	}
 	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrConflict reports a change that contradicts the state: a window name
+// already taken, a config-file window changed through the API.
+var ErrConflict = errors.New("itsm: conflict")
+
+// ErrInvalid reports a request the ITSM layer refuses as malformed.
+var ErrInvalid = errors.New("itsm: invalid")
+
+func windowKey(tenant, name string) string { return "itsm/" + tenant + "/maintenance/" + name }
+
+// WindowStatus is a maintenance window and whether it is active now.
+type WindowStatus struct {
+	Window *Maintenance `json:"window"`
+	Active bool         `json:"active"`
+}
+
+// Maintenance lists the windows that apply to a tenant (the config
+// file's, then the tenant's own, by name) and whether each is active.
+func (m *Manager) Maintenance(tenant string) []WindowStatus {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []WindowStatus{}
+	for _, w := range m.windowsLocked(tenant) {
+		c := *w
+		c.History = append([]TimelineEvent(nil), w.History...)
+		out = append(out, WindowStatus{Window: &c, Active: w.active(now)})
+	}
+	return out
+}
+
+// PutWindow creates (create) or replaces a tenant's maintenance window,
+// stored durably and recorded in its history with who. A name the config
+// file uses, or (create) one the tenant has, is ErrConflict; a window
+// that does not validate is ErrInvalid; replacing a missing one is
+// ErrNotFound.
+func (m *Manager) PutWindow(tenant, who string, w Maintenance, create bool) (*Maintenance, error) {
+	if strings.ContainsAny(w.Name, "/\n") {
+		return nil, errkind.Mark(fmt.Errorf("itsm maintenance %q: a name has no '/' or newline", w.Name), ErrInvalid)
+	}
+	w.Source, w.History = "api", nil
+	if err := w.validate(); err != nil {
+		return nil, errkind.Mark(err, ErrInvalid)
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.cfg.Maintenance {
+		if m.cfg.Maintenance[i].Name == w.Name {
+			return nil, errkind.Mark(fmt.Errorf("maintenance window %q is in the config file; change it there", w.Name), ErrConflict)
+		}
+	}
+	old := m.windows[tenant][w.Name]
+	switch {
+	case create && old != nil:
+		return nil, errkind.Mark(fmt.Errorf("maintenance window %q exists; PUT /api/v1/maintenance/%s changes it", w.Name, w.Name), ErrConflict)
+	case !create && old == nil:
+		return nil, fmt.Errorf("no maintenance window %q: %w", w.Name, ErrNotFound)
+	}
+	what := "created"
+	if old != nil {
+		w.History = append(w.History, old.History...)
+		what = "changed"
+	}
+	w.History = append(w.History, TimelineEvent{At: now, Who: who, What: what, Detail: w.describe()})
+	b, _ := json.Marshal(&w)
+	if err := m.st.PutKV(windowKey(tenant, w.Name), b); err != nil {
+		return nil, fmt.Errorf("maintenance window %s not saved: %w", w.Name, err)
+	}
+	if m.windows[tenant] == nil {
+		m.windows[tenant] = map[string]*Maintenance{}
+	}
+	m.windows[tenant][w.Name] = &w
+	m.log.Info("itsm: maintenance window "+what, "tenant", tenant, "window", w.Name, "who", who, "detail", w.describe())
+	c := w
+	return &c, nil
+}
+
+// DeleteWindow removes a tenant's window; a config-file window is
+// ErrConflict, a missing one ErrNotFound. The log line names who.
+func (m *Manager) DeleteWindow(tenant, who, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.cfg.Maintenance {
+		if m.cfg.Maintenance[i].Name == name {
+			return errkind.Mark(fmt.Errorf("maintenance window %q is in the config file; remove it there", name), ErrConflict)
+		}
+	}
+	w := m.windows[tenant][name]
+	if w == nil {
+		return fmt.Errorf("no maintenance window %q: %w", name, ErrNotFound)
+	}
+	if err := m.st.DeleteKV(windowKey(tenant, name)); err != nil {
+		return fmt.Errorf("maintenance window %s not deleted: %w", name, err)
+	}
+	delete(m.windows[tenant], name)
+	m.log.Info("itsm: maintenance window deleted", "tenant", tenant, "window", name, "who", who, "detail", w.describe())
+	return nil
+}
+
+// describe is the window in a line, for its history and the log.
+func (w *Maintenance) describe() string {
+	var b strings.Builder
+	if w.CI != "" {
+		fmt.Fprintf(&b, "ci %s ", w.CI)
+	}
+	if w.Selector != "" {
+		fmt.Fprintf(&b, "selector %s ", w.Selector)
+	}
+	if w.Recurring != nil {
+		fmt.Fprintf(&b, "%s–%s %s %v", w.Recurring.From, w.Recurring.To, w.Recurring.Timezone, w.Recurring.Weekdays)
+	} else {
+		fmt.Fprintf(&b, "%s – %s", w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339))
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // hold remembers a suppressed firing alert; the caller holds m.mu.
