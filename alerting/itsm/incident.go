@@ -88,7 +88,7 @@ type ChangeLink struct {
 // IncidentAlert is an alert attached to an incident.
 type IncidentAlert struct {
 	Labels  map[string]string `json:"labels"`
-	State   string            `json:"state"` // firing, resolved
+	State   string            `json:"state"` // firing, no_data (its source is silent), resolved
 	Since   time.Time         `json:"since"`
 	Changes []time.Time       `json:"changes,omitempty"` // state changes, for flapping
 }
@@ -285,8 +285,38 @@ func (m *Manager) HandleAlert(e alert.Event) {
 	switch {
 	case e.To == alert.StateFiring:
 		m.alertFiring(tenant, e.Alert, e.At)
+	case e.From == alert.StateFiring && e.To == alert.StateInactive && e.NoData &&
+		m.cfg.noDataOf(e.Alert.Annotations, e.Alert.Labels) == NoDataKeepOpen:
+		m.alertSilent(tenant, e.Alert, e.At)
 	case e.From == alert.StateFiring && e.To == alert.StateInactive:
-		m.alertResolved(tenant, e.Alert, e.At)
+		why := ""
+		if e.NoData {
+			why = "no data (no_data: resolve)"
+		}
+		m.alertResolved(tenant, e.Alert, e.At, why)
+	case e.From == alert.StateInactive && e.To == alert.StateInactive:
+		m.alertResolved(tenant, e.Alert, e.At, "its source reports again")
+	}
+}
+
+// alertSilent marks an alert whose source stopped reporting: its incident
+// stays open and says since when the source is silent.
+func (m *Manager) alertSilent(tenant string, a *alert.Alert, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	akey := a.Labels.String()
+	m.release(tenant, akey)
+	for _, inc := range m.tenantIncidents(tenant) {
+		al := inc.Alerts[akey]
+		if al == nil || al.State != "firing" {
+			continue
+		}
+		al.State, al.Since = "no_data", at
+		al.Changes = append(al.Changes, at)
+		inc.log(at, "tsdb", "source silent", fmt.Sprintf("source silent since %s (no data, not recovered): %s",
+			at.UTC().Format(time.RFC3339), akey))
+		m.save(inc)
+		m.outbox.enqueue("updated", inc)
 	}
 }
 
@@ -377,19 +407,25 @@ func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check 
 	m.outbox.enqueue(event, inc)
 }
 
-func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time) {
+// alertResolved resolves an alert (why, when set, says more than that
+// its condition cleared) and the incidents all of whose alerts are.
+func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time, why string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	akey := a.Labels.String()
 	m.release(tenant, akey)
 	for _, inc := range m.tenantIncidents(tenant) {
 		al := inc.Alerts[akey]
-		if al == nil || al.State != "firing" {
+		if al == nil || (al.State != "firing" && al.State != "no_data") {
 			continue
 		}
 		al.State, al.Since = "resolved", at
 		al.Changes = append(al.Changes, at)
-		inc.log(at, "tsdb", "alert resolved", akey)
+		detail := akey
+		if why != "" {
+			detail += ": " + why
+		}
+		inc.log(at, "tsdb", "alert resolved", detail)
 		all := true
 		for _, x := range inc.Alerts {
 			all = all && x.State == "resolved"

@@ -63,3 +63,55 @@ func TestMaintenanceEndOpensIncident(t *testing.T) {
 	inc, _ = m.Incident("acme", inc.ID)
 	require.Equal(t, StatusResolved, inc.Status)
 }
+
+// TestSilentSourceKeepsIncidentOpen: an alert that went away for no data
+// keeps its incident open, says since when the source is silent, and
+// resolves it when the source reports again; no_data: resolve (per CI or
+// per rule) resolves at once (the bug: a silent source resolved it).
+func TestSilentSourceKeepsIncidentOpen(t *testing.T) {
+	db := st.Open(t, nil)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	cfg := testConfig("", "")
+	cfg.Receivers = nil
+	cfg.CIs = append(cfg.CIs, CI{Name: "lab", Selector: `{service="lab"}`, OwnerGroup: "lab", NoData: NoDataResolve})
+	m, err := New(cfg, db, nil, clk.Now)
+	require.NoError(t, err)
+	defer m.Close()
+	ev := func(service, rule string, from, to alert.State, noData bool) *Incident {
+		a := &alert.Alert{Labels: labels.FromStrings("alertname", "Hot", "service", service, "rule", rule)}
+		if rule == "resolve" {
+			a.Annotations = labels.FromStrings("no_data", "resolve")
+		}
+		m.HandleAlert(alert.Event{Tenant: "acme", Alert: a, From: from, To: to, At: clk.Now(), NoData: noData})
+		incs := m.Incidents("acme", "", "", "", time.Time{})
+		for _, inc := range incs {
+			if inc.Alerts[a.Labels.String()] != nil {
+				return inc
+			}
+		}
+		t.Fatalf("no incident for %s", a.Labels)
+		return nil
+	}
+	inc := ev("checkout", "", alert.StatePending, alert.StateFiring, false)
+	clk.Add(5 * time.Minute)
+	inc = ev("checkout", "", alert.StateFiring, alert.StateInactive, true)
+	require.Equal(t, StatusOpen, inc.Status, "no data is not a recovery")
+	last := inc.Timeline[len(inc.Timeline)-1]
+	require.Equal(t, "source silent", last.What)
+	require.Contains(t, last.Detail, "source silent since "+clk.Now().UTC().Format(time.RFC3339))
+	for _, a := range inc.Alerts {
+		require.Equal(t, "no_data", a.State)
+	}
+	clk.Add(time.Hour)
+	inc = ev("checkout", "", alert.StateInactive, alert.StateInactive, false)
+	require.Equal(t, StatusResolved, inc.Status, "the source reports again without the alert: recovered")
+	require.Contains(t, inc.Timeline[len(inc.Timeline)-2].Detail, "its source reports again")
+
+	ev("lab", "", alert.StatePending, alert.StateFiring, false)
+	inc = ev("lab", "", alert.StateFiring, alert.StateInactive, true)
+	require.Equal(t, StatusResolved, inc.Status, "the CI's no_data: resolve")
+
+	ev("other", "resolve", alert.StatePending, alert.StateFiring, false)
+	inc = ev("other", "resolve", alert.StateFiring, alert.StateInactive, true)
+	require.Equal(t, StatusResolved, inc.Status, "the rule's no_data annotation")
+}
