@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/emsdb/tsdb/alerting/itsm"
@@ -49,6 +50,30 @@ func fields(r *Request, names ...string) ([]string, error) {
 
 func (h *incidents) problems(r *Request, tenant string) (any, error) {
 	return h.m.Problems(tenant), nil
+}
+
+// registerProblem serves POST /api/v1/problems: a problem registered by
+// hand (title, ci, alertname, incidents: comma-separated ids to link), 201.
+func (h *incidents) registerProblem(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	f, err := fields(r, "title", "ci", "alertname", "incidents")
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, id := range strings.Split(f[3], ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	p, err := h.m.RegisterProblem(tenant, who, f[0], f[1], f[2], ids)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return withStatus{code: 201, data: p}, nil
 }
 
 // problemAction serves POST /api/v1/problems/{id}/{action}: root_cause,
@@ -206,11 +231,11 @@ func (h *incidents) create(r *Request, tenant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := fields(r, "title", "priority", "ci", "owner_group")
+	f, err := fields(r, "title", "priority", "ci", "owner_group", "urgency", "impact")
 	if err != nil {
 		return nil, err
 	}
-	inc, err := h.m.Create(tenant, f[0], who, f[1], f[2], f[3])
+	inc, err := h.m.CreateIncident(tenant, who, itsm.NewIncident{Title: f[0], Priority: f[1], CI: f[2], OwnerGroup: f[3], Urgency: f[4], Impact: f[5]})
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -244,6 +269,7 @@ func (h *incidents) report(r *Request, tenant string) (any, error) {
 var actionArg = map[string]string{
 	"assign": "assignee", "comment": "text", "priority": "priority",
 	"change": "change_request", "change_close": "change_request", "resolve": "text", "close": "text",
+	"escalate": "group", "reassign": "owner_group", "problem": "problem_id",
 }
 
 // action serves POST /api/v1/incidents/{id}/{action}: ack, resolve,
@@ -271,7 +297,7 @@ func (h *incidents) action(r *Request, tenant string) (any, error) {
 		return nil, err
 	}
 	inc, err := h.m.Action(tenant, id, action, who, arg, reason)
-	if errorsIsNotFound(err) {
+	if err == itsm.ErrNotFound { //nolint:errorlint // the bare sentinel is the incident; a missing problem names itself
 		return nil, notFound("no incident %s", id)
 	}
 	return inc, invalid(err)

@@ -515,3 +515,73 @@ func TestMaintenanceAPI(t *testing.T) {
 	require.Equal(t, 200, code)
 	require.Len(t, windows("acme"), 1)
 }
+
+// TestManualIncidentEscalateReassignProblem: a manual incident takes
+// urgency and impact; escalate and reassign by hand work; a problem is
+// registered by hand and an incident linked to it; an unknown CI and a
+// group without members show on the incident (the bugs: ignored, 400,
+// 404, silence).
+func TestManualIncidentEscalateReassignProblem(t *testing.T) {
+	db := st.Open(t, nil)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	cfg := testConfig("", "")
+	cfg.Receivers = nil
+	cfg.Groups = map[string][]string{"payments-oncall": {"kim"}, "payments-lead": {"lee"}, "dba": {"park"}}
+	m, err := itsm.New(cfg, db, nil, clk.Now)
+	require.NoError(t, err)
+	defer m.Close()
+	call := func(method, uri, body string) (int, map[string]any) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod(method)
+		ctx.Request.SetRequestURI(uri)
+		ctx.Request.Header.Set("X-User", "kim")
+		if body != "" {
+			ctx.Request.Header.SetContentType("application/json")
+			ctx.Request.SetBodyString(body)
+		}
+		New(Deps{ITSM: m}).Handler(&ctx)
+		var out map[string]any
+		require.NoError(t, json.Unmarshal(ctx.Response.Body(), &out), string(ctx.Response.Body()))
+		data, _ := out["data"].(map[string]any)
+		if data == nil {
+			data = out
+		}
+		return ctx.Response.StatusCode(), data
+	}
+	code, inc := call("POST", "/api/v1/incidents", `{"title":"Card payments failing","ci":"checkout","urgency":"high","impact":"high"}`)
+	require.Equal(t, 201, code, inc)
+	require.Equal(t, "high", inc["urgency"])
+	require.Equal(t, "P1", inc["priority"], "urgency high × impact high")
+	id := inc["id"].(string)
+	code, _ = call("POST", "/api/v1/incidents", `{"title":"x","urgency":"urgent"}`)
+	require.Equal(t, 400, code)
+
+	code, inc = call("POST", "/api/v1/incidents/"+id+"/escalate", `{"reason":"customers calling"}`)
+	require.Equal(t, 200, code, inc)
+	require.Equal(t, []any{"payments-lead"}, inc["escalated_to"], "the next line of P1")
+	code, inc = call("POST", "/api/v1/incidents/"+id+"/reassign", `{"owner_group":"dba","reason":"database deadlock"}`)
+	require.Equal(t, 200, code, inc)
+	require.Equal(t, "dba", inc["owner_group"])
+	require.Equal(t, []any{"park"}, inc["recipients"].(map[string]any)["dba"])
+
+	code, p := call("POST", "/api/v1/problems", `{"title":"Deadlocks in payments","ci":"checkout","incidents":"`+id+`"}`)
+	require.Equal(t, 201, code, p)
+	pid := p["id"].(string)
+	require.Equal(t, []any{id}, p["incidents"])
+	_, inc = call("GET", "/api/v1/incidents/"+id, "")
+	require.Equal(t, pid, inc["problem_id"])
+	code, inc2 := call("POST", "/api/v1/incidents", `{"title":"Refunds slow","ci":"checkout"}`)
+	require.Equal(t, 201, code)
+	code, inc2 = call("POST", "/api/v1/incidents/"+inc2["id"].(string)+"/problem", `{"problem_id":"`+pid+`"}`)
+	require.Equal(t, 200, code, inc2)
+	require.Equal(t, pid, inc2["problem_id"])
+	code, out := call("POST", "/api/v1/incidents/"+id+"/problem", `{"problem_id":"PRB-000404"}`)
+	require.Equal(t, 404, code, out)
+	require.Contains(t, out["error"], "PRB-000404")
+	code, _ = call("POST", "/api/v1/problems", `{"title":"x","incidents":"INC-000404"}`)
+	require.Equal(t, 404, code)
+
+	code, inc = call("POST", "/api/v1/incidents", `{"title":"Printer jam","ci":"printer-9","owner_group":"office"}`)
+	require.Equal(t, 201, code)
+	require.Len(t, inc["warnings"], 2, "unknown CI, group without members: %v", inc["warnings"])
+}

@@ -174,6 +174,7 @@ func routes(d Deps) []Route {
 		{Method: "GET", Path: "/api/v1/incidents/{id}/report", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.report)},
 		{Method: "POST", Path: "/api/v1/incidents/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.action)},
 		{Method: "GET", Path: "/api/v1/problems", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.problems)},
+		{Method: "POST", Path: "/api/v1/problems", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.registerProblem)},
 		{Method: "POST", Path: "/api/v1/problems/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.problemAction)},
 		{Method: "GET", Path: "/api/v1/groups", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.groups)},
 		{Method: "POST", Path: "/api/v1/groups/{name}/members", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.addMember)},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emsdb/tsdb/alerting/alert"
+	"github.com/emsdb/tsdb/internal/errkind"
 )
 
 // Store keeps incidents, problems and the outbox durably.
@@ -75,6 +76,9 @@ type Incident struct {
 	Links          map[string]string `json:"links,omitempty"`
 	ProbableCauses []ProbableCause   `json:"probable_causes,omitempty"`
 	Timeline       []TimelineEvent   `json:"timeline"`
+	// Warnings are what is wrong with the configuration the incident
+	// relies on: an unknown CI, a group without members.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ChangeLink is a change request linked to an incident.
@@ -115,6 +119,7 @@ type TimelineEvent struct {
 type Problem struct {
 	ID        string          `json:"id"`
 	Tenant    string          `json:"tenant"`
+	Title     string          `json:"title,omitempty"`
 	Status    string          `json:"status"` // registered, root_cause_identified, workaround, solution, verified, closed
 	CI        string          `json:"ci"`
 	Alertname string          `json:"alertname"`
@@ -219,7 +224,36 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 	if m.outbox, err = newOutbox(cfg.Receivers, st, log); err != nil {
 		return nil, err
 	}
+	for _, w := range m.configWarnings() {
+		log.Warn("itsm: " + w)
+	}
 	return m, nil
+}
+
+// configWarnings are the configuration's loose ends: groups that the CIs
+// or escalation name without members, CIs without an owner group.
+func (m *Manager) configWarnings() []string {
+	var out []string
+	for _, ci := range m.cfg.CIs {
+		if ci.OwnerGroup == "" {
+			out = append(out, fmt.Sprintf("ci %s has no owner_group", ci.Name))
+		}
+	}
+	groups := m.knownGroups()
+	for _, g := range sortedKeys(groups) {
+		if len(m.cfg.Groups[g]) == 0 {
+			out = append(out, fmt.Sprintf("group %s has no members (groups: in the config, or POST /api/v1/groups/%s/members)", g, g))
+		}
+	}
+	return out
+}
+
+// warn records a configuration problem on the incident, once; the caller
+// holds m.mu.
+func (inc *Incident) warn(w string) {
+	if !contains(inc.Warnings, w) {
+		inc.Warnings = append(inc.Warnings, w)
+	}
 }
 
 // Close stops deliveries (what is undelivered stays in the outbox).
@@ -374,6 +408,9 @@ func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check 
 		}
 		inc.log(at, "tsdb", "opened", fmt.Sprintf("priority %s (urgency %s × impact %s), owner %s", inc.Priority, urgency, impact, owner))
 		m.tenantIncidents(tenant)[inc.ID] = inc
+		if ci == nil {
+			inc.warn(fmt.Sprintf("no configured CI matches the alert (CI %q taken from its instance label; no owner group)", ciName))
+		}
 		m.propagate(inc, append([]string{owner}, propagation...), at, "opened")
 		m.checkProblem(tenant, inc, a.Labels.Get("alertname"), at)
 		event = "opened"
@@ -613,6 +650,50 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*
 		inc.ChangeRequest = arg
 		inc.Changes = append(inc.Changes, ChangeLink{ID: arg, Status: "open", LinkedAt: now})
 		inc.log(now, who, "linked change request", arg)
+	case "escalate":
+		// arg: the group to page; default the next line of the priority's
+		// escalation.
+		group := arg
+		levels := m.cfg.Escalation[inc.Priority]
+		if group == "" {
+			if inc.EscalationLevel >= len(levels) {
+				return nil, errkind.Mark(fmt.Errorf("incident %s is past the last escalation line of %s; name a group", id, inc.Priority), ErrInvalid)
+			}
+			group = levels[inc.EscalationLevel].Group
+		}
+		if inc.Status != StatusOpen && inc.Status != StatusAcknowledged {
+			return nil, fmt.Errorf("incident %s is %s", id, inc.Status)
+		}
+		inc.EscalationLevel++
+		inc.EscalatedTo = append(inc.EscalatedTo, group)
+		inc.log(now, who, "escalated", strings.TrimSpace("paged "+group+" by hand "+reason))
+		m.propagate(inc, []string{group}, now, "escalated")
+		event = "escalated"
+	case "reassign":
+		if arg == "" {
+			return nil, errors.New("reassign needs an owner_group")
+		}
+		if arg == inc.OwnerGroup {
+			return nil, fmt.Errorf("incident %s is already owned by %s", id, arg)
+		}
+		inc.log(now, who, "reassigned", strings.TrimSpace(fmt.Sprintf("owner group %s → %s %s", inc.OwnerGroup, arg, reason)))
+		inc.OwnerGroup, inc.Assignee = arg, ""
+		m.propagate(inc, []string{arg}, now, "reassigned")
+	case "problem":
+		p := m.tenantProblems(tenant)[arg]
+		if p == nil {
+			return nil, fmt.Errorf("no problem %q: %w", arg, ErrNotFound)
+		}
+		if inc.ProblemID == arg {
+			return nil, fmt.Errorf("incident %s is already linked to %s", id, arg)
+		}
+		inc.ProblemID = arg
+		if !contains(p.Incidents, id) {
+			p.Incidents = append(p.Incidents, id)
+		}
+		p.Timeline = append(p.Timeline, TimelineEvent{At: now, Who: who, What: "linked incident", Detail: id})
+		m.saveProblem(p)
+		inc.log(now, who, "linked to problem", arg)
 	case "change_close":
 		i := slices.IndexFunc(inc.Changes, func(c ChangeLink) bool { return c.ID == arg })
 		if i < 0 {
@@ -636,38 +717,74 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*
 	return &c, nil
 }
 
-// Create opens a manual incident.
+// NewIncident is what an operator gives for a manual incident; only
+// Title is required.
+type NewIncident struct {
+	Title    string
+	Priority string // P1…P5; empty: matrix(urgency, impact)
+	Urgency  string // high, medium, low; default medium
+	Impact   string // high, medium, low; default the CI's, else medium
+	CI       string
+	// OwnerGroup defaults to the CI's.
+	OwnerGroup string
+}
+
+// Create opens a manual incident (see CreateIncident).
 func (m *Manager) Create(tenant, title, who, priority, ci, owner string) (*Incident, error) {
-	if title == "" {
-		return nil, errors.New("an incident needs a title")
+	return m.CreateIncident(tenant, who, NewIncident{Title: title, Priority: priority, CI: ci, OwnerGroup: owner})
+}
+
+func validLevel(s string) bool { return s == "high" || s == "medium" || s == "low" }
+
+// CreateIncident opens a manual incident. A configured CI lends its kind,
+// impact, owner group and propagation groups, as an alert on it would; the
+// priority follows from urgency × impact unless the operator set one. An
+// unknown CI or an owner group without members is accepted, and said on
+// the incident (Warnings). A bad priority, urgency or impact is ErrInvalid.
+func (m *Manager) CreateIncident(tenant, who string, n NewIncident) (*Incident, error) {
+	if n.Title == "" {
+		return nil, errkind.Mark(errors.New("an incident needs a title"), ErrInvalid)
 	}
-	if priority != "" && !validPriority(priority) {
-		return nil, fmt.Errorf("priority %q: want P1…P5", priority)
+	if n.Priority != "" && !validPriority(n.Priority) {
+		return nil, errkind.Mark(fmt.Errorf("priority %q: want P1…P5", n.Priority), ErrInvalid)
 	}
-	// A configured CI lends its kind, impact, owner group and propagation
-	// groups, as an alert on it would; the priority follows from them
-	// unless the operator set one.
-	impact, kind := "medium", ""
+	if (n.Urgency != "" && !validLevel(n.Urgency)) || (n.Impact != "" && !validLevel(n.Impact)) {
+		return nil, errkind.Mark(fmt.Errorf("urgency %q, impact %q: want high, medium or low", n.Urgency, n.Impact), ErrInvalid)
+	}
+	impact, kind, owner, known := "medium", "", n.OwnerGroup, false
 	var propagation []string
 	for i := range m.cfg.CIs {
-		if c := &m.cfg.CIs[i]; ci != "" && c.Name == ci {
-			impact, kind, propagation = c.Impact, c.Kind, c.Propagation
+		if c := &m.cfg.CIs[i]; n.CI != "" && c.Name == n.CI {
+			impact, kind, propagation, known = c.Impact, c.Kind, c.Propagation, true
 			if owner == "" {
 				owner = c.OwnerGroup
 			}
 		}
 	}
-	how := "manual incident"
+	if n.Impact != "" {
+		impact = n.Impact
+	}
+	urgency := n.Urgency
+	if urgency == "" {
+		urgency = "medium"
+	}
+	priority, how := n.Priority, "manual incident"
 	if priority == "" {
-		priority = m.cfg.priority("medium", impact)
-		how += " (priority from urgency medium × impact " + impact + ")"
+		priority = m.cfg.priority(urgency, impact)
+		how += " (priority from urgency " + urgency + " × impact " + impact + ")"
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	inc := &Incident{ID: m.nextID(tenant, "INC"), Tenant: tenant, Title: title, Status: StatusOpen, Priority: priority,
-		Urgency: "medium", Impact: impact, CI: ci, CIKind: kind, OwnerGroup: owner, GroupKey: "manual:" + strconv.FormatInt(now.UnixNano(), 10),
+	inc := &Incident{ID: m.nextID(tenant, "INC"), Tenant: tenant, Title: n.Title, Status: StatusOpen, Priority: priority,
+		Urgency: urgency, Impact: impact, CI: n.CI, CIKind: kind, OwnerGroup: owner, GroupKey: "manual:" + strconv.FormatInt(now.UnixNano(), 10),
 		Alerts: map[string]*IncidentAlert{}, OpenedAt: now}
+	if n.CI != "" && !known {
+		inc.warn(fmt.Sprintf("CI %q is not configured (no kind, impact or owner group from it)", n.CI))
+	}
+	if owner == "" {
+		inc.warn("no owner group")
+	}
 	inc.log(now, who, "opened", how)
 	m.propagate(inc, append([]string{owner}, propagation...), now, "opened")
 	m.tenantIncidents(tenant)[inc.ID] = inc
@@ -707,6 +824,40 @@ func (m *Manager) Incident(tenant, id string) (*Incident, bool) {
 	m.refreshSLA(inc, m.now())
 	c := *inc
 	return &c, true
+}
+
+// RegisterProblem registers a problem by hand, for a CI and optionally an
+// alert name, and links the given incidents to it. An unknown incident is
+// ErrNotFound; a problem needs a title or a CI (ErrInvalid).
+func (m *Manager) RegisterProblem(tenant, who, title, ci, alertname string, incidents []string) (*Problem, error) {
+	if title == "" && ci == "" {
+		return nil, errkind.Mark(errors.New("a problem needs a title or a ci"), ErrInvalid)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range incidents {
+		if m.tenantIncidents(tenant)[id] == nil {
+			return nil, fmt.Errorf("no incident %s: %w", id, ErrNotFound)
+		}
+	}
+	now := m.now()
+	p := &Problem{ID: m.nextID(tenant, "PRB"), Tenant: tenant, Title: title, Status: "registered", CI: ci, Alertname: alertname,
+		Incidents: []string{}, OpenedAt: now}
+	p.Timeline = append(p.Timeline, TimelineEvent{At: now, Who: who, What: "registered", Detail: "by hand"})
+	for _, id := range incidents {
+		inc := m.tenantIncidents(tenant)[id]
+		if !contains(p.Incidents, id) {
+			p.Incidents = append(p.Incidents, id)
+		}
+		inc.ProblemID = p.ID
+		inc.log(now, who, "linked to problem", p.ID)
+		m.save(inc)
+	}
+	m.tenantProblems(tenant)[p.ID] = p
+	m.saveProblem(p)
+	m.log.Info("itsm: problem registered", "tenant", tenant, "id", p.ID, "who", who)
+	c := *p
+	return &c, nil
 }
 
 // Problems lists a tenant's problems.

@@ -115,3 +115,19 @@ func TestSilentSourceKeepsIncidentOpen(t *testing.T) {
 	inc = ev("other", "resolve", alert.StateFiring, alert.StateInactive, true)
 	require.Equal(t, StatusResolved, inc.Status, "the rule's no_data annotation")
 }
+
+// TestConfigWarnings: groups without members and CIs without an owner
+// group are warned about at load.
+func TestConfigWarnings(t *testing.T) {
+	cfg := testConfig("", "")
+	cfg.Receivers = nil
+	cfg.CIs = append(cfg.CIs, CI{Name: "orphan", Selector: `{service="orphan"}`})
+	cfg.Groups = map[string][]string{"payments-oncall": {"kim"}}
+	m, err := New(cfg, st.Open(t, nil), nil, nil)
+	require.NoError(t, err)
+	defer m.Close()
+	w := m.configWarnings()
+	require.Contains(t, w, "ci orphan has no owner_group")
+	require.Contains(t, w[1], "group head-of-ops has no members")
+	require.Len(t, w, 3, "head-of-ops and payments-lead: %v", w)
+}
