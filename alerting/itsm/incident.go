@@ -150,6 +150,8 @@ type Manager struct {
 	// windows are the maintenance windows made through the API, per
 	// tenant and name (the config file's are in cfg, for every tenant).
 	windows map[string]map[string]*Maintenance
+	// coalesce are the events waiting coalesceWindow, per tenant/incident.
+	coalesce map[string]*pendingEvent
 }
 
 // New loads the stored state and starts delivering the outbox.
@@ -167,7 +169,7 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{},
 		suppressed: map[string][]Suppressed{}, groups: map[string]map[string][]string{},
 		fired: map[string][]firedAlert{}, held: map[string]map[string]*heldAlert{},
-		windows: map[string]map[string]*Maintenance{}}
+		windows: map[string]map[string]*Maintenance{}, coalesce: map[string]*pendingEvent{}}
 	all, err := st.ListKV("itsm/")
 	if err != nil {
 		return nil, err
@@ -257,7 +259,70 @@ func (inc *Incident) warn(w string) {
 }
 
 // Close stops deliveries (what is undelivered stays in the outbox).
-func (m *Manager) Close() { m.outbox.close() }
+func (m *Manager) Close() {
+	m.mu.Lock()
+	for k := range m.coalesce {
+		m.flushLocked(k)
+	}
+	m.mu.Unlock()
+	m.outbox.close()
+}
+
+// coalesceWindow is how long an incident's opened, reopened and updated
+// events wait for more of the same before one is sent: the alerts of one
+// rule evaluation that join one incident make one "opened", not an
+// "opened" and an "updated" in the same second (two PagerDuty triggers).
+var coalesceWindow = time.Second
+
+type pendingEvent struct {
+	event string
+	timer *time.Timer
+}
+
+// emit sends an incident event to the receivers (except skip); opened,
+// reopened and updated wait coalesceWindow and go as one, with the
+// incident as it is then; any other event sends what waits first, in
+// order. The caller holds m.mu.
+func (m *Manager) emit(event string, inc *Incident, skip ...string) {
+	k := inc.Tenant + "/" + inc.ID
+	if (event == "opened" || event == "reopened" || event == "updated") && len(skip) == 0 && coalesceWindow > 0 {
+		if p := m.coalesce[k]; p != nil {
+			if rank[event] > rank[p.event] {
+				p.event = event
+			}
+			return
+		}
+		p := &pendingEvent{event: event}
+		m.coalesce[k] = p
+		p.timer = time.AfterFunc(coalesceWindow, func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if m.coalesce[k] == p {
+				m.flushLocked(k)
+			}
+		})
+		return
+	}
+	m.flushLocked(k)
+	m.outbox.enqueue(event, inc, skip...)
+}
+
+var rank = map[string]int{"updated": 1, "reopened": 2, "opened": 3}
+
+// flushLocked sends an incident's waiting event; the caller holds m.mu.
+func (m *Manager) flushLocked(k string) {
+	p := m.coalesce[k]
+	if p == nil {
+		return
+	}
+	delete(m.coalesce, k)
+	p.timer.Stop()
+	i := strings.LastIndexByte(k, '/')
+	tenant, id := k[:i], k[i+1:]
+	if inc := m.tenantIncidents(tenant)[id]; inc != nil {
+		m.outbox.enqueue(p.event, inc)
+	}
+}
 
 func (m *Manager) tenantIncidents(t string) map[string]*Incident {
 	if m.incidents[t] == nil {
@@ -350,7 +415,7 @@ func (m *Manager) alertSilent(tenant string, a *alert.Alert, at time.Time) {
 		inc.log(at, "tsdb", "source silent", fmt.Sprintf("source silent since %s (no data, not recovered): %s",
 			at.UTC().Format(time.RFC3339), akey))
 		m.save(inc)
-		m.outbox.enqueue("updated", inc)
+		m.emit("updated", inc)
 	}
 }
 
@@ -425,6 +490,7 @@ func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check 
 	if al == nil {
 		al = &IncidentAlert{Labels: a.Labels.Map()}
 		inc.Alerts[akey] = al
+		retitle(inc, a.Labels.Get("alertname"))
 	}
 	al.State, al.Since = "firing", at
 	al.Changes = append(al.Changes, at)
@@ -441,7 +507,7 @@ func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check 
 	}
 	inc.log(at, "tsdb", "alert firing", akey)
 	m.save(inc)
-	m.outbox.enqueue(event, inc)
+	m.emit(event, inc)
 }
 
 // alertResolved resolves an alert (why, when set, says more than that
@@ -473,11 +539,32 @@ func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time, why
 			inc.ResolvedAt = &t
 			inc.log(at, "tsdb", "resolved", "all alerts resolved")
 			m.save(inc)
-			m.outbox.enqueue("resolved", inc)
+			m.emit("resolved", inc)
 			continue
 		}
 		m.save(inc)
 	}
+}
+
+// retitle names how many instances an alert incident covers once its
+// alerts are on more than one ("HighLatency on checkout: 3 instances (a,
+// b, c)"), instead of the first alert's summary naming one of them.
+func retitle(inc *Incident, alertname string) {
+	var insts []string
+	for _, al := range inc.Alerts {
+		if i := al.Labels["instance"]; i != "" && !contains(insts, i) {
+			insts = append(insts, i)
+		}
+	}
+	if len(insts) < 2 {
+		return
+	}
+	sort.Strings(insts)
+	list := strings.Join(insts, ", ")
+	if len(insts) > 3 {
+		list = strings.Join(insts[:3], ", ") + ", …"
+	}
+	inc.Title = fmt.Sprintf("%s on %s: %d instances (%s)", alertname, inc.CI, len(insts), list)
 }
 
 // checkProblem opens a problem when incidents of one CI and alert recur
@@ -551,7 +638,7 @@ func (m *Manager) Tick() {
 					inc.EscalatedTo = append(inc.EscalatedTo, lv.Group)
 					inc.log(now, "tsdb", "escalated", fmt.Sprintf("not acknowledged after %s: paged %s", FormatDuration(time.Duration(lv.After)), lv.Group))
 					m.propagate(inc, []string{lv.Group}, now, "escalated")
-					m.outbox.enqueue("escalated", inc)
+					m.emit("escalated", inc)
 					changed = true
 				}
 			}
@@ -559,13 +646,13 @@ func (m *Manager) Tick() {
 			if t.Acknowledge > 0 && inc.AcknowledgedAt == nil && !inc.SLA.AcknowledgeBreached && now.Sub(inc.OpenedAt) > time.Duration(t.Acknowledge) {
 				inc.SLA.AcknowledgeBreached = true
 				inc.log(now, "tsdb", "sla breached", "time to acknowledge over "+FormatDuration(time.Duration(t.Acknowledge)))
-				m.outbox.enqueue("sla_breached", inc)
+				m.emit("sla_breached", inc)
 				changed = true
 			}
 			if t.Resolve > 0 && !inc.SLA.ResolveBreached && now.Sub(inc.OpenedAt) > time.Duration(t.Resolve) {
 				inc.SLA.ResolveBreached = true
 				inc.log(now, "tsdb", "sla breached", "time to resolve over "+FormatDuration(time.Duration(t.Resolve)))
-				m.outbox.enqueue("sla_breached", inc)
+				m.emit("sla_breached", inc)
 				changed = true
 			}
 			if changed {
@@ -712,7 +799,7 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*
 		e.Detail = strings.TrimSpace(e.Detail + " (via " + origin + ")")
 	}
 	m.save(inc)
-	m.outbox.enqueue(event, inc, origin)
+	m.emit(event, inc, origin)
 	c := *inc
 	return &c, nil
 }
@@ -789,7 +876,7 @@ func (m *Manager) CreateIncident(tenant, who string, n NewIncident) (*Incident, 
 	m.propagate(inc, append([]string{owner}, propagation...), now, "opened")
 	m.tenantIncidents(tenant)[inc.ID] = inc
 	m.save(inc)
-	m.outbox.enqueue("opened", inc)
+	m.emit("opened", inc)
 	c := *inc
 	return &c, nil
 }
