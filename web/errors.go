@@ -101,6 +101,10 @@ func classify(err error) (string, int) {
 		return errBadData, fasthttp.StatusBadRequest
 	case errors.Is(err, kpi.ErrNoForecast):
 		return errExecution, fasthttp.StatusUnprocessableEntity
+	case errors.Is(err, itsm.ErrConflict):
+		return errBadData, fasthttp.StatusConflict
+	case errors.Is(err, itsm.ErrInvalid):
+		return errBadData, fasthttp.StatusBadRequest
 	case errors.Is(err, itsm.ErrNotFound), errors.Is(err, kpi.ErrUnknown), errors.Is(err, ruler.ErrNoGroup):
 		return errNotFound, fasthttp.StatusNotFound
 	case errors.Is(err, itsm.ErrUnauthorized), errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrBadCredentials):

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/emsdb/tsdb/alerting/itsm"
@@ -50,6 +52,30 @@ func (h *incidents) problems(r *Request, tenant string) (any, error) {
 	return h.m.Problems(tenant), nil
 }
 
+// registerProblem serves POST /api/v1/problems: a problem registered by
+// hand (title, ci, alertname, incidents: comma-separated ids to link), 201.
+func (h *incidents) registerProblem(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	f, err := fields(r, "title", "ci", "alertname", "incidents")
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, id := range strings.Split(f[3], ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	p, err := h.m.RegisterProblem(tenant, who, f[0], f[1], f[2], ids)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return withStatus{code: 201, data: p}, nil
+}
+
 // problemAction serves POST /api/v1/problems/{id}/{action}: root_cause,
 // workaround, solution, verify, close.
 func (h *incidents) problemAction(r *Request, tenant string) (any, error) {
@@ -95,8 +121,69 @@ func (h *incidents) setMember(tenant, group, member string, add bool) (any, erro
 	return map[string]any{"group": group, "members": members}, nil
 }
 
+// maintenance serves GET /api/v1/maintenance: the windows that apply to
+// the tenant (config file's and its own) and what they suppressed.
 func (h *incidents) maintenance(r *Request, tenant string) (any, error) {
-	return map[string]any{"windows": h.m.Maintenance(), "suppressed": h.m.Suppressed(tenant)}, nil
+	return map[string]any{"windows": h.m.Maintenance(tenant), "suppressed": h.m.Suppressed(tenant)}, nil
+}
+
+// window reads a maintenance window from a JSON body.
+func window(r *Request) (itsm.Maintenance, error) {
+	var w itsm.Maintenance
+	if err := json.Unmarshal(r.Body(), &w); err != nil {
+		return w, badData("body is not a maintenance window (JSON: name, ci or selector, start and end or recurring): %v", err)
+	}
+	return w, nil
+}
+
+// createWindow serves POST /api/v1/maintenance: a tenant's window (201).
+func (h *incidents) createWindow(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	w, err := window(r)
+	if err != nil {
+		return nil, err
+	}
+	out, err := h.m.PutWindow(tenant, who, w, true)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return withStatus{code: 201, data: out}, nil
+}
+
+// changeWindow serves PUT /api/v1/maintenance/{name}.
+func (h *incidents) changeWindow(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	w, err := window(r)
+	if err != nil {
+		return nil, err
+	}
+	if w.Name == "" {
+		w.Name = r.Param("name")
+	}
+	if w.Name != r.Param("name") {
+		return nil, badData("the body names window %q, the path %q", w.Name, r.Param("name"))
+	}
+	out, err := h.m.PutWindow(tenant, who, w, false)
+	return out, invalid(err)
+}
+
+// deleteWindow serves DELETE /api/v1/maintenance/{name}.
+func (h *incidents) deleteWindow(r *Request, tenant string) (any, error) {
+	who, err := r.Who()
+	if err != nil {
+		return nil, err
+	}
+	name := r.Param("name")
+	if err := h.m.DeleteWindow(tenant, who, name); err != nil {
+		return nil, invalid(err)
+	}
+	return map[string]any{"deleted": name}, nil
 }
 
 // slaReport serves GET /api/v1/reports/sla?from=&to=[&format=html].
@@ -144,11 +231,11 @@ func (h *incidents) create(r *Request, tenant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := fields(r, "title", "priority", "ci", "owner_group")
+	f, err := fields(r, "title", "priority", "ci", "owner_group", "urgency", "impact")
 	if err != nil {
 		return nil, err
 	}
-	inc, err := h.m.Create(tenant, f[0], who, f[1], f[2], f[3])
+	inc, err := h.m.CreateIncident(tenant, who, itsm.NewIncident{Title: f[0], Priority: f[1], CI: f[2], OwnerGroup: f[3], Urgency: f[4], Impact: f[5]})
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -182,6 +269,7 @@ func (h *incidents) report(r *Request, tenant string) (any, error) {
 var actionArg = map[string]string{
 	"assign": "assignee", "comment": "text", "priority": "priority",
 	"change": "change_request", "change_close": "change_request", "resolve": "text", "close": "text",
+	"escalate": "group", "reassign": "owner_group", "problem": "problem_id",
 }
 
 // action serves POST /api/v1/incidents/{id}/{action}: ack, resolve,
@@ -209,7 +297,7 @@ func (h *incidents) action(r *Request, tenant string) (any, error) {
 		return nil, err
 	}
 	inc, err := h.m.Action(tenant, id, action, who, arg, reason)
-	if errorsIsNotFound(err) {
+	if err == itsm.ErrNotFound { //nolint:errorlint // the bare sentinel is the incident; a missing problem names itself
 		return nil, notFound("no incident %s", id)
 	}
 	return inc, invalid(err)

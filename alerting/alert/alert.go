@@ -36,15 +36,26 @@ type Alert struct {
 	LastSentAt      time.Time
 	ValidUntil      time.Time
 	KeepFiringSince time.Time
-	GeneratorURL    string
+	// SilentSince is when a firing alert went away because its source
+	// stopped reporting (no data, not recovered); zero otherwise.
+	SilentSince  time.Time
+	GeneratorURL string
 }
 
 // Event is an alert transition, for the ITSM layer and history. Alert is
 // a copy the receiver may keep.
+//
+// NB: two events tell no data from recovery. From firing To inactive with
+// NoData set: the alert went away because its source stopped reporting
+// (the series the rule reads have no samples for the alert's labels), not
+// because the condition cleared. From inactive To inactive (NoData unset)
+// then follows when that source reports again without the alert: the
+// alert has now recovered.
 type Event struct {
 	Tenant string
 	Alert  *Alert
 	From   State
 	To     State
 	At     time.Time
+	NoData bool
 }

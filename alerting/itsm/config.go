@@ -38,6 +38,12 @@ type Config struct {
 	Problems    ProblemRule                  `yaml:"problems"`
 	Receivers   []Receiver                   `yaml:"receivers"`
 	Maintenance []Maintenance                `yaml:"maintenance"`
+	// NoData is what an incident does when an alert goes away because its
+	// source stopped reporting (no data, not recovered): keep_open (the
+	// default: the alert is marked no_data and the timeline says "source
+	// silent since …") or resolve. A CI's no_data, and a rule's no_data
+	// annotation, override it.
+	NoData string `yaml:"no_data"`
 	// Groups are the people of each group (owner, escalation and
 	// propagation groups); the API adds and removes members per tenant.
 	Groups map[string][]string `yaml:"groups"`
@@ -53,6 +59,8 @@ type CI struct {
 	// Propagation are the groups that receive the incident, e.g. owner,
 	// team lead, department head; default: the owner group.
 	Propagation []string `yaml:"propagation"`
+	// NoData overrides Config.NoData for the CI's alerts.
+	NoData string `yaml:"no_data"`
 
 	matchers [][]*labels.Matcher
 }
@@ -157,10 +165,16 @@ func (c *Config) Validate() error {
 	if c.Problems.Window == 0 {
 		c.Problems.Window = duration.Duration(24 * time.Hour)
 	}
+	if !validNoData(c.NoData) {
+		return fmt.Errorf("itsm no_data: %q (keep_open, resolve)", c.NoData)
+	}
 	for i := range c.CIs {
 		ci := &c.CIs[i]
 		if ci.Name == "" {
 			return fmt.Errorf("itsm ci %d: name is required", i)
+		}
+		if !validNoData(ci.NoData) {
+			return fmt.Errorf("itsm ci %q: no_data %q (keep_open, resolve)", ci.Name, ci.NoData)
 		}
 		switch ci.Impact {
 		case "":
@@ -181,6 +195,7 @@ func (c *Config) Validate() error {
 		if err := c.Maintenance[i].validate(); err != nil {
 			return err
 		}
+		c.Maintenance[i].Source = "config"
 	}
 	for p := range c.SLA {
 		if !validPriority(p) {
@@ -224,6 +239,29 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// The no-data states.
+const (
+	NoDataKeepOpen = "keep_open"
+	NoDataResolve  = "resolve"
+)
+
+func validNoData(s string) bool { return s == "" || s == NoDataKeepOpen || s == NoDataResolve }
+
+// noDataOf is what a silent alert does: its rule's no_data annotation,
+// else its CI's, else the config's, else keep_open.
+func (c *Config) noDataOf(annotations, ls labels.Labels) string {
+	if s := annotations.Get("no_data"); s == NoDataKeepOpen || s == NoDataResolve {
+		return s
+	}
+	if ci := c.ciFor(ls); ci != nil && ci.NoData != "" {
+		return ci.NoData
+	}
+	if c.NoData != "" {
+		return c.NoData
+	}
+	return NoDataKeepOpen
 }
 
 func validPriority(p string) bool { return len(p) == 2 && p[0] == 'P' && p[1] >= '1' && p[1] <= '5' }

@@ -153,7 +153,7 @@ func (m *Manager) Raise(tenant string, x External, at time.Time) (*Incident, boo
 	if created {
 		event = "opened"
 	}
-	m.outbox.enqueue(event, inc)
+	m.emit(event, inc)
 	c := *inc
 	return &c, created
 }
@@ -172,7 +172,7 @@ func (m *Manager) Clear(tenant, key, reason string, at time.Time) bool {
 		inc.ResolvedAt = &t
 		inc.log(at, "tsdb", "resolved", reason)
 		m.save(inc)
-		m.outbox.enqueue("resolved", inc)
+		m.emit("resolved", inc)
 		return true
 	}
 	return false

@@ -112,6 +112,9 @@ func (m *Manager) propagate(inc *Incident, groups []string, at time.Time, why st
 			continue
 		}
 		ms := append([]string{}, m.members(inc.Tenant, g)...)
+		if len(ms) == 0 {
+			inc.warn(fmt.Sprintf("group %s has no members: nobody received the incident through it", g))
+		}
 		inc.Recipients[g] = ms
 		inc.PropagatedTo = append(inc.PropagatedTo, g)
 		parts = append(parts, fmt.Sprintf("%s (%s)", g, strings.Join(ms, ", ")))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emsdb/tsdb/alerting/alert"
+	"github.com/emsdb/tsdb/internal/errkind"
 )
 
 // Store keeps incidents, problems and the outbox durably.
@@ -75,6 +76,9 @@ type Incident struct {
 	Links          map[string]string `json:"links,omitempty"`
 	ProbableCauses []ProbableCause   `json:"probable_causes,omitempty"`
 	Timeline       []TimelineEvent   `json:"timeline"`
+	// Warnings are what is wrong with the configuration the incident
+	// relies on: an unknown CI, a group without members.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ChangeLink is a change request linked to an incident.
@@ -88,7 +92,7 @@ type ChangeLink struct {
 // IncidentAlert is an alert attached to an incident.
 type IncidentAlert struct {
 	Labels  map[string]string `json:"labels"`
-	State   string            `json:"state"` // firing, resolved
+	State   string            `json:"state"` // firing, no_data (its source is silent), resolved
 	Since   time.Time         `json:"since"`
 	Changes []time.Time       `json:"changes,omitempty"` // state changes, for flapping
 }
@@ -115,6 +119,7 @@ type TimelineEvent struct {
 type Problem struct {
 	ID        string          `json:"id"`
 	Tenant    string          `json:"tenant"`
+	Title     string          `json:"title,omitempty"`
 	Status    string          `json:"status"` // registered, root_cause_identified, workaround, solution, verified, closed
 	CI        string          `json:"ci"`
 	Alertname string          `json:"alertname"`
@@ -138,6 +143,15 @@ type Manager struct {
 	suppressed map[string][]Suppressed        // tenant -> newest last
 	groups     map[string]map[string][]string // tenant -> group -> members, set by the API
 	fired      map[string][]firedAlert        // tenant -> recent firing alerts, oldest first
+	// held are the firing alerts a maintenance window suppressed, per
+	// tenant and alert: when no window covers one any more, Tick opens
+	// its incident (as Alertmanager and Zabbix do at a window's end).
+	held map[string]map[string]*heldAlert
+	// windows are the maintenance windows made through the API, per
+	// tenant and name (the config file's are in cfg, for every tenant).
+	windows map[string]map[string]*Maintenance
+	// coalesce are the events waiting coalesceWindow, per tenant/incident.
+	coalesce map[string]*pendingEvent
 }
 
 // New loads the stored state and starts delivering the outbox.
@@ -154,7 +168,8 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 	m := &Manager{cfg: cfg, st: st, log: log, now: now,
 		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{},
 		suppressed: map[string][]Suppressed{}, groups: map[string]map[string][]string{},
-		fired: map[string][]firedAlert{}}
+		fired: map[string][]firedAlert{}, held: map[string]map[string]*heldAlert{},
+		windows: map[string]map[string]*Maintenance{}, coalesce: map[string]*pendingEvent{}}
 	all, err := st.ListKV("itsm/")
 	if err != nil {
 		return nil, err
@@ -182,6 +197,24 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 				}
 				m.groups[parts[0]][parts[1]] = ms
 			}
+		case strings.Contains(k, "/maintenance/"):
+			var w Maintenance
+			parts := strings.SplitN(strings.TrimPrefix(k, "itsm/"), "/maintenance/", 2)
+			if json.Unmarshal(v, &w) == nil && len(parts) == 2 {
+				if err := w.validate(); err != nil {
+					m.log.Warn("itsm: stored maintenance window ignored", "key", k, "err", err)
+					continue
+				}
+				if m.windows[parts[0]] == nil {
+					m.windows[parts[0]] = map[string]*Maintenance{}
+				}
+				m.windows[parts[0]][w.Name] = &w
+			}
+		case strings.Contains(k, "/held/"):
+			var h heldAlert
+			if json.Unmarshal(v, &h) == nil {
+				m.holdLocked(h.Tenant, &h)
+			}
 		case strings.Contains(k, "/problem/"):
 			var p Problem
 			if json.Unmarshal(v, &p) == nil {
@@ -193,11 +226,103 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 	if m.outbox, err = newOutbox(cfg.Receivers, st, log); err != nil {
 		return nil, err
 	}
+	for _, w := range m.configWarnings() {
+		log.Warn("itsm: " + w)
+	}
 	return m, nil
 }
 
+// configWarnings are the configuration's loose ends: groups that the CIs
+// or escalation name without members, CIs without an owner group.
+func (m *Manager) configWarnings() []string {
+	var out []string
+	for _, ci := range m.cfg.CIs {
+		if ci.OwnerGroup == "" {
+			out = append(out, fmt.Sprintf("ci %s has no owner_group", ci.Name))
+		}
+	}
+	groups := m.knownGroups()
+	for _, g := range sortedKeys(groups) {
+		if len(m.cfg.Groups[g]) == 0 {
+			out = append(out, fmt.Sprintf("group %s has no members (groups: in the config, or POST /api/v1/groups/%s/members)", g, g))
+		}
+	}
+	return out
+}
+
+// warn records a configuration problem on the incident, once; the caller
+// holds m.mu.
+func (inc *Incident) warn(w string) {
+	if !contains(inc.Warnings, w) {
+		inc.Warnings = append(inc.Warnings, w)
+	}
+}
+
 // Close stops deliveries (what is undelivered stays in the outbox).
-func (m *Manager) Close() { m.outbox.close() }
+func (m *Manager) Close() {
+	m.mu.Lock()
+	for k := range m.coalesce {
+		m.flushLocked(k)
+	}
+	m.mu.Unlock()
+	m.outbox.close()
+}
+
+// coalesceWindow is how long an incident's opened, reopened and updated
+// events wait for more of the same before one is sent: the alerts of one
+// rule evaluation that join one incident make one "opened", not an
+// "opened" and an "updated" in the same second (two PagerDuty triggers).
+var coalesceWindow = time.Second
+
+type pendingEvent struct {
+	event string
+	timer *time.Timer
+}
+
+// emit sends an incident event to the receivers (except skip); opened,
+// reopened and updated wait coalesceWindow and go as one, with the
+// incident as it is then; any other event sends what waits first, in
+// order. The caller holds m.mu.
+func (m *Manager) emit(event string, inc *Incident, skip ...string) {
+	k := inc.Tenant + "/" + inc.ID
+	if (event == "opened" || event == "reopened" || event == "updated") && len(skip) == 0 && coalesceWindow > 0 {
+		if p := m.coalesce[k]; p != nil {
+			if rank[event] > rank[p.event] {
+				p.event = event
+			}
+			return
+		}
+		p := &pendingEvent{event: event}
+		m.coalesce[k] = p
+		p.timer = time.AfterFunc(coalesceWindow, func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if m.coalesce[k] == p {
+				m.flushLocked(k)
+			}
+		})
+		return
+	}
+	m.flushLocked(k)
+	m.outbox.enqueue(event, inc, skip...)
+}
+
+var rank = map[string]int{"updated": 1, "reopened": 2, "opened": 3}
+
+// flushLocked sends an incident's waiting event; the caller holds m.mu.
+func (m *Manager) flushLocked(k string) {
+	p := m.coalesce[k]
+	if p == nil {
+		return
+	}
+	delete(m.coalesce, k)
+	p.timer.Stop()
+	i := strings.LastIndexByte(k, '/')
+	tenant, id := k[:i], k[i+1:]
+	if inc := m.tenantIncidents(tenant)[id]; inc != nil {
+		m.outbox.enqueue(p.event, inc)
+	}
+}
 
 func (m *Manager) tenantIncidents(t string) map[string]*Incident {
 	if m.incidents[t] == nil {
@@ -259,29 +384,65 @@ func (m *Manager) HandleAlert(e alert.Event) {
 	switch {
 	case e.To == alert.StateFiring:
 		m.alertFiring(tenant, e.Alert, e.At)
+	case e.From == alert.StateFiring && e.To == alert.StateInactive && e.NoData &&
+		m.cfg.noDataOf(e.Alert.Annotations, e.Alert.Labels) == NoDataKeepOpen:
+		m.alertSilent(tenant, e.Alert, e.At)
 	case e.From == alert.StateFiring && e.To == alert.StateInactive:
-		m.alertResolved(tenant, e.Alert, e.At)
+		why := ""
+		if e.NoData {
+			why = "no data (no_data: resolve)"
+		}
+		m.alertResolved(tenant, e.Alert, e.At, why)
+	case e.From == alert.StateInactive && e.To == alert.StateInactive:
+		m.alertResolved(tenant, e.Alert, e.At, "its source reports again")
+	}
+}
+
+// alertSilent marks an alert whose source stopped reporting: its incident
+// stays open and says since when the source is silent.
+func (m *Manager) alertSilent(tenant string, a *alert.Alert, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	akey := a.Labels.String()
+	m.release(tenant, akey)
+	for _, inc := range m.tenantIncidents(tenant) {
+		al := inc.Alerts[akey]
+		if al == nil || al.State != "firing" {
+			continue
+		}
+		al.State, al.Since = "no_data", at
+		al.Changes = append(al.Changes, at)
+		inc.log(at, "tsdb", "source silent", fmt.Sprintf("source silent since %s (no data, not recovered): %s",
+			at.UTC().Format(time.RFC3339), akey))
+		m.save(inc)
+		m.emit("updated", inc)
 	}
 }
 
 func (m *Manager) alertFiring(tenant string, a *alert.Alert, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.fireLocked(tenant, a, at, true)
+}
+
+// fireLocked opens or joins the alert's incident, unless a maintenance
+// window covers it (check) and holds it; the caller holds m.mu.
+func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check bool) {
 	ci := m.cfg.ciFor(a.Labels)
 	ciName, kind, owner, impact := a.Labels.Get("instance"), "", "", "medium"
 	var propagation []string
 	if ci != nil {
 		ciName, kind, owner, impact, propagation = ci.Name, ci.Kind, ci.OwnerGroup, ci.Impact, ci.Propagation
 	}
-	m.recordFired(tenant, a.Labels, ciName, at)
-	for i := range m.cfg.Maintenance {
-		w := &m.cfg.Maintenance[i]
-		if w.active(at) && w.covers(a.Labels, ciName) {
+	if check {
+		m.recordFired(tenant, a.Labels, ciName, at)
+		if w := m.windowFor(tenant, a.Labels, ciName, at); w != nil {
 			sp := Suppressed{Window: w.Name, At: at, Labels: a.Labels.Map()}
 			m.suppressed[tenant] = append(m.suppressed[tenant], sp)
 			b, _ := json.Marshal(sp)
 			_ = m.st.PutKV(fmt.Sprintf("itsm/%s/suppressed/%020d", tenant, at.UnixNano()), b)
 			m.log.Info("itsm: alert suppressed by maintenance window", "window", w.Name, "alert", a.Labels.String())
+			m.hold(tenant, a, w.Name, at)
 			return
 		}
 	}
@@ -312,6 +473,9 @@ func (m *Manager) alertFiring(tenant string, a *alert.Alert, at time.Time) {
 		}
 		inc.log(at, "tsdb", "opened", fmt.Sprintf("priority %s (urgency %s × impact %s), owner %s", inc.Priority, urgency, impact, owner))
 		m.tenantIncidents(tenant)[inc.ID] = inc
+		if ci == nil {
+			inc.warn(fmt.Sprintf("no configured CI matches the alert (CI %q taken from its instance label; no owner group)", ciName))
+		}
 		m.propagate(inc, append([]string{owner}, propagation...), at, "opened")
 		m.checkProblem(tenant, inc, a.Labels.Get("alertname"), at)
 		event = "opened"
@@ -326,6 +490,7 @@ func (m *Manager) alertFiring(tenant string, a *alert.Alert, at time.Time) {
 	if al == nil {
 		al = &IncidentAlert{Labels: a.Labels.Map()}
 		inc.Alerts[akey] = al
+		retitle(inc, a.Labels.Get("alertname"))
 	}
 	al.State, al.Since = "firing", at
 	al.Changes = append(al.Changes, at)
@@ -342,21 +507,28 @@ func (m *Manager) alertFiring(tenant string, a *alert.Alert, at time.Time) {
 	}
 	inc.log(at, "tsdb", "alert firing", akey)
 	m.save(inc)
-	m.outbox.enqueue(event, inc)
+	m.emit(event, inc)
 }
 
-func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time) {
+// alertResolved resolves an alert (why, when set, says more than that
+// its condition cleared) and the incidents all of whose alerts are.
+func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time, why string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	akey := a.Labels.String()
+	m.release(tenant, akey)
 	for _, inc := range m.tenantIncidents(tenant) {
 		al := inc.Alerts[akey]
-		if al == nil || al.State != "firing" {
+		if al == nil || (al.State != "firing" && al.State != "no_data") {
 			continue
 		}
 		al.State, al.Since = "resolved", at
 		al.Changes = append(al.Changes, at)
-		inc.log(at, "tsdb", "alert resolved", akey)
+		detail := akey
+		if why != "" {
+			detail += ": " + why
+		}
+		inc.log(at, "tsdb", "alert resolved", detail)
 		all := true
 		for _, x := range inc.Alerts {
 			all = all && x.State == "resolved"
@@ -367,11 +539,32 @@ func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time) {
 			inc.ResolvedAt = &t
 			inc.log(at, "tsdb", "resolved", "all alerts resolved")
 			m.save(inc)
-			m.outbox.enqueue("resolved", inc)
+			m.emit("resolved", inc)
 			continue
 		}
 		m.save(inc)
 	}
+}
+
+// retitle names how many instances an alert incident covers once its
+// alerts are on more than one ("HighLatency on checkout: 3 instances (a,
+// b, c)"), instead of the first alert's summary naming one of them.
+func retitle(inc *Incident, alertname string) {
+	var insts []string
+	for _, al := range inc.Alerts {
+		if i := al.Labels["instance"]; i != "" && !contains(insts, i) {
+			insts = append(insts, i)
+		}
+	}
+	if len(insts) < 2 {
+		return
+	}
+	sort.Strings(insts)
+	list := strings.Join(insts, ", ")
+	if len(insts) > 3 {
+		list = strings.Join(insts[:3], ", ") + ", …"
+	}
+	inc.Title = fmt.Sprintf("%s on %s: %d instances (%s)", alertname, inc.CI, len(insts), list)
 }
 
 // checkProblem opens a problem when incidents of one CI and alert recur
@@ -430,6 +623,7 @@ func (m *Manager) Tick() {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.windowsEnded(now)
 	for _, byID := range m.incidents {
 		for _, inc := range byID {
 			if inc.Status != StatusOpen && inc.Status != StatusAcknowledged {
@@ -444,7 +638,7 @@ func (m *Manager) Tick() {
 					inc.EscalatedTo = append(inc.EscalatedTo, lv.Group)
 					inc.log(now, "tsdb", "escalated", fmt.Sprintf("not acknowledged after %s: paged %s", FormatDuration(time.Duration(lv.After)), lv.Group))
 					m.propagate(inc, []string{lv.Group}, now, "escalated")
-					m.outbox.enqueue("escalated", inc)
+					m.emit("escalated", inc)
 					changed = true
 				}
 			}
@@ -452,13 +646,13 @@ func (m *Manager) Tick() {
 			if t.Acknowledge > 0 && inc.AcknowledgedAt == nil && !inc.SLA.AcknowledgeBreached && now.Sub(inc.OpenedAt) > time.Duration(t.Acknowledge) {
 				inc.SLA.AcknowledgeBreached = true
 				inc.log(now, "tsdb", "sla breached", "time to acknowledge over "+FormatDuration(time.Duration(t.Acknowledge)))
-				m.outbox.enqueue("sla_breached", inc)
+				m.emit("sla_breached", inc)
 				changed = true
 			}
 			if t.Resolve > 0 && !inc.SLA.ResolveBreached && now.Sub(inc.OpenedAt) > time.Duration(t.Resolve) {
 				inc.SLA.ResolveBreached = true
 				inc.log(now, "tsdb", "sla breached", "time to resolve over "+FormatDuration(time.Duration(t.Resolve)))
-				m.outbox.enqueue("sla_breached", inc)
+				m.emit("sla_breached", inc)
 				changed = true
 			}
 			if changed {
@@ -543,6 +737,50 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*
 		inc.ChangeRequest = arg
 		inc.Changes = append(inc.Changes, ChangeLink{ID: arg, Status: "open", LinkedAt: now})
 		inc.log(now, who, "linked change request", arg)
+	case "escalate":
+		// arg: the group to page; default the next line of the priority's
+		// escalation.
+		group := arg
+		levels := m.cfg.Escalation[inc.Priority]
+		if group == "" {
+			if inc.EscalationLevel >= len(levels) {
+				return nil, errkind.Mark(fmt.Errorf("incident %s is past the last escalation line of %s; name a group", id, inc.Priority), ErrInvalid)
+			}
+			group = levels[inc.EscalationLevel].Group
+		}
+		if inc.Status != StatusOpen && inc.Status != StatusAcknowledged {
+			return nil, fmt.Errorf("incident %s is %s", id, inc.Status)
+		}
+		inc.EscalationLevel++
+		inc.EscalatedTo = append(inc.EscalatedTo, group)
+		inc.log(now, who, "escalated", strings.TrimSpace("paged "+group+" by hand "+reason))
+		m.propagate(inc, []string{group}, now, "escalated")
+		event = "escalated"
+	case "reassign":
+		if arg == "" {
+			return nil, errors.New("reassign needs an owner_group")
+		}
+		if arg == inc.OwnerGroup {
+			return nil, fmt.Errorf("incident %s is already owned by %s", id, arg)
+		}
+		inc.log(now, who, "reassigned", strings.TrimSpace(fmt.Sprintf("owner group %s → %s %s", inc.OwnerGroup, arg, reason)))
+		inc.OwnerGroup, inc.Assignee = arg, ""
+		m.propagate(inc, []string{arg}, now, "reassigned")
+	case "problem":
+		p := m.tenantProblems(tenant)[arg]
+		if p == nil {
+			return nil, fmt.Errorf("no problem %q: %w", arg, ErrNotFound)
+		}
+		if inc.ProblemID == arg {
+			return nil, fmt.Errorf("incident %s is already linked to %s", id, arg)
+		}
+		inc.ProblemID = arg
+		if !contains(p.Incidents, id) {
+			p.Incidents = append(p.Incidents, id)
+		}
+		p.Timeline = append(p.Timeline, TimelineEvent{At: now, Who: who, What: "linked incident", Detail: id})
+		m.saveProblem(p)
+		inc.log(now, who, "linked to problem", arg)
 	case "change_close":
 		i := slices.IndexFunc(inc.Changes, func(c ChangeLink) bool { return c.ID == arg })
 		if i < 0 {
@@ -561,48 +799,84 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*
 		e.Detail = strings.TrimSpace(e.Detail + " (via " + origin + ")")
 	}
 	m.save(inc)
-	m.outbox.enqueue(event, inc, origin)
+	m.emit(event, inc, origin)
 	c := *inc
 	return &c, nil
 }
 
-// Create opens a manual incident.
+// NewIncident is what an operator gives for a manual incident; only
+// Title is required.
+type NewIncident struct {
+	Title    string
+	Priority string // P1…P5; empty: matrix(urgency, impact)
+	Urgency  string // high, medium, low; default medium
+	Impact   string // high, medium, low; default the CI's, else medium
+	CI       string
+	// OwnerGroup defaults to the CI's.
+	OwnerGroup string
+}
+
+// Create opens a manual incident (see CreateIncident).
 func (m *Manager) Create(tenant, title, who, priority, ci, owner string) (*Incident, error) {
-	if title == "" {
-		return nil, errors.New("an incident needs a title")
+	return m.CreateIncident(tenant, who, NewIncident{Title: title, Priority: priority, CI: ci, OwnerGroup: owner})
+}
+
+func validLevel(s string) bool { return s == "high" || s == "medium" || s == "low" }
+
+// CreateIncident opens a manual incident. A configured CI lends its kind,
+// impact, owner group and propagation groups, as an alert on it would; the
+// priority follows from urgency × impact unless the operator set one. An
+// unknown CI or an owner group without members is accepted, and said on
+// the incident (Warnings). A bad priority, urgency or impact is ErrInvalid.
+func (m *Manager) CreateIncident(tenant, who string, n NewIncident) (*Incident, error) {
+	if n.Title == "" {
+		return nil, errkind.Mark(errors.New("an incident needs a title"), ErrInvalid)
 	}
-	if priority != "" && !validPriority(priority) {
-		return nil, fmt.Errorf("priority %q: want P1…P5", priority)
+	if n.Priority != "" && !validPriority(n.Priority) {
+		return nil, errkind.Mark(fmt.Errorf("priority %q: want P1…P5", n.Priority), ErrInvalid)
 	}
-	// A configured CI lends its kind, impact, owner group and propagation
-	// groups, as an alert on it would; the priority follows from them
-	// unless the operator set one.
-	impact, kind := "medium", ""
+	if (n.Urgency != "" && !validLevel(n.Urgency)) || (n.Impact != "" && !validLevel(n.Impact)) {
+		return nil, errkind.Mark(fmt.Errorf("urgency %q, impact %q: want high, medium or low", n.Urgency, n.Impact), ErrInvalid)
+	}
+	impact, kind, owner, known := "medium", "", n.OwnerGroup, false
 	var propagation []string
 	for i := range m.cfg.CIs {
-		if c := &m.cfg.CIs[i]; ci != "" && c.Name == ci {
-			impact, kind, propagation = c.Impact, c.Kind, c.Propagation
+		if c := &m.cfg.CIs[i]; n.CI != "" && c.Name == n.CI {
+			impact, kind, propagation, known = c.Impact, c.Kind, c.Propagation, true
 			if owner == "" {
 				owner = c.OwnerGroup
 			}
 		}
 	}
-	how := "manual incident"
+	if n.Impact != "" {
+		impact = n.Impact
+	}
+	urgency := n.Urgency
+	if urgency == "" {
+		urgency = "medium"
+	}
+	priority, how := n.Priority, "manual incident"
 	if priority == "" {
-		priority = m.cfg.priority("medium", impact)
-		how += " (priority from urgency medium × impact " + impact + ")"
+		priority = m.cfg.priority(urgency, impact)
+		how += " (priority from urgency " + urgency + " × impact " + impact + ")"
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	inc := &Incident{ID: m.nextID(tenant, "INC"), Tenant: tenant, Title: title, Status: StatusOpen, Priority: priority,
-		Urgency: "medium", Impact: impact, CI: ci, CIKind: kind, OwnerGroup: owner, GroupKey: "manual:" + strconv.FormatInt(now.UnixNano(), 10),
+	inc := &Incident{ID: m.nextID(tenant, "INC"), Tenant: tenant, Title: n.Title, Status: StatusOpen, Priority: priority,
+		Urgency: urgency, Impact: impact, CI: n.CI, CIKind: kind, OwnerGroup: owner, GroupKey: "manual:" + strconv.FormatInt(now.UnixNano(), 10),
 		Alerts: map[string]*IncidentAlert{}, OpenedAt: now}
+	if n.CI != "" && !known {
+		inc.warn(fmt.Sprintf("CI %q is not configured (no kind, impact or owner group from it)", n.CI))
+	}
+	if owner == "" {
+		inc.warn("no owner group")
+	}
 	inc.log(now, who, "opened", how)
 	m.propagate(inc, append([]string{owner}, propagation...), now, "opened")
 	m.tenantIncidents(tenant)[inc.ID] = inc
 	m.save(inc)
-	m.outbox.enqueue("opened", inc)
+	m.emit("opened", inc)
 	c := *inc
 	return &c, nil
 }
@@ -639,6 +913,40 @@ func (m *Manager) Incident(tenant, id string) (*Incident, bool) {
 	return &c, true
 }
 
+// RegisterProblem registers a problem by hand, for a CI and optionally an
+// alert name, and links the given incidents to it. An unknown incident is
+// ErrNotFound; a problem needs a title or a CI (ErrInvalid).
+func (m *Manager) RegisterProblem(tenant, who, title, ci, alertname string, incidents []string) (*Problem, error) {
+	if title == "" && ci == "" {
+		return nil, errkind.Mark(errors.New("a problem needs a title or a ci"), ErrInvalid)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range incidents {
+		if m.tenantIncidents(tenant)[id] == nil {
+			return nil, fmt.Errorf("no incident %s: %w", id, ErrNotFound)
+		}
+	}
+	now := m.now()
+	p := &Problem{ID: m.nextID(tenant, "PRB"), Tenant: tenant, Title: title, Status: "registered", CI: ci, Alertname: alertname,
+		Incidents: []string{}, OpenedAt: now}
+	p.Timeline = append(p.Timeline, TimelineEvent{At: now, Who: who, What: "registered", Detail: "by hand"})
+	for _, id := range incidents {
+		inc := m.tenantIncidents(tenant)[id]
+		if !contains(p.Incidents, id) {
+			p.Incidents = append(p.Incidents, id)
+		}
+		inc.ProblemID = p.ID
+		inc.log(now, who, "linked to problem", p.ID)
+		m.save(inc)
+	}
+	m.tenantProblems(tenant)[p.ID] = p
+	m.saveProblem(p)
+	m.log.Info("itsm: problem registered", "tenant", tenant, "id", p.ID, "who", who)
+	c := *p
+	return &c, nil
+}
+
 // Problems lists a tenant's problems.
 func (m *Manager) Problems(tenant string) []*Problem {
 	m.mu.Lock()
@@ -657,17 +965,6 @@ func (m *Manager) Suppressed(tenant string) []Suppressed {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]Suppressed{}, m.suppressed[tenant]...)
-}
-
-// Maintenance lists the configured windows and whether each is active.
-func (m *Manager) Maintenance() []map[string]any {
-	now := m.now()
-	out := []map[string]any{}
-	for i := range m.cfg.Maintenance {
-		w := &m.cfg.Maintenance[i]
-		out = append(out, map[string]any{"window": w, "active": w.active(now)})
-	}
-	return out
 }
 
 // problemSteps is the problem lifecycle, in order.

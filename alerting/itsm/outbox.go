@@ -117,15 +117,60 @@ func contains(list []string, s string) bool {
 // deliver is the outbox's DeliverFunc: one event to its receiver.
 func (o *Outbox) deliver(ctx context.Context, it outbox.Item) error {
 	r := o.receivers[it.Queue]
-	if r.Type == "jira" {
+	switch r.Type {
+	case "jira":
 		return o.postJira(ctx, r, it)
+	case "servicenow":
+		return o.putServiceNow(ctx, r, it)
 	}
 	return o.send(ctx, r, it.ID, it.Event, r.URL, it.Body, nil)
 }
 
+// putServiceNow creates the incident's record with the Table API's POST
+// once, keeps its sys_id in the store (itsm/<tenant>/servicenow/<receiver>/<id>),
+// and PATCHes <url>/<sys_id> with every later event, so one incident is
+// one record.
+func (o *Outbox) putServiceNow(ctx context.Context, r Receiver, it outbox.Item) error {
+	var ev struct {
+		Correlation string `json:"correlation_id"`
+	}
+	if err := json.Unmarshal(it.Body, &ev); err != nil || ev.Correlation == "" {
+		return outbox.Permanent(fmt.Errorf("servicenow body without correlation_id"))
+	}
+	keyKV := "itsm/" + strings.Replace(ev.Correlation, "/", "/servicenow/"+r.Name+"/", 1)
+	sysID := ""
+	if b, err := o.st.ListKV(keyKV); err == nil {
+		if v, ok := b[keyKV]; ok {
+			sysID = string(v)
+		}
+	}
+	base := strings.TrimSuffix(r.URL, "/")
+	if sysID != "" {
+		return o.sendMethod(ctx, http.MethodPatch, r, it.ID, it.Event, base+"/"+sysID, it.Body, nil)
+	}
+	var resp []byte
+	if err := o.send(ctx, r, it.ID, it.Event, base, it.Body, &resp); err != nil {
+		return err
+	}
+	var created struct {
+		Result struct {
+			SysID string `json:"sys_id"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(resp, &created) != nil || created.Result.SysID == "" {
+		o.log.Warn("itsm: servicenow answered without result.sys_id; later events create again", "receiver", r.Name, "incident", ev.Correlation)
+		return nil
+	}
+	return o.st.PutKV(keyKV, []byte(created.Result.SysID))
+}
+
 // send POSTs body; out receives the response body when non-nil.
 func (o *Outbox) send(ctx context.Context, r Receiver, id, event, url string, body []byte, out *[]byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	return o.sendMethod(ctx, http.MethodPost, r, id, event, url, body, out)
+}
+
+func (o *Outbox) sendMethod(ctx context.Context, method string, r Receiver, id, event, url string, body []byte, out *[]byte) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

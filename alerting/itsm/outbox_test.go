@@ -1,6 +1,7 @@
 package itsm
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
+	"github.com/emsdb/tsdb/alerting/alert"
 	"github.com/emsdb/tsdb/internal/apptest"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
@@ -63,4 +66,57 @@ func TestIdempotencyKeysUniqueAcrossRestarts(t *testing.T) {
 		require.False(t, seen[k], "Idempotency-Key %s sent for two different events: %v", k, got())
 		seen[k] = true
 	}
+}
+
+// TestServiceNowRecordAndCoalescing: ServiceNow gets one POST per
+// incident and PATCHes of the record's sys_id after it; two alerts that
+// open one incident in the same second send one "opened" (one PagerDuty
+// trigger), titled with both instances (the bugs: a POST per event, an
+// "opened" and an "updated", one instance named).
+func TestServiceNowRecordAndCoalescing(t *testing.T) {
+	var mu sync.Mutex
+	var calls []string
+	var bodies []map[string]any
+	sn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var b map[string]any
+		_ = json.NewDecoder(req.Body).Decode(&b)
+		mu.Lock()
+		calls = append(calls, req.Method+" "+req.URL.Path)
+		bodies = append(bodies, b)
+		mu.Unlock()
+		if req.Method == http.MethodPost {
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"result":{"sys_id":"46d44f0c1b"}}`))
+		}
+	}))
+	defer sn.Close()
+	got := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), calls...) }
+	pd := apptest.NewReceiver(t, 0)
+	cfg := testConfig(pd.URL(), sn.URL+"/api/now/table/incident")
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	m, err := New(cfg, st.Open(t, nil), nil, clk.Now)
+	require.NoError(t, err)
+	defer m.Close()
+	for _, inst := range []string{"web-1", "web-2"} {
+		a := &alert.Alert{Labels: labels.FromStrings("alertname", "Errors", "service", "checkout", "severity", "critical", "instance", inst),
+			Annotations: labels.FromStrings("summary", "Errors on "+inst)}
+		m.HandleAlert(alert.Event{Tenant: "acme", Alert: a, From: alert.StatePending, To: alert.StateFiring, At: clk.Now()})
+	}
+	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
+	require.Equal(t, "Errors on checkout: 2 instances (web-1, web-2)", inc.Title)
+	require.Eventually(t, func() bool { return len(got()) == 1 && len(pd.Got()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, "opened", pd.Got()[0]["payload"].(map[string]any)["custom_details"].(map[string]any)["event"])
+	_, err = m.Action("acme", inc.ID, "ack", "kim", "", "")
+	require.NoError(t, err)
+	_, err = m.Action("acme", inc.ID, "comment", "kim", "restarting web-2", "")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(got()) == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, []string{"POST /api/now/table/incident", "PATCH /api/now/table/incident/46d44f0c1b",
+		"PATCH /api/now/table/incident/46d44f0c1b"}, got())
+	require.Eventually(t, func() bool { return len(pd.Got()) == 3 }, 10*time.Second, 10*time.Millisecond)
+	var events []any
+	for _, b := range pd.Got() {
+		events = append(events, b["payload"].(map[string]any)["custom_details"].(map[string]any)["event"])
+	}
+	require.Equal(t, []any{"opened", "acknowledged", "updated"}, events, "one trigger for the two alerts")
 }

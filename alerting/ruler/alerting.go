@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -38,9 +39,12 @@ func (g *Group) evalAlerting(ctx context.Context, rl *Rule, ts time.Time, b *sto
 	}
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	events := g.transition(rl, current, ts)
+	events := g.transition(rl, current, ts, func(a *Alert) bool { return g.sourceSilent(ctx, rl, a, ts) })
 	send := g.record(rl, ts, b)
 	for _, e := range events { // the history of transitions, kept as a series
+		if e.From == e.To {
+			continue // a silent source's recovery: no state changed
+		}
 		lb := labels.NewBuilder(e.Alert.Labels)
 		lb.Set(model.MetricNameLabel, "ALERTS_TRANSITIONS")
 		lb.Set("transition_from", string(e.From))
@@ -102,8 +106,11 @@ func (g *Group) alertsOf(ctx context.Context, rl *Rule, series []query.Series, t
 }
 
 // transition moves the rule's alerts to their states at ts given the
-// current ones and returns the transitions. rl.mu is held.
-func (g *Group) transition(rl *Rule, current map[string]*Alert, ts time.Time) []Event {
+// current ones and returns the transitions. silent reports whether an
+// alert that went away did so because its source stopped reporting; it
+// is asked only about firing alerts that went away and about those
+// already silent. rl.mu is held.
+func (g *Group) transition(rl *Rule, current map[string]*Alert, ts time.Time, silent func(*Alert) bool) []Event {
 	var events []Event
 	for key, cur := range current {
 		a := rl.active[key]
@@ -114,7 +121,11 @@ func (g *Group) transition(rl *Rule, current map[string]*Alert, ts time.Time) []
 				activeAt = t
 			}
 			g.mu.Unlock()
-			a = &Alert{Labels: cur.Labels, State: StatePending, ActiveAt: activeAt,
+			var silentSince time.Time
+			if a != nil {
+				silentSince = a.SilentSince // the source is back, the alert not yet firing
+			}
+			a = &Alert{Labels: cur.Labels, State: StatePending, ActiveAt: activeAt, SilentSince: silentSince,
 				GeneratorURL: g.r.opts.ExternalURL + "/graph?g0.expr=" + urlEscape(rl.Def.Expr)}
 			rl.active[key] = a
 			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StateInactive, To: StatePending, At: ts})
@@ -122,7 +133,7 @@ func (g *Group) transition(rl *Rule, current map[string]*Alert, ts time.Time) []
 		a.Value, a.Annotations = cur.Value, cur.Annotations
 		a.KeepFiringSince = time.Time{}
 		if a.State == StatePending && ts.Sub(a.ActiveAt) >= time.Duration(rl.Def.For) {
-			a.State, a.FiredAt = StateFiring, ts
+			a.State, a.FiredAt, a.SilentSince = StateFiring, ts, time.Time{}
 			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StatePending, To: StateFiring, At: ts})
 		}
 	}
@@ -134,6 +145,10 @@ func (g *Group) transition(rl *Rule, current map[string]*Alert, ts time.Time) []
 		case StatePending:
 			delete(rl.active, key)
 			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StatePending, To: StateInactive, At: ts})
+			if !a.SilentSince.IsZero() { // back from silence, and the condition cleared: recovered
+				a.SilentSince = time.Time{}
+				events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StateInactive, To: StateInactive, At: ts})
+			}
 		case StateFiring:
 			if kf := time.Duration(rl.Def.KeepFiringFor); kf > 0 {
 				if a.KeepFiringSince.IsZero() {
@@ -144,14 +159,68 @@ func (g *Group) transition(rl *Rule, current map[string]*Alert, ts time.Time) []
 				}
 			}
 			a.State, a.ResolvedAt = StateInactive, ts
-			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StateFiring, To: StateInactive, At: ts})
+			noData := silent(a)
+			if noData {
+				a.SilentSince = ts
+			}
+			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StateFiring, To: StateInactive, At: ts, NoData: noData})
 		case StateInactive:
+			if !a.SilentSince.IsZero() {
+				if silent(a) {
+					continue // kept until its source reports again
+				}
+				a.SilentSince, a.ResolvedAt = time.Time{}, ts
+				events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StateInactive, To: StateInactive, At: ts})
+				continue
+			}
 			if ts.Sub(a.ResolvedAt) > 15*time.Minute {
 				delete(rl.active, key)
 			}
 		}
 	}
 	return events
+}
+
+// sourceSilent reports whether the series a rule reads have no samples
+// at ts for an alert's labels: every series selector of the expression,
+// narrowed by the alert's own labels (those the rule did not add), selects
+// nothing. An expression it cannot take apart, or a query that fails,
+// counts as not silent (the alert resolves, as before).
+func (g *Group) sourceSilent(ctx context.Context, rl *Rule, a *Alert, ts time.Time) bool {
+	sels, err := query.Selectors(rl.Def.Expr)
+	if err != nil || len(sels) == 0 {
+		return false
+	}
+	var own []*labels.Matcher
+	a.Labels.Range(func(l labels.Label) {
+		if _, ok := rl.Def.Labels[l.Name]; ok || l.Name == "alertname" {
+			return
+		}
+		if _, ok := g.Labels[l.Name]; ok {
+			return
+		}
+		own = append(own, labels.MustNewMatcher(labels.MatchEqual, l.Name, l.Value))
+	})
+	for _, sel := range sels {
+		for _, set := range sel {
+			var parts []string
+			named := map[string]bool{}
+			for _, m := range set {
+				parts = append(parts, m.String())
+				named[m.Name] = true
+			}
+			for _, m := range own {
+				if !named[m.Name] {
+					parts = append(parts, m.String())
+				}
+			}
+			res, err := g.r.eng.Instant(ctx, g.tenant(), "{"+strings.Join(parts, ",")+"}", ts.Add(-g.QueryOffset).UnixMilli())
+			if err != nil || len(res.Series) > 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // record writes ALERTS and ALERTS_FOR_STATE of the rule's active alerts

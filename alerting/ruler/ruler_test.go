@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -315,4 +316,55 @@ func TestStopCancelsRunningQuery(t *testing.T) {
 	t0 := time.Now()
 	r.Stop()
 	require.Less(t, time.Since(t0), time.Second, "Stop waited for the query")
+}
+
+// TestNoDataIsNotRecovery: an alert whose source stops reporting goes
+// away with NoData set, and its recovery is told when the source reports
+// again below the threshold; an alert whose value recovers goes away
+// without NoData (the bug: both looked like a recovery).
+func TestNoDataIsNotRecovery(t *testing.T) {
+	db := st.Open(t, nil)
+	eng := query.NewEngine(db, nil)
+	r := New(eng, db, &recorder{}, nil)
+	var events []string
+	r.OnEvent(func(e Event) {
+		events = append(events, e.Alert.Labels.Get("sensor")+" "+string(e.From)+">"+string(e.To)+map[bool]string{true: " no data"}[e.NoData])
+	})
+	g := groupFrom(t, r, `
+groups:
+  - name: g
+    interval: 1m
+    labels: {team: ops}
+    rules:
+      - alert: Hot
+        expr: temp > 30
+        labels: {severity: page}
+`)
+	ctx := context.Background()
+	t0 := time.Unix(1_700_000_000, 0)
+	temp := func(sensor string, m int, v float64) {
+		var b storage.Batch
+		b.Add(labels.FromStrings("__name__", "temp", "sensor", sensor), storage.Sample{T: t0.Add(time.Duration(m) * time.Minute).UnixMilli(), V: v})
+		require.NoError(t, db.Write(ctx, "default", &b))
+	}
+	stale := math.Float64frombits(storage.StaleNaN)
+	eval := func(m int) { g.Eval(ctx, t0.Add(time.Duration(m)*time.Minute)) }
+	temp("a", 0, 35)
+	temp("b", 0, 35)
+	eval(0)
+	eval(1)
+	temp("a", 2, stale) // a goes silent
+	temp("b", 2, 20)    // b recovers
+	eval(2)
+	slices.Sort(events)
+	require.Equal(t, []string{"a firing>inactive no data", "a inactive>pending", "a pending>firing",
+		"b firing>inactive", "b inactive>pending", "b pending>firing"}, events)
+	events = nil
+	for m := 3; m <= 30; m++ {
+		eval(m)
+	}
+	require.Empty(t, events, "silent: nothing more until the source reports")
+	temp("a", 31, 25)
+	eval(31)
+	require.Equal(t, []string{"a inactive>inactive"}, events, "a reports again below the threshold: recovered")
 }
