@@ -168,7 +168,8 @@ itsm:
 	require.Contains(t, snEvents, "escalated")
 	require.Equal(t, "acknowledged", snEvents[len(snEvents)-1])
 
-	// The metric goes stale: alert resolved → incident resolved → tickets.
+	// The metric goes stale: the source is silent, which is not a
+	// recovery — the incident stays open and says so (no_data: keep_open).
 	req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
 		Labels:  []prompb.Label{{Name: "__name__", Value: "checkout_errors"}, {Name: "service", Value: "checkout"}},
 		Samples: []prompb.Sample{{Timestamp: time.Now().UnixMilli(), Value: staleNaN()}},
@@ -176,7 +177,21 @@ itsm:
 	code, body, err := apptest.RemoteWrite(context.Background(), c, db.URL()+"/api/v1/write", req)
 	require.NoError(t, err)
 	require.Equal(t, 204, code, body)
-	require.Eventually(t, func() bool { return incidents()[0].Status == "resolved" }, 20*time.Second, 200*time.Millisecond)
+	silent := func() bool {
+		resp, err := c.Get(db.URL() + "/api/v1/incidents/" + inc.ID)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "silent since")
+	}
+	require.Eventually(t, silent, 20*time.Second, 200*time.Millisecond, "the timeline says the source went silent")
+	require.NotEqual(t, "resolved", incidents()[0].Status)
+
+	// The source reports again, recovered: alert resolved → incident
+	// resolved → tickets.
+	require.Eventually(t, func() bool { push(0); return incidents()[0].Status == "resolved" }, 20*time.Second, 300*time.Millisecond)
 	require.Eventually(t, func() bool { return last(pd, "event_action") == "resolve" && last(sn, "state") == "6" },
 		30*time.Second, 200*time.Millisecond)
 
