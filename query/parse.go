@@ -38,7 +38,8 @@ var defaultParseLimits = parseLimits{DefaultMaxQueryLength, DefaultMaxDepth, Def
 
 // Parse parses a PromQL or MetricsQL query, after checking it against the
 // default bounds (DefaultMaxQueryLength, DefaultMaxDepth, DefaultMaxTerms).
-// PromQL 3 names metricsql spells differently are translated first. Its
+// PromQL 3 names metricsql spells differently are translated first, and
+// modifiers before a subquery parenthesized (rewriteModifiedSubqueries). Its
 // errors are *Error of type ErrBadData.
 func Parse(q string) (metricsql.Expr, error) {
 	return parseBounded(q, defaultParseLimits)
@@ -68,6 +69,7 @@ func parseBounded(q string, lim parseLimits) (metricsql.Expr, error) {
 		}
 		return s
 	})
+	q = rewriteModifiedSubqueries(q)
 	e, err := metricsql.Parse(q)
 	if err != nil {
 		return nil, badData("invalid parameter \"query\": %v", err)
