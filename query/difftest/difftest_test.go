@@ -254,8 +254,8 @@ func generateModifierQueries(rng *rand.Rand, end time.Time, n int) []string {
 	counter := []string{"rate", "irate", "increase", "resets", "changes"}
 	gauge := []string{"avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
 		"last_over_time", "present_over_time", "stddev_over_time", "delta", "idelta", "deriv"}
-	// A subquery gets an @ of its own only when its selector has none
-	// and it is not inside another subquery: Prometheus implements @ as
+	// A subquery gets an @ of its own only when its selector has none,
+	// and no @ is inside a subquery inside another: Prometheus implements @ as
 	// an offset from the evaluation time, recomputed per subquery, and
 	// answers otherwise there (docs/query.md, "Known differences").
 	inner := func(nested bool) string {
@@ -292,7 +292,7 @@ func generateModifierQueries(rng *rand.Rand, end time.Time, n int) []string {
 		case 5:
 			// The selector's own subquery chain: a subquery with modifiers
 			// taken as a subquery again, then by a function.
-			q = fmt.Sprintf("max_over_time(avg_over_time(temperature %s %s %s)%s)", mods(), sub(), offset(), sub())
+			q = fmt.Sprintf("max_over_time(avg_over_time(temperature %s %s %s)%s)", offset(), sub(), offset(), sub())
 		}
 		qs = append(qs, q)
 	}
