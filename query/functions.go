@@ -2,6 +2,7 @@ package query
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"regexp"
 	"slices"
@@ -867,12 +868,16 @@ type bucket struct {
 }
 
 type bucketGroup struct {
-	ls      labels.Labels
+	ls      labels.Labels // without le and __name__: the output's labels
+	name    string        // the metric name, for annotations
 	buckets []bucket
 }
 
 // classicHistograms groups the buckets of classic histograms (series with
-// an le label) by their other labels, __name__ dropped.
+// an le label) by their other labels, __name__ included, as Prometheus's
+// resetHistograms does; the groups' labels drop __name__, so two metrics
+// with the same other labels are two groups with one labelset, which
+// checkDistinct refuses.
 func (ev *evaluator) classicHistograms(vec Vector) []*bucketGroup {
 	groups := map[string]*bucketGroup{}
 	var order []*bucketGroup
@@ -880,20 +885,44 @@ func (ev *evaluator) classicHistograms(vec Vector) []*bucketGroup {
 		le := s.Metric.Get("le")
 		upper, err := strconv.ParseFloat(le, 64)
 		if err != nil {
-			ev.warn("PromQL warning: bucket label %q is missing or has a malformed value of %q for metric name %q", "le", le, s.Metric.Get(model.MetricNameLabel))
+			ev.warn("PromQL warning: bucket label %q is missing or has a malformed value of %q%s", "le", le, forMetricName(s.Metric.Get(model.MetricNameLabel)))
 			continue
 		}
-		ls := labels.NewBuilder(s.Metric).Del("le", model.MetricNameLabel).Labels()
-		key := ls.String()
+		key := labels.NewBuilder(s.Metric).Del("le").Labels().String()
 		g := groups[key]
 		if g == nil {
-			g = &bucketGroup{ls: ls}
+			g = &bucketGroup{ls: labels.NewBuilder(s.Metric).Del("le", model.MetricNameLabel).Labels(), name: s.Metric.Get(model.MetricNameLabel)}
 			groups[key] = g
 			order = append(order, g)
 		}
 		g.buckets = append(g.buckets, bucket{upper, s.F})
 	}
 	return order
+}
+
+// forMetricName is the suffix Prometheus's annotations give a metric name
+// (maybeAddMetricName): none when the name is empty.
+func forMetricName(name string) string {
+	if name == "" {
+		return ""
+	}
+	return fmt.Sprintf(" for metric name %q", name)
+}
+
+// checkDistinct fails the query, as Prometheus does, when two samples of
+// one step's output have the same labels.
+func (ev *evaluator) checkDistinct(out Vector) {
+	if len(out) < 2 {
+		return
+	}
+	seen := make(map[string]struct{}, len(out))
+	for _, s := range out {
+		k := s.Metric.String()
+		if _, ok := seen[k]; ok {
+			ev.failf("vector cannot contain metrics with the same labelset")
+		}
+		seen[k] = struct{}{}
+	}
 }
 
 func (ev *evaluator) histogramQuantile(q, v Matrix) Matrix {
@@ -906,10 +935,11 @@ func (ev *evaluator) histogramQuantile(q, v Matrix) Matrix {
 		for _, g := range ev.classicHistograms(a[1]) {
 			val, forced := bucketQuantile(phi, g.buckets)
 			if forced {
-				ev.info("PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name %q", "")
+				ev.info("PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)%s", forMetricName(g.name))
 			}
 			out = append(out, Sample{Metric: g.ls, T: ts, F: val})
 		}
+		ev.checkDistinct(out)
 		return out
 	}, q, v)
 }
@@ -920,6 +950,7 @@ func (ev *evaluator) histogramFraction(lo, hi, v Matrix) Matrix {
 		for _, g := range ev.classicHistograms(a[2]) {
 			out = append(out, Sample{Metric: g.ls, T: ts, F: bucketFraction(scalarAt(lo, k), scalarAt(hi, k), g.buckets)})
 		}
+		ev.checkDistinct(out)
 		return out
 	}, lo, hi, v)
 }

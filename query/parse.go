@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // The bounds on a query's text. The MetricsQL parser recurses once per
@@ -38,7 +39,8 @@ var defaultParseLimits = parseLimits{DefaultMaxQueryLength, DefaultMaxDepth, Def
 
 // Parse parses a PromQL or MetricsQL query, after checking it against the
 // default bounds (DefaultMaxQueryLength, DefaultMaxDepth, DefaultMaxTerms).
-// PromQL 3 names metricsql spells differently are translated first. Its
+// PromQL 3 names metricsql spells differently are translated first, and
+// modifiers before a subquery parenthesized (rewriteModifiedSubqueries). Its
 // errors are *Error of type ErrBadData.
 func Parse(q string) (metricsql.Expr, error) {
 	return parseBounded(q, defaultParseLimits)
@@ -53,12 +55,18 @@ func parseQuery(q string, step, rng int64, lim parseLimits) (metricsql.Expr, err
 	}
 	rewritten, err := rewriteDurations(q, step, rng)
 	if err != nil {
-		return nil, badData("invalid parameter \"query\": %v", err)
+		return nil, parseError(q, err)
 	}
-	return parseBounded(rewritten, lim)
+	return parseRewritten(q, rewritten, lim)
 }
 
 func parseBounded(q string, lim parseLimits) (metricsql.Expr, error) {
+	return parseRewritten(q, q, lim)
+}
+
+// parseRewritten parses q, the query as the user wrote it, from its
+// rewritten form.
+func parseRewritten(orig, q string, lim parseLimits) (metricsql.Expr, error) {
 	if err := lim.check(q); err != nil {
 		return nil, err
 	}
@@ -68,11 +76,50 @@ func parseBounded(q string, lim parseLimits) (metricsql.Expr, error) {
 		}
 		return s
 	})
+	q = rewriteModifiedSubqueries(q)
 	e, err := metricsql.Parse(q)
 	if err != nil {
-		return nil, badData("invalid parameter \"query\": %v", err)
+		return nil, parseError(orig, err)
 	}
 	return e, nil
+}
+
+// promqlParser reads a query that MetricsQL refused, for the error only.
+var promqlParser = parser.NewParser(parser.Options{EnableExperimentalFunctions: true, EnableBinopFillModifiers: true})
+
+// parseError is the error for a query that did not parse. MetricsQL is
+// the language we parse (a superset of most of PromQL), so a query is
+// accepted when metricsql accepts it; only once it has refused does
+// Prometheus's own parser read the query, and when that refuses it too,
+// its error is the answer, with Prometheus's position and wording
+// (`1:6: parse error: unexpected end of input`), which users and tools
+// know. A query Prometheus accepts and MetricsQL does not gets
+// MetricsQL's error. The query has passed the length and nesting bounds
+// before either parser sees it.
+func parseError(q string, mqlErr error) error {
+	if _, err := promqlParser.ParseExpr(q); err != nil {
+		return badData("invalid parameter \"query\": %w", &SyntaxError{Err: err})
+	}
+	return badData("invalid parameter \"query\": %w", &SyntaxError{Err: mqlErr})
+}
+
+// SyntaxError is why a query did not parse, without the API's framing
+// (`invalid parameter "query": `): what `tsdb rules check` prints after
+// "could not parse expression: ", as promtool does.
+type SyntaxError struct {
+	Err error
+}
+
+func (e *SyntaxError) Error() string { return e.Err.Error() }
+func (e *SyntaxError) Unwrap() error { return e.Err }
+
+// ParsePromQL checks q with Prometheus's own parser only, experimental
+// functions allowed: what promtool accepts. Its errors are *SyntaxError.
+func ParsePromQL(q string) error {
+	if _, err := promqlParser.ParseExpr(q); err != nil {
+		return &SyntaxError{Err: err}
+	}
+	return nil
 }
 
 var promqlAliases = regexp.MustCompile(`\bdouble_exponential_smoothing\s*\(`)

@@ -224,3 +224,31 @@ func TestExpandedTermsConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestParseErrorsAsPrometheus: a query neither parser accepts gets
+// Prometheus's error, position and wording; one MetricsQL accepts parses.
+func TestParseErrorsAsPrometheus(t *testing.T) {
+	f := func(q, want string) {
+		t.Helper()
+		_, err := parseQuery(q, 0, 0, defaultParseLimits)
+		var qe *Error
+		require.ErrorAs(t, err, &qe, "%s", q)
+		require.Equal(t, ErrBadData, qe.Type)
+		require.EqualError(t, err, `invalid parameter "query": `+want, "%s", q)
+	}
+	f(`x +`, `1:4: parse error: unexpected end of input`)
+	f(`sum(x) by`, `1:10: parse error: unexpected end of input in grouping opts, expected "("`)
+	f(`rate(x[5m]`, `1:11: parse error: unclosed left parenthesis`)
+	f(`{a="b"`, `1:7: parse error: unexpected end of input inside braces`)
+	f(`x )`, `1:4: parse error: unexpected right parenthesis ')'`)
+	f(`1 +* 2`, `1:4: parse error: unexpected <op:*>`)
+	f(`x[5x]`, `1:3: parse error: bad number or duration syntax: "5"`)
+	f(`foo(x)`, `1:1: parse error: unknown function with name "foo"`)
+	f(`x offset 1m [5m]`, `1:13: parse error: no offset modifiers allowed before range`)
+	f(`rate(x[5m+1m]`, `1:14: parse error: unclosed left parenthesis`)
+	// MetricsQL that is not PromQL still parses.
+	for _, q := range []string{`x[5m5m]`, `rate(x)`, `WITH (a = x) a + 1`, `sum(x) default 0`, `x{a="1" or b="2"}`} {
+		_, err := parseQuery(q, 0, 0, defaultParseLimits)
+		require.NoError(t, err, "%s", q)
+	}
+}

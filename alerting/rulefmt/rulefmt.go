@@ -79,13 +79,26 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("group %q, rule %d, %q: %v", e.Group, e.Rule, e.Name, e.Err)
 }
 
-// ParseFile reads and checks a rule file.
+// Options says how strictly a rule file is checked.
+type Options struct {
+	// PromQL requires expressions that Prometheus's own parser accepts,
+	// as promtool does; otherwise MetricsQL (what the ruler runs) is
+	// accepted too.
+	PromQL bool
+}
+
+// ParseFile reads and checks a rule file; expressions may be MetricsQL.
 func ParseFile(path string) (*File, []error) {
+	return ParseFileOptions(path, Options{})
+}
+
+// ParseFileOptions reads and checks a rule file as o says.
+func ParseFileOptions(path string, o Options) (*File, []error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, []error{err}
 	}
-	f, errs := Parse(b)
+	f, errs := ParseOptions(b, o)
 	for i, e := range errs {
 		errs[i] = fmt.Errorf("%s: %w", path, e)
 	}
@@ -96,6 +109,11 @@ func ParseFile(path string) (*File, []error) {
 // groups, rules that are neither or both of record and alert, expressions
 // that do not parse, bad names and labels, templates that do not parse.
 func Parse(content []byte) (*File, []error) {
+	return ParseOptions(content, Options{})
+}
+
+// ParseOptions is Parse, as strictly as o says.
+func ParseOptions(content []byte, o Options) (*File, []error) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(content))
 	dec.KnownFields(true)
@@ -123,7 +141,7 @@ func Parse(content []byte) (*File, []error) {
 			}
 		}
 		for i := range g.Rules {
-			for _, err := range g.Rules[i].validate() {
+			for _, err := range g.Rules[i].validate(o) {
 				errs = append(errs, &Error{Group: g.Name, Rule: i + 1, Name: g.Rules[i].Name(), Err: err})
 			}
 		}
@@ -131,7 +149,7 @@ func Parse(content []byte) (*File, []error) {
 	return &f, errs
 }
 
-func (r *Rule) validate() []error {
+func (r *Rule) validate(o Options) []error {
 	var errs []error
 	switch {
 	case r.Record != "" && r.Alert != "":
@@ -141,7 +159,12 @@ func (r *Rule) validate() []error {
 	}
 	if r.Expr == "" {
 		errs = append(errs, errors.New("field 'expr' must be set in rule"))
-	} else if _, err := query.Parse(r.Expr); err != nil {
+	} else if err := checkExpr(r.Expr, o); err != nil {
+		// The parser's own words, as promtool prints them, not the API's
+		// framing.
+		if se, ok := errors.AsType[*query.SyntaxError](err); ok {
+			err = se
+		}
 		errs = append(errs, fmt.Errorf("could not parse expression: %v", err))
 	}
 	if r.Record != "" {
@@ -186,6 +209,18 @@ func (r *Rule) validate() []error {
 		}
 	}
 	return errs
+}
+
+// checkExpr parses a rule's expression: as PromQL when o.PromQL, and
+// always as the ruler will run it.
+func checkExpr(expr string, o Options) error {
+	if o.PromQL {
+		if err := query.ParsePromQL(expr); err != nil {
+			return err
+		}
+	}
+	_, err := query.Parse(expr)
+	return err
 }
 
 func sortedKeys(m map[string]string) []string {

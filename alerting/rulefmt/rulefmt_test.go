@@ -13,13 +13,27 @@ func TestTestdata(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.yml")
 	require.NoError(t, err)
 	for _, f := range files {
-		_, errs := ParseFile(f)
+		_, errs := ParseFileOptions(f, Options{PromQL: true})
 		if strings.HasPrefix(filepath.Base(f), "good_") {
 			require.Empty(t, errs, f)
 		} else {
 			require.NotEmpty(t, errs, f)
 		}
 	}
+}
+
+// TestMetricsQLRules: what promtool refuses only because it is not PromQL
+// is a rule the ruler runs.
+func TestMetricsQLRules(t *testing.T) {
+	for _, f := range []string{"testdata/bad_expr_metricsql.yml", "testdata/bad_expr_range_duration.yml"} {
+		_, errs := ParseFile(f)
+		require.Empty(t, errs, f)
+		_, errs = ParseFileOptions(f, Options{PromQL: true})
+		require.NotEmpty(t, errs, f)
+	}
+	_, errs := ParseFile("testdata/bad_expr_end_of_input.yml")
+	require.Len(t, errs, 1)
+	require.EqualError(t, errs[0], `testdata/bad_expr_end_of_input.yml: group "x", rule 1, "A": could not parse expression: 1:5: parse error: unexpected end of input`)
 }
 
 func TestParseGroup(t *testing.T) {

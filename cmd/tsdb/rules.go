@@ -10,17 +10,28 @@ import (
 	"github.com/emsdb/tsdb/alerting/rulefmt"
 )
 
-// rulesCheck is `tsdb rules check FILE…`: promtool check rules' output and
-// exit code.
-func rulesCheck(files []string, out io.Writer) int {
+// rulesCheck is `tsdb rules check [--metricsql] FILE…`: promtool check
+// rules' output and exit code. Expressions must be PromQL, as promtool
+// requires, unless --metricsql allows what the ruler also runs.
+func rulesCheck(args []string, out io.Writer) int {
+	var o rulefmt.Options
+	o.PromQL = true
+	var files []string
+	for _, a := range args {
+		if a == "--metricsql" || a == "-metricsql" {
+			o.PromQL = false
+			continue
+		}
+		files = append(files, a)
+	}
 	if len(files) == 0 {
-		fmt.Fprintln(out, "usage: tsdb rules check FILE...")
+		fmt.Fprintln(out, "usage: tsdb rules check [--metricsql] FILE...")
 		return 2
 	}
 	failed := false
 	for _, f := range files {
 		fmt.Fprintf(out, "Checking %s\n", f)
-		rf, errs := rulefmt.ParseFile(f)
+		rf, errs := rulefmt.ParseFileOptions(f, o)
 		if len(errs) > 0 {
 			failed = true
 			fmt.Fprintf(out, "  FAILED:\n")

@@ -58,8 +58,16 @@ storage:
 			t.Logf("%s:\n%s", base, r.Data.Result)
 		}
 	}
+	seed := uint64(1)
+	if v := os.Getenv("DIFFTEST_SEED"); v != "" {
+		var err error
+		seed, err = strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err, "DIFFTEST_SEED")
+	}
 	queries := generateQueries()
 	require.GreaterOrEqual(t, len(queries), 200)
+	queries = append(queries, generateModifierQueries(rand.New(rand.NewPCG(seed, 11)), end, 80)...)
+	t.Logf("seed %d (DIFFTEST_SEED)", seed)
 	times := []time.Time{end, end.Add(-7*time.Minute - 13*time.Second), end.Add(-45 * time.Minute)}
 	var failures []string
 	checked := 0
@@ -214,6 +222,80 @@ func generateQueries() []string {
 		`count(count by (job) (temperature))`, `group by (job) (temperature)`, `stddev by (job) (temperature)`,
 		`max_over_time(temperature[1h:5m] offset 10m)`, `min_over_time(sum(temperature)[20m:3m])`,
 	)
+	return qs
+}
+
+// generateModifierQueries returns n random queries of the forms where
+// PromQL lets `offset` and `@` come before a subquery's brackets (issue
+// 17): `f(sel MODS [r:s] MODS)`, chains of them (`f(g(sel MODS [r:s]) MODS
+// [r:s])`, `sel MODS [r:s] MODS [r:s]`), inside aggregations and binary
+// operations. @ times are within the data, which ends at end.
+func generateModifierQueries(rng *rand.Rand, end time.Time, n int) []string {
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	offset := func() string { return "offset " + pick("1m", "5m", "30s", "-2m", "90s", "1h") }
+	mods := func() string {
+		var ms []string
+		if rng.IntN(3) > 0 {
+			ms = append(ms, offset())
+		}
+		if rng.IntN(3) > 0 || len(ms) == 0 {
+			at := pick("start()", "end()",
+				strconv.FormatInt(end.Add(-time.Duration(rng.IntN(90))*time.Minute-17*time.Second).Unix(), 10))
+			ms = append(ms, "@ "+at)
+		}
+		if len(ms) == 2 && rng.IntN(2) == 0 {
+			ms[0], ms[1] = ms[1], ms[0]
+		}
+		return strings.Join(ms, " ")
+	}
+	sub := func() string {
+		return "[" + pick("5m", "10m", "30m") + ":" + pick("", "30s", "1m", "2m", "5m") + "]"
+	}
+	counter := []string{"rate", "irate", "increase", "resets", "changes"}
+	gauge := []string{"avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
+		"last_over_time", "present_over_time", "stddev_over_time", "delta", "idelta", "deriv"}
+	// A subquery gets an @ of its own only when its selector has none,
+	// and no @ is inside a subquery inside another: Prometheus implements @ as
+	// an offset from the evaluation time, recomputed per subquery, and
+	// answers otherwise there (docs/query.md, "Known differences").
+	inner := func(nested bool) string {
+		fns, sel := gauge, pick(`temperature`, `temperature{instance=~"i[12]"}`, `{__name__="temperature",job="db"}`)
+		if rng.IntN(2) == 0 {
+			fns, sel = counter, pick(`requests_total`, `requests_total{job="api"}`)
+		}
+		fn := fns[rng.IntN(len(fns))]
+		space, pre := pick(" ", ""), mods()
+		q := fmt.Sprintf("%s(%s %s%s%s", fn, sel, pre, space, sub())
+		switch {
+		case rng.IntN(3) > 0:
+		case nested || strings.Contains(pre, "@"):
+			q += " " + offset()
+		default:
+			q += " " + mods()
+		}
+		return q + ")"
+	}
+	var qs []string
+	for range n {
+		var q string
+		switch rng.IntN(6) {
+		case 0, 1:
+			q = inner(false)
+		case 2:
+			// Modifiers after a subquery of a call (on the call itself
+			// they are MetricsQL, not PromQL).
+			q = fmt.Sprintf("%s(%s%s %s)", pick(gauge[:8]...), inner(true), sub(), mods())
+		case 3:
+			q = fmt.Sprintf("%s by (job) (%s)", pick("sum", "max", "count"), inner(false))
+		case 4:
+			q = fmt.Sprintf("%s - %s", inner(false), inner(false))
+		case 5:
+			// The selector's own subquery chain: a subquery with modifiers
+			// taken as a subquery again, then by a function.
+			q = fmt.Sprintf("max_over_time(avg_over_time(temperature %s %s %s)%s)", offset(), sub(), offset(), sub())
+		}
+		qs = append(qs, q)
+	}
 	return qs
 }
 

@@ -205,3 +205,16 @@ func TestMetricsQLExtensions(t *testing.T) {
 		require.Equal(t, Pass, c.Status, "%s: %s\n%s", c.ID(), c.Query, c.Err)
 	}
 }
+
+// TestPromQLCorners runs our own script of PromQL corners (issue 17),
+// expectations taken from Prometheus 3.14.
+func TestPromQLCorners(t *testing.T) {
+	src, err := os.ReadFile("testdata/promql.test")
+	require.NoError(t, err)
+	cases, err := Run(context.Background(), "promql.test", string(src), openStore(t))
+	require.NoError(t, err)
+	require.NotEmpty(t, cases)
+	for _, c := range cases {
+		require.Equal(t, Pass, c.Status, "%s: %s\n%s", c.ID(), c.Query, c.Err)
+	}
+}
