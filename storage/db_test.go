@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -211,6 +212,32 @@ func TestTenantSeriesLimit(t *testing.T) {
 	require.Len(t, st.Read(t, db, "small", 0, all, st.Eq("__name__", "a"))[`{__name__="a"}`], 1, "nothing of the refused batch was stored")
 	st.Write(t, db, "small", st.Series(ls("__name__", "a"), 2, 2)) // existing series keep taking samples
 	st.Write(t, db, "big", st.Series(ls("__name__", "a"), 1, 1), st.Series(ls("__name__", "b"), 1, 1), st.Series(ls("__name__", "c"), 1, 1))
+}
+
+// The series limits count distinct series, not batch entries: remote write
+// sends a series once per sample, so 600 new series arrive as 1,200
+// entries (#23).
+func TestSeriesLimitCountsDistinctSeries(t *testing.T) {
+	db := st.Open(t, &storage.Options{MaxSeries: 1000, TenantMaxSeries: func(string) int { return 1000 }})
+	var b storage.Batch
+	for round := range 2 {
+		for i := range 600 {
+			b.Add(ls("__name__", "m", "i", strconv.Itoa(i)), storage.Sample{T: int64(round), V: 1})
+		}
+	}
+	require.NoError(t, db.Write(context.Background(), "default", &b))
+	require.Equal(t, 600, db.Stats().Series)
+
+	// 401 new series, each twice: one over either limit, counted once each.
+	b.Reset()
+	for round := range 2 {
+		for i := range 401 {
+			b.Add(ls("__name__", "n", "i", strconv.Itoa(i)), storage.Sample{T: int64(round), V: 1})
+		}
+	}
+	err := db.Write(context.Background(), "default", &b)
+	require.ErrorIs(t, err, storage.ErrTooManySeries)
+	require.ErrorContains(t, err, "adds 401 series to 600")
 }
 
 func TestCrashRecoveryReplaysWAL(t *testing.T) {
