@@ -79,7 +79,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(), quit: make(chan struct{})}
+	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(o.KeyCacheEntries), quit: make(chan struct{})}
 	db.blocks = pebble.NewCache(o.BlockCacheSize)
 	for i := 0; i < o.Shards; i++ {
 		sh, err := openShard(i, filepath.Join(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, cache, db.blocks, &db.stats)
