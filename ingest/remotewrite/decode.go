@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -14,6 +15,15 @@ import (
 // ErrMalformed wraps every decoding error: the request body is not a valid
 // message of the protocol it claims to be.
 var ErrMalformed = errors.New("remotewrite: malformed request")
+
+// ErrOtherVersion reports a body that is a message of the other protocol
+// version than the one it was decoded as: read as the other version it
+// would store nothing.
+var ErrOtherVersion = errors.New("remotewrite: body of the other protocol version")
+
+// ErrNoMetricName reports a series without a metric name (__name__), which
+// the remote-write specification requires of every series.
+var ErrNoMetricName = errors.New("remotewrite: series without a metric name")
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
@@ -59,6 +69,7 @@ func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 	d.samples = d.samples[:0]
 	b.Decode = d.decodeKey
 	r := pbReader{b: buf}
+	series, v2Fields := 0, 0
 	for !r.done() {
 		field, typ, err := r.key()
 		if err != nil {
@@ -69,14 +80,21 @@ func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 			if err != nil {
 				return c, err
 			}
+			series++
 			if err := d.decodeV1Series(msg, b, &c); err != nil {
-				return c, fmt.Errorf("timeseries %d: %w", len(b.Series), err)
+				return c, fmt.Errorf("timeseries %d: %w", series-1, err)
 			}
 			continue
+		}
+		if (field == 4 || field == 5) && typ == protowire.BytesType {
+			v2Fields++
 		}
 		if err := r.skip(field, typ); err != nil { // metadata (3) and unknown fields
 			return c, err
 		}
+	}
+	if series == 0 && v2Fields > 0 {
+		return c, fmt.Errorf("%w: it has no timeseries (field 1) but %d symbols or timeseries of io.prometheus.write.v2.Request (fields 4 and 5): it looks like remote-write 2.0", ErrOtherVersion, v2Fields)
 	}
 	return c, nil
 }
@@ -143,13 +161,31 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 	if err != nil {
 		return err
 	}
+	if err := checkName(lset); err != nil {
+		return err
+	}
 	b.Add(lset, samples...)
 	return nil
 }
 
-// labelsOfKey decodes the labels of a series Key.
+// checkName refuses a series without a metric name, as the remote-write
+// specification says receivers must.
+func checkName(lset labels.Labels) error {
+	if lset.Get(model.MetricNameLabel) == "" {
+		return fmt.Errorf("%w: %s has no %s label", ErrNoMetricName, lset, model.MetricNameLabel)
+	}
+	return nil
+}
+
+// labelsOfKey decodes the labels of a series Key. Storage calls it only
+// for keys it has not seen, so the check of the metric name costs nothing
+// on the hot path.
 func (d *Decoder) labelsOfKey(key []byte) (labels.Labels, error) {
-	return d.labelsOf(&d.keySB, key)
+	lset, err := d.labelsOf(&d.keySB, key)
+	if err != nil {
+		return lset, err
+	}
+	return lset, checkName(lset)
 }
 
 // labelsOf decodes the Label fields (1) of a v1 TimeSeries message, or of
@@ -191,7 +227,11 @@ func (d *Decoder) finishSeries(b *storage.Batch, start int, c *Counts) error {
 		return nil // exemplar- or histogram-only series
 	}
 	d.sb.Sort()
-	b.Add(d.sb.Labels(), d.samples[start:len(d.samples):len(d.samples)]...)
+	lset := d.sb.Labels()
+	if err := checkName(lset); err != nil {
+		return err
+	}
+	b.Add(lset, d.samples[start:len(d.samples):len(d.samples)]...)
 	c.Samples += n
 	return nil
 }
@@ -287,6 +327,7 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 		return c, malformed("symbols[0] must be the empty string, got %q", d.symbols[0])
 	}
 	r = pbReader{b: buf}
+	series, v1Fields := 0, 0
 	for !r.done() {
 		field, typ, err := r.key()
 		if err != nil {
@@ -297,14 +338,21 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 			if err != nil {
 				return c, err
 			}
+			series++
 			if err := d.decodeV2Series(msg, b, &c); err != nil {
-				return c, fmt.Errorf("timeseries %d: %w", len(b.Series), err)
+				return c, fmt.Errorf("timeseries %d: %w", series-1, err)
 			}
 			continue
+		}
+		if field == 1 && typ == protowire.BytesType { // reserved in 2.0
+			v1Fields++
 		}
 		if err := r.skip(field, typ); err != nil {
 			return c, err
 		}
+	}
+	if series == 0 && v1Fields > 0 {
+		return c, fmt.Errorf("%w: it has no timeseries (field 5) but %d timeseries of prometheus.WriteRequest (field 1): it looks like remote-write 1.0", ErrOtherVersion, v1Fields)
 	}
 	return c, nil
 }

@@ -123,6 +123,24 @@ func version(contentType string) (string, error) {
 	}
 }
 
+// declared says how the request declared its protocol version.
+func declared(ctx *fasthttp.RequestCtx, ver string) string {
+	v := "remote-write 1.0 (prometheus.WriteRequest)"
+	if ver == protoV2 {
+		v = "remote-write 2.0 (io.prometheus.write.v2.Request)"
+	}
+	ct := string(ctx.Request.Header.ContentType())
+	if ct == "" {
+		v += " by sending no Content-Type"
+	} else {
+		v += fmt.Sprintf(" by Content-Type %q", ct)
+	}
+	if h := ctx.Request.Header.Peek("X-Prometheus-Remote-Write-Version"); len(h) > 0 {
+		v += fmt.Sprintf(" (X-Prometheus-Remote-Write-Version: %s)", h)
+	}
+	return v
+}
+
 // Serve handles one write request.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	ver, code, err := h.serve(ctx)
@@ -186,6 +204,9 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 		counts, err = st.dec.DecodeV2(raw, &st.batch)
 	} else {
 		counts, err = st.dec.DecodeV1(raw, &st.batch)
+	}
+	if errors.Is(err, ErrOtherVersion) {
+		return ver, fasthttp.StatusBadRequest, fmt.Errorf("the request declares %s; the body does not match: %w", declared(ctx, ver), err)
 	}
 	if err != nil {
 		return ver, fasthttp.StatusBadRequest, err
