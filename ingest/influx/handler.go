@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -70,24 +71,45 @@ func New(w storage.Writer, opts *Options) *Handler {
 	return h
 }
 
-// precisionMs returns the factor from a precision to milliseconds as a
-// multiplier (mul) or divisor (div).
-func precisionMs(p string) (mul, div int64, err error) {
+// precision is the unit of a request's timestamps: the factor to
+// milliseconds as a multiplier (mul) or divisor (div).
+type precision struct {
+	name     string
+	mul, div int64
+}
+
+var nanoseconds = precision{"ns", 1, 1_000_000}
+
+func parsePrecision(p string) (precision, error) {
 	switch p {
 	case "", "n", "ns":
-		return 1, 1_000_000, nil
+		return nanoseconds, nil
 	case "u", "us", "µ":
-		return 1, 1000, nil
+		return precision{"us", 1, 1000}, nil
 	case "ms":
-		return 1, 1, nil
+		return precision{"ms", 1, 1}, nil
 	case "s":
-		return 1000, 1, nil
+		return precision{"s", 1000, 1}, nil
 	case "m":
-		return 60_000, 1, nil
+		return precision{"m", 60_000, 1}, nil
 	case "h":
-		return 3_600_000, 1, nil
+		return precision{"h", 3_600_000, 1}, nil
 	}
-	return 0, 0, fmt.Errorf("unknown precision %q: want ns, us, ms, s, m or h", p)
+	return precision{}, fmt.Errorf("unknown precision %q: want ns, us, ms, s, m or h", p)
+}
+
+// millis scales a timestamp to milliseconds. A timestamp whose scaling
+// overflows int64, or that storage cannot keep, is an error: it used to
+// wrap around and be stored near 1970.
+func (p precision) millis(ts int64) (int64, error) {
+	if ts > math.MaxInt64/p.mul || ts < math.MinInt64/p.mul {
+		return 0, fmt.Errorf("timestamp %d at precision %s overflows a 64-bit count of milliseconds", ts, p.name)
+	}
+	t := ts * p.mul / p.div
+	if t < storage.MinTime || t > storage.MaxTime {
+		return 0, fmt.Errorf("timestamp %d at precision %s is out of the storable range", ts, p.name)
+	}
+	return t, nil
 }
 
 // ServeV1 handles POST /write (db, precision).
@@ -128,7 +150,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, db, precision string, v2 bool)
 		h.fail(ctx, v2, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	mul, div, err := precisionMs(precision)
+	prec, err := parsePrecision(precision)
 	if err != nil {
 		h.fail(ctx, v2, fasthttp.StatusBadRequest, err.Error())
 		return
@@ -150,7 +172,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, db, precision string, v2 bool)
 		h.fail(ctx, v2, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.opts.MaxBodyBytes))
 		return
 	}
-	stored, bad, err := h.write(context.Background(), tenant, db, body, mul, div)
+	stored, bad, err := h.write(context.Background(), tenant, db, body, prec)
 	if err != nil {
 		h.fail(ctx, v2, writeerr.Status(err), err.Error())
 		writeerr.Answer(ctx, err)
@@ -174,22 +196,31 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, db, precision string, v2 bool)
 
 // write parses body and stores its good lines; it returns the samples
 // stored and the bad lines.
-func (h *Handler) write(ctx context.Context, tenant, db string, body []byte, mul, div int64) (int, []*LineError, error) {
-	pts, bad := Parse(body)
-	h.lines.WithLabelValues("bad").Add(float64(len(bad)))
-	h.lines.WithLabelValues("ok").Add(float64(len(pts)))
-	if len(pts) == 0 {
-		return 0, bad, nil
-	}
+func (h *Handler) write(ctx context.Context, tenant, db string, body []byte, prec precision) (int, []*LineError, error) {
 	now := h.opts.Now().UnixMilli()
-	var b storage.Batch
+	var (
+		b    storage.Batch
+		bad  []*LineError
+		good int
+	)
 	sb := labels.NewScratchBuilder(16)
 	n := 0
-	for _, p := range pts {
-		t := now
-		if p.HasTime {
-			t = p.Time * mul / div
+	r := lineReader{body: body}
+	for {
+		line, l, ok := r.next()
+		if !ok {
+			break
 		}
+		p, err := ParseLine(l)
+		t := now
+		if err == nil && p.HasTime {
+			t, err = prec.millis(p.Time)
+		}
+		if err != nil {
+			bad = append(bad, &LineError{Line: line, Err: err})
+			continue
+		}
+		good++
 		for _, f := range p.Fields {
 			sb.Reset()
 			sb.Add(model.MetricNameLabel, p.Measurement+"_"+f.Key)
@@ -203,6 +234,11 @@ func (h *Handler) write(ctx context.Context, tenant, db string, body []byte, mul
 			b.Add(sb.Labels(), storage.Sample{T: t, V: f.Value})
 			n++
 		}
+	}
+	h.lines.WithLabelValues("bad").Add(float64(len(bad)))
+	h.lines.WithLabelValues("ok").Add(float64(good))
+	if n == 0 {
+		return 0, bad, nil
 	}
 	if err := h.w.Write(ctx, tenant, &b); err != nil {
 		return 0, bad, err
@@ -240,7 +276,7 @@ func (h *Handler) serveConn(c net.Conn) {
 		if len(buf) == 0 {
 			return
 		}
-		if _, bad, err := h.write(context.Background(), tenancy.Default, "", buf, 1, 1_000_000); err != nil {
+		if _, bad, err := h.write(context.Background(), tenancy.Default, "", buf, nanoseconds); err != nil {
 			h.opts.Logger.Warn("influx tcp write", "err", err)
 		} else if len(bad) > 0 {
 			h.opts.Logger.Warn("influx tcp: bad lines dropped", "count", len(bad), "first", bad[0].Error())
@@ -292,7 +328,7 @@ func (h *Handler) ServeUDP(pc net.PacketConn) error {
 			}
 			return err
 		}
-		if _, bad, err := h.write(context.Background(), tenancy.Default, "", buf[:n], 1, 1_000_000); err != nil {
+		if _, bad, err := h.write(context.Background(), tenancy.Default, "", buf[:n], nanoseconds); err != nil {
 			h.opts.Logger.Warn("influx udp write", "err", err)
 		} else if len(bad) > 0 {
 			h.opts.Logger.Warn("influx udp: bad lines dropped", "count", len(bad), "first", bad[0].Error())

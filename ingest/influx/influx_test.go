@@ -48,6 +48,14 @@ func TestParseReportsBadLinesAndKeepsGoodOnes(t *testing.T) {
 	require.Len(t, errs, 1)
 	require.Equal(t, 4, errs[0].Line)
 	require.Contains(t, errs[0].Error(), "line 4")
+
+	// A line over MaxLineBytes is bad, however it is made up: its tags and
+	// fields would otherwise take memory in proportion to the body.
+	long := "m " + strings.Repeat("f=1,", MaxLineBytes/4) + "g=1\nok v=1\n"
+	pts, errs = Parse([]byte(long))
+	require.Len(t, pts, 1)
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "line 1: line of 1048581 bytes is longer than the limit of 1048576")
 }
 
 func FuzzParse(f *testing.F) {
@@ -131,6 +139,40 @@ func TestHandler(t *testing.T) {
 	require.Equal(t, 400, ctx.Response.StatusCode())
 	require.True(t, strings.Contains(string(ctx.Response.Body()), "gzip"))
 	_ = context.Background()
+}
+
+// A timestamp that overflows int64 once scaled to milliseconds, or that
+// storage cannot keep, is a bad line named in the 400; it used to wrap
+// around and be stored near 1970 with a 204 (#23).
+func TestHandlerRefusesTimestampsOutOfRange(t *testing.T) {
+	db := st.Open(t, nil)
+	h := New(db, nil)
+	f := func(precision, ts, want string) {
+		t.Helper()
+		code, body := post(t, h.ServeV1, "/write?precision="+precision, "ok v=1 1\nbad v=1 "+ts+"\n", false)
+		require.Equal(t, 400, code, body)
+		require.Contains(t, body, "(line 2: ", body)
+		require.Contains(t, body, want, body)
+		require.Contains(t, body, "1 bad lines not stored", body)
+	}
+	f("s", "9223372036854775807", "timestamp 9223372036854775807 at precision s overflows")
+	f("s", "-9223372036854775808", "timestamp -9223372036854775808 at precision s overflows")
+	f("s", "9223372036854776", "overflows")
+	f("h", "2562047788015216", "overflows")
+	f("m", "-153722867280913", "overflows")
+	f("ms", "9223372036854775807", "out of the storable range")
+	f("ms", "-9223372036854775807", "out of the storable range")
+	f("ns", "9223372036854775808", "bad timestamp")
+	f("s", "185542587100800", "out of the storable range")
+	got := st.Read(t, db, "default", math.MinInt64, math.MaxInt64, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	require.Len(t, got, 1)
+	for _, smp := range got[`{__name__="bad_v"}`] {
+		t.Errorf("stored %v", smp)
+	}
+	// The largest timestamps that fit are stored where they say.
+	code, body := post(t, h.ServeV1, "/write?precision=s", fmt.Sprintf("edge v=1 %d\n", storage.MaxTime/1000), false)
+	require.Equal(t, 204, code, body)
+	require.Equal(t, []storage.Sample{{T: storage.MaxTime / 1000 * 1000, V: 1}}, st.Read(t, db, "default", math.MinInt64, math.MaxInt64, st.Eq("__name__", "edge_v"))[`{__name__="edge_v"}`])
 }
 
 func TestTCPAndUDPListeners(t *testing.T) {
