@@ -408,10 +408,11 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		Version:          version,
 	})
 	srv := web.NewServer(api, web.ServerOptions{
-		MaxBodyBytes:   cfg.maxBodyBytes + 1<<20,
-		ReadTimeout:    cfg.readTimeout,
-		MaxConnections: cfg.maxConnections,
-		Logger:         log,
+		MaxBodyBytes:    cfg.maxBodyBytes + 1<<20,
+		TooLargeMessage: fmt.Sprintf("request body is larger than the limit of %d bytes (--remote-write.max-body-bytes)", cfg.maxBodyBytes),
+		ReadTimeout:     cfg.readTimeout,
+		MaxConnections:  cfg.maxConnections,
+		Logger:          log,
 	})
 	lc.run("http server", func(ctx context.Context) error {
 		errc := make(chan error, 1)

@@ -180,7 +180,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	}
 	body := ctx.PostBody()
 	if len(body) > h.opts.MaxBodyBytes {
-		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is over the limit of %d", len(body), h.opts.MaxBodyBytes)
+		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is over the limit of %d (--remote-write.max-body-bytes)", len(body), h.opts.MaxBodyBytes)
 	}
 	st := h.pool.Get().(*state)
 	defer h.pool.Put(st)
