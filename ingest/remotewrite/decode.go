@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -490,4 +491,81 @@ func (r *pbReader) skip(num protowire.Number, typ protowire.Type) error {
 	}
 	r.b = r.b[n:]
 	return nil
+}
+
+// Size is what a request holds, counted without decoding it.
+type Size struct {
+	Series  int // timeseries messages
+	Samples int // float samples
+	Symbols int // symbols (2.0)
+}
+
+// Measure counts the series, samples and symbols of an uncompressed
+// request of either version without decoding or allocating, so that the
+// handler can reserve the memory decoding and writing them will take, and
+// the decoder can size its buffers once. A body whose framing is broken is
+// an error wrapping ErrMalformed.
+func Measure(buf []byte, v2 bool) (Size, error) {
+	var sz Size
+	seriesField := protowire.Number(1)
+	if v2 {
+		seriesField = 5
+	}
+	r := pbReader{b: buf}
+	for !r.done() {
+		field, typ, err := r.key()
+		if err != nil {
+			return sz, err
+		}
+		switch {
+		case field == seriesField && typ == protowire.BytesType:
+			msg, err := r.bytes()
+			if err != nil {
+				return sz, err
+			}
+			sz.Series++
+			sr := pbReader{b: msg}
+			for !sr.done() {
+				f, t, err := sr.key()
+				if err != nil {
+					return sz, err
+				}
+				if f == 2 && t == protowire.BytesType {
+					sz.Samples++
+				}
+				if err := sr.skip(f, t); err != nil {
+					return sz, err
+				}
+			}
+		case v2 && field == 4 && typ == protowire.BytesType:
+			sz.Symbols++
+			if err := r.skip(field, typ); err != nil {
+				return sz, err
+			}
+		default:
+			if err := r.skip(field, typ); err != nil {
+				return sz, err
+			}
+		}
+	}
+	return sz, nil
+}
+
+// Grow sizes the decoder's buffers and b for a request of size sz, so
+// that decoding it appends without growing them.
+func (d *Decoder) Grow(sz Size, b *storage.Batch) {
+	b.Series = slices.Grow(b.Series, sz.Series)
+	d.samples = slices.Grow(d.samples[:0], sz.Samples)
+	d.symbols = slices.Grow(d.symbols[:0], sz.Symbols)
+}
+
+// Trim drops buffers grown past what ordinary requests need, so that a
+// pooled decoder does not keep a huge request's memory.
+func (d *Decoder) Trim(maxSamples int) {
+	if cap(d.samples) > maxSamples {
+		d.samples = nil
+	}
+	if cap(d.symbols) > maxSamples {
+		d.symbols = nil
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/ingest/writeerr"
+	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
 )
@@ -27,11 +28,18 @@ const (
 
 // Options configures a Handler. A zero field means its default.
 type Options struct {
-	// MaxBodyBytes caps the compressed request body. Default 32 MiB.
+	// MaxBodyBytes caps the compressed request body (413 over it). Default
+	// 32 MiB; tsdb serve sets it with --remote-write.max-body-bytes.
 	MaxBodyBytes int
-	// MaxDecodedBytes caps the body after snappy decoding. Default 256 MiB.
+	// MaxDecodedBytes caps the body after snappy decoding (413 over it).
+	// Default 64 MiB; tsdb serve sets it with --ingest.max-decoded-bytes.
 	MaxDecodedBytes int
-	Logger          *slog.Logger
+	// InFlight is the memory budget the handler shares with the other
+	// ingest handlers: a request reserves its bodies and an estimate of
+	// what decoding and writing it takes before it decodes. Nil: a budget
+	// of its own of limits.DefaultInFlightBytes.
+	InFlight *limits.InFlight
+	Logger   *slog.Logger
 	// Registerer receives the handler's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 }
@@ -41,7 +49,10 @@ func (o *Options) ensureDefaults() {
 		o.MaxBodyBytes = 32 << 20
 	}
 	if o.MaxDecodedBytes <= 0 {
-		o.MaxDecodedBytes = 256 << 20
+		o.MaxDecodedBytes = 64 << 20
+	}
+	if o.InFlight == nil {
+		o.InFlight = limits.NewInFlight(0, 0)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -100,6 +111,37 @@ func New(w storage.Writer, opts *Options) *Handler {
 	return h
 }
 
+// Memory a request takes to decode and write beyond its two bodies, per
+// series (batch entry, storage's write item, labels decoded for a new
+// key), per sample and per 2.0 symbol: measured with hostile bodies of
+// each shape (TestHostileBodiesStayInBudget), rounded up.
+const (
+	seriesBytes = 512
+	sampleBytes = 64
+	symbolBytes = 32
+)
+
+// workingBytes estimates the memory decoding and writing a request of size
+// sz holds, beyond its bodies.
+func workingBytes(sz Size) int64 {
+	return int64(sz.Series)*seriesBytes + int64(sz.Samples)*sampleBytes + int64(sz.Symbols)*symbolBytes
+}
+
+// put returns st to the pool, without the buffers of a large request: the
+// pool would keep them out of the in-flight budget's sight.
+func (h *Handler) put(st *state) {
+	const keep = 64 << 10 // samples or series: larger than Prometheus sends
+	st.batch.Reset()
+	if cap(st.batch.Series) > keep {
+		st.batch.Series = nil
+	}
+	if cap(st.buf) > 4<<20 {
+		st.buf = nil
+	}
+	st.dec.Trim(keep)
+	h.pool.Put(st)
+}
+
 // version picks the protocol from Content-Type, as the remote-write 2.0
 // spec says: a missing proto parameter means 1.0.
 func version(contentType string) (string, error) {
@@ -154,9 +196,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			h.opts.Logger.Warn("remote write failed", "err", err, "code", code)
 		}
 		ctx.Error(err.Error()+"\n", code)
-		if code == fasthttp.StatusTooManyRequests {
-			writeerr.Answer(ctx, err) // Retry-After
-		}
+		writeerr.RetryAfter(ctx, err)
 		return
 	}
 	ctx.SetStatusCode(code)
@@ -182,22 +222,39 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	if len(body) > h.opts.MaxBodyBytes {
 		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is over the limit of %d (--remote-write.max-body-bytes)", len(body), h.opts.MaxBodyBytes)
 	}
-	st := h.pool.Get().(*state)
-	defer h.pool.Put(st)
-	st.batch.Reset()
-
 	n, err := snappy.DecodedLen(body)
 	if err != nil {
 		return ver, fasthttp.StatusBadRequest, fmt.Errorf("%w: snappy: %v", ErrMalformed, err)
 	}
 	if n > h.opts.MaxDecodedBytes {
-		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("decoded body of %d bytes is over the limit of %d", n, h.opts.MaxDecodedBytes)
+		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("decoded body of %d bytes is over the limit of %d (--ingest.max-decoded-bytes)", n, h.opts.MaxDecodedBytes)
 	}
+	// NB: the write runs to completion even if the client goes away: a
+	// half-applied batch would only be retried anyway. So do the waits
+	// for the budget.
+	bg := context.Background()
+	res, err := h.opts.InFlight.Reserve(bg, int64(len(body)+n))
+	if err != nil {
+		return ver, writeerr.Status(err), err
+	}
+	defer res.Release()
+	st := h.pool.Get().(*state)
+	defer h.put(st)
+	st.batch.Reset()
+
 	raw, err := snappy.Decode(st.buf[:cap(st.buf)], body)
 	if err != nil {
 		return ver, fasthttp.StatusBadRequest, fmt.Errorf("%w: snappy: %v", ErrMalformed, err)
 	}
 	st.buf = raw[:0]
+	sz, err := Measure(raw, ver == protoV2)
+	if err != nil {
+		return ver, fasthttp.StatusBadRequest, err
+	}
+	if err := res.Grow(bg, workingBytes(sz)); err != nil {
+		return ver, writeerr.Status(err), err
+	}
+	st.dec.Grow(sz, &st.batch)
 
 	var counts Counts
 	if ver == protoV2 {
@@ -211,9 +268,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	if err != nil {
 		return ver, fasthttp.StatusBadRequest, err
 	}
-	// The write runs to completion even if the client goes away: a
-	// half-applied batch would only be retried anyway.
-	if err := h.w.Write(context.Background(), tenant, &st.batch); err != nil {
+	if err := h.w.Write(bg, tenant, &st.batch); err != nil {
 		return ver, writeerr.Status(err), err
 	}
 	h.samples.Add(float64(counts.Samples))
