@@ -106,6 +106,13 @@ func ParseLine(l []byte) (Point, error) {
 		return p, errors.New("missing measurement")
 	}
 	p.Measurement = name
+	if n := bytes.Count(rest, []byte{','}); n > 64 {
+		// NB: a long line's tags or fields would otherwise grow by a
+		// quarter at a time, leaving several times their size as garbage.
+		// Each takes at least four bytes (",k=v").
+		p.Tags = make([]Tag, 0, min(n, (bytes.IndexByte(rest, ' ')+1)/4))
+		p.Fields = make([]Field, 0, min(n, len(rest)/4)+1)
+	}
 	for len(rest) > 0 && rest[0] == ',' {
 		k, r, err := scanKey(rest[1:], "=", true)
 		if err != nil {
