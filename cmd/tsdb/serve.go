@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/internal/limits"
 )
 
 // serveConfig is everything `tsdb serve` is told on the command line.
@@ -46,6 +47,8 @@ type serveConfig struct {
 	tlsClientCA    string
 	influxTCP      string
 	influxUDP      string
+	maxDecoded     int
+	maxInFlight    int64
 	queryCacheOff  time.Duration
 	consoleDir     string
 }
@@ -61,7 +64,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.shards, "shards", 0, "number of storage shards for a new data folder; 0 means one per CPU core")
 	fs.IntVar(&c.maxSeries, "storage.max-series", 0, "most series the database may hold; writes creating more get 400; 0 is unlimited")
 	fs.BoolVar(&c.enableAdmin, "web.enable-admin-api", false, "enable /api/v1/admin/* (delete_series, snapshot)")
-	fs.IntVar(&c.maxBodyBytes, "remote-write.max-body-bytes", 32<<20, "largest compressed remote-write body accepted, in bytes")
+	fs.IntVar(&c.maxBodyBytes, "remote-write.max-body-bytes", 32<<20, "largest request body accepted by the ingest endpoints (remote write, line protocol, text import) as sent, in bytes; larger gets 413")
+	fs.IntVar(&c.maxDecoded, "ingest.max-decoded-bytes", 64<<20, "largest ingest request body after snappy or gzip decoding, in bytes; larger gets 413")
+	fs.Int64Var(&c.maxInFlight, "ingest.max-inflight-bytes", limits.DefaultInFlightBytes, "memory all ingest requests together may hold while they are decoded and written (bodies and batches, estimated), in bytes; a request waits up to 1s for room, then gets 503 with Retry-After; one that needs more than all of it gets 413")
 	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	durationVar(fs, &c.shutdownWait, "shutdown.timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
@@ -92,6 +97,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.maxBodyBytes <= 0 || c.maxDecoded <= 0 || c.maxInFlight <= 0 {
+		return nil, errors.New("--remote-write.max-body-bytes, --ingest.max-decoded-bytes and --ingest.max-inflight-bytes must be positive")
 	}
 	return c, nil
 }

@@ -239,16 +239,21 @@ func (s *server) openIngest(lc *lifecycle) error {
 	writer := func(protocol string, rules *relabel.Rules) storage.Writer {
 		return relabel.Wrap(s.ingested.wrap(protocol, ingestW), rules)
 	}
+	inFlight := limits.NewInFlight(cfg.maxInFlight, 0) // one budget for every protocol
 	rw := remotewrite.New(writer("remote_write", &fcfg.Ingest.RemoteWrite), &remotewrite.Options{
-		MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "remotewrite"), Registerer: s.reg,
+		MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
+		Logger: log.With("component", "remotewrite"), Registerer: s.reg,
 	})
 	ifx := influx.New(writer("influx", &fcfg.Ingest.Influx), &influx.Options{
-		MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: s.reg,
+		MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
+		Logger: log.With("component", "influx"), Registerer: s.reg,
 	})
 	s.ingest = web.Ingest{
 		RemoteWrite: rw.Serve, RemoteWriteDone: s.ingested.sawRequest,
 		InfluxV1: ifx.ServeV1, InfluxV2: ifx.ServeV2, InfluxPing: ifx.Ping,
-		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
+		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), &promtext.Options{
+			MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
+		}).Serve,
 	}
 	if err := openInfluxListeners(lc, cfg, ifx, log); err != nil {
 		return err
