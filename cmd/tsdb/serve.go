@@ -47,6 +47,7 @@ type serveConfig struct {
 	tlsClientCA    string
 	influxTCP      string
 	influxUDP      string
+	influxTenant   string
 	maxDecoded     int
 	maxInFlight    int64
 	queryCacheOff  time.Duration
@@ -89,6 +90,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.configFile, "config", "", "alias of --config.file")
 	fs.StringVar(&c.influxTCP, "influx.listen-tcp", "", "`HOST:PORT` for InfluxDB line protocol over TCP (off when empty)")
 	fs.StringVar(&c.influxUDP, "influx.listen-udp", "", "`HOST:PORT` for InfluxDB line protocol over UDP (off when empty)")
+	fs.StringVar(&c.influxTenant, "influx.tenant", "", "`tenant` the InfluxDB TCP and UDP listeners write into; they have no authentication, so with auth: users in --config.file a listener needs this set (default without auth: default)")
 	fs.Int64Var(&c.queryCache, "query.cache-bytes", 256<<20, "memory for cached range-query results (0 turns the cache off)")
 	durationVar(fs, &c.queryCacheOff, "query.cache-offset", 5*time.Minute, "results newer than this are not cached, as samples may still arrive for them")
 	fs.StringVar(&c.consoleDir, "web.console-dir", "", "serve the web console from this `folder` instead of the embedded copy (for working on it)")

@@ -390,9 +390,10 @@ func (h *Handler) write(ctx context.Context, tenant, db string, body []byte, pre
 }
 
 // ServeTCP reads newline-separated lines from every connection, storing
-// them in batches (the default tenant, nanosecond timestamps). It returns
-// when ln is closed.
-func (h *Handler) ServeTCP(ln net.Listener) error {
+// them in batches into tenant (nanosecond timestamps). It returns when ln
+// is closed. NB: the listener has no authentication: whoever reaches it
+// writes into tenant.
+func (h *Handler) ServeTCP(ln net.Listener, tenant string) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -401,14 +402,14 @@ func (h *Handler) ServeTCP(ln net.Listener) error {
 			}
 			return err
 		}
-		go h.serveConn(c)
+		go h.serveConn(c, tenant)
 	}
 }
 
 // writeStream stores lines received over TCP or UDP. It waits as long as
 // it takes for room in the in-flight budget: the sender waits meanwhile
 // (TCP pushes back; UDP datagrams queue in the kernel, then drop).
-func (h *Handler) writeStream(proto string, buf []byte) {
+func (h *Handler) writeStream(proto, tenant string, buf []byte) {
 	ctx := context.Background()
 	var res *limits.Reservation
 	for {
@@ -423,7 +424,7 @@ func (h *Handler) writeStream(proto string, buf []byte) {
 		}
 	}
 	defer res.Release()
-	if _, bad, err := h.write(ctx, tenancy.Default, "", buf, nanoseconds); err != nil {
+	if _, bad, err := h.write(ctx, tenant, "", buf, nanoseconds); err != nil {
 		h.opts.Logger.Warn("influx "+proto+" write", "err", err)
 	} else if bad.n > 0 {
 		h.opts.Logger.Warn("influx "+proto+": bad lines dropped", "count", bad.n, "first", bad.first[0].Error())
@@ -434,7 +435,7 @@ func (h *Handler) writeStream(proto string, buf []byte) {
 // 1 MiB, and whenever the sender pauses (nothing more to read right now),
 // so that a slow, long-lived sender's lines do not wait for the batch to
 // fill. A line longer than MaxLineBytes is dropped.
-func (h *Handler) serveConn(c net.Conn) {
+func (h *Handler) serveConn(c net.Conn, tenant string) {
 	defer c.Close()
 	r := bufio.NewReaderSize(c, 64<<10)
 	var buf, long []byte
@@ -443,7 +444,7 @@ func (h *Handler) serveConn(c net.Conn) {
 		if len(buf) == 0 {
 			return
 		}
-		h.writeStream("tcp", buf)
+		h.writeStream("tcp", tenant, buf)
 		buf, lines = buf[:0], 0
 	}
 	for {
@@ -480,8 +481,9 @@ func (h *Handler) serveConn(c net.Conn) {
 	}
 }
 
-// ServeUDP stores each datagram's lines. It returns when pc is closed.
-func (h *Handler) ServeUDP(pc net.PacketConn) error {
+// ServeUDP stores each datagram's lines into tenant. It returns when pc is
+// closed. NB: as for ServeTCP, whoever reaches pc writes into tenant.
+func (h *Handler) ServeUDP(pc net.PacketConn, tenant string) error {
 	buf := make([]byte, 64<<10)
 	for {
 		n, _, err := pc.ReadFrom(buf)
@@ -491,7 +493,7 @@ func (h *Handler) ServeUDP(pc net.PacketConn) error {
 			}
 			return err
 		}
-		h.writeStream("udp", buf[:n])
+		h.writeStream("udp", tenant, buf[:n])
 	}
 }
 

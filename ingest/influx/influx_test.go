@@ -181,11 +181,11 @@ func TestTCPAndUDPListeners(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	go func() { _ = h.ServeTCP(ln) }()
+	go func() { _ = h.ServeTCP(ln, "default") }()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer pc.Close()
-	go func() { _ = h.ServeUDP(pc) }()
+	go func() { _ = h.ServeUDP(pc, "iot") }() // the tenant it is given
 
 	c, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
@@ -200,7 +200,7 @@ func TestTCPAndUDPListeners(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		return len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "tcp_m_v"))[`{__name__="tcp_m_v", host="a"}`]) == 2 &&
-			len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "udp_m_v"))) == 1
+			len(st.Read(t, db, "iot", 0, math.MaxInt64, st.Eq("__name__", "udp_m_v"))) == 1
 	}, 5*time.Second, 50*time.Millisecond)
 
 	// A long-lived connection sending a few lines now and then: each is
