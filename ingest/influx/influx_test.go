@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -225,4 +226,32 @@ func TestTCPAndUDPListeners(t *testing.T) {
 		s := st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "slow_m_v"))[`{__name__="slow_m_v", host="a"}`]
 		return len(s) == 5 && s[3].V == 9
 	}, 5*time.Second, 20*time.Millisecond, "the split line is whole; the 2 MiB line is dropped")
+}
+
+// FuzzHandler: any body, at any precision, written in batches of 3
+// samples, gets a 204 or a 4xx, and never more samples stored than the
+// lines had fields.
+func FuzzHandler(f *testing.F) {
+	f.Add([]byte("cpu,host=a usage=1,idle=2i 1700000000000000000\nbad\nm f=1,g=2,h=3,i=4 1\n"), "s")
+	f.Add([]byte("m f=1 9223372036854775807\n"), "h")
+	db := st.Open(f, nil)
+	h := New(db, &Options{BatchSamples: 3})
+	f.Fuzz(func(t *testing.T, body []byte, precision string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/write?precision=" + url.QueryEscape(precision))
+		ctx.Request.SetBody(body)
+		before := db.Stats().SamplesWritten
+		h.ServeV1(&ctx)
+		code := ctx.Response.StatusCode()
+		if code != 204 && (code < 400 || code >= 500) {
+			t.Fatalf("status %d: %s", code, ctx.Response.Body())
+		}
+		pts, _ := Parse(body)
+		n := 0
+		for _, p := range pts {
+			n += len(p.Fields)
+		}
+		require.LessOrEqual(t, db.Stats().SamplesWritten-before, int64(n))
+	})
 }

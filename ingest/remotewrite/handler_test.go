@@ -246,7 +246,8 @@ func FuzzDecodeV1(f *testing.F) {
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
-		_, _ = NewDecoder().DecodeV1(b, &batch)
+		c, err := NewDecoder().DecodeV1(b, &batch)
+		checkMeasure(t, b, false, c, &batch, err)
 	})
 }
 
@@ -261,8 +262,21 @@ func FuzzDecodeV2(f *testing.F) {
 	f.Add(raw)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
-		_, _ = NewDecoder().DecodeV2(b, &batch)
+		c, err := NewDecoder().DecodeV2(b, &batch)
+		checkMeasure(t, b, true, c, &batch, err)
 	})
+}
+
+// checkMeasure: what Measure counts (and the handler reserves memory for)
+// is never less than what decoding a body the decoder accepts yields.
+func checkMeasure(t *testing.T, b []byte, v2 bool, c Counts, batch *storage.Batch, err error) {
+	sz, merr := Measure(b, v2)
+	if err != nil {
+		return
+	}
+	require.NoError(t, merr, "Measure refused a body the decoder took")
+	require.GreaterOrEqual(t, sz.Series, len(batch.Series))
+	require.GreaterOrEqual(t, sz.Samples, c.Samples)
 }
 
 var _ = context.Background
