@@ -125,7 +125,7 @@ func TestHandlerBoundsMemory(t *testing.T) {
 // workingBytes come from this test. Before #23 nothing was reserved and a
 // 64 MiB decoded body of entries took 1.2 GiB of heap.
 func TestHostileBodiesStayInBudget(t *testing.T) {
-	const decoded = 8 << 20
+	const decoded = 4 << 20
 	for _, tc := range []struct {
 		name string
 		raw  []byte
