@@ -192,7 +192,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	h.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
 	if err != nil {
-		if code >= 500 {
+		if code >= 500 && !errors.Is(err, limits.ErrBusy) { // shedding is counted, not logged per request
 			h.opts.Logger.Warn("remote write failed", "err", err, "code", code)
 		}
 		ctx.Error(err.Error()+"\n", code)
