@@ -13,6 +13,7 @@ import (
 
 	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/limits/limitstest"
+	"github.com/emsdb/tsdb/storage"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
@@ -109,13 +110,14 @@ func TestHandlerBoundsMemory(t *testing.T) {
 	res.Release()
 
 	raw := hostileV1("samples", 1<<19)
-	sz, err := Measure(raw, false)
+	var batch storage.Batch
+	c, err := NewDecoder().DecodeV1(raw, &batch)
 	require.NoError(t, err)
 	code, msg, _ = serveBody(h, snappy.Encode(nil, raw), false)
 	require.Equal(t, 204, code, msg)
 	require.Zero(t, budget.Used(), "every request gave back what it reserved")
 	got := st.Read(t, db, "default", math.MinInt64, math.MaxInt64, anyName)
-	require.Equal(t, sz.Samples, len(got[`{__name__="m"}`]), "only the last request stored")
+	require.Equal(t, c.Samples, len(got[`{__name__="m"}`]), "only the last request stored")
 }
 
 // TestHostileBodiesStayInBudget: for each of the shapes that take the most
@@ -141,14 +143,12 @@ func TestHostileBodiesStayInBudget(t *testing.T) {
 			budget := limits.NewInFlight(1<<30, 0)
 			h := New(db, &Options{InFlight: budget})
 			body := snappy.Encode(nil, tc.raw)
-			sz, err := Measure(tc.raw, tc.v2)
-			require.NoError(t, err)
-			reserved := uint64(len(body)+len(tc.raw)) + uint64(workingBytes(sz))
 			tc.raw = nil
 			var code int
 			peak := limitstest.PeakHeap(func() { code, _, _ = serveBody(h, body, tc.v2) })
 			require.Equal(t, 204, code)
-			t.Logf("%+v: reserved %d MiB, peak heap %d MiB", sz, reserved>>20, peak>>20)
+			reserved := uint64(budget.Peak())
+			t.Logf("reserved %d MiB, peak heap %d MiB", reserved>>20, peak>>20)
 			require.Less(t, peak, reserved)
 		})
 	}

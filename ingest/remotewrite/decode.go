@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -41,6 +40,17 @@ type Counts struct {
 // its buffers between calls and is not safe for concurrent use; keep one
 // per goroutine (or in a sync.Pool).
 type Decoder struct {
+	// Reserve, when set, is told what decoding takes as it goes, before
+	// or as each series, sample and symbol is decoded: it receives counts
+	// ahead of what has been decoded (never behind by more than one item).
+	// An error from it stops decoding and is returned as is. The handler
+	// reserves memory from the in-flight budget with it.
+	Reserve func(more Size) error
+	// n is what this call has decoded; quota what Reserve was told;
+	// reserveErr what Reserve answered, returned without context.
+	n, quota   Size
+	reserveErr error
+
 	sb    labels.ScratchBuilder
 	keySB labels.ScratchBuilder
 	// decodeKey is labelsOfKey, bound once: batches point at it.
@@ -68,6 +78,7 @@ func NewDecoder() *Decoder {
 func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 	var c Counts
 	d.samples = d.samples[:0]
+	d.n, d.quota, d.reserveErr = Size{}, Size{}, nil
 	b.Decode = d.decodeKey
 	r := pbReader{b: buf}
 	series, v2Fields := 0, 0
@@ -83,6 +94,9 @@ func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 			}
 			series++
 			if err := d.decodeV1Series(msg, b, &c); err != nil {
+				if d.reserveErr != nil {
+					return c, d.reserveErr
+				}
 				return c, fmt.Errorf("timeseries %d: %w", series-1, err)
 			}
 			continue
@@ -131,6 +145,11 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 				return err
 			}
 			d.samples = append(d.samples, s)
+			if d.n.Samples++; d.n.Samples > d.quota.Samples {
+				if err := d.reserveAhead(); err != nil {
+					return err
+				}
+			}
 		case field == 3 && typ == protowire.BytesType:
 			c.Exemplars++
 			if _, err := r.bytes(); err != nil {
@@ -152,6 +171,11 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 		return nil // exemplar- or histogram-only series
 	}
 	c.Samples += n
+	if d.n.Series++; d.over() {
+		if err := d.reserveAhead(); err != nil {
+			return err
+		}
+	}
 	samples := d.samples[start:len(d.samples):len(d.samples)]
 	if keyStart >= 0 && contiguous {
 		b.Series = append(b.Series, storage.SeriesSamples{Key: msg[keyStart:keyEnd], Samples: samples})
@@ -232,6 +256,11 @@ func (d *Decoder) finishSeries(b *storage.Batch, start int, c *Counts) error {
 	if err := checkName(lset); err != nil {
 		return err
 	}
+	if d.n.Series++; d.over() {
+		if err := d.reserveAhead(); err != nil {
+			return err
+		}
+	}
 	b.Add(lset, d.samples[start:len(d.samples):len(d.samples)]...)
 	c.Samples += n
 	return nil
@@ -305,6 +334,7 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 	var c Counts
 	d.samples = d.samples[:0]
 	d.symbols = d.symbols[:0]
+	d.n, d.quota, d.reserveErr = Size{}, Size{}, nil
 	// Symbols may come after the series on the wire: read them first.
 	r := pbReader{b: buf}
 	for !r.done() {
@@ -318,6 +348,11 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 				return c, err
 			}
 			d.symbols = append(d.symbols, string(v))
+			if d.n.Symbols++; d.n.Symbols > d.quota.Symbols {
+				if err := d.reserveAhead(); err != nil {
+					return c, err
+				}
+			}
 			continue
 		}
 		if err := r.skip(field, typ); err != nil {
@@ -341,6 +376,9 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 			}
 			series++
 			if err := d.decodeV2Series(msg, b, &c); err != nil {
+				if d.reserveErr != nil {
+					return c, d.reserveErr
+				}
 				return c, fmt.Errorf("timeseries %d: %w", series-1, err)
 			}
 			continue
@@ -403,6 +441,11 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 				return err
 			}
 			d.samples = append(d.samples, s)
+			if d.n.Samples++; d.n.Samples > d.quota.Samples {
+				if err := d.reserveAhead(); err != nil {
+					return err
+				}
+			}
 		case field == 3 && typ == protowire.BytesType:
 			c.Histograms++
 			if _, err := r.bytes(); err != nil {
@@ -493,70 +536,45 @@ func (r *pbReader) skip(num protowire.Number, typ protowire.Type) error {
 	return nil
 }
 
-// Size is what a request holds, counted without decoding it.
+// Size is what decoding a request has produced or may produce.
 type Size struct {
 	Series  int // timeseries messages
 	Samples int // float samples
 	Symbols int // symbols (2.0)
 }
 
-// Measure counts the series, samples and symbols of an uncompressed
-// request of either version without decoding or allocating, so that the
-// handler can reserve the memory decoding and writing them will take, and
-// the decoder can size its buffers once. A body whose framing is broken is
-// an error wrapping ErrMalformed.
-func Measure(buf []byte, v2 bool) (Size, error) {
-	var sz Size
-	seriesField := protowire.Number(1)
-	if v2 {
-		seriesField = 5
+// reserveAhead makes sure Reserve has been told of everything decoded so
+// far, d.n, asking for more than that at a time (a quarter more, at least
+// 256 of each kind), so that the check costs an integer comparison per
+// item and a call now and then.
+func (d *Decoder) reserveAhead() error {
+	if d.Reserve == nil {
+		return nil
 	}
-	r := pbReader{b: buf}
-	for !r.done() {
-		field, typ, err := r.key()
-		if err != nil {
-			return sz, err
+	step := func(n, have int) int {
+		if n <= have {
+			return 0
 		}
-		switch {
-		case field == seriesField && typ == protowire.BytesType:
-			msg, err := r.bytes()
-			if err != nil {
-				return sz, err
-			}
-			sz.Series++
-			sr := pbReader{b: msg}
-			for !sr.done() {
-				f, t, err := sr.key()
-				if err != nil {
-					return sz, err
-				}
-				if f == 2 && t == protowire.BytesType {
-					sz.Samples++
-				}
-				if err := sr.skip(f, t); err != nil {
-					return sz, err
-				}
-			}
-		case v2 && field == 4 && typ == protowire.BytesType:
-			sz.Symbols++
-			if err := r.skip(field, typ); err != nil {
-				return sz, err
-			}
-		default:
-			if err := r.skip(field, typ); err != nil {
-				return sz, err
-			}
-		}
+		return max(n-have, have/4, 256)
 	}
-	return sz, nil
+	more := Size{
+		Series:  step(d.n.Series, d.quota.Series),
+		Samples: step(d.n.Samples, d.quota.Samples),
+		Symbols: step(d.n.Symbols, d.quota.Symbols),
+	}
+	if err := d.Reserve(more); err != nil {
+		d.reserveErr = err
+		return err
+	}
+	d.quota.Series += more.Series
+	d.quota.Samples += more.Samples
+	d.quota.Symbols += more.Symbols
+	return nil
 }
 
-// Grow sizes the decoder's buffers and b for a request of size sz, so
-// that decoding it appends without growing them.
-func (d *Decoder) Grow(sz Size, b *storage.Batch) {
-	b.Series = slices.Grow(b.Series, sz.Series)
-	d.samples = slices.Grow(d.samples[:0], sz.Samples)
-	d.symbols = slices.Grow(d.symbols[:0], sz.Symbols)
+// over reports whether d.n has outgrown what Reserve was told.
+func (d *Decoder) over() bool {
+	return d.n.Series > d.quota.Series || d.n.Samples > d.quota.Samples || d.n.Symbols > d.quota.Symbols
 }
 
 // Trim drops buffers grown past what ordinary requests need, so that a

@@ -113,12 +113,13 @@ func New(w storage.Writer, opts *Options) *Handler {
 
 // Memory a request takes to decode and write beyond its two bodies, per
 // series (batch entry, storage's write item, labels decoded for a new
-// key), per sample and per 2.0 symbol: measured with hostile bodies of
-// each shape (TestHostileBodiesStayInBudget), rounded up.
+// key), per sample and per 2.0 symbol, with the garbage their buffers
+// leave as they grow: measured with hostile bodies of each shape
+// (TestHostileBodiesStayInBudget), rounded up.
 const (
-	seriesBytes = 512
+	seriesBytes = 640
 	sampleBytes = 64
-	symbolBytes = 32
+	symbolBytes = 48
 )
 
 // workingBytes estimates the memory decoding and writing a request of size
@@ -132,6 +133,7 @@ func workingBytes(sz Size) int64 {
 func (h *Handler) put(st *state) {
 	const keep = 64 << 10 // samples or series: larger than Prometheus sends
 	st.batch.Reset()
+	st.dec.Reserve = nil
 	if cap(st.batch.Series) > keep {
 		st.batch.Series = nil
 	}
@@ -247,20 +249,17 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 		return ver, fasthttp.StatusBadRequest, fmt.Errorf("%w: snappy: %v", ErrMalformed, err)
 	}
 	st.buf = raw[:0]
-	sz, err := Measure(raw, ver == protoV2)
-	if err != nil {
-		return ver, fasthttp.StatusBadRequest, err
-	}
-	if err := res.Grow(bg, workingBytes(sz)); err != nil {
-		return ver, writeerr.Status(err), err
-	}
-	st.dec.Grow(sz, &st.batch)
 
+	// The decoder reserves what it decodes as it goes.
+	st.dec.Reserve = func(more Size) error { return res.Grow(bg, workingBytes(more)) }
 	var counts Counts
 	if ver == protoV2 {
 		counts, err = st.dec.DecodeV2(raw, &st.batch)
 	} else {
 		counts, err = st.dec.DecodeV1(raw, &st.batch)
+	}
+	if errors.Is(err, limits.ErrTooLarge) || errors.Is(err, limits.ErrBusy) {
+		return ver, writeerr.Status(err), err
 	}
 	if errors.Is(err, ErrOtherVersion) {
 		return ver, fasthttp.StatusBadRequest, fmt.Errorf("the request declares %s; the body does not match: %w", declared(ctx, ver), err)

@@ -1,7 +1,6 @@
 package remotewrite
 
 import (
-	"context"
 	"math"
 	"net"
 	"testing"
@@ -246,8 +245,9 @@ func FuzzDecodeV1(f *testing.F) {
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
-		c, err := NewDecoder().DecodeV1(b, &batch)
-		checkMeasure(t, b, false, c, &batch, err)
+		d, total := reserving()
+		c, _ := d.DecodeV1(b, &batch)
+		checkReserved(t, *total, c, &batch)
 	})
 }
 
@@ -262,21 +262,28 @@ func FuzzDecodeV2(f *testing.F) {
 	f.Add(raw)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
-		c, err := NewDecoder().DecodeV2(b, &batch)
-		checkMeasure(t, b, true, c, &batch, err)
+		d, total := reserving()
+		c, _ := d.DecodeV2(b, &batch)
+		checkReserved(t, *total, c, &batch)
 	})
 }
 
-// checkMeasure: what Measure counts (and the handler reserves memory for)
-// is never less than what decoding a body the decoder accepts yields.
-func checkMeasure(t *testing.T, b []byte, v2 bool, c Counts, batch *storage.Batch, err error) {
-	sz, merr := Measure(b, v2)
-	if err != nil {
-		return
+// reserving returns a decoder whose Reserve adds up what it is told.
+func reserving() (*Decoder, *Size) {
+	d := NewDecoder()
+	var total Size
+	d.Reserve = func(more Size) error {
+		total.Series += more.Series
+		total.Samples += more.Samples
+		total.Symbols += more.Symbols
+		return nil
 	}
-	require.NoError(t, merr, "Measure refused a body the decoder took")
-	require.GreaterOrEqual(t, sz.Series, len(batch.Series))
-	require.GreaterOrEqual(t, sz.Samples, c.Samples)
+	return d, &total
 }
 
-var _ = context.Background
+// checkReserved: what the decoder told Reserve (and the handler reserves
+// memory for) is never less than what it decoded, body accepted or not.
+func checkReserved(t *testing.T, total Size, c Counts, batch *storage.Batch) {
+	require.GreaterOrEqual(t, total.Series, len(batch.Series))
+	require.GreaterOrEqual(t, total.Samples, c.Samples)
+}

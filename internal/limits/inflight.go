@@ -58,7 +58,7 @@ type InFlight struct {
 
 	mu struct {
 		sync.Mutex
-		used int64
+		used, peak int64
 		// freed is closed, and replaced, whenever bytes are released.
 		freed chan struct{}
 	}
@@ -92,6 +92,13 @@ func (f *InFlight) Used() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.mu.used
+}
+
+// Peak returns the most bytes reserved at once so far.
+func (f *InFlight) Peak() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.peak
 }
 
 // Reserve takes n bytes of the budget, waiting for room as long as the
@@ -132,6 +139,7 @@ func (res *Reservation) Grow(ctx context.Context, n int64) error {
 		f.mu.Lock()
 		if f.mu.used+n <= f.max {
 			f.mu.used += n
+			f.mu.peak = max(f.mu.peak, f.mu.used)
 			f.mu.Unlock()
 			res.n += n
 			if timer != nil {

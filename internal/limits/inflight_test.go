@@ -51,6 +51,7 @@ func TestInFlight(t *testing.T) {
 	a.Release() // twice is harmless
 	require.NoError(t, <-got)
 	require.Zero(t, f.Used())
+	require.Equal(t, int64(60), f.Peak(), "never 60 and 60 at once")
 }
 
 func TestReadAllReservesAsItGrows(t *testing.T) {
