@@ -101,7 +101,17 @@ func TestHandlerBoundsMemory(t *testing.T) {
 	require.Equal(t, 413, code, msg)
 	require.Contains(t, msg, "more than the whole in-flight budget of 8.0 MiB (--ingest.max-inflight-bytes)")
 
-	res, err := budget.Reserve(t.Context(), 7<<20)
+	// Refused part way through decoding while others hold the budget, a
+	// request that could never fit is still a 413, not a 503 a sender
+	// would retry for ever.
+	res, err := budget.Reserve(t.Context(), 4<<20)
+	require.NoError(t, err)
+	code, msg, _ = serveBody(h, snappy.Encode(nil, hostileV1("entries", 1<<19)), false)
+	require.Equal(t, 413, code, msg)
+	require.Contains(t, msg, "more than the whole in-flight budget")
+	res.Release()
+
+	res, err = budget.Reserve(t.Context(), 7<<20)
 	require.NoError(t, err)
 	code, msg, after := serveBody(h, snappy.Encode(nil, hostileV1("samples", 1<<19)), false)
 	require.Equal(t, 503, code, msg)

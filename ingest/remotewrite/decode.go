@@ -577,6 +577,58 @@ func (d *Decoder) over() bool {
 	return d.n.Series > d.quota.Series || d.n.Samples > d.quota.Samples || d.n.Symbols > d.quota.Symbols
 }
 
+// measure counts the series, samples and symbols of an uncompressed
+// request of either version without decoding or allocating. The handler
+// calls it only when the in-flight budget refuses a request part way
+// through decoding: to tell one that can never fit (413) from one that
+// must wait its turn (503). A pass of its own for every request would
+// cost nearly as much as decoding.
+func measure(buf []byte, v2 bool) (Size, error) {
+	var sz Size
+	seriesField := protowire.Number(1)
+	if v2 {
+		seriesField = 5
+	}
+	r := pbReader{b: buf}
+	for !r.done() {
+		field, typ, err := r.key()
+		if err != nil {
+			return sz, err
+		}
+		switch {
+		case field == seriesField && typ == protowire.BytesType:
+			msg, err := r.bytes()
+			if err != nil {
+				return sz, err
+			}
+			sz.Series++
+			sr := pbReader{b: msg}
+			for !sr.done() {
+				f, t, err := sr.key()
+				if err != nil {
+					return sz, err
+				}
+				if f == 2 && t == protowire.BytesType {
+					sz.Samples++
+				}
+				if err := sr.skip(f, t); err != nil {
+					return sz, err
+				}
+			}
+		case v2 && field == 4 && typ == protowire.BytesType:
+			sz.Symbols++
+			if err := r.skip(field, typ); err != nil {
+				return sz, err
+			}
+		default:
+			if err := r.skip(field, typ); err != nil {
+				return sz, err
+			}
+		}
+	}
+	return sz, nil
+}
+
 // Trim drops buffers grown past what ordinary requests need, so that a
 // pooled decoder does not keep a huge request's memory.
 func (d *Decoder) Trim(maxSamples int) {

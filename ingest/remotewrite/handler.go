@@ -258,6 +258,15 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	} else {
 		counts, err = st.dec.DecodeV1(raw, &st.batch)
 	}
+	if errors.Is(err, limits.ErrBusy) {
+		// NB: a sender retries a 503 for ever: say 413 if the whole
+		// request can never fit, which only counting all of it tells.
+		if sz, merr := measure(raw, ver == protoV2); merr == nil {
+			if tl := h.opts.InFlight.TooLarge(int64(len(body)+n) + workingBytes(sz)); tl != nil {
+				err = tl
+			}
+		}
+	}
 	if errors.Is(err, limits.ErrTooLarge) || errors.Is(err, limits.ErrBusy) {
 		return ver, writeerr.Status(err), err
 	}

@@ -246,8 +246,8 @@ func FuzzDecodeV1(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
 		d, total := reserving()
-		c, _ := d.DecodeV1(b, &batch)
-		checkReserved(t, *total, c, &batch)
+		c, err := d.DecodeV1(b, &batch)
+		checkReserved(t, b, false, *total, c, &batch, err)
 	})
 }
 
@@ -263,8 +263,8 @@ func FuzzDecodeV2(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
 		d, total := reserving()
-		c, _ := d.DecodeV2(b, &batch)
-		checkReserved(t, *total, c, &batch)
+		c, err := d.DecodeV2(b, &batch)
+		checkReserved(t, b, true, *total, c, &batch, err)
 	})
 }
 
@@ -282,8 +282,16 @@ func reserving() (*Decoder, *Size) {
 }
 
 // checkReserved: what the decoder told Reserve (and the handler reserves
-// memory for) is never less than what it decoded, body accepted or not.
-func checkReserved(t *testing.T, total Size, c Counts, batch *storage.Batch) {
+// memory for) is never less than what it decoded, body accepted or not;
+// nor is what measure counts, for a body accepted.
+func checkReserved(t *testing.T, b []byte, v2 bool, total Size, c Counts, batch *storage.Batch, err error) {
 	require.GreaterOrEqual(t, total.Series, len(batch.Series))
 	require.GreaterOrEqual(t, total.Samples, c.Samples)
+	if err != nil {
+		return
+	}
+	sz, merr := measure(b, v2)
+	require.NoError(t, merr, "measure refused a body the decoder took")
+	require.GreaterOrEqual(t, sz.Series, len(batch.Series))
+	require.GreaterOrEqual(t, sz.Samples, c.Samples)
 }

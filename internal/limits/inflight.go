@@ -101,6 +101,16 @@ func (f *InFlight) Peak() int64 {
 	return f.mu.peak
 }
 
+// TooLarge returns an error wrapping ErrTooLarge if a request needing n
+// bytes can never fit in the budget, nil if it can.
+func (f *InFlight) TooLarge(n int64) error {
+	if n <= f.max {
+		return nil
+	}
+	return fmt.Errorf("%w: this request needs about %s to decode and write, more than the whole in-flight budget of %s (--ingest.max-inflight-bytes); send smaller requests",
+		ErrTooLarge, mib(n), mib(f.max))
+}
+
 // Reserve takes n bytes of the budget, waiting for room as long as the
 // budget's wait (or until ctx is done). Release the reservation when done.
 func (f *InFlight) Reserve(ctx context.Context, n int64) (*Reservation, error) {
@@ -130,9 +140,8 @@ func (res *Reservation) Grow(ctx context.Context, n int64) error {
 	if n <= 0 {
 		return nil
 	}
-	if res.n+n > f.max {
-		return fmt.Errorf("%w: this request needs about %s to decode and write, more than the whole in-flight budget of %s (--ingest.max-inflight-bytes); send smaller requests",
-			ErrTooLarge, mib(res.n+n), mib(f.max))
+	if err := f.TooLarge(res.n + n); err != nil {
+		return err
 	}
 	var timer *time.Timer
 	for {
