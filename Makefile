@@ -27,7 +27,7 @@ test: check build
 # queries, bodies and clients, overload, and the crash drills (kill -9
 # during ingest and after a delete, an interrupted backup, a full disk on a
 # small tmpfs) against the real binary.
-CHAOS := Chaos|TestSlowClientsDoNotLockOut|TestOverloadShedsAndKeepsServing|TestKill9LosesNoAcknowledgedWrite|TestDiskFullEndToEnd|TestBackupInterruptedDeletesItsSnapshot|TestStaleSnapshotsRemovedAtStart|TestMemoryBudgetSheds
+CHAOS := Chaos|TestHostileIngestStaysBounded|TestInfluxListenersNeedATenantWithAuth|TestSlowClientsDoNotLockOut|TestOverloadShedsAndKeepsServing|TestKill9LosesNoAcknowledgedWrite|TestDiskFullEndToEnd|TestBackupInterruptedDeletesItsSnapshot|TestStaleSnapshotsRemovedAtStart|TestMemoryBudgetSheds
 chaos: build
 	$(GO) test -tags $(TAGS),invariants -timeout 15m -run '$(CHAOS)' -v ./cmd/tsdb/
 

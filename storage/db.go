@@ -108,7 +108,7 @@ func open(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(), health: h, rawFS: rawFS, quit: make(chan struct{})}
+	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(o.KeyCacheEntries), health: h, rawFS: rawFS, quit: make(chan struct{})}
 	db.blocks = pebble.NewCache(o.BlockCacheSize)
 	for i := 0; i < o.Shards; i++ {
 		sh, err := openShard(i, o.FS.PathJoin(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, guard, cache, db.blocks, &db.stats)

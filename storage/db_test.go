@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -213,6 +214,32 @@ func TestTenantSeriesLimit(t *testing.T) {
 	require.Len(t, st.Read(t, db, "small", 0, all, st.Eq("__name__", "a"))[`{__name__="a"}`], 1, "nothing of the refused batch was stored")
 	st.Write(t, db, "small", st.Series(ls("__name__", "a"), 2, 2)) // existing series keep taking samples
 	st.Write(t, db, "big", st.Series(ls("__name__", "a"), 1, 1), st.Series(ls("__name__", "b"), 1, 1), st.Series(ls("__name__", "c"), 1, 1))
+}
+
+// The series limits count distinct series, not batch entries: remote write
+// sends a series once per sample, so 600 new series arrive as 1,200
+// entries (#23).
+func TestSeriesLimitCountsDistinctSeries(t *testing.T) {
+	db := st.Open(t, &storage.Options{MaxSeries: 1000, TenantMaxSeries: func(string) int { return 1000 }})
+	var b storage.Batch
+	for round := range 2 {
+		for i := range 600 {
+			b.Add(ls("__name__", "m", "i", strconv.Itoa(i)), storage.Sample{T: int64(round), V: 1})
+		}
+	}
+	require.NoError(t, db.Write(context.Background(), "default", &b))
+	require.Equal(t, 600, db.Stats().Series)
+
+	// 401 new series, each twice: one over either limit, counted once each.
+	b.Reset()
+	for round := range 2 {
+		for i := range 401 {
+			b.Add(ls("__name__", "n", "i", strconv.Itoa(i)), storage.Sample{T: int64(round), V: 1})
+		}
+	}
+	err := db.Write(context.Background(), "default", &b)
+	require.ErrorIs(t, err, storage.ErrTooManySeries)
+	require.ErrorContains(t, err, "adds 401 series to 600")
 }
 
 func TestCrashRecoveryReplaysWAL(t *testing.T) {
@@ -475,6 +502,35 @@ func TestWriteByKey(t *testing.T) {
 	keys["c"], keys["d"] = ls("__name__", "c"), ls("__name__", "d")
 	require.NoError(t, db.Write(ctx, "default", batch(5, "a", "b")))
 	require.ErrorIs(t, db.Write(ctx, "default", batch(5, "c", "d")), storage.ErrTooManySeries)
+}
+
+// The key cache is bounded: a sender that makes up a new encoding of one
+// series in every write (label order, unknown fields) cannot grow it past
+// KeyCacheEntries, and a key in steady use stays cached through the flood
+// (#23: 6 M encodings of one series held 318 MB).
+func TestKeyCacheIsBounded(t *testing.T) {
+	const max = 1024
+	db := st.Open(t, &storage.Options{KeyCacheEntries: max, NoSync: true})
+	hotDecodes := 0
+	decode := func(k []byte) (labels.Labels, error) {
+		if string(k) == "hot" {
+			hotDecodes++
+			return ls("__name__", "hot"), nil
+		}
+		return ls("__name__", "flood"), nil
+	}
+	ctx := context.Background()
+	for i := range 1000 {
+		b := &storage.Batch{Decode: decode}
+		b.Series = append(b.Series, storage.SeriesSamples{Key: []byte("hot"), Samples: samples(float64(i), 1)})
+		for j := range 100 {
+			b.Series = append(b.Series, storage.SeriesSamples{Key: fmt.Appendf(nil, "flood-%d-%d", i, j), Samples: samples(float64(i), 1)})
+		}
+		require.NoError(t, db.Write(ctx, "default", b))
+		require.LessOrEqual(t, storage.KeyCacheLen(db), max, "after write %d", i)
+	}
+	require.Equal(t, 2, db.Stats().Series, "100,000 encodings of one series are one series")
+	require.Equal(t, 1, hotDecodes, "the key in use was never evicted")
 }
 
 func TestKVSurvivesCrash(t *testing.T) {

@@ -36,3 +36,6 @@ func WALBytes(db *DB) int64 {
 	}
 	return n
 }
+
+// KeyCacheLen returns the number of keys the key cache holds.
+func KeyCacheLen(db *DB) int { return db.keys.len() }

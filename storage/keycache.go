@@ -11,14 +11,30 @@ import (
 // Keys are identified by 128 bits of seeded hash; a collision would need
 // about 2^64 distinct keys. The cache lives in memory only and is rebuilt
 // from the traffic after a restart.
+//
+// The cache is bounded (Options.KeyCacheEntries): a sender can make up any
+// number of encodings of one series (label order, unknown fields), and
+// every one would otherwise stay forever (#23: 6 M encodings of one series
+// held 318 MB). Each stripe keeps two generations, as VictoriaMetrics'
+// workingsetcache does: new keys go into the current one; when it is full
+// it becomes the previous one and the one before is dropped whole. A key
+// found in the previous generation moves to the current one, so keys in
+// use survive and a flood of one-off keys evicts only other one-off keys
+// and keys not used for a generation. A key evicted costs one decode and
+// lookup on its next use, nothing more.
 type keyCache struct {
 	seed1, seed2 maphash.Seed
-	stripes      [64]keyStripe
+	// genMax is the most keys a stripe keeps in one generation.
+	genMax  int
+	stripes [keyStripes]keyStripe
 }
 
+const keyStripes = 64
+
 type keyStripe struct {
-	mu sync.RWMutex
-	m  map[uint64]keyEntry // by keyID[0]
+	mu   sync.RWMutex
+	cur  map[uint64]keyEntry // by keyID[0]
+	prev map[uint64]keyEntry
 }
 
 type keyID [2]uint64
@@ -29,10 +45,13 @@ type keyEntry struct {
 	hash  uint64 // seriesHash of the series: picks its shard
 }
 
-func newKeyCache() *keyCache {
+// newKeyCache returns a cache of at most about maxEntries keys (two
+// generations of maxEntries/2 over all stripes).
+func newKeyCache(maxEntries int) *keyCache {
 	c := &keyCache{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+	c.genMax = max(1, maxEntries/(2*keyStripes))
 	for i := range c.stripes {
-		c.stripes[i].m = map[uint64]keyEntry{}
+		c.stripes[i].cur = map[uint64]keyEntry{}
 	}
 	return c
 }
@@ -53,22 +72,52 @@ func (c *keyCache) id(tenant string, key []byte) keyID {
 
 // get returns the live series the key named.
 func (c *keyCache) get(id keyID) (keyEntry, bool) {
-	st := &c.stripes[id[0]%uint64(len(c.stripes))]
+	st := &c.stripes[id[0]%keyStripes]
 	st.mu.RLock()
-	e, ok := st.m[id[0]]
+	e, ok := st.cur[id[0]]
+	old := false
+	if !ok {
+		e, ok = st.prev[id[0]]
+		old = ok
+	}
 	st.mu.RUnlock()
 	if !ok || e.check != id[1] || e.ms.gone.Load() {
 		return keyEntry{}, false
+	}
+	if old { // in use: keep it past the next rotation
+		st.mu.Lock()
+		delete(st.prev, id[0])
+		st.putLocked(id[0], e, c.genMax)
+		st.mu.Unlock()
 	}
 	return e, true
 }
 
 func (c *keyCache) put(id keyID, e keyEntry) {
-	st := &c.stripes[id[0]%uint64(len(c.stripes))]
+	st := &c.stripes[id[0]%keyStripes]
 	e.check = id[1]
 	st.mu.Lock()
-	st.m[id[0]] = e
+	st.putLocked(id[0], e, c.genMax)
 	st.mu.Unlock()
+}
+
+func (st *keyStripe) putLocked(k uint64, e keyEntry, genMax int) {
+	if _, ok := st.cur[k]; !ok && len(st.cur) >= genMax {
+		st.prev, st.cur = st.cur, make(map[uint64]keyEntry, genMax)
+	}
+	st.cur[k] = e
+}
+
+// len returns the number of keys held.
+func (c *keyCache) len() int {
+	n := 0
+	for i := range c.stripes {
+		st := &c.stripes[i]
+		st.mu.RLock()
+		n += len(st.cur) + len(st.prev)
+		st.mu.RUnlock()
+	}
+	return n
 }
 
 // sweep forgets keys of deleted series.
@@ -76,9 +125,11 @@ func (c *keyCache) sweep() {
 	for i := range c.stripes {
 		st := &c.stripes[i]
 		st.mu.Lock()
-		for id, e := range st.m {
-			if e.ms.gone.Load() {
-				delete(st.m, id)
+		for _, m := range []map[uint64]keyEntry{st.cur, st.prev} {
+			for id, e := range m {
+				if e.ms.gone.Load() {
+					delete(m, id)
+				}
 			}
 		}
 		st.mu.Unlock()

@@ -49,6 +49,12 @@ type Options struct {
 	// BlockCacheSize is the byte budget of Pebble's cache of decompressed
 	// blocks, shared by all shards. Default 256 MiB.
 	BlockCacheSize int64
+	// KeyCacheEntries bounds the cache that maps writers' own encodings of
+	// label sets (SeriesSamples.Key: remote write's wire bytes) to series;
+	// beyond it, the keys unused the longest are dropped. It takes up to
+	// about 90 bytes per entry. Default 1,048,576 (at most about 90 MiB;
+	// 6 M encodings of one series held 320 MiB before it was bounded).
+	KeyCacheEntries int
 	// WarmBytes, when positive, has the DB read up to this many bytes of
 	// the newest chunks in the background after opening, so that the block
 	// cache holds them and the first dashboards after a restart are as fast
@@ -102,6 +108,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.BlockCacheSize <= 0 {
 		o.BlockCacheSize = 256 << 20
+	}
+	if o.KeyCacheEntries <= 0 {
+		o.KeyCacheEntries = 1 << 20
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = 64 << 20

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -531,17 +532,27 @@ func (s *shard) countMissing(tenant string, items []writeItem) int {
 	s.idxMu.RLock()
 	defer s.idxMu.RUnlock()
 	ti := s.tenants[tenant]
-	if ti == nil {
-		return len(items)
-	}
+	// NB: a batch may name a series many times (remote write sends one
+	// entry per sample): the limit counts distinct series, so an item
+	// repeating one counted before is not counted again.
+	var seen map[uint64][]labels.Labels
 	n := 0
 	for i := range items {
-		if ms := items[i].ms; ms != nil && !ms.gone.Load() {
+		it := &items[i]
+		if ms := it.ms; ms != nil && !ms.gone.Load() {
 			continue
 		}
-		if ti.lookup(items[i].hash, items[i].lset) == nil {
-			n++
+		if ti != nil && ti.lookup(it.hash, it.lset) != nil {
+			continue
 		}
+		if seen == nil {
+			seen = map[uint64][]labels.Labels{}
+		}
+		if slices.ContainsFunc(seen[it.hash], func(l labels.Labels) bool { return labels.Equal(l, it.lset) }) {
+			continue
+		}
+		seen[it.hash] = append(seen[it.hash], it.lset)
+		n++
 	}
 	return n
 }

@@ -137,6 +137,14 @@ type Iterator interface {
 	Err() error
 }
 
+// MinTime and MaxTime are the earliest and latest timestamps storage keeps,
+// in milliseconds (about ±5.8 million years); a sample outside them fails
+// the write with ErrInvalidSample.
+const (
+	MinTime = minStorableT
+	MaxTime = maxStorableT
+)
+
 // StaleNaN is the bit pattern of Prometheus' stale marker, a NaN that
 // marks the end of a series.
 const StaleNaN uint64 = 0x7ff0000000000002

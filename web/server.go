@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,7 +15,13 @@ import (
 // ServerOptions bounds the HTTP server. A zero field means its default.
 type ServerOptions struct {
 	// MaxBodyBytes is the largest request body read; default 33 MiB.
+	// fasthttp refuses a larger one before any handler runs: the server
+	// answers 413 with TooLargeMessage.
 	MaxBodyBytes int
+	// TooLargeMessage is the text of the 413 for a body over
+	// MaxBodyBytes; it should name the limit and how to change it.
+	// Default: the limit in bytes.
+	TooLargeMessage string
 	// MaxHeaderBytes is the largest request line and headers (a GET
 	// query's URL included); default 256 KiB. NB: fasthttp gives each
 	// connection reading a request a buffer of this size up front, so
@@ -93,10 +100,14 @@ type Server struct {
 // NewServer returns a server of a.
 func NewServer(a *API, o ServerOptions) *Server {
 	o.ensureDefaults()
+	if o.TooLargeMessage == "" {
+		o.TooLargeMessage = fmt.Sprintf("request body is larger than the limit of %d bytes", o.MaxBodyBytes)
+	}
 	conns := newConnLimiter(o)
 	bodyTimeout := fasthttp.RequestConfig{ReadTimeout: o.ReadTimeout}
 	return &Server{conns: conns, srv: &fasthttp.Server{
 		Handler:        a.Handler,
+		ErrorHandler:   requestError(o.TooLargeMessage),
 		Name:           "tsdb",
 		ReadBufferSize: o.MaxHeaderBytes,
 		// NB: with ReduceMemoryUsage an idle keep-alive connection gives
@@ -129,6 +140,27 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting and waits for requests in flight until ctx is
 // done.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+
+// requestError answers a request fasthttp could not read, as its default
+// handler does, except that a body over the limit is a 413 that says
+// which limit (fasthttp's default answers "400 Error when parsing
+// request", which senders retry or drop without a clue).
+func requestError(tooLarge string) func(*fasthttp.RequestCtx, error) {
+	return func(ctx *fasthttp.RequestCtx, err error) {
+		var small *fasthttp.ErrSmallBuffer
+		var netErr net.Error
+		switch {
+		case errors.Is(err, fasthttp.ErrBodyTooLarge):
+			ctx.Error(tooLarge+"\n", fasthttp.StatusRequestEntityTooLarge)
+		case errors.As(err, &small):
+			ctx.Error("Too big request header", fasthttp.StatusRequestHeaderFieldsTooLarge)
+		case errors.As(err, &netErr) && netErr.Timeout():
+			ctx.Error("Request timeout", fasthttp.StatusRequestTimeout)
+		default:
+			ctx.Error("Error when parsing request", fasthttp.StatusBadRequest)
+		}
+	}
+}
 
 type fasthttpLogger struct{ log *slog.Logger }
 

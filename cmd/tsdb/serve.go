@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emsdb/tsdb/internal/auth"
+	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/query"
 )
 
@@ -55,6 +56,9 @@ type serveConfig struct {
 	tlsClientCA    string
 	influxTCP      string
 	influxUDP      string
+	influxTenant   string
+	maxDecoded     int
+	maxInFlight    int64
 	queryCacheOff  time.Duration
 	consoleDir     string
 	snapshotMaxAge time.Duration
@@ -75,7 +79,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.maxSeries, "storage.max-series", 0, "most series the database may hold; writes creating more get 400; 0 is unlimited")
 	fs.BoolVar(&c.enableAdmin, "web.enable-admin-api", false, "enable /api/v1/admin/* (delete_series, snapshot)")
 	durationVar(fs, &c.snapshotMaxAge, "snapshots.max-age", time.Hour, "at start, delete snapshots in <data>/snapshots older than this (left by a backup that was killed); 0 keeps them")
-	fs.IntVar(&c.maxBodyBytes, "remote-write.max-body-bytes", 32<<20, "largest compressed remote-write body accepted, in bytes")
+	fs.IntVar(&c.maxBodyBytes, "remote-write.max-body-bytes", 32<<20, "largest request body accepted by the ingest endpoints (remote write, line protocol, text import) as sent, in bytes; larger gets 413")
+	fs.IntVar(&c.maxDecoded, "ingest.max-decoded-bytes", 64<<20, "largest ingest request body after snappy or gzip decoding, in bytes; larger gets 413")
+	fs.Int64Var(&c.maxInFlight, "ingest.max-inflight-bytes", limits.DefaultInFlightBytes, "memory all ingest requests together may hold while they are decoded and written (bodies and batches, estimated), in bytes; a request waits up to 1s for room, then gets 503 with Retry-After; one that needs more than all of it gets 413")
 	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	durationVar(fs, &c.shutdownWait, "shutdown.timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
@@ -105,6 +111,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.configFile, "config", "", "alias of --config.file")
 	fs.StringVar(&c.influxTCP, "influx.listen-tcp", "", "`HOST:PORT` for InfluxDB line protocol over TCP (off when empty)")
 	fs.StringVar(&c.influxUDP, "influx.listen-udp", "", "`HOST:PORT` for InfluxDB line protocol over UDP (off when empty)")
+	fs.StringVar(&c.influxTenant, "influx.tenant", "", "`tenant` the InfluxDB TCP and UDP listeners write into; they have no authentication, so with auth: users in --config.file a listener needs this set (default without auth: default)")
 	fs.Int64Var(&c.queryCache, "query.cache-bytes", 256<<20, "memory for cached range-query results (0 turns the cache off)")
 	durationVar(fs, &c.queryCacheOff, "query.cache-offset", 5*time.Minute, "results newer than this are not cached, as samples may still arrive for them")
 	fs.StringVar(&c.consoleDir, "web.console-dir", "", "serve the web console from this `folder` instead of the embedded copy (for working on it)")
@@ -113,6 +120,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.maxBodyBytes <= 0 || c.maxDecoded <= 0 || c.maxInFlight <= 0 {
+		return nil, errors.New("--remote-write.max-body-bytes, --ingest.max-decoded-bytes and --ingest.max-inflight-bytes must be positive")
 	}
 	switch {
 	case c.maxConnections < 1:

@@ -30,6 +30,7 @@ import (
 	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/internal/console"
 	"github.com/emsdb/tsdb/internal/limits"
+	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/storage"
 	"github.com/emsdb/tsdb/web"
@@ -247,18 +248,23 @@ func (s *server) openIngest(lc *lifecycle) error {
 	writer := func(protocol string, rules *relabel.Rules) storage.Writer {
 		return relabel.Wrap(s.ingested.wrap(protocol, ingestW), rules)
 	}
+	inFlight := limits.NewInFlight(cfg.maxInFlight, 0) // one budget for every protocol
 	rw := remotewrite.New(writer("remote_write", &fcfg.Ingest.RemoteWrite), &remotewrite.Options{
-		MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "remotewrite"), Registerer: s.reg,
+		MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
+		Logger: log.With("component", "remotewrite"), Registerer: s.reg,
 	})
 	ifx := influx.New(writer("influx", &fcfg.Ingest.Influx), &influx.Options{
-		MaxBodyBytes: cfg.maxBodyBytes, Logger: log.With("component", "influx"), Registerer: s.reg,
+		MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
+		Logger: log.With("component", "influx"), Registerer: s.reg,
 	})
 	s.ingest = web.Ingest{
 		RemoteWrite: rw.Serve, RemoteWriteDone: s.ingested.sawRequest,
 		InfluxV1: ifx.ServeV1, InfluxV2: ifx.ServeV2, InfluxPing: ifx.Ping,
-		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), cfg.maxBodyBytes, nil).Serve,
+		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), &promtext.Options{
+			MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
+		}).Serve,
 	}
-	if err := openInfluxListeners(lc, cfg, ifx, log); err != nil {
+	if err := openInfluxListeners(lc, cfg, len(authUsers(fcfg)) > 0, ifx, log); err != nil {
 		return err
 	}
 	mqttMetrics := mqtt.NewMetrics(s.reg)
@@ -430,6 +436,7 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 	}
 	srv := web.NewServer(api, web.ServerOptions{
 		MaxBodyBytes:        cfg.maxBodyBytes + 1<<20,
+		TooLargeMessage:     fmt.Sprintf("request body is larger than the limit of %d bytes (--remote-write.max-body-bytes)", cfg.maxBodyBytes),
 		MaxHeaderBytes:      cfg.maxHeaderBytes,
 		HeaderReadTimeout:   cfg.headerTimeout,
 		ReadTimeout:         cfg.readTimeout,
@@ -478,8 +485,29 @@ func tick(ctx context.Context, d time.Duration, f func()) {
 }
 
 // openInfluxListeners opens the line-protocol listeners over TCP and UDP
-// that cfg asks for.
-func openInfluxListeners(lc *lifecycle, cfg *serveConfig, ifx *influx.Handler, log *slog.Logger) error {
+// that cfg asks for. They have no authentication: with authentication on
+// they refuse to start unless --influx.tenant names the tenant they write
+// into (before #23 they wrote into the default tenant without a word), and
+// they say at start that anyone who reaches them writes there.
+func openInfluxListeners(lc *lifecycle, cfg *serveConfig, authOn bool, ifx *influx.Handler, log *slog.Logger) error {
+	if cfg.influxTCP == "" && cfg.influxUDP == "" {
+		return nil
+	}
+	tenant := cfg.influxTenant
+	if tenant == "" {
+		if authOn {
+			return errors.New("--influx.listen-tcp and --influx.listen-udp take writes without authentication, and auth: is on: " +
+				"name the tenant they write into with --influx.tenant (anyone who reaches them can write into it), or turn them off")
+		}
+		tenant = tenancy.Default
+	}
+	if _, err := tenancy.Parse(tenant); err != nil {
+		return fmt.Errorf("--influx.tenant: %w", err)
+	}
+	if authOn {
+		log.Warn("influx line protocol listeners take writes without authentication: anyone who reaches them writes into their tenant",
+			"tenant", tenant, "tcp", cfg.influxTCP, "udp", cfg.influxUDP)
+	}
 	if cfg.influxTCP != "" {
 		ln, err := net.Listen("tcp", cfg.influxTCP)
 		if err != nil {
@@ -487,9 +515,9 @@ func openInfluxListeners(lc *lifecycle, cfg *serveConfig, ifx *influx.Handler, l
 		}
 		lc.run("influx tcp", func(ctx context.Context) error {
 			go func() { <-ctx.Done(); ln.Close() }()
-			return ifx.ServeTCP(ln)
+			return ifx.ServeTCP(ln, tenant)
 		})
-		log.Info("influx line protocol over tcp", "addr", ln.Addr().String())
+		log.Info("influx line protocol over tcp", "addr", ln.Addr().String(), "tenant", tenant)
 	}
 	if cfg.influxUDP != "" {
 		pc, err := net.ListenPacket("udp", cfg.influxUDP)
@@ -498,9 +526,9 @@ func openInfluxListeners(lc *lifecycle, cfg *serveConfig, ifx *influx.Handler, l
 		}
 		lc.run("influx udp", func(ctx context.Context) error {
 			go func() { <-ctx.Done(); pc.Close() }()
-			return ifx.ServeUDP(pc)
+			return ifx.ServeUDP(pc, tenant)
 		})
-		log.Info("influx line protocol over udp", "addr", pc.LocalAddr().String())
+		log.Info("influx line protocol over udp", "addr", pc.LocalAddr().String(), "tenant", tenant)
 	}
 	return nil
 }

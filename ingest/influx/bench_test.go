@@ -38,7 +38,7 @@ func BenchmarkWrite(b *testing.B) {
 			fmt.Fprintf(&sb, "cpu,host=h%d,cpu=cpu%d usage_user=%d.5,usage_system=0.25,usage_idle=99i %d\n", i%250, i%4, i, (int64(k)+1700000000)*1e9)
 		}
 		k++
-		if _, bad, err := h.write(ctx, "default", "", []byte(sb.String()), 1, 1_000_000); err != nil || len(bad) > 0 {
+		if _, bad, err := h.write(ctx, "default", "", []byte(sb.String()), nanoseconds); err != nil || bad.n > 0 {
 			b.Fatal(err, bad)
 		}
 	}

@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -19,16 +20,30 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/ingest/writeerr"
+	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
 )
 
 // Options configures a Handler. A zero field means its default.
 type Options struct {
-	// MaxBodyBytes caps a request body, after gzip. Default 32 MiB.
+	// MaxBodyBytes caps a request body as sent (413 over it). Default 32
+	// MiB; tsdb serve sets it with --remote-write.max-body-bytes.
 	MaxBodyBytes int
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// MaxDecodedBytes caps a body after gzip (413 over it). Default 64 MiB;
+	// tsdb serve sets it with --ingest.max-decoded-bytes.
+	MaxDecodedBytes int
+	// BatchSamples is how many samples go to storage in one write: a body
+	// is parsed and written in batches of this many (or of batchBytes of
+	// labels, whichever comes first), so the memory a request takes beyond
+	// its body does not grow with it. Default 10,000.
+	BatchSamples int
+	// InFlight is the memory budget the handler shares with the other
+	// ingest handlers (see limits.InFlight). Nil: a budget of its own of
+	// limits.DefaultInFlightBytes.
+	InFlight   *limits.InFlight
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 	// Now is the clock that stamps lines without a timestamp.
 	Now func() time.Time
 }
@@ -50,6 +65,15 @@ func New(w storage.Writer, opts *Options) *Handler {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 32 << 20
 	}
+	if o.MaxDecodedBytes <= 0 {
+		o.MaxDecodedBytes = 64 << 20
+	}
+	if o.BatchSamples <= 0 {
+		o.BatchSamples = 10_000
+	}
+	if o.InFlight == nil {
+		o.InFlight = limits.NewInFlight(0, 0)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -70,24 +94,45 @@ func New(w storage.Writer, opts *Options) *Handler {
 	return h
 }
 
-// precisionMs returns the factor from a precision to milliseconds as a
-// multiplier (mul) or divisor (div).
-func precisionMs(p string) (mul, div int64, err error) {
+// precision is the unit of a request's timestamps: the factor to
+// milliseconds as a multiplier (mul) or divisor (div).
+type precision struct {
+	name     string
+	mul, div int64
+}
+
+var nanoseconds = precision{"ns", 1, 1_000_000}
+
+func parsePrecision(p string) (precision, error) {
 	switch p {
 	case "", "n", "ns":
-		return 1, 1_000_000, nil
+		return nanoseconds, nil
 	case "u", "us", "µ":
-		return 1, 1000, nil
+		return precision{"us", 1, 1000}, nil
 	case "ms":
-		return 1, 1, nil
+		return precision{"ms", 1, 1}, nil
 	case "s":
-		return 1000, 1, nil
+		return precision{"s", 1000, 1}, nil
 	case "m":
-		return 60_000, 1, nil
+		return precision{"m", 60_000, 1}, nil
 	case "h":
-		return 3_600_000, 1, nil
+		return precision{"h", 3_600_000, 1}, nil
 	}
-	return 0, 0, fmt.Errorf("unknown precision %q: want ns, us, ms, s, m or h", p)
+	return precision{}, fmt.Errorf("unknown precision %q: want ns, us, ms, s, m or h", p)
+}
+
+// millis scales a timestamp to milliseconds. A timestamp whose scaling
+// overflows int64, or that storage cannot keep, is an error: it used to
+// wrap around and be stored near 1970.
+func (p precision) millis(ts int64) (int64, error) {
+	if ts > math.MaxInt64/p.mul || ts < math.MinInt64/p.mul {
+		return 0, fmt.Errorf("timestamp %d at precision %s overflows a 64-bit count of milliseconds", ts, p.name)
+	}
+	t := ts * p.mul / p.div
+	if t < storage.MinTime || t > storage.MaxTime {
+		return 0, fmt.Errorf("timestamp %d at precision %s is out of the storable range", ts, p.name)
+	}
+	return t, nil
 }
 
 // ServeV1 handles POST /write (db, precision).
@@ -128,69 +173,195 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, db, precision string, v2 bool)
 		h.fail(ctx, v2, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	mul, div, err := precisionMs(precision)
+	prec, err := parsePrecision(precision)
 	if err != nil {
 		h.fail(ctx, v2, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	// NB: the write runs to completion even if the client goes away, and
+	// so do the waits for the budget.
+	bg := context.Background()
 	body := ctx.PostBody()
+	if len(body) > h.opts.MaxBodyBytes {
+		h.fail(ctx, v2, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d (--remote-write.max-body-bytes)", len(body), h.opts.MaxBodyBytes))
+		return
+	}
+	res, err := h.opts.InFlight.Reserve(bg, int64(len(body)))
+	if err != nil {
+		h.failWrite(ctx, v2, err)
+		return
+	}
+	defer res.Release()
 	if strings.EqualFold(string(ctx.Request.Header.ContentEncoding()), "gzip") {
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {
 			h.fail(ctx, v2, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
 			return
 		}
-		body, err = io.ReadAll(io.LimitReader(zr, int64(h.opts.MaxBodyBytes)+1))
+		body, err = res.ReadAll(bg, zr, h.opts.MaxDecodedBytes, gzipSize(body))
+		if errors.Is(err, limits.ErrTooLarge) || errors.Is(err, limits.ErrBusy) {
+			h.failWrite(ctx, v2, err)
+			return
+		}
 		if err != nil {
 			h.fail(ctx, v2, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
 			return
 		}
-	}
-	if len(body) > h.opts.MaxBodyBytes {
-		h.fail(ctx, v2, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.opts.MaxBodyBytes))
+	} else if len(body) > h.opts.MaxDecodedBytes {
+		h.fail(ctx, v2, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d (--ingest.max-decoded-bytes)", len(body), h.opts.MaxDecodedBytes))
 		return
 	}
-	stored, bad, err := h.write(context.Background(), tenant, db, body, mul, div)
+	if err := res.Grow(bg, h.workingBytes(body)); err != nil {
+		h.failWrite(ctx, v2, err)
+		return
+	}
+	stored, bad, err := h.write(bg, tenant, db, body, prec)
 	if err != nil {
-		h.fail(ctx, v2, writeerr.Status(err), err.Error())
-		writeerr.Answer(ctx, err)
+		h.failWrite(ctx, v2, err)
 		return
 	}
-	if len(bad) > 0 {
-		msgs := make([]string, 0, min(len(bad), 10))
-		for _, e := range bad[:min(len(bad), 10)] {
+	if bad.n > 0 {
+		msgs := make([]string, 0, len(bad.first))
+		for _, e := range bad.first {
 			msgs = append(msgs, e.Error())
 		}
 		more := ""
-		if len(bad) > 10 {
-			more = fmt.Sprintf("; … %d more", len(bad)-10)
+		if bad.n > len(bad.first) {
+			more = fmt.Sprintf("; … %d more", bad.n-len(bad.first))
 		}
 		h.fail(ctx, v2, fasthttp.StatusBadRequest, fmt.Sprintf("partial write: %d bad lines not stored (%s%s); %d samples stored",
-			len(bad), strings.Join(msgs, "; "), more, stored))
+			bad.n, strings.Join(msgs, "; "), more, stored))
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
-// write parses body and stores its good lines; it returns the samples
-// stored and the bad lines.
-func (h *Handler) write(ctx context.Context, tenant, db string, body []byte, mul, div int64) (int, []*LineError, error) {
-	pts, bad := Parse(body)
-	h.lines.WithLabelValues("bad").Add(float64(len(bad)))
-	h.lines.WithLabelValues("ok").Add(float64(len(pts)))
-	if len(pts) == 0 {
-		return 0, bad, nil
+// failWrite answers a write refused by storage or the limits.
+func (h *Handler) failWrite(ctx *fasthttp.RequestCtx, v2 bool, err error) {
+	h.fail(ctx, v2, writeerr.Status(err), err.Error())
+	writeerr.Answer(ctx, err)
+}
+
+// gzipSize returns the decoded size a gzip stream states in its trailer
+// (ISIZE, modulo 2^32), a hint only: a sender may lie.
+func gzipSize(b []byte) int {
+	if len(b) < 18 {
+		return 0
 	}
-	now := h.opts.Now().UnixMilli()
-	var b storage.Batch
-	sb := labels.NewScratchBuilder(16)
-	n := 0
-	for _, p := range pts {
-		t := now
-		if p.HasTime {
-			t = p.Time * mul / div
+	return int(binary.LittleEndian.Uint32(b[len(b)-4:]))
+}
+
+// Memory a request takes beyond its bodies, measured with hostile bodies
+// (TestHostileBodiesStayInBudget) and rounded up: per sample of the batch
+// being built and written (batch entry, storage's write item, the labels
+// beyond their bytes), and per byte of the line being parsed (its tags and
+// fields). A batch also holds up to batchBytes of labels.
+const (
+	sampleBytes   = 768
+	lineByteBytes = 48
+	batchBytes    = 4 << 20
+)
+
+// workingBytes estimates the memory parsing and writing a decoded body
+// holds beyond the body: one batch, and its longest line. The shortest
+// line with a sample ("m f=1") and each more field (",g=1") take at least
+// four bytes.
+func (h *Handler) workingBytes(body []byte) int64 {
+	n := len(body)
+	samples := min(n/4+1, h.opts.BatchSamples)
+	return int64(samples)*sampleBytes + int64(min(n, batchBytes)) + int64(min(longestLine(body), MaxLineBytes))*lineByteBytes
+}
+
+// longestLine returns the length of the longest line of body.
+func longestLine(body []byte) int {
+	longest := 0
+	for len(body) > 0 {
+		i := bytes.IndexByte(body, '\n')
+		if i < 0 {
+			return max(longest, len(body))
 		}
-		for _, f := range p.Fields {
+		longest = max(longest, i)
+		body = body[i+1:]
+	}
+	return longest
+}
+
+// badLines is the first bad lines of a body and how many there were: a
+// body of bad lines must not take memory for each.
+type badLines struct {
+	n     int
+	first []*LineError
+}
+
+const keepBadLines = 10
+
+func (b *badLines) add(line int, err error) {
+	if b.n++; len(b.first) < keepBadLines {
+		b.first = append(b.first, &LineError{Line: line, Err: err})
+	}
+}
+
+// write parses body and stores its good lines in batches of
+// Options.BatchSamples; it returns the samples stored and the bad lines.
+// NB: when storage refuses a batch, the batches before it stay stored; the
+// error says how many samples that was.
+func (h *Handler) write(ctx context.Context, tenant, db string, body []byte, prec precision) (int, badLines, error) {
+	now := h.opts.Now().UnixMilli()
+	var (
+		b       storage.Batch
+		lbytes  int // of the labels in b
+		bad     badLines
+		good    int
+		stored  int
+		through int // the last line whose samples are all stored
+	)
+	defer func() {
+		h.lines.WithLabelValues("bad").Add(float64(bad.n))
+		h.lines.WithLabelValues("ok").Add(float64(good))
+		h.samples.Add(float64(stored))
+	}()
+	// flush writes the batch, which holds samples of lines up to line.
+	flush := func(line int) error {
+		if len(b.Series) == 0 {
+			return nil
+		}
+		if err := h.w.Write(ctx, tenant, &b); err != nil {
+			if stored > 0 {
+				return fmt.Errorf("%w (%d samples of earlier batches, of lines 1 to %d, were stored)", err, stored, through)
+			}
+			return err
+		}
+		stored += len(b.Series)
+		b.Reset()
+		lbytes = 0
+		through = line
+		return nil
+	}
+	sb := labels.NewScratchBuilder(16)
+	r := lineReader{body: body}
+	for {
+		line, l, ok := r.next()
+		if !ok {
+			break
+		}
+		p, err := ParseLine(l)
+		t := now
+		if err == nil && p.HasTime {
+			t, err = prec.millis(p.Time)
+		}
+		if err != nil {
+			bad.add(line, err)
+			continue
+		}
+		good++
+		// NB: every field is a series with all the line's tags: a long
+		// line of tags and fields makes that many times its size in
+		// labels, so batches are cut by the bytes of labels too.
+		tagBytes := len(p.Measurement) + len(db) + 8
+		for _, tg := range p.Tags {
+			tagBytes += len(tg.Key) + len(tg.Value) + 2
+		}
+		for i, f := range p.Fields {
 			sb.Reset()
 			sb.Add(model.MetricNameLabel, p.Measurement+"_"+f.Key)
 			for _, tg := range p.Tags {
@@ -201,20 +372,28 @@ func (h *Handler) write(ctx context.Context, tenant, db string, body []byte, mul
 			}
 			sb.Sort()
 			b.Add(sb.Labels(), storage.Sample{T: t, V: f.Value})
-			n++
+			if lbytes += tagBytes + len(f.Key); len(b.Series) >= h.opts.BatchSamples || lbytes >= batchBytes {
+				whole := line
+				if i < len(p.Fields)-1 {
+					whole-- // the rest of the line's fields go in the next batch
+				}
+				if err := flush(whole); err != nil {
+					return stored, bad, err
+				}
+			}
 		}
 	}
-	if err := h.w.Write(ctx, tenant, &b); err != nil {
-		return 0, bad, err
+	if err := flush(r.line); err != nil {
+		return stored, bad, err
 	}
-	h.samples.Add(float64(n))
-	return n, bad, nil
+	return stored, bad, nil
 }
 
 // ServeTCP reads newline-separated lines from every connection, storing
-// them in batches (the default tenant, nanosecond timestamps). It returns
-// when ln is closed.
-func (h *Handler) ServeTCP(ln net.Listener) error {
+// them in batches into tenant (nanosecond timestamps). It returns when ln
+// is closed. NB: the listener has no authentication: whoever reaches it
+// writes into tenant.
+func (h *Handler) ServeTCP(ln net.Listener, tenant string) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -223,15 +402,40 @@ func (h *Handler) ServeTCP(ln net.Listener) error {
 			}
 			return err
 		}
-		go h.serveConn(c)
+		go h.serveConn(c, tenant)
 	}
 }
 
-// serveConn stores a connection's lines in batches of up to 1000, and
-// whenever the sender pauses (nothing more to read right now), so that a
-// slow, long-lived sender's lines do not wait for the batch to fill. A
-// line longer than 1 MiB is dropped.
-func (h *Handler) serveConn(c net.Conn) {
+// writeStream stores lines received over TCP or UDP. It waits as long as
+// it takes for room in the in-flight budget: the sender waits meanwhile
+// (TCP pushes back; UDP datagrams queue in the kernel, then drop).
+func (h *Handler) writeStream(proto, tenant string, buf []byte) {
+	ctx := context.Background()
+	var res *limits.Reservation
+	for {
+		var err error
+		res, err = h.opts.InFlight.Reserve(ctx, int64(len(buf))+h.workingBytes(buf))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, limits.ErrBusy) {
+			h.opts.Logger.Warn("influx "+proto+": lines dropped", "err", err)
+			return
+		}
+	}
+	defer res.Release()
+	if _, bad, err := h.write(ctx, tenant, "", buf, nanoseconds); err != nil {
+		h.opts.Logger.Warn("influx "+proto+" write", "err", err)
+	} else if bad.n > 0 {
+		h.opts.Logger.Warn("influx "+proto+": bad lines dropped", "count", bad.n, "first", bad.first[0].Error())
+	}
+}
+
+// serveConn stores a connection's lines in batches of up to 1000 lines or
+// 1 MiB, and whenever the sender pauses (nothing more to read right now),
+// so that a slow, long-lived sender's lines do not wait for the batch to
+// fill. A line longer than MaxLineBytes is dropped.
+func (h *Handler) serveConn(c net.Conn, tenant string) {
 	defer c.Close()
 	r := bufio.NewReaderSize(c, 64<<10)
 	var buf, long []byte
@@ -240,11 +444,7 @@ func (h *Handler) serveConn(c net.Conn) {
 		if len(buf) == 0 {
 			return
 		}
-		if _, bad, err := h.write(context.Background(), tenancy.Default, "", buf, 1, 1_000_000); err != nil {
-			h.opts.Logger.Warn("influx tcp write", "err", err)
-		} else if len(bad) > 0 {
-			h.opts.Logger.Warn("influx tcp: bad lines dropped", "count", len(bad), "first", bad[0].Error())
-		}
+		h.writeStream("tcp", tenant, buf)
 		buf, lines = buf[:0], 0
 	}
 	for {
@@ -253,8 +453,8 @@ func (h *Handler) serveConn(c net.Conn) {
 		}
 		chunk, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) { // a line longer than the buffer
-			if long = append(long, chunk...); len(long) > 1<<20 {
-				h.opts.Logger.Warn("influx tcp: a line over 1 MiB dropped")
+			if long = append(long, chunk...); len(long) > MaxLineBytes {
+				h.opts.Logger.Warn("influx tcp: a line over the limit dropped", "limit", MaxLineBytes)
 				long = long[:0]
 				for errors.Is(err, bufio.ErrBufferFull) { // skip to its end
 					_, err = r.ReadSlice('\n')
@@ -270,7 +470,7 @@ func (h *Handler) serveConn(c net.Conn) {
 			if chunk[len(chunk)-1] != '\n' {
 				buf = append(buf, '\n')
 			}
-			if lines++; lines >= 1000 {
+			if lines++; lines >= 1000 || len(buf) >= 1<<20 {
 				flush()
 			}
 		}
@@ -281,8 +481,9 @@ func (h *Handler) serveConn(c net.Conn) {
 	}
 }
 
-// ServeUDP stores each datagram's lines. It returns when pc is closed.
-func (h *Handler) ServeUDP(pc net.PacketConn) error {
+// ServeUDP stores each datagram's lines into tenant. It returns when pc is
+// closed. NB: as for ServeTCP, whoever reaches pc writes into tenant.
+func (h *Handler) ServeUDP(pc net.PacketConn, tenant string) error {
 	buf := make([]byte, 64<<10)
 	for {
 		n, _, err := pc.ReadFrom(buf)
@@ -292,11 +493,7 @@ func (h *Handler) ServeUDP(pc net.PacketConn) error {
 			}
 			return err
 		}
-		if _, bad, err := h.write(context.Background(), tenancy.Default, "", buf[:n], 1, 1_000_000); err != nil {
-			h.opts.Logger.Warn("influx udp write", "err", err)
-		} else if len(bad) > 0 {
-			h.opts.Logger.Warn("influx udp: bad lines dropped", "count", len(bad), "first", bad[0].Error())
-		}
+		h.writeStream("udp", tenant, buf[:n])
 	}
 }
 

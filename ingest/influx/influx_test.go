@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,14 @@ func TestParseReportsBadLinesAndKeepsGoodOnes(t *testing.T) {
 	require.Len(t, errs, 1)
 	require.Equal(t, 4, errs[0].Line)
 	require.Contains(t, errs[0].Error(), "line 4")
+
+	// A line over MaxLineBytes is bad, however it is made up: its tags and
+	// fields would otherwise take memory in proportion to the body.
+	long := "m " + strings.Repeat("f=1,", MaxLineBytes/4) + "g=1\nok v=1\n"
+	pts, errs = Parse([]byte(long))
+	require.Len(t, pts, 1)
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "line 1: line of 1048581 bytes is longer than the limit of 1048576")
 }
 
 func FuzzParse(f *testing.F) {
@@ -133,17 +142,51 @@ func TestHandler(t *testing.T) {
 	_ = context.Background()
 }
 
+// A timestamp that overflows int64 once scaled to milliseconds, or that
+// storage cannot keep, is a bad line named in the 400; it used to wrap
+// around and be stored near 1970 with a 204 (#23).
+func TestHandlerRefusesTimestampsOutOfRange(t *testing.T) {
+	db := st.Open(t, nil)
+	h := New(db, nil)
+	f := func(precision, ts, want string) {
+		t.Helper()
+		code, body := post(t, h.ServeV1, "/write?precision="+precision, "ok v=1 1\nbad v=1 "+ts+"\n", false)
+		require.Equal(t, 400, code, body)
+		require.Contains(t, body, "(line 2: ", body)
+		require.Contains(t, body, want, body)
+		require.Contains(t, body, "1 bad lines not stored", body)
+	}
+	f("s", "9223372036854775807", "timestamp 9223372036854775807 at precision s overflows")
+	f("s", "-9223372036854775808", "timestamp -9223372036854775808 at precision s overflows")
+	f("s", "9223372036854776", "overflows")
+	f("h", "2562047788015216", "overflows")
+	f("m", "-153722867280913", "overflows")
+	f("ms", "9223372036854775807", "out of the storable range")
+	f("ms", "-9223372036854775807", "out of the storable range")
+	f("ns", "9223372036854775808", "bad timestamp")
+	f("s", "185542587100800", "out of the storable range")
+	got := st.Read(t, db, "default", math.MinInt64, math.MaxInt64, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	require.Len(t, got, 1)
+	for _, smp := range got[`{__name__="bad_v"}`] {
+		t.Errorf("stored %v", smp)
+	}
+	// The largest timestamps that fit are stored where they say.
+	code, body := post(t, h.ServeV1, "/write?precision=s", fmt.Sprintf("edge v=1 %d\n", storage.MaxTime/1000), false)
+	require.Equal(t, 204, code, body)
+	require.Equal(t, []storage.Sample{{T: storage.MaxTime / 1000 * 1000, V: 1}}, st.Read(t, db, "default", math.MinInt64, math.MaxInt64, st.Eq("__name__", "edge_v"))[`{__name__="edge_v"}`])
+}
+
 func TestTCPAndUDPListeners(t *testing.T) {
 	db := st.Open(t, nil)
 	h := New(db, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	go func() { _ = h.ServeTCP(ln) }()
+	go func() { _ = h.ServeTCP(ln, "default") }()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer pc.Close()
-	go func() { _ = h.ServeUDP(pc) }()
+	go func() { _ = h.ServeUDP(pc, "iot") }() // the tenant it is given
 
 	c, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
@@ -158,7 +201,7 @@ func TestTCPAndUDPListeners(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		return len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "tcp_m_v"))[`{__name__="tcp_m_v", host="a"}`]) == 2 &&
-			len(st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "udp_m_v"))) == 1
+			len(st.Read(t, db, "iot", 0, math.MaxInt64, st.Eq("__name__", "udp_m_v"))) == 1
 	}, 5*time.Second, 50*time.Millisecond)
 
 	// A long-lived connection sending a few lines now and then: each is
@@ -183,4 +226,32 @@ func TestTCPAndUDPListeners(t *testing.T) {
 		s := st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "slow_m_v"))[`{__name__="slow_m_v", host="a"}`]
 		return len(s) == 5 && s[3].V == 9
 	}, 5*time.Second, 20*time.Millisecond, "the split line is whole; the 2 MiB line is dropped")
+}
+
+// FuzzHandler: any body, at any precision, written in batches of 3
+// samples, gets a 204 or a 4xx, and never more samples stored than the
+// lines had fields.
+func FuzzHandler(f *testing.F) {
+	f.Add([]byte("cpu,host=a usage=1,idle=2i 1700000000000000000\nbad\nm f=1,g=2,h=3,i=4 1\n"), "s")
+	f.Add([]byte("m f=1 9223372036854775807\n"), "h")
+	db := st.Open(f, nil)
+	h := New(db, &Options{BatchSamples: 3})
+	f.Fuzz(func(t *testing.T, body []byte, precision string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/write?precision=" + url.QueryEscape(precision))
+		ctx.Request.SetBody(body)
+		before := db.Stats().SamplesWritten
+		h.ServeV1(&ctx)
+		code := ctx.Response.StatusCode()
+		if code != 204 && (code < 400 || code >= 500) {
+			t.Fatalf("status %d: %s", code, ctx.Response.Body())
+		}
+		pts, _ := Parse(body)
+		n := 0
+		for _, p := range pts {
+			n += len(p.Fields)
+		}
+		require.LessOrEqual(t, db.Stats().SamplesWritten-before, int64(n))
+	})
 }

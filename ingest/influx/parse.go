@@ -44,19 +44,11 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e
 func Parse(body []byte) ([]Point, []*LineError) {
 	var pts []Point
 	var errs []*LineError
-	line := 0
-	for len(body) > 0 {
-		line++
-		var l []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			l, body = body[:i], body[i+1:]
-		} else {
-			l, body = body, nil
-		}
-		l = bytes.TrimRight(l, "\r")
-		l = bytes.TrimLeft(l, " \t")
-		if len(l) == 0 || l[0] == '#' {
-			continue
+	r := lineReader{body: body}
+	for {
+		line, l, ok := r.next()
+		if !ok {
+			return pts, errs
 		}
 		p, err := ParseLine(l)
 		if err != nil {
@@ -65,12 +57,46 @@ func Parse(body []byte) ([]Point, []*LineError) {
 		}
 		pts = append(pts, p)
 	}
-	return pts, errs
 }
+
+// lineReader cuts a body into its lines, skipping blank lines and
+// comments.
+type lineReader struct {
+	body []byte
+	line int // number of the line last returned, from 1
+}
+
+// next returns the next line to parse and its number; false at the end.
+func (r *lineReader) next() (int, []byte, bool) {
+	for len(r.body) > 0 {
+		r.line++
+		var l []byte
+		if i := bytes.IndexByte(r.body, '\n'); i >= 0 {
+			l, r.body = r.body[:i], r.body[i+1:]
+		} else {
+			l, r.body = r.body, nil
+		}
+		l = bytes.TrimRight(l, "\r")
+		l = bytes.TrimLeft(l, " \t")
+		if len(l) == 0 || l[0] == '#' {
+			continue
+		}
+		return r.line, l, true
+	}
+	return r.line, nil, false
+}
+
+// MaxLineBytes is the longest line parsed; a longer one is a bad line. It
+// bounds the memory one line takes to parse (its tags and fields), which
+// would otherwise grow with the body.
+const MaxLineBytes = 1 << 20
 
 // ParseLine parses one line: measurement[,tag=v…] field=v[,field=v…] [ts].
 func ParseLine(l []byte) (Point, error) {
 	var p Point
+	if len(l) > MaxLineBytes {
+		return p, fmt.Errorf("line of %d bytes is longer than the limit of %d", len(l), MaxLineBytes)
+	}
 	// Measurement: up to an unescaped ',' or ' '.
 	name, rest, err := scanKey(l, ",  ", false)
 	if err != nil {
@@ -80,6 +106,13 @@ func ParseLine(l []byte) (Point, error) {
 		return p, errors.New("missing measurement")
 	}
 	p.Measurement = name
+	if n := bytes.Count(rest, []byte{','}); n > 64 {
+		// NB: a long line's tags or fields would otherwise grow by a
+		// quarter at a time, leaving several times their size as garbage.
+		// Each takes at least four bytes (",k=v").
+		p.Tags = make([]Tag, 0, min(n, (bytes.IndexByte(rest, ' ')+1)/4))
+		p.Fields = make([]Field, 0, min(n, len(rest)/4)+1)
+	}
 	for len(rest) > 0 && rest[0] == ',' {
 		k, r, err := scanKey(rest[1:], "=", true)
 		if err != nil {

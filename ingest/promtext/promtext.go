@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/ingest/writeerr"
+	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
 )
@@ -73,21 +74,53 @@ func lineOf(body []byte, err error) int {
 
 // Handler serves POST /api/v1/import/prometheus.
 type Handler struct {
-	w            storage.Writer
-	maxBodyBytes int
-	now          func() time.Time
+	w    storage.Writer
+	opts Options
 }
 
-// New returns a Handler writing to w; maxBodyBytes caps a body after gzip.
-func New(w storage.Writer, maxBodyBytes int, now func() time.Time) *Handler {
-	if maxBodyBytes <= 0 {
-		maxBodyBytes = 32 << 20
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Handler{w: w, maxBodyBytes: maxBodyBytes, now: now}
+// Options configures a Handler. A zero field means its default.
+type Options struct {
+	// MaxBodyBytes caps a request body as sent (413 over it). Default 32
+	// MiB; tsdb serve sets it with --remote-write.max-body-bytes.
+	MaxBodyBytes int
+	// MaxDecodedBytes caps a body after gzip (413 over it). Default 64 MiB;
+	// tsdb serve sets it with --ingest.max-decoded-bytes.
+	MaxDecodedBytes int
+	// InFlight is the memory budget the handler shares with the other
+	// ingest handlers (see limits.InFlight). Nil: a budget of its own of
+	// limits.DefaultInFlightBytes.
+	InFlight *limits.InFlight
+	// Now is the clock that stamps samples without a timestamp.
+	Now func() time.Time
 }
+
+// New returns a Handler writing to w; opts may be nil.
+func New(w storage.Writer, opts *Options) *Handler {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.MaxDecodedBytes <= 0 {
+		o.MaxDecodedBytes = 64 << 20
+	}
+	if o.InFlight == nil {
+		o.InFlight = limits.NewInFlight(0, 0)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Handler{w: w, opts: o}
+}
+
+// lineBytes is the memory one line of a body takes once decoded into the
+// batch and written (labels, batch entry, storage's write item), measured
+// with a body of the shortest lines ("a 1") and rounded up. A body is
+// written in one batch, so that a bad line stores nothing: the request
+// reserves this much per line before it decodes.
+const lineBytes = 512
 
 func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
 	ctx.Error(msg+"\n", code)
@@ -106,7 +139,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		fail(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	def := h.now().UnixMilli()
+	def := h.opts.Now().UnixMilli()
 	if ts := ctx.QueryArgs().Peek("timestamp"); len(ts) > 0 {
 		v, err := strconv.ParseInt(string(ts), 10, 64)
 		if err != nil {
@@ -124,20 +157,41 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		}
 		extra = append(extra, labels.Label{Name: k, Value: v})
 	}
+	// NB: the write runs to completion even if the client goes away, and
+	// so do the waits for the budget.
+	bg := context.Background()
 	body := ctx.PostBody()
+	if len(body) > h.opts.MaxBodyBytes {
+		fail(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d (--remote-write.max-body-bytes)", len(body), h.opts.MaxBodyBytes))
+		return
+	}
+	res, err := h.opts.InFlight.Reserve(bg, int64(len(body)))
+	if err != nil {
+		failWrite(ctx, err)
+		return
+	}
+	defer res.Release()
 	if strings.EqualFold(string(ctx.Request.Header.ContentEncoding()), "gzip") {
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {
 			fail(ctx, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
 			return
 		}
-		if body, err = io.ReadAll(io.LimitReader(zr, int64(h.maxBodyBytes)+1)); err != nil {
+		body, err = res.ReadAll(bg, zr, h.opts.MaxDecodedBytes, 0)
+		if errors.Is(err, limits.ErrTooLarge) || errors.Is(err, limits.ErrBusy) {
+			failWrite(ctx, err)
+			return
+		}
+		if err != nil {
 			fail(ctx, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
 			return
 		}
+	} else if len(body) > h.opts.MaxDecodedBytes {
+		fail(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d (--ingest.max-decoded-bytes)", len(body), h.opts.MaxDecodedBytes))
+		return
 	}
-	if len(body) > h.maxBodyBytes {
-		fail(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.maxBodyBytes))
+	if err := res.Grow(bg, int64(bytes.Count(body, []byte{'\n'})+1)*lineBytes); err != nil {
+		failWrite(ctx, err)
 		return
 	}
 	var b storage.Batch
@@ -154,10 +208,15 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			b.Series[i].Labels = lb.Labels()
 		}
 	}
-	if err := h.w.Write(context.Background(), tenant, &b); err != nil {
-		fail(ctx, writeerr.Status(err), err.Error())
-		writeerr.Answer(ctx, err)
+	if err := h.w.Write(bg, tenant, &b); err != nil {
+		failWrite(ctx, err)
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// failWrite answers a write refused by storage or the limits.
+func failWrite(ctx *fasthttp.RequestCtx, err error) {
+	fail(ctx, writeerr.Status(err), err.Error())
+	writeerr.Answer(ctx, err)
 }

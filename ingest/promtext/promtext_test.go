@@ -3,6 +3,7 @@ package promtext
 import (
 	"bytes"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/storage"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
@@ -70,7 +72,7 @@ func FuzzDecode(f *testing.F) {
 
 func TestHandler(t *testing.T) {
 	db := st.Open(t, nil)
-	h := New(db, 0, func() time.Time { return time.UnixMilli(5000) })
+	h := New(db, &Options{Now: func() time.Time { return time.UnixMilli(5000) }})
 	send := func(uri, body string, gz bool) (int, string) {
 		var ctx fasthttp.RequestCtx
 		ctx.Request.Header.SetMethod("POST")
@@ -100,4 +102,36 @@ func TestHandler(t *testing.T) {
 
 	code, _ = send("/api/v1/import/prometheus?timestamp=yesterday", "up 1\n", false)
 	require.Equal(t, 400, code)
+}
+
+// Over --ingest.max-decoded-bytes a gzip body is a 413 naming the limit; a
+// body whose lines would take more memory than the whole in-flight budget
+// is a 413 too, and stores nothing (#23).
+func TestHandlerBoundsMemory(t *testing.T) {
+	db := st.Open(t, nil)
+	h := New(db, &Options{MaxDecodedBytes: 1 << 20, InFlight: limits.NewInFlight(64<<20, 0)})
+	send := func(body string, gz bool) (int, string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		if gz {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			_, _ = zw.Write([]byte(body))
+			_ = zw.Close()
+			ctx.Request.Header.Set("Content-Encoding", "gzip")
+			body = buf.String()
+		}
+		ctx.Request.SetBodyString(body)
+		h.Serve(&ctx)
+		return ctx.Response.StatusCode(), string(ctx.Response.Body())
+	}
+	code, msg := send(strings.Repeat("up 1\n", 300_000), true)
+	require.Equal(t, 413, code, msg)
+	require.Contains(t, msg, "larger than the limit of 1048576 bytes (--ingest.max-decoded-bytes)")
+	code, msg = send(strings.Repeat("a 1\n", 200_000), false)
+	require.Equal(t, 413, code, msg)
+	require.Contains(t, msg, "more than the whole in-flight budget of 64.0 MiB (--ingest.max-inflight-bytes)")
+	require.Empty(t, st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "a")))
+	code, msg = send(strings.Repeat("a 1\n", 1000), false)
+	require.Equal(t, 204, code, msg)
 }

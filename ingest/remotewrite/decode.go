@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -14,6 +15,15 @@ import (
 // ErrMalformed wraps every decoding error: the request body is not a valid
 // message of the protocol it claims to be.
 var ErrMalformed = errors.New("remotewrite: malformed request")
+
+// ErrOtherVersion reports a body that is a message of the other protocol
+// version than the one it was decoded as: read as the other version it
+// would store nothing.
+var ErrOtherVersion = errors.New("remotewrite: body of the other protocol version")
+
+// ErrNoMetricName reports a series without a metric name (__name__), which
+// the remote-write specification requires of every series.
+var ErrNoMetricName = errors.New("remotewrite: series without a metric name")
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
@@ -30,6 +40,17 @@ type Counts struct {
 // its buffers between calls and is not safe for concurrent use; keep one
 // per goroutine (or in a sync.Pool).
 type Decoder struct {
+	// Reserve, when set, is told what decoding takes as it goes, before
+	// or as each series, sample and symbol is decoded: it receives counts
+	// ahead of what has been decoded (never behind by more than one item).
+	// An error from it stops decoding and is returned as is. The handler
+	// reserves memory from the in-flight budget with it.
+	Reserve func(more Size) error
+	// n is what this call has decoded; quota what Reserve was told;
+	// reserveErr what Reserve answered, returned without context.
+	n, quota   Size
+	reserveErr error
+
 	sb    labels.ScratchBuilder
 	keySB labels.ScratchBuilder
 	// decodeKey is labelsOfKey, bound once: batches point at it.
@@ -57,8 +78,10 @@ func NewDecoder() *Decoder {
 func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 	var c Counts
 	d.samples = d.samples[:0]
+	d.n, d.quota, d.reserveErr = Size{}, Size{}, nil
 	b.Decode = d.decodeKey
 	r := pbReader{b: buf}
+	series, v2Fields := 0, 0
 	for !r.done() {
 		field, typ, err := r.key()
 		if err != nil {
@@ -69,14 +92,24 @@ func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 			if err != nil {
 				return c, err
 			}
+			series++
 			if err := d.decodeV1Series(msg, b, &c); err != nil {
-				return c, fmt.Errorf("timeseries %d: %w", len(b.Series), err)
+				if d.reserveErr != nil {
+					return c, d.reserveErr
+				}
+				return c, fmt.Errorf("timeseries %d: %w", series-1, err)
 			}
 			continue
+		}
+		if (field == 4 || field == 5) && typ == protowire.BytesType {
+			v2Fields++
 		}
 		if err := r.skip(field, typ); err != nil { // metadata (3) and unknown fields
 			return c, err
 		}
+	}
+	if series == 0 && v2Fields > 0 {
+		return c, fmt.Errorf("%w: it has no timeseries (field 1) but %d symbols or timeseries of io.prometheus.write.v2.Request (fields 4 and 5): it looks like remote-write 2.0", ErrOtherVersion, v2Fields)
 	}
 	return c, nil
 }
@@ -112,6 +145,11 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 				return err
 			}
 			d.samples = append(d.samples, s)
+			if d.n.Samples++; d.n.Samples > d.quota.Samples {
+				if err := d.reserveAhead(); err != nil {
+					return err
+				}
+			}
 		case field == 3 && typ == protowire.BytesType:
 			c.Exemplars++
 			if _, err := r.bytes(); err != nil {
@@ -133,6 +171,11 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 		return nil // exemplar- or histogram-only series
 	}
 	c.Samples += n
+	if d.n.Series++; d.over() {
+		if err := d.reserveAhead(); err != nil {
+			return err
+		}
+	}
 	samples := d.samples[start:len(d.samples):len(d.samples)]
 	if keyStart >= 0 && contiguous {
 		b.Series = append(b.Series, storage.SeriesSamples{Key: msg[keyStart:keyEnd], Samples: samples})
@@ -143,13 +186,31 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 	if err != nil {
 		return err
 	}
+	if err := checkName(lset); err != nil {
+		return err
+	}
 	b.Add(lset, samples...)
 	return nil
 }
 
-// labelsOfKey decodes the labels of a series Key.
+// checkName refuses a series without a metric name, as the remote-write
+// specification says receivers must.
+func checkName(lset labels.Labels) error {
+	if lset.Get(model.MetricNameLabel) == "" {
+		return fmt.Errorf("%w: %s has no %s label", ErrNoMetricName, lset, model.MetricNameLabel)
+	}
+	return nil
+}
+
+// labelsOfKey decodes the labels of a series Key. Storage calls it only
+// for keys it has not seen, so the check of the metric name costs nothing
+// on the hot path.
 func (d *Decoder) labelsOfKey(key []byte) (labels.Labels, error) {
-	return d.labelsOf(&d.keySB, key)
+	lset, err := d.labelsOf(&d.keySB, key)
+	if err != nil {
+		return lset, err
+	}
+	return lset, checkName(lset)
 }
 
 // labelsOf decodes the Label fields (1) of a v1 TimeSeries message, or of
@@ -191,7 +252,16 @@ func (d *Decoder) finishSeries(b *storage.Batch, start int, c *Counts) error {
 		return nil // exemplar- or histogram-only series
 	}
 	d.sb.Sort()
-	b.Add(d.sb.Labels(), d.samples[start:len(d.samples):len(d.samples)]...)
+	lset := d.sb.Labels()
+	if err := checkName(lset); err != nil {
+		return err
+	}
+	if d.n.Series++; d.over() {
+		if err := d.reserveAhead(); err != nil {
+			return err
+		}
+	}
+	b.Add(lset, d.samples[start:len(d.samples):len(d.samples)]...)
 	c.Samples += n
 	return nil
 }
@@ -264,6 +334,7 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 	var c Counts
 	d.samples = d.samples[:0]
 	d.symbols = d.symbols[:0]
+	d.n, d.quota, d.reserveErr = Size{}, Size{}, nil
 	// Symbols may come after the series on the wire: read them first.
 	r := pbReader{b: buf}
 	for !r.done() {
@@ -277,6 +348,11 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 				return c, err
 			}
 			d.symbols = append(d.symbols, string(v))
+			if d.n.Symbols++; d.n.Symbols > d.quota.Symbols {
+				if err := d.reserveAhead(); err != nil {
+					return c, err
+				}
+			}
 			continue
 		}
 		if err := r.skip(field, typ); err != nil {
@@ -287,6 +363,7 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 		return c, malformed("symbols[0] must be the empty string, got %q", d.symbols[0])
 	}
 	r = pbReader{b: buf}
+	series, v1Fields := 0, 0
 	for !r.done() {
 		field, typ, err := r.key()
 		if err != nil {
@@ -297,14 +374,24 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 			if err != nil {
 				return c, err
 			}
+			series++
 			if err := d.decodeV2Series(msg, b, &c); err != nil {
-				return c, fmt.Errorf("timeseries %d: %w", len(b.Series), err)
+				if d.reserveErr != nil {
+					return c, d.reserveErr
+				}
+				return c, fmt.Errorf("timeseries %d: %w", series-1, err)
 			}
 			continue
+		}
+		if field == 1 && typ == protowire.BytesType { // reserved in 2.0
+			v1Fields++
 		}
 		if err := r.skip(field, typ); err != nil {
 			return c, err
 		}
+	}
+	if series == 0 && v1Fields > 0 {
+		return c, fmt.Errorf("%w: it has no timeseries (field 5) but %d timeseries of prometheus.WriteRequest (field 1): it looks like remote-write 1.0", ErrOtherVersion, v1Fields)
 	}
 	return c, nil
 }
@@ -354,6 +441,11 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 				return err
 			}
 			d.samples = append(d.samples, s)
+			if d.n.Samples++; d.n.Samples > d.quota.Samples {
+				if err := d.reserveAhead(); err != nil {
+					return err
+				}
+			}
 		case field == 3 && typ == protowire.BytesType:
 			c.Histograms++
 			if _, err := r.bytes(); err != nil {
@@ -442,4 +534,108 @@ func (r *pbReader) skip(num protowire.Number, typ protowire.Type) error {
 	}
 	r.b = r.b[n:]
 	return nil
+}
+
+// Size is what decoding a request has produced or may produce.
+type Size struct {
+	Series  int // timeseries messages
+	Samples int // float samples
+	Symbols int // symbols (2.0)
+}
+
+// reserveAhead makes sure Reserve has been told of everything decoded so
+// far, d.n, asking for more than that at a time (a quarter more, at least
+// 256 of each kind), so that the check costs an integer comparison per
+// item and a call now and then.
+func (d *Decoder) reserveAhead() error {
+	if d.Reserve == nil {
+		return nil
+	}
+	step := func(n, have int) int {
+		if n <= have {
+			return 0
+		}
+		return max(n-have, have/4, 256)
+	}
+	more := Size{
+		Series:  step(d.n.Series, d.quota.Series),
+		Samples: step(d.n.Samples, d.quota.Samples),
+		Symbols: step(d.n.Symbols, d.quota.Symbols),
+	}
+	if err := d.Reserve(more); err != nil {
+		d.reserveErr = err
+		return err
+	}
+	d.quota.Series += more.Series
+	d.quota.Samples += more.Samples
+	d.quota.Symbols += more.Symbols
+	return nil
+}
+
+// over reports whether d.n has outgrown what Reserve was told.
+func (d *Decoder) over() bool {
+	return d.n.Series > d.quota.Series || d.n.Samples > d.quota.Samples || d.n.Symbols > d.quota.Symbols
+}
+
+// measure counts the series, samples and symbols of an uncompressed
+// request of either version without decoding or allocating. The handler
+// calls it only when the in-flight budget refuses a request part way
+// through decoding: to tell one that can never fit (413) from one that
+// must wait its turn (503). A pass of its own for every request would
+// cost nearly as much as decoding.
+func measure(buf []byte, v2 bool) (Size, error) {
+	var sz Size
+	seriesField := protowire.Number(1)
+	if v2 {
+		seriesField = 5
+	}
+	r := pbReader{b: buf}
+	for !r.done() {
+		field, typ, err := r.key()
+		if err != nil {
+			return sz, err
+		}
+		switch {
+		case field == seriesField && typ == protowire.BytesType:
+			msg, err := r.bytes()
+			if err != nil {
+				return sz, err
+			}
+			sz.Series++
+			sr := pbReader{b: msg}
+			for !sr.done() {
+				f, t, err := sr.key()
+				if err != nil {
+					return sz, err
+				}
+				if f == 2 && t == protowire.BytesType {
+					sz.Samples++
+				}
+				if err := sr.skip(f, t); err != nil {
+					return sz, err
+				}
+			}
+		case v2 && field == 4 && typ == protowire.BytesType:
+			sz.Symbols++
+			if err := r.skip(field, typ); err != nil {
+				return sz, err
+			}
+		default:
+			if err := r.skip(field, typ); err != nil {
+				return sz, err
+			}
+		}
+	}
+	return sz, nil
+}
+
+// Trim drops buffers grown past what ordinary requests need, so that a
+// pooled decoder does not keep a huge request's memory.
+func (d *Decoder) Trim(maxSamples int) {
+	if cap(d.samples) > maxSamples {
+		d.samples = nil
+	}
+	if cap(d.symbols) > maxSamples {
+		d.symbols = nil
+	}
 }

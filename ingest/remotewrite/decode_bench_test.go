@@ -114,3 +114,30 @@ func BenchmarkDecodeV2(b *testing.B) {
 	}
 	b.ReportMetric(float64(benchSeries*b.N)/b.Elapsed().Seconds(), "samples/s")
 }
+
+// BenchmarkDecodeV1Reserve decodes a 1.0 request telling Reserve what it
+// decodes, as the handler does to reserve memory; compare with
+// BenchmarkDecodeV1.
+func BenchmarkDecodeV1Reserve(b *testing.B) {
+	raw := benchV1(b)
+	d := NewDecoder()
+	var total Size
+	d.Reserve = func(more Size) error {
+		total.Series += more.Series
+		total.Samples += more.Samples
+		return nil
+	}
+	var batch storage.Batch
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		batch.Reset()
+		c, err := d.DecodeV1(raw, &batch)
+		if err != nil || c.Samples != benchSeries {
+			b.Fatal(c, err)
+		}
+	}
+	if total.Samples < benchSeries {
+		b.Fatal(total)
+	}
+}

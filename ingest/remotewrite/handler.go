@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/ingest/writeerr"
+	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
 )
@@ -27,11 +28,18 @@ const (
 
 // Options configures a Handler. A zero field means its default.
 type Options struct {
-	// MaxBodyBytes caps the compressed request body. Default 32 MiB.
+	// MaxBodyBytes caps the compressed request body (413 over it). Default
+	// 32 MiB; tsdb serve sets it with --remote-write.max-body-bytes.
 	MaxBodyBytes int
-	// MaxDecodedBytes caps the body after snappy decoding. Default 256 MiB.
+	// MaxDecodedBytes caps the body after snappy decoding (413 over it).
+	// Default 64 MiB; tsdb serve sets it with --ingest.max-decoded-bytes.
 	MaxDecodedBytes int
-	Logger          *slog.Logger
+	// InFlight is the memory budget the handler shares with the other
+	// ingest handlers: a request reserves its bodies and an estimate of
+	// what decoding and writing it takes before it decodes. Nil: a budget
+	// of its own of limits.DefaultInFlightBytes.
+	InFlight *limits.InFlight
+	Logger   *slog.Logger
 	// Registerer receives the handler's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 }
@@ -41,7 +49,10 @@ func (o *Options) ensureDefaults() {
 		o.MaxBodyBytes = 32 << 20
 	}
 	if o.MaxDecodedBytes <= 0 {
-		o.MaxDecodedBytes = 256 << 20
+		o.MaxDecodedBytes = 64 << 20
+	}
+	if o.InFlight == nil {
+		o.InFlight = limits.NewInFlight(0, 0)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -100,6 +111,39 @@ func New(w storage.Writer, opts *Options) *Handler {
 	return h
 }
 
+// Memory a request takes to decode and write beyond its two bodies, per
+// series (batch entry, storage's write item, labels decoded for a new
+// key), per sample and per 2.0 symbol, with the garbage their buffers
+// leave as they grow: measured with hostile bodies of each shape
+// (TestHostileBodiesStayInBudget), rounded up.
+const (
+	seriesBytes = 640
+	sampleBytes = 64
+	symbolBytes = 48
+)
+
+// workingBytes estimates the memory decoding and writing a request of size
+// sz holds, beyond its bodies.
+func workingBytes(sz Size) int64 {
+	return int64(sz.Series)*seriesBytes + int64(sz.Samples)*sampleBytes + int64(sz.Symbols)*symbolBytes
+}
+
+// put returns st to the pool, without the buffers of a large request: the
+// pool would keep them out of the in-flight budget's sight.
+func (h *Handler) put(st *state) {
+	const keep = 64 << 10 // samples or series: larger than Prometheus sends
+	st.batch.Reset()
+	st.dec.Reserve = nil
+	if cap(st.batch.Series) > keep {
+		st.batch.Series = nil
+	}
+	if cap(st.buf) > 4<<20 {
+		st.buf = nil
+	}
+	st.dec.Trim(keep)
+	h.pool.Put(st)
+}
+
 // version picks the protocol from Content-Type, as the remote-write 2.0
 // spec says: a missing proto parameter means 1.0.
 func version(contentType string) (string, error) {
@@ -123,6 +167,24 @@ func version(contentType string) (string, error) {
 	}
 }
 
+// declared says how the request declared its protocol version.
+func declared(ctx *fasthttp.RequestCtx, ver string) string {
+	v := "remote-write 1.0 (prometheus.WriteRequest)"
+	if ver == protoV2 {
+		v = "remote-write 2.0 (io.prometheus.write.v2.Request)"
+	}
+	ct := string(ctx.Request.Header.ContentType())
+	if ct == "" {
+		v += " by sending no Content-Type"
+	} else {
+		v += fmt.Sprintf(" by Content-Type %q", ct)
+	}
+	if h := ctx.Request.Header.Peek("X-Prometheus-Remote-Write-Version"); len(h) > 0 {
+		v += fmt.Sprintf(" (X-Prometheus-Remote-Write-Version: %s)", h)
+	}
+	return v
+}
+
 // Serve handles one write request.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	ver, code, err := h.serve(ctx)
@@ -132,15 +194,14 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	h.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
 	if err != nil {
-		// NB: storage logs once that its disk takes no writes; the
-		// sender sees the 503 and retries.
-		if code >= 500 && !errors.Is(err, storage.ErrNotWritable) {
+		// NB: storage logs once that its disk takes no writes, and
+		// shedding is counted, not logged per request; the sender sees
+		// the 503 and retries.
+		if code >= 500 && !errors.Is(err, storage.ErrNotWritable) && !errors.Is(err, limits.ErrBusy) {
 			h.opts.Logger.Warn("remote write failed", "err", err, "code", code)
 		}
 		ctx.Error(err.Error()+"\n", code)
-		if code == fasthttp.StatusTooManyRequests {
-			writeerr.Answer(ctx, err) // Retry-After
-		}
+		writeerr.RetryAfter(ctx, err)
 		return
 	}
 	ctx.SetStatusCode(code)
@@ -164,37 +225,61 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	}
 	body := ctx.PostBody()
 	if len(body) > h.opts.MaxBodyBytes {
-		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is over the limit of %d", len(body), h.opts.MaxBodyBytes)
+		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is over the limit of %d (--remote-write.max-body-bytes)", len(body), h.opts.MaxBodyBytes)
 	}
-	st := h.pool.Get().(*state)
-	defer h.pool.Put(st)
-	st.batch.Reset()
-
 	n, err := snappy.DecodedLen(body)
 	if err != nil {
 		return ver, fasthttp.StatusBadRequest, fmt.Errorf("%w: snappy: %v", ErrMalformed, err)
 	}
 	if n > h.opts.MaxDecodedBytes {
-		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("decoded body of %d bytes is over the limit of %d", n, h.opts.MaxDecodedBytes)
+		return ver, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("decoded body of %d bytes is over the limit of %d (--ingest.max-decoded-bytes)", n, h.opts.MaxDecodedBytes)
 	}
+	// NB: the write runs to completion even if the client goes away: a
+	// half-applied batch would only be retried anyway. So do the waits
+	// for the budget.
+	bg := context.Background()
+	res, err := h.opts.InFlight.Reserve(bg, int64(len(body)+n))
+	if err != nil {
+		return ver, writeerr.Status(err), err
+	}
+	defer res.Release()
+	st := h.pool.Get().(*state)
+	defer h.put(st)
+	st.batch.Reset()
+
 	raw, err := snappy.Decode(st.buf[:cap(st.buf)], body)
 	if err != nil {
 		return ver, fasthttp.StatusBadRequest, fmt.Errorf("%w: snappy: %v", ErrMalformed, err)
 	}
 	st.buf = raw[:0]
 
+	// The decoder reserves what it decodes as it goes.
+	st.dec.Reserve = func(more Size) error { return res.Grow(bg, workingBytes(more)) }
 	var counts Counts
 	if ver == protoV2 {
 		counts, err = st.dec.DecodeV2(raw, &st.batch)
 	} else {
 		counts, err = st.dec.DecodeV1(raw, &st.batch)
 	}
+	if errors.Is(err, limits.ErrBusy) {
+		// NB: a sender retries a 503 for ever: say 413 if the whole
+		// request can never fit, which only counting all of it tells.
+		if sz, merr := measure(raw, ver == protoV2); merr == nil {
+			if tl := h.opts.InFlight.TooLarge(int64(len(body)+n) + workingBytes(sz)); tl != nil {
+				err = tl
+			}
+		}
+	}
+	if errors.Is(err, limits.ErrTooLarge) || errors.Is(err, limits.ErrBusy) {
+		return ver, writeerr.Status(err), err
+	}
+	if errors.Is(err, ErrOtherVersion) {
+		return ver, fasthttp.StatusBadRequest, fmt.Errorf("the request declares %s; the body does not match: %w", declared(ctx, ver), err)
+	}
 	if err != nil {
 		return ver, fasthttp.StatusBadRequest, err
 	}
-	// The write runs to completion even if the client goes away: a
-	// half-applied batch would only be retried anyway.
-	if err := h.w.Write(context.Background(), tenant, &st.batch); err != nil {
+	if err := h.w.Write(bg, tenant, &st.batch); err != nil {
 		return ver, writeerr.Status(err), err
 	}
 	h.samples.Add(float64(counts.Samples))

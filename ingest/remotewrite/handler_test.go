@@ -1,7 +1,6 @@
 package remotewrite
 
 import (
-	"context"
 	"math"
 	"net"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/emsdb/tsdb/storage"
 	st "github.com/emsdb/tsdb/storage/storagetest"
@@ -99,10 +99,10 @@ func TestHandlerRejects(t *testing.T) {
 	good := snappyV1(t, v1Request())
 	tooMany := snappyV1(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
 		{Labels: []prompb.Label{{Name: "__name__", Value: "ok"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}},
-		{Labels: []prompb.Label{{Name: "a", Value: "1"}, {Name: "b", Value: "1"}, {Name: "c", Value: "1"}, {Name: "d", Value: "1"}, {Name: "e", Value: "1"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}},
+		{Labels: []prompb.Label{{Name: "__name__", Value: "m"}, {Name: "a", Value: "1"}, {Name: "b", Value: "1"}, {Name: "c", Value: "1"}, {Name: "d", Value: "1"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}},
 	}})
 	dup := snappyV1(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
-		{Labels: []prompb.Label{{Name: "a", Value: "1"}, {Name: "a", Value: "2"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}},
+		{Labels: []prompb.Label{{Name: "__name__", Value: "m"}, {Name: "a", Value: "1"}, {Name: "a", Value: "2"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}},
 	}})
 	big := make([]byte, 1<<17)
 	cases := []struct {
@@ -126,6 +126,89 @@ func TestHandlerRejects(t *testing.T) {
 		require.Contains(t, r.body, tc.msg, tc.name)
 	}
 	require.Empty(t, st.Read(t, db, "default", math.MinInt64, math.MaxInt64, anyName), "rejected requests stored nothing")
+	require.Zero(t, db.Stats().Series)
+}
+
+// A body of one protocol version declared as the other used to answer 204
+// and store nothing (#23); it is a 400 that says what was declared and what
+// the body looks like.
+func TestHandlerRefusesTheOtherVersion(t *testing.T) {
+	db := st.Open(t, nil)
+	c := server(t, New(db, nil))
+	v1 := snappyV1(t, v1Request())
+	syms := writev2.NewSymbolTable()
+	req := &writev2.Request{Timeseries: []writev2.TimeSeries{{
+		LabelsRefs: syms.SymbolizeLabels(labels.FromStrings("__name__", "up", "job", "v2"), nil),
+		Samples:    []writev2.Sample{{Value: 1, Timestamp: 1000}},
+	}}}
+	req.Symbols = syms.Symbols()
+	raw, err := req.Marshal()
+	require.NoError(t, err)
+	v2 := snappy.Encode(nil, raw)
+
+	r := post(t, c, "application/x-protobuf;proto=io.prometheus.write.v2.Request", "snappy", v1, "X-Prometheus-Remote-Write-Version", "2.0.0")
+	require.Equal(t, 400, r.code, r.body)
+	require.Contains(t, r.body, `declares remote-write 2.0 (io.prometheus.write.v2.Request) by Content-Type "application/x-protobuf;proto=io.prometheus.write.v2.Request" (X-Prometheus-Remote-Write-Version: 2.0.0)`)
+	require.Contains(t, r.body, "it looks like remote-write 1.0")
+
+	for _, ct := range []string{"application/x-protobuf", "application/x-protobuf;proto=prometheus.WriteRequest"} {
+		r = post(t, c, ct, "snappy", v2, "X-Prometheus-Remote-Write-Version", "0.1.0")
+		require.Equal(t, 400, r.code, r.body)
+		require.Contains(t, r.body, "declares remote-write 1.0 (prometheus.WriteRequest)", ct)
+		require.Contains(t, r.body, "it looks like remote-write 2.0", ct)
+	}
+	require.Empty(t, st.Read(t, db, "default", math.MinInt64, math.MaxInt64, anyName))
+}
+
+// Every series needs a metric name, as the remote-write specification
+// says: a series without one is a 400 that names it, and the request
+// stores nothing, whether its labels are decoded at once (2.0,
+// interleaved 1.0 labels) or only when storage meets an unknown key (1.0).
+func TestHandlerRefusesSeriesWithoutName(t *testing.T) {
+	db := st.Open(t, nil)
+	c := server(t, New(db, nil))
+	noName := prompb.TimeSeries{Labels: []prompb.Label{{Name: "job", Value: "nameless"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}
+	emptyName := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: ""}, {Name: "job", Value: "nameless"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}
+	for _, ts := range []prompb.TimeSeries{noName, emptyName} {
+		body := snappyV1(t, &prompb.WriteRequest{Timeseries: append(v1Request().Timeseries, ts)})
+		r := post(t, c, "application/x-protobuf", "snappy", body)
+		require.Equal(t, 400, r.code, r.body)
+		require.Contains(t, r.body, `job="nameless"} has no __name__ label`)
+	}
+
+	// Labels interleaved with samples are decoded at once.
+	raw, err := (&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{noName}}).Marshal()
+	require.NoError(t, err)
+	var inter []byte
+	inter = protowire.AppendTag(inter, 1, protowire.BytesType)
+	var ts []byte
+	ts = protowire.AppendTag(ts, 1, protowire.BytesType)
+	ts = protowire.AppendBytes(ts, []byte("\x0a\x01a\x12\x01b"))
+	ts = protowire.AppendTag(ts, 2, protowire.BytesType)
+	ts = protowire.AppendBytes(ts, []byte{0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 0x01})
+	ts = protowire.AppendTag(ts, 1, protowire.BytesType)
+	ts = protowire.AppendBytes(ts, []byte("\x0a\x03job\x12\x08nameless"))
+	inter = protowire.AppendBytes(inter, ts)
+	for _, body := range [][]byte{raw, inter} {
+		r := post(t, c, "application/x-protobuf", "snappy", snappy.Encode(nil, body))
+		require.Equal(t, 400, r.code, r.body)
+		require.Contains(t, r.body, `job="nameless"} has no __name__ label`)
+	}
+	r := post(t, c, "application/x-protobuf", "snappy", snappy.Encode(nil, inter))
+	require.NotContains(t, r.body, "storage:", "interleaved labels are checked by the decoder")
+
+	syms := writev2.NewSymbolTable()
+	req := &writev2.Request{Timeseries: []writev2.TimeSeries{{
+		LabelsRefs: syms.SymbolizeLabels(labels.FromStrings("job", "nameless"), nil),
+		Samples:    []writev2.Sample{{Value: 1, Timestamp: 1000}},
+	}}}
+	req.Symbols = syms.Symbols()
+	raw, err = req.Marshal()
+	require.NoError(t, err)
+	r = post(t, c, "application/x-protobuf;proto=io.prometheus.write.v2.Request", "snappy", snappy.Encode(nil, raw))
+	require.Equal(t, 400, r.code, r.body)
+	require.Contains(t, r.body, `job="nameless"} has no __name__ label`)
+	require.Empty(t, st.Read(t, db, "default", math.MinInt64, math.MaxInt64, anyName))
 	require.Zero(t, db.Stats().Series)
 }
 
@@ -162,7 +245,9 @@ func FuzzDecodeV1(f *testing.F) {
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
-		_, _ = NewDecoder().DecodeV1(b, &batch)
+		d, total := reserving()
+		c, err := d.DecodeV1(b, &batch)
+		checkReserved(t, b, false, *total, c, &batch, err)
 	})
 }
 
@@ -177,8 +262,36 @@ func FuzzDecodeV2(f *testing.F) {
 	f.Add(raw)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
-		_, _ = NewDecoder().DecodeV2(b, &batch)
+		d, total := reserving()
+		c, err := d.DecodeV2(b, &batch)
+		checkReserved(t, b, true, *total, c, &batch, err)
 	})
 }
 
-var _ = context.Background
+// reserving returns a decoder whose Reserve adds up what it is told.
+func reserving() (*Decoder, *Size) {
+	d := NewDecoder()
+	var total Size
+	d.Reserve = func(more Size) error {
+		total.Series += more.Series
+		total.Samples += more.Samples
+		total.Symbols += more.Symbols
+		return nil
+	}
+	return d, &total
+}
+
+// checkReserved: what the decoder told Reserve (and the handler reserves
+// memory for) is never less than what it decoded, body accepted or not;
+// nor is what measure counts, for a body accepted.
+func checkReserved(t *testing.T, b []byte, v2 bool, total Size, c Counts, batch *storage.Batch, err error) {
+	require.GreaterOrEqual(t, total.Series, len(batch.Series))
+	require.GreaterOrEqual(t, total.Samples, c.Samples)
+	if err != nil {
+		return
+	}
+	sz, merr := measure(b, v2)
+	require.NoError(t, merr, "measure refused a body the decoder took")
+	require.GreaterOrEqual(t, sz.Series, len(batch.Series))
+	require.GreaterOrEqual(t, sz.Samples, c.Samples)
+}
