@@ -93,6 +93,7 @@ func TestSilentSourceKeepsIncidentOpen(t *testing.T) {
 		return nil
 	}
 	inc := ev("checkout", "", alert.StatePending, alert.StateFiring, false)
+	require.Equal(t, StatusOpen, inc.Status)
 	clk.Add(5 * time.Minute)
 	inc = ev("checkout", "", alert.StateFiring, alert.StateInactive, true)
 	require.Equal(t, StatusOpen, inc.Status, "no data is not a recovery")
