@@ -523,8 +523,13 @@ func text(pdu gosnmp.SnmpPDU) string {
 }
 
 // startTraps listens for v2c traps and stores each as a sample of
-// snmp_trap{source, trap_oid} = 1, its string varbinds in label varbinds.
+// snmp_trap{snmp_sender, source, trap_oid} = 1, its string varbinds in
+// label varbinds. The sender's address is kept in snmp_sender, which the
+// per-source labels of the config (often `source: snmp`) do not
+// overwrite; a sender that is a configured target also gets the target's
+// name as instance, as its polled series have.
 func (p *Poller) startTraps() error {
+	names := targetNames(p.cfg.Targets)
 	tl := gosnmp.NewTrapListener()
 	tl.Params = &gosnmp.GoSNMP{Version: gosnmp.Version2c, Community: p.cfg.TrapCommunity, Timeout: time.Duration(p.cfg.Timeout)}
 	tl.OnNewTrap = func(pkt *gosnmp.SnmpPacket, addr *net.UDPAddr) {
@@ -545,9 +550,14 @@ func (p *Poller) startTraps() error {
 		if len(vb) > 512 {
 			vb = vb[:512]
 		}
-		b := labels.NewScratchBuilder(5)
+		b := labels.NewScratchBuilder(7)
 		b.Add(model.MetricNameLabel, "snmp_trap")
-		b.Add("source", addr.IP.String())
+		sender := addr.IP.String()
+		b.Add("snmp_sender", sender)
+		b.Add("source", sender)
+		if name, ok := names[sender]; ok {
+			b.Add("instance", name)
+		}
 		b.Add("trap_oid", trapOID)
 		if vb != "" {
 			b.Add("varbinds", vb)
@@ -571,4 +581,20 @@ func (p *Poller) startTraps() error {
 	case <-time.After(5 * time.Second):
 		return fmt.Errorf("snmp trap listener on %s did not start", p.cfg.TrapListen)
 	}
+}
+
+// targetNames maps the IP address of each target configured by address
+// to its name (targets named by host name are not resolved).
+func targetNames(targets []Target) map[string]string {
+	out := map[string]string{}
+	for _, t := range targets {
+		host := t.Address
+		if h, _, err := net.SplitHostPort(t.Address); err == nil {
+			host = h
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			out[ip.String()] = t.Name
+		}
+	}
+	return out
 }

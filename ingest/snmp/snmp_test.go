@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
+	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/internal/apptest"
 	"github.com/emsdb/tsdb/internal/duration"
 	st "github.com/emsdb/tsdb/storage/storagetest"
@@ -108,6 +109,34 @@ func TestTrapsAreStored(t *testing.T) {
 		got := st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "snmp_trap"))
 		for k := range got {
 			if strings.Contains(k, `trap_oid="1.3.6.1.6.3.1.1.5.3"`) && strings.Contains(k, "core-sw1") && strings.Contains(k, `source="127.0.0.1"`) {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 100*time.Millisecond)
+}
+
+// TestTrapSenderSurvivesSourceLabel: with the per-source label `source:
+// snmp` configured (as examples do), a trap still says who sent it —
+// snmp_sender, and the configured target's name as instance.
+func TestTrapSenderSurvivesSourceLabel(t *testing.T) {
+	trap := apptest.NeedBinary(t, "snmptrap", "snmp")
+	db := st.Open(t, nil)
+	addr := apptest.FreeUDPPort(t)
+	w := relabel.Wrap(db, &relabel.Rules{Labels: map[string]string{"source": "snmp"}})
+	cfg := Config{TrapListen: addr, Interval: duration.Duration(time.Hour),
+		Targets: []Target{{Name: "core-sw1", Address: "127.0.0.1:1", Modules: []string{"system"}}}}
+	p, err := Start(cfg, w, NewMetrics(nil), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer p.Stop()
+	cmd := exec.Command(trap, "-v", "2c", "-c", "public", addr, "", "1.3.6.1.6.3.1.1.5.3")
+	cmd.Env = append(os.Environ(), "MIBS=", "SNMP_PERSISTENT_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Eventually(t, func() bool {
+		got := st.Read(t, db, "default", 0, math.MaxInt64, st.Eq("__name__", "snmp_trap"))
+		for k := range got {
+			if strings.Contains(k, `snmp_sender="127.0.0.1"`) && strings.Contains(k, `instance="core-sw1"`) && strings.Contains(k, `source="snmp"`) {
 				return true
 			}
 		}
