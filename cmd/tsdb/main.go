@@ -42,6 +42,16 @@ func run(args []string) int {
 		}
 		fmt.Fprintln(os.Stderr, "usage: tsdb rules check FILE... | tsdb rules replay --rules FILE --from T [--to T] [--dry-run]")
 		return 2
+	case "kpis":
+		if len(args) >= 2 && args[1] == "backtest" {
+			if err := kpisBacktest(args[2:], os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "tsdb kpis backtest:", err)
+				return 1
+			}
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "usage: tsdb kpis backtest --config.file F --data DIR --kpi NAME [--tenant T] [--from T] [--to T] [--json]")
+		return 2
 	case "backup", "restore", "import", "export":
 		fn := map[string]func([]string, io.Writer) error{"backup": backup, "restore": restore, "import": bulkImport, "export": bulkExport}[args[0]]
 		if err := fn(args[1:], os.Stderr); err != nil {
@@ -79,6 +89,7 @@ commands:
   serve         run the server (tsdb serve --help lists its flags)
   rules check   check rule files as promtool check rules does
   rules replay  evaluate rules over history (--dry-run: backtest)
+  kpis backtest replay a KPI over history: when it would have warned, how early, false warnings
   backup        copy a consistent snapshot of a running server (--url, --to)
   restore       restore a backup into a new data folder (--from, --data)
   export        write series to a file: JSON lines or Prometheus text (--match, --out)
