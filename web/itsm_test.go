@@ -46,18 +46,7 @@ func TestAPI(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 	call := func(method, uri, body string) (int, map[string]any) {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod(method)
-		ctx.Request.SetRequestURI(uri)
-		ctx.Request.Header.Set("X-User", "kim")
-		if body != "" {
-			ctx.Request.Header.SetContentType("application/json")
-			ctx.Request.SetBodyString(body)
-		}
-		New(Deps{ITSM: m}).Handler(&ctx)
-		var out map[string]any
-		require.NoError(t, json.Unmarshal(ctx.Response.Body(), &out), string(ctx.Response.Body()))
-		return ctx.Response.StatusCode(), out
+		return itsmDo(t, m, method, uri, body, "X-User", "kim")
 	}
 	code, out := call("POST", "/api/v1/incidents", `{"title":"Disk failing","priority":"P2","ci":"db-1","owner_group":"dba"}`)
 	require.Equal(t, 201, code, out)
@@ -136,21 +125,34 @@ func sign(secret, body string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// post calls the ITSM handler and decodes the JSON answer.
-func post(t *testing.T, m *itsm.Manager, uri, body string, headers map[string]string) (int, map[string]any) {
+// itsmDo sends one request to the API over m (headers as name, value
+// pairs; a body is JSON) and decodes its JSON answer.
+func itsmDo(t testing.TB, m *itsm.Manager, method, uri, body string, headers ...string) (int, map[string]any) {
 	t.Helper()
 	var ctx fasthttp.RequestCtx
-	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.Header.SetMethod(method)
 	ctx.Request.SetRequestURI(uri)
-	ctx.Request.Header.SetContentType("application/json")
-	for k, v := range headers {
-		ctx.Request.Header.Set(k, v)
+	for i := 0; i+1 < len(headers); i += 2 {
+		ctx.Request.Header.Set(headers[i], headers[i+1])
 	}
-	ctx.Request.SetBodyString(body)
+	if body != "" {
+		ctx.Request.Header.SetContentType("application/json")
+		ctx.Request.SetBodyString(body)
+	}
 	New(Deps{ITSM: m}).Handler(&ctx)
 	var out map[string]any
 	require.NoError(t, json.Unmarshal(ctx.Response.Body(), &out), string(ctx.Response.Body()))
 	return ctx.Response.StatusCode(), out
+}
+
+// post POSTs a JSON body to the API over m.
+func post(t *testing.T, m *itsm.Manager, uri, body string, headers map[string]string) (int, map[string]any) {
+	t.Helper()
+	var hs []string
+	for k, v := range headers {
+		hs = append(hs, k, v)
+	}
+	return itsmDo(t, m, "POST", uri, body, hs...)
 }
 
 func TestPropagationGroupsAndRouting(t *testing.T) {
@@ -443,19 +445,7 @@ func TestMaintenanceAPI(t *testing.T) {
 	m, err := itsm.New(cfg, db, nil, clk.Now)
 	require.NoError(t, err)
 	call := func(method, uri, tenant, body string) (int, map[string]any) {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod(method)
-		ctx.Request.SetRequestURI(uri)
-		ctx.Request.Header.Set("X-User", "kim")
-		ctx.Request.Header.Set("X-Scope-OrgID", tenant)
-		if body != "" {
-			ctx.Request.Header.SetContentType("application/json")
-			ctx.Request.SetBodyString(body)
-		}
-		New(Deps{ITSM: m}).Handler(&ctx)
-		var out map[string]any
-		require.NoError(t, json.Unmarshal(ctx.Response.Body(), &out), string(ctx.Response.Body()))
-		return ctx.Response.StatusCode(), out
+		return itsmDo(t, m, method, uri, body, "X-User", "kim", "X-Scope-OrgID", tenant)
 	}
 	windows := func(tenant string) map[string]any {
 		code, out := call("GET", "/api/v1/maintenance", tenant, "")
@@ -531,22 +521,12 @@ func TestManualIncidentEscalateReassignProblem(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 	call := func(method, uri, body string) (int, map[string]any) {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod(method)
-		ctx.Request.SetRequestURI(uri)
-		ctx.Request.Header.Set("X-User", "kim")
-		if body != "" {
-			ctx.Request.Header.SetContentType("application/json")
-			ctx.Request.SetBodyString(body)
-		}
-		New(Deps{ITSM: m}).Handler(&ctx)
-		var out map[string]any
-		require.NoError(t, json.Unmarshal(ctx.Response.Body(), &out), string(ctx.Response.Body()))
+		code, out := itsmDo(t, m, method, uri, body, "X-User", "kim")
 		data, _ := out["data"].(map[string]any)
 		if data == nil {
 			data = out
 		}
-		return ctx.Response.StatusCode(), data
+		return code, data
 	}
 	code, inc := call("POST", "/api/v1/incidents", `{"title":"Card payments failing","ci":"checkout","urgency":"high","impact":"high"}`)
 	require.Equal(t, 201, code, inc)

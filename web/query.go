@@ -399,9 +399,11 @@ func (s stringsJSON) AppendJSON(b []byte) []byte {
 	return append(b, ']')
 }
 
-// series serves /api/v1/series.
-func (a *queries) series(r *Request) (any, error) {
-	p, err := readListParams(r, true)
+// withQuerier reads the listing parameters (match[] required when
+// needMatch) and calls f with a querier over their tenant and range,
+// under the query timeout.
+func (a *queries) withQuerier(r *Request, needMatch bool, f func(context.Context, storage.Querier, *listParams) (any, error)) (any, error) {
+	p, err := readListParams(r, needMatch)
 	if err != nil {
 		return nil, err
 	}
@@ -412,6 +414,15 @@ func (a *queries) series(r *Request) (any, error) {
 		return nil, err
 	}
 	defer q.Close()
+	return f(c, q, p)
+}
+
+// series serves /api/v1/series.
+func (a *queries) series(r *Request) (any, error) {
+	return a.withQuerier(r, true, a.seriesOf)
+}
+
+func (a *queries) seriesOf(c context.Context, q storage.Querier, p *listParams) (any, error) {
 	var list []labels.Labels
 	seen := map[string]bool{}
 	for _, set := range p.sets {
@@ -454,26 +465,17 @@ func (a *queries) labelValues(r *Request) (any, error) {
 // listStrings answers the union of list over the request's match[] sets,
 // sorted, without duplicates, cut to its limit.
 func (a *queries) listStrings(r *Request, list func(context.Context, storage.Querier, []*labels.Matcher) ([]string, error)) (any, error) {
-	p, err := readListParams(r, false)
-	if err != nil {
-		return nil, err
-	}
-	c, cancel := context.WithTimeout(context.Background(), a.timeout)
-	defer cancel()
-	q, err := a.r.Querier(c, p.tenant, p.start, p.end)
-	if err != nil {
-		return nil, err
-	}
-	defer q.Close()
-	var out []string
-	for _, set := range p.sets {
-		v, err := list(c, q, set)
-		if err != nil {
-			return nil, err
+	return a.withQuerier(r, false, func(c context.Context, q storage.Querier, p *listParams) (any, error) {
+		var out []string
+		for _, set := range p.sets {
+			v, err := list(c, q, set)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v...)
 		}
-		out = append(out, v...)
-	}
-	return sortedStrings(out, p.limit), nil
+		return sortedStrings(out, p.limit), nil
+	})
 }
 
 func sortedStrings(vals []string, limit int) any {
