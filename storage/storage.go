@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -16,6 +17,19 @@ import (
 type Sample struct {
 	T int64
 	V float64
+}
+
+// HSample is one native histogram observation: a timestamp in milliseconds
+// and a histogram (exponential schema or custom buckets). Integer
+// histograms travel as float histograms with integral counts; storage
+// encodes those as integers. H's CounterResetHint says whether the sample
+// is a gauge histogram (GaugeType) or, for a counter histogram, what the
+// sender knew of a reset; storage keeps the hint and may refine an unknown
+// one by comparing with the previous sample, as Prometheus' head does. A
+// stale marker is a histogram whose Sum is the StaleNaN bit pattern.
+type HSample struct {
+	T int64
+	H *histogram.FloatHistogram
 }
 
 // SeriesSamples is the samples of one label set in a Batch.
@@ -28,6 +42,35 @@ type SeriesSamples struct {
 	// Labels may be left empty: Batch.Decode yields them when needed.
 	Key     []byte
 	Samples []Sample
+	// Histograms are the native histogram samples of the label set. A
+	// series may hold floats at some timestamps and histograms at others,
+	// as in Prometheus; at one timestamp it holds one value, the one
+	// written last.
+	Histograms []HSample
+	// Exemplars are trace references attached to the series' samples.
+	// Storage keeps a bounded number per tenant, newest first to go when
+	// full; they are not subject to the durability promise of samples
+	// (they survive a clean restart, a crash may lose the last ones).
+	Exemplars []Exemplar
+}
+
+// Exemplar is one exemplar: its own labels (trace_id, span_id, …), a
+// value and a timestamp in milliseconds.
+type Exemplar struct {
+	Labels labels.Labels
+	T      int64
+	V      float64
+}
+
+// Metadata describes a metric family: its type (counter, gauge,
+// histogram, gaugehistogram, summary, info, stateset or unknown), unit
+// and help text, as Prometheus' /api/v1/metadata answers them. Storage
+// keeps the latest per tenant and family name, across restarts.
+type Metadata struct {
+	Family string
+	Type   string
+	Unit   string
+	Help   string
 }
 
 // Batch is what ingest hands to storage in one call. The zero value is an
@@ -36,6 +79,8 @@ type Batch struct {
 	Series []SeriesSamples
 	// Decode turns a Key into its labels, for series given by Key alone.
 	Decode func(key []byte) (labels.Labels, error)
+	// Metadata is metric metadata the sender told along with the batch.
+	Metadata []Metadata
 }
 
 // LabelsOf returns the labels of series i, decoding its Key if need be.
@@ -52,11 +97,16 @@ func (b *Batch) Add(lset labels.Labels, samples ...Sample) {
 	b.Series = append(b.Series, SeriesSamples{Labels: lset, Samples: samples})
 }
 
-// Len returns the number of samples in the batch.
+// AddHistograms appends histogram samples for lset to the batch.
+func (b *Batch) AddHistograms(lset labels.Labels, hs ...HSample) {
+	b.Series = append(b.Series, SeriesSamples{Labels: lset, Histograms: hs})
+}
+
+// Len returns the number of samples in the batch, histograms included.
 func (b *Batch) Len() int {
 	n := 0
 	for i := range b.Series {
-		n += len(b.Series[i].Samples)
+		n += len(b.Series[i].Samples) + len(b.Series[i].Histograms)
 	}
 	return n
 }
@@ -66,6 +116,8 @@ func (b *Batch) Reset() {
 	clear(b.Series)
 	b.Series = b.Series[:0]
 	b.Decode = nil
+	clear(b.Metadata)
+	b.Metadata = b.Metadata[:0]
 }
 
 // Writer is how ingest hands samples to storage. Write returns only after
@@ -132,9 +184,26 @@ type Iterator interface {
 	// Seek advances to the first sample with timestamp >= t; it never
 	// moves backwards. It returns false when there is none.
 	SeekTo(t int64) bool
-	// At returns the current sample.
+	// At returns the current sample. When the current sample is a native
+	// histogram (see HistogramIterator) its float value is meaningless.
 	At() (int64, float64)
 	Err() error
+}
+
+// HistogramIterator is implemented by the iterators of series that may
+// hold native histogram samples; readers check for it once per series
+// (an iterator that does not implement it yields floats only).
+type HistogramIterator interface {
+	Iterator
+	// AtHistogram returns the histogram of the current sample, or nil when
+	// the current sample is a float. The histogram is the caller's: the
+	// iterator does not keep or reuse it.
+	AtHistogram() *histogram.FloatHistogram
+}
+
+// IsStaleHistogram reports whether h is a Prometheus stale marker.
+func IsStaleHistogram(h *histogram.FloatHistogram) bool {
+	return h != nil && IsStaleNaN(h.Sum)
 }
 
 // MinTime and MaxTime are the earliest and latest timestamps storage keeps,
