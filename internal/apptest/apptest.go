@@ -211,6 +211,13 @@ func NeedBinary(t testing.TB, name, pkg string) string {
 // true. name is for messages.
 func startProc(t testing.TB, name, addr string, cmd *exec.Cmd, within time.Duration, ready func() bool) *Proc {
 	t.Helper()
+	return startProcLog(t, name, addr, cmd, within, func(*Proc) bool { return ready() })
+}
+
+// startProcLog is startProc with a readiness check that may read the
+// process's output.
+func startProcLog(t testing.TB, name, addr string, cmd *exec.Cmd, within time.Duration, ready func(*Proc) bool) *Proc {
+	t.Helper()
 	p := &Proc{cmd: cmd, Addr: addr, log: &logBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
@@ -231,7 +238,7 @@ func startProc(t testing.TB, name, addr string, cmd *exec.Cmd, within time.Durat
 			t.Fatalf("%s exited: %v\n%s", name, p.err, p.Log())
 		default:
 		}
-		if ready() {
+		if ready(p) {
 			return p
 		}
 		time.Sleep(100 * time.Millisecond)
