@@ -5,9 +5,12 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,51 +27,32 @@ func run(args []string) int {
 	}
 	switch args[0] {
 	case "serve":
-		if err := serve(args[1:]); err != nil {
-			fmt.Fprintln(os.Stderr, "tsdb serve:", err)
-			return 1
-		}
-		return 0
+		return exitCode("serve", serve(args[1:]))
 	case "rules":
 		switch {
 		case len(args) >= 2 && args[1] == "check":
 			return rulesCheck(args[2:], os.Stdout)
 		case len(args) >= 2 && args[1] == "replay":
-			if err := replay(args[2:], os.Stdout); err != nil {
-				fmt.Fprintln(os.Stderr, "tsdb rules replay:", err)
-				return 1
-			}
-			return 0
+			return exitCode("rules replay", replay(args[2:], os.Stdout))
 		}
-		fmt.Fprintln(os.Stderr, "usage: tsdb rules check FILE... | tsdb rules replay --rules FILE --from T [--to T] [--dry-run]")
-		return 2
+		return subUsage(args, "usage: tsdb rules check [--metricsql] FILE... | tsdb rules replay --rules FILE --from T [--to T] [--dry-run]")
 	case "kpis":
 		if len(args) >= 2 && args[1] == "backtest" {
-			if err := kpisBacktest(args[2:], os.Stdout); err != nil {
-				fmt.Fprintln(os.Stderr, "tsdb kpis backtest:", err)
-				return 1
-			}
-			return 0
+			return exitCode("kpis backtest", kpisBacktest(args[2:], os.Stdout))
 		}
-		fmt.Fprintln(os.Stderr, "usage: tsdb kpis backtest --config.file F --data DIR --kpi NAME [--tenant T] [--from T] [--to T] [--json]")
-		return 2
+		return subUsage(args, "usage: tsdb kpis backtest --config.file F --data DIR --kpi NAME [--tenant T] [--from T] [--to T] [--json]")
 	case "backup", "restore", "import", "export":
 		fn := map[string]func([]string, io.Writer) error{"backup": backup, "restore": restore, "import": bulkImport, "export": bulkExport}[args[0]]
-		if err := fn(args[1:], os.Stderr); err != nil {
-			fmt.Fprintf(os.Stderr, "tsdb %s: %v\n", args[0], err)
-			return 1
-		}
-		return 0
+		return exitCode(args[0], fn(args[1:], os.Stderr))
 	case "auth":
 		if len(args) >= 2 && args[1] == "hash" {
-			if err := authHash(args[2:], os.Stdin, os.Stdout); err != nil {
+			if err := authHash(args[2:], os.Stdin, os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
 				fmt.Fprintln(os.Stderr, "tsdb auth hash:", err)
 				return 2
 			}
 			return 0
 		}
-		fmt.Fprintln(os.Stderr, "usage: echo SECRET | tsdb auth hash --token|--password")
-		return 2
+		return subUsage(args, "usage: echo SECRET | tsdb auth hash --token|--password")
 	case "version", "--version", "-version":
 		fmt.Println("tsdb", version)
 		return 0
@@ -80,6 +64,36 @@ func run(args []string) int {
 		usage()
 		return 2
 	}
+}
+
+// exitCode reports err of subcommand name and returns the exit status: 0
+// also when the user asked for help (the flag set printed the usage).
+func exitCode(name string, err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "tsdb %s: %v\n", name, err)
+	return 1
+}
+
+// subUsage prints the usage of a command group (tsdb rules, tsdb kpis, …)
+// whose subcommand is missing or unknown: to stdout with status 0 when
+// help was asked for, else to stderr with status 2.
+func subUsage(args []string, text string) int {
+	if isHelp(args[1:]) {
+		fmt.Println(text)
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, text)
+	return 2
+}
+
+// isHelp reports whether args ask for help before any "--".
+func isHelp(args []string) bool {
+	if i := slices.Index(args, "--"); i >= 0 {
+		args = args[:i]
+	}
+	return slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" })
 }
 
 func usage() {

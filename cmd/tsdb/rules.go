@@ -17,6 +17,10 @@ func rulesCheck(args []string, out io.Writer) int {
 	var o rulefmt.Options
 	o.PromQL = true
 	var files []string
+	if isHelp(args) {
+		fmt.Fprintln(out, "usage: tsdb rules check [--metricsql] FILE...\n\nChecks rule files as promtool check rules does: PromQL by default, MetricsQL with --metricsql.")
+		return 0
+	}
 	for _, a := range args {
 		if a == "--metricsql" || a == "-metricsql" {
 			o.PromQL = false
