@@ -82,6 +82,8 @@ type Deps struct {
 	// (0: no bound); a query over it is refused with 429.
 	TenantQueryLimit func(tenant string) int
 	Version          string
+	// Status feeds /api/v1/status/flags, config and runtimeinfo.
+	Status Status
 }
 
 // API is the whole HTTP API of tsdb.
@@ -150,6 +152,9 @@ func routes(d Deps) []Route {
 		{Method: "GET", Path: "/api/v1/status/tsdb", Role: auth.Read, API: q.tsdbStatus},
 		{Method: "GET", Path: "/api/v1/status/ingest", Role: auth.Read, API: ingestStatus(d.IngestStatus)},
 		{Method: "GET", Path: "/api/v1/status/whoami", Role: auth.Read, API: whoami(d.Auth)},
+		{Method: "GET", Path: "/api/v1/status/flags", Role: auth.Read, API: statusFlags(d.Status)},
+		{Method: "GET", Path: "/api/v1/status/config", Role: auth.Admin, API: statusConfig(d.Status)},
+		{Method: "GET", Path: "/api/v1/status/runtimeinfo", Role: auth.Read, API: statusRuntime(d.Status)},
 
 		// Rules and alerts.
 		{Method: "GET POST", Path: "/api/v1/rules", Role: auth.Read, API: rl.on(rl.rulesList)},

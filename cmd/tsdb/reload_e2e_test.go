@@ -50,6 +50,23 @@ func TestConfigReload(t *testing.T) {
 	require.Equal(t, 400, code, body)
 	require.Contains(t, body, "max_labels_per_series")
 
+	// The status endpoints Prometheus tools read: the config as loaded
+	// with its secrets hidden (admins only), the flags, the runtime.
+	code, body = do("root", "GET", "/api/v1/status/config", "")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `token_sha256: \u003csecret\u003e`)
+	require.NotContains(t, body, auth.HashToken("root"), "no secret in the status API")
+	require.Contains(t, body, "max_labels_per_series: 3")
+	code, body = do("old-token", "GET", "/api/v1/status/config", "")
+	require.Equal(t, 403, code, body)
+	code, body = do("old-token", "GET", "/api/v1/status/flags", "")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"config.file":"`+cfg+`"`)
+	code, body = do("old-token", "GET", "/api/v1/status/runtimeinfo", "")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"reloadConfigSuccess":true`)
+	require.Contains(t, body, `"storageRetention":"unlimited"`)
+
 	// New user, old one gone, limit raised.
 	write(admin+newReader, "    default: {max_labels_per_series: 8}\n")
 	code, body = do("root", "POST", "/-/reload", "")
@@ -66,6 +83,11 @@ func TestConfigReload(t *testing.T) {
 	code, body = do("root", "POST", "/-/reload", "")
 	require.Equal(t, 500, code, body)
 	require.Contains(t, body, "failed to reload config")
+	code, body = do("root", "GET", "/api/v1/status/runtimeinfo", "")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"reloadConfigSuccess":false`, "a failed reload shows")
+	code, body = do("root", "GET", "/api/v1/status/config", "")
+	require.Contains(t, body, "max_labels_per_series: 8", "the config last loaded, not the broken file: %s", body)
 	require.NoError(t, os.WriteFile(cfg, []byte("limits: {}\n"), 0o644))
 	code, body = do("root", "POST", "/-/reload", "")
 	require.Equal(t, 500, code, body)

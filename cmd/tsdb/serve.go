@@ -20,6 +20,7 @@ import (
 
 // serveConfig is everything `tsdb serve` is told on the command line.
 type serveConfig struct {
+	flags          map[string]string // every flag and its value, for /api/v1/status/flags
 	listen         string
 	dataDir        string
 	retention      time.Duration
@@ -121,6 +122,8 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	c.flags = map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { c.flags[f.Name] = f.Value.String() })
 	if c.maxBodyBytes <= 0 || c.maxDecoded <= 0 || c.maxInFlight <= 0 {
 		return nil, errors.New("--remote-write.max-body-bytes, --ingest.max-decoded-bytes and --ingest.max-inflight-bytes must be positive")
 	}

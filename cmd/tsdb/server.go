@@ -120,6 +120,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready ch
 type server struct {
 	cfg     *serveConfig
 	fcfg    *fileConfig
+	cstat   *configStatus // the config file as last loaded, for the status API
 	log     *slog.Logger
 	started time.Time
 
@@ -166,6 +167,8 @@ func (s *server) openFrontDoor(lc *lifecycle) error {
 	if s.fcfg, err = loadConfig(s.cfg.configFile); err != nil {
 		return err
 	}
+	s.cstat = &configStatus{path: s.cfg.configFile, started: s.started}
+	s.cstat.loaded(nil)
 	ln, err := net.Listen("tcp", s.cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.listen, err)
@@ -381,7 +384,12 @@ func (s *server) loadRules() error {
 
 // openReload makes the reload function and reloads on SIGHUP.
 func (s *server) openReload(lc *lifecycle) error {
-	s.reload = newReloader(s.cfg, s.authn, s.limiter, s.loadRules, s.log)
+	reload := newReloader(s.cfg, s.authn, s.limiter, s.loadRules, s.log)
+	s.reload = func() ([]string, error) {
+		restart, err := reload()
+		s.cstat.loaded(err)
+		return restart, err
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	lc.onClose("SIGHUP", noErr(func() { signal.Stop(hup) }))
@@ -429,6 +437,7 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		QueryTimeout: cfg.queryTimeout, MaxConcurrentQueries: cfg.queryMaxConc,
 		TenantQueryLimit: func(t string) int { return s.limiter.Config().For(t).MaxQueryConcurrency },
 		Version:          version,
+		Status:           web.Status{Flags: cfg.flags, Config: s.cstat.config, Runtime: s.cstat.runtime(cfg.retention)},
 	})
 	perIP := cfg.maxConnsPerIP
 	if perIP == 0 {
