@@ -567,7 +567,20 @@ func (a *queries) tsdbStatus(r *Request) (any, error) {
 	b = strconv.AppendInt(b, int64(n), 10)
 	b = append(b, `,"numLabelPairs":`...)
 	b = strconv.AppendInt(b, int64(len(byPair)), 10)
-	b = append(b, `,"chunkCount":0,"minTime":0,"maxTime":0},"seriesCountByMetricName":`...)
+	var hs storage.HeadStats
+	if h, ok := a.r.(interface{ HeadStats(string) storage.HeadStats }); ok {
+		hs = h.HeadStats(tenant)
+	}
+	if hs.MinT > hs.MaxT { // no samples
+		hs.MinT, hs.MaxT = 0, 0
+	}
+	b = append(b, `,"chunkCount":`...)
+	b = strconv.AppendInt(b, int64(hs.Chunks), 10)
+	b = append(b, `,"minTime":`...)
+	b = strconv.AppendInt(b, hs.MinT, 10)
+	b = append(b, `,"maxTime":`...)
+	b = strconv.AppendInt(b, hs.MaxT, 10)
+	b = append(b, `},"seriesCountByMetricName":`...)
 	b = appendTop(b, byName, limit)
 	b = append(b, `,"labelValueCountByLabelName":`...)
 	b = appendTop(b, counts, limit)

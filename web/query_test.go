@@ -174,7 +174,10 @@ func TestSeriesLabelsValues(t *testing.T) {
 	require.Equal(t, 200, code)
 	var status struct {
 		HeadStats struct {
-			NumSeries int `json:"numSeries"`
+			NumSeries  int   `json:"numSeries"`
+			ChunkCount int   `json:"chunkCount"`
+			MinTime    int64 `json:"minTime"`
+			MaxTime    int64 `json:"maxTime"`
 		} `json:"headStats"`
 		ByName []struct {
 			Name  string `json:"name"`
@@ -183,6 +186,9 @@ func TestSeriesLabelsValues(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(env.Data, &status))
 	require.Equal(t, 4, status.HeadStats.NumSeries)
+	require.Equal(t, 4, status.HeadStats.ChunkCount, "one head chunk per series")
+	require.Equal(t, int64(1_700_000_000_000-600_000), status.HeadStats.MinTime)
+	require.Equal(t, int64(1_700_000_000_000), status.HeadStats.MaxTime)
 	require.Len(t, status.ByName, 1)
 	require.Equal(t, 2, status.ByName[0].Value)
 }

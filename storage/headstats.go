@@ -1,0 +1,47 @@
+package storage
+
+import "math"
+
+// HeadStats sums up a tenant's series as Prometheus' /api/v1/status/tsdb
+// reports them in headStats.
+type HeadStats struct {
+	Series int
+	// Chunks counts the chunks held in memory: head chunks and frozen
+	// chunks waiting to be sealed.
+	Chunks int
+	// MinT and MaxT bound the tenant's samples in milliseconds (exact for
+	// samples written since the DB opened, whole days for older ones);
+	// MinT > MaxT when the tenant has none.
+	MinT, MaxT int64
+}
+
+// HeadStats returns the figures of tenant. It walks the tenant's series.
+func (db *DB) HeadStats(tenant string) HeadStats {
+	st := HeadStats{MinT: math.MaxInt64, MaxT: math.MinInt64}
+	for _, sh := range db.shards {
+		sh.idxMu.RLock()
+		var list []*memSeries
+		if ti := sh.tenants[tenant]; ti != nil {
+			list = make([]*memSeries, 0, len(ti.series))
+			for _, ms := range ti.series {
+				list = append(list, ms)
+			}
+		}
+		sh.idxMu.RUnlock()
+		for _, ms := range list {
+			if ms.gone.Load() {
+				continue
+			}
+			st.Series++
+			st.MinT = min(st.MinT, ms.minT.Load())
+			st.MaxT = max(st.MaxT, ms.maxT.Load())
+			ms.mu.Lock()
+			if ms.mu.head != nil && ms.mu.head.NumSamples() > 0 || len(ms.mu.ooo) > 0 {
+				st.Chunks++
+			}
+			st.Chunks += len(ms.mu.frozen)
+			ms.mu.Unlock()
+		}
+	}
+	return st
+}
