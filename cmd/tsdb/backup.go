@@ -290,12 +290,14 @@ func writeFile(path string, r io.Reader, progress func(int64)) (n int64, err err
 	return n, os.Rename(tmp, path)
 }
 
-// progressBar draws a progress bar on one line, at most ten times a second.
+// progressBar draws a progress bar on one line, at most ten times a second,
+// and once more when it reaches its total.
 type progressBar struct {
 	w         io.Writer
 	what      string
 	total     int64
 	t0, drawn time.Time
+	shown     int64 // the figure last drawn
 }
 
 func newBar(w io.Writer, what string, total int64) *progressBar {
@@ -304,10 +306,12 @@ func newBar(w io.Writer, what string, total int64) *progressBar {
 
 func (p *progressBar) set(n int64) {
 	w, what, total, t0 := p.w, p.what, p.total, p.t0
-	if time.Since(p.drawn) < 100*time.Millisecond && n < total {
+	n = min(n, total)
+	complete := n == total && (p.shown < total || p.drawn.IsZero())
+	if !complete && (n == p.shown || time.Since(p.drawn) < 100*time.Millisecond) {
 		return
 	}
-	p.drawn = time.Now()
+	p.drawn, p.shown = time.Now(), n
 	frac := 1.0
 	if total > 0 {
 		frac = float64(n) / float64(total)

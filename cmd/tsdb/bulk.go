@@ -229,11 +229,12 @@ func bulkImport(args []string, out io.Writer) error {
 		return err
 	}
 	pb := newBar(out, "import", info.Size())
-	cr := &countingReader{r: f}
-	sc := bufio.NewScanner(cr)
+	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
 	var buf bytes.Buffer
-	var sent, lines int64
+	// Progress is what the scanner has handed out, not what it has read
+	// ahead: a small file is read whole at once.
+	var sent, lines, consumed int64
 	flush := func() error {
 		if buf.Len() == 0 {
 			return nil
@@ -250,6 +251,7 @@ func bulkImport(args []string, out io.Writer) error {
 	bw := bufio.NewWriter(&buf)
 	for sc.Scan() {
 		line := sc.Bytes()
+		consumed += int64(len(line)) + 1
 		switch *format {
 		case "jsonl":
 			if len(bytes.TrimSpace(line)) == 0 {
@@ -276,7 +278,7 @@ func bulkImport(args []string, out io.Writer) error {
 				return err
 			}
 		}
-		pb.set(cr.n)
+		pb.set(consumed)
 	}
 	if err := sc.Err(); err != nil {
 		return err
@@ -287,15 +289,4 @@ func bulkImport(args []string, out io.Writer) error {
 	pb.set(info.Size())
 	fmt.Fprintf(out, "\nimported %d lines (%s of text) from %s\n", lines, human(sent), *file)
 	return nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

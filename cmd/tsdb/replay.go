@@ -93,17 +93,15 @@ func replay(args []string, out io.Writer) error {
 	}
 	total, evals := 0, 0
 	for _, g := range groups {
-		total += int(end.Sub(start)/g.Interval) + 1
+		_, n := evalTimes(start, end, g.Interval)
+		total += n
 	}
 	t0 := time.Now()
 	lastReport := time.Now()
 	ctx := context.Background()
 	for _, g := range groups {
 		key := g.File + ";" + g.Name
-		ts := start.Truncate(g.Interval)
-		if ts.Before(start) {
-			ts = ts.Add(g.Interval)
-		}
+		ts, _ := evalTimes(start, end, g.Interval)
 		if last, ok := done[key]; ok {
 			skipped := int(time.UnixMilli(last).Sub(ts)/g.Interval) + 1
 			evals += skipped
@@ -140,6 +138,20 @@ func replay(args []string, out io.Writer) error {
 		_ = os.Remove(ckPath)
 	}
 	return nil
+}
+
+// evalTimes returns the first evaluation time of a group with the given
+// interval in [start, end] (aligned to the interval, as the ruler aligns
+// them) and how many evaluations the range holds.
+func evalTimes(start, end time.Time, interval time.Duration) (time.Time, int) {
+	first := start.Truncate(interval)
+	if first.Before(start) {
+		first = first.Add(interval)
+	}
+	if first.After(end) {
+		return first, 0
+	}
+	return first, int(end.Sub(first)/interval) + 1
 }
 
 func parseWhen(s string, def time.Time) (time.Time, error) {
