@@ -568,7 +568,9 @@ func (a *queries) tsdbStatus(r *Request) (any, error) {
 	b = append(b, `,"numLabelPairs":`...)
 	b = strconv.AppendInt(b, int64(len(byPair)), 10)
 	var hs storage.HeadStats
-	if h, ok := a.r.(interface{ HeadStats(string) storage.HeadStats }); ok {
+	if h, ok := a.r.(interface {
+		HeadStats(string) storage.HeadStats
+	}); ok {
 		hs = h.HeadStats(tenant)
 	}
 	if hs.MinT > hs.MaxT { // no samples
