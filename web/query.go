@@ -511,6 +511,11 @@ func (a *queries) formatQuery(r *Request) (any, error) {
 	return string(e.AppendString(nil)), nil
 }
 
+// headStatser is the storage.DB method behind status/tsdb's headStats.
+type headStatser interface {
+	HeadStats(tenant string) storage.HeadStats
+}
+
 // tsdbStatus serves /api/v1/status/tsdb: cardinality by metric name, label
 // and label pair (top `limit`, default 10).
 func (a *queries) tsdbStatus(r *Request) (any, error) {
@@ -568,9 +573,7 @@ func (a *queries) tsdbStatus(r *Request) (any, error) {
 	b = append(b, `,"numLabelPairs":`...)
 	b = strconv.AppendInt(b, int64(len(byPair)), 10)
 	var hs storage.HeadStats
-	if h, ok := a.r.(interface {
-		HeadStats(string) storage.HeadStats
-	}); ok {
+	if h, ok := a.r.(headStatser); ok {
 		hs = h.HeadStats(tenant)
 	}
 	if hs.MinT > hs.MaxT { // no samples
