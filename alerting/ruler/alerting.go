@@ -117,10 +117,11 @@ func (g *Group) transition(rl *Rule, current map[string]*Alert, ts time.Time, si
 		if a == nil || a.State == StateInactive {
 			activeAt := ts
 			g.mu.Lock()
-			if t, ok := g.restored[key]; ok {
-				activeAt = t
-			}
+			restoredAt, restored := g.restored[key]
 			g.mu.Unlock()
+			if restored {
+				activeAt = restoredAt
+			}
 			var silentSince time.Time
 			if a != nil {
 				silentSince = a.SilentSince // the source is back, the alert not yet firing
@@ -128,7 +129,9 @@ func (g *Group) transition(rl *Rule, current map[string]*Alert, ts time.Time, si
 			a = &Alert{Labels: cur.Labels, State: StatePending, ActiveAt: activeAt, SilentSince: silentSince,
 				GeneratorURL: g.r.opts.ExternalURL + "/graph?g0.expr=" + urlEscape(rl.Def.Expr)}
 			rl.active[key] = a
-			events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StateInactive, To: StatePending, At: ts})
+			if !restored { // pending since before the restart: no transition now
+				events = append(events, Event{Tenant: g.tenant(), Alert: a, From: StateInactive, To: StatePending, At: ts})
+			}
 		}
 		a.Value, a.Annotations = cur.Value, cur.Annotations
 		a.KeepFiringSince = time.Time{}

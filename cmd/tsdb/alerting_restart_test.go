@@ -77,4 +77,23 @@ groups:
 		return after != ""
 	}, 20*time.Second, 300*time.Millisecond)
 	require.Equal(t, before, after, "active since the first run, not since the restart")
+
+	// The history shows one inactive → pending, not a second one at the
+	// restart.
+	resp, err := c.Get(db.URL() + "/api/v1/alerts/history?alertname=Slow")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var h struct {
+		Data struct {
+			Transitions []struct {
+				From string `json:"from"`
+				To   string `json:"to"`
+			} `json:"transitions"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
+	tr := h.Data.Transitions
+	require.Len(t, tr, 1, "%+v", tr)
+	require.Equal(t, "inactive", tr[0].From)
+	require.Equal(t, "pending", tr[0].To)
 }
