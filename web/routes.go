@@ -27,8 +27,8 @@ import (
 type Ingest struct {
 	RemoteWrite fasthttp.RequestHandler // /api/v1/write, /api/v1/push, /receive
 	// RemoteWriteDone, when set, learns of each remote-write request once
-	// answered: who sent it and with what status (the ingest status page).
-	RemoteWriteDone  func(tenant, addr, userAgent string, code int)
+	// it has been answered: who sent it and how it went.
+	RemoteWriteDone func(RemoteWriteSeen)
 	InfluxV1         fasthttp.RequestHandler // /write
 	InfluxV2         fasthttp.RequestHandler // /api/v2/write
 	InfluxPing       fasthttp.RequestHandler // /ping
@@ -227,6 +227,22 @@ func routes(d Deps) []Route {
 	return rs
 }
 
+// RemoteWriteSeen is one answered remote-write request.
+type RemoteWriteSeen struct {
+	Tenant    string
+	Addr      string // the client's IP address
+	UserAgent string
+	// Source is the name the sender gave itself in the X-Source-Name
+	// header (Prometheus: remote_write's headers), if any.
+	Source string
+	Code   int
+	// Error is the first line of the answer when Code is not 2xx.
+	Error string
+}
+
+// SourceNameHeader is the request header a sender names itself with.
+const SourceNameHeader = "X-Source-Name"
+
 // remoteWrite is the remote-write handler followed by its hook.
 func remoteWrite(in Ingest) fasthttp.RequestHandler {
 	if in.RemoteWrite == nil || in.RemoteWriteDone == nil {
@@ -235,7 +251,13 @@ func remoteWrite(in Ingest) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		in.RemoteWrite(ctx)
 		if tenant, err := tenancy.FromRequest(ctx); err == nil {
-			in.RemoteWriteDone(tenant, ctx.RemoteIP().String(), string(ctx.UserAgent()), ctx.Response.StatusCode())
+			seen := RemoteWriteSeen{Tenant: tenant, Addr: ctx.RemoteIP().String(), UserAgent: string(ctx.UserAgent()),
+				Source: string(ctx.Request.Header.Peek(SourceNameHeader)), Code: ctx.Response.StatusCode()}
+			if seen.Code >= 300 {
+				msg, _, _ := strings.Cut(string(ctx.Response.Body()), "\n")
+				seen.Error = msg
+			}
+			in.RemoteWriteDone(seen)
 		}
 	}
 }

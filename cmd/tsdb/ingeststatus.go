@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
-	"net/url"
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/emsdb/tsdb/ingest/health"
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
+	"github.com/emsdb/tsdb/web"
 )
 
 // Ingest protocols, as counted by ingestStats.
@@ -27,19 +30,50 @@ type ingestStats struct {
 	totals  map[string]map[string]float64 // tenant → protocol → samples
 	history []snapshotAt                  // every 5 s, the last minute
 	senders map[senderKey]*sender
+	polled  []polledSource // MQTT brokers and SNMP targets, set at start
 }
+
+// polledSource is a source tsdb connects to itself, with its health.
+type polledSource struct {
+	kind, name, tenant string
+	health             func() health.State
+}
+
+// addSource registers a configured source (an MQTT broker, an SNMP
+// target) for the sources table.
+func (s *ingestStats) addSource(kind, name, tenant string, h func() health.State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.polled = append(s.polled, polledSource{kind: kind, name: name, tenant: tenant, health: h})
+}
+
+// How long remote-write senders are remembered after their last request:
+// one that never succeeded (a mistyped curl) goes soon, one that wrote
+// stays listed, as down, for a while after it went silent.
+const (
+	forgetFailedSender = 10 * time.Minute
+	forgetSilentSender = time.Hour
+	senderSilentAfter  = 2 * time.Minute
+)
 
 type snapshotAt struct {
 	t      time.Time
 	totals map[string]map[string]float64
 }
 
-type senderKey struct{ tenant, addr, agent string }
+// senderKey tells remote-write senders apart: by the name they give
+// themselves, else by address and the product in their User-Agent.
+type senderKey struct {
+	tenant, addr, name string
+	named              bool // name is the sender's own (X-Source-Name)
+}
 
 type sender struct {
+	agent              string
 	requests, failures int
-	lastSeen           time.Time
+	lastSeen, lastOK   time.Time
 	lastCode           int
+	lastErr            string
 }
 
 func newIngestStats(reg prometheus.Registerer) *ingestStats {
@@ -87,8 +121,8 @@ func (s *ingestStats) snapshot() {
 	for len(s.history) > 1 && now.Sub(s.history[0].t) > 65*time.Second {
 		s.history = s.history[1:]
 	}
-	for k, v := range s.senders { // forget senders silent for a day
-		if now.Sub(v.lastSeen) > 24*time.Hour {
+	for k, v := range s.senders {
+		if silent := now.Sub(v.lastSeen); silent > forgetSilentSender || (v.lastOK.IsZero() && silent > forgetFailedSender) {
 			delete(s.senders, k)
 		}
 	}
@@ -124,10 +158,10 @@ func (c *countingWriter) Write(ctx context.Context, tenant string, b *storage.Ba
 }
 
 // sawRequest records one remote-write request after it was answered.
-func (s *ingestStats) sawRequest(tenant, addr, agent string, code int) {
-	k := senderKey{tenant: tenant, addr: addr, agent: agent}
-	if len(k.agent) > 120 {
-		k.agent = k.agent[:120]
+func (s *ingestStats) sawRequest(r web.RemoteWriteSeen) {
+	k := senderKey{tenant: r.Tenant, addr: r.Addr, name: clip(r.Source, 80), named: r.Source != ""}
+	if !k.named {
+		k.name = product(r.UserAgent)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -139,18 +173,42 @@ func (s *ingestStats) sawRequest(tenant, addr, agent string, code int) {
 		snd = &sender{}
 		s.senders[k] = snd
 	}
+	now := s.now()
 	snd.requests++
-	if code >= 300 {
+	snd.agent = clip(r.UserAgent, 120)
+	snd.lastSeen, snd.lastCode = now, r.Code
+	if r.Code >= 300 {
 		snd.failures++
+		snd.lastErr = fmt.Sprintf("HTTP %d: %s", r.Code, clip(r.Error, 200))
+	} else {
+		snd.lastOK, snd.lastErr = now, ""
 	}
-	snd.lastSeen, snd.lastCode = s.now(), code
+}
+
+// product is the first word of a User-Agent ("Prometheus/3.14.0",
+// "vmagent", "curl/8.5.0"), "" when there is none.
+func product(agent string) string {
+	p, _, _ := strings.Cut(strings.TrimSpace(agent), " ")
+	return clip(p, 60)
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // ingestSource is one row of the sources table.
 type ingestSource struct {
-	Kind      string     `json:"kind"` // snmp, mqtt, remote_write
-	Name      string     `json:"name"`
-	Up        bool       `json:"up"`
+	Kind string `json:"kind"` // snmp, mqtt, remote_write
+	Name string `json:"name"`
+	Up   bool   `json:"up"`
+	// Reason says why the source is down: its last error, or how long it
+	// has been silent.
+	Reason    string     `json:"reason,omitempty"`
+	Since     *time.Time `json:"since,omitempty"` // in this state since
+	Address   string     `json:"address,omitempty"`
 	UserAgent string     `json:"user_agent,omitempty"`
 	LastSeen  *time.Time `json:"last_seen,omitempty"`
 	Requests  int        `json:"requests,omitempty"`
@@ -166,7 +224,7 @@ type protocolRate struct {
 // ingestStatus answers /api/v1/status/ingest for a tenant: its active
 // series, ingest rates by protocol over the last minute and the health of
 // the sources that write into it.
-func ingestStatus(s *ingestStats, db *storage.DB, cfg *fileConfig, gather prometheus.Gatherer, started time.Time) func(tenant string) any {
+func ingestStatus(s *ingestStats, activeSeries func(tenant string) int, started time.Time) func(tenant string) any {
 	return func(tenant string) any {
 		now := s.now()
 		rates := map[string]protocolRate{}
@@ -190,13 +248,27 @@ func ingestStatus(s *ingestStats, db *storage.DB, cfg *fileConfig, gather promet
 				continue
 			}
 			seen := v.lastSeen
-			sources = append(sources, ingestSource{
-				Kind: "remote_write", Name: k.addr, UserAgent: k.agent, LastSeen: &seen,
-				Up: v.lastCode < 300 && now.Sub(seen) < 2*time.Minute, Requests: v.requests, Failures: v.failures, LastCode: v.lastCode,
-			})
+			src := ingestSource{
+				Kind: "remote_write", Name: senderName(k), Address: k.addr, UserAgent: v.agent, LastSeen: &seen,
+				Up: v.lastCode < 300, Reason: v.lastErr, Requests: v.requests, Failures: v.failures, LastCode: v.lastCode,
+			}
+			if silent := now.Sub(seen); src.Up && silent > senderSilentAfter {
+				src.Up, src.Reason = false, fmt.Sprintf("silent for %s", silent.Round(time.Second))
+			}
+			sources = append(sources, src)
+		}
+		for _, p := range s.polled {
+			if p.tenant != tenant {
+				continue
+			}
+			h := p.health()
+			src := ingestSource{Kind: p.kind, Name: p.name, Up: h.Up, Reason: h.Reason}
+			if !h.Since.IsZero() {
+				src.Since = &h.Since
+			}
+			sources = append(sources, src)
 		}
 		s.mu.Unlock()
-		sources = append(sources, configuredSources(cfg, tenant, gather)...)
 		sort.Slice(sources, func(i, j int) bool {
 			if sources[i].Kind != sources[j].Kind {
 				return sources[i].Kind < sources[j].Kind
@@ -205,7 +277,7 @@ func ingestStatus(s *ingestStats, db *storage.DB, cfg *fileConfig, gather promet
 		})
 		return map[string]any{
 			"tenant":        tenant,
-			"active_series": db.TenantSeries(tenant),
+			"active_series": activeSeries(tenant),
 			"ingest": map[string]any{
 				"samples_per_second": total,
 				"by_protocol":        rates,
@@ -216,55 +288,17 @@ func ingestStatus(s *ingestStats, db *storage.DB, cfg *fileConfig, gather promet
 	}
 }
 
-// configuredSources are the SNMP targets and MQTT brokers writing into
-// tenant, with their state from the self-monitoring gauges. Broker URLs
-// are shown without any user information.
-func configuredSources(cfg *fileConfig, tenant string, gather prometheus.Gatherer) []ingestSource {
-	gauges := map[string]map[string]float64{"tsdb_snmp_up": {}, "tsdb_mqtt_connected": {}}
-	if mfs, err := gather.Gather(); err == nil {
-		for _, mf := range mfs {
-			g, ok := gauges[mf.GetName()]
-			if !ok {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == "target" || lp.GetName() == "broker" {
-						g[lp.GetValue()] = m.GetGauge().GetValue()
-					}
-				}
-			}
-		}
+// senderName is how the sources table names a remote-write sender: the
+// name it gave itself, else its product and address ("Prometheus/3.14.0
+// at 10.0.0.7"), else its address.
+func senderName(k senderKey) string {
+	switch {
+	case k.named:
+		return k.name
+	case k.name == "":
+		return k.addr
 	}
-	var out []ingestSource
-	if cfg.SNMP != nil && tenantOr(cfg.SNMP.Tenant) == tenant {
-		for _, t := range cfg.SNMP.Targets {
-			name := t.Name
-			if name == "" {
-				name = t.Address
-			}
-			out = append(out, ingestSource{Kind: "snmp", Name: name, Up: gauges["tsdb_snmp_up"][name] == 1})
-		}
-	}
-	for _, m := range cfg.MQTT {
-		if tenantOr(m.Tenant) != tenant {
-			continue
-		}
-		u, err := url.Parse(m.Broker)
-		if err != nil {
-			continue
-		}
-		switch u.Scheme { // as the subscriber names its broker
-		case "tcp":
-			u.Scheme = "mqtt"
-		case "ssl", "mqtts":
-			u.Scheme = "tls"
-		}
-		up := gauges["tsdb_mqtt_connected"][u.Redacted()] == 1
-		u.User = nil
-		out = append(out, ingestSource{Kind: "mqtt", Name: u.String(), Up: up})
-	}
-	return out
+	return k.name + " at " + k.addr
 }
 
 func tenantOr(t string) string {

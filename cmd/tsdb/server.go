@@ -21,6 +21,7 @@ import (
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
 	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/ingest/health"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/promtext"
@@ -276,6 +277,7 @@ func (s *server) openIngest(lc *lifecycle) error {
 		if err != nil {
 			return err
 		}
+		s.ingested.addSource("mqtt", sub.Broker(), tenantOr(mc.Tenant), sub.Health)
 		lc.onClose("mqtt "+mc.Broker, func() error { // unacknowledged messages stay with the broker
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -288,6 +290,9 @@ func (s *server) openIngest(lc *lifecycle) error {
 			return err
 		}
 		lc.onClose("snmp", noErr(poller.Stop))
+		for _, name := range poller.Targets() {
+			s.ingested.addSource("snmp", name, tenantOr(fcfg.SNMP.Tenant), func() health.State { st, _ := poller.Health(name); return st })
+		}
 	}
 	return nil
 }
@@ -420,7 +425,7 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		Reader: s.db, Engine: s.eng, Cache: s.cache, Admin: admin, SnapshotDir: cfg.snapshotDir(),
 		Ruler: s.ruler, RuleStore: s.db, ITSM: s.itsm, KPIs: s.kpis,
 		Ingest:       s.ingest,
-		IngestStatus: ingestStatus(s.ingested, s.db, s.fcfg, s.reg, s.started),
+		IngestStatus: ingestStatus(s.ingested, s.db.TenantSeries, s.started),
 		Console:      s.cons,
 		Auth:         s.authn.Load,
 		Shedding:     mem.shed,

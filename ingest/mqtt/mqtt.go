@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/ingest/health"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/internal/duration"
 	"github.com/emsdb/tsdb/storage"
@@ -300,7 +301,16 @@ type Subscriber struct {
 	up      prometheus.Gauge
 	nowFunc func() time.Time
 	commits *committer
+	health  *health.Source
+	broker  string
 }
+
+// Broker names the subscriber's broker: its URL without user information.
+func (s *Subscriber) Broker() string { return s.broker }
+
+// Health says whether the subscriber is connected to its broker and, when
+// not, why (the last connection error).
+func (s *Subscriber) Health() health.State { return s.health.State() }
 
 // Metrics are the counters every Subscriber shares.
 type Metrics struct {
@@ -338,6 +348,10 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 	}
 	s := &Subscriber{cfg: cfg, w: w, log: log.With("broker", u.Redacted()), nowFunc: time.Now,
 		msgs: m.Messages.MustCurryWith(prometheus.Labels{"broker": u.Redacted()}), up: m.Up.WithLabelValues(u.Redacted())}
+	s.health = health.New(s.log.With("source", "mqtt"), "connecting")
+	named := *u
+	named.User = nil
+	s.broker = named.String()
 	var tlsCfg *tls.Config
 	if u.Scheme == "tls" {
 		var err error
@@ -365,6 +379,7 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 		ConnectPassword:               []byte(cfg.Password),
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			s.up.Set(1)
+			s.health.Up()
 			s.log.Info("mqtt connected")
 			sub := &paho.Subscribe{}
 			for _, x := range cfg.Subscriptions {
@@ -376,8 +391,8 @@ func Start(ctx context.Context, cfg Config, w storage.Writer, m *Metrics, log *s
 				}
 			}()
 		},
-		OnConnectionDown: func() bool { s.up.Set(0); s.log.Warn("mqtt connection lost"); return true },
-		OnConnectError:   func(err error) { s.log.Debug("mqtt connect", "err", err) },
+		OnConnectionDown: func() bool { s.up.Set(0); s.health.Down("connection lost"); return true },
+		OnConnectError:   func(err error) { s.health.Down(err.Error()) }, // warns once per distinct error
 		ClientConfig: paho.ClientConfig{
 			ClientID:                   cfg.ClientID,
 			EnableManualAcknowledgment: true,

@@ -40,6 +40,7 @@ func (s *Subscriber) startV311(u *url.URL, tlsCfg *tls.Config) error {
 	o.SetDefaultPublishHandler(s.handleV311)
 	o.SetOnConnectHandler(func(c pahov3.Client) {
 		s.up.Set(1)
+		s.health.Up()
 		s.log.Info("mqtt connected", "protocol", "3.1.1")
 		filters := map[string]byte{}
 		for _, x := range s.cfg.Subscriptions {
@@ -54,7 +55,7 @@ func (s *Subscriber) startV311(u *url.URL, tlsCfg *tls.Config) error {
 	})
 	o.SetConnectionLostHandler(func(_ pahov3.Client, err error) {
 		s.up.Set(0)
-		s.log.Warn("mqtt connection lost", "err", err)
+		s.health.Down("connection lost: " + err.Error())
 	})
 	c := pahov3.NewClient(o)
 	c.Connect() // retries in the background (SetConnectRetry)

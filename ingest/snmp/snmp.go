@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/ingest/health"
 	"github.com/emsdb/tsdb/internal/duration"
 	"github.com/emsdb/tsdb/storage"
 )
@@ -229,6 +230,26 @@ type Poller struct {
 	wg     sync.WaitGroup
 	trap   *gosnmp.TrapListener
 	now    func() time.Time
+	health map[string]*health.Source // by target name
+}
+
+// Targets returns the names of the polled targets.
+func (p *Poller) Targets() []string {
+	names := make([]string, len(p.cfg.Targets))
+	for i, t := range p.cfg.Targets {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// Health says whether the last poll of the target named name succeeded
+// and, when not, why; ok is false for a name that is not a target.
+func (p *Poller) Health(name string) (st health.State, ok bool) {
+	h := p.health[name]
+	if h == nil {
+		return st, false
+	}
+	return h.State(), true
 }
 
 // Start validates cfg and starts polling (and the trap listener).
@@ -237,7 +258,10 @@ func Start(cfg Config, w storage.Writer, m *Metrics, log *slog.Logger) (*Poller,
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Poller{cfg: cfg, w: w, m: m, log: log, cancel: cancel, now: time.Now}
+	p := &Poller{cfg: cfg, w: w, m: m, log: log, cancel: cancel, now: time.Now, health: map[string]*health.Source{}}
+	for _, t := range p.cfg.Targets {
+		p.health[t.Name] = health.New(log.With("source", "snmp", "target", t.Name), "not polled yet")
+	}
 	for _, t := range p.cfg.Targets {
 		p.wg.Add(1)
 		go p.loop(ctx, t)
@@ -285,8 +309,10 @@ func (p *Poller) pollOnce(ctx context.Context, t Target) {
 	if err != nil {
 		up = 0
 		p.m.Errors.WithLabelValues(t.Name).Inc()
-		p.log.Warn("snmp poll failed", "target", t.Name, "err", err)
+		p.health[t.Name].Down(err.Error()) // warns once per distinct error
 		b = &storage.Batch{}
+	} else {
+		p.health[t.Name].Up()
 	}
 	p.m.Up.WithLabelValues(t.Name).Set(up)
 	p.m.Duration.WithLabelValues(t.Name).Set(dur.Seconds())

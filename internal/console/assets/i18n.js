@@ -48,7 +48,7 @@ const en = {
   'ov.noIngest': 'Nothing ingested since start.', 'ov.uptime': 'Up for {0}',
   'ov.sourcesUp': 'All {0} sources up', 'ov.sourcesDown': '{0} of {1} sources down', 'ov.noSources': 'No SNMP, MQTT or remote-write source yet.',
   'src.state': 'State', 'src.name': 'Source', 'src.lastSeen': 'Last seen', 'src.requests': 'Requests',
-  'src.failures': 'Failures', 'src.lastCode': 'Last code', 'src.up': 'up', 'src.down': 'down',
+  'src.failures': 'Failures', 'src.lastCode': 'Last code', 'src.reason': 'Why down', 'src.up': 'up', 'src.down': 'down',
   // alerts and rules
   'alert.name': 'Alert', 'alert.severity': 'Severity', 'alert.labels': 'Labels', 'alert.since': 'Since',
   'alert.state': 'State', 'alert.summary': 'Summary', 'alert.value': 'Value',
@@ -157,7 +157,7 @@ const ko = {
   'ov.noIngest': '시작 후 수집된 데이터가 없습니다.', 'ov.uptime': '가동 시간 {0}',
   'ov.sourcesUp': '소스 {0}개 모두 정상', 'ov.sourcesDown': '소스 {1}개 중 {0}개 중단', 'ov.noSources': 'SNMP, MQTT, remote write 소스가 아직 없습니다.',
   'src.state': '상태', 'src.name': '소스', 'src.lastSeen': '마지막 수신', 'src.requests': '요청',
-  'src.failures': '실패', 'src.lastCode': '마지막 코드', 'src.up': '정상', 'src.down': '중단',
+  'src.failures': '실패', 'src.lastCode': '마지막 코드', 'src.reason': '중단 사유', 'src.up': '정상', 'src.down': '중단',
   // alerts and rules
   'alert.name': '경보', 'alert.severity': '심각도', 'alert.labels': '레이블', 'alert.since': '시작',
   'alert.state': '상태', 'alert.summary': '요약', 'alert.value': '값',

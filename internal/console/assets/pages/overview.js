@@ -183,10 +183,11 @@ async function ingest(s) {
   const down = src.filter((x) => !x.up).length;
   s.sources.set(
     src.length ? h('p', { class: down ? 'bad' : 'good' }, down ? t('ov.sourcesDown', down, src.length) : t('ov.sourcesUp', src.length)) : null,
-    src.length ? table([t('src.state'), t('src.name'), t('src.lastSeen'), t('src.requests'), t('src.failures'), t('src.lastCode')],
+    src.length ? table([t('src.state'), t('src.name'), t('src.reason'), t('src.lastSeen'), t('src.requests'), t('src.failures')],
       src.map((x) => row([
         badge(x.up ? t('src.up') : t('src.down'), x.up ? 'good' : 'bad'),
-        [badge(x.kind, 'plain'), ' ', h('span', { title: x.user_agent || '' }, x.name)],
-        h('span', { class: 'nowrap' }, x.last_seen ? fmtAgo(x.last_seen) : '—'),
-        x.requests ?? '—', x.failures ?? '—', x.last_code ?? '—'], { 'data-source-up': String(!!x.up) }))) : empty(t('ov.noSources')));
+        [badge(x.kind, 'plain'), ' ', h('span', { title: [x.user_agent, x.address].filter(Boolean).join(' · ') }, x.name)],
+        h('span', { class: 'reason', 'data-source-reason': x.reason || '' }, x.up ? '' : (x.reason || '—')),
+        h('span', { class: 'nowrap' }, x.last_seen ? fmtAgo(x.last_seen) : (x.since ? fmtAgo(x.since) : '—')),
+        x.requests ?? '—', x.failures ?? '—'], { 'data-source-up': String(!!x.up) }))) : empty(t('ov.noSources')));
 }
