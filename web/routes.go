@@ -28,7 +28,7 @@ type Ingest struct {
 	RemoteWrite fasthttp.RequestHandler // /api/v1/write, /api/v1/push, /receive
 	// RemoteWriteDone, when set, learns of each remote-write request once
 	// it has been answered: who sent it and how it went.
-	RemoteWriteDone func(RemoteWriteSeen)
+	RemoteWriteDone  func(RemoteWriteSeen)
 	InfluxV1         fasthttp.RequestHandler // /write
 	InfluxV2         fasthttp.RequestHandler // /api/v2/write
 	InfluxPing       fasthttp.RequestHandler // /ping
