@@ -73,7 +73,11 @@ func evalView(ev *kpi.Evaluation, withPoints bool) map[string]any {
 func (h *kpis) list(r *Request, tenant string) (any, error) {
 	out := []map[string]any{}
 	for _, x := range h.e.Definitions(tenant) {
-		out = append(out, map[string]any{"definition": kpiView(x["definition"].(kpi.Definition)), "last": evalView(x["last"].(*kpi.Evaluation), false)})
+		m := map[string]any{"definition": kpiView(x["definition"].(kpi.Definition)), "last": evalView(x["last"].(*kpi.Evaluation), false)}
+		if f, ok := x["failure"].(*kpi.Failure); ok {
+			m["failure"] = f
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -92,7 +96,11 @@ func (h *kpis) get(r *Request, tenant string) (any, error) {
 		if err != nil {
 			return nil, notFound("no KPI %s", name)
 		}
-		return map[string]any{"definition": kpiView(*d), "last": evalView(ev, true)}, nil
+		m := map[string]any{"definition": kpiView(*d), "last": evalView(ev, true)}
+		if f := h.e.Failing(tenant, name); f != nil {
+			m["failure"] = f
+		}
+		return m, nil
 	}
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

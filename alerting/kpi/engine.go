@@ -55,7 +55,16 @@ type kpiState struct {
 	def     Definition
 	tracker *Tracker
 	last    *Evaluation
-	fresh   bool // no evaluation since start: incidents may be left open
+	fresh   bool     // no evaluation since start: incidents may be left open
+	failure *Failure // the running failure of evaluations, nil when the last one worked
+}
+
+// Failure is why a KPI's evaluations fail: the error of the last one,
+// since when they have failed and how many did.
+type Failure struct {
+	Error string    `json:"error"`
+	Since time.Time `json:"since"`
+	Count int       `json:"count"`
 }
 
 // ForecastPoint is one step of a forecast.
@@ -142,9 +151,7 @@ func (e *Engine) Run(ctx context.Context) {
 			t := time.NewTicker(k.def.Interval)
 			defer t.Stop()
 			for {
-				if _, err := e.Evaluate(ctx, k.def.Tenant, k.def.Name); err != nil && ctx.Err() == nil {
-					e.opts.Logger.Warn("kpi evaluation failed", "kpi", k.def.Name, "err", err)
-				}
+				_, _ = e.Evaluate(ctx, k.def.Tenant, k.def.Name) // failures are logged and kept by Evaluate
 				select {
 				case <-ctx.Done():
 					return
@@ -181,7 +188,14 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 	now := e.opts.Now()
 	ev, a, err := e.assess(ctx, d, now)
 	if err != nil {
+		if ctx.Err() == nil {
+			e.failed(k, err, now)
+		}
 		return nil, fmt.Errorf("kpi %s: %w", d.Name, err)
+	}
+	if k.failure != nil {
+		e.opts.Logger.Info("kpi evaluations work again", "kpi", d.Name, "failed", k.failure.Count, "for", now.Sub(k.failure.Since).Round(time.Second))
+		k.failure = nil
 	}
 	var eta time.Time
 	if ev.ETA != nil {
@@ -196,6 +210,21 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 		return ev, fmt.Errorf("kpi %s: writing outputs: %w", d.Name, err)
 	}
 	return ev, nil
+}
+
+// failed records a failed evaluation of k; the log says so when the error
+// changes, not at every evaluation. k.mu is held.
+func (e *Engine) failed(k *kpiState, err error, now time.Time) {
+	f := k.failure
+	if f == nil {
+		f = &Failure{Since: now}
+		k.failure = f
+	}
+	if f.Error != err.Error() {
+		e.opts.Logger.Warn("kpi evaluation failed", "kpi", k.def.Name, "err", err)
+	}
+	f.Error = err.Error()
+	f.Count++
 }
 
 // asOf is the time of an evaluation as of at: at, or now when at is
@@ -460,13 +489,34 @@ func (e *Engine) Definitions(tenant string) []map[string]any {
 			continue
 		}
 		k.mu.Lock()
-		out = append(out, map[string]any{"definition": k.def, "last": k.last})
+		m := map[string]any{"definition": k.def, "last": k.last}
+		if k.failure != nil {
+			f := *k.failure
+			m["failure"] = &f
+		}
+		out = append(out, m)
 		k.mu.Unlock()
 	}
 	sort.Slice(out, func(i, j int) bool {
 		return out[i]["definition"].(Definition).Name < out[j]["definition"].(Definition).Name
 	})
 	return out
+}
+
+// Failing returns why the KPI's evaluations fail, nil when the last one
+// worked (or none ran yet).
+func (e *Engine) Failing(tenant, name string) *Failure {
+	k := e.find(tenant, name)
+	if k == nil {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.failure == nil {
+		return nil
+	}
+	f := *k.failure
+	return &f
 }
 
 // Last returns a KPI's last evaluation.

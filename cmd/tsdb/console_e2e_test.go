@@ -73,6 +73,15 @@ kpis:
     history: 2h
     seasonality: none
     labels: {service: web}
+  - name: orders_shipped
+    expr: orders_shipped_ratio
+    target: 0.9
+    direction: above
+    interval: 2s
+    step: 1m
+    horizon: 1h
+    history: 1h
+    seasonality: none
 `, pw, auth.HashToken("reader-token"), auth.HashToken("beta-token"), auth.HashToken("root-token"), apptest.FreeUDPPort(t))), 0o644))
 	rules := filepath.Join(dir, "rules.yml")
 	require.NoError(t, os.WriteFile(rules, []byte(`groups:
@@ -336,6 +345,9 @@ func TestConsole(t *testing.T) {
 		require.Zero(t, p.count(`[data-testid="error"]:not(:empty)`), "%s shows an error", name)
 		p.screenshot("06-" + name + ".png")
 	}
+	// A KPI whose evaluations fail says why, not "not evaluated yet".
+	p.do(click(`a[data-nav="kpis"]`), loaded("kpis"), visible(`[data-kpi-failure="orders_shipped"]`))
+	require.Contains(t, p.text(`[data-kpi-failure="orders_shipped"]`), "no data")
 	// A KPI: history, forecast band, target and ETA drawn.
 	p.do(click(`a[data-nav="kpis"]`), loaded("kpis"), click(`a[href="#/kpis/web_success"]`), loaded("kpi"),
 		visible(`canvas`))

@@ -92,7 +92,7 @@ const en = {
   'sla.mttr': 'MTTR (mean time to resolve)', 'sla.compliance': 'SLA compliance', 'sla.topCis': 'CIs with the most incidents',
   'sla.none': 'No incidents in this period.',
   // KPIs
-  'kpi.none': 'No KPIs are configured for this tenant.', 'kpi.notYet': 'not evaluated yet', 'kpi.name': 'KPI',
+  'kpi.none': 'No KPIs are configured for this tenant.', 'kpi.notYet': 'not evaluated yet', 'kpi.failing': 'evaluation fails', 'kpi.failingSince': 'Evaluations fail since {0} ({1} times): {2}', 'kpi.name': 'KPI',
   'kpi.state': 'State', 'kpi.value': 'Value', 'kpi.target': 'Target', 'kpi.probability': 'Breach probability',
   'kpi.timeToBreach': 'Time to breach', 'kpi.now': 'now', 'kpi.horizon': 'Horizon', 'kpi.model': 'Model',
   'kpi.evaluated': 'Evaluated', 'kpi.evaluatedAgo': 'evaluated {0}', 'kpi.expr': 'Expression', 'kpi.within': 'within {0}',
@@ -201,7 +201,7 @@ const ko = {
   'sla.mttr': 'MTTR (평균 해결 시간)', 'sla.compliance': 'SLA 준수율', 'sla.topCis': '인시던트가 많은 구성 항목',
   'sla.none': '이 기간에 인시던트가 없습니다.',
   // KPIs
-  'kpi.none': '이 테넌트에 설정된 KPI가 없습니다.', 'kpi.notYet': '아직 평가되지 않음', 'kpi.name': 'KPI',
+  'kpi.none': '이 테넌트에 설정된 KPI가 없습니다.', 'kpi.notYet': '아직 평가되지 않음', 'kpi.failing': '평가 실패', 'kpi.failingSince': '{0}부터 평가 실패 ({1}회): {2}', 'kpi.name': 'KPI',
   'kpi.state': '상태', 'kpi.value': '현재 값', 'kpi.target': '목표', 'kpi.probability': '위반 확률',
   'kpi.timeToBreach': '위반까지 남은 시간', 'kpi.now': '지금', 'kpi.horizon': '예측 범위', 'kpi.model': '모델',
   'kpi.evaluated': '평가 시각', 'kpi.evaluatedAgo': '{0} 평가', 'kpi.expr': '표현식', 'kpi.within': '{0} 이내',

@@ -38,10 +38,11 @@ async function list(el, ctx) {
     return;
   }
   const open = (name) => { location.hash = '#/kpis/' + encodeURIComponent(name); };
-  el.append(h('div', { class: 'kpi-cards' }, kpis.map(({ definition: d, last }) => h('a', {
+  el.append(h('div', { class: 'kpi-cards' }, kpis.map(({ definition: d, last, failure }) => h('a', {
     class: 'panel kpi-card state-' + (last?.state || 'none'), href: '#/kpis/' + encodeURIComponent(d.name), 'data-kpi': d.name,
   },
-  h('div', { class: 'kpi-card-head' }, h('strong', null, d.name), last ? statusBadge(last.state) : badge(t('kpi.notYet'), '')),
+  h('div', { class: 'kpi-card-head' }, h('strong', null, d.name), kpiBadge(last, failure)),
+  failure ? h('p', { class: 'bad small', 'data-kpi-failure': d.name }, failure.error) : null,
   h('div', { class: 'kpi-card-num' }, last ? fmtValue(last.value) : '—', h('span', { class: 'muted' }, ' ' + goal(d))),
   h('dl', { class: 'facts compact' },
     h('dt', null, t('kpi.probability')), h('dd', null, last ? fmtPct(last.breach_probability, 0) : '—'),
@@ -49,8 +50,8 @@ async function list(el, ctx) {
     h('dt', null, t('kpi.horizon')), h('dd', null, d.horizon))))));
   el.append(h('section', { class: 'panel' }, table(
     [t('kpi.name'), t('kpi.state'), t('kpi.value'), t('kpi.target'), t('kpi.probability'), t('kpi.timeToBreach'), t('kpi.model'), t('kpi.evaluated'), t('kpi.expr')],
-    kpis.map(({ definition: d, last }) => row([
-      h('a', { href: '#/kpis/' + encodeURIComponent(d.name) }, d.name), last ? statusBadge(last.state) : '—',
+    kpis.map(({ definition: d, last, failure }) => row([
+      h('a', { href: '#/kpis/' + encodeURIComponent(d.name) }, d.name), kpiBadge(last, failure),
       last ? fmtValue(last.value) : '—', goal(d), last ? fmtPct(last.breach_probability, 0) : '—', timeToBreach(last),
       last?.model || '—', last ? fmtAgo(last.at) : '—', h('code', null, d.expr)],
     { class: 'clickable', onclick: (e) => { if (e.target.tagName !== 'A') open(d.name); } })))));
@@ -66,7 +67,10 @@ async function one(el, ctx, name) {
     return;
   }
   const d = k.definition, last = k.last;
-  el.append(h('div', { class: 'page-head' }, h('h1', null, d.name), last ? statusBadge(last.state) : null));
+  el.append(h('div', { class: 'page-head' }, h('h1', null, d.name), kpiBadge(last, k.failure)));
+  if (k.failure) {
+    el.append(h('p', { class: 'bad', 'data-testid': 'kpi-failure' }, t('kpi.failingSince', fmtAgo(k.failure.since), k.failure.count, k.failure.error)));
+  }
   if (!last) {
     el.append(empty(t('kpi.notYet')));
     return;
@@ -107,4 +111,13 @@ async function one(el, ctx, name) {
 function tile(label, num, sub, cls = '') {
   return h('div', { class: 'tile' }, h('span', { class: 'tile-label' }, label),
     h('span', { class: 'tile-num ' + cls }, num), h('span', { class: 'tile-sub' }, sub || '\u00a0'));
+}
+
+// kpiBadge shows a KPI's state, or that its evaluations fail (the error
+// on hover), or that none ran yet.
+export function kpiBadge(last, failure) {
+  if (failure) {
+    return h('span', { class: 'badge bad', title: failure.error }, t('kpi.failing'));
+  }
+  return last ? statusBadge(last.state) : badge(t('kpi.notYet'), '');
 }

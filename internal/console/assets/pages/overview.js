@@ -5,11 +5,11 @@
 // Data: GET /api/v1/incidents?status=open and ?status=acknowledged
 // (incidents, SLA breaches), /api/v1/alerts, /api/v1/kpis,
 // /api/v1/status/ingest (ingest, sources). Each section fails on its own.
-import { h, table, row, badge, priorityBadge, statusBadge, errorBox, empty, labelChips,
+import { h, table, row, badge, priorityBadge, errorBox, empty, labelChips,
   fmtAgo, fmtDur, fmtNum, fmtPct, fmtValue, fmtTime } from '../dom.js';
 import * as api from '../api.js';
 import { t } from '../i18n.js';
-import { timeToBreach } from './kpis.js';
+import { timeToBreach, kpiBadge } from './kpis.js';
 
 const REFRESH_MS = 10000;
 const PRIORITIES = ['P1', 'P2', 'P3', 'P4', 'P5'];
@@ -148,7 +148,7 @@ async function kpis(s) {
     sorted.length ? table([t('kpi.name'), t('kpi.state'), t('kpi.value'), t('kpi.probability'), t('kpi.timeToBreach')],
       sorted.slice(0, 8).map((k) => row([
         h('a', { href: '#/kpis/' + encodeURIComponent(k.definition.name) }, k.definition.name),
-        k.last ? statusBadge(k.last.state) : badge(t('kpi.notYet'), 'plain'),
+        kpiBadge(k.last, k.failure),
         [k.last ? fmtValue(k.last.value) : '—', h('div', { class: 'muted small' }, `${k.definition.direction === 'above' ? '≥' : '≤'} ${fmtValue(k.definition.target)}`)],
         k.last ? fmtPct(k.last.breach_probability, 0) : '—',
         h('strong', null, timeToBreach(k.last))], { class: atRisk(k) ? 'risk' : '' }))) : null,
