@@ -20,7 +20,7 @@ import (
 // Samples live in the buffer (sorted, unique timestamps, in-order and
 // out-of-order alike, a rewrite of a timestamp replacing the sample),
 // then in frozen chunks (former buffers, encoded) until the sealer writes
-// them to Pebble under prefix 0x06. The most recent write wins: buffer >
+// them to Pebble under prefix 0x09. The most recent write wins: buffer >
 // frozen (newest first) > Pebble.
 type histLane struct {
 	buf    []HSample // sorted by T, unique T; the histograms are the lane's

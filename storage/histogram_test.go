@@ -191,11 +191,11 @@ func TestInvalidHistogramChangesNothing(t *testing.T) {
 	short := counterHist(3)
 	short.PositiveBuckets = short.PositiveBuckets[:2]
 	for name, h := range map[string]storage.HSample{
-		"negative bucket": hs(1000, bad),
+		"negative bucket":            hs(1000, bad),
 		"spans and buckets disagree": hs(1000, short),
-		"no histogram":    {T: 1000},
-		"bad schema":      hs(1000, &histogram.FloatHistogram{Schema: 42}),
-		"time":            hs(storage.MaxTime+1, counterHist(1)),
+		"no histogram":               {T: 1000},
+		"bad schema":                 hs(1000, &histogram.FloatHistogram{Schema: 42}),
+		"time":                       hs(storage.MaxTime+1, counterHist(1)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var b storage.Batch

@@ -15,7 +15,7 @@ const (
 	prefixSeries    byte = 0x03 // 0x03 tenant(u32) ref(u64) -> labels
 	prefixChunk     byte = 0x04 // 0x04 day(u32) tenant(u32) ref(u64) maxT(u64) -> dense chunk
 	prefixSeriesDay byte = 0x05 // 0x05 day(u32) tenant(u32) ref(u64) -> empty
-	prefixHistChunk byte = 0x06 // 0x06 day(u32) tenant(u32) ref(u64) maxT(u64) -> histogram chunk
+	prefixHistChunk byte = 0x09 // 0x09 day(u32) tenant(u32) ref(u64) maxT(u64) -> histogram chunk
 )
 
 // dayMillis is the width of a time partition. Chunks never span partitions,
