@@ -237,12 +237,14 @@ func writeFloatXOR(w *bitWriter, v, prev float64) {
 
 // writeRice writes vals with the Rice parameter that makes them shortest.
 func writeRice(w *bitWriter, vals []uint64) {
-	var maxV uint64
+	// The best parameter is near log2 of the mean: try around it.
+	var sum uint64
 	for _, v := range vals {
-		maxV = max(maxV, v)
+		sum += min(v, 1<<40) // bounded: no overflow, and outliers escape anyway
 	}
+	k0 := bits.Len64(sum / uint64(max(1, len(vals))))
 	best, bestCost := 0, math.MaxInt
-	for k := 0; k <= bits.Len64(maxV); k++ {
+	for k := max(0, k0-2); k <= min(k0+1, 63); k++ {
 		cost := 0
 		for _, v := range vals {
 			if q := v >> uint(k); q < riceEscape {
