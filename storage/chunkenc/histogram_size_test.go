@@ -129,11 +129,11 @@ func fractional(s histSeries) []*histogram.FloatHistogram {
 func TestHistogramChunkSmallerThanPrometheus(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	type row struct {
-		name        string
-		n           int
-		ours        int
-		promInt     int // 0: not applicable (float counts)
-		promFloat   int
+		name      string
+		n         int
+		ours      int
+		promInt   int // 0: not applicable (float counts)
+		promFloat int
 		// floatCounts rows are printed, not enforced: non-integral counts
 		// XOR'd without Prometheus' per-bucket windows are some 6%
 		// larger than its FloatHistogramChunk.
