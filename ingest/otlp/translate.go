@@ -462,6 +462,7 @@ func (t *Translator) numbers(otelName, name string, pts pmetric.NumberDataPointS
 		var ex []storage.Exemplar
 		if exemplars { // Prometheus keeps the exemplars of sums, not of gauges
 			ex = t.exemplars(pt.Exemplars(), ts)
+			sortExemplars(ex)
 		}
 		if err := t.addFloat(ls, ts, v, pt.Flags().NoRecordedValue(), ex); err != nil {
 			return err
