@@ -101,12 +101,6 @@ func New(w storage.Writer, opts *Options) *Handler {
 	return h
 }
 
-// decodedFactor is how many times its protobuf size a request takes
-// decoded into pdata's structs (pointers, slices, maps of attributes),
-// measured with requests of small points (TestDecodedFactor), rounded
-// up. JSON is larger on the wire than in memory.
-const decodedFactor = 12
-
 // httpError is a failed request: its status and what to tell the sender.
 type httpError struct {
 	code int
@@ -210,7 +204,11 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, enc string) (Result, error) {
 	} else if len(body) > h.opts.MaxDecodedBytes {
 		return Result{}, fail(fasthttp.StatusRequestEntityTooLarge, "body of %d bytes is over the limit of %d (--ingest.max-decoded-bytes)", len(body), h.opts.MaxDecodedBytes)
 	}
-	if err := res.Grow(bg, int64(len(body))*decodedFactor); err != nil {
+	decoded := decodedSize(body)
+	if enc == ctJSON {
+		decoded = decodedSizeJSON(body)
+	}
+	if err := res.Grow(bg, decoded); err != nil {
 		return Result{}, err
 	}
 	req := pmetricotlp.NewExportRequest()
