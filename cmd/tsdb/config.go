@@ -31,7 +31,7 @@ type fileConfig struct {
 	// OTLP is how OpenTelemetry metrics are translated (Prometheus 3's
 	// otlp: section); absent means Prometheus 3's defaults.
 	OTLP *otlp.Config `yaml:"otlp"`
-	ITSM   *itsm.Config  `yaml:"itsm"`
+	ITSM *itsm.Config `yaml:"itsm"`
 	// Auth: users with hashed secrets, roles and tenants (docs/security.md).
 	Auth *auth.Config `yaml:"auth"`
 	// Limits per tenant (docs/security.md).

@@ -176,8 +176,8 @@ func TestOTLPFromTheOpenTelemetrySDK(t *testing.T) {
 
 // sample is one element of an instant query's result.
 type sample struct {
-	Metric    map[string]string `json:"metric"`
-	Value     []any             `json:"value"`
+	Metric map[string]string `json:"metric"`
+	Value  []any             `json:"value"`
 }
 
 func (s sample) value() string {
@@ -187,4 +187,3 @@ func (s sample) value() string {
 	v, _ := s.Value[1].(string)
 	return v
 }
-

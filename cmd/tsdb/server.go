@@ -267,7 +267,7 @@ func (s *server) openIngest(lc *lifecycle) error {
 		Logger: log.With("component", "otlp"), Registerer: s.reg,
 	})
 	s.ingest = web.Ingest{
-		OTLP: ot.Serve,
+		OTLP:        ot.Serve,
 		RemoteWrite: rw.Serve, RemoteWriteDone: s.ingested.sawRequest,
 		InfluxV1: ifx.ServeV1, InfluxV2: ifx.ServeV2, InfluxPing: ifx.Ping,
 		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), &promtext.Options{

@@ -138,13 +138,15 @@ func theirs(t *testing.T, cfg Config, md pmetric.Metrics) ([]string, map[string]
 
 func TestTranslationMatchesPrometheus(t *testing.T) {
 	configs := map[string]func(*Config){
-		"default":                      func(*Config) {},
-		"without suffixes":             func(c *Config) { c.TranslationStrategy = "UnderscoreEscapingWithoutSuffixes" },
-		"utf-8 with suffixes":          func(c *Config) { c.TranslationStrategy = "NoUTF8EscapingWithSuffixes" },
-		"no translation":               func(c *Config) { c.TranslationStrategy = "NoTranslation" },
-		"nhcb":                         func(c *Config) { c.ConvertHistogramsToNHCB = true },
-		"promote some":                 func(c *Config) { c.PromoteResourceAttributes = []string{"deployment.environment", "host.name"} },
-		"promote all but":              func(c *Config) { c.PromoteAllResourceAttributes, c.IgnoreResourceAttributes = true, []string{"host.name"} },
+		"default":             func(*Config) {},
+		"without suffixes":    func(c *Config) { c.TranslationStrategy = "UnderscoreEscapingWithoutSuffixes" },
+		"utf-8 with suffixes": func(c *Config) { c.TranslationStrategy = "NoUTF8EscapingWithSuffixes" },
+		"no translation":      func(c *Config) { c.TranslationStrategy = "NoTranslation" },
+		"nhcb":                func(c *Config) { c.ConvertHistogramsToNHCB = true },
+		"promote some":        func(c *Config) { c.PromoteResourceAttributes = []string{"deployment.environment", "host.name"} },
+		"promote all but": func(c *Config) {
+			c.PromoteAllResourceAttributes, c.IgnoreResourceAttributes = true, []string{"host.name"}
+		},
 		"keep identifying":             func(c *Config) { c.KeepIdentifyingResourceAttributes = true },
 		"scope labels":                 func(c *Config) { c.PromoteScopeMetadata = true },
 		"no underscore sanitization":   func(c *Config) { c.LabelNameUnderscoreSanitization = false },

@@ -11,10 +11,10 @@ import (
 // (strings and packed numbers copied), measured with the worst shapes
 // found (TestDecodedSizeCoversPdata), rounded up.
 const (
-	messageBytes  = 176
+	messageBytes         = 176
 	decodedExemplarBytes = 512 // ids, timestamps, value, attributes
-	pointBytes    = 320 // the largest data point struct
-	wireBytes     = 4
+	pointBytes           = 320 // the largest data point struct
+	wireBytes            = 4
 )
 
 // The sub-message fields of OTLP's metrics protos, by message: the fields

@@ -2,7 +2,6 @@ package otlp
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -120,7 +119,8 @@ func NewTranslator(cfg Config) *Translator {
 	}
 	t.labelNamer = otlptranslator.LabelNamer{
 		UTF8Allowed:                 t.utf8,
-		UnderscoreLabelSanitization: cfg.LabelNameUnderscoreSanitization, //nolint:staticcheck // Prometheus' own option
+		//lint:ignore SA1019 Prometheus 3 still sets it from its config key, as here.
+		UnderscoreLabelSanitization: cfg.LabelNameUnderscoreSanitization,
 		PreserveMultipleUnderscores: cfg.LabelNamePreserveMultipleUnderscores,
 	}
 	attrs := cfg.PromoteResourceAttributes
@@ -840,10 +840,4 @@ func timeSpan(m pmetric.Metric) (lo, hi int64) {
 		}
 	}
 	return lo, hi
-}
-
-// isBudget reports whether err is the budget's (Reserve's).
-func isBudget(err error) bool {
-	var b errBudget
-	return errors.As(err, &b)
 }
