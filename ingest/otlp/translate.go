@@ -118,7 +118,7 @@ func NewTranslator(cfg Config) *Translator {
 		sb:      labels.NewScratchBuilder(16),
 	}
 	t.labelNamer = otlptranslator.LabelNamer{
-		UTF8Allowed:                 t.utf8,
+		UTF8Allowed: t.utf8,
 		//lint:ignore SA1019 Prometheus 3 still sets it from its config key, as here.
 		UnderscoreLabelSanitization: cfg.LabelNameUnderscoreSanitization,
 		PreserveMultipleUnderscores: cfg.LabelNamePreserveMultipleUnderscores,
