@@ -33,6 +33,7 @@ type Ingest struct {
 	InfluxV2         fasthttp.RequestHandler // /api/v2/write
 	InfluxPing       fasthttp.RequestHandler // /ping
 	PrometheusImport fasthttp.RequestHandler // /api/v1/import/prometheus
+	OTLP             fasthttp.RequestHandler // /api/v1/otlp/v1/metrics
 }
 
 // Deps is everything the API serves. Reader, Engine, Ruler, Ingest,
@@ -136,6 +137,7 @@ func routes(d Deps) []Route {
 		{Method: "*", Path: "/write", Role: auth.Write, Shed: ShedWrite, Raw: in.InfluxV1},
 		{Method: "*", Path: "/api/v2/write", Role: auth.Write, Shed: ShedWrite, Raw: in.InfluxV2},
 		{Method: "*", Path: "/api/v1/import/prometheus", Role: auth.Write, Shed: ShedWrite, Raw: in.PrometheusImport},
+		{Method: "*", Path: "/api/v1/otlp/v1/metrics", Role: auth.Write, Shed: ShedWrite, Raw: in.OTLP},
 		{Method: "*", Path: "/ping", Role: auth.Public, Raw: in.InfluxPing},
 
 		// The Prometheus query API, and VictoriaMetrics's export.
@@ -298,7 +300,7 @@ func root(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /write /api/v2/write /api/v1/import/prometheus /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready; the web console is at /console/\n")
+	ctx.SetBodyString("tsdb: a Prometheus-compatible time-series database.\nEndpoints: /api/v1/write /write /api/v2/write /api/v1/import/prometheus /api/v1/otlp/v1/metrics /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/export /metrics /-/healthy /-/ready; the web console is at /console/\n")
 }
 
 // reload serves POST /-/reload, as Prometheus does (plain text).

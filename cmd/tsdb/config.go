@@ -13,6 +13,7 @@ import (
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
 	"github.com/emsdb/tsdb/ingest/mqtt"
+	"github.com/emsdb/tsdb/ingest/otlp"
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/internal/auth"
@@ -27,7 +28,10 @@ type fileConfig struct {
 	MQTT   []mqtt.Config `yaml:"mqtt"`
 	SNMP   *snmp.Config  `yaml:"snmp"`
 	Ingest ingestRules   `yaml:"ingest"`
-	ITSM   *itsm.Config  `yaml:"itsm"`
+	// OTLP is how OpenTelemetry metrics are translated (Prometheus 3's
+	// otlp: section); absent means Prometheus 3's defaults.
+	OTLP *otlp.Config `yaml:"otlp"`
+	ITSM *itsm.Config `yaml:"itsm"`
 	// Auth: users with hashed secrets, roles and tenants (docs/security.md).
 	Auth *auth.Config `yaml:"auth"`
 	// Limits per tenant (docs/security.md).
@@ -46,6 +50,7 @@ type ingestRules struct {
 	PrometheusImport relabel.Rules `yaml:"prometheus_import"`
 	MQTT             relabel.Rules `yaml:"mqtt"`
 	SNMP             relabel.Rules `yaml:"snmp"`
+	OTLP             relabel.Rules `yaml:"otlp"`
 }
 
 // loadConfig reads and checks the config file; unknown keys are errors.
@@ -64,7 +69,7 @@ func loadConfig(path string) (*fileConfig, error) {
 		return nil, fmt.Errorf("config %s: %w", path, nameField(b, err))
 	}
 	for name, r := range map[string]*relabel.Rules{"remote_write": &c.Ingest.RemoteWrite, "influx": &c.Ingest.Influx,
-		"prometheus_import": &c.Ingest.PrometheusImport, "mqtt": &c.Ingest.MQTT, "snmp": &c.Ingest.SNMP} {
+		"prometheus_import": &c.Ingest.PrometheusImport, "mqtt": &c.Ingest.MQTT, "snmp": &c.Ingest.SNMP, "otlp": &c.Ingest.OTLP} {
 		if err := r.Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: ingest.%s: %w", path, name, err)
 		}
@@ -93,6 +98,13 @@ func loadConfig(path string) (*fileConfig, error) {
 		if err := c.Calendars[i].Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
+	}
+	if c.OTLP == nil {
+		d := otlp.DefaultConfig()
+		c.OTLP = &d
+	}
+	if err := c.OTLP.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	if c.SNMP != nil {
 		if err := c.SNMP.Validate(); err != nil {

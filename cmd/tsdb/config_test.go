@@ -27,6 +27,10 @@ func TestBadConfigsAreRejected(t *testing.T) {
 		"ingest:\n  influx:\n    relabel_configs: [{action: hashmod, target_label: x}]\n",
 		"mqtt: [{broker: 'mqtt://x:1', subscriptions: [{topic: a}]}]\n",
 		"unknown: 1\n",
+		"otlp:\n  translation_strategy: Bogus\n",
+		"otlp:\n  promote_resource_attributes: [a]\n  promote_all_resource_attributes: true\n",
+		"otlp:\n  ignore_resource_attributes: [a]\n",
+		"otlp:\n  bogus: 1\n",
 	} {
 		p := filepath.Join(t.TempDir(), "c.yml")
 		require.NoError(t, os.WriteFile(p, []byte(bad), 0o644))
@@ -129,4 +133,26 @@ func TestConfigCalendars(t *testing.T) {
 		_, err := loadConfig(writeConfig(t, doc))
 		require.Error(t, err, doc)
 	}
+}
+
+func TestOTLPConfig(t *testing.T) {
+	c, err := loadConfig("")
+	require.NoError(t, err)
+	require.Nil(t, c.OTLP, "no config file: the server takes Prometheus' defaults")
+
+	c, err = loadConfig(writeConfig(t, "otlp:\n  promote_resource_attributes: [' service.version ', k8s.pod.name]\n  convert_histograms_to_nhcb: true\n"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"service.version", "k8s.pod.name"}, c.OTLP.PromoteResourceAttributes)
+	require.True(t, c.OTLP.ConvertHistogramsToNHCB)
+	require.Equal(t, "UnderscoreEscapingWithSuffixes", string(c.OTLP.TranslationStrategy), "an absent key keeps its default")
+	require.True(t, c.OTLP.LabelNameUnderscoreSanitization)
+
+	c, err = loadConfig(writeConfig(t, "otlp:\n  translation_strategy: NoUTF8EscapingWithSuffixes\n  label_name_underscore_sanitization: false\n"))
+	require.NoError(t, err)
+	require.Equal(t, "NoUTF8EscapingWithSuffixes", string(c.OTLP.TranslationStrategy))
+	require.False(t, c.OTLP.LabelNameUnderscoreSanitization)
+
+	c, err = loadConfig(writeConfig(t, "ingest:\n  remote_write: {}\n"))
+	require.NoError(t, err)
+	require.Equal(t, "UnderscoreEscapingWithSuffixes", string(c.OTLP.TranslationStrategy), "a file without otlp: has the defaults")
 }

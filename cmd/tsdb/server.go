@@ -24,6 +24,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/health"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/mqtt"
+	"github.com/emsdb/tsdb/ingest/otlp"
 	"github.com/emsdb/tsdb/ingest/promtext"
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/remotewrite"
@@ -261,7 +262,16 @@ func (s *server) openIngest(lc *lifecycle) error {
 		MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
 		Logger: log.With("component", "influx"), Registerer: s.reg,
 	})
+	otlpCfg := otlp.DefaultConfig()
+	if fcfg.OTLP != nil {
+		otlpCfg = *fcfg.OTLP
+	}
+	ot := otlp.New(writer("otlp", &fcfg.Ingest.OTLP), &otlp.Options{
+		Config: otlpCfg, MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
+		Logger: log.With("component", "otlp"), Registerer: s.reg,
+	})
 	s.ingest = web.Ingest{
+		OTLP:        ot.Serve,
 		RemoteWrite: rw.Serve, RemoteWriteDone: s.ingested.sawRequest,
 		InfluxV1: ifx.ServeV1, InfluxV2: ifx.ServeV2, InfluxPing: ifx.Ping,
 		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), &promtext.Options{
