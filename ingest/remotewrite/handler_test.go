@@ -273,9 +273,7 @@ func reserving() (*Decoder, *Size) {
 	d := NewDecoder()
 	var total Size
 	d.Reserve = func(more Size) error {
-		total.Series += more.Series
-		total.Samples += more.Samples
-		total.Symbols += more.Symbols
+		total.add(more)
 		return nil
 	}
 	return d, &total
@@ -287,6 +285,9 @@ func reserving() (*Decoder, *Size) {
 func checkReserved(t *testing.T, b []byte, v2 bool, total Size, c Counts, batch *storage.Batch, err error) {
 	require.GreaterOrEqual(t, total.Series, len(batch.Series))
 	require.GreaterOrEqual(t, total.Samples, c.Samples)
+	require.GreaterOrEqual(t, total.Histograms, c.Histograms)
+	require.GreaterOrEqual(t, total.Exemplars, c.Exemplars)
+	require.GreaterOrEqual(t, total.Metadata, len(batch.Metadata))
 	if err != nil {
 		return
 	}
@@ -294,4 +295,6 @@ func checkReserved(t *testing.T, b []byte, v2 bool, total Size, c Counts, batch 
 	require.NoError(t, merr, "measure refused a body the decoder took")
 	require.GreaterOrEqual(t, sz.Series, len(batch.Series))
 	require.GreaterOrEqual(t, sz.Samples, c.Samples)
+	require.GreaterOrEqual(t, sz.Histograms, c.Histograms)
+	require.GreaterOrEqual(t, sz.Exemplars, c.Exemplars)
 }
