@@ -207,7 +207,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	cutoff := db.retentionCutoff()
 	perShard := make([][]writeItem, len(db.shards))
 	var buf []byte
-	dropped, written := 0, 0
+	dropped, written, histsWritten := 0, 0, 0
 	for i := range b.Series {
 		bs := &b.Series[i]
 		it := writeItem{samples: bs.Samples, hists: bs.Histograms}
@@ -265,6 +265,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			continue
 		}
 		written += len(it.samples) + len(it.hists)
+		histsWritten += len(it.hists)
 		sh := int(it.hash % uint64(len(db.shards)))
 		perShard[sh] = append(perShard[sh], it)
 	}
@@ -337,7 +338,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			}
 		}
 	}
-	return db.afterWrite(ctx, tenant, b, WriteStats{Samples: written})
+	return db.afterWrite(ctx, tenant, b, WriteStats{Samples: written - histsWritten, Histograms: histsWritten})
 }
 
 // validateLabels checks the label set of series i of a batch.
