@@ -206,3 +206,36 @@ func TestDecodeExemplarAndMetadataErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrMalformed)
 	require.ErrorContains(t, err, "metadata 0: remotewrite: malformed request: metadata without metric_family_name")
 }
+
+// extrasSeedsV1 are fuzz seeds with histograms of each kind, exemplars
+// and metadata.
+func extrasSeedsV1(t testing.TB) [][]byte {
+	ih, fh, ch := testHistograms()
+	req := &prompb.WriteRequest{
+		Timeseries: []prompb.TimeSeries{{
+			Labels:     []prompb.Label{{Name: "__name__", Value: "h"}},
+			Histograms: []prompb.Histogram{prompb.FromIntHistogram(1, ih), prompb.FromFloatHistogram(2, fh), prompb.FromIntHistogram(3, ch)},
+			Exemplars:  []prompb.Exemplar{{Labels: []prompb.Label{{Name: "trace_id", Value: "t"}}, Value: 1, Timestamp: 1}},
+		}},
+		Metadata: []prompb.MetricMetadata{{Type: prompb.MetricMetadata_SUMMARY, MetricFamilyName: "h", Help: "x", Unit: "u"}},
+	}
+	raw, err := req.Marshal()
+	require.NoError(t, err)
+	return [][]byte{raw}
+}
+
+// extrasSeedsV2 are extrasSeedsV1 in remote write 2.0.
+func extrasSeedsV2(t testing.TB) [][]byte {
+	ih, fh, ch := testHistograms()
+	syms := writev2.NewSymbolTable()
+	req := &writev2.Request{Timeseries: []writev2.TimeSeries{{
+		LabelsRefs: syms.SymbolizeLabels(labels.FromStrings("__name__", "h_bucket"), nil),
+		Histograms: []writev2.Histogram{writev2.FromIntHistogram(0, 1, ih), writev2.FromFloatHistogram(0, 2, fh), writev2.FromIntHistogram(0, 3, ch)},
+		Exemplars:  []writev2.Exemplar{{LabelsRefs: syms.SymbolizeLabels(labels.FromStrings("trace_id", "t"), nil), Value: 1, Timestamp: 1}},
+		Metadata:   writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_HISTOGRAM, HelpRef: syms.Symbolize("x")},
+	}}}
+	req.Symbols = syms.Symbols()
+	raw, err := req.Marshal()
+	require.NoError(t, err)
+	return [][]byte{raw}
+}

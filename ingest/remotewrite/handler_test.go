@@ -68,12 +68,12 @@ func TestHandlerV1(t *testing.T) {
 	r := post(t, c, "application/x-protobuf", "snappy", snappyV1(t, v1Request()))
 	require.Equal(t, 204, r.code, r.body)
 	got := st.Read(t, db, "default", math.MinInt64, math.MaxInt64, anyName)
-	require.Len(t, got, 2)
+	require.Len(t, got, 3) // the histogram series too
 	require.Len(t, got[`{__name__="up", job="node"}`], 2)
 	// The tenant header scopes the write.
 	r = post(t, c, "application/x-protobuf", "", snappyV1(t, v1Request()), "X-Scope-OrgID", "acme")
 	require.Equal(t, 204, r.code, r.body)
-	require.Len(t, st.Read(t, db, "acme", math.MinInt64, math.MaxInt64, anyName), 2)
+	require.Len(t, st.Read(t, db, "acme", math.MinInt64, math.MaxInt64, anyName), 3)
 }
 
 func TestHandlerV2(t *testing.T) {
@@ -243,6 +243,9 @@ func FuzzDecodeV1(f *testing.F) {
 	raw, _ := v1Request().Marshal()
 	f.Add(raw)
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
+	for _, seed := range extrasSeedsV1(f) {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
 		d, total := reserving()
@@ -260,6 +263,9 @@ func FuzzDecodeV2(f *testing.F) {
 	req.Symbols = syms.Symbols()
 	raw, _ := req.Marshal()
 	f.Add(raw)
+	for _, seed := range extrasSeedsV2(f) {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
 		d, total := reserving()
