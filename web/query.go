@@ -496,7 +496,6 @@ func (a *queries) buildInfo(*Request) (any, error) {
 	return rawJSON(append(b, '}')), nil
 }
 
-
 // formatQuery serves /api/v1/format_query.
 func (a *queries) formatQuery(r *Request) (any, error) {
 	e, err := query.Parse(r.Arg("query"))
