@@ -7,6 +7,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 LISTEN  ?= 127.0.0.1:9090
 DATA    ?= data
+CONFIG  ?=
 
 .PHONY: build test chaos check lint bench bench-full gobench compare kpi-accuracy run fuzz cover clean console-vendor
 
@@ -83,7 +84,7 @@ kpi-accuracy:
 	$(GO) run ./benchmarks/cmd/kpiaccuracy --seeds 1,2,3 --cases 140 --out benchmarks/results/kpi-accuracy
 
 run: build
-	$(BIN) serve --listen $(LISTEN) --data $(DATA) --web.enable-admin-api --rules examples/rules.yml
+	$(BIN) serve --listen $(LISTEN) --data $(DATA) --web.enable-admin-api --rules examples/rules.yml $(if $(CONFIG),--config.file $(CONFIG),--first-run)
 
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDenseRoundTrip -fuzztime $(FUZZTIME) ./storage/chunkenc/

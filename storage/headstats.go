@@ -1,6 +1,10 @@
 package storage
 
-import "math"
+import (
+	"maps"
+	"math"
+	"slices"
+)
 
 // HeadStats sums up a tenant's series as Prometheus' /api/v1/status/tsdb
 // reports them in headStats.
@@ -44,4 +48,19 @@ func (db *DB) HeadStats(tenant string) HeadStats {
 		}
 	}
 	return st
+}
+
+// Tenants returns the sorted names of the tenants that hold series.
+func (db *DB) Tenants() []string {
+	seen := map[string]struct{}{}
+	for _, sh := range db.shards {
+		sh.idxMu.RLock()
+		for name, ti := range sh.tenants {
+			if len(ti.series) > 0 {
+				seen[name] = struct{}{}
+			}
+		}
+		sh.idxMu.RUnlock()
+	}
+	return slices.Sorted(maps.Keys(seen))
 }

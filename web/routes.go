@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,7 +154,7 @@ func routes(d Deps) []Route {
 		{Method: "GET", Path: "/api/v1/status/buildinfo", Role: auth.Read, API: q.buildInfo},
 		{Method: "GET", Path: "/api/v1/status/tsdb", Role: auth.Read, API: q.tsdbStatus},
 		{Method: "GET", Path: "/api/v1/status/ingest", Role: auth.Read, API: ingestStatus(d.IngestStatus)},
-		{Method: "GET", Path: "/api/v1/status/whoami", Role: auth.Read, API: whoami(d.Auth)},
+		{Method: "GET", Path: "/api/v1/status/whoami", Role: auth.Read, API: whoami(d.Auth, d.Reader)},
 		{Method: "GET", Path: "/api/v1/status/flags", Role: auth.Read, API: statusFlags(d.Status)},
 		{Method: "GET", Path: "/api/v1/status/config", Role: auth.Admin, API: statusConfig(d.Status)},
 		{Method: "GET", Path: "/api/v1/status/runtimeinfo", Role: auth.Read, API: statusRuntime(d.Status)},
@@ -349,7 +350,8 @@ func ingestStatus(f func(tenant string) any) Handler {
 // whoami tells a client (the console) who it is signed in as: the user's
 // roles and tenants, and the tenant this request acts for; without
 // authentication, that anyone may do anything.
-func whoami(authn func() *auth.Authenticator) Handler {
+func whoami(authn func() *auth.Authenticator, rd storage.Reader) Handler {
+	lister, _ := rd.(interface{ Tenants() []string })
 	return func(r *Request) (any, error) {
 		out := map[string]any{"auth": authn() != nil, "tenant": r.Header(tenancy.Header)}
 		if t, err := tenancy.FromRequest(r.Ctx); err == nil {
@@ -359,6 +361,11 @@ func whoami(authn func() *auth.Authenticator) Handler {
 			out["user"], out["roles"], out["tenants"] = u.Name, u.Roles, u.Tenants
 		} else {
 			out["user"], out["roles"], out["tenants"] = "", []auth.Role{auth.Admin}, []string{"*"}
+		}
+		// Who may pick any tenant is told the ones that hold data (the
+		// console offers them).
+		if ts, _ := out["tenants"].([]string); lister != nil && slices.Contains(ts, "*") {
+			out["known_tenants"] = lister.Tenants()
 		}
 		return out, nil
 	}

@@ -21,6 +21,9 @@ import (
 // serveConfig is everything `tsdb serve` is told on the command line.
 type serveConfig struct {
 	flags          map[string]string // every flag and its value, for /api/v1/status/flags
+	firstRun       bool
+	selfInterval   time.Duration
+	selfTenant     string
 	listen         string
 	dataDir        string
 	retention      time.Duration
@@ -104,6 +107,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.Var(&c.ruleGlobs, "rules", "rule `files` (glob; repeatable), Prometheus format")
 	fs.Var(&c.alertmanagers, "alertmanager.url", "Alertmanager base `URL` to send alerts to (repeatable)")
 	durationVar(fs, &c.evalInterval, "rules.evaluation-interval", time.Minute, "interval of rule groups that set none")
+	durationVar(fs, &c.selfInterval, "self-monitor.interval", 15*time.Second, "store tsdb's own metrics (what /metrics shows) as job=\"tsdb\" this often, as a scrape would; 0 turns it off")
+	fs.BoolVar(&c.firstRun, "first-run", false, "without --config.file, start with the first-run configuration (written to DATA/first-run.yml): ITSM, KPIs and alert rules about tsdb itself, which need no outside system; what make run does")
+	fs.StringVar(&c.selfTenant, "self-monitor.tenant", "tsdb", "`tenant` the self-monitoring metrics are stored in (rules about tsdb run there: a rule group's tenant:)")
 	fs.StringVar(&c.externalURL, "web.external-url", "", "URL tsdb is reached at, for alert links")
 	fs.StringVar(&c.tlsCert, "web.tls-cert-file", "", "serve HTTPS with this certificate `file` (PEM)")
 	fs.StringVar(&c.tlsKey, "web.tls-key-file", "", "the certificate's private key `file` (PEM)")

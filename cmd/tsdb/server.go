@@ -154,6 +154,7 @@ func openServer(lc *lifecycle, cfg *serveConfig, log *slog.Logger, ready chan<- 
 		s.openQuery,
 		s.openAlerting,
 		s.openReload,
+		s.openSelfMonitor,
 	} {
 		if err := step(lc); err != nil {
 			return err
@@ -166,6 +167,12 @@ func openServer(lc *lifecycle, cfg *serveConfig, log *slog.Logger, ready chan<- 
 // needs no storage: TLS, the console's files, authentication.
 func (s *server) openFrontDoor(lc *lifecycle) error {
 	var err error
+	if s.cfg.firstRun && s.cfg.configFile == "" {
+		if s.cfg.configFile, err = writeFirstRunConfig(s.cfg.dataDir); err != nil {
+			return err
+		}
+		s.log.Info("first run: ITSM, KPIs and alert rules about tsdb itself; edit the file and reload, or pass --config.file", "config", s.cfg.configFile)
+	}
 	if s.fcfg, err = loadConfig(s.cfg.configFile); err != nil {
 		return err
 	}
@@ -364,19 +371,8 @@ func (s *server) openAlerting(lc *lifecycle) error {
 		lc.run("itsm timers", func(ctx context.Context) error { tick(ctx, 5*time.Second, m.Tick); return nil })
 		s.itsm = m
 	}
-	if len(fcfg.KPIs) > 0 {
-		var inc kpi.Incidents // stays a nil interface without ITSM
-		if s.itsm != nil {
-			inc = s.itsm
-		}
-		k, err := kpi.New(fcfg.KPIs, s.eng, s.db, inc, &kpi.Options{Logger: log.With("component", "kpi"), ExternalURL: cfg.externalURL,
-			Calendars: fcfg.Calendars})
-		if err != nil {
-			return err
-		}
-		lc.run("kpis", func(ctx context.Context) error { k.Run(ctx); return nil })
-		log.Info("KPIs forecast", "kpis", len(fcfg.KPIs), "incidents", s.itsm != nil)
-		s.kpis = k
+	if err := s.openKPIs(lc); err != nil {
+		return err
 	}
 	lc.onClose("ruler", noErr(s.ruler.Stop)) // before Load: a failed Load may have started groups
 	if err := s.loadRules(); err != nil {
@@ -385,6 +381,30 @@ func (s *server) openAlerting(lc *lifecycle) error {
 	if err := s.ruler.LoadStored(s.db); err != nil {
 		log.Error("rule groups stored through the API not loaded", "err", err)
 	}
+	if cfg.firstRun && cfg.selfInterval > 0 {
+		if err := s.installFirstRunRules(); err != nil {
+			log.Error("first run: alert rules about tsdb not stored", "err", err)
+		}
+	}
+	return nil
+}
+
+// openKPIs starts the KPI engine; with no kpis: configured it still
+// answers ad hoc forecasts (/api/v1/forecast).
+func (s *server) openKPIs(lc *lifecycle) error {
+	cfg, fcfg, log := s.cfg, s.fcfg, s.log
+	var inc kpi.Incidents // stays a nil interface without ITSM
+	if s.itsm != nil {
+		inc = s.itsm
+	}
+	k, err := kpi.New(fcfg.KPIs, s.eng, s.db, inc, &kpi.Options{Logger: log.With("component", "kpi"), ExternalURL: cfg.externalURL,
+		Calendars: fcfg.Calendars})
+	if err != nil {
+		return err
+	}
+	lc.run("kpis", func(ctx context.Context) error { k.Run(ctx); return nil })
+	log.Info("KPIs forecast", "kpis", len(fcfg.KPIs), "incidents", s.itsm != nil)
+	s.kpis = k
 	return nil
 }
 
@@ -394,6 +414,19 @@ func (s *server) loadRules() error {
 		return err
 	}
 	s.log.Info("rules loaded", "files", len(s.ruleFile), "groups", len(s.ruler.Groups()))
+	return nil
+}
+
+// openSelfMonitor writes tsdb's own metrics into its storage, in the
+// tenant --self-monitor.tenant, as job="tsdb" (off with an interval of 0).
+func (s *server) openSelfMonitor(lc *lifecycle) error {
+	if s.cfg.selfInterval <= 0 {
+		return nil
+	}
+	m := &selfMonitor{gather: s.reg, w: s.db, tenant: s.cfg.selfTenant, instance: s.ln.Addr().String(),
+		log: s.log.With("component", "self-monitor"), now: time.Now}
+	lc.run("self-monitoring", func(ctx context.Context) error { m.run(ctx, s.cfg.selfInterval); return nil })
+	s.log.Info("self-monitoring: tsdb's metrics are stored as job=\"tsdb\"", "tenant", s.cfg.selfTenant, "interval", s.cfg.selfInterval)
 	return nil
 }
 

@@ -58,11 +58,11 @@ function renderHeader() {
       'data-testid': 'tenant', class: 'tenant', 'aria-label': t('tenant.label'), title: t('tenant.help'),
       disabled: choices.length < 2, onchange: onTenant,
     }, choices.map((c) => h('option', { value: c, selected: c === me.tenant }, c)))
-    : h('input', {
+    : [h('input', {
       'data-testid': 'tenant', class: 'tenant', type: 'text', value: api.tenant(), placeholder: 'default',
       'aria-label': t('tenant.label'), title: t('tenant.help'), size: 10, autocomplete: 'off', spellcheck: 'false',
-      onchange: onTenant,
-    });
+      list: 'known-tenants', onchange: onTenant,
+    }), h('datalist', { id: 'known-tenants' }, ((me && me.known_tenants) || []).map((c) => h('option', { value: c })))];
   const tools = h('div', { class: 'tools' },
     h('label', { class: 'tenant-label' }, h('span', null, t('tenant.label')), tenant),
     h('button', {
