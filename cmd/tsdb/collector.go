@@ -31,6 +31,9 @@ var statMetrics = []statMetric{
 	{"tsdb_pebble_compactions_total", "Pebble compactions.", true, func(s storage.Stats) float64 { return float64(s.PebbleCompactions) }},
 	{"tsdb_pebble_l0_files", "Pebble level-0 files.", false, func(s storage.Stats) float64 { return float64(s.PebbleL0Files) }},
 	{"tsdb_pebble_memtable_bytes", "Bytes in Pebble memtables.", false, func(s storage.Stats) float64 { return float64(s.PebbleMemtableBytes) }},
+	{"tsdb_exemplars_out_of_order_total", "Exemplars dropped as older than their series' newest.", true, func(s storage.Stats) float64 { return float64(s.ExemplarsOutOfOrder) }},
+	{"tsdb_exemplars_invalid_total", "Exemplars dropped: labels too long or not UTF-8.", true, func(s storage.Stats) float64 { return float64(s.ExemplarsInvalid) }},
+	{"tsdb_metadata_dropped_total", "Metric metadata dropped: invalid, or a family over --storage.metadata.max-families.", true, func(s storage.Stats) float64 { return float64(s.MetadataDropped) }},
 	{"tsdb_storage_writable", "1 while storage takes writes, 0 while it refuses them because its disk is full or failing (see /-/ready for the reason).", false, func(s storage.Stats) float64 { return b2f(s.Writable) }},
 }
 

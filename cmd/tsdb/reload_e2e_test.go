@@ -87,6 +87,7 @@ func TestConfigReload(t *testing.T) {
 	require.Equal(t, 200, code, body)
 	require.Contains(t, body, `"reloadConfigSuccess":false`, "a failed reload shows")
 	code, body = do("root", "GET", "/api/v1/status/config", "")
+	require.Equal(t, 200, code, body)
 	require.Contains(t, body, "max_labels_per_series: 8", "the config last loaded, not the broken file: %s", body)
 	require.NoError(t, os.WriteFile(cfg, []byte("limits: {}\n"), 0o644))
 	code, body = do("root", "POST", "/-/reload", "")

@@ -20,52 +20,54 @@ import (
 
 // serveConfig is everything `tsdb serve` is told on the command line.
 type serveConfig struct {
-	flags          map[string]string // every flag and its value, for /api/v1/status/flags
-	firstRun       bool
-	selfInterval   time.Duration
-	selfTenant     string
-	listen         string
-	dataDir        string
-	retention      time.Duration
-	shards         int
-	maxSeries      int
-	enableAdmin    bool
-	maxBodyBytes   int
-	logLevel       string
-	logFormat      string
-	shutdownWait   time.Duration
-	readTimeout    time.Duration
-	maxConnections int
-	maxConnsPerIP  int
-	headerTimeout  time.Duration
-	idleTimeout    time.Duration
-	maxHeaderBytes int
-	memoryBudget   int64
-	queryTimeout   time.Duration
-	queryMaxConc   int
-	queryLookback  time.Duration
-	queryMaxSample int
-	queryCache     int64
-	queryMaxSeries int
-	queryMaxLength int
-	queryMaxDepth  int
-	queryMaxTerms  int
-	configFile     string
-	ruleGlobs      stringList
-	alertmanagers  stringList
-	evalInterval   time.Duration
-	externalURL    string
-	tlsCert        string
-	tlsKey         string
-	tlsClientCA    string
-	influxTCP      string
-	influxUDP      string
-	influxTenant   string
-	maxDecoded     int
-	maxInFlight    int64
-	queryCacheOff  time.Duration
-	consoleDir     string
-	snapshotMaxAge time.Duration
+	flags           map[string]string // every flag and its value, for /api/v1/status/flags
+	firstRun        bool
+	maxExemplars    int
+	maxMetaFamilies int
+	selfInterval    time.Duration
+	selfTenant      string
+	listen          string
+	dataDir         string
+	retention       time.Duration
+	shards          int
+	maxSeries       int
+	enableAdmin     bool
+	maxBodyBytes    int
+	logLevel        string
+	logFormat       string
+	shutdownWait    time.Duration
+	readTimeout     time.Duration
+	maxConnections  int
+	maxConnsPerIP   int
+	headerTimeout   time.Duration
+	idleTimeout     time.Duration
+	maxHeaderBytes  int
+	memoryBudget    int64
+	queryTimeout    time.Duration
+	queryMaxConc    int
+	queryLookback   time.Duration
+	queryMaxSample  int
+	queryCache      int64
+	queryMaxSeries  int
+	queryMaxLength  int
+	queryMaxDepth   int
+	queryMaxTerms   int
+	configFile      string
+	ruleGlobs       stringList
+	alertmanagers   stringList
+	evalInterval    time.Duration
+	externalURL     string
+	tlsCert         string
+	tlsKey          string
+	tlsClientCA     string
+	influxTCP       string
+	influxUDP       string
+	influxTenant    string
+	maxDecoded      int
+	maxInFlight     int64
+	queryCacheOff   time.Duration
+	consoleDir      string
+	snapshotMaxAge  time.Duration
 }
 
 // snapshotDir is where the admin API takes snapshots.
@@ -81,6 +83,8 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	durationVar(fs, &c.retention, "retention", 0, "how long to keep samples, from the wall clock (e.g. 30d, 1y); 0 keeps everything")
 	fs.IntVar(&c.shards, "shards", 0, "number of storage shards for a new data folder; 0 means one per CPU core")
 	fs.IntVar(&c.maxSeries, "storage.max-series", 0, "most series the database may hold; writes creating more get 400; 0 is unlimited")
+	fs.IntVar(&c.maxExemplars, "storage.exemplars.exemplars-limit", 100_000, "exemplars kept per tenant, the newest replacing the oldest (as Prometheus' storage.exemplars.max_exemplars); 0: none kept")
+	fs.IntVar(&c.maxMetaFamilies, "storage.metadata.max-families", 100_000, "metric families whose metadata (type, unit, help) is kept per tenant; metadata of more is dropped and counted")
 	fs.BoolVar(&c.enableAdmin, "web.enable-admin-api", false, "enable /api/v1/admin/* (delete_series, snapshot)")
 	durationVar(fs, &c.snapshotMaxAge, "snapshots.max-age", time.Hour, "at start, delete snapshots in <data>/snapshots older than this (left by a backup that was killed); 0 keeps them")
 	fs.IntVar(&c.maxBodyBytes, "remote-write.max-body-bytes", 32<<20, "largest request body accepted by the ingest endpoints (remote write, line protocol, text import) as sent, in bytes; larger gets 413")

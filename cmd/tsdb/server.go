@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -212,12 +213,14 @@ func (s *server) openStorage(lc *lifecycle) error {
 	cfg, log := s.cfg, s.log
 	s.limiter = limits.New(s.fcfg.Limits, nil)
 	db, err := storage.Open(cfg.dataDir, &storage.Options{
-		Shards:          cfg.shards,
-		Retention:       cfg.retention,
-		MaxSeries:       cfg.maxSeries,
-		TenantMaxSeries: func(t string) int { return s.limiter.Config().For(t).MaxSeries },
-		WarmBytes:       64 << 20, // the newest chunks into the block cache after a restart
-		Logger:          log.With("component", "storage"),
+		Shards:              cfg.shards,
+		Retention:           cfg.retention,
+		MaxSeries:           cfg.maxSeries,
+		TenantMaxSeries:     func(t string) int { return s.limiter.Config().For(t).MaxSeries },
+		WarmBytes:           64 << 20,                             // the newest chunks into the block cache after a restart
+		MaxExemplars:        cmp.Or(max(cfg.maxExemplars, 0), -1), // the flag's 0 is "none", the option's "default"
+		MaxMetadataFamilies: cfg.maxMetaFamilies,
+		Logger:              log.With("component", "storage"),
 	})
 	if err != nil {
 		return fmt.Errorf("open storage in %s: %w", cfg.dataDir, err)
