@@ -96,6 +96,7 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./ingest/remotewrite/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./ingest/influx/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./ingest/promtext/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./ingest/jsonl/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzHandlers -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzIdentify -fuzztime $(FUZZTIME) ./internal/auth/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzITSMAPI -fuzztime $(FUZZTIME) ./web/

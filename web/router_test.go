@@ -24,7 +24,7 @@ import (
 // (an endpoint cannot become public by forgetting its role).
 func TestRouteTable(t *testing.T) {
 	ok := func(*fasthttp.RequestCtx) {}
-	rs := routes(Deps{Ingest: Ingest{RemoteWrite: ok, InfluxV1: ok, InfluxV2: ok, InfluxPing: ok, PrometheusImport: ok, OTLP: ok},
+	rs := routes(Deps{Ingest: Ingest{RemoteWrite: ok, InfluxV1: ok, InfluxV2: ok, InfluxPing: ok, PrometheusImport: ok, JSONImport: ok, OTLP: ok},
 		IngestStatus: func(string) any { return nil }, Reload: func() ([]string, error) { return nil, nil }, Gatherer: prometheus.NewRegistry()})
 	seen := map[string]bool{}
 	var public []string

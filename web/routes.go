@@ -34,6 +34,7 @@ type Ingest struct {
 	InfluxV2         fasthttp.RequestHandler // /api/v2/write
 	InfluxPing       fasthttp.RequestHandler // /ping
 	PrometheusImport fasthttp.RequestHandler // /api/v1/import/prometheus
+	JSONImport       fasthttp.RequestHandler // /api/v1/import (JSON lines, what /api/v1/export writes)
 	OTLP             fasthttp.RequestHandler // /api/v1/otlp/v1/metrics
 }
 
@@ -138,6 +139,7 @@ func routes(d Deps) []Route {
 		{Method: "*", Path: "/write", Role: auth.Write, Shed: ShedWrite, Raw: in.InfluxV1},
 		{Method: "*", Path: "/api/v2/write", Role: auth.Write, Shed: ShedWrite, Raw: in.InfluxV2},
 		{Method: "*", Path: "/api/v1/import/prometheus", Role: auth.Write, Shed: ShedWrite, Raw: in.PrometheusImport},
+		{Method: "*", Path: "/api/v1/import", Role: auth.Write, Shed: ShedWrite, Raw: in.JSONImport},
 		{Method: "*", Path: "/api/v1/otlp/v1/metrics", Role: auth.Write, Shed: ShedWrite, Raw: in.OTLP},
 		{Method: "*", Path: "/ping", Role: auth.Public, Raw: in.InfluxPing},
 

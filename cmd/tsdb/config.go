@@ -48,6 +48,7 @@ type ingestRules struct {
 	RemoteWrite      relabel.Rules `yaml:"remote_write"`
 	Influx           relabel.Rules `yaml:"influx"`
 	PrometheusImport relabel.Rules `yaml:"prometheus_import"`
+	JSONL            relabel.Rules `yaml:"jsonl"` // POST /api/v1/import
 	MQTT             relabel.Rules `yaml:"mqtt"`
 	SNMP             relabel.Rules `yaml:"snmp"`
 	OTLP             relabel.Rules `yaml:"otlp"`
@@ -69,7 +70,7 @@ func loadConfig(path string) (*fileConfig, error) {
 		return nil, fmt.Errorf("config %s: %w", path, nameField(b, err))
 	}
 	for name, r := range map[string]*relabel.Rules{"remote_write": &c.Ingest.RemoteWrite, "influx": &c.Ingest.Influx,
-		"prometheus_import": &c.Ingest.PrometheusImport, "mqtt": &c.Ingest.MQTT, "snmp": &c.Ingest.SNMP, "otlp": &c.Ingest.OTLP} {
+		"prometheus_import": &c.Ingest.PrometheusImport, "jsonl": &c.Ingest.JSONL, "mqtt": &c.Ingest.MQTT, "snmp": &c.Ingest.SNMP, "otlp": &c.Ingest.OTLP} {
 		if err := r.Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: ingest.%s: %w", path, name, err)
 		}

@@ -66,7 +66,7 @@ kpis:
 		"/api/v1/admin/tsdb/snapshots/x", "/api/v1/incidents", "/api/v1/incidents/INC-000001/ack", "/api/v1/problems",
 		"/api/v1/reports/sla", "/api/v1/maintenance", "/api/v1/groups", "/api/v1/kpis", "/api/v1/kpis/k",
 		"/api/v1/kpis/k/chart.svg", "/api/v1/forecast", "/config/v1/rules", "/config/v1/rules/ns", "/prometheus/config/v1/rules/ns/g",
-		"/console/", "/console/app.js", "/", "/metrics", "/-/healthy", "/-/ready", "/ping", "/api/v1/nope"}
+		"/console/", "/console/app.js", "/", "/metrics", "/-/healthy", "/-/ready", "/ping", "/api/v1/nope", "/api/v1/import"}
 	methods := []string{"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"}
 	ctypes := []string{"", "application/x-www-form-urlencoded", "application/json", "text/plain", "application/x-protobuf", "application/yaml"}
 	for i := range paths {

@@ -17,7 +17,7 @@ import (
 )
 
 // Ingest protocols, as counted by ingestStats.
-var protocols = []string{"remote_write", "otlp", "influx", "prometheus_import", "mqtt", "snmp"}
+var protocols = []string{"remote_write", "otlp", "influx", "prometheus_import", "jsonl", "mqtt", "snmp"}
 
 // ingestStats counts the samples each protocol stored per tenant, keeps a
 // minute of history to report rates, and remembers remote-write senders:

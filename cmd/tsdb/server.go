@@ -24,6 +24,7 @@ import (
 	"github.com/emsdb/tsdb/alerting/ruler"
 	"github.com/emsdb/tsdb/ingest/health"
 	"github.com/emsdb/tsdb/ingest/influx"
+	"github.com/emsdb/tsdb/ingest/jsonl"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/otlp"
 	"github.com/emsdb/tsdb/ingest/promtext"
@@ -285,6 +286,9 @@ func (s *server) openIngest(lc *lifecycle) error {
 		RemoteWrite: rw.Serve, RemoteWriteDone: s.ingested.sawRequest,
 		InfluxV1: ifx.ServeV1, InfluxV2: ifx.ServeV2, InfluxPing: ifx.Ping,
 		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), &promtext.Options{
+			MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
+		}).Serve,
+		JSONImport: jsonl.New(writer("jsonl", &fcfg.Ingest.JSONL), &jsonl.Options{
 			MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
 		}).Serve,
 	}

@@ -1,6 +1,7 @@
 // Package promtext imports the Prometheus text exposition format and
 // OpenMetrics (POST /api/v1/import/prometheus): how scripts push and how
-// old data is backfilled.
+// old data is backfilled. Samples, the metric metadata of # TYPE, # HELP
+// and # UNIT lines and OpenMetrics exemplars go to storage in one write.
 package promtext
 
 import (
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
 	"github.com/valyala/fasthttp"
@@ -25,7 +27,10 @@ import (
 )
 
 // Decode parses body (text format, or OpenMetrics when contentType says
-// so) into b. Samples without a timestamp get def (ms). Native histograms
+// so) into b. Samples without a timestamp get def (ms). # TYPE, # HELP and
+// # UNIT lines become b.Metadata, one entry per family with what the body
+// says of it; OpenMetrics exemplars become the exemplars of their sample's
+// series (at the sample's time when they have none). Native histograms
 // are skipped and counted. A malformed body is an error that names where.
 func Decode(body []byte, contentType string, def int64, b *storage.Batch) (skipped int, err error) {
 	if contentType == "" || !strings.Contains(contentType, "openmetrics") {
@@ -35,6 +40,25 @@ func Decode(body []byte, contentType string, def int64, b *storage.Batch) (skipp
 	if err != nil && p == nil {
 		return 0, err
 	}
+	// families indexes b.Metadata by family name; made at the first
+	// metadata line, so that a body without any pays nothing.
+	var families map[string]int
+	family := func(name []byte) *storage.Metadata {
+		if families == nil {
+			families = map[string]int{}
+		}
+		i, ok := families[string(name)]
+		if !ok {
+			i = len(b.Metadata)
+			families[string(name)] = i
+			b.Metadata = append(b.Metadata, storage.Metadata{Family: string(name)})
+		}
+		return &b.Metadata[i]
+	}
+	// Only OpenMetrics has exemplars; ex is made at its first sample, so
+	// that a text body does not pay for the allocation.
+	om := strings.Contains(contentType, "openmetrics")
+	var ex *exemplar.Exemplar
 	for {
 		e, err := p.Next()
 		if errors.Is(err, io.EOF) {
@@ -53,8 +77,32 @@ func Decode(body []byte, contentType string, def int64, b *storage.Batch) (skipp
 				t = *ts
 			}
 			b.Add(ls, storage.Sample{T: t, V: v})
+			if !om {
+				continue
+			}
+			if ex == nil {
+				ex = new(exemplar.Exemplar)
+			}
+			for p.Exemplar(ex) {
+				s := &b.Series[len(b.Series)-1]
+				et := t
+				if ex.HasTs {
+					et = ex.Ts
+				}
+				s.Exemplars = append(s.Exemplars, storage.Exemplar{Labels: ex.Labels, T: et, V: ex.Value})
+				*ex = exemplar.Exemplar{}
+			}
 		case textparse.EntryHistogram:
 			skipped++
+		case textparse.EntryType:
+			name, typ := p.Type()
+			family(name).Type = string(typ)
+		case textparse.EntryHelp:
+			name, help := p.Help()
+			family(name).Help = string(help)
+		case textparse.EntryUnit:
+			name, unit := p.Unit()
+			family(name).Unit = string(unit)
 		}
 	}
 }

@@ -42,11 +42,14 @@ func RemoteWrite(ctx context.Context, c *http.Client, url string, req *prompb.Wr
 	return resp.StatusCode, string(b), nil
 }
 
-// ExportedSeries is one line of /api/v1/export.
+// ExportedSeries is one line of /api/v1/export. Its native histograms are
+// kept as the JSON objects export wrote, to compare byte for byte.
 type ExportedSeries struct {
-	Metric     map[string]string `json:"metric"`
-	Values     []any             `json:"values"`
-	Timestamps []int64           `json:"timestamps"`
+	Metric              map[string]string `json:"metric"`
+	Values              []any             `json:"values"`
+	Timestamps          []int64           `json:"timestamps"`
+	Histograms          []json.RawMessage `json:"histograms,omitempty"`
+	HistogramTimestamps []int64           `json:"histogram_timestamps,omitempty"`
 }
 
 // Value returns the i-th value as a float64, decoding the special strings.

@@ -1,0 +1,148 @@
+package jsonl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/valyala/fasthttp"
+
+	"github.com/emsdb/tsdb/ingest/writeerr"
+	"github.com/emsdb/tsdb/internal/limits"
+	"github.com/emsdb/tsdb/internal/tenancy"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// Handler serves POST /api/v1/import.
+type Handler struct {
+	w    storage.Writer
+	opts Options
+}
+
+// Options configures a Handler. A zero field means its default.
+type Options struct {
+	// MaxBodyBytes caps a request body as sent (413 over it). Default 32
+	// MiB; tsdb serve sets it with --remote-write.max-body-bytes.
+	MaxBodyBytes int
+	// MaxDecodedBytes caps a body after gzip (413 over it). Default 64 MiB;
+	// tsdb serve sets it with --ingest.max-decoded-bytes.
+	MaxDecodedBytes int
+	// InFlight is the memory budget the handler shares with the other
+	// ingest handlers (see limits.InFlight). Nil: a budget of its own of
+	// limits.DefaultInFlightBytes.
+	InFlight *limits.InFlight
+}
+
+// New returns a Handler writing to w; opts may be nil.
+func New(w storage.Writer, opts *Options) *Handler {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.MaxDecodedBytes <= 0 {
+		o.MaxDecodedBytes = 64 << 20
+	}
+	if o.InFlight == nil {
+		o.InFlight = limits.NewInFlight(0, 0)
+	}
+	return &Handler{w: w, opts: o}
+}
+
+func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
+	ctx.Error(msg+"\n", code)
+}
+
+// Serve imports one body, all of it or nothing: 204 once it is durable,
+// 400 naming the first malformed line. extra_label=name=value adds (or
+// replaces) a label on every series.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		fail(ctx, fasthttp.StatusMethodNotAllowed, "import needs POST")
+		return
+	}
+	tenant, err := tenancy.FromRequest(ctx)
+	if err != nil {
+		fail(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	var extra []labels.Label
+	for _, kv := range ctx.QueryArgs().PeekMulti("extra_label") {
+		k, v, ok := strings.Cut(string(kv), "=")
+		if !ok || k == "" {
+			fail(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("bad extra_label %q: want name=value", kv))
+			return
+		}
+		extra = append(extra, labels.Label{Name: k, Value: v})
+	}
+	// NB: the write runs to completion even if the client goes away, and
+	// so do the waits for the budget.
+	bg := context.Background()
+	body := ctx.PostBody()
+	if len(body) > h.opts.MaxBodyBytes {
+		fail(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d (--remote-write.max-body-bytes)", len(body), h.opts.MaxBodyBytes))
+		return
+	}
+	res, err := h.opts.InFlight.Reserve(bg, int64(len(body)))
+	if err != nil {
+		failWrite(ctx, err)
+		return
+	}
+	defer res.Release()
+	if strings.EqualFold(string(ctx.Request.Header.ContentEncoding()), "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			fail(ctx, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
+			return
+		}
+		body, err = res.ReadAll(bg, zr, h.opts.MaxDecodedBytes, 0)
+		if errors.Is(err, limits.ErrTooLarge) || errors.Is(err, limits.ErrBusy) {
+			failWrite(ctx, err)
+			return
+		}
+		if err != nil {
+			fail(ctx, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
+			return
+		}
+	} else if len(body) > h.opts.MaxDecodedBytes {
+		fail(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d (--ingest.max-decoded-bytes)", len(body), h.opts.MaxDecodedBytes))
+		return
+	}
+	var b storage.Batch
+	d := Decoder{Reserve: func(n int64) error { return res.Grow(bg, n) }}
+	if err := d.Decode(body, &b); err != nil {
+		if errors.Is(err, ErrMalformed) {
+			fail(ctx, fasthttp.StatusBadRequest, "bad JSON lines: "+err.Error())
+			return
+		}
+		failWrite(ctx, err)
+		return
+	}
+	if len(extra) > 0 {
+		for i := range b.Series {
+			lb := labels.NewBuilder(b.Series[i].Labels)
+			for _, l := range extra {
+				lb.Set(l.Name, l.Value)
+			}
+			b.Series[i].Labels = lb.Labels()
+		}
+	}
+	if err := h.w.Write(bg, tenant, &b); err != nil {
+		failWrite(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// failWrite answers a write refused by storage or the limits.
+func failWrite(ctx *fasthttp.RequestCtx, err error) {
+	fail(ctx, writeerr.Status(err), err.Error())
+	writeerr.Answer(ctx, err)
+}
