@@ -35,7 +35,7 @@ const en = {
   'ev.alert resolved': 'alert resolved', 'ev.propagated': 'notified', 'ev.linked to problem': 'linked to problem',
   'ev.updated': 'updated',
   'proto.remote_write': 'Remote write', 'proto.influx': 'InfluxDB line protocol', 'proto.prometheus_import': 'Prometheus import',
-  'proto.mqtt': 'MQTT', 'proto.snmp': 'SNMP', 'proto.otlp': 'OTLP',
+  'proto.mqtt': 'MQTT', 'proto.snmp': 'SNMP', 'proto.otlp': 'OTLP', 'proto.jsonl': 'JSON lines',
   // overview
   'ov.incidents': 'Open incidents', 'ov.sla': 'SLA breaches', 'ov.alerts': 'Firing alerts', 'ov.kpis': 'KPIs at risk',
   'ov.ingest': 'Ingest', 'ov.sources': 'Ingest sources', 'ov.updated': 'Updated {0} · every 10 s',
@@ -144,7 +144,7 @@ const ko = {
   'ev.alert resolved': '경보 해소', 'ev.propagated': '통보', 'ev.linked to problem': '문제에 연결',
   'ev.updated': '갱신',
   'proto.remote_write': 'Remote write', 'proto.influx': 'InfluxDB 라인 프로토콜', 'proto.prometheus_import': 'Prometheus 가져오기',
-  'proto.mqtt': 'MQTT', 'proto.snmp': 'SNMP', 'proto.otlp': 'OTLP',
+  'proto.mqtt': 'MQTT', 'proto.snmp': 'SNMP', 'proto.otlp': 'OTLP', 'proto.jsonl': 'JSON lines',
   // overview
   'ov.incidents': '진행 중인 인시던트', 'ov.sla': 'SLA 위반', 'ov.alerts': '발생 중인 경보', 'ov.kpis': '위험 KPI',
   'ov.ingest': '수집', 'ov.sources': '수집 소스', 'ov.updated': '{0} 갱신 · 10초마다',
