@@ -11,6 +11,7 @@ import (
 
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -582,9 +583,9 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 			if at != nil {
 				want, c = *at, 0
 			}
-			if f, ok := pointAt(s.Points, &c, want); ok {
+			if p, ok := pointAt(s.Points, &c, want); ok {
 				ev.addSamples(1)
-				pts = append(pts, Point{T: ev.stepTime(k), F: f})
+				pts = append(pts, Point{T: ev.stepTime(k), F: p.F, H: p.H})
 			}
 		}
 		out = append(out, Series{Metric: s.Metric, Points: pts})
@@ -648,6 +649,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 				seen[k] = true
 			}
 			it = s.Iterator(it)
+			hit, _ := it.(storage.HistogramIterator)
 			var pts []Point
 			counted := 0 // of pts, against the limit; a series may be long
 			if it.SeekTo(mint) {
@@ -656,7 +658,15 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 					if t > maxt {
 						break
 					}
-					if !dropStale || !storage.IsStaleNaN(v) {
+					var h *histogram.FloatHistogram
+					if hit != nil {
+						h = hit.AtHistogram()
+					}
+					if h != nil {
+						if !dropStale || !storage.IsStaleHistogram(h) {
+							pts = append(pts, Point{T: t, H: h})
+						}
+					} else if !dropStale || !storage.IsStaleNaN(v) {
 						pts = append(pts, Point{T: t, F: v})
 						if len(pts)-counted == ctxCheckEvery {
 							ev.spend(ctxCheckEvery)
@@ -717,15 +727,15 @@ func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int
 			for j+1 < len(s.Points) && s.Points[j+1].T <= ref {
 				j++
 			}
-			if j < 0 || s.Points[j].T <= ref-ev.lookback || storage.IsStaleNaN(s.Points[j].F) {
+			if j < 0 || s.Points[j].T <= ref-ev.lookback || isStale(s.Points[j]) {
 				continue
 			}
-			v := s.Points[j].F
+			p := Point{T: ev.stepTime(k), F: s.Points[j].F, H: s.Points[j].H}
 			if timestamps {
-				v = float64(s.Points[j].T) / 1000
+				p.F, p.H = float64(s.Points[j].T)/1000, nil
 			}
 			ev.addSamples(1)
-			pts = append(pts, Point{T: ev.stepTime(k), F: v})
+			pts = append(pts, p)
 		}
 		out = append(out, Series{Metric: s.Metric, Points: pts})
 	}
@@ -849,7 +859,7 @@ func (o *outMatrix) slot(ls labels.Labels) int {
 	return len(o.m) - 1
 }
 
-func (o *outMatrix) add(ls labels.Labels, t int64, v float64) {
+func (o *outMatrix) add(ls labels.Labels, t int64, v float64, fh *histogram.FloatHistogram) {
 	h := ls.Hash()
 	i := -1
 	for _, j := range o.index[h] {
@@ -866,7 +876,7 @@ func (o *outMatrix) add(ls labels.Labels, t int64, v float64) {
 		o.ev.failf("vector cannot contain metrics with the same labelset")
 	}
 	o.ev.addSamples(1)
-	o.m[i].Points = append(o.m[i].Points, Point{T: t, F: v})
+	o.m[i].Points = append(o.m[i].Points, Point{T: t, F: v, H: fh})
 }
 
 // rangeEval runs f at every step over the instant vectors of args (a
@@ -889,14 +899,14 @@ func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, ar
 		for i, m := range args {
 			v := vecs[i][:0]
 			for j := range m {
-				if f, ok := pointAt(m[j].Points, &cursors[i][j], ts); ok {
-					v = append(v, Sample{Metric: m[j].Metric, T: ts, F: f})
+				if p, ok := pointAt(m[j].Points, &cursors[i][j], ts); ok {
+					v = append(v, Sample{Metric: m[j].Metric, T: ts, F: p.F, H: p.H})
 				}
 			}
 			vecs[i] = v
 		}
 		for _, s := range f(k, ts, vecs) {
-			out.add(s.Metric, ts, s.F)
+			out.add(s.Metric, ts, s.F, s.H)
 		}
 	}
 	ev.release(args...)
@@ -904,15 +914,23 @@ func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, ar
 }
 
 // pointAt moves cursor c through pts (in time order) to step time ts and
-// returns the value there, if pts has a point at ts.
-func pointAt(pts []Point, c *int, ts int64) (float64, bool) {
+// returns the point there, if pts has one at ts.
+func pointAt(pts []Point, c *int, ts int64) (Point, bool) {
 	for *c < len(pts) && pts[*c].T < ts {
 		*c++
 	}
 	if *c < len(pts) && pts[*c].T == ts {
-		return pts[*c].F, true
+		return pts[*c], true
 	}
-	return 0, false
+	return Point{}, false
+}
+
+// isStale reports whether p is a stale marker, float or histogram.
+func isStale(p Point) bool {
+	if p.H != nil {
+		return storage.IsStaleHistogram(p.H)
+	}
+	return storage.IsStaleNaN(p.F)
 }
 
 // rangeEvalSeries is rangeEval for one matrix argument, telling f which
@@ -928,13 +946,13 @@ func (ev *evaluator) rangeEvalSeries(f func(k int, ts int64, in Vector, idx []in
 		ts := ev.stepTime(k)
 		v, idx = v[:0], idx[:0]
 		for j := range m {
-			if f, ok := pointAt(m[j].Points, &cursors[j], ts); ok {
-				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: f})
+			if p, ok := pointAt(m[j].Points, &cursors[j], ts); ok {
+				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: p.F, H: p.H})
 				idx = append(idx, j)
 			}
 		}
 		for _, s := range f(k, ts, v, idx) {
-			out.add(s.Metric, ts, s.F)
+			out.add(s.Metric, ts, s.F, s.H)
 		}
 	}
 	ev.release(m)

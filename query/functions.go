@@ -858,7 +858,7 @@ func (ev *evaluator) checkDuplicates(m Matrix) Matrix {
 	slices.SortStableFunc(all, func(a, b pt) int { return cmp.Compare(a.p.T, b.p.T) })
 	ev.checkCtx()
 	for _, x := range all {
-		out.add(x.ls, x.p.T, x.p.F)
+		out.add(x.ls, x.p.T, x.p.F, x.p.H)
 	}
 	return out.m
 }

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -15,10 +16,13 @@ const (
 	ValueString ValueType = "string"
 )
 
-// Point is one value of a series at a timestamp in milliseconds.
+// Point is one value of a series at a timestamp in milliseconds: a float
+// F, or a native histogram H when H is not nil. A histogram may be shared
+// by several points; it is never changed once made (copy it first).
 type Point struct {
 	T int64
 	F float64
+	H *histogram.FloatHistogram
 }
 
 // Series is a labelled list of points in ascending time.
@@ -44,6 +48,7 @@ type Sample struct {
 	Metric labels.Labels
 	T      int64
 	F      float64
+	H      *histogram.FloatHistogram // a native histogram when not nil
 }
 
 // Vector is an instant vector at one evaluation step.
