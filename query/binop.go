@@ -24,7 +24,7 @@ func isSetOp(op string) bool { return op == "and" || op == "or" || op == "unless
 
 // dropsName reports whether op drops __name__ from its result.
 func dropsName(op string, returnBool bool) bool {
-	return returnBool || !isComparison(op)
+	return returnBool || (!isComparison(op) && !isTrim(op))
 }
 
 // binop applies an arithmetic or comparison operator; keep is false when a
@@ -111,7 +111,7 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 				var h *histogram.FloatHistogram
 				var v float64
 				var keep bool
-				if lh == nil && rh == nil {
+				if lh == nil && rh == nil && !isTrim(op) {
 					v, keep = binop(op, lv, rv)
 				} else {
 					var ok bool
@@ -287,7 +287,7 @@ func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, return
 		var v float64
 		var h *histogram.FloatHistogram
 		var keep bool
-		if hl == nil && hr == nil {
+		if hl == nil && hr == nil && !isTrim(op) {
 			v, keep = binop(op, fl, fr)
 		} else {
 			var ok bool
@@ -375,6 +375,8 @@ func (ev *evaluator) histogramBinop(op string, lf, rf float64, lh, rh *histogram
 		return 0, nil, false, false
 	}
 	switch {
+	case lh == nil && rh == nil:
+		return incompatible()
 	case lh == nil:
 		if op == "*" {
 			return 0, rh.Copy().Mul(lf).Compact(0), true, true
@@ -386,6 +388,10 @@ func (ev *evaluator) histogramBinop(op string, lf, rf float64, lh, rh *histogram
 			return 0, lh.Copy().Mul(rf).Compact(0), true, true
 		case "/":
 			return 0, lh.Copy().Div(rf).Compact(0), true, true
+		case "</":
+			return 0, lh.Copy().TrimBuckets(rf, true), true, true
+		case ">/":
+			return 0, lh.Copy().TrimBuckets(rf, false), true, true
 		}
 		return incompatible()
 	}
