@@ -812,6 +812,18 @@ func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
 	sub.checkSteps("subquery " + string(re.AppendString(nil)))
 	m := sub.eval(re.Expr)
 	ev.join(&sub)
+	// As Prometheus: a subquery may miss the sample of a counter reset or
+	// return it at several steps, so the reset hints of its histograms
+	// are forgotten (the histograms are compared instead).
+	for i := range m {
+		for j := range m[i].Points {
+			if h := m[i].Points[j].H; h != nil && (h.CounterResetHint == histogram.CounterReset || h.CounterResetHint == histogram.NotCounterReset) {
+				c := *h
+				c.CounterResetHint = histogram.UnknownCounterReset
+				m[i].Points[j].H = &c
+			}
+		}
+	}
 	ra.series = m
 	return ra
 }

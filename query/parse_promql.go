@@ -1,6 +1,8 @@
 package query
 
 import (
+	"fmt"
+	"math"
 	"regexp"
 	"strings"
 
@@ -90,6 +92,12 @@ func restorePromQLOnly(e metricsql.Expr) {
 				x.Name = n
 			}
 		case *metricsql.BinaryOpExpr:
+			if isUnaryMinus(x) {
+				// -x is x negated, a histogram too (0 - histogram is
+				// an incompatible pair): -1 * x.
+				x.Op, x.Left = "*", &metricsql.NumberExpr{N: -1}
+				return
+			}
 			if x.GroupModifier.Op == "on" && len(x.GroupModifier.Args) == 1 {
 				switch {
 				case x.Op == "<" && x.GroupModifier.Args[0] == trimUpperLabel:
@@ -108,3 +116,16 @@ func restorePromQLOnly(e metricsql.Expr) {
 // isTrim reports whether op is one of the trim operators of native
 // histograms.
 func isTrim(op string) bool { return op == "</" || op == ">/" }
+
+// isUnaryMinus reports whether be is metricsql's `0 - x` for `-x`: its 0
+// has no text of its own, unlike a 0 the query wrote.
+func isUnaryMinus(be *metricsql.BinaryOpExpr) bool {
+	n, ok := be.Left.(*metricsql.NumberExpr)
+	if be.Op != "-" || !ok || n.N != 0 || math.Signbit(n.N) {
+		return false
+	}
+	if _, isNum := be.Right.(*metricsql.NumberExpr); isNum {
+		return false
+	}
+	return string(n.AppendString(nil)) == "0" && fmt.Sprintf("%#v", n) == `&metricsql.NumberExpr{N:0, s:""}`
+}
