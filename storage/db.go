@@ -199,7 +199,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	dropped, written := 0, 0
 	for i := range b.Series {
 		bs := &b.Series[i]
-		it := writeItem{samples: bs.Samples}
+		it := writeItem{samples: bs.Samples, hists: bs.Histograms}
 		var (
 			e   keyEntry
 			hit bool
@@ -227,6 +227,9 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 				return fmt.Errorf("%w: timestamp %d of series %s is out of the storable range", ErrInvalidSample, s.T, it.lset)
 			}
 		}
+		if err := validateHistograms(it.lset, bs.Histograms); err != nil {
+			return err
+		}
 		if cutoff > math.MinInt64 {
 			kept := make([]Sample, 0, len(it.samples))
 			for _, s := range it.samples {
@@ -236,11 +239,21 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			}
 			dropped += len(it.samples) - len(kept)
 			it.samples = kept
+			if len(it.hists) > 0 {
+				keptH := make([]HSample, 0, len(it.hists))
+				for _, h := range it.hists {
+					if h.T >= cutoff {
+						keptH = append(keptH, h)
+					}
+				}
+				dropped += len(it.hists) - len(keptH)
+				it.hists = keptH
+			}
 		}
-		if len(it.samples) == 0 {
+		if len(it.samples) == 0 && len(it.hists) == 0 {
 			continue
 		}
-		written += len(it.samples)
+		written += len(it.samples) + len(it.hists)
 		sh := int(it.hash % uint64(len(db.shards)))
 		perShard[sh] = append(perShard[sh], it)
 	}

@@ -162,8 +162,9 @@ func (s *shard) coversAll(ms *memSeries, mint, maxt int64) (bool, error) {
 		return true, nil
 	}
 	ms.mu.Lock()
-	outside := ms.memOutsideLocked(mint, maxt)
+	outside := ms.memOutsideLocked(mint, maxt) || ms.mu.hist.outside(mint, maxt)
 	minDay, maxDay := ms.mu.minDay, ms.mu.maxDay
+	hasHist := ms.mu.hist != nil
 	ms.mu.Unlock()
 	switch {
 	case outside:
@@ -197,7 +198,14 @@ func (s *shard) coversAll(ms *memSeries, mint, maxt int64) (bool, error) {
 			break
 		}
 	}
-	return true, it.Error()
+	if err := it.Error(); err != nil {
+		return false, err
+	}
+	if hasHist {
+		out, err := s.histOutsideOnDisk(ms, mint, maxt, minDay, maxDay)
+		return !out, err
+	}
+	return true, nil
 }
 
 // memOutsideLocked reports whether a sample in memory lies outside
@@ -238,10 +246,18 @@ func (s *shard) deleteSamples(ms *memSeries, mint, maxt int64) error {
 		ms.mu.deleted = true
 		ms.gone.Store(true)
 		ms.mu.head, ms.mu.ooo, ms.mu.frozen = nil, nil, nil
-	} else if err := ms.filterMemLocked(mint, maxt); err != nil {
-		ms.mu.Unlock()
-		return err
+		ms.mu.hist = nil
+	} else {
+		err := ms.filterMemLocked(mint, maxt)
+		if err == nil && ms.mu.hist != nil {
+			err = ms.mu.hist.filter(mint, maxt)
+		}
+		if err != nil {
+			ms.mu.Unlock()
+			return err
+		}
 	}
+	hasHist := ms.mu.hist != nil
 	ms.mu.Unlock()
 
 	pb := s.db.NewBatch()
@@ -253,13 +269,22 @@ func (s *shard) deleteSamples(ms *memSeries, mint, maxt int64) error {
 		first, last := max(minDay, dayOf(mint)), min(maxDay, dayOf(maxt))
 		for day := first; day <= last && day >= first; day++ {
 			prefix := chunkSeriesPrefix(day, ms.tenant, ms.ref)
+			hprefix := histSeriesPrefix(day, ms.tenant, ms.ref)
 			if whole || (mint <= dayStart(day) && maxt >= dayEnd(day)) {
 				_ = pb.DeleteRange(prefix, prefixEnd(prefix), nil)
+				_ = pb.DeleteRange(hprefix, prefixEnd(hprefix), nil)
 				if whole {
 					_ = pb.Delete(seriesDayKey(nil, day, ms.tenant, ms.ref), nil)
 				}
-			} else if err := s.rewriteWithout(pb, day, ms, mint, maxt); err != nil {
-				return err
+			} else {
+				if err := s.rewriteWithout(pb, day, ms, mint, maxt); err != nil {
+					return err
+				}
+				if hasHist {
+					if err := s.rewriteHistWithout(pb, day, ms, mint, maxt); err != nil {
+						return err
+					}
+				}
 			}
 			if day == math.MaxInt32 {
 				break

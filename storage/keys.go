@@ -15,6 +15,7 @@ const (
 	prefixSeries    byte = 0x03 // 0x03 tenant(u32) ref(u64) -> labels
 	prefixChunk     byte = 0x04 // 0x04 day(u32) tenant(u32) ref(u64) maxT(u64) -> dense chunk
 	prefixSeriesDay byte = 0x05 // 0x05 day(u32) tenant(u32) ref(u64) -> empty
+	prefixHistChunk byte = 0x09 // 0x09 day(u32) tenant(u32) ref(u64) maxT(u64) -> histogram chunk
 )
 
 // dayMillis is the width of a time partition. Chunks never span partitions,
@@ -158,4 +159,26 @@ func readString(b []byte) (string, []byte, error) {
 		return "", nil, fmt.Errorf("%w: label encoding", ErrCorrupt)
 	}
 	return string(b[k : k+int(n)]), b[k+int(n):], nil
+}
+
+// histChunkKey is the key of a sealed histogram chunk: as chunkKey, under
+// prefixHistChunk.
+func histChunkKey(dst []byte, day int32, tenant uint32, ref uint64, maxT int64) []byte {
+	n := len(dst)
+	dst = chunkKey(dst, day, tenant, ref, maxT)
+	dst[n] = prefixHistChunk
+	return dst
+}
+
+// histSeriesPrefix is the prefix of every histogram chunk of one series
+// in one day.
+func histSeriesPrefix(day int32, tenant uint32, ref uint64) []byte {
+	return histChunkKey(nil, day, tenant, ref, 0)[:chunkKeyLen-8]
+}
+
+// histDayPrefix is the prefix of every histogram chunk of day d.
+func histDayPrefix(d int32) []byte {
+	k := chunkDayPrefix(d)
+	k[0] = prefixHistChunk
+	return k
 }

@@ -320,13 +320,24 @@ func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64) (Iterator
 	var it chunkenc.Iterator
 	switch len(its) {
 	case 0:
-		return emptyIter{}, nil
+		if snap.hist == nil {
+			return emptyIter{}, nil
+		}
+		it = emptyIter{}
 	case 1:
 		it = its[0]
 	default:
 		it = newMergeIter(its)
 	}
-	return &clampIter{it: it, mint: mint, maxt: maxt}, nil
+	floats := &clampIter{it: it, mint: mint, maxt: maxt}
+	if snap.hist == nil {
+		return floats, nil
+	}
+	hs, err := sh.histograms(ms, snap.hist, mint, maxt, snap.minDay, snap.maxDay)
+	if err != nil {
+		return nil, err
+	}
+	return &histIter{f: floats, hs: hs}, nil
 }
 
 // diskChunks collects the sealed chunks of ms overlapping [mint, maxt].

@@ -4,6 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/prometheus/prometheus/model/histogram"
+
+	"github.com/emsdb/tsdb/storage/chunkenc"
 )
 
 // A shard's WAL record is a sequence of entries, each a type byte followed
@@ -13,6 +17,8 @@ import (
 //	series:  0x02 uvarint(ref) uvarint(tenant) uvarint(len) labels
 //	samples: 0x03 uvarint(ref) uvarint(n) varint(t0) f64(v0) { varint(t-tprev) f64(v) }*(n-1)
 //	delete:  0x04 uvarint(ref) varint(mint) varint(maxt)
+//	histograms: 0x05 uvarint(ref) uvarint(len) histogram chunk (the
+//	         samples as written, in any order; see docs/format-chunks.md)
 //
 // f64 is the IEEE 754 bit pattern, little-endian: stale markers survive.
 const (
@@ -20,6 +26,7 @@ const (
 	entrySeries  byte = 0x02
 	entrySamples byte = 0x03
 	entryDelete  byte = 0x04
+	entryHists   byte = 0x05
 )
 
 func appendTenantEntry(dst []byte, id uint32, name string) []byte {
@@ -61,12 +68,27 @@ func appendDeleteEntry(dst []byte, ref uint64, mint, maxt int64) []byte {
 	return binary.AppendVarint(dst, maxt)
 }
 
+func appendHistogramsEntry(dst []byte, ref uint64, hs []HSample) []byte {
+	ts := make([]int64, len(hs))
+	fhs := make([]*histogram.FloatHistogram, len(hs))
+	for i, h := range hs {
+		ts[i], fhs[i] = h.T, h.H
+	}
+	chunk := chunkenc.EncodeHistograms(nil, ts, fhs)
+	dst = append(dst, entryHists)
+	dst = binary.AppendUvarint(dst, ref)
+	dst = binary.AppendUvarint(dst, uint64(len(chunk)))
+	return append(dst, chunk...)
+}
+
 // recordVisitor receives the entries of a record in order.
 type recordVisitor struct {
 	tenant  func(id uint32, name string) error
 	series  func(ref uint64, tenant uint32, lsetEnc []byte) error
 	samples func(ref uint64, samples []Sample) error
 	delete  func(ref uint64, mint, maxt int64) error
+	// histograms receives new histograms, the callee's.
+	histograms func(ref uint64, ts []int64, hs []*histogram.FloatHistogram) error
 }
 
 // decodeRecord walks rec, reusing buf for samples; the slices passed to
@@ -112,6 +134,19 @@ func decodeRecord(rec []byte, v *recordVisitor, buf []Sample) ([]Sample, error) 
 			ref, mint, maxt := r.uvarint(), r.varint(), r.varint()
 			if r.err == nil {
 				err = v.delete(ref, mint, maxt)
+			}
+		case entryHists:
+			ref := r.uvarint()
+			chunk := r.bytes(r.uvarint())
+			if r.err != nil {
+				break
+			}
+			ts, hs, derr := chunkenc.DecodeHistograms(chunk, nil, nil)
+			if derr != nil {
+				return buf, fmt.Errorf("%w: wal histograms of series %d: %v", ErrCorrupt, ref, derr)
+			}
+			if v.histograms != nil {
+				err = v.histograms(ref, ts, hs)
 			}
 		default:
 			return buf, fmt.Errorf("%w: wal entry type %#x", ErrCorrupt, typ)

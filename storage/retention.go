@@ -78,6 +78,7 @@ func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
 	defer pb.Close()
 	_ = pb.DeleteRange(lo, hi, nil)
 	_ = pb.DeleteRange([]byte{prefixSeriesDay}, seriesDayPrefix(firstKept), nil)
+	_ = pb.DeleteRange([]byte{prefixHistChunk}, histDayPrefix(firstKept), nil)
 
 	cutoff := dayStart(firstKept)
 	var gone []*memSeries
@@ -121,6 +122,9 @@ func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
 	// dropped span, which is cheap because whole files go.
 	if err := s.db.Compact(ctx, lo, hi, false); err != nil {
 		return fmt.Errorf("compact dropped days: %w", err)
+	}
+	if err := s.db.Compact(ctx, []byte{prefixHistChunk}, histDayPrefix(firstKept), false); err != nil {
+		return fmt.Errorf("compact dropped days of histograms: %w", err)
 	}
 	return nil
 }

@@ -60,6 +60,8 @@ func (s *shard) seal(list []*memSeries) error {
 		ms       *memSeries
 		n        int
 		diskMaxT int64
+		nh       int   // frozen histogram chunks sealed
+		hMaxT    int64 // the lane's diskMaxT after them
 	}
 	dones := make([]done, 0, len(list))
 	var ts []int64
@@ -79,12 +81,24 @@ func (s *shard) seal(list []*memSeries) error {
 		ms.mu.queued = false
 		deleted := ms.mu.deleted
 		diskMaxT := ms.mu.diskMaxT
+		var fh []*frozenHist
+		hMaxT := int64(math.MinInt64)
+		if l := ms.mu.hist; l != nil {
+			fh, hMaxT = l.frozen, l.diskMaxT
+		}
 		ms.mu.Unlock()
-		if len(fz) == 0 {
+		if len(fz) == 0 && len(fh) == 0 {
 			continue
 		}
-		d := done{ms: ms, n: len(fz), diskMaxT: diskMaxT}
-		if !deleted {
+		d := done{ms: ms, n: len(fz), diskMaxT: diskMaxT, nh: len(fh), hMaxT: hMaxT}
+		if !deleted && len(fh) > 0 {
+			maxT, err := s.sealHistograms(pb, ms, fh, hMaxT)
+			if err != nil {
+				return fmt.Errorf("seal histograms of series %d: %w", ms.ref, err)
+			}
+			d.hMaxT = max(hMaxT, maxT)
+		}
+		if !deleted && len(fz) > 0 {
 			var err error
 			ts, vs, err = mergeFrozen(fz, ts[:0], vs[:0])
 			if err != nil {
@@ -120,6 +134,14 @@ func (s *shard) seal(list []*memSeries) error {
 			d.ms.mu.frozen = nil
 		}
 		d.ms.mu.diskMaxT = d.diskMaxT
+		if l := d.ms.mu.hist; l != nil && d.nh > 0 {
+			if len(l.frozen) < d.nh {
+				bug = invariants.Failf("series %d has %d frozen histogram chunks, %d were sealed", d.ms.ref, len(l.frozen), d.nh)
+			} else {
+				l.frozen = slices.Clone(l.frozen[d.nh:])
+				l.diskMaxT = d.hMaxT
+			}
+		}
 		d.ms.mu.Unlock()
 		s.stats.chunksSealed.Add(1)
 	}
@@ -314,16 +336,17 @@ func (s *shard) maintain(flushAll bool) error {
 	var toSeal []*memSeries
 	for _, ms := range s.allSeries() {
 		ms.mu.Lock()
-		if h := ms.mu.head; (h != nil && h.NumSamples() > 0) || len(ms.mu.ooo) > 0 {
-			if flushAll || now-ms.mu.headSince >= maxAge {
+		if has, since := ms.hasHeadLocked(); has {
+			if flushAll || now-since >= maxAge {
 				ms.freezeLocked()
+				ms.freezeHistLocked()
 				if !ms.mu.queued && !flushAll {
 					ms.mu.queued = true
 					toSeal = append(toSeal, ms)
 				}
 			}
 		}
-		if flushAll && len(ms.mu.frozen) > 0 {
+		if flushAll && (len(ms.mu.frozen) > 0 || (ms.mu.hist != nil && len(ms.mu.hist.frozen) > 0)) {
 			toSeal = append(toSeal, ms)
 		}
 		minSeg = min(minSeg, ms.oldestSegLocked())

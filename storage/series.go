@@ -44,6 +44,9 @@ type memSeries struct {
 		minDay    int32              // days recorded as series-day keys
 		maxDay    int32              // (maxDay < minDay: none)
 		deleted   bool
+		// hist holds the native histogram samples; nil for a series
+		// that never had one.
+		hist *histLane
 	}
 }
 
@@ -76,6 +79,9 @@ type appendResult struct {
 // wall clock in ms, and maxHead the head chunk capacity.
 func (s *memSeries) appendLocked(t int64, v float64, seg int, now int64, maxHead, maxOOO int) appendResult {
 	var res appendResult
+	if l := s.mu.hist; l != nil && t > l.lastT {
+		l.last = nil // the next histogram follows a float
+	}
 	h := s.mu.head
 	switch {
 	case h == nil || h.NumSamples() == 0:
@@ -154,7 +160,7 @@ func (s *memSeries) freezeLocked() {
 
 // hasUnsealedLocked reports whether any sample is still only in memory.
 func (s *memSeries) hasUnsealedLocked() bool {
-	return (s.mu.head != nil && s.mu.head.NumSamples() > 0) || len(s.mu.ooo) > 0 || len(s.mu.frozen) > 0
+	return (s.mu.head != nil && s.mu.head.NumSamples() > 0) || len(s.mu.ooo) > 0 || len(s.mu.frozen) > 0 || s.mu.hist.unsealed()
 }
 
 // oldestSegLocked returns the oldest WAL segment holding unsealed samples
@@ -167,7 +173,7 @@ func (s *memSeries) oldestSegLocked() int {
 	for _, fc := range s.mu.frozen {
 		seg = min(seg, fc.seg)
 	}
-	return seg
+	return min(seg, s.mu.hist.oldestSeg())
 }
 
 // memSnapshot is what a reader copies out of a series under its lock.
@@ -180,6 +186,7 @@ type memSnapshot struct {
 	onDisk bool // Pebble may hold samples of the series
 	minDay int32
 	maxDay int32
+	hist   *histSnapshot // nil for a series without histograms
 }
 
 // snapshot copies the unsealed samples overlapping [mint, maxt].
@@ -204,6 +211,9 @@ func (s *memSeries) snapshot(mint, maxt int64, buf []byte) memSnapshot {
 		ms.frozen = slices.Clone(s.mu.frozen)
 	}
 	ms.onDisk = s.mu.diskMaxT >= mint
+	if l := s.mu.hist; l != nil {
+		ms.hist = l.snapshot(mint, maxt)
+	}
 	ms.minDay, ms.maxDay = s.mu.minDay, s.mu.maxDay
 	return ms
 }

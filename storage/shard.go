@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable/block"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage/internal/durable"
@@ -74,6 +75,7 @@ type writeItem struct {
 	enc     []byte // canonical labels encoding; nil when resolved by key
 	hash    uint64
 	samples []Sample
+	hists   []HSample
 	// ms is the series: set by the key cache, or by shard.write.
 	ms    *memSeries
 	key   keyID
@@ -392,7 +394,10 @@ func (s *shard) load() error {
 		ms.minT.Store(min(ms.minT.Load(), dayStart(day)))
 		ms.maxT.Store(max(ms.maxT.Load(), dayEnd(day)))
 	}
-	return dit.Error()
+	if err := dit.Error(); err != nil {
+		return err
+	}
+	return s.loadHistograms()
 }
 
 // replay re-applies the WAL on top of what load found.
@@ -453,6 +458,21 @@ func (s *shard) replay() (int, error) {
 				// Segment 0: replayed samples pin the whole log until
 				// they are sealed.
 				r := ms.appendLocked(smp.T, smp.V, 0, now, s.opts.HeadChunkSamples, s.maxOOO())
+				if r.newDay {
+					_ = pb.Set(seriesDayKey(nil, r.day, ms.tenant, ms.ref), nil, nil)
+				}
+			}
+			ms.mu.Unlock()
+			return nil
+		},
+		histograms: func(ref uint64, ts []int64, hs []*histogram.FloatHistogram) error {
+			ms := byRef[ref]
+			if ms == nil {
+				return nil
+			}
+			ms.mu.Lock()
+			for i, h := range hs {
+				r := ms.appendHistLocked(ts[i], h, 0, now, s.opts.HeadChunkSamples, s.maxOOO())
 				if r.newDay {
 					_ = pb.Set(seriesDayKey(nil, r.day, ms.tenant, ms.ref), nil, nil)
 				}
@@ -611,7 +631,12 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 	}
 	for i := range items {
 		items[i].ms = series[i]
-		rec = appendSamplesEntry(rec, series[i].ref, items[i].samples)
+		if len(items[i].samples) > 0 {
+			rec = appendSamplesEntry(rec, series[i].ref, items[i].samples)
+		}
+		if len(items[i].hists) > 0 {
+			rec = appendHistogramsEntry(rec, series[i].ref, items[i].hists)
+		}
 	}
 	s.rec = rec
 	pos, err := s.wal.Append(rec)
@@ -628,6 +653,17 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 		ms.mu.Lock()
 		for _, smp := range items[i].samples {
 			r := ms.appendLocked(smp.T, smp.V, pos.Segment, now, s.opts.HeadChunkSamples, s.maxOOO())
+			if r.newDay {
+				dayKey = seriesDayKey(dayKey[:0], r.day, ms.tenant, ms.ref)
+				_ = pb.Set(dayKey, nil, nil)
+			}
+			if r.seal && !ms.mu.queued {
+				ms.mu.queued = true
+				toSeal = append(toSeal, ms)
+			}
+		}
+		for _, hs := range items[i].hists {
+			r := ms.appendHistLocked(hs.T, hs.H.Copy(), pos.Segment, now, s.opts.HeadChunkSamples, s.maxOOO())
 			if r.newDay {
 				dayKey = seriesDayKey(dayKey[:0], r.day, ms.tenant, ms.ref)
 				_ = pb.Set(dayKey, nil, nil)

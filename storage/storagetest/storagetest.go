@@ -10,6 +10,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -91,4 +92,46 @@ func Read(t testing.TB, db storage.Reader, tenant string, mint, maxt int64, ms .
 // Eq is shorthand for an equality matcher.
 func Eq(name, value string) *labels.Matcher {
 	return labels.MustNewMatcher(labels.MatchEqual, name, value)
+}
+
+// Mixed is one sample of a series that may hold native histograms: H is
+// nil for a float sample (value V).
+type Mixed struct {
+	T int64
+	V float64
+	H *histogram.FloatHistogram
+}
+
+// ReadMixed returns every series matching ms in [mint, maxt] with its
+// float and histogram samples in time order.
+func ReadMixed(t testing.TB, db storage.Reader, tenant string, mint, maxt int64, ms ...*labels.Matcher) map[string][]Mixed {
+	t.Helper()
+	ctx := context.Background()
+	q, err := db.Querier(ctx, tenant, mint, maxt)
+	require.NoError(t, err)
+	defer q.Close()
+	out := map[string][]Mixed{}
+	ss := q.Select(ctx, nil, ms...)
+	for ss.Next() {
+		s := ss.At()
+		it := s.Iterator(nil)
+		hit, _ := it.(storage.HistogramIterator)
+		var got []Mixed
+		for it.Next() {
+			var m Mixed
+			m.T, m.V = it.At()
+			if hit != nil {
+				if m.H = hit.AtHistogram(); m.H != nil {
+					m.V = 0
+				}
+			}
+			got = append(got, m)
+		}
+		require.NoError(t, it.Err())
+		if len(got) > 0 {
+			out[s.Labels().String()] = got
+		}
+	}
+	require.NoError(t, ss.Err())
+	return out
 }
