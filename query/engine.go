@@ -179,6 +179,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		ev.interval = 1
 		ev.instant = true
 	}
+	ev.statsSelectors = histogramStatsSelectors(expr)
 	defer func() {
 		if r := recover(); r != nil {
 			if ee, ok := r.(evalPanic); ok {
@@ -382,6 +383,9 @@ type evaluator struct {
 	qStart, qEnd    int64 // of the whole query: start() and end()
 	instant         bool
 	warnings, infos []string
+	// statsSelectors are the selectors whose histograms only matter by
+	// their count and sum (see histogramStatsSelectors).
+	statsSelectors map[*metricsql.MetricExpr]bool
 }
 
 // join takes back the state of a sub-evaluator (a subquery, an @).
@@ -650,6 +654,8 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			}
 			it = s.Iterator(it)
 			hit, _ := it.(storage.HistogramIterator)
+			stats := ev.statsSelectors[me]
+			var prevH *histogram.FloatHistogram
 			var pts []Point
 			counted := 0 // of pts, against the limit; a series may be long
 			if it.SeekTo(mint) {
@@ -663,6 +669,16 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 						h = hit.AtHistogram()
 					}
 					if h != nil {
+						if h.CounterResetHint == histogram.CounterReset {
+							// NB: Prometheus 3.14 never reads a reset hint back
+							// from its storage (prometheus#15346): the sample
+							// after a reset reads as unknown, and the reset is
+							// found by comparing it with the one before.
+							h.CounterResetHint = histogram.UnknownCounterReset
+						}
+						if stats && !storage.IsStaleHistogram(h) {
+							prevH = deriveResetHint(h, prevH)
+						}
 						if !dropStale || !storage.IsStaleHistogram(h) {
 							pts = append(pts, Point{T: t, H: h})
 						}
