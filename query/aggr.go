@@ -490,7 +490,7 @@ func sameGroup(a, b labels.Labels, sortedNames []string, without bool) bool {
 // matrixHasHistograms reports whether any point of m is a histogram.
 func matrixHasHistograms(m Matrix) bool {
 	for i := range m {
-		if hasHistograms(m[i].Points) {
+		if hasHistograms(m[i].Histograms) {
 			return true
 		}
 	}

@@ -135,7 +135,11 @@ func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step i
 		for _, s := range res.Series {
 			i, _ := slices.BinarySearchFunc(s.Points, keepEnd+1, func(p Point, t int64) int { return int(p.T - t) })
 			if i > 0 {
-				keep = append(keep, Series{Metric: s.Metric, Points: slices.Clone(s.Points[:i])})
+				k := Series{Metric: s.Metric, Points: slices.Clone(s.Points[:i])}
+				if s.Histograms != nil {
+					k.Histograms = slices.Clone(s.Histograms[:i])
+				}
+				keep = append(keep, k)
 				cost += int64(i)*16 + int64(len(s.Metric.String()))
 			}
 		}
@@ -156,9 +160,9 @@ func mergeRanges(old, fresh []Series, start, end int64) []Series {
 			out = append(out, Series{Metric: s.Metric})
 			i = len(out) - 1
 		}
-		for _, p := range s.Points {
+		for j, p := range s.Points {
 			if p.T >= start && p.T <= end {
-				out[i].Points = append(out[i].Points, p)
+				out[i].add(p, s.H(j))
 			}
 		}
 	}

@@ -216,7 +216,11 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 			res.Type = ValueVector
 			for _, s := range m {
 				if len(s.Points) > 0 {
-					res.Series = append(res.Series, Series{Metric: s.Metric, Points: s.Points[:1]})
+					o := Series{Metric: s.Metric, Points: s.Points[:1]}
+					if s.Histograms != nil {
+						o.Histograms = s.Histograms[:1]
+					}
+					res.Series = append(res.Series, o)
 				}
 			}
 			orderInstant(expr, res.Series)
@@ -577,7 +581,7 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 	out := make(Matrix, 0, len(m))
 	for _, s := range m {
 		ev.spend(1 + len(s.Points))
-		var pts []Point
+		o := Series{Metric: s.Metric}
 		c := 0
 		for k := range n {
 			if k&(ctxCheckEvery-1) == 0 {
@@ -589,10 +593,10 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 			}
 			if p, ok := pointAt(s.Points, &c, want); ok {
 				ev.addSamples(1)
-				pts = append(pts, Point{T: ev.stepTime(k), F: p.F, H: p.H})
+				o.add(Point{T: ev.stepTime(k), F: p.F}, s.H(c))
 			}
 		}
-		out = append(out, Series{Metric: s.Metric, Points: pts})
+		out = append(out, o)
 	}
 	ev.release(m)
 	return out
@@ -657,6 +661,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			stats := ev.statsSelectors[me]
 			var prevH *histogram.FloatHistogram
 			var pts []Point
+			var hs []*histogram.FloatHistogram // beside pts once a histogram came
 			counted := 0 // of pts, against the limit; a series may be long
 			if it.SeekTo(mint) {
 				for {
@@ -680,10 +685,17 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 							prevH = deriveResetHint(h, prevH)
 						}
 						if !dropStale || !storage.IsStaleHistogram(h) {
-							pts = append(pts, Point{T: t, H: h})
+							if hs == nil {
+								hs = make([]*histogram.FloatHistogram, len(pts), cap(pts))
+							}
+							pts = append(pts, Point{T: t})
+							hs = append(hs, h)
 						}
 					} else if !dropStale || !storage.IsStaleNaN(v) {
 						pts = append(pts, Point{T: t, F: v})
+						if hs != nil {
+							hs = append(hs, nil)
+						}
 						if len(pts)-counted == ctxCheckEvery {
 							ev.spend(ctxCheckEvery)
 							ev.addSamples(ctxCheckEvery)
@@ -703,7 +715,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
 				ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
 			}
-			out = append(out, Series{Metric: ls, Points: pts})
+			out = append(out, Series{Metric: ls, Points: pts, Histograms: hs})
 		}
 		if err := ss.Err(); err != nil {
 			ev.fail(execErr("select: %v", err))
@@ -733,7 +745,7 @@ func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int
 	out := make(Matrix, 0, len(raw))
 	for _, s := range raw {
 		ev.spend(1 + len(s.Points))
-		pts := make([]Point, 0, min(n, len(s.Points)))
+		o := Series{Metric: s.Metric, Points: make([]Point, 0, min(n, len(s.Points)))}
 		j := -1
 		for k := range n {
 			if k&(ctxCheckEvery-1) == 0 {
@@ -743,17 +755,18 @@ func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int
 			for j+1 < len(s.Points) && s.Points[j+1].T <= ref {
 				j++
 			}
-			if j < 0 || s.Points[j].T <= ref-ev.lookback || isStale(s.Points[j]) {
+			if j < 0 || s.Points[j].T <= ref-ev.lookback || isStale(s.Points[j], s.H(j)) {
 				continue
 			}
-			p := Point{T: ev.stepTime(k), F: s.Points[j].F, H: s.Points[j].H}
+			h := s.H(j)
+			p := Point{T: ev.stepTime(k), F: s.Points[j].F}
 			if timestamps {
-				p.F, p.H = float64(s.Points[j].T)/1000, nil
+				p.F, h = float64(s.Points[j].T)/1000, nil
 			}
 			ev.addSamples(1)
-			pts = append(pts, p)
+			o.add(p, h)
 		}
-		out = append(out, Series{Metric: s.Metric, Points: pts})
+		out = append(out, o)
 	}
 	ev.release(raw)
 	return out
@@ -832,11 +845,11 @@ func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
 	// return it at several steps, so the reset hints of its histograms
 	// are forgotten (the histograms are compared instead).
 	for i := range m {
-		for j := range m[i].Points {
-			if h := m[i].Points[j].H; h != nil && (h.CounterResetHint == histogram.CounterReset || h.CounterResetHint == histogram.NotCounterReset) {
+		for j, h := range m[i].Histograms {
+			if h != nil && (h.CounterResetHint == histogram.CounterReset || h.CounterResetHint == histogram.NotCounterReset) {
 				c := *h
 				c.CounterResetHint = histogram.UnknownCounterReset
-				m[i].Points[j].H = &c
+				m[i].Histograms[j] = &c
 			}
 		}
 	}
@@ -855,7 +868,11 @@ func (ev *evaluator) rangeVectorAt(re *metricsql.RollupExpr) Matrix {
 		w := ra.window(s.Points, ref, &lo, &hi)
 		if len(w) > 0 {
 			ev.addSamples(len(w))
-			out = append(out, Series{Metric: s.Metric, Points: slices.Clone(w)})
+			o := Series{Metric: s.Metric, Points: slices.Clone(w)}
+			if s.Histograms != nil {
+				o.Histograms = slices.Clone(s.Histograms[lo:hi])
+			}
+			out = append(out, o)
 		}
 	}
 	ev.release(ra.series)
@@ -904,7 +921,7 @@ func (o *outMatrix) add(ls labels.Labels, t int64, v float64, fh *histogram.Floa
 		o.ev.failf("vector cannot contain metrics with the same labelset")
 	}
 	o.ev.addSamples(1)
-	o.m[i].Points = append(o.m[i].Points, Point{T: t, F: v, H: fh})
+	o.m[i].add(Point{T: t, F: v}, fh)
 }
 
 // rangeEval runs f at every step over the instant vectors of args (a
@@ -928,7 +945,7 @@ func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, ar
 			v := vecs[i][:0]
 			for j := range m {
 				if p, ok := pointAt(m[j].Points, &cursors[i][j], ts); ok {
-					v = append(v, Sample{Metric: m[j].Metric, T: ts, F: p.F, H: p.H})
+					v = append(v, Sample{Metric: m[j].Metric, T: ts, F: p.F, H: m[j].H(cursors[i][j])})
 				}
 			}
 			vecs[i] = v
@@ -953,10 +970,11 @@ func pointAt(pts []Point, c *int, ts int64) (Point, bool) {
 	return Point{}, false
 }
 
-// isStale reports whether p is a stale marker, float or histogram.
-func isStale(p Point) bool {
-	if p.H != nil {
-		return storage.IsStaleHistogram(p.H)
+// isStale reports whether a point (with its histogram h, nil for a
+// float) is a stale marker.
+func isStale(p Point, h *histogram.FloatHistogram) bool {
+	if h != nil {
+		return storage.IsStaleHistogram(h)
 	}
 	return storage.IsStaleNaN(p.F)
 }
@@ -975,7 +993,7 @@ func (ev *evaluator) rangeEvalSeries(f func(k int, ts int64, in Vector, idx []in
 		v, idx = v[:0], idx[:0]
 		for j := range m {
 			if p, ok := pointAt(m[j].Points, &cursors[j], ts); ok {
-				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: p.F, H: p.H})
+				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: p.F, H: m[j].H(cursors[j])})
 				idx = append(idx, j)
 			}
 		}

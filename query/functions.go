@@ -13,6 +13,7 @@ import (
 
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -674,7 +675,7 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 		if !keep {
 			ls = dropName(ls)
 		}
-		hist := hasHistograms(s.Points)
+		hist := hasHistograms(s.Histograms)
 		lo, hi := 0, 0
 		slot := -1 // the output series, found once (by the first output)
 		for k := range n {
@@ -687,13 +688,12 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 				sargs[i] = scalarAt(scalars[i], k)
 			}
 			if hist {
-				if p, ok := ev.rangeHist(fe.Name, def, s.Metric, w, ref, ra.rng, ev.stepTime(k), sargs); ok {
+				if p, ok := ev.rangeHist(fe.Name, def, s.Metric, w, s.Histograms[lo:hi], ref, ra.rng, ev.stepTime(k), sargs); ok {
 					if slot < 0 {
 						slot = out.slot(ls)
 					}
 					ev.addSamples(1)
-					p.T = ev.stepTime(k)
-					out.m[slot].Points = append(out.m[slot].Points, p)
+					out.m[slot].add(Point{T: ev.stepTime(k), F: p.F}, p.H)
 				}
 				continue
 			}
@@ -702,7 +702,7 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 					slot = out.slot(ls)
 				}
 				ev.addSamples(1)
-				out.m[slot].Points = append(out.m[slot].Points, Point{T: ev.stepTime(k), F: v})
+				out.m[slot].add(Point{T: ev.stepTime(k), F: v}, nil)
 			}
 		}
 	}
@@ -713,7 +713,7 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 		pts := out.m[i].Points
 		ev.spend(len(pts))
 		if !slices.IsSortedFunc(pts, func(a, b Point) int { return cmp.Compare(a.T, b.T) }) {
-			slices.SortFunc(pts, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
+			sortPoints(&out.m[i])
 		}
 		for j := 1; j < len(pts); j++ {
 			if pts[j].T == pts[j-1].T {
@@ -816,7 +816,7 @@ func (ev *evaluator) labelReplace(fe *metricsql.FuncExpr) Matrix {
 			}
 			ls = b.Labels()
 		}
-		out = append(out, Series{Metric: ls, Points: s.Points})
+		out = append(out, Series{Metric: ls, Points: s.Points, Histograms: s.Histograms})
 	}
 	return ev.checkDuplicates(out)
 }
@@ -851,7 +851,7 @@ func (ev *evaluator) labelJoin(fe *metricsql.FuncExpr) Matrix {
 		} else {
 			b.Set(dst, j)
 		}
-		out = append(out, Series{Metric: b.Labels(), Points: s.Points})
+		out = append(out, Series{Metric: b.Labels(), Points: s.Points, Histograms: s.Histograms})
 	}
 	return ev.checkDuplicates(out)
 }
@@ -889,18 +889,19 @@ func (ev *evaluator) checkDuplicates(m Matrix) Matrix {
 	type pt struct {
 		ls labels.Labels
 		p  Point
+		h  *histogram.FloatHistogram
 	}
 	var all []pt
 	for _, s := range m {
 		ev.spend(len(s.Points))
-		for _, p := range s.Points {
-			all = append(all, pt{s.Metric, p})
+		for i, p := range s.Points {
+			all = append(all, pt{s.Metric, p, s.H(i)})
 		}
 	}
 	slices.SortStableFunc(all, func(a, b pt) int { return cmp.Compare(a.p.T, b.p.T) })
 	ev.checkCtx()
 	for _, x := range all {
-		out.add(x.ls, x.p.T, x.p.F, x.p.H)
+		out.add(x.ls, x.p.T, x.p.F, x.h)
 	}
 	return out.m
 }

@@ -8,21 +8,38 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 )
 
-// hasHistograms reports whether any point of pts is a native histogram.
-func hasHistograms(pts []Point) bool {
-	for i := range pts {
-		if pts[i].H != nil {
+// hpoint is a point of a window that holds native histograms: a float F,
+// or a histogram H when H is not nil.
+type hpoint struct {
+	T int64
+	F float64
+	H *histogram.FloatHistogram
+}
+
+// hasHistograms reports whether any entry of hs is a histogram.
+func hasHistograms(hs []*histogram.FloatHistogram) bool {
+	for _, h := range hs {
+		if h != nil {
 			return true
 		}
 	}
 	return false
 }
 
+// hpoints joins a window's points with their histograms.
+func hpoints(w []Point, hs []*histogram.FloatHistogram) []hpoint {
+	out := make([]hpoint, len(w))
+	for i, p := range w {
+		out[i] = hpoint{T: p.T, F: p.F, H: hs[i]}
+	}
+	return out
+}
+
 // splitPoints returns the float points of w and the number of histograms.
-func splitPoints(w []Point) (floats []Point, hists int) {
+func splitPoints(w []hpoint) (floats []Point, hists int) {
 	for _, p := range w {
 		if p.H == nil {
-			floats = append(floats, p)
+			floats = append(floats, Point{T: p.T, F: p.F})
 		} else {
 			hists++
 		}
@@ -35,8 +52,9 @@ func splitPoints(w []Point) (floats []Point, hists int) {
 // histograms (with an info when floats remain), rate and friends,
 // sum_over_time and avg_over_time compute histograms, the others count
 // or pick samples of either kind.
-func (ev *evaluator) rangeHist(name string, def rangeFuncDef, metric labels.Labels, w []Point, ref, rng, ts int64, sargs []float64) (Point, bool) {
+func (ev *evaluator) rangeHist(name string, def rangeFuncDef, metric labels.Labels, pts []Point, hs []*histogram.FloatHistogram, ref, rng, ts int64, sargs []float64) (hpoint, bool) {
 	mname := metric.Get(model.MetricNameLabel)
+	w := hpoints(pts, hs)
 	switch name {
 	case "rate", "increase", "delta":
 		return ev.histogramRate(mname, w, ref-rng, ref, name != "delta", name == "rate")
@@ -44,7 +62,7 @@ func (ev *evaluator) rangeHist(name string, def rangeFuncDef, metric labels.Labe
 		return ev.histogramInstant(mname, w, name == "irate")
 	case "resets", "changes":
 		if len(w) == 0 {
-			return Point{}, false
+			return hpoint{}, false
 		}
 		n := 0
 		for i := 1; i < len(w); i++ {
@@ -70,11 +88,11 @@ func (ev *evaluator) rangeHist(name string, def rangeFuncDef, metric labels.Labe
 				}
 			}
 		}
-		return Point{F: float64(n)}, true
+		return hpoint{F: float64(n)}, true
 	case "count_over_time", "present_over_time", "last_over_time", "first_over_time",
 		"ts_of_last_over_time", "ts_of_first_over_time", "absent_over_time":
 		if len(w) == 0 {
-			return Point{}, false
+			return hpoint{}, false
 		}
 		switch name {
 		case "last_over_time":
@@ -82,17 +100,17 @@ func (ev *evaluator) rangeHist(name string, def rangeFuncDef, metric labels.Labe
 		case "first_over_time":
 			return w[0], true
 		}
-		v, ok := def.fn(w, ref, rng, ts, sargs)
-		return Point{F: v}, ok
+		v, ok := def.fn(pts, ref, rng, ts, sargs)
+		return hpoint{F: v}, ok
 	case "sum_over_time", "avg_over_time":
 		floats, hists := splitPoints(w)
 		switch {
 		case hists == 0:
-			v, ok := def.fn(w, ref, rng, ts, sargs)
-			return Point{F: v}, ok
+			v, ok := def.fn(pts, ref, rng, ts, sargs)
+			return hpoint{F: v}, ok
 		case len(floats) > 0:
 			ev.warnMixedFloatsHistograms(mname)
-			return Point{}, false
+			return hpoint{}, false
 		}
 		return ev.histogramSumOverTime(mname, w, name == "avg_over_time")
 	}
@@ -109,26 +127,26 @@ func (ev *evaluator) rangeHist(name string, def rangeFuncDef, metric labels.Labe
 		}
 	}
 	if len(floats) == 0 {
-		return Point{}, false
+		return hpoint{}, false
 	}
 	v, ok := def.fn(floats, ref, rng, ts, sargs)
-	return Point{F: v}, ok
+	return hpoint{F: v}, ok
 }
 
 // histogramRate is rate, increase and delta over a window of histograms,
 // as Prometheus's extrapolatedRate and histogramRate.
-func (ev *evaluator) histogramRate(name string, w []Point, rangeStart, rangeEnd int64, isCounter, isRate bool) (Point, bool) {
+func (ev *evaluator) histogramRate(name string, w []hpoint, rangeStart, rangeEnd int64, isCounter, isRate bool) (hpoint, bool) {
 	floats, hists := splitPoints(w)
 	if hists > 0 && len(floats) > 0 {
 		ev.warnMixedFloatsHistograms(name)
-		return Point{}, false
+		return hpoint{}, false
 	}
 	if hists == 0 {
-		v, ok := extrapolatedRate(w, rangeStart, rangeEnd, isCounter, isRate)
-		return Point{F: v}, ok
+		v, ok := extrapolatedRate(floats, rangeStart, rangeEnd, isCounter, isRate)
+		return hpoint{F: v}, ok
 	}
 	if len(w) < 2 {
-		return Point{}, false
+		return hpoint{}, false
 	}
 	prev, last := w[0].H, w[len(w)-1].H
 	usingCustom := prev.UsesCustomBuckets()
@@ -142,7 +160,7 @@ func (ev *evaluator) histogramRate(name string, w []Point, rangeStart, rangeEnd 
 	}
 	if last.UsesCustomBuckets() != usingCustom {
 		ev.warnMixedExponentialCustom(name)
-		return Point{}, false
+		return hpoint{}, false
 	}
 	minSchema := min(last.Schema, prev.Schema)
 	for _, p := range w[1 : len(w)-1] {
@@ -155,7 +173,7 @@ func (ev *evaluator) histogramRate(name string, w []Point, rangeStart, rangeEnd 
 		minSchema = min(minSchema, p.H.Schema)
 		if p.H.UsesCustomBuckets() != usingCustom {
 			ev.warnMixedExponentialCustom(name)
-			return Point{}, false
+			return hpoint{}, false
 		}
 	}
 	h, err := last.CopyToSchema(minSchema)
@@ -166,7 +184,7 @@ func (ev *evaluator) histogramRate(name string, w []Point, rangeStart, rangeEnd 
 		_, _, reconciled, err := h.Sub(prev)
 		return reconciled, err
 	}) {
-		return Point{}, false
+		return hpoint{}, false
 	}
 	if isCounter {
 		for i := 1; i < len(w); i++ {
@@ -176,7 +194,7 @@ func (ev *evaluator) histogramRate(name string, w []Point, rangeStart, rangeEnd 
 					_, _, reconciled, err := h.Add(prev)
 					return reconciled, err
 				}) {
-					return Point{}, false
+					return hpoint{}, false
 				}
 			}
 			prev = cur
@@ -212,7 +230,7 @@ func (ev *evaluator) histogramRate(name string, w []Point, rangeStart, rangeEnd 
 		factor /= float64(rangeEnd-rangeStart) / 1000
 	}
 	h.Mul(factor)
-	return Point{H: h}, true
+	return hpoint{H: h}, true
 }
 
 // histogramOp runs a histogram addition or subtraction, turning its
@@ -235,22 +253,22 @@ func (ev *evaluator) histogramOp(name, op string, f func() (bool, error)) bool {
 
 // histogramInstant is irate and idelta over a window whose last two
 // samples may be histograms.
-func (ev *evaluator) histogramInstant(name string, w []Point, isRate bool) (Point, bool) {
+func (ev *evaluator) histogramInstant(name string, w []hpoint, isRate bool) (hpoint, bool) {
 	if len(w) < 2 {
-		return Point{}, false
+		return hpoint{}, false
 	}
 	p0, p1 := w[len(w)-2], w[len(w)-1]
 	iv := p1.T - p0.T
 	if iv == 0 {
-		return Point{}, false
+		return hpoint{}, false
 	}
 	switch {
 	case p0.H == nil && p1.H == nil:
-		v, ok := instantValue(w[len(w)-2:], isRate)
-		return Point{F: v}, ok
+		v, ok := instantValue([]Point{{T: p0.T, F: p0.F}, {T: p1.T, F: p1.F}}, isRate)
+		return hpoint{F: v}, ok
 	case p0.H == nil || p1.H == nil:
 		ev.warnMixedFloatsHistograms(name)
-		return Point{}, false
+		return hpoint{}, false
 	}
 	h := p1.H.Copy()
 	if isRate && (p1.H.CounterResetHint == histogram.GaugeType || p0.H.CounterResetHint == histogram.GaugeType) {
@@ -264,7 +282,7 @@ func (ev *evaluator) histogramInstant(name string, w []Point, isRate bool) (Poin
 			_, _, reconciled, err := h.Sub(p0.H)
 			return reconciled, err
 		}) {
-			return Point{}, false
+			return hpoint{}, false
 		}
 	}
 	h.CounterResetHint = histogram.GaugeType
@@ -272,12 +290,12 @@ func (ev *evaluator) histogramInstant(name string, w []Point, isRate bool) (Poin
 	if isRate {
 		h.Div(float64(iv) / 1000)
 	}
-	return Point{H: h}, true
+	return hpoint{H: h}, true
 }
 
 // histogramSumOverTime is sum_over_time (or avg_over_time) of a window of
 // histograms, with Kahan summation as Prometheus.
-func (ev *evaluator) histogramSumOverTime(name string, w []Point, avg bool) (Point, bool) {
+func (ev *evaluator) histogramSumOverTime(name string, w []hpoint, avg bool) (hpoint, bool) {
 	var resetSeen, notResetSeen, reconciledSeen bool
 	track := func(h *histogram.FloatHistogram) {
 		switch h.CounterResetHint {
@@ -295,13 +313,13 @@ func (ev *evaluator) histogramSumOverTime(name string, w []Point, avg bool) (Poi
 			ev.infoMismatchedCustomBuckets("aggregation")
 		}
 	}()
-	fail := func(err error) (Point, bool) {
+	fail := func(err error) (hpoint, bool) {
 		if errors.Is(err, histogram.ErrHistogramsIncompatibleSchema) {
 			ev.warnMixedExponentialCustom(name)
-			return Point{}, false
+			return hpoint{}, false
 		}
 		ev.fail(execErr("%v", err))
-		return Point{}, false
+		return hpoint{}, false
 	}
 	sum := w[0].H.Copy()
 	track(sum)
@@ -326,7 +344,7 @@ func (ev *evaluator) histogramSumOverTime(name string, w []Point, avg bool) (Poi
 			}
 			reconciledSeen = reconciledSeen || reconciled
 		}
-		return Point{H: sum}, true
+		return hpoint{H: sum}, true
 	}
 	var (
 		mean, kahanC *histogram.FloatHistogram
@@ -378,13 +396,13 @@ func (ev *evaluator) histogramSumOverTime(name string, w []Point, avg bool) (Poi
 				return fail(err)
 			}
 		}
-		return Point{H: mean}, true
+		return hpoint{H: mean}, true
 	}
 	if kahanC != nil {
 		if _, _, _, err := sum.Div(count).Add(kahanC.Div(count)); err != nil {
 			return fail(err)
 		}
-		return Point{H: sum}, true
+		return hpoint{H: sum}, true
 	}
-	return Point{H: sum.Div(count)}, true
+	return hpoint{H: sum.Div(count)}, true
 }

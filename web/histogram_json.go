@@ -9,10 +9,10 @@ import (
 // appendSeriesPoints appends the points of a matrix series as Prometheus
 // does: the floats as "values", then the native histograms as
 // "histograms", each key left out when it has no points.
-func appendSeriesPoints(b []byte, pts []query.Point) []byte {
+func appendSeriesPoints(b []byte, s *query.Series) []byte {
 	n := 0
-	for _, p := range pts {
-		if p.H != nil {
+	for i, p := range s.Points {
+		if s.H(i) != nil {
 			continue
 		}
 		if n == 0 {
@@ -27,8 +27,9 @@ func appendSeriesPoints(b []byte, pts []query.Point) []byte {
 		b = append(b, ']')
 	}
 	n = 0
-	for _, p := range pts {
-		if p.H == nil {
+	for i, p := range s.Points {
+		h := s.H(i)
+		if h == nil {
 			continue
 		}
 		if n == 0 {
@@ -37,7 +38,7 @@ func appendSeriesPoints(b []byte, pts []query.Point) []byte {
 			b = append(b, ',')
 		}
 		n++
-		b = appendHistogramPoint(b, p)
+		b = appendHistogramPoint(b, p.T, h)
 	}
 	if n > 0 {
 		b = append(b, ']')
@@ -46,11 +47,11 @@ func appendSeriesPoints(b []byte, pts []query.Point) []byte {
 }
 
 // appendHistogramPoint appends [ts, {histogram}].
-func appendHistogramPoint(b []byte, p query.Point) []byte {
+func appendHistogramPoint(b []byte, t int64, h *histogram.FloatHistogram) []byte {
 	b = append(b, '[')
-	b = appendTime(b, p.T)
+	b = appendTime(b, t)
 	b = append(b, ',')
-	b = appendHistogram(b, p.H)
+	b = appendHistogram(b, h)
 	return append(b, ']')
 }
 

@@ -305,9 +305,9 @@ func (x resultJSON) AppendJSON(b []byte) []byte {
 			}
 			b = append(b, `{"metric":`...)
 			b = appendLabelsJSON(b, s.Metric)
-			if s.Points[0].H != nil {
+			if h := s.H(0); h != nil {
 				b = append(b, `,"histogram":`...)
-				b = appendHistogramPoint(b, s.Points[0])
+				b = appendHistogramPoint(b, s.Points[0].T, h)
 			} else {
 				b = append(b, `,"value":`...)
 				b = appendPoint(b, s.Points[0])
@@ -323,7 +323,7 @@ func (x resultJSON) AppendJSON(b []byte) []byte {
 			}
 			b = append(b, `{"metric":`...)
 			b = appendLabelsJSON(b, s.Metric)
-			b = appendSeriesPoints(b, s.Points)
+			b = appendSeriesPoints(b, &s)
 			b = append(b, '}')
 		}
 		b = append(b, ']')

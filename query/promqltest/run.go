@@ -233,14 +233,18 @@ func rangeMode(ctx context.Context, eng *query.Engine, e *Eval, q string, at int
 	}
 	var got []query.Series
 	for _, s := range res.Series {
-		for _, p := range s.Points {
+		for i, p := range s.Points {
 			if p.T == at {
-				got = append(got, query.Series{Metric: s.Metric, Points: []query.Point{p}})
+				g := query.Series{Metric: s.Metric, Points: []query.Point{p}}
+				if h := s.H(i); h != nil {
+					g.Histograms = []*histogram.FloatHistogram{h}
+				}
+				got = append(got, g)
 			}
 		}
 	}
 	if e.Scalar != nil {
-		if len(got) == 0 || got[0].Points[0].H != nil || !floatEq(got[0].Points[0].F, *e.Scalar) {
+		if len(got) == 0 || got[0].H(0) != nil || !floatEq(got[0].Points[0].F, *e.Scalar) {
 			return fmt.Errorf("got %s at %d, want scalar %v", describe(got), at, *e.Scalar)
 		}
 		return nil
@@ -383,7 +387,7 @@ func compareVector(got []query.Series, want []ExpectedSeries, ordered bool) erro
 		if len(w.Values) != 1 || w.Values[0] == nil {
 			return fmt.Errorf("bad expectation for %s", w.Labels)
 		}
-		if err := compareValue(got[j].Points[0], w.Values[0]); err != nil {
+		if err := compareValue(got[j].Points[0], got[j].H(0), w.Values[0]); err != nil {
 			return fmt.Errorf("series %s: %w", w.Labels, err)
 		}
 	}
@@ -393,15 +397,15 @@ func compareVector(got []query.Series, want []ExpectedSeries, ordered bool) erro
 // compareValue compares a point with its expectation as Prometheus's
 // runner does: floats with a relative tolerance, histograms field by
 // field once compacted.
-func compareValue(p query.Point, w *Value) error {
+func compareValue(p query.Point, h *histogram.FloatHistogram, w *Value) error {
 	switch {
-	case w.H == nil && p.H != nil:
-		return fmt.Errorf("got histogram %s, want float %v", p.H.TestExpression(), w.F)
-	case w.H != nil && p.H == nil:
+	case w.H == nil && h != nil:
+		return fmt.Errorf("got histogram %s, want float %v", h.TestExpression(), w.F)
+	case w.H != nil && h == nil:
 		return fmt.Errorf("got float %v, want histogram %s", p.F, w.H.TestExpression())
 	case w.H != nil:
-		if !histogramEq(w.H.Copy().Compact(0), p.H.Copy().Compact(0), w.HintSet) {
-			return fmt.Errorf("got %s, want %s", p.H.TestExpression(), w.H.TestExpression())
+		if !histogramEq(w.H.Copy().Compact(0), h.Copy().Compact(0), w.HintSet) {
+			return fmt.Errorf("got %s, want %s", h.TestExpression(), w.H.TestExpression())
 		}
 	case !floatEq(p.F, w.F):
 		return fmt.Errorf("got %v, want %v", p.F, w.F)
@@ -431,8 +435,9 @@ func compareMatrix(got []query.Series, want []ExpectedSeries, start, step int64)
 	for _, w := range want {
 		j := slices.IndexFunc(got, func(s query.Series) bool { return labels.Equal(s.Metric, w.Labels) })
 		var pts []query.Point
+		var hs []*histogram.FloatHistogram
 		if j >= 0 {
-			pts = got[j].Points
+			pts, hs = got[j].Points, got[j].Histograms
 		}
 		var exp []*Value
 		var expT []int64
@@ -449,13 +454,17 @@ func compareMatrix(got []query.Series, want []ExpectedSeries, start, step int64)
 			return fmt.Errorf("missing series %s; got %s", w.Labels, describe(got))
 		}
 		if len(pts) != len(exp) {
-			return fmt.Errorf("series %s: got %d points %s, want %d", w.Labels, len(pts), describePoints(pts), len(exp))
+			return fmt.Errorf("series %s: got %d points %s, want %d", w.Labels, len(pts), describePoints(&got[j]), len(exp))
 		}
 		for i := range exp {
 			if pts[i].T != expT[i] {
 				return fmt.Errorf("series %s point %d: got t=%d, want t=%d", w.Labels, i, pts[i].T, expT[i])
 			}
-			if err := compareValue(pts[i], exp[i]); err != nil {
+			var h *histogram.FloatHistogram
+			if hs != nil {
+				h = hs[i]
+			}
+			if err := compareValue(pts[i], h, exp[i]); err != nil {
 				return fmt.Errorf("series %s point %d (t=%d): %w", w.Labels, i, pts[i].T, err)
 			}
 		}
@@ -463,11 +472,11 @@ func compareMatrix(got []query.Series, want []ExpectedSeries, start, step int64)
 	return nil
 }
 
-func describePoints(pts []query.Point) string {
+func describePoints(s *query.Series) string {
 	var b strings.Builder
-	for _, p := range pts {
-		if p.H != nil {
-			fmt.Fprintf(&b, "%s@%d ", p.H.TestExpression(), p.T)
+	for i, p := range s.Points {
+		if h := s.H(i); h != nil {
+			fmt.Fprintf(&b, "%s@%d ", h.TestExpression(), p.T)
 		} else {
 			fmt.Fprintf(&b, "%v@%d ", p.F, p.T)
 		}
@@ -482,8 +491,8 @@ func describe(ss []query.Series) string {
 			fmt.Fprintf(&b, " … (%d more)", len(ss)-i)
 			break
 		}
-		if len(s.Points) > 0 && s.Points[0].H != nil {
-			fmt.Fprintf(&b, "%s=%s ", s.Metric, s.Points[0].H.TestExpression())
+		if len(s.Points) > 0 && s.H(0) != nil {
+			fmt.Fprintf(&b, "%s=%s ", s.Metric, s.H(0).TestExpression())
 		} else if len(s.Points) > 0 {
 			fmt.Fprintf(&b, "%s=%v ", s.Metric, s.Points[0].F)
 		} else {
