@@ -662,7 +662,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			var prevH *histogram.FloatHistogram
 			var pts []Point
 			var hs []*histogram.FloatHistogram // beside pts once a histogram came
-			counted := 0 // of pts, against the limit; a series may be long
+			counted := 0                       // of pts, against the limit; a series may be long
 			if it.SeekTo(mint) {
 				for {
 					t, v := it.At()
