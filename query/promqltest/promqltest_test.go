@@ -26,9 +26,6 @@ const knownFailuresFile = "testdata/known_failures.txt"
 
 func openStore(t testing.TB) func() (Store, func(), error) {
 	return func() (Store, func(), error) {
-		if os.Getenv("PROMQLTEST_MEMSTORE") != "" {
-			return newMemStore(), func() {}, nil
-		}
 		dir, err := os.MkdirTemp(t.TempDir(), "db")
 		if err != nil {
 			return nil, nil, err
