@@ -55,7 +55,7 @@ func rewritePromQLOnly(q string) string {
 	b.Grow(len(q))
 	quote := byte(0)
 	braces := 0
-	labelList := false // in the ( … ) after by, on, …
+	labelList := false         // in the ( … ) after by, on, …
 	next := func(i int) byte { // the next byte that is not a blank
 		for ; i < len(q); i++ {
 			if c := q[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
