@@ -1,7 +1,5 @@
 package query
 
-import "fmt"
-
 // The annotations of native histograms, worded as Prometheus words them
 // (util/annotations), without the position in the query.
 
@@ -67,9 +65,3 @@ func (ev *evaluator) infoQuantileNaNSkew(name string) {
 func (ev *evaluator) infoFractionNaNs(name string) {
 	ev.info("%s", withMetricName("PromQL info: input to histogram_fraction has NaN observations, which are excluded from all fractions", name))
 }
-
-func (ev *evaluator) infoPossibleNonCounter(name string) {
-	ev.info("PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: %q", name)
-}
-
-var _ = fmt.Sprintf

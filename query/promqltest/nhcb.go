@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/util/convertnhcb"
 
@@ -43,7 +44,7 @@ func customBucketSeries(series []LoadSeries) ([]LoadSeries, error) {
 		}
 	}
 	for _, s := range series {
-		suffix, name := convertnhcb.GetHistogramMetricBaseName(s.Labels.Get(labels.MetricName))
+		suffix, name := convertnhcb.GetHistogramMetricBaseName(s.Labels.Get(model.MetricNameLabel))
 		switch suffix {
 		case convertnhcb.SuffixBucket:
 			le, err := strconv.ParseFloat(s.Labels.Get(labels.BucketLabel), 64)
