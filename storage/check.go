@@ -6,13 +6,16 @@ import (
 	"slices"
 
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/emsdb/tsdb/storage/chunkenc"
 )
 
 // Check verifies the DB's internal consistency, as bbolt's Tx.Check does,
 // and returns every problem found; tests call it when they end (see
 // storagetest). It checks that each shard's in-memory index agrees with
 // itself: postings sorted, without duplicates and naming live series, and
-// every series listed under each of its labels and its hash. Under the
+// every series listed under each of its labels and its hash, and each
+// series' native histogram buffer sorted and its frozen chunks readable. Under the
 // invariants build tag it also reports queriers never closed, with the
 // stack that opened them. It reads while writes continue and may be slow
 // on a large DB; it changes nothing.
@@ -87,6 +90,9 @@ func (s *shard) checkIndex() error {
 			if !slices.Contains(ti.byHash[h], ms) {
 				bad("tenant %s: series %d is not under its hash", ti.name, ref)
 			}
+			if err := ms.checkHistograms(); err != nil {
+				bad("tenant %s: series %d: %v", ti.name, ref, err)
+			}
 			ms.lset.Range(func(l labels.Label) {
 				if _, ok := slices.BinarySearch(ti.postings[l.Name][l.Value], ref); !ok {
 					bad("tenant %s: series %d is not in the postings of %s=%q", ti.name, ref, l.Name, l.Value)
@@ -95,4 +101,37 @@ func (s *shard) checkIndex() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkHistograms checks a series' histogram lane: its buffer sorted with
+// unique timestamps inside the series' bounds, and each frozen chunk
+// decoding to the count and bounds recorded for it.
+func (s *memSeries) checkHistograms() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.mu.hist
+	if l == nil {
+		return nil
+	}
+	for i, h := range l.buf {
+		if i > 0 && l.buf[i-1].T >= h.T {
+			return fmt.Errorf("histogram buffer unsorted at %d", h.T)
+		}
+		if h.H == nil {
+			return fmt.Errorf("histogram buffer holds no histogram at %d", h.T)
+		}
+	}
+	if n := len(l.buf); n > 0 && (l.buf[0].T < s.minT.Load() || l.buf[n-1].T > s.maxT.Load()) {
+		return fmt.Errorf("histogram buffer [%d, %d] outside the series' bounds [%d, %d]", l.buf[0].T, l.buf[n-1].T, s.minT.Load(), s.maxT.Load())
+	}
+	for _, f := range l.frozen {
+		if f.n == 0 {
+			continue
+		}
+		n, first, last, err := chunkenc.HistogramBounds(f.chunk)
+		if err != nil || n != f.n || first != f.minT || last != f.maxT {
+			return fmt.Errorf("frozen histogram chunk of %d samples [%d, %d] reads as %d [%d, %d]: %v", f.n, f.minT, f.maxT, n, first, last, err)
+		}
+	}
+	return nil
 }

@@ -27,6 +27,12 @@
 // repeats), and a sample is visible to queries as soon as it is
 // acknowledged.
 //
+// Native histograms are a second lane of a series (histogram.go), present
+// only once it has one: a sorted buffer frozen into histogram chunks by
+// the float head's rules (size, day, age) and sealed under 0x09 with the
+// float chunks' key layout, so retention, deletes and series-day keys
+// cover both. Queries merge the lanes by timestamp (HistogramIterator).
+//
 // In memory each series keeps a Gorilla XOR head chunk for in-order
 // samples and a small sorted buffer for out-of-order ones (backfill, or a
 // second write to a timestamp, which replaces the first). A full head
@@ -52,6 +58,8 @@
 //	0x03 tenant(u32) ref(u64)              -> labels
 //	0x04 day(u32) tenant(u32) ref(u64) maxT -> dense chunk
 //	0x05 day(u32) tenant(u32) ref(u64)     -> (empty) series has data that day
+//	0x06 key                               -> KV document (shard 0)
+//	0x09 day(u32) tenant(u32) ref(u64) maxT -> native histogram chunk
 //
 // Why it looks like this:
 //

@@ -23,18 +23,15 @@ import (
 //	           positive then negative spans (uvarint count, then per span
 //	           zigzag offset and length as uvarints), for schema -53
 //	           uvarint(count) and 64 bits per custom value
-//	  counts:  '1' integers: Rice parameter k (6 bits), then zero count and
-//	           each bucket (positive, then negative) as the zigzag delta to
-//	           the same bucket of the previous sample (0 when it had none,
-//	           was not integral or had another schema), Rice-coded; then
-//	           count - (zero count + buckets) as a dod-style signed field.
+//	  counts:  '1' integers: zero count and each bucket (positive, then
+//	           negative) as the zigzag residual to a prediction from the
+//	           bucket's history (see histogram_ints.go), Rice- or
+//	           gamma-coded; then count - (zero count + buckets) as a
+//	           dod-style signed field.
 //	           '0' floats: count, zero count, buckets, each XOR'd with the
 //	           previous sample's same value: '0' equal, else '1', 6 bits of
 //	           leading zeros, 6 bits of significant bits (64 as 0), the bits
 //	  sum:     XOR'd with the previous sum as in XOR chunks
-//
-// Rice code of u with parameter k: q = u >> k; q < 24: q '1's, a '0' and
-// the k low bits of u; else 24 '1's and the 64 bits of u.
 //
 // Timestamps may come in any order (the WAL keeps a batch as written);
 // sealed chunks hold strictly increasing ones.
@@ -70,7 +67,7 @@ type histEncoder struct {
 	sumBits  uint64
 	leading  uint8
 	trailing uint8
-	vals     []uint64
+	st       intStates
 	cur      bucketIndexes
 }
 
@@ -108,7 +105,7 @@ func (e *histEncoder) append(i int, t int64, h *histogram.FloatHistogram) {
 		w.writeBits(b2u(!same), 1)
 	}
 	if !same {
-		writeLayout(w, h)
+		writeLayout(w, e.prev, h)
 		e.cur.fill(h)
 	} else {
 		e.cur.pos = append(e.cur.pos[:0], e.idx.pos...)
@@ -118,15 +115,20 @@ func (e *histEncoder) append(i int, t int64, h *histogram.FloatHistogram) {
 	ints := integral(h)
 	w.writeBits(b2u(ints), 1)
 	if ints {
-		var pz float64
-		var ppos, pneg []float64
-		if comparable && e.prevInts {
-			pz, ppos, pneg = e.prev.ZeroCount, e.prev.PositiveBuckets, e.prev.NegativeBuckets
+		gauge := h.CounterResetHint == histogram.GaugeType
+		switch {
+		case !comparable || !e.prevInts:
+			e.st.reset(len(e.cur.pos), len(e.cur.neg))
+		case !same:
+			e.st.remap(&e.idx, &e.cur)
 		}
-		e.vals = append(e.vals[:0], zigzag(int64(h.ZeroCount)-int64(pz)))
-		e.vals = appendDeltas(e.vals, h.PositiveBuckets, e.cur.pos, ppos, e.idx.pos, same)
-		e.vals = appendDeltas(e.vals, h.NegativeBuckets, e.cur.neg, pneg, e.idx.neg, same)
-		writeRice(w, e.vals)
+		writeCount(w, &e.st.zero, int64(h.ZeroCount), gauge)
+		for j, v := range h.PositiveBuckets {
+			writeCount(w, &e.st.pos[j], int64(v), gauge)
+		}
+		for j, v := range h.NegativeBuckets {
+			writeCount(w, &e.st.neg[j], int64(v), gauge)
+		}
 		total := int64(h.ZeroCount)
 		for _, v := range h.PositiveBuckets {
 			total += int64(v)
@@ -193,20 +195,6 @@ func (p *prevAt) at(i int32) float64 {
 	return 0
 }
 
-func appendDeltas(dst []uint64, cur []float64, curIdx []int32, prev []float64, prevIdx []int32, same bool) []uint64 {
-	if same && len(prev) == len(cur) {
-		for j, v := range cur {
-			dst = append(dst, zigzag(int64(v)-int64(prev[j])))
-		}
-		return dst
-	}
-	p := prevAt{idx: prevIdx, vals: prev}
-	for j, v := range cur {
-		dst = append(dst, zigzag(int64(v)-int64(p.at(curIdx[j]))))
-	}
-	return dst
-}
-
 func writeFloatBuckets(w *bitWriter, cur []float64, curIdx []int32, prev []float64, prevIdx []int32, same bool) {
 	if same && len(prev) == len(cur) {
 		for j, v := range cur {
@@ -235,43 +223,6 @@ func writeFloatXOR(w *bitWriter, v, prev float64) {
 	w.writeBits(x>>uint(trail), sig)
 }
 
-// writeRice writes vals with the Rice parameter that makes them shortest.
-func writeRice(w *bitWriter, vals []uint64) {
-	var maxV uint64
-	for _, v := range vals {
-		maxV = max(maxV, v)
-	}
-	best, bestCost := 0, math.MaxInt
-	for k := 0; k <= bits.Len64(maxV); k++ {
-		cost := 0
-		for _, v := range vals {
-			if q := v >> uint(k); q < riceEscape {
-				cost += int(q) + 1 + k
-			} else {
-				cost += riceEscape + 64
-			}
-		}
-		if cost < bestCost {
-			best, bestCost = k, cost
-		}
-	}
-	k := uint(min(best, 63))
-	w.writeBits(uint64(k), 6)
-	for _, v := range vals {
-		q := v >> k
-		if q >= riceEscape {
-			w.writeBits(1<<riceEscape-1, riceEscape)
-			w.writeBits(v, 64)
-			continue
-		}
-		// q ones then a zero, in one write: q < 24.
-		w.writeBits((1<<(q+1)-1)&^1, int(q)+1)
-		if k > 0 {
-			w.writeBits(v&(1<<k-1), int(k))
-		}
-	}
-}
-
 // writeSignedField writes x in the timestamp dod buckets.
 func writeSignedField(w *bitWriter, x int64) {
 	switch {
@@ -292,17 +243,28 @@ func writeSignedField(w *bitWriter, x int64) {
 	}
 }
 
-func writeLayout(w *bitWriter, h *histogram.FloatHistogram) {
-	w.writeBits(uint64(uint8(int8(h.Schema))), 8)
-	w.writeBits(math.Float64bits(h.ZeroThreshold), 64)
-	writeSpans(w, h.PositiveSpans)
-	writeSpans(w, h.NegativeSpans)
-	if h.Schema == histogram.CustomBucketsSchema {
-		writeUvarintBits(w, uint64(len(h.CustomValues)))
-		for _, v := range h.CustomValues {
-			w.writeBits(math.Float64bits(v), 64)
+// writeLayout writes h's layout; after the first sample (prev != nil) a
+// bit first says whether schema, zero threshold and custom values
+// changed ('1': written again) or only the spans did ('0').
+func writeLayout(w *bitWriter, prev, h *histogram.FloatHistogram) {
+	head := prev == nil || prev.Schema != h.Schema ||
+		math.Float64bits(prev.ZeroThreshold) != math.Float64bits(h.ZeroThreshold) ||
+		!slices.Equal(prev.CustomValues, h.CustomValues)
+	if prev != nil {
+		w.writeBits(b2u(head), 1)
+	}
+	if head {
+		w.writeBits(uint64(uint8(int8(h.Schema))), 8)
+		w.writeBits(math.Float64bits(h.ZeroThreshold), 64)
+		if h.Schema == histogram.CustomBucketsSchema {
+			writeUvarintBits(w, uint64(len(h.CustomValues)))
+			for _, v := range h.CustomValues {
+				w.writeBits(math.Float64bits(v), 64)
+			}
 		}
 	}
+	writeSpans(w, h.PositiveSpans)
+	writeSpans(w, h.NegativeSpans)
 }
 
 func writeSpans(w *bitWriter, spans []histogram.Span) {
@@ -435,7 +397,7 @@ type histDecoder struct {
 	prevInts bool
 	idx      bucketIndexes
 	cur      bucketIndexes
-	vals     []uint64
+	st       intStates
 	sumBits  uint64
 	leading  uint8
 	trailing uint8
@@ -457,7 +419,7 @@ func (d *histDecoder) next(i int) (*histogram.FloatHistogram, error) {
 		}
 	}
 	if changed {
-		if err := d.readLayout(h); err != nil {
+		if err := d.readLayout(h, d.prev); err != nil {
 			return nil, err
 		}
 		d.cur.fill(h)
@@ -478,27 +440,31 @@ func (d *histDecoder) next(i int) (*histogram.FloatHistogram, error) {
 		return nil, errTruncated
 	}
 	if ints {
-		var pz float64
-		var ppos, pneg []float64
-		if comparable && d.prevInts {
-			pz, ppos, pneg = d.prev.ZeroCount, d.prev.PositiveBuckets, d.prev.NegativeBuckets
+		gauge := h.CounterResetHint == histogram.GaugeType
+		switch {
+		case !comparable || !d.prevInts:
+			d.st.reset(len(d.cur.pos), len(d.cur.neg))
+		case changed:
+			d.st.remap(&d.idx, &d.cur)
 		}
-		if err := d.readRice(1 + len(h.PositiveBuckets) + len(h.NegativeBuckets)); err != nil {
-			return nil, err
+		total, ok := r.readCount(&d.st.zero, gauge)
+		if !ok {
+			return nil, errTruncated
 		}
-		total := int64(pz) + unzigzag(d.vals[0])
 		h.ZeroCount = float64(total)
-		vals := d.vals[1:]
-		p := prevAt{idx: d.idx.pos, vals: ppos}
-		for j, ix := range d.cur.pos {
-			v := int64(p.at(ix)) + unzigzag(vals[j])
+		for j := range h.PositiveBuckets {
+			v, ok := r.readCount(&d.st.pos[j], gauge)
+			if !ok {
+				return nil, errTruncated
+			}
 			h.PositiveBuckets[j] = float64(v)
 			total += v
 		}
-		vals = vals[len(d.cur.pos):]
-		p = prevAt{idx: d.idx.neg, vals: pneg}
-		for j, ix := range d.cur.neg {
-			v := int64(p.at(ix)) + unzigzag(vals[j])
+		for j := range h.NegativeBuckets {
+			v, ok := r.readCount(&d.st.neg[j], gauge)
+			if !ok {
+				return nil, errTruncated
+			}
 			h.NegativeBuckets[j] = float64(v)
 			total += v
 		}
@@ -551,49 +517,6 @@ func (d *histDecoder) readFloatBuckets(dst []float64, curIdx []int32, prev []flo
 	return true
 }
 
-func (d *histDecoder) readRice(n int) error {
-	r := &d.r
-	k, ok := r.readBits(6)
-	if !ok {
-		return errTruncated
-	}
-	// Each value takes at least one bit: a count beyond what is left is
-	// corrupt, and must not size an allocation.
-	if n > 8*len(r.b)-r.pos {
-		return errTruncated
-	}
-	d.vals = slices.Grow(d.vals[:0], n)
-	for range n {
-		q := 0
-		for q < riceEscape {
-			b, ok := r.readBit()
-			if !ok {
-				return errTruncated
-			}
-			if !b {
-				break
-			}
-			q++
-		}
-		var v uint64
-		if q == riceEscape {
-			if v, ok = r.readBits(64); !ok {
-				return errTruncated
-			}
-		} else {
-			low := uint64(0)
-			if k > 0 {
-				if low, ok = r.readBits(int(k)); !ok {
-					return errTruncated
-				}
-			}
-			v = uint64(q)<<k | low
-		}
-		d.vals = append(d.vals, v)
-	}
-	return nil
-}
-
 func (d *histDecoder) readSum() error {
 	r := &d.r
 	b, ok := r.readBit()
@@ -637,7 +560,31 @@ func (d *histDecoder) readSum() error {
 	return nil
 }
 
-func (d *histDecoder) readLayout(h *histogram.FloatHistogram) error {
+func (d *histDecoder) readLayout(h, prev *histogram.FloatHistogram) error {
+	r := &d.r
+	head := true
+	if prev != nil {
+		var ok bool
+		if head, ok = r.readBit(); !ok {
+			return errTruncated
+		}
+	}
+	if head {
+		if err := d.readLayoutHead(h); err != nil {
+			return err
+		}
+	} else {
+		h.Schema, h.ZeroThreshold, h.CustomValues = prev.Schema, prev.ZeroThreshold, prev.CustomValues
+	}
+	var err error
+	if h.PositiveSpans, err = r.readSpans(); err != nil {
+		return err
+	}
+	h.NegativeSpans, err = r.readSpans()
+	return err
+}
+
+func (d *histDecoder) readLayoutHead(h *histogram.FloatHistogram) error {
 	r := &d.r
 	schema, ok := r.readBits(8)
 	if !ok {
@@ -652,13 +599,6 @@ func (d *histDecoder) readLayout(h *histogram.FloatHistogram) error {
 		return errTruncated
 	}
 	h.ZeroThreshold = math.Float64frombits(zt)
-	var err error
-	if h.PositiveSpans, err = r.readSpans(); err != nil {
-		return err
-	}
-	if h.NegativeSpans, err = r.readSpans(); err != nil {
-		return err
-	}
 	if h.Schema == histogram.CustomBucketsSchema {
 		n, ok := r.readUvarint()
 		if !ok || n > uint64(8*len(r.b)-r.pos)/64 {
