@@ -33,6 +33,9 @@ type DB struct {
 	blocks *pebble.Cache // decompressed blocks, shared by the shards
 	keys   *keyCache
 	stats  dbStats
+	// meta and exemplars keep metric metadata and exemplars (in shard 0).
+	meta      *metadataStore
+	exemplars *exemplarStore
 	// health is whether the disk takes writes; rawFS is Options.FS as
 	// given, which the probes use (opts.FS is wrapped by guardFS).
 	health *health
@@ -122,6 +125,14 @@ func open(dir string, o Options) (*DB, error) {
 		}
 		db.shards = append(db.shards, sh)
 	}
+	if err := db.openExtras(); err != nil {
+		for _, s := range db.shards {
+			s.close()
+		}
+		cache.Close()
+		db.blocks.Unref()
+		return nil, err
+	}
 	if err := db.resumeDelete(); err != nil {
 		for _, s := range db.shards {
 			s.close()
@@ -196,7 +207,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	cutoff := db.retentionCutoff()
 	perShard := make([][]writeItem, len(db.shards))
 	var buf []byte
-	dropped, written := 0, 0
+	dropped, written, histsWritten := 0, 0, 0
 	for i := range b.Series {
 		bs := &b.Series[i]
 		it := writeItem{samples: bs.Samples, hists: bs.Histograms}
@@ -254,6 +265,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			continue
 		}
 		written += len(it.samples) + len(it.hists)
+		histsWritten += len(it.hists)
 		sh := int(it.hash % uint64(len(db.shards)))
 		perShard[sh] = append(perShard[sh], it)
 	}
@@ -298,7 +310,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	var err error
 	switch n {
 	case 0:
-		return nil
+		return db.afterWrite(ctx, tenant, b, WriteStats{})
 	case 1:
 		err = db.shards[only].write(ctx, tenant, perShard[only])
 	default:
@@ -326,7 +338,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			}
 		}
 	}
-	return nil
+	return db.afterWrite(ctx, tenant, b, WriteStats{Samples: written - histsWritten, Histograms: histsWritten})
 }
 
 // validateLabels checks the label set of series i of a batch.
@@ -489,6 +501,11 @@ type Stats struct {
 	// Writable is false while the disk does not take writes (see
 	// DB.Writable).
 	Writable bool
+	// Exemplars and metadata (see Options.MaxExemplars and
+	// MaxMetadataFamilies).
+	ExemplarsOutOfOrder int64 // dropped as older than their series' newest
+	ExemplarsInvalid    int64 // dropped: labels too long or not UTF-8
+	MetadataDropped     int64 // dropped: invalid, or a family over the limit
 }
 
 // Stats returns current figures.
@@ -502,6 +519,7 @@ func (db *DB) Stats() Stats {
 		BytesSealed:    db.stats.bytesSealed.Load(),
 		Writable:       db.Writable() == nil,
 	}
+	db.extrasStatsInto(&st)
 	if db.closed.Load() {
 		return st
 	}

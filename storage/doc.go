@@ -59,6 +59,8 @@
 //	0x04 day(u32) tenant(u32) ref(u64) maxT -> dense chunk
 //	0x05 day(u32) tenant(u32) ref(u64)     -> (empty) series has data that day
 //	0x06 key                               -> KV document (shard 0)
+//	0x07 uvarint-len tenant family         -> metadata (shard 0)
+//	0x08 uvarint-len tenant slot(u32)      -> exemplar (shard 0)
 //	0x09 day(u32) tenant(u32) ref(u64) maxT -> native histogram chunk
 //
 // Why it looks like this:
@@ -83,6 +85,23 @@
 //   - Series-day keys (0x05) record which days a series has data in: they
 //     restore each series' time range at start-up for time-filtered
 //     selects, and retention drops them with the chunks.
+//
+// # Metadata and exemplars
+//
+// Both live in shard 0, in memory and in Pebble, keyed by tenant name
+// (they are few, and need no series ref). Metadata keeps the latest type,
+// unit and help per family, written only when it changes, at most
+// Options.MaxMetadataFamilies per tenant. Exemplars fill a ring of
+// Options.MaxExemplars slots per tenant, as Prometheus' circular exemplar
+// storage does: each series links its exemplars through the ring, a new
+// one takes the slot of the tenant's oldest, an exemplar identical to its
+// series' newest is not stored again and an older one is dropped. Each
+// slot is one Pebble key, overwritten in place, so the keys never outgrow
+// the ring; its value carries a sequence number that restores the order
+// at Open. Both are written without a sync after the batch's samples are
+// durable and reach the disk with Pebble's next flush (sealing, Close): a
+// clean restart keeps them, a crash may lose the last ones, which senders
+// repeat.
 //
 // # Deletes
 //

@@ -65,6 +65,15 @@ type Options struct {
 	// probes the disk after 100ms, then doubles the wait up to this, and
 	// takes writes again as soon as a probe succeeds. Default 10s.
 	WriteRetryMax time.Duration
+	// MaxExemplars is the number of exemplars kept per tenant, in a ring
+	// whose newest exemplar replaces the oldest (Prometheus'
+	// --storage.exemplars.exemplars-limit). Default 100,000; negative:
+	// exemplars are not kept.
+	MaxExemplars int
+	// MaxMetadataFamilies bounds the metric families whose metadata is
+	// kept per tenant; metadata of new families beyond it is dropped and
+	// counted. Default 100,000.
+	MaxMetadataFamilies int
 	// Logger receives the DB's structured logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
@@ -117,6 +126,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.WriteRetryMax <= 0 {
 		o.WriteRetryMax = 10 * time.Second
+	}
+	if o.MaxExemplars == 0 {
+		o.MaxExemplars = 100_000
+	}
+	if o.MaxMetadataFamilies <= 0 {
+		o.MaxMetadataFamilies = 100_000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -500,12 +500,6 @@ func (a *queries) buildInfo(*Request) (any, error) {
 	return rawJSON(append(b, '}')), nil
 }
 
-// metadata serves /api/v1/metadata: metric metadata is not stored yet.
-func (a *queries) metadata(*Request) (any, error) { return rawJSON(`{}`), nil }
-
-// exemplars serves /api/v1/query_exemplars: exemplars are not stored.
-func (a *queries) exemplars(*Request) (any, error) { return rawJSON(`[]`), nil }
-
 // formatQuery serves /api/v1/format_query.
 func (a *queries) formatQuery(r *Request) (any, error) {
 	e, err := query.Parse(r.Arg("query"))

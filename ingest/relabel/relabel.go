@@ -52,8 +52,9 @@ type writer struct {
 }
 
 // Write relabels every series of b; dropped series are not written.
+// Histograms, exemplars and metadata travel with them unchanged.
 func (x *writer) Write(ctx context.Context, tenant string, b *storage.Batch) error {
-	out := storage.Batch{Series: make([]storage.SeriesSamples, 0, len(b.Series))}
+	out := storage.Batch{Series: make([]storage.SeriesSamples, 0, len(b.Series)), Metadata: b.Metadata}
 	lb := labels.NewBuilder(labels.EmptyLabels())
 	for i := range b.Series {
 		ls, err := b.LabelsOf(i)
@@ -67,9 +68,11 @@ func (x *writer) Write(ctx context.Context, tenant string, b *storage.Batch) err
 		if !relabel.ProcessBuilder(lb, x.r.Relabel...) {
 			continue
 		}
-		out.Add(lb.Labels(), b.Series[i].Samples...)
+		ss := b.Series[i]
+		ss.Labels, ss.Key = lb.Labels(), nil
+		out.Series = append(out.Series, ss)
 	}
-	if len(out.Series) == 0 {
+	if len(out.Series) == 0 && len(out.Metadata) == 0 {
 		return nil
 	}
 	return x.w.Write(ctx, tenant, &out)

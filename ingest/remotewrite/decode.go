@@ -29,11 +29,12 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-// Counts tells what a decoded request held besides float samples.
+// Counts tells what a decoded request held.
 type Counts struct {
 	Samples    int // float samples decoded into the batch
-	Histograms int // native histogram samples, not stored
-	Exemplars  int // exemplars, not stored
+	Histograms int // native histogram samples decoded into the batch
+	Exemplars  int // exemplars decoded into the batch
+	Metadata   int // metadata entries (1.0) or series with metadata (2.0)
 }
 
 // Decoder decodes remote-write messages into storage batches. It reuses
@@ -56,13 +57,17 @@ type Decoder struct {
 	// decodeKey is labelsOfKey, bound once: batches point at it.
 	decodeKey func([]byte) (labels.Labels, error)
 	samples   []storage.Sample
+	hsamples  []storage.HSample
+	exemplars []storage.Exemplar
 	symbols   []string
 	refs      []uint32
+	exSB      labels.ScratchBuilder
+	exRefs    []uint32
 }
 
 // NewDecoder returns a Decoder.
 func NewDecoder() *Decoder {
-	d := &Decoder{sb: labels.NewScratchBuilder(16), keySB: labels.NewScratchBuilder(16)}
+	d := &Decoder{sb: labels.NewScratchBuilder(16), keySB: labels.NewScratchBuilder(16), exSB: labels.NewScratchBuilder(4)}
 	d.decodeKey = d.labelsOfKey
 	return d
 }
@@ -77,8 +82,7 @@ func NewDecoder() *Decoder {
 // set for that. Malformed labels then fail the Write with ErrInvalidSeries.
 func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 	var c Counts
-	d.samples = d.samples[:0]
-	d.n, d.quota, d.reserveErr = Size{}, Size{}, nil
+	d.reset()
 	b.Decode = d.decodeKey
 	r := pbReader{b: buf}
 	series, v2Fields := 0, 0
@@ -101,10 +105,30 @@ func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 			}
 			continue
 		}
+		if field == 3 && typ == protowire.BytesType { // metadata
+			m, err := r.bytes()
+			if err != nil {
+				return c, err
+			}
+			md, err := decodeV1Metadata(m)
+			if err != nil {
+				return c, fmt.Errorf("metadata %d: %w", c.Metadata, err)
+			}
+			b.Metadata = append(b.Metadata, md)
+			c.Metadata++
+			d.n.Metadata++
+			d.n.Bytes += len(m)
+			if d.over() {
+				if err := d.reserveAhead(); err != nil {
+					return c, err
+				}
+			}
+			continue
+		}
 		if (field == 4 || field == 5) && typ == protowire.BytesType {
 			v2Fields++
 		}
-		if err := r.skip(field, typ); err != nil { // metadata (3) and unknown fields
+		if err := r.skip(field, typ); err != nil { // unknown fields
 			return c, err
 		}
 	}
@@ -115,7 +139,7 @@ func (d *Decoder) DecodeV1(buf []byte, b *storage.Batch) (Counts, error) {
 }
 
 func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error {
-	start := len(d.samples)
+	start, hstart, estart := len(d.samples), len(d.hsamples), len(d.exemplars)
 	r := pbReader{b: msg}
 	keyStart, keyEnd, contiguous := -1, -1, true
 	for !r.done() {
@@ -150,14 +174,28 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 					return err
 				}
 			}
-		case field == 3 && typ == protowire.BytesType:
-			c.Exemplars++
-			if _, err := r.bytes(); err != nil {
+		case field == 3 && typ == protowire.BytesType: // Exemplar
+			m, err := r.bytes()
+			if err != nil {
 				return err
 			}
-		case field == 4 && typ == protowire.BytesType:
-			c.Histograms++
-			if _, err := r.bytes(); err != nil {
+			e, err := d.decodeV1Exemplar(m)
+			if err != nil {
+				return d.seriesErrorV1(msg, "exemplar", err)
+			}
+			if err := d.addExemplar(e, len(m)); err != nil {
+				return err
+			}
+		case field == 4 && typ == protowire.BytesType: // Histogram
+			m, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			h, n, err := decodeHistogram(m)
+			if err != nil {
+				return d.seriesErrorV1(msg, "histogram", err)
+			}
+			if err := d.addHistogram(h, n); err != nil {
 				return err
 			}
 		default:
@@ -166,19 +204,18 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 			}
 		}
 	}
-	n := len(d.samples) - start
-	if n == 0 {
-		return nil // exemplar- or histogram-only series
+	ss, ok := d.seriesSamples(start, hstart, estart, c)
+	if !ok {
+		return nil // nothing but labels
 	}
-	c.Samples += n
 	if d.n.Series++; d.over() {
 		if err := d.reserveAhead(); err != nil {
 			return err
 		}
 	}
-	samples := d.samples[start:len(d.samples):len(d.samples)]
 	if keyStart >= 0 && contiguous {
-		b.Series = append(b.Series, storage.SeriesSamples{Key: msg[keyStart:keyEnd], Samples: samples})
+		ss.Key = msg[keyStart:keyEnd]
+		b.Series = append(b.Series, ss)
 		return nil
 	}
 	// Labels interleaved with other fields (or none): decode them now.
@@ -189,8 +226,63 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 	if err := checkName(lset); err != nil {
 		return err
 	}
-	b.Add(lset, samples...)
+	ss.Labels = lset
+	b.Series = append(b.Series, ss)
 	return nil
+}
+
+// seriesSamples slices what the series being decoded holds out of the
+// decoder's buffers, which are only appended to during one Decode call,
+// so the batch may keep the slices until the next call. It reports false
+// when the series holds nothing, and counts what it holds in c.
+func (d *Decoder) seriesSamples(start, hstart, estart int, c *Counts) (storage.SeriesSamples, bool) {
+	n, nh, ne := len(d.samples)-start, len(d.hsamples)-hstart, len(d.exemplars)-estart
+	if n+nh+ne == 0 {
+		return storage.SeriesSamples{}, false
+	}
+	c.Samples += n
+	ss := storage.SeriesSamples{Samples: d.samples[start:len(d.samples):len(d.samples)]}
+	if nh > 0 {
+		c.Histograms += nh
+		ss.Histograms = d.hsamples[hstart:len(d.hsamples):len(d.hsamples)]
+	}
+	if ne > 0 {
+		c.Exemplars += ne
+		ss.Exemplars = d.exemplars[estart:len(d.exemplars):len(d.exemplars)]
+	}
+	return ss, true
+}
+
+// addHistogram keeps a decoded histogram sample of n buckets.
+func (d *Decoder) addHistogram(h storage.HSample, n int) error {
+	d.hsamples = append(d.hsamples, h)
+	d.n.Histograms++
+	d.n.Buckets += n
+	if d.over() {
+		return d.reserveAhead()
+	}
+	return nil
+}
+
+// addExemplar keeps a decoded exemplar that was size bytes on the wire.
+func (d *Decoder) addExemplar(e storage.Exemplar, size int) error {
+	d.exemplars = append(d.exemplars, e)
+	d.n.Exemplars++
+	d.n.Bytes += size
+	if d.over() {
+		return d.reserveAhead()
+	}
+	return nil
+}
+
+// seriesErrorV1 names the series of a 1.0 TimeSeries message msg in an
+// error about one of its histograms or exemplars.
+func (d *Decoder) seriesErrorV1(msg []byte, what string, err error) error {
+	lset, lerr := d.labelsOf(&d.sb, msg)
+	if lerr != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s of series %s: %w", what, lset, err)
 }
 
 // checkName refuses a series without a metric name, as the remote-write
@@ -243,26 +335,34 @@ func (d *Decoder) labelsOf(sb *labels.ScratchBuilder, msg []byte) (labels.Labels
 	return sb.Labels(), nil
 }
 
-// finishSeries appends the series being built to b. Samples are sliced out
-// of d.samples, which is only appended to during one Decode call, so the
-// batch may keep the slices until the next call.
-func (d *Decoder) finishSeries(b *storage.Batch, start int, c *Counts) error {
-	n := len(d.samples) - start
-	if n == 0 {
-		return nil // exemplar- or histogram-only series
+// finishSeries appends the series being built in d.sb to b, with what
+// it holds from start, hstart and estart on, and its metadata if set.
+func (d *Decoder) finishSeries(b *storage.Batch, start, hstart, estart int, md v2Metadata, c *Counts) error {
+	ss, ok := d.seriesSamples(start, hstart, estart, c)
+	if !ok && !md.set {
+		return nil // nothing but labels
 	}
 	d.sb.Sort()
 	lset := d.sb.Labels()
 	if err := checkName(lset); err != nil {
 		return err
 	}
+	if md.set {
+		c.Metadata++
+		if err := d.addV2Metadata(b, lset.Get(model.MetricNameLabel), md); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		return nil
+	}
 	if d.n.Series++; d.over() {
 		if err := d.reserveAhead(); err != nil {
 			return err
 		}
 	}
-	b.Add(lset, d.samples[start:len(d.samples):len(d.samples)]...)
-	c.Samples += n
+	ss.Labels = lset
+	b.Series = append(b.Series, ss)
 	return nil
 }
 
@@ -332,9 +432,8 @@ func decodeSample(m []byte) (storage.Sample, error) {
 // into the request's symbols table, whose first entry must be "".
 func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 	var c Counts
-	d.samples = d.samples[:0]
+	d.reset()
 	d.symbols = d.symbols[:0]
-	d.n, d.quota, d.reserveErr = Size{}, Size{}, nil
 	// Symbols may come after the series on the wire: read them first.
 	r := pbReader{b: buf}
 	for !r.done() {
@@ -398,7 +497,13 @@ func (d *Decoder) DecodeV2(buf []byte, b *storage.Batch) (Counts, error) {
 
 func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error {
 	d.refs = d.refs[:0]
-	start := len(d.samples)
+	start, hstart, estart := len(d.samples), len(d.hsamples), len(d.exemplars)
+	var (
+		md v2Metadata
+		// A histogram's or an exemplar's error names the series, whose
+		// labels may come later on the wire: keep it until then.
+		partErr error
+	)
 	r := pbReader{b: msg}
 	for !r.done() {
 		field, typ, err := r.key()
@@ -406,31 +511,10 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 			return err
 		}
 		switch {
-		case field == 1 && typ == protowire.BytesType: // packed labels_refs
-			m, err := r.bytes()
-			if err != nil {
+		case field == 1 && (typ == protowire.BytesType || typ == protowire.VarintType): // labels_refs
+			if d.refs, err = readRefs(&r, typ, d.refs); err != nil {
 				return err
 			}
-			pr := pbReader{b: m}
-			for !pr.done() {
-				v, err := pr.varint()
-				if err != nil {
-					return err
-				}
-				if v > math.MaxUint32 {
-					return malformed("label reference %d overflows uint32", v)
-				}
-				d.refs = append(d.refs, uint32(v))
-			}
-		case field == 1 && typ == protowire.VarintType: // unpacked labels_refs
-			v, err := r.varint()
-			if err != nil {
-				return err
-			}
-			if v > math.MaxUint32 {
-				return malformed("label reference %d overflows uint32", v)
-			}
-			d.refs = append(d.refs, uint32(v))
 		case field == 2 && typ == protowire.BytesType:
 			m, err := r.bytes()
 			if err != nil {
@@ -447,16 +531,46 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 				}
 			}
 		case field == 3 && typ == protowire.BytesType:
-			c.Histograms++
-			if _, err := r.bytes(); err != nil {
+			m, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			if partErr != nil {
+				continue
+			}
+			h, n, err := decodeHistogram(m)
+			if err != nil {
+				partErr = fmt.Errorf("histogram: %w", err)
+				continue
+			}
+			if err := d.addHistogram(h, n); err != nil {
 				return err
 			}
 		case field == 4 && typ == protowire.BytesType:
-			c.Exemplars++
-			if _, err := r.bytes(); err != nil {
+			m, err := r.bytes()
+			if err != nil {
 				return err
 			}
-		default: // metadata (5), created_timestamp (6), unknown
+			if partErr != nil {
+				continue
+			}
+			e, err := d.decodeV2Exemplar(m)
+			if err != nil {
+				partErr = fmt.Errorf("exemplar: %w", err)
+				continue
+			}
+			if err := d.addExemplar(e, len(m)); err != nil {
+				return err
+			}
+		case field == 5 && typ == protowire.BytesType:
+			m, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			if md, err = decodeV2Metadata(m); err != nil {
+				return err
+			}
+		default: // created_timestamp (6) of drafts, unknown
 			if err := r.skip(field, typ); err != nil {
 				return err
 			}
@@ -473,7 +587,11 @@ func (d *Decoder) decodeV2Series(msg []byte, b *storage.Batch, c *Counts) error 
 		}
 		d.sb.Add(d.symbols[n], d.symbols[v])
 	}
-	return d.finishSeries(b, start, c)
+	if partErr != nil {
+		d.sb.Sort()
+		return fmt.Errorf("series %s: %w", d.sb.Labels(), partErr)
+	}
+	return d.finishSeries(b, start, hstart, estart, md, c)
 }
 
 // pbReader reads protobuf wire format with protowire. It never allocates:
@@ -538,9 +656,14 @@ func (r *pbReader) skip(num protowire.Number, typ protowire.Type) error {
 
 // Size is what decoding a request has produced or may produce.
 type Size struct {
-	Series  int // timeseries messages
-	Samples int // float samples
-	Symbols int // symbols (2.0)
+	Series     int // timeseries messages
+	Samples    int // float samples
+	Symbols    int // symbols (2.0)
+	Histograms int // histogram samples
+	Buckets    int // their buckets, spans and custom values
+	Exemplars  int // exemplars
+	Metadata   int // metadata entries
+	Bytes      int // wire bytes of exemplars and metadata (their strings)
 }
 
 // reserveAhead makes sure Reserve has been told of everything decoded so
@@ -558,23 +681,50 @@ func (d *Decoder) reserveAhead() error {
 		return max(n-have, have/4, 256)
 	}
 	more := Size{
-		Series:  step(d.n.Series, d.quota.Series),
-		Samples: step(d.n.Samples, d.quota.Samples),
-		Symbols: step(d.n.Symbols, d.quota.Symbols),
+		Series:     step(d.n.Series, d.quota.Series),
+		Samples:    step(d.n.Samples, d.quota.Samples),
+		Symbols:    step(d.n.Symbols, d.quota.Symbols),
+		Histograms: step(d.n.Histograms, d.quota.Histograms),
+		Buckets:    step(d.n.Buckets, d.quota.Buckets),
+		Exemplars:  step(d.n.Exemplars, d.quota.Exemplars),
+		Metadata:   step(d.n.Metadata, d.quota.Metadata),
+		Bytes:      step(d.n.Bytes, d.quota.Bytes),
 	}
 	if err := d.Reserve(more); err != nil {
 		d.reserveErr = err
 		return err
 	}
-	d.quota.Series += more.Series
-	d.quota.Samples += more.Samples
-	d.quota.Symbols += more.Symbols
+	d.quota.add(more)
 	return nil
+}
+
+func (s *Size) add(o Size) {
+	s.Series += o.Series
+	s.Samples += o.Samples
+	s.Symbols += o.Symbols
+	s.Histograms += o.Histograms
+	s.Buckets += o.Buckets
+	s.Exemplars += o.Exemplars
+	s.Metadata += o.Metadata
+	s.Bytes += o.Bytes
+}
+
+// reset readies the decoder for a new request.
+func (d *Decoder) reset() {
+	d.samples = d.samples[:0]
+	// Let go of the histograms and labels of the previous request.
+	clear(d.hsamples)
+	d.hsamples = d.hsamples[:0]
+	clear(d.exemplars)
+	d.exemplars = d.exemplars[:0]
+	d.n, d.quota, d.reserveErr = Size{}, Size{}, nil
 }
 
 // over reports whether d.n has outgrown what Reserve was told.
 func (d *Decoder) over() bool {
-	return d.n.Series > d.quota.Series || d.n.Samples > d.quota.Samples || d.n.Symbols > d.quota.Symbols
+	return d.n.Series > d.quota.Series || d.n.Samples > d.quota.Samples || d.n.Symbols > d.quota.Symbols ||
+		d.n.Histograms > d.quota.Histograms || d.n.Buckets > d.quota.Buckets || d.n.Exemplars > d.quota.Exemplars ||
+		d.n.Metadata > d.quota.Metadata || d.n.Bytes > d.quota.Bytes
 }
 
 // measure counts the series, samples and symbols of an uncompressed
@@ -585,9 +735,9 @@ func (d *Decoder) over() bool {
 // cost nearly as much as decoding.
 func measure(buf []byte, v2 bool) (Size, error) {
 	var sz Size
-	seriesField := protowire.Number(1)
+	seriesField, histField, exField := protowire.Number(1), protowire.Number(4), protowire.Number(3)
 	if v2 {
-		seriesField = 5
+		seriesField, histField, exField = 5, 3, 4
 	}
 	r := pbReader{b: buf}
 	for !r.done() {
@@ -608,11 +758,26 @@ func measure(buf []byte, v2 bool) (Size, error) {
 				if err != nil {
 					return sz, err
 				}
-				if f == 2 && t == protowire.BytesType {
-					sz.Samples++
+				if t != protowire.BytesType {
+					if err := sr.skip(f, t); err != nil {
+						return sz, err
+					}
+					continue
 				}
-				if err := sr.skip(f, t); err != nil {
+				m, err := sr.bytes()
+				if err != nil {
 					return sz, err
+				}
+				switch f {
+				case 2:
+					sz.Samples++
+				case histField:
+					// An estimate: a bucket takes 1 to 9 bytes.
+					sz.Histograms++
+					sz.Buckets += len(m) / 2
+				case exField:
+					sz.Exemplars++
+					sz.Bytes += len(m)
 				}
 			}
 		case v2 && field == 4 && typ == protowire.BytesType:
@@ -620,6 +785,13 @@ func measure(buf []byte, v2 bool) (Size, error) {
 			if err := r.skip(field, typ); err != nil {
 				return sz, err
 			}
+		case !v2 && field == 3 && typ == protowire.BytesType:
+			m, err := r.bytes()
+			if err != nil {
+				return sz, err
+			}
+			sz.Metadata++
+			sz.Bytes += len(m)
 		default:
 			if err := r.skip(field, typ); err != nil {
 				return sz, err
@@ -637,5 +809,11 @@ func (d *Decoder) Trim(maxSamples int) {
 	}
 	if cap(d.symbols) > maxSamples {
 		d.symbols = nil
+	}
+	if cap(d.hsamples) > maxSamples {
+		d.hsamples = nil
+	}
+	if cap(d.exemplars) > maxSamples {
+		d.exemplars = nil
 	}
 }

@@ -41,8 +41,8 @@ func TestDecodeV1(t *testing.T) {
 	var b storage.Batch
 	c, err := NewDecoder().DecodeV1(raw, &b)
 	require.NoError(t, err)
-	require.Equal(t, Counts{Samples: 3, Histograms: 1, Exemplars: 1}, c)
-	require.Len(t, b.Series, 2)
+	require.Equal(t, Counts{Samples: 3, Histograms: 1, Exemplars: 1, Metadata: 1}, c)
+	require.Len(t, b.Series, 3)
 	require.NotNil(t, b.Series[0].Key, "contiguous labels travel as a key")
 	require.Equal(t, labels.FromStrings("__name__", "up", "job", "node"), labelsOf(t, &b, 0))
 	require.Equal(t, int64(1000), b.Series[0].Samples[0].T)
@@ -111,8 +111,8 @@ func TestDecodeV2(t *testing.T) {
 	var b storage.Batch
 	c, err := NewDecoder().DecodeV2(raw, &b)
 	require.NoError(t, err)
-	require.Equal(t, Counts{Samples: 2, Histograms: 1, Exemplars: 1}, c)
-	require.Len(t, b.Series, 1)
+	require.Equal(t, Counts{Samples: 2, Histograms: 1, Exemplars: 1, Metadata: 1}, c)
+	require.Len(t, b.Series, 2)
 	require.Equal(t, labels.FromStrings("__name__", "up", "job", "node"), b.Series[0].Labels)
 	require.Equal(t, []storage.Sample{{T: 1000, V: 1}, {T: 2000, V: 2}}, b.Series[0].Samples)
 }

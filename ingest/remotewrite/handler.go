@@ -96,12 +96,12 @@ func New(w storage.Writer, opts *Options) *Handler {
 			Help: "Float samples written through remote write.",
 		}),
 		histograms: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tsdb_remote_write_histograms_dropped_total",
-			Help: "Native histogram samples received and not stored (unsupported).",
+			Name: "tsdb_remote_write_histograms_total",
+			Help: "Native histogram samples written through remote write.",
 		}),
 		exemplars: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tsdb_remote_write_exemplars_dropped_total",
-			Help: "Exemplars received and not stored (unsupported).",
+			Name: "tsdb_remote_write_exemplars_total",
+			Help: "Exemplars stored through remote write (an exemplar repeating its series' newest counts).",
 		}),
 	}
 	h.pool.New = func() any { return &state{dec: NewDecoder()} }
@@ -116,16 +116,29 @@ func New(w storage.Writer, opts *Options) *Handler {
 // key), per sample and per 2.0 symbol, with the garbage their buffers
 // leave as they grow: measured with hostile bodies of each shape
 // (TestHostileBodiesStayInBudget), rounded up.
+//
+// A histogram sample holds its FloatHistogram (and, when it came as
+// integers, the Histogram it was converted from), each bucket a delta and
+// a float count or a float count; an exemplar its entry and labels (about
+// twice its wire bytes: the strings, and storage's encoding), a metadata
+// entry its strings.
 const (
-	seriesBytes = 640
-	sampleBytes = 64
-	symbolBytes = 48
+	seriesBytes    = 640
+	sampleBytes    = 64
+	symbolBytes    = 48
+	histogramBytes = 512
+	bucketBytes    = 32
+	exemplarBytes  = 160
+	metadataBytes  = 96
+	wireByteBytes  = 3
 )
 
 // workingBytes estimates the memory decoding and writing a request of size
 // sz holds, beyond its bodies.
 func workingBytes(sz Size) int64 {
-	return int64(sz.Series)*seriesBytes + int64(sz.Samples)*sampleBytes + int64(sz.Symbols)*symbolBytes
+	return int64(sz.Series)*seriesBytes + int64(sz.Samples)*sampleBytes + int64(sz.Symbols)*symbolBytes +
+		int64(sz.Histograms)*histogramBytes + int64(sz.Buckets)*bucketBytes + int64(sz.Exemplars)*exemplarBytes +
+		int64(sz.Metadata)*metadataBytes + int64(sz.Bytes)*wireByteBytes
 }
 
 // put returns st to the pool, without the buffers of a large request: the
@@ -255,11 +268,10 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 
 	// The decoder reserves what it decodes as it goes.
 	st.dec.Reserve = func(more Size) error { return res.Grow(bg, workingBytes(more)) }
-	var counts Counts
 	if ver == protoV2 {
-		counts, err = st.dec.DecodeV2(raw, &st.batch)
+		_, err = st.dec.DecodeV2(raw, &st.batch)
 	} else {
-		counts, err = st.dec.DecodeV1(raw, &st.batch)
+		_, err = st.dec.DecodeV1(raw, &st.batch)
 	}
 	if errors.Is(err, limits.ErrBusy) {
 		// NB: a sender retries a 503 for ever: say 413 if the whole
@@ -279,17 +291,21 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	if err != nil {
 		return ver, fasthttp.StatusBadRequest, err
 	}
-	if err := h.w.Write(bg, tenant, &st.batch); err != nil {
+	// The written counts come from storage, through any wrappers: what
+	// was stored, not what was sent (retention and relabelling drop
+	// samples, storage drops exemplars out of order).
+	var written storage.WriteStats
+	if err := h.w.Write(storage.WithWriteStats(bg, &written), tenant, &st.batch); err != nil {
 		return ver, writeerr.Status(err), err
 	}
-	h.samples.Add(float64(counts.Samples))
-	h.histograms.Add(float64(counts.Histograms))
-	h.exemplars.Add(float64(counts.Exemplars))
+	h.samples.Add(float64(written.Samples))
+	h.histograms.Add(float64(written.Histograms))
+	h.exemplars.Add(float64(written.Exemplars))
 	if ver == protoV2 {
 		hd := &ctx.Response.Header
-		hd.Set("X-Prometheus-Remote-Write-Samples-Written", strconv.Itoa(counts.Samples))
-		hd.Set("X-Prometheus-Remote-Write-Histograms-Written", "0")
-		hd.Set("X-Prometheus-Remote-Write-Exemplars-Written", "0")
+		hd.Set("X-Prometheus-Remote-Write-Samples-Written", strconv.Itoa(written.Samples))
+		hd.Set("X-Prometheus-Remote-Write-Histograms-Written", strconv.Itoa(written.Histograms))
+		hd.Set("X-Prometheus-Remote-Write-Exemplars-Written", strconv.Itoa(written.Exemplars))
 	}
 	return ver, fasthttp.StatusNoContent, nil
 }

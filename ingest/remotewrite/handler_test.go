@@ -68,12 +68,12 @@ func TestHandlerV1(t *testing.T) {
 	r := post(t, c, "application/x-protobuf", "snappy", snappyV1(t, v1Request()))
 	require.Equal(t, 204, r.code, r.body)
 	got := st.Read(t, db, "default", math.MinInt64, math.MaxInt64, anyName)
-	require.Len(t, got, 2)
+	require.Len(t, got, 3) // the histogram series too
 	require.Len(t, got[`{__name__="up", job="node"}`], 2)
 	// The tenant header scopes the write.
 	r = post(t, c, "application/x-protobuf", "", snappyV1(t, v1Request()), "X-Scope-OrgID", "acme")
 	require.Equal(t, 204, r.code, r.body)
-	require.Len(t, st.Read(t, db, "acme", math.MinInt64, math.MaxInt64, anyName), 2)
+	require.Len(t, st.Read(t, db, "acme", math.MinInt64, math.MaxInt64, anyName), 3)
 }
 
 func TestHandlerV2(t *testing.T) {
@@ -243,6 +243,9 @@ func FuzzDecodeV1(f *testing.F) {
 	raw, _ := v1Request().Marshal()
 	f.Add(raw)
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
+	for _, seed := range extrasSeedsV1(f) {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
 		d, total := reserving()
@@ -260,6 +263,9 @@ func FuzzDecodeV2(f *testing.F) {
 	req.Symbols = syms.Symbols()
 	raw, _ := req.Marshal()
 	f.Add(raw)
+	for _, seed := range extrasSeedsV2(f) {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var batch storage.Batch
 		d, total := reserving()
@@ -273,9 +279,7 @@ func reserving() (*Decoder, *Size) {
 	d := NewDecoder()
 	var total Size
 	d.Reserve = func(more Size) error {
-		total.Series += more.Series
-		total.Samples += more.Samples
-		total.Symbols += more.Symbols
+		total.add(more)
 		return nil
 	}
 	return d, &total
@@ -287,6 +291,9 @@ func reserving() (*Decoder, *Size) {
 func checkReserved(t *testing.T, b []byte, v2 bool, total Size, c Counts, batch *storage.Batch, err error) {
 	require.GreaterOrEqual(t, total.Series, len(batch.Series))
 	require.GreaterOrEqual(t, total.Samples, c.Samples)
+	require.GreaterOrEqual(t, total.Histograms, c.Histograms)
+	require.GreaterOrEqual(t, total.Exemplars, c.Exemplars)
+	require.GreaterOrEqual(t, total.Metadata, len(batch.Metadata))
 	if err != nil {
 		return
 	}
@@ -294,4 +301,6 @@ func checkReserved(t *testing.T, b []byte, v2 bool, total Size, c Counts, batch 
 	require.NoError(t, merr, "measure refused a body the decoder took")
 	require.GreaterOrEqual(t, sz.Series, len(batch.Series))
 	require.GreaterOrEqual(t, sz.Samples, c.Samples)
+	require.GreaterOrEqual(t, sz.Histograms, c.Histograms)
+	require.GreaterOrEqual(t, sz.Exemplars, c.Exemplars)
 }

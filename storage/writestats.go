@@ -1,0 +1,29 @@
+package storage
+
+import "context"
+
+// WriteStats is what a Write stored: float samples, histogram samples and
+// exemplars accepted (an exemplar identical to the newest of its series
+// counts, as in Prometheus). Samples dropped by retention, exemplars
+// dropped as invalid or out of order, and series a wrapper dropped do
+// not count. Remote write 2.0 answers with these figures.
+type WriteStats struct {
+	Samples    int
+	Histograms int
+	Exemplars  int
+}
+
+type writeStatsKey struct{}
+
+// WithWriteStats returns a context that has Writes made with it add what
+// they stored to st, through any wrappers (relabelling, limits). st is
+// not safe for concurrent Writes.
+func WithWriteStats(ctx context.Context, st *WriteStats) context.Context {
+	return context.WithValue(ctx, writeStatsKey{}, st)
+}
+
+// writeStatsOf returns the WriteStats of ctx, or nil.
+func writeStatsOf(ctx context.Context) *WriteStats {
+	st, _ := ctx.Value(writeStatsKey{}).(*WriteStats)
+	return st
+}
