@@ -24,8 +24,9 @@ import (
 )
 
 // TestDifferential sends the same generated data to Prometheus 3.14 and to
-// tsdb, runs a few hundred generated instant and range queries on both,
-// and requires the same answers.
+// tsdb (floats, classic and native histograms), runs a few hundred
+// generated instant and range queries on both, and requires the same
+// answers, native histograms compared bucket by bucket.
 func TestDifferential(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs Prometheus 3.14")
@@ -42,6 +43,7 @@ storage:
 
 	end := time.Now().Truncate(time.Minute).Add(-time.Minute)
 	req := generateData(end)
+	addHistogramData(t, req, end)
 	c := &http.Client{Timeout: time.Minute}
 	for _, target := range []string{db.URL(), prom.URL()} {
 		code, body, err := apptest.RemoteWrite(context.Background(), c, target+"/api/v1/write", req)
@@ -66,6 +68,7 @@ storage:
 	}
 	queries := generateQueries()
 	require.GreaterOrEqual(t, len(queries), 200)
+	queries = append(queries, histogramQueries()...)
 	queries = append(queries, generateModifierQueries(rand.New(rand.NewPCG(seed, 11)), end, 80)...)
 	t.Logf("seed %d (DIFFTEST_SEED)", seed)
 	times := []time.Time{end, end.Add(-7*time.Minute - 13*time.Second), end.Add(-45 * time.Minute)}
@@ -310,9 +313,11 @@ type apiResult struct {
 }
 
 type series struct {
-	Metric map[string]string `json:"metric"`
-	Value  []any             `json:"value"`
-	Values [][]any           `json:"values"`
+	Metric     map[string]string `json:"metric"`
+	Value      []any             `json:"value"`
+	Values     [][]any           `json:"values"`
+	Histogram  []any             `json:"histogram"`
+	Histograms [][]any           `json:"histograms"`
 }
 
 func fetch(c *http.Client, base, path string, params url.Values) (apiResult, error) {
@@ -387,10 +392,27 @@ func compare(c *http.Client, ours, theirs, path string, params url.Values) strin
 			return fmt.Sprintf("series %d: {%s} vs {%s}", i, key(x[i]), key(y[i]))
 		}
 		if a.Data.ResultType == "vector" {
+			if (x[i].Histogram == nil) != (y[i].Histogram == nil) {
+				return fmt.Sprintf("{%s}: value %v histogram %v vs value %v histogram %v", key(x[i]), x[i].Value, x[i].Histogram, y[i].Value, y[i].Histogram)
+			}
+			if x[i].Histogram != nil {
+				if !histogramPointEq(x[i].Histogram, y[i].Histogram) {
+					return fmt.Sprintf("{%s}: %s vs %s", key(x[i]), describeHistogramPoint(x[i].Histogram), describeHistogramPoint(y[i].Histogram))
+				}
+				continue
+			}
 			if !pointEq(x[i].Value, y[i].Value) {
 				return fmt.Sprintf("{%s}: %v vs %v", key(x[i]), x[i].Value, y[i].Value)
 			}
 			continue
+		}
+		if len(x[i].Histograms) != len(y[i].Histograms) {
+			return fmt.Sprintf("{%s}: %d histogram points vs %d", key(x[i]), len(x[i].Histograms), len(y[i].Histograms))
+		}
+		for j := range x[i].Histograms {
+			if !histogramPointEq(x[i].Histograms[j], y[i].Histograms[j]) {
+				return fmt.Sprintf("{%s} histogram point %d: %s vs %s", key(x[i]), j, describeHistogramPoint(x[i].Histograms[j]), describeHistogramPoint(y[i].Histograms[j]))
+			}
 		}
 		if len(x[i].Values) != len(y[i].Values) {
 			return fmt.Sprintf("{%s}: %d points vs %d", key(x[i]), len(x[i].Values), len(y[i].Values))
