@@ -390,6 +390,8 @@ type evaluator struct {
 	// statsSelectors are the selectors whose histograms only matter by
 	// their count and sum (see histogramStatsSelectors).
 	statsSelectors map[*metricsql.MetricExpr]bool
+	// hbuf is scratch for the windows of series holding histograms.
+	hbuf []hpoint
 }
 
 // join takes back the state of a sub-evaluator (a subquery, an @).

@@ -26,13 +26,13 @@ func hasHistograms(hs []*histogram.FloatHistogram) bool {
 	return false
 }
 
-// hpoints joins a window's points with their histograms.
-func hpoints(w []Point, hs []*histogram.FloatHistogram) []hpoint {
-	out := make([]hpoint, len(w))
+// hpoints joins a window's points with their histograms into buf.
+func hpoints(buf []hpoint, w []Point, hs []*histogram.FloatHistogram) []hpoint {
+	buf = buf[:0]
 	for i, p := range w {
-		out[i] = hpoint{T: p.T, F: p.F, H: hs[i]}
+		buf = append(buf, hpoint{T: p.T, F: p.F, H: hs[i]})
 	}
-	return out
+	return buf
 }
 
 // splitPoints returns the float points of w and the number of histograms.
@@ -54,7 +54,8 @@ func splitPoints(w []hpoint) (floats []Point, hists int) {
 // or pick samples of either kind.
 func (ev *evaluator) rangeHist(name string, def rangeFuncDef, metric labels.Labels, pts []Point, hs []*histogram.FloatHistogram, ref, rng, ts int64, sargs []float64) (hpoint, bool) {
 	mname := metric.Get(model.MetricNameLabel)
-	w := hpoints(pts, hs)
+	w := hpoints(ev.hbuf, pts, hs)
+	ev.hbuf = w // reused by the next window: nothing below keeps w
 	switch name {
 	case "rate", "increase", "delta":
 		return ev.histogramRate(mname, w, ref-rng, ref, name != "delta", name == "rate")
