@@ -57,7 +57,7 @@ storage:
 		for _, base := range []string{db.URL(), prom.URL()} {
 			r, err := fetch(c, base, "/api/v1/query_range", params)
 			require.NoError(t, err)
-			t.Logf("%s:\n%s", base, r.Data.Result)
+			t.Logf("%s:\n%s\nwarnings %q infos %q", base, r.Data.Result, r.Warnings, r.Infos)
 		}
 	}
 	seed := uint64(1)
@@ -68,15 +68,23 @@ storage:
 	}
 	queries := generateQueries()
 	require.GreaterOrEqual(t, len(queries), 200)
-	queries = append(queries, histogramQueries()...)
+	hqueries := histogramQueries()
+	queries = append(queries, hqueries...)
 	queries = append(queries, generateModifierQueries(rand.New(rand.NewPCG(seed, 11)), end, 80)...)
 	t.Logf("seed %d (DIFFTEST_SEED)", seed)
 	times := []time.Time{end, end.Add(-7*time.Minute - 13*time.Second), end.Add(-45 * time.Minute)}
 	var failures []string
 	checked := 0
 	for _, q := range queries {
+		// The annotations of the histogram queries must match too.
+		annotations := slices.Contains(hqueries, q)
 		for _, ts := range times {
 			params := url.Values{"query": {q}, "time": {fmt.Sprint(ts.Unix())}}
+			if annotations {
+				if msg := compareAnnotations(c, db.URL(), prom.URL(), "/api/v1/query", params); msg != "" {
+					failures = append(failures, fmt.Sprintf("instant %s at %d: %s", q, ts.Unix(), msg))
+				}
+			}
 			if msg := compare(c, db.URL(), prom.URL(), "/api/v1/query", params); msg != "" {
 				failures = append(failures, fmt.Sprintf("instant %s at %d: %s", q, ts.Unix(), msg))
 			}
@@ -84,6 +92,11 @@ storage:
 		}
 		params := url.Values{"query": {q}, "start": {fmt.Sprint(end.Add(-time.Hour).Unix())},
 			"end": {fmt.Sprint(end.Unix())}, "step": {"45"}}
+		if annotations {
+			if msg := compareAnnotations(c, db.URL(), prom.URL(), "/api/v1/query_range", params); msg != "" {
+				failures = append(failures, fmt.Sprintf("range %s: %s", q, msg))
+			}
+		}
 		if msg := compare(c, db.URL(), prom.URL(), "/api/v1/query_range", params); msg != "" {
 			failures = append(failures, fmt.Sprintf("range %s: %s", q, msg))
 		}
@@ -303,9 +316,11 @@ func generateModifierQueries(rng *rand.Rand, end time.Time, n int) []string {
 }
 
 type apiResult struct {
-	Status    string `json:"status"`
-	ErrorType string `json:"errorType"`
-	Error     string `json:"error"`
+	Status    string   `json:"status"`
+	ErrorType string   `json:"errorType"`
+	Error     string   `json:"error"`
+	Warnings  []string `json:"warnings"`
+	Infos     []string `json:"infos"`
 	Data      struct {
 		ResultType string          `json:"resultType"`
 		Result     json.RawMessage `json:"result"`

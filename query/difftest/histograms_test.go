@@ -2,8 +2,12 @@ package difftest
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,6 +144,18 @@ func histogramQueries() []string {
 		`label_replace(queue_size_histogram, "q", "$1", "job", "(.*)")`,
 		`queue_size_histogram == queue_size_histogram`, `queue_size_histogram > 1`,
 		`queue_size_histogram </ 1`, `queue_size_histogram >/ 0.5`,
+		`histogram_quantile(0.9, rate(` + h + `[5m]) * 2)`, `sum(rate(` + h + `[5m])) / 2`,
+		`rate(` + h + `[5m]) + rate(` + h + `[5m])`, `rate(` + h + `[5m]) - on(job, instance) rate(` + h + `[10m])`,
+		`histogram_avg(sum by (job) (rate(` + h + `[5m])))`, `avg_over_time(` + h + `[10m])`,
+		`sum_over_time(rate(` + h + `[5m])[10m:1m])`, `quantile(0.5, rate(` + h + `[5m]))`,
+		`count_values("x", queue_size_histogram)`, `histogram_fraction(-Inf, 1, ` + h + `)`,
+		`absent(` + h + `)`, `vector(1) and on() ` + h, h + ` unless ` + h + `{job="api"}`,
+		`queue_size_histogram or vector(1)`, `group by (job) (` + h + `)`, `delta(` + h + `[5m])`,
+		`irate(queue_size_histogram[1m])`, `rate(queue_size_histogram[5m])`, `stddev(` + h + `)`,
+		`min_over_time(queue_size_histogram[5m])`, `queue_size_histogram + 1`, `1 - queue_size_histogram`,
+		`queue_size_histogram * queue_size_histogram`, `histogram_quantile(0.5, {__name__=~"request_size_bytes|queue_size_histogram"})`,
+		`sum({__name__=~"request_size_bytes|queue_size_histogram"})`, `rate(request_size_bytes[5m]) + rate(` + h + `[5m])`,
+		`sum by (job) ({__name__=~"temperature|queue_size_histogram"})`,
 	}
 }
 
@@ -201,4 +217,36 @@ func TestHistogramPointEq(t *testing.T) {
 	require.False(t, histogramPointEq(a, p(`[1, {"count":"2","sum":"3","buckets":[[3,"1","2","2"]]}]`)))
 	require.False(t, histogramPointEq(a, p(`[1, {"count":"2","sum":"3"}]`)))
 	require.False(t, histogramPointEq(a, p(`[2, {"count":"2","sum":"3","buckets":[[0,"1","2","2"]]}]`)))
+}
+
+// annotationPos is the position Prometheus's API appends to an
+// annotation, which tsdb does not know (MetricsQL's parser has none).
+var annotationPos = regexp.MustCompile(` \(\d+:\d+\)$`)
+
+// compareAnnotations returns "" when both answer with the same warnings
+// and infos, positions aside.
+func compareAnnotations(c *http.Client, ours, theirs, path string, params url.Values) string {
+	a, err := fetch(c, ours, path, params)
+	if err != nil {
+		return "tsdb: " + err.Error()
+	}
+	b, err := fetch(c, theirs, path, params)
+	if err != nil {
+		return "prometheus: " + err.Error()
+	}
+	norm := func(ss []string) []string {
+		out := make([]string, 0, len(ss))
+		for _, s := range ss {
+			out = append(out, annotationPos.ReplaceAllString(s, ""))
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	if x, y := norm(a.Warnings), norm(b.Warnings); !slices.Equal(x, y) {
+		return fmt.Sprintf("warnings %q vs %q", x, y)
+	}
+	if x, y := norm(a.Infos), norm(b.Infos); !slices.Equal(x, y) {
+		return fmt.Sprintf("infos %q vs %q", x, y)
+	}
+	return ""
 }
