@@ -2,6 +2,7 @@ package query
 
 import (
 	"container/heap"
+	"errors"
 	"math"
 	"slices"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -59,7 +61,7 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 		gid, glabels := ev.seriesGroups(v, grouping, without)
 		switch name {
 		case "sum", "count", "group", "min", "max":
-			if len(glabels)*ev.numSteps() <= maxSimpleCells {
+			if len(glabels)*ev.numSteps() <= maxSimpleCells && !matrixHasHistograms(v) {
 				return ev.rangeAggregateSimple(name, v, gid, glabels)
 			}
 		}
@@ -136,7 +138,11 @@ func groupStep(name string, in Vector, paramStr string, grouping []string, witho
 	for _, s := range in {
 		var h uint64
 		if name == "count_values" {
-			ls := labels.NewBuilder(groupLabels(s.Metric, grouping, without)).Set(paramStr, strconv.FormatFloat(s.F, 'f', -1, 64)).Labels()
+			val := strconv.FormatFloat(s.F, 'f', -1, 64)
+			if s.H != nil {
+				val = s.H.String()
+			}
+			ls := labels.NewBuilder(groupLabels(s.Metric, grouping, without)).Set(paramStr, val).Labels()
 			h = ls.Hash()
 			g := findGroup(groups[h], func(g *aggGroup) bool { return labels.Equal(g.ls, ls) })
 			if g == nil {
@@ -168,6 +174,20 @@ func (ev *evaluator) aggregateGroups(name string, order []*aggGroup, p float64, 
 	var out Vector
 	for _, g := range order {
 		ss := g.samples
+		switch name {
+		case "sum", "avg", "count", "count_values", "group", "limitk", "limit_ratio":
+		default:
+			ss = ev.floatsOnly(name, ss)
+			if len(ss) == 0 {
+				continue
+			}
+		}
+		if (name == "sum" || name == "avg") && vectorHasHistograms(ss) {
+			if h, ok := ev.sumHistograms(ss, name == "avg"); ok {
+				out = append(out, Sample{Metric: g.ls, T: ts, H: h})
+			}
+			continue
+		}
 		switch name {
 		case "sum":
 			var sum, c float64
@@ -465,4 +485,154 @@ func sameGroup(a, b labels.Labels, sortedNames []string, without bool) bool {
 		return string(a.BytesWithoutLabels(nil, sortedNames...)) == string(b.BytesWithoutLabels(nil, sortedNames...))
 	}
 	return string(a.BytesWithLabels(nil, sortedNames...)) == string(b.BytesWithLabels(nil, sortedNames...))
+}
+
+// matrixHasHistograms reports whether any point of m is a histogram.
+func matrixHasHistograms(m Matrix) bool {
+	for i := range m {
+		if hasHistograms(m[i].Histograms) {
+			return true
+		}
+	}
+	return false
+}
+
+func vectorHasHistograms(v Vector) bool {
+	for i := range v {
+		if v[i].H != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// floatsOnly drops the histograms of a group for an aggregation of
+// floats, with Prometheus's info.
+func (ev *evaluator) floatsOnly(name string, ss []Sample) []Sample {
+	if !vectorHasHistograms(ss) {
+		return ss
+	}
+	ev.infoHistogramIgnoredInAggregation(name)
+	out := make([]Sample, 0, len(ss))
+	for _, s := range ss {
+		if s.H == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// sumHistograms is sum or avg over a group holding histograms, as
+// Prometheus: a group mixing floats and histograms gives nothing and a
+// warning, and histograms that do not add up (exponential with custom
+// buckets) give nothing and a warning.
+func (ev *evaluator) sumHistograms(ss []Sample, avg bool) (*histogram.FloatHistogram, bool) {
+	for _, s := range ss {
+		if s.H == nil {
+			ev.warnMixedFloatsHistogramsAggregation()
+			return nil, false
+		}
+	}
+	var resetSeen, notResetSeen bool
+	track := func(h *histogram.FloatHistogram) {
+		switch h.CounterResetHint {
+		case histogram.CounterReset:
+			resetSeen = true
+		case histogram.NotCounterReset:
+			notResetSeen = true
+		}
+	}
+	defer func() {
+		if resetSeen && notResetSeen {
+			ev.warnCounterResetCollision("aggregation")
+		}
+	}()
+	add := func(f func() (*histogram.FloatHistogram, bool, error), name string) (*histogram.FloatHistogram, bool) {
+		c, reconciled, err := f()
+		if err != nil {
+			if errors.Is(err, histogram.ErrHistogramsIncompatibleSchema) {
+				ev.warnMixedExponentialCustom(name)
+				return nil, false
+			}
+			ev.fail(execErr("%v", err))
+		}
+		if reconciled {
+			ev.infoMismatchedCustomBuckets("aggregation")
+		}
+		return c, true
+	}
+	value := ss[0].H.Copy()
+	track(value)
+	var kahanC, mean *histogram.FloatHistogram
+	incremental := false
+	count := 1.0
+	for _, s := range ss[1:] {
+		h := s.H
+		track(h)
+		name := s.Metric.Get(model.MetricNameLabel)
+		count++
+		if !avg {
+			c, ok := add(func() (*histogram.FloatHistogram, bool, error) {
+				c, _, r, err := value.KahanAdd(h, kahanC)
+				return c, r, err
+			}, name)
+			if !ok {
+				return nil, false
+			}
+			kahanC = c
+			continue
+		}
+		if !incremental {
+			v := value.Copy()
+			var c *histogram.FloatHistogram
+			if kahanC != nil {
+				c = kahanC.Copy()
+			}
+			c, ok := add(func() (*histogram.FloatHistogram, bool, error) {
+				c, _, r, err := v.KahanAdd(h, c)
+				return c, r, err
+			}, name)
+			if !ok {
+				return nil, false
+			}
+			if !v.HasOverflow() {
+				value, kahanC = v, c
+				continue
+			}
+			incremental = true
+			mean = value.Copy().Div(count - 1)
+			if kahanC != nil {
+				kahanC.Div(count - 1)
+			}
+		}
+		q := (count - 1) / count
+		if kahanC != nil {
+			kahanC.Mul(q)
+		}
+		toAdd := h.Copy().Div(count)
+		c, ok := add(func() (*histogram.FloatHistogram, bool, error) {
+			c, _, r, err := mean.Mul(q).KahanAdd(toAdd, kahanC)
+			return c, r, err
+		}, name)
+		if !ok {
+			return nil, false
+		}
+		kahanC = c
+	}
+	switch {
+	case avg && incremental:
+		if kahanC != nil {
+			value, _, _, _ = mean.Add(kahanC)
+		} else {
+			value = mean
+		}
+	case avg:
+		value.Div(count)
+		if kahanC != nil {
+			value, _, _, _ = value.Add(kahanC.Div(count))
+		}
+	case kahanC != nil:
+		value, _, _, _ = value.Add(kahanC)
+	}
+	return value.Compact(0), true
 }

@@ -1,12 +1,14 @@
 package query
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"strings"
 
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -22,7 +24,7 @@ func isSetOp(op string) bool { return op == "and" || op == "or" || op == "unless
 
 // dropsName reports whether op drops __name__ from its result.
 func dropsName(op string, returnBool bool) bool {
-	return returnBool || !isComparison(op)
+	return returnBool || (!isComparison(op) && !isTrim(op))
 }
 
 // binop applies an arithmetic or comparison operator; keep is false when a
@@ -101,15 +103,27 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 			out := make(Vector, 0, len(vec))
 			for _, smp := range vec {
 				lv, rv := smp.F, s
+				lh, rh := smp.H, (*histogram.FloatHistogram)(nil)
 				if swap {
 					lv, rv = rv, lv
+					lh, rh = rh, lh
 				}
-				v, keep := binop(op, lv, rv)
+				var h *histogram.FloatHistogram
+				var v float64
+				var keep bool
+				if lh == nil && rh == nil && !isTrim(op) {
+					v, keep = binop(op, lv, rv)
+				} else {
+					var ok bool
+					if v, h, keep, ok = ev.histogramBinop(op, lv, rv, lh, rh, false); !ok {
+						continue
+					}
+				}
 				if isComparison(op) && swap {
-					v = rv
+					v, h = rv, rh
 				}
 				if be.Bool {
-					v, keep = b2f(keep), true
+					v, h, keep = b2f(keep), nil, true
 				}
 				if !keep {
 					continue
@@ -118,7 +132,7 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 				if dropsName(op, be.Bool) && !be.KeepMetricNames {
 					ls = dropName(ls)
 				}
-				out = append(out, Sample{Metric: ls, T: ts, F: v})
+				out = append(out, Sample{Metric: ls, T: ts, F: v, H: h})
 			}
 			return out
 		}, l, r)
@@ -265,12 +279,24 @@ func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, return
 			continue
 		}
 		fl, fr := ls.F, rs.F
+		hl, hr := ls.H, rs.H
 		if m.card == cardOneToMany {
 			fl, fr = fr, fl
+			hl, hr = hr, hl
 		}
-		v, keep := binop(op, fl, fr)
+		var v float64
+		var h *histogram.FloatHistogram
+		var keep bool
+		if hl == nil && hr == nil && !isTrim(op) {
+			v, keep = binop(op, fl, fr)
+		} else {
+			var ok bool
+			if v, h, keep, ok = ev.histogramBinop(op, fl, fr, hl, hr, true); !ok {
+				continue
+			}
+		}
 		if returnBool {
-			v, keep = b2f(keep), true
+			v, h, keep = b2f(keep), nil, true
 		}
 		metric := resultMetric(ls.Metric, rs.Metric, op, m, returnBool, keepNames)
 		inserted, exists := matched[sig]
@@ -292,7 +318,7 @@ func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, return
 		if !keep {
 			continue
 		}
-		out = append(out, Sample{Metric: metric, T: ts, F: v})
+		out = append(out, Sample{Metric: metric, T: ts, F: v, H: h})
 	}
 	return out
 }
@@ -328,4 +354,83 @@ func resultMetric(lhs, rhs labels.Labels, op string, m *matching, returnBool, ke
 		}
 	}
 	return b.Labels()
+}
+
+// histogramBinop applies op where one side or both are histograms, as
+// Prometheus's vectorElemBinop: histogram*float, float*histogram and
+// histogram/float scale it, histogram±histogram adds or subtracts, ==
+// and != compare histograms; everything else is an incompatible pair.
+// ok is false when the element is dropped (after its annotation): also
+// on a counter reset collision between two vectors (vectors is true), as
+// Prometheus drops such results.
+func (ev *evaluator) histogramBinop(op string, lf, rf float64, lh, rh *histogram.FloatHistogram, vectors bool) (float64, *histogram.FloatHistogram, bool, bool) {
+	typ := func(h *histogram.FloatHistogram) string {
+		if h == nil {
+			return "float"
+		}
+		return "histogram"
+	}
+	incompatible := func() (float64, *histogram.FloatHistogram, bool, bool) {
+		ev.infoIncompatibleTypes(op, typ(lh), typ(rh))
+		return 0, nil, false, false
+	}
+	switch {
+	case lh == nil && rh == nil:
+		return incompatible()
+	case lh == nil:
+		if op == "*" {
+			return 0, rh.Copy().Mul(lf).Compact(0), true, true
+		}
+		return incompatible()
+	case rh == nil:
+		switch op {
+		case "*":
+			return 0, lh.Copy().Mul(rf).Compact(0), true, true
+		case "/":
+			return 0, lh.Copy().Div(rf).Compact(0), true, true
+		case "</":
+			return 0, lh.Copy().TrimBuckets(rf, true), true, true
+		case ">/":
+			return 0, lh.Copy().TrimBuckets(rf, false), true, true
+		}
+		return incompatible()
+	}
+	switch op {
+	case "+", "-":
+		var res *histogram.FloatHistogram
+		var collision, reconciled bool
+		var err error
+		what := "addition"
+		if op == "+" {
+			res, collision, reconciled, err = lh.Copy().Add(rh)
+		} else {
+			what = "subtraction"
+			res, collision, reconciled, err = lh.Copy().Sub(rh)
+		}
+		if err != nil {
+			if errors.Is(err, histogram.ErrHistogramsIncompatibleSchema) {
+				ev.warnIncompatibleBucketLayout(op)
+				return 0, nil, false, false
+			}
+			ev.fail(execErr("%v", err))
+		}
+		if op == "-" {
+			res.CounterResetHint = histogram.GaugeType
+		}
+		if reconciled {
+			ev.infoMismatchedCustomBuckets(what)
+		}
+		if collision {
+			ev.warnCounterResetCollision(what)
+			if vectors {
+				return 0, nil, false, false
+			}
+		}
+		return 0, res.Compact(0), true, true
+	case "==":
+		return 0, lh, lh.Equals(rh), true
+	case "!=":
+		return 0, lh, !lh.Equals(rh), true
+	}
+	return incompatible()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -135,8 +136,15 @@ func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step i
 		for _, s := range res.Series {
 			i, _ := slices.BinarySearchFunc(s.Points, keepEnd+1, func(p Point, t int64) int { return int(p.T - t) })
 			if i > 0 {
-				keep = append(keep, Series{Metric: s.Metric, Points: slices.Clone(s.Points[:i])})
+				k := Series{Metric: s.Metric, Points: slices.Clone(s.Points[:i])}
+				if s.Histograms != nil {
+					k.Histograms = slices.Clone(s.Histograms[:i])
+				}
+				keep = append(keep, k)
 				cost += int64(i)*16 + int64(len(s.Metric.String()))
+				for _, h := range k.Histograms {
+					cost += histogramBytes(h)
+				}
 			}
 		}
 		rc.c.Set(key, &cachedRange{start: start, end: keepEnd, series: keep}, cost)
@@ -156,9 +164,9 @@ func mergeRanges(old, fresh []Series, start, end int64) []Series {
 			out = append(out, Series{Metric: s.Metric})
 			i = len(out) - 1
 		}
-		for _, p := range s.Points {
+		for j, p := range s.Points {
 			if p.T >= start && p.T <= end {
-				out[i].Points = append(out[i].Points, p)
+				out[i].add(p, s.H(j))
 			}
 		}
 	}
@@ -171,4 +179,14 @@ func mergeRanges(old, fresh []Series, start, end int64) []Series {
 	out = slices.DeleteFunc(out, func(s Series) bool { return len(s.Points) == 0 })
 	slices.SortFunc(out, func(a, b Series) int { return labels.Compare(a.Metric, b.Metric) })
 	return out
+}
+
+// histogramBytes is about the memory a cached histogram holds (its
+// struct, spans and buckets); 0 for none.
+func histogramBytes(h *histogram.FloatHistogram) int64 {
+	if h == nil {
+		return 0
+	}
+	return 8 + 112 + 8*int64(len(h.PositiveSpans)+len(h.NegativeSpans)+
+		len(h.PositiveBuckets)+len(h.NegativeBuckets)+len(h.CustomValues))
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -53,4 +54,42 @@ func TestRangeCacheComputesOnlyTheTail(t *testing.T) {
 	require.False(t, cacheable(`x offset -5m`))
 	require.False(t, cacheable(`range_max(x)`))
 	require.True(t, cacheable(q))
+}
+
+// Native histograms go through the cache with their points.
+func TestRangeCacheHistograms(t *testing.T) {
+	db := st.Open(t, nil)
+	var b storage.Batch
+	var hs []storage.HSample
+	for ts := int64(0); ts <= 7200_000; ts += 15_000 {
+		n := float64(ts / 1000)
+		hs = append(hs, storage.HSample{T: ts, H: &histogram.FloatHistogram{Count: n, Sum: 2 * n,
+			PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []float64{n}}})
+	}
+	b.AddHistograms(labels.FromStrings("__name__", "h", "i", "a"), hs...)
+	b.Add(labels.FromStrings("__name__", "h", "i", "b"), storage.Sample{T: 0, V: 1})
+	require.NoError(t, db.Write(context.Background(), "default", &b))
+	eng := NewEngine(db, nil)
+	now := time.UnixMilli(7200_000)
+	rc, err := NewResultCache(64<<20, 5*time.Minute, func() time.Time { return now })
+	require.NoError(t, err)
+	defer rc.Close()
+	ctx := context.Background()
+	q := `rate(h[5m])`
+	check := func(start, end int64) {
+		t.Helper()
+		got, err := NewCached(eng, rc).Range(ctx, "default", q, start, end, 60_000)
+		require.NoError(t, err)
+		want, err := eng.Range(ctx, "default", q, start, end, 60_000)
+		require.NoError(t, err)
+		require.Equal(t, want.Series, got.Series)
+		require.Len(t, got.Series, 1)
+		require.Len(t, got.Series[0].Histograms, len(got.Series[0].Points))
+		require.NotNil(t, got.Series[0].H(0))
+	}
+	check(1800_000, 5400_000)
+	rc.c.Wait()
+	now = now.Add(5 * time.Minute)
+	check(2100_000, 5700_000)
+	require.Equal(t, int64(1), rc.Hits.Load())
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -178,6 +179,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		ev.interval = 1
 		ev.instant = true
 	}
+	ev.statsSelectors = histogramStatsSelectors(expr)
 	defer func() {
 		if r := recover(); r != nil {
 			if ee, ok := r.(evalPanic); ok {
@@ -214,7 +216,11 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 			res.Type = ValueVector
 			for _, s := range m {
 				if len(s.Points) > 0 {
-					res.Series = append(res.Series, Series{Metric: s.Metric, Points: s.Points[:1]})
+					o := Series{Metric: s.Metric, Points: s.Points[:1]}
+					if s.Histograms != nil {
+						o.Histograms = s.Histograms[:1]
+					}
+					res.Series = append(res.Series, o)
 				}
 			}
 			orderInstant(expr, res.Series)
@@ -381,6 +387,11 @@ type evaluator struct {
 	qStart, qEnd    int64 // of the whole query: start() and end()
 	instant         bool
 	warnings, infos []string
+	// statsSelectors are the selectors whose histograms only matter by
+	// their count and sum (see histogramStatsSelectors).
+	statsSelectors map[*metricsql.MetricExpr]bool
+	// hbuf is scratch for the windows of series holding histograms.
+	hbuf []hpoint
 }
 
 // join takes back the state of a sub-evaluator (a subquery, an @).
@@ -572,7 +583,7 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 	out := make(Matrix, 0, len(m))
 	for _, s := range m {
 		ev.spend(1 + len(s.Points))
-		var pts []Point
+		o := Series{Metric: s.Metric}
 		c := 0
 		for k := range n {
 			if k&(ctxCheckEvery-1) == 0 {
@@ -582,12 +593,12 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 			if at != nil {
 				want, c = *at, 0
 			}
-			if f, ok := pointAt(s.Points, &c, want); ok {
+			if p, ok := pointAt(s.Points, &c, want); ok {
 				ev.addSamples(1)
-				pts = append(pts, Point{T: ev.stepTime(k), F: f})
+				o.add(Point{T: ev.stepTime(k), F: p.F}, s.H(c))
 			}
 		}
-		out = append(out, Series{Metric: s.Metric, Points: pts})
+		out = append(out, o)
 	}
 	ev.release(m)
 	return out
@@ -648,16 +659,45 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 				seen[k] = true
 			}
 			it = s.Iterator(it)
+			hit, _ := it.(storage.HistogramIterator)
+			stats := ev.statsSelectors[me]
+			var prevH *histogram.FloatHistogram
 			var pts []Point
-			counted := 0 // of pts, against the limit; a series may be long
+			var hs []*histogram.FloatHistogram // beside pts once a histogram came
+			counted := 0                       // of pts, against the limit; a series may be long
 			if it.SeekTo(mint) {
 				for {
 					t, v := it.At()
 					if t > maxt {
 						break
 					}
-					if !dropStale || !storage.IsStaleNaN(v) {
+					var h *histogram.FloatHistogram
+					if hit != nil {
+						h = hit.AtHistogram()
+					}
+					if h != nil {
+						if h.CounterResetHint == histogram.CounterReset {
+							// NB: Prometheus 3.14 never reads a reset hint back
+							// from its storage (prometheus#15346): the sample
+							// after a reset reads as unknown, and the reset is
+							// found by comparing it with the one before.
+							h.CounterResetHint = histogram.UnknownCounterReset
+						}
+						if stats && !storage.IsStaleHistogram(h) {
+							prevH = deriveResetHint(h, prevH)
+						}
+						if !dropStale || !storage.IsStaleHistogram(h) {
+							if hs == nil {
+								hs = make([]*histogram.FloatHistogram, len(pts), cap(pts))
+							}
+							pts = append(pts, Point{T: t})
+							hs = append(hs, h)
+						}
+					} else if !dropStale || !storage.IsStaleNaN(v) {
 						pts = append(pts, Point{T: t, F: v})
+						if hs != nil {
+							hs = append(hs, nil)
+						}
 						if len(pts)-counted == ctxCheckEvery {
 							ev.spend(ctxCheckEvery)
 							ev.addSamples(ctxCheckEvery)
@@ -677,7 +717,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
 				ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
 			}
-			out = append(out, Series{Metric: ls, Points: pts})
+			out = append(out, Series{Metric: ls, Points: pts, Histograms: hs})
 		}
 		if err := ss.Err(); err != nil {
 			ev.fail(execErr("select: %v", err))
@@ -707,7 +747,7 @@ func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int
 	out := make(Matrix, 0, len(raw))
 	for _, s := range raw {
 		ev.spend(1 + len(s.Points))
-		pts := make([]Point, 0, min(n, len(s.Points)))
+		o := Series{Metric: s.Metric, Points: make([]Point, 0, min(n, len(s.Points)))}
 		j := -1
 		for k := range n {
 			if k&(ctxCheckEvery-1) == 0 {
@@ -717,17 +757,18 @@ func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int
 			for j+1 < len(s.Points) && s.Points[j+1].T <= ref {
 				j++
 			}
-			if j < 0 || s.Points[j].T <= ref-ev.lookback || storage.IsStaleNaN(s.Points[j].F) {
+			if j < 0 || s.Points[j].T <= ref-ev.lookback || isStale(s.Points[j], s.H(j)) {
 				continue
 			}
-			v := s.Points[j].F
+			h := s.H(j)
+			p := Point{T: ev.stepTime(k), F: s.Points[j].F}
 			if timestamps {
-				v = float64(s.Points[j].T) / 1000
+				p.F, h = float64(s.Points[j].T)/1000, nil
 			}
 			ev.addSamples(1)
-			pts = append(pts, Point{T: ev.stepTime(k), F: v})
+			o.add(p, h)
 		}
-		out = append(out, Series{Metric: s.Metric, Points: pts})
+		out = append(out, o)
 	}
 	ev.release(raw)
 	return out
@@ -802,6 +843,18 @@ func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
 	sub.checkSteps("subquery " + string(re.AppendString(nil)))
 	m := sub.eval(re.Expr)
 	ev.join(&sub)
+	// As Prometheus: a subquery may miss the sample of a counter reset or
+	// return it at several steps, so the reset hints of its histograms
+	// are forgotten (the histograms are compared instead).
+	for i := range m {
+		for j, h := range m[i].Histograms {
+			if h != nil && (h.CounterResetHint == histogram.CounterReset || h.CounterResetHint == histogram.NotCounterReset) {
+				c := *h
+				c.CounterResetHint = histogram.UnknownCounterReset
+				m[i].Histograms[j] = &c
+			}
+		}
+	}
 	ra.series = m
 	return ra
 }
@@ -817,7 +870,11 @@ func (ev *evaluator) rangeVectorAt(re *metricsql.RollupExpr) Matrix {
 		w := ra.window(s.Points, ref, &lo, &hi)
 		if len(w) > 0 {
 			ev.addSamples(len(w))
-			out = append(out, Series{Metric: s.Metric, Points: slices.Clone(w)})
+			o := Series{Metric: s.Metric, Points: slices.Clone(w)}
+			if s.Histograms != nil {
+				o.Histograms = slices.Clone(s.Histograms[lo:hi])
+			}
+			out = append(out, o)
 		}
 	}
 	ev.release(ra.series)
@@ -849,7 +906,7 @@ func (o *outMatrix) slot(ls labels.Labels) int {
 	return len(o.m) - 1
 }
 
-func (o *outMatrix) add(ls labels.Labels, t int64, v float64) {
+func (o *outMatrix) add(ls labels.Labels, t int64, v float64, fh *histogram.FloatHistogram) {
 	h := ls.Hash()
 	i := -1
 	for _, j := range o.index[h] {
@@ -866,7 +923,7 @@ func (o *outMatrix) add(ls labels.Labels, t int64, v float64) {
 		o.ev.failf("vector cannot contain metrics with the same labelset")
 	}
 	o.ev.addSamples(1)
-	o.m[i].Points = append(o.m[i].Points, Point{T: t, F: v})
+	o.m[i].add(Point{T: t, F: v}, fh)
 }
 
 // rangeEval runs f at every step over the instant vectors of args (a
@@ -889,14 +946,14 @@ func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, ar
 		for i, m := range args {
 			v := vecs[i][:0]
 			for j := range m {
-				if f, ok := pointAt(m[j].Points, &cursors[i][j], ts); ok {
-					v = append(v, Sample{Metric: m[j].Metric, T: ts, F: f})
+				if p, ok := pointAt(m[j].Points, &cursors[i][j], ts); ok {
+					v = append(v, Sample{Metric: m[j].Metric, T: ts, F: p.F, H: m[j].H(cursors[i][j])})
 				}
 			}
 			vecs[i] = v
 		}
 		for _, s := range f(k, ts, vecs) {
-			out.add(s.Metric, ts, s.F)
+			out.add(s.Metric, ts, s.F, s.H)
 		}
 	}
 	ev.release(args...)
@@ -904,15 +961,24 @@ func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, ar
 }
 
 // pointAt moves cursor c through pts (in time order) to step time ts and
-// returns the value there, if pts has a point at ts.
-func pointAt(pts []Point, c *int, ts int64) (float64, bool) {
+// returns the point there, if pts has one at ts.
+func pointAt(pts []Point, c *int, ts int64) (Point, bool) {
 	for *c < len(pts) && pts[*c].T < ts {
 		*c++
 	}
 	if *c < len(pts) && pts[*c].T == ts {
-		return pts[*c].F, true
+		return pts[*c], true
 	}
-	return 0, false
+	return Point{}, false
+}
+
+// isStale reports whether a point (with its histogram h, nil for a
+// float) is a stale marker.
+func isStale(p Point, h *histogram.FloatHistogram) bool {
+	if h != nil {
+		return storage.IsStaleHistogram(h)
+	}
+	return storage.IsStaleNaN(p.F)
 }
 
 // rangeEvalSeries is rangeEval for one matrix argument, telling f which
@@ -928,13 +994,13 @@ func (ev *evaluator) rangeEvalSeries(f func(k int, ts int64, in Vector, idx []in
 		ts := ev.stepTime(k)
 		v, idx = v[:0], idx[:0]
 		for j := range m {
-			if f, ok := pointAt(m[j].Points, &cursors[j], ts); ok {
-				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: f})
+			if p, ok := pointAt(m[j].Points, &cursors[j], ts); ok {
+				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: p.F, H: m[j].H(cursors[j])})
 				idx = append(idx, j)
 			}
 		}
 		for _, s := range f(k, ts, v, idx) {
-			out.add(s.Metric, ts, s.F)
+			out.add(s.Metric, ts, s.F, s.H)
 		}
 	}
 	ev.release(m)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -434,10 +435,17 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 		ev.wantArgs(fe, 1)
 		v := ev.eval(fe.Args[0])
 		return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {
-			if len(a[0]) != 1 {
-				return Vector{{F: math.NaN()}}
+			v, found := math.NaN(), false
+			for _, s := range a[0] {
+				if s.H != nil {
+					continue
+				}
+				if found {
+					return Vector{{F: math.NaN()}}
+				}
+				v, found = s.F, true
 			}
-			return Vector{{F: a[0][0].F}}
+			return Vector{{F: v}}
 		}, v)
 	case "timestamp":
 		ev.wantArgs(fe, 1)
@@ -450,7 +458,13 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 				return dropNames(ev.vectorSelector(me, ev.offsetOf(re.Offset), ev.atTime(re.At), true))
 			}
 		}
-		return ev.mapVector(ev.eval(arg), func(s Sample) (float64, bool) { return float64(s.T) / 1000, true }, false)
+		return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {
+			out := make(Vector, 0, len(a[0]))
+			for _, s := range a[0] {
+				out = append(out, Sample{Metric: dropName(s.Metric), T: ts, F: float64(s.T) / 1000})
+			}
+			return out
+		}, ev.eval(arg))
 	case "absent":
 		ev.wantArgs(fe, 1)
 		v := ev.eval(fe.Args[0])
@@ -550,12 +564,26 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 		return ev.labelJoin(fe)
 	case "sort", "sort_desc":
 		ev.wantArgs(fe, 1)
-		return ev.eval(fe.Args[0])
+		return ev.rangeEval(func(_ int, _ int64, a []Vector) Vector {
+			return slices.DeleteFunc(a[0], func(s Sample) bool { return s.H != nil })
+		}, ev.eval(fe.Args[0]))
 	case "sort_by_label", "sort_by_label_desc":
 		if len(fe.Args) < 1 {
 			ev.fail(badData("expected at least 1 argument in call to %s", name))
 		}
 		return ev.eval(fe.Args[0])
+	case "histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar":
+		ev.wantArgs(fe, 1)
+		f := histogramFuncs[name]
+		return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {
+			out := make(Vector, 0, len(a[0]))
+			for _, s := range a[0] {
+				if s.H != nil {
+					out = append(out, Sample{Metric: dropName(s.Metric), T: ts, F: f(s.H)})
+				}
+			}
+			return out
+		}, ev.eval(fe.Args[0]))
 	case "histogram_fraction":
 		ev.wantArgs(fe, 3)
 		return ev.histogramFraction(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]), ev.eval(fe.Args[2]))
@@ -647,6 +675,7 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 		if !keep {
 			ls = dropName(ls)
 		}
+		hist := hasHistograms(s.Histograms)
 		lo, hi := 0, 0
 		slot := -1 // the output series, found once (by the first output)
 		for k := range n {
@@ -658,12 +687,22 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 			for i := range scalars {
 				sargs[i] = scalarAt(scalars[i], k)
 			}
+			if hist {
+				if p, ok := ev.rangeHist(fe.Name, def, s.Metric, w, s.Histograms[lo:hi], ref, ra.rng, ev.stepTime(k), sargs); ok {
+					if slot < 0 {
+						slot = out.slot(ls)
+					}
+					ev.addSamples(1)
+					out.m[slot].add(Point{T: ev.stepTime(k), F: p.F}, p.H)
+				}
+				continue
+			}
 			if v, ok := def.fn(w, ref, ra.rng, ev.stepTime(k), sargs); ok {
 				if slot < 0 {
 					slot = out.slot(ls)
 				}
 				ev.addSamples(1)
-				out.m[slot].Points = append(out.m[slot].Points, Point{T: ev.stepTime(k), F: v})
+				out.m[slot].add(Point{T: ev.stepTime(k), F: v}, nil)
 			}
 		}
 	}
@@ -674,7 +713,7 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 		pts := out.m[i].Points
 		ev.spend(len(pts))
 		if !slices.IsSortedFunc(pts, func(a, b Point) int { return cmp.Compare(a.T, b.T) }) {
-			slices.SortFunc(pts, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
+			sortPoints(&out.m[i])
 		}
 		for j := 1; j < len(pts); j++ {
 			if pts[j].T == pts[j-1].T {
@@ -694,6 +733,9 @@ func (ev *evaluator) mapVectorK(m Matrix, f func(int, Sample) (float64, bool), k
 	return ev.rangeEval(func(k int, ts int64, a []Vector) Vector {
 		out := make(Vector, 0, len(a[0]))
 		for _, s := range a[0] {
+			if s.H != nil {
+				continue // functions of floats ignore histograms
+			}
 			v, ok := f(k, s)
 			if !ok {
 				continue
@@ -774,7 +816,7 @@ func (ev *evaluator) labelReplace(fe *metricsql.FuncExpr) Matrix {
 			}
 			ls = b.Labels()
 		}
-		out = append(out, Series{Metric: ls, Points: s.Points})
+		out = append(out, Series{Metric: ls, Points: s.Points, Histograms: s.Histograms})
 	}
 	return ev.checkDuplicates(out)
 }
@@ -809,7 +851,7 @@ func (ev *evaluator) labelJoin(fe *metricsql.FuncExpr) Matrix {
 		} else {
 			b.Set(dst, j)
 		}
-		out = append(out, Series{Metric: b.Labels(), Points: s.Points})
+		out = append(out, Series{Metric: b.Labels(), Points: s.Points, Histograms: s.Histograms})
 	}
 	return ev.checkDuplicates(out)
 }
@@ -847,18 +889,19 @@ func (ev *evaluator) checkDuplicates(m Matrix) Matrix {
 	type pt struct {
 		ls labels.Labels
 		p  Point
+		h  *histogram.FloatHistogram
 	}
 	var all []pt
 	for _, s := range m {
 		ev.spend(len(s.Points))
-		for _, p := range s.Points {
-			all = append(all, pt{s.Metric, p})
+		for i, p := range s.Points {
+			all = append(all, pt{s.Metric, p, s.H(i)})
 		}
 	}
 	slices.SortStableFunc(all, func(a, b pt) int { return cmp.Compare(a.p.T, b.p.T) })
 	ev.checkCtx()
 	for _, x := range all {
-		out.add(x.ls, x.p.T, x.p.F)
+		out.add(x.ls, x.p.T, x.p.F, x.h)
 	}
 	return out.m
 }
@@ -877,14 +920,21 @@ type bucketGroup struct {
 // an le label) by their other labels, __name__ included, as Prometheus's
 // resetHistograms does; the groups' labels drop __name__, so two metrics
 // with the same other labels are two groups with one labelset, which
-// checkDistinct refuses.
-func (ev *evaluator) classicHistograms(vec Vector) []*bucketGroup {
+// checkDistinct refuses. The native histograms of vec come back apart;
+// one whose labels equal a group's (without le) conflicts with it, and
+// both are left out with a warning.
+func (ev *evaluator) classicHistograms(vec Vector) ([]*bucketGroup, []Sample) {
 	groups := map[string]*bucketGroup{}
 	var order []*bucketGroup
+	var natives []Sample
 	for _, s := range vec {
+		if s.H != nil {
+			natives = append(natives, s)
+			continue
+		}
 		le := s.Metric.Get("le")
 		upper, err := strconv.ParseFloat(le, 64)
-		if err != nil {
+		if err != nil || math.IsNaN(upper) {
 			ev.warn("PromQL warning: bucket label %q is missing or has a malformed value of %q%s", "le", le, forMetricName(s.Metric.Get(model.MetricNameLabel)))
 			continue
 		}
@@ -897,7 +947,19 @@ func (ev *evaluator) classicHistograms(vec Vector) []*bucketGroup {
 		}
 		g.buckets = append(g.buckets, bucket{upper, s.F})
 	}
-	return order
+	if len(natives) > 0 && len(groups) > 0 {
+		kept := natives[:0]
+		for _, s := range natives {
+			if g := groups[s.Metric.String()]; g != nil && len(g.buckets) > 0 {
+				ev.warnMixedClassicNative(s.Metric.Get(model.MetricNameLabel))
+				g.buckets = nil
+				continue
+			}
+			kept = append(kept, s)
+		}
+		natives = kept
+	}
+	return order, natives
 }
 
 // forMetricName is the suffix Prometheus's annotations give a metric name
@@ -932,7 +994,14 @@ func (ev *evaluator) histogramQuantile(q, v Matrix) Matrix {
 			ev.warn("PromQL warning: quantile value should be between 0 and 1, got %v", phi)
 		}
 		var out Vector
-		for _, g := range ev.classicHistograms(a[1]) {
+		groups, natives := ev.classicHistograms(a[1])
+		for _, s := range natives {
+			out = append(out, Sample{Metric: dropName(s.Metric), T: ts, F: ev.nativeQuantile(phi, s.H, s.Metric.Get(model.MetricNameLabel))})
+		}
+		for _, g := range groups {
+			if len(g.buckets) == 0 {
+				continue
+			}
 			val, forced := bucketQuantile(phi, g.buckets)
 			if forced {
 				ev.info("PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)%s", forMetricName(g.name))
@@ -947,7 +1016,14 @@ func (ev *evaluator) histogramQuantile(q, v Matrix) Matrix {
 func (ev *evaluator) histogramFraction(lo, hi, v Matrix) Matrix {
 	return ev.rangeEval(func(k int, ts int64, a []Vector) Vector {
 		var out Vector
-		for _, g := range ev.classicHistograms(a[2]) {
+		groups, natives := ev.classicHistograms(a[2])
+		for _, s := range natives {
+			out = append(out, Sample{Metric: dropName(s.Metric), T: ts, F: ev.nativeFraction(scalarAt(lo, k), scalarAt(hi, k), s.H, s.Metric.Get(model.MetricNameLabel))})
+		}
+		for _, g := range groups {
+			if len(g.buckets) == 0 {
+				continue
+			}
 			out = append(out, Sample{Metric: g.ls, T: ts, F: bucketFraction(scalarAt(lo, k), scalarAt(hi, k), g.buckets)})
 		}
 		ev.checkDistinct(out)

@@ -282,7 +282,7 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 			for j, p := range pts {
 				np[j] = Point{T: p.T, F: r}
 			}
-			v[i].Points = np
+			v[i].Points, v[i].Histograms = np, nil
 			if !fe.KeepMetricNames && fe.Name != "range_first" && fe.Name != "range_last" {
 				v[i].Metric = dropName(v[i].Metric)
 			}
@@ -294,7 +294,7 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 		for _, kind := range []struct{ name, fn string }{{"min", "min_over_time"}, {"max", "max_over_time"}, {"avg", "avg_over_time"}} {
 			m := ev.callRange(&metricsql.FuncExpr{Name: kind.fn, Args: fe.Args}, rangeFuncs[kind.fn])
 			for _, s := range m {
-				out = append(out, Series{Metric: labels.NewBuilder(s.Metric).Set("rollup", kind.name).Labels(), Points: s.Points})
+				out = append(out, Series{Metric: labels.NewBuilder(s.Metric).Set("rollup", kind.name).Labels(), Points: s.Points, Histograms: s.Histograms})
 			}
 		}
 		return out, true

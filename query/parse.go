@@ -77,10 +77,12 @@ func parseRewritten(orig, q string, lim parseLimits) (metricsql.Expr, error) {
 		return s
 	})
 	q = rewriteModifiedSubqueries(q)
+	q = rewritePromQLOnly(q)
 	e, err := metricsql.Parse(q)
 	if err != nil {
 		return nil, parseError(orig, err)
 	}
+	restorePromQLOnly(e)
 	return e, nil
 }
 

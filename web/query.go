@@ -254,7 +254,8 @@ func appendTime(b []byte, t int64) []byte {
 	return strconv.AppendFloat(b, float64(t)/1000, 'f', -1, 64)
 }
 
-// appendValue appends a sample value as a JSON string, as Prometheus does.
+// appendValue appends a sample value as a JSON string, as Prometheus's
+// jsonutil.MarshalFloat does: exponent notation below 1e-6 and from 1e21.
 func appendValue(b []byte, v float64) []byte {
 	b = append(b, '"')
 	switch {
@@ -265,7 +266,11 @@ func appendValue(b []byte, v float64) []byte {
 	case math.IsInf(v, -1):
 		b = append(b, "-Inf"...)
 	default:
-		b = strconv.AppendFloat(b, v, 'f', -1, 64)
+		format := byte('f')
+		if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+			format = 'e'
+		}
+		b = strconv.AppendFloat(b, v, format, -1, 64)
 	}
 	return append(b, '"')
 }
@@ -300,8 +305,13 @@ func (x resultJSON) AppendJSON(b []byte) []byte {
 			}
 			b = append(b, `{"metric":`...)
 			b = appendLabelsJSON(b, s.Metric)
-			b = append(b, `,"value":`...)
-			b = appendPoint(b, s.Points[0])
+			if h := s.H(0); h != nil {
+				b = append(b, `,"histogram":`...)
+				b = appendHistogramPoint(b, s.Points[0].T, h)
+			} else {
+				b = append(b, `,"value":`...)
+				b = appendPoint(b, s.Points[0])
+			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -313,14 +323,8 @@ func (x resultJSON) AppendJSON(b []byte) []byte {
 			}
 			b = append(b, `{"metric":`...)
 			b = appendLabelsJSON(b, s.Metric)
-			b = append(b, `,"values":[`...)
-			for j, p := range s.Points {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = appendPoint(b, p)
-			}
-			b = append(b, "]}"...)
+			b = appendSeriesPoints(b, &s)
+			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}

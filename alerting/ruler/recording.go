@@ -49,7 +49,13 @@ func (g *Group) evalRecording(ctx context.Context, rl *Rule, ts time.Time, b *st
 			return errors.New("vector contains metrics with the same labelset after applying rule labels")
 		}
 		seen[k] = ls
-		b.Add(ls, storage.Sample{T: ts.UnixMilli(), V: s.Points[0].F})
+		if h := s.H(0); h != nil {
+			// A rule over native histograms records histograms, as
+			// Prometheus's does.
+			b.AddHistograms(ls, storage.HSample{T: ts.UnixMilli(), H: h.Copy()})
+		} else {
+			b.Add(ls, storage.Sample{T: ts.UnixMilli(), V: s.Points[0].F})
+		}
 	}
 	rl.mu.Lock()
 	rl.markStale(b, seen, ts.UnixMilli())

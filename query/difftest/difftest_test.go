@@ -24,8 +24,9 @@ import (
 )
 
 // TestDifferential sends the same generated data to Prometheus 3.14 and to
-// tsdb, runs a few hundred generated instant and range queries on both,
-// and requires the same answers.
+// tsdb (floats, classic and native histograms), runs a few hundred
+// generated instant and range queries on both, and requires the same
+// answers, native histograms compared bucket by bucket.
 func TestDifferential(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs Prometheus 3.14")
@@ -42,6 +43,7 @@ storage:
 
 	end := time.Now().Truncate(time.Minute).Add(-time.Minute)
 	req := generateData(end)
+	addHistogramData(t, req, end)
 	c := &http.Client{Timeout: time.Minute}
 	for _, target := range []string{db.URL(), prom.URL()} {
 		code, body, err := apptest.RemoteWrite(context.Background(), c, target+"/api/v1/write", req)
@@ -55,7 +57,7 @@ storage:
 		for _, base := range []string{db.URL(), prom.URL()} {
 			r, err := fetch(c, base, "/api/v1/query_range", params)
 			require.NoError(t, err)
-			t.Logf("%s:\n%s", base, r.Data.Result)
+			t.Logf("%s:\n%s\nwarnings %q infos %q", base, r.Data.Result, r.Warnings, r.Infos)
 		}
 	}
 	seed := uint64(1)
@@ -66,14 +68,23 @@ storage:
 	}
 	queries := generateQueries()
 	require.GreaterOrEqual(t, len(queries), 200)
+	hqueries := histogramQueries()
+	queries = append(queries, hqueries...)
 	queries = append(queries, generateModifierQueries(rand.New(rand.NewPCG(seed, 11)), end, 80)...)
 	t.Logf("seed %d (DIFFTEST_SEED)", seed)
 	times := []time.Time{end, end.Add(-7*time.Minute - 13*time.Second), end.Add(-45 * time.Minute)}
 	var failures []string
 	checked := 0
 	for _, q := range queries {
+		// The annotations of the histogram queries must match too.
+		annotations := slices.Contains(hqueries, q)
 		for _, ts := range times {
 			params := url.Values{"query": {q}, "time": {fmt.Sprint(ts.Unix())}}
+			if annotations {
+				if msg := compareAnnotations(c, db.URL(), prom.URL(), "/api/v1/query", params); msg != "" {
+					failures = append(failures, fmt.Sprintf("instant %s at %d: %s", q, ts.Unix(), msg))
+				}
+			}
 			if msg := compare(c, db.URL(), prom.URL(), "/api/v1/query", params); msg != "" {
 				failures = append(failures, fmt.Sprintf("instant %s at %d: %s", q, ts.Unix(), msg))
 			}
@@ -81,6 +92,11 @@ storage:
 		}
 		params := url.Values{"query": {q}, "start": {fmt.Sprint(end.Add(-time.Hour).Unix())},
 			"end": {fmt.Sprint(end.Unix())}, "step": {"45"}}
+		if annotations {
+			if msg := compareAnnotations(c, db.URL(), prom.URL(), "/api/v1/query_range", params); msg != "" {
+				failures = append(failures, fmt.Sprintf("range %s: %s", q, msg))
+			}
+		}
 		if msg := compare(c, db.URL(), prom.URL(), "/api/v1/query_range", params); msg != "" {
 			failures = append(failures, fmt.Sprintf("range %s: %s", q, msg))
 		}
@@ -300,9 +316,11 @@ func generateModifierQueries(rng *rand.Rand, end time.Time, n int) []string {
 }
 
 type apiResult struct {
-	Status    string `json:"status"`
-	ErrorType string `json:"errorType"`
-	Error     string `json:"error"`
+	Status    string   `json:"status"`
+	ErrorType string   `json:"errorType"`
+	Error     string   `json:"error"`
+	Warnings  []string `json:"warnings"`
+	Infos     []string `json:"infos"`
 	Data      struct {
 		ResultType string          `json:"resultType"`
 		Result     json.RawMessage `json:"result"`
@@ -310,9 +328,11 @@ type apiResult struct {
 }
 
 type series struct {
-	Metric map[string]string `json:"metric"`
-	Value  []any             `json:"value"`
-	Values [][]any           `json:"values"`
+	Metric     map[string]string `json:"metric"`
+	Value      []any             `json:"value"`
+	Values     [][]any           `json:"values"`
+	Histogram  []any             `json:"histogram"`
+	Histograms [][]any           `json:"histograms"`
 }
 
 func fetch(c *http.Client, base, path string, params url.Values) (apiResult, error) {
@@ -387,10 +407,27 @@ func compare(c *http.Client, ours, theirs, path string, params url.Values) strin
 			return fmt.Sprintf("series %d: {%s} vs {%s}", i, key(x[i]), key(y[i]))
 		}
 		if a.Data.ResultType == "vector" {
+			if (x[i].Histogram == nil) != (y[i].Histogram == nil) {
+				return fmt.Sprintf("{%s}: value %v histogram %v vs value %v histogram %v", key(x[i]), x[i].Value, x[i].Histogram, y[i].Value, y[i].Histogram)
+			}
+			if x[i].Histogram != nil {
+				if !histogramPointEq(x[i].Histogram, y[i].Histogram) {
+					return fmt.Sprintf("{%s}: %s vs %s", key(x[i]), describeHistogramPoint(x[i].Histogram), describeHistogramPoint(y[i].Histogram))
+				}
+				continue
+			}
 			if !pointEq(x[i].Value, y[i].Value) {
 				return fmt.Sprintf("{%s}: %v vs %v", key(x[i]), x[i].Value, y[i].Value)
 			}
 			continue
+		}
+		if len(x[i].Histograms) != len(y[i].Histograms) {
+			return fmt.Sprintf("{%s}: %d histogram points vs %d", key(x[i]), len(x[i].Histograms), len(y[i].Histograms))
+		}
+		for j := range x[i].Histograms {
+			if !histogramPointEq(x[i].Histograms[j], y[i].Histograms[j]) {
+				return fmt.Sprintf("{%s} histogram point %d: %s vs %s", key(x[i]), j, describeHistogramPoint(x[i].Histograms[j]), describeHistogramPoint(y[i].Histograms[j]))
+			}
 		}
 		if len(x[i].Values) != len(y[i].Values) {
 			return fmt.Sprintf("{%s}: %d points vs %d", key(x[i]), len(x[i].Values), len(y[i].Values))

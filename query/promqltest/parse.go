@@ -31,9 +31,10 @@ type Load struct {
 
 // LoadSeries is one series of a load block.
 type LoadSeries struct {
-	Labels    labels.Labels
-	Samples   []storage.Sample
-	Histogram bool
+	Labels     labels.Labels
+	Samples    []storage.Sample
+	Histograms []storage.HSample
+	Histogram  bool
 }
 
 // Clear empties the storage.
@@ -63,7 +64,7 @@ type Eval struct {
 // (instant: one); a nil entry means no point at that step.
 type ExpectedSeries struct {
 	Labels    labels.Labels
-	Values    []*float64
+	Values    []*Value
 	Histogram bool
 }
 
@@ -153,8 +154,12 @@ func parseLoad(line int, header string, body []string) (*Load, error) {
 		}
 		s := LoadSeries{Labels: ls, Histogram: hist}
 		for i, v := range vals {
-			if v != nil {
-				s.Samples = append(s.Samples, storage.Sample{T: int64(i) * iv, V: *v})
+			switch {
+			case v == nil:
+			case v.H != nil:
+				s.Histograms = append(s.Histograms, storage.HSample{T: int64(i) * iv, H: v.H})
+			default:
+				s.Samples = append(s.Samples, storage.Sample{T: int64(i) * iv, V: v.F})
 			}
 		}
 		ld.Histogram = ld.Histogram || hist
@@ -410,24 +415,18 @@ func parseLabels(s string) (labels.Labels, error) {
 }
 
 // parseValues expands value items; a nil entry is a step without a sample.
-func parseValues(s string) ([]*float64, bool, error) {
-	var out []*float64
+func parseValues(s string) ([]*Value, bool, error) {
+	var out []*Value
 	hist := false
 	f := tokens(s)
 	for _, it := range f {
 		if strings.HasPrefix(it, "{{") {
 			hist = true
-			n := 1
-			if i := strings.LastIndex(it, "}}x"); i >= 0 {
-				k, err := strconv.Atoi(it[i+3:])
-				if err != nil {
-					return nil, hist, fmt.Errorf("bad histogram item %q", it)
-				}
-				n = k + 1
+			vs, err := parseHistogramItem(it)
+			if err != nil {
+				return nil, hist, err
 			}
-			for range n {
-				out = append(out, nil)
-			}
+			out = append(out, vs...)
 			continue
 		}
 		switch {
@@ -444,14 +443,13 @@ func parseValues(s string) ([]*float64, bool, error) {
 			}
 			continue
 		case it == "stale":
-			v := math.Float64frombits(storage.StaleNaN)
-			out = append(out, &v)
+			out = append(out, &Value{F: math.Float64frombits(storage.StaleNaN)})
 			continue
 		}
 		// NxK, A+BxK, A-BxK come first: "0x59" is 60 zeros, not 89.
 		rep := repRe.MatchString(it)
 		if v, err := parseNumber(it); err == nil && !rep {
-			out = append(out, &v)
+			out = append(out, &Value{F: v})
 			continue
 		}
 		xi := strings.LastIndexByte(it, 'x')
@@ -484,8 +482,7 @@ func parseValues(s string) ([]*float64, bool, error) {
 		}
 		cur := a
 		for i := 0; i <= k; i++ {
-			v := cur
-			out = append(out, &v)
+			out = append(out, &Value{F: cur})
 			cur += sign * d
 		}
 	}

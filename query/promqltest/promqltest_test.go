@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/stretchr/testify/require"
 
 	"github.com/emsdb/tsdb/storage"
@@ -78,7 +79,7 @@ func TestConformance(t *testing.T) {
 					m[key].skip++
 				}
 			}
-			if c.Class != "stable" {
+			if c.Class != "stable" && c.Class != NativeHistograms {
 				continue
 			}
 			switch {
@@ -101,7 +102,7 @@ func TestConformance(t *testing.T) {
 		c := byFile[n]
 		t.Logf("%-28s pass %4d  fail %4d  skip %4d", n, c.pass, c.fail, c.skip)
 	}
-	for _, cl := range []string{"stable", "experimental", "skip: native histograms", "skip: start timestamps"} {
+	for _, cl := range []string{"stable", "experimental", NativeHistograms, "skip: start timestamps"} {
 		if c := byClass[cl]; c != nil {
 			t.Logf("%-28s pass %4d  fail %4d  skip %4d", cl, c.pass, c.fail, c.skip)
 		}
@@ -147,7 +148,7 @@ func writeKnown(t *testing.T, files []string) {
 		cases, err := Run(context.Background(), filepath.Base(f), string(src), openStore(t))
 		require.NoError(t, err)
 		for _, c := range cases {
-			if c.Class == "stable" && c.Status == Fail {
+			if (c.Class == "stable" || c.Class == NativeHistograms) && c.Status == Fail {
 				lines = append(lines, c.ID()+" "+c.Query)
 			}
 		}
@@ -217,4 +218,62 @@ func TestPromQLCorners(t *testing.T) {
 	for _, c := range cases {
 		require.Equal(t, Pass, c.Status, "%s: %s\n%s", c.ID(), c.Query, c.Err)
 	}
+}
+
+func TestParseHistograms(t *testing.T) {
+	cmds, err := Parse(`
+load 1m
+  h {{schema:1 sum:5 count:4 z_bucket:1 z_bucket_w:0.001 buckets:[1 2] offset:-1 n_buckets:[0 1] n_offset:2}} _ {{count:1}}x1 stale
+  c {{schema:0 sum:1 count:1 buckets:[1] counter_reset_hint:gauge}}+{{sum:2 count:2 buckets:[2]}}x2
+  d {{schema:-53 sum:9 count:3 custom_values:[1 5] buckets:[1 2]}}-{{schema:-53 sum:1 count:1 custom_values:[1 5] buckets:[0 1]}}x1
+
+eval instant at 1m h
+  h {{count:1 counter_reset_hint:not_reset}}
+`)
+	require.NoError(t, err)
+	ld := cmds[0].(*Load)
+	h := ld.Series[0]
+	require.Len(t, h.Histograms, 3)
+	require.Equal(t, []int64{0, 120_000, 180_000}, []int64{h.Histograms[0].T, h.Histograms[1].T, h.Histograms[2].T})
+	require.Len(t, h.Samples, 1, "stale is a float stale marker")
+	require.True(t, storage.IsStaleNaN(h.Samples[0].V))
+	require.Equal(t, int64(240_000), h.Samples[0].T)
+	want := &histogram.FloatHistogram{
+		Schema: 1, Sum: 5, Count: 4, ZeroCount: 1, ZeroThreshold: 0.001,
+		PositiveSpans: []histogram.Span{{Offset: -1, Length: 2}}, PositiveBuckets: []float64{1, 2},
+		NegativeSpans: []histogram.Span{{Offset: 2, Length: 2}}, NegativeBuckets: []float64{0, 1},
+	}
+	require.True(t, want.Equals(h.Histograms[0].H), "%s", h.Histograms[0].H.TestExpression())
+
+	c := ld.Series[1].Histograms
+	require.Len(t, c, 3, "the base and 2 increments")
+	require.Equal(t, 5.0, c[2].H.Count)
+	require.Equal(t, []float64{5}, c[2].H.PositiveBuckets)
+
+	d := ld.Series[2].Histograms
+	require.Len(t, d, 2)
+	require.Equal(t, 2.0, d[1].H.Count)
+	require.Equal(t, []float64{1, 5}, d[1].H.CustomValues)
+
+	ev := cmds[1].(*Eval)
+	require.True(t, ev.ExpectsHistograms)
+	v := ev.Series[0].Values[0]
+	require.True(t, v.HintSet)
+	require.Equal(t, histogram.NotCounterReset, v.H.CounterResetHint)
+
+	_, err = Parse("load 1m\n  h {{schema:0 bogus:1}}\n")
+	require.Error(t, err)
+	_, err = Parse("load 1m\n  h {{schema:0 counter_reset_hint:maybe}}\n")
+	require.Error(t, err)
+}
+
+func TestHistogramEq(t *testing.T) {
+	a := &histogram.FloatHistogram{Count: 2, Sum: 3, PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}, {Offset: 2, Length: 0}}, PositiveBuckets: []float64{2}}
+	b := &histogram.FloatHistogram{Count: 2, Sum: 3 + 1e-9, PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []float64{2}}
+	require.True(t, histogramEq(a, b, false), "empty spans and tiny float differences do not count")
+	b.CounterResetHint = histogram.GaugeType
+	require.True(t, histogramEq(a, b, false))
+	require.False(t, histogramEq(a, b, true), "the hint counts when the script set it")
+	b.PositiveBuckets = []float64{3}
+	require.False(t, histogramEq(a, b, false))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/query"
@@ -78,19 +79,23 @@ func Run(ctx context.Context, file, src string, open func() (Store, func(), erro
 				if s.Histogram {
 					histNames[s.Labels.Get(model.MetricNameLabel)] = true
 					histSeries = append(histSeries, s.Labels)
-					if len(s.Samples) == 0 {
-						continue
-					}
 				}
 				if len(s.Samples) > 0 {
 					b.Add(s.Labels, s.Samples...)
 				}
+				if len(s.Histograms) > 0 {
+					b.AddHistograms(s.Labels, s.Histograms...)
+				}
 			}
 			if c.WithNHCB {
-				for _, s := range c.Series {
-					if n := s.Labels.Get(model.MetricNameLabel); strings.HasSuffix(n, "_bucket") {
-						histNames[strings.TrimSuffix(n, "_bucket")] = true
-					}
+				nhcb, err := customBucketSeries(c.Series)
+				if err != nil {
+					return out, fmt.Errorf("%s:%d: load_with_nhcb: %w", file, c.Line, err)
+				}
+				for _, s := range nhcb {
+					histNames[s.Labels.Get(model.MetricNameLabel)] = true
+					histSeries = append(histSeries, s.Labels)
+					b.AddHistograms(s.Labels, s.Histograms...)
 				}
 			}
 			if err := st.Write(ctx, "default", &b); err != nil {
@@ -118,35 +123,12 @@ var (
 	identRe           = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
 )
 
-// classify sorts an eval into stable PromQL, an experimental stretch, or
-// a skip (it needs native histograms, which we do not store).
+// classify sorts an eval into stable PromQL, stable PromQL over native
+// histograms, an experimental stretch, or a skip.
 func classify(file string, e *Eval, histNames map[string]bool, histSeries []labels.Labels) string {
-	if e.ExpectsHistograms {
-		return "skip: native histograms"
-	}
-	// A selector matching a series that holds native histograms: their
-	// samples were not loaded.
-	if sels, err := query.Selectors(e.Query); err == nil {
-		for _, sel := range sels {
-			for _, set := range sel {
-				for _, hs := range histSeries {
-					if matchesAll(set, hs) {
-						return "skip: native histograms"
-					}
-				}
-			}
-		}
-	}
-	for _, id := range identRe.FindAllString(e.Query, -1) {
-		if histNames[id] {
-			return "skip: native histograms"
-		}
-	}
 	switch {
 	case file == "start_timestamps.test":
 		return "skip: start timestamps"
-	case file == "native_histograms.test":
-		return "skip: native histograms"
 	case experimentalFuncs.MatchString(e.Query):
 		return "experimental: functions"
 	case extendedSelectors.MatchString(e.Query):
@@ -155,8 +137,36 @@ func classify(file string, e *Eval, histNames map[string]bool, histSeries []labe
 		return "experimental: fill modifiers"
 	case file == "name_label_dropping.test" || file == "type_and_unit.test":
 		return "experimental: delayed name removal"
+	case file == "native_histograms.test" || e.ExpectsHistograms || touchesHistograms(e, histNames, histSeries):
+		return NativeHistograms
 	}
 	return "stable"
+}
+
+// NativeHistograms is the class of the stable cases that involve native
+// histograms.
+const NativeHistograms = "native histograms"
+
+// touchesHistograms reports whether a query may read a series that holds
+// native histograms.
+func touchesHistograms(e *Eval, histNames map[string]bool, histSeries []labels.Labels) bool {
+	if sels, err := query.Selectors(e.Query); err == nil {
+		for _, sel := range sels {
+			for _, set := range sel {
+				for _, hs := range histSeries {
+					if matchesAll(set, hs) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	for _, id := range identRe.FindAllString(e.Query, -1) {
+		if histNames[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // runEval runs an eval and, like Prometheus's runner, the checks derived
@@ -223,14 +233,18 @@ func rangeMode(ctx context.Context, eng *query.Engine, e *Eval, q string, at int
 	}
 	var got []query.Series
 	for _, s := range res.Series {
-		for _, p := range s.Points {
+		for i, p := range s.Points {
 			if p.T == at {
-				got = append(got, query.Series{Metric: s.Metric, Points: []query.Point{p}})
+				g := query.Series{Metric: s.Metric, Points: []query.Point{p}}
+				if h := s.H(i); h != nil {
+					g.Histograms = []*histogram.FloatHistogram{h}
+				}
+				got = append(got, g)
 			}
 		}
 	}
 	if e.Scalar != nil {
-		if len(got) == 0 || !floatEq(got[0].Points[0].F, *e.Scalar) {
+		if len(got) == 0 || got[0].H(0) != nil || !floatEq(got[0].Points[0].F, *e.Scalar) {
 			return fmt.Errorf("got %s at %d, want scalar %v", describe(got), at, *e.Scalar)
 		}
 		return nil
@@ -373,9 +387,28 @@ func compareVector(got []query.Series, want []ExpectedSeries, ordered bool) erro
 		if len(w.Values) != 1 || w.Values[0] == nil {
 			return fmt.Errorf("bad expectation for %s", w.Labels)
 		}
-		if g := got[j].Points[0].F; !floatEq(g, *w.Values[0]) {
-			return fmt.Errorf("series %s: got %v, want %v", w.Labels, g, *w.Values[0])
+		if err := compareValue(got[j].Points[0], got[j].H(0), w.Values[0]); err != nil {
+			return fmt.Errorf("series %s: %w", w.Labels, err)
 		}
+	}
+	return nil
+}
+
+// compareValue compares a point with its expectation as Prometheus's
+// runner does: floats with a relative tolerance, histograms field by
+// field once compacted.
+func compareValue(p query.Point, h *histogram.FloatHistogram, w *Value) error {
+	switch {
+	case w.H == nil && h != nil:
+		return fmt.Errorf("got histogram %s, want float %v", h.TestExpression(), w.F)
+	case w.H != nil && h == nil:
+		return fmt.Errorf("got float %v, want histogram %s", p.F, w.H.TestExpression())
+	case w.H != nil:
+		if !histogramEq(w.H.Copy().Compact(0), h.Copy().Compact(0), w.HintSet) {
+			return fmt.Errorf("got %s, want %s", h.TestExpression(), w.H.TestExpression())
+		}
+	case !floatEq(p.F, w.F):
+		return fmt.Errorf("got %v, want %v", p.F, w.F)
 	}
 	return nil
 }
@@ -402,13 +435,16 @@ func compareMatrix(got []query.Series, want []ExpectedSeries, start, step int64)
 	for _, w := range want {
 		j := slices.IndexFunc(got, func(s query.Series) bool { return labels.Equal(s.Metric, w.Labels) })
 		var pts []query.Point
+		var hs []*histogram.FloatHistogram
 		if j >= 0 {
-			pts = got[j].Points
+			pts, hs = got[j].Points, got[j].Histograms
 		}
-		var exp []query.Point
+		var exp []*Value
+		var expT []int64
 		for i, v := range w.Values {
 			if v != nil {
-				exp = append(exp, query.Point{T: start + int64(i)*step, F: *v})
+				exp = append(exp, v)
+				expT = append(expT, start+int64(i)*step)
 			}
 		}
 		if len(exp) == 0 {
@@ -418,15 +454,34 @@ func compareMatrix(got []query.Series, want []ExpectedSeries, start, step int64)
 			return fmt.Errorf("missing series %s; got %s", w.Labels, describe(got))
 		}
 		if len(pts) != len(exp) {
-			return fmt.Errorf("series %s: got %d points %v, want %d %v", w.Labels, len(pts), pts, len(exp), exp)
+			return fmt.Errorf("series %s: got %d points %s, want %d", w.Labels, len(pts), describePoints(&got[j]), len(exp))
 		}
 		for i := range exp {
-			if pts[i].T != exp[i].T || !floatEq(pts[i].F, exp[i].F) {
-				return fmt.Errorf("series %s point %d: got %v, want %v", w.Labels, i, pts[i], exp[i])
+			if pts[i].T != expT[i] {
+				return fmt.Errorf("series %s point %d: got t=%d, want t=%d", w.Labels, i, pts[i].T, expT[i])
+			}
+			var h *histogram.FloatHistogram
+			if hs != nil {
+				h = hs[i]
+			}
+			if err := compareValue(pts[i], h, exp[i]); err != nil {
+				return fmt.Errorf("series %s point %d (t=%d): %w", w.Labels, i, pts[i].T, err)
 			}
 		}
 	}
 	return nil
+}
+
+func describePoints(s *query.Series) string {
+	var b strings.Builder
+	for i, p := range s.Points {
+		if h := s.H(i); h != nil {
+			fmt.Fprintf(&b, "%s@%d ", h.TestExpression(), p.T)
+		} else {
+			fmt.Fprintf(&b, "%v@%d ", p.F, p.T)
+		}
+	}
+	return b.String()
 }
 
 func describe(ss []query.Series) string {
@@ -436,7 +491,9 @@ func describe(ss []query.Series) string {
 			fmt.Fprintf(&b, " … (%d more)", len(ss)-i)
 			break
 		}
-		if len(s.Points) > 0 {
+		if len(s.Points) > 0 && s.H(0) != nil {
+			fmt.Fprintf(&b, "%s=%s ", s.Metric, s.H(0).TestExpression())
+		} else if len(s.Points) > 0 {
 			fmt.Fprintf(&b, "%s=%v ", s.Metric, s.Points[0].F)
 		} else {
 			fmt.Fprintf(&b, "%s ", s.Metric)
@@ -463,4 +520,56 @@ func floatEq(a, b float64) bool {
 		return diff < 1e-6*minNormal
 	}
 	return diff/math.Min(absSum, math.MaxFloat64) < 1e-6
+}
+
+// histogramEq compares two compacted histograms as Prometheus's runner
+// does (compareNativeHistogram): floats with a tolerance, spans by the
+// buckets they name, the counter reset hint only when the script set it.
+func histogramEq(exp, got *histogram.FloatHistogram, hintSet bool) bool {
+	if exp.Schema != got.Schema || !floatEq(exp.Count, got.Count) || !floatEq(exp.Sum, got.Sum) {
+		return false
+	}
+	if exp.UsesCustomBuckets() && !histogram.CustomBucketBoundsMatch(exp.CustomValues, got.CustomValues) {
+		return false
+	}
+	if exp.ZeroThreshold != got.ZeroThreshold || !floatEq(exp.ZeroCount, got.ZeroCount) {
+		return false
+	}
+	if !spansMatch(exp.NegativeSpans, got.NegativeSpans) || !bucketsMatch(exp.NegativeBuckets, got.NegativeBuckets) {
+		return false
+	}
+	if !spansMatch(exp.PositiveSpans, got.PositiveSpans) || !bucketsMatch(exp.PositiveBuckets, got.PositiveBuckets) {
+		return false
+	}
+	return !hintSet || exp.CounterResetHint == got.CounterResetHint
+}
+
+func bucketsMatch(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !floatEq(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// spansMatch compares spans, joining empty spans into the next one.
+func spansMatch(a, b []histogram.Span) bool {
+	norm := func(s []histogram.Span) []histogram.Span {
+		var out []histogram.Span
+		var off int32
+		for _, sp := range s {
+			off += sp.Offset
+			if sp.Length == 0 {
+				continue
+			}
+			out = append(out, histogram.Span{Offset: off, Length: sp.Length})
+			off = 0
+		}
+		return out
+	}
+	return slices.Equal(norm(a), norm(b))
 }
