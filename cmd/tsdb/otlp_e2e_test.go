@@ -129,10 +129,31 @@ func TestOTLPFromTheOpenTelemetrySDK(t *testing.T) {
 	require.Equal(t, with("target_info", "deployment_environment", "test"), s.Metric)
 	require.Len(t, query(`{__name__=~"http_server_request_duration_seconds_bucket"}`), 4)
 
-	// The exponential histogram is a native histogram, in storage.
-	// TODO(otlp): check the query API's "histogram" JSON and
-	// histogram_count() once PromQL over histograms (nhq) lands; until
-	// then the engine reads the series as floats.
+	// The exponential histogram is a native histogram: in the query API's
+	// JSON (as Prometheus writes it for Grafana's heatmaps), to PromQL,
+	// and in storage.
+	code, body := srv.Get(t, "/api/v1/query?query=rpc_latency_milliseconds")
+	require.Equal(t, 200, code, body)
+	var hr struct {
+		Data struct {
+			Result []struct {
+				Histogram [2]json.RawMessage `json:"histogram"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &hr), body)
+	require.Len(t, hr.Data.Result, 1, body)
+	var h struct {
+		Count   string  `json:"count"`
+		Sum     string  `json:"sum"`
+		Buckets [][]any `json:"buckets"`
+	}
+	require.NoError(t, json.Unmarshal(hr.Data.Result[0].Histogram[1], &h), body)
+	require.Equal(t, "5", h.Count)
+	require.Equal(t, "115", h.Sum)
+	require.Len(t, h.Buckets, 5, "five populated buckets: %s", body)
+	require.Equal(t, "5", one("histogram_count(rpc_latency_milliseconds)").value())
+	require.Equal(t, "115", one("histogram_sum(rpc_latency_milliseconds)").value())
 	s = one("rpc_latency_milliseconds")
 	require.Equal(t, with("rpc_latency_milliseconds"), s.Metric)
 	srv.Stop(t)

@@ -149,6 +149,19 @@ remote_write:
 		require.Equal(t, "app", s["seriesLabels"].(map[string]any)["job"])
 	}
 
+	// The native histogram answers as one, to the JSON Grafana's heatmaps
+	// read and to PromQL.
+	var res []any
+	require.Eventually(t, func() bool {
+		res, _ = get("/api/v1/query?query=app_request_duration_seconds", "default")["data"].(map[string]any)["result"].([]any)
+		return len(res) == 1 && res[0].(map[string]any)["histogram"] != nil
+	}, 30*time.Second, 500*time.Millisecond, "no native histogram: %v", res)
+	cnt := get("/api/v1/query?query=histogram_count(app_request_duration_seconds)", "default")["data"].(map[string]any)["result"].([]any)
+	require.Len(t, cnt, 1)
+	n, err := strconv.ParseFloat(cnt[0].(map[string]any)["value"].([]any)[1].(string), 64)
+	require.NoError(t, err)
+	require.Positive(t, n, "observations counted")
+
 	// Wait until Prometheus has sent histograms, exemplars and samples
 	// (and had the answers), then it must report no failure.
 	promMetrics := func() string {
