@@ -89,6 +89,9 @@ func (db *DB) applyDelete(ctx context.Context, in *deleteIntent) (int, error) {
 		})
 	}
 	err := g.Wait()
+	if xerr := db.exemplars.delete(in.tenant, in.mint, in.maxt, in.matchers); xerr != nil && err == nil {
+		err = fmt.Errorf("delete exemplars: %w", xerr)
+	}
 	return int(total.Load()), err
 }
 

@@ -60,6 +60,9 @@ type exemplarEntry struct {
 	seq  uint64
 	next int // slot of the series' next newer exemplar, or -1
 	s    *exemplarSeries
+	// deleted marks an exemplar removed by a deletion: readers skip it,
+	// its key is gone from Pebble, and the ring reuses its slot in turn.
+	deleted bool
 }
 
 type exemplarSeries struct {
@@ -306,7 +309,7 @@ func (s *exemplarStore) add(b *pebble.Batch, tenant string, lset labels.Labels, 
 		ser := r.index[seriesKey]
 		if ser != nil {
 			newest := r.entries[ser.newest].e
-			if sameExemplar(e, newest) {
+			if sameExemplar(e, newest) && !r.entries[ser.newest].deleted {
 				accepted++
 				continue
 			}
@@ -401,7 +404,7 @@ func (s *exemplarStore) query(tenant string, mint, maxt int64, matcherSets [][]*
 		}
 		var es []Exemplar
 		for i := ser.oldest; i >= 0; i = r.entries[i].next {
-			if e := r.entries[i].e; e.T >= mint && e.T <= maxt {
+			if e := r.entries[i].e; e.T >= mint && e.T <= maxt && !r.entries[i].deleted {
 				es = append(es, e)
 			}
 		}
@@ -411,6 +414,40 @@ func (s *exemplarStore) query(tenant string, mint, maxt int64, matcherSets [][]*
 	}
 	slices.SortFunc(out, func(a, b SeriesExemplars) int { return labels.Compare(a.Labels, b.Labels) })
 	return out
+}
+
+// delete removes the tenant's exemplars in [mint, maxt] of the series
+// matching every matcher of ms, as DeleteSeries removes their samples.
+func (s *exemplarStore) delete(tenant string, mint, maxt int64, ms []*labels.Matcher) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.mu.tenants[tenant]
+	if r == nil {
+		return nil
+	}
+	pb := s.db.NewBatch()
+	defer pb.Close()
+	var key []byte
+	for _, ser := range r.index {
+		if !matchesAny(ser.lset, [][]*labels.Matcher{ms}) {
+			continue
+		}
+		for i := ser.oldest; i >= 0; i = r.entries[i].next {
+			en := &r.entries[i]
+			if en.deleted || en.e.T < mint || en.e.T > maxt {
+				continue
+			}
+			en.deleted = true
+			key = exemplarKey(key[:0], tenant, i)
+			if err := pb.Delete(key, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if pb.Empty() {
+		return nil
+	}
+	return pb.Commit(pebble.NoSync)
 }
 
 func matchesAny(lset labels.Labels, sets [][]*labels.Matcher) bool {
@@ -440,5 +477,8 @@ func (db *DB) Exemplars(ctx context.Context, tenant string, mint, maxt int64, ma
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// Exemplars older than the retention go with the samples they came
+	// with; the ring reuses their slots in turn.
+	mint = max(mint, db.retentionCutoff())
 	return db.exemplars.query(tenant, mint, maxt, matcherSets), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
@@ -114,4 +115,37 @@ func TestWriteStatsCountSamplesAndExemplars(t *testing.T) {
 	}}
 	require.NoError(t, db.Write(storage.WithWriteStats(context.Background(), &ws), "default", &b))
 	require.Equal(t, storage.WriteStats{Samples: 3, Exemplars: 1}, ws)
+}
+
+// Deleting series deletes their exemplars in the range, also after a
+// restart; exemplars older than the retention are not answered.
+func TestExemplarsFollowDeletesAndRetention(t *testing.T) {
+	dir := t.TempDir()
+	now := int64(10 * 24 * 3600 * 1000)
+	opts := &storage.Options{Shards: 2, MaxExemplars: 10, Retention: 24 * time.Hour,
+		Now: func() time.Time { return time.UnixMilli(now) }}
+	db, err := storage.Open(dir, opts)
+	require.NoError(t, err)
+	a, b := ls("__name__", "rq", "job", "a"), ls("__name__", "rq", "job", "b")
+	writeExemplars(t, db, "acme", a, ex("a1", now-3000, 1), ex("a2", now-2000, 2), ex("a3", now-1000, 3))
+	writeExemplars(t, db, "acme", b, ex("b1", now-2000, 1))
+	jobA := labels.MustNewMatcher(labels.MatchEqual, "job", "a")
+	_, err = db.DeleteSeries(context.Background(), "acme", now-2500, now-500, jobA)
+	require.NoError(t, err)
+	rq := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "__name__", "rq")}
+	want := map[string][]storage.Exemplar{
+		a.String(): {ex("a1", now-3000, 1)},
+		b.String(): {ex("b1", now-2000, 1)},
+	}
+	require.Equal(t, want, queryExemplars(t, db, "acme", math.MinInt64, math.MaxInt64, rq))
+	require.NoError(t, db.Close())
+
+	db = st.OpenDir(t, dir, opts)
+	require.Equal(t, want, queryExemplars(t, db, "acme", math.MinInt64, math.MaxInt64, rq), "after a restart")
+	writeExemplars(t, db, "acme", a, ex("a3", now-1000, 3))
+	require.Equal(t, []storage.Exemplar{ex("a1", now-3000, 1), ex("a3", now-1000, 3)},
+		queryExemplars(t, db, "acme", math.MinInt64, math.MaxInt64, rq)[a.String()], "written again after its deletion")
+
+	now += 2 * 24 * 3600 * 1000 // all of them are now older than the retention
+	require.Empty(t, queryExemplars(t, db, "acme", math.MinInt64, math.MaxInt64, rq))
 }

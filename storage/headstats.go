@@ -11,7 +11,7 @@ import (
 type HeadStats struct {
 	Series int
 	// Chunks counts the chunks held in memory: head chunks and frozen
-	// chunks waiting to be sealed.
+	// chunks waiting to be sealed, of floats and of native histograms.
 	Chunks int
 	// MinT and MaxT bound the tenant's samples in milliseconds (exact for
 	// samples written since the DB opened, whole days for older ones);
@@ -44,6 +44,12 @@ func (db *DB) HeadStats(tenant string) HeadStats {
 				st.Chunks++
 			}
 			st.Chunks += len(ms.mu.frozen)
+			if l := ms.mu.hist; l != nil { // native histograms: their own chunks
+				if len(l.buf) > 0 {
+					st.Chunks++
+				}
+				st.Chunks += len(l.frozen)
+			}
 			ms.mu.Unlock()
 		}
 	}

@@ -9,8 +9,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -319,6 +321,9 @@ func (p *Poller) pollOnce(ctx context.Context, t Target) {
 	ts := start.UnixMilli()
 	b.Add(p.labels(t, "snmp_up"), storage.Sample{T: ts, V: up})
 	b.Add(p.labels(t, "snmp_scrape_duration_seconds"), storage.Sample{T: ts, V: dur.Seconds()})
+	b.Metadata = append(b.Metadata,
+		storage.Metadata{Family: "snmp_up", Type: "gauge", Help: "1 if the last SNMP poll of the target succeeded, else 0."},
+		storage.Metadata{Family: "snmp_scrape_duration_seconds", Type: "gauge", Unit: "seconds", Help: "How long the last SNMP poll of the target took."})
 	if err := p.w.Write(ctx, p.tenant(), b); err != nil && ctx.Err() == nil {
 		p.log.Error("snmp samples not stored", "target", t.Name, "err", err)
 	}
@@ -450,6 +455,12 @@ func (p *Poller) Poll(ctx context.Context, t Target) (*storage.Batch, error) {
 		return rows, nil
 	}
 	var scalars []Metric
+	meta := map[string]storage.Metadata{} // by family: what the walk told of each metric
+	seen := func(m Metric, pdu gosnmp.SnmpPDU) {
+		if _, ok := meta[m.Name]; !ok {
+			meta[m.Name] = metadataOf(m, pdu)
+		}
+	}
 	for _, mn := range t.Modules {
 		mod, _ := p.cfg.module(mn)
 		for _, m := range mod.Metrics {
@@ -484,6 +495,7 @@ func (p *Poller) Poll(ctx context.Context, t Target) (*storage.Batch, error) {
 					}
 				}
 				b.Add(p.labels(t, m.Name, extra...), storage.Sample{T: ts, V: scale(v, m.Scale)})
+				seen(m, pdu)
 			}
 		}
 	}
@@ -503,10 +515,25 @@ func (p *Poller) Poll(ctx context.Context, t Target) (*storage.Batch, error) {
 			}
 			if v, ok := numeric(pdu); ok {
 				b.Add(p.labels(t, chunk[j].Name), storage.Sample{T: ts, V: scale(v, chunk[j].Scale)})
+				seen(chunk[j], pdu)
 			}
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(meta)) {
+		b.Metadata = append(b.Metadata, meta[name])
+	}
 	return b, nil
+}
+
+// metadataOf is the metadata of an SNMP metric, from the type of the
+// value the agent answered: counters are counters, everything else a
+// gauge; the help names the OID.
+func metadataOf(m Metric, pdu gosnmp.SnmpPDU) storage.Metadata {
+	typ := "gauge"
+	if pdu.Type == gosnmp.Counter32 || pdu.Type == gosnmp.Counter64 {
+		typ = "counter"
+	}
+	return storage.Metadata{Family: m.Name, Type: typ, Help: "SNMP " + strings.TrimPrefix(m.OID, ".")}
 }
 
 func scale(v, s float64) float64 {

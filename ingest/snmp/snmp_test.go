@@ -16,6 +16,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/internal/apptest"
 	"github.com/emsdb/tsdb/internal/duration"
+	"github.com/emsdb/tsdb/storage"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
@@ -53,6 +54,14 @@ func TestPollRealSnmpd(t *testing.T) {
 	require.True(t, found, "ifHCInOctets for lo: %v", byName["ifHCInOctets"])
 	require.NotEmpty(t, byName["hrStorageSize"])
 	require.NotEmpty(t, byName["hrStorageSize"][0].Get("hrStorageDescr"))
+	// What the agent told of each metric's type is its metadata.
+	meta := map[string]storage.Metadata{}
+	for _, m := range b.Metadata {
+		meta[m.Family] = m
+	}
+	require.Equal(t, "counter", meta["ifHCInOctets"].Type, "Counter64")
+	require.Equal(t, "gauge", meta["hrStorageSize"].Type, "Integer")
+	require.Equal(t, "SNMP 1.3.6.1.2.1.25.1.6.0", meta["processes"].Help)
 
 	b, err = p.Poll(ctx, cfg.Targets[1])
 	require.NoError(t, err, "v3 authPriv")
