@@ -220,8 +220,18 @@ func (d *Decoder) line(ln []byte, b *storage.Batch) error {
 	return nil
 }
 
+// maxBuckets bounds the buckets, spans and custom values of one side of
+// a histogram, as remote write does: a larger one is refused before
+// storage spends memory on it.
+const maxBuckets = 1 << 15
+
 // float returns h as a validated FloatHistogram.
 func (h *hist) float() (*histogram.FloatHistogram, error) {
+	for _, n := range []int{len(h.PositiveBuckets), len(h.NegativeBuckets), len(h.PositiveSpans), len(h.NegativeSpans), len(h.CustomValues)} {
+		if n > maxBuckets {
+			return nil, fmt.Errorf("histogram has %d buckets, spans or custom values on one side, more than %d", n, maxBuckets)
+		}
+	}
 	hint, ok := hints[h.CounterResetHint]
 	if !ok {
 		return nil, fmt.Errorf("counter_reset_hint %q: want unknown, reset, not_reset or gauge", h.CounterResetHint)

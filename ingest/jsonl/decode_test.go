@@ -113,6 +113,7 @@ func TestDecodeRejects(t *testing.T) {
 	f(h(`{"schema":0,"positive_spans":[{"offset":0,"length":2}],"positive_buckets":[1]}`), 1, "spans need 2 buckets, have 1 bucket")
 	f(h(`{"schema":0,"positive_spans":[{"offset":0,"length":1}],"positive_buckets":[-1]}`), 1, "negative")
 	f(h(`{"schema":0,"custom_values":[1]}`), 1, "custom")
+	f(h(`{"schema":0,"positive_buckets":[`+strings.Repeat("0,", maxBuckets)+`0]}`), 1, "32769 buckets, spans or custom values on one side, more than 32768")
 	f(h(`{"schema":0,"positive_spans":[{"offset":0,"length":-1}]}`), 1, "cannot unmarshal number -1")
 	f(h(`{"schema":0,"bucket":1}`), 1, `unknown field "bucket"`)
 }

@@ -154,18 +154,21 @@ func hostile(shape string, n int) string {
 			b.WriteString(strconv.Itoa(i))
 		}
 		b.WriteString("]}\n")
-	case "buckets":
-		b.WriteString(`{"metric":{"__name__":"h"},"histograms":[{"schema":0,"positive_spans":[{"offset":0,"length":`)
-		k := n / 2
-		b.WriteString(strconv.Itoa(k))
-		b.WriteString(`}],"positive_buckets":[`)
-		for i := range k {
-			if i > 0 {
-				b.WriteByte(',')
+	case "buckets": // histograms as large as allowed, one per line
+		for b.Len() < n {
+			b.WriteString(`{"metric":{"__name__":"h`)
+			b.WriteString(strconv.Itoa(b.Len()))
+			b.WriteString(`"},"histograms":[{"schema":0,"positive_spans":[{"offset":0,"length":`)
+			b.WriteString(strconv.Itoa(maxBuckets))
+			b.WriteString(`}],"positive_buckets":[`)
+			for i := range maxBuckets {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteByte('0')
 			}
-			b.WriteByte('0')
+			b.WriteString("]}],\"histogram_timestamps\":[1]}\n")
 		}
-		b.WriteString("]}],\"histogram_timestamps\":[1]}\n")
 	}
 	return b.String()
 }
