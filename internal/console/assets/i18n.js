@@ -109,7 +109,7 @@ const en = {
   'ex.series': 'Series', 'ex.value': 'Value', 'ex.time': 'Time', 'ex.samples': 'Samples', 'ex.last': 'Last',
   'ex.totals': '{0} series, {1} label pairs', 'ex.byMetric': 'Series by metric', 'ex.byLabel': 'Values by label',
   'ex.byPair': 'Series by label pair', 'ex.byMemory': 'Bytes of values by label', 'ex.metric': 'Metric', 'ex.label': 'Label',
-  'ex.pair': 'Label pair', 'ex.count': 'Count',
+  'ex.pair': 'Label pair', 'ex.values': 'Values', 'ex.bytes': 'Bytes', 'ex.share': 'Share of the largest',
 };
 
 const ko = {
@@ -219,7 +219,7 @@ const ko = {
   'ex.series': '시계열', 'ex.value': '값', 'ex.time': '시각', 'ex.samples': '샘플', 'ex.last': '마지막 값',
   'ex.totals': '시계열 {0}개, 레이블 쌍 {1}개', 'ex.byMetric': '메트릭별 시계열', 'ex.byLabel': '레이블별 값 개수',
   'ex.byPair': '레이블 쌍별 시계열', 'ex.byMemory': '레이블별 값 크기(바이트)', 'ex.metric': '메트릭', 'ex.label': '레이블',
-  'ex.pair': '레이블 쌍', 'ex.count': '개수',
+  'ex.pair': '레이블 쌍', 'ex.values': '값 개수', 'ex.bytes': '바이트', 'ex.share': '최댓값 대비 비율',
 };
 
 export const dictionaries = { en, ko };
