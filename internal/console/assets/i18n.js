@@ -88,7 +88,7 @@ const en = {
   'prb.close': 'Close',
   // SLA report
   'sla.from': 'From', 'sla.to': 'To', 'sla.apply': 'Show', 'sla.printable': 'Printable report',
-  'sla.badRange': 'From and to must be dates, from before to.', 'sla.period': '{0} – {1}: {2} incidents opened',
+  'sla.badRange': 'From and to must be dates as YYYY-MM-DD HH:MM (24-hour), from before to.', 'sla.dateHint': 'YYYY-MM-DD HH:MM', 'sla.period': '{0} – {1}: {2} incidents opened',
   'sla.byPriority': 'By priority', 'sla.incidents': 'Incidents', 'sla.mtta': 'MTTA (mean time to acknowledge)',
   'sla.mttr': 'MTTR (mean time to resolve)', 'sla.compliance': 'SLA compliance', 'sla.topCis': 'CIs with the most incidents',
   'sla.none': 'No incidents in this period.',
@@ -198,7 +198,7 @@ const ko = {
   'prb.close': '종료',
   // SLA report
   'sla.from': '시작', 'sla.to': '종료', 'sla.apply': '조회', 'sla.printable': '보고서 인쇄',
-  'sla.badRange': '시작과 종료는 날짜여야 하며 시작이 종료보다 앞서야 합니다.', 'sla.period': '{0} – {1}: 인시던트 {2}건 발생',
+  'sla.badRange': '시작과 종료는 YYYY-MM-DD HH:MM (24시간제) 형식의 날짜여야 하며 시작이 종료보다 앞서야 합니다.', 'sla.dateHint': 'YYYY-MM-DD HH:MM', 'sla.period': '{0} – {1}: 인시던트 {2}건 발생',
   'sla.byPriority': '우선순위별', 'sla.incidents': '인시던트', 'sla.mtta': 'MTTA (평균 확인 시간)',
   'sla.mttr': 'MTTR (평균 해결 시간)', 'sla.compliance': 'SLA 준수율', 'sla.topCis': '인시던트가 많은 구성 항목',
   'sla.none': '이 기간에 인시던트가 없습니다.',
