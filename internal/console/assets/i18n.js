@@ -5,7 +5,9 @@
 const en = {
   'nav.label': 'Sections', 'nav.menu': 'Menu',
   'nav.overview': 'Overview', 'nav.incidents': 'Incidents', 'nav.problems': 'Problems', 'nav.sla': 'SLA',
-  'nav.kpis': 'KPIs', 'nav.explore': 'Explore', 'nav.rules': 'Rules',
+  'nav.kpis': 'KPIs', 'nav.explore': 'Explore', 'nav.rules': 'Rules', 'nav.wall': 'Wall screen',
+  'wall.enter': 'Wall mode', 'wall.help': 'For the operations room: overview, incidents and KPIs in turn, in large type, without navigation (Esc leaves)',
+  'wall.exit': 'Exit (Esc)', 'wall.exitHelp': 'Leave wall mode for the overview', 'wall.rotation': 'Pages shown in turn, every {0} s',
   'tenant.label': 'Tenant', 'tenant.help': 'Sent as X-Scope-OrgID; empty: your default tenant',
   'lang.other': '한국어', 'lang.help': '한국어로 보기',
   'theme.light': 'Light', 'theme.dark': 'Dark', 'theme.help': 'Switch between the dark and the light theme',
@@ -115,7 +117,9 @@ const en = {
 const ko = {
   'nav.label': '메뉴', 'nav.menu': '메뉴',
   'nav.overview': '개요', 'nav.incidents': '인시던트', 'nav.problems': '문제 관리', 'nav.sla': '서비스 수준(SLA)',
-  'nav.kpis': 'KPI', 'nav.explore': '탐색', 'nav.rules': '규칙',
+  'nav.kpis': 'KPI', 'nav.explore': '탐색', 'nav.rules': '규칙', 'nav.wall': '상황판',
+  'wall.enter': '상황판 모드', 'wall.help': '관제실용: 개요, 인시던트, KPI를 큰 글씨로 차례로 표시하며 메뉴는 숨깁니다 (Esc로 나가기)',
+  'wall.exit': '나가기 (Esc)', 'wall.exitHelp': '상황판 모드를 끝내고 개요로 이동', 'wall.rotation': '{0}초마다 차례로 표시되는 페이지',
   'tenant.label': '테넌트', 'tenant.help': 'X-Scope-OrgID로 전송됩니다. 비워 두면 기본 테넌트',
   'lang.other': 'English', 'lang.help': 'View in English',
   'theme.light': '밝은 화면', 'theme.dark': '어두운 화면', 'theme.help': '어두운 테마와 밝은 테마 전환',
