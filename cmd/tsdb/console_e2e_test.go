@@ -7,14 +7,17 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
@@ -362,6 +365,8 @@ func TestConsole(t *testing.T) {
 	p.do(click(`[data-testid="theme-toggle"]`))
 	p.screenshot("08-overview-light.png")
 
+	wallScreen(t, db, base, creds, id)
+
 	// A read-only user sees incidents, with the actions disabled and saying
 	// why; had the buttons been enabled, the server refuses (as the 403 of
 	// the same request from the page shows).
@@ -382,8 +387,194 @@ func TestConsole(t *testing.T) {
 	b.do(click(`a[data-nav="incidents"]`), loaded("incidents"))
 	require.Zero(t, b.count(`[data-incident-id]`), "tenant beta sees no incident of the default tenant")
 
-	// A phone.
+	// A phone: nothing wider than the screen but the tables, which scroll
+	// inside their frames; wall mode, the board, the cardinality explorer
+	// and the SLA dates on it.
 	ph := page{t, browser(t, 400, 850)}
+	ph.do(chromedp.EmulateViewport(400, 850, chromedp.EmulateMobile)) // headless windows are 500 px at least
 	ph.login(base, "", creds["operator"])
+	require.Equal(t, []string{"400"}, ph.strings("html", "innerWidth"))
+	require.Empty(t, ph.overflow(false), "the phone's overview is wider than the screen")
 	ph.screenshot("09-overview-phone.png")
+	ph.hash("#/wall?every=60")
+	ph.do(loaded("wall"), visible(`[data-testid="wall-clock"]`))
+	require.Empty(t, ph.overflow(false), "wall mode on a phone")
+	ph.screenshot("09b-wall-phone.png")
+	ph.hash("#/incidents")
+	ph.do(loaded("incidents"))
+	require.Empty(t, ph.overflow(false), "the board on a phone")
+	ph.screenshot("09c-incidents-phone.png")
+	ph.hash("#/explore")
+	ph.do(loaded("explore"), visible(`[data-testid="card-pair"] table`))
+	require.Empty(t, ph.cardinalityHidden(), "the cardinality counts on a phone")
+	require.Empty(t, ph.overflow(false), "explore on a phone")
+	ph.screenshot("09d-explore-phone.png")
+	ph.hash("#/sla")
+	ph.do(loaded("sla"))
+	require.Empty(t, ph.overflow(false), "the SLA page on a phone")
+	ph.screenshot("09e-sla-phone.png")
+}
+
+// wallScreen checks the console on a 1920×1080 wall screen: the overview
+// uses the width (no table scrolls sideways, nothing below the fold), wall
+// mode hides the navigation and rotates, the incident board puts the most
+// pressing open incident first and leaves the incident resolved earlier
+// (resolved) out until asked, the cardinality explorer's counts are in view and named for
+// what they count, and the SLA report takes and shows ISO dates.
+func wallScreen(t *testing.T, db *apptest.Proc, base string, creds map[string]string, resolved string) {
+	// A P4 incident besides the P1 (manual, raised) and the P2 (KPI
+	// forecast): the board's order must be by priority before age.
+	apiPost(t, db, "root-token", "/api/v1/incidents", url.Values{"title": {"Printer out of toner"}, "priority": {"P4"}})
+
+	w := page{t, browser(t, 1920, 1080)}
+	w.do(chromedp.EmulateViewport(1920, 1080)) // the window's size less a headless browser's bars
+	w.login(base, "", creds["operator"])
+	require.Equal(t, []string{"1920×1080"}, w.strings("html", "innerWidth + '×' + innerHeight"), "the window is a wall screen's")
+	w.do(visible(`[data-testid="overview-kpis"] table`), visible(`[data-testid="overview-sources"] table`))
+	require.Empty(t, w.overflow(true), "the overview at 1920×1080 scrolls")
+	w.screenshot("10-overview-1920.png")
+
+	// The board: open and acknowledged incidents by priority, then age; the
+	// resolved one only with the box ticked.
+	var want []string
+	var open []map[string]any
+	for _, x := range incidents(t, db, "root-token") {
+		if st := x["status"]; st != "resolved" && st != "closed" {
+			open = append(open, x)
+		}
+	}
+	openedAt := func(x map[string]any) time.Time {
+		at, err := time.Parse(time.RFC3339Nano, x["opened_at"].(string))
+		require.NoError(t, err)
+		return at
+	}
+	sort.SliceStable(open, func(i, j int) bool {
+		pi, pj := open[i]["priority"].(string), open[j]["priority"].(string)
+		if pi != pj {
+			return pi < pj // "P1" < "P2" < …
+		}
+		return openedAt(open[i]).Before(openedAt(open[j]))
+	})
+	for _, x := range open {
+		want = append(want, x["id"].(string))
+	}
+	require.GreaterOrEqual(t, len(want), 2)
+	w.do(click(`a[data-nav="incidents"]`), loaded("incidents"))
+	require.Equal(t, want, w.strings(`[data-incident-id]`, "el.dataset.incidentId"), "the board's order: priority, then age")
+	require.Zero(t, w.count(fmt.Sprintf(`[data-incident-id=%q]`, resolved)), "the resolved incident is not shown by default")
+	require.Contains(t, w.text(`[data-testid="incident-count"]`), "1 resolved or closed not shown")
+	require.Empty(t, w.overflow(true), "the board at 1920×1080")
+	w.screenshot("11-incidents-1920.png")
+	w.do(click(`[data-testid="show-closed"]`), waitJS(`location.hash.includes("closed=1")`), loaded("incidents"),
+		visible(fmt.Sprintf(`[data-incident-id=%q]`, resolved)))
+	rows := w.strings(`[data-incident-id]`, "el.dataset.status")
+	require.Equal(t, "resolved", rows[len(rows)-1], "resolved after the open ones: %v", rows)
+	w.screenshot("11b-incidents-with-closed-1920.png")
+
+	// The cardinality explorer: every count column in view and named.
+	w.do(click(`a[data-nav="explore"]`), loaded("explore"), visible(`[data-testid="card-pair"] table`))
+	for block, head := range map[string]string{"card-metric": "Series", "card-label": "Values", "card-pair": "Series", "card-memory": "Bytes"} {
+		require.Equal(t, head, strings.TrimSpace(w.text(fmt.Sprintf(`[data-testid=%q] th:nth-child(2)`, block))), block)
+	}
+	require.Empty(t, w.cardinalityHidden(), "cardinality counts out of view")
+	require.Empty(t, w.overflow(false), "explore at 1920×1080")
+	w.screenshot("12-explore-cardinality-1920.png")
+
+	// SLA dates: typed and shown as ISO, a wrong one refused with the reason.
+	w.do(click(`a[data-nav="sla"]`), loaded("sla"))
+	from := w.strings(`[data-testid="sla-from"]`, "el.type + ' ' + el.value")[0]
+	require.Regexp(t, `^text \d{4}-\d{2}-\d{2} \d{2}:\d{2}$`, from, "a text input holding an ISO date, not a locale's date picker")
+	w.do(chromedp.SetValue(chromedp.CSS(`[data-testid="sla-from"]`), "03/01/2025"), click(`[data-testid="sla-apply"]`),
+		visible(`[data-testid="sla-from"][aria-invalid="true"]`))
+	require.Contains(t, w.text(`[role="alert"]:not([hidden])`), "YYYY-MM-DD HH:MM")
+	w.do(chromedp.SetValue(chromedp.CSS(`[data-testid="sla-from"]`), "2025-03-01 08:00"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="sla-to"]`), "2025-03-31 17:30"), click(`[data-testid="sla-apply"]`),
+		waitText(".page-sla", "2025-03-01 08:00:00"), loaded("sla"))
+	require.Contains(t, w.text(`.page-sla`), "2025-03-31 17:30:00", "the report's period, as typed")
+	require.Equal(t, []string{"2025-03-01 08:00", "2025-03-31 17:30"}, w.strings(`[data-testid^="sla-"][type="text"]`, "el.value"))
+	w.screenshot("13-sla-iso-1920.png")
+
+	// Wall mode: from the header's link; no navigation, a clock and the
+	// tenant; the next page comes by itself; Esc leaves.
+	w.do(click(`a[data-nav="overview"]`), loaded("overview"), click(`[data-testid="wall-link"]`), loaded("wall"))
+	w.hash("#/wall?every=5") // quicker than the default 20 s
+	w.do(loaded("wall"), waitJS(`document.body.dataset.wallPage === "overview"`), visible(`[data-testid="overview-sources"] table`))
+	hidden := w.strings("#top", "getComputedStyle(el).display + ' ' + [...el.querySelectorAll('a[data-nav]')].filter((a) => a.offsetParent).length")
+	require.Equal(t, []string{"none 0"}, hidden, "wall mode shows no navigation")
+	require.Regexp(t, `^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$`, w.text(`[data-testid="wall-clock"]`))
+	require.Contains(t, w.text(`[data-testid="wall-tenant"]`), "default")
+	require.Empty(t, w.overflow(true), "wall mode's overview at 1920×1080")
+	w.screenshot("14-wall-overview.png")
+	w.do(waitJS(`document.body.dataset.wallPage === "incidents" && document.body.dataset.loaded === "1"`))
+	require.Equal(t, want[0], w.strings(`[data-incident-id]`, "el.dataset.incidentId")[0], "the wall's board starts with the most pressing")
+	require.Contains(t, w.text(`[data-testid="wall-title"]`), "Incidents")
+	w.screenshot("15-wall-incidents.png")
+	w.do(waitJS(`document.body.dataset.wallPage === "kpis" && document.body.dataset.loaded === "1"`), visible(`[data-kpi="web_success"]`))
+	require.Empty(t, w.overflow(true), "wall mode's KPIs at 1920×1080")
+	w.screenshot("16-wall-kpis.png")
+	w.do(chromedp.KeyEvent(kb.Escape), loaded("overview"), visible(`a[data-nav="incidents"]`))
+}
+
+// hash moves the console to another route.
+func (p page) hash(h string) {
+	p.t.Helper()
+	p.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", h)))
+}
+
+// strings evaluates js (with el bound) for each element sel matches.
+func (p page) strings(sel, js string) []string {
+	p.t.Helper()
+	out, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](fmt.Sprintf(
+		"[...document.querySelectorAll(%q)].map((el) => String(%s))", sel, js)))
+	require.NoError(p.t, err, sel)
+	return out
+}
+
+// overflow lists what is wider than its frame: the page wider than the
+// window, a table wider than its scrolling frame; with tall, also the
+// page taller than the window.
+func (p page) overflow(tall bool) []string {
+	p.t.Helper()
+	out, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](fmt.Sprintf(`(() => {
+		const bad = [], doc = document.documentElement;
+		if (doc.scrollWidth > innerWidth) bad.push("page width " + doc.scrollWidth + " > " + innerWidth);
+		if (%t && doc.scrollHeight > innerHeight) bad.push("page height " + doc.scrollHeight + " > " + innerHeight);
+		if (innerWidth > 760) for (const w of document.querySelectorAll(".table-wrap")) {
+			const where = w.closest("[data-testid]")?.dataset.testid || w.closest(".page")?.className;
+			if (w.scrollWidth > w.clientWidth) bad.push(where + ": table " + w.scrollWidth + " > " + w.clientWidth);
+		}
+		return bad;
+	})()`, tall)))
+	require.NoError(p.t, err)
+	return out
+}
+
+// cardinalityHidden lists the cardinality counts that are not in view:
+// cut off by their table's frame or empty.
+func (p page) cardinalityHidden() []string {
+	p.t.Helper()
+	out, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](`(() => {
+		const bad = [];
+		for (const td of document.querySelectorAll(".card-table td.card-count")) {
+			const frame = td.closest(".table-wrap").getBoundingClientRect(), r = td.getBoundingClientRect();
+			const where = td.closest("[data-testid]").dataset.testid + " " + td.previousElementSibling.innerText;
+			if (r.width === 0 || r.right > frame.right + 0.5 || !td.innerText.trim()) bad.push(where);
+		}
+		if (!document.querySelector(".card-table td.card-count")) bad.push("no counts at all");
+		return bad;
+	})()`))
+	require.NoError(p.t, err)
+	return out
+}
+
+// apiPost sends form values to the API as the token's user.
+func apiPost(t *testing.T, db *apptest.Proc, token, path string, form url.Values) {
+	req, _ := http.NewRequest("POST", db.URL()+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Less(t, resp.StatusCode, 300, string(body))
 }

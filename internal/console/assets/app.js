@@ -2,7 +2,9 @@
 // out), the hash router and the login form.
 //
 // Routes: #/overview, #/incidents[/ID], #/problems, #/sla, #/kpis[/NAME],
-// #/explore?q=…&range=1h, #/rules. Each page module exports
+// #/explore?q=…&range=1h, #/rules, and #/wall?every=20 (wall mode: no
+// header, the wall page rotates overview, incidents and KPIs, and sets
+// body.wall and body[data-wall-page]). Each page module exports
 // render(el, ctx); the router sets body[data-page] (the route's first
 // part; "incident" and "kpi" for one incident or KPI) and body[data-loaded]
 // ("0" while the page loads its data, "1" once it is drawn).
@@ -16,8 +18,9 @@ import * as sla from './pages/sla.js';
 import * as kpis from './pages/kpis.js';
 import * as explore from './pages/explore.js';
 import * as rules from './pages/rules.js';
+import * as wall from './pages/wall.js';
 
-const pages = { overview, incidents, problems, sla, kpis, explore, rules };
+const pages = { overview, incidents, problems, sla, kpis, explore, rules, wall };
 const NAV = ['overview', 'incidents', 'problems', 'sla', 'kpis', 'explore', 'rules'];
 const DETAIL = { incidents: 'incident', kpis: 'kpi' }; // data-page of #/incidents/ID and #/kpis/NAME
 const THEME_KEY = 'tsdb.console.theme';
@@ -64,6 +67,7 @@ function renderHeader() {
       list: 'known-tenants', onchange: onTenant,
     }), h('datalist', { id: 'known-tenants' }, ((me && me.known_tenants) || []).map((c) => h('option', { value: c })))];
   const tools = h('div', { class: 'tools' },
+    h('a', { class: 'wall-link', href: '#/wall', 'data-testid': 'wall-link', title: t('wall.help') }, t('wall.enter')),
     h('label', { class: 'tenant-label' }, h('span', null, t('tenant.label')), tenant),
     h('button', {
       type: 'button', 'data-testid': 'lang-toggle', lang: lang() === 'ko' ? 'en' : 'ko',

@@ -121,6 +121,28 @@ export function fmtTime(v) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+// fmtMinute: local "YYYY-MM-DD HH:MM", what parseLocalTime reads back.
+export function fmtMinute(v) {
+  const full = fmtTime(v);
+  return full === '—' ? '' : full.slice(0, 16);
+}
+
+const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?$/;
+
+// parseLocalTime reads an ISO date typed by a person, in local time and
+// 24-hour clock: "2025-03-14", "2025-03-14 09:30", "2025-03-14T09:30:15".
+// It returns Unix seconds, or NaN for anything else, including dates that
+// do not exist (2025-02-30, 24:00).
+export function parseLocalTime(text) {
+  const m = LOCAL_TIME.exec(String(text || '').trim());
+  if (!m) return NaN;
+  const [y, mo, d, hh = 0, mm = 0, ss = 0] = m.slice(1).map((x) => (x === undefined ? undefined : Number(x)));
+  const date = new Date(y, mo - 1, d, hh, mm, ss);
+  if (date.getFullYear() !== y || date.getMonth() !== mo - 1 || date.getDate() !== d ||
+    date.getHours() !== hh || date.getMinutes() !== mm || date.getSeconds() !== ss) return NaN;
+  return Math.floor(date.getTime() / 1000);
+}
+
 // fmtAgo: "3m ago" / "3분 전"; future times are "in 3m" / "3분 후".
 export function fmtAgo(v) {
   const d = toDate(v);

@@ -5,7 +5,9 @@
 const en = {
   'nav.label': 'Sections', 'nav.menu': 'Menu',
   'nav.overview': 'Overview', 'nav.incidents': 'Incidents', 'nav.problems': 'Problems', 'nav.sla': 'SLA',
-  'nav.kpis': 'KPIs', 'nav.explore': 'Explore', 'nav.rules': 'Rules',
+  'nav.kpis': 'KPIs', 'nav.explore': 'Explore', 'nav.rules': 'Rules', 'nav.wall': 'Wall screen',
+  'wall.enter': 'Wall mode', 'wall.help': 'For the operations room: overview, incidents and KPIs in turn, in large type, without navigation (Esc leaves)',
+  'wall.exit': 'Exit (Esc)', 'wall.exitHelp': 'Leave wall mode for the overview', 'wall.rotation': 'Pages shown in turn, every {0} s',
   'tenant.label': 'Tenant', 'tenant.help': 'Sent as X-Scope-OrgID; empty: your default tenant',
   'lang.other': '한국어', 'lang.help': '한국어로 보기',
   'theme.light': 'Light', 'theme.dark': 'Dark', 'theme.help': 'Switch between the dark and the light theme',
@@ -66,6 +68,7 @@ const en = {
   'inc.impact': 'impact', 'inc.kind': 'Raised by', 'inc.acknowledged': 'Acknowledged', 'inc.resolved': 'Resolved',
   'inc.closed': 'Closed', 'inc.propagated': 'Notified groups', 'inc.escalated': 'Escalated to', 'inc.problem': 'Problem',
   'inc.changes': 'Change requests', 'inc.elapsed': 'Open for',
+  'inc.showClosed': 'Show resolved and closed', 'inc.closedHidden': '{0} resolved or closed not shown',
   'act.ack': 'Acknowledge', 'act.assign': 'Assign', 'act.comment': 'Comment', 'act.resolve': 'Resolve', 'act.close': 'Close',
   'act.cancel': 'Cancel', 'act.assignee': 'Assign to', 'act.assigneeHint': 'user name', 'act.commentText': 'Comment',
   'act.commentHint': 'what was seen or done',
@@ -87,7 +90,7 @@ const en = {
   'prb.close': 'Close',
   // SLA report
   'sla.from': 'From', 'sla.to': 'To', 'sla.apply': 'Show', 'sla.printable': 'Printable report',
-  'sla.badRange': 'From and to must be dates, from before to.', 'sla.period': '{0} – {1}: {2} incidents opened',
+  'sla.badRange': 'From and to must be dates as YYYY-MM-DD HH:MM (24-hour), from before to.', 'sla.dateHint': 'YYYY-MM-DD HH:MM', 'sla.period': '{0} – {1}: {2} incidents opened',
   'sla.byPriority': 'By priority', 'sla.incidents': 'Incidents', 'sla.mtta': 'MTTA (mean time to acknowledge)',
   'sla.mttr': 'MTTR (mean time to resolve)', 'sla.compliance': 'SLA compliance', 'sla.topCis': 'CIs with the most incidents',
   'sla.none': 'No incidents in this period.',
@@ -108,13 +111,15 @@ const en = {
   'ex.series': 'Series', 'ex.value': 'Value', 'ex.time': 'Time', 'ex.samples': 'Samples', 'ex.last': 'Last',
   'ex.totals': '{0} series, {1} label pairs', 'ex.byMetric': 'Series by metric', 'ex.byLabel': 'Values by label',
   'ex.byPair': 'Series by label pair', 'ex.byMemory': 'Bytes of values by label', 'ex.metric': 'Metric', 'ex.label': 'Label',
-  'ex.pair': 'Label pair', 'ex.count': 'Count',
+  'ex.pair': 'Label pair', 'ex.values': 'Values', 'ex.bytes': 'Bytes', 'ex.share': 'Share of the largest',
 };
 
 const ko = {
   'nav.label': '메뉴', 'nav.menu': '메뉴',
   'nav.overview': '개요', 'nav.incidents': '인시던트', 'nav.problems': '문제 관리', 'nav.sla': '서비스 수준(SLA)',
-  'nav.kpis': 'KPI', 'nav.explore': '탐색', 'nav.rules': '규칙',
+  'nav.kpis': 'KPI', 'nav.explore': '탐색', 'nav.rules': '규칙', 'nav.wall': '상황판',
+  'wall.enter': '상황판 모드', 'wall.help': '관제실용: 개요, 인시던트, KPI를 큰 글씨로 차례로 표시하며 메뉴는 숨깁니다 (Esc로 나가기)',
+  'wall.exit': '나가기 (Esc)', 'wall.exitHelp': '상황판 모드를 끝내고 개요로 이동', 'wall.rotation': '{0}초마다 차례로 표시되는 페이지',
   'tenant.label': '테넌트', 'tenant.help': 'X-Scope-OrgID로 전송됩니다. 비워 두면 기본 테넌트',
   'lang.other': 'English', 'lang.help': 'View in English',
   'theme.light': '밝은 화면', 'theme.dark': '어두운 화면', 'theme.help': '어두운 테마와 밝은 테마 전환',
@@ -175,6 +180,7 @@ const ko = {
   'inc.impact': '영향도', 'inc.kind': '발생 원인', 'inc.acknowledged': '확인 시각', 'inc.resolved': '해결 시각',
   'inc.closed': '종료 시각', 'inc.propagated': '통보 그룹', 'inc.escalated': '에스컬레이션', 'inc.problem': '문제',
   'inc.changes': '변경 요청', 'inc.elapsed': '경과 시간',
+  'inc.showClosed': '해결·종료 건 표시', 'inc.closedHidden': '해결·종료 {0}건 숨김',
   'act.ack': '확인(Acknowledge)', 'act.assign': '담당자 지정', 'act.comment': '의견 추가', 'act.resolve': '해결', 'act.close': '종료',
   'act.cancel': '취소', 'act.assignee': '담당자', 'act.assigneeHint': '사용자 이름', 'act.commentText': '의견',
   'act.commentHint': '확인한 내용이나 조치 사항',
@@ -196,7 +202,7 @@ const ko = {
   'prb.close': '종료',
   // SLA report
   'sla.from': '시작', 'sla.to': '종료', 'sla.apply': '조회', 'sla.printable': '보고서 인쇄',
-  'sla.badRange': '시작과 종료는 날짜여야 하며 시작이 종료보다 앞서야 합니다.', 'sla.period': '{0} – {1}: 인시던트 {2}건 발생',
+  'sla.badRange': '시작과 종료는 YYYY-MM-DD HH:MM (24시간제) 형식의 날짜여야 하며 시작이 종료보다 앞서야 합니다.', 'sla.dateHint': 'YYYY-MM-DD HH:MM', 'sla.period': '{0} – {1}: 인시던트 {2}건 발생',
   'sla.byPriority': '우선순위별', 'sla.incidents': '인시던트', 'sla.mtta': 'MTTA (평균 확인 시간)',
   'sla.mttr': 'MTTR (평균 해결 시간)', 'sla.compliance': 'SLA 준수율', 'sla.topCis': '인시던트가 많은 구성 항목',
   'sla.none': '이 기간에 인시던트가 없습니다.',
@@ -217,7 +223,7 @@ const ko = {
   'ex.series': '시계열', 'ex.value': '값', 'ex.time': '시각', 'ex.samples': '샘플', 'ex.last': '마지막 값',
   'ex.totals': '시계열 {0}개, 레이블 쌍 {1}개', 'ex.byMetric': '메트릭별 시계열', 'ex.byLabel': '레이블별 값 개수',
   'ex.byPair': '레이블 쌍별 시계열', 'ex.byMemory': '레이블별 값 크기(바이트)', 'ex.metric': '메트릭', 'ex.label': '레이블',
-  'ex.pair': '레이블 쌍', 'ex.count': '개수',
+  'ex.pair': '레이블 쌍', 'ex.values': '값 개수', 'ex.bytes': '바이트', 'ex.share': '최댓값 대비 비율',
 };
 
 export const dictionaries = { en, ko };

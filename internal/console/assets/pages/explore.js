@@ -115,12 +115,17 @@ export async function render(el, ctx) {
       return;
     }
     const total = st.headStats?.numSeries || 0;
-    const block = (title, list, head, link) => {
+    // Each block: the name (wraps anywhere), what is counted (named for
+    // what it counts: series, values or bytes) and a bar. The count column
+    // never wraps and the name column gives way, so counts stay in view.
+    const block = (testid, title, list, head, counted, link) => {
       const most = Math.max(1, ...(list || []).map((x) => x.value));
-      return h('div', { class: 'card-block' }, h('h3', null, title),
-        (list || []).length ? table([head, t('ex.count'), ''], list.map((x) => row([
-          link ? h('a', { href: '#', onclick: (e) => { e.preventDefault(); link(x.name); } }, x.name) : h('span', { class: 'labels' }, x.name),
-          fmtNum(x.value, 0), bar(x.value / most)]))) : empty('—'));
+      return h('div', { class: 'card-block', 'data-testid': testid }, h('h3', null, title),
+        (list || []).length ? table([head, counted, h('span', { class: 'sr-only' }, t('ex.share'))], list.map((x) => h('tr', null,
+          h('td', { class: 'card-name' },
+            link ? h('a', { href: '#', onclick: (e) => { e.preventDefault(); link(x.name); } }, x.name) : h('span', { class: 'labels' }, x.name)),
+          h('td', { class: 'card-count num' }, fmtNum(x.value, 0)),
+          h('td', { class: 'card-bar' }, bar(x.value / most)))), { class: 'card-table' }) : empty('—'));
     };
     const query = (name) => {
       input.value = name;
@@ -130,10 +135,10 @@ export async function render(el, ctx) {
     cardEl.replaceChildren(
       h('p', null, t('ex.totals', fmtNum(total, 0), fmtNum(st.headStats?.numLabelPairs || 0, 0))),
       h('div', { class: 'card-grid' },
-        block(t('ex.byMetric'), st.seriesCountByMetricName, t('ex.metric'), query),
-        block(t('ex.byLabel'), st.labelValueCountByLabelName, t('ex.label')),
-        block(t('ex.byPair'), st.seriesCountByLabelValuePair, t('ex.pair')),
-        block(t('ex.byMemory'), st.memoryInBytesByLabelName, t('ex.label'))));
+        block('card-metric', t('ex.byMetric'), st.seriesCountByMetricName, t('ex.metric'), t('ex.series'), query),
+        block('card-label', t('ex.byLabel'), st.labelValueCountByLabelName, t('ex.label'), t('ex.values')),
+        block('card-pair', t('ex.byPair'), st.seriesCountByLabelValuePair, t('ex.pair'), t('ex.series')),
+        block('card-memory', t('ex.byMemory'), st.memoryInBytesByLabelName, t('ex.label'), t('ex.bytes'))));
   }
 
   await Promise.all([q.get('q') ? run() : Promise.resolve(tableEl.replaceChildren(empty(t('ex.enter')))), cardinality()]);

@@ -1,5 +1,11 @@
-// Incidents: the filterable board (#/incidents?status=&priority=&ci=&owner=)
+// Incidents: the filterable board (#/incidents?status=&priority=&ci=&owner=&closed=1)
 // and one incident's page (#/incidents/ID) with its actions.
+//
+// The board lists the most pressing first: open and acknowledged before
+// resolved and closed, then by priority (P1 first), then by age (the
+// oldest first: it has waited longest). Resolved and closed incidents are
+// left out unless closed=1 (the "show resolved and closed" box) or the
+// status filter asks for them.
 //
 // Data: GET /api/v1/incidents (status, priority and ci filter on the
 // server; "active" and the owner group here), GET /api/v1/incidents/{id},
@@ -22,7 +28,10 @@ export function render(el, ctx) {
 
 async function board(el, ctx) {
   const q = ctx.route.query;
-  const f = { status: q.get('status') || '', priority: q.get('priority') || '', ci: q.get('ci') || '', owner: q.get('owner') || '' };
+  const f = {
+    status: q.get('status') || '', priority: q.get('priority') || '', ci: q.get('ci') || '', owner: q.get('owner') || '',
+    closed: q.get('closed') === '1' ? '1' : '',
+  };
   const apply = (patch) => {
     const next = new URLSearchParams();
     for (const [k, v] of Object.entries({ ...f, ...patch })) if (v) next.set(k, v);
@@ -55,6 +64,11 @@ async function board(el, ctx) {
   const cis = [...new Set(list.map((i) => i.ci).filter(Boolean))].sort();
   if (f.status === 'active') list = list.filter((i) => i.status === 'open' || i.status === 'acknowledged');
   if (f.owner) list = list.filter((i) => i.owner_group === f.owner);
+  // A status filter decides by itself; without one, the closed box does.
+  const showClosed = f.status !== '' || f.closed === '1';
+  const hiddenClosed = showClosed ? 0 : list.filter(isDone).length;
+  if (!showClosed) list = list.filter((i) => !isDone(i));
+  list.sort(boardOrder);
 
   filters.append(
     select('status', STATUSES.map((x) => [x, tOr('status.' + x, x)]), t('inc.status')),
@@ -64,7 +78,12 @@ async function board(el, ctx) {
         onchange: (e) => apply({ ci: e.target.value.trim() }) }),
       h('datalist', { id: 'ci-list' }, cis.map((c) => h('option', { value: c })))),
     select('owner', owners.map((o) => [o, o]), t('inc.owner')),
-    h('span', { class: 'muted count' }, t('inc.count', list.length)));
+    h('label', { class: 'check' },
+      h('input', { type: 'checkbox', 'data-testid': 'show-closed', checked: showClosed, disabled: f.status !== '',
+        onchange: (e) => apply({ closed: e.target.checked ? '1' : '' }) }),
+      h('span', null, t('inc.showClosed'))),
+    h('span', { class: 'muted count', 'data-testid': 'incident-count' }, t('inc.count', list.length),
+      hiddenClosed ? ' · ' + t('inc.closedHidden', hiddenClosed) : ''));
 
   if (!list.length) {
     listEl.append(empty(t('inc.none')));
@@ -98,6 +117,16 @@ async function board(el, ctx) {
       inc.status === 'open' ? quickAck(inc) : '',
     ].map((c) => h('td', null, c)))),
     { class: 'incidents' }));
+}
+
+const isDone = (i) => i.status === 'resolved' || i.status === 'closed';
+
+// boardOrder: open and acknowledged first, then P1…P5 (none last), then
+// the oldest first.
+function boardOrder(a, b) {
+  const rank = (p) => (PRIORITIES.includes(p) ? PRIORITIES.indexOf(p) : PRIORITIES.length);
+  return isDone(a) - isDone(b) || rank(a.priority) - rank(b.priority) ||
+    (Date.parse(a.opened_at) || 0) - (Date.parse(b.opened_at) || 0);
 }
 
 // newIncidentForm is the operator's form for a manual incident (title;

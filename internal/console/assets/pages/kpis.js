@@ -48,7 +48,7 @@ async function list(el, ctx) {
     h('dt', null, t('kpi.probability')), h('dd', null, last ? fmtPct(last.breach_probability, 0) : '—'),
     h('dt', null, t('kpi.timeToBreach')), h('dd', null, timeToBreach(last)),
     h('dt', null, t('kpi.horizon')), h('dd', null, d.horizon))))));
-  el.append(h('section', { class: 'panel' }, table(
+  el.append(h('section', { class: 'panel kpi-table' }, table(
     [t('kpi.name'), t('kpi.state'), t('kpi.value'), t('kpi.target'), t('kpi.probability'), t('kpi.timeToBreach'), t('kpi.model'), t('kpi.evaluated'), t('kpi.expr')],
     kpis.map(({ definition: d, last, failure }) => row([
       h('a', { href: '#/kpis/' + encodeURIComponent(d.name) }, d.name), kpiBadge(last, failure),

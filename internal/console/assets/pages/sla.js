@@ -4,18 +4,11 @@
 //
 // Data: GET /api/v1/reports/sla?from=&to= (JSON); the printable page is
 // the same with format=html.
-import { h, table, row, priorityBadge, errorBox, errText, empty, bar, fmtNum, fmtTime } from '../dom.js';
+import { h, table, row, priorityBadge, errorBox, errText, empty, bar, fmtNum, fmtTime, fmtMinute, parseLocalTime } from '../dom.js';
 import * as api from '../api.js';
 import { t } from '../i18n.js';
 
 const PRESETS = { '24h': 86400, '7d': 604800, '30d': 2592000 };
-
-// datetime-local inputs hold local time without a zone.
-function toLocalInput(secs) {
-  const d = new Date(secs * 1000);
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
-}
 
 export async function render(el, ctx) {
   const q = ctx.route.query;
@@ -25,8 +18,16 @@ export async function render(el, ctx) {
   let to = Number(q.get('to')) || now;
   if (PRESETS[preset]) { from = now - PRESETS[preset]; to = now; }
 
-  const fromIn = h('input', { type: 'datetime-local', value: toLocalInput(from), 'data-testid': 'sla-from', 'aria-label': t('sla.from') });
-  const toIn = h('input', { type: 'datetime-local', value: toLocalInput(to), 'data-testid': 'sla-to', 'aria-label': t('sla.to') });
+  // NB: text, not <input type=datetime-local>: Chromium shows that in the
+  // browser's locale (03/14/2025, 09:30 AM), while the console writes ISO
+  // dates and 24-hour times everywhere. parseLocalTime checks what is typed.
+  const dateInput = (testid, label, secs) => h('input', {
+    type: 'text', value: fmtMinute(secs), 'data-testid': testid, 'aria-label': label, 'aria-describedby': 'sla-date-hint',
+    placeholder: t('sla.dateHint'), size: 16, maxlength: 19, autocomplete: 'off', spellcheck: 'false',
+    oninput: (e) => e.target.removeAttribute('aria-invalid'),
+  });
+  const fromIn = dateInput('sla-from', t('sla.from'), from);
+  const toIn = dateInput('sla-to', t('sla.to'), to);
   const go = (params) => { location.hash = '#/sla?' + new URLSearchParams(params); };
   const errEl = h('div', { class: 'error', role: 'alert', 'data-testid': 'error', hidden: true });
   const params = { from, to };
@@ -51,8 +52,10 @@ export async function render(el, ctx) {
       class: 'filters panel',
       onsubmit: (e) => {
         e.preventDefault();
-        const f = Date.parse(fromIn.value) / 1000, tt = Date.parse(toIn.value) / 1000;
+        const f = parseLocalTime(fromIn.value), tt = parseLocalTime(toIn.value);
         if (isNaN(f) || isNaN(tt) || tt < f) {
+          if (isNaN(f) || !isNaN(tt)) fromIn.setAttribute('aria-invalid', 'true');
+          if (isNaN(tt) || !isNaN(f)) toIn.setAttribute('aria-invalid', 'true');
           errEl.hidden = false;
           errEl.textContent = t('sla.badRange');
           return;
@@ -63,6 +66,7 @@ export async function render(el, ctx) {
     Object.keys(PRESETS).map((p) => h('button', { type: 'button', 'data-preset': p, class: p === preset ? 'primary' : '', onclick: () => go({ range: p }) }, t('range.' + p))),
     h('label', null, h('span', null, t('sla.from')), fromIn),
     h('label', null, h('span', null, t('sla.to')), toIn),
+    h('span', { id: 'sla-date-hint', class: 'muted small hint' }, t('sla.dateHint')),
     h('button', { type: 'submit', 'data-testid': 'sla-apply' }, t('sla.apply')),
     h('button', { type: 'button', onclick: printable }, t('sla.printable') + ' ↗')),
     errEl);
