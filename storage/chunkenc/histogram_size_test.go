@@ -212,3 +212,34 @@ func BenchmarkHistogramDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(s.ts)), "ns/sample")
 }
+
+// BenchmarkHistogramEncodeFloat is BenchmarkHistogramEncode with float
+// counts (the latency series scaled by 0.1).
+func BenchmarkHistogramEncodeFloat(b *testing.B) {
+	s := latencySeries(rand.New(rand.NewPCG(1, 1)), 240, 50)
+	fhs := fractional(s)
+	b.ReportAllocs()
+	var enc []byte
+	for b.Loop() {
+		enc = EncodeHistograms(enc[:0], s.ts, fhs)
+	}
+	b.ReportMetric(float64(len(enc))/float64(len(s.ts)), "bytes/sample")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(s.ts)), "ns/sample")
+}
+
+func BenchmarkHistogramDecodeFloat(b *testing.B) {
+	s := latencySeries(rand.New(rand.NewPCG(1, 1)), 240, 50)
+	enc := EncodeHistograms(nil, s.ts, fractional(s))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(enc)))
+	var ts []int64
+	var hs []*histogram.FloatHistogram
+	for b.Loop() {
+		var err error
+		ts, hs, err = DecodeHistograms(enc, ts[:0], hs[:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(s.ts)), "ns/sample")
+}
