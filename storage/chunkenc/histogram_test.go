@@ -60,6 +60,20 @@ func TestHistogramRoundTrip(t *testing.T) {
 	for _, s := range []histSeries{latencySeries(rng, 300, 50), customSeries(rng, 200), gaugeSeries(rng, 100)} {
 		t.Run(s.name, func(t *testing.T) { histRoundTrip(t, s.ts, s.floats()) })
 	}
+	// Float counts (version 2 coding): scaled, rates, and float samples
+	// alternating with integral ones over changing layouts.
+	{
+		s := latencySeries(rng, 300, 50)
+		t.Run("float counts", func(t *testing.T) { histRoundTrip(t, s.ts, fractional(s)) })
+		t.Run("rates", func(t *testing.T) { histRoundTrip(t, s.ts, rates(s)) })
+		mixed := fractional(s)
+		for i, h := range s.floats() {
+			if i%3 == 2 {
+				mixed[i] = h
+			}
+		}
+		t.Run("float and integral", func(t *testing.T) { histRoundTrip(t, s.ts, mixed) })
+	}
 	stale := math.Float64frombits(0x7ff0000000000002)
 	mixed := []*histogram.FloatHistogram{
 		{Schema: 1, ZeroThreshold: 0.001, ZeroCount: 2, Count: 7, Sum: 12.5,
