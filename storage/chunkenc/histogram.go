@@ -467,8 +467,8 @@ func (d *histDecoder) next(i int) (*histogram.FloatHistogram, error) {
 		case changed:
 			d.fst.remap(&d.idx, &d.cur)
 		}
-		if !r.readFloatCounts(&d.fst, h) {
-			return nil, errTruncated
+		if err := r.readFloatCounts(&d.fst, h); err != nil {
+			return nil, err
 		}
 	} else {
 		var pc, pz float64

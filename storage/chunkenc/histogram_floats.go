@@ -1,6 +1,7 @@
 package chunkenc
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 
@@ -147,34 +148,36 @@ func writeFloatSlot(w *bitWriter, s *floatSlot, v, pred float64) {
 
 // readFloatCounts reads what writeFloatCounts wrote into h, whose bucket
 // slices are sized.
-func (r *bitReader) readFloatCounts(st *floatStates, h *histogram.FloatHistogram) bool {
-	var ok bool
-	if h.ZeroCount, ok = r.readFloatSlot(&st.zero, st.zero.predict()); !ok {
-		return false
+func (r *bitReader) readFloatCounts(st *floatStates, h *histogram.FloatHistogram) error {
+	var err error
+	if h.ZeroCount, err = r.readFloatSlot(&st.zero, st.zero.predict()); err != nil {
+		return fmt.Errorf("zero count: %w", err)
 	}
 	for j := range h.PositiveBuckets {
 		s := &st.pos[j]
-		if h.PositiveBuckets[j], ok = r.readFloatSlot(s, s.predict()); !ok {
-			return false
+		if h.PositiveBuckets[j], err = r.readFloatSlot(s, s.predict()); err != nil {
+			return fmt.Errorf("positive bucket %d: %w", j, err)
 		}
 	}
 	for j := range h.NegativeBuckets {
 		s := &st.neg[j]
-		if h.NegativeBuckets[j], ok = r.readFloatSlot(s, s.predict()); !ok {
-			return false
+		if h.NegativeBuckets[j], err = r.readFloatSlot(s, s.predict()); err != nil {
+			return fmt.Errorf("negative bucket %d: %w", j, err)
 		}
 	}
-	h.Count, ok = r.readFloatSlot(&st.count, bucketTotal(h))
-	return ok
+	if h.Count, err = r.readFloatSlot(&st.count, bucketTotal(h)); err != nil {
+		return fmt.Errorf("count: %w", err)
+	}
+	return nil
 }
 
-func (r *bitReader) readFloatSlot(s *floatSlot, pred float64) (float64, bool) {
+func (r *bitReader) readFloatSlot(s *floatSlot, pred float64) (float64, error) {
 	// The prefix: '0', '10', '110' or '111'.
 	n := 0
 	for n < 3 {
 		b, ok := r.readBit()
 		if !ok {
-			return 0, false
+			return 0, errTruncated
 		}
 		if !b {
 			break
@@ -185,42 +188,42 @@ func (r *bitReader) readFloatSlot(s *floatSlot, pred float64) (float64, bool) {
 	var vb uint64
 	switch n {
 	case 0:
-		return s.prev, true
+		return s.prev, nil
 	case 1:
 		u, ok := r.readGamma()
 		if !ok {
-			return 0, false
+			return 0, errTruncated
 		}
 		vb = pb + uint64(unzigzag(u))
 	case 2:
 		if s.lead == 0xff {
-			return 0, false // a window reused before one was set
+			return 0, fmt.Errorf("window reused before one was set")
 		}
 		x, ok := r.readBits(int(64 - s.lead - s.trail))
 		if !ok {
-			return 0, false
+			return 0, errTruncated
 		}
 		vb = pb ^ x<<s.trail
 	default:
 		lead, ok1 := r.readBits(6)
 		sig, ok2 := r.readBits(6)
 		if !ok1 || !ok2 {
-			return 0, false
+			return 0, errTruncated
 		}
 		if sig == 0 {
 			sig = 64
 		}
 		if lead+sig > 64 {
-			return 0, false
+			return 0, fmt.Errorf("window of %d+%d bits", lead, sig)
 		}
 		x, ok := r.readBits(int(sig))
 		if !ok {
-			return 0, false
+			return 0, errTruncated
 		}
 		s.lead, s.trail = uint8(lead), uint8(64-lead-sig)
 		vb = pb ^ x<<s.trail
 	}
 	v := math.Float64frombits(vb)
 	s.update(v)
-	return v, true
+	return v, nil
 }
