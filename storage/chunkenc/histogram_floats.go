@@ -13,10 +13,12 @@ import (
 // last non-zero change and an XOR window from sample to sample, as the
 // integer path carries a bucketState:
 //
-//	'0'  the value is the slot's previous one (a bucket no observation fell in)
-//	'1'  x = bits(v) XOR bits(prediction), then
-//	     '0' x within the slot's window: its 64-lead-trail bits
-//	     '1' a new window: 6 bits lead, 6 bits significant (64 as 0), the bits
+//	'0'    the value is the slot's previous one (a bucket no observation fell in)
+//	'10'   gamma of zigzag(bits(v) - bits(prediction)): v is within a few
+//	       ulps of the prediction
+//	'110'  x = bits(v) XOR bits(prediction) within the slot's window: its
+//	       64-lead-trail bits
+//	'111'  a new window: 6 bits lead, 6 bits significant (64 as 0), x's bits
 //
 // A bucket's prediction is its previous value plus its last non-zero
 // change: a counter that grows by a steady step (a count scaled by a
@@ -111,7 +113,7 @@ func bucketTotal(h *histogram.FloatHistogram) float64 {
 }
 
 // nearLimit bounds zigzag(bits(v) - bits(prediction)) for the near
-// code: up to 13 bits of gamma, never longer than a new window.
+// code '10': up to 13 bits of gamma, never longer than a new window.
 const nearLimit = 64
 
 func writeFloatSlot(w *bitWriter, s *floatSlot, v, pred float64) {
@@ -123,21 +125,22 @@ func writeFloatSlot(w *bitWriter, s *floatSlot, v, pred float64) {
 	s.update(v)
 	pb := math.Float64bits(pred)
 	x := vb ^ pb
-	lead, trail := uint8(64), uint8(64) // x == 0 fits any window
-	if x != 0 {
-		lead, trail = uint8(bits.LeadingZeros64(x)), uint8(bits.TrailingZeros64(x))
+	window := -1 // the bits '110' takes, -1: x does not fit the window
+	if s.lead != 0xff && bits.LeadingZeros64(x) >= int(s.lead) && bits.TrailingZeros64(x) >= int(s.trail) {
+		window = int(64 - s.lead - s.trail)
 	}
-	fits := s.lead != 0xff && lead >= s.lead && trail >= s.trail
-	if u := zigzag(int64(vb - pb)); u < nearLimit && (!fits || 2*bits.Len64(u+1)+1 <= int(64-s.lead-s.trail)+3) {
+	// NB: x == 0 (v is the prediction) always takes this branch.
+	if u := zigzag(int64(vb - pb)); u < nearLimit && (window < 0 || 2*bits.Len64(u+1)-1 <= window+1) {
 		w.writeBits(0b10, 2)
 		writeGamma(w, u)
 		return
 	}
-	if fits {
+	if window >= 0 {
 		w.writeBits(0b110, 3)
-		w.writeBits(x>>s.trail, int(64-s.lead-s.trail))
+		w.writeBits(x>>s.trail, window)
 		return
 	}
+	lead, trail := uint8(bits.LeadingZeros64(x)), uint8(bits.TrailingZeros64(x))
 	sig := 64 - lead - trail
 	s.lead, s.trail = lead, trail
 	w.writeBits(0b111, 3)
