@@ -12,7 +12,7 @@ import (
 
 // Histogram chunk layout (see storage/docs/format-chunks.md):
 //
-//	version(1)=1 uvarint(n) varint(firstT) varint(lastT), then a bitstream,
+//	version(1)=2 uvarint(n) varint(firstT) varint(lastT), then a bitstream,
 //	per sample:
 //	  t:       nothing for sample 0; else dod = (t_i - t_{i-1}) - d_{i-1}
 //	           (d_0 = 0) as '0' | '10' 14 bits | '110' 17 bits |
@@ -28,14 +28,22 @@ import (
 //	           bucket's history (see histogram_ints.go), Rice- or
 //	           gamma-coded; then count - (zero count + buckets) as a
 //	           dod-style signed field.
-//	           '0' floats: count, zero count, buckets, each XOR'd with the
-//	           previous sample's same value: '0' equal, else '1', 6 bits of
-//	           leading zeros, 6 bits of significant bits (64 as 0), the bits
+//	           '0' floats: zero count, buckets, then count, each XOR'd
+//	           with a prediction in a window kept per count slot (see
+//	           histogram_floats.go)
 //	  sum:     XOR'd with the previous sum as in XOR chunks
 //
 // Timestamps may come in any order (the WAL keeps a batch as written);
 // sealed chunks hold strictly increasing ones.
-const histVersion = 1
+//
+// Version 1 differs in float counts only: count, zero count and buckets,
+// each XOR'd with the previous sample's same value, '0' equal, else '1',
+// 6 bits of leading zeros, 6 bits of significant bits (64 as 0), the bits.
+// It is still read; nothing writes it.
+const (
+	histVersion   = 2
+	histVersionV1 = 1
+)
 
 const riceEscape = 24
 
@@ -68,6 +76,7 @@ type histEncoder struct {
 	leading  uint8
 	trailing uint8
 	st       intStates
+	fst      floatStates
 	cur      bucketIndexes
 }
 
@@ -138,15 +147,15 @@ func (e *histEncoder) append(i int, t int64, h *histogram.FloatHistogram) {
 		}
 		writeSignedField(w, int64(h.Count)-total)
 	} else {
-		var pc, pz float64
-		var ppos, pneg []float64
-		if comparable {
-			pc, pz, ppos, pneg = e.prev.Count, e.prev.ZeroCount, e.prev.PositiveBuckets, e.prev.NegativeBuckets
+		switch {
+		case !comparable:
+			e.fst.reset(nil, &e.idx, &e.cur)
+		case e.prevInts:
+			e.fst.reset(e.prev, &e.idx, &e.cur)
+		case !same:
+			e.fst.remap(&e.idx, &e.cur)
 		}
-		writeFloatXOR(w, h.Count, pc)
-		writeFloatXOR(w, h.ZeroCount, pz)
-		writeFloatBuckets(w, h.PositiveBuckets, e.cur.pos, ppos, e.idx.pos, same)
-		writeFloatBuckets(w, h.NegativeBuckets, e.cur.neg, pneg, e.idx.neg, same)
+		writeFloatCounts(w, &e.fst, h)
 	}
 	e.writeSum(math.Float64bits(h.Sum))
 	e.prev, e.prevInts = h, ints
@@ -193,34 +202,6 @@ func (p *prevAt) at(i int32) float64 {
 		return p.vals[p.j]
 	}
 	return 0
-}
-
-func writeFloatBuckets(w *bitWriter, cur []float64, curIdx []int32, prev []float64, prevIdx []int32, same bool) {
-	if same && len(prev) == len(cur) {
-		for j, v := range cur {
-			writeFloatXOR(w, v, prev[j])
-		}
-		return
-	}
-	p := prevAt{idx: prevIdx, vals: prev}
-	for j, v := range cur {
-		writeFloatXOR(w, v, p.at(curIdx[j]))
-	}
-}
-
-func writeFloatXOR(w *bitWriter, v, prev float64) {
-	x := math.Float64bits(v) ^ math.Float64bits(prev)
-	if x == 0 {
-		w.writeBits(0, 1)
-		return
-	}
-	lead := bits.LeadingZeros64(x)
-	trail := bits.TrailingZeros64(x)
-	sig := 64 - lead - trail
-	w.writeBits(1, 1)
-	w.writeBits(uint64(lead), 6)
-	w.writeBits(uint64(sig&63), 6)
-	w.writeBits(x>>uint(trail), sig)
 }
 
 // writeSignedField writes x in the timestamp dod buckets.
@@ -330,6 +311,7 @@ func HistogramBounds(b []byte) (n int, firstT, lastT int64, err error) {
 }
 
 type histHeader struct {
+	version     byte
 	n           int
 	first, last int64
 	body        []byte
@@ -337,9 +319,10 @@ type histHeader struct {
 
 func parseHistHeader(b []byte) (histHeader, error) {
 	var h histHeader
-	if len(b) < 1 || b[0] != histVersion {
+	if len(b) < 1 || (b[0] != histVersion && b[0] != histVersionV1) {
 		return h, fmt.Errorf("%w: histogram chunk version", ErrCorrupt)
 	}
+	version := b[0]
 	b = b[1:]
 	n, k := binary.Uvarint(b)
 	// Every sample takes at least 5 bits.
@@ -356,7 +339,7 @@ func parseHistHeader(b []byte) (histHeader, error) {
 	if k <= 0 {
 		return h, fmt.Errorf("%w: histogram chunk last timestamp", ErrCorrupt)
 	}
-	return histHeader{n: int(n), first: first, last: last, body: b[k:]}, nil
+	return histHeader{version: version, n: int(n), first: first, last: last, body: b[k:]}, nil
 }
 
 // DecodeHistograms decodes a histogram chunk, appending to ts and hs. Each
@@ -366,7 +349,7 @@ func DecodeHistograms(b []byte, ts []int64, hs []*histogram.FloatHistogram) ([]i
 	if err != nil {
 		return ts, hs, err
 	}
-	d := histDecoder{r: bitReader{b: hdr.body}, leading: 0xff}
+	d := histDecoder{r: bitReader{b: hdr.body}, version: hdr.version, leading: 0xff}
 	t := hdr.first
 	for i := 0; i < hdr.n; i++ {
 		if i > 0 {
@@ -392,12 +375,14 @@ func DecodeHistograms(b []byte, ts []int64, hs []*histogram.FloatHistogram) ([]i
 
 type histDecoder struct {
 	r        bitReader
+	version  byte
 	prevD    int64
 	prev     *histogram.FloatHistogram
 	prevInts bool
 	idx      bucketIndexes
 	cur      bucketIndexes
 	st       intStates
+	fst      floatStates
 	sumBits  uint64
 	leading  uint8
 	trailing uint8
@@ -473,6 +458,18 @@ func (d *histDecoder) next(i int) (*histogram.FloatHistogram, error) {
 			return nil, errTruncated
 		}
 		h.Count = float64(total + rest)
+	} else if d.version >= 2 {
+		switch {
+		case !comparable:
+			d.fst.reset(nil, &d.idx, &d.cur)
+		case d.prevInts:
+			d.fst.reset(d.prev, &d.idx, &d.cur)
+		case changed:
+			d.fst.remap(&d.idx, &d.cur)
+		}
+		if err := r.readFloatCounts(&d.fst, h); err != nil {
+			return nil, err
+		}
 	} else {
 		var pc, pz float64
 		var ppos, pneg []float64

@@ -62,8 +62,8 @@ func (s *bucketState) update(cur int64, r uint64) {
 }
 
 // remapStates returns the states of the buckets at curIdx, carried over
-// from the buckets at prevIdx (a new bucket starts empty).
-func remapStates(dst, prev []bucketState, prevIdx, curIdx []int32) []bucketState {
+// from the buckets at prevIdx (a new bucket starts as fresh).
+func remapStates[S any](dst, prev []S, prevIdx, curIdx []int32, fresh S) []S {
 	dst = dst[:0]
 	j := 0
 	for _, ix := range curIdx {
@@ -73,7 +73,7 @@ func remapStates(dst, prev []bucketState, prevIdx, curIdx []int32) []bucketState
 		if j < len(prevIdx) && prevIdx[j] == ix && j < len(prev) {
 			dst = append(dst, prev[j])
 		} else {
-			dst = append(dst, bucketState{})
+			dst = append(dst, fresh)
 		}
 	}
 	return dst
@@ -96,9 +96,9 @@ func (st *intStates) reset(n, m int) {
 
 // remap carries the states over to a new layout.
 func (st *intStates) remap(prev, cur *bucketIndexes) {
-	st.spare = remapStates(st.spare, st.pos, prev.pos, cur.pos)
+	st.spare = remapStates(st.spare, st.pos, prev.pos, cur.pos, bucketState{})
 	st.pos, st.spare = st.spare, st.pos
-	st.spare = remapStates(st.spare, st.neg, prev.neg, cur.neg)
+	st.spare = remapStates(st.spare, st.neg, prev.neg, cur.neg, bucketState{})
 	st.neg, st.spare = st.spare, st.neg
 }
 

@@ -60,6 +60,20 @@ func TestHistogramRoundTrip(t *testing.T) {
 	for _, s := range []histSeries{latencySeries(rng, 300, 50), customSeries(rng, 200), gaugeSeries(rng, 100)} {
 		t.Run(s.name, func(t *testing.T) { histRoundTrip(t, s.ts, s.floats()) })
 	}
+	// Float counts (version 2 coding): scaled, rates, and float samples
+	// alternating with integral ones over changing layouts.
+	{
+		s := latencySeries(rng, 300, 50)
+		t.Run("float counts", func(t *testing.T) { histRoundTrip(t, s.ts, fractional(s)) })
+		t.Run("rates", func(t *testing.T) { histRoundTrip(t, s.ts, rates(s)) })
+		mixed := fractional(s)
+		for i, h := range s.floats() {
+			if i%3 == 2 {
+				mixed[i] = h
+			}
+		}
+		t.Run("float and integral", func(t *testing.T) { histRoundTrip(t, s.ts, mixed) })
+	}
 	stale := math.Float64frombits(0x7ff0000000000002)
 	mixed := []*histogram.FloatHistogram{
 		{Schema: 1, ZeroThreshold: 0.001, ZeroCount: 2, Count: 7, Sum: 12.5,
@@ -94,6 +108,44 @@ func TestHistogramDecodeRejectsGarbage(t *testing.T) {
 		_, _, err := DecodeHistograms(b, nil, nil)
 		require.ErrorIs(t, err, ErrCorrupt, "%x", b)
 	}
+	// Version 2 float counts: every truncation is an error, every single
+	// bit flipped an error or a chunk, never a panic.
+	fs := latencySeries(rng, 12, 30)
+	fgood := EncodeHistograms(nil, fs.ts, fractional(fs))
+	require.Equal(t, byte(histVersion), fgood[0])
+	for n := range len(fgood) {
+		_, _, err := DecodeHistograms(fgood[:n], nil, nil)
+		require.ErrorIs(t, err, ErrCorrupt, "truncated to %d bytes", n)
+	}
+	flipped := make([]byte, len(fgood))
+	for bit := range 8 * len(fgood) {
+		copy(flipped, fgood)
+		flipped[bit/8] ^= 0x80 >> (bit % 8)
+		if _, _, err := DecodeHistograms(flipped, nil, nil); err != nil {
+			require.ErrorIs(t, err, ErrCorrupt, "bit %d flipped", bit)
+		}
+	}
+	// A slot that reuses its window before it has one.
+	one := []*histogram.FloatHistogram{{Count: 0.5, ZeroCount: 0.5, Sum: 1}}
+	b := EncodeHistograms(nil, []int64{0}, one)
+	_, _, err := DecodeHistograms(b, nil, nil)
+	require.NoError(t, err)
+	// The body: hint (2 bits), layout (schema 8, zero threshold 64, no
+	// spans 8+8), ints '0', then the zero count: patch its '111' (a new
+	// window) to '110'.
+	bit := 8*(len(b)-len(mustHeader(t, b).body)) + 2 + 8 + 64 + 16 + 1
+	bitAt := func(i int) byte { return b[i/8] >> (7 - i%8) & 1 }
+	require.Equal(t, []byte{1, 1, 1}, []byte{bitAt(bit), bitAt(bit + 1), bitAt(bit + 2)})
+	b[(bit+2)/8] &^= 0x80 >> ((bit + 2) % 8)
+	_, _, err = DecodeHistograms(b, nil, nil)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "zero count: window reused before one was set")
+}
+
+func mustHeader(t testing.TB, b []byte) histHeader {
+	h, err := parseHistHeader(b)
+	require.NoError(t, err)
+	return h
 }
 
 // FuzzHistogramChunk decodes arbitrary bytes: an error, never a panic, and
@@ -103,6 +155,11 @@ func FuzzHistogramChunk(f *testing.F) {
 	for _, s := range []histSeries{latencySeries(rng, 5, 10), customSeries(rng, 3), gaugeSeries(rng, 2)} {
 		f.Add(EncodeHistograms(nil, s.ts, s.floats()))
 	}
+	// Float counts (version 2); version 1 and more version 2 chunks are
+	// in testdata/fuzz/FuzzHistogramChunk.
+	s := latencySeries(rng, 6, 10)
+	f.Add(EncodeHistograms(nil, s.ts, fractional(s)))
+	f.Add(EncodeHistograms(nil, s.ts, rates(s)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ts, hs, err := DecodeHistograms(b, nil, nil)
 		if err != nil {
