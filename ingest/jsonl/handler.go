@@ -1,16 +1,13 @@
 package jsonl
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/ingest/reqbody"
 	"github.com/emsdb/tsdb/ingest/writeerr"
 	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/tenancy"
@@ -73,48 +70,20 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		fail(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	var extra []labels.Label
-	for _, kv := range ctx.QueryArgs().PeekMulti("extra_label") {
-		k, v, ok := strings.Cut(string(kv), "=")
-		if !ok || k == "" {
-			fail(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("bad extra_label %q: want name=value", kv))
-			return
-		}
-		extra = append(extra, labels.Label{Name: k, Value: v})
+	extra, err := reqbody.ExtraLabels(ctx)
+	if err != nil {
+		reqbody.Fail(ctx, err)
+		return
 	}
 	// NB: the write runs to completion even if the client goes away, and
 	// so do the waits for the budget.
 	bg := context.Background()
-	body := ctx.PostBody()
-	if len(body) > h.opts.MaxBodyBytes {
-		fail(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d (--remote-write.max-body-bytes)", len(body), h.opts.MaxBodyBytes))
-		return
-	}
-	res, err := h.opts.InFlight.Reserve(bg, int64(len(body)))
+	body, res, err := reqbody.Read(bg, ctx, reqbody.Limits{MaxBodyBytes: h.opts.MaxBodyBytes, MaxDecodedBytes: h.opts.MaxDecodedBytes, InFlight: h.opts.InFlight})
 	if err != nil {
-		failWrite(ctx, err)
+		reqbody.Fail(ctx, err)
 		return
 	}
 	defer res.Release()
-	if strings.EqualFold(string(ctx.Request.Header.ContentEncoding()), "gzip") {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			fail(ctx, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
-			return
-		}
-		body, err = res.ReadAll(bg, zr, h.opts.MaxDecodedBytes, 0)
-		if errors.Is(err, limits.ErrTooLarge) || errors.Is(err, limits.ErrBusy) {
-			failWrite(ctx, err)
-			return
-		}
-		if err != nil {
-			fail(ctx, fasthttp.StatusBadRequest, "bad gzip body: "+err.Error())
-			return
-		}
-	} else if len(body) > h.opts.MaxDecodedBytes {
-		fail(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d (--ingest.max-decoded-bytes)", len(body), h.opts.MaxDecodedBytes))
-		return
-	}
 	var b storage.Batch
 	d := Decoder{Reserve: func(n int64) error { return res.Grow(bg, n) }}
 	if err := d.Decode(body, &b); err != nil {
