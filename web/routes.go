@@ -27,9 +27,9 @@ import (
 // bodies and answer as their protocol expects).
 type Ingest struct {
 	RemoteWrite fasthttp.RequestHandler // /api/v1/write, /api/v1/push, /receive
-	// RemoteWriteDone, when set, learns of each remote-write request once
-	// it has been answered: who sent it and how it went.
-	RemoteWriteDone  func(RemoteWriteSeen)
+	// SenderDone, when set, learns of each remote-write and OTLP request
+	// once it has been answered: who sent it and how it went.
+	SenderDone       func(SenderSeen)
 	InfluxV1         fasthttp.RequestHandler // /write
 	InfluxV2         fasthttp.RequestHandler // /api/v2/write
 	InfluxPing       fasthttp.RequestHandler // /ping
@@ -129,7 +129,7 @@ func routes(d Deps) []Route {
 	inc := &incidents{m: d.ITSM}
 	kp := &kpis{e: d.KPIs}
 	in := d.Ingest
-	rw := remoteWrite(in)
+	rw := sender(in.RemoteWrite, "remote_write", in.SenderDone)
 
 	rs := []Route{
 		// Ingest.
@@ -140,7 +140,7 @@ func routes(d Deps) []Route {
 		{Method: "*", Path: "/api/v2/write", Role: auth.Write, Shed: ShedWrite, Raw: in.InfluxV2},
 		{Method: "*", Path: "/api/v1/import/prometheus", Role: auth.Write, Shed: ShedWrite, Raw: in.PrometheusImport},
 		{Method: "*", Path: "/api/v1/import", Role: auth.Write, Shed: ShedWrite, Raw: in.JSONImport},
-		{Method: "*", Path: "/api/v1/otlp/v1/metrics", Role: auth.Write, Shed: ShedWrite, Raw: in.OTLP},
+		{Method: "*", Path: "/api/v1/otlp/v1/metrics", Role: auth.Write, Shed: ShedWrite, Raw: sender(in.OTLP, "otlp", in.SenderDone)},
 		{Method: "*", Path: "/ping", Role: auth.Public, Raw: in.InfluxPing},
 
 		// The Prometheus query API, and VictoriaMetrics's export.
@@ -232,8 +232,9 @@ func routes(d Deps) []Route {
 	return rs
 }
 
-// RemoteWriteSeen is one answered remote-write request.
-type RemoteWriteSeen struct {
+// SenderSeen is one answered push request (remote write, OTLP).
+type SenderSeen struct {
+	Protocol  string // remote_write or otlp
 	Tenant    string
 	Addr      string // the client's IP address
 	UserAgent string
@@ -241,29 +242,32 @@ type RemoteWriteSeen struct {
 	// header (Prometheus: remote_write's headers), if any.
 	Source string
 	Code   int
-	// Error is the first line of the answer when Code is not 2xx.
+	// Error is the first line of the answer when Code is not 2xx and the
+	// answer is text or JSON (an OTLP protobuf status is not shown).
 	Error string
 }
 
 // SourceNameHeader is the request header a sender names itself with.
 const SourceNameHeader = "X-Source-Name"
 
-// remoteWrite is the remote-write handler followed by its hook.
-func remoteWrite(in Ingest) fasthttp.RequestHandler {
-	if in.RemoteWrite == nil || in.RemoteWriteDone == nil {
-		return in.RemoteWrite
+// sender is a push protocol's handler followed by the hook that learns
+// of its senders.
+func sender(h fasthttp.RequestHandler, protocol string, done func(SenderSeen)) fasthttp.RequestHandler {
+	if h == nil || done == nil {
+		return h
 	}
 	return func(ctx *fasthttp.RequestCtx) {
-		in.RemoteWrite(ctx)
-		if tenant, err := tenancy.FromRequest(ctx); err == nil {
-			seen := RemoteWriteSeen{Tenant: tenant, Addr: ctx.RemoteIP().String(), UserAgent: string(ctx.UserAgent()),
-				Source: string(ctx.Request.Header.Peek(SourceNameHeader)), Code: ctx.Response.StatusCode()}
-			if seen.Code >= 300 {
-				msg, _, _ := strings.Cut(string(ctx.Response.Body()), "\n")
-				seen.Error = msg
-			}
-			in.RemoteWriteDone(seen)
+		h(ctx)
+		tenant, err := tenancy.FromRequest(ctx)
+		if err != nil {
+			return
 		}
+		seen := SenderSeen{Protocol: protocol, Tenant: tenant, Addr: ctx.RemoteIP().String(), UserAgent: string(ctx.UserAgent()),
+			Source: string(ctx.Request.Header.Peek(SourceNameHeader)), Code: ctx.Response.StatusCode()}
+		if ct := string(ctx.Response.Header.ContentType()); seen.Code >= 300 && (strings.HasPrefix(ct, "text/") || strings.HasPrefix(ct, "application/json")) {
+			seen.Error, _, _ = strings.Cut(string(ctx.Response.Body()), "\n")
+		}
+		done(seen)
 	}
 }
 

@@ -64,6 +64,7 @@ type snapshotAt struct {
 // senderKey tells remote-write senders apart: by the name they give
 // themselves, else by address and the product in their User-Agent.
 type senderKey struct {
+	protocol           string // remote_write or otlp
 	tenant, addr, name string
 	named              bool // name is the sender's own (X-Source-Name)
 }
@@ -157,9 +158,10 @@ func (c *countingWriter) Write(ctx context.Context, tenant string, b *storage.Ba
 	return nil
 }
 
-// sawRequest records one remote-write request after it was answered.
-func (s *ingestStats) sawRequest(r web.RemoteWriteSeen) {
-	k := senderKey{tenant: r.Tenant, addr: r.Addr, name: clip(r.Source, 80), named: r.Source != ""}
+// sawRequest records one remote-write or OTLP request after it was
+// answered.
+func (s *ingestStats) sawRequest(r web.SenderSeen) {
+	k := senderKey{protocol: r.Protocol, tenant: r.Tenant, addr: r.Addr, name: clip(r.Source, 80), named: r.Source != ""}
 	if !k.named {
 		k.name = product(r.UserAgent)
 	}
@@ -249,7 +251,7 @@ func ingestStatus(s *ingestStats, activeSeries func(tenant string) int, started 
 			}
 			seen := v.lastSeen
 			src := ingestSource{
-				Kind: "remote_write", Name: senderName(k), Address: k.addr, UserAgent: v.agent, LastSeen: &seen,
+				Kind: k.protocol, Name: senderName(k), Address: k.addr, UserAgent: v.agent, LastSeen: &seen,
 				Up: v.lastCode < 300, Reason: v.lastErr, Requests: v.requests, Failures: v.failures, LastCode: v.lastCode,
 			}
 			if silent := now.Sub(seen); src.Up && silent > senderSilentAfter {

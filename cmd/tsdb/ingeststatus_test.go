@@ -34,12 +34,14 @@ func TestIngestSendersNamedAndExpired(t *testing.T) {
 		}
 		return out
 	}
-	s.sawRequest(web.RemoteWriteSeen{Tenant: "default", Addr: "10.0.0.7", UserAgent: "Prometheus/3.14.0", Code: 204})
-	s.sawRequest(web.RemoteWriteSeen{Tenant: "default", Addr: "10.0.0.7", UserAgent: "vmagent", Code: 204})
-	s.sawRequest(web.RemoteWriteSeen{Tenant: "default", Addr: "10.0.0.7", UserAgent: "Prometheus/3.14.0", Source: "edge-dc2", Code: 204})
-	s.sawRequest(web.RemoteWriteSeen{Tenant: "default", Addr: "10.0.0.9", UserAgent: "curl/8.5.0", Code: 400, Error: "snappy: corrupt input"})
+	s.sawRequest(web.SenderSeen{Protocol: "remote_write", Tenant: "default", Addr: "10.0.0.7", UserAgent: "Prometheus/3.14.0", Code: 204})
+	s.sawRequest(web.SenderSeen{Protocol: "remote_write", Tenant: "default", Addr: "10.0.0.7", UserAgent: "vmagent", Code: 204})
+	s.sawRequest(web.SenderSeen{Protocol: "remote_write", Tenant: "default", Addr: "10.0.0.7", UserAgent: "Prometheus/3.14.0", Source: "edge-dc2", Code: 204})
+	s.sawRequest(web.SenderSeen{Protocol: "remote_write", Tenant: "default", Addr: "10.0.0.9", UserAgent: "curl/8.5.0", Code: 400, Error: "snappy: corrupt input"})
+	s.sawRequest(web.SenderSeen{Protocol: "otlp", Tenant: "default", Addr: "10.0.0.8", UserAgent: "OTel-OTLP-Exporter-Go/1.47.0", Code: 200})
 	got := sources()
-	require.Len(t, got, 4, "%v", got)
+	require.Len(t, got, 5, "%v", got)
+	require.Equal(t, "otlp", got["OTel-OTLP-Exporter-Go/1.47.0 at 10.0.0.8"].Kind, "OTLP senders are sources too")
 	require.True(t, got["Prometheus/3.14.0 at 10.0.0.7"].Up)
 	require.True(t, got["vmagent at 10.0.0.7"].Up)
 	require.True(t, got["edge-dc2"].Up, "named by its X-Source-Name header")
@@ -48,7 +50,7 @@ func TestIngestSendersNamedAndExpired(t *testing.T) {
 	require.Equal(t, "HTTP 400: snappy: corrupt input", bad.Reason)
 
 	now = now.Add(3 * time.Minute)
-	s.sawRequest(web.RemoteWriteSeen{Tenant: "default", Addr: "10.0.0.7", UserAgent: "vmagent", Code: 204})
+	s.sawRequest(web.SenderSeen{Protocol: "remote_write", Tenant: "default", Addr: "10.0.0.7", UserAgent: "vmagent", Code: 204})
 	got = sources()
 	require.False(t, got["edge-dc2"].Up, "silent for three minutes")
 	require.Equal(t, "silent for 3m0s", got["edge-dc2"].Reason)
@@ -58,6 +60,7 @@ func TestIngestSendersNamedAndExpired(t *testing.T) {
 	s.snapshot()
 	got = sources()
 	require.NotContains(t, got, "curl/8.5.0 at 10.0.0.9", "a sender that never succeeded goes after ten minutes")
+	require.False(t, got["OTel-OTLP-Exporter-Go/1.47.0 at 10.0.0.8"].Up, "silent")
 	require.Contains(t, got, "edge-dc2", "one that wrote stays listed")
 	now = now.Add(time.Hour)
 	s.snapshot()

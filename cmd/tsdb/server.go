@@ -283,7 +283,7 @@ func (s *server) openIngest(lc *lifecycle) error {
 	})
 	s.ingest = web.Ingest{
 		OTLP:        ot.Serve,
-		RemoteWrite: rw.Serve, RemoteWriteDone: s.ingested.sawRequest,
+		RemoteWrite: rw.Serve, SenderDone: s.ingested.sawRequest,
 		InfluxV1: ifx.ServeV1, InfluxV2: ifx.ServeV2, InfluxPing: ifx.Ping,
 		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), &promtext.Options{
 			MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
