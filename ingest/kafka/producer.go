@@ -30,7 +30,7 @@ type unavailableError struct{ err error }
 func (e *unavailableError) Error() string {
 	return fmt.Sprintf("%v: %v", ErrUnavailable, e.err)
 }
-func (e *unavailableError) Unwrap() []error            { return []error{ErrUnavailable, e.err} }
+func (e *unavailableError) Unwrap() []error           { return []error{ErrUnavailable, e.err} }
 func (e *unavailableError) RetryAfter() time.Duration { return retryAfter }
 
 // Options are what a Producer or Consumer needs besides the Config. The
