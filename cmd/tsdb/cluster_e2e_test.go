@@ -243,6 +243,16 @@ func TestClusterWritePath(t *testing.T) {
 	l.waitComplete(t, c, n1, n2)
 	n1.Stop(t)
 	n2.Stop(t)
+
+	// The same writers against a single node, for the report.
+	single := apptest.StartTSDB(t, bin, t.TempDir(), "--self-monitor.interval", "0")
+	l.lat = nil
+	t0, n0 = time.Now(), l.count()
+	n1 = single
+	run(3*time.Second, nil)
+	t.Logf("single node, same writers: %.0f samples/s, write latency p50 %v p99 %v",
+		float64(l.count()-n0)/time.Since(t0).Seconds(), percentile(l.lat, 0.5), percentile(l.lat, 0.99))
+	single.Stop(t)
 }
 
 // owned is how many partitions node p consumes, as its /metrics say.

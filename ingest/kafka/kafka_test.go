@@ -13,17 +13,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/emsdb/tsdb/internal/apptest"
+	"github.com/emsdb/tsdb/internal/duration"
 	"github.com/emsdb/tsdb/storage"
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
 func testConfig(addr, node string) Config {
-	c := Config{Brokers: []string{addr}, Partitions: 4, Node: node, ProduceTimeout: 0, SessionTimeout: 0}
+	c := Config{Brokers: []string{addr}, Partitions: 4, ReplicationFactor: 1, Node: node,
+		ProduceTimeout: duration.Duration(3 * time.Second), SessionTimeout: duration.Duration(3 * time.Second)}
 	if err := c.Validate(); err != nil {
 		panic(err)
 	}
-	c.ProduceTimeout = 3e9
-	c.SessionTimeout = 3e9
 	return c
 }
 
