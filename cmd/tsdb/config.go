@@ -12,6 +12,7 @@ import (
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
+	"github.com/emsdb/tsdb/ingest/kafka"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/otlp"
 	"github.com/emsdb/tsdb/ingest/relabel"
@@ -41,6 +42,9 @@ type fileConfig struct {
 	// Calendars are the tenants' business calendars (holidays) the KPIs
 	// of each tenant are forecast with (see docs/kpi.md).
 	Calendars []kpi.Calendar `yaml:"calendars"`
+	// Cluster turns the node into a member of a cluster on Apache Kafka
+	// (docs/cluster.md); absent, tsdb is the single node.
+	Cluster *kafka.Config `yaml:"cluster"`
 }
 
 // ingestRules are the per-source labels and relabeling rules.
@@ -114,6 +118,11 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	for i := range c.MQTT {
 		if err := c.MQTT[i].Validate(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if c.Cluster != nil {
+		if err := c.Cluster.Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/ingest/kafka"
+	"github.com/emsdb/tsdb/internal/duration"
 )
 
 func TestExampleConfigLoads(t *testing.T) {
@@ -155,4 +158,39 @@ func TestOTLPConfig(t *testing.T) {
 	c, err = loadConfig(writeConfig(t, "ingest:\n  remote_write: {}\n"))
 	require.NoError(t, err)
 	require.Equal(t, "UnderscoreEscapingWithSuffixes", string(c.OTLP.TranslationStrategy), "a file without otlp: has the defaults")
+}
+
+func TestClusterConfig(t *testing.T) {
+	c, err := loadConfig(writeConfig(t, "cluster:\n  brokers: [k1:9092, k2:9092]\n  node: n1\n"))
+	require.NoError(t, err)
+	require.Equal(t, &kafka.Config{
+		Brokers: []string{"k1:9092", "k2:9092"}, Topic: "tsdb-samples", Partitions: 16, ReplicationFactor: 3,
+		Zone: "zone-a", Node: "n1", ProduceTimeout: duration.Duration(10 * time.Second), SessionTimeout: duration.Duration(10 * time.Second),
+	}, c.Cluster)
+	require.Equal(t, "tsdb-zone-a", c.Cluster.Group())
+
+	c, err = loadConfig(writeConfig(t, "cluster:\n  brokers: [k1:9092]\n  topic: t\n  partitions: 4\n  replication_factor: 1\n  zone: b\n  produce_timeout: 3s\n"))
+	require.NoError(t, err)
+	host, _ := os.Hostname()
+	require.Equal(t, host, c.Cluster.Node, "the node defaults to the host name")
+	require.Equal(t, 4, c.Cluster.Partitions)
+	require.Equal(t, duration.Duration(3*time.Second), c.Cluster.ProduceTimeout)
+
+	c, err = loadConfig(writeConfig(t, "otlp: {}\n"))
+	require.NoError(t, err)
+	require.Nil(t, c.Cluster, "without cluster:, the single node")
+
+	for _, bad := range []string{
+		"cluster: {}\n",
+		"cluster:\n  brokers: ['']\n",
+		"cluster:\n  brokers: [k:1]\n  topic: 'a b'\n",
+		"cluster:\n  brokers: [k:1]\n  partitions: -1\n",
+		"cluster:\n  brokers: [k:1]\n  zone: 'a/b'\n",
+		"cluster:\n  brokers: [k:1]\n  produce_timeout: 1x\n",
+		"cluster:\n  brokers: [k:1]\n  session_timeout: 10ms\n",
+		"cluster:\n  brokers: [k:1]\n  tls: true\n",
+	} {
+		_, err := loadConfig(writeConfig(t, bad))
+		require.Error(t, err, bad)
+	}
 }

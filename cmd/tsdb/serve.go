@@ -193,7 +193,7 @@ func restartNeeded(started, next *fileConfig) []string {
 	}{
 		{"mqtt", started.MQTT, next.MQTT}, {"snmp", started.SNMP, next.SNMP}, {"ingest", started.Ingest, next.Ingest},
 		{"itsm", started.ITSM, next.ITSM}, {"kpis", started.KPIs, next.KPIs},
-		{"calendars", started.Calendars, next.Calendars},
+		{"calendars", started.Calendars, next.Calendars}, {"cluster", started.Cluster, next.Cluster},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			out = append(out, s.name)

@@ -25,6 +25,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/health"
 	"github.com/emsdb/tsdb/ingest/influx"
 	"github.com/emsdb/tsdb/ingest/jsonl"
+	"github.com/emsdb/tsdb/ingest/kafka"
 	"github.com/emsdb/tsdb/ingest/mqtt"
 	"github.com/emsdb/tsdb/ingest/otlp"
 	"github.com/emsdb/tsdb/ingest/promtext"
@@ -135,6 +136,9 @@ type server struct {
 	limiter  *limits.Limiter
 	db       *storage.DB
 	reg      *prometheus.Registry
+	// sink is where ingest writes after relabelling and limits: db, or the
+	// cluster's Kafka producer.
+	sink     storage.Writer
 	ingested *ingestStats
 	ingest   web.Ingest
 	eng      *query.Engine
@@ -152,6 +156,7 @@ func openServer(lc *lifecycle, cfg *serveConfig, log *slog.Logger, ready chan<- 
 	for _, step := range []func(*lifecycle) error{
 		s.openFrontDoor, // the port first: when it is taken nothing else has been opened
 		s.openStorage,
+		s.openCluster,
 		s.openIngest,
 		s.openQuery,
 		s.openAlerting,
@@ -254,11 +259,44 @@ func (s *server) openStorage(lc *lifecycle) error {
 	return nil
 }
 
+// openCluster, with a cluster: section, makes ingest write to Kafka and
+// starts consuming this node's partitions of its zone into storage
+// (docs/cluster.md). Without one, ingest writes to storage.
+//
+// TODO(cluster): reads are still local, and rules, ITSM, KPIs and
+// self-monitoring write to the local storage of every node. #15
+func (s *server) openCluster(lc *lifecycle) error {
+	s.sink = s.db
+	cfg := s.fcfg.Cluster
+	if cfg == nil {
+		return nil
+	}
+	log := s.log.With("component", "cluster")
+	m := kafka.NewMetrics(s.reg)
+	ctx, cancel := context.WithTimeout(lc.ctx, 30*time.Second)
+	defer cancel()
+	p, err := kafka.NewProducer(ctx, *cfg, &kafka.Options{Validate: s.db.Validate, Logger: log, Metrics: m})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	lc.onClose("kafka producer", noErr(p.Close))
+	c, err := kafka.NewConsumer(*cfg, s.db, &kafka.Options{Logger: log, Metrics: m})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	lc.onClose("kafka consumer", noErr(c.Close)) // before storage closes: it commits what storage holds
+	lc.run("kafka consumer", c.Run)
+	s.sink = p
+	log.Info("cluster: writes go to Kafka, this node consumes its partitions", "brokers", cfg.Brokers, "topic", cfg.Topic,
+		"partitions", cfg.Partitions, "zone", cfg.Zone, "group", cfg.Group(), "node", cfg.Node)
+	return nil
+}
+
 // openIngest prepares every ingest protocol: each writes through the
 // tenant limits, its own relabelling and the ingest counters.
 func (s *server) openIngest(lc *lifecycle) error {
 	cfg, fcfg, log := s.cfg, s.fcfg, s.log
-	ingestW := s.limiter.Wrap(s.db)
+	ingestW := s.limiter.Wrap(s.sink)
 	s.ingested = newIngestStats(s.reg)
 	lc.run("ingest stats", func(ctx context.Context) error { s.ingested.run(ctx); return nil })
 	writer := func(protocol string, rules *relabel.Rules) storage.Writer {

@@ -1,0 +1,63 @@
+package kafka
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the cluster's write path in /metrics, shared by a node's
+// Producer and Consumer.
+type Metrics struct {
+	produceDuration prometheus.Histogram
+	produceErrors   prometheus.Counter
+	produced        prometheus.Counter
+	consumed        prometheus.Counter
+	skipped         *prometheus.CounterVec
+	writeRetries    prometheus.Counter
+	lag             *prometheus.GaugeVec
+	owned           prometheus.Gauge
+}
+
+// NewMetrics makes the metrics and registers them with reg (when not nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		produceDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tsdb_cluster_produce_duration_seconds",
+			Help:    "Time from a write's hand-over to Kafka until Kafka acknowledged all its records (acks=all), successful writes only.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		produceErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_produce_errors_total",
+			Help: "Writes that Kafka did not acknowledge in time (answered 503).",
+		}),
+		produced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_records_produced_total",
+			Help: "Records Kafka acknowledged.",
+		}),
+		consumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_records_consumed_total",
+			Help: "Records consumed and written to local storage.",
+		}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tsdb_cluster_records_skipped_total",
+			Help: "Records consumed but not written: reason=malformed for one that does not decode, rejected for one local storage refused (invalid, or over a series limit).",
+		}, []string{"reason"}),
+		writeRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_write_retries_total",
+			Help: "Local writes of consumed records retried because storage could not take them (a full disk); the partition waits meanwhile.",
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tsdb_cluster_consumer_lag_records",
+			Help: "Records of an owned partition behind its high watermark, after the last fetch was written.",
+		}, []string{"partition"}),
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tsdb_cluster_partitions_owned",
+			Help: "Partitions this node consumes in its zone.",
+		}),
+	}
+	m.skipped.WithLabelValues("malformed")
+	m.skipped.WithLabelValues("rejected")
+	if reg != nil {
+		reg.MustRegister(m.produceDuration, m.produceErrors, m.produced, m.consumed, m.skipped, m.writeRetries, m.lag, m.owned)
+	}
+	return m
+}
