@@ -6,5 +6,7 @@
 //
 // Today's differences are listed in testdata/known_mismatches.txt, which
 // the test checks both ways: a new difference fails it, and so does a
-// listed one that is gone. VMDIFFTEST_UPDATE=1 rewrites the list.
+// listed one that is gone. VMDIFFTEST_UPDATE=1 rewrites the list. Run it
+// with -count=1: go test caches the result, but not the tsdb binary it
+// builds from the tree.
 package vmdifftest
