@@ -76,6 +76,11 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 	if be.Bool && !isComparison(op) {
 		ev.fail(badData("bool modifier can only be used on comparison operators"))
 	}
+	if op == "default" && rt == ValueScalar {
+		if l, ok := ev.filterKeepingSeries(be.Left); ok {
+			return ev.binaryMetricsQL(op, l, ev.eval(be.Right), true)
+		}
+	}
 	l, r := ev.eval(be.Left), ev.eval(be.Right)
 	if op == "default" || op == "if" || op == "ifnot" {
 		return ev.binaryMetricsQL(op, l, r, rt == ValueScalar)

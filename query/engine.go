@@ -142,6 +142,9 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 	if err != nil {
 		return nil, err
 	}
+	if err := implicitWindows(expr); err != nil {
+		return nil, err
+	}
 	typ, err := checkTypes(expr)
 	if err != nil {
 		return nil, err
@@ -556,7 +559,7 @@ func (ev *evaluator) offsetOf(d *metricsql.DurationExpr) int64 {
 	if d == nil {
 		return 0
 	}
-	return d.Duration(ev.interval)
+	return d.Duration(ev.windowStep())
 }
 
 // evalOffsetAt evaluates `expr offset d @ t` without a range.
@@ -806,7 +809,7 @@ func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
 	}
 	ra := &rangeArg{off: ev.offsetOf(re.Offset), at: ev.atTime(re.At)}
 	if re.Window != nil {
-		ra.rng = re.Window.Duration(ev.interval)
+		ra.rng = re.Window.Duration(ev.windowStep())
 	}
 	if ra.rng <= 0 && !re.ForSubquery() {
 		ev.fail(badData("range must be positive"))
@@ -824,7 +827,7 @@ func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
 	}
 	step := ev.subStep
 	if re.Step != nil {
-		step = re.Step.Duration(ev.interval)
+		step = re.Step.Duration(ev.windowStep())
 	}
 	if step <= 0 {
 		ev.fail(badData("subquery step must be positive"))

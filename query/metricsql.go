@@ -307,6 +307,12 @@ func (ev *evaluator) binaryMetricsQL(op string, l, r Matrix, rScalar bool) Matri
 	switch op {
 	case "default":
 		if rScalar {
+			// As VictoriaMetrics: with nothing on the left the answer is
+			// the default itself (`sum(rate(nonexistent[5m])) default 0`
+			// is 0).
+			if len(l) == 0 {
+				return r
+			}
 			n := ev.numSteps()
 			for i := range l {
 				ev.spend(n + len(l[i].Points))
@@ -345,4 +351,54 @@ func (ev *evaluator) binaryMetricsQL(op string, l, r Matrix, rScalar bool) Matri
 	}
 	ev.fail(badData("unsupported operator %q", op))
 	return nil
+}
+
+// filterKeepingSeries evaluates a comparison of a vector with a scalar
+// (`x > 1000`, `5 < x`) as the left side of `default`, keeping the series
+// none of whose points pass, with no points: VictoriaMetrics keeps them
+// (as NaN) and `default` fills them, so `(x > 1000) default 0` is 0 for
+// every series of x. ok is false for any other expression.
+func (ev *evaluator) filterKeepingSeries(e metricsql.Expr) (Matrix, bool) {
+	be, isBin := e.(*metricsql.BinaryOpExpr)
+	if !isBin || be.Bool || !isComparison(strings.ToLower(be.Op)) {
+		return nil, false
+	}
+	lt, rt := mustType(be.Left), mustType(be.Right)
+	vecLeft := lt == ValueVector && rt == ValueScalar
+	if !vecLeft && !(lt == ValueScalar && rt == ValueVector) {
+		return nil, false
+	}
+	vec, sc := be.Left, be.Right
+	if !vecLeft {
+		vec, sc = be.Right, be.Left
+	}
+	v, s := ev.eval(vec), ev.eval(sc)
+	op := strings.ToLower(be.Op)
+	for i := range v {
+		ev.spend(1 + len(v[i].Points))
+		if v[i].Histograms != nil {
+			continue
+		}
+		kept := v[i].Points[:0]
+		c := 0
+		for _, p := range v[i].Points {
+			var r Point
+			if pr, ok := pointAt(s[0].Points, &c, p.T); ok {
+				r = pr
+			} else {
+				continue
+			}
+			a, b := p.F, r.F
+			if !vecLeft {
+				a, b = b, a
+			}
+			if _, keep := binop(op, a, b); keep {
+				kept = append(kept, p)
+			}
+		}
+		ev.release(Matrix{{Points: v[i].Points[len(kept):]}})
+		v[i].Points = kept
+	}
+	ev.release(s)
+	return v, true
 }

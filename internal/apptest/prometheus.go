@@ -91,15 +91,7 @@ const (
 // folder.
 func ReferencePrometheus(t testing.TB) string {
 	t.Helper()
-	cache := os.Getenv("TSDB_CACHE_DIR")
-	if cache == "" {
-		d, err := os.UserCacheDir()
-		if err != nil {
-			d = os.TempDir()
-		}
-		cache = filepath.Join(d, "tsdb")
-	}
-	dir := filepath.Join(cache, "prometheus-"+ReferencePrometheusRelease)
+	dir := filepath.Join(referenceCache(), "prometheus-"+ReferencePrometheusRelease)
 	bin := filepath.Join(dir, "prometheus")
 	if _, err := os.Stat(bin); err == nil {
 		return bin
