@@ -589,6 +589,8 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 		return ev.histogramFraction(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]), ev.eval(fe.Args[2]))
 	case "info":
 		return ev.infoFunc(fe)
+	case "histogram_quantiles":
+		return ev.histogramQuantiles(fe)
 	case "histogram_quantile":
 		ev.wantArgs(fe, 2)
 		return ev.histogramQuantile(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]))
