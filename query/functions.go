@@ -174,6 +174,10 @@ var rangeFuncs = map[string]rangeFuncDef{
 		}
 		vals := make([]float64, len(w))
 		for i, p := range w {
+			if math.IsNaN(p.F) {
+				// NaN makes the median, so the deviation, undefined.
+				return math.NaN(), true
+			}
 			vals[i] = p.F
 		}
 		med := quantile(0.5, slices.Clone(vals))
