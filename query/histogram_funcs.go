@@ -238,7 +238,7 @@ func (ev *evaluator) histogramQuantiles(fe *metricsql.FuncExpr) Matrix {
 	if !ok {
 		ev.fail(badData("expected type string in call to function %q, got %s", "histogram_quantiles", typeName(mustType(fe.Args[1]))))
 	}
-	if !model.LabelName(sl.S).IsValid() {
+	if !model.UTF8Validation.IsValidLabelName(sl.S) {
 		ev.fail(badData("invalid quantile label name %q", sl.S))
 	}
 	out := newOutMatrix(ev)
