@@ -75,6 +75,8 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 				ev.failf("Parameter value is NaN")
 			case math.IsNaN(p) && name == "limit_ratio":
 				ev.failf("Ratio value is NaN")
+			case name == "limit_ratio":
+				ev.warnRatio(p)
 			}
 			return ev.aggregateGroups(name, groupByIndex(in, idx, gid, glabels), p, ts)
 		}, v)
@@ -90,9 +92,22 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 			ev.failf("Parameter value is NaN")
 		case math.IsNaN(p) && name == "limit_ratio":
 			ev.failf("Ratio value is NaN")
+		case name == "limit_ratio":
+			ev.warnRatio(p)
 		}
 		return ev.aggregateStep(name, in, p, paramStr, grouping, without, ts)
 	}, v)
+}
+
+// warnRatio warns, as Prometheus does, of a limit_ratio ratio outside
+// [-1, 1], which is capped.
+func (ev *evaluator) warnRatio(r float64) {
+	switch {
+	case r > 1:
+		ev.warn("PromQL warning: ratio value should be between -1 and 1, got %g, capping to %g", r, 1.0)
+	case r < -1:
+		ev.warn("PromQL warning: ratio value should be between -1 and 1, got %g, capping to %g", r, -1.0)
+	}
 }
 
 type aggGroup struct {

@@ -46,6 +46,10 @@ type Options struct {
 	// operators, brackets) once its WITH templates are expanded.
 	// Default DefaultMaxTerms (20,000).
 	MaxTerms int
+	// Features enables Prometheus's experimental PromQL features
+	// (--enable-feature). A query that uses one that is off gets the error
+	// Prometheus gives. Default none.
+	Features Features
 }
 
 func (o *Options) ensureDefaults() {
@@ -140,6 +144,9 @@ func (e *Engine) Range(ctx context.Context, tenant, q string, start, end, step i
 func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step int64) (res *Result, err error) {
 	expr, err := parseQuery(qs, step, end-start, e.opts.parseLimits())
 	if err != nil {
+		return nil, err
+	}
+	if err := checkFeatures(qs, expr, e.opts.Features); err != nil {
 		return nil, err
 	}
 	if err := implicitWindows(expr); err != nil {

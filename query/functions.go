@@ -174,6 +174,10 @@ var rangeFuncs = map[string]rangeFuncDef{
 		}
 		vals := make([]float64, len(w))
 		for i, p := range w {
+			if math.IsNaN(p.F) {
+				// NaN makes the median, so the deviation, undefined.
+				return math.NaN(), true
+			}
 			vals[i] = p.F
 		}
 		med := quantile(0.5, slices.Clone(vals))
@@ -587,6 +591,10 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 	case "histogram_fraction":
 		ev.wantArgs(fe, 3)
 		return ev.histogramFraction(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]), ev.eval(fe.Args[2]))
+	case "info":
+		return ev.infoFunc(fe)
+	case "histogram_quantiles":
+		return ev.histogramQuantiles(fe)
 	case "histogram_quantile":
 		ev.wantArgs(fe, 2)
 		return ev.histogramQuantile(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]))

@@ -3,7 +3,10 @@ package query
 import (
 	"math"
 
+	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
 )
 
 // histogramFuncs are the functions of one native histogram to a float;
@@ -222,4 +225,40 @@ func (ev *evaluator) nativeFraction(lower, upper float64, h *histogram.FloatHist
 		upperRank = count
 	}
 	return (upperRank - lowerRank) / h.Count
+}
+
+// histogramQuantiles is histogram_quantiles(v, "label", q1, q2, …)
+// (experimental): histogram_quantile at each of the quantiles, each
+// series labelled with its quantile.
+func (ev *evaluator) histogramQuantiles(fe *metricsql.FuncExpr) Matrix {
+	if len(fe.Args) < 3 {
+		ev.failf("expected at least 3 arguments in call to histogram_quantiles, got %d", len(fe.Args))
+	}
+	sl, ok := fe.Args[1].(*metricsql.StringExpr)
+	if !ok {
+		ev.fail(badData("expected type string in call to function %q, got %s", "histogram_quantiles", typeName(mustType(fe.Args[1]))))
+	}
+	if !model.UTF8Validation.IsValidLabelName(sl.S) {
+		ev.fail(badData("invalid quantile label name %q", sl.S))
+	}
+	out := newOutMatrix(ev)
+	for _, qe := range fe.Args[2:] {
+		qm := ev.eval(qe)
+		// NB: the quantile is a scalar; its value at each step labels
+		// that step's samples.
+		qs := make([]float64, ev.numSteps())
+		for k := range qs {
+			qs[k] = scalarAt(qm, k)
+		}
+		res := ev.histogramQuantile(qm, ev.eval(fe.Args[0]))
+		for _, s := range res {
+			for i, p := range s.Points {
+				k := int((p.T - ev.start) / ev.interval)
+				lb := labels.NewBuilder(s.Metric)
+				lb.Set(sl.S, labels.FormatOpenMetricsFloat(qs[k]))
+				out.add(lb.Labels(), p.T, p.F, s.H(i))
+			}
+		}
+	}
+	return out.m
 }

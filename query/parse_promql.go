@@ -22,9 +22,26 @@ import (
 var funcCarriers = map[string]string{
 	"histogram_count": "BITMAP_AND",
 	"histogram_sum":   "BITMAP_OR",
+	// The experimental functions (Options.Features).
+	"info":                  "BITMAP_XOR",
+	"ts_of_min_over_time":   "TMIN_OVER_TIME",
+	"ts_of_max_over_time":   "TMAX_OVER_TIME",
+	"ts_of_first_over_time": "TFIRST_OVER_TIME",
+	"ts_of_last_over_time":  "TLAST_OVER_TIME",
 }
 
-var carrierNames = map[string]string{"BITMAP_AND": "histogram_count", "BITMAP_OR": "histogram_sum"}
+var carrierNames = func() map[string]string {
+	m := map[string]string{}
+	for k, v := range funcCarriers {
+		m[v] = k
+	}
+	return m
+}()
+
+// limitRatioCarrier wraps the parameter of limit_ratio, which is parsed
+// as limitk (MetricsQL lowercases aggregation names, so a capitalized
+// name cannot carry it): limit_ratio(0.5, x) is limitk(PROMETHEUS_BUCKETS(0.5), x).
+const limitRatioCarrier = "PROMETHEUS_BUCKETS"
 
 // The marker labels of the trim operators: without a matching modifier,
 // and first in the label list of one.
@@ -104,6 +121,13 @@ func rewritePromQLOnly(q string) string {
 				b.WriteString(id)
 			case funcCarriers[id] != "" && nc == '(':
 				b.WriteString(funcCarriers[id])
+			case id == "limit_ratio":
+				if comma, open, ok := aggrParam(q, j); ok {
+					b.WriteString("limitk" + q[j:open+1] + limitRatioCarrier + "(" + rewritePromQLOnly(q[open+1:comma]) + ")")
+					j = comma
+				} else {
+					b.WriteString(id)
+				}
 			case nc != '(' && !promqlAggrs[strings.ToLower(id)] && metricsql.IsAggrFunc(id) && !isNumberWord(id) && !grouped(q[j:]):
 				// A metric named like a MetricsQL aggregation.
 				if nc == '{' {
@@ -165,6 +189,68 @@ func writeTrim(b *strings.Builder, q string, i int, upper bool) int {
 	return i + 1
 }
 
+// aggrParam finds, for an aggregation whose name ends at q[j], the opening
+// parenthesis of its arguments (after a by or without list that comes
+// first) and the comma that ends its first argument.
+func aggrParam(q string, j int) (comma, open int, ok bool) {
+	skip := func(i int) int {
+		for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r') {
+			i++
+		}
+		return i
+	}
+	// closing returns the index just past the group q[i] opens, or -1;
+	// with stopAtComma, the index of its first comma at depth 1.
+	closing := func(i int, stopAtComma bool) int {
+		depth, quote := 0, byte(0)
+		for ; i < len(q); i++ {
+			c := q[i]
+			switch {
+			case quote != 0:
+				if c == '\\' && quote != '`' {
+					i++
+				} else if c == quote {
+					quote = 0
+				}
+			case c == '"' || c == '\'' || c == '`':
+				quote = c
+			case c == '(' || c == '[' || c == '{':
+				depth++
+			case c == ')' || c == ']' || c == '}':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			case c == ',' && depth == 1 && stopAtComma:
+				return i
+			}
+		}
+		return -1
+	}
+	i := skip(j)
+	if grouped(q[i:]) {
+		for i < len(q) && isIdentByte(q[i]) {
+			i++
+		}
+		i = skip(i)
+		if i >= len(q) || q[i] != '(' {
+			return 0, 0, false
+		}
+		if i = closing(i, false); i < 0 {
+			return 0, 0, false
+		}
+		i = skip(i)
+	}
+	if i >= len(q) || q[i] != '(' {
+		return 0, 0, false
+	}
+	c := closing(i, true)
+	if c < 0 || q[c] != ',' {
+		return 0, 0, false
+	}
+	return c, i, true
+}
+
 // grouped reports whether rest starts with by or without: an aggregation
 // with its modifier first, as MetricsQL allows.
 func grouped(rest string) bool {
@@ -202,6 +288,13 @@ func restorePromQLOnly(e metricsql.Expr) {
 		case *metricsql.FuncExpr:
 			if n, ok := carrierNames[x.Name]; ok {
 				x.Name = n
+			}
+		case *metricsql.AggrFuncExpr:
+			if x.Name != "limitk" || len(x.Args) == 0 {
+				return
+			}
+			if fe, ok := x.Args[0].(*metricsql.FuncExpr); ok && fe.Name == limitRatioCarrier && len(fe.Args) == 1 {
+				x.Name, x.Args[0] = "limit_ratio", fe.Args[0]
 			}
 		case *metricsql.BinaryOpExpr:
 			if isUnaryMinus(x) {

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,6 +53,8 @@ type serveConfig struct {
 	queryMaxLength  int
 	queryMaxDepth   int
 	queryMaxTerms   int
+	enableFeatures  stringList
+	queryFeatures   query.Features
 	configFile      string
 	ruleGlobs       stringList
 	alertmanagers   stringList
@@ -108,6 +111,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.queryMaxLength, "query.max-length", query.DefaultMaxQueryLength, "longest query text accepted, in bytes")
 	fs.IntVar(&c.queryMaxDepth, "query.max-depth", query.DefaultMaxDepth, "deepest nesting of parentheses, brackets and braces a query may have")
 	fs.IntVar(&c.queryMaxTerms, "query.max-terms", query.DefaultMaxTerms, "most terms (names, numbers, strings, operators, brackets) a query may have once its WITH templates are expanded")
+	fs.Var(&c.enableFeatures, "enable-feature", "experimental PromQL `features` to enable, comma-separated (repeatable), named as Prometheus names them: "+knownFeatures())
 	fs.Var(&c.ruleGlobs, "rules", "rule `files` (glob; repeatable), Prometheus format")
 	fs.Var(&c.alertmanagers, "alertmanager.url", "Alertmanager base `URL` to send alerts to (repeatable)")
 	durationVar(fs, &c.evalInterval, "rules.evaluation-interval", time.Minute, "interval of rule groups that set none")
@@ -131,6 +135,10 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if c.queryFeatures, err = query.ParseFeatures(c.enableFeatures...); err != nil {
+		return nil, fmt.Errorf("--enable-feature: %w", err)
 	}
 	c.flags = map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { c.flags[f.Name] = f.Value.String() })
@@ -207,4 +215,13 @@ func authUsers(c *fileConfig) []auth.User {
 		return nil
 	}
 	return c.Auth.Users
+}
+
+// knownFeatures lists the names --enable-feature accepts.
+func knownFeatures() string {
+	var names []string
+	for _, f := range query.KnownFeatures() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
 }

@@ -370,6 +370,7 @@ func (s *server) openQuery(lc *lifecycle) error {
 		MaxQueryLength: cfg.queryMaxLength,
 		MaxDepth:       cfg.queryMaxDepth,
 		MaxTerms:       cfg.queryMaxTerms,
+		Features:       cfg.queryFeatures,
 	})
 	if cfg.queryCache > 0 {
 		rc, err := query.NewResultCache(cfg.queryCache, cfg.queryCacheOff, nil)

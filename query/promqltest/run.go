@@ -59,7 +59,7 @@ func Run(ctx context.Context, file, src string, open func() (Store, func(), erro
 		return nil, err
 	}
 	defer func() { done() }()
-	eng := query.NewEngine(st, &query.Options{MaxSamples: 50_000_000})
+	eng := query.NewEngine(st, engineOptions())
 	histNames := map[string]bool{}
 	var histSeries []labels.Labels
 	var out []Case
@@ -70,7 +70,7 @@ func Run(ctx context.Context, file, src string, open func() (Store, func(), erro
 			if st, done, err = open(); err != nil {
 				return out, err
 			}
-			eng = query.NewEngine(st, &query.Options{MaxSamples: 50_000_000})
+			eng = query.NewEngine(st, engineOptions())
 			clear(histNames)
 			histSeries = nil
 		case *Load:
@@ -572,4 +572,10 @@ func spansMatch(a, b []histogram.Span) bool {
 		return out
 	}
 	return slices.Equal(norm(a), norm(b))
+}
+
+// engineOptions are the engine's options for a script: every experimental
+// feature on, as Prometheus's own runner has them (its scripts assume so).
+func engineOptions() *query.Options {
+	return &query.Options{MaxSamples: 50_000_000, Features: query.AllFeatures()}
 }
