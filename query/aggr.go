@@ -43,6 +43,9 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 			ev.fail(badData("wrong number of arguments for aggregate expression provided, expected 1, got %d", len(ae.Args)))
 		}
 	default:
+		if m, ok := ev.aggregateMetricsQL(ae); ok {
+			return m
+		}
 		ev.fail(badData("unsupported aggregation %q", name))
 	}
 	v := ev.eval(ae.Args[vecArg])
