@@ -173,3 +173,31 @@ func TestAuditLogAuth(t *testing.T) {
 	_, b = a.do("GET", "/api/v1/audit", "", "Authorization", "Bearer tok-admin", "X-Scope-OrgID", "acme")
 	require.Contains(t, string(b), `"forwarded_for":"203.0.113.9"`)
 }
+
+// TestClosureWithCauseAPI: resolve and close take root_cause, resolution
+// and prevention; the incident JSON and its report show them.
+func TestClosureWithCauseAPI(t *testing.T) {
+	a := openAuditAPI(t, t.TempDir(), apptest.NewClock(time.Unix(1_700_000_000, 0).UTC()), nil)
+	code, b := a.do("POST", "/api/v1/incidents", `{"title":"Checkout slow","priority":"P2"}`)
+	require.Equal(t, 201, code, string(b))
+	code, b = a.do("POST", "/api/v1/incidents/INC-000001/comment", `{"text":"x","root_cause":"y"}`)
+	require.Equal(t, 400, code, "a cause goes with resolve or close: %s", b)
+	code, b = a.do("POST", "/api/v1/incidents/INC-000001/resolve", `{"text":"pool resized","root_cause":"connection pool exhausted","resolution":"pool 50 → 200"}`)
+	require.Equal(t, 200, code, string(b))
+	// Closing adds to what resolving said (fields in the query string,
+	// as any action takes them).
+	code, b = a.do("POST", "/api/v1/incidents/INC-000001/close?prevention=alert+on+pool+usage", "")
+	require.Equal(t, 200, code, string(b))
+	code, b = a.do("GET", "/api/v1/incidents/INC-000001", "")
+	require.Equal(t, 200, code)
+	var out struct{ Data map[string]any }
+	require.NoError(t, json.Unmarshal(b, &out))
+	require.Equal(t, "closed", out.Data["status"])
+	require.Equal(t, "connection pool exhausted", out.Data["root_cause"])
+	require.Equal(t, "pool 50 → 200", out.Data["resolution"])
+	require.Equal(t, "alert on pool usage", out.Data["prevention"])
+	code, b = a.do("GET", "/api/v1/incidents/INC-000001/report", "")
+	require.Equal(t, 200, code)
+	require.Contains(t, string(b), "<th>Root cause</th><td>connection pool exhausted</td>")
+	require.Contains(t, string(b), "<th>Prevention</th><td>alert on pool usage</td>")
+}
