@@ -274,7 +274,8 @@ var actionArg = map[string]string{
 
 // action serves POST /api/v1/incidents/{id}/{action}: ack, resolve,
 // close, assign, comment, priority, change, change_close, and events
-// (two-way sync from ticketing systems, which names the action).
+// (two-way sync from ticketing systems, which names the action). resolve
+// and close take the cause too: root_cause, resolution, prevention.
 func (h *incidents) action(r *Request, tenant string) (any, error) {
 	who, err := r.Who()
 	if err != nil {
@@ -296,7 +297,16 @@ func (h *incidents) action(r *Request, tenant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	inc, err := h.m.Action(tenant, id, action, who, arg, reason)
+	cause, err := fields(r, "root_cause", "resolution", "prevention")
+	if err != nil {
+		return nil, err
+	}
+	var inc *itsm.Incident
+	if c := (itsm.Closure{RootCause: cause[0], Resolution: cause[1], Prevention: cause[2]}); c != (itsm.Closure{}) {
+		inc, err = h.m.Finish(tenant, id, action, who, arg, c)
+	} else {
+		inc, err = h.m.Action(tenant, id, action, who, arg, reason)
+	}
 	if err == itsm.ErrNotFound { //nolint:errorlint // the bare sentinel is the incident; a missing problem names itself
 		return nil, notFound("no incident %s", id)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/internal/audit"
 	"github.com/emsdb/tsdb/internal/auth"
 )
 
@@ -51,6 +52,9 @@ type Route struct {
 	// TextErrors answers errors as plain text rather than the JSON
 	// envelope (the Mimir-style ruler config API).
 	TextErrors bool
+	// Audit, set on the routes that change something, describes a
+	// successful call for the audit log (see audit.go).
+	Audit Auditor
 }
 
 type compiled struct {
@@ -110,6 +114,7 @@ type Router struct {
 	exact    map[string][]*compiled // patterns without parameters, by path
 	auth     func() *auth.Authenticator
 	shedding func() bool
+	audit    *audit.Log // nil: no audit log
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
@@ -117,8 +122,8 @@ type Router struct {
 // newRouter builds a router over routes; auth returns the authenticator
 // (nil: authentication off) and shedding whether tsdb is over its memory
 // budget.
-func newRouter(routes []Route, authn func() *auth.Authenticator, shedding func() bool, reg prometheus.Registerer) *Router {
-	rt := &Router{exact: map[string][]*compiled{}, auth: authn, shedding: shedding}
+func newRouter(routes []Route, authn func() *auth.Authenticator, shedding func() bool, reg prometheus.Registerer, log *audit.Log) *Router {
+	rt := &Router{exact: map[string][]*compiled{}, auth: authn, shedding: shedding, audit: log}
 	for _, r := range routes {
 		if r.API == nil && r.Raw == nil {
 			continue // a component not wired (tests): its paths are 404s
@@ -228,15 +233,17 @@ func (rt *Router) Handler(ctx *fasthttp.RequestCtx) {
 		rt.requests.WithLabelValues("shed", "503").Inc()
 		return
 	}
+	r := &Request{Ctx: ctx, params: params}
 	if c.Raw != nil {
 		c.Raw(ctx)
+		rt.record(c, r, nil)
 	} else {
-		r := &Request{Ctx: ctx, params: params}
 		data, err := c.API(r)
 		if err != nil {
 			respondError(ctx, err, c.TextErrors)
 		} else {
 			respond(ctx, data)
+			rt.record(c, r, data)
 		}
 	}
 	rt.requests.WithLabelValues(c.Name, strconv.Itoa(ctx.Response.StatusCode())).Inc()

@@ -16,6 +16,7 @@ import (
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/alerting/kpi"
 	"github.com/emsdb/tsdb/alerting/ruler"
+	"github.com/emsdb/tsdb/internal/audit"
 	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/internal/console"
 	"github.com/emsdb/tsdb/internal/tenancy"
@@ -70,7 +71,10 @@ type Deps struct {
 	Ready func() error
 	// Reload re-reads the configuration; it returns the changed sections
 	// that need a restart.
-	Reload     func() (restartNeeded []string, err error)
+	Reload func() (restartNeeded []string, err error)
+	// Audit is the audit log the change routes record into; nil keeps
+	// none (GET /api/v1/audit answers 404).
+	Audit      *audit.Log
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -108,7 +112,7 @@ func New(d Deps) *API {
 	if d.Auth == nil {
 		d.Auth = func() *auth.Authenticator { return nil }
 	}
-	return &API{router: newRouter(routes(d), d.Auth, d.Shedding, d.Registerer)}
+	return &API{router: newRouter(routes(d), d.Auth, d.Shedding, d.Registerer, d.Audit)}
 }
 
 // Handler serves one request.
@@ -167,34 +171,39 @@ func routes(d Deps) []Route {
 		{Method: "GET", Path: "/api/v1/alerts/history", Role: auth.Read, API: rl.on(rl.alertHistory)},
 
 		// Admin.
-		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/delete_series", Role: auth.Admin, API: adm.deleteSeries},
-		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/snapshot", Role: auth.Admin, API: adm.snapshot},
+		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/delete_series", Role: auth.Admin, API: adm.deleteSeries, Audit: auditDeleteSeries},
+		{Method: "POST PUT", Path: "/api/v1/admin/tsdb/snapshot", Role: auth.Admin, API: adm.snapshot, Audit: auditSnapshot},
 		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots", Role: auth.Admin, API: adm.snapshots},
 		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots/{name}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.snapshotFiles},
-		{Method: "DELETE", Path: "/api/v1/admin/tsdb/snapshots/{name}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.deleteSnapshot},
+		{Method: "DELETE", Path: "/api/v1/admin/tsdb/snapshots/{name}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.deleteSnapshot, Audit: auditDeleteSnapshot},
 		{Method: "GET", Path: "/api/v1/admin/tsdb/snapshots/{name}/{path...}", Role: auth.Admin, Name: "/api/v1/admin/tsdb/snapshots", API: adm.snapshotFile},
-		{Method: "POST PUT", Path: "/-/reload", Role: auth.Admin, Raw: reload(d.Reload)},
+		{Method: "POST PUT", Path: "/-/reload", Role: auth.Admin, Raw: reload(d.Reload), Audit: auditReload},
 		{Method: "*", Path: "/debug/pprof/{profile...}", Role: auth.Admin, Name: "/debug/pprof", Raw: pprofHandler()},
 
 		// ITSM: reading needs read, acting needs operator; inbound
 		// webhooks check their receiver's own secret.
 		{Method: "GET", Path: "/api/v1/incidents", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.list)},
-		{Method: "POST", Path: "/api/v1/incidents", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.create)},
+		{Method: "POST", Path: "/api/v1/incidents", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.create), Audit: auditIncidentCreate},
 		{Method: "GET", Path: "/api/v1/incidents/{id}", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.get)},
 		{Method: "GET", Path: "/api/v1/incidents/{id}/report", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.report)},
-		{Method: "POST", Path: "/api/v1/incidents/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.action)},
+		{Method: "POST", Path: "/api/v1/incidents/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.action), Audit: auditIncidentAction},
 		{Method: "GET", Path: "/api/v1/problems", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.problems)},
-		{Method: "POST", Path: "/api/v1/problems", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.registerProblem)},
-		{Method: "POST", Path: "/api/v1/problems/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.problemAction)},
+		{Method: "POST", Path: "/api/v1/problems", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.registerProblem), Audit: auditProblem},
+		{Method: "POST", Path: "/api/v1/problems/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.problemAction), Audit: auditProblem},
 		{Method: "GET", Path: "/api/v1/groups", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.groups)},
-		{Method: "POST", Path: "/api/v1/groups/{name}/members", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.addMember)},
-		{Method: "DELETE", Path: "/api/v1/groups/{name}/members/{member}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.removeMember)},
+		{Method: "POST", Path: "/api/v1/groups/{name}/members", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.addMember), Audit: auditMember(true)},
+		{Method: "DELETE", Path: "/api/v1/groups/{name}/members/{member}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.removeMember), Audit: auditMember(false)},
 		{Method: "GET", Path: "/api/v1/maintenance", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.maintenance)},
-		{Method: "POST", Path: "/api/v1/maintenance", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.createWindow)},
-		{Method: "PUT", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.changeWindow)},
-		{Method: "DELETE", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteWindow)},
+		{Method: "POST", Path: "/api/v1/maintenance", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.createWindow), Audit: auditWindow("created")},
+		{Method: "PUT", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.changeWindow), Audit: auditWindow("changed")},
+		{Method: "DELETE", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteWindow), Audit: auditWindow("deleted")},
 		{Method: "GET", Path: "/api/v1/reports/sla", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.slaReport)},
 		{Method: "POST", Path: "/api/v1/itsm/inbound/{receiver}", Role: auth.Public, Name: "/api/v1/itsm", API: inc.on(inc.inbound)},
+
+		// The audit log of the change routes above: admin only, as it
+		// names who did what (the incident timelines show operators
+		// their own incidents' history).
+		{Method: "GET", Path: "/api/v1/audit", Role: auth.Admin, API: auditList(d.Audit)},
 
 		// KPIs and forecasts.
 		{Method: "GET", Path: "/api/v1/kpis", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.list)},
@@ -224,9 +233,9 @@ func routes(d Deps) []Route {
 			Route{Method: "GET", Path: p, Role: auth.Read, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configGet)},
 			Route{Method: "GET", Path: p + "/{namespace}", Role: auth.Read, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configGet)},
 			Route{Method: "GET", Path: p + "/{namespace}/{group}", Role: auth.Read, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configGet)},
-			Route{Method: "POST", Path: p + "/{namespace}", Role: auth.Admin, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configPost)},
-			Route{Method: "DELETE", Path: p + "/{namespace}", Role: auth.Admin, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configDelete)},
-			Route{Method: "DELETE", Path: p + "/{namespace}/{group}", Role: auth.Admin, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configDelete)},
+			Route{Method: "POST", Path: p + "/{namespace}", Role: auth.Admin, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configPost), Audit: auditRulesSet},
+			Route{Method: "DELETE", Path: p + "/{namespace}", Role: auth.Admin, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configDelete), Audit: auditRulesDelete},
+			Route{Method: "DELETE", Path: p + "/{namespace}/{group}", Role: auth.Admin, Name: "/config/v1/rules", TextErrors: true, API: rl.on(rl.configDelete), Audit: auditRulesDelete},
 		)
 	}
 	return rs

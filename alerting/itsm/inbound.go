@@ -299,7 +299,7 @@ func (m *Manager) Inbound(receiver, tenant string, header func(string) string, b
 		if who == "" {
 			who = receiver
 		}
-		if _, err := m.action(receiver, a.Tenant, a.Incident, a.Action, who, a.Arg, ""); err != nil {
+		if _, err := m.action(receiver, a.Tenant, a.Incident, a.Action, who, a.Arg, "", Closure{}); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				skipped = append(skipped, a.Incident+" "+a.Action+": no such incident")
 				continue

@@ -76,6 +76,12 @@ type Incident struct {
 	Links          map[string]string `json:"links,omitempty"`
 	ProbableCauses []ProbableCause   `json:"probable_causes,omitempty"`
 	Timeline       []TimelineEvent   `json:"timeline"`
+	// RootCause, Resolution and Prevention are what the operator who
+	// resolved or closed the incident recorded (Closure); closing keeps
+	// what resolving said unless it says otherwise.
+	RootCause  string `json:"root_cause,omitempty"`
+	Resolution string `json:"resolution,omitempty"`
+	Prevention string `json:"prevention,omitempty"`
 	// Warnings are what is wrong with the configuration the incident
 	// relies on: an unknown CI, a group without members.
 	Warnings []string `json:"warnings,omitempty"`
@@ -662,6 +668,33 @@ func (m *Manager) Tick() {
 	}
 }
 
+// Closure is the cause an operator gives when resolving or closing an
+// incident: what caused it, what fixed it, what keeps it from happening
+// again. Empty fields leave the incident's as they are.
+type Closure struct {
+	RootCause  string
+	Resolution string
+	Prevention string
+}
+
+func (c Closure) empty() bool { return c == Closure{} }
+
+// apply keeps the given fields on the incident and says them for the
+// timeline ("root cause: …; resolution: …").
+func (c Closure) apply(inc *Incident) string {
+	var parts []string
+	for _, f := range []struct {
+		name     string
+		from, to *string
+	}{{"root cause", &c.RootCause, &inc.RootCause}, {"resolution", &c.Resolution, &inc.Resolution}, {"prevention", &c.Prevention, &inc.Prevention}} {
+		if *f.from != "" {
+			*f.to = *f.from
+			parts = append(parts, f.name+": "+*f.from)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // ErrNotFound reports an unknown incident or problem.
 var ErrNotFound = errors.New("itsm: not found")
 
@@ -669,12 +702,22 @@ var ErrNotFound = errors.New("itsm: not found")
 // (arg: assignee), comment (arg: text), priority (arg: P1…P5, reason),
 // change (arg: change request id).
 func (m *Manager) Action(tenant, id, action, who, arg, reason string) (*Incident, error) {
-	return m.action("", tenant, id, action, who, arg, reason)
+	return m.action("", tenant, id, action, who, arg, reason, Closure{})
+}
+
+// Finish resolves (action resolve) or closes (close) an incident with its
+// cause, kept on the incident; text is the timeline's comment. A cause on
+// another action is ErrInvalid.
+func (m *Manager) Finish(tenant, id, action, who, text string, c Closure) (*Incident, error) {
+	if action != "resolve" && action != "close" && !c.empty() {
+		return nil, errkind.Mark(fmt.Errorf("root_cause, resolution and prevention go with resolve or close, not %s", action), ErrInvalid)
+	}
+	return m.action("", tenant, id, action, who, text, "", c)
 }
 
 // action applies an action that came from origin ("" for the API, else
 // a receiver, which is not sent the resulting event back).
-func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*Incident, error) {
+func (m *Manager) action(origin, tenant, id, action, who, arg, reason string, cause Closure) (*Incident, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inc := m.tenantIncidents(tenant)[id]
@@ -698,7 +741,7 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*
 		}
 		inc.Status = StatusResolved
 		inc.ResolvedAt = &now
-		inc.log(now, who, "resolved", arg)
+		inc.log(now, who, "resolved", joinDetail(arg, cause.apply(inc)))
 		event = "resolved"
 	case "close":
 		if inc.Status != StatusResolved {
@@ -706,7 +749,7 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*
 		}
 		inc.Status = StatusClosed
 		inc.ClosedAt = &now
-		inc.log(now, who, "closed", arg)
+		inc.log(now, who, "closed", joinDetail(arg, cause.apply(inc)))
 		event = "closed"
 	case "assign":
 		if arg == "" {
@@ -802,6 +845,13 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string) (*
 	m.emit(event, inc, origin)
 	c := *inc
 	return &c, nil
+}
+
+func joinDetail(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + " (" + b + ")"
 }
 
 // NewIncident is what an operator gives for a manual incident; only

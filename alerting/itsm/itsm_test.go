@@ -283,3 +283,41 @@ func TestJiraAlertmanagerAndTemplateReceivers(t *testing.T) {
 	bad.Receivers = []Receiver{{Name: "t", Type: "webhook", URL: "http://x", Template: "{{.Nope"}}
 	require.ErrorContains(t, bad.Validate(), "template")
 }
+
+// TestClosureWithCause: resolving and closing keep the root cause,
+// resolution and prevention; closing keeps what resolving said unless it
+// says otherwise; the report shows them.
+func TestClosureWithCause(t *testing.T) {
+	db := st.Open(t, nil)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	m, err := New(Config{}, db, nil, clk.Now)
+	require.NoError(t, err)
+	inc, err := m.Create("t", "Checkout slow", "kim", "P2", "checkout", "payments")
+	require.NoError(t, err)
+	_, err = m.Finish("t", inc.ID, "ack", "kim", "", Closure{RootCause: "x"})
+	require.ErrorIs(t, err, ErrInvalid, "a cause goes with resolve or close")
+	_, err = m.Finish("t", inc.ID, "close", "kim", "", Closure{RootCause: "x"})
+	require.Error(t, err, "not resolved yet")
+	got, err := m.Finish("t", inc.ID, "resolve", "kim", "pool resized", Closure{RootCause: "connection pool <exhausted>", Resolution: "pool 50 → 200"})
+	require.NoError(t, err)
+	require.Equal(t, "connection pool <exhausted>", got.RootCause)
+	require.Equal(t, "pool resized (root cause: connection pool <exhausted>; resolution: pool 50 → 200)", got.Timeline[len(got.Timeline)-1].Detail)
+	got, err = m.Finish("t", inc.ID, "close", "lee", "", Closure{Prevention: "alert on pool usage over 80%"})
+	require.NoError(t, err)
+	require.Equal(t, [3]string{"connection pool <exhausted>", "pool 50 → 200", "alert on pool usage over 80%"},
+		[3]string{got.RootCause, got.Resolution, got.Prevention})
+
+	m.Close()
+	m, err = New(Config{}, db, nil, clk.Now) // kept across a restart
+	require.NoError(t, err)
+	defer m.Close()
+	got, ok := m.Incident("t", inc.ID)
+	require.True(t, ok)
+	require.Equal(t, "alert on pool usage over 80%", got.Prevention)
+	html, err := m.Report("t", inc.ID)
+	require.NoError(t, err)
+	s := string(html)
+	require.Contains(t, s, "<th>Root cause</th><td>connection pool &lt;exhausted&gt;</td>")
+	require.Contains(t, s, "<th>Resolution</th><td>pool 50 → 200</td>")
+	require.Contains(t, s, "<th>Prevention</th><td>alert on pool usage over 80%</td>")
+}

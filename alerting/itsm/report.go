@@ -40,6 +40,12 @@ status <b>{{.Inc.Status}}</b> · CI {{.Inc.CI}} · owner {{.Inc.OwnerGroup}}{{if
 <tr><th>Escalated to</th><td>{{range .Inc.EscalatedTo}}{{.}} {{else}}—{{end}}</td></tr>
 <tr><th>Sent to</th><td>{{range $g := .Inc.PropagatedTo}}{{$g}} ({{range $i, $m := index $.Inc.Recipients $g}}{{if $i}}, {{end}}{{$m}}{{end}}) {{else}}—{{end}}</td></tr>
 </table>
+<h2>Cause and resolution</h2>
+<table>
+<tr><th>Root cause</th><td>{{or .Inc.RootCause "—"}}</td></tr>
+<tr><th>Resolution</th><td>{{or .Inc.Resolution "—"}}</td></tr>
+<tr><th>Prevention</th><td>{{or .Inc.Prevention "—"}}</td></tr>
+</table>
 <h2>Timeline</h2>
 {{.Chart}}
 <table><tr><th>When</th><th>Who</th><th>What</th><th>Detail</th></tr>

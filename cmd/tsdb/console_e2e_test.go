@@ -296,7 +296,10 @@ func TestConsole(t *testing.T) {
 		keys(`[data-testid="action-input"]`, "load balancer drained"), click(`[data-testid="action-submit"]`),
 		waitText("body", "load balancer drained"))
 	p.screenshot("03-incident-acknowledged.png")
-	p.do(click(`button[data-action="resolve"]`), status("resolved"))
+	// Resolve offers the cause: root cause, resolution, prevention.
+	p.do(click(`button[data-action="resolve"]`), visible(`[data-testid="closure-root_cause"]`),
+		keys(`[data-testid="closure-root_cause"]`, "worn disk"), keys(`[data-testid="closure-resolution"]`, "disk replaced"),
+		click(`[data-testid="closure-submit"]`), status("resolved"), waitText("body", "worn disk"))
 	p.screenshot("04-incident-resolved.png")
 	var after map[string]any
 	for _, x := range incidents(t, db, "root-token") {
@@ -305,6 +308,8 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	require.Equal(t, "resolved", after["status"], "the UI's actions reached the API")
+	require.Equal(t, "worn disk", after["root_cause"])
+	require.Equal(t, "disk replaced", after["resolution"])
 	acted := map[string]string{} // what → who
 	for _, e := range after["timeline"].([]any) {
 		ev := e.(map[string]any)

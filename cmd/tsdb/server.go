@@ -32,6 +32,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/remotewrite"
 	"github.com/emsdb/tsdb/ingest/snmp"
+	"github.com/emsdb/tsdb/internal/audit"
 	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/internal/console"
 	"github.com/emsdb/tsdb/internal/limits"
@@ -510,6 +511,12 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 	if cfg.enableAdmin {
 		admin = s.db
 	}
+	// The audit log of changes made through the API, per tenant, in the
+	// database (internal/audit: the last 100,000 entries or 90 days).
+	auditLog, err := audit.Open(s.db, &audit.Options{Logger: log.With("component", "audit")})
+	if err != nil {
+		return err
+	}
 	api := web.New(web.Deps{
 		Reader: s.db, Engine: s.eng, Cache: s.cache, Admin: admin, SnapshotDir: cfg.snapshotDir(),
 		Ruler: s.ruler, RuleStore: s.db, ITSM: s.itsm, KPIs: s.kpis,
@@ -525,6 +532,7 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 			return s.db.Writable()
 		},
 		Reload:       s.reload,
+		Audit:        auditLog,
 		Gatherer:     s.reg,
 		Registerer:   s.reg,
 		Logger:       log.With("component", "api"),

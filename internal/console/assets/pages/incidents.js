@@ -251,6 +251,44 @@ async function detail(el, ctx, id) {
     input.focus();
   };
 
+  // The closure form for resolve and close: a comment and the cause
+  // (root cause, resolution, prevention), all optional; closing starts
+  // from what resolving recorded.
+  let closureMode = null;
+  const closureFields = ['text', 'root_cause', 'resolution', 'prevention'].map((name) => {
+    const id = 'closure-' + name;
+    const input = name === 'text' ? h('input', { id, type: 'text', autocomplete: 'off', 'data-testid': id })
+      : h('textarea', { id, rows: 2, 'data-testid': id });
+    return { name, input, label: h('label', { for: id }, t('closure.' + name)) };
+  });
+  const closureSubmit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'closure-submit' });
+  const closureForm = h('form', {
+    class: 'action-form closure-form', hidden: true, 'data-testid': 'closure-form',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const form = {};
+      for (const f of closureFields) {
+        const v = f.input.value.trim();
+        if (v) form[f.name] = v;
+      }
+      await act(closureMode, form);
+      if (errEl.hidden) {
+        for (const f of closureFields) f.input.value = '';
+        closureForm.hidden = true;
+      }
+    },
+  }, ...closureFields.map((f) => h('div', { class: 'closure-field' }, f.label, f.input)), closureSubmit,
+  h('button', { type: 'button', onclick: () => { closureForm.hidden = true; } }, t('act.cancel')));
+  const openClosure = (mode, inc) => {
+    closureMode = mode;
+    actionForm.hidden = true;
+    for (const f of closureFields) f.input.value = f.name === 'text' ? '' : inc[f.name] || '';
+    closureSubmit.textContent = t(mode === 'resolve' ? 'act.resolve' : 'act.close');
+    closureSubmit.dataset.mode = mode;
+    closureForm.hidden = false;
+    closureFields[1].input.focus();
+  };
+
   const report = async () => {
     // The report needs the Authorization header: fetch it and show it from
     // a blob: URL. The window opens first, while the click still counts.
@@ -287,11 +325,12 @@ async function detail(el, ctx, id) {
         btn('ack', t('act.ack'), () => act('ack')),
         btn('assign', t('act.assign'), () => openForm('assign')),
         btn('comment', t('act.comment'), () => openForm('comment')),
-        btn('resolve', t('act.resolve'), () => act('resolve')),
-        btn('close', t('act.close'), () => act('close')),
+        btn('resolve', t('act.resolve'), () => openClosure('resolve', inc)),
+        btn('close', t('act.close'), () => openClosure('close', inc)),
         btn('priority', t('act.priority'), () => openForm('priority', inc)),
         h('button', { type: 'button', 'data-action': 'report', onclick: report }, t('inc.report') + ' ↗')),
       actionForm,
+      closureForm,
       h('div', { class: 'cols' },
         h('section', { class: 'panel' }, h('h2', null, t('inc.facts')), facts(inc)),
         h('section', { class: 'panel', 'data-testid': 'sla-clocks' }, h('h2', null, t('inc.slaClocks')), clocks(inc))),
@@ -328,6 +367,9 @@ function facts(inc) {
     [t('inc.escalated'), inc.escalated_to?.length ? inc.escalated_to.join(' → ') : null],
     [t('inc.problem'), inc.problem_id ? h('a', { href: '#/problems' }, inc.problem_id) : null],
     [t('inc.changes'), inc.changes?.length ? inc.changes.map((c) => `${c.id} (${c.status})`).join(', ') : null],
+    [t('closure.root_cause'), inc.root_cause || null],
+    [t('closure.resolution'), inc.resolution || null],
+    [t('closure.prevention'), inc.prevention || null],
   ]);
 }
 
