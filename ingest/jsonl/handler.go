@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/ingest/reqbody"
-	"github.com/emsdb/tsdb/ingest/writeerr"
 	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
@@ -91,27 +89,13 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			fail(ctx, fasthttp.StatusBadRequest, "bad JSON lines: "+err.Error())
 			return
 		}
-		failWrite(ctx, err)
+		reqbody.Fail(ctx, err)
 		return
 	}
-	if len(extra) > 0 {
-		for i := range b.Series {
-			lb := labels.NewBuilder(b.Series[i].Labels)
-			for _, l := range extra {
-				lb.Set(l.Name, l.Value)
-			}
-			b.Series[i].Labels = lb.Labels()
-		}
-	}
+	reqbody.SetLabels(&b, extra)
 	if err := h.w.Write(bg, tenant, &b); err != nil {
-		failWrite(ctx, err)
+		reqbody.Fail(ctx, err)
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
-}
-
-// failWrite answers a write refused by storage or the limits.
-func failWrite(ctx *fasthttp.RequestCtx, err error) {
-	fail(ctx, writeerr.Status(err), err.Error())
-	writeerr.Answer(ctx, err)
 }

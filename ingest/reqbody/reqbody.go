@@ -17,6 +17,7 @@ import (
 
 	"github.com/emsdb/tsdb/ingest/writeerr"
 	"github.com/emsdb/tsdb/internal/limits"
+	"github.com/emsdb/tsdb/storage"
 )
 
 // Limits bound a body.
@@ -90,6 +91,21 @@ func ExtraLabels(ctx *fasthttp.RequestCtx) ([]labels.Label, error) {
 		extra = append(extra, labels.Label{Name: k, Value: v})
 	}
 	return extra, nil
+}
+
+// SetLabels sets extra on every series of b (an import's extra_label),
+// replacing labels of the same names.
+func SetLabels(b *storage.Batch, extra []labels.Label) {
+	if len(extra) == 0 {
+		return
+	}
+	for i := range b.Series {
+		lb := labels.NewBuilder(b.Series[i].Labels)
+		for _, l := range extra {
+			lb.Set(l.Name, l.Value)
+		}
+		b.Series[i].Labels = lb.Labels()
+	}
 }
 
 // Fail answers a failed import in plain text: an *Error with its status,

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/internal/limits"
+	"github.com/emsdb/tsdb/storage"
 )
 
 func request(body []byte, gz bool, query string) *fasthttp.RequestCtx {
@@ -67,4 +69,11 @@ func TestExtraLabels(t *testing.T) {
 	require.Equal(t, "prod", ls[1].Value)
 	_, err = ExtraLabels(request(nil, false, "extra_label=novalue"))
 	require.ErrorContains(t, err, `bad extra_label "novalue"`)
+}
+
+func TestSetLabels(t *testing.T) {
+	var b storage.Batch
+	b.Add(labels.FromStrings("__name__", "up", "dc", "us"))
+	SetLabels(&b, []labels.Label{{Name: "dc", Value: "kr"}, {Name: "env", Value: "prod"}})
+	require.Equal(t, labels.FromStrings("__name__", "up", "dc", "kr", "env", "prod"), b.Series[0].Labels)
 }
