@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
@@ -18,7 +20,8 @@ import (
 
 // TestKill9LosesNoAcknowledgedWrite: a child tsdb ingesting over HTTP is
 // killed with SIGKILL at random moments, many times; after each restart
-// every acknowledged sample must be read back through /api/v1/export.
+// every acknowledged sample — floats and native histograms — must be read
+// back through /api/v1/export.
 func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 	bin := apptest.Build(t)
 	dir := t.TempDir()
@@ -64,6 +67,16 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 							Samples: []prompb.Sample{{Timestamp: ts, Value: value(w, s, ts)}},
 						})
 					}
+					// One native histogram series per writer, whose count
+					// tells the sample apart.
+					c := uint64(value(w, 0, ts))
+					req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
+						Labels: []prompb.Label{{Name: "__name__", Value: "crash_hist"}, {Name: "w", Value: strconv.Itoa(w)}},
+						Histograms: []prompb.Histogram{prompb.FromIntHistogram(ts, &histogram.Histogram{
+							Schema: 0, ZeroThreshold: 0.001, ZeroCount: c, Count: c + 1, Sum: float64(c),
+							PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []int64{1},
+						})},
+					})
 					code, _, err := apptest.RemoteWrite(ctx, client, p.URL()+"/api/v1/write", req)
 					if err == nil && code == 204 {
 						mu.Lock()
@@ -122,4 +135,30 @@ func verify(t *testing.T, c *http.Client, p *apptest.Proc, acked []map[int64]boo
 		}
 	}
 	require.Zero(t, lost, "acknowledged samples lost after kill -9\n%s", p.Log())
+
+	hists, err := apptest.Export(c, p.URL(), `{__name__="crash_hist"}`)
+	require.NoError(t, err)
+	counts := map[string]map[int64]float64{}
+	for _, s := range hists {
+		m := map[int64]float64{}
+		for i, ts := range s.HistogramTimestamps {
+			var h struct {
+				Count float64 `json:"count"`
+			}
+			require.NoError(t, json.Unmarshal(s.Histograms[i], &h), "%s", s.Histograms[i])
+			m[ts] = h.Count
+		}
+		counts[s.Metric["w"]] = m
+	}
+	for w, a := range acked {
+		for ts := range a {
+			got, ok := counts[strconv.Itoa(w)][ts]
+			if !ok {
+				lost++
+				continue
+			}
+			require.Equal(t, value(w, 0, ts)+1, got, "histogram of writer %d at %d", w, ts)
+		}
+	}
+	require.Zero(t, lost, "acknowledged histograms lost after kill -9\n%s", p.Log())
 }
