@@ -384,6 +384,20 @@ func TestConsole(t *testing.T) {
 	refusal, err := chromedp.Run(r.ctx, chromedp.Evaluate[string](`import("./api.js").then((api) => api.post("/api/v1/incidents/`+id+`/close").then(() => "accepted", (e) => e.status + " " + e.message))`, chromedp.EvalAwaitPromise))
 	require.NoError(t, err)
 	require.Contains(t, refusal, "403 user reader lacks the operator role")
+	require.Zero(t, r.count(`a[data-nav="audit"]`), "the audit log is for admins")
+
+	// An admin reads who did what: the operator's acknowledgement and
+	// resolution of the incident, filtered by user.
+	ad := page{t, browser(t, 1400, 900)}
+	ad.login(base, creds["admin"], "")
+	ad.do(click(`a[data-nav="audit"]`), loaded("audit"), visible(`[data-testid="audit-table"]`))
+	require.Contains(t, ad.text(`[data-testid="audit-table"]`), "incident.ack")
+	require.Contains(t, ad.text(`[data-testid="audit-table"]`), "kim")
+	ad.screenshot("17-audit.png")
+	ad.hash("#/audit?user=nobody")
+	require.Eventually(t, func() bool {
+		return ad.count(`[data-testid="audit-table"]`) == 0 && strings.Contains(ad.text("body"), "No recorded change matches the filter.")
+	}, 10*time.Second, 100*time.Millisecond, "filtered by user")
 
 	// Another tenant's reader sees none of it.
 	b := page{t, browser(t, 1400, 900)}

@@ -14,14 +14,15 @@ import { t, lang, setLang } from './i18n.js';
 import * as overview from './pages/overview.js';
 import * as incidents from './pages/incidents.js';
 import * as problems from './pages/problems.js';
+import * as audit from './pages/audit.js';
 import * as sla from './pages/sla.js';
 import * as kpis from './pages/kpis.js';
 import * as explore from './pages/explore.js';
 import * as rules from './pages/rules.js';
 import * as wall from './pages/wall.js';
 
-const pages = { overview, incidents, problems, sla, kpis, explore, rules, wall };
-const NAV = ['overview', 'incidents', 'problems', 'sla', 'kpis', 'explore', 'rules'];
+const pages = { overview, incidents, problems, sla, kpis, explore, rules, wall, audit };
+const NAV = ['overview', 'incidents', 'problems', 'sla', 'kpis', 'explore', 'rules', 'audit'];
 const DETAIL = { incidents: 'incident', kpis: 'kpi' }; // data-page of #/incidents/ID and #/kpis/NAME
 const THEME_KEY = 'tsdb.console.theme';
 
@@ -40,7 +41,8 @@ function applyTheme() {
 function renderHeader() {
   const header = document.getElementById('top');
   const nav = h('nav', { id: 'nav', 'aria-label': t('nav.label') },
-    NAV.map((name) => h('a', { href: '#/' + name, 'data-nav': name }, t('nav.' + name))));
+    NAV.filter((name) => name !== 'audit' || api.may('admin')) // the audit log is for admins
+      .map((name) => h('a', { href: '#/' + name, 'data-nav': name }, t('nav.' + name))));
   const menu = h('button', {
     class: 'menu', type: 'button', 'aria-controls': 'nav', 'aria-expanded': 'false', 'aria-label': t('nav.menu'),
     onclick: () => {

@@ -4,7 +4,7 @@
 
 const en = {
   'nav.label': 'Sections', 'nav.menu': 'Menu',
-  'nav.overview': 'Overview', 'nav.incidents': 'Incidents', 'nav.problems': 'Problems', 'nav.sla': 'SLA',
+  'nav.overview': 'Overview', 'nav.audit': 'Audit', 'audit.user': 'User', 'audit.action': 'Action', 'audit.object': 'Object', 'audit.filter': 'Filter', 'audit.none': 'No change recorded yet.', 'audit.noMatch': 'No recorded change matches the filter.', 'audit.when': 'When', 'audit.summary': 'Change', 'audit.from': 'From', 'nav.incidents': 'Incidents', 'nav.problems': 'Problems', 'nav.sla': 'SLA',
   'nav.kpis': 'KPIs', 'nav.explore': 'Explore', 'nav.rules': 'Rules', 'nav.wall': 'Wall screen',
   'wall.enter': 'Wall mode', 'wall.help': 'For the operations room: overview, incidents and KPIs in turn, in large type, without navigation (Esc leaves)',
   'wall.exit': 'Exit (Esc)', 'wall.exitHelp': 'Leave wall mode for the overview', 'wall.rotation': 'Pages shown in turn, every {0} s',
@@ -118,7 +118,7 @@ const en = {
 
 const ko = {
   'nav.label': '메뉴', 'nav.menu': '메뉴',
-  'nav.overview': '개요', 'nav.incidents': '인시던트', 'nav.problems': '문제 관리', 'nav.sla': '서비스 수준(SLA)',
+  'nav.overview': '개요', 'nav.audit': '감사 로그', 'audit.user': '사용자', 'audit.action': '작업', 'audit.object': '대상', 'audit.filter': '필터', 'audit.none': '기록된 변경이 아직 없습니다.', 'audit.noMatch': '필터에 맞는 변경 기록이 없습니다.', 'audit.when': '시각', 'audit.summary': '변경 내용', 'audit.from': '출처', 'nav.incidents': '인시던트', 'nav.problems': '문제 관리', 'nav.sla': '서비스 수준(SLA)',
   'nav.kpis': 'KPI', 'nav.explore': '탐색', 'nav.rules': '규칙', 'nav.wall': '상황판',
   'wall.enter': '상황판 모드', 'wall.help': '관제실용: 개요, 인시던트, KPI를 큰 글씨로 차례로 표시하며 메뉴는 숨깁니다 (Esc로 나가기)',
   'wall.exit': '나가기 (Esc)', 'wall.exitHelp': '상황판 모드를 끝내고 개요로 이동', 'wall.rotation': '{0}초마다 차례로 표시되는 페이지',
