@@ -31,6 +31,7 @@ import (
 	"github.com/emsdb/tsdb/ingest/promtext"
 	"github.com/emsdb/tsdb/ingest/relabel"
 	"github.com/emsdb/tsdb/ingest/remotewrite"
+	"github.com/emsdb/tsdb/ingest/reqbody"
 	"github.com/emsdb/tsdb/ingest/snmp"
 	"github.com/emsdb/tsdb/internal/audit"
 	"github.com/emsdb/tsdb/internal/auth"
@@ -304,6 +305,7 @@ func (s *server) openIngest(lc *lifecycle) error {
 		return relabel.Wrap(s.ingested.wrap(protocol, ingestW), rules)
 	}
 	inFlight := limits.NewInFlight(cfg.maxInFlight, 0) // one budget for every protocol
+	bodyLimits := reqbody.Limits{MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight}
 	rw := remotewrite.New(writer("remote_write", &fcfg.Ingest.RemoteWrite), &remotewrite.Options{
 		MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
 		Logger: log.With("component", "remotewrite"), Registerer: s.reg,
@@ -324,12 +326,8 @@ func (s *server) openIngest(lc *lifecycle) error {
 		OTLP:        ot.Serve,
 		RemoteWrite: rw.Serve, SenderDone: s.ingested.sawRequest,
 		InfluxV1: ifx.ServeV1, InfluxV2: ifx.ServeV2, InfluxPing: ifx.Ping,
-		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), &promtext.Options{
-			MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
-		}).Serve,
-		JSONImport: jsonl.New(writer("jsonl", &fcfg.Ingest.JSONL), &jsonl.Options{
-			MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight,
-		}).Serve,
+		PrometheusImport: promtext.New(writer("prometheus_import", &fcfg.Ingest.PrometheusImport), &promtext.Options{Limits: bodyLimits}).Serve,
+		JSONImport:       jsonl.New(writer("jsonl", &fcfg.Ingest.JSONL), &bodyLimits).Serve,
 	}
 	if err := openInfluxListeners(lc, cfg, len(authUsers(fcfg)) > 0, ifx, log); err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/emsdb/tsdb/ingest/reqbody"
-	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/storage"
 )
@@ -18,19 +17,9 @@ type Handler struct {
 	opts Options
 }
 
-// Options configures a Handler. A zero field means its default.
-type Options struct {
-	// MaxBodyBytes caps a request body as sent (413 over it). Default 32
-	// MiB; tsdb serve sets it with --remote-write.max-body-bytes.
-	MaxBodyBytes int
-	// MaxDecodedBytes caps a body after gzip (413 over it). Default 64 MiB;
-	// tsdb serve sets it with --ingest.max-decoded-bytes.
-	MaxDecodedBytes int
-	// InFlight is the memory budget the handler shares with the other
-	// ingest handlers (see limits.InFlight). Nil: a budget of its own of
-	// limits.DefaultInFlightBytes.
-	InFlight *limits.InFlight
-}
+// Options configures a Handler: the bounds of a body. A zero field means
+// its default.
+type Options = reqbody.Limits
 
 // New returns a Handler writing to w; opts may be nil.
 func New(w storage.Writer, opts *Options) *Handler {
@@ -38,16 +27,7 @@ func New(w storage.Writer, opts *Options) *Handler {
 	if opts != nil {
 		o = *opts
 	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 32 << 20
-	}
-	if o.MaxDecodedBytes <= 0 {
-		o.MaxDecodedBytes = 64 << 20
-	}
-	if o.InFlight == nil {
-		o.InFlight = limits.NewInFlight(0, 0)
-	}
-	return &Handler{w: w, opts: o}
+	return &Handler{w: w, opts: o.WithDefaults()}
 }
 
 func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
@@ -76,7 +56,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	// NB: the write runs to completion even if the client goes away, and
 	// so do the waits for the budget.
 	bg := context.Background()
-	body, res, err := reqbody.Read(bg, ctx, reqbody.Limits{MaxBodyBytes: h.opts.MaxBodyBytes, MaxDecodedBytes: h.opts.MaxDecodedBytes, InFlight: h.opts.InFlight})
+	body, res, err := reqbody.Read(bg, ctx, h.opts)
 	if err != nil {
 		reqbody.Fail(ctx, err)
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/ingest/reqbody"
 	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/storage"
 	st "github.com/emsdb/tsdb/storage/storagetest"
@@ -205,7 +206,7 @@ func TestHandler(t *testing.T) {
 // is a 413 too, and stores nothing (#23).
 func TestHandlerBoundsMemory(t *testing.T) {
 	db := st.Open(t, nil)
-	h := New(db, &Options{MaxDecodedBytes: 1 << 20, InFlight: limits.NewInFlight(64<<20, 0)})
+	h := New(db, &Options{Limits: reqbody.Limits{MaxDecodedBytes: 1 << 20, InFlight: limits.NewInFlight(64<<20, 0)}})
 	send := func(body string, gz bool) (int, string) {
 		var ctx fasthttp.RequestCtx
 		ctx.Request.Header.SetMethod("POST")

@@ -20,11 +20,32 @@ import (
 	"github.com/emsdb/tsdb/storage"
 )
 
-// Limits bound a body.
+// Limits bound a body. A zero field means its default (see WithDefaults).
 type Limits struct {
-	MaxBodyBytes    int              // as sent (--remote-write.max-body-bytes)
-	MaxDecodedBytes int              // after gzip (--ingest.max-decoded-bytes)
-	InFlight        *limits.InFlight // the memory budget every ingest path shares
+	// MaxBodyBytes caps a request body as sent (413 over it). Default 32
+	// MiB; tsdb serve sets it with --remote-write.max-body-bytes.
+	MaxBodyBytes int
+	// MaxDecodedBytes caps a body after gzip (413 over it). Default 64 MiB;
+	// tsdb serve sets it with --ingest.max-decoded-bytes.
+	MaxDecodedBytes int
+	// InFlight is the memory budget the handler shares with the other
+	// ingest handlers (see limits.InFlight). Nil: a budget of its own of
+	// limits.DefaultInFlightBytes.
+	InFlight *limits.InFlight
+}
+
+// WithDefaults returns l with its zero fields set to their defaults.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = 32 << 20
+	}
+	if l.MaxDecodedBytes <= 0 {
+		l.MaxDecodedBytes = 64 << 20
+	}
+	if l.InFlight == nil {
+		l.InFlight = limits.NewInFlight(0, 0)
+	}
+	return l
 }
 
 // Error is a request the client must change: a body over a limit, a bad
