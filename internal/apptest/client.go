@@ -99,3 +99,29 @@ func Export(c *http.Client, base, match string, headers ...string) ([]ExportedSe
 	}
 	return out, nil
 }
+
+// APIResult is an answer of the Prometheus HTTP API (query, query_range),
+// as the differential tests compare them.
+type APIResult struct {
+	Status    string   `json:"status"`
+	ErrorType string   `json:"errorType"`
+	Error     string   `json:"error"`
+	Warnings  []string `json:"warnings"`
+	Infos     []string `json:"infos"`
+	Data      struct {
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
+	} `json:"data"`
+}
+
+// PostAPI posts params as a form to base+path and decodes the answer.
+func PostAPI(c *http.Client, base, path string, params url.Values) (APIResult, error) {
+	var r APIResult
+	resp, err := c.PostForm(base+path, params)
+	if err != nil {
+		return r, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	return r, err
+}

@@ -55,7 +55,7 @@ storage:
 		params := url.Values{"query": {q}, "start": {fmt.Sprint(end.Add(-time.Hour).Unix())},
 			"end": {fmt.Sprint(end.Unix())}, "step": {"45"}}
 		for _, base := range []string{db.URL(), prom.URL()} {
-			r, err := fetch(c, base, "/api/v1/query_range", params)
+			r, err := apptest.PostAPI(c, base, "/api/v1/query_range", params)
 			require.NoError(t, err)
 			t.Logf("%s:\n%s\nwarnings %q infos %q", base, r.Data.Result, r.Warnings, r.Infos)
 		}
@@ -315,18 +315,6 @@ func generateModifierQueries(rng *rand.Rand, end time.Time, n int) []string {
 	return qs
 }
 
-type apiResult struct {
-	Status    string   `json:"status"`
-	ErrorType string   `json:"errorType"`
-	Error     string   `json:"error"`
-	Warnings  []string `json:"warnings"`
-	Infos     []string `json:"infos"`
-	Data      struct {
-		ResultType string          `json:"resultType"`
-		Result     json.RawMessage `json:"result"`
-	} `json:"data"`
-}
-
 type series struct {
 	Metric     map[string]string `json:"metric"`
 	Value      []any             `json:"value"`
@@ -335,24 +323,13 @@ type series struct {
 	Histograms [][]any           `json:"histograms"`
 }
 
-func fetch(c *http.Client, base, path string, params url.Values) (apiResult, error) {
-	var r apiResult
-	resp, err := c.PostForm(base+path, params)
-	if err != nil {
-		return r, err
-	}
-	defer resp.Body.Close()
-	err = json.NewDecoder(resp.Body).Decode(&r)
-	return r, err
-}
-
 // compare returns "" when both answer the same.
 func compare(c *http.Client, ours, theirs, path string, params url.Values) string {
-	a, err := fetch(c, ours, path, params)
+	a, err := apptest.PostAPI(c, ours, path, params)
 	if err != nil {
 		return "tsdb: " + err.Error()
 	}
-	b, err := fetch(c, theirs, path, params)
+	b, err := apptest.PostAPI(c, theirs, path, params)
 	if err != nil {
 		return "prometheus: " + err.Error()
 	}

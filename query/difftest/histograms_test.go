@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/internal/apptest"
 )
 
 // addHistogramData adds native histograms to req: an exponential counter
@@ -226,11 +228,11 @@ var annotationPos = regexp.MustCompile(` \(\d+:\d+\)$`)
 // compareAnnotations returns "" when both answer with the same warnings
 // and infos, positions aside.
 func compareAnnotations(c *http.Client, ours, theirs, path string, params url.Values) string {
-	a, err := fetch(c, ours, path, params)
+	a, err := apptest.PostAPI(c, ours, path, params)
 	if err != nil {
 		return "tsdb: " + err.Error()
 	}
-	b, err := fetch(c, theirs, path, params)
+	b, err := apptest.PostAPI(c, theirs, path, params)
 	if err != nil {
 		return "prometheus: " + err.Error()
 	}

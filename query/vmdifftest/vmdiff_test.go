@@ -406,41 +406,21 @@ type outcome struct {
 	why  string
 }
 
-type apiResult struct {
-	Status string `json:"status"`
-	Error  string `json:"error"`
-	Data   struct {
-		ResultType string          `json:"resultType"`
-		Result     json.RawMessage `json:"result"`
-	} `json:"data"`
-}
-
 type series struct {
 	Metric map[string]string `json:"metric"`
 	Value  []any             `json:"value"`
 	Values [][]any           `json:"values"`
 }
 
-func fetch(c *http.Client, base, path string, params url.Values) (apiResult, error) {
-	var r apiResult
-	resp, err := c.PostForm(base+path, params)
-	if err != nil {
-		return r, err
-	}
-	defer resp.Body.Close()
-	err = json.NewDecoder(resp.Body).Decode(&r)
-	return r, err
-}
-
 // compare asks both and tells how their answers relate. Series are
 // compared as sets (sorted by labels), values with a relative tolerance
 // (VictoriaMetrics stores floats as decimals).
 func compare(c *http.Client, ours, theirs, path string, params url.Values) outcome {
-	a, err := fetch(c, ours, path, params)
+	a, err := apptest.PostAPI(c, ours, path, params)
 	if err != nil {
 		return outcome{differ, "tsdb: " + err.Error()}
 	}
-	b, err := fetch(c, theirs, path, params)
+	b, err := apptest.PostAPI(c, theirs, path, params)
 	if err != nil {
 		return outcome{differ, "VictoriaMetrics: " + err.Error()}
 	}
@@ -485,7 +465,7 @@ type flat struct {
 }
 
 // decode flattens a vector, matrix or scalar into series sorted by labels.
-func decode(r apiResult) ([]flat, error) {
+func decode(r apptest.APIResult) ([]flat, error) {
 	switch r.Data.ResultType {
 	case "scalar", "string":
 		var p []any
