@@ -431,11 +431,13 @@ func (t *Translator) metric(m pmetric.Metric) error {
 		return t.numbers(m.Name(), name, m.Sum().DataPoints(), true)
 	case pmetric.MetricTypeHistogram:
 		if t.cfg.ConvertHistogramsToNHCB {
-			return t.customBuckets(m.Name(), name, m.Histogram().DataPoints())
+			pts := m.Histogram().DataPoints()
+			return nativeHistograms(t, m.Name(), name, pts.Len(), pts.At, explicitToCustomBuckets)
 		}
 		return t.classic(m.Name(), name, m.Histogram().DataPoints())
 	case pmetric.MetricTypeExponentialHistogram:
-		return t.exponential(m.Name(), name, m.ExponentialHistogram().DataPoints())
+		pts := m.ExponentialHistogram().DataPoints()
+		return nativeHistograms(t, m.Name(), name, pts.Len(), pts.At, exponentialToNative)
 	case pmetric.MetricTypeSummary:
 		return t.summaries(m.Name(), name, m.Summary().DataPoints())
 	}
@@ -548,25 +550,21 @@ func (t *Translator) summaries(otelName, name string, pts pmetric.SummaryDataPoi
 	return nil
 }
 
-func (t *Translator) exponential(otelName, name string, pts pmetric.ExponentialHistogramDataPointSlice) error {
-	for i := range pts.Len() {
-		pt := pts.At(i)
-		h, err := exponentialToNative(pt)
-		if err != nil {
-			t.res.reject(1, "metric %q: %v", otelName, err)
-			continue
-		}
-		if err := t.addHistogram(otelName, name, pt.Attributes(), millis(pt.Timestamp()), h, pt.Exemplars()); err != nil {
-			return err
-		}
-	}
-	return nil
+// histPoint is what native-histogram translation reads of a data point
+// (exponential, or explicit-bucket as custom buckets).
+type histPoint interface {
+	Attributes() pcommon.Map
+	Timestamp() pcommon.Timestamp
+	Exemplars() pmetric.ExemplarSlice
 }
 
-func (t *Translator) customBuckets(otelName, name string, pts pmetric.HistogramDataPointSlice) error {
-	for i := range pts.Len() {
-		pt := pts.At(i)
-		h, err := explicitToCustomBuckets(pt)
+// nativeHistograms adds the points of a histogram metric as native
+// histograms, converted by conv; a point that does not convert is refused
+// on its own.
+func nativeHistograms[P histPoint](t *Translator, otelName, name string, n int, at func(int) P, conv func(P) (storage.HSample, error)) error {
+	for i := range n {
+		pt := at(i)
+		h, err := conv(pt)
 		if err != nil {
 			t.res.reject(1, "metric %q: %v", otelName, err)
 			continue
