@@ -62,6 +62,8 @@
 //	0x07 uvarint-len tenant family         -> metadata (shard 0)
 //	0x08 uvarint-len tenant slot(u32)      -> exemplar (shard 0)
 //	0x09 day(u32) tenant(u32) ref(u64) maxT -> native histogram chunk
+//	0x0A 0x00                              -> usage mark (WAL position)
+//	0x0A 0x01 day(u32) tenant(u32) name    -> usage counter (usage.go)
 //
 // Why it looks like this:
 //
@@ -102,6 +104,14 @@
 // durable and reach the disk with Pebble's next flush (sealing, Close): a
 // clean restart keeps them, a crash may lose the last ones, which senders
 // repeat.
+//
+// # Usage counters
+//
+// Per tenant and UTC day, usage.go keeps billing-grade counters: the
+// samples each write stored, by ingest protocol (WithIngestProtocol),
+// counted in the WAL record that stores them, and whatever RecordUsage is
+// given. A usage mark in Pebble, moved in the same batch as the counters,
+// tells replay which records are already counted, so each counts once.
 //
 // # Deletes
 //

@@ -19,6 +19,8 @@ import (
 //	delete:  0x04 uvarint(ref) varint(mint) varint(maxt)
 //	histograms: 0x05 uvarint(ref) uvarint(len) histogram chunk (the
 //	         samples as written, in any order; see docs/format-chunks.md)
+//	usage:   0x06 uvarint(tenant) varint(day) uvarint(n)
+//	         { uvarint(len) name u8(kind) uvarint(value) }*n
 //
 // f64 is the IEEE 754 bit pattern, little-endian: stale markers survive.
 const (
@@ -27,6 +29,7 @@ const (
 	entrySamples byte = 0x03
 	entryDelete  byte = 0x04
 	entryHists   byte = 0x05
+	entryUsage   byte = 0x06
 )
 
 func appendTenantEntry(dst []byte, id uint32, name string) []byte {
@@ -81,6 +84,20 @@ func appendHistogramsEntry(dst []byte, ref uint64, hs []HSample) []byte {
 	return append(dst, chunk...)
 }
 
+func appendUsageEntry(dst []byte, tenant uint32, day int32, ds []UsageDelta) []byte {
+	dst = append(dst, entryUsage)
+	dst = binary.AppendUvarint(dst, uint64(tenant))
+	dst = binary.AppendVarint(dst, int64(day))
+	dst = binary.AppendUvarint(dst, uint64(len(ds)))
+	for _, d := range ds {
+		dst = binary.AppendUvarint(dst, uint64(len(d.Name)))
+		dst = append(dst, d.Name...)
+		dst = append(dst, byte(d.Kind))
+		dst = binary.AppendUvarint(dst, d.Value)
+	}
+	return dst
+}
+
 // recordVisitor receives the entries of a record in order.
 type recordVisitor struct {
 	tenant  func(id uint32, name string) error
@@ -89,6 +106,9 @@ type recordVisitor struct {
 	delete  func(ref uint64, mint, maxt int64) error
 	// histograms receives new histograms, the callee's.
 	histograms func(ref uint64, ts []int64, hs []*histogram.FloatHistogram) error
+	// usage receives changes to usage counters; ds is valid only during
+	// the call.
+	usage func(tenant uint32, day int32, ds []UsageDelta) error
 }
 
 // decodeRecord walks rec, reusing buf for samples; the slices passed to
@@ -147,6 +167,23 @@ func decodeRecord(rec []byte, v *recordVisitor, buf []Sample) ([]Sample, error) 
 			}
 			if v.histograms != nil {
 				err = v.histograms(ref, ts, hs)
+			}
+		case entryUsage:
+			tenant, day, n := r.uvarint(), r.varint(), r.uvarint()
+			if n > uint64(len(r.b))/3 { // each change takes at least 3 bytes
+				return buf, fmt.Errorf("%w: wal record claims %d usage changes in %d bytes", ErrCorrupt, n, len(r.b))
+			}
+			ds := make([]UsageDelta, 0, n)
+			for i := uint64(0); i < n && r.err == nil; i++ {
+				name := r.bytes(r.uvarint())
+				kind := r.bytes(1)
+				val := r.uvarint()
+				if r.err == nil {
+					ds = append(ds, UsageDelta{Name: string(name), Kind: UsageKind(kind[0]), Value: val})
+				}
+			}
+			if r.err == nil && tenant <= math.MaxUint32 && day >= math.MinInt32 && day <= math.MaxInt32 && v.usage != nil {
+				err = v.usage(uint32(tenant), int32(day), ds)
 			}
 		default:
 			return buf, fmt.Errorf("%w: wal entry type %#x", ErrCorrupt, typ)

@@ -42,9 +42,10 @@ type shard struct {
 	// appendMu orders WAL appends with their application to memory, so
 	// that memory always reflects the log's order (which replay repeats).
 	appendMu   sync.Mutex
-	nextRef    uint64 // guarded by appendMu
-	nextTenant uint32 // guarded by appendMu
-	rec        []byte // scratch, guarded by appendMu
+	nextRef    uint64     // guarded by appendMu
+	nextTenant uint32     // guarded by appendMu
+	rec        []byte     // scratch, guarded by appendMu
+	usage      shardUsage // guarded by appendMu
 
 	idxMu      sync.RWMutex
 	tenants    map[string]*tenantIndex // guarded by idxMu
@@ -412,11 +413,15 @@ func (s *shard) replay() (int, error) {
 	var hbuf []byte
 	pb := s.db.NewBatch()
 	defer func() { pb.Close() }()
+	if err := s.loadUsageMark(); err != nil {
+		return 0, err
+	}
 	// Series deleted whole leave the index at the end, in one pass.
 	var gone []*memSeries
 	now := s.opts.Now().UnixMilli()
 	var sbuf []Sample
 	records := 0
+	var at wal.Pos // the end of the record being replayed
 	v := &recordVisitor{
 		tenant: func(id uint32, name string) error {
 			if _, ok := s.tenantByID[id]; !ok {
@@ -480,6 +485,12 @@ func (s *shard) replay() (int, error) {
 			ms.mu.Unlock()
 			return nil
 		},
+		usage: func(tid uint32, day int32, ds []UsageDelta) error {
+			if posAfter(at, s.usage.mark) { // else Pebble has it already
+				s.applyUsageLocked(pb, tid, day, ds, at)
+			}
+			return nil
+		},
 		delete: func(ref uint64, mint, maxt int64) error {
 			ms := byRef[ref]
 			if ms == nil {
@@ -504,8 +515,9 @@ func (s *shard) replay() (int, error) {
 			return nil
 		},
 	}
-	err := s.wal.Replay(func(rec []byte) error {
+	err := s.wal.ReplayAt(func(rec []byte, end wal.Pos) error {
 		records++
+		at = end
 		var err error
 		sbuf, err = decodeRecord(rec, v, sbuf)
 		if errors.Is(err, ErrCorrupt) {
@@ -517,6 +529,10 @@ func (s *shard) replay() (int, error) {
 	if err != nil {
 		return records, err
 	}
+	// Later records go to a new segment: the mark moves to its start, so
+	// that they count even if the log's numbering started again.
+	s.usage.mark = wal.Pos{Segment: s.wal.Segment()}
+	_ = pb.Set(usageMarkKey(), encodePos(s.usage.mark), nil)
 	// Samples older than MaxHeadAge in wall-clock terms are unknown here;
 	// replayed heads are sealed by the regular age check.
 	if err := pb.Commit(pebble.NoSync); err != nil {
@@ -584,6 +600,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 	series := make([]*memSeries, len(items))
 	var toSeal []*memSeries
 
+	now := s.opts.Now().UnixMilli()
 	s.appendMu.Lock()
 	rec := s.rec[:0]
 	ti := s.tenant(tenant)
@@ -629,6 +646,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 		binary.BigEndian.PutUint64(v[:], s.nextRef)
 		_ = pb.Set(metaKey("nextRef"), v[:], nil)
 	}
+	stored := 0
 	for i := range items {
 		items[i].ms = series[i]
 		if len(items[i].samples) > 0 {
@@ -637,7 +655,13 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 		if len(items[i].hists) > 0 {
 			rec = appendHistogramsEntry(rec, series[i].ref, items[i].hists)
 		}
+		stored += len(items[i].samples) + len(items[i].hists)
 	}
+	// The usage counter changes in the record that stores the samples:
+	// see usage.go.
+	day := dayOf(now)
+	usage := [1]UsageDelta{{Name: s.ingestUsageNameLocked(ctx), Kind: UsageSum, Value: uint64(stored)}}
+	rec = appendUsageEntry(rec, ti.id, day, usage[:])
 	s.rec = rec
 	pos, err := s.wal.Append(rec)
 	if err != nil {
@@ -646,7 +670,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 		s.walFailed(err)
 		return err
 	}
-	now := s.opts.Now().UnixMilli()
+	s.applyUsageLocked(pb, ti.id, day, usage[:], pos)
 	var dayKey []byte
 	for i := range items {
 		ms := series[i]
@@ -675,14 +699,12 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 		}
 		ms.mu.Unlock()
 	}
-	var perr error
-	if !pb.Empty() {
-		perr = pb.Commit(pebble.NoSync)
-	}
+	perr := pb.Commit(pebble.NoSync)
+	s.usageCommittedLocked(ti.id, day, usage[:], perr == nil)
 	s.appendMu.Unlock()
 	if perr != nil {
 		// The WAL holds everything; replay will redo these keys.
-		s.log.Error("write index keys", "err", perr)
+		s.log.Error("write index keys and usage counters", "err", perr)
 	}
 	for _, ms := range toSeal {
 		s.queueSeal(ms)

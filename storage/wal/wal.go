@@ -174,6 +174,13 @@ func (w *WAL) path(seg int) string { return w.opts.FS.PathJoin(w.dir, fmt.Sprint
 // of the last segment, and then starts a new segment for appends. It must
 // be called once, before Append.
 func (w *WAL) Replay(fn func(rec []byte) error) error {
+	return w.ReplayAt(func(rec []byte, _ Pos) error { return fn(rec) })
+}
+
+// ReplayAt is Replay that also gives fn the position just after each
+// record: what Append returned for it. Positions grow with the log, across
+// restarts too, as long as the log's folder is kept.
+func (w *WAL) ReplayAt(fn func(rec []byte, end Pos) error) error {
 	segs := w.mu.segs
 	for i, seg := range segs {
 		last := i == len(segs)-1
@@ -188,7 +195,7 @@ func (w *WAL) Replay(fn func(rec []byte) error) error {
 	return w.start(next)
 }
 
-func (w *WAL) replaySegment(seg int, last bool, fn func([]byte) error) error {
+func (w *WAL) replaySegment(seg int, last bool, fn func([]byte, Pos) error) error {
 	data, err := durable.ReadFile(w.opts.FS, w.path(seg))
 	if err != nil {
 		return fmt.Errorf("read segment %d: %w", seg, err)
@@ -209,7 +216,8 @@ func (w *WAL) replaySegment(seg int, last bool, fn func([]byte) error) error {
 			case crc32.Checksum(data[off+headerLen:off+headerLen+n], castagnoli) != crc:
 				bad = "checksum mismatch"
 			default:
-				if err := fn(data[off+headerLen : off+headerLen+n]); err != nil {
+				end := off + headerLen + n
+				if err := fn(data[off+headerLen:end], Pos{Segment: seg, Offset: int64(end)}); err != nil {
 					return err
 				}
 				off += headerLen + n

@@ -225,3 +225,27 @@ func TestCrashCloneKeepsAcknowledgedRecords(t *testing.T) {
 		})
 	}
 }
+
+// ReplayAt tells each record's position as Append returned it, across
+// segments, so a reader can tell which records it has applied before.
+func TestReplayAtGivesAppendPositions(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := open(t, dir, &Options{SegmentSize: 64})
+	var want []Pos
+	for i := range 20 {
+		pos, err := w.Append(fmt.Appendf(nil, "record-%02d", i))
+		require.NoError(t, err)
+		require.NoError(t, w.Wait(context.Background(), pos))
+		want = append(want, pos)
+	}
+	require.NoError(t, w.Close())
+	w, err := Open(dir, nil)
+	require.NoError(t, err)
+	var got []Pos
+	require.NoError(t, w.ReplayAt(func(_ []byte, end Pos) error { got = append(got, end); return nil }))
+	require.Equal(t, want, got)
+	pos, err := w.Append([]byte("after"))
+	require.NoError(t, err)
+	require.True(t, want[len(want)-1].less(pos), "positions keep growing after a restart")
+	require.NoError(t, w.Close())
+}
