@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -34,6 +35,8 @@ type Outbox struct {
 	log       *slog.Logger
 	client    *http.Client
 	q         *outbox.Outbox
+	// delivered, when set, learns of each event a receiver took.
+	delivered atomic.Pointer[func(tenant, receiver string)]
 }
 
 // outboxPrefix is where the items live in the Store (see package outbox).
@@ -114,8 +117,36 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// OnDelivered registers f to learn of each event a receiver took, with
+// the incident's tenant (for usage metering). f is called from the
+// delivering goroutines and must not block.
+func (m *Manager) OnDelivered(f func(tenant, receiver string)) {
+	m.outbox.delivered.Store(&f)
+}
+
 // deliver is the outbox's DeliverFunc: one event to its receiver.
 func (o *Outbox) deliver(ctx context.Context, it outbox.Item) error {
+	err := o.deliverTo(ctx, it)
+	if f := o.delivered.Load(); err == nil && f != nil {
+		(*f)(tenantOfItem(it.ID), it.Queue)
+	}
+	return err
+}
+
+// tenantOfItem is the tenant in an item ID, "<tenant>/<incident>/<event>/<seq>"
+// (the tenant may hold slashes; the rest does not).
+func tenantOfItem(id string) string {
+	for range 3 {
+		i := strings.LastIndexByte(id, '/')
+		if i < 0 {
+			return ""
+		}
+		id = id[:i]
+	}
+	return id
+}
+
+func (o *Outbox) deliverTo(ctx context.Context, it outbox.Item) error {
 	r := o.receivers[it.Queue]
 	switch r.Type {
 	case "jira":

@@ -120,3 +120,36 @@ func TestServiceNowRecordAndCoalescing(t *testing.T) {
 	}
 	require.Equal(t, []any{"opened", "acknowledged", "updated"}, events, "one trigger for the two alerts")
 }
+
+// OnDelivered learns of each event a receiver took, with the tenant of
+// its incident (even one with slashes in its name): usage metering
+// counts notifications with it.
+func TestOnDeliveredNamesTheTenant(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {}))
+	defer srv.Close()
+	cfg := testConfig(srv.URL, srv.URL)
+	cfg.Receivers = cfg.Receivers[1:] // ServiceNow
+	m, err := New(cfg, st.Open(t, nil), nil, apptest.NewClock(time.Unix(1_700_000_000, 0)).Now)
+	require.NoError(t, err)
+	defer m.Close()
+	var mu sync.Mutex
+	got := map[string]int{}
+	m.OnDelivered(func(tenant, receiver string) {
+		mu.Lock()
+		got[tenant+" "+receiver]++
+		mu.Unlock()
+	})
+	for _, tenant := range []string{"acme", "team/a", "acme"} {
+		_, err := m.Create(tenant, "Disk replacement", "lee", "P3", "db-1", "dba")
+		require.NoError(t, err)
+	}
+	// "opened" waits coalesceWindow (1s) before it is sent.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got["acme snow"]+got["team/a snow"] == 3
+	}, 10*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, map[string]int{"acme snow": 2, "team/a snow": 1}, got)
+}

@@ -163,6 +163,10 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 	start := time.Now()
 	var b storage.Batch
 	var toSend []*Alert
+	evaluated, sent := 0, 0
+	if f := g.r.opts.Evaluated; f != nil {
+		defer func() { f(g.tenant(), evaluated, sent) }()
+	}
 	for _, rl := range g.Rules {
 		t0 := time.Now()
 		var err error
@@ -174,6 +178,7 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 			toSend = append(toSend, send...)
 		}
 		g.r.m.evals.WithLabelValues(g.metricKey()).Inc()
+		evaluated++
 		if ctx.Err() != nil {
 			return // stopped: the rest of the group is not evaluated
 		}
@@ -203,5 +208,6 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 	g.r.m.last.WithLabelValues(g.metricKey()).Set(float64(ts.UnixMilli()) / 1000)
 	if len(toSend) > 0 && g.r.notifier != nil {
 		g.r.notifier.Send(toSend)
+		sent = len(toSend)
 	}
 }

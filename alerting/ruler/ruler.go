@@ -40,6 +40,10 @@ type Options struct {
 	MaxAPIGroups     int
 	MaxAPIGroupRules int
 	MinAPIInterval   time.Duration
+	// Evaluated, when set, learns after each group evaluation how many
+	// rules were evaluated for a tenant and how many alerts were handed
+	// to the notifier (for usage metering). It must not block.
+	Evaluated func(tenant string, rules, alertsSent int)
 }
 
 type metrics struct {

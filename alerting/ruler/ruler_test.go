@@ -368,3 +368,32 @@ groups:
 	eval(31)
 	require.Equal(t, []string{"a inactive>inactive"}, events, "a reports again below the threshold: recovered")
 }
+
+// Evaluated learns, per group evaluation, the tenant, the rules evaluated
+// and the alerts handed to the notifier: what usage metering counts.
+func TestEvaluatedReportsRulesAndAlerts(t *testing.T) {
+	db := st.Open(t, nil)
+	type call struct {
+		tenant      string
+		rules, sent int
+	}
+	var calls []call
+	r := New(query.NewEngine(db, nil), db, &recorder{}, &Options{Evaluated: func(tenant string, rules, sent int) {
+		calls = append(calls, call{tenant, rules, sent})
+	}})
+	g := groupFrom(t, r, `
+groups:
+  - name: g
+    rules:
+      - record: job:x:sum
+        expr: sum by (job) (x)
+      - alert: XHigh
+        expr: job:x:sum > 0
+`)
+	t0 := time.Unix(1_700_000_000, 0)
+	write(t, db, "x", t0, 1)
+	g.Eval(context.Background(), t0.Add(time.Second))
+	g.Eval(context.Background(), t0.Add(2*time.Second))
+	// The firing alert is not sent again within the resend delay.
+	require.Equal(t, []call{{"default", 2, 1}, {"default", 2, 0}}, calls)
+}
