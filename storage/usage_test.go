@@ -186,3 +186,35 @@ func TestUsageCrashExact(t *testing.T) {
 		})
 	}
 }
+
+// StoredBytes estimates each tenant's sealed chunks on disk: a tenant
+// with ten times the samples takes more, one with none takes nothing.
+func TestStoredBytesPerTenant(t *testing.T) {
+	db := st.Open(t, &storage.Options{Shards: 2})
+	rng := rand.New(rand.NewPCG(1, 2))
+	write := func(tenant string, series int) {
+		var b storage.Batch
+		for s := range series {
+			smp := make([]storage.Sample, 2000)
+			for i := range smp {
+				smp[i] = storage.Sample{T: int64(i) * 15000, V: rng.Float64()} // noise: does not compress
+			}
+			b.Add(labels.FromStrings("__name__", "m", "s", fmt.Sprint(s)), smp...)
+		}
+		require.NoError(t, db.Write(context.Background(), tenant, &b))
+	}
+	write("small", 5)
+	write("big", 50)
+	bytes, err := db.StoredBytes()
+	require.NoError(t, err)
+	require.Zero(t, bytes["big"], "nothing sealed yet")
+	require.NoError(t, db.Flush())
+	bytes, err = db.StoredBytes()
+	require.NoError(t, err)
+	t.Logf("stored bytes: %v", bytes)
+	// 8 bytes of noise per sample, at least, once compressed.
+	require.Greater(t, bytes["big"], int64(50*2000*6))
+	require.Greater(t, bytes["small"], int64(5*2000*6))
+	require.Greater(t, bytes["big"], 5*bytes["small"])
+	require.Zero(t, bytes["none"])
+}
