@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/emsdb/tsdb/internal/metering"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/storage"
 )
@@ -44,6 +45,8 @@ type queries struct {
 
 	runMu   sync.Mutex
 	running map[string]int // queries running per tenant
+	// meter counts the queries answered per tenant; nil counts nothing.
+	meter *metering.Meter
 }
 
 // query serves /api/v1/query.
@@ -121,6 +124,7 @@ func (a *queries) run(r *Request, tenant string, eval func(context.Context) (*qu
 	if err != nil {
 		return nil, err
 	}
+	a.meter.Add(tenant, metering.Queries, 1)
 	return annotated{data: resultJSON{res}, warnings: res.Warnings, infos: res.Infos}, nil
 }
 

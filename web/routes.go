@@ -19,6 +19,7 @@ import (
 	"github.com/emsdb/tsdb/internal/audit"
 	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/internal/console"
+	"github.com/emsdb/tsdb/internal/metering"
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/storage"
@@ -59,7 +60,11 @@ type Deps struct {
 	Ingest      Ingest
 	// IngestStatus is the request tenant's ingest status (rates, sources).
 	IngestStatus func(tenant string) any
-	Console      *console.Console
+	// Usage meters each tenant's usage: the API counts its queries into
+	// it and reports it (/api/v1/usage); nil counts nothing and turns the
+	// report into a 404.
+	Usage   *metering.Meter
+	Console *console.Console
 	// Auth returns the authenticator, nil while authentication is off.
 	Auth func() *auth.Authenticator
 	// Shedding reports whether tsdb is over its memory budget; nil never.
@@ -121,7 +126,7 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) { a.router.Handler(ctx) }
 // routes is the route table: every endpoint tsdb serves.
 func routes(d Deps) []Route {
 	q := &queries{r: d.Reader, engine: d.Engine, cached: d.Engine, now: d.Now, timeout: d.QueryTimeout,
-		version: d.Version, tenantLimit: d.TenantQueryLimit, running: map[string]int{}}
+		version: d.Version, tenantLimit: d.TenantQueryLimit, running: map[string]int{}, meter: d.Usage}
 	if d.Cache != nil {
 		q.cached = query.NewCached(d.Engine, d.Cache)
 	}
@@ -160,6 +165,8 @@ func routes(d Deps) []Route {
 		{Method: "GET", Path: "/api/v1/status/buildinfo", Role: auth.Read, API: q.buildInfo},
 		{Method: "GET", Path: "/api/v1/status/tsdb", Role: auth.Read, API: q.tsdbStatus},
 		{Method: "GET", Path: "/api/v1/status/ingest", Role: auth.Read, API: ingestStatus(d.IngestStatus)},
+		// Usage: admins see every tenant's, others their own (see usage.go).
+		{Method: "GET", Path: "/api/v1/usage", Role: auth.Read, API: usageReport(d.Usage, d.Now)},
 		{Method: "GET", Path: "/api/v1/status/whoami", Role: auth.Read, API: whoami(d.Auth, d.Reader)},
 		{Method: "GET", Path: "/api/v1/status/flags", Role: auth.Read, API: statusFlags(d.Status)},
 		{Method: "GET", Path: "/api/v1/status/config", Role: auth.Admin, API: statusConfig(d.Status)},
