@@ -223,6 +223,26 @@ type protocolRate struct {
 	SamplesPerSecond float64 `json:"samples_per_second"`
 }
 
+// rate is tenant's ingest rate over the last minute, in samples/s.
+func (s *ingestStats) rate(tenant string) float64 {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.history) == 0 {
+		return 0
+	}
+	old := s.history[0]
+	d := now.Sub(old.t).Seconds()
+	if d < 1 {
+		return 0
+	}
+	total := 0.0
+	for p, cur := range s.totals[tenant] {
+		total += cur - old.totals[tenant][p]
+	}
+	return total / d
+}
+
 // ingestStatus answers /api/v1/status/ingest for a tenant: its active
 // series, ingest rates by protocol over the last minute and the health of
 // the sources that write into it.

@@ -27,6 +27,9 @@ type serveConfig struct {
 	maxMetaFamilies int
 	selfInterval    time.Duration
 	selfTenant      string
+	meterFlush      time.Duration
+	meterSample     time.Duration
+	meterBytes      time.Duration
 	listen          string
 	dataDir         string
 	retention       time.Duration
@@ -116,6 +119,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.Var(&c.alertmanagers, "alertmanager.url", "Alertmanager base `URL` to send alerts to (repeatable)")
 	durationVar(fs, &c.evalInterval, "rules.evaluation-interval", time.Minute, "interval of rule groups that set none")
 	durationVar(fs, &c.selfInterval, "self-monitor.interval", 15*time.Second, "store tsdb's own metrics (what /metrics shows) as job=\"tsdb\" this often, as a scrape would; 0 turns it off")
+	durationVar(fs, &c.meterFlush, "metering.flush-interval", 10*time.Second, "record the usage counted in memory (queries, samples scanned, rule evaluations, notifications, series-hours) into storage this often: what a crash may lose of it (samples ingested are counted with the write itself and never lost)")
+	durationVar(fs, &c.meterSample, "metering.sample-interval", time.Minute, "sample each tenant's active series this often, for the day's maximum and series-hours")
+	durationVar(fs, &c.meterBytes, "metering.bytes-interval", 15*time.Minute, "estimate each tenant's bytes stored this often")
 	fs.BoolVar(&c.firstRun, "first-run", false, "without --config.file, start with the first-run configuration (written to DATA/first-run.yml): ITSM, KPIs and alert rules about tsdb itself, which need no outside system; what make run does")
 	fs.StringVar(&c.selfTenant, "self-monitor.tenant", "tsdb", "`tenant` the self-monitoring metrics are stored in (rules about tsdb run there: a rule group's tenant:)")
 	fs.StringVar(&c.externalURL, "web.external-url", "", "URL tsdb is reached at, for alert links")

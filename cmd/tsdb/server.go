@@ -37,6 +37,7 @@ import (
 	"github.com/emsdb/tsdb/internal/auth"
 	"github.com/emsdb/tsdb/internal/console"
 	"github.com/emsdb/tsdb/internal/limits"
+	"github.com/emsdb/tsdb/internal/metering"
 	"github.com/emsdb/tsdb/internal/tenancy"
 	"github.com/emsdb/tsdb/query"
 	"github.com/emsdb/tsdb/storage"
@@ -137,6 +138,7 @@ type server struct {
 	ruleFile []string
 	limiter  *limits.Limiter
 	db       *storage.DB
+	meter    *metering.Meter
 	reg      *prometheus.Registry
 	// sink is where ingest writes after relabelling and limits: db, or the
 	// cluster's Kafka producer.
@@ -158,6 +160,7 @@ func openServer(lc *lifecycle, cfg *serveConfig, log *slog.Logger, ready chan<- 
 	for _, step := range []func(*lifecycle) error{
 		s.openFrontDoor, // the port first: when it is taken nothing else has been opened
 		s.openStorage,
+		s.openMetering,
 		s.openCluster,
 		s.openIngest,
 		s.openQuery,
@@ -261,6 +264,46 @@ func (s *server) openStorage(lc *lifecycle) error {
 	return nil
 }
 
+// openMetering starts usage metering per tenant (internal/metering):
+// storage counts the samples each write stores itself; the meter counts
+// the rest and records it into storage every --metering.flush-interval,
+// and once more at shutdown, after everything that counts into it has
+// stopped and before storage closes.
+func (s *server) openMetering(lc *lifecycle) error {
+	cfg, db := s.cfg, s.db
+	m := metering.New(metering.Options{
+		Store: db,
+		ActiveSeries: func() map[string]int {
+			out := map[string]int{}
+			for _, t := range db.Tenants() {
+				out[t] = db.TenantSeries(t)
+			}
+			return out
+		},
+		StoredBytes: db.StoredBytes,
+		Limits: func(t string) metering.Limits {
+			l := s.limiter.Config().For(t)
+			return metering.Limits{MaxSeries: l.MaxSeries, IngestRate: l.IngestRate}
+		},
+		IngestRate: func(t string) float64 {
+			if s.ingested == nil {
+				return 0
+			}
+			return s.ingested.rate(t)
+		},
+		FlushInterval: cfg.meterFlush, SampleInterval: cfg.meterSample, BytesInterval: cfg.meterBytes,
+		Logger: s.log.With("component", "metering"),
+	})
+	lc.onClose("metering", func() error {
+		m.SampleSeries()
+		return m.Flush(context.Background())
+	})
+	lc.run("metering", func(ctx context.Context) error { m.Run(ctx); return nil })
+	s.reg.MustRegister(m.Collector())
+	s.meter = m
+	return nil
+}
+
 // openCluster, with a cluster: section, makes ingest write to Kafka and
 // starts consuming this node's partitions of its zone into storage
 // (docs/cluster.md). Without one, ingest writes to storage.
@@ -302,7 +345,7 @@ func (s *server) openIngest(lc *lifecycle) error {
 	s.ingested = newIngestStats(s.reg)
 	lc.run("ingest stats", func(ctx context.Context) error { s.ingested.run(ctx); return nil })
 	writer := func(protocol string, rules *relabel.Rules) storage.Writer {
-		return relabel.Wrap(s.ingested.wrap(protocol, ingestW), rules)
+		return relabel.Wrap(metering.Tag(protocol, s.ingested.wrap(protocol, ingestW)), rules)
 	}
 	inFlight := limits.NewInFlight(cfg.maxInFlight, 0) // one budget for every protocol
 	bodyLimits := reqbody.Limits{MaxBodyBytes: cfg.maxBodyBytes, MaxDecodedBytes: cfg.maxDecoded, InFlight: inFlight}
@@ -361,7 +404,7 @@ func (s *server) openIngest(lc *lifecycle) error {
 // openQuery makes the query engine and its range-result cache.
 func (s *server) openQuery(lc *lifecycle) error {
 	cfg := s.cfg
-	s.eng = query.NewEngine(s.db, &query.Options{
+	s.eng = query.NewEngine(s.meter.Reader(s.db), &query.Options{
 		LookbackDelta:  cfg.queryLookback,
 		MaxSamples:     cfg.queryMaxSample,
 		Timeout:        cfg.queryTimeout,
@@ -402,8 +445,12 @@ func (s *server) openAlerting(lc *lifecycle) error {
 			return nil
 		})
 	}
-	s.ruler = ruler.New(s.eng, s.db, notifier, &ruler.Options{
+	s.ruler = ruler.New(s.eng, metering.Tag("recording_rules", s.db), notifier, &ruler.Options{
 		DefaultInterval: cfg.evalInterval, ExternalURL: cfg.externalURL, Logger: log.With("component", "ruler"), Registerer: s.reg,
+		Evaluated: func(tenant string, rules, alertsSent int) {
+			s.meter.Add(tenant, metering.RuleEvaluations, uint64(rules))
+			s.meter.Add(tenant, metering.AlertsSent, uint64(alertsSent))
+		},
 	})
 	if fcfg.ITSM != nil {
 		m, err := itsm.New(*fcfg.ITSM, s.db, log.With("component", "itsm"), nil)
@@ -411,6 +458,7 @@ func (s *server) openAlerting(lc *lifecycle) error {
 			return err
 		}
 		lc.onClose("itsm", noErr(m.Close))
+		m.OnDelivered(func(tenant, _ string) { s.meter.Add(tenant, metering.NotificationsSent, 1) })
 		s.ruler.OnEvent(m.HandleAlert)
 		m.Register(s.reg)
 		lc.run("itsm timers", func(ctx context.Context) error { tick(ctx, 5*time.Second, m.Tick); return nil })
@@ -468,7 +516,7 @@ func (s *server) openSelfMonitor(lc *lifecycle) error {
 	if s.cfg.selfInterval <= 0 {
 		return nil
 	}
-	m := &selfMonitor{gather: s.reg, w: s.db, tenant: s.cfg.selfTenant, instance: s.ln.Addr().String(),
+	m := &selfMonitor{gather: s.reg, w: metering.Tag("self_monitoring", s.db), tenant: s.cfg.selfTenant, instance: s.ln.Addr().String(),
 		log: s.log.With("component", "self-monitor"), now: time.Now}
 	lc.run("self-monitoring", func(ctx context.Context) error { m.run(ctx, s.cfg.selfInterval); return nil })
 	s.log.Info("self-monitoring: tsdb's metrics are stored as job=\"tsdb\"", "tenant", s.cfg.selfTenant, "interval", s.cfg.selfInterval)
@@ -520,6 +568,7 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		Ruler: s.ruler, RuleStore: s.db, ITSM: s.itsm, KPIs: s.kpis,
 		Ingest:       s.ingest,
 		IngestStatus: ingestStatus(s.ingested, s.db.TenantSeries, s.started),
+		Usage:        s.meter,
 		Console:      s.cons,
 		Auth:         s.authn.Load,
 		Shedding:     mem.shed,
