@@ -399,6 +399,17 @@ func TestConsole(t *testing.T) {
 		return ad.count(`[data-testid="audit-table"]`) == 0 && strings.Contains(ad.text("body"), "No recorded change matches the filter.")
 	}, 10*time.Second, 100*time.Millisecond, "filtered by user")
 
+	// Usage: the admin sees every tenant's month so far, with the daily
+	// trend; a tenant's reader sees its own tenant only.
+	ad.do(click(`a[data-nav="usage"]`), loaded("usage"), visible(`[data-testid="usage-table"]`),
+		visible(`[data-testid="usage-chart"] canvas`))
+	require.Equal(t, 1, ad.count(`[data-usage-tenant="default"]`), "the load's tenant")
+	require.GreaterOrEqual(t, ad.count(`[data-usage-tenant]`), 2, "every tenant: default and the self-monitoring one")
+	require.Zero(t, ad.count(`[data-testid="error"]:not(:empty)`))
+	ad.screenshot("18-usage.png")
+	r.do(click(`a[data-nav="usage"]`), loaded("usage"), visible(`[data-testid="usage-table"]`))
+	require.Equal(t, []string{"default"}, r.strings(`[data-usage-tenant]`, "el.dataset.usageTenant"))
+
 	// Another tenant's reader sees none of it.
 	b := page{t, browser(t, 1400, 900)}
 	b.login(base, creds["beta"], "")

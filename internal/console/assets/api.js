@@ -171,6 +171,12 @@ async function data(res) {
   return body.data;
 }
 
+// blob fetches an answer of type accept (a CSV report) as a Blob.
+export async function blob(path, params, accept) {
+  const res = await send('GET', path, { params, accept });
+  return res.blob();
+}
+
 // html fetches an HTML page (printable reports) as a Blob, for a blob: URL.
 export async function html(path, params) {
   const res = await send('GET', path, { params, accept: 'text/html' });

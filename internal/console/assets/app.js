@@ -2,7 +2,7 @@
 // out), the hash router and the login form.
 //
 // Routes: #/overview, #/incidents[/ID], #/problems, #/sla, #/kpis[/NAME],
-// #/explore?q=…&range=1h, #/rules, and #/wall?every=20 (wall mode: no
+// #/explore?q=…&range=1h, #/rules, #/usage?month=YYYY-MM, #/audit, and #/wall?every=20 (wall mode: no
 // header, the wall page rotates overview, incidents and KPIs, and sets
 // body.wall and body[data-wall-page]). Each page module exports
 // render(el, ctx); the router sets body[data-page] (the route's first
@@ -20,9 +20,10 @@ import * as kpis from './pages/kpis.js';
 import * as explore from './pages/explore.js';
 import * as rules from './pages/rules.js';
 import * as wall from './pages/wall.js';
+import * as usage from './pages/usage.js';
 
-const pages = { overview, incidents, problems, sla, kpis, explore, rules, wall, audit };
-const NAV = ['overview', 'incidents', 'problems', 'sla', 'kpis', 'explore', 'rules', 'audit'];
+const pages = { overview, incidents, problems, sla, kpis, explore, rules, wall, audit, usage };
+const NAV = ['overview', 'incidents', 'problems', 'sla', 'kpis', 'explore', 'rules', 'usage', 'audit'];
 const DETAIL = { incidents: 'incident', kpis: 'kpi' }; // data-page of #/incidents/ID and #/kpis/NAME
 const THEME_KEY = 'tsdb.console.theme';
 

@@ -38,6 +38,7 @@ const en = {
   'ev.updated': 'updated',
   'proto.remote_write': 'Remote write', 'proto.influx': 'InfluxDB line protocol', 'proto.prometheus_import': 'Prometheus import',
   'proto.mqtt': 'MQTT', 'proto.snmp': 'SNMP', 'proto.otlp': 'OTLP', 'proto.jsonl': 'JSON lines',
+  'proto.recording_rules': 'Recording rules', 'proto.self_monitoring': 'Self-monitoring', 'proto.other': 'Other',
   // overview
   'ov.incidents': 'Open incidents', 'ov.sla': 'SLA breaches', 'ov.alerts': 'Firing alerts', 'ov.kpis': 'KPIs at risk',
   'ov.ingest': 'Ingest', 'ov.sources': 'Ingest sources', 'ov.updated': 'Updated {0} · every 10 s',
@@ -114,6 +115,16 @@ const en = {
   'ex.totals': '{0} series, {1} label pairs', 'ex.byMetric': 'Series by metric', 'ex.byLabel': 'Values by label',
   'ex.byPair': 'Series by label pair', 'ex.byMemory': 'Bytes of values by label', 'ex.metric': 'Metric', 'ex.label': 'Label',
   'ex.pair': 'Label pair', 'ex.values': 'Values', 'ex.bytes': 'Bytes', 'ex.share': 'Share of the largest',
+  // usage
+  'nav.usage': 'Usage', 'usage.prev': 'Previous month', 'usage.next': 'Next month', 'usage.monthSoFar': '{0} so far',
+  'usage.utc': 'UTC days {0} to {1}', 'usage.csv': 'CSV', 'usage.none': 'No usage recorded in this month.',
+  'usage.nearLimits': 'Near a limit (80% or more)', 'usage.limitUse': '{0}: {1} of {2} ({3}%)',
+  'usage.limit.max_series': 'Active series', 'usage.limit.ingest_rate': 'Ingest rate', 'usage.perSecond': 'samples/s',
+  'usage.totals': 'The month per tenant', 'usage.samples': 'Samples ingested', 'usage.seriesHours': 'Series-hours',
+  'usage.activeMax': 'Most active series', 'usage.bytes': 'Bytes stored (peak)', 'usage.queries': 'Queries',
+  'usage.scanned': 'Samples scanned', 'usage.ruleEvals': 'Rule evaluations', 'usage.notifications': 'Notifications',
+  'usage.alertsSent': '{0} alerts sent to Alertmanager', 'usage.limits': 'Limits used',
+  'usage.trend': 'Daily trend', 'usage.figure': 'Figure',
 };
 
 const ko = {
@@ -152,6 +163,7 @@ const ko = {
   'ev.updated': '갱신',
   'proto.remote_write': 'Remote write', 'proto.influx': 'InfluxDB 라인 프로토콜', 'proto.prometheus_import': 'Prometheus 가져오기',
   'proto.mqtt': 'MQTT', 'proto.snmp': 'SNMP', 'proto.otlp': 'OTLP', 'proto.jsonl': 'JSON lines',
+  'proto.recording_rules': '기록 규칙', 'proto.self_monitoring': '자체 모니터링', 'proto.other': '기타',
   // overview
   'ov.incidents': '진행 중인 인시던트', 'ov.sla': 'SLA 위반', 'ov.alerts': '발생 중인 경보', 'ov.kpis': '위험 KPI',
   'ov.ingest': '수집', 'ov.sources': '수집 소스', 'ov.updated': '{0} 갱신 · 10초마다',
@@ -228,6 +240,16 @@ const ko = {
   'ex.totals': '시계열 {0}개, 레이블 쌍 {1}개', 'ex.byMetric': '메트릭별 시계열', 'ex.byLabel': '레이블별 값 개수',
   'ex.byPair': '레이블 쌍별 시계열', 'ex.byMemory': '레이블별 값 크기(바이트)', 'ex.metric': '메트릭', 'ex.label': '레이블',
   'ex.pair': '레이블 쌍', 'ex.values': '값 개수', 'ex.bytes': '바이트', 'ex.share': '최댓값 대비 비율',
+  // usage
+  'nav.usage': '사용량', 'usage.prev': '이전 달', 'usage.next': '다음 달', 'usage.monthSoFar': '{0} (현재까지)',
+  'usage.utc': 'UTC 기준 {0} ~ {1}', 'usage.csv': 'CSV', 'usage.none': '이 달에 기록된 사용량이 없습니다.',
+  'usage.nearLimits': '한도 임박 (80% 이상)', 'usage.limitUse': '{0}: {2} 중 {1} ({3}%)',
+  'usage.limit.max_series': '활성 시계열', 'usage.limit.ingest_rate': '수집 속도', 'usage.perSecond': '샘플/초',
+  'usage.totals': '테넌트별 이번 달 사용량', 'usage.samples': '수집 샘플', 'usage.seriesHours': '시계열-시간',
+  'usage.activeMax': '최대 활성 시계열', 'usage.bytes': '저장 용량 (최대)', 'usage.queries': '쿼리',
+  'usage.scanned': '조회 샘플', 'usage.ruleEvals': '규칙 평가', 'usage.notifications': '알림 전송',
+  'usage.alertsSent': 'Alertmanager로 보낸 경보 {0}건', 'usage.limits': '한도 사용률',
+  'usage.trend': '일별 추이', 'usage.figure': '항목',
 };
 
 export const dictionaries = { en, ko };
