@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -313,15 +312,10 @@ func (e *Engine) assess(ctx context.Context, d *Definition, at time.Time) (*Eval
 	if err != nil {
 		return nil, forecast.Assessment{}, err
 	}
-	y := g.y
+	// NB: a holiday's points are replaced by an ordinary season's before
+	// fitting; the history shown stays as recorded.
 	cal := e.cals[d.Tenant]
-	if cal != nil {
-		// NB: a holiday's points are replaced by an ordinary season's
-		// before fitting; the history shown stays as recorded.
-		y = slices.Clone(g.y)
-		cal.fill(g.ts, y, season(d.period(y), d.Step))
-	}
-	sel, a, period, err := Predict(d, y)
+	sel, a, period, err := Predict(d, cal.Ordinary(d, g.ts, g.y))
 	if err != nil {
 		return nil, a, err
 	}
