@@ -37,7 +37,8 @@ func kpiView(d kpi.Definition) map[string]any {
 	return map[string]any{"name": d.Name, "expr": d.Expr, "target": d.Target, "direction": d.Direction,
 		"interval": dur(d.Interval), "horizon": dur(d.Horizon), "step": dur(d.Step), "history": dur(d.History),
 		"seasonality": d.Seasonality, "labels": d.Labels, "cis": d.CIs, "impact_expr": d.ImpactExpr,
-		"warn_probability": d.WarnProbability, "confirm": d.Confirm, "urgency": d.Urgency, "cause_window": dur(d.CauseWindow)}
+		"warn_probability": d.WarnProbability, "confirm": d.Confirm, "urgency": d.Urgency, "cause_window": dur(d.CauseWindow),
+		"runbook_url": d.RunbookURL, "actions": d.Actions}
 }
 
 // finite replaces NaN and infinities, which JSON cannot carry, by nil.
@@ -59,7 +60,7 @@ func evalView(ev *kpi.Evaluation, withPoints bool) map[string]any {
 	out := map[string]any{"at": ev.At, "value": ev.Value, "state": ev.State, "model": ev.Model, "scores": scores,
 		"breach_probability": ev.Probability, "eta": ev.ETA, "eta_early": ev.ETAEarly, "eta_late": ev.ETALate,
 		"time_to_breach": ev.TimeToBreach, "impact": ev.Impact, "period_steps": ev.PeriodSteps, "transition": ev.Transition,
-		"incident": ev.Incident, "holiday": ev.Holiday}
+		"incident": ev.Incident, "holiday": ev.Holiday, "contributors": ev.Contributors}
 	if withPoints {
 		hist := make([][2]float64, len(ev.History))
 		for i, p := range ev.History {

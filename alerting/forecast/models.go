@@ -348,3 +348,85 @@ func (m HoltWinters) Forecast(y []float64, h int) (Forecast, error) {
 	}
 	return f, nil
 }
+
+// SeasonalDrift fits a line through each phase of the last Seasons
+// seasons (the values at the same time of day over the last days) and
+// extends every phase on its own line: a season whose shape changes — a
+// daily trough that sinks a little more each day while the peaks stay —
+// is forecast to keep changing, which a fixed seasonal profile cannot
+// do. Each phase's line is smoothed over its neighbours (an eighth of a
+// season) so that noise at one phase does not read as a trend.
+type SeasonalDrift struct{ Period, Seasons int }
+
+// Name implements Model.
+func (m SeasonalDrift) Name() string { return fmt.Sprintf("seasonal_drift_%d", m.Seasons) }
+
+// MinPoints implements Model.
+func (m SeasonalDrift) MinPoints() int { return max(m.Seasons, 3) * max(m.Period, 2) }
+
+// Forecast implements Model. With K seasons and phases smoothed over W
+// neighbours, a step k seasons after the first has the line's prediction
+// variance σ²(1 + (1/K + (k−k̄)²/Skk)/W).
+func (m SeasonalDrift) Forecast(y []float64, h int) (Forecast, error) {
+	p, k := m.Period, max(m.Seasons, 3)
+	n := len(y)
+	if p < 2 || n < k*p {
+		return Forecast{}, ErrShort
+	}
+	a, b, first, half := phaseLines(y, p, k)
+	km := float64(k-1) / 2
+	skk := float64(k*(k*k-1)) / 12
+	sse := 0.0
+	for s := range k {
+		for j := range p {
+			e := y[first+s*p+j] - (a[j] + b[j]*float64(s))
+			sse += e * e
+		}
+	}
+	s2 := sse / float64(max(p*(k-2), 1))
+	w := float64(2*half + 1)
+	f := Forecast{Model: m.Name(), Mean: make([]float64, h), Sigma: make([]float64, h)}
+	for i := range h {
+		t := n + i - first
+		j, s := t%p, float64(t/p)
+		f.Mean[i] = a[j] + b[j]*s
+		f.Sigma[i] = math.Sqrt(s2 * (1 + (1/float64(k)+(s-km)*(s-km)/skk)/w))
+	}
+	return f, nil
+}
+
+// phaseLines fits a line through each phase j of the last k seasons of y
+// (period p): a[j] + b[j]·s at season s = 0…k−1, counted from index
+// first; each smoothed over ±half neighbouring phases, around the season.
+func phaseLines(y []float64, p, k int) (a, b []float64, first, half int) {
+	n := len(y)
+	first = n - k*p
+	a, b = make([]float64, p), make([]float64, p)
+	km := float64(k-1) / 2
+	skk := float64(k*(k*k-1)) / 12
+	for j := range p {
+		ym := 0.0
+		for s := range k {
+			ym += y[first+s*p+j]
+		}
+		ym /= float64(k)
+		sxy := 0.0
+		for s := range k {
+			sxy += (float64(s) - km) * (y[first+s*p+j] - ym)
+		}
+		b[j] = sxy / skk
+		a[j] = ym - b[j]*km
+	}
+	half = max(p/16, 1)
+	smooth := func(v []float64) []float64 {
+		out := make([]float64, p)
+		for j := range p {
+			for d := -half; d <= half; d++ {
+				out[j] += v[((j+d)%p+p)%p]
+			}
+			out[j] /= float64(2*half + 1)
+		}
+		return out
+	}
+	return smooth(a), smooth(b), first, half
+}

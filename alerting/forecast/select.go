@@ -29,6 +29,11 @@ type Selection struct {
 	Others  []Forecast
 	Weights []float64
 	Weight  float64
+	// Base is the backtested choice; Forecast is the new trend's instead
+	// when Change says the KPI most likely started to drift.
+	Base Forecast
+	// Change weighs a recent change of course (nil: too short to tell).
+	Change *Change
 }
 
 // Backtest is a rolling-origin backtest weighted to the recent past:
@@ -96,7 +101,8 @@ func Candidates(h, period int) []Model {
 	w, short := max(h, 8), max(h/4, 8)
 	ms := []Model{Linear{}, Linear{Window: w}, Linear{Window: short}, Holt{}}
 	if period >= 2 {
-		ms = append(ms, HoltWinters{Period: period}, SeasonalLinear{Period: period, Window: w}, SeasonalLinear{Period: period, Window: short})
+		ms = append(ms, HoltWinters{Period: period}, SeasonalLinear{Period: period, Window: w}, SeasonalLinear{Period: period, Window: short},
+			SeasonalDrift{Period: period, Seasons: 3})
 	}
 	return ms
 }
@@ -151,7 +157,15 @@ func Select(y []float64, h int, period int) (Selection, error) {
 	if err != nil {
 		return sel, err
 	}
-	sel.Forecast = f
+	sel.Forecast, sel.Base = f, f
+	// A change of course the backtests cannot see yet: a window of twice
+	// the horizon (at least 24 points) before now.
+	if c := DetectChange(y, h, period, max(2*h, 24)); c != nil {
+		sel.Change = c
+		if c.Trend >= 0.5 {
+			sel.Forecast = c.TrendForecast
+		}
+	}
 	// Weights for the averaged breach probability: models within twice the
 	// best backtest error, by the inverse fourth power of their error (the
 	// accuracy suite in benchmarks/kpiaccuracy chose the power).
@@ -185,14 +199,25 @@ func Select(y []float64, h int, period int) (Selection, error) {
 // step probability) and averages the breach probability over the
 // candidates by their weights, so that one model's quirk (a trend read
 // into a level shift) does not raise a warning on its own.
+//
+// With a Change, that average is the probability under "no change", and
+// the new trend's and the new level's probabilities join it by the
+// change's weights.
 func AssessSelection(sel Selection, target float64, dir Direction) Assessment {
 	a := Assess(sel.Forecast, target, dir)
-	if len(sel.Others) == 0 {
-		return a
+	base := a
+	if sel.Change != nil || len(sel.Others) > 0 {
+		base = Assess(sel.Base, target, dir)
 	}
-	p := sel.Weight * a.Probability
-	for i, f := range sel.Others {
-		p += sel.Weights[i] * Assess(f, target, dir).Probability
+	p := base.Probability
+	if len(sel.Others) > 0 {
+		p *= sel.Weight
+		for i, f := range sel.Others {
+			p += sel.Weights[i] * Assess(f, target, dir).Probability
+		}
+	}
+	if c := sel.Change; c != nil {
+		p = c.None*p + c.Trend*Assess(c.TrendForecast, target, dir).Probability + c.Level*Assess(c.LevelForecast, target, dir).Probability
 	}
 	a.Probability = p
 	return a

@@ -22,7 +22,8 @@ var ErrNoForecast = errors.New("kpi: cannot forecast")
 // (d.Tenant): the model, its scores, the probability of crossing the
 // target within the horizon, the time of the crossing (as Zabbix's
 // timeleft()) and the forecast points. It forecasts as of at, from the
-// history up to at only, as it would have then; a zero at (or one after
+// history up to at only, as it would have then; at risk (on the wrong
+// side, or likely to breach), with its contributors; a zero at (or one after
 // the engine's now) is now. Errors wrap ErrInvalid or ErrNoForecast.
 func (e *Engine) Forecast(ctx context.Context, d Definition, at time.Time) (*Evaluation, error) {
 	if d.Step != 0 {
@@ -37,6 +38,9 @@ func (e *Engine) Forecast(ctx context.Context, d Definition, at time.Time) (*Eva
 		return nil, errkind.Mark(err, ErrNoForecast)
 	}
 	ev.KPI = ""
+	if d.wrongSide(ev.Value) || ev.Probability >= d.WarnProbability {
+		e.explain(ctx, &d, ev, now)
+	}
 	if ev.ETA != nil {
 		ev.TimeToBreach = model.Duration(max(ev.ETA.Sub(now), 0)).String()
 	}

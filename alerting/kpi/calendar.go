@@ -2,6 +2,7 @@ package kpi
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -51,6 +52,20 @@ func (c *Calendar) Validate() error {
 // nil calendar has none.
 func (c *Calendar) Holiday(t time.Time) bool {
 	return c != nil && len(c.days) > 0 && c.days[t.In(c.loc).Format(time.DateOnly)]
+}
+
+// Ordinary returns y (d's history at times ts, ms) as d's models see it:
+// with the points that fall on holidays replaced by an ordinary season's
+// (a copy), or y itself when none does.
+func (c *Calendar) Ordinary(d *Definition, ts []int64, y []float64) []float64 {
+	if c == nil || len(c.days) == 0 {
+		return y
+	}
+	out := slices.Clone(y)
+	if c.fill(ts, out, season(d.period(out), d.Step)) == 0 {
+		return y
+	}
+	return out
 }
 
 // fill replaces the points of y (at times ts, ms) that fall on holidays

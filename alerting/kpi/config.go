@@ -8,6 +8,7 @@ package kpi
 
 import (
 	"fmt"
+	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
@@ -60,6 +61,11 @@ type Definition struct {
 	// CauseWindow is how far before the forecast turned alerts count as
 	// probable causes; default 2h.
 	CauseWindow time.Duration `yaml:"-" json:"cause_window"`
+	// RunbookURL is what to do when the KPI is at risk; its incidents
+	// link it.
+	RunbookURL string `yaml:"runbook_url" json:"runbook_url,omitempty"`
+	// Actions are the suggested actions, in order, its incidents carry.
+	Actions []string `yaml:"actions" json:"actions,omitempty"`
 }
 
 // plain is Definition without its methods, for decoding.
@@ -184,6 +190,16 @@ func (d *Definition) Validate() error {
 	}
 	if d.CauseWindow == 0 {
 		d.CauseWindow = 2 * time.Hour
+	}
+	if d.RunbookURL != "" {
+		if u, err := url.Parse(d.RunbookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("kpi %s: runbook_url %q: an http(s) URL is required", d.Name, d.RunbookURL)
+		}
+	}
+	for i, a := range d.Actions {
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("kpi %s: actions[%d] is empty", d.Name, i)
+		}
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -100,9 +99,13 @@ type Evaluation struct {
 	Forecast     []ForecastPoint `json:"-"`
 	// Holiday is set when the evaluation falls on a holiday of the
 	// tenant's calendar: the KPI is not judged against its target.
-	Holiday    bool   `json:"holiday,omitempty"`
-	Transition string `json:"transition"`
-	Incident   string `json:"incident,omitempty"`
+	Holiday bool `json:"holiday,omitempty"`
+	// Contributors break the KPI's change down by the labels of what it
+	// sums, when it is at risk (state other than ok) and its expression
+	// is a sum or a ratio of sums.
+	Contributors *Contributors `json:"contributors,omitempty"`
+	Transition   string        `json:"transition"`
+	Incident     string        `json:"incident,omitempty"`
 }
 
 // New returns an engine for the definitions (validated by the caller).
@@ -203,6 +206,13 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 	}
 	tr := k.tracker.Observe(now, d.wrongSide(ev.Value) && !ev.Holiday, a.Probability, eta)
 	ev.State, ev.Transition = k.tracker.State, tr.String()
+	if ev.State != StateOK {
+		since := now
+		if ev.State == StateWarning && !k.tracker.TurnedAt.IsZero() {
+			since = k.tracker.TurnedAt
+		}
+		e.explain(ctx, d, ev, since)
+	}
 	ev.Incident = e.incidents(k, ev, tr, now)
 	k.fresh = false
 	k.last = ev
@@ -271,7 +281,27 @@ func (e *Engine) EvaluateAt(ctx context.Context, tenant, name string, at time.Ti
 		ev = x
 	}
 	ev.State = tr.State
+	if ev.State != StateOK {
+		since := at
+		if ev.State == StateWarning && !tr.TurnedAt.IsZero() {
+			since = tr.TurnedAt
+		}
+		e.explain(ctx, &d, ev, since)
+	}
 	return ev, &d, nil
+}
+
+// explain sets ev's contributors: the KPI's change from a baseline before
+// turn (when the forecast turned, or now) to ev.At, broken down. The
+// baseline is the cause window or a step before turn, whichever is
+// longer. A failure is logged, not returned: the evaluation stands.
+func (e *Engine) explain(ctx context.Context, d *Definition, ev *Evaluation, turn time.Time) {
+	c, err := contributors(ctx, e.q, d, turn.Add(-max(d.CauseWindow, d.Step)), ev.At)
+	if err != nil {
+		e.opts.Logger.Warn("kpi contributors failed", "kpi", d.Name, "err", err)
+		return
+	}
+	ev.Contributors = c
 }
 
 // assess forecasts d as of at from the history up to at, without side
@@ -282,15 +312,10 @@ func (e *Engine) assess(ctx context.Context, d *Definition, at time.Time) (*Eval
 	if err != nil {
 		return nil, forecast.Assessment{}, err
 	}
-	y := g.y
+	// NB: a holiday's points are replaced by an ordinary season's before
+	// fitting; the history shown stays as recorded.
 	cal := e.cals[d.Tenant]
-	if cal != nil {
-		// NB: a holiday's points are replaced by an ordinary season's
-		// before fitting; the history shown stays as recorded.
-		y = slices.Clone(g.y)
-		cal.fill(g.ts, y, season(d.period(y), d.Step))
-	}
-	sel, a, period, err := Predict(d, y)
+	sel, a, period, err := Predict(d, cal.Ordinary(d, g.ts, g.y))
 	if err != nil {
 		return nil, a, err
 	}
@@ -429,7 +454,17 @@ func (e *Engine) incidents(k *kpiState, ev *Evaluation, tr Transition, now time.
 	if ev.Impact != nil {
 		details["impact"] = *ev.Impact
 	}
+	if c := ev.Contributors; c != nil && len(c.Top) > 0 {
+		details["contributors"] = c.Top
+		details["contributors_since"] = c.Since.UTC().Format(time.RFC3339)
+	}
+	if len(d.Actions) > 0 {
+		details["suggested_actions"] = d.Actions
+	}
 	links := map[string]string{"forecast_chart": e.opts.ExternalURL + "/api/v1/kpis/" + d.Name + "/chart.svg"}
+	if d.RunbookURL != "" {
+		links["runbook"] = d.RunbookURL
+	}
 	lbls := map[string]string{"kpi": d.Name}
 	for k, v := range d.Labels {
 		lbls[k] = v

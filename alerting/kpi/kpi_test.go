@@ -64,6 +64,9 @@ func TestValidate(t *testing.T) {
 		{Name: "x", Expr: "x", Direction: "above", WarnProbability: 1.5},
 		{Name: "x", Expr: "x", Direction: "above", Seasonality: "hourly"},
 		{Name: "x", Expr: "x", Direction: "above", Step: time.Second, History: 30 * 24 * time.Hour},
+		{Name: "x", Expr: "x", Direction: "above", RunbookURL: "wiki/orders"},
+		{Name: "x", Expr: "x", Direction: "above", RunbookURL: "ftp://wiki/orders"},
+		{Name: "x", Expr: "x", Direction: "above", Actions: []string{"call", " "}},
 	} {
 		require.Error(t, bad.Validate(), "%+v", bad)
 	}

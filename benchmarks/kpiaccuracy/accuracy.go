@@ -1,93 +1,178 @@
 // Package kpiaccuracy measures how well KPI breach warnings work: it
-// generates synthetic KPI series (trend, daily seasonality, noise, level
-// shifts; genuine breaches and none) with a fixed seed, replays each one
-// through the production path (kpi.Predict and kpi.Tracker, exactly what
-// the KPI engine runs), and reports recall of warnings at least an hour
-// ahead, the share of false warnings and the median lead time.
+// generates synthetic KPI series (trends, daily and weekly seasonality,
+// noise, level shifts, holidays; genuine breaches and none) with a fixed
+// seed, at the cadences business KPIs are recorded (every 15 minutes,
+// hourly, daily), replays each one through the production path
+// (Calendar.Ordinary, kpi.Predict and kpi.Tracker, exactly what the KPI
+// engine runs), and reports recall of warnings at least an hour ahead,
+// the share of false warnings and the median lead time, per cadence and
+// kind of scenario.
 package kpiaccuracy
 
 import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emsdb/tsdb/alerting/forecast"
 	"github.com/emsdb/tsdb/alerting/kpi"
 )
 
-// The simulated world: 15-minute samples, 7 days of history before a
-// 2-day evaluation window, evaluated every 30 minutes with a 12-hour
-// horizon.
-const (
-	Step      = 15 * time.Minute
-	History   = 7 * 24 * time.Hour
-	Window    = 2 * 24 * time.Hour
-	EvalEvery = 2 // steps
-	Horizon   = 12 * time.Hour
-	day       = int(24 * time.Hour / Step)
-	histN     = int(History / Step)
-	total     = histN + int(Window/Step)
-)
+// World is a cadence a KPI is recorded and evaluated at.
+type World struct {
+	Name      string
+	Step      time.Duration // one sample per step
+	History   time.Duration // what the models see
+	Window    time.Duration // evaluated over, after the history
+	EvalEvery int           // steps between evaluations
+	Horizon   time.Duration
+	// Confirm is the KPIs' confirm: 0 for the default (2).
+	Confirm int
+	Kinds   []string
+}
+
+// Worlds are the cadences of the suite.
+var Worlds = []World{
+	{Name: "15m", Step: 15 * time.Minute, History: 7 * 24 * time.Hour, Window: 2 * 24 * time.Hour, EvalEvery: 2, Horizon: 12 * time.Hour,
+		Kinds: []string{"stable", "noisy", "drift", "noisy_drift", "seasonal_trend", "trough_sink", "shift_ok", "shift_drift", "slow_drift"}},
+	{Name: "1h", Step: time.Hour, History: 21 * 24 * time.Hour, Window: 4 * 24 * time.Hour, EvalEvery: 1, Horizon: 24 * time.Hour,
+		Kinds: []string{"stable", "weekly", "holiday", "drift", "noisy_drift", "trough_sink", "weekly_drift"}},
+	{Name: "1d", Step: 24 * time.Hour, History: 120 * 24 * time.Hour, Window: 28 * 24 * time.Hour, EvalEvery: 1, Horizon: 7 * 24 * time.Hour, Confirm: 1,
+		Kinds: []string{"stable", "weekly", "holiday", "drift", "weekly_drift"}},
+}
+
+func (w World) steps(d time.Duration) int { return int(d / w.Step) }
+
+// day and week in steps (at least 1).
+func (w World) day() int  { return max(w.steps(24*time.Hour), 1) }
+func (w World) week() int { return 7 * w.day() }
+
+// Start is the time of every case's first sample: a Monday, midnight UTC.
+var Start = time.Date(2025, 6, 2, 0, 0, 0, 0, time.UTC)
 
 // Case is one synthetic KPI.
 type Case struct {
+	World     *World
 	Kind      string
 	Direction string
 	Target    float64
-	Values    []float64 // total points
+	Values    []float64 // history + window
+	// Holidays are the days (YYYY-MM-DD, UTC) of the tenant's calendar.
+	Holidays []string
 	// BreachAt is the index of the first sample on the wrong side within
-	// the evaluation window, or -1.
+	// the evaluation window outside a holiday, or -1.
 	BreachAt int
 }
 
-// Kinds of cases, each generated Cases/len(Kinds) times.
-var Kinds = []string{"stable", "noisy", "drift", "seasonal_trend", "shift_ok", "shift_drift", "slow_drift"}
+func (c *Case) at(i int) time.Time { return Start.Add(time.Duration(i) * c.World.Step) }
 
-// Generate builds n cases with a fixed seed.
-func Generate(seed uint64, n int) []Case {
-	r := rand.New(rand.NewPCG(seed, 42))
+// Generate builds perKind cases of every kind of world w with a fixed
+// seed, every other one mirrored (a ceiling instead of a floor).
+func Generate(seed uint64, w *World, perKind int) []Case {
+	r := rand.New(rand.NewPCG(seed, uint64(w.Step)))
 	var out []Case
-	for i := range n {
-		out = append(out, gen(r, Kinds[i%len(Kinds)], i%2 == 1))
+	for i := range perKind * len(w.Kinds) {
+		out = append(out, gen(r, w, w.Kinds[i%len(w.Kinds)], (i/len(w.Kinds))%2 == 1))
 	}
 	return out
 }
 
-func gen(r *rand.Rand, kind string, below bool) Case {
+func gen(r *rand.Rand, w *World, kind string, below bool) Case {
 	const level = 100.0
+	hist, total := w.steps(w.History), w.steps(w.History+w.Window)
+	day := w.day()
+	// The daily cycle (none when a step is a day) and the weekend dip.
 	amp := 0.0
-	if r.Float64() < 0.7 {
+	if day > 1 && r.Float64() < 0.7 {
 		amp = 2 + 4*r.Float64()
+	}
+	if kind == "trough_sink" {
+		amp = 3 + 3*r.Float64()
+	}
+	weekend := 0.0
+	if strings.HasPrefix(kind, "weekly") || kind == "holiday" {
+		weekend = 3 + 3*r.Float64()
 	}
 	phase := 2 * math.Pi * r.Float64()
 	sigma := 0.3 + 0.7*r.Float64()
-	if kind == "noisy" {
+	if kind == "noisy" || kind == "noisy_drift" {
 		sigma = 2
 	}
-	gap := 6*sigma + 4*r.Float64() // from the seasonal trough to the target
-	target := level - amp - gap
-	start := histN + int((6*time.Hour+time.Duration(r.Float64()*float64(24*time.Hour)))/Step) // in the window, ≥ 6h in
-	// cross is how many steps a drift takes to eat the gap.
-	cross := int((4*time.Hour + time.Duration(r.Float64()*float64(12*time.Hour))) / Step)
+	gap := 6*sigma + 4*r.Float64() // from the lowest ordinary value to the target
+	target := level - amp - weekend - gap
+	// In steps: when a change starts (≥ 6 hours or 3 days into the window),
+	// how long a drift takes to eat the gap, and so on.
+	hours := func(lo, hi float64) int {
+		return max(int(time.Duration((lo+(hi-lo)*r.Float64())*float64(time.Hour))/w.Step), 1)
+	}
+	var start, cross int
+	switch w.Name {
+	case "1d": // the mean reaches the target within the window's 28 days
+		start = hist + 3 + r.IntN(6)
+		cross = 7 + r.IntN(12)
+	default:
+		start = hist + hours(6, 30)
+		cross = hours(4, 16)
+		if w.Name == "1h" {
+			cross = hours(8, 36)
+		}
+		if kind == "noisy_drift" {
+			cross = hours(4, 8)
+			if w.Name == "1h" {
+				cross = hours(6, 12)
+			}
+		}
+	}
 	shift := 0.3 + 0.3*r.Float64()
-	slow := int((24*time.Hour + time.Duration(r.Float64()*float64(24*time.Hour))) / Step)
-	reach := histN + int((24*time.Hour+time.Duration(r.Float64()*float64(16*time.Hour)))/Step)
+	slow := hours(24, 48)
+	reach := hist + hours(24, 40)
+	// Holidays: one in the history, one in the window, on weekdays, with
+	// a drop past the target.
+	var holidays []string
+	hol := map[int]bool{}
+	if kind == "holiday" {
+		for _, d := range []int{(hist/day)/2 + r.IntN(3), (hist+w.steps(w.Window)/2)/day + r.IntN(2)} {
+			t := Start.Add(time.Duration(d*day) * w.Step)
+			for t.Weekday() == time.Saturday || t.Weekday() == time.Sunday {
+				t, d = t.Add(24*time.Hour), d+1
+			}
+			holidays = append(holidays, t.Format(time.DateOnly))
+			for i := d * day; i < (d+1)*day; i++ {
+				hol[i] = true
+			}
+		}
+	}
 	v := make([]float64, total)
 	for i := range v {
-		x := level + amp*math.Sin(2*math.Pi*float64(i)/float64(day)+phase) + sigma*r.NormFloat64()
+		a := amp
+		if kind == "trough_sink" {
+			// From half a day before the window the daily cycle deepens
+			// so that its troughs reach the target 24 to 40 hours into it.
+			if sink := hist - day/2; i > sink {
+				a += gap * float64(i-sink) / float64(reach-sink)
+			}
+		}
+		x := level + a*math.Sin(2*math.Pi*float64(i%day)/float64(day)+phase) + sigma*r.NormFloat64()
+		if wd := Start.Add(time.Duration(i) * w.Step).Weekday(); wd == time.Saturday || wd == time.Sunday {
+			x -= weekend
+		}
+		if hol[i] {
+			x -= weekend + gap + 2*sigma + 4 // a holiday's low, past the target
+		}
 		switch kind {
-		case "drift":
+		case "drift", "noisy_drift", "weekly_drift":
 			if i > start {
 				x -= gap * float64(i-start) / float64(cross)
 			}
 		case "seasonal_trend":
 			// From 12 hours before the window the level sinks so that the
-			// mean troughs reach the target 24 to 40 hours into it; noise
-			// breaches a little earlier.
-			if sink := histN - day/2; i > sink {
+			// mean troughs reach the target 24 to 40 hours into it.
+			if sink := hist - day/2; i > sink {
 				x -= gap * float64(i-sink) / float64(reach-sink)
 			}
 		case "shift_ok":
@@ -110,15 +195,15 @@ func gen(r *rand.Rand, kind string, below bool) Case {
 		}
 		v[i] = x
 	}
-	c := Case{Kind: kind, Direction: "above", Target: target, Values: v, BreachAt: -1}
+	c := Case{World: w, Kind: kind, Direction: "above", Target: target, Values: v, Holidays: holidays, BreachAt: -1}
 	if below { // mirror: a ceiling instead of a floor
 		for i := range c.Values {
 			c.Values[i] = 2*level - c.Values[i]
 		}
 		c.Direction, c.Target = "below", 2*level-target
 	}
-	for i := histN; i < total; i++ {
-		if wrong(c.Direction, c.Target, c.Values[i]) {
+	for i := hist; i < total; i++ {
+		if !hol[i] && wrong(c.Direction, c.Target, c.Values[i]) {
 			c.BreachAt = i
 			break
 		}
@@ -135,46 +220,56 @@ func wrong(dir string, target, v float64) bool {
 
 // Outcome is what the warnings did on one case.
 type Outcome struct {
-	Kind     string
-	Breach   bool
-	Warned   bool          // a warning was standing when the breach came
-	Lead     time.Duration // breach time − start of that warning
-	Warnings int           // warnings raised
-	False    int           // warnings not followed by a breach within the horizon
+	World, Kind string
+	Breach      bool
+	Warned      bool          // a warning was standing when the breach came
+	Lead        time.Duration // breach time − start of that warning
+	Warnings    int           // warnings raised
+	False       int           // warnings not followed by a breach within the horizon
 }
 
-// Replay runs a case through kpi.Predict and kpi.Tracker.
+// Replay runs a case through the calendar, kpi.Predict and kpi.Tracker.
 func Replay(c Case) (Outcome, error) {
-	d := kpi.Definition{Name: "k", Expr: "k", Target: c.Target, Direction: c.Direction, Interval: EvalEvery * Step,
-		Horizon: Horizon, Step: Step, History: History, Seasonality: "auto"}
+	w := c.World
+	d := kpi.Definition{Name: "k", Expr: "k", Target: c.Target, Direction: c.Direction, Interval: time.Duration(w.EvalEvery) * w.Step,
+		Horizon: w.Horizon, Step: w.Step, History: w.History, Seasonality: "auto", Confirm: w.Confirm}
 	if err := d.Validate(); err != nil {
 		return Outcome{}, err
 	}
+	cal := &kpi.Calendar{Holidays: c.Holidays}
+	if err := cal.Validate(); err != nil {
+		return Outcome{}, err
+	}
+	hist, total := w.steps(w.History), len(c.Values)
+	ts := make([]int64, total)
+	for i := range ts {
+		ts[i] = c.at(i).UnixMilli()
+	}
 	tr := kpi.NewTracker(d.WarnProbability, d.Confirm)
-	o := Outcome{Kind: c.Kind, Breach: c.BreachAt >= 0}
-	t0 := time.Unix(0, 0)
-	at := func(i int) time.Time { return t0.Add(time.Duration(i) * Step) }
-	var warnStart int = -1
+	o := Outcome{World: w.Name, Kind: c.Kind, Breach: c.BreachAt >= 0}
+	warnStart := -1
 	var warns []int
-	for e := histN; e < total; e += EvalEvery {
+	for e := hist; e < total; e += w.EvalEvery {
 		if o.Breach && e >= c.BreachAt {
 			// What happens after the breach is the breach incident's
 			// business; a warning standing now was a warning in time.
 			if warnStart >= 0 {
-				o.Warned, o.Lead = true, at(c.BreachAt).Sub(at(warnStart))
+				o.Warned, o.Lead = true, c.at(c.BreachAt).Sub(c.at(warnStart))
 			}
 			break
 		}
-		y := c.Values[e-histN+1 : e+1]
+		from := e - hist + 1
+		y := cal.Ordinary(&d, ts[from:e+1], c.Values[from:e+1])
 		_, a, _, err := kpi.Predict(&d, y)
 		if err != nil {
 			return o, err
 		}
 		var eta time.Time
 		if a.ETA > 0 {
-			eta = at(e + a.ETA)
+			eta = c.at(e + a.ETA)
 		}
-		switch tr.Observe(at(e), wrong(c.Direction, c.Target, c.Values[e]), a.Probability, eta) {
+		breached := wrong(c.Direction, c.Target, c.Values[e]) && !cal.Holiday(c.at(e))
+		switch tr.Observe(c.at(e), breached, a.Probability, eta) {
 		case kpi.Warn:
 			warns = append(warns, e)
 			warnStart = e
@@ -183,81 +278,141 @@ func Replay(c Case) (Outcome, error) {
 		}
 	}
 	o.Warnings = len(warns)
-	h := int(Horizon / Step)
-	for _, w := range warns {
-		if c.BreachAt < 0 || c.BreachAt-w > h {
+	h := w.steps(w.Horizon)
+	for _, x := range warns {
+		if c.BreachAt < 0 || c.BreachAt-x > h {
 			o.False++
 		}
 	}
 	return o, nil
 }
 
-// Report sums up a run.
-type Report struct {
+// Tally is recall and false warnings over a set of cases.
+type Tally struct {
 	Cases, Breaches, WarnedAhead1h int
 	Warnings, FalseWarnings        int
 	NoBreachCasesWarned            int
-	Recall1h, FalseShare           float64
-	MedianLead                     time.Duration
-	ByKind                         map[string][3]int // cases, breaches warned ≥1h, false warnings
+	leads                          []float64
 }
 
-// Run generates and replays n cases.
-func Run(seed uint64, n int) (Report, []Outcome, error) {
-	rep := Report{ByKind: map[string][3]int{}}
-	var leads []float64
-	var outs []Outcome
-	for _, c := range Generate(seed, n) {
-		o, err := Replay(c)
-		if err != nil {
-			return rep, nil, err
+func (t *Tally) add(o Outcome) {
+	t.Cases++
+	t.Warnings += o.Warnings
+	t.FalseWarnings += o.False
+	switch {
+	case o.Breach:
+		t.Breaches++
+		if o.Warned && o.Lead >= time.Hour {
+			t.WarnedAhead1h++
 		}
-		outs = append(outs, o)
-		k := rep.ByKind[o.Kind]
-		k[0]++
-		rep.Cases++
-		rep.Warnings += o.Warnings
-		rep.FalseWarnings += o.False
-		k[2] += o.False
-		if o.Breach {
-			rep.Breaches++
-			if o.Warned && o.Lead >= time.Hour {
-				rep.WarnedAhead1h++
-				k[1]++
-			}
-			if o.Warned {
-				leads = append(leads, o.Lead.Hours())
-			}
-		} else if o.Warnings > 0 {
-			rep.NoBreachCasesWarned++
+		if o.Warned {
+			t.leads = append(t.leads, o.Lead.Hours())
 		}
-		rep.ByKind[o.Kind] = k
+	case o.Warnings > 0:
+		t.NoBreachCasesWarned++
 	}
-	if rep.Breaches > 0 {
-		rep.Recall1h = float64(rep.WarnedAhead1h) / float64(rep.Breaches)
+}
+
+// Recall1h is the share of breaches warned at least an hour ahead (1
+// when there are none).
+func (t Tally) Recall1h() float64 {
+	if t.Breaches == 0 {
+		return 1
 	}
-	if rep.Warnings > 0 {
-		rep.FalseShare = float64(rep.FalseWarnings) / float64(rep.Warnings)
+	return float64(t.WarnedAhead1h) / float64(t.Breaches)
+}
+
+// FalseShare is the share of warnings that were false (0 when none).
+func (t Tally) FalseShare() float64 {
+	if t.Warnings == 0 {
+		return 0
 	}
-	rep.MedianLead = time.Duration(forecast.Median(leads) * float64(time.Hour)).Round(time.Minute)
+	return float64(t.FalseWarnings) / float64(t.Warnings)
+}
+
+// MedianLead is the median time from a warning to its breach.
+func (t Tally) MedianLead() time.Duration {
+	return time.Duration(forecast.Median(append([]float64(nil), t.leads...)) * float64(time.Hour)).Round(time.Minute)
+}
+
+// Report sums up a run of one seed.
+type Report struct {
+	Seed uint64
+	Tally
+	// ByKind is by world and kind ("1h/holiday"), ByWorld by world.
+	ByKind, ByWorld map[string]*Tally
+}
+
+// Run generates and replays perKind cases of every kind of every world,
+// on every CPU.
+func Run(seed uint64, perKind int) (Report, []Outcome, error) {
+	rep := Report{Seed: seed, ByKind: map[string]*Tally{}, ByWorld: map[string]*Tally{}}
+	var cases []Case
+	for i := range Worlds {
+		cases = append(cases, Generate(seed, &Worlds[i], perKind)...)
+	}
+	outs := make([]Outcome, len(cases))
+	errs := make([]error, len(cases))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				outs[i], errs[i] = Replay(cases[i])
+			}
+		}()
+	}
+	for i := range cases {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, c := range cases {
+		if errs[i] != nil {
+			return rep, nil, fmt.Errorf("%s/%s: %w", c.World.Name, c.Kind, errs[i])
+		}
+		o := outs[i]
+		rep.add(o)
+		tally(rep.ByKind, o.World+"/"+o.Kind).add(o)
+		tally(rep.ByWorld, o.World).add(o)
+	}
 	return rep, outs, nil
 }
 
-// Markdown renders the report as a table.
+func tally(m map[string]*Tally, k string) *Tally {
+	if m[k] == nil {
+		m[k] = &Tally{}
+	}
+	return m[k]
+}
+
+// Markdown renders the report as tables: the whole, by cadence, by kind.
 func (r Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| cases | breaches | warned ≥1h ahead | recall | warnings | false | false share | no-breach cases warned | median lead |\n|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| %d | %d | %d | %.1f%% | %d | %d | %.1f%% | %d | %s |\n\n", r.Cases, r.Breaches, r.WarnedAhead1h, 100*r.Recall1h,
-		r.Warnings, r.FalseWarnings, 100*r.FalseShare, r.NoBreachCasesWarned, r.MedianLead)
-	fmt.Fprintf(&b, "| kind | cases | breaches warned ≥1h | false warnings |\n|---|---|---|---|\n")
-	kinds := make([]string, 0, len(r.ByKind))
-	for k := range r.ByKind {
-		kinds = append(kinds, k)
+	head := "| cases | breaches | warned ≥1h ahead | recall | warnings | false | false share | no-breach cases warned | median lead |\n|---|---|---|---|---|---|---|---|---|\n"
+	line := func(name string, t Tally) string {
+		return fmt.Sprintf("| %s%d | %d | %d | %.1f%% | %d | %d | %.1f%% | %d | %s |\n", name, t.Cases, t.Breaches, t.WarnedAhead1h, 100*t.Recall1h(),
+			t.Warnings, t.FalseWarnings, 100*t.FalseShare(), t.NoBreachCasesWarned, t.MedianLead())
 	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		v := r.ByKind[k]
-		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", k, v[0], v[1], v[2])
+	b.WriteString(head)
+	b.WriteString(line("", r.Tally))
+	b.WriteString("\n| cadence | cases | breaches | warned ≥1h ahead | recall | warnings | false | false share | no-breach cases warned | median lead |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, w := range Worlds {
+		if t := r.ByWorld[w.Name]; t != nil {
+			b.WriteString(line(w.Name+" | ", *t))
+		}
+	}
+	b.WriteString("\n| scenario | cases | breaches | warned ≥1h | false warnings | no-breach cases warned |\n|---|---|---|---|---|---|\n")
+	keys := make([]string, 0, len(r.ByKind))
+	for k := range r.ByKind {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		t := r.ByKind[k]
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d |\n", k, t.Cases, t.Breaches, t.WarnedAhead1h, t.FalseWarnings, t.NoBreachCasesWarned)
 	}
 	return b.String()
 }

@@ -337,6 +337,8 @@ async function detail(el, ctx, id) {
       h('section', { class: 'panel' }, h('h2', null, t('inc.timeline')), timelineChart(inc, body.clientWidth), timelineTable(inc)),
       alertsPanel(inc),
       causesPanel(inc),
+      contributorsPanel(inc),
+      actionsPanel(inc),
       detailsPanel(inc),
     ];
   }
@@ -468,10 +470,36 @@ function causesPanel(inc) {
         labelChips(c.labels, ['alertname']), fmtTime(c.fired_at)]))) : empty(t('inc.noCauses')));
 }
 
+// contributorsPanel shows which parts of a KPI (shops, regions…) moved it
+// the wrong way: each part's own figure then and now, and its effect.
+function contributorsPanel(inc) {
+  const cs = inc.details?.contributors || [];
+  if (!cs.length) return null;
+  const pct = (v) => (v * 100).toFixed(0) + ' %';
+  return h('section', { class: 'panel', 'data-testid': 'contributors' },
+    h('h2', null, t('inc.contributors')),
+    h('p', { class: 'muted' }, t('inc.contributorsSince', fmtTime(inc.details.contributors_since))),
+    table([t('contrib.part'), t('contrib.before'), t('contrib.now'), t('contrib.effect'), t('contrib.share')],
+      cs.map((c) => row([h('strong', null, c.label + '="' + c.value + '"'), c.before == null ? '—' : fmtValue(c.before),
+        c.now == null ? '—' : fmtValue(c.now), fmtValue(c.effect), pct(c.share)]))));
+}
+
+// actionsPanel shows the KPI definition's runbook and suggested actions.
+function actionsPanel(inc) {
+  const acts = inc.details?.suggested_actions || [];
+  const runbook = inc.links?.runbook;
+  if (!acts.length && !runbook) return null;
+  return h('section', { class: 'panel', 'data-testid': 'suggested-actions' }, h('h2', null, t('inc.actions')),
+    acts.length ? h('ol', null, acts.map((a) => h('li', null, a))) : null,
+    runbook ? h('p', null, h('a', { href: runbook, target: '_blank', rel: 'noopener noreferrer' }, t('inc.runbook') + ' ↗')) : null);
+}
+
+const SHOWN_ELSEWHERE = new Set(['scores', 'contributors', 'contributors_since', 'suggested_actions']);
+
 // detailsPanel shows what a KPI forecast put on the incident.
 function detailsPanel(inc) {
   const d = inc.details || {};
-  const keys = Object.keys(d).filter((k) => k !== 'scores');
+  const keys = Object.keys(d).filter((k) => !SHOWN_ELSEWHERE.has(k));
   if (!keys.length) return null;
   const kpi = inc.labels?.kpi || d.kpi;
   const show = (v) => (typeof v === 'number' ? fmtValue(v) : typeof v === 'string' ? v : JSON.stringify(v));

@@ -1,0 +1,258 @@
+package forecast
+
+import "math"
+
+// Change is what the recent past says about a change of course that the
+// backtests cannot see yet: over the last Window points (seasonal
+// profile removed), three explanations compete by their Bayesian
+// information criterion — no change (a line: the backtested models
+// stand), a change of trend at some point (a hinge: the KPI started to
+// drift), and a change of level at some point (a step: it moved once and
+// stays). Their weights, with a prior that favours no change, average
+// the breach probabilities: a drift that started two hours ago on a noisy
+// KPI is believed as soon as the data support it, while a step that
+// stays above the target is not read as a drift.
+type Change struct {
+	Window int
+	// Weights of no change, a new trend and a new level (they sum to 1).
+	None, Trend, Level float64
+	// At is where the new trend or level starts, in points before the
+	// end.
+	TrendAt, LevelAt int
+	// TrendForecast continues the new trend, LevelForecast the new level
+	// (with the window's slope).
+	TrendForecast, LevelForecast Forecast
+}
+
+// changePrior is the prior weight of each kind of change against no
+// change; the accuracy suite in benchmarks/kpiaccuracy chose it.
+const changePrior = 0.05
+
+// minSegment is the fewest points after a change.
+const minSegment = 5
+
+// DetectChange weighs the explanations of y's last window points
+// (window ≥ 3·minSegment) after removing the seasonal profile of the
+// given period (0: none), and forecasts h steps under the two changes.
+// It returns nil when y is too short.
+func DetectChange(y []float64, h, period, window int) *Change {
+	n := len(y)
+	window = min(window, n)
+	if window < 3*minSegment {
+		return nil
+	}
+	// NB: two ways to remove the season: a fixed profile, and one whose
+	// shape moves (each phase on its own line over the last three
+	// seasons, less their common trend), so that a daily trough that
+	// deepens is neither a drift nor a step. The one under which the
+	// best explanation fits better wins.
+	var best *Change
+	bestBIC := math.Inf(1)
+	for _, prof := range []func(int) float64{profile(y, period), movingProfile(y, period)} {
+		if prof == nil {
+			continue
+		}
+		c, b := weigh(y, h, window, prof)
+		if b < bestBIC {
+			best, bestBIC = c, b
+		}
+	}
+	return best
+}
+
+// weigh weighs the explanations of y's last window points less prof; it
+// also returns the best explanation's BIC.
+func weigh(y []float64, h, window int, prof func(int) float64) (*Change, float64) {
+	n := len(y)
+	w := make([]float64, window)
+	off := n - window
+	for i := range w {
+		w[i] = y[off+i] - prof(off+i)
+	}
+	wn := float64(window)
+	// No change: a line.
+	_, _, _, _, sse0 := lineFit(w)
+	// A new trend at k: a + b·t + c·max(0, t−k); a new level: a + b·t + d·[t ≥ k].
+	sse1, k1 := math.Inf(1), 0
+	sse2, k2 := math.Inf(1), 0
+	// NB: a step may be as recent as the last point, a new trend needs
+	// minSegment points: a step one to four points ago is not a drift.
+	for k := minSegment; k < window; k++ {
+		if k <= window-minSegment {
+			if s := hingeSSE(w, k); s < sse1 {
+				sse1, k1 = s, k
+			}
+		}
+		if s := stepSSE(w, k); s < sse2 {
+			sse2, k2 = s, k
+		}
+	}
+	floor := 1e-12 * (1 + sse0)
+	bic := func(sse float64, params int) float64 {
+		return wn*math.Log(math.Max(sse, floor)/wn) + float64(params)*math.Log(wn)
+	}
+	b0, b1, b2 := bic(sse0, 2), bic(sse1, 4), bic(sse2, 4)
+	best := math.Min(b0, math.Min(b1, b2))
+	l0 := math.Exp(-(b0 - best) / 2)
+	l1 := changePrior * math.Exp(-(b1-best)/2)
+	l2 := changePrior * math.Exp(-(b2-best)/2)
+	tot := l0 + l1 + l2
+	c := &Change{Window: window, None: l0 / tot, Trend: l1 / tot, Level: l2 / tot, TrendAt: window - k1, LevelAt: window - k2}
+	// The new trend: the hinge continued, its slope as uncertain as a
+	// line's through the points after the change.
+	c.TrendForecast = Forecast{Model: "trend_change", Mean: make([]float64, h), Sigma: make([]float64, h)}
+	hf := ls3(w, func(t int) float64 { return math.Max(0, float64(t-k1)) })
+	seg := float64(window - k1)
+	s2 := hf.sse / float64(max(window-4, 1))
+	xm, sxx := (seg-1)/2, seg*(seg*seg-1)/12
+	for i := range h {
+		t := float64(window + i)
+		c.TrendForecast.Mean[i] = hf.c[0] + hf.c[1]*t + hf.c[2]*(t-float64(k1))
+		x := float64(window-k1+i) - xm
+		c.TrendForecast.Sigma[i] = math.Sqrt(s2 * (1 + 1/seg + x*x/sxx))
+	}
+	// The new level: the level after the step, with the window's slope.
+	c.LevelForecast = Forecast{Model: "level_change", Mean: make([]float64, h), Sigma: make([]float64, h)}
+	a, b, d, ls2 := stepFit(w, k2)
+	m := float64(window - k2)
+	for i := range h {
+		t := float64(window + i)
+		c.LevelForecast.Mean[i] = a + b*t + d
+		c.LevelForecast.Sigma[i] = math.Sqrt(ls2 * (1 + 1/m))
+	}
+	for i := range h {
+		s := prof(n + i)
+		c.TrendForecast.Mean[i] += s
+		c.LevelForecast.Mean[i] += s
+	}
+	return c, best
+}
+
+// movingProfile is a seasonal profile whose shape moves: each phase's
+// line over the last three seasons (SeasonalDrift's), less the lines'
+// common level and trend, so that a trend shared by every phase (a
+// drift) stays in the series. Nil without a period or three seasons.
+func movingProfile(y []float64, period int) func(int) float64 {
+	const k = 3
+	if period < 2 || len(y) < k*period {
+		return nil
+	}
+	a, b, first, _ := phaseLines(y, period, k)
+	am, bm := 0.0, 0.0
+	for j := range a {
+		am += a[j]
+		bm += b[j]
+	}
+	am /= float64(period)
+	bm /= float64(period)
+	return func(i int) float64 {
+		t := i - first
+		j, s := ((t%period)+period)%period, float64(t)/float64(period)
+		if t < 0 {
+			s = math.Floor(s)
+		} else {
+			s = float64(t / period)
+		}
+		return (a[j] - am) + (b[j]-bm)*s
+	}
+}
+
+// profile returns the seasonal profile of y (the mean of each phase of
+// the detrended series, centred) as a function of the index; zero
+// without a period.
+func profile(y []float64, period int) func(int) float64 {
+	if period < 2 || len(y) < 2*period {
+		return func(int) float64 { return 0 }
+	}
+	a, b, _, _ := fitLine(y)
+	prof, cnt := make([]float64, period), make([]int, period)
+	for i, v := range y {
+		prof[i%period] += v - (a + b*float64(i))
+		cnt[i%period]++
+	}
+	mean := 0.0
+	for i := range prof {
+		prof[i] /= float64(cnt[i])
+		mean += prof[i]
+	}
+	mean /= float64(period)
+	return func(i int) float64 { return prof[i%period] - mean }
+}
+
+// lineFit fits a line to y: intercept, slope, x̄, Sxx and the SSE.
+func lineFit(y []float64) (a, b, xm, sxx, sse float64) {
+	a, b, xm, sxx = fitLine(y)
+	for i, v := range y {
+		e := v - (a + b*float64(i))
+		sse += e * e
+	}
+	return a, b, xm, sxx, sse
+}
+
+// hingeSSE is the least-squares SSE of a + b·t + c·max(0, t−k) on y.
+func hingeSSE(y []float64, k int) float64 {
+	return ls3(y, func(t int) float64 { return math.Max(0, float64(t-k)) }).sse
+}
+
+// stepSSE is the least-squares SSE of a + b·t + d·[t ≥ k] on y.
+func stepSSE(y []float64, k int) float64 {
+	return ls3(y, func(t int) float64 { return b2f(t >= k) }).sse
+}
+
+// stepFit returns the coefficients of a + b·t + d·[t ≥ k] and the
+// residual variance.
+func stepFit(y []float64, k int) (a, b, d, s2 float64) {
+	f := ls3(y, func(t int) float64 { return b2f(t >= k) })
+	return f.c[0], f.c[1], f.c[2], f.sse / float64(max(len(y)-4, 1))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type fit3 struct {
+	c   [3]float64
+	sse float64
+}
+
+// ls3 fits y ≈ c0 + c1·t + c2·x(t) by least squares (normal equations,
+// solved by Cramer's rule; a singular system gives an infinite SSE).
+func ls3(y []float64, x func(int) float64) fit3 {
+	var m [3][3]float64
+	var r [3]float64
+	for t, v := range y {
+		f := [3]float64{1, float64(t), x(t)}
+		for i := range 3 {
+			for j := range 3 {
+				m[i][j] += f[i] * f[j]
+			}
+			r[i] += f[i] * v
+		}
+	}
+	det := det3(m)
+	if math.Abs(det) < 1e-9 {
+		return fit3{sse: math.Inf(1)}
+	}
+	var out fit3
+	for i := range 3 {
+		mi := m
+		for row := range 3 {
+			mi[row][i] = r[row]
+		}
+		out.c[i] = det3(mi) / det
+	}
+	for t, v := range y {
+		e := v - (out.c[0] + out.c[1]*float64(t) + out.c[2]*x(t))
+		out.sse += e * e
+	}
+	return out
+}
+
+func det3(m [3][3]float64) float64 {
+	return m[0][0]*(m[1][1]*m[2][2]-m[1][2]*m[2][1]) -
+		m[0][1]*(m[1][0]*m[2][2]-m[1][2]*m[2][0]) +
+		m[0][2]*(m[1][0]*m[2][1]-m[1][1]*m[2][0])
+}

@@ -1,0 +1,88 @@
+package forecast
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDetectChange tells the three explanations apart on series built to
+// be each: noise around a level is no change; the same noise with a
+// drift over its last 16 points is a new trend, whose forecast goes on
+// down; with a drop of the same size 8 points ago and flat since, a new
+// level, whose forecast stays flat.
+func TestDetectChange(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	noise := make([]float64, 200)
+	for i := range noise {
+		noise[i] = 100 + r.NormFloat64()
+	}
+	c := DetectChange(noise, 20, 0, 96)
+	require.NotNil(t, c)
+	require.Greater(t, c.None, 0.8, "%+v", c)
+
+	drift := append([]float64(nil), noise...)
+	for i := 184; i < 200; i++ {
+		drift[i] -= 0.6 * float64(i-183)
+	}
+	c = DetectChange(drift, 20, 0, 96)
+	require.Greater(t, c.Trend, 0.8, "%+v", c)
+	require.InDelta(t, 16, c.TrendAt, 4)
+	require.Less(t, c.TrendForecast.Mean[19], drift[199]-8, "the drift goes on")
+
+	step := append([]float64(nil), noise...)
+	for i := 192; i < 200; i++ {
+		step[i] -= 6
+	}
+	c = DetectChange(step, 20, 0, 96)
+	require.Greater(t, c.Level, 0.8, "%+v", c)
+	require.Equal(t, 8, c.LevelAt)
+	require.InDelta(t, 94, c.LevelForecast.Mean[19], 1.5, "the new level stays")
+
+	require.Nil(t, DetectChange(noise[:10], 5, 0, 96), "too short")
+}
+
+// TestSeasonalChange: on a daily cycle whose trough deepens a little
+// more each day, the moving seasonal profile explains the deepening, so
+// it is no change; a drift of the whole cycle is a new trend.
+func TestSeasonalChange(t *testing.T) {
+	const p = 24
+	r := rand.New(rand.NewPCG(3, 3))
+	series := func(noise float64) []float64 {
+		y := make([]float64, 10*p)
+		for i := range y {
+			amp := 3 + 0.5*float64(max(i-6*p, 0))/p // deeper by 0.5 a day for the last 4 days
+			y[i] = 100 + amp*math.Sin(2*math.Pi*float64(i)/p) + noise*r.NormFloat64()
+		}
+		return y
+	}
+	c := DetectChange(series(0.3), 24, p, 48)
+	require.Greater(t, c.None, 0.5, "%+v", c)
+
+	// SeasonalDrift carries the deepening on: tomorrow's trough is deeper
+	// than today's (95.125 without noise; 94.625 tomorrow, less what
+	// smoothing over neighbouring phases takes off a trough).
+	f, err := SeasonalDrift{Period: p, Seasons: 3}.Forecast(series(0), p)
+	require.NoError(t, err)
+	trough := func(xs []float64) float64 {
+		m := math.Inf(1)
+		for _, x := range xs {
+			m = math.Min(m, x)
+		}
+		return m
+	}
+	require.Less(t, trough(f.Mean), 95.125-0.25)
+	require.Greater(t, trough(f.Mean), 94.625-0.25)
+
+	drift := make([]float64, 10*p)
+	for i := range drift {
+		drift[i] = 100 + 3*math.Sin(2*math.Pi*float64(i)/p) + 0.2*r.NormFloat64()
+		if i >= 10*p-12 {
+			drift[i] -= 0.3 * float64(i-(10*p-13))
+		}
+	}
+	c = DetectChange(drift, 24, p, 48)
+	require.Greater(t, c.Trend, 0.8, "%+v", c)
+}
