@@ -48,9 +48,8 @@ var Worlds = []World{
 
 func (w World) steps(d time.Duration) int { return int(d / w.Step) }
 
-// day and week in steps (at least 1).
-func (w World) day() int  { return max(w.steps(24*time.Hour), 1) }
-func (w World) week() int { return 7 * w.day() }
+// day is a day in steps (at least 1).
+func (w World) day() int { return max(w.steps(24*time.Hour), 1) }
 
 // Start is the time of every case's first sample: a Monday, midnight UTC.
 var Start = time.Date(2025, 6, 2, 0, 0, 0, 0, time.UTC)

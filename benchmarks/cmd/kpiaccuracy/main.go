@@ -2,7 +2,7 @@
 // package kpiaccuracy) for one or more seeds and writes the reports as
 // JSON and Markdown.
 //
-//	go run ./benchmarks/cmd/kpiaccuracy --seeds 1,2,3 --cases 140 --out benchmarks/results/kpi-accuracy
+//	go run ./benchmarks/cmd/kpiaccuracy --seeds 1,2,3 --cases 20 --out benchmarks/results/kpi-accuracy
 package main
 
 import (
@@ -16,16 +16,27 @@ import (
 	"time"
 
 	"github.com/emsdb/tsdb/benchmarks/kpiaccuracy"
+	"github.com/emsdb/tsdb/internal/duration"
 )
 
 func main() {
 	seeds := flag.String("seeds", "1", "comma-separated seeds")
-	cases := flag.Int("cases", 140, "cases per seed")
+	cases := flag.Int("cases", 20, "cases of each kind, per cadence and seed")
 	out := flag.String("out", "", "directory for report.json and report.md (default: stdout only)")
 	flag.Parse()
 	var md strings.Builder
-	fmt.Fprintf(&md, "# KPI breach-warning accuracy\n\n%s; %d cases per seed; 15-minute samples, 7 days of history, a 2-day window evaluated every 30 minutes, 12-hour horizon, warn at p ≥ 0.8 confirmed twice.\n\n",
+	fmt.Fprintf(&md, "# KPI breach-warning accuracy\n\n%s; %d cases of each kind per cadence and seed, half of them ceilings (mirrored). Warn at p ≥ 0.8; a warning counts when it stands at least an hour before the first sample on the wrong side (outside holidays), and is false when no breach follows within the horizon.\n\n",
 		time.Now().UTC().Format("2006-01-02"), *cases)
+	md.WriteString("| cadence | history | evaluated over | every | horizon | confirm | kinds |\n|---|---|---|---|---|---|---|\n")
+	for _, w := range kpiaccuracy.Worlds {
+		confirm := w.Confirm
+		if confirm == 0 {
+			confirm = 2
+		}
+		fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %d | %s |\n", w.Name, duration.String(w.History), duration.String(w.Window),
+			duration.String(time.Duration(w.EvalEvery)*w.Step), duration.String(w.Horizon), confirm, strings.Join(w.Kinds, ", "))
+	}
+	md.WriteString("\n")
 	reports := map[string]kpiaccuracy.Report{}
 	for _, s := range strings.Split(*seeds, ",") {
 		seed, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
