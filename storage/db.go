@@ -147,6 +147,10 @@ func open(dir string, o Options) (*DB, error) {
 		db.wg.Add(1)
 		go db.warm(o.WarmBytes)
 	}
+	if len(o.Tiers) > 0 {
+		db.wg.Add(1)
+		go db.tierLoop()
+	}
 	if o.Retention > 0 {
 		if err := db.applyRetention(context.Background()); err != nil {
 			o.Logger.Error("apply retention", "err", err)
@@ -204,7 +208,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 		return fmt.Errorf("%w: tenant %q must be 1 to 256 bytes of UTF-8", ErrInvalidSeries, tenant)
 	}
 	// Resolve and validate the whole batch before writing any of it.
-	cutoff := db.retentionCutoff()
+	cutoff := db.rawCutoff(tenant)
 	perShard := make([][]writeItem, len(db.shards))
 	var buf []byte
 	dropped, written, histsWritten := 0, 0, 0

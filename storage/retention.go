@@ -24,8 +24,26 @@ func retentionCutoff(o *Options) int64 {
 	return o.Now().Add(-o.Retention).UnixMilli()
 }
 
-func (db *DB) retentionCutoff() int64   { return retentionCutoff(&db.opts) }
-func (s *shard) retentionCutoff() int64 { return retentionCutoff(s.opts) }
+func (db *DB) retentionCutoff() int64 { return retentionCutoff(&db.opts) }
+
+// rawCutoff is the oldest timestamp of tenant's raw samples kept.
+func (db *DB) rawCutoff(tenant string) int64 {
+	return cutoffOf(&db.opts, db.opts.rawRetention(tenant))
+}
+// rawCutoffOf is the oldest timestamp of raw samples kept for the tenant
+// of id.
+func (s *shard) rawCutoffOf(tenant uint32) int64 {
+	if s.opts.TenantRetention == nil {
+		return retentionCutoff(s.opts)
+	}
+	s.idxMu.RLock()
+	ti := s.tenantByID[tenant]
+	s.idxMu.RUnlock()
+	if ti == nil {
+		return retentionCutoff(s.opts)
+	}
+	return cutoffOf(s.opts, s.opts.rawRetention(ti.name))
+}
 
 func (db *DB) retentionLoop() {
 	defer db.wg.Done()
