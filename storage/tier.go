@@ -424,3 +424,28 @@ func (o *Options) tierRetention(tenant string, i int) time.Duration {
 	}
 	return t.Retention
 }
+
+// DiskUsage estimates the bytes on disk of the raw samples (float and
+// histogram chunks) and of each tier, by resolution.
+func (db *DB) DiskUsage() (raw int64, tiers map[time.Duration]int64, err error) {
+	tiers = map[time.Duration]int64{}
+	for _, sh := range db.shards {
+		n, err := sh.db.EstimateDiskUsage([]byte{prefixChunk}, []byte{prefixChunk + 1})
+		if err != nil {
+			return 0, nil, err
+		}
+		raw += int64(n)
+		if n, err = sh.db.EstimateDiskUsage([]byte{prefixHistChunk}, []byte{prefixHistChunk + 1}); err != nil {
+			return 0, nil, err
+		}
+		raw += int64(n)
+		for _, t := range db.opts.Tiers {
+			p := tierResPrefix(t.Resolution.Milliseconds())
+			if n, err = sh.db.EstimateDiskUsage(p, prefixEnd(p)); err != nil {
+				return 0, nil, err
+			}
+			tiers[t.Resolution] += int64(n)
+		}
+	}
+	return raw, tiers, nil
+}
