@@ -30,6 +30,7 @@ type ResultCache struct {
 type cachedRange struct {
 	start, end int64 // aligned to step; points cover [start, end]
 	series     []Series
+	tier       string // Result.Tier of the points
 }
 
 // NewResultCache returns a cache of at most maxBytes; offset is how far
@@ -125,6 +126,7 @@ func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step i
 	}
 	if cached != nil {
 		res.Series = mergeRanges(cached.series, res.Series, start, end)
+		res.Tier = mergeTierNames(cached.tier, res.Tier)
 	}
 	// Cache what is old enough to be final.
 	limit := rc.now().UnixMilli() - rc.offset
@@ -147,7 +149,7 @@ func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step i
 				}
 			}
 		}
-		rc.c.Set(key, &cachedRange{start: start, end: keepEnd, series: keep}, cost)
+		rc.c.Set(key, &cachedRange{start: start, end: keepEnd, series: keep, tier: res.Tier}, cost)
 	}
 	return res, nil
 }

@@ -46,6 +46,11 @@ type Options struct {
 	// operators, brackets) once its WITH templates are expanded.
 	// Default DefaultMaxTerms (20,000).
 	MaxTerms int
+	// TierMinRange is the shortest span (steps plus window) a selector is
+	// read from a downsampled tier for, when the storage keeps tiers and
+	// one answers exactly; a selector reaching past the raw samples'
+	// retention always is. Default 24h; negative: never.
+	TierMinRange time.Duration
 	// Features enables Prometheus's experimental PromQL features
 	// (--enable-feature). A query that uses one that is off gets the error
 	// Prometheus gives. Default none.
@@ -73,6 +78,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MaxTerms <= 0 {
 		o.MaxTerms = DefaultMaxTerms
+	}
+	if o.TierMinRange == 0 {
+		o.TierMinRange = 24 * time.Hour
 	}
 }
 
@@ -185,6 +193,9 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		qStart:     start,
 		qEnd:       end,
 	}
+	if tq, ok := q.(storage.TierQuerier); ok && len(tq.Tiers()) > 0 && e.opts.TierMinRange > 0 {
+		ev.tq, ev.tierMinRange = tq, e.opts.TierMinRange.Milliseconds()
+	}
 	if instant {
 		ev.interval = 1
 		ev.instant = true
@@ -252,6 +263,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		})
 	}
 	res.Warnings, res.Infos = ev.warnings, ev.infos
+	res.Tier, res.SamplesRead = tierName(ev.tiersUsed), ev.samplesRead
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(err)
 	}
@@ -402,11 +414,19 @@ type evaluator struct {
 	statsSelectors map[*metricsql.MetricExpr]bool
 	// hbuf is scratch for the windows of series holding histograms.
 	hbuf []hpoint
+	// tq reads downsampled tiers (nil: none); see tier.go.
+	tq           storage.TierQuerier
+	tierMinRange int64
+	// tiersUsed names the tiers that answered a selector ("raw" for raw
+	// samples); samplesRead counts samples and buckets read.
+	tiersUsed   map[string]bool
+	samplesRead int64
 }
 
 // join takes back the state of a sub-evaluator (a subquery, an @).
 func (ev *evaluator) join(sub *evaluator) {
 	ev.samples, ev.series, ev.credit, ev.warnings, ev.infos = sub.samples, sub.series, sub.credit, sub.warnings, sub.infos
+	ev.tiersUsed, ev.samplesRead = sub.tiersUsed, sub.samplesRead
 }
 
 func (ev *evaluator) fail(err error) {
@@ -653,6 +673,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 	if err != nil {
 		ev.fail(err)
 	}
+	ev.usedTier("raw")
 	var out []Series
 	seen := map[string]bool{}
 	var it storage.Iterator
@@ -724,6 +745,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			}
 			ev.spend(1 + len(pts) - counted)
 			ev.addSamples(len(pts) - counted)
+			ev.samplesRead += int64(len(pts))
 			if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
 				ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
 			}
@@ -751,6 +773,9 @@ func (ev *evaluator) refTime(k int, off int64, at *int64) int64 {
 // sample in (t - lookback, t], unless it is a stale marker. With
 // timestamps, the value is the sample's timestamp in seconds.
 func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int64, timestamps bool) Matrix {
+	if m, ok := ev.vectorFromTier(me, off, at, timestamps); ok {
+		return m
+	}
 	n := ev.numSteps()
 	lo, hi := ev.refTime(0, off, at), ev.refTime(n-1, off, at)
 	raw := ev.selectSeries(me, lo-ev.lookback+1, hi, false)

@@ -235,10 +235,17 @@ func extrapolatedRate(w []Point, rangeStart, rangeEnd int64, isCounter, isRate b
 			prev = p.F
 		}
 	}
+	return extrapolate(first, last, len(w), result, rangeStart, rangeEnd, isCounter, isRate), true
+}
+
+// extrapolate is the rest of extrapolatedRate, given a window's first and
+// last samples, their number n and its increase (or delta) result: the
+// result extrapolated to the window's ends, per second for a rate.
+func extrapolate(first, last Point, n int, result float64, rangeStart, rangeEnd int64, isCounter, isRate bool) float64 {
 	durationToStart := float64(first.T-rangeStart) / 1000
 	durationToEnd := float64(rangeEnd-last.T) / 1000
 	sampled := float64(last.T-first.T) / 1000
-	avgBetween := sampled / float64(len(w)-1)
+	avgBetween := sampled / float64(n-1)
 	threshold := avgBetween * 1.1
 	if durationToStart >= threshold {
 		durationToStart = avgBetween / 2
@@ -255,7 +262,7 @@ func extrapolatedRate(w []Point, rangeStart, rangeEnd int64, isCounter, isRate b
 	if isRate {
 		factor /= float64(rangeEnd-rangeStart) / 1000
 	}
-	return result * factor, true
+	return result * factor
 }
 
 func instantValue(w []Point, isRate bool) (float64, bool) {
@@ -659,6 +666,11 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 	for i, a := range fe.Args {
 		if i != def.matrixArg {
 			scalars = append(scalars, ev.eval(a))
+		}
+	}
+	if tf, ok := tierFuncs[fe.Name]; ok {
+		if m, ok := ev.rangeFromTier(fe, def, tf); ok {
+			return m
 		}
 	}
 	ra := ev.matrixArg(fe.Args[def.matrixArg])

@@ -69,6 +69,12 @@ type Result struct {
 	String   string
 	Warnings []string
 	Infos    []string
+	// Tier names what answered the query's selectors: "raw" for raw
+	// samples, a downsampled tier's resolution ("5m"), or several joined
+	// by "+" ("1h+raw"). SamplesRead counts the raw samples and tier
+	// buckets read from storage.
+	Tier        string
+	SamplesRead int64
 }
 
 // Sample is one element of an instant vector during evaluation.

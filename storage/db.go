@@ -147,7 +147,11 @@ func open(dir string, o Options) (*DB, error) {
 		db.wg.Add(1)
 		go db.warm(o.WarmBytes)
 	}
-	if o.Retention > 0 {
+	if len(o.Tiers) > 0 {
+		db.wg.Add(1)
+		go db.tierLoop()
+	}
+	if o.hasRetention() {
 		if err := db.applyRetention(context.Background()); err != nil {
 			o.Logger.Error("apply retention", "err", err)
 		}
@@ -204,7 +208,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 		return fmt.Errorf("%w: tenant %q must be 1 to 256 bytes of UTF-8", ErrInvalidSeries, tenant)
 	}
 	// Resolve and validate the whole batch before writing any of it.
-	cutoff := db.retentionCutoff()
+	cutoff := db.rawCutoff(tenant)
 	perShard := make([][]writeItem, len(db.shards))
 	var buf []byte
 	dropped, written, histsWritten := 0, 0, 0
@@ -310,7 +314,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	var err error
 	switch n {
 	case 0:
-		return db.afterWrite(ctx, tenant, b, WriteStats{})
+		return db.afterWrite(ctx, tenant, b, WriteStats{DroppedOld: dropped})
 	case 1:
 		err = db.shards[only].write(ctx, tenant, perShard[only])
 	default:
@@ -338,7 +342,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			}
 		}
 	}
-	return db.afterWrite(ctx, tenant, b, WriteStats{Samples: written - histsWritten, Histograms: histsWritten})
+	return db.afterWrite(ctx, tenant, b, WriteStats{Samples: written - histsWritten, Histograms: histsWritten, DroppedOld: dropped})
 }
 
 // validateLabels checks the label set of series i of a batch.
@@ -482,12 +486,15 @@ type dbStats struct {
 	chunksSealed   atomic.Int64
 	samplesSealed  atomic.Int64
 	bytesSealed    atomic.Int64
+	// daysDroppedBySize counts days dropped to keep under MaxBytes.
+	daysDroppedBySize atomic.Int64
 }
 
 // Stats is a point-in-time view of the DB for monitoring.
 type Stats struct {
 	SamplesWritten      int64 // samples accepted since start
 	SamplesDropped      int64 // samples dropped as older than retention
+	DaysDroppedBySize   int64 // oldest days dropped to keep under Options.MaxBytes
 	SeriesCreated       int64 // series created since start
 	Series              int   // series held now
 	ChunksSealed        int64 // chunks written to disk since start
@@ -511,13 +518,14 @@ type Stats struct {
 // Stats returns current figures.
 func (db *DB) Stats() Stats {
 	st := Stats{
-		SamplesWritten: db.stats.samplesWritten.Load(),
-		SamplesDropped: db.stats.samplesDropped.Load(),
-		SeriesCreated:  db.stats.seriesCreated.Load(),
-		ChunksSealed:   db.stats.chunksSealed.Load(),
-		SamplesSealed:  db.stats.samplesSealed.Load(),
-		BytesSealed:    db.stats.bytesSealed.Load(),
-		Writable:       db.Writable() == nil,
+		SamplesWritten:    db.stats.samplesWritten.Load(),
+		SamplesDropped:    db.stats.samplesDropped.Load(),
+		DaysDroppedBySize: db.stats.daysDroppedBySize.Load(),
+		SeriesCreated:     db.stats.seriesCreated.Load(),
+		ChunksSealed:      db.stats.chunksSealed.Load(),
+		SamplesSealed:     db.stats.samplesSealed.Load(),
+		BytesSealed:       db.stats.bytesSealed.Load(),
+		Writable:          db.Writable() == nil,
 	}
 	db.extrasStatsInto(&st)
 	if db.closed.Load() {

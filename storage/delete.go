@@ -294,6 +294,9 @@ func (s *shard) deleteSamples(ms *memSeries, mint, maxt int64) error {
 			}
 		}
 	}
+	if err := s.deleteTierData(pb, ms, mint, maxt, whole); err != nil {
+		return fmt.Errorf("delete tier buckets of series %d: %w", ms.ref, err)
+	}
 	if err := pb.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("commit deletion of series %d: %w", ms.ref, err)
 	}

@@ -479,6 +479,6 @@ func (db *DB) Exemplars(ctx context.Context, tenant string, mint, maxt int64, ma
 	}
 	// Exemplars older than the retention go with the samples they came
 	// with; the ring reuses their slots in turn.
-	mint = max(mint, db.retentionCutoff())
+	mint = max(mint, db.rawCutoff(tenant))
 	return db.exemplars.query(tenant, mint, maxt, matcherSets), nil
 }

@@ -1,6 +1,13 @@
 package storage
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/prometheus/model/labels"
+)
 
 // Crash closes db the way a crash would leave it: nothing is sealed or
 // flushed beyond what writes already made durable, and the WAL is kept.
@@ -39,3 +46,93 @@ func WALBytes(db *DB) int64 {
 
 // KeyCacheLen returns the number of keys the key cache holds.
 func KeyCacheLen(db *DB) int { return db.keys.len() }
+
+// TierKeys returns every tier key (blocks, series ranges, progress) of
+// every shard with its value, as hex, for comparing two builds.
+func TierKeys(db *DB) map[string]string {
+	out := map[string]string{}
+	for _, sh := range db.shards {
+		it, err := sh.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTier}, UpperBound: []byte{prefixTierBuilt + 1}})
+		if err != nil {
+			panic(err)
+		}
+		for valid := it.First(); valid; valid = it.Next() {
+			out[fmt.Sprintf("%d/%x", sh.id, it.Key())] = fmt.Sprintf("%x", it.Value())
+		}
+		_ = it.Close()
+	}
+	return out
+}
+
+// TierBuilt returns, per tier, the last day every shard has built.
+func TierBuilt(db *DB) []int32 {
+	out := make([]int32, len(db.opts.Tiers))
+	for i := range out {
+		out[i] = math.MaxInt32
+		for _, sh := range db.shards {
+			out[i] = min(out[i], sh.tiers.builtDay(i))
+		}
+	}
+	return out
+}
+
+// FlushPebble flushes every shard's memtables to tables.
+func FlushPebble(db *DB) error {
+	var errs []error
+	for _, sh := range db.shards {
+		errs = append(errs, sh.flushPebble())
+	}
+	return errors.Join(errs...)
+}
+
+// TierDirty returns the days marked dirty in any shard.
+func TierDirty(db *DB) []int32 {
+	var out []int32
+	for _, sh := range db.shards {
+		sh.tiers.mu.Lock()
+		for d := range sh.tiers.mu.dirty {
+			out = append(out, d)
+		}
+		sh.tiers.mu.Unlock()
+	}
+	return out
+}
+
+// SeriesID returns the shard and ref of a series, or -1.
+func SeriesID(db *DB, tenant string, lset labels.Labels) (int, uint64) {
+	for _, sh := range db.shards {
+		sh.idxMu.RLock()
+		ti := sh.tenants[tenant]
+		if ti != nil {
+			for ref, ms := range ti.series {
+				if labels.Equal(ms.lset, lset) {
+					sh.idxMu.RUnlock()
+					return sh.id, ref
+				}
+			}
+		}
+		sh.idxMu.RUnlock()
+	}
+	return -1, 0
+}
+
+// TierKeysOf counts the tier keys (blocks and range) of a series.
+func TierKeysOf(db *DB, shardID int, tenant string, ref uint64) int {
+	sh := db.shards[shardID]
+	sh.idxMu.RLock()
+	tid := sh.tenants[tenant].id
+	sh.idxMu.RUnlock()
+	n := 0
+	it, err := sh.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTier}, UpperBound: []byte{prefixTierRange + 1}})
+	if err != nil {
+		panic(err)
+	}
+	defer it.Close()
+	for valid := it.First(); valid; valid = it.Next() {
+		k := it.Key()
+		if string(k[len(k)-12:]) == string(seriesKey(tid, ref)[1:]) {
+			n++
+		}
+	}
+	return n
+}

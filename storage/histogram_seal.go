@@ -38,7 +38,7 @@ func (s *shard) sealHistograms(pb *pebble.Batch, ms *memSeries, fh []*frozenHist
 	if len(all) == 0 {
 		return math.MinInt64, nil
 	}
-	cutoff := s.retentionCutoff()
+	cutoff := s.rawCutoffOf(ms.tenant)
 	var key []byte
 	for i := 0; i < len(all); {
 		day := dayOf(all[i].T)

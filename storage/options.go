@@ -17,9 +17,21 @@ type Options struct {
 	// shard count it was created with; a different value here is ignored
 	// with a warning.
 	Shards int
-	// Retention is how long samples are kept, measured back from the wall
-	// clock. Zero keeps everything forever.
+	// Retention is how long raw samples are kept, measured back from the
+	// wall clock. Zero keeps everything forever.
 	Retention time.Duration
+	// Tiers are the downsampling tiers, finest first (see tier.go and
+	// docs/retention.md): buckets built in the background from days no
+	// longer written, kept for each tier's own retention, from which
+	// queries over long ranges are answered. None by default.
+	Tiers []Tier
+	// TenantRetention, when set, overrides Retention and the tiers'
+	// retentions for a tenant (zero fields keep the defaults).
+	TenantRetention func(tenant string) RetentionPolicy
+	// MaxBytes, when positive, bounds the disk the DB takes: while it is
+	// larger, the oldest day (raw samples and tier buckets of every
+	// tenant) is dropped, one whole day at a time. Zero: no bound.
+	MaxBytes int64
 	// MaxSeries caps the number of series held by the DB; a write that
 	// would create more fails with ErrTooManySeries. Zero means no limit.
 	MaxSeries int
@@ -153,10 +165,12 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("storage: negative retention %s", o.Retention)
 	case o.Retention > 0 && o.Retention < 24*time.Hour:
 		return fmt.Errorf("storage: retention %s: at least 24h (data is dropped by whole days)", o.Retention)
+	case o.MaxBytes < 0:
+		return fmt.Errorf("storage: negative size bound %d", o.MaxBytes)
 	case o.HeadChunkSamples > 1<<15:
 		return fmt.Errorf("storage: head chunk of %d samples: at most %d", o.HeadChunkSamples, 1<<15)
 	case o.MaxSeries < 0:
 		return fmt.Errorf("storage: negative series limit %d", o.MaxSeries)
 	}
-	return nil
+	return validateTiers(o.Tiers)
 }

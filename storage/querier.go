@@ -23,11 +23,17 @@ type querier struct {
 	tenant     string
 	mint, maxt int64
 
+	// reqMint is mint as asked, before the raw retention cutoff (tiers
+	// keep data longer).
+	reqMint int64
+
 	// Pebble iterators over the chunks, one per shard, reused by the
 	// series of this querier instead of one per series (opening and
-	// closing one costs about as much as reading a series' chunk).
-	mu    sync.Mutex
-	iters map[*shard]*chunkReader
+	// closing one costs about as much as reading a series' chunk);
+	// titers likewise over the tiers' blocks.
+	mu     sync.Mutex
+	iters  map[*shard]*chunkReader
+	titers map[*shard]*chunkReader
 }
 
 // chunkReader is a Pebble iterator over every chunk of a shard, opened
@@ -44,10 +50,15 @@ var allChunks = &pebble.IterOptions{LowerBound: []byte{prefixChunk}, UpperBound:
 // be called after the series' memory was read (see shard.iterator), and
 // given back with put.
 func (q *querier) reader(sh *shard) (*chunkReader, error) {
+	return q.readerOf(sh, &q.iters, allChunks)
+}
+
+// readerOf is reader over the iterators of pool, with bounds opts.
+func (q *querier) readerOf(sh *shard, pool *map[*shard]*chunkReader, opts *pebble.IterOptions) (*chunkReader, error) {
 	gen := sh.chunkGen.Load()
 	q.mu.Lock()
-	r := q.iters[sh]
-	delete(q.iters, sh)
+	r := (*pool)[sh]
+	delete(*pool, sh)
 	q.mu.Unlock()
 	if r != nil && r.gen == gen {
 		return r, nil
@@ -55,7 +66,7 @@ func (q *querier) reader(sh *shard) (*chunkReader, error) {
 	if r != nil {
 		_ = r.it.Close()
 	}
-	it, err := sh.db.NewIter(allChunks)
+	it, err := sh.db.NewIter(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -64,10 +75,12 @@ func (q *querier) reader(sh *shard) (*chunkReader, error) {
 
 // put gives a reader back for the next series (or closes it if another
 // is there already, or the querier is closed).
-func (q *querier) put(sh *shard, r *chunkReader) {
+func (q *querier) put(sh *shard, r *chunkReader) { q.putTo(sh, &q.iters, r) }
+
+func (q *querier) putTo(sh *shard, pool *map[*shard]*chunkReader, r *chunkReader) {
 	q.mu.Lock()
-	if q.iters != nil && q.iters[sh] == nil {
-		q.iters[sh] = r
+	if *pool != nil && (*pool)[sh] == nil {
+		(*pool)[sh] = r
 		r = nil
 	}
 	q.mu.Unlock()
@@ -83,10 +96,12 @@ func (db *DB) Querier(ctx context.Context, tenant string, mint, maxt int64) (Que
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	if cutoff := db.retentionCutoff(); mint < cutoff {
+	reqMint := mint
+	if cutoff := db.rawCutoff(tenant); mint < cutoff {
 		mint = cutoff
 	}
-	q := &querier{db: db, tenant: tenant, mint: mint, maxt: maxt, iters: map[*shard]*chunkReader{}}
+	q := &querier{db: db, tenant: tenant, mint: mint, maxt: maxt, reqMint: reqMint,
+		iters: map[*shard]*chunkReader{}, titers: map[*shard]*chunkReader{}}
 	db.queriers.Open(q)
 	return q, nil
 }
@@ -95,10 +110,13 @@ func (q *querier) Close() error {
 	q.cc.Close()
 	q.db.queriers.Close(q)
 	q.mu.Lock()
-	iters := q.iters
-	q.iters = nil
+	iters, titers := q.iters, q.titers
+	q.iters, q.titers = nil, nil
 	q.mu.Unlock()
 	for _, r := range iters {
+		_ = r.it.Close()
+	}
+	for _, r := range titers {
 		_ = r.it.Close()
 	}
 	return nil

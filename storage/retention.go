@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -24,8 +25,27 @@ func retentionCutoff(o *Options) int64 {
 	return o.Now().Add(-o.Retention).UnixMilli()
 }
 
-func (db *DB) retentionCutoff() int64   { return retentionCutoff(&db.opts) }
-func (s *shard) retentionCutoff() int64 { return retentionCutoff(s.opts) }
+func (db *DB) retentionCutoff() int64 { return retentionCutoff(&db.opts) }
+
+// rawCutoff is the oldest timestamp of tenant's raw samples kept.
+func (db *DB) rawCutoff(tenant string) int64 {
+	return cutoffOf(&db.opts, db.opts.rawRetention(tenant))
+}
+
+// rawCutoffOf is the oldest timestamp of raw samples kept for the tenant
+// of id.
+func (s *shard) rawCutoffOf(tenant uint32) int64 {
+	if s.opts.TenantRetention == nil {
+		return retentionCutoff(s.opts)
+	}
+	s.idxMu.RLock()
+	ti := s.tenantByID[tenant]
+	s.idxMu.RUnlock()
+	if ti == nil {
+		return retentionCutoff(s.opts)
+	}
+	return cutoffOf(s.opts, s.opts.rawRetention(ti.name))
+}
 
 func (db *DB) retentionLoop() {
 	defer db.wg.Done()
@@ -47,54 +67,187 @@ func (db *DB) retentionLoop() {
 	}
 }
 
-// applyRetention drops every day that ended before the retention cutoff
-// and forgets series left without samples.
+// applyRetention drops, per tenant, the raw days and the tier days that
+// ended before their retention's cutoff, then the oldest days while the
+// DB is larger than Options.MaxBytes, and forgets series left without
+// samples or buckets.
 func (db *DB) applyRetention(ctx context.Context) error {
-	cutoff := db.retentionCutoff()
-	if cutoff == math.MinInt64 {
-		return nil
-	}
 	var errs []error
 	defer db.keys.sweep()
 	for _, sh := range db.shards {
-		if err := sh.dropBefore(ctx, dayOf(cutoff)); err != nil {
+		if err := sh.dropDays(ctx, sh.retentionKept()); err != nil {
 			errs = append(errs, fmt.Errorf("shard %d: %w", sh.id, err))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return db.applySizeRetention(ctx)
 }
 
-// dropBefore deletes all chunks and series-day keys of days before
-// firstKept, then series with no samples left.
-func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
+// hasRetention reports whether anything is ever dropped.
+func (o *Options) hasRetention() bool {
+	if o.Retention > 0 || o.TenantRetention != nil || o.MaxBytes > 0 {
+		return true
+	}
+	for _, t := range o.Tiers {
+		if t.Retention > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// keptDays is, per tenant id, the first day kept of raw samples and of
+// each tier (math.MinInt32: all).
+type keptDays map[uint32]*tenantKept
+
+type tenantKept struct {
+	raw   int32
+	tiers []int32
+}
+
+func firstKept(o *Options, keep time.Duration) int32 {
+	c := cutoffOf(o, keep)
+	if c == math.MinInt64 {
+		return math.MinInt32
+	}
+	return dayOf(c)
+}
+
+// retentionKept is what the retention periods keep of each tenant.
+func (s *shard) retentionKept() keptDays {
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
+	out := keptDays{}
+	for id, ti := range s.tenantByID {
+		k := &tenantKept{raw: firstKept(s.opts, s.opts.rawRetention(ti.name)), tiers: make([]int32, len(s.opts.Tiers))}
+		for i := range s.opts.Tiers {
+			k.tiers[i] = firstKept(s.opts, s.opts.tierRetention(ti.name, i))
+		}
+		out[id] = k
+	}
+	return out
+}
+
+// dropDays deletes, for each tenant of kept, the raw chunks and
+// series-day keys of days before its raw day and the blocks of days
+// before its tier days, then the series left with nothing. Days dropped
+// for every tenant go with one range deletion each.
+func (s *shard) dropDays(ctx context.Context, kept keptDays) error {
+	if len(kept) == 0 {
+		return nil
+	}
 	if err := s.h.err(); err != nil {
 		return err // the next run drops what this one would have
 	}
 	s.sealMu.Lock()
 	defer s.sealMu.Unlock()
-	lo := []byte{prefixChunk}
-	hi := chunkDayPrefix(firstKept)
+	// The day before which every tenant is dropped, per kind.
+	allRaw := int32(math.MaxInt32)
+	allTier := make([]int32, len(s.opts.Tiers))
+	for i := range allTier {
+		allTier[i] = math.MaxInt32
+	}
+	for _, k := range kept {
+		allRaw = min(allRaw, k.raw)
+		for i, d := range k.tiers {
+			allTier[i] = min(allTier[i], d)
+		}
+	}
 	pb := s.db.NewBatch()
 	defer pb.Close()
-	_ = pb.DeleteRange(lo, hi, nil)
-	_ = pb.DeleteRange([]byte{prefixSeriesDay}, seriesDayPrefix(firstKept), nil)
-	_ = pb.DeleteRange([]byte{prefixHistChunk}, histDayPrefix(firstKept), nil)
+	var compact [][2][]byte
+	dropRange := func(lo, hi []byte) {
+		_ = pb.DeleteRange(lo, hi, nil)
+		compact = append(compact, [2][]byte{lo, hi})
+	}
+	if allRaw > math.MinInt32 {
+		dropRange([]byte{prefixChunk}, chunkDayPrefix(allRaw))
+		_ = pb.DeleteRange([]byte{prefixSeriesDay}, seriesDayPrefix(allRaw), nil)
+		dropRange([]byte{prefixHistChunk}, histDayPrefix(allRaw))
+	}
+	for i, t := range s.opts.Tiers {
+		if allTier[i] > math.MinInt32 {
+			res := t.Resolution.Milliseconds()
+			dropRange(tierResPrefix(res), tierDayPrefix(res, allTier[i]))
+		}
+	}
 
-	cutoff := dayStart(firstKept)
+	// Tenants that keep less than the others: their own days, from the
+	// oldest they hold.
+	type span struct{ rawFrom, tierFrom int32 }
+	from := map[uint32]*span{}
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	all := s.allSeries()
+	for _, ms := range all {
+		sp := from[ms.tenant]
+		if sp == nil {
+			sp = &span{rawFrom: math.MaxInt32, tierFrom: math.MaxInt32}
+			from[ms.tenant] = sp
+		}
+		ms.mu.Lock()
+		if ms.mu.minDay <= ms.mu.maxDay {
+			sp.rawFrom = min(sp.rawFrom, ms.mu.minDay)
+		}
+		if ms.mu.tierMinDay <= ms.mu.tierMaxDay {
+			sp.tierFrom = min(sp.tierFrom, ms.mu.tierMinDay)
+		}
+		ms.mu.Unlock()
+	}
+	for tid, k := range kept {
+		sp := from[tid]
+		if sp == nil {
+			continue
+		}
+		for d := max(sp.rawFrom, allRaw); d < k.raw; d++ {
+			tenantDay := func(p []byte) []byte {
+				return binary.BigEndian.AppendUint32(p, tid)
+			}
+			lo := tenantDay(chunkDayPrefix(d))
+			dropRange(lo, prefixEnd(lo))
+			lo = tenantDay(seriesDayPrefix(d))
+			_ = pb.DeleteRange(lo, prefixEnd(lo), nil)
+			lo = tenantDay(histDayPrefix(d))
+			dropRange(lo, prefixEnd(lo))
+		}
+		for i, t := range s.opts.Tiers {
+			res := t.Resolution.Milliseconds()
+			for d := max(sp.tierFrom, allTier[i]); d < k.tiers[i]; d++ {
+				lo := tierTenantDayPrefix(res, d, tid)
+				dropRange(lo, prefixEnd(lo))
+			}
+		}
+	}
+
 	var gone []*memSeries
 	// Writers look series up under appendMu: holding it, no writer can
 	// append to a series we are about to forget.
-	s.appendMu.Lock()
-	defer s.appendMu.Unlock()
-	for _, ms := range s.allSeries() {
+	for _, ms := range all {
+		k := kept[ms.tenant]
+		if k == nil {
+			continue
+		}
+		cutoff := dayStart(k.raw)
+		if k.raw == math.MinInt32 {
+			cutoff = math.MinInt64
+		}
 		if ms.minT.Load() < cutoff {
 			ms.minT.Store(min(cutoff, ms.maxT.Load()))
 		}
-		ms.mu.Lock()
-		if ms.mu.minDay < firstKept {
-			ms.mu.minDay = firstKept
+		tierKept := int32(math.MaxInt32) // the oldest day any tier keeps
+		for _, d := range k.tiers {
+			tierKept = min(tierKept, d)
 		}
-		empty := ms.mu.maxDay < firstKept && !ms.hasUnsealedLocked()
+		ms.mu.Lock()
+		if ms.mu.minDay < k.raw {
+			ms.mu.minDay = k.raw
+		}
+		if ms.mu.tierMinDay < tierKept {
+			ms.mu.tierMinDay = tierKept
+		}
+		empty := ms.mu.maxDay < k.raw && !ms.hasUnsealedLocked() && ms.mu.tierMaxDay < ms.mu.tierMinDay
 		if empty {
 			ms.mu.deleted = true
 			ms.gone.Store(true)
@@ -103,6 +256,7 @@ func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
 		if empty {
 			gone = append(gone, ms)
 			_ = pb.Delete(seriesKey(ms.tenant, ms.ref), nil)
+			_ = pb.Delete(tierRangeKey(ms.tenant, ms.ref), nil)
 		}
 	}
 	if err := pb.Commit(pebble.NoSync); err != nil {
@@ -116,17 +270,99 @@ func (s *shard) dropBefore(ctx context.Context, firstKept int32) error {
 	}
 	s.unpublish(gone)
 	if len(gone) > 0 {
-		s.log.Info("retention removed series", "series", len(gone), "before_day", firstKept)
+		s.log.Info("retention removed series", "series", len(gone))
 	}
 	// Range deletions reclaim space once compacted; do it now for the
-	// dropped span, which is cheap because whole files go.
-	if err := s.db.Compact(ctx, lo, hi, false); err != nil {
-		return fmt.Errorf("compact dropped days: %w", err)
-	}
-	if err := s.db.Compact(ctx, []byte{prefixHistChunk}, histDayPrefix(firstKept), false); err != nil {
-		return fmt.Errorf("compact dropped days of histograms: %w", err)
+	// dropped spans, which is cheap because whole files go.
+	for _, c := range compact {
+		if err := s.db.Compact(ctx, c[0], c[1], false); err != nil {
+			return fmt.Errorf("compact dropped days: %w", err)
+		}
 	}
 	return nil
+}
+
+// applySizeRetention drops the oldest day of every shard, raw samples
+// and tier buckets alike, while the DB is larger than Options.MaxBytes.
+func (db *DB) applySizeRetention(ctx context.Context) error {
+	if db.opts.MaxBytes <= 0 {
+		return nil
+	}
+	today := dayOf(db.opts.Now().UnixMilli())
+	for range 1000 {
+		size := db.diskBytes()
+		if size <= db.opts.MaxBytes {
+			return nil
+		}
+		oldest := int32(math.MaxInt32)
+		for _, sh := range db.shards {
+			d, err := sh.oldestDay()
+			if err != nil {
+				return err
+			}
+			oldest = min(oldest, d)
+		}
+		if oldest >= today {
+			db.opts.Logger.Warn("over the size bound with nothing older than today to drop", "bytes", size, "max_bytes", db.opts.MaxBytes)
+			return nil
+		}
+		db.opts.Logger.Info("size bound: dropping the oldest day", "day", time.UnixMilli(dayStart(oldest)).UTC().Format(time.DateOnly), "bytes", size, "max_bytes", db.opts.MaxBytes)
+		db.stats.daysDroppedBySize.Add(1)
+		for _, sh := range db.shards {
+			kept := keptDays{}
+			sh.idxMu.RLock()
+			for id := range sh.tenantByID {
+				k := &tenantKept{raw: oldest + 1, tiers: make([]int32, len(db.opts.Tiers))}
+				for i := range k.tiers {
+					k.tiers[i] = oldest + 1
+				}
+				kept[id] = k
+			}
+			sh.idxMu.RUnlock()
+			if err := sh.dropDays(ctx, kept); err != nil {
+				return fmt.Errorf("shard %d: %w", sh.id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// diskBytes is the disk the DB takes now.
+func (db *DB) diskBytes() int64 {
+	var n int64
+	for _, sh := range db.shards {
+		n += int64(sh.db.Metrics().DiskSpaceUsage()) + sh.wal.Size()
+	}
+	return n
+}
+
+// oldestDay is the oldest day the shard holds raw samples or tier
+// buckets of (math.MaxInt32: none).
+func (s *shard) oldestDay() (int32, error) {
+	oldest := int32(math.MaxInt32)
+	first := func(lo []byte, dayAt int) error {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		if it.First() && len(it.Key()) >= dayAt+4 {
+			oldest = min(oldest, getDay(it.Key()[dayAt:]))
+		}
+		return it.Error()
+	}
+	if err := first([]byte{prefixChunk}, 1); err != nil {
+		return 0, err
+	}
+	if err := first([]byte{prefixHistChunk}, 1); err != nil {
+		return 0, err
+	}
+	for _, t := range s.opts.Tiers {
+		if err := first(tierResPrefix(t.Resolution.Milliseconds()), 5); err != nil {
+			return 0, err
+		}
+	}
+	return oldest, nil
 }
 
 // unpublish removes series from the index.

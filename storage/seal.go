@@ -172,7 +172,7 @@ func mergeFrozen(fz []*frozenChunk, ts []int64, vs []float64) ([]int64, []float6
 // writeSamples stores sorted unique samples of ms into pb, merging them
 // with any chunks already on disk that overlap them (new samples win).
 func (s *shard) writeSamples(pb *pebble.Batch, ms *memSeries, ts []int64, vs []float64, diskMaxT int64) error {
-	cutoff := s.retentionCutoff()
+	cutoff := s.rawCutoffOf(ms.tenant)
 	var key []byte
 	for i := 0; i < len(ts); {
 		day := dayOf(ts[i])
@@ -207,6 +207,7 @@ func (s *shard) writeSamples(pb *pebble.Batch, ms *memSeries, ts []int64, vs []f
 			}
 			s.stats.bytesSealed.Add(int64(len(enc)))
 			s.stats.samplesSealed.Add(int64(n))
+			s.markDirty(pb, dts[0], dts[n-1])
 			dts, dvs = dts[n:], dvs[n:]
 		}
 	}

@@ -44,6 +44,10 @@ type memSeries struct {
 		minDay    int32              // days recorded as series-day keys
 		maxDay    int32              // (maxDay < minDay: none)
 		deleted   bool
+		// tierMinDay and tierMaxDay bound the days of the series' tier
+		// blocks (tierMaxDay < tierMinDay: none); retention may have
+		// dropped the oldest since.
+		tierMinDay, tierMaxDay int32
 		// hist holds the native histogram samples; nil for a series
 		// that never had one.
 		hist *histLane
@@ -65,6 +69,7 @@ func newMemSeries(ref uint64, tenant uint32, lset labels.Labels) *memSeries {
 	s.maxT.Store(math.MinInt64)
 	s.mu.diskMaxT = math.MinInt64
 	s.mu.minDay, s.mu.maxDay = math.MaxInt32, math.MinInt32
+	s.mu.tierMinDay, s.mu.tierMaxDay = math.MaxInt32, math.MinInt32
 	return s
 }
 

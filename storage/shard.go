@@ -59,6 +59,9 @@ type shard struct {
 	chunkGen atomic.Uint64
 	sealCh   chan *memSeries
 
+	// tiers is the state of the downsampling tiers (tier_build.go).
+	tiers tierState
+
 	// maintainMu serialises maintain: the background loop, DB.Flush and
 	// Close may all call it at once.
 	maintainMu sync.Mutex
@@ -398,6 +401,9 @@ func (s *shard) load() error {
 	if err := dit.Error(); err != nil {
 		return err
 	}
+	if err := s.loadTiers(); err != nil {
+		return fmt.Errorf("load tiers: %w", err)
+	}
 	return s.loadHistograms()
 }
 
@@ -459,6 +465,7 @@ func (s *shard) replay() (int, error) {
 				return nil // deleted later, or never durable
 			}
 			ms.mu.Lock()
+			s.markWritten(samples)
 			for _, smp := range samples {
 				// Segment 0: replayed samples pin the whole log until
 				// they are sealed.
@@ -675,6 +682,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 	for i := range items {
 		ms := series[i]
 		ms.mu.Lock()
+		s.markWritten(items[i].samples)
 		for _, smp := range items[i].samples {
 			r := ms.appendLocked(smp.T, smp.V, pos.Segment, now, s.opts.HeadChunkSamples, s.maxOOO())
 			if r.newDay {

@@ -30,6 +30,7 @@ func (db *DB) afterWrite(ctx context.Context, tenant string, b *Batch, st WriteS
 		out.Samples += st.Samples
 		out.Histograms += st.Histograms
 		out.Exemplars += st.Exemplars
+		out.DroppedOld += st.DroppedOld
 	}
 	return nil
 }

@@ -11,6 +11,10 @@ type WriteStats struct {
 	Samples    int
 	Histograms int
 	Exemplars  int
+	// DroppedOld counts the samples (floats and histograms) dropped
+	// because they are older than their tenant's raw retention: the write
+	// succeeds without them, and the answer says how many.
+	DroppedOld int
 }
 
 type writeStatsKey struct{}

@@ -125,6 +125,11 @@ func (a *queries) run(r *Request, tenant string, eval func(context.Context) (*qu
 		return nil, err
 	}
 	a.meter.Add(tenant, metering.Queries, 1)
+	// Which downsampling tier answered (docs/retention.md), and how much
+	// was read for it.
+	hd := &r.Ctx.Response.Header
+	hd.Set("X-Tsdb-Tier", res.Tier)
+	hd.Set("X-Tsdb-Samples-Read", strconv.FormatInt(res.SamplesRead, 10))
 	return annotated{data: resultJSON{res}, warnings: res.Warnings, infos: res.Infos}, nil
 }
 
@@ -331,6 +336,12 @@ func (x resultJSON) AppendJSON(b []byte) []byte {
 			b = append(b, '}')
 		}
 		b = append(b, ']')
+	}
+	if res.Tier != "" && res.Tier != "raw" {
+		// Only when a tier answered: raw answers stay byte for byte
+		// Prometheus's.
+		b = append(b, `,"tier":`...)
+		b = appendJSONString(b, res.Tier)
 	}
 	return append(b, '}')
 }

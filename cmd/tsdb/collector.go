@@ -21,6 +21,7 @@ type statMetric struct {
 var statMetrics = []statMetric{
 	{"tsdb_samples_written_total", "Samples accepted and durable.", true, func(s storage.Stats) float64 { return float64(s.SamplesWritten) }},
 	{"tsdb_samples_dropped_total", "Samples dropped because they are older than retention.", true, func(s storage.Stats) float64 { return float64(s.SamplesDropped) }},
+	{"tsdb_retention_size_days_dropped_total", "Oldest days dropped to keep the data folder under --retention.max-bytes.", true, func(s storage.Stats) float64 { return float64(s.DaysDroppedBySize) }},
 	{"tsdb_series_created_total", "Series created.", true, func(s storage.Stats) float64 { return float64(s.SeriesCreated) }},
 	{"tsdb_active_series", "Series held by the database.", false, func(s storage.Stats) float64 { return float64(s.Series) }},
 	{"tsdb_chunks_sealed_total", "Chunks written to disk.", true, func(s storage.Stats) float64 { return float64(s.ChunksSealed) }},

@@ -33,6 +33,8 @@ type serveConfig struct {
 	listen          string
 	dataDir         string
 	retention       time.Duration
+	retentionTiers  tiersFlag
+	maxBytes        int64
 	shards          int
 	maxSeries       int
 	enableAdmin     bool
@@ -76,6 +78,15 @@ type serveConfig struct {
 	snapshotMaxAge  time.Duration
 }
 
+// rawRetention is the raw samples' retention: --retention, or the raw:
+// entry of --retention.tiers.
+func (c *serveConfig) rawRetention() time.Duration {
+	if c.retentionTiers.hasRaw {
+		return c.retentionTiers.raw
+	}
+	return c.retention
+}
+
 // snapshotDir is where the admin API takes snapshots.
 func (c *serveConfig) snapshotDir() string { return filepath.Join(c.dataDir, "snapshots") }
 
@@ -87,6 +98,8 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:9090", "`HOST:PORT` to serve the HTTP API on")
 	fs.StringVar(&c.dataDir, "data", "data", "data `folder`; created if missing")
 	durationVar(fs, &c.retention, "retention", 0, "how long to keep samples, from the wall clock (e.g. 30d, 1y); 0 keeps everything")
+	fs.Var(&c.retentionTiers, "retention.tiers", "downsampling tiers and how long each is kept, finest first, e.g. raw:30d,5m:1y,1h:5y (raw: sets --retention; 0 keeps forever); queries over long ranges read the coarsest tier that answers them exactly")
+	fs.Int64Var(&c.maxBytes, "retention.max-bytes", 0, "most bytes the data folder may take: beyond it the oldest whole days (raw and tiers, every tenant) are dropped first, hourly; 0 is unbounded")
 	fs.IntVar(&c.shards, "shards", 0, "number of storage shards for a new data folder; 0 means one per CPU core")
 	fs.IntVar(&c.maxSeries, "storage.max-series", 0, "most series the database may hold; writes creating more get 400; 0 is unlimited")
 	fs.IntVar(&c.maxExemplars, "storage.exemplars.exemplars-limit", 100_000, "exemplars kept per tenant, the newest replacing the oldest (as Prometheus' storage.exemplars.max_exemplars); 0: none kept")

@@ -225,7 +225,10 @@ func (s *server) openStorage(lc *lifecycle) error {
 	s.limiter = limits.New(s.fcfg.Limits, nil)
 	db, err := storage.Open(cfg.dataDir, &storage.Options{
 		Shards:              cfg.shards,
-		Retention:           cfg.retention,
+		Retention:           cfg.rawRetention(),
+		Tiers:               cfg.retentionTiers.tiers,
+		TenantRetention:     func(t string) storage.RetentionPolicy { return s.limiter.Config().For(t).RetentionPolicy() },
+		MaxBytes:            cfg.maxBytes,
 		MaxSeries:           cfg.maxSeries,
 		TenantMaxSeries:     func(t string) int { return s.limiter.Config().For(t).MaxSeries },
 		WarmBytes:           64 << 20,                             // the newest chunks into the block cache after a restart
@@ -245,7 +248,7 @@ func (s *server) openStorage(lc *lifecycle) error {
 		return nil
 	})
 	s.db = db
-	log.Info("storage opened", "dir", cfg.dataDir, "took", time.Since(s.started), "retention", cfg.retention)
+	log.Info("storage opened", "dir", cfg.dataDir, "took", time.Since(s.started), "retention", cfg.rawRetention(), "tiers", cfg.retentionTiers.String(), "max_bytes", cfg.maxBytes)
 	if cfg.snapshotMaxAge > 0 { // a killed backup leaves its snapshot, pinning disk space
 		gone, err := db.RemoveSnapshots(cfg.snapshotDir(), time.Now().Add(-cfg.snapshotMaxAge))
 		for _, si := range gone {
@@ -586,7 +589,7 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		QueryTimeout: cfg.queryTimeout, MaxConcurrentQueries: cfg.queryMaxConc,
 		TenantQueryLimit: func(t string) int { return s.limiter.Config().For(t).MaxQueryConcurrency },
 		Version:          version,
-		Status:           web.Status{Flags: cfg.flags, Config: s.cstat.config, Runtime: s.cstat.runtime(cfg.retention)},
+		Status:           web.Status{Flags: cfg.flags, Config: s.cstat.config, Runtime: s.cstat.runtime(cfg.rawRetention())},
 	})
 	perIP := cfg.maxConnsPerIP
 	if perIP == 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/ingest/reqbody"
 	"github.com/emsdb/tsdb/ingest/writeerr"
 	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/tenancy"
@@ -215,7 +216,9 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, db, precision string, v2 bool)
 		h.failWrite(ctx, v2, err)
 		return
 	}
-	stored, bad, err := h.write(bg, tenant, db, body, prec)
+	var written storage.WriteStats
+	stored, bad, err := h.write(storage.WithWriteStats(bg, &written), tenant, db, body, prec)
+	reqbody.ReportDropped(ctx, &written)
 	if err != nil {
 		h.failWrite(ctx, v2, err)
 		return

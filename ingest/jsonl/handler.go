@@ -73,9 +73,11 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	reqbody.SetLabels(&b, extra)
-	if err := h.w.Write(bg, tenant, &b); err != nil {
+	var written storage.WriteStats
+	if err := h.w.Write(storage.WithWriteStats(bg, &written), tenant, &b); err != nil {
 		reqbody.Fail(ctx, err)
 		return
 	}
+	reqbody.ReportDropped(ctx, &written)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }

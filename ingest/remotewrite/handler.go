@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/emsdb/tsdb/ingest/reqbody"
 	"github.com/emsdb/tsdb/ingest/writeerr"
 	"github.com/emsdb/tsdb/internal/limits"
 	"github.com/emsdb/tsdb/internal/tenancy"
@@ -297,6 +298,9 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) (string, int, error) {
 	var written storage.WriteStats
 	if err := h.w.Write(storage.WithWriteStats(bg, &written), tenant, &st.batch); err != nil {
 		return ver, writeerr.Status(err), err
+	}
+	if written.DroppedOld > 0 {
+		ctx.Response.Header.Set(reqbody.DroppedHeader, strconv.Itoa(written.DroppedOld))
 	}
 	h.samples.Add(float64(written.Samples))
 	h.histograms.Add(float64(written.Histograms))

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -139,4 +140,16 @@ func Fail(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.Error(err.Error()+"\n", writeerr.Status(err))
 	writeerr.Answer(ctx, err)
+}
+
+// DroppedHeader is the response header that counts the samples of a write
+// dropped as older than the tenant's retention (storage.WriteStats): the
+// write succeeds without them, and says so.
+const DroppedHeader = "X-Tsdb-Samples-Dropped-Retention"
+
+// ReportDropped sets DroppedHeader when st dropped samples.
+func ReportDropped(ctx *fasthttp.RequestCtx, st *storage.WriteStats) {
+	if st.DroppedOld > 0 {
+		ctx.Response.Header.Set(DroppedHeader, strconv.Itoa(st.DroppedOld))
+	}
 }

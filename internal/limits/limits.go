@@ -27,6 +27,27 @@ type Limits struct {
 	MaxLabelNameLength  int     `yaml:"max_label_name_length"`
 	MaxLabelValueLength int     `yaml:"max_label_value_length"`
 	MaxQueryConcurrency int     `yaml:"max_query_concurrency"`
+	// Retention overrides --retention for the tenant's raw samples, and
+	// RetentionTiers the retention of each downsampling tier, by its
+	// resolution (--retention.tiers): {5m: 90d, 1h: 2y}. -1 keeps forever.
+	Retention      model.Duration            `yaml:"retention"`
+	RetentionTiers map[string]model.Duration `yaml:"retention_tiers"`
+}
+
+// RetentionPolicy is the tenant's retention overrides as storage takes
+// them; a tier key that is not a duration is ignored (Validate reports
+// it).
+func (l Limits) RetentionPolicy() storage.RetentionPolicy {
+	p := storage.RetentionPolicy{Raw: time.Duration(l.Retention)}
+	for k, v := range l.RetentionTiers {
+		if res, err := model.ParseDuration(k); err == nil {
+			if p.Tiers == nil {
+				p.Tiers = map[time.Duration]time.Duration{}
+			}
+			p.Tiers[time.Duration(res)] = time.Duration(v)
+		}
+	}
+	return p
 }
 
 // Config is the limits: section: defaults for every tenant and overrides
@@ -42,6 +63,11 @@ func (c *Config) Validate() error {
 		if l.MaxSeries < 0 || l.IngestRate < 0 || l.IngestBurst < 0 || l.MaxLabelsPerSeries < 0 ||
 			l.MaxLabelNameLength < 0 || l.MaxLabelValueLength < 0 || l.MaxQueryConcurrency < 0 {
 			return fmt.Errorf("limits %s: negative limit", who)
+		}
+		for k := range l.RetentionTiers {
+			if _, err := model.ParseDuration(k); err != nil {
+				return fmt.Errorf("limits %s: retention_tiers: %q is not a tier resolution: %v", who, k, err)
+			}
 		}
 		return nil
 	}
@@ -76,6 +102,19 @@ func (c *Config) For(tenant string) Limits {
 	pick(&l.MaxQueryConcurrency, o.MaxQueryConcurrency)
 	if o.IngestRate != 0 {
 		l.IngestRate = o.IngestRate
+	}
+	if o.Retention != 0 {
+		l.Retention = o.Retention
+	}
+	if len(o.RetentionTiers) > 0 {
+		merged := make(map[string]model.Duration, len(l.RetentionTiers)+len(o.RetentionTiers))
+		for k, v := range l.RetentionTiers {
+			merged[k] = v
+		}
+		for k, v := range o.RetentionTiers {
+			merged[k] = v
+		}
+		l.RetentionTiers = merged
 	}
 	return l
 }

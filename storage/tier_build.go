@@ -1,0 +1,544 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Building the tiers. Each shard builds its own, a few days at a time,
+// from the oldest day not yet built up to the last day that is sealed: a
+// day is built once its block's last millisecond (the first of the next
+// day) is older than MaxHeadAge, after which every sample of it has left
+// memory. Progress is one key per tier (0x0D res -> last day built),
+// committed with the day's last blocks; Pebble flushes memtables in
+// order, so after a crash either both are on disk or the days are built
+// again, and building a day again writes the same keys with the same
+// values. A write that lands in a day already built (backfill, a delete)
+// marks the day dirty (0x0E) in the same batch as its chunks; dirty days
+// are built again, and until then queries compute that day's buckets from
+// the raw samples.
+
+// tierSpanDays is how many days one pass reads per series.
+const tierSpanDays = 8
+
+// tierGroup is how many series are built, and committed, under one hold
+// of sealMu.
+const tierGroup = 256
+
+// tierState is a shard's progress in building its tiers.
+type tierState struct {
+	// buildMu serialises builds (the loop, BuildTiers).
+	buildMu sync.Mutex
+	// mark is the newest day any build has started to read: a seal or a
+	// delete in a day at or before it marks the day dirty.
+	mark atomic.Int32
+	gen  atomic.Uint64 // generations of dirty marks
+
+	mu struct {
+		sync.Mutex
+		built []int32          // per tier: every day up to it is built
+		dirty map[int32]uint64 // days built whose raw data changed since
+	}
+}
+
+// builtDay returns the last day built of tier i.
+func (t *tierState) builtDay(i int) int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mu.built[i]
+}
+
+// isDirty reports whether day d is dirty.
+func (t *tierState) isDirty(d int32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.mu.dirty[d]
+	return ok
+}
+
+// loadTiers restores the tiers' progress, dirty days and the series'
+// tier ranges.
+func (s *shard) loadTiers() error {
+	t := &s.tiers
+	t.mu.built = make([]int32, len(s.opts.Tiers))
+	t.mu.dirty = map[int32]uint64{}
+	for i := range t.mu.built {
+		t.mu.built[i] = math.MinInt32
+	}
+	t.mark.Store(math.MinInt32)
+	t.gen.Store(uint64(s.opts.Now().UnixNano()))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTierRange}, UpperBound: []byte{prefixTierDirty + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for valid := it.First(); valid; valid = it.Next() {
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		switch k[0] {
+		case prefixTierRange:
+			if len(k) != seriesKeyLen || len(v) != 8 {
+				return fmt.Errorf("%w: tier range key %x", ErrCorrupt, k)
+			}
+			tid, ref := binary.BigEndian.Uint32(k[1:]), binary.BigEndian.Uint64(k[5:])
+			if ti := s.tenantByID[tid]; ti != nil {
+				if ms := ti.series[ref]; ms != nil {
+					ms.mu.tierMinDay, ms.mu.tierMaxDay = getDay(v), getDay(v[4:])
+				}
+			}
+		case prefixTierBuilt:
+			if len(k) != 5 || len(v) != 4 {
+				return fmt.Errorf("%w: tier progress key %x", ErrCorrupt, k)
+			}
+			res := int64(binary.BigEndian.Uint32(k[1:])) * 1000
+			if i := s.opts.tierIndex(time.Duration(res) * time.Millisecond); i >= 0 {
+				t.mu.built[i] = getDay(v)
+				t.mark.Store(max(t.mark.Load(), getDay(v)))
+			}
+		case prefixTierDirty:
+			if len(k) != 5 || len(v) != 8 {
+				return fmt.Errorf("%w: tier dirty key %x", ErrCorrupt, k)
+			}
+			t.mu.dirty[getDay(k[1:])] = binary.BigEndian.Uint64(v)
+		}
+	}
+	return it.Error()
+}
+
+// markDirty records in pb that raw samples in [mint, maxt] changed, for the days whose blocks are built or being built.
+// The caller holds sealMu and commits pb.
+func (s *shard) markDirty(pb *pebble.Batch, mint, maxt int64) {
+	if len(s.opts.Tiers) == 0 {
+		return
+	}
+	mark := s.tiers.mark.Load()
+	first, last := tierDayOf(mint), tierDayOf(maxt)
+	if first > mark {
+		return
+	}
+	last = min(last, mark)
+	gen := s.tiers.gen.Add(1)
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], gen)
+	s.tiers.mu.Lock()
+	defer s.tiers.mu.Unlock()
+	for d := first; d <= last && d >= first; d++ {
+		_ = pb.Set(tierDirtyKey(d), v[:], nil)
+		s.tiers.mu.dirty[d] = gen
+	}
+}
+
+// markWritten marks dirty in memory the built days samples land in, so
+// that queries compute those days from the raw samples until they are
+// built again (the seal of the samples marks them on disk).
+func (s *shard) markWritten(samples []Sample) {
+	if len(s.opts.Tiers) == 0 || len(samples) == 0 {
+		return
+	}
+	lo, hi := samples[0].T, samples[0].T
+	for _, smp := range samples[1:] {
+		lo, hi = min(lo, smp.T), max(hi, smp.T)
+	}
+	mark := s.tiers.mark.Load()
+	first, last := tierDayOf(lo), min(tierDayOf(hi), mark)
+	if first > mark {
+		return
+	}
+	gen := s.tiers.gen.Add(1)
+	s.tiers.mu.Lock()
+	defer s.tiers.mu.Unlock()
+	for d := first; d <= last && d >= first; d++ {
+		s.tiers.mu.dirty[d] = gen
+	}
+}
+
+// BuildTiers builds every tier of every shard up to the last sealed day,
+// and again every dirty day, and returns when done or when ctx is. The DB
+// does this in the background every few minutes; tests and benchmarks
+// call it to have it done now.
+func (db *DB) BuildTiers(ctx context.Context) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	var errs []error
+	for _, sh := range db.shards {
+		if err := sh.buildTiers(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shard %d: %w", sh.id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// tierLoop builds the tiers every few minutes.
+func (db *DB) tierLoop() {
+	defer db.wg.Done()
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-db.quit; cancel() }()
+	for {
+		select {
+		case <-t.C:
+			if err := db.BuildTiers(ctx); err != nil && !errors.Is(err, ErrNotWritable) && ctx.Err() == nil {
+				db.opts.Logger.Error("build tiers", "err", err)
+			}
+		case <-db.quit:
+			return
+		}
+	}
+}
+
+// lastSealedDay is the newest day whose block can be built.
+func (s *shard) lastSealedDay() int32 {
+	return dayOf(s.opts.Now().Add(-s.opts.MaxHeadAge).UnixMilli()) - 1
+}
+
+func (s *shard) buildTiers(ctx context.Context) error {
+	if len(s.opts.Tiers) == 0 {
+		return nil
+	}
+	if err := s.h.err(); err != nil {
+		return err
+	}
+	t := &s.tiers
+	t.buildMu.Lock()
+	defer t.buildMu.Unlock()
+	last := s.lastSealedDay()
+	// The first block any series needs: the day before its first raw day
+	// (whose first millisecond ends that day's last bucket).
+	first := int32(math.MaxInt32)
+	for _, ms := range s.allSeries() {
+		ms.mu.Lock()
+		if ms.mu.minDay <= ms.mu.maxDay {
+			first = min(first, ms.mu.minDay-1)
+		}
+		ms.mu.Unlock()
+	}
+	if first == math.MaxInt32 {
+		return nil
+	}
+	t.mu.Lock()
+	built := slices.Clone(t.mu.built)
+	t.mu.Unlock()
+	from := int32(math.MaxInt32)
+	for _, b := range built {
+		if b == math.MinInt32 {
+			from = min(from, first)
+		} else {
+			from = min(from, max(b+1, first))
+		}
+	}
+	for d := from; d <= last && d >= from; d += tierSpanDays {
+		to := min(last, d+tierSpanDays-1)
+		if err := s.buildSpan(ctx, d, to, false); err != nil {
+			return err
+		}
+		if to == math.MaxInt32 {
+			break
+		}
+	}
+	return s.rebuildDirty(ctx)
+}
+
+// rebuildDirty builds again the dirty days, and clears each one's mark
+// if no new write marked it meanwhile.
+func (s *shard) rebuildDirty(ctx context.Context) error {
+	t := &s.tiers
+	t.mu.Lock()
+	dirty := make(map[int32]uint64, len(t.mu.dirty))
+	for d, g := range t.mu.dirty {
+		dirty[d] = g
+	}
+	t.mu.Unlock()
+	days := make([]int32, 0, len(dirty))
+	for d := range dirty {
+		days = append(days, d)
+	}
+	slices.Sort(days)
+	for _, d := range days {
+		if err := s.buildSpan(ctx, d, d, true); err != nil {
+			return err
+		}
+		s.sealMu.Lock()
+		t.mu.Lock()
+		var err error
+		if g, ok := t.mu.dirty[d]; ok && g == dirty[d] {
+			delete(t.mu.dirty, d)
+			err = s.db.Delete(tierDirtyKey(d), pebble.NoSync)
+		}
+		t.mu.Unlock()
+		s.sealMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("clear dirty day %d: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// buildSpan builds the blocks of days [from, to] of every tier that has
+// not built them yet (every tier that has, when again), then records the
+// progress.
+func (s *shard) buildSpan(ctx context.Context, from, to int32, again bool) error {
+	t := &s.tiers
+	t.mu.Lock()
+	built := slices.Clone(t.mu.built)
+	t.mu.Unlock()
+	var todo []int // tiers to build
+	for i, b := range built {
+		if (again && b >= from) || (!again && b < to) {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if to > t.mark.Load() {
+		t.mark.Store(to) // before reading: later seals mark the days dirty
+	}
+	lo, hi := dayStart(from)+1, dayStart(to)+dayMillis
+	var list []*memSeries
+	for _, ms := range s.allSeries() {
+		if ms.maxT.Load() >= lo && ms.minT.Load() <= hi {
+			list = append(list, ms)
+		}
+	}
+	q := &querier{iters: map[*shard]*chunkReader{}}
+	defer func() {
+		for _, r := range q.iters {
+			_ = r.it.Close()
+		}
+	}()
+	b := &spanBuilder{s: s, q: q, from: from, to: to, again: again, built: built, todo: todo}
+	for i := 0; i < len(list); i += tierGroup {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := b.group(list[i:min(i+tierGroup, len(list))]); err != nil {
+			return err
+		}
+	}
+	if again {
+		return nil
+	}
+	// The progress, in a batch of its own after the blocks.
+	pb := s.db.NewBatch()
+	defer pb.Close()
+	var v [4]byte
+	putDay(v[:], to)
+	for _, i := range todo {
+		_ = pb.Set(tierBuiltKey(s.opts.Tiers[i].Resolution.Milliseconds()), v[:], nil)
+	}
+	if err := pb.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("commit tier progress: %w", err)
+	}
+	t.mu.Lock()
+	for _, i := range todo {
+		t.mu.built[i] = max(t.mu.built[i], to)
+	}
+	t.mu.Unlock()
+	return nil
+}
+
+// spanBuilder builds the blocks of a span of days, a group of series at a
+// time.
+type spanBuilder struct {
+	s        *shard
+	q        *querier
+	from, to int32
+	again    bool
+	built    []int32
+	todo     []int
+	aggs     []bucketAgg
+	key, val []byte
+}
+
+// group builds the blocks of list and commits them, under sealMu so that
+// no delete or seal of these series interleaves.
+func (b *spanBuilder) group(list []*memSeries) error {
+	s := b.s
+	s.sealMu.Lock()
+	defer s.sealMu.Unlock()
+	pb := s.db.NewBatch()
+	defer pb.Close()
+	if b.aggs == nil {
+		b.aggs = make([]bucketAgg, len(b.todo))
+		for j, i := range b.todo {
+			b.aggs[j].res = s.opts.Tiers[i].Resolution.Milliseconds()
+		}
+	}
+	lo, hi := dayStart(b.from)+1, dayStart(b.to)+dayMillis
+	for _, ms := range list {
+		ms.mu.Lock()
+		deleted, rawMin := ms.mu.deleted, ms.mu.minDay
+		tmin, tmax := ms.mu.tierMinDay, ms.mu.tierMaxDay
+		ms.mu.Unlock()
+		if deleted {
+			continue
+		}
+		it, err := s.iterator(b.q, ms, lo, hi)
+		if err != nil {
+			return fmt.Errorf("read series %d: %w", ms.ref, err)
+		}
+		hit, _ := it.(HistogramIterator)
+		for it.Next() {
+			if hit != nil && hit.AtHistogram() != nil {
+				continue // native histograms stay raw-only
+			}
+			t, v := it.At()
+			for j := range b.aggs {
+				b.aggs[j].add(t, v)
+			}
+		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("read series %d: %w", ms.ref, err)
+		}
+		nmin, nmax := tmin, tmax
+		for j, i := range b.todo {
+			res := b.aggs[j].res
+			bs := b.aggs[j].buckets()
+			for len(bs) > 0 {
+				day := tierDayOf(bs[0].End)
+				n := 1
+				for n < len(bs) && tierDayOf(bs[n].End) == day {
+					n++
+				}
+				dbs := bs[:n]
+				bs = bs[n:]
+				if !b.again && day <= b.built[i] {
+					continue
+				}
+				b.key = tierKey(b.key[:0], res, day, ms.tenant, ms.ref)
+				if day < rawMin {
+					// Raw day d is gone (or never was): these buckets
+					// come from the first millisecond of the next day
+					// only; keep the block built when it was whole.
+					var err error
+					if dbs, err = s.mergeExistingBlock(b.key, day, dbs); err != nil {
+						return err
+					}
+				}
+				b.val = encodeTierBlock(b.val[:0], day, res, dbs)
+				if err := pb.Set(b.key, b.val, nil); err != nil {
+					return err
+				}
+				nmin, nmax = min(nmin, day), max(nmax, day)
+			}
+		}
+		if nmin != tmin || nmax != tmax {
+			_ = pb.Set(tierRangeKey(ms.tenant, ms.ref), appendDays(nil, nmin, nmax), nil)
+			ms.mu.Lock()
+			ms.mu.tierMinDay, ms.mu.tierMaxDay = min(ms.mu.tierMinDay, nmin), max(ms.mu.tierMaxDay, nmax)
+			ms.mu.Unlock()
+		}
+	}
+	if pb.Empty() {
+		return nil
+	}
+	if err := pb.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("commit tier blocks: %w", err)
+	}
+	return nil
+}
+
+// mergeExistingBlock returns the buckets of the block stored at key, with
+// those of bs it lacks added, or bs when there is none.
+func (s *shard) mergeExistingBlock(key []byte, day int32, bs []Bucket) ([]Bucket, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return bs, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	old, err := decodeTierBlock(nil, day, v)
+	closer.Close()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Bucket, 0, len(old)+len(bs))
+	i, j := 0, 0
+	for i < len(old) || j < len(bs) {
+		switch {
+		case j == len(bs) || (i < len(old) && old[i].End < bs[j].End):
+			out = append(out, old[i])
+			i++
+		case i == len(old) || bs[j].End < old[i].End:
+			out = append(out, bs[j])
+			j++
+		default:
+			out = append(out, old[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out, nil
+}
+
+// deleteTierData deletes in pb the buckets of ms that hold samples in
+// [mint, maxt], of every tier (all of them and the series' tier range
+// when whole), and marks the days dirty so that what raw samples remain
+// are built again. The caller holds sealMu (or is replaying).
+func (s *shard) deleteTierData(pb *pebble.Batch, ms *memSeries, mint, maxt int64, whole bool) error {
+	if len(s.opts.Tiers) == 0 {
+		return nil
+	}
+	ms.mu.Lock()
+	tmin, tmax := ms.mu.tierMinDay, ms.mu.tierMaxDay
+	ms.mu.Unlock()
+	if !whole {
+		s.markDirty(pb, mint, maxt)
+	}
+	if tmin > tmax {
+		return nil
+	}
+	if whole {
+		_ = pb.Delete(tierRangeKey(ms.tenant, ms.ref), nil)
+	}
+	first, last := max(tmin, tierDayOf(mint)), min(tmax, tierDayOf(maxt))
+	if whole {
+		first, last = tmin, tmax
+	}
+	var key, val []byte
+	for _, t := range s.opts.Tiers {
+		res := t.Resolution.Milliseconds()
+		for d := first; d <= last && d >= first; d++ {
+			key = tierKey(key[:0], res, d, ms.tenant, ms.ref)
+			if whole || (mint <= dayStart(d)+1 && maxt >= dayStart(d)+dayMillis) {
+				_ = pb.Delete(key, nil)
+				continue
+			}
+			v, closer, err := s.db.Get(key)
+			if errors.Is(err, pebble.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			bs, err := decodeTierBlock(nil, d, v)
+			closer.Close()
+			if err != nil {
+				return err
+			}
+			kept := slices.DeleteFunc(bs, func(b Bucket) bool { return b.End >= mint && b.End-res < maxt })
+			if len(kept) == 0 {
+				_ = pb.Delete(key, nil)
+				continue
+			}
+			val = encodeTierBlock(val[:0], d, res, kept)
+			_ = pb.Set(key, val, nil)
+		}
+	}
+	return nil
+}
