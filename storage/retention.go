@@ -25,7 +25,6 @@ func retentionCutoff(o *Options) int64 {
 	return o.Now().Add(-o.Retention).UnixMilli()
 }
 
-
 // rawCutoff is the oldest timestamp of tenant's raw samples kept.
 func (db *DB) rawCutoff(tenant string) int64 {
 	return cutoffOf(&db.opts, db.opts.rawRetention(tenant))
