@@ -74,7 +74,11 @@ func evalView(ev *kpi.Evaluation, withPoints bool) map[string]any {
 func (h *kpis) list(r *Request, tenant string) (any, error) {
 	out := []map[string]any{}
 	for _, x := range h.e.Definitions(tenant) {
-		m := map[string]any{"definition": kpiView(x["definition"].(kpi.Definition)), "last": evalView(x["last"].(*kpi.Evaluation), false)}
+		m := map[string]any{"definition": kpiView(x["definition"].(kpi.Definition)), "last": evalView(x["last"].(*kpi.Evaluation), false),
+			"open_incident": x["incident"]}
+		if w, _ := x["warnings"].([]string); len(w) > 0 {
+			m["warnings"] = w
+		}
 		if f, ok := x["failure"].(*kpi.Failure); ok {
 			m["failure"] = f
 		}

@@ -177,3 +177,23 @@ func (m *Manager) Clear(tenant, key, reason string, at time.Time) bool {
 	}
 	return false
 }
+
+// CIOf names the CI an external incident with these labels (and CI, when
+// given) would be opened on: the named CI if it is configured, else the
+// first whose selector matches the labels; "" when there is none.
+func (m *Manager) CIOf(lbls map[string]string, ci string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ci != "" {
+		for i := range m.cfg.CIs {
+			if m.cfg.CIs[i].Name == ci {
+				return ci
+			}
+		}
+		return ""
+	}
+	if c := m.cfg.ciFor(labels.FromMap(lbls)); c != nil {
+		return c.Name
+	}
+	return ""
+}

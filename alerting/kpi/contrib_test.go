@@ -98,6 +98,10 @@ func TestContributors(t *testing.T) {
 	eng, err := New([]Definition{def}, query.NewEngine(db, nil), db, mgr, &Options{Now: clk.now})
 	require.NoError(t, err)
 
+	w, _ := eng.Definitions("default")[0]["warnings"].([]string)
+	require.Len(t, w, 1)
+	require.Contains(t, w[0], "match no CI")
+
 	var warned *Evaluation
 	for at := t0.Add(30 * time.Minute); at.Before(t0.Add(8 * time.Hour)); at = at.Add(time.Hour) {
 		clk.set(at)

@@ -56,6 +56,17 @@ type kpiState struct {
 	last    *Evaluation
 	fresh   bool     // no evaluation since start: incidents may be left open
 	failure *Failure // the running failure of evaluations, nil when the last one worked
+	// incident is the open predicted-breach or breach incident raised
+	// since start ("" when none).
+	incident string
+	// warnings are the definition's loose ends found at load (no CI).
+	warnings []string
+}
+
+// ciMatcher is what Incidents may also do: name the CI an incident would
+// be opened on (itsm.Manager.CIOf).
+type ciMatcher interface {
+	CIOf(labels map[string]string, ci string) string
 }
 
 // Failure is why a KPI's evaluations fail: the error of the last one,
@@ -139,9 +150,32 @@ func New(defs []Definition, q query.Evaluator, w storage.Writer, inc Incidents, 
 			return nil, fmt.Errorf("kpi %s: defined twice", d.Name)
 		}
 		seen[d.Tenant+"/"+d.Name] = true
-		e.kpis = append(e.kpis, &kpiState{def: d, tracker: NewTracker(d.WarnProbability, d.Confirm), fresh: true})
+		k := &kpiState{def: d, tracker: NewTracker(d.WarnProbability, d.Confirm), fresh: true}
+		if m, ok := inc.(ciMatcher); ok && inc != nil {
+			k.warnings = ciWarnings(&d, m)
+			for _, w := range k.warnings {
+				o.Logger.Warn("kpi: "+w, "kpi", d.Name)
+			}
+		}
+		e.kpis = append(e.kpis, k)
 	}
 	return e, nil
+}
+
+// ciWarnings says when a KPI's incidents would have no CI (so no owner
+// group, impact or propagation): a CI it names that is not configured,
+// or labels that no CI's selector matches.
+func ciWarnings(d *Definition, m ciMatcher) []string {
+	var out []string
+	for _, ci := range d.CIs {
+		if m.CIOf(nil, ci) == "" {
+			out = append(out, fmt.Sprintf("kpi %s names CI %s, which is not configured", d.Name, ci))
+		}
+	}
+	if len(d.CIs) == 0 && m.CIOf(d.Labels, "") == "" {
+		out = append(out, fmt.Sprintf("kpi %s: its labels %v match no CI: its incidents get no CI, owner group or impact (add cis: or labels a CI's selector matches)", d.Name, d.Labels))
+	}
+	return out
 }
 
 // Run evaluates every KPI on its interval until ctx ends.
@@ -206,6 +240,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 	}
 	tr := k.tracker.Observe(now, d.wrongSide(ev.Value) && !ev.Holiday, a.Probability, eta)
 	ev.State, ev.Transition = k.tracker.State, tr.String()
+	ev.breached()
 	if ev.State != StateOK {
 		since := now
 		if ev.State == StateWarning && !k.tracker.TurnedAt.IsZero() {
@@ -213,7 +248,13 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 		}
 		e.explain(ctx, d, ev, since)
 	}
-	ev.Incident = e.incidents(k, ev, tr, now)
+	if id := e.incidents(k, ev, tr, now); id != "" {
+		k.incident = id
+	}
+	if tr == Cancel || tr == Recover {
+		k.incident = ""
+	}
+	ev.Incident = k.incident
 	k.fresh = false
 	k.last = ev
 	if err := e.write(ctx, d, ev, now); err != nil {
@@ -281,6 +322,7 @@ func (e *Engine) EvaluateAt(ctx context.Context, tenant, name string, at time.Ti
 		ev = x
 	}
 	ev.State = tr.State
+	ev.breached()
 	if ev.State != StateOK {
 		since := at
 		if ev.State == StateWarning && !tr.TurnedAt.IsZero() {
@@ -289,6 +331,14 @@ func (e *Engine) EvaluateAt(ctx context.Context, tenant, name string, at time.Ti
 		e.explain(ctx, &d, ev, since)
 	}
 	return ev, &d, nil
+}
+
+// breached drops the expected breach of an evaluation whose KPI is past
+// its target: it is not expected, it happened.
+func (ev *Evaluation) breached() {
+	if ev.State == StateBreached {
+		ev.ETA, ev.ETAEarly, ev.ETALate, ev.TimeToBreach = nil, nil, nil, ""
+	}
 }
 
 // explain sets ev's contributors: the KPI's change from a baseline before
@@ -524,7 +574,7 @@ func (e *Engine) Definitions(tenant string) []map[string]any {
 			continue
 		}
 		k.mu.Lock()
-		m := map[string]any{"definition": k.def, "last": k.last}
+		m := map[string]any{"definition": k.def, "last": k.last, "incident": k.incident, "warnings": k.warnings}
 		if k.failure != nil {
 			f := *k.failure
 			m["failure"] = &f

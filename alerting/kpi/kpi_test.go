@@ -161,6 +161,18 @@ func TestPredictedBreachThenRealBreach(t *testing.T) {
 	require.Equal(t, "PaymentGatewaySlow", inc.ProbableCauses[0].Alertname)
 	require.Contains(t, inc.Timeline[len(inc.Timeline)-1].Detail, "became a real breach: "+breach)
 
+	// Past the target, the KPI names its open breach incident and no
+	// longer expects a breach.
+	last, _, err := eng.Last("default", "checkout_success")
+	require.NoError(t, err)
+	require.Equal(t, StateBreached, last.State)
+	require.Nil(t, last.ETA, "a breach that happened is not expected")
+	require.Empty(t, last.TimeToBreach)
+	require.Equal(t, breach, last.Incident)
+	defs := eng.Definitions("default")
+	require.Equal(t, breach, defs[0]["incident"])
+	require.Empty(t, defs[0]["warnings"], "the KPI's labels match CI checkout")
+
 	real, ok := mgr.Incident("default", breach)
 	require.True(t, ok)
 	require.Equal(t, "kpi_breach", real.Kind)
@@ -192,6 +204,7 @@ func TestPredictedBreachThenRealBreach(t *testing.T) {
 	ev, err = eng.Evaluate(ctx, "default", "checkout_success")
 	require.NoError(t, err)
 	require.Equal(t, "recover", ev.Transition)
+	require.Empty(t, ev.Incident, "none open")
 	real, _ = mgr.Incident("default", breach)
 	require.Equal(t, itsm.StatusResolved, real.Status)
 }

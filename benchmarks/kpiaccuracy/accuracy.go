@@ -225,6 +225,7 @@ type Outcome struct {
 	Lead        time.Duration // breach time − start of that warning
 	Warnings    int           // warnings raised
 	False       int           // warnings not followed by a breach within the horizon
+	Early       int           // of those, warnings of a breach that came later
 }
 
 // Replay runs a case through the calendar, kpi.Predict and kpi.Tracker.
@@ -281,6 +282,9 @@ func Replay(c Case) (Outcome, error) {
 	for _, x := range warns {
 		if c.BreachAt < 0 || c.BreachAt-x > h {
 			o.False++
+			if c.BreachAt >= 0 {
+				o.Early++
+			}
 		}
 	}
 	return o, nil
@@ -290,6 +294,7 @@ func Replay(c Case) (Outcome, error) {
 type Tally struct {
 	Cases, Breaches, WarnedAhead1h int
 	Warnings, FalseWarnings        int
+	EarlyWarnings                  int // false ones of a breach that came, later than the horizon
 	NoBreachCasesWarned            int
 	leads                          []float64
 }
@@ -298,6 +303,7 @@ func (t *Tally) add(o Outcome) {
 	t.Cases++
 	t.Warnings += o.Warnings
 	t.FalseWarnings += o.False
+	t.EarlyWarnings += o.Early
 	switch {
 	case o.Breach:
 		t.Breaches++
@@ -390,20 +396,20 @@ func tally(m map[string]*Tally, k string) *Tally {
 // Markdown renders the report as tables: the whole, by cadence, by kind.
 func (r Report) Markdown() string {
 	var b strings.Builder
-	head := "| cases | breaches | warned ≥1h ahead | recall | warnings | false | false share | no-breach cases warned | median lead |\n|---|---|---|---|---|---|---|---|---|\n"
+	cols := "cases | breaches | warned ≥1h ahead | recall | warnings | false (early) | false share | no-breach cases warned | median lead |"
 	line := func(name string, t Tally) string {
-		return fmt.Sprintf("| %s%d | %d | %d | %.1f%% | %d | %d | %.1f%% | %d | %s |\n", name, t.Cases, t.Breaches, t.WarnedAhead1h, 100*t.Recall1h(),
-			t.Warnings, t.FalseWarnings, 100*t.FalseShare(), t.NoBreachCasesWarned, t.MedianLead())
+		return fmt.Sprintf("| %s%d | %d | %d | %.1f%% | %d | %d (%d) | %.1f%% | %d | %s |\n", name, t.Cases, t.Breaches, t.WarnedAhead1h, 100*t.Recall1h(),
+			t.Warnings, t.FalseWarnings, t.EarlyWarnings, 100*t.FalseShare(), t.NoBreachCasesWarned, t.MedianLead())
 	}
-	b.WriteString(head)
+	b.WriteString("| " + cols + "\n|---|---|---|---|---|---|---|---|---|\n")
 	b.WriteString(line("", r.Tally))
-	b.WriteString("\n| cadence | cases | breaches | warned ≥1h ahead | recall | warnings | false | false share | no-breach cases warned | median lead |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n| cadence | " + cols + "\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range Worlds {
 		if t := r.ByWorld[w.Name]; t != nil {
 			b.WriteString(line(w.Name+" | ", *t))
 		}
 	}
-	b.WriteString("\n| scenario | cases | breaches | warned ≥1h | false warnings | no-breach cases warned |\n|---|---|---|---|---|---|\n")
+	b.WriteString("\n| scenario | cases | breaches | warned ≥1h | false warnings (early) | no-breach cases warned |\n|---|---|---|---|---|---|\n")
 	keys := make([]string, 0, len(r.ByKind))
 	for k := range r.ByKind {
 		keys = append(keys, k)
@@ -411,7 +417,7 @@ func (r Report) Markdown() string {
 	sort.Strings(keys)
 	for _, k := range keys {
 		t := r.ByKind[k]
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d |\n", k, t.Cases, t.Breaches, t.WarnedAhead1h, t.FalseWarnings, t.NoBreachCasesWarned)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d (%d) | %d |\n", k, t.Cases, t.Breaches, t.WarnedAhead1h, t.FalseWarnings, t.EarlyWarnings, t.NoBreachCasesWarned)
 	}
 	return b.String()
 }
