@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/VictoriaMetrics/metricsql"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
@@ -237,7 +236,7 @@ func (ev *evaluator) selectTier(me *metricsql.MetricExpr, tr storage.TierInfo, m
 		sort.Slice(out, func(i, j int) bool { return labels.Compare(out[i].metric, out[j].metric) < 0 })
 	}
 	ev.samplesRead += int64(read)
-	ev.usedTier(model.Duration(tr.Resolution).String())
+	ev.usedTier(storage.TierName(tr.Resolution))
 	return out, true
 }
 

@@ -187,10 +187,13 @@ func TestUsageCrashExact(t *testing.T) {
 	}
 }
 
-// StoredBytes estimates each tenant's sealed chunks on disk: a tenant
-// with ten times the samples takes more, one with none takes nothing.
+// StoredBytes estimates each tenant's data on disk by tier: a tenant
+// with ten times the samples takes more, one with none takes nothing,
+// and once the hour tier is built it has bytes of its own, fewer than raw.
 func TestStoredBytesPerTenant(t *testing.T) {
-	db := st.Open(t, &storage.Options{Shards: 2})
+	now := time.UnixMilli(3 * 24 * 3600 * 1000) // two days after the samples
+	opts := &storage.Options{Shards: 2, Tiers: []storage.Tier{{Resolution: time.Hour}}, Now: func() time.Time { return now }}
+	db := st.Open(t, opts)
 	rng := rand.New(rand.NewPCG(1, 2))
 	write := func(tenant string, series int) {
 		var b storage.Batch
@@ -207,14 +210,29 @@ func TestStoredBytesPerTenant(t *testing.T) {
 	write("big", 50)
 	bytes, err := db.StoredBytes()
 	require.NoError(t, err)
-	require.Zero(t, bytes["big"], "nothing sealed yet")
+	require.Zero(t, bytes["big"]["raw"], "nothing sealed yet")
 	require.NoError(t, db.Flush())
 	bytes, err = db.StoredBytes()
 	require.NoError(t, err)
 	t.Logf("stored bytes: %v", bytes)
 	// 8 bytes of noise per sample, at least, once compressed.
-	require.Greater(t, bytes["big"], int64(50*2000*6))
-	require.Greater(t, bytes["small"], int64(5*2000*6))
-	require.Greater(t, bytes["big"], 5*bytes["small"])
-	require.Zero(t, bytes["none"])
+	require.Greater(t, bytes["big"]["raw"], int64(50*2000*6))
+	require.Greater(t, bytes["small"]["raw"], int64(5*2000*6))
+	require.Greater(t, bytes["big"]["raw"], 5*bytes["small"]["raw"])
+	require.Zero(t, bytes["none"]["raw"])
+	require.Zero(t, bytes["big"]["1h"], "the tier is not built yet")
+
+	require.NoError(t, db.BuildTiers(context.Background()))
+	// NB: closing writes Pebble's memtables, where the new buckets are,
+	// into tables, which is all StoredBytes sees.
+	dir := db.Dir()
+	require.NoError(t, db.Close())
+	db, err = storage.Open(dir, opts)
+	require.NoError(t, err)
+	defer db.Close()
+	bytes, err = db.StoredBytes()
+	require.NoError(t, err)
+	t.Logf("stored bytes after the tier: %v", bytes)
+	require.Greater(t, bytes["big"]["1h"], int64(0))
+	require.Less(t, bytes["big"]["1h"], bytes["big"]["raw"])
 }

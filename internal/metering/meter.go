@@ -27,7 +27,8 @@ const (
 	BytesStored       = "bytes_stored"               // "." tier; the day's largest sample (a maximum)
 )
 
-// TierRaw is the storage tier of raw samples, the only one so far.
+// TierRaw is the storage tier of raw samples; downsampling tiers are
+// named by their resolution (storage.TierName).
 const TierRaw = "raw"
 
 // Store is where usage is kept: *storage.DB.
@@ -52,7 +53,7 @@ type Options struct {
 	ActiveSeries func() map[string]int
 	// StoredBytes returns each tenant's bytes on disk in the raw tier,
 	// sampled every BytesInterval.
-	StoredBytes func() (map[string]int64, error)
+	StoredBytes func() (map[string]map[string]int64, error)
 	// Limits and IngestRate (samples/s now) feed the report's limits.
 	Limits     func(tenant string) Limits
 	IngestRate func(tenant string) float64
@@ -213,9 +214,11 @@ func (m *Meter) SampleBytes() {
 		m.opts.Logger.Warn("bytes stored per tenant not estimated", "err", err)
 		return
 	}
-	for tenant, n := range by {
-		if n > 0 {
-			m.raise(tenant, BytesStored+"."+TierRaw, uint64(n))
+	for tenant, tiers := range by {
+		for tier, n := range tiers {
+			if n > 0 {
+				m.raise(tenant, BytesStored+"."+tier, uint64(n))
+			}
 		}
 	}
 }

@@ -47,7 +47,7 @@ func TestReportAcrossDaysAndRestarts(t *testing.T) {
 	newMeter := func(db *storage.DB) *metering.Meter {
 		return metering.New(metering.Options{Store: db, Now: clk.now, SampleInterval: time.Minute,
 			ActiveSeries: func() map[string]int { return active },
-			StoredBytes:  func() (map[string]int64, error) { return map[string]int64{"a": 5000}, nil },
+			StoredBytes:  func() (map[string]map[string]int64, error) { return map[string]map[string]int64{"a": {"raw": 5000, "1h": 700}}, nil },
 			Limits: func(tenant string) metering.Limits {
 				return map[string]metering.Limits{"a": {MaxSeries: 12, IngestRate: 1000}, "b": {MaxSeries: 100}}[tenant]
 			},
@@ -94,8 +94,8 @@ func TestReportAcrossDaysAndRestarts(t *testing.T) {
 		require.Equal(t, map[string]uint64{"remote_write": 30}, d0.SamplesIngestedByProtocol)
 		require.Equal(t, uint64(10), d0.ActiveSeriesMax)
 		require.InDelta(t, 10*30.0/3600, d0.SeriesHours, 1e-9)
-		require.Equal(t, uint64(5000), d0.BytesStored)
-		require.Equal(t, map[string]uint64{"raw": 5000}, d0.BytesStoredByTier)
+		require.Equal(t, uint64(5700), d0.BytesStored, "every tier")
+		require.Equal(t, map[string]uint64{"raw": 5000, "1h": 700}, d0.BytesStoredByTier)
 		require.Equal(t, uint64(2), d0.Queries)
 		require.Equal(t, uint64(7), d0.RuleEvaluations)
 		require.Equal(t, uint64(5), d1.SamplesIngested)
@@ -231,7 +231,7 @@ func TestCollector(t *testing.T) {
 	db := st.Open(t, &storage.Options{Now: clk.now})
 	m := metering.New(metering.Options{Store: db, Now: clk.now,
 		ActiveSeries: func() map[string]int { return map[string]int{"a": 3} },
-		StoredBytes:  func() (map[string]int64, error) { return map[string]int64{"a": 4096}, nil }})
+		StoredBytes:  func() (map[string]map[string]int64, error) { return map[string]map[string]int64{"a": {"raw": 4096}}, nil }})
 	writeN(t, metering.Tag("remote_write", db), "a", 3, 2)
 	m.Add("a", metering.Queries, 2)
 	require.NoError(t, m.Flush(context.Background()))
