@@ -123,9 +123,24 @@ func (s *shard) retentionKept() keptDays {
 		for i := range s.opts.Tiers {
 			k.tiers[i] = firstKept(s.opts, s.opts.tierRetention(ti.name, i))
 		}
+		k.raw = s.rawNeeded(k)
 		out[id] = k
 	}
 	return out
+}
+
+// rawNeeded is the first raw day k may drop up to: a raw day that a
+// tier still keeps but has not built yet stays, so that a tier whose
+// building lags (a crash loop, a full disk) loses nothing when raw
+// retention passes.
+func (s *shard) rawNeeded(k *tenantKept) int32 {
+	raw := k.raw
+	for i, keep := range k.tiers {
+		if keep < raw {
+			raw = min(raw, max(s.tiers.builtDay(i)+1, keep))
+		}
+	}
+	return raw
 }
 
 // dropDays deletes, for each tenant of kept, the raw chunks and

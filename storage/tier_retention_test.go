@@ -136,3 +136,39 @@ func TestRetentionBySize(t *testing.T) {
 		require.Equal(t, now.UnixMilli()-60_000, smp[len(smp)-1].T)
 	}
 }
+
+// Raw days a tier keeps but has not built yet stay past the raw
+// retention, so a tier whose building lags loses nothing; once built,
+// they go.
+func TestRawRetentionWaitsForTiers(t *testing.T) {
+	now := tierDay0.Add(2*24*time.Hour + 12*time.Hour)
+	opts := &storage.Options{Now: func() time.Time { return now }, Retention: 24 * time.Hour,
+		Tiers: []storage.Tier{{Resolution: time.Hour}}}
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, opts)
+	var b storage.Batch
+	b.Series = tierData(3, 4, 2) // four series, days 0 and 1
+	ctx := context.Background()
+	now = tierDay0.Add(time.Hour) // written while fresh
+	require.NoError(t, db.Write(ctx, "default", &b))
+	require.NoError(t, db.Close())
+
+	// Ten days later, nothing built yet: raw retention would drop every
+	// day, but the hour tier has not got them.
+	now = tierDay0.Add(10 * 24 * time.Hour)
+	db = st.OpenDir(t, dir, opts)
+	require.NoError(t, db.BuildTiers(ctx))
+	require.NoError(t, db.Close())
+	db = st.OpenDir(t, dir, opts)
+	got := readBuckets(t, db, "default", time.Hour, math.MinInt64, math.MaxInt64, anySeries)
+	require.Len(t, got, 4, "every series' buckets were built from raw days kept for them")
+	n := 0
+	for _, bs := range got {
+		n += len(bs)
+	}
+	require.GreaterOrEqual(t, n, 4*36, "a day and a half and more of hourly buckets per series")
+	by, err := db.StoredBytes()
+	require.NoError(t, err)
+	require.Zero(t, by["default"]["raw"], "built, the raw days went")
+	require.Positive(t, by["default"]["1h"])
+}
