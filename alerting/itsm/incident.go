@@ -830,7 +830,11 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string, ca
 			if inc.EscalationLevel >= p.steps() {
 				return nil, errkind.Mark(fmt.Errorf("incident %s is past the last step of escalation policy %s; name a group", id, p.Name), ErrInvalid)
 			}
-			m.fireStep(inc, p, who, strings.TrimSpace("escalated by hand "+reason), now)
+			why := "escalated by hand"
+			if reason != "" {
+				why += " (" + reason + ")"
+			}
+			m.fireStep(inc, p, who, why, now)
 			event = "escalated"
 			break
 		}

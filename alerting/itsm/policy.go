@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/emsdb/tsdb/internal/duration"
 )
 
 // EscalationPolicy pages in steps while an incident stays
@@ -71,7 +73,7 @@ func (p *EscalationPolicy) check() error {
 		}
 		if i > 0 && s.After < p.Steps[i-1].After {
 			return fmt.Errorf("itsm escalation policy %q: step %d: after %s is before step %d's %s (each counts from the opening)",
-				p.Name, i+1, time.Duration(s.After), i, time.Duration(p.Steps[i-1].After))
+				p.Name, i+1, duration.String(time.Duration(s.After)), i, duration.String(time.Duration(p.Steps[i-1].After)))
 		}
 	}
 	if p.Repeat < 0 {
