@@ -205,15 +205,12 @@ func (c *Config) Validate() error {
 		}
 		c.Maintenance[i].Source = "config"
 	}
-	for i := range c.EscalationPolicies {
-		if err := c.EscalationPolicies[i].check(); err != nil {
-			return err
-		}
+	// Checked again, with their names, when the Manager takes them.
+	if _, err := newSettings[EscalationPolicy]("policy", "escalation policy", "", c.EscalationPolicies); err != nil {
+		return err
 	}
-	for i := range c.Rotations {
-		if err := c.Rotations[i].check(); err != nil {
-			return err
-		}
+	if _, err := newSettings[Rotation]("rotation", "on-call rotation", "", c.Rotations); err != nil {
+		return err
 	}
 	for p := range c.SLA {
 		if !validPriority(p) {
