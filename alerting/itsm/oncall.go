@@ -232,9 +232,11 @@ type Shift struct {
 	Rotation string `json:"rotation"`
 	Person   string `json:"person"`
 	// Since and Until bound the person's time on call around the time
-	// asked about (Until is the next hand-over).
+	// asked about: Until is the next hand-over (none, and left out, for
+	// a rotation of one person without overrides ahead); Since the last
+	// (at least that long for a rotation of one).
 	Since time.Time `json:"since"`
-	Until time.Time `json:"until"`
+	Until time.Time `json:"until,omitzero"`
 	// Override is set when Person covers for the rotation's turn.
 	Override *Override `json:"override,omitempty"`
 	// Next are the next hand-overs after the time asked about.

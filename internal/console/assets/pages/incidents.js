@@ -387,7 +387,7 @@ function onCallNow(group) {
   api.get('/api/v1/oncall', { group }).then((shifts) => {
     const s = (shifts || [])[0];
     el.replaceChildren(s ? h('a', { href: '#/oncall' }, s.person) : '—',
-      s ? h('span', { class: 'muted' }, ' ' + t('inc.oncallUntil', fmtTime(s.until))) : '');
+      s && s.until ? h('span', { class: 'muted' }, ' ' + t('inc.oncallUntil', fmtTime(s.until))) : '');
   }, () => el.replaceChildren('—'));
   return el;
 }

@@ -10,7 +10,7 @@ import { t } from '../i18n.js';
 export async function render(el, ctx) {
   const q = ctx.route.query;
   const at = q.get('at') || '';
-  const bad = h('div', { class: 'error', role: 'alert', 'data-testid': 'error', hidden: true }, t('oc.badTime'));
+  const bad = h('div', { class: 'error', role: 'alert', 'data-testid': 'error', hidden: true });
   const input = h('input', { type: 'text', name: 'at', value: at ? fmtTime(Number(at)).slice(0, 16) : '', size: 18, 'data-testid': 'oncall-at', placeholder: 'YYYY-MM-DD HH:MM',
     autocomplete: 'off' });
   const form = h('form', {
@@ -20,6 +20,7 @@ export async function render(el, ctx) {
       const v = input.value.trim();
       const secs = v ? parseLocalTime(v) : NaN;
       bad.hidden = !v || !isNaN(secs);
+      bad.textContent = bad.hidden ? '' : t('oc.badTime');
       if (v && isNaN(secs)) return;
       location.hash = '#/oncall' + (v ? '?at=' + secs : '');
     },
@@ -47,7 +48,7 @@ export async function render(el, ctx) {
         h('strong', { 'data-testid': 'oncall-person' }, s.person,
           s.override ? [' ', badge(t('oc.override'), 'warn')] : null),
         fmtTime(s.since),
-        [fmtTime(s.until), ' ', h('span', { class: 'muted' }, '(' + fmtAgo(s.until) + ')')],
+        s.until ? [fmtTime(s.until), ' ', h('span', { class: 'muted' }, '(' + fmtAgo(s.until) + ')')] : '—',
         (s.next || []).map((n, i) => [i ? h('br') : null, t('oc.handover', fmtTime(n.at), n.to)]),
         s.rotation + (s.override && s.override.comment ? ` · ${s.override.comment}` : ''),
       ], { 'data-group': s.group }))) : empty(t('oc.none'))));
