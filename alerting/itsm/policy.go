@@ -49,6 +49,14 @@ type EscalationState struct {
 	At     time.Time `json:"at"`
 }
 
+// maxSteps and maxRepeat bound what one incident can page: a policy is
+// for people, and a typo (repeat: 100000, repeat_after: 1s) should not
+// flood them or the incident's timeline.
+const (
+	maxSteps  = 20
+	maxRepeat = 100
+)
+
 func (p *EscalationPolicy) name() string { return p.Name }
 
 func (p *EscalationPolicy) check() error {
@@ -76,8 +84,11 @@ func (p *EscalationPolicy) check() error {
 				p.Name, i+1, duration.String(time.Duration(s.After)), i, duration.String(time.Duration(p.Steps[i-1].After)))
 		}
 	}
-	if p.Repeat < 0 {
-		return fmt.Errorf("itsm escalation policy %q: repeat is negative", p.Name)
+	if len(p.Steps) > maxSteps {
+		return fmt.Errorf("itsm escalation policy %q: %d steps; at most %d", p.Name, len(p.Steps), maxSteps)
+	}
+	if p.Repeat < 0 || p.Repeat > maxRepeat {
+		return fmt.Errorf("itsm escalation policy %q: repeat %d; from 0 to %d", p.Name, p.Repeat, maxRepeat)
 	}
 	if p.Repeat > 0 && p.RepeatAfter <= 0 {
 		return fmt.Errorf("itsm escalation policy %q: repeat needs repeat_after (the wait after the last step before the first again)", p.Name)

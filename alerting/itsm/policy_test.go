@@ -217,4 +217,5 @@ func TestPolicyValidation(t *testing.T) {
 	f(EscalationPolicy{Name: "x", Steps: []EscalationStep{{Group: "a", Person: "b"}}}, "step 1: name one of")
 	f(EscalationPolicy{Name: "x", Steps: []EscalationStep{{After: Delay(time.Hour), Group: "a"}, {Group: "b"}}}, "step 2: after 0s is before step 1's 1h")
 	f(EscalationPolicy{Name: "x", Repeat: 2, Steps: []EscalationStep{{Group: "a"}}}, "repeat needs repeat_after")
+	f(EscalationPolicy{Name: "x", Repeat: 1000, RepeatAfter: Delay(time.Second), Steps: []EscalationStep{{Group: "a"}}}, "repeat 1000; from 0 to 100")
 }
