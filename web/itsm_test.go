@@ -385,7 +385,8 @@ func FuzzITSMAPI(f *testing.F) {
 	paths := []string{"/api/v1/incidents", "/api/v1/incidents/" + id, "/api/v1/incidents/" + id + "/report",
 		"/api/v1/problems", "/api/v1/groups", "/api/v1/maintenance", "/api/v1/reports/sla", "/api/v1/itsm/inbound/pd",
 		"/api/v1/itsm/inbound/snow", "/api/v1/groups/payments-oncall/members", "/api/v1/groups/payments-oncall/members/kim",
-		"/api/v1/problems/" + pid + "/root_cause", "/api/v1/problems/" + pid + "/close", "/api/v1/incidents/nope/ack"}
+		"/api/v1/problems/" + pid + "/root_cause", "/api/v1/problems/" + pid + "/close", "/api/v1/incidents/nope/ack",
+		"/api/v1/escalation_policies", "/api/v1/escalation_policies/p", "/api/v1/rotations", "/api/v1/rotations/r", "/api/v1/oncall"}
 	for _, a := range []string{"ack", "resolve", "close", "assign", "comment", "priority", "change", "change_close", "events"} {
 		paths = append(paths, "/api/v1/incidents/"+id+"/"+a)
 	}
@@ -398,6 +399,8 @@ func FuzzITSMAPI(f *testing.F) {
 		{"", `{"start":"2023-11-14T00:00:00Z","end":"2023-11-13T00:00:00Z","selector":"{a=~\"(\"}","recurrence":"weekly"}`},
 		{"since=-1e308&status=%zz", `{"event":{"event_type":"incident.acknowledged","data":{"id":"x"}}}`},
 		{"member=", `[1,2,3`},
+		{"group=g&at=-1e308&next=99", `{"name":"r","group":"g","participants":["a"],"timezone":"Local","at":"23:59","start":"0001-01-01T00:00:00Z"}`},
+		{"", `{"name":"p","steps":[{"after":"-5m","oncall":"g"}],"repeat":1000000,"repeat_after":"1ms"}`},
 	} {
 		for i := range paths {
 			f.Add(uint8(i), uint8(1), s.q, s.body, strings.HasPrefix(s.body, "{"))

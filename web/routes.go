@@ -205,6 +205,15 @@ func routes(d Deps) []Route {
 		{Method: "PUT", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.changeWindow), Audit: auditWindow("changed")},
 		{Method: "DELETE", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteWindow), Audit: auditWindow("deleted")},
 		{Method: "GET", Path: "/api/v1/reports/sla", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.slaReport)},
+		{Method: "GET", Path: "/api/v1/escalation_policies", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.policies)},
+		{Method: "POST", Path: "/api/v1/escalation_policies", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putPolicy), Audit: auditSetting("policy", "create")},
+		{Method: "PUT", Path: "/api/v1/escalation_policies/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putPolicy), Audit: auditSetting("policy", "change")},
+		{Method: "DELETE", Path: "/api/v1/escalation_policies/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deletePolicy), Audit: auditSetting("policy", "delete")},
+		{Method: "GET", Path: "/api/v1/rotations", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.rotations)},
+		{Method: "POST", Path: "/api/v1/rotations", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putRotation), Audit: auditSetting("rotation", "create")},
+		{Method: "PUT", Path: "/api/v1/rotations/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putRotation), Audit: auditSetting("rotation", "change")},
+		{Method: "DELETE", Path: "/api/v1/rotations/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteRotation), Audit: auditSetting("rotation", "delete")},
+		{Method: "GET", Path: "/api/v1/oncall", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.onCall)},
 		{Method: "POST", Path: "/api/v1/itsm/inbound/{receiver}", Role: auth.Public, Name: "/api/v1/itsm", API: inc.on(inc.inbound)},
 
 		// The audit log of the change routes above: admin only, as it

@@ -34,10 +34,18 @@ type Config struct {
 	SLA map[string]SLATarget `yaml:"sla"`
 	// Escalation: per priority, lines to page in turn when the incident is
 	// not acknowledged within each line's time.
-	Escalation  map[string][]EscalationLevel `yaml:"escalation"`
-	Problems    ProblemRule                  `yaml:"problems"`
-	Receivers   []Receiver                   `yaml:"receivers"`
-	Maintenance []Maintenance                `yaml:"maintenance"`
+	Escalation map[string][]EscalationLevel `yaml:"escalation"`
+	// EscalationPolicies escalate by CI (service) or owner group, in
+	// steps, repeated, until acknowledged; an incident none applies to
+	// follows Escalation. The API adds a tenant's own.
+	EscalationPolicies []EscalationPolicy `yaml:"escalation_policies"`
+	// Rotations are the groups' on-call rotations: a new incident is
+	// assigned to its owner group's person on call. The API adds a
+	// tenant's own.
+	Rotations   []Rotation    `yaml:"rotations"`
+	Problems    ProblemRule   `yaml:"problems"`
+	Receivers   []Receiver    `yaml:"receivers"`
+	Maintenance []Maintenance `yaml:"maintenance"`
 	// NoData is what an incident does when an alert goes away because its
 	// source stopped reporting (no data, not recovered): keep_open (the
 	// default: the alert is marked no_data and the timeline says "source
@@ -196,6 +204,13 @@ func (c *Config) Validate() error {
 			return err
 		}
 		c.Maintenance[i].Source = "config"
+	}
+	// Checked again, with their names, when the Manager takes them.
+	if _, err := newSettings[EscalationPolicy]("policy", "escalation policy", "", c.EscalationPolicies); err != nil {
+		return err
+	}
+	if _, err := newSettings[Rotation]("rotation", "on-call rotation", "", c.Rotations); err != nil {
+		return err
 	}
 	for p := range c.SLA {
 		if !validPriority(p) {

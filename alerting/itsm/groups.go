@@ -40,6 +40,13 @@ func (m *Manager) knownGroups() map[string]bool {
 			out[lv.Group] = true
 		}
 	}
+	for _, p := range m.cfg.EscalationPolicies {
+		for _, st := range p.Steps {
+			if st.Group != "" {
+				out[st.Group] = true
+			}
+		}
+	}
 	return out
 }
 

@@ -56,6 +56,14 @@ type Incident struct {
 	ClosedAt        *time.Time                `json:"closed_at,omitempty"`
 	EscalationLevel int                       `json:"escalation_level"`
 	EscalatedTo     []string                  `json:"escalated_to,omitempty"`
+	// EscalationPolicy is the policy the incident follows (empty: its
+	// priority's escalation lines), counted from EscalationSince (its
+	// opening or reopening); Escalation is the policy's last step that
+	// fired, NextEscalationAt when the next is due.
+	EscalationPolicy string           `json:"escalation_policy,omitempty"`
+	EscalationSince  time.Time        `json:"escalation_since,omitzero"`
+	Escalation       *EscalationState `json:"escalation,omitempty"`
+	NextEscalationAt *time.Time       `json:"next_escalation_at,omitempty"`
 	// PropagatedTo are the groups that received the incident, in order;
 	// Recipients their members at that time.
 	PropagatedTo  []string            `json:"propagated_to,omitempty"`
@@ -158,6 +166,9 @@ type Manager struct {
 	windows map[string]map[string]*Maintenance
 	// coalesce are the events waiting coalesceWindow, per tenant/incident.
 	coalesce map[string]*pendingEvent
+	// rotations and policies: the config file's and each tenant's own.
+	rotations *settings[Rotation, *Rotation]
+	policies  *settings[EscalationPolicy, *EscalationPolicy]
 }
 
 // New loads the stored state and starts delivering the outbox.
@@ -176,6 +187,13 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 		suppressed: map[string][]Suppressed{}, groups: map[string]map[string][]string{},
 		fired: map[string][]firedAlert{}, held: map[string]map[string]*heldAlert{},
 		windows: map[string]map[string]*Maintenance{}, coalesce: map[string]*pendingEvent{}}
+	var err error
+	if m.rotations, err = newSettings[Rotation]("rotation", "on-call rotation", "/api/v1/rotations", cfg.Rotations); err != nil {
+		return nil, err
+	}
+	if m.policies, err = newSettings[EscalationPolicy]("policy", "escalation policy", "/api/v1/escalation_policies", cfg.EscalationPolicies); err != nil {
+		return nil, err
+	}
 	all, err := st.ListKV("itsm/")
 	if err != nil {
 		return nil, err
@@ -215,6 +233,15 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 					m.windows[parts[0]] = map[string]*Maintenance{}
 				}
 				m.windows[parts[0]][w.Name] = &w
+			}
+		case strings.Contains(k, "/rotation/"), strings.Contains(k, "/policy/"):
+			set := m.rotations.load
+			if strings.Contains(k, "/policy/") {
+				set = m.policies.load
+			}
+			t := strings.SplitN(strings.TrimPrefix(k, "itsm/"), "/", 2)[0]
+			if err := set(t, v); err != nil {
+				m.log.Warn("itsm: stored setting ignored", "key", k, "err", err)
 			}
 		case strings.Contains(k, "/held/"):
 			var h heldAlert
@@ -483,12 +510,15 @@ func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check 
 			inc.warn(fmt.Sprintf("no configured CI matches the alert (CI %q taken from its instance label; no owner group)", ciName))
 		}
 		m.propagate(inc, append([]string{owner}, propagation...), at, "opened")
+		m.pickPolicy(inc, at)
+		m.assignOnCall(inc, at)
 		m.checkProblem(tenant, inc, a.Labels.Get("alertname"), at)
 		event = "opened"
 	case inc.Status == StatusResolved:
 		inc.Status, inc.ResolvedAt, inc.AcknowledgedAt = StatusOpen, nil, nil
 		inc.Reopened++
-		inc.EscalationLevel = 0
+		inc.EscalationLevel, inc.Escalation = 0, nil
+		m.pickPolicy(inc, at)
 		inc.log(at, "tsdb", "reopened", "the alert fired again within the reopen window")
 		event = "reopened"
 	}
@@ -622,6 +652,7 @@ func (m *Manager) refreshSLA(inc *Incident, now time.Time) {
 	inc.SLA.AcknowledgeTarget, inc.SLA.ResolveTarget = time.Duration(t.Acknowledge).Seconds(), time.Duration(t.Resolve).Seconds()
 	el := end.Sub(inc.OpenedAt)
 	inc.SLA.ElapsedSeconds, inc.SLA.Elapsed = el.Seconds(), FormatDuration(el)
+	m.refreshEscalation(inc)
 }
 
 // Tick runs escalations and SLA checks at now; call it every few seconds.
@@ -636,7 +667,14 @@ func (m *Manager) Tick() {
 				continue
 			}
 			changed := false
-			if inc.Status == StatusOpen {
+			switch {
+			case inc.Status != StatusOpen:
+				// Acknowledged: escalation stops.
+			case inc.EscalationPolicy != "":
+				if p := m.policies.get(inc.Tenant, inc.EscalationPolicy); p != nil {
+					changed = m.policyTick(inc, p, now)
+				}
+			default:
 				levels := m.cfg.Escalation[inc.Priority]
 				for inc.EscalationLevel < len(levels) && now.Sub(inc.OpenedAt) >= time.Duration(levels[inc.EscalationLevel].After) {
 					lv := levels[inc.EscalationLevel]
@@ -781,10 +819,25 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string, ca
 		inc.Changes = append(inc.Changes, ChangeLink{ID: arg, Status: "open", LinkedAt: now})
 		inc.log(now, who, "linked change request", arg)
 	case "escalate":
-		// arg: the group to page; default the next line of the priority's
-		// escalation.
+		// arg: the group to page; default the next step of the incident's
+		// policy, else the next line of the priority's escalation.
 		group := arg
 		levels := m.cfg.Escalation[inc.Priority]
+		if p := m.policies.get(tenant, inc.EscalationPolicy); p != nil && group == "" && inc.EscalationPolicy != "" {
+			if inc.Status != StatusOpen && inc.Status != StatusAcknowledged {
+				return nil, fmt.Errorf("incident %s is %s", id, inc.Status)
+			}
+			if inc.EscalationLevel >= p.steps() {
+				return nil, errkind.Mark(fmt.Errorf("incident %s is past the last step of escalation policy %s; name a group", id, p.Name), ErrInvalid)
+			}
+			why := "escalated by hand"
+			if reason != "" {
+				why += " (" + reason + ")"
+			}
+			m.fireStep(inc, p, who, why, now)
+			event = "escalated"
+			break
+		}
 		if group == "" {
 			if inc.EscalationLevel >= len(levels) {
 				return nil, errkind.Mark(fmt.Errorf("incident %s is past the last escalation line of %s; name a group", id, inc.Priority), ErrInvalid)
@@ -809,6 +862,12 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string, ca
 		inc.log(now, who, "reassigned", strings.TrimSpace(fmt.Sprintf("owner group %s → %s %s", inc.OwnerGroup, arg, reason)))
 		inc.OwnerGroup, inc.Assignee = arg, ""
 		m.propagate(inc, []string{arg}, now, "reassigned")
+		if old := inc.EscalationPolicy; m.policyNameFor(inc) != old {
+			m.pickPolicy(inc, now)
+			inc.EscalationLevel, inc.Escalation = 0, nil
+			inc.log(now, "tsdb", "escalation policy", fmt.Sprintf("%s → %s, from now", orNone(old), orNone(inc.EscalationPolicy)))
+		}
+		m.assignOnCall(inc, now)
 	case "problem":
 		p := m.tenantProblems(tenant)[arg]
 		if p == nil {
@@ -924,6 +983,8 @@ func (m *Manager) CreateIncident(tenant, who string, n NewIncident) (*Incident, 
 	}
 	inc.log(now, who, "opened", how)
 	m.propagate(inc, append([]string{owner}, propagation...), now, "opened")
+	m.pickPolicy(inc, now)
+	m.assignOnCall(inc, now)
 	m.tenantIncidents(tenant)[inc.ID] = inc
 	m.save(inc)
 	m.emit("opened", inc)

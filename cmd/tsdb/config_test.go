@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/ingest/kafka"
 	"github.com/emsdb/tsdb/internal/duration"
 )
@@ -21,6 +22,10 @@ func TestExampleConfigLoads(t *testing.T) {
 	require.Len(t, c.SNMP.Targets, 2)
 	require.Equal(t, "mqtt", c.Ingest.MQTT.Labels["source"])
 	require.Len(t, c.Ingest.RemoteWrite.Relabel, 1)
+	require.Len(t, c.ITSM.EscalationPolicies, 1)
+	require.Equal(t, itsm.Delay(5*time.Minute), c.ITSM.EscalationPolicies[0].Steps[1].After)
+	require.Equal(t, "Asia/Seoul", c.ITSM.Rotations[0].Timezone)
+	require.Len(t, c.ITSM.Rotations[0].Overrides, 1)
 }
 
 func TestBadConfigsAreRejected(t *testing.T) {
@@ -34,6 +39,11 @@ func TestBadConfigsAreRejected(t *testing.T) {
 		"otlp:\n  promote_resource_attributes: [a]\n  promote_all_resource_attributes: true\n",
 		"otlp:\n  ignore_resource_attributes: [a]\n",
 		"otlp:\n  bogus: 1\n",
+		"itsm:\n  rotations: [{name: r, group: g, participants: [a], timezone: Mars/Olympus}]\n",
+		"itsm:\n  rotations: [{name: r, group: g, participant: [a]}]\n",
+		"itsm:\n  escalation_policies: [{name: p, steps: [{after: 5 minutes, group: g}]}]\n",
+		"itsm:\n  escalation_policies: [{name: p, repeat: 1, steps: [{group: g}]}]\n",
+		"itsm:\n  escalation_policies: [{name: p, steps: [{group: g}]}, {name: p, steps: [{group: h}]}]\n",
 	} {
 		p := filepath.Join(t.TempDir(), "c.yml")
 		require.NoError(t, os.WriteFile(p, []byte(bad), 0o644))

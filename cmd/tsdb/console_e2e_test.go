@@ -59,6 +59,10 @@ itsm:
     P1: {acknowledge: 15m, resolve: 4h}
   groups:
     web-oncall: [kim]
+  rotations:
+    - {name: web-primary, group: web-oncall, participants: [kim], handover: daily, at: "09:00", timezone: Asia/Seoul}
+  escalation_policies:
+    - {name: web, groups: [web-oncall], steps: [{after: 1h, oncall: web-oncall}]}
   receivers: []
 snmp:
   interval: 2s
@@ -291,7 +295,8 @@ func TestConsole(t *testing.T) {
 	}
 	p.do(click(`a[data-nav="incidents"]`), loaded("incidents"), visible(row))
 	p.screenshot("02-incidents.png")
-	p.do(click(row), status("open"), click(`button[data-action="ack"]`), status("acknowledged"),
+	p.do(click(row), status("open"), waitText(`[data-testid="incident-oncall"]`, "kim"))
+	p.do(click(`button[data-action="ack"]`), status("acknowledged"),
 		click(`button[data-action="comment"]`), visible(`[data-testid="action-input"]`),
 		keys(`[data-testid="action-input"]`, "load balancer drained"), click(`[data-testid="action-submit"]`),
 		waitText("body", "load balancer drained"))
@@ -348,11 +353,14 @@ func TestConsole(t *testing.T) {
 	p.screenshot("05-explore.png")
 
 	// Every other page renders without an error.
-	for _, name := range []string{"problems", "sla", "kpis", "rules"} {
+	for _, name := range []string{"problems", "oncall", "sla", "kpis", "rules"} {
 		p.do(click(fmt.Sprintf(`a[data-nav=%q]`, name)), loaded(name))
 		require.Zero(t, p.count(`[data-testid="error"]:not(:empty)`), "%s shows an error", name)
 		p.screenshot("06-" + name + ".png")
 	}
+	// On call: who, for the owner group, and the policy that pages them.
+	p.do(click(`a[data-nav="oncall"]`), loaded("oncall"), waitText(`[data-testid="oncall-now"]`, "kim"),
+		waitText(`[data-testid="oncall-policies"]`, "web-oncall"))
 	// A KPI whose evaluations fail says why, not "not evaluated yet".
 	p.do(click(`a[data-nav="kpis"]`), loaded("kpis"), visible(`[data-kpi-failure="orders_shipped"]`))
 	require.Contains(t, p.text(`[data-kpi-failure="orders_shipped"]`), "no data")

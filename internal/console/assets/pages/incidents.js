@@ -9,6 +9,7 @@
 //
 // Data: GET /api/v1/incidents (status, priority and ci filter on the
 // server; "active" and the owner group here), GET /api/v1/incidents/{id},
+// GET /api/v1/oncall?group= (who is on call for the owner group now),
 // POST /api/v1/incidents/{id}/{ack|resolve|close|assign|comment} as form
 // values (assignee=, text=), GET /api/v1/incidents/{id}/report (HTML).
 import { h, s, table, row, badge, priorityBadge, statusBadge, errorBox, errText, empty, labelChips,
@@ -361,6 +362,10 @@ function facts(inc) {
     [t('inc.ci'), inc.ci ? inc.ci + (inc.ci_kind ? ` (${inc.ci_kind})` : '') : '—'],
     [t('inc.owner'), inc.owner_group || '—'],
     [t('inc.assignee'), inc.assignee || '—'],
+    [t('inc.oncallNow'), inc.owner_group ? onCallNow(inc.owner_group) : null],
+    [t('inc.policy'), inc.escalation_policy ? [inc.escalation_policy,
+      inc.escalation ? ' · ' + t('inc.policyStep', inc.escalation.step, inc.escalation.round, (inc.escalation.notified || []).join(', ') || '—') : '',
+      inc.next_escalation_at ? ' · ' + t('inc.nextStep', fmtAgo(inc.next_escalation_at)) : ''] : null],
     [t('inc.opened'), fmtTime(inc.opened_at)],
     [t('inc.acknowledged'), inc.acknowledged_at ? fmtTime(inc.acknowledged_at) : null],
     [t('inc.resolved'), inc.resolved_at ? fmtTime(inc.resolved_at) : null],
@@ -373,6 +378,18 @@ function facts(inc) {
     [t('closure.resolution'), inc.resolution || null],
     [t('closure.prevention'), inc.prevention || null],
   ]);
+}
+
+// onCallNow is who is on call for the owner group now, filled in when
+// GET /api/v1/oncall answers ("—" for a group without a rotation).
+function onCallNow(group) {
+  const el = h('span', { 'data-testid': 'incident-oncall' }, '…');
+  api.get('/api/v1/oncall', { group }).then((shifts) => {
+    const s = (shifts || [])[0];
+    el.replaceChildren(s ? h('a', { href: '#/oncall' }, s.person) : '—',
+      s && s.until ? h('span', { class: 'muted' }, ' ' + t('inc.oncallUntil', fmtTime(s.until))) : '');
+  }, () => el.replaceChildren('—'));
+  return el;
 }
 
 // clocks shows time to acknowledge and to resolve against their targets.
