@@ -606,13 +606,13 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 		ev.wantArgs(fe, 2)
 		return ev.histogramQuantile(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]))
 	}
+	if m, ok := ev.callVMRollup(fe); ok {
+		return m
+	}
 	if m, ok := ev.callMetricsQL(fe); ok {
 		return m
 	}
 	if m, ok := ev.callMetricsQLTransform(fe); ok {
-		return m
-	}
-	if m, ok := ev.callMetricsQLRollup(fe); ok {
 		return m
 	}
 	ev.fail(badData("unknown function with name %q", name))

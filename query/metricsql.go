@@ -288,16 +288,6 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 			}
 		}
 		return ev.checkDuplicates(v), true
-	case "rollup":
-		ev.wantArgs(fe, 1)
-		var out Matrix
-		for _, kind := range []struct{ name, fn string }{{"min", "min_over_time"}, {"max", "max_over_time"}, {"avg", "avg_over_time"}} {
-			m := ev.callRange(&metricsql.FuncExpr{Name: kind.fn, Args: fe.Args}, rangeFuncs[kind.fn])
-			for _, s := range m {
-				out = append(out, Series{Metric: labels.NewBuilder(s.Metric).Set("rollup", kind.name).Labels(), Points: s.Points, Histograms: s.Histograms})
-			}
-		}
-		return out, true
 	}
 	return nil, false
 }

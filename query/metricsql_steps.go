@@ -54,8 +54,6 @@ func implicitWindows(e metricsql.Expr) error {
 			i = def.matrixArg
 		} else if fe.Name == "absent_over_time" {
 			i = 0
-		} else if fe.Name == "quantiles_over_time" {
-			i = len(fe.Args) - 1
 		}
 		if i < 0 || i >= len(fe.Args) {
 			return
