@@ -157,10 +157,13 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 	if err := checkFeatures(qs, expr, e.opts.Features); err != nil {
 		return nil, err
 	}
-	if err := implicitWindows(expr); err != nil {
+	// A query Prometheus's parser refuses answers as VictoriaMetrics would:
+	// its rollups see the sample before their window.
+	vm := ParsePromQL(qs) != nil
+	if err := implicitWindows(expr, vm); err != nil {
 		return nil, err
 	}
-	typ, err := checkTypes(expr)
+	typ, err := checkTypes(expr, vm)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +195,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		maxSeries:  e.opts.MaxSeries,
 		qStart:     start,
 		qEnd:       end,
+		vm:         vm,
 	}
 	if tq, ok := q.(storage.TierQuerier); ok && len(tq.Tiers()) > 0 && e.opts.TierMinRange > 0 {
 		ev.tq, ev.tierMinRange = tq, e.opts.TierMinRange.Milliseconds()
@@ -405,9 +409,12 @@ type evaluator struct {
 	maxSamples, samples int
 	maxSeries, series   int
 	// credit is the work left before the context is looked at again.
-	credit          int
-	qStart, qEnd    int64 // of the whole query: start() and end()
-	instant         bool
+	credit       int
+	qStart, qEnd int64 // of the whole query: start() and end()
+	instant      bool
+	// vm is set for a query Prometheus's parser refuses: its rollups
+	// answer as VictoriaMetrics's (see vmRollupOfQuery).
+	vm              bool
 	warnings, infos []string
 	// statsSelectors are the selectors whose histograms only matter by
 	// their count and sum (see histogramStatsSelectors).

@@ -417,6 +417,9 @@ func holtWinters(w []Point, _, _, _ int64, s []float64) (float64, bool) {
 // call evaluates a function call.
 func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 	name := fe.Name
+	if m, ok := ev.callVMRollup(fe); ok {
+		return m
+	}
 	if def, ok := rangeFuncs[name]; ok {
 		return ev.callRange(fe, def)
 	}
@@ -605,9 +608,6 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 	case "histogram_quantile":
 		ev.wantArgs(fe, 2)
 		return ev.histogramQuantile(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]))
-	}
-	if m, ok := ev.callVMRollup(fe); ok {
-		return m
 	}
 	if m, ok := ev.callMetricsQL(fe); ok {
 		return m

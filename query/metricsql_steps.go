@@ -39,7 +39,11 @@ var noArgs = map[string]bool{"time": true, "pi": true, "start": true, "end": tru
 // query, so no PromQL answer changes. It also refuses arguments to the
 // functions that take none (`time(x)`), as both Prometheus and
 // VictoriaMetrics do.
-func implicitWindows(e metricsql.Expr) error {
+//
+// In a MetricsQL-only query (vm) the rollups VictoriaMetrics's way
+// (vmRollupOfQuery) keep their bare selector: they find their window
+// themselves, as VictoriaMetrics does.
+func implicitWindows(e metricsql.Expr, vm bool) error {
 	var err error
 	walk(e, func(x metricsql.Expr) {
 		fe, ok := x.(*metricsql.FuncExpr)
@@ -50,6 +54,9 @@ func implicitWindows(e metricsql.Expr) error {
 			err = badData("expected 0 argument(s) in call to %q, got %d", fe.Name, len(fe.Args))
 		}
 		i := -1
+		if vm && vmRollupOfQuery(fe.Name) {
+			return
+		}
 		if def, ok := rangeFuncs[fe.Name]; ok {
 			i = def.matrixArg
 		} else if fe.Name == "absent_over_time" {

@@ -179,10 +179,48 @@ var vmKeepName = map[string]bool{
 // first window the rollups of vmNeedSilence read.
 const vmSilence = 5 * 60 * 1000
 
-// callVMRollup evaluates the functions of vmRollups; ok is false for any
-// other name.
+// vmFilters are the rollups with a scalar second argument that count,
+// sum or share the window's samples that pass a test.
+var vmFilters = map[string]struct {
+	test       func(v, x float64) bool
+	sum, share bool
+}{
+	"count_eq_over_time": {func(v, x float64) bool { return v == x }, false, false},
+	"count_gt_over_time": {func(v, x float64) bool { return v > x }, false, false},
+	"count_le_over_time": {func(v, x float64) bool { return v <= x }, false, false},
+	"count_ne_over_time": {func(v, x float64) bool { return v != x }, false, false},
+	"share_eq_over_time": {func(v, x float64) bool { return v == x }, false, true},
+	"share_gt_over_time": {func(v, x float64) bool { return v > x }, false, true},
+	"share_le_over_time": {func(v, x float64) bool { return v <= x }, false, true},
+	"sum_eq_over_time":   {func(v, x float64) bool { return v == x }, true, false},
+	"sum_gt_over_time":   {func(v, x float64) bool { return v > x }, true, false},
+	"sum_le_over_time":   {func(v, x float64) bool { return v <= x }, true, false},
+}
+
+// vmRollupsOfQuery are the rollups that answer as VictoriaMetrics's in a
+// MetricsQL-only query (ev.vm), PromQL's names too: `rate(x)` and
+// `avg_over_time(x[5i])` are not PromQL, so they need not answer as
+// Prometheus would. absent_over_time stays Prometheus's (VictoriaMetrics
+// answers it the same way).
+func vmRollupOfQuery(name string) bool {
+	if _, ok := vmFilters[name]; ok {
+		return true
+	}
+	switch name {
+	case "absent_over_time", "iqr_over_time":
+		return false
+	case "holt_winters", "predict_linear", "quantile_over_time":
+		return true
+	}
+	_, ok := vmRollupFuncs[name]
+	return ok || vmRollups[name]
+}
+
+// callVMRollup evaluates the functions of vmRollups, and in a
+// MetricsQL-only query those of vmRollupOfQuery; ok is false for any
+// other.
 func (ev *evaluator) callVMRollup(fe *metricsql.FuncExpr) (Matrix, bool) {
-	if !vmRollups[fe.Name] {
+	if !vmRollups[fe.Name] && !(ev.vm && vmRollupOfQuery(fe.Name)) {
 		return nil, false
 	}
 	argIdx := metricsql.GetRollupArgIdx(fe)
@@ -283,7 +321,12 @@ func (ev *evaluator) vmRollupInput(name string, re *metricsql.RollupExpr, ends [
 		sub := *ev
 		sub.start, sub.end, sub.interval, sub.instant = start, end, sqStep, false
 		sub.checkSteps("subquery " + string(re.AppendString(nil)))
-		m = sub.eval(re.Expr)
+		inner := re.Expr
+		if me, ok := inner.(*metricsql.MetricExpr); ok {
+			// As VictoriaMetrics: x[w:s] is default_rollup(x)[w:s].
+			inner = &metricsql.FuncExpr{Name: "default_rollup", Args: []metricsql.Expr{me}}
+		}
+		m = sub.eval(inner)
 		ev.join(&sub)
 	}
 	out := make([]vmSeries, 0, len(m))
@@ -552,11 +595,50 @@ func (ev *evaluator) vmRollupConfs(fe *metricsql.FuncExpr, argIdx int) ([]vmRoll
 				emit(strs[i], vmQuantileSorted(phi, s))
 			}
 		}}}, pre
-	default:
-		nargs(1, 1)
-		return []vmRollupConf{{fn: vmRollupFuncs[name]}}, pre
+	case "holt_winters":
+		nargs(3, 3)
+		sf, tf := scalar(1), scalar(2)
+		return []vmRollupConf{{fn: func(a *vmWindow) float64 {
+			return vmHoltWinters(a, sf(a.idx), tf(a.idx))
+		}}}, pre
+	case "predict_linear":
+		nargs(2, 2)
+		secs := scalar(1)
+		return []vmRollupConf{{fn: func(a *vmWindow) float64 {
+			v, k := vmRegression(a)
+			return v + k*secs(a.idx)
+		}}}, pre
+	case "quantile_over_time":
+		nargs(2, 2)
+		phi := scalar(0)
+		return []vmRollupConf{{fn: func(a *vmWindow) float64 { return vmQuantile(phi(a.idx), a.vs) }}}, pre
 	}
-	return nil, nil
+	if f, ok := vmFilters[name]; ok {
+		nargs(2, 2)
+		lim := scalar(1)
+		return []vmRollupConf{{fn: func(a *vmWindow) float64 {
+			if len(a.vs) == 0 {
+				return math.NaN()
+			}
+			x, r := lim(a.idx), 0.0
+			for _, v := range a.vs {
+				if !f.test(v, x) {
+					continue
+				}
+				if f.sum {
+					r += v
+				} else {
+					r++
+				}
+			}
+			if f.share {
+				r /= float64(len(a.vs))
+			}
+			return r
+		}}}, pre
+	}
+	nargs(1, 1)
+	return []vmRollupConf{{fn: vmRollupFuncs[name]}}, pre
 }
 
 // vmNotAggr are the functions of vmRollupFuncs aggr_over_time refuses.
@@ -933,11 +1015,18 @@ func vmIdelta(a *vmWindow) float64 {
 
 // vmDerivSlow is deriv: the slope of the least-squares line.
 func vmDerivSlow(a *vmWindow) float64 {
+	_, k := vmRegression(a)
+	return k
+}
+
+// vmRegression is the least-squares line through the window, as
+// its value at the window's end and its slope per second.
+func vmRegression(a *vmWindow) (v, k float64) {
 	if len(a.vs) == 0 {
-		return math.NaN()
+		return math.NaN(), math.NaN()
 	}
 	if slices64Const(a.vs) {
-		return 0
+		return a.vs[0], 0
 	}
 	var vSum, tSum, tvSum, ttSum float64
 	for i, v := range a.vs {
@@ -948,11 +1037,33 @@ func vmDerivSlow(a *vmWindow) float64 {
 		ttSum += dt * dt
 	}
 	n := float64(len(a.vs))
-	k := 0.0
 	if d := ttSum - tSum*tSum/n; math.Abs(d) >= 1e-6 {
 		k = (tvSum - tSum*vSum/n) / d
 	}
-	return k
+	return vSum/n - k*tSum/n, k
+}
+
+// vmHoltWinters is double exponential smoothing from the sample before
+// the window (or the first in it).
+func vmHoltWinters(a *vmWindow, sf, tf float64) float64 {
+	vs := a.vs
+	if len(vs) == 0 || sf < 0 || sf > 1 || tf < 0 || tf > 1 {
+		return math.NaN()
+	}
+	s0 := a.prev
+	if math.IsNaN(s0) {
+		s0, vs = vs[0], vs[1:]
+		if len(vs) == 0 {
+			return s0
+		}
+	}
+	b0 := vs[0] - s0
+	for _, v := range vs {
+		s1 := sf*v + (1-sf)*(s0+b0)
+		b0 = tf*(s1-s0) + (1-tf)*b0
+		s0 = s1
+	}
+	return s0
 }
 
 func slices64Const(vs []float64) bool {
