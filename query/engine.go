@@ -317,14 +317,14 @@ func orderInstant(e metricsql.Expr, ss []Series) {
 			desc := e.Name == "sort_desc"
 			slices.SortStableFunc(ss, func(a, b Series) int { return nanLast(a.Points[0].F, b.Points[0].F, desc) })
 			return
-		case "sort_by_label", "sort_by_label_desc":
+		case "sort_by_label", "sort_by_label_desc", "sort_by_label_numeric", "sort_by_label_numeric_desc":
 			var names []string
 			for _, a := range e.Args[1:] {
 				if s, ok := a.(*metricsql.StringExpr); ok {
 					names = append(names, s.S)
 				}
 			}
-			desc := e.Name == "sort_by_label_desc"
+			desc := e.Name == "sort_by_label_desc" || e.Name == "sort_by_label_numeric_desc"
 			slices.SortStableFunc(ss, func(a, b Series) int {
 				c := 0
 				for _, n := range names {
@@ -528,6 +528,9 @@ func (ev *evaluator) eval(e metricsql.Expr) Matrix {
 	case *metricsql.DurationExpr:
 		return ev.constant(float64(e.Duration(ev.interval)) / 1000)
 	case *metricsql.MetricExpr:
+		if ev.vm {
+			return ev.vmSelector(e)
+		}
 		return ev.vectorSelector(e, 0, nil, false)
 	case *metricsql.RollupExpr:
 		if e.Window != nil || e.ForSubquery() {
@@ -601,6 +604,9 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 	off := ev.offsetOf(re.Offset)
 	at := ev.atTime(re.At)
 	if me, ok := re.Expr.(*metricsql.MetricExpr); ok {
+		if ev.vm {
+			return ev.vmSelector(re)
+		}
 		return ev.vectorSelector(me, off, at, false)
 	}
 	// An expression with @ (offset applies to selectors only in PromQL).

@@ -615,6 +615,9 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 	if m, ok := ev.callMetricsQLTransform(fe); ok {
 		return m
 	}
+	if m, ok := ev.callVMLabels(fe); ok {
+		return m
+	}
 	ev.fail(badData("unknown function with name %q", name))
 	return nil
 }

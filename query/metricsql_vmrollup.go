@@ -286,6 +286,16 @@ func (ev *evaluator) callVMRollup(fe *metricsql.FuncExpr) (Matrix, bool) {
 	return ev.checkDuplicates(out), true
 }
 
+// vmSelector evaluates a selector (with its offset and @) in a
+// MetricsQL-only query as VictoriaMetrics does, as default_rollup(e): the
+// last sample within a step (or the scrape interval, if longer) rather
+// than within the 5-minute lookback. NB: native histograms, which
+// MetricsQL does not know, are left out.
+func (ev *evaluator) vmSelector(e metricsql.Expr) Matrix {
+	m, _ := ev.callVMRollup(&metricsql.FuncExpr{Name: "default_rollup", Args: []metricsql.Expr{e}})
+	return m
+}
+
 // vmSeries is one input series of a rollup: its float samples.
 type vmSeries struct {
 	ls labels.Labels
