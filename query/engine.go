@@ -230,6 +230,10 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		if evalDone != nil {
 			evalDone(ev, m)
 		}
+		if ev.vm && typ != ValueScalar {
+			// VictoriaMetrics answers no NaN.
+			m = dropNaNs(m)
+		}
 		switch {
 		case typ == ValueScalar && instant:
 			res.Type = ValueScalar
@@ -272,6 +276,29 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		return nil, ctxError(err)
 	}
 	return res, nil
+}
+
+// dropNaNs removes the float points whose value is NaN.
+func dropNaNs(m Matrix) Matrix {
+	for i := range m {
+		s := &m[i]
+		if !slices.ContainsFunc(s.Points, func(p Point) bool { return math.IsNaN(p.F) }) {
+			continue
+		}
+		var pts []Point
+		var hs []*histogram.FloatHistogram
+		for j, p := range s.Points {
+			if s.H(j) == nil && math.IsNaN(p.F) {
+				continue
+			}
+			pts = append(pts, p)
+			if s.Histograms != nil {
+				hs = append(hs, s.Histograms[j])
+			}
+		}
+		s.Points, s.Histograms = pts, hs
+	}
+	return m
 }
 
 func ctxError(err error) error {

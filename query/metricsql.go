@@ -278,10 +278,14 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 			case "range_quantile":
 				r = quantile(phi, values(pts))
 			}
-			np := make([]Point, len(pts))
-			for j, p := range pts {
-				np[j] = Point{T: p.T, F: r}
+			// As VictoriaMetrics: the value at every step, the steps
+			// without a point too.
+			np := make([]Point, ev.numSteps())
+			for k := range np {
+				np[k] = Point{T: ev.stepTime(k), F: r}
 			}
+			ev.spend(len(np))
+			ev.addSamples(len(np) - len(pts))
 			v[i].Points, v[i].Histograms = np, nil
 			if !fe.KeepMetricNames && fe.Name != "range_first" && fe.Name != "range_last" {
 				v[i].Metric = dropName(v[i].Metric)
