@@ -33,9 +33,8 @@ var oneStep = func() *metricsql.DurationExpr {
 var noArgs = map[string]bool{"time": true, "pi": true, "start": true, "end": true, "step": true, "now": true}
 
 // implicitWindows gives a window to the range-vector argument of a range
-// function that has none, as MetricsQL does: `rate(x)` is `rate(x[1i])`,
-// one step (VictoriaMetrics takes the larger of the step and the
-// series' scrape interval; we take the step). PromQL refuses such a
+// function that has none, as MetricsQL does: `absent_over_time(x)` is
+// `absent_over_time(x[1i])`, one step. PromQL refuses such a
 // query, so no PromQL answer changes. It also refuses arguments to the
 // functions that take none (`time(x)`), as both Prometheus and
 // VictoriaMetrics do.
