@@ -157,10 +157,13 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 	if err := checkFeatures(qs, expr, e.opts.Features); err != nil {
 		return nil, err
 	}
-	if err := implicitWindows(expr); err != nil {
+	// A query Prometheus's parser refuses answers as VictoriaMetrics would:
+	// its rollups see the sample before their window.
+	vm := ParsePromQL(qs) != nil
+	if err := implicitWindows(expr, vm); err != nil {
 		return nil, err
 	}
-	typ, err := checkTypes(expr)
+	typ, err := checkTypes(expr, vm)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +195,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		maxSeries:  e.opts.MaxSeries,
 		qStart:     start,
 		qEnd:       end,
+		vm:         vm,
 	}
 	if tq, ok := q.(storage.TierQuerier); ok && len(tq.Tiers()) > 0 && e.opts.TierMinRange > 0 {
 		ev.tq, ev.tierMinRange = tq, e.opts.TierMinRange.Milliseconds()
@@ -225,6 +229,10 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		m := ev.eval(expr)
 		if evalDone != nil {
 			evalDone(ev, m)
+		}
+		if ev.vm && typ != ValueScalar {
+			// VictoriaMetrics answers no NaN.
+			m = dropNaNs(m)
 		}
 		switch {
 		case typ == ValueScalar && instant:
@@ -270,6 +278,29 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 	return res, nil
 }
 
+// dropNaNs removes the float points whose value is NaN.
+func dropNaNs(m Matrix) Matrix {
+	for i := range m {
+		s := &m[i]
+		if !slices.ContainsFunc(s.Points, func(p Point) bool { return math.IsNaN(p.F) }) {
+			continue
+		}
+		var pts []Point
+		var hs []*histogram.FloatHistogram
+		for j, p := range s.Points {
+			if s.H(j) == nil && math.IsNaN(p.F) {
+				continue
+			}
+			pts = append(pts, p)
+			if s.Histograms != nil {
+				hs = append(hs, s.Histograms[j])
+			}
+		}
+		s.Points, s.Histograms = pts, hs
+	}
+	return m
+}
+
 func ctxError(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Type: ErrTimeout, Err: errors.New("query timed out in query execution")}
@@ -313,14 +344,14 @@ func orderInstant(e metricsql.Expr, ss []Series) {
 			desc := e.Name == "sort_desc"
 			slices.SortStableFunc(ss, func(a, b Series) int { return nanLast(a.Points[0].F, b.Points[0].F, desc) })
 			return
-		case "sort_by_label", "sort_by_label_desc":
+		case "sort_by_label", "sort_by_label_desc", "sort_by_label_numeric", "sort_by_label_numeric_desc":
 			var names []string
 			for _, a := range e.Args[1:] {
 				if s, ok := a.(*metricsql.StringExpr); ok {
 					names = append(names, s.S)
 				}
 			}
-			desc := e.Name == "sort_by_label_desc"
+			desc := e.Name == "sort_by_label_desc" || e.Name == "sort_by_label_numeric_desc"
 			slices.SortStableFunc(ss, func(a, b Series) int {
 				c := 0
 				for _, n := range names {
@@ -405,9 +436,12 @@ type evaluator struct {
 	maxSamples, samples int
 	maxSeries, series   int
 	// credit is the work left before the context is looked at again.
-	credit          int
-	qStart, qEnd    int64 // of the whole query: start() and end()
-	instant         bool
+	credit       int
+	qStart, qEnd int64 // of the whole query: start() and end()
+	instant      bool
+	// vm is set for a query Prometheus's parser refuses: its rollups
+	// answer as VictoriaMetrics's (see vmRollupOfQuery).
+	vm              bool
 	warnings, infos []string
 	// statsSelectors are the selectors whose histograms only matter by
 	// their count and sum (see histogramStatsSelectors).
@@ -521,6 +555,9 @@ func (ev *evaluator) eval(e metricsql.Expr) Matrix {
 	case *metricsql.DurationExpr:
 		return ev.constant(float64(e.Duration(ev.interval)) / 1000)
 	case *metricsql.MetricExpr:
+		if ev.vm {
+			return ev.vmSelector(e)
+		}
 		return ev.vectorSelector(e, 0, nil, false)
 	case *metricsql.RollupExpr:
 		if e.Window != nil || e.ForSubquery() {
@@ -594,6 +631,9 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 	off := ev.offsetOf(re.Offset)
 	at := ev.atTime(re.At)
 	if me, ok := re.Expr.(*metricsql.MetricExpr); ok {
+		if ev.vm {
+			return ev.vmSelector(re)
+		}
 		return ev.vectorSelector(me, off, at, false)
 	}
 	// An expression with @ (offset applies to selectors only in PromQL).

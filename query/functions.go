@@ -417,6 +417,9 @@ func holtWinters(w []Point, _, _, _ int64, s []float64) (float64, bool) {
 // call evaluates a function call.
 func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 	name := fe.Name
+	if m, ok := ev.callVMRollup(fe); ok {
+		return m
+	}
 	if def, ok := rangeFuncs[name]; ok {
 		return ev.callRange(fe, def)
 	}
@@ -612,7 +615,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 	if m, ok := ev.callMetricsQLTransform(fe); ok {
 		return m
 	}
-	if m, ok := ev.callMetricsQLRollup(fe); ok {
+	if m, ok := ev.callVMLabels(fe); ok {
 		return m
 	}
 	ev.fail(badData("unknown function with name %q", name))

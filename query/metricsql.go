@@ -278,26 +278,20 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 			case "range_quantile":
 				r = quantile(phi, values(pts))
 			}
-			np := make([]Point, len(pts))
-			for j, p := range pts {
-				np[j] = Point{T: p.T, F: r}
+			// As VictoriaMetrics: the value at every step, the steps
+			// without a point too.
+			np := make([]Point, ev.numSteps())
+			for k := range np {
+				np[k] = Point{T: ev.stepTime(k), F: r}
 			}
+			ev.spend(len(np))
+			ev.addSamples(len(np) - len(pts))
 			v[i].Points, v[i].Histograms = np, nil
 			if !fe.KeepMetricNames && fe.Name != "range_first" && fe.Name != "range_last" {
 				v[i].Metric = dropName(v[i].Metric)
 			}
 		}
 		return ev.checkDuplicates(v), true
-	case "rollup":
-		ev.wantArgs(fe, 1)
-		var out Matrix
-		for _, kind := range []struct{ name, fn string }{{"min", "min_over_time"}, {"max", "max_over_time"}, {"avg", "avg_over_time"}} {
-			m := ev.callRange(&metricsql.FuncExpr{Name: kind.fn, Args: fe.Args}, rangeFuncs[kind.fn])
-			for _, s := range m {
-				out = append(out, Series{Metric: labels.NewBuilder(s.Metric).Set("rollup", kind.name).Labels(), Points: s.Points, Histograms: s.Histograms})
-			}
-		}
-		return out, true
 	}
 	return nil, false
 }

@@ -33,13 +33,16 @@ var oneStep = func() *metricsql.DurationExpr {
 var noArgs = map[string]bool{"time": true, "pi": true, "start": true, "end": true, "step": true, "now": true}
 
 // implicitWindows gives a window to the range-vector argument of a range
-// function that has none, as MetricsQL does: `rate(x)` is `rate(x[1i])`,
-// one step (VictoriaMetrics takes the larger of the step and the
-// series' scrape interval; we take the step). PromQL refuses such a
+// function that has none, as MetricsQL does: `absent_over_time(x)` is
+// `absent_over_time(x[1i])`, one step. PromQL refuses such a
 // query, so no PromQL answer changes. It also refuses arguments to the
 // functions that take none (`time(x)`), as both Prometheus and
 // VictoriaMetrics do.
-func implicitWindows(e metricsql.Expr) error {
+//
+// In a MetricsQL-only query (vm) the rollups VictoriaMetrics's way
+// (vmRollupOfQuery) keep their bare selector: they find their window
+// themselves, as VictoriaMetrics does.
+func implicitWindows(e metricsql.Expr, vm bool) error {
 	var err error
 	walk(e, func(x metricsql.Expr) {
 		fe, ok := x.(*metricsql.FuncExpr)
@@ -50,12 +53,13 @@ func implicitWindows(e metricsql.Expr) error {
 			err = badData("expected 0 argument(s) in call to %q, got %d", fe.Name, len(fe.Args))
 		}
 		i := -1
+		if vm && vmRollupOfQuery(fe.Name) {
+			return
+		}
 		if def, ok := rangeFuncs[fe.Name]; ok {
 			i = def.matrixArg
 		} else if fe.Name == "absent_over_time" {
 			i = 0
-		} else if fe.Name == "quantiles_over_time" {
-			i = len(fe.Args) - 1
 		}
 		if i < 0 || i >= len(fe.Args) {
 			return

@@ -39,8 +39,9 @@ func mustType(e metricsql.Expr) ValueType {
 }
 
 // checkTypes checks argument types where PromQL is stricter than MetricsQL
-// and returns the expression's type.
-func checkTypes(e metricsql.Expr) (ValueType, error) {
+// and returns the expression's type. In a MetricsQL-only query (vm) the
+// rollups VictoriaMetrics's way take any argument, as there.
+func checkTypes(e metricsql.Expr, vm bool) (ValueType, error) {
 	var err error
 	walk(e, func(x metricsql.Expr) {
 		if err != nil {
@@ -48,6 +49,9 @@ func checkTypes(e metricsql.Expr) (ValueType, error) {
 		}
 		switch x := x.(type) {
 		case *metricsql.FuncExpr:
+			if vm && vmRollupOfQuery(x.Name) {
+				return
+			}
 			if def, ok := rangeFuncs[x.Name]; ok && def.matrixArg < len(x.Args) {
 				if t := mustType(x.Args[def.matrixArg]); t != ValueMatrix {
 					err = badData("expected type range vector in call to function %q, got %s", x.Name, typeName(t))
