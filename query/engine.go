@@ -567,7 +567,16 @@ func (ev *evaluator) eval(e metricsql.Expr) Matrix {
 	case *metricsql.FuncExpr:
 		return ev.call(e)
 	case *metricsql.AggrFuncExpr:
-		return ev.aggregate(e)
+		m := ev.aggregate(e)
+		if e.Limit > 0 && len(m) > e.Limit {
+			// MetricsQL's `limit N`: at most N groups. VictoriaMetrics
+			// keeps the first it meets, in no promised order; these are
+			// the first by their labels, so an answer does not change
+			// from one run to the next.
+			slices.SortFunc(m, func(a, b Series) int { return labels.Compare(a.Metric, b.Metric) })
+			m = m[:e.Limit]
+		}
+		return m
 	case *metricsql.BinaryOpExpr:
 		return ev.binary(e)
 	case *metricsql.StringExpr:
