@@ -47,7 +47,9 @@ func TestReportAcrossDaysAndRestarts(t *testing.T) {
 	newMeter := func(db *storage.DB) *metering.Meter {
 		return metering.New(metering.Options{Store: db, Now: clk.now, SampleInterval: time.Minute,
 			ActiveSeries: func() map[string]int { return active },
-			StoredBytes:  func() (map[string]map[string]int64, error) { return map[string]map[string]int64{"a": {"raw": 5000, "1h": 700}}, nil },
+			StoredBytes: func() (map[string]map[string]int64, error) {
+				return map[string]map[string]int64{"a": {"raw": 5000, "1h": 700}}, nil
+			},
 			Limits: func(tenant string) metering.Limits {
 				return map[string]metering.Limits{"a": {MaxSeries: 12, IngestRate: 1000}, "b": {MaxSeries: 100}}[tenant]
 			},
@@ -231,7 +233,9 @@ func TestCollector(t *testing.T) {
 	db := st.Open(t, &storage.Options{Now: clk.now})
 	m := metering.New(metering.Options{Store: db, Now: clk.now,
 		ActiveSeries: func() map[string]int { return map[string]int{"a": 3} },
-		StoredBytes:  func() (map[string]map[string]int64, error) { return map[string]map[string]int64{"a": {"raw": 4096}}, nil }})
+		StoredBytes: func() (map[string]map[string]int64, error) {
+			return map[string]map[string]int64{"a": {"raw": 4096}}, nil
+		}})
 	writeN(t, metering.Tag("remote_write", db), "a", 3, 2)
 	m.Add("a", metering.Queries, 2)
 	require.NoError(t, m.Flush(context.Background()))
