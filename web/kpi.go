@@ -38,7 +38,7 @@ func kpiView(d kpi.Definition) map[string]any {
 		"interval": dur(d.Interval), "horizon": dur(d.Horizon), "step": dur(d.Step), "history": dur(d.History),
 		"seasonality": d.Seasonality, "labels": d.Labels, "cis": d.CIs, "impact_expr": d.ImpactExpr,
 		"warn_probability": d.WarnProbability, "confirm": d.Confirm, "urgency": d.Urgency, "cause_window": dur(d.CauseWindow),
-		"runbook_url": d.RunbookURL, "actions": d.Actions}
+		"runbook_url": d.RunbookURL, "actions": d.Actions, "deadline": d.Deadline}
 }
 
 // finite replaces NaN and infinities, which JSON cannot carry, by nil.
@@ -60,7 +60,7 @@ func evalView(ev *kpi.Evaluation, withPoints bool) map[string]any {
 	out := map[string]any{"at": ev.At, "value": ev.Value, "state": ev.State, "model": ev.Model, "scores": scores,
 		"breach_probability": ev.Probability, "eta": ev.ETA, "eta_early": ev.ETAEarly, "eta_late": ev.ETALate,
 		"time_to_breach": ev.TimeToBreach, "impact": ev.Impact, "period_steps": ev.PeriodSteps, "transition": ev.Transition,
-		"incident": ev.Incident, "holiday": ev.Holiday, "contributors": ev.Contributors}
+		"incident": ev.Incident, "holiday": ev.Holiday, "contributors": ev.Contributors, "deadline": ev.Deadline}
 	if withPoints {
 		hist := make([][2]float64, len(ev.History))
 		for i, p := range ev.History {
@@ -150,7 +150,8 @@ func (h *kpis) chart(r *Request, tenant string) (any, error) {
 // history, seasonality), e.g. "disk full in 3 days"; with time=, as it
 // would have been then.
 func (h *kpis) forecast(r *Request, tenant string) (any, error) {
-	d := kpi.Definition{Name: "adhoc", Tenant: tenant, Expr: r.Arg("query"), Direction: r.Arg("direction"), Seasonality: r.Arg("seasonality")}
+	d := kpi.Definition{Name: "adhoc", Tenant: tenant, Expr: r.Arg("query"), Direction: r.Arg("direction"), Seasonality: r.Arg("seasonality"),
+		Deadline: r.Arg("deadline")}
 	var err error
 	if d.Target, err = strconv.ParseFloat(r.Arg("target"), 64); err != nil {
 		return nil, badData("target: a number is required")

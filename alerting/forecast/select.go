@@ -223,6 +223,42 @@ func AssessSelection(sel Selection, target float64, dir Direction) Assessment {
 	return a
 }
 
+// ProbabilityAt is the probability that step i (0-based) of the
+// forecast is on the wrong side of the target, averaged as
+// AssessSelection averages: over the backtested candidates by their
+// weights, then with a change of course by its weights. A KPI judged at
+// a deadline breaches only there.
+func ProbabilityAt(sel Selection, i int, target float64, dir Direction) float64 {
+	at := func(f Forecast) float64 {
+		if i < 0 || i >= len(f.Mean) {
+			return 0
+		}
+		mu, sd := f.Mean[i], f.Sigma[i]
+		switch {
+		case sd <= 0 || math.IsNaN(sd):
+			if (dir == Above && mu < target) || (dir == Below && mu > target) {
+				return 1
+			}
+			return 0
+		case dir == Above:
+			return normCDF((target - mu) / sd)
+		default:
+			return 1 - normCDF((target-mu)/sd)
+		}
+	}
+	p := at(sel.Base)
+	if len(sel.Others) > 0 {
+		p *= sel.Weight
+		for j, f := range sel.Others {
+			p += sel.Weights[j] * at(f)
+		}
+	}
+	if c := sel.Change; c != nil {
+		p = c.None*p + c.Trend*at(c.TrendForecast) + c.Level*at(c.LevelForecast)
+	}
+	return p
+}
+
 // DetectPeriod returns the candidate period (in steps) with the strongest
 // autocorrelation above 0.3 among those y covers at least twice, or 0.
 func DetectPeriod(y []float64, candidates ...int) int {

@@ -38,7 +38,7 @@ func (e *Engine) Forecast(ctx context.Context, d Definition, at time.Time) (*Eva
 		return nil, errkind.Mark(err, ErrNoForecast)
 	}
 	ev.KPI = ""
-	if d.wrongSide(ev.Value) || ev.Probability >= d.WarnProbability {
+	if ev.breaching || ev.Probability >= d.WarnProbability {
 		e.explain(ctx, &d, ev, now)
 	}
 	if ev.ETA != nil {

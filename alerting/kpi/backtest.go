@@ -65,7 +65,7 @@ func (e *Engine) Backtest(ctx context.Context, tenant, name string, from, to tim
 		if x.ETA != nil {
 			eta = *x.ETA
 		}
-		switch tr.Observe(t, d.wrongSide(x.Value) && !x.Holiday, a.Probability, eta) {
+		switch tr.Observe(t, x.breaching, a.Probability, eta) {
 		case Warn:
 			r.Warnings = append(r.Warnings, Warning{At: t})
 			open = len(r.Warnings) - 1

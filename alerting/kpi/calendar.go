@@ -3,6 +3,7 @@ package kpi
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -24,9 +25,13 @@ type Calendar struct {
 	Tenant   string   `yaml:"tenant" json:"tenant"`     // default "default"
 	Timezone string   `yaml:"timezone" json:"timezone"` // IANA name; default UTC
 	Holidays []string `yaml:"holidays" json:"holidays"` // YYYY-MM-DD
+	// Weekend are the days no business is done (English day names);
+	// default Saturday and Sunday.
+	Weekend []string `yaml:"weekend" json:"weekend,omitempty"`
 
-	loc  *time.Location
-	days map[string]bool
+	loc     *time.Location
+	days    map[string]bool
+	weekend map[time.Weekday]bool
 }
 
 // Validate fills in defaults and checks the calendar.
@@ -45,7 +50,73 @@ func (c *Calendar) Validate() error {
 		}
 		c.days[h] = true
 	}
+	names := c.Weekend
+	if names == nil {
+		names = []string{"Saturday", "Sunday"}
+	}
+	c.weekend = map[time.Weekday]bool{}
+	for _, n := range names {
+		wd, ok := weekdays[strings.ToLower(n)]
+		if !ok {
+			return fmt.Errorf("calendar %s: weekend day %q: want an English day name (Saturday)", c.Tenant, n)
+		}
+		c.weekend[wd] = true
+	}
 	return nil
+}
+
+var weekdays = func() map[string]time.Weekday {
+	m := map[string]time.Weekday{}
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		m[strings.ToLower(d.String())] = d
+	}
+	return m
+}()
+
+// defaultCalendar is a tenant's without calendars: UTC, no holidays,
+// Saturday and Sunday off.
+var defaultCalendar = &Calendar{loc: time.UTC, weekend: map[time.Weekday]bool{time.Saturday: true, time.Sunday: true}}
+
+// or is c, or the default calendar when c is nil.
+func (c *Calendar) or() *Calendar {
+	if c == nil {
+		return defaultCalendar
+	}
+	return c
+}
+
+// BusinessDay reports whether t falls on a working day: neither a
+// weekend day nor a holiday, in the calendar's time zone. A nil calendar
+// works Monday to Friday in UTC.
+func (c *Calendar) BusinessDay(t time.Time) bool {
+	c = c.or()
+	return !c.weekend[t.In(c.loc).Weekday()] && !c.Holiday(t)
+}
+
+// deadlineOn is the deadline hh:mm on t's day in the calendar's zone.
+func (c *Calendar) deadlineOn(t time.Time, minutes int) time.Time {
+	c = c.or()
+	l := t.In(c.loc)
+	return time.Date(l.Year(), l.Month(), l.Day(), minutes/60, minutes%60, 0, 0, c.loc)
+}
+
+// passedDeadline returns the deadline of t's day when t is at or past it
+// on a working day.
+func (c *Calendar) passedDeadline(t time.Time, minutes int) (time.Time, bool) {
+	d := c.deadlineOn(t, minutes)
+	return d, !t.Before(d) && c.BusinessDay(d)
+}
+
+// nextDeadline returns the first deadline after t on a working day
+// (within a year).
+func (c *Calendar) nextDeadline(t time.Time, minutes int) (time.Time, bool) {
+	for i := range 370 {
+		d := c.deadlineOn(t.AddDate(0, 0, i), minutes)
+		if d.After(t) && c.BusinessDay(d) {
+			return d, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // Holiday reports whether t falls on one of the calendar's holidays. A

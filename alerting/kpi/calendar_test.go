@@ -125,3 +125,18 @@ func TestCalendarFill(t *testing.T) {
 	_, err := New(nil, nil, nil, nil, &Options{Calendars: []Calendar{{}, {Tenant: "default"}}})
 	require.ErrorContains(t, err, "twice")
 }
+
+func TestCalendarWeekend(t *testing.T) {
+	c := Calendar{Timezone: "Asia/Dubai", Weekend: []string{"Saturday", "sunday"}, Holidays: []string{"2026-12-02"}}
+	require.NoError(t, c.Validate())
+	dubai, _ := time.LoadLocation("Asia/Dubai")
+	require.True(t, c.BusinessDay(time.Date(2026, 12, 1, 10, 0, 0, 0, dubai)))
+	require.False(t, c.BusinessDay(time.Date(2026, 12, 2, 10, 0, 0, 0, dubai)), "a holiday")
+	require.False(t, c.BusinessDay(time.Date(2026, 12, 5, 10, 0, 0, 0, dubai)), "Saturday")
+	// 22:00 UTC on Friday is already Saturday in Dubai.
+	require.False(t, c.BusinessDay(time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)))
+	bad := Calendar{Weekend: []string{"Caturday"}}
+	require.ErrorContains(t, bad.Validate(), "weekend day")
+	var none *Calendar
+	require.False(t, none.BusinessDay(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)), "Sunday, without a calendar")
+}

@@ -66,7 +66,18 @@ type Definition struct {
 	RunbookURL string `yaml:"runbook_url" json:"runbook_url,omitempty"`
 	// Actions are the suggested actions, in order, its incidents carry.
 	Actions []string `yaml:"actions" json:"actions,omitempty"`
+	// Deadline ("18:00") makes the KPI one judged once a working day, at
+	// that time in the tenant calendar's zone ("orders completed by 18:00
+	// each working day"): it breaches only when its value at the deadline
+	// is on the wrong side, and the breach probability is that of the
+	// next deadline.
+	Deadline string `yaml:"deadline" json:"deadline,omitempty"`
+
+	deadline int // 1 + minutes after midnight; 0 without a deadline
 }
+
+// deadlineMinutes returns the deadline in minutes after midnight.
+func (d *Definition) deadlineMinutes() (int, bool) { return d.deadline - 1, d.deadline > 0 }
 
 // plain is Definition without its methods, for decoding.
 type plain Definition
@@ -195,6 +206,14 @@ func (d *Definition) Validate() error {
 		if u, err := url.Parse(d.RunbookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("kpi %s: runbook_url %q: an http(s) URL is required", d.Name, d.RunbookURL)
 		}
+	}
+	d.deadline = 0
+	if d.Deadline != "" {
+		t, err := time.Parse("15:04", d.Deadline)
+		if err != nil {
+			return fmt.Errorf("kpi %s: deadline %q: want a time of day, HH:MM", d.Name, d.Deadline)
+		}
+		d.deadline = 1 + t.Hour()*60 + t.Minute()
 	}
 	for i, a := range d.Actions {
 		if strings.TrimSpace(a) == "" {

@@ -111,6 +111,12 @@ type Evaluation struct {
 	// Holiday is set when the evaluation falls on a holiday of the
 	// tenant's calendar: the KPI is not judged against its target.
 	Holiday bool `json:"holiday,omitempty"`
+	// Deadline is the next deadline a KPI with one is judged at.
+	Deadline *time.Time `json:"deadline,omitempty"`
+	// breaching is whether the evaluation finds the KPI past its target
+	// (on the wrong side outside holidays; with a deadline, at today's
+	// deadline once it passed).
+	breaching bool
 	// Contributors break the KPI's change down by the labels of what it
 	// sums, when it is at risk (state other than ok) and its expression
 	// is a sum or a ratio of sums.
@@ -238,7 +244,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 	if ev.ETA != nil {
 		eta = *ev.ETA
 	}
-	tr := k.tracker.Observe(now, d.wrongSide(ev.Value) && !ev.Holiday, a.Probability, eta)
+	tr := k.tracker.Observe(now, ev.breaching, a.Probability, eta)
 	ev.State, ev.Transition = k.tracker.State, tr.String()
 	ev.breached()
 	if ev.State != StateOK {
@@ -318,7 +324,7 @@ func (e *Engine) EvaluateAt(ctx context.Context, tenant, name string, at time.Ti
 		if x.ETA != nil {
 			eta = *x.ETA
 		}
-		tr.Observe(t, d.wrongSide(x.Value) && !x.Holiday, a.Probability, eta)
+		tr.Observe(t, x.breaching, a.Probability, eta)
 		ev = x
 	}
 	ev.State = tr.State
@@ -389,6 +395,12 @@ func (e *Engine) assess(ctx context.Context, d *Definition, at time.Time) (*Eval
 		ev.TimeToBreach = itsm.FormatDuration(max(ev.ETA.Sub(at), 0))
 	}
 	ev.Forecast = points(sel.Forecast, last, d.Step)
+	ev.breaching = d.wrongSide(ev.Value) && !ev.Holiday
+	if m, ok := d.deadlineMinutes(); ok {
+		if err := e.judgeDeadline(ctx, d, m, cal, sel, &a, ev, last); err != nil {
+			return nil, a, err
+		}
+	}
 	if d.ImpactExpr != "" {
 		if res, err := e.q.Instant(ctx, d.Tenant, d.ImpactExpr, at.UnixMilli()); err == nil {
 			if v, ok := scalarOf(res); ok {
@@ -399,6 +411,43 @@ func (e *Engine) assess(ctx context.Context, d *Definition, at time.Time) (*Eval
 		}
 	}
 	return ev, a, nil
+}
+
+// judgeDeadline judges a KPI with a deadline: breaching when today's
+// deadline passed on a working day with the value then on the wrong
+// side; the probability, and the ETA, are those of the next deadline's
+// step (none when it is beyond the horizon).
+func (e *Engine) judgeDeadline(ctx context.Context, d *Definition, minutes int, cal *Calendar, sel forecast.Selection, a *forecast.Assessment, ev *Evaluation, last int64) error {
+	ev.breaching = false
+	if dl, ok := cal.passedDeadline(ev.At, minutes); ok {
+		res, err := e.q.Instant(ctx, d.Tenant, sampled(d.Expr, max(d.Step, minWindow)), dl.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("the value at the deadline: %w", err)
+		}
+		if len(res.Series) == 1 && len(res.Series[0].Points) > 0 {
+			ev.breaching = d.wrongSide(res.Series[0].Points[0].F)
+		}
+	}
+	ev.ETA, ev.ETAEarly, ev.ETALate, ev.TimeToBreach = nil, nil, nil, ""
+	a.ETA, a.ETAEarly, a.ETALate, a.Probability = 0, 0, 0, 0
+	next, ok := cal.nextDeadline(ev.At, minutes)
+	if !ok {
+		return nil
+	}
+	ev.Deadline = &next
+	st := d.Step.Milliseconds()
+	i := int((next.UnixMilli()-last+st-1)/st) - 1 // the step at or after the deadline
+	if i >= len(sel.Forecast.Mean) {
+		return nil // beyond the horizon
+	}
+	i = max(i, 0)
+	a.Probability = forecast.ProbabilityAt(sel, i, d.Target, d.direction())
+	ev.Probability = a.Probability
+	if d.wrongSide(sel.Forecast.Mean[i]) {
+		ev.ETA, a.ETA = &next, i+1
+		ev.TimeToBreach = itsm.FormatDuration(max(next.Sub(ev.At), 0))
+	}
+	return nil
 }
 
 // Predict fits the definition's models to y (the KPI on its step grid,

@@ -67,6 +67,7 @@ func TestValidate(t *testing.T) {
 		{Name: "x", Expr: "x", Direction: "above", RunbookURL: "wiki/orders"},
 		{Name: "x", Expr: "x", Direction: "above", RunbookURL: "ftp://wiki/orders"},
 		{Name: "x", Expr: "x", Direction: "above", Actions: []string{"call", " "}},
+		{Name: "x", Expr: "x", Direction: "above", Deadline: "6pm"},
 	} {
 		require.Error(t, bad.Validate(), "%+v", bad)
 	}
