@@ -108,7 +108,7 @@ func TestAPI(t *testing.T) {
 	p := out["data"].(map[string]any)["priorities"].([]any)[0].(map[string]any)
 	require.Equal(t, "P2", p["priority"])
 	require.Equal(t, "20m", p["mtta"])
-	require.Equal(t, "1h 0m", p["mttr"])
+	require.Equal(t, "1h", p["mttr"])
 	require.Equal(t, 100.0, p["sla_compliance_percent"])
 
 	var ctx fasthttp.RequestCtx
@@ -116,7 +116,7 @@ func TestAPI(t *testing.T) {
 	New(Deps{ITSM: m}).Handler(&ctx)
 	require.Equal(t, 200, ctx.Response.StatusCode())
 	require.Contains(t, string(ctx.Response.Header.ContentType()), "text/html")
-	require.Contains(t, string(ctx.Response.Body()), "<td>P2</td><td>1</td><td>20m</td><td>1h 0m</td>")
+	require.Contains(t, string(ctx.Response.Body()), "<td>P2</td><td>1</td><td>20m</td><td>1h</td>")
 }
 
 func sign(secret, body string) string {

@@ -333,21 +333,25 @@ func (c *Config) groupKey(ls labels.Labels, ci string) string {
 	return "ci=" + ci + "," + strings.Join(parts, ",")
 }
 
-// FormatDuration shows seconds to people as 1d 7h 20m.
+// FormatDuration shows a duration to people down to its smallest unit:
+// 1d 7h 20m, 1m 30s, 1h (zero units are left out).
 func FormatDuration(d time.Duration) string {
-	if d < time.Minute {
-		return fmt.Sprintf("%ds", int(d.Seconds()))
+	d = d.Truncate(time.Second)
+	if d < 0 {
+		return "-" + FormatDuration(-d)
 	}
-	days := int(d / (24 * time.Hour))
-	hours := int(d%(24*time.Hour)) / int(time.Hour)
-	mins := int(d%time.Hour) / int(time.Minute)
+	if d == 0 {
+		return "0s"
+	}
 	var b []string
-	if days > 0 {
-		b = append(b, fmt.Sprintf("%dd", days))
+	for _, u := range []struct {
+		size time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if n := d / u.size; n > 0 {
+			b = append(b, fmt.Sprintf("%d%s", n, u.name))
+			d -= n * u.size
+		}
 	}
-	if hours > 0 || days > 0 {
-		b = append(b, fmt.Sprintf("%dh", hours))
-	}
-	b = append(b, fmt.Sprintf("%dm", mins))
 	return strings.Join(b, " ")
 }

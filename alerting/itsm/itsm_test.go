@@ -156,6 +156,10 @@ func TestFormatDuration(t *testing.T) {
 	require.Equal(t, "1d 7h 20m", FormatDuration(31*time.Hour+20*time.Minute))
 	require.Equal(t, "5m", FormatDuration(5*time.Minute))
 	require.Equal(t, "42s", FormatDuration(42*time.Second))
+	require.Equal(t, "1m 30s", FormatDuration(90*time.Second), "the smallest unit kept")
+	require.Equal(t, "1h", FormatDuration(time.Hour))
+	require.Equal(t, "2d 5s", FormatDuration(48*time.Hour+5*time.Second))
+	require.Equal(t, "0s", FormatDuration(0))
 }
 
 func TestMaintenanceAndProblemLifecycle(t *testing.T) {
@@ -219,7 +223,7 @@ func TestPrintableReport(t *testing.T) {
 	s := string(html)
 	require.Contains(t, s, "<svg")
 	require.Contains(t, s, "Printer &lt;on fire&gt;", "escaped")
-	require.Contains(t, s, "acknowledge 1h 0m")
+	require.Contains(t, s, "acknowledge 1h")
 	require.Contains(t, s, "kim acknowledged")
 	_, err = m.Report("t", "INC-424242")
 	require.ErrorIs(t, err, ErrNotFound)

@@ -155,6 +155,8 @@ export function fmtAgo(v) {
 // fmtDur: the two largest units of a duration in seconds, e.g. "1h 8m".
 export function fmtDur(secs) {
   if (secs === null || secs === undefined || isNaN(secs)) return '—';
+  // Down to the smallest unit, as the API: 1d 7h 20m, 1m 30s (zero units
+  // left out).
   let n = Math.round(Math.abs(secs));
   const units = [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]];
   const parts = [];
@@ -163,7 +165,6 @@ export function fmtDur(secs) {
       parts.push(Math.floor(n / size) + t('unit.' + u));
       n %= size;
     }
-    if (parts.length === 2) break;
   }
   return (secs < 0 ? '-' : '') + parts.join(' ');
 }
