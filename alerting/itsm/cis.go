@@ -259,11 +259,14 @@ func (m *Manager) CIs(tenant string) []CIView {
 func (m *Manager) PutCI(tenant, who string, c CI, create bool) (*CI, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if slices.ContainsFunc(m.cis.config, func(x *CI) bool { return x.Name == c.Name }) {
-		return m.cis.put(m, tenant, who, c, create) // the config file's: ErrConflict
+	if c.Name == "" || slices.ContainsFunc(m.cis.config, func(x *CI) bool { return x.Name == c.Name }) {
+		return m.cis.put(m, tenant, who, c, create) // no name: ErrInvalid; the config file's: ErrConflict
+	}
+	if err := c.check(); err != nil {
+		return nil, errkind.Mark(err, ErrInvalid)
 	}
 	for _, d := range c.DependsOn {
-		if d != c.Name && m.ciNamed(tenant, d) == nil {
+		if m.ciNamed(tenant, d) == nil {
 			return nil, errkind.Mark(fmt.Errorf("itsm ci %q: depends_on: no CI %q (create it first)", c.Name, d), ErrInvalid)
 		}
 	}
