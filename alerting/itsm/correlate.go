@@ -115,8 +115,8 @@ func (m *Manager) link(parent, child *Incident, at time.Time, how string) {
 	if !contains(parent.Children, child.ID) {
 		parent.Children = append(parent.Children, child.ID)
 	}
-	child.log(at, "tsdb", "child of "+parent.ID, fmt.Sprintf("%s: CI %s depends on %s; %s", parent.Title, child.CI, parent.CI, how))
-	parent.log(at, "tsdb", "child "+child.ID, fmt.Sprintf("%s (CI %s depends on %s)", child.Title, child.CI, parent.CI))
+	child.log(at, "tsdb", "child of", fmt.Sprintf("%s (%s): CI %s depends on %s; %s", parent.ID, parent.Title, child.CI, parent.CI, how))
+	parent.log(at, "tsdb", "child added", fmt.Sprintf("%s (%s): CI %s depends on %s", child.ID, child.Title, child.CI, parent.CI))
 }
 
 // attachLocked makes the incidents of CIs depending on p's CI, opened

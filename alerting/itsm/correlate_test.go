@@ -3,6 +3,7 @@ package itsm
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,10 +109,15 @@ func childrenOf(inc *Incident) []string {
 	return out
 }
 
+// timeline is what the incident's timeline says, and each entry with
+// the first word of its detail ("child of INC-000001").
 func timeline(inc *Incident) []string {
 	var out []string
 	for _, e := range inc.Timeline {
 		out = append(out, e.What)
+		if f := strings.Fields(e.Detail); len(f) > 0 {
+			out = append(out, e.What+" "+f[0])
+		}
 	}
 	return out
 }
@@ -139,7 +145,7 @@ func TestCorrelationSwitchFirst(t *testing.T) {
 	}
 	sort.Strings(want)
 	require.Equal(t, want, childrenOf(sw))
-	require.Contains(t, timeline(sw), "child "+want[0])
+	require.Contains(t, timeline(sw), "child added "+want[0])
 	require.Equal(t, []string{"opened switch-1"}, c.pages(), "one page, none for the servers")
 
 	// The servers recover with the switch: the switch incident resolves,
