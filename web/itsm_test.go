@@ -386,8 +386,9 @@ func FuzzITSMAPI(f *testing.F) {
 		"/api/v1/problems", "/api/v1/groups", "/api/v1/maintenance", "/api/v1/reports/sla", "/api/v1/itsm/inbound/pd",
 		"/api/v1/itsm/inbound/snow", "/api/v1/groups/payments-oncall/members", "/api/v1/groups/payments-oncall/members/kim",
 		"/api/v1/problems/" + pid + "/root_cause", "/api/v1/problems/" + pid + "/close", "/api/v1/incidents/nope/ack",
-		"/api/v1/escalation_policies", "/api/v1/escalation_policies/p", "/api/v1/rotations", "/api/v1/rotations/r", "/api/v1/oncall"}
-	for _, a := range []string{"ack", "resolve", "close", "assign", "comment", "priority", "change", "change_close", "events"} {
+		"/api/v1/escalation_policies", "/api/v1/escalation_policies/p", "/api/v1/rotations", "/api/v1/rotations/r", "/api/v1/oncall",
+		"/api/v1/cis", "/api/v1/cis/checkout", "/api/v1/cis/c"}
+	for _, a := range []string{"ack", "resolve", "close", "assign", "comment", "priority", "change", "change_close", "events", "resolve_children"} {
 		paths = append(paths, "/api/v1/incidents/"+id+"/"+a)
 	}
 	methods := []string{"GET", "POST", "DELETE", "PUT"}

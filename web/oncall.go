@@ -147,8 +147,8 @@ func (h *incidents) onCall(r *Request, tenant string) (any, error) {
 	return out, invalid(err)
 }
 
-// auditSetting describes the policy and rotation routes: kind is policy
-// or rotation, verb create, change or delete.
+// auditSetting describes the policy, rotation and CI routes: kind is
+// policy, rotation or ci, verb create, change or delete.
 func auditSetting(kind, verb string) Auditor {
 	return func(r *Request, data any) audit.Entry {
 		name, detail := r.Param("name"), ""
@@ -163,8 +163,13 @@ func auditSetting(kind, verb string) Auditor {
 			if n := len(v.History); n > 0 {
 				detail = ": " + v.History[n-1].Detail
 			}
+		case *itsm.CI:
+			name = v.Name
+			if n := len(v.History); n > 0 {
+				detail = ": " + v.History[n-1].Detail
+			}
 		}
-		words := map[string]string{"policy": "escalation policy", "rotation": "on-call rotation"}
+		words := map[string]string{"policy": "escalation policy", "rotation": "on-call rotation", "ci": "CI"}
 		past := map[string]string{"create": "created", "change": "changed", "delete": "deleted"}
 		return audit.Entry{Action: kind + "." + verb, Kind: kind, Object: name,
 			Summary: words[kind] + " " + name + " " + past[verb] + detail}

@@ -214,6 +214,10 @@ func routes(d Deps) []Route {
 		{Method: "PUT", Path: "/api/v1/rotations/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putRotation), Audit: auditSetting("rotation", "change")},
 		{Method: "DELETE", Path: "/api/v1/rotations/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteRotation), Audit: auditSetting("rotation", "delete")},
 		{Method: "GET", Path: "/api/v1/oncall", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.onCall)},
+		{Method: "GET", Path: "/api/v1/cis", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.cis)},
+		{Method: "POST", Path: "/api/v1/cis", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putCI), Audit: auditSetting("ci", "create")},
+		{Method: "PUT", Path: "/api/v1/cis/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putCI), Audit: auditSetting("ci", "change")},
+		{Method: "DELETE", Path: "/api/v1/cis/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteCI), Audit: auditSetting("ci", "delete")},
 		{Method: "POST", Path: "/api/v1/itsm/inbound/{receiver}", Role: auth.Public, Name: "/api/v1/itsm", API: inc.on(inc.inbound)},
 
 		// The audit log of the change routes above: admin only, as it

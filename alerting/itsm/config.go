@@ -55,20 +55,62 @@ type Config struct {
 	// Groups are the people of each group (owner, escalation and
 	// propagation groups); the API adds and removes members per tenant.
 	Groups map[string][]string `yaml:"groups"`
+	// Correlation opens an incident whose CI depends on a CI with an
+	// open incident as that incident's child.
+	Correlation Correlation `yaml:"correlation"`
 }
 
-// CI is a configuration item: what the alert is about.
+// Correlation is how incidents of dependent CIs are related (CI
+// depends_on): one switch failure is one incident with its servers'
+// incidents as children, not six pages.
+type Correlation struct {
+	// Mode is child (the default: a new incident on a CI that depends,
+	// directly or through others, on a CI with an open or acknowledged
+	// incident opens as that incident's child) or off.
+	Mode string `yaml:"mode"`
+	// NotifyChildren sends a child's events to the receivers too, with
+	// its parent in the payload; default false: a child opened under its
+	// parent is not paged separately.
+	NotifyChildren bool `yaml:"notify_children"`
+	// Window: an upstream incident that opens after incidents of the
+	// CIs that depend on it takes those opened within Window before it
+	// as its children. Default 5m.
+	Window duration.Duration `yaml:"window"`
+	// ResolveChildren is what resolving a parent does to its open
+	// children that have no firing alert (resolved, or silent): auto
+	// (the default) resolves them with it; offer lists them on the
+	// parent's timeline, and the parent's resolve_children action
+	// resolves them.
+	ResolveChildren string `yaml:"resolve_children"`
+}
+
+// The correlation modes and resolve_children choices.
+const (
+	CorrelationChild     = "child"
+	CorrelationOff       = "off"
+	ResolveChildrenAuto  = "auto"
+	ResolveChildrenOffer = "offer"
+)
+
+// CI is a configuration item: what the alert is about. The config
+// file's apply to every tenant; the API adds a tenant's own.
 type CI struct {
-	Name       string `yaml:"name"`
-	Kind       string `yaml:"kind"` // service, application, host, network device
-	Selector   string `yaml:"selector"`
-	OwnerGroup string `yaml:"owner_group"`
-	Impact     string `yaml:"impact"` // high, medium, low
+	Name       string `yaml:"name" json:"name"`
+	Kind       string `yaml:"kind" json:"kind,omitempty"` // service, application, host, network device
+	Selector   string `yaml:"selector" json:"selector,omitempty"`
+	OwnerGroup string `yaml:"owner_group" json:"owner_group,omitempty"`
+	Impact     string `yaml:"impact" json:"impact,omitempty"` // high, medium, low
 	// Propagation are the groups that receive the incident, e.g. owner,
 	// team lead, department head; default: the owner group.
-	Propagation []string `yaml:"propagation"`
+	Propagation []string `yaml:"propagation" json:"propagation,omitempty"`
 	// NoData overrides Config.NoData for the CI's alerts.
-	NoData string `yaml:"no_data"`
+	NoData string `yaml:"no_data" json:"no_data,omitempty"`
+	// DependsOn are the CIs this one needs (a server its switch, a
+	// service its database): an incident on one of them, or on what
+	// they depend on, becomes the parent of this CI's incidents
+	// (Correlation). No cycles.
+	DependsOn []string `yaml:"depends_on" json:"depends_on,omitempty"`
+	Origin    `yaml:"-"`
 
 	matchers [][]*labels.Matcher
 }
@@ -177,27 +219,35 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("itsm no_data: %q (keep_open, resolve)", c.NoData)
 	}
 	for i := range c.CIs {
-		ci := &c.CIs[i]
-		if ci.Name == "" {
+		if c.CIs[i].Name == "" {
 			return fmt.Errorf("itsm ci %d: name is required", i)
 		}
-		if !validNoData(ci.NoData) {
-			return fmt.Errorf("itsm ci %q: no_data %q (keep_open, resolve)", ci.Name, ci.NoData)
+		if err := c.CIs[i].check(); err != nil {
+			return err
 		}
-		switch ci.Impact {
-		case "":
-			ci.Impact = "medium"
-		case "high", "medium", "low":
-		default:
-			return fmt.Errorf("itsm ci %q: impact %q (high, medium, low)", ci.Name, ci.Impact)
-		}
-		if ci.Selector != "" {
-			m, err := query.ParseSelector(ci.Selector)
-			if err != nil {
-				return fmt.Errorf("itsm ci %q: %w", ci.Name, err)
-			}
-			ci.matchers = m
-		}
+	}
+	if err := checkGraph(c.CIs); err != nil {
+		return err
+	}
+	switch c.Correlation.Mode {
+	case "":
+		c.Correlation.Mode = CorrelationChild
+	case CorrelationChild, CorrelationOff:
+	default:
+		return fmt.Errorf("itsm correlation: mode %q (child, off)", c.Correlation.Mode)
+	}
+	switch c.Correlation.ResolveChildren {
+	case "":
+		c.Correlation.ResolveChildren = ResolveChildrenAuto
+	case ResolveChildrenAuto, ResolveChildrenOffer:
+	default:
+		return fmt.Errorf("itsm correlation: resolve_children %q (auto, offer)", c.Correlation.ResolveChildren)
+	}
+	if c.Correlation.Window < 0 {
+		return fmt.Errorf("itsm correlation: window is negative")
+	}
+	if c.Correlation.Window == 0 {
+		c.Correlation.Window = duration.Duration(5 * time.Minute)
 	}
 	for i := range c.Maintenance {
 		if err := c.Maintenance[i].validate(); err != nil {
@@ -266,15 +316,18 @@ func validNoData(s string) bool { return s == "" || s == NoDataKeepOpen || s == 
 
 // noDataOf is what a silent alert does: its rule's no_data annotation,
 // else its CI's, else the config's, else keep_open.
-func (c *Config) noDataOf(annotations, ls labels.Labels) string {
+func (m *Manager) noDataOf(tenant string, annotations, ls labels.Labels) string {
 	if s := annotations.Get("no_data"); s == NoDataKeepOpen || s == NoDataResolve {
 		return s
 	}
-	if ci := c.ciFor(ls); ci != nil && ci.NoData != "" {
+	m.mu.Lock()
+	ci := m.ciFor(tenant, ls)
+	m.mu.Unlock()
+	if ci != nil && ci.NoData != "" {
 		return ci.NoData
 	}
-	if c.NoData != "" {
-		return c.NoData
+	if m.cfg.NoData != "" {
+		return m.cfg.NoData
 	}
 	return NoDataKeepOpen
 }
@@ -296,16 +349,6 @@ func selects(sets [][]*labels.Matcher, ls labels.Labels) bool {
 		}
 	}
 	return false
-}
-
-// ciFor returns the first CI whose selector matches the alert labels.
-func (c *Config) ciFor(ls labels.Labels) *CI {
-	for i := range c.CIs {
-		if selects(c.CIs[i].matchers, ls) {
-			return &c.CIs[i]
-		}
-	}
-	return nil
 }
 
 // priority is matrix(urgency, impact).

@@ -63,9 +63,9 @@ func (m *Manager) ProbableCauses(tenant string, kpiLabels map[string]string, cis
 		linked[c] = true
 	}
 	ls := labels.FromMap(kpiLabels)
-	for i := range m.cfg.CIs {
-		if len(kpiLabels) > 0 && selects(m.cfg.CIs[i].matchers, ls) {
-			linked[m.cfg.CIs[i].Name] = true
+	for _, c := range m.cis.list(tenant) {
+		if len(kpiLabels) > 0 && selects(c.matchers, ls) {
+			linked[c.Name] = true
 		}
 	}
 	service := kpiLabels["service"]
@@ -118,14 +118,9 @@ func (m *Manager) Raise(tenant string, x External, at time.Time) (*Incident, boo
 		ls := labels.FromMap(x.Labels)
 		ciName, kind, owner, impact := x.CI, "", "", "medium"
 		var propagation []string
-		ci := m.cfg.ciFor(ls)
+		ci := m.ciFor(tenant, ls)
 		if x.CI != "" {
-			ci = nil
-			for i := range m.cfg.CIs {
-				if m.cfg.CIs[i].Name == x.CI {
-					ci = &m.cfg.CIs[i]
-				}
-			}
+			ci = m.ciNamed(tenant, x.CI)
 		}
 		if ci != nil {
 			ciName, kind, owner, impact, propagation = ci.Name, ci.Kind, ci.OwnerGroup, ci.Impact, ci.Propagation
@@ -171,6 +166,7 @@ func (m *Manager) Clear(tenant, key, reason string, at time.Time) bool {
 		t := at
 		inc.ResolvedAt = &t
 		inc.log(at, "tsdb", "resolved", reason)
+		m.childrenResolved(inc, "tsdb", at)
 		m.save(inc)
 		m.emit("resolved", inc)
 		return true
@@ -192,8 +188,11 @@ func (m *Manager) CIOf(lbls map[string]string, ci string) string {
 		}
 		return ""
 	}
-	if c := m.cfg.ciFor(labels.FromMap(lbls)); c != nil {
-		return c.Name
+	ls := labels.FromMap(lbls)
+	for _, c := range m.cis.config { // the config file's: KPIs are configured there too
+		if selects(c.matchers, ls) {
+			return c.Name
+		}
 	}
 	return ""
 }

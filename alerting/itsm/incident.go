@@ -93,6 +93,16 @@ type Incident struct {
 	// Warnings are what is wrong with the configuration the incident
 	// relies on: an unknown CI, a group without members.
 	Warnings []string `json:"warnings,omitempty"`
+	// Parent is the incident of a CI this one's CI depends on, of which
+	// it is a child (Correlation); Children are this one's.
+	Parent   string   `json:"parent,omitempty"`
+	Children []string `json:"children,omitempty"`
+	// Quiet: the incident's events are not sent to the receivers (a
+	// child with notify_children off), until it goes on on its own.
+	Quiet bool `json:"quiet,omitempty"`
+	// SLAFrom is when the SLA clocks started, if not at the opening: a
+	// child whose parent resolved while its alerts still fired.
+	SLAFrom *time.Time `json:"sla_from,omitempty"`
 }
 
 // ChangeLink is a change request linked to an incident.
@@ -119,6 +129,9 @@ type SLAStatus struct {
 	Elapsed             string  `json:"elapsed"`
 	AcknowledgeBreached bool    `json:"acknowledge_breached"`
 	ResolveBreached     bool    `json:"resolve_breached"`
+	// Follows is the parent whose clocks a child follows: it does not
+	// breach on its own while the parent is open or acknowledged.
+	Follows string `json:"follows,omitempty"`
 }
 
 // TimelineEvent is one entry of the audit timeline.
@@ -169,6 +182,8 @@ type Manager struct {
 	// rotations and policies: the config file's and each tenant's own.
 	rotations *settings[Rotation, *Rotation]
 	policies  *settings[EscalationPolicy, *EscalationPolicy]
+	// cis: the config file's and each tenant's own.
+	cis *settings[CI, *CI]
 }
 
 // New loads the stored state and starts delivering the outbox.
@@ -188,6 +203,11 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 		fired: map[string][]firedAlert{}, held: map[string]map[string]*heldAlert{},
 		windows: map[string]map[string]*Maintenance{}, coalesce: map[string]*pendingEvent{}}
 	var err error
+	// The Manager's own copy: the settings keep pointers into it.
+	m.cfg.CIs = slices.Clone(cfg.CIs)
+	if m.cis, err = newSettings[CI]("ci", "CI", "/api/v1/cis", m.cfg.CIs); err != nil {
+		return nil, err
+	}
 	if m.rotations, err = newSettings[Rotation]("rotation", "on-call rotation", "/api/v1/rotations", cfg.Rotations); err != nil {
 		return nil, err
 	}
@@ -234,10 +254,12 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 				}
 				m.windows[parts[0]][w.Name] = &w
 			}
-		case strings.Contains(k, "/rotation/"), strings.Contains(k, "/policy/"):
+		case strings.Contains(k, "/rotation/"), strings.Contains(k, "/policy/"), strings.Contains(k, "/ci/"):
 			set := m.rotations.load
 			if strings.Contains(k, "/policy/") {
 				set = m.policies.load
+			} else if strings.Contains(k, "/ci/") {
+				set = m.cis.load
 			}
 			t := strings.SplitN(strings.TrimPrefix(k, "itsm/"), "/", 2)[0]
 			if err := set(t, v); err != nil {
@@ -317,6 +339,9 @@ type pendingEvent struct {
 // incident as it is then; any other event sends what waits first, in
 // order. The caller holds m.mu.
 func (m *Manager) emit(event string, inc *Incident, skip ...string) {
+	if inc.Quiet {
+		return
+	}
 	k := inc.Tenant + "/" + inc.ID
 	if (event == "opened" || event == "reopened" || event == "updated") && len(skip) == 0 && coalesceWindow > 0 {
 		if p := m.coalesce[k]; p != nil {
@@ -352,7 +377,7 @@ func (m *Manager) flushLocked(k string) {
 	p.timer.Stop()
 	i := strings.LastIndexByte(k, '/')
 	tenant, id := k[:i], k[i+1:]
-	if inc := m.tenantIncidents(tenant)[id]; inc != nil {
+	if inc := m.tenantIncidents(tenant)[id]; inc != nil && !inc.Quiet {
 		m.outbox.enqueue(p.event, inc)
 	}
 }
@@ -418,7 +443,7 @@ func (m *Manager) HandleAlert(e alert.Event) {
 	case e.To == alert.StateFiring:
 		m.alertFiring(tenant, e.Alert, e.At)
 	case e.From == alert.StateFiring && e.To == alert.StateInactive && e.NoData &&
-		m.cfg.noDataOf(e.Alert.Annotations, e.Alert.Labels) == NoDataKeepOpen:
+		m.noDataOf(tenant, e.Alert.Annotations, e.Alert.Labels) == NoDataKeepOpen:
 		m.alertSilent(tenant, e.Alert, e.At)
 	case e.From == alert.StateFiring && e.To == alert.StateInactive:
 		why := ""
@@ -461,7 +486,7 @@ func (m *Manager) alertFiring(tenant string, a *alert.Alert, at time.Time) {
 // fireLocked opens or joins the alert's incident, unless a maintenance
 // window covers it (check) and holds it; the caller holds m.mu.
 func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check bool) {
-	ci := m.cfg.ciFor(a.Labels)
+	ci := m.ciFor(tenant, a.Labels)
 	ciName, kind, owner, impact := a.Labels.Get("instance"), "", "", "medium"
 	var propagation []string
 	if ci != nil {
@@ -509,10 +534,14 @@ func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check 
 		if ci == nil {
 			inc.warn(fmt.Sprintf("no configured CI matches the alert (CI %q taken from its instance label; no owner group)", ciName))
 		}
-		m.propagate(inc, append([]string{owner}, propagation...), at, "opened")
+		m.adoptLocked(inc, at)
+		if !inc.Quiet {
+			m.propagate(inc, append([]string{owner}, propagation...), at, "opened")
+		}
 		m.pickPolicy(inc, at)
 		m.assignOnCall(inc, at)
 		m.checkProblem(tenant, inc, a.Labels.Get("alertname"), at)
+		m.attachLocked(inc, at)
 		event = "opened"
 	case inc.Status == StatusResolved:
 		inc.Status, inc.ResolvedAt, inc.AcknowledgedAt = StatusOpen, nil, nil
@@ -520,6 +549,10 @@ func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check 
 		inc.EscalationLevel, inc.Escalation = 0, nil
 		m.pickPolicy(inc, at)
 		inc.log(at, "tsdb", "reopened", "the alert fired again within the reopen window")
+		if inc.Quiet && m.followedParent(inc) == nil {
+			// Its parent is over: it is paged as itself now.
+			inc.Quiet, inc.SLAFrom = false, &at
+		}
 		event = "reopened"
 	}
 	al := inc.Alerts[akey]
@@ -574,6 +607,7 @@ func (m *Manager) alertResolved(tenant string, a *alert.Alert, at time.Time, why
 			t := at
 			inc.ResolvedAt = &t
 			inc.log(at, "tsdb", "resolved", "all alerts resolved")
+			m.childrenResolved(inc, "tsdb", at)
 			m.save(inc)
 			m.emit("resolved", inc)
 			continue
@@ -650,7 +684,11 @@ func (m *Manager) refreshSLA(inc *Incident, now time.Time) {
 		end = *inc.ResolvedAt
 	}
 	inc.SLA.AcknowledgeTarget, inc.SLA.ResolveTarget = time.Duration(t.Acknowledge).Seconds(), time.Duration(t.Resolve).Seconds()
-	el := end.Sub(inc.OpenedAt)
+	inc.SLA.Follows = ""
+	if p := m.followedParent(inc); p != nil {
+		inc.SLA.Follows = p.ID
+	}
+	el := end.Sub(inc.clockStart())
 	inc.SLA.ElapsedSeconds, inc.SLA.Elapsed = el.Seconds(), FormatDuration(el)
 	m.refreshEscalation(inc)
 }
@@ -663,7 +701,9 @@ func (m *Manager) Tick() {
 	m.windowsEnded(now)
 	for _, byID := range m.incidents {
 		for _, inc := range byID {
-			if inc.Status != StatusOpen && inc.Status != StatusAcknowledged {
+			if !inc.active() || m.followedParent(inc) != nil {
+				// A child following its parent neither escalates nor
+				// breaches on its own.
 				continue
 			}
 			changed := false
@@ -676,7 +716,7 @@ func (m *Manager) Tick() {
 				}
 			default:
 				levels := m.cfg.Escalation[inc.Priority]
-				for inc.EscalationLevel < len(levels) && now.Sub(inc.OpenedAt) >= time.Duration(levels[inc.EscalationLevel].After) {
+				for inc.EscalationLevel < len(levels) && now.Sub(inc.clockStart()) >= time.Duration(levels[inc.EscalationLevel].After) {
 					lv := levels[inc.EscalationLevel]
 					inc.EscalationLevel++
 					inc.EscalatedTo = append(inc.EscalatedTo, lv.Group)
@@ -687,13 +727,13 @@ func (m *Manager) Tick() {
 				}
 			}
 			t := m.cfg.SLA[inc.Priority]
-			if t.Acknowledge > 0 && inc.AcknowledgedAt == nil && !inc.SLA.AcknowledgeBreached && now.Sub(inc.OpenedAt) > time.Duration(t.Acknowledge) {
+			if t.Acknowledge > 0 && inc.AcknowledgedAt == nil && !inc.SLA.AcknowledgeBreached && now.Sub(inc.clockStart()) > time.Duration(t.Acknowledge) {
 				inc.SLA.AcknowledgeBreached = true
 				inc.log(now, "tsdb", "sla breached", "time to acknowledge over "+FormatDuration(time.Duration(t.Acknowledge)))
 				m.emit("sla_breached", inc)
 				changed = true
 			}
-			if t.Resolve > 0 && !inc.SLA.ResolveBreached && now.Sub(inc.OpenedAt) > time.Duration(t.Resolve) {
+			if t.Resolve > 0 && !inc.SLA.ResolveBreached && now.Sub(inc.clockStart()) > time.Duration(t.Resolve) {
 				inc.SLA.ResolveBreached = true
 				inc.log(now, "tsdb", "sla breached", "time to resolve over "+FormatDuration(time.Duration(t.Resolve)))
 				m.emit("sla_breached", inc)
@@ -883,6 +923,10 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string, ca
 		p.Timeline = append(p.Timeline, TimelineEvent{At: now, Who: who, What: "linked incident", Detail: id})
 		m.saveProblem(p)
 		inc.log(now, who, "linked to problem", arg)
+	case "resolve_children":
+		if err := m.resolveChildren(inc, who, now); err != nil {
+			return nil, err
+		}
 	case "change_close":
 		i := slices.IndexFunc(inc.Changes, func(c ChangeLink) bool { return c.ID == arg })
 		if i < 0 {
@@ -899,6 +943,12 @@ func (m *Manager) action(origin, tenant, id, action, who, arg, reason string, ca
 	if origin != "" {
 		e := &inc.Timeline[len(inc.Timeline)-1]
 		e.Detail = strings.TrimSpace(e.Detail + " (via " + origin + ")")
+	}
+	switch event {
+	case "acknowledged":
+		m.ackChildren(inc, who, now)
+	case "resolved":
+		m.childrenResolved(inc, who, now)
 	}
 	m.save(inc)
 	m.emit(event, inc, origin)
@@ -947,14 +997,14 @@ func (m *Manager) CreateIncident(tenant, who string, n NewIncident) (*Incident, 
 	if (n.Urgency != "" && !validLevel(n.Urgency)) || (n.Impact != "" && !validLevel(n.Impact)) {
 		return nil, errkind.Mark(fmt.Errorf("urgency %q, impact %q: want high, medium or low", n.Urgency, n.Impact), ErrInvalid)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	impact, kind, owner, known := "medium", "", n.OwnerGroup, false
 	var propagation []string
-	for i := range m.cfg.CIs {
-		if c := &m.cfg.CIs[i]; n.CI != "" && c.Name == n.CI {
-			impact, kind, propagation, known = c.Impact, c.Kind, c.Propagation, true
-			if owner == "" {
-				owner = c.OwnerGroup
-			}
+	if c := m.ciNamed(tenant, n.CI); c != nil {
+		impact, kind, propagation, known = c.Impact, c.Kind, c.Propagation, true
+		if owner == "" {
+			owner = c.OwnerGroup
 		}
 	}
 	if n.Impact != "" {
@@ -969,8 +1019,6 @@ func (m *Manager) CreateIncident(tenant, who string, n NewIncident) (*Incident, 
 		priority = m.cfg.priority(urgency, impact)
 		how += " (priority from urgency " + urgency + " × impact " + impact + ")"
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := m.now()
 	inc := &Incident{ID: m.nextID(tenant, "INC"), Tenant: tenant, Title: n.Title, Status: StatusOpen, Priority: priority,
 		Urgency: urgency, Impact: impact, CI: n.CI, CIKind: kind, OwnerGroup: owner, GroupKey: "manual:" + strconv.FormatInt(now.UnixNano(), 10),
@@ -982,10 +1030,14 @@ func (m *Manager) CreateIncident(tenant, who string, n NewIncident) (*Incident, 
 		inc.warn("no owner group")
 	}
 	inc.log(now, who, "opened", how)
-	m.propagate(inc, append([]string{owner}, propagation...), now, "opened")
+	m.tenantIncidents(tenant)[inc.ID] = inc
+	m.adoptLocked(inc, now)
+	if !inc.Quiet {
+		m.propagate(inc, append([]string{owner}, propagation...), now, "opened")
+	}
 	m.pickPolicy(inc, now)
 	m.assignOnCall(inc, now)
-	m.tenantIncidents(tenant)[inc.ID] = inc
+	m.attachLocked(inc, now)
 	m.save(inc)
 	m.emit("opened", inc)
 	c := *inc

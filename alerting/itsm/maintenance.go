@@ -337,7 +337,7 @@ func (m *Manager) windowsEnded(now time.Time) {
 		for akey, h := range byKey {
 			ls := labels.FromMap(h.Labels)
 			ciName := ls.Get("instance")
-			if ci := m.cfg.ciFor(ls); ci != nil {
+			if ci := m.ciFor(tenant, ls); ci != nil {
 				ciName = ci.Name
 			}
 			if m.windowFor(tenant, ls, ciName, now) != nil {

@@ -258,7 +258,7 @@ func (m *Manager) fireStep(inc *Incident, p *EscalationPolicy, who, why string, 
 // caller holds m.mu.
 func (m *Manager) refreshEscalation(inc *Incident) {
 	inc.NextEscalationAt = nil
-	if inc.EscalationPolicy == "" || inc.Status != StatusOpen {
+	if inc.EscalationPolicy == "" || inc.Status != StatusOpen || m.followedParent(inc) != nil {
 		return
 	}
 	if p := m.policies.get(inc.Tenant, inc.EscalationPolicy); p != nil && inc.EscalationLevel < p.steps() {

@@ -26,6 +26,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	require.Equal(t, itsm.Delay(5*time.Minute), c.ITSM.EscalationPolicies[0].Steps[1].After)
 	require.Equal(t, "Asia/Seoul", c.ITSM.Rotations[0].Timezone)
 	require.Len(t, c.ITSM.Rotations[0].Overrides, 1)
+	require.Equal(t, []string{"core-sw1"}, c.ITSM.CIs[2].DependsOn)
+	require.Equal(t, "child", c.ITSM.Correlation.Mode)
 }
 
 func TestBadConfigsAreRejected(t *testing.T) {

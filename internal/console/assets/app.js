@@ -1,7 +1,7 @@
 // The console shell: header (navigation, tenant, language, theme, sign
 // out), the hash router and the login form.
 //
-// Routes: #/overview, #/incidents[/ID], #/problems, #/oncall[?at=…], #/sla, #/kpis[/NAME],
+// Routes: #/overview, #/incidents[/ID], #/problems, #/cis, #/oncall[?at=…], #/sla, #/kpis[/NAME],
 // #/explore?q=…&range=1h, #/rules, #/usage?month=YYYY-MM, #/audit, and #/wall?every=20 (wall mode: no
 // header, the wall page rotates overview, incidents and KPIs, and sets
 // body.wall and body[data-wall-page]). Each page module exports
@@ -15,6 +15,7 @@ import * as overview from './pages/overview.js';
 import * as incidents from './pages/incidents.js';
 import * as problems from './pages/problems.js';
 import * as oncall from './pages/oncall.js';
+import * as cis from './pages/cis.js';
 import * as audit from './pages/audit.js';
 import * as sla from './pages/sla.js';
 import * as kpis from './pages/kpis.js';
@@ -23,8 +24,8 @@ import * as rules from './pages/rules.js';
 import * as wall from './pages/wall.js';
 import * as usage from './pages/usage.js';
 
-const pages = { overview, incidents, problems, oncall, sla, kpis, explore, rules, wall, audit, usage };
-const NAV = ['overview', 'incidents', 'problems', 'oncall', 'sla', 'kpis', 'explore', 'rules', 'usage', 'audit'];
+const pages = { overview, incidents, problems, cis, oncall, sla, kpis, explore, rules, wall, audit, usage };
+const NAV = ['overview', 'incidents', 'problems', 'cis', 'oncall', 'sla', 'kpis', 'explore', 'rules', 'usage', 'audit'];
 const DETAIL = { incidents: 'incident', kpis: 'kpi' }; // data-page of #/incidents/ID and #/kpis/NAME
 const THEME_KEY = 'tsdb.console.theme';
 

@@ -321,7 +321,8 @@ async function detail(el, ctx, id) {
         h('div', { class: 'head-badges' }, priorityBadge(inc.priority),
           h('span', { 'data-testid': 'incident-status', 'data-status': st }, statusBadge(st)),
           inc.flapping ? badge(t('inc.flapping'), 'warn') : null,
-          inc.reopened ? badge(t('inc.reopened', inc.reopened), 'warn') : null)),
+          inc.reopened ? badge(t('inc.reopened', inc.reopened), 'warn') : null,
+          inc.quiet ? h('span', { 'data-testid': 'incident-quiet' }, badge(t('inc.quiet'), 'info')) : null)),
       h('div', { class: 'actions' },
         btn('ack', t('act.ack'), () => act('ack')),
         btn('assign', t('act.assign'), () => openForm('assign')),
@@ -329,6 +330,7 @@ async function detail(el, ctx, id) {
         btn('resolve', t('act.resolve'), () => openClosure('resolve', inc)),
         btn('close', t('act.close'), () => openClosure('close', inc)),
         btn('priority', t('act.priority'), () => openForm('priority', inc)),
+        inc.children?.length ? btn('resolve_children', t('act.resolveChildren'), () => act('resolve_children')) : null,
         h('button', { type: 'button', 'data-action': 'report', onclick: report }, t('inc.report') + ' ↗')),
       actionForm,
       closureForm,
@@ -372,12 +374,26 @@ function facts(inc) {
     [t('inc.closed'), inc.closed_at ? fmtTime(inc.closed_at) : null],
     [t('inc.propagated'), recipients || null],
     [t('inc.escalated'), inc.escalated_to?.length ? inc.escalated_to.join(' → ') : null],
+    [t('inc.parent'), inc.parent ? h('a', { href: '#/incidents/' + encodeURIComponent(inc.parent), 'data-testid': 'incident-parent' }, inc.parent) : null],
+    [t('inc.children'), inc.children?.length ? relatedList(inc.children) : null],
     [t('inc.problem'), inc.problem_id ? h('a', { href: '#/problems' }, inc.problem_id) : null],
     [t('inc.changes'), inc.changes?.length ? inc.changes.map((c) => `${c.id} (${c.status})`).join(', ') : null],
     [t('closure.root_cause'), inc.root_cause || null],
     [t('closure.resolution'), inc.resolution || null],
     [t('closure.prevention'), inc.prevention || null],
   ]);
+}
+
+// relatedList links the child incidents, each with its status and
+// title once GET /api/v1/incidents/{id} answers.
+function relatedList(ids) {
+  return h('ul', { class: 'related', 'data-testid': 'incident-children' }, ids.map((id) => {
+    const li = h('li', { 'data-incident': id }, h('a', { href: '#/incidents/' + encodeURIComponent(id) }, id));
+    api.get('/api/v1/incidents/' + encodeURIComponent(id)).then((c) => {
+      li.append(' ', statusBadge(c.status), ' ', c.ci ? c.ci + ': ' : '', c.title);
+    }, () => {});
+    return li;
+  }));
 }
 
 // onCallNow is who is on call for the owner group now, filled in when
@@ -416,6 +432,7 @@ function clocks(inc) {
     clock(t('sla.ack'), sla.acknowledge_target_seconds, inc.acknowledged_at, sla.acknowledge_breached),
     clock(t('sla.resolve'), sla.resolve_target_seconds, inc.resolved_at, sla.resolve_breached),
     h('p', { class: 'muted' }, t('sla.elapsed', fmtDur(elapsed))),
+    sla.follows ? h('p', { class: 'muted', 'data-testid': 'sla-follows' }, t('inc.follows', sla.follows)) : null,
   ];
 }
 
