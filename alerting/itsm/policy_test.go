@@ -219,3 +219,16 @@ func TestPolicyValidation(t *testing.T) {
 	f(EscalationPolicy{Name: "x", Repeat: 2, Steps: []EscalationStep{{Group: "a"}}}, "repeat needs repeat_after")
 	f(EscalationPolicy{Name: "x", Repeat: 1000, RepeatAfter: Delay(time.Second), Steps: []EscalationStep{{Group: "a"}}}, "repeat 1000; from 0 to 100")
 }
+
+// The Manager leaves the config it was given as read: a reload compares
+// that config with the file's, and marking its policies and rotations
+// "config" made an unchanged itsm: section look changed.
+func TestNewLeavesConfigAsRead(t *testing.T) {
+	t0 := time.Date(2025, 6, 2, 10, 0, 0, 0, time.UTC)
+	cfg, want := policyConfig(t0), policyConfig(t0)
+	m, err := New(cfg, st.Open(t, nil), nil, func() time.Time { return t0 })
+	require.NoError(t, err)
+	defer m.Close()
+	require.Equal(t, want.EscalationPolicies, cfg.EscalationPolicies)
+	require.Equal(t, want.Rotations, cfg.Rotations)
+}

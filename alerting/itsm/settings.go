@@ -3,6 +3,7 @@ package itsm
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,9 @@ func newSettings[T any, P interface {
 	setting
 }](kind, what, path string, config []T) (*settings[T, P], error) {
 	s := &settings[T, P]{kind: kind, what: what, path: path, byTenant: map[string]map[string]P{}}
+	// NB: a copy, so that marking them "config" leaves the caller's
+	// config as it was read (a reload compares it with the file's).
+	config = slices.Clone(config)
 	seen := map[string]bool{}
 	for i := range config {
 		p := P(&config[i])
