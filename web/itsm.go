@@ -252,10 +252,19 @@ func (h *incidents) get(r *Request, tenant string) (any, error) {
 	return inc, nil
 }
 
-// report serves GET /api/v1/incidents/{id}/report (HTML).
+// report serves GET /api/v1/incidents/{id}/report (HTML), in the
+// viewer's time zone (tz=, IANA; default UTC) and language (lang=en|ko).
 func (h *incidents) report(r *Request, tenant string) (any, error) {
 	id := r.Param("id")
-	html, err := h.m.Report(tenant, id)
+	v := itsm.Viewer{Lang: r.Arg("lang")}
+	if tz := r.Arg("tz"); tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			return nil, badData("invalid parameter \"tz\": %q is not an IANA time zone (Asia/Seoul)", tz)
+		}
+		v.Loc = loc
+	}
+	html, err := h.m.Report(tenant, id, v)
 	if errorsIsNotFound(err) {
 		return nil, notFound("no incident %s", id)
 	}

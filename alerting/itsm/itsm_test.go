@@ -1,6 +1,7 @@
 package itsm
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -218,15 +219,38 @@ func TestPrintableReport(t *testing.T) {
 	clk.Add(10 * time.Minute)
 	_, err = m.Action("t", inc.ID, "ack", "kim", "", "")
 	require.NoError(t, err)
-	html, err := m.Report("t", inc.ID)
+	html, err := m.Report("t", inc.ID, Viewer{})
 	require.NoError(t, err)
 	s := string(html)
 	require.Contains(t, s, "<svg")
 	require.Contains(t, s, "Printer &lt;on fire&gt;", "escaped")
 	require.Contains(t, s, "acknowledge 1h")
 	require.Contains(t, s, "kim acknowledged")
-	_, err = m.Report("t", "INC-424242")
+	_, err = m.Report("t", "INC-424242", Viewer{})
 	require.ErrorIs(t, err, ErrNotFound)
+
+	// In Seoul, in Korean.
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	require.NoError(t, err)
+	html, err = m.Report("t", inc.ID, Viewer{Loc: seoul, Lang: "ko"})
+	require.NoError(t, err)
+	s = string(html)
+	require.Contains(t, s, `<html lang="ko">`)
+	require.Contains(t, s, "우선순위")
+	require.Contains(t, s, "2023-11-15 07:13:20 KST", "opened at 22:13:20 UTC")
+	require.Contains(t, s, "<td>확인</td>", "the timeline's events translated")
+
+	// Many events at once: their labels do not pile up on one another.
+	for range 12 {
+		_, err = m.Action("t", inc.ID, "comment", "kim", "again", "")
+		require.NoError(t, err)
+	}
+	html, err = m.Report("t", inc.ID, Viewer{})
+	require.NoError(t, err)
+	chart := string(html)[strings.Index(string(html), "<svg"):strings.Index(string(html), "</svg>")]
+	labels := strings.Count(chart, `font-size="10" text-anchor="middle"`)
+	require.LessOrEqual(t, labels, 2+4, "the two events at the start, and at most one label per lane where twelve comments crowd at the end")
+	require.GreaterOrEqual(t, strings.Count(chart, "<circle"), 14, "every event keeps its mark")
 }
 
 func TestJiraAlertmanagerAndTemplateReceivers(t *testing.T) {
@@ -318,7 +342,7 @@ func TestClosureWithCause(t *testing.T) {
 	got, ok := m.Incident("t", inc.ID)
 	require.True(t, ok)
 	require.Equal(t, "alert on pool usage over 80%", got.Prevention)
-	html, err := m.Report("t", inc.ID)
+	html, err := m.Report("t", inc.ID, Viewer{})
 	require.NoError(t, err)
 	s := string(html)
 	require.Contains(t, s, "<th>Root cause</th><td>connection pool &lt;exhausted&gt;</td>")

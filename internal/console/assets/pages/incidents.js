@@ -15,7 +15,7 @@
 import { h, s, table, row, badge, priorityBadge, statusBadge, errorBox, errText, empty, labelChips,
   fmtAgo, fmtDur, fmtTime, fmtValue } from '../dom.js';
 import * as api from '../api.js';
-import { t, tOr } from '../i18n.js';
+import { t, tOr, lang } from '../i18n.js';
 
 const STATUSES = ['active', 'open', 'acknowledged', 'resolved', 'closed'];
 const PRIORITIES = ['P1', 'P2', 'P3', 'P4', 'P5'];
@@ -295,7 +295,9 @@ async function detail(el, ctx, id) {
     // a blob: URL. The window opens first, while the click still counts.
     const w = window.open('', '_blank');
     try {
-      const blob = await api.html(path + '/report');
+      // In the viewer's time zone and language.
+      const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+      const blob = await api.html(path + '/report?' + new URLSearchParams({ tz, lang: lang() }));
       const url = URL.createObjectURL(blob);
       if (w) w.location.href = url;
       else location.href = url;
