@@ -347,7 +347,7 @@ func (s *server) openCluster(lc *lifecycle) error {
 	if len(authUsers(s.fcfg)) > 0 && cfg.Secret == "" {
 		return errors.New("cluster: secret: auth: is on, so the nodes' internal reads need a shared secret; set cluster.secret on every node")
 	}
-	reg, err := kafka.NewRegistry(ctx, *cfg, url, c.Owned, &kafka.Options{Logger: log, Metrics: m})
+	reg, err := kafka.NewRegistry(ctx, *cfg, url, c, &kafka.Options{Logger: log, Metrics: m})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

@@ -33,6 +33,9 @@ type Consumer struct {
 		next map[int32]int64
 		// owned are the partitions assigned to this node now.
 		owned map[int32]bool
+		// wrote are the partitions whose records this node has written
+		// since it started.
+		wrote map[int32]bool
 		// changed is closed and replaced whenever next moves.
 		changed chan struct{}
 	}
@@ -51,7 +54,7 @@ const maxMerge = 64
 // Partitions never committed are read from their start.
 func NewConsumer(cfg Config, w storage.Writer, opts *Options) (*Consumer, error) {
 	c := &Consumer{cfg: cfg, w: w, opts: opts.orDefault()}
-	c.mu.next, c.mu.owned, c.mu.changed = map[int32]int64{}, map[int32]bool{}, make(chan struct{})
+	c.mu.next, c.mu.owned, c.mu.wrote, c.mu.changed = map[int32]int64{}, map[int32]bool{}, map[int32]bool{}, make(chan struct{})
 	c.decs.New = func() any { return remotewrite.NewDecoder() }
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -128,6 +131,7 @@ func (c *Consumer) consumePartition(ctx context.Context, fp kgo.FetchPartition) 
 		c.mu.Lock()
 		c.mu.written = append(c.mu.written, recs[:n]...)
 		c.mu.next[fp.Partition] = recs[n-1].Offset + 1
+		c.mu.wrote[fp.Partition] = true
 		close(c.mu.changed)
 		c.mu.changed = make(chan struct{})
 		c.mu.Unlock()
@@ -318,6 +322,19 @@ func (c *Consumer) Owned() []int32 {
 	defer c.mu.Unlock()
 	out := make([]int32, 0, len(c.mu.owned))
 	for p := range c.mu.owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Wrote returns the partitions whose records this node has written to
+// its storage since it started, ascending.
+func (c *Consumer) Wrote() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]int32, 0, len(c.mu.wrote))
+	for p := range c.mu.wrote {
 		out = append(out, p)
 	}
 	slices.Sort(out)

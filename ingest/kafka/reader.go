@@ -122,7 +122,7 @@ func (q *querier) strings(ctx context.Context, req peerRequest) ([]string, error
 
 // maxAttempts bounds the plans tried for one read: a node that fails is
 // avoided and the read planned again.
-const maxAttempts = 3
+const maxAttempts = 4
 
 // fanout plans req over the cluster, asks every node of the plan at
 // once, and returns their answers.
@@ -138,9 +138,19 @@ func (r *Reader) fanout(ctx context.Context, req peerRequest) ([]answer, error) 
 	start := time.Now()
 	defer func() { r.m.fanoutDuration.Observe(time.Since(start).Seconds()) }()
 	var lastErr error
-	for range maxAttempts {
+	for attempt := range maxAttempts {
 		nodes, owners := r.reg.members()
 		targets, missing := plan(r.cfg.Partitions, r.cfg.Zone, nodes, owners)
+		if len(missing) > 0 && attempt < maxAttempts-1 {
+			// The view may be a moment old (a rebalance, a node that just
+			// announced itself): look again before giving up.
+			lastErr = fmt.Errorf("%w: %s no healthy owner in any zone", storage.ErrUnavailable, partitionList(missing))
+			r.reg.Refresh(ctx)
+			if !sleepCtx(ctx, time.Duration(attempt+1)*200*time.Millisecond) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
 		if len(missing) > 0 {
 			msg := fmt.Sprintf("%s no healthy owner in any zone", partitionList(missing))
 			if ro == nil || !ro.Partial {
@@ -193,6 +203,17 @@ func (r *Reader) fanout(ctx context.Context, req peerRequest) ([]answer, error) 
 		return nil, lastErr
 	}
 	return nil, fmt.Errorf("%w: %v", storage.ErrUnavailable, lastErr)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // partitionList says "partition 3 has" or "partitions 1, 4 have".

@@ -117,7 +117,7 @@ func newTestNode(t *testing.T, zone, node string, owned []int32) *testNode {
 	cfg := Config{Brokers: []string{"unused:9092"}, Partitions: 4, Zone: zone, Node: node, Secret: "s3cret"}
 	require.NoError(t, cfg.Validate())
 	n := &testNode{db: st.Open(t, nil)}
-	reg := &Registry{cfg: cfg, owned: func() []int32 { return owned }, metrics: NewMetrics(nil), log: slog.New(slog.DiscardHandler), now: time.Now}
+	reg := &Registry{cfg: cfg, owned: func() []int32 { return owned }, wrote: func() []int32 { return nil }, metrics: NewMetrics(nil), log: slog.New(slog.DiscardHandler), now: time.Now}
 	reg.mu.nodes, reg.mu.held, reg.mu.zones, reg.mu.failed = map[string]NodeInfo{}, map[int32]bool{}, map[string]*ZoneState{}, map[string]time.Time{}
 	n.r = NewReader(cfg, n.db, reg, nil, nil)
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
