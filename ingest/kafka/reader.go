@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -483,7 +484,7 @@ func (r *Reader) localMetadata(req peerRequest) (answer, error) {
 	}
 	if want := r.wanted(req); want != nil { // a family's metadata goes to the partition of {__name__=<family>}
 		ms = slices.DeleteFunc(ms, func(m storage.Metadata) bool {
-			return !want[Partition(req.Tenant, labels.FromStrings(labels.MetricName, m.Family), r.cfg.Partitions)]
+			return !want[Partition(req.Tenant, labels.FromStrings(model.MetricNameLabel, m.Family), r.cfg.Partitions)]
 		})
 	}
 	return answer{meta: ms}, nil
