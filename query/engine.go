@@ -801,7 +801,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			out = append(out, Series{Metric: ls, Points: pts, Histograms: hs})
 		}
 		if err := ss.Err(); err != nil {
-			ev.fail(execErr("select: %v", err))
+			ev.fail(execErr("select: %w", err)) // %w: the API maps storage.ErrUnavailable to 503
 		}
 	}
 	if len(sets) > 1 {

@@ -87,6 +87,8 @@ func classify(err error) (string, int) {
 	var ae *apiError
 	var qe *query.Error
 	switch {
+	case errors.Is(err, storage.ErrUnavailable): // before query.Error, which may wrap it
+		return errUnavailable, fasthttp.StatusServiceUnavailable
 	case errors.As(err, &ae):
 		if ae.status != 0 {
 			return ae.typ, ae.status

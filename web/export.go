@@ -47,7 +47,11 @@ func (a *queries) export(log *slog.Logger) Handler {
 		}
 		sets := p.sets
 		// Not r.Ctx: a fasthttp RequestCtx outside a server cannot be a context.
-		qctx := context.Background()
+		ro, err := readOptions(r)
+		if err != nil {
+			return nil, err
+		}
+		qctx := storage.WithReadOptions(context.Background(), ro)
 		q, err := a.r.Querier(qctx, p.tenant, p.start, p.end)
 		if err != nil {
 			return nil, err

@@ -100,8 +100,8 @@ func (a *queries) queryRange(r *Request) (any, error) {
 		return nil, badData("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
 	}
 	eng := a.cached
-	if r.Arg("nocache") == "1" {
-		eng = a.engine
+	if o, _ := readOptions(r); r.Arg("nocache") == "1" || o.Partial || o.Strong {
+		eng = a.engine // a partial answer is not kept; a strong read is fresh
 	}
 	return a.run(r, tenant, func(ctx context.Context) (*query.Result, error) {
 		return eng.Range(ctx, tenant, q, start, end, step)
@@ -115,6 +115,11 @@ func (a *queries) run(r *Request, tenant string, eval func(context.Context) (*qu
 		return nil, err
 	}
 	defer cancel()
+	ro, err := readOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	ctx = storage.WithReadOptions(ctx, ro)
 	release, err := a.acquire(ctx, tenant)
 	if err != nil {
 		return nil, err
@@ -130,7 +135,37 @@ func (a *queries) run(r *Request, tenant string, eval func(context.Context) (*qu
 	hd := &r.Ctx.Response.Header
 	hd.Set("X-Tsdb-Tier", res.Tier)
 	hd.Set("X-Tsdb-Samples-Read", strconv.FormatInt(res.SamplesRead, 10))
-	return annotated{data: resultJSON{res}, warnings: res.Warnings, infos: res.Infos}, nil
+	return annotated{data: resultJSON{res}, warnings: append(ro.Warnings(), res.Warnings...), infos: res.Infos}, nil
+}
+
+// readOptions reads what a request asks of a read across a cluster
+// (docs/cluster.md): partial_response=true accepts an answer without the
+// partitions no node can serve, with a warning naming them (as Thanos
+// and VictoriaMetrics); read_consistency=strong, or the header
+// X-Read-Consistency: strong (Mimir's), waits until the data of every
+// write acknowledged before the request is readable. A single node
+// ignores both.
+func readOptions(r *Request) (*storage.ReadOptions, error) {
+	o := &storage.ReadOptions{}
+	switch p := r.Arg("partial_response"); p {
+	case "", "false", "0":
+	case "true", "1":
+		o.Partial = true
+	default:
+		return o, badData("invalid parameter \"partial_response\": %q is not true or false", p)
+	}
+	c := r.Arg("read_consistency")
+	if c == "" {
+		c = r.Header("X-Read-Consistency")
+	}
+	switch c {
+	case "", "eventual":
+	case "strong":
+		o.Strong = true
+	default:
+		return o, badData("invalid parameter \"read_consistency\": %q is not strong or eventual", c)
+	}
+	return o, nil
 }
 
 // queryContext applies the timeout parameter, capped by the server's.
@@ -426,14 +461,22 @@ func (a *queries) withQuerier(r *Request, needMatch bool, f func(context.Context
 	if err != nil {
 		return nil, err
 	}
-	c, cancel := context.WithTimeout(context.Background(), a.timeout)
+	ro, err := readOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	c, cancel := context.WithTimeout(storage.WithReadOptions(context.Background(), ro), a.timeout)
 	defer cancel()
 	q, err := a.r.Querier(c, p.tenant, p.start, p.end)
 	if err != nil {
 		return nil, err
 	}
 	defer q.Close()
-	return f(c, q, p)
+	res, err := f(c, q, p)
+	if w := ro.Warnings(); err == nil && len(w) > 0 {
+		return annotated{data: res, warnings: w}, nil
+	}
+	return res, err
 }
 
 // series serves /api/v1/series.

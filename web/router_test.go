@@ -45,8 +45,8 @@ func TestRouteTable(t *testing.T) {
 		}
 	}
 	slices.Sort(public)
-	require.Equal(t, []string{"/", "/-/healthy", "/-/ready", "/api/v1/itsm/inbound/{receiver}", "/ping"}, public,
-		"public endpoints; the console's static files are added when it is wired")
+	require.Equal(t, []string{"/", "/-/healthy", "/-/ready", "/api/v1/itsm/inbound/{receiver}", "/internal/v1/{op}", "/ping"}, public,
+		"public endpoints (the internal read API checks the cluster's secret itself); the console's static files are added when it is wired")
 }
 
 func TestRouterDispatch(t *testing.T) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -96,7 +97,28 @@ type Deps struct {
 	Version          string
 	// Status feeds /api/v1/status/flags, config and runtimeinfo.
 	Status Status
+	// Cluster, in cluster mode, serves /api/v1/status/cluster and the
+	// internal read API of the nodes (/internal/v1/...); nil: 404s.
+	Cluster Cluster
 }
+
+// Cluster is what a node of a cluster serves besides the API
+// (docs/cluster.md). Its methods are safe for concurrent use.
+type Cluster interface {
+	// Status describes the cluster: nodes, zones, partitions, their
+	// owners and lag.
+	Status(ctx context.Context) (any, error)
+	// ServePeer answers a peer's internal request op with body, the
+	// caller's credential being secret (the X-Tsdb-Cluster-Secret
+	// header). It returns the answer's content type and bytes; errors
+	// wrap auth.ErrBadCredentials, storage.ErrUnavailable or
+	// storage.ErrInvalidSeries (a request that does not decode).
+	ServePeer(ctx context.Context, op, secret string, body []byte) (contentType string, b []byte, err error)
+}
+
+// ClusterSecretHeader carries the cluster's shared secret on the nodes'
+// internal requests.
+const ClusterSecretHeader = "X-Tsdb-Cluster-Secret"
 
 // API is the whole HTTP API of tsdb.
 type API struct {
@@ -230,6 +252,11 @@ func routes(d Deps) []Route {
 		{Method: "GET", Path: "/api/v1/kpis/{name}", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.get)},
 		{Method: "GET", Path: "/api/v1/kpis/{name}/chart.svg", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.chart)},
 		{Method: "GET POST", Path: "/api/v1/forecast", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.forecast)},
+
+		// The cluster: its status, and the internal read API between
+		// nodes, authenticated by the cluster's secret (not a user).
+		{Method: "GET", Path: "/api/v1/status/cluster", Role: auth.Metrics, API: clusterStatus(d.Cluster)},
+		{Method: "POST", Path: "/internal/v1/{op}", Role: auth.Public, Shed: ShedQuery, Name: "/internal/v1", API: clusterPeer(d.Cluster)},
 
 		// Probes, metrics, the console.
 		{Method: "GET", Path: "/-/healthy", Role: auth.Public, Raw: text("Healthy.\n")},
@@ -403,5 +430,33 @@ func whoami(authn func() *auth.Authenticator, rd storage.Reader) Handler {
 			out["known_tenants"] = lister.Tenants()
 		}
 		return out, nil
+	}
+}
+
+func clusterStatus(c Cluster) Handler {
+	return func(r *Request) (any, error) {
+		if c == nil {
+			return nil, notFound("not a cluster: no cluster: section in --config.file")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return c.Status(ctx)
+	}
+}
+
+func clusterPeer(c Cluster) Handler {
+	return func(r *Request) (any, error) {
+		if c == nil {
+			return nil, notFound("not a cluster: no cluster: section in --config.file")
+		}
+		// The caller bounds the request with its own timeout; this one
+		// only keeps a lost caller from holding the node for ever.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		ct, b, err := c.ServePeer(ctx, r.Param("op"), r.Header(ClusterSecretHeader), r.Ctx.Request.Body())
+		if err != nil {
+			return nil, err
+		}
+		return body{contentType: ct, b: b}, nil
 	}
 }

@@ -142,7 +142,10 @@ type server struct {
 	reg      *prometheus.Registry
 	// sink is where ingest writes after relabelling and limits: db, or the
 	// cluster's Kafka producer.
-	sink     storage.Writer
+	sink storage.Writer
+	// reader is what queries read: db, or the cluster's fan-out reader.
+	reader   storage.Reader
+	cluster  web.Cluster // nil: single node
 	ingested *ingestStats
 	ingest   web.Ingest
 	eng      *query.Engine
@@ -311,10 +314,13 @@ func (s *server) openMetering(lc *lifecycle) error {
 // starts consuming this node's partitions of its zone into storage
 // (docs/cluster.md). Without one, ingest writes to storage.
 //
-// TODO(cluster): reads are still local, and rules, ITSM, KPIs and
-// self-monitoring write to the local storage of every node. #15
+// Queries then read the whole cluster through the fan-out reader, which
+// also serves the nodes' internal read API and the cluster's status.
+//
+// TODO(cluster): rules, ITSM, KPIs and self-monitoring still run on every
+// node and write to its local storage. #15
 func (s *server) openCluster(lc *lifecycle) error {
-	s.sink = s.db
+	s.sink, s.reader = s.db, s.db
 	cfg := s.fcfg.Cluster
 	if cfg == nil {
 		return nil
@@ -334,10 +340,41 @@ func (s *server) openCluster(lc *lifecycle) error {
 	}
 	lc.onClose("kafka consumer", noErr(c.Close)) // before storage closes: it commits what storage holds
 	lc.run("kafka consumer", c.Run)
-	s.sink = p
+	url, err := advertiseURL(cfg.AdvertiseURL, s.ln.Addr(), s.cfg.tlsCert != "")
+	if err != nil {
+		return err
+	}
+	if len(authUsers(s.fcfg)) > 0 && cfg.Secret == "" {
+		return errors.New("cluster: secret: auth: is on, so the nodes' internal reads need a shared secret; set cluster.secret on every node")
+	}
+	reg, err := kafka.NewRegistry(ctx, *cfg, url, c, &kafka.Options{Logger: log, Metrics: m})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	lc.onClose("kafka registry", noErr(reg.Close))
+	lc.run("kafka registry", reg.Run)
+	r := kafka.NewReader(*cfg, s.db, reg, c, &kafka.Options{Logger: log, Metrics: m})
+	s.sink, s.reader, s.cluster = p, r, r
 	log.Info("cluster: writes go to Kafka, this node consumes its partitions", "brokers", cfg.Brokers, "topic", cfg.Topic,
-		"partitions", cfg.Partitions, "zone", cfg.Zone, "group", cfg.Group(), "node", cfg.Node)
+		"partitions", cfg.Partitions, "zone", cfg.Zone, "group", cfg.Group(), "node", cfg.Node, "advertise_url", url)
 	return nil
+}
+
+// advertiseURL is cluster.advertise_url, or else the URL of the bound
+// address when it names a host (not 0.0.0.0 or ::).
+func advertiseURL(configured string, addr net.Addr, https bool) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || ta.IP.IsUnspecified() {
+		return "", fmt.Errorf("cluster: advertise_url: --listen %s names no host the other nodes can reach; set cluster.advertise_url", addr)
+	}
+	scheme := "http://"
+	if https {
+		scheme = "https://"
+	}
+	return scheme + ta.String(), nil
 }
 
 // openIngest prepares every ingest protocol: each writes through the
@@ -407,7 +444,7 @@ func (s *server) openIngest(lc *lifecycle) error {
 // openQuery makes the query engine and its range-result cache.
 func (s *server) openQuery(lc *lifecycle) error {
 	cfg := s.cfg
-	s.eng = query.NewEngine(s.meter.Reader(s.db), &query.Options{
+	s.eng = query.NewEngine(s.meter.Reader(s.reader), &query.Options{
 		LookbackDelta:  cfg.queryLookback,
 		MaxSamples:     cfg.queryMaxSample,
 		Timeout:        cfg.queryTimeout,
@@ -567,7 +604,7 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		return err
 	}
 	api := web.New(web.Deps{
-		Reader: s.db, Engine: s.eng, Cache: s.cache, Admin: admin, SnapshotDir: cfg.snapshotDir(),
+		Reader: s.reader, Engine: s.eng, Cluster: s.cluster, Cache: s.cache, Admin: admin, SnapshotDir: cfg.snapshotDir(),
 		Ruler: s.ruler, RuleStore: s.db, ITSM: s.itsm, KPIs: s.kpis,
 		Ingest:       s.ingest,
 		IngestStatus: ingestStatus(s.ingested, s.db.TenantSeries, s.started),

@@ -3,8 +3,10 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/emsdb/tsdb/internal/duration"
@@ -37,6 +39,17 @@ type Config struct {
 	// SessionTimeout is how long the group waits for a silent node before
 	// moving its partitions to the others (default 10s).
 	SessionTimeout duration.Duration `yaml:"session_timeout"`
+	// AdvertiseURL is this node's HTTP address for its peers, e.g.
+	// http://10.0.0.5:8428 (default: http:// and the --listen address,
+	// which must then name a host). Peers send it the internal reads.
+	AdvertiseURL string `yaml:"advertise_url"`
+	// Secret authenticates the nodes' internal read requests to each
+	// other (the same on every node). Required when auth: is on; without
+	// it the internal API is as open as the rest of the node.
+	Secret string `yaml:"secret"`
+	// PeerTimeout bounds one internal read of a peer (default 30s); the
+	// query's own timeout bounds it too.
+	PeerTimeout duration.Duration `yaml:"peer_timeout"`
 }
 
 // kafkaName is what Kafka accepts in a topic name, and what we accept in a
@@ -96,8 +109,25 @@ func (c *Config) Validate() error {
 	if c.SessionTimeout < duration.Duration(time.Second) {
 		return fmt.Errorf("cluster: session_timeout %s: at least 1s", c.SessionTimeout)
 	}
+	if c.AdvertiseURL != "" {
+		u, err := url.Parse(c.AdvertiseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("cluster: advertise_url %q: want http://host:port or https://host:port", c.AdvertiseURL)
+		}
+		c.AdvertiseURL = strings.TrimSuffix(c.AdvertiseURL, "/")
+	}
+	if c.PeerTimeout == 0 {
+		c.PeerTimeout = duration.Duration(30 * time.Second)
+	}
+	if c.PeerTimeout < 0 {
+		return fmt.Errorf("cluster: peer_timeout %s: must be positive", c.PeerTimeout)
+	}
 	return nil
 }
+
+// RegistryTopic is the compacted topic where the nodes announce
+// themselves (docs/cluster.md).
+func (c *Config) RegistryTopic() string { return c.Topic + "-nodes" }
 
 // Group is the consumer group of the config's zone.
 func (c *Config) Group() string { return "tsdb-" + c.Zone }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -27,6 +28,16 @@ type Consumer struct {
 	mu struct {
 		sync.Mutex
 		written []*kgo.Record // durable locally, offsets not committed yet
+		// next is, per partition, the offset after the last record
+		// written to local storage (a read-your-writes read waits for it).
+		next map[int32]int64
+		// owned are the partitions assigned to this node now.
+		owned map[int32]bool
+		// wrote are the partitions whose records this node has written
+		// since it started.
+		wrote map[int32]bool
+		// changed is closed and replaced whenever next moves.
+		changed chan struct{}
 	}
 }
 
@@ -43,6 +54,7 @@ const maxMerge = 64
 // Partitions never committed are read from their start.
 func NewConsumer(cfg Config, w storage.Writer, opts *Options) (*Consumer, error) {
 	c := &Consumer{cfg: cfg, w: w, opts: opts.orDefault()}
+	c.mu.next, c.mu.owned, c.mu.wrote, c.mu.changed = map[int32]int64{}, map[int32]bool{}, map[int32]bool{}, make(chan struct{})
 	c.decs.New = func() any { return remotewrite.NewDecoder() }
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -118,6 +130,10 @@ func (c *Consumer) consumePartition(ctx context.Context, fp kgo.FetchPartition) 
 		}
 		c.mu.Lock()
 		c.mu.written = append(c.mu.written, recs[:n]...)
+		c.mu.next[fp.Partition] = recs[n-1].Offset + 1
+		c.mu.wrote[fp.Partition] = true
+		close(c.mu.changed)
+		c.mu.changed = make(chan struct{})
 		c.mu.Unlock()
 		c.opts.Metrics.consumed.Add(float64(n))
 		last := recs[n-1]
@@ -261,6 +277,11 @@ func (c *Consumer) commit(ctx context.Context) {
 
 func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
 	n := len(ps[c.cfg.Topic])
+	c.mu.Lock()
+	for _, p := range ps[c.cfg.Topic] {
+		c.mu.owned[p] = true
+	}
+	c.mu.Unlock()
 	c.opts.Logger.Info("kafka partitions assigned", "group", c.cfg.Group(), "partitions", ps[c.cfg.Topic])
 	c.opts.Metrics.owned.Add(float64(n))
 }
@@ -280,6 +301,12 @@ func (c *Consumer) lost(_ context.Context, _ *kgo.Client, ps map[string][]int32)
 }
 
 func (c *Consumer) forget(ps map[string][]int32) {
+	c.mu.Lock()
+	for _, p := range ps[c.cfg.Topic] {
+		delete(c.mu.owned, p)
+		delete(c.mu.next, p) // the next owner moves it on
+	}
+	c.mu.Unlock()
 	for _, p := range ps[c.cfg.Topic] {
 		c.opts.Metrics.lag.DeleteLabelValues(strconv.Itoa(int(p)))
 	}
@@ -288,3 +315,64 @@ func (c *Consumer) forget(ps map[string][]int32) {
 		c.opts.Logger.Info("kafka partitions revoked", "group", c.cfg.Group(), "partitions", ps[c.cfg.Topic])
 	}
 }
+
+// Owned returns the partitions assigned to this node now, ascending.
+func (c *Consumer) Owned() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]int32, 0, len(c.mu.owned))
+	for p := range c.mu.owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Wrote returns the partitions whose records this node has written to
+// its storage since it started, ascending.
+func (c *Consumer) Wrote() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]int32, 0, len(c.mu.wrote))
+	for p := range c.mu.wrote {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// WaitConsumed waits until this node has written partition p up to
+// offset off (exclusive: every record before off is in local storage).
+// It returns ErrNotOwner when p is not, or no longer, this node's, and
+// ctx's error when it is done first.
+func (c *Consumer) WaitConsumed(ctx context.Context, p int32, off int64) error {
+	committed := func() int64 {
+		if eo, ok := c.cl.CommittedOffsets()[c.cfg.Topic][p]; ok {
+			return eo.Offset
+		}
+		return -1
+	}
+	for {
+		c.mu.Lock()
+		owned, next, changed := c.mu.owned[p], c.mu.next[p], c.mu.changed
+		c.mu.Unlock()
+		if !owned {
+			return fmt.Errorf("%w: partition %d", ErrNotOwner, p)
+		}
+		if next >= off || committed() >= off {
+			return nil
+		}
+		t := time.NewTimer(50 * time.Millisecond) // committed offsets move without a signal
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-changed:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// ErrNotOwner reports a partition this node does not consume.
+var ErrNotOwner = errors.New("kafka: partition not owned by this node")

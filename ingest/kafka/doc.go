@@ -1,7 +1,10 @@
-// Package kafka is the write path of the cluster (docs/cluster.md): a
-// storage.Writer that produces every batch to an Apache Kafka topic and
-// returns once Kafka acknowledged it, and the consumer a storage node runs
-// to write the records of its partitions into its local storage.
+// Package kafka is the cluster on Apache Kafka (docs/cluster.md): a
+// storage.Writer that produces every batch to a Kafka topic and returns
+// once Kafka acknowledged it; the consumer a storage node runs to write
+// the records of its partitions into its local storage; the node
+// registry (a compacted topic) and the zones' groups as the membership;
+// and the read path, a storage.Reader that asks a healthy owner of every
+// partition (Reader, plan) and serves the nodes' internal read API.
 //
 // A batch is split by partition, hash(tenant, labels) modulo the topic's
 // partitions (SeriesHash, Partition): a series always goes to the same
@@ -19,4 +22,7 @@
 //	// ingest writes through p instead of db
 //	c, err := kafka.NewConsumer(cfg, db, nil)
 //	go c.Run(ctx)
+//	reg, err := kafka.NewRegistry(ctx, cfg, "http://10.0.0.5:8428", c, nil)
+//	go reg.Run(ctx)
+//	r := kafka.NewReader(cfg, db, reg, c, nil) // the engine reads through r
 package kafka

@@ -15,6 +15,14 @@ type Metrics struct {
 	writeRetries    prometheus.Counter
 	lag             *prometheus.GaugeVec
 	owned           prometheus.Gauge
+
+	// The read path.
+	partitionLag   *prometheus.GaugeVec
+	fanoutDuration prometheus.Histogram
+	peerDuration   prometheus.Histogram
+	peerErrors     prometheus.Counter
+	unavailable    prometheus.Counter
+	partial        prometheus.Counter
 }
 
 // NewMetrics makes the metrics and registers them with reg (when not nil).
@@ -53,11 +61,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tsdb_cluster_partitions_owned",
 			Help: "Partitions this node consumes in its zone.",
 		}),
+		partitionLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tsdb_cluster_partition_lag",
+			Help: "Records of a partition produced but not yet committed by its owner in a zone's consumer group (end offset minus committed offset), as this node last saw them.",
+		}, []string{"zone", "partition"}),
+		fanoutDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tsdb_cluster_read_duration_seconds",
+			Help:    "Time of one read across the cluster (a select or label listing): planning, asking the nodes, retries.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		peerDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tsdb_cluster_peer_request_duration_seconds",
+			Help:    "Time of one internal read request to another node, until its answer is read.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		peerErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_peer_errors_total",
+			Help: "Internal read requests to another node that failed (the read was planned again without it).",
+		}),
+		unavailable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_reads_unavailable_total",
+			Help: "Reads refused because a partition had no healthy owner in any zone (503).",
+		}),
+		partial: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_reads_partial_total",
+			Help: "Reads answered without some partitions, as the request allowed (partial_response=true).",
+		}),
 	}
 	m.skipped.WithLabelValues("malformed")
 	m.skipped.WithLabelValues("rejected")
 	if reg != nil {
-		reg.MustRegister(m.produceDuration, m.produceErrors, m.produced, m.consumed, m.skipped, m.writeRetries, m.lag, m.owned)
+		reg.MustRegister(m.produceDuration, m.produceErrors, m.produced, m.consumed, m.skipped, m.writeRetries, m.lag, m.owned,
+			m.partitionLag, m.fanoutDuration, m.peerDuration, m.peerErrors, m.unavailable, m.partial)
 	}
 	return m
 }
