@@ -178,6 +178,7 @@ func TestClusterConfig(t *testing.T) {
 	require.Equal(t, &kafka.Config{
 		Brokers: []string{"k1:9092", "k2:9092"}, Topic: "tsdb-samples", Partitions: 16, ReplicationFactor: 3,
 		Zone: "zone-a", Node: "n1", ProduceTimeout: duration.Duration(10 * time.Second), SessionTimeout: duration.Duration(10 * time.Second),
+		PeerTimeout: duration.Duration(30 * time.Second),
 	}, c.Cluster)
 	require.Equal(t, "tsdb-zone-a", c.Cluster.Group())
 
