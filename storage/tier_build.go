@@ -193,7 +193,12 @@ func (s *shard) dropTiersLocked() error {
 	pb := s.db.NewBatch()
 	defer pb.Close()
 	_ = pb.DeleteRange([]byte{prefixTier}, []byte{prefixTierDirty + 1}, nil)
-	if err := pb.Commit(pebble.Sync); err != nil {
+	if err := pb.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("drop tiers of format 1: %w", err)
+	}
+	// Pebble keeps no log: flush, so that the format-1 blocks do not come
+	// back after a crash with no progress to say they are old.
+	if err := s.flushPebble(); err != nil {
 		return fmt.Errorf("drop tiers of format 1: %w", err)
 	}
 	t := &s.tiers
