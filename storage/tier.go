@@ -20,10 +20,11 @@ import (
 //
 // Buckets are left-open and right-closed, as Prometheus' range windows
 // (ref-rng, ref] are, so that a window whose ends are multiples of R is
-// exactly a union of buckets. A day's block holds the buckets ending in
+// exactly a union of buckets. Day d's buckets are those ending in
 // (dayStart(d), dayStart(d+1)]: the samples of (dayStart(d),
 // dayStart(d+1)], which is raw day d without its first millisecond, plus
-// the first millisecond of day d+1.
+// the first millisecond of day d+1. A block holds the buckets of the days
+// of a period (blockDays).
 
 // Tier is one downsampling tier: buckets of Resolution, kept for
 // Retention.
