@@ -76,14 +76,6 @@ func (t *tierState) builtDay(i int) int32 {
 	return t.mu.built[i]
 }
 
-// isDirty reports whether day d is dirty.
-func (t *tierState) isDirty(d int32) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, ok := t.mu.dirty[d]
-	return ok
-}
-
 // loadTiers restores the tiers' progress, dirty days and the series'
 // tier ranges.
 func (s *shard) loadTiers() error {
