@@ -24,60 +24,71 @@ import (
 // tierFn computes a range function over the buckets of one window.
 type tierFn func(w []storage.Bucket, ref, rng int64) (float64, bool)
 
+// tierFunc is a range function a tier answers, and the bucket fields it
+// reads (only those columns of the blocks are decoded).
+type tierFunc struct {
+	fn     tierFn
+	fields storage.BucketFields
+}
+
+const (
+	countField = storage.FieldCount
+	rateFields = storage.FieldCount | storage.FieldFirst | storage.FieldLast | storage.FieldInc |
+		storage.FieldFirstT | storage.FieldLastT
+	// selectorFields are what a plain selector reads.
+	selectorFields = storage.FieldCount | storage.FieldLast | storage.FieldLastT
+)
+
 // tierFuncs are the range functions a tier answers.
-var tierFuncs = map[string]tierFn{
-	"count_over_time": func(w []storage.Bucket, _, _ int64) (float64, bool) {
+var tierFuncs = map[string]tierFunc{
+	"count_over_time": {func(w []storage.Bucket, _, _ int64) (float64, bool) {
 		n := bucketCount(w)
 		return float64(n), n > 0
-	},
-	"present_over_time": func(w []storage.Bucket, _, _ int64) (float64, bool) {
+	}, countField},
+	"present_over_time": {func(w []storage.Bucket, _, _ int64) (float64, bool) {
 		return 1, bucketCount(w) > 0
-	},
-	"sum_over_time": func(w []storage.Bucket, _, _ int64) (float64, bool) {
+	}, countField},
+	"sum_over_time": {func(w []storage.Bucket, _, _ int64) (float64, bool) {
 		sum, _, ok := bucketSum(w)
 		return sum, ok
-	},
-	"avg_over_time": func(w []storage.Bucket, _, _ int64) (float64, bool) {
+	}, countField | storage.FieldSum},
+	"avg_over_time": {func(w []storage.Bucket, _, _ int64) (float64, bool) {
 		sum, n, ok := bucketSum(w)
 		return sum / float64(n), ok
-	},
-	"min_over_time": func(w []storage.Bucket, _, _ int64) (float64, bool) {
-		return bucketExtreme(w, func(b storage.Bucket) float64 { return b.Min }, func(a, b float64) bool { return a < b })
-	},
-	"max_over_time": func(w []storage.Bucket, _, _ int64) (float64, bool) {
-		return bucketExtreme(w, func(b storage.Bucket) float64 { return b.Max }, func(a, b float64) bool { return a > b })
-	},
-	"last_over_time": func(w []storage.Bucket, _, _ int64) (float64, bool) {
+	}, countField | storage.FieldSum},
+	"min_over_time": {bucketMin, countField | storage.FieldMin},
+	"max_over_time": {bucketMax, countField | storage.FieldMax},
+	"last_over_time": {func(w []storage.Bucket, _, _ int64) (float64, bool) {
 		for i := len(w) - 1; i >= 0; i-- {
 			if w[i].Count > 0 {
 				return w[i].Last, true
 			}
 		}
 		return 0, false
-	},
-	"first_over_time": func(w []storage.Bucket, _, _ int64) (float64, bool) {
-		for _, b := range w {
-			if b.Count > 0 {
-				return b.First, true
+	}, countField | storage.FieldLast},
+	"first_over_time": {func(w []storage.Bucket, _, _ int64) (float64, bool) {
+		for i := range w {
+			if w[i].Count > 0 {
+				return w[i].First, true
 			}
 		}
 		return 0, false
-	},
-	"rate": func(w []storage.Bucket, ref, rng int64) (float64, bool) {
+	}, countField | storage.FieldFirst},
+	"rate": {func(w []storage.Bucket, ref, rng int64) (float64, bool) {
 		return bucketRate(w, ref-rng, ref, true, true)
-	},
-	"increase": func(w []storage.Bucket, ref, rng int64) (float64, bool) {
+	}, rateFields},
+	"increase": {func(w []storage.Bucket, ref, rng int64) (float64, bool) {
 		return bucketRate(w, ref-rng, ref, true, false)
-	},
-	"delta": func(w []storage.Bucket, ref, rng int64) (float64, bool) {
+	}, rateFields},
+	"delta": {func(w []storage.Bucket, ref, rng int64) (float64, bool) {
 		return bucketRate(w, ref-rng, ref, false, false)
-	},
+	}, rateFields &^ storage.FieldInc},
 }
 
 func bucketCount(w []storage.Bucket) int64 {
 	var n int64
-	for _, b := range w {
-		n += b.Count
+	for i := range w {
+		n += w[i].Count
 	}
 	return n
 }
@@ -85,8 +96,8 @@ func bucketCount(w []storage.Bucket) int64 {
 func bucketSum(w []storage.Bucket) (float64, int64, bool) {
 	var sum, c float64
 	var n int64
-	for _, b := range w {
-		if b.Count > 0 {
+	for i := range w {
+		if b := &w[i]; b.Count > 0 {
 			sum, c = kahanSumInc(b.Sum, sum, c)
 			n += b.Count
 		}
@@ -97,17 +108,25 @@ func bucketSum(w []storage.Bucket) (float64, int64, bool) {
 	return sum, n, n > 0
 }
 
-// bucketExtreme is min_over_time or max_over_time: NaN only when every
-// sample is.
-func bucketExtreme(w []storage.Bucket, of func(storage.Bucket) float64, better func(a, b float64) bool) (float64, bool) {
+// bucketMin is min_over_time: NaN only when every sample is.
+func bucketMin(w []storage.Bucket, _, _ int64) (float64, bool) {
 	found := false
 	var m float64
-	for _, b := range w {
-		if b.Count == 0 {
-			continue
+	for i := range w {
+		if b := &w[i]; b.Count > 0 && (!found || b.Min < m || math.IsNaN(m)) {
+			m, found = b.Min, true
 		}
-		if v := of(b); !found || better(v, m) || math.IsNaN(m) {
-			m, found = v, true
+	}
+	return m, found
+}
+
+// bucketMax is max_over_time: NaN only when every sample is.
+func bucketMax(w []storage.Bucket, _, _ int64) (float64, bool) {
+	found := false
+	var m float64
+	for i := range w {
+		if b := &w[i]; b.Count > 0 && (!found || b.Max > m || math.IsNaN(m)) {
+			m, found = b.Max, true
 		}
 	}
 	return m, found
@@ -150,21 +169,31 @@ func bucketRate(w []storage.Bucket, rangeStart, rangeEnd int64, isCounter, isRat
 		rangeStart, rangeEnd, isCounter, isRate), true
 }
 
-// tierSeries is a series read from a tier.
+// tierSeries is a series of a tier, its buckets not read yet.
 type tierSeries struct {
-	metric  labels.Labels
-	buckets []storage.Bucket
+	metric labels.Labels
+	s      storage.TierSeries
 }
+
+// tierMinSamplesPerBucket is how many raw samples a bucket must stand for,
+// on average, for a tier to be read instead of raw samples that are
+// there: a bucket costs more to read than a raw sample, so a tier no
+// coarser than the raw interval (a 1h tier over hourly samples) only
+// slows a query down.
+const tierMinSamplesPerBucket = 2
 
 // pickTier returns the coarsest tier that answers exactly for steps
 // first..last (ms) with windows of rng (0: a plain selector, which needs
 // no alignment of its lookback), if tiers are worth it here: the span
-// read is at least Options.TierMinRange or reaches past the raw samples.
+// read is at least Options.TierMinRange or reaches past the raw samples,
+// and, while the raw samples are all there, the tier's buckets stand for
+// several raw samples each.
 func (ev *evaluator) pickTier(first, last, reach, rng int64) (storage.TierInfo, bool) {
 	if ev.tq == nil || ev.tierMinRange < 0 {
 		return storage.TierInfo{}, false
 	}
-	if last-first+reach < ev.tierMinRange && first-reach >= ev.tq.RawMinTime() {
+	rawAll := first-reach >= ev.tq.RawMinTime()
+	if last-first+reach < ev.tierMinRange && rawAll {
 		return storage.TierInfo{}, false
 	}
 	tiers := ev.tq.Tiers()
@@ -176,6 +205,9 @@ func (ev *evaluator) pickTier(first, last, reach, rng int64) (storage.TierInfo, 
 		if first%r != 0 || (!ev.instant && first != last && ev.interval%r != 0) || rng%r != 0 {
 			continue
 		}
+		if rawAll && t.SamplesPerBucket > 0 && t.SamplesPerBucket < tierMinSamplesPerBucket {
+			continue // no fewer points than raw
+		}
 		if t.MinTime <= first-reach+r {
 			return t, true // covers the whole span
 		}
@@ -186,59 +218,66 @@ func (ev *evaluator) pickTier(first, last, reach, rng int64) (storage.TierInfo, 
 	return pick, found
 }
 
-// selectTier reads the buckets ending in [mint, maxt] of the series
-// matching me from the tier. It gives up (false) when a series holds
-// native histograms, which tiers do not keep.
-func (ev *evaluator) selectTier(me *metricsql.MetricExpr, tr storage.TierInfo, mint, maxt int64) ([]tierSeries, bool) {
+// selectTier returns the series matching me in the tier, whose buckets
+// ending in [mint, maxt] (with fields) readTier then reads one series at
+// a time. It gives up (false) when a series holds native histograms,
+// which tiers do not keep.
+func (ev *evaluator) selectTier(me *metricsql.MetricExpr, tr storage.TierInfo, mint, maxt int64, fields storage.BucketFields) ([]tierSeries, bool) {
 	sets, err := matchersOf(me)
 	if err != nil {
 		ev.fail(err)
 	}
-	var list []storage.TierSeries
+	var out []tierSeries
 	seen := map[string]bool{}
+	hints := &storage.SelectHints{Start: mint, End: maxt, Fields: fields}
 	for _, ms := range sets {
-		ss := ev.tq.SelectTier(ev.ctx, tr.Resolution, &storage.SelectHints{Start: mint, End: maxt}, ms...)
+		ss := ev.tq.SelectTier(ev.ctx, tr.Resolution, hints, ms...)
 		for ss.Next() {
 			s, ok := ss.At().(storage.TierSeries)
 			if !ok || s.HasHistograms() {
 				return nil, false
 			}
+			ls := s.Labels()
 			if len(sets) > 1 {
-				k := s.Labels().String()
+				k := ls.String()
 				if seen[k] {
 					continue
 				}
 				seen[k] = true
 			}
-			list = append(list, s)
+			if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
+				ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
+			}
+			out = append(out, tierSeries{metric: ls, s: s})
 		}
 		if err := ss.Err(); err != nil {
 			ev.fail(execErr("select: %v", err))
 		}
 	}
-	out := make([]tierSeries, 0, len(list))
-	read := 0
-	for _, s := range list {
-		ls := s.Labels()
-		bs, err := s.Buckets(nil)
-		if err != nil {
-			ev.fail(execErr("read series %s: %v", ls, err))
-		}
-		ev.spend(1 + len(bs))
-		ev.addSamples(len(bs))
-		read += len(bs)
-		if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
-			ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
-		}
-		out = append(out, tierSeries{metric: ls, buckets: bs})
-	}
 	if len(sets) > 1 {
 		sort.Slice(out, func(i, j int) bool { return labels.Compare(out[i].metric, out[j].metric) < 0 })
 	}
-	ev.samplesRead += int64(read)
 	ev.usedTier(storage.TierName(tr.Resolution))
 	return out, true
 }
+
+// readTier reads the buckets of s into buf (reused), and accounts for
+// them; the caller hands them back with releaseTier before the next
+// series.
+func (ev *evaluator) readTier(s tierSeries, buf []storage.Bucket) []storage.Bucket {
+	bs, err := s.s.Buckets(buf[:0])
+	if err != nil {
+		ev.fail(execErr("read series %s: %v", s.metric, err))
+	}
+	ev.spend(1 + len(bs))
+	ev.addSamples(len(bs))
+	ev.samplesRead += int64(len(bs))
+	return bs
+}
+
+// releaseTier accounts for the buckets of a series, which the caller is
+// done with.
+func (ev *evaluator) releaseTier(bs []storage.Bucket) { ev.samples -= len(bs) }
 
 // usedTier records that a selector was answered by the tier named.
 func (ev *evaluator) usedTier(name string) {
@@ -272,13 +311,15 @@ func (ev *evaluator) vectorFromTier(me *metricsql.MetricExpr, off int64, at *int
 	if !ok {
 		return nil, false
 	}
-	ts, ok := ev.selectTier(me, tr, lo-ev.lookback+1, hi)
+	ts, ok := ev.selectTier(me, tr, lo-ev.lookback+1, hi, selectorFields)
 	if !ok {
 		return nil, false
 	}
 	out := make(Matrix, 0, len(ts))
+	var buf []storage.Bucket
 	for _, s := range ts {
-		ev.spend(1 + len(s.buckets))
+		buf = ev.readTier(s, buf)
+		bs := buf
 		o := Series{Metric: s.metric}
 		j := -1
 		for k := range n {
@@ -286,13 +327,13 @@ func (ev *evaluator) vectorFromTier(me *metricsql.MetricExpr, off int64, at *int
 				ev.spend(ctxCheckEvery)
 			}
 			ref := ev.refTime(k, off, at)
-			for j+1 < len(s.buckets) && s.buckets[j+1].End <= ref {
+			for j+1 < len(bs) && bs[j+1].End <= ref {
 				j++
 			}
 			if j < 0 {
 				continue
 			}
-			b := s.buckets[j]
+			b := &bs[j]
 			if b.Stale || b.Count == 0 || b.LastT <= ref-ev.lookback {
 				continue
 			}
@@ -304,22 +345,14 @@ func (ev *evaluator) vectorFromTier(me *metricsql.MetricExpr, off int64, at *int
 			o.Points = append(o.Points, p)
 		}
 		out = append(out, o)
+		ev.releaseTier(bs)
 	}
-	ev.releaseTier(ts)
 	return out, true
-}
-
-// releaseTier accounts for the buckets of ts, which the caller is done
-// with.
-func (ev *evaluator) releaseTier(ts []tierSeries) {
-	for _, s := range ts {
-		ev.samples -= len(s.buckets)
-	}
 }
 
 // rangeFromTier evaluates a range function over a plain matrix selector
 // from a tier, when one answers it exactly.
-func (ev *evaluator) rangeFromTier(fe *metricsql.FuncExpr, def rangeFuncDef, tf tierFn) (Matrix, bool) {
+func (ev *evaluator) rangeFromTier(fe *metricsql.FuncExpr, def rangeFuncDef, tf tierFunc) (Matrix, bool) {
 	if ev.tq == nil || len(fe.Args) != 1 {
 		return nil, false
 	}
@@ -342,13 +375,16 @@ func (ev *evaluator) rangeFromTier(fe *metricsql.FuncExpr, def rangeFuncDef, tf 
 	if !ok {
 		return nil, false
 	}
-	ts, ok := ev.selectTier(me, tr, lo-rng+1, hi)
+	ts, ok := ev.selectTier(me, tr, lo-rng+1, hi, tf.fields)
 	if !ok {
 		return nil, false
 	}
 	keep := def.keepName || fe.KeepMetricNames
 	out := newOutMatrix(ev)
+	var buf []storage.Bucket
 	for _, s := range ts {
+		buf = ev.readTier(s, buf)
+		bs := buf
 		ls := s.metric
 		if !keep {
 			ls = dropName(ls)
@@ -357,16 +393,16 @@ func (ev *evaluator) rangeFromTier(fe *metricsql.FuncExpr, def rangeFuncDef, tf 
 		slot := -1
 		for k := range n {
 			ref := ev.refTime(k, off, at)
-			for lo < len(s.buckets) && s.buckets[lo].End <= ref-rng {
+			for lo < len(bs) && bs[lo].End <= ref-rng {
 				lo++
 			}
 			hi = max(hi, lo)
-			for hi < len(s.buckets) && s.buckets[hi].End <= ref {
+			for hi < len(bs) && bs[hi].End <= ref {
 				hi++
 			}
-			w := s.buckets[lo:hi]
+			w := bs[lo:hi]
 			ev.spend(1 + len(w))
-			if v, ok := tf(w, ref, rng); ok {
+			if v, ok := tf.fn(w, ref, rng); ok {
 				if slot < 0 {
 					slot = out.slot(ls)
 				}
@@ -374,8 +410,8 @@ func (ev *evaluator) rangeFromTier(fe *metricsql.FuncExpr, def rangeFuncDef, tf 
 				out.m[slot].add(Point{T: ev.stepTime(k), F: v}, nil)
 			}
 		}
+		ev.releaseTier(bs)
 	}
-	ev.releaseTier(ts)
 	for i := range out.m {
 		pts := out.m[i].Points
 		ev.spend(len(pts))

@@ -153,3 +153,32 @@ func TestTierSelection(t *testing.T) {
 	f(`g / on(i) rate(c[5m])`, start, start+3*day, 300_000, "5m")
 	f(`g / on(i) quantile_over_time(0.5, g[5m])`, start, start+3*day, 300_000, "5m+raw")
 }
+
+// A tier whose buckets stand for no more samples than raw (a 1h tier over
+// hourly samples) is not read while the raw samples are there; a coarser
+// one is.
+func TestTierSkipsTierNoCoarserThanRaw(t *testing.T) {
+	now := tierStart.Add(12 * 24 * time.Hour)
+	db := st.Open(t, &storage.Options{
+		Now:   func() time.Time { return now },
+		Tiers: []storage.Tier{{Resolution: time.Hour}, {Resolution: 24 * time.Hour}},
+	})
+	start := tierStart.UnixMilli()
+	var smp []storage.Sample
+	for ts := start + 1000; ts < start+10*24*3600_000; ts += 3600_000 {
+		smp = append(smp, storage.Sample{T: ts, V: float64(ts / 1000)})
+	}
+	st.Write(t, db, "default", storage.SeriesSamples{Labels: labels.FromStrings("__name__", "c"), Samples: smp})
+	require.NoError(t, db.Flush())
+	require.NoError(t, db.BuildTiers(context.Background()))
+	eng := NewEngine(db, nil)
+	day := int64(24 * 3600_000)
+	f := func(q string, step int64, want string) {
+		t.Helper()
+		res, err := eng.Range(context.Background(), "default", q, start+day, start+9*day, step)
+		require.NoError(t, err, q)
+		require.Equal(t, want, res.Tier, q)
+	}
+	f(`rate(c[1h])`, 3600_000, "raw")
+	f(`rate(c[1d])`, day, "1d")
+}

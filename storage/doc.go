@@ -64,9 +64,9 @@
 //	0x09 day(u32) tenant(u32) ref(u64) maxT -> native histogram chunk
 //	0x0A 0x00                              -> usage mark (WAL position)
 //	0x0A 0x01 day(u32) tenant(u32) name    -> usage counter (usage.go)
-//	0x0B res(u32) day(u32) tenant(u32) ref(u64) -> tier block (a day's buckets)
+//	0x0B res(u32) period(u32) tenant(u32) ref(u64) -> tier block (a period's buckets)
 //	0x0C tenant(u32) ref(u64)              -> days of the series' tier blocks
-//	0x0D res(u32)                          -> last day the tier has built
+//	0x0D res(u32)                          -> last day the tier has built, samples and buckets
 //	0x0E day(u32)                          -> the day is dirty (built, then written)
 //
 // Why it looks like this:
@@ -140,8 +140,9 @@
 // Options.Tiers are built in the background from days no longer written:
 // per series, per bucket of the tier's resolution, the count, sum, min,
 // max, first and last samples, counter increase and a stale flag (tier.go,
-// tier_build.go), keyed like the chunks with the day after the
-// resolution, so retention drops a tier's days with one range deletion.
+// tier_build.go), keyed like the chunks with the first day of a period
+// of blockDays days (32 for 1d) after the resolution, so retention drops
+// a tier's whole periods with one range deletion.
 // Queries read them through TierQuerier (tier_query.go), computing from
 // raw samples the days not built yet; docs/retention.md has the rules.
 //

@@ -136,3 +136,18 @@ func TierKeysOf(db *DB, shardID int, tenant string, ref uint64) int {
 	}
 	return n
 }
+
+// SetTierFormat1 writes every tier's progress as format 1 did (the day
+// only), as a data folder of that format has it.
+func SetTierFormat1(db *DB) error {
+	for _, sh := range db.shards {
+		for i, t := range db.opts.Tiers {
+			var v [4]byte
+			putDay(v[:], sh.tiers.builtDay(i))
+			if err := sh.db.Set(tierBuiltKey(t.Resolution.Milliseconds()), v[:], pebble.NoSync); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -41,6 +41,9 @@ type querier struct {
 type chunkReader struct {
 	it  *pebble.Iterator
 	gen uint64
+	// key and sc are scratch memory of the tier reader.
+	key []byte
+	sc  tierScratch
 }
 
 var allChunks = &pebble.IterOptions{LowerBound: []byte{prefixChunk}, UpperBound: []byte{prefixChunk + 1}}

@@ -182,8 +182,11 @@ func (s *shard) dropDays(ctx context.Context, kept keptDays) error {
 	}
 	for i, t := range s.opts.Tiers {
 		if allTier[i] > math.MinInt32 {
+			// Blocks go whole: those whose every day is before the
+			// tier's kept day (queries skip the buckets of the others
+			// that retention has passed).
 			res := t.Resolution.Milliseconds()
-			dropRange(tierResPrefix(res), tierDayPrefix(res, allTier[i]))
+			dropRange(tierResPrefix(res), tierDayPrefix(res, periodOf(allTier[i], blockDays(res))))
 		}
 	}
 
@@ -227,8 +230,9 @@ func (s *shard) dropDays(ctx context.Context, kept keptDays) error {
 		}
 		for i, t := range s.opts.Tiers {
 			res := t.Resolution.Milliseconds()
-			for d := max(sp.tierFrom, allTier[i]); d < k.tiers[i]; d++ {
-				lo := tierTenantDayPrefix(res, d, tid)
+			n := blockDays(res)
+			for p := periodOf(max(sp.tierFrom, allTier[i]), n); int64(p)+int64(n) <= int64(k.tiers[i]); p += n {
+				lo := tierTenantDayPrefix(res, p, tid)
 				dropRange(lo, prefixEnd(lo))
 			}
 		}
@@ -257,6 +261,7 @@ func (s *shard) dropDays(ctx context.Context, kept keptDays) error {
 		if ms.mu.minDay < k.raw {
 			ms.mu.minDay = k.raw
 		}
+		tmin, tmax := ms.mu.tierMinDay, ms.mu.tierMaxDay
 		if ms.mu.tierMinDay < tierKept {
 			ms.mu.tierMinDay = tierKept
 		}
@@ -270,6 +275,15 @@ func (s *shard) dropDays(ctx context.Context, kept keptDays) error {
 			gone = append(gone, ms)
 			_ = pb.Delete(seriesKey(ms.tenant, ms.ref), nil)
 			_ = pb.Delete(tierRangeKey(ms.tenant, ms.ref), nil)
+			// A block partly past retention outlives the days dropped:
+			// the series' go with it.
+			for _, t := range s.opts.Tiers {
+				res := t.Resolution.Milliseconds()
+				n := blockDays(res)
+				for p := periodOf(tmin, n); tmin <= tmax && p <= tmax && p >= periodOf(tmin, n); p += n {
+					_ = pb.Delete(tierKey(nil, res, p, ms.tenant, ms.ref), nil)
+				}
+			}
 		}
 	}
 	if err := pb.Commit(pebble.NoSync); err != nil {
@@ -353,25 +367,28 @@ func (db *DB) diskBytes() int64 {
 // buckets of (math.MaxInt32: none).
 func (s *shard) oldestDay() (int32, error) {
 	oldest := int32(math.MaxInt32)
-	first := func(lo []byte, dayAt int) error {
+	// days is how many days a key's day stands for: a tier block of n
+	// days can only be dropped whole, after its last day.
+	first := func(lo []byte, dayAt int, days int32) error {
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 		if err != nil {
 			return err
 		}
 		defer it.Close()
 		if it.First() && len(it.Key()) >= dayAt+4 {
-			oldest = min(oldest, getDay(it.Key()[dayAt:]))
+			oldest = min(oldest, getDay(it.Key()[dayAt:])+days-1)
 		}
 		return it.Error()
 	}
-	if err := first([]byte{prefixChunk}, 1); err != nil {
+	if err := first([]byte{prefixChunk}, 1, 1); err != nil {
 		return 0, err
 	}
-	if err := first([]byte{prefixHistChunk}, 1); err != nil {
+	if err := first([]byte{prefixHistChunk}, 1, 1); err != nil {
 		return 0, err
 	}
 	for _, t := range s.opts.Tiers {
-		if err := first(tierResPrefix(t.Resolution.Milliseconds()), 5); err != nil {
+		res := t.Resolution.Milliseconds()
+		if err := first(tierResPrefix(res), 5, blockDays(res)); err != nil {
 			return 0, err
 		}
 	}

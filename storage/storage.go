@@ -143,6 +143,10 @@ type SelectHints struct {
 	// limit cuts the result short, SeriesSet.Err is nil and Truncated
 	// reports true through the optional Truncater interface.
 	Limit int
+	// Fields says which fields of its buckets a caller of SelectTier
+	// reads (the others are left zero, and not decoded); zero means all.
+	// Select ignores it.
+	Fields BucketFields
 }
 
 // Querier reads one tenant over a fixed time range. It reflects every write

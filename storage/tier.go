@@ -10,7 +10,7 @@ import (
 	"github.com/emsdb/tsdb/storage/chunkenc"
 )
 
-// Downsampling tiers (docs/format-tiers.md has the bytes, docs/retention.md
+// Downsampling tiers (storage/docs/format.md has the bytes, docs/retention.md
 // the rules). A tier of resolution R keeps, per series and per bucket
 // (End-R, End] with End a multiple of R, one Bucket: what the rollup
 // functions need to answer exactly for windows made of whole buckets. The
@@ -20,10 +20,11 @@ import (
 //
 // Buckets are left-open and right-closed, as Prometheus' range windows
 // (ref-rng, ref] are, so that a window whose ends are multiples of R is
-// exactly a union of buckets. A day's block holds the buckets ending in
+// exactly a union of buckets. Day d's buckets are those ending in
 // (dayStart(d), dayStart(d+1)]: the samples of (dayStart(d),
 // dayStart(d+1)], which is raw day d without its first millisecond, plus
-// the first millisecond of day d+1.
+// the first millisecond of day d+1. A block holds the buckets of the days
+// of a period (blockDays).
 
 // Tier is one downsampling tier: buckets of Resolution, kept for
 // Retention.
@@ -166,27 +167,84 @@ func kahanAdd(inc, sum, c float64) (float64, float64) {
 	return t, c
 }
 
-// Tier block layout (docs/format-tiers.md):
+// Tier block layout (docs/format.md, "Tier blocks"). A block holds one
+// series' buckets of a run of blockDays(res) days (a period), so that a
+// coarse tier costs a query one seek and one decode for many buckets, not
+// one per day:
 //
-//	version(1)=1 uvarint(n) uvarint(res seconds)
+//	version(1)=2 uvarint(n) uvarint(res seconds)
 //	n bucket indexes: uvarint(first), then uvarint(gap to the previous);
-//	  bucket i ends at dayStart(day) + (index+1)*res
+//	  bucket i ends at dayStart(period) + (index+1)*res
 //	9 columns, each uvarint(len) and a dense chunk (package chunkenc) of n
 //	  values at timestamps 0..n-1: count, sum, min, max, first, last, inc,
 //	  end-firstT, end-lastT
 //	stale bitmap: ceil(n/8) bytes, bit i%8 of byte i/8
-const tierBlockVersion = 1
+//
+// The columns' lengths let a reader skip the columns it does not need
+// (BucketFields).
+const tierBlockVersion = 2
 
 const tierColumns = 9
 
-// encodeTierBlock appends the encoding of bs (one day's buckets of one
-// series, ascending, at least one) to dst.
-func encodeTierBlock(dst []byte, day int32, res int64, bs []Bucket) []byte {
+// tierBlockBuckets is about how many buckets a block of a coarse tier
+// holds: blockDays gives a tier as many days per block as keep it near
+// this, at most tierMaxBlockDays.
+const (
+	tierBlockBuckets = 256
+	tierMaxBlockDays = 32
+)
+
+// blockDays is how many days one block of the tier of resolution res
+// (ms) spans: a power of two, 1 for tiers of 5m and finer, 8 for 1h, 32
+// for 1d. Periods start at day numbers that are multiples of it.
+func blockDays(res int64) int32 {
+	perDay := dayMillis / res
+	n := int32(1)
+	for n*2 <= tierMaxBlockDays && int64(n*2)*perDay <= tierBlockBuckets {
+		n *= 2
+	}
+	return n
+}
+
+// periodOf is the first day of the period of n days holding day d.
+func periodOf(d, n int32) int32 {
+	p := d / n
+	if d%n < 0 {
+		p--
+	}
+	return p * n
+}
+
+// BucketFields is a set of Bucket fields, for a reader of tiers to say
+// which it needs (SelectHints.Fields): the others are left zero and their
+// columns not decoded. End and Stale are always set.
+type BucketFields uint16
+
+// The fields of a Bucket, one bit each, in the order of the block's
+// columns.
+const (
+	FieldCount BucketFields = 1 << iota
+	FieldSum
+	FieldMin
+	FieldMax
+	FieldFirst
+	FieldLast
+	FieldInc
+	FieldFirstT
+	FieldLastT
+
+	// AllFields is every field.
+	AllFields BucketFields = 1<<tierColumns - 1
+)
+
+// encodeTierBlock appends the encoding of bs (buckets of one series in
+// the period starting at day period, ascending, at least one) to dst.
+func encodeTierBlock(dst []byte, period int32, res int64, bs []Bucket) []byte {
 	n := len(bs)
 	dst = append(dst, tierBlockVersion)
 	dst = binary.AppendUvarint(dst, uint64(n))
 	dst = binary.AppendUvarint(dst, uint64(res/1000))
-	base := dayStart(day)
+	base := dayStart(period)
 	prev := int64(-1)
 	for _, b := range bs {
 		idx := (b.End-base)/res - 1
@@ -239,36 +297,73 @@ func bucketColumn(b *Bucket, c int) float64 {
 	}
 }
 
-func setBucketColumn(b *Bucket, c int, v float64) {
+// setColumn sets column c of bs from vs, a loop per column rather than
+// a switch per value.
+func setColumn(bs []Bucket, c int, vs []float64) {
 	switch c {
 	case 0:
-		b.Count = int64(v)
+		for i := range bs {
+			bs[i].Count = int64(vs[i])
+		}
 	case 1:
-		b.Sum = v
+		for i := range bs {
+			bs[i].Sum = vs[i]
+		}
 	case 2:
-		b.Min = v
+		for i := range bs {
+			bs[i].Min = vs[i]
+		}
 	case 3:
-		b.Max = v
+		for i := range bs {
+			bs[i].Max = vs[i]
+		}
 	case 4:
-		b.First = v
+		for i := range bs {
+			bs[i].First = vs[i]
+		}
 	case 5:
-		b.Last = v
+		for i := range bs {
+			bs[i].Last = vs[i]
+		}
 	case 6:
-		b.Inc = v
+		for i := range bs {
+			bs[i].Inc = vs[i]
+		}
 	case 7:
-		b.FirstT = b.End - int64(v)
+		for i := range bs {
+			bs[i].FirstT = bs[i].End - int64(vs[i])
+		}
 	default:
-		b.LastT = b.End - int64(v)
+		for i := range bs {
+			bs[i].LastT = bs[i].End - int64(vs[i])
+		}
 	}
 }
 
-// decodeTierBlock appends the buckets of a block of day to dst.
-func decodeTierBlock(dst []Bucket, day int32, b []byte) ([]Bucket, error) {
+// tierScratch is the decoder's reusable memory.
+type tierScratch struct {
+	ts []int64
+	vs []float64
+}
+
+// decodeTierBlock appends the buckets of a block of the period starting
+// at day period to dst, with every field.
+func decodeTierBlock(dst []Bucket, period int32, b []byte) ([]Bucket, error) {
+	return decodeTierBlockFields(dst, period, b, AllFields, math.MinInt64, math.MaxInt64, nil)
+}
+
+// decodeTierBlockFields appends the buckets of a block of the period
+// starting at day period that end in [mint, maxt] to dst, with the
+// fields of want set (the others zero). sc may be nil.
+func decodeTierBlockFields(dst []Bucket, period int32, b []byte, want BucketFields, mint, maxt int64, sc *tierScratch) ([]Bucket, error) {
 	bad := func(what string) ([]Bucket, error) {
-		return dst, fmt.Errorf("%w: tier block of day %d: %s", ErrCorrupt, day, what)
+		return dst, fmt.Errorf("%w: tier block of period %d: %s", ErrCorrupt, period, what)
 	}
 	if len(b) < 1 || b[0] != tierBlockVersion {
 		return bad("unknown version")
+	}
+	if sc == nil {
+		sc = &tierScratch{}
 	}
 	r := recReader{b: b[1:]}
 	n, resS := r.uvarint(), r.uvarint()
@@ -276,48 +371,64 @@ func decodeTierBlock(dst []Bucket, day int32, b []byte) ([]Bucket, error) {
 		return bad("bad header")
 	}
 	res := int64(resS) * 1000
-	base := dayStart(day)
+	base := dayStart(period)
 	first := len(dst)
+	// The buckets in [mint, maxt] are the ones at [lo, hi) of the block.
+	lo, hi := -1, 0
 	idx := int64(-1)
-	for range n {
+	for i := range int(n) {
 		idx += int64(r.uvarint())
-		dst = append(dst, Bucket{End: base + (idx+1)*res})
+		end := base + (idx+1)*res
+		if end < mint || end > maxt {
+			continue
+		}
+		if lo < 0 {
+			lo = i
+		}
+		hi = i + 1
+		dst = append(dst, Bucket{End: end})
 	}
 	if r.err != nil {
 		return bad("bad bucket indexes")
 	}
+	if lo < 0 {
+		return dst, nil // none in range
+	}
 	out := dst[first:]
-	var ts []int64
-	var vs []float64
+	if len(out) != hi-lo {
+		return bad("bucket indexes out of order")
+	}
 	for c := range tierColumns {
 		chunk := r.bytes(r.uvarint())
 		if r.err != nil {
 			return bad("truncated column")
 		}
+		if want&(1<<c) == 0 {
+			continue
+		}
 		var err error
-		ts, vs, err = chunkenc.DecodeDense(chunk, ts[:0], vs[:0])
-		if err != nil || len(vs) != len(out) {
+		sc.ts, sc.vs, err = chunkenc.DecodeDense(chunk, sc.ts[:0], sc.vs[:0])
+		if err != nil || len(sc.vs) != int(n) {
 			return bad(fmt.Sprintf("column %d: %v", c, err))
 		}
-		for i := range out {
-			setBucketColumn(&out[i], c, vs[i])
-		}
+		setColumn(out, c, sc.vs[lo:hi])
 	}
 	bits := r.bytes((n + 7) / 8)
 	if r.err != nil {
 		return bad("truncated stale bitmap")
 	}
 	for i := range out {
-		out[i].Stale = bits[i/8]&(1<<(i%8)) != 0
+		j := lo + i
+		out[i].Stale = bits[j/8]&(1<<(j%8)) != 0
 	}
 	return dst, nil
 }
 
 // Tier keys. Resolutions are in seconds.
 const (
-	prefixTier      byte = 0x0B // 0x0B res(u32) day(u32) tenant(u32) ref(u64) -> tier block
-	prefixTierRange byte = 0x0C // 0x0C tenant(u32) ref(u64) -> minDay(u32) maxDay(u32) of tier blocks
-	prefixTierBuilt byte = 0x0D // 0x0D res(u32) -> day(u32): every day up to it is built
+	prefixTier      byte = 0x0B // 0x0B res(u32) period(u32) tenant(u32) ref(u64) -> tier block
+	prefixTierRange byte = 0x0C // 0x0C tenant(u32) ref(u64) -> minDay(u32) maxDay(u32) of tier buckets
+	prefixTierBuilt byte = 0x0D // 0x0D res(u32) -> day(u32) version(u8) samples buckets: every day up to it is built
 	prefixTierDirty byte = 0x0E // 0x0E day(u32) -> generation(u64): the day's raw data changed
 )
 

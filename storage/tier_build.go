@@ -47,7 +47,26 @@ type tierState struct {
 		sync.Mutex
 		built []int32          // per tier: every day up to it is built
 		dirty map[int32]uint64 // days built whose raw data changed since
+		// Per tier, the raw samples and the buckets of the days built
+		// (a rebuild of a dirty day is not counted): how many samples a
+		// bucket stands for, which tells a query whether the tier is
+		// worth reading (TierInfo.SamplesPerBucket).
+		samples, buckets []uint64
 	}
+}
+
+// tierBuiltVersion is the version byte of the progress value: 2 for
+// blocks of periods of blockDays days. A progress value of 4 bytes is
+// version 1 (blocks of one day), which Open drops and builds again.
+const tierBuiltVersion = 2
+
+// tierBuiltValue is the value of a tier's progress key.
+func tierBuiltValue(day int32, samples, buckets uint64) []byte {
+	v := make([]byte, 5, 5+2*binary.MaxVarintLen64)
+	putDay(v, day)
+	v[4] = tierBuiltVersion
+	v = binary.AppendUvarint(v, samples)
+	return binary.AppendUvarint(v, buckets)
 }
 
 // builtDay returns the last day built of tier i.
@@ -57,25 +76,23 @@ func (t *tierState) builtDay(i int) int32 {
 	return t.mu.built[i]
 }
 
-// isDirty reports whether day d is dirty.
-func (t *tierState) isDirty(d int32) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, ok := t.mu.dirty[d]
-	return ok
-}
-
 // loadTiers restores the tiers' progress, dirty days and the series'
 // tier ranges.
 func (s *shard) loadTiers() error {
 	t := &s.tiers
 	t.mu.built = make([]int32, len(s.opts.Tiers))
+	t.mu.samples = make([]uint64, len(s.opts.Tiers))
+	t.mu.buckets = make([]uint64, len(s.opts.Tiers))
 	t.mu.dirty = map[int32]uint64{}
 	for i := range t.mu.built {
 		t.mu.built[i] = math.MinInt32
 	}
 	t.mark.Store(math.MinInt32)
 	t.gen.Store(uint64(s.opts.Now().UnixNano()))
+	oldFormat, err := s.tierBlocksWithoutProgress()
+	if err != nil {
+		return err
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTierRange}, UpperBound: []byte{prefixTierDirty + 1}})
 	if err != nil {
 		return err
@@ -99,12 +116,22 @@ func (s *shard) loadTiers() error {
 				}
 			}
 		case prefixTierBuilt:
-			if len(k) != 5 || len(v) != 4 {
+			if len(k) != 5 || len(v) < 4 {
 				return fmt.Errorf("%w: tier progress key %x", ErrCorrupt, k)
+			}
+			if len(v) == 4 {
+				oldFormat = true
+				continue
+			}
+			r := recReader{b: v[5:]}
+			samples, buckets := r.uvarint(), r.uvarint()
+			if v[4] != tierBuiltVersion || r.err != nil {
+				return fmt.Errorf("%w: tier progress key %x: value %x", ErrCorrupt, k, v)
 			}
 			res := int64(binary.BigEndian.Uint32(k[1:])) * 1000
 			if i := s.opts.tierIndex(time.Duration(res) * time.Millisecond); i >= 0 {
 				t.mu.built[i] = getDay(v)
+				t.mu.samples[i], t.mu.buckets[i] = samples, buckets
 				t.mark.Store(max(t.mark.Load(), getDay(v)))
 			}
 		case prefixTierDirty:
@@ -114,7 +141,70 @@ func (s *shard) loadTiers() error {
 			t.mu.dirty[getDay(k[1:])] = binary.BigEndian.Uint64(v)
 		}
 	}
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if oldFormat {
+		return s.dropTiersLocked()
+	}
+	return nil
+}
+
+// tierBlocksWithoutProgress reports whether tier blocks are on disk but no
+// tier records progress in the current format: blocks of format 1 (one
+// day each), or blocks of a first build cut short. Either way they are
+// dropped and built again.
+func (s *shard) tierBlocksWithoutProgress() (bool, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTierBuilt}, UpperBound: []byte{prefixTierBuilt + 1}})
+	if err != nil {
+		return false, err
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		if len(it.Value()) > 4 {
+			return false, it.Close() // a current progress key: the blocks are current
+		}
+	}
+	if err := it.Close(); err != nil {
+		return false, err
+	}
+	if it, err = s.db.NewIter(allTierBlocks); err != nil {
+		return false, err
+	}
+	found := it.First()
+	return found, it.Close()
+}
+
+// dropTiersLocked deletes every tier block, tier range and tier progress
+// of the shard, and forgets them in memory, so that the tiers are built
+// again from the raw samples (which raw retention keeps until a tier has
+// built them). It is how Open handles blocks of format 1: NB buckets of
+// days whose raw samples are gone are lost. It runs at Open, before any
+// other use of the shard.
+func (s *shard) dropTiersLocked() error {
+	s.log.Warn("tier blocks of an older format: dropping every tier, to build again from the raw samples (days whose raw samples are gone are lost)")
+	pb := s.db.NewBatch()
+	defer pb.Close()
+	_ = pb.DeleteRange([]byte{prefixTier}, []byte{prefixTierDirty + 1}, nil)
+	if err := pb.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("drop tiers of format 1: %w", err)
+	}
+	// Pebble keeps no log: flush, so that the format-1 blocks do not come
+	// back after a crash with no progress to say they are old.
+	if err := s.flushPebble(); err != nil {
+		return fmt.Errorf("drop tiers of format 1: %w", err)
+	}
+	t := &s.tiers
+	for i := range t.mu.built {
+		t.mu.built[i], t.mu.samples[i], t.mu.buckets[i] = math.MinInt32, 0, 0
+	}
+	clear(t.mu.dirty)
+	t.mark.Store(math.MinInt32)
+	for _, ms := range s.allSeries() {
+		ms.mu.Lock()
+		ms.mu.tierMinDay, ms.mu.tierMaxDay = math.MaxInt32, math.MinInt32
+		ms.mu.Unlock()
+	}
+	return nil
 }
 
 // markDirty records in pb that raw samples in [mint, maxt] changed, for the days whose blocks are built or being built.
@@ -241,14 +331,17 @@ func (s *shard) buildTiers(ctx context.Context) error {
 			from = min(from, max(b+1, first))
 		}
 	}
-	for d := from; d <= last && d >= from; d += tierSpanDays {
-		to := min(last, d+tierSpanDays-1)
+	// Spans end at multiples of tierSpanDays, so that a block of up to
+	// tierSpanDays days is most often written whole, without reading it.
+	for d := from; d <= last && d >= from; {
+		to := min(last, periodOf(d, tierSpanDays)+tierSpanDays-1)
 		if err := s.buildSpan(ctx, d, to, false); err != nil {
 			return err
 		}
 		if to == math.MaxInt32 {
 			break
 		}
+		d = to + 1
 	}
 	return s.rebuildDirty(ctx)
 }
@@ -321,7 +414,8 @@ func (s *shard) buildSpan(ctx context.Context, from, to int32, again bool) error
 			_ = r.it.Close()
 		}
 	}()
-	b := &spanBuilder{s: s, q: q, from: from, to: to, again: again, built: built, todo: todo}
+	b := &spanBuilder{s: s, q: q, from: from, to: to, again: again, built: built, todo: todo,
+		samples: make([]uint64, len(todo)), buckets: make([]uint64, len(todo))}
 	for i := 0; i < len(list); i += tierGroup {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -336,10 +430,13 @@ func (s *shard) buildSpan(ctx context.Context, from, to int32, again bool) error
 	// The progress, in a batch of its own after the blocks.
 	pb := s.db.NewBatch()
 	defer pb.Close()
-	var v [4]byte
-	putDay(v[:], to)
-	for _, i := range todo {
-		_ = pb.Set(tierBuiltKey(s.opts.Tiers[i].Resolution.Milliseconds()), v[:], nil)
+	t.mu.Lock()
+	samples, buckets := slices.Clone(t.mu.samples), slices.Clone(t.mu.buckets)
+	t.mu.Unlock()
+	for j, i := range todo {
+		samples[i] += b.samples[j]
+		buckets[i] += b.buckets[j]
+		_ = pb.Set(tierBuiltKey(s.opts.Tiers[i].Resolution.Milliseconds()), tierBuiltValue(to, samples[i], buckets[i]), nil)
 	}
 	if err := pb.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("commit tier progress: %w", err)
@@ -347,6 +444,7 @@ func (s *shard) buildSpan(ctx context.Context, from, to int32, again bool) error
 	t.mu.Lock()
 	for _, i := range todo {
 		t.mu.built[i] = max(t.mu.built[i], to)
+		t.mu.samples[i], t.mu.buckets[i] = samples[i], buckets[i]
 	}
 	t.mu.Unlock()
 	return nil
@@ -363,6 +461,9 @@ type spanBuilder struct {
 	todo     []int
 	aggs     []bucketAgg
 	key, val []byte
+	// samples and buckets count, per tier of todo, the raw samples
+	// aggregated and the buckets written.
+	samples, buckets []uint64
 }
 
 // group builds the blocks of list and commits them, under sealMu so that
@@ -409,32 +510,48 @@ func (b *spanBuilder) group(list []*memSeries) error {
 		for j, i := range b.todo {
 			res := b.aggs[j].res
 			bs := b.aggs[j].buckets()
+			// The days of tier i this span builds.
+			lo, hi := b.from, b.to
+			if !b.again {
+				lo = max(lo, b.built[i]+1)
+			}
+			n := blockDays(res)
 			for len(bs) > 0 {
-				day := tierDayOf(bs[0].End)
-				n := 1
-				for n < len(bs) && tierDayOf(bs[n].End) == day {
-					n++
+				p := periodOf(tierDayOf(bs[0].End), n)
+				k := 1
+				for k < len(bs) && periodOf(tierDayOf(bs[k].End), n) == p {
+					k++
 				}
-				dbs := bs[:n]
-				bs = bs[n:]
-				if !b.again && day <= b.built[i] {
+				pbs := bs[:k]
+				bs = bs[k:]
+				// Only the buckets of the days built.
+				pbs = slices.DeleteFunc(pbs, func(bk Bucket) bool { d := tierDayOf(bk.End); return d < lo || d > hi })
+				if len(pbs) == 0 {
 					continue
 				}
-				b.key = tierKey(b.key[:0], res, day, ms.tenant, ms.ref)
-				if day < rawMin {
-					// Raw day d is gone (or never was): these buckets
-					// come from the first millisecond of the next day
-					// only; keep the block built when it was whole.
+				if !b.again {
+					b.buckets[j] += uint64(len(pbs))
+					for _, bk := range pbs {
+						b.samples[j] += uint64(bk.Count)
+					}
+				}
+				b.key = tierKey(b.key[:0], res, p, ms.tenant, ms.ref)
+				// The block's other days, and the days whose raw samples
+				// are gone (or never were: their buckets come from the
+				// first millisecond of the next day only, so the block
+				// built when it was whole is kept), come from the block
+				// stored.
+				if p < lo || p+n-1 > hi || p < rawMin {
 					var err error
-					if dbs, err = s.mergeExistingBlock(b.key, day, dbs); err != nil {
+					if pbs, err = s.mergeExistingBlock(b.key, p, pbs, lo, hi, rawMin); err != nil {
 						return err
 					}
 				}
-				b.val = encodeTierBlock(b.val[:0], day, res, dbs)
+				b.val = encodeTierBlock(b.val[:0], p, res, pbs)
 				if err := pb.Set(b.key, b.val, nil); err != nil {
 					return err
 				}
-				nmin, nmax = min(nmin, day), max(nmax, day)
+				nmin, nmax = min(nmin, tierDayOf(pbs[0].End)), max(nmax, tierDayOf(pbs[len(pbs)-1].End))
 			}
 		}
 		if nmin != tmin || nmax != tmax {
@@ -453,9 +570,12 @@ func (b *spanBuilder) group(list []*memSeries) error {
 	return nil
 }
 
-// mergeExistingBlock returns the buckets of the block stored at key, with
-// those of bs it lacks added, or bs when there is none.
-func (s *shard) mergeExistingBlock(key []byte, day int32, bs []Bucket) ([]Bucket, error) {
+// mergeExistingBlock returns the buckets of bs (new buckets of days in
+// [lo, hi] of the period starting at day p) merged with the block stored
+// at key: the stored buckets of days outside [lo, hi] are kept, and so
+// are those of days before rawMin (whose raw samples are gone), which
+// win over new buckets of the same end; the others are replaced.
+func (s *shard) mergeExistingBlock(key []byte, p int32, bs []Bucket, lo, hi, rawMin int32) ([]Bucket, error) {
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return bs, nil
@@ -463,11 +583,15 @@ func (s *shard) mergeExistingBlock(key []byte, day int32, bs []Bucket) ([]Bucket
 	if err != nil {
 		return nil, err
 	}
-	old, err := decodeTierBlock(nil, day, v)
+	old, err := decodeTierBlock(nil, p, v)
 	closer.Close()
 	if err != nil {
 		return nil, err
 	}
+	old = slices.DeleteFunc(old, func(b Bucket) bool {
+		d := tierDayOf(b.End)
+		return d >= lo && d <= hi && d >= rawMin
+	})
 	out := make([]Bucket, 0, len(old)+len(bs))
 	i, j := 0, 0
 	for i < len(old) || j < len(bs) {
@@ -513,9 +637,10 @@ func (s *shard) deleteTierData(pb *pebble.Batch, ms *memSeries, mint, maxt int64
 	var key, val []byte
 	for _, t := range s.opts.Tiers {
 		res := t.Resolution.Milliseconds()
-		for d := first; d <= last && d >= first; d++ {
-			key = tierKey(key[:0], res, d, ms.tenant, ms.ref)
-			if whole || (mint <= dayStart(d)+1 && maxt >= dayStart(d)+dayMillis) {
+		n := blockDays(res)
+		for p := periodOf(first, n); p <= last && p >= periodOf(first, n); p += n {
+			key = tierKey(key[:0], res, p, ms.tenant, ms.ref)
+			if whole || (mint <= dayStart(p)+1 && maxt >= dayStart(p+n-1)+dayMillis) {
 				_ = pb.Delete(key, nil)
 				continue
 			}
@@ -526,7 +651,7 @@ func (s *shard) deleteTierData(pb *pebble.Batch, ms *memSeries, mint, maxt int64
 			if err != nil {
 				return err
 			}
-			bs, err := decodeTierBlock(nil, d, v)
+			bs, err := decodeTierBlock(nil, p, v)
 			closer.Close()
 			if err != nil {
 				return err
@@ -536,7 +661,7 @@ func (s *shard) deleteTierData(pb *pebble.Batch, ms *memSeries, mint, maxt int64
 				_ = pb.Delete(key, nil)
 				continue
 			}
-			val = encodeTierBlock(val[:0], d, res, kept)
+			val = encodeTierBlock(val[:0], p, res, kept)
 			_ = pb.Set(key, val, nil)
 		}
 	}

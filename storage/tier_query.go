@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -36,6 +37,11 @@ type TierInfo struct {
 	// MinTime is the end of the oldest bucket kept for the querier's
 	// tenant (its retention in this tier); MinInt64 when all are kept.
 	MinTime int64
+	// SamplesPerBucket is how many raw samples a bucket of the tier
+	// stands for, on average over the days built (0: none built yet). A
+	// tier near 1 reads as many points as the raw samples, and more
+	// slowly.
+	SamplesPerBucket float64
 }
 
 // TierSeries is a series of a SeriesSet returned by SelectTier.
@@ -59,7 +65,16 @@ func (q *querier) Tiers() []TierInfo {
 	o := &q.db.opts
 	out := make([]TierInfo, len(o.Tiers))
 	for i, t := range o.Tiers {
+		var samples, buckets uint64
+		for _, sh := range q.db.shards {
+			sh.tiers.mu.Lock()
+			samples, buckets = samples+sh.tiers.mu.samples[i], buckets+sh.tiers.mu.buckets[i]
+			sh.tiers.mu.Unlock()
+		}
 		out[i] = TierInfo{Resolution: t.Resolution, MinTime: cutoffOf(o, o.tierRetention(q.tenant, i))}
+		if buckets > 0 {
+			out[i].SamplesPerBucket = float64(samples) / float64(buckets)
+		}
 	}
 	return out
 }
@@ -77,10 +92,13 @@ func (q *querier) SelectTier(ctx context.Context, res time.Duration, hints *Sele
 		return &seriesSet{err: fmt.Errorf("%w: select needs at least one matcher", ErrInvalidSeries)}
 	}
 	mint, maxt := max(q.reqMint, cutoffOf(o, o.tierRetention(q.tenant, i))), q.maxt
-	limit := 0
+	limit, fields := 0, AllFields
 	if hints != nil {
 		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
 		limit = hints.Limit
+		if hints.Fields != 0 {
+			fields = hints.Fields
+		}
 	}
 	mint, maxt = max(mint, minStorableT), min(maxt, maxStorableT)
 	found, err := q.matchTier(ctx, mint, maxt, res.Milliseconds(), ms)
@@ -91,7 +109,7 @@ func (q *querier) SelectTier(ctx context.Context, res time.Duration, hints *Sele
 	if limit > 0 && len(found) > limit {
 		found, truncated = found[:limit], true
 	}
-	return &tierSeriesSet{seriesSet: seriesSet{q: q, list: found, i: -1, mint: mint, maxt: maxt, truncated: truncated}, tier: i}
+	return &tierSeriesSet{seriesSet: seriesSet{q: q, list: found, i: -1, mint: mint, maxt: maxt, truncated: truncated}, tier: i, fields: fields}
 }
 
 // matchTier is match for buckets ending in [mint, maxt]: a series
@@ -133,17 +151,19 @@ func (q *querier) matchTier(ctx context.Context, mint, maxt, res int64, ms []*la
 
 type tierSeriesSet struct {
 	seriesSet
-	tier int
+	tier   int
+	fields BucketFields
 }
 
 func (ss *tierSeriesSet) At() Series {
 	at := ss.list[ss.i]
-	return &tierSeries{series: series{q: ss.q, sh: at.sh, s: at.s, mint: ss.mint, maxt: ss.maxt}, tier: ss.tier}
+	return &tierSeries{series: series{q: ss.q, sh: at.sh, s: at.s, mint: ss.mint, maxt: ss.maxt}, tier: ss.tier, fields: ss.fields}
 }
 
 type tierSeries struct {
 	series
-	tier int
+	tier   int
+	fields BucketFields
 }
 
 func (s *tierSeries) HasHistograms() bool {
@@ -153,6 +173,7 @@ func (s *tierSeries) HasHistograms() bool {
 }
 
 func (s *tierSeries) Iterator(Iterator) Iterator {
+	s.fields |= FieldCount | FieldLast | FieldLastT
 	bs, err := s.Buckets(nil)
 	if err != nil {
 		return errIter{err}
@@ -171,20 +192,17 @@ func (s *tierSeries) Iterator(Iterator) Iterator {
 
 func (s *tierSeries) Buckets(dst []Bucket) ([]Bucket, error) {
 	s.q.cc.AssertOpen("storage: series of a closed querier")
-	return s.sh.buckets(s.q, s.s, s.tier, s.mint, s.maxt, dst)
+	return s.sh.buckets(s.q, s.s, s.tier, s.mint, s.maxt, s.fields, dst)
 }
 
-// buckets appends the buckets of ms in tier i ending in [mint, maxt]:
-// stored blocks for the days built and clean, computed from raw samples
-// for the others.
-func (sh *shard) buckets(q *querier, ms *memSeries, i int, mint, maxt int64, dst []Bucket) ([]Bucket, error) {
+// buckets appends the buckets of ms in tier i ending in [mint, maxt],
+// with the fields of want: stored blocks for the days built and clean,
+// computed from raw samples for the others.
+func (sh *shard) buckets(q *querier, ms *memSeries, i int, mint, maxt int64, want BucketFields, dst []Bucket) ([]Bucket, error) {
 	if mint > maxt {
 		return dst, nil
 	}
 	res := sh.opts.Tiers[i].Resolution.Milliseconds()
-	built := sh.tiers.builtDay(i)
-	rawDay := dayOf(q.mint) // raw days before it are gone: the blocks are all there is
-	stored := func(d int32) bool { return d <= built && (d < rawDay || !sh.tiers.isDirty(d)) }
 	ms.mu.Lock()
 	tmin, tmax := ms.mu.tierMinDay, ms.mu.tierMaxDay
 	ms.mu.Unlock()
@@ -201,18 +219,37 @@ func (sh *shard) buckets(q *querier, ms *memSeries, i int, mint, maxt int64, dst
 		return dst, nil
 	}
 	first, last := tierDayOf(mint), tierDayOf(maxt)
+	rawDay := dayOf(q.mint) // raw days before it are gone: the blocks are all there is
+	// The state of the tier, once (not a lock per day).
+	sh.tiers.mu.Lock()
+	built := sh.tiers.mu.built[i]
+	var dirty []int32
+	for d := range sh.tiers.mu.dirty {
+		if d >= first && d <= last && d >= rawDay {
+			dirty = append(dirty, d)
+		}
+	}
+	sh.tiers.mu.Unlock()
+	stored := func(d int32) bool { return d <= built && (len(dirty) == 0 || !slices.Contains(dirty, d)) }
+	n := blockDays(res)
 	for d := first; d <= last && d >= first; {
 		if stored(d) {
-			if d >= tmin && d <= tmax {
+			// The run of stored days in d's block.
+			e := d
+			for end := min(last, periodOf(d, n)+n-1); e < end && stored(e+1); {
+				e++
+			}
+			if e >= tmin && d <= tmax {
 				var err error
-				if dst, err = sh.readBlock(q, ms, res, d, mint, maxt, dst); err != nil {
+				lo, hi := max(mint, dayStart(d)+1), min(maxt, dayStart(e)+dayMillis)
+				if dst, err = sh.readBlock(q, ms, res, periodOf(d, n), lo, hi, want, dst); err != nil {
 					return dst, err
 				}
 			}
-			if d == math.MaxInt32 {
+			if e == math.MaxInt32 {
 				break
 			}
-			d++
+			d = e + 1
 			continue
 		}
 		e := d
@@ -234,35 +271,26 @@ func (sh *shard) buckets(q *querier, ms *memSeries, i int, mint, maxt int64, dst
 	return dst, nil
 }
 
-// readBlock appends the buckets of the stored block of ms for day d that
-// end in [mint, maxt].
-func (sh *shard) readBlock(q *querier, ms *memSeries, res int64, d int32, mint, maxt int64, dst []Bucket) ([]Bucket, error) {
+// readBlock appends the buckets of the stored block of ms for the
+// period starting at day p that end in [mint, maxt].
+func (sh *shard) readBlock(q *querier, ms *memSeries, res int64, p int32, mint, maxt int64, want BucketFields, dst []Bucket) ([]Bucket, error) {
 	r, err := q.readerOf(sh, &q.titers, allTierBlocks)
 	if err != nil {
 		return dst, err
 	}
 	it := r.it
-	key := tierKey(nil, res, d, ms.tenant, ms.ref)
-	if it.SeekGE(key) && string(it.Key()) == string(key) {
+	r.key = tierKey(r.key[:0], res, p, ms.tenant, ms.ref)
+	if it.SeekGE(r.key) && string(it.Key()) == string(r.key) {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
 			return dst, err
 		}
 		n := len(dst)
-		if dst, err = decodeTierBlock(dst, d, v); err != nil {
+		if dst, err = decodeTierBlockFields(dst, p, v, want, mint, maxt, &r.sc); err != nil {
 			_ = it.Close()
 			return dst[:n], err
 		}
-		// Keep the buckets in range.
-		k := n
-		for _, b := range dst[n:] {
-			if b.End >= mint && b.End <= maxt {
-				dst[k] = b
-				k++
-			}
-		}
-		dst = dst[:k]
 	}
 	if err := it.Error(); err != nil {
 		_ = it.Close()

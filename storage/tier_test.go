@@ -286,3 +286,29 @@ func TestTierDelete(t *testing.T) {
 	check("rebuilt")
 	require.Zero(t, storage.TierKeysOf(db, sh, "default", ref))
 }
+
+// A data folder whose tiers are of format 1 (a block per series-day) has
+// them dropped at Open, answered from raw samples meanwhile, and built
+// again as a fresh build would.
+func TestTierFormat1IsBuiltAgain(t *testing.T) {
+	data := tierData(5, 6, 4)
+	now := tierDay0.Add(5*24*time.Hour + 6*time.Hour)
+	fs := vfs.NewCrashableMem()
+	o := storage.Options{Tiers: testTiers, Now: func() time.Time { return now }, Shards: 2}
+	db := crashOpen(t, fs, o)
+	st.Write(t, db, "default", data...)
+	require.NoError(t, db.Flush())
+	require.NoError(t, db.BuildTiers(context.Background()))
+	want := storage.TierKeys(db)
+	wantBs := readBuckets(t, db, "default", time.Hour, math.MinInt64, math.MaxInt64, anySeries)
+	require.NoError(t, storage.SetTierFormat1(db))
+	require.NoError(t, storage.FlushPebble(db))
+	require.NoError(t, storage.Crash(db))
+
+	db = crashOpen(t, fs.CrashClone(vfs.CrashCloneCfg{}), o)
+	require.Empty(t, storage.TierKeys(db), "format 1 is dropped")
+	require.Equal(t, []int32{math.MinInt32, math.MinInt32}, storage.TierBuilt(db))
+	requireBucketsEqual(t, wantBs, readBuckets(t, db, "default", time.Hour, math.MinInt64, math.MaxInt64, anySeries), "before the build")
+	require.NoError(t, db.BuildTiers(context.Background()))
+	require.Equal(t, want, storage.TierKeys(db))
+}

@@ -14,6 +14,8 @@ import (
 	"log"
 	"math"
 	"os"
+	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -27,13 +29,15 @@ func main() {
 	days := flag.Int("days", 90, "days of data, ending at midnight")
 	interval := flag.Duration("interval", 15*time.Minute, "raw sample interval")
 	runs := flag.Int("runs", 3, "runs of each query; the best is reported")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the queries to this file")
+	only := flag.String("only", "", "run only the queries containing this string")
 	flag.Parse()
-	if err := run(*series, *days, *interval, *runs); err != nil {
+	if err := run(*series, *days, *interval, *runs, *cpuprofile, *only); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(series, days int, interval time.Duration, runs int) error {
+func run(series, days int, interval time.Duration, runs int, cpuprofile, only string) error {
 	dir, err := os.MkdirTemp("", "tierbench")
 	if err != nil {
 		return err
@@ -126,7 +130,21 @@ func run(series, days int, interval time.Duration, runs int) error {
 		{`max by (job) (max_over_time(cpu_usage[1d]))`, 24 * time.Hour},
 		{`sum by (job) (increase(requests_total[1d]))`, 24 * time.Hour},
 	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, q := range qs {
+		if !strings.Contains(q.q, only) {
+			continue
+		}
 		for _, eng := range []*query.Engine{rawEng, tierEng} {
 			best := time.Duration(math.MaxInt64)
 			var res *query.Result
