@@ -188,8 +188,8 @@ type Manager struct {
 	reportSent  map[string]time.Time
 	reportErr   map[string]string
 	reportRetry map[string]time.Time
-	sending    map[string]bool
-	bg         sync.WaitGroup
+	sending     map[string]bool
+	bg          sync.WaitGroup
 	// cis: the config file's and each tenant's own.
 	cis *settings[CI, *CI]
 }
