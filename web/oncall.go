@@ -168,9 +168,14 @@ func auditSetting(kind, verb string) Auditor {
 			if n := len(v.History); n > 0 {
 				detail = ": " + v.History[n-1].Detail
 			}
+		case *itsm.ReportSchedule:
+			name = v.Name
+			if n := len(v.History); n > 0 {
+				detail = ": " + v.History[n-1].Detail
+			}
 		}
-		words := map[string]string{"policy": "escalation policy", "rotation": "on-call rotation", "ci": "CI"}
-		past := map[string]string{"create": "created", "change": "changed", "delete": "deleted"}
+		words := map[string]string{"policy": "escalation policy", "rotation": "on-call rotation", "ci": "CI", "report": "report schedule"}
+		past := map[string]string{"create": "created", "change": "changed", "delete": "deleted", "send": "sent"}
 		return audit.Entry{Action: kind + "." + verb, Kind: kind, Object: name,
 			Summary: words[kind] + " " + name + " " + past[verb] + detail}
 	}

@@ -6,6 +6,7 @@ package itsm
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -58,6 +59,10 @@ type Config struct {
 	// Correlation opens an incident whose CI depends on a CI with an
 	// open incident as that incident's child.
 	Correlation Correlation `yaml:"correlation"`
+	// Reports are scheduled SLA reports (the API adds a tenant's own);
+	// SMTP is how they are e-mailed.
+	Reports []ReportSchedule `yaml:"reports"`
+	SMTP    SMTP             `yaml:"smtp"`
 }
 
 // Correlation is how incidents of dependent CIs are related (CI
@@ -256,6 +261,19 @@ func (c *Config) Validate() error {
 		c.Maintenance[i].Source = "config"
 	}
 	// Checked again, with their names, when the Manager takes them.
+	if _, err := newSettings[ReportSchedule]("report", "report schedule", "", c.Reports); err != nil {
+		return err
+	}
+	for _, r := range c.Reports {
+		for _, name := range r.Receivers {
+			if !slices.ContainsFunc(c.Receivers, func(x Receiver) bool { return x.Name == name }) {
+				return fmt.Errorf("itsm report %s: receiver %s is not configured", r.Name, name)
+			}
+		}
+		if len(r.EmailTo) > 0 && c.SMTP.Addr == "" {
+			return fmt.Errorf("itsm report %s: email_to needs smtp: addr", r.Name)
+		}
+	}
 	if _, err := newSettings[EscalationPolicy]("policy", "escalation policy", "", c.EscalationPolicies); err != nil {
 		return err
 	}

@@ -182,6 +182,14 @@ type Manager struct {
 	// rotations and policies: the config file's and each tenant's own.
 	rotations *settings[Rotation, *Rotation]
 	policies  *settings[EscalationPolicy, *EscalationPolicy]
+	reports   *settings[ReportSchedule, *ReportSchedule]
+	// What the report schedules sent last, and are sending, by
+	// tenant/name; bg waits for their deliveries.
+	reportSent  map[string]time.Time
+	reportErr   map[string]string
+	reportRetry map[string]time.Time
+	sending     map[string]bool
+	bg          sync.WaitGroup
 	// cis: the config file's and each tenant's own.
 	cis *settings[CI, *CI]
 }
@@ -209,6 +217,10 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 		return nil, err
 	}
 	if m.rotations, err = newSettings[Rotation]("rotation", "on-call rotation", "/api/v1/rotations", cfg.Rotations); err != nil {
+		return nil, err
+	}
+	m.reportSent, m.reportErr, m.sending, m.reportRetry = map[string]time.Time{}, map[string]string{}, map[string]bool{}, map[string]time.Time{}
+	if m.reports, err = newSettings[ReportSchedule]("report", "report schedule", "/api/v1/reports/schedules", cfg.Reports); err != nil {
 		return nil, err
 	}
 	if m.policies, err = newSettings[EscalationPolicy]("policy", "escalation policy", "/api/v1/escalation_policies", cfg.EscalationPolicies); err != nil {
@@ -254,12 +266,17 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 				}
 				m.windows[parts[0]][w.Name] = &w
 			}
-		case strings.Contains(k, "/rotation/"), strings.Contains(k, "/policy/"), strings.Contains(k, "/ci/"):
+		case strings.Contains(k, "/reportstate/"):
+			m.loadReportState(k, v)
+		case strings.Contains(k, "/rotation/"), strings.Contains(k, "/policy/"), strings.Contains(k, "/ci/"), strings.Contains(k, "/report/"):
 			set := m.rotations.load
-			if strings.Contains(k, "/policy/") {
+			switch {
+			case strings.Contains(k, "/policy/"):
 				set = m.policies.load
-			} else if strings.Contains(k, "/ci/") {
+			case strings.Contains(k, "/ci/"):
 				set = m.cis.load
+			case strings.Contains(k, "/report/"):
+				set = m.reports.load
 			}
 			t := strings.SplitN(strings.TrimPrefix(k, "itsm/"), "/", 2)[0]
 			if err := set(t, v); err != nil {
@@ -320,6 +337,7 @@ func (m *Manager) Close() {
 		m.flushLocked(k)
 	}
 	m.mu.Unlock()
+	m.bg.Wait()
 	m.outbox.close()
 }
 
@@ -696,6 +714,12 @@ func (m *Manager) refreshSLA(inc *Incident, now time.Time) {
 // Tick runs escalations and SLA checks at now; call it every few seconds.
 func (m *Manager) Tick() {
 	now := m.now()
+	m.tick(now)
+	m.sendDue(now)
+}
+
+// tick escalates, checks SLAs and ends maintenance windows.
+func (m *Manager) tick(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.windowsEnded(now)
