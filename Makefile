@@ -64,7 +64,7 @@ bench-full: build bin/compare
 	bin/compare $(FULL_ARGS) --workload backfill --series 2000 --interval 60s --samples 0 --out benchmarks/results/full/backfill
 	$(GO) run ./benchmarks/cmd/summary --dir benchmarks/results/full --readme README.md
 
-bin/compare: $(wildcard benchmarks/*/*.go benchmarks/cmd/compare/*.go)
+bin/compare: $(wildcard benchmarks/*/*.go benchmarks/cmd/compare/*.go internal/apptest/refbin/*.go)
 	$(GO) build -o bin/compare ./benchmarks/cmd/compare
 
 # Go benchmarks of the hot paths.

@@ -1,12 +1,14 @@
 // Package peer starts the systems a benchmark compares — our tsdb, Debian's
-// prometheus, or any Prometheus-API-compatible binary — on loopback with a
-// fresh data folder, and reads what they cost: RSS and bytes on disk.
+// prometheus, VictoriaMetrics, or any Prometheus-API-compatible binary — on
+// loopback with a fresh data folder, and reads what they cost: CPU time,
+// RSS and bytes on disk, both while running and in final form.
 package peer
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,6 +33,11 @@ const (
 	// Prometheus is a Prometheus server with its remote-write receiver; the
 	// compacted size is a snapshot of the head into a block, index included.
 	Prometheus Kind = "prometheus"
+	// VictoriaMetrics is a VictoriaMetrics single-node binary; it buffers
+	// fresh samples in memory for a second or two (RunningBytes forces a
+	// flush) and merges its parts in the background (CompactedBytes forces
+	// a merge of every partition and waits for it, while running).
+	VictoriaMetrics Kind = "victoriametrics"
 	// Custom is any binary given with its arguments, in which {listen} and
 	// {data} are replaced; its size is its data folder after stop.
 	Custom Kind = "custom"
@@ -43,6 +50,7 @@ type Spec struct {
 	Bin       string
 	Args      []string // extra arguments (Custom: all arguments)
 	WritePath string   // remote-write path; default /api/v1/write
+	Version   string   // when the binary cannot tell (VictoriaMetrics built from the module proxy)
 }
 
 // Peer is a running peer.
@@ -87,6 +95,12 @@ func Start(ctx context.Context, s Spec, workDir string) (*Peer, error) {
 		args = []string{"--config.file=" + cfg, "--storage.tsdb.path=" + data,
 			"--web.listen-address=" + addr, "--web.enable-remote-write-receiver",
 			"--web.enable-admin-api", "--log.level=warn"}
+	case VictoriaMetrics:
+		// Keep everything, answer from the newest samples (the harness
+		// queries right after writing), otherwise its defaults: its
+		// rollup result cache stays on, as in production.
+		args = []string{"-httpListenAddr=" + addr, "-storageDataPath=" + data,
+			"-retentionPeriod=100y", "-search.latencyOffset=0", "-loggerLevel=WARN"}
 	case Custom:
 	default:
 		return nil, fmt.Errorf("peer %s: unknown kind %q", s.Name, s.Kind)
@@ -100,6 +114,9 @@ func Start(ctx context.Context, s Spec, workDir string) (*Peer, error) {
 	}
 	p := &Peer{Spec: s, Addr: addr, DataDir: data, args: args}
 	p.Version = version(s)
+	if p.Version == "" {
+		p.Version = s.Version
+	}
 	return p, p.launch(ctx)
 }
 
@@ -154,6 +171,8 @@ func version(s Spec) string {
 		out, _ = exec.Command(s.Bin, "version").CombinedOutput()
 	case Prometheus:
 		out, _ = exec.Command(s.Bin, "--version").CombinedOutput()
+	case VictoriaMetrics:
+		out, _ = exec.Command(s.Bin, "-version").CombinedOutput()
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
 	return strings.TrimSpace(line)
@@ -195,12 +214,119 @@ func ProcRSS(pid int) (now, peak int64, err error) {
 	return now, peak, nil
 }
 
+// CPUSeconds returns the user plus system CPU time the peer's process has
+// used so far, from /proc/<pid>/stat.
+func (p *Peer) CPUSeconds() (float64, error) { return ProcCPUSeconds(p.cmd.Process.Pid) }
+
+// ProcCPUSeconds reads a process's user plus system CPU time from
+// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s: Linux's
+// USER_HZ on every architecture Go supports).
+func ProcCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// NB: the command name (field 2) may hold spaces and parentheses; the
+	// fields after it start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: short: %q", pid, b)
+	}
+	// f[0] is field 3 (state), so utime (14) and stime (15) are f[11], f[12].
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime %q %q", pid, f[11], f[12])
+	}
+	return float64(ut+st) / 100, nil
+}
+
+// RunningBytes returns the size of the peer's data folder while it runs,
+// write-ahead logs included. VictoriaMetrics is first made to flush the
+// samples it buffers (/internal/force_flush) and waited for until its
+// in-memory parts are on disk, so that its figure is its flushed size.
+func (p *Peer) RunningBytes(ctx context.Context) (int64, error) {
+	if p.Spec.Kind == VictoriaMetrics {
+		if err := p.Flush(ctx); err != nil {
+			return 0, err
+		}
+		if err := p.waitOnDisk(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return p.dataSize()
+}
+
+// vmInMemory are VictoriaMetrics' gauges of what it holds only in memory:
+// rows not yet in a part, and in-memory parts, which it writes to disk
+// every -inmemoryDataFlushInterval (5 s).
+var vmInMemory = []string{
+	`vm_pending_rows{type="storage"}`, `vm_pending_rows{type="indexdb"}`,
+	`vm_parts{type="storage/inmemory"}`, `vm_parts{type="indexdb/inmemory"}`,
+}
+
+// waitOnDisk waits, for at most a minute, until VictoriaMetrics holds
+// nothing only in memory, so that its data folder is its flushed size.
+func (p *Peer) waitOnDisk(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		held := 0.0
+		for _, m := range vmInMemory {
+			n, err := p.Metric(ctx, m)
+			if err != nil {
+				return err
+			}
+			held += n
+		}
+		if held == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("victoria-metrics still holds %v rows/parts in memory after 1m", held)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Flush makes a VictoriaMetrics peer write the samples it buffers and
+// make them searchable (/internal/force_flush); the others need nothing.
+func (p *Peer) Flush(ctx context.Context) error {
+	if p.Spec.Kind != VictoriaMetrics {
+		return nil
+	}
+	code, body, err := p.get(ctx, "/internal/force_flush")
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("force_flush: %d %s", code, body)
+	}
+	return nil
+}
+
+// FinalWhileRunning reports whether CompactedBytes is read while the peer
+// runs (Prometheus, VictoriaMetrics) rather than after Stop.
+func (p *Peer) FinalWhileRunning() bool {
+	return p.Spec.Kind == Prometheus || p.Spec.Kind == VictoriaMetrics
+}
+
 // CompactedBytes flushes what the peer holds in memory to its compacted
 // on-disk form and returns its size: for Prometheus a snapshot of the head
-// into a block (taken while running); for the others, call after Stop.
+// into a block, for VictoriaMetrics its data folder after a forced flush
+// and a forced merge of every partition (both taken while running); for
+// the others, call after Stop.
 func (p *Peer) CompactedBytes(ctx context.Context) (int64, error) {
-	if p.Spec.Kind != Prometheus {
-		return DirSize(p.DataDir)
+	switch p.Spec.Kind {
+	case Prometheus:
+	case VictoriaMetrics:
+		return p.forceMerge(ctx)
+	default:
+		return p.dataSize()
 	}
 	code, body, err := p.post(ctx, "/api/v1/admin/tsdb/snapshot")
 	if err != nil {
@@ -218,8 +344,50 @@ func (p *Peer) CompactedBytes(ctx context.Context) (int64, error) {
 	return DirSize(filepath.Join(p.DataDir, "snapshots", r.Data.Name))
 }
 
+// forceMerge flushes VictoriaMetrics, merges every partition and returns
+// its data folder's size once no forced merge is active any more. The
+// merge runs in the background after /internal/force_merge answers, so it
+// polls vm_active_force_merges, bounded by ten minutes.
+func (p *Peer) forceMerge(ctx context.Context) (int64, error) {
+	if err := p.Flush(ctx); err != nil {
+		return 0, err
+	}
+	code, body, err := p.get(ctx, "/internal/force_merge")
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("force_merge: %d %s", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	idle := 0
+	for idle < 3 {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+		n, err := p.Metric(ctx, "vm_active_force_merges")
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("force_merge still running after 10m")
+		}
+	}
+	if err := p.waitOnDisk(ctx); err != nil {
+		return 0, err
+	}
+	return p.dataSize()
+}
+
 // Metric reads a metric from the peer's /metrics, summed over its label
-// sets.
+// sets; a name with its labels in braces reads that series only.
 func (p *Peer) Metric(ctx context.Context, name string) (float64, error) {
 	code, body, err := p.get(ctx, "/metrics")
 	if err != nil {
@@ -292,6 +460,21 @@ func (p *Peer) do(ctx context.Context, method, path string) (int, []byte, error)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
+}
+
+// dataSize is the size of the peer's data folder. VictoriaMetrics's cache
+// folder is left out: it holds its caches saved at shutdown for a faster
+// start (it may be deleted at will), not data.
+func (p *Peer) dataSize() (int64, error) {
+	n, err := DirSize(p.DataDir)
+	if err != nil || p.Spec.Kind != VictoriaMetrics {
+		return n, err
+	}
+	c, err := DirSize(filepath.Join(p.DataDir, "cache"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return n, nil
+	}
+	return n - c, err
 }
 
 // DirSize is the sum of the sizes of the regular files under dir.

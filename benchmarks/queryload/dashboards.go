@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"sync"
@@ -165,6 +166,17 @@ func Fetch(ctx context.Context, base string, end time.Time, q Query) (Result, er
 	}
 	return out, nil
 }
+
+// metricsQLRollups are the functions whose MetricsQL meaning differs from
+// PromQL's: VictoriaMetrics' rate, increase and delta take the last sample
+// before the window as their start and do not extrapolate to the window's
+// edges, and irate/idelta follow suit.
+var metricsQLRollups = regexp.MustCompile(`\b(rate|irate|increase|delta|idelta)\s*\(`)
+
+// MetricsQLDiffers reports whether expr uses a function whose MetricsQL
+// answer differs from PromQL's by design, so that a MetricsQL server's
+// answer cannot be compared with Prometheus's.
+func MetricsQLDiffers(expr string) bool { return metricsQLRollups.MatchString(expr) }
 
 // Diff describes how b differs from a (empty: the same, values within a
 // relative 1e-6).

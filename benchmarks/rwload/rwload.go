@@ -81,6 +81,10 @@ func NewEncoder(src Source, clients, batch int) *Encoder {
 	return e
 }
 
+// SetClients changes how many streams the next Steps call makes: a series
+// still goes to one stream, so it still arrives in order.
+func (e *Encoder) SetClients(clients int) { e.clients = max(clients, 1) }
+
 // Steps encodes the next steps steps of every series.
 func (e *Encoder) Steps(steps int) [][]Body {
 	n, src, from := e.src.Len(), e.src, e.next

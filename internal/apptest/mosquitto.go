@@ -8,7 +8,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	"math/big"
 	"net"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
 )
 
 // StartMosquitto starts Debian's mosquitto on addr (host:port) with its

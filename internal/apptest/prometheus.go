@@ -1,6 +1,7 @@
 package apptest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/emsdb/tsdb/internal/apptest/refbin"
 )
 
 // FreePort returns a loopback address that was free a moment ago. Peers
@@ -78,11 +81,12 @@ func (p *Proc) Exited() bool {
 
 func (p *Proc) String() string { return fmt.Sprintf("pid %d at %s", p.PID(), p.Addr) }
 
-// ReferencePrometheusVersion is the Prometheus release whose PromQL is our
-// reference: its module version and the release it is.
+// ReferencePrometheusModule and ReferencePrometheusRelease are the
+// Prometheus release whose PromQL is our reference: its module version and
+// the release it is.
 const (
-	ReferencePrometheusModule  = "v0.314.0"
-	ReferencePrometheusRelease = "3.14.0"
+	ReferencePrometheusModule  = refbin.PrometheusModule
+	ReferencePrometheusRelease = refbin.PrometheusRelease
 )
 
 // ReferencePrometheus returns the path of a Prometheus 3.14 binary built
@@ -91,31 +95,8 @@ const (
 // folder.
 func ReferencePrometheus(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(referenceCache(), "prometheus-"+ReferencePrometheusRelease)
-	bin := filepath.Join(dir, "prometheus")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// go install refuses the module (it has replace directives): build it
-	// from a scratch module instead.
-	scratch := t.TempDir()
-	steps := [][]string{
-		{"go", "mod", "init", "prometheus-reference"},
-		{"go", "get", "github.com/prometheus/prometheus/cmd/prometheus@" + ReferencePrometheusModule},
-		{"go", "build", "-o", bin + ".tmp", "github.com/prometheus/prometheus/cmd/prometheus"},
-	}
-	for _, st := range steps {
-		cmd := exec.Command(st[0], st[1:]...)
-		cmd.Dir = scratch
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building reference Prometheus: %v: %v\n%s", st, err, out)
-		}
-	}
-	if err := os.Rename(bin+".tmp", bin); err != nil {
+	bin, err := refbin.Prometheus(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	return bin

@@ -1,17 +1,19 @@
 package apptest
 
 import (
-	"os"
+	"context"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/emsdb/tsdb/internal/apptest/refbin"
 )
 
 // ReferenceVictoriaMetricsVersion is the VictoriaMetrics release whose
 // MetricsQL is our reference (the newest the module proxy serves that
 // builds with our Go).
-const ReferenceVictoriaMetricsVersion = "v1.151.0"
+const ReferenceVictoriaMetricsVersion = refbin.VictoriaMetricsVersion
 
 // ReferenceVictoriaMetrics returns the path of a VictoriaMetrics
 // single-node binary built from the Go module proxy with CGO_ENABLED=0,
@@ -19,48 +21,11 @@ const ReferenceVictoriaMetricsVersion = "v1.151.0"
 // ReferencePrometheus: $TSDB_CACHE_DIR, else the user cache folder.
 func ReferenceVictoriaMetrics(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(referenceCache(), "victoria-metrics-"+ReferenceVictoriaMetricsVersion)
-	bin := filepath.Join(dir, "victoria-metrics")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// As for Prometheus: go install refuses a module with replace
-	// directives, so build it from a scratch module. The temporary name
-	// and the rename keep a half-written binary out of the cache.
-	const pkg = "github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics"
-	scratch := t.TempDir()
-	steps := [][]string{
-		{"go", "mod", "init", "victoriametrics-reference"},
-		{"go", "get", pkg + "@" + ReferenceVictoriaMetricsVersion},
-		{"go", "build", "-o", bin + ".tmp", pkg},
-	}
-	for _, st := range steps {
-		cmd := exec.Command(st[0], st[1:]...)
-		cmd.Dir = scratch
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building reference VictoriaMetrics: %v: %v\n%s", st, err, out)
-		}
-	}
-	if err := os.Rename(bin+".tmp", bin); err != nil {
+	bin, err := refbin.VictoriaMetrics(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	return bin
-}
-
-// referenceCache is the folder reference binaries are built into.
-func referenceCache() string {
-	if c := os.Getenv("TSDB_CACHE_DIR"); c != "" {
-		return c
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		d = os.TempDir()
-	}
-	return filepath.Join(d, "tsdb")
 }
 
 // StartVictoriaMetrics starts a VictoriaMetrics single-node binary on a

@@ -1,6 +1,16 @@
-// Command compare runs the node-exporter-like remote-write workload against
-// tsdb and its peers, side by side on this machine, and writes JSON and a
-// Markdown table of the results and their ratios to Prometheus.
+// Command compare runs a remote-write workload against tsdb and its peers —
+// VictoriaMetrics (the reference build from the Go module proxy) and
+// Debian's Prometheus by default — one after the other on this machine, and
+// writes JSON and Markdown tables of the results and of tsdb's ratios to
+// each peer.
+//
+// Each peer gets the same pre-encoded requests: the first samples of every
+// series from --clients senders, the last --samples2 from --clients2
+// senders. Then its CPU time, its data folder while running (after a forced
+// flush for VictoriaMetrics), its RSS, the dashboard queries, their
+// answers, the dashboard under concurrent load, the queries after a restart
+// and its data in final form (Prometheus: a head snapshot; VictoriaMetrics:
+// a forced merge; tsdb: after a graceful stop).
 //
 //	go run ./benchmarks/cmd/compare --series 50000,100000 --out benchmarks/results
 package main
@@ -12,7 +22,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,6 +37,7 @@ import (
 	"github.com/emsdb/tsdb/benchmarks/queryload"
 	"github.com/emsdb/tsdb/benchmarks/rwload"
 	"github.com/emsdb/tsdb/benchmarks/workload"
+	"github.com/emsdb/tsdb/internal/apptest/refbin"
 )
 
 type config struct {
@@ -41,6 +51,9 @@ type config struct {
 	model      workload.Model
 	tsdb       string
 	prometheus string
+	vm         string
+	clients2   int
+	steps2     int
 	custom     []peer.Spec
 	out        string
 	work       string
@@ -53,23 +66,37 @@ type config struct {
 
 // Run is one peer's figures for one workload size.
 type Run struct {
-	Peer           string           `json:"peer"`
-	Version        string           `json:"version"`
-	Series         int              `json:"series"`
-	Load           rwload.Result    `json:"load"`
-	Accepted       float64          `json:"accepted_samples"` // from the peer's own counter
+	Peer    string    `json:"peer"`
+	Kind    peer.Kind `json:"kind"`
+	Version string    `json:"version"`
+	Series  int       `json:"series"`
+	// Load is the first ingest phase (--clients senders, series created);
+	// LoadMore the second (--clients2 senders, series known).
+	Load     rwload.Result  `json:"load"`
+	LoadMore *rwload.Result `json:"load_more,omitempty"`
+	Accepted float64        `json:"accepted_samples"` // from the peer's own counter
+	// CPUSeconds is the peer's user+system CPU time from the first request
+	// to the end of the ingest (VictoriaMetrics: its forced flush included).
+	CPUSeconds     float64          `json:"cpu_seconds"`
+	CPUPerMillion  float64          `json:"cpu_seconds_per_million_samples"`
 	RSSBytes       int64            `json:"rss_bytes"`
 	PeakRSSBytes   int64            `json:"peak_rss_bytes"`
-	DiskBytes      int64            `json:"disk_bytes"`
+	RSSAfterQuery  int64            `json:"rss_after_queries_bytes"`
+	RunningBytes   int64            `json:"running_disk_bytes"`
+	RunningPerSamp float64          `json:"running_bytes_per_sample"`
+	DiskBytes      int64            `json:"disk_bytes"` // in final form
 	BytesPerSample float64          `json:"bytes_per_sample"`
 	RSSPerSeries   float64          `json:"rss_bytes_per_series"`
 	Queries        []queryload.Stat `json:"queries,omitempty"`
 	Cold           []queryload.Stat `json:"cold_queries,omitempty"`
 	Load2          *queryload.Load  `json:"concurrent_queries,omitempty"`
 	// CrossChecked queries were compared with Prometheus's answers;
-	// Mismatches lists those that differ.
+	// Mismatches lists those that differ. A MetricsQL peer's answers to
+	// queries whose functions mean something else in MetricsQL (rate…)
+	// are not compared: CrossSkipped names them.
 	CrossChecked int      `json:"cross_checked,omitempty"`
 	Mismatches   []string `json:"mismatches,omitempty"`
+	CrossSkipped []string `json:"cross_check_skipped,omitempty"`
 	SeriesMade   int      `json:"series_created,omitempty"`
 	Sustain      *Sustain `json:"sustain,omitempty"`
 	Error        string   `json:"error,omitempty"`
@@ -92,7 +119,8 @@ type Sustain struct {
 	// RSS after the first round, its highest after any round, and after
 	// the last: flat memory means first ≈ last.
 	RSSFirst, RSSMax, RSSLast int64
-	Clients                   int `json:"query_clients"`
+	Clients                   int   `json:"query_clients"`
+	Samples                   int64 `json:"samples"`
 }
 
 // Report is the whole result.
@@ -123,6 +151,8 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.StringVar(&c.workload, "workload", "node", "node (node-exporter-like), devops (TSBS-like), iot (irregular), churn (pods replaced), highcard (one metric, unique ids), backfill (30 days at once)")
 	series := fs.String("series", "50000,100000", "comma-separated active-series counts, one run each")
+	fs.IntVar(&c.clients2, "clients2", 16, "concurrent remote-write clients of the second ingest phase")
+	fs.IntVar(&c.steps2, "samples2", -1, "samples per series sent in the second ingest phase, out of --samples (-1: half; 0: no second phase)")
 	fs.IntVar(&c.qClients, "query-clients", 4, "concurrent dashboard clients in the load phase (0: none)")
 	fs.DurationVar(&c.qDuration, "query-duration", 10*time.Second, "length of the concurrent query phase")
 	fs.IntVar(&c.churnEvery, "churn-steps", 20, "churn: steps a pod lives (20 × 15 s = 5 min)")
@@ -135,6 +165,7 @@ func parseFlags(args []string) (config, error) {
 	model := fs.String("model", string(workload.Recorded), "value model: recorded (statistics of real scrapes) or noisy (harsher synthetic)")
 	fs.StringVar(&c.tsdb, "tsdb", "bin/tsdb", "tsdb binary; empty to skip")
 	fs.StringVar(&c.prometheus, "prometheus", "/usr/bin/prometheus", "prometheus binary; empty to skip")
+	fs.StringVar(&c.vm, "victoriametrics", "auto", "victoria-metrics binary; auto: the reference "+refbin.VictoriaMetricsVersion+" build, built from the Go module proxy on first use into "+refbin.CacheDir()+"; empty to skip")
 	custom := fs.String("peer", "", "extra peers: name=binary arg… ({listen}, {data} are replaced); several separated by ';'")
 	fs.IntVar(&c.queryRuns, "query-runs", 10, "times each dashboard query runs after ingest (0: no query phase)")
 	fs.StringVar(&c.out, "out", "benchmarks/results", "folder for results.json and results.md")
@@ -150,6 +181,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.workload == "backfill" && c.steps == 0 {
 		c.steps = int(30 * 24 * time.Hour / c.interval)
+	}
+	if c.steps2 < 0 {
+		c.steps2 = c.steps / 2
 	}
 	for f := range strings.SplitSeq(*series, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -169,8 +203,11 @@ func parseFlags(args []string) (config, error) {
 		}
 		c.custom = append(c.custom, peer.Spec{Name: name, Kind: peer.Custom, Bin: f[0], Args: f[1:]})
 	}
-	if c.steps <= 0 || c.clients <= 0 || c.batch <= 0 || c.interval <= 0 {
-		return c, errors.New("--samples, --clients, --batch and --interval must be positive")
+	if c.steps <= 0 || c.clients <= 0 || c.clients2 <= 0 || c.batch <= 0 || c.interval <= 0 {
+		return c, errors.New("--samples, --clients, --clients2, --batch and --interval must be positive")
+	}
+	if c.steps2 >= c.steps {
+		return c, errors.New("--samples2 must be below --samples")
 	}
 	return c, nil
 }
@@ -179,6 +216,18 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	var specs []peer.Spec
 	if cfg.tsdb != "" {
 		specs = append(specs, peer.Spec{Name: "tsdb", Kind: peer.TSDB, Bin: cfg.tsdb})
+	}
+	if cfg.vm != "" {
+		bin := cfg.vm
+		if bin == "auto" {
+			log.Info("victoria-metrics: the reference build (a few minutes the first time)", "cache", refbin.CacheDir())
+			var err error
+			if bin, err = refbin.VictoriaMetrics(ctx); err != nil {
+				return err
+			}
+		}
+		specs = append(specs, peer.Spec{Name: "victoriametrics", Kind: peer.VictoriaMetrics, Bin: bin,
+			Version: "victoria-metrics " + refbin.VictoriaMetricsVersion + " (module proxy, CGO_ENABLED=0)"})
 	}
 	if cfg.prometheus != "" {
 		specs = append(specs, peer.Spec{Name: "prometheus", Kind: peer.Prometheus, Bin: cfg.prometheus})
@@ -204,11 +253,15 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		if err != nil {
 			return err
 		}
-		rep.Workload = fmt.Sprintf("%s, %d samples/series at %s, %d clients, %d samples/request, seed %d",
-			desc, cfg.steps, cfg.interval, cfg.clients, cfg.batch, cfg.seed)
+		rep.Workload = fmt.Sprintf("%s, %d samples/series at %s (the first %d from %d clients, the last %d from %d), %d samples/request, seed %d",
+			desc, cfg.steps, cfg.interval, cfg.steps-cfg.steps2, cfg.clients, cfg.steps2, cfg.clients2, cfg.batch, cfg.seed)
 		t0 := time.Now()
 		enc := rwload.NewEncoder(w, cfg.clients, cfg.batch)
-		streams := enc.Steps(cfg.steps)
+		streams := [][][]rwload.Body{enc.Steps(cfg.steps - cfg.steps2)}
+		if cfg.steps2 > 0 {
+			enc.SetClients(cfg.clients2)
+			streams = append(streams, enc.Steps(cfg.steps2))
+		}
 		var rounds [][][]rwload.Body
 		for range int(cfg.sustain / cfg.interval) {
 			rounds = append(rounds, enc.Steps(1))
@@ -224,7 +277,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 				return ctx.Err()
 			}
 		}
-		crossCheck(runs)
+		crossCheck(runs, queryload.Dashboard(cfg.workload))
 		rep.Runs = append(rep.Runs, runs...)
 	}
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
@@ -274,8 +327,13 @@ func makeWorkload(cfg config, n int, start int64) (rwload.Source, string, int, e
 	return w, fmt.Sprintf("%s, %s model (%d series/host)", name, cfg.model, w.PerHost()), w.Len(), nil
 }
 
-// crossCheck compares every peer's answers with Prometheus's.
-func crossCheck(runs []Run) {
+// crossCheck compares every peer's answers to qs with Prometheus's; for
+// VictoriaMetrics only the queries MetricsQL answers as PromQL does.
+func crossCheck(runs []Run, qs []queryload.Query) {
+	exprs := map[string]string{}
+	for _, q := range qs {
+		exprs[q.Name] = q.Expr
+	}
 	var ref *Run
 	for i := range runs {
 		if runs[i].Peer == "prometheus" && runs[i].Error == "" {
@@ -298,6 +356,10 @@ func crossCheck(runs []Run) {
 		for _, name := range names {
 			want, ok := ref.answers[name]
 			if !ok {
+				continue
+			}
+			if r.Kind == peer.VictoriaMetrics && queryload.MetricsQLDiffers(exprs[name]) {
+				r.CrossSkipped = append(r.CrossSkipped, name)
 				continue
 			}
 			r.CrossChecked++
@@ -345,9 +407,11 @@ func sustain(ctx context.Context, p *peer.Peer, cfg config, rounds [][][]rwload.
 			time.Sleep(d)
 		}
 		t0 := time.Now()
-		if _, err = rwload.Send(ctx, rwload.Config{URL: p.WriteURL()}, round); err != nil {
+		var res rwload.Result
+		if res, err = rwload.Send(ctx, rwload.Config{URL: p.WriteURL()}, round); err != nil {
 			break
 		}
+		st.Samples += res.Samples
 		sec := time.Since(t0).Seconds()
 		st.MaxSendSec = max(st.MaxSendSec, sec)
 		if rss, _, err := p.RSS(); err == nil {
@@ -371,9 +435,9 @@ func sustain(ctx context.Context, p *peer.Peer, cfg config, rounds [][][]rwload.
 	return st, err
 }
 
-func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, work string, streams [][]rwload.Body, rounds [][][]rwload.Body, series int, dataEnd time.Time) Run {
+func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, work string, streams [][][]rwload.Body, rounds [][][]rwload.Body, series int, dataEnd time.Time) Run {
 	queryRuns := cfg.queryRuns
-	r := Run{Peer: s.Name, Series: series}
+	r := Run{Peer: s.Name, Kind: s.Kind, Series: series}
 	fail := func(err error) Run {
 		r.Error = err.Error()
 		log.Error("peer run failed", "peer", s.Name, "series", series, "err", err)
@@ -385,11 +449,35 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 	}
 	r.Version = p.Version
 	log.Info("sending", "peer", s.Name, "series", series, "url", p.WriteURL())
-	r.Load, err = rwload.Send(ctx, rwload.Config{URL: p.WriteURL()}, streams)
+	cpu0, err := p.CPUSeconds()
 	if err != nil {
 		p.Kill()
 		return fail(err)
 	}
+	for k, st := range streams {
+		res, err := rwload.Send(ctx, rwload.Config{URL: p.WriteURL()}, st)
+		if err != nil {
+			p.Kill()
+			return fail(fmt.Errorf("ingest phase %d: %w", k+1, err))
+		}
+		if k == 0 {
+			r.Load = res
+		} else {
+			r.LoadMore = &res
+		}
+	}
+	// VictoriaMetrics flushes here, inside the CPU window: the others have
+	// made their samples durable and searchable before answering.
+	if r.RunningBytes, err = p.RunningBytes(ctx); err != nil {
+		p.Kill()
+		return fail(fmt.Errorf("disk while running: %w", err))
+	}
+	cpu1, err := p.CPUSeconds()
+	if err != nil {
+		p.Kill()
+		return fail(err)
+	}
+	r.CPUSeconds = cpu1 - cpu0
 	r.RSSBytes, r.PeakRSSBytes, _ = p.RSS()
 	switch s.Kind {
 	case peer.TSDB:
@@ -398,6 +486,8 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 		inOrder, _ := p.Metric(ctx, "prometheus_tsdb_head_samples_appended_total")
 		ooo, _ := p.Metric(ctx, "prometheus_tsdb_head_out_of_order_samples_appended_total")
 		r.Accepted = inOrder + ooo
+	case peer.VictoriaMetrics:
+		r.Accepted, _ = p.Metric(ctx, "vm_rows_added_to_storage_total")
 	}
 	if len(rounds) > 0 {
 		if r.Sustain, err = sustain(ctx, p, cfg, rounds); err != nil {
@@ -406,6 +496,10 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 		}
 		log.Info("sustained", "peer", s.Name, "rounds", r.Sustain.Rounds, "max_round_s", r.Sustain.MaxSendSec, "late", r.Sustain.Late,
 			"query_p50_ms", r.Sustain.P50Ms, "query_p99_ms", r.Sustain.P99Ms)
+		if err := p.Flush(ctx); err != nil {
+			p.Kill()
+			return fail(err)
+		}
 	}
 	qs := queryload.Dashboard(cfg.workload)
 	if queryRuns > 0 {
@@ -437,9 +531,12 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 		l := queryload.Concurrent(ctx, p.URL(), dataEnd, qs, cfg.qClients, cfg.qDuration)
 		r.Load2 = &l
 	}
+	r.RSSAfterQuery, _, _ = p.RSS()
+	// Prometheus's snapshot is taken before the restart, as before;
+	// VictoriaMetrics is merged after the cold queries, so that they read
+	// its parts as ingest left them.
 	if s.Kind == peer.Prometheus {
-		r.DiskBytes, err = p.CompactedBytes(ctx)
-		if err != nil {
+		if r.DiskBytes, err = p.CompactedBytes(ctx); err != nil {
 			p.Kill()
 			return fail(err)
 		}
@@ -454,21 +551,46 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 			return fail(fmt.Errorf("cold queries: %w", err))
 		}
 	}
+	if s.Kind == peer.VictoriaMetrics {
+		if r.DiskBytes, err = p.CompactedBytes(ctx); err != nil {
+			p.Kill()
+			return fail(err)
+		}
+	}
 	if err := p.Stop(); err != nil {
 		return fail(err)
 	}
-	if s.Kind != peer.Prometheus {
+	if !p.FinalWhileRunning() {
 		if r.DiskBytes, err = p.CompactedBytes(ctx); err != nil {
 			return fail(err)
 		}
 	}
-	if r.Load.Samples > 0 {
-		r.BytesPerSample = float64(r.DiskBytes) / float64(r.Load.Samples)
+	if n := float64(r.samples()); n > 0 {
+		r.BytesPerSample = float64(r.DiskBytes) / n
+		ingested := float64(r.Load.Samples)
+		if r.LoadMore != nil {
+			ingested += float64(r.LoadMore.Samples)
+		}
+		r.RunningPerSamp = float64(r.RunningBytes) / ingested
+		r.CPUPerMillion = r.CPUSeconds / (ingested / 1e6)
 	}
 	r.RSSPerSeries = float64(r.RSSBytes) / float64(series)
 	log.Info("done", "peer", s.Name, "series", series, "samples_per_sec", int(r.Load.SamplesPerSec),
 		"bytes_per_sample", fmt.Sprintf("%.3f", r.BytesPerSample), "rss_mib", r.RSSBytes>>20)
 	return r
+}
+
+// samples is every sample the peer was sent: both ingest phases and the
+// sustained rounds.
+func (r Run) samples() int64 {
+	n := r.Load.Samples
+	if r.LoadMore != nil {
+		n += r.LoadMore.Samples
+	}
+	if r.Sustain != nil {
+		n += r.Sustain.Samples
+	}
+	return n
 }
 
 func machine() string {
@@ -484,92 +606,169 @@ func machine() string {
 	return fmt.Sprintf("%d CPUs (%s), %s/%s, %s", runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH, runtime.Version())
 }
 
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// p50Spread is the best and worst of the per-query p50 ratios of a to b,
+// over the queries both ran (refreshes excluded).
+func p50Spread(a, b []queryload.Stat) string {
+	pb := map[string]float64{}
+	for _, q := range b {
+		pb[q.Name] = q.P50Ms
+	}
+	var xs []float64
+	for _, q := range a {
+		if pb[q.Name] > 0 && q.P50Ms > 0 && !strings.HasSuffix(q.Name, "(refresh)") {
+			xs = append(xs, q.P50Ms/pb[q.Name])
+		}
+	}
+	if len(xs) == 0 {
+		return "–"
+	}
+	sort.Float64s(xs)
+	return fmt.Sprintf("%.2f–%.2f (median %.2f)", xs[0], xs[len(xs)-1], xs[len(xs)/2])
+}
+
 func markdown(rep Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s on %s.\n\nWorkload: %s.\n\n", rep.Date.Format("2006-01-02 15:04 MST"), rep.Machine, rep.Workload)
-	b.WriteString("| series | peer | samples/s | accepted | p50 ms | p99 ms | bytes/sample | RSS MiB | RSS/series | ingest × | disk × | RSS/series × |\n")
-	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	base := map[int]Run{}
+	bySeries := map[int][]Run{}
+	var sizes []int
 	for _, r := range rep.Runs {
-		if r.Peer == "prometheus" && r.Error == "" {
-			base[r.Series] = r
+		if len(bySeries[r.Series]) == 0 {
+			sizes = append(sizes, r.Series)
 		}
+		bySeries[r.Series] = append(bySeries[r.Series], r)
 	}
+	b.WriteString("| series | peer | samples/s, phase 1 | samples/s, phase 2 | accepted | write p99 ms | CPU s per 1M samples | bytes/sample running | bytes/sample final | RSS MiB | RSS/series | RSS after queries MiB |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Runs {
 		if r.Error != "" {
 			fmt.Fprintf(&b, "| %d | %s | failed: %s ||||||||||\n", r.Series, r.Peer, strings.TrimSpace(r.Error))
 			continue
 		}
-		ratio := func(a, b float64) string {
-			if b == 0 {
-				return "–"
-			}
-			return fmt.Sprintf("%.2f", a/b)
-		}
-		p, ok := base[r.Series]
-		ing, disk, rss := "–", "–", "–"
-		if ok {
-			ing = ratio(r.Load.SamplesPerSec, p.Load.SamplesPerSec)
-			disk = ratio(r.BytesPerSample, p.BytesPerSample)
-			rss = ratio(r.RSSPerSeries, p.RSSPerSeries)
+		more := "–"
+		if r.LoadMore != nil {
+			more = fmt.Sprintf("%.0f (%d clients)", r.LoadMore.SamplesPerSec, r.LoadMore.Clients)
 		}
 		acc := "–"
-		if r.Load.Samples > 0 && r.Accepted > 0 {
-			acc = fmt.Sprintf("%.1f%%", 100*r.Accepted/float64(r.Load.Samples))
+		if n := r.samples(); n > 0 && r.Accepted > 0 {
+			acc = fmt.Sprintf("%.1f%%", 100*r.Accepted/float64(n-sustained(r)))
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %.1f | %.1f | %.3f | %d | %.0f B | %s | %s | %s |\n",
-			r.Series, r.Peer, r.Load.SamplesPerSec, acc, r.Load.LatencyP50Ms, r.Load.LatencyP99Ms,
-			r.BytesPerSample, r.RSSBytes>>20, r.RSSPerSeries, ing, disk, rss)
+		fmt.Fprintf(&b, "| %d | %s | %.0f (%d clients) | %s | %s | %.1f | %.2f | %.3f | %.3f | %d | %.0f B | %d |\n",
+			r.Series, r.Peer, r.Load.SamplesPerSec, r.Load.Clients, more, acc, r.Load.LatencyP99Ms, r.CPUPerMillion,
+			r.RunningPerSamp, r.BytesPerSample, r.RSSBytes>>20, r.RSSPerSeries, r.RSSAfterQuery>>20)
 	}
-	b.WriteString("\nRatios are to Prometheus in the same run (ingest: higher is better; disk and RSS: lower is better).\n")
-	b.WriteString("Bytes/sample: tsdb's data folder after a graceful stop; Prometheus's head snapshot into a block (chunks + index).\n")
-	for _, r := range rep.Runs {
-		p, ok := base[r.Series]
-		if r.Peer == "prometheus" || !ok || len(r.Queries) == 0 || len(p.Queries) != len(r.Queries) {
+	b.WriteString("\nRatios of the first peer to each other one (samples/s: higher is better; the rest: lower is better):\n\n")
+	b.WriteString("| series | ratio | samples/s, phase 1 | samples/s, phase 2 | CPU/sample | disk running | disk final | RSS/series | RSS after queries | query p50: best–worst |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, n := range sizes {
+		runs := bySeries[n]
+		a := runs[0]
+		if a.Error != "" {
 			continue
 		}
-		fmt.Fprintf(&b, "\nDashboard queries at %d series (%s vs prometheus, %d runs each, one at a time):\n\n", r.Series, r.Peer, r.Queries[0].Runs)
-		b.WriteString("| query | series | p50 ms | p99 ms | prometheus p50 | prometheus p99 | p50 × |\n|---|---:|---:|---:|---:|---:|---:|\n")
-		for i, q := range r.Queries {
-			pq := p.Queries[i]
-			ratio := "–"
-			if pq.P50Ms > 0 {
-				ratio = fmt.Sprintf("%.2f", q.P50Ms/pq.P50Ms)
+		for _, o := range runs[1:] {
+			if o.Error != "" {
+				continue
 			}
-			fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %s |\n", q.Name, q.Series, q.P50Ms, q.P99Ms, pq.P50Ms, pq.P99Ms, ratio)
+			more := "–"
+			if a.LoadMore != nil && o.LoadMore != nil {
+				more = ratio(a.LoadMore.SamplesPerSec, o.LoadMore.SamplesPerSec)
+			}
+			fmt.Fprintf(&b, "| %d | %s ÷ %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, a.Peer, o.Peer,
+				ratio(a.Load.SamplesPerSec, o.Load.SamplesPerSec), more, ratio(a.CPUPerMillion, o.CPUPerMillion),
+				ratio(a.RunningPerSamp, o.RunningPerSamp), ratio(a.BytesPerSample, o.BytesPerSample),
+				ratio(a.RSSPerSeries, o.RSSPerSeries), ratio(float64(a.RSSAfterQuery), float64(o.RSSAfterQuery)), p50Spread(a.Queries, o.Queries))
 		}
 	}
-	for _, r := range rep.Runs {
-		p, ok := base[r.Series]
-		if r.Peer == "prometheus" || !ok {
+	b.WriteString("\nPhase 1 creates the series; phase 2 sends the rest of the samples to known series. CPU: the peer's user+system time over both phases (VictoriaMetrics: its forced flush included). ")
+	b.WriteString("Bytes/sample running: the data folder right after the ingest, write-ahead log included (VictoriaMetrics: after /internal/force_flush). ")
+	b.WriteString("Final: tsdb's data folder after a graceful stop; Prometheus's head snapshot into a block (chunks + index); VictoriaMetrics's data folder after /internal/force_merge of every partition. ")
+	b.WriteString("RSS after queries: after the dashboard queries and the concurrent load.\n")
+	for _, n := range sizes {
+		runs := bySeries[n]
+		if runs[0].Error != "" || len(runs[0].Queries) == 0 {
 			continue
 		}
-		if r.Load2 != nil && p.Load2 != nil {
-			fmt.Fprintf(&b, "\nDashboard under load at %d series (%d clients, %.0f s):\n\n| peer | queries/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|\n", r.Series, r.Load2.Clients, r.Load2.Seconds)
-			for _, x := range []Run{r, p} {
-				fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %d |\n", x.Peer, x.Load2.QPS, x.Load2.P50Ms, x.Load2.P99Ms, x.Load2.Errors)
-			}
-			if p.Load2.QPS > 0 {
-				fmt.Fprintf(&b, "\nQPS × %.2f, p50 × %.2f.\n", r.Load2.QPS/p.Load2.QPS, r.Load2.P50Ms/math.Max(p.Load2.P50Ms, 1e-9))
+		var ok []Run
+		for _, r := range runs {
+			if r.Error == "" && len(r.Queries) == len(runs[0].Queries) {
+				ok = append(ok, r)
 			}
 		}
-		if len(r.Cold) > 0 && len(r.Cold) == len(p.Cold) {
-			fmt.Fprintf(&b, "\nCold (first run after a restart) at %d series:\n\n| query | %s ms | prometheus ms | × |\n|---|---:|---:|---:|\n", r.Series, r.Peer)
-			for i, q := range r.Cold {
-				fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.2f |\n", q.Name, q.P50Ms, p.Cold[i].P50Ms, q.P50Ms/math.Max(p.Cold[i].P50Ms, 1e-9))
+		fmt.Fprintf(&b, "\nDashboard queries at %d series (%d runs each, one at a time), p50 ms:\n\n| query | series |", n, runs[0].Queries[0].Runs)
+		for _, r := range ok {
+			fmt.Fprintf(&b, " %s |", r.Peer)
+		}
+		for _, r := range ok[1:] {
+			fmt.Fprintf(&b, " %s ÷ %s |", ok[0].Peer, r.Peer)
+		}
+		b.WriteString("\n|---|---:|" + strings.Repeat("---:|", 2*len(ok)-1) + "\n")
+		for i, q := range ok[0].Queries {
+			fmt.Fprintf(&b, "| %s | %d |", q.Name, q.Series)
+			for _, r := range ok {
+				fmt.Fprintf(&b, " %.1f |", r.Queries[i].P50Ms)
+			}
+			for _, r := range ok[1:] {
+				fmt.Fprintf(&b, " %s |", ratio(q.P50Ms, r.Queries[i].P50Ms))
+			}
+			b.WriteString("\n")
+		}
+	}
+	for _, n := range sizes {
+		runs := bySeries[n]
+		if runs[0].Load2 != nil {
+			fmt.Fprintf(&b, "\nDashboard under load at %d series (%d clients, %.0f s):\n\n| peer | queries/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|\n", n, runs[0].Load2.Clients, runs[0].Load2.Seconds)
+			for _, x := range runs {
+				if x.Load2 != nil {
+					fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %d |\n", x.Peer, x.Load2.QPS, x.Load2.P50Ms, x.Load2.P99Ms, x.Load2.Errors)
+				}
 			}
 		}
-		if r.Sustain != nil && p.Sustain != nil {
+		if len(runs[0].Cold) > 0 {
+			fmt.Fprintf(&b, "\nCold (first run after a restart) at %d series, ms:\n\n| query |", n)
+			var ok []Run
+			for _, r := range runs {
+				if len(r.Cold) == len(runs[0].Cold) {
+					ok = append(ok, r)
+					fmt.Fprintf(&b, " %s |", r.Peer)
+				}
+			}
+			b.WriteString("\n|---|" + strings.Repeat("---:|", len(ok)) + "\n")
+			for i, q := range runs[0].Cold {
+				fmt.Fprintf(&b, "| %s |", q.Name)
+				for _, r := range ok {
+					fmt.Fprintf(&b, " %.1f |", r.Cold[i].P50Ms)
+				}
+				b.WriteString("\n")
+			}
+		}
+		if runs[0].Sustain != nil {
 			fmt.Fprintf(&b, "\nSustained at %d series: one sample per series every %.0f s for %d rounds, %d dashboard clients querying meanwhile:\n\n| peer | slowest round s | late rounds | queries | p50 ms | p99 ms | errors | RSS MiB first / max / last |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
-				r.Series, r.Sustain.IntervalSec, r.Sustain.Rounds, r.Sustain.Clients)
-			for _, x := range []Run{r, p} {
-				fmt.Fprintf(&b, "| %s | %.2f | %d | %d | %.1f | %.1f | %d | %d / %d / %d |\n", x.Peer, x.Sustain.MaxSendSec, x.Sustain.Late, x.Sustain.Queries,
-					x.Sustain.P50Ms, x.Sustain.P99Ms, x.Sustain.Errors, x.Sustain.RSSFirst>>20, x.Sustain.RSSMax>>20, x.Sustain.RSSLast>>20)
+				n, runs[0].Sustain.IntervalSec, runs[0].Sustain.Rounds, runs[0].Sustain.Clients)
+			for _, x := range runs {
+				if x.Sustain != nil {
+					fmt.Fprintf(&b, "| %s | %.2f | %d | %d | %.1f | %.1f | %d | %d / %d / %d |\n", x.Peer, x.Sustain.MaxSendSec, x.Sustain.Late, x.Sustain.Queries,
+						x.Sustain.P50Ms, x.Sustain.P99Ms, x.Sustain.Errors, x.Sustain.RSSFirst>>20, x.Sustain.RSSMax>>20, x.Sustain.RSSLast>>20)
+				}
 			}
 		}
-		if r.CrossChecked > 0 {
-			fmt.Fprintf(&b, "\nCross-check at %d series: %d of %d queries gave Prometheus's answer (values within 1e-6 relative).\n",
-				r.Series, r.CrossChecked-len(r.Mismatches), r.CrossChecked)
+		for _, r := range runs {
+			if r.CrossChecked == 0 && len(r.CrossSkipped) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "\nCross-check of %s at %d series: %d of %d queries gave Prometheus's answer (values within 1e-6 relative).",
+				r.Peer, n, r.CrossChecked-len(r.Mismatches), r.CrossChecked)
+			if len(r.CrossSkipped) > 0 {
+				fmt.Fprintf(&b, " Not compared, because MetricsQL's rate/increase/delta differ from PromQL's by design (no extrapolation, the window starts at the sample before it): %s.",
+					strings.Join(r.CrossSkipped, "; "))
+			}
+			b.WriteString("\n")
 			for _, m := range r.Mismatches {
 				fmt.Fprintf(&b, "- differs: %s\n", m)
 			}
@@ -584,7 +783,16 @@ func markdown(rep Report) string {
 		}
 	}
 	if len(vs) > 0 {
-		fmt.Fprintf(&b, "Versions: %s.\n", strings.Join(vs, "; "))
+		fmt.Fprintf(&b, "\nVersions: %s.\n", strings.Join(vs, "; "))
 	}
 	return b.String()
+}
+
+// sustained is the samples of the sustained phase, which come after the
+// accepted-samples counter is read.
+func sustained(r Run) int64 {
+	if r.Sustain == nil {
+		return 0
+	}
+	return r.Sustain.Samples
 }

@@ -1,6 +1,7 @@
-// Command summary turns the compare results of several workloads into
-// one table of ratios to Prometheus, writes it to SUMMARY.md beside them
-// and, with --readme, puts it into the README between the
+// Command summary turns the compare results of several workloads into two
+// tables — each peer's figures with tsdb's ratios to VictoriaMetrics and to
+// Prometheus, and the query ratios — writes them to SUMMARY.md beside
+// them and, with --readme, puts them into the README between the
 // <!-- bench:start --> and <!-- bench:end --> markers.
 //
 //	go run ./benchmarks/cmd/summary --dir benchmarks/results/short --readme README.md
@@ -26,16 +27,23 @@ type stat struct {
 	P50Ms float64 `json:"p50_ms"`
 }
 
+type load struct {
+	Clients       int     `json:"clients"`
+	SamplesPerSec float64 `json:"samples_per_sec"`
+	LatencyP99Ms  float64 `json:"latency_p99_ms"`
+}
+
 type run struct {
-	Peer    string `json:"peer"`
-	Version string `json:"version"`
-	Series  int    `json:"series"`
-	Load    struct {
-		SamplesPerSec float64 `json:"samples_per_sec"`
-		LatencyP99Ms  float64 `json:"latency_p99_ms"`
-	} `json:"load"`
+	Peer           string  `json:"peer"`
+	Version        string  `json:"version"`
+	Series         int     `json:"series"`
+	Load           load    `json:"load"`
+	LoadMore       *load   `json:"load_more"`
+	CPUPerMillion  float64 `json:"cpu_seconds_per_million_samples"`
+	RunningPerSamp float64 `json:"running_bytes_per_sample"`
 	BytesPerSample float64 `json:"bytes_per_sample"`
 	RSSPerSeries   float64 `json:"rss_bytes_per_series"`
+	RSSAfterQuery  int64   `json:"rss_after_queries_bytes"`
 	Queries        []stat  `json:"queries"`
 	Cold           []stat  `json:"cold_queries"`
 	Load2          *struct {
@@ -43,6 +51,7 @@ type run struct {
 	} `json:"concurrent_queries"`
 	CrossChecked int      `json:"cross_checked"`
 	Mismatches   []string `json:"mismatches"`
+	CrossSkipped []string `json:"cross_check_skipped"`
 	Error        string   `json:"error"`
 }
 
@@ -99,13 +108,22 @@ func p50Ratios(a, b []stat, rangeQ bool) []float64 {
 	return out
 }
 
-func spread(xs []float64) string {
+// spread is the best and worst of the ratios in all lists (with their
+// median when there are more than two).
+func spread(lists ...[]float64) string {
+	var xs []float64
+	for _, l := range lists {
+		xs = append(xs, l...)
+	}
 	if len(xs) == 0 {
 		return "–"
 	}
 	sort.Float64s(xs)
 	if len(xs) == 1 || math.Abs(xs[0]-xs[len(xs)-1]) < 0.005 {
 		return fmt.Sprintf("%.2f", xs[0])
+	}
+	if len(xs) > 2 {
+		return fmt.Sprintf("%.2f–%.2f (%.2f)", xs[0], xs[len(xs)-1], xs[len(xs)/2])
 	}
 	return fmt.Sprintf("%.2f–%.2f", xs[0], xs[len(xs)-1])
 }
@@ -125,17 +143,70 @@ func refresh(a, b []stat) string {
 	return ratio(x, y)
 }
 
+// peerOrder is the order peers are listed in; tsdb's ratios are to the
+// others.
+var peerOrder = []string{"tsdb", "victoriametrics", "prometheus"}
+
+// targets are issue 18's goals for tsdb ÷ VictoriaMetrics, by column.
+const targets = "| | | target: tsdb ÷ victoriametrics | ≥ 1.5 | ≥ 1.5 | ≤ 0.6 | ≤ 1.5 (of VM's flushed size) | ≤ 0.6 | ≤ 0.7 | | ≤ 0.5 | |\n"
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = append([]float64(nil), xs...)
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
+}
+
+// p50s is the p50 of every query but the refresh, in ms.
+func p50s(qs []stat) []float64 {
+	var out []float64
+	for _, q := range qs {
+		if !strings.HasSuffix(q.Name, "(refresh)") && q.P50Ms > 0 {
+			out = append(out, q.P50Ms)
+		}
+	}
+	return out
+}
+
+func mib(b int64) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", float64(b)/(1<<20))
+}
+
+func moreRate(r run) float64 {
+	if r.LoadMore == nil {
+		return 0
+	}
+	return r.LoadMore.SamplesPerSec
+}
+
+func same(r run) string {
+	if r.CrossChecked == 0 {
+		return "–"
+	}
+	s := fmt.Sprintf("%d/%d", r.CrossChecked-len(r.Mismatches), r.CrossChecked)
+	if len(r.CrossSkipped) > 0 {
+		s += fmt.Sprintf(" (+%d MetricsQL rate)", len(r.CrossSkipped))
+	}
+	return s
+}
+
 func summarize(dir string) (string, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*", "results.json"))
 	if err != nil || len(paths) == 0 {
 		return "", fmt.Errorf("no results.json under %s", dir)
 	}
 	sort.Strings(paths)
-	var b strings.Builder
+	var b, q strings.Builder
 	var date time.Time
 	machine, versions := "", map[string]string{}
-	b.WriteString("| workload | series | tsdb samples/s | ingest × | disk × | RSS/series × | instant p50 × | range p50 × | cached refresh × | cold p50 × | QPS × (4 clients) | same answers |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	senders := [2]int{4, 16}
+	q.WriteString("| workload | series | tsdb ÷ | instant p50 × | range p50 × | cached refresh × | cold p50 × | QPS × (4 clients) |\n")
+	q.WriteString("|---|---:|---|---:|---:|---:|---:|---:|\n")
 	for _, p := range paths {
 		raw, err := os.ReadFile(p)
 		if err != nil {
@@ -149,51 +220,72 @@ func summarize(dir string) (string, error) {
 			date, machine = rep.Date, rep.Machine
 		}
 		name := filepath.Base(filepath.Dir(p))
-		base := map[int]run{}
+		bySeries := map[int]map[string]run{}
+		var sizes []int
 		for _, r := range rep.Runs {
 			if r.Version != "" {
 				versions[r.Peer] = r.Version
 			}
-			if r.Peer == "prometheus" && r.Error == "" {
-				base[r.Series] = r
+			if bySeries[r.Series] == nil {
+				bySeries[r.Series] = map[string]run{}
+				sizes = append(sizes, r.Series)
 			}
+			bySeries[r.Series][r.Peer] = r
 		}
-		for _, r := range rep.Runs {
-			if r.Peer != "tsdb" {
+		for _, n := range sizes {
+			peers := bySeries[n]
+			for _, k := range peerOrder {
+				r, ok := peers[k]
+				if !ok {
+					continue
+				}
+				if r.Error != "" {
+					fmt.Fprintf(&b, "| %s | %d | %s | failed: %s |||||||||\n", name, n, k, strings.ReplaceAll(r.Error, "\n", " "))
+					continue
+				}
+				senders[0] = r.Load.Clients
+				if r.LoadMore != nil {
+					senders[1] = r.LoadMore.Clients
+				}
+				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %.2f | %.3f | %.3f | %.0f | %s | %.1f | %s |\n", name, n, k,
+					r.Load.SamplesPerSec, moreRate(r), r.CPUPerMillion, r.RunningPerSamp, r.BytesPerSample, r.RSSPerSeries,
+					mib(r.RSSAfterQuery), median(p50s(r.Queries)), same(r))
+			}
+			t, ok := peers["tsdb"]
+			if !ok || t.Error != "" {
 				continue
 			}
-			if r.Error != "" {
-				fmt.Fprintf(&b, "| %s | %d | failed: %s |||||||||\n", name, r.Series, strings.ReplaceAll(r.Error, "\n", " "))
-				continue
+			for _, k := range peerOrder[1:] {
+				o, ok := peers[k]
+				if !ok || o.Error != "" {
+					continue
+				}
+				fmt.Fprintf(&b, "| | | **tsdb ÷ %s** | %s | %s | %s | %s | %s | %s | %s | %s | |\n", k,
+					ratio(t.Load.SamplesPerSec, o.Load.SamplesPerSec), ratio(moreRate(t), moreRate(o)), ratio(t.CPUPerMillion, o.CPUPerMillion),
+					ratio(t.RunningPerSamp, o.RunningPerSamp), ratio(t.BytesPerSample, o.BytesPerSample), ratio(t.RSSPerSeries, o.RSSPerSeries),
+					ratio(float64(t.RSSAfterQuery), float64(o.RSSAfterQuery)), spread(p50Ratios(t.Queries, o.Queries, false), p50Ratios(t.Queries, o.Queries, true)))
+				qps := "–"
+				if t.Load2 != nil && o.Load2 != nil {
+					qps = ratio(t.Load2.QPS, o.Load2.QPS)
+				}
+				cold := append(p50Ratios(t.Cold, o.Cold, false), p50Ratios(t.Cold, o.Cold, true)...)
+				fmt.Fprintf(&q, "| %s | %d | %s | %s | %s | %s | %s | %s |\n", name, n, k,
+					spread(p50Ratios(t.Queries, o.Queries, false)), spread(p50Ratios(t.Queries, o.Queries, true)),
+					refresh(t.Queries, o.Queries), spread(cold), qps)
 			}
-			pr, ok := base[r.Series]
-			if !ok {
-				continue
-			}
-			qps := "–"
-			if r.Load2 != nil && pr.Load2 != nil {
-				qps = ratio(r.Load2.QPS, pr.Load2.QPS)
-			}
-			same := "–"
-			if r.CrossChecked > 0 {
-				same = fmt.Sprintf("%d/%d", r.CrossChecked-len(r.Mismatches), r.CrossChecked)
-			}
-			cold := append(p50Ratios(r.Cold, pr.Cold, false), p50Ratios(r.Cold, pr.Cold, true)...)
-			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, r.Series, r.Load.SamplesPerSec,
-				ratio(r.Load.SamplesPerSec, pr.Load.SamplesPerSec), ratio(r.BytesPerSample, pr.BytesPerSample), ratio(r.RSSPerSeries, pr.RSSPerSeries),
-				spread(p50Ratios(r.Queries, pr.Queries, false)), spread(p50Ratios(r.Queries, pr.Queries, true)), refresh(r.Queries, pr.Queries),
-				spread(cold), qps, same)
 		}
 	}
 	var vs []string
-	for _, k := range []string{"tsdb", "prometheus"} {
+	for _, k := range peerOrder {
 		if v, ok := versions[k]; ok {
-			vs = append(vs, k+" "+v)
+			vs = append(vs, k+": "+v)
 		}
 	}
-	head := fmt.Sprintf("Measured %s on %s; %s. Ratios are tsdb ÷ Prometheus in the same run (ingest and QPS: higher is better; the rest: lower is better); ranges give the best and worst query. Details per workload in `%s/<workload>/results.md`.\n\n",
+	head := fmt.Sprintf("Measured %s on %s; %s. Ratios are tsdb ÷ the peer in the same run (samples/s and QPS: higher is better; the rest: lower is better); a range gives the best and worst query, with the median. Details per workload in `%s/<workload>/results.md`.\n\n",
 		date.Format("2006-01-02"), machine, strings.Join(vs, "; "), dir)
-	return head + b.String(), nil
+	head += fmt.Sprintf("| workload | series | peer | samples/s, %d senders | samples/s, %d senders | CPU s per 1M samples | bytes/sample running | bytes/sample final | RSS B/series | RSS after queries MiB | query p50 ms (median) | same answers |\n", senders[0], senders[1])
+	head += "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + targets
+	return head + b.String() + "\nQueries:\n\n" + q.String(), nil
 }
 
 func updateReadme(path, table string) error {
