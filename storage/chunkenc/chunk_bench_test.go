@@ -96,3 +96,23 @@ func BenchmarkXORIterate(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sample")
 }
+
+// BenchmarkDenseIteratorWindow is how a range query reads a sealed
+// chunk: open it, seek into it and read a 5-minute window (20 of its
+// samples), leaving the iterator unfinished (issue 18's profile: the
+// decode buffers then never went back to their pool).
+func BenchmarkDenseIteratorWindow(b *testing.B) {
+	ts, vs := nodeLike(1, rand.New(rand.NewPCG(1, 1)))
+	buf := EncodeDense(nil, ts, vs)
+	mid := ts[len(ts)/2]
+	b.ReportAllocs()
+	for b.Loop() {
+		it := NewDenseIterator(buf)
+		if !it.SeekTo(mid) {
+			b.Fatal("seek")
+		}
+		for range 20 {
+			it.Next()
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/emsdb/tsdb/storage/internal/invariants"
@@ -224,6 +225,10 @@ func DecodeDense(b []byte, ts []int64, vs []float64) ([]int64, []float64, error)
 		return ts, vs, err
 	}
 	body := h.body
+	// NB: sized once from the header: grown by append, the two slices
+	// cost a dozen allocations a chunk when they are not pooled buffers
+	// (issue 18's profile: a quarter of a rate query's CPU).
+	ts, vs = slices.Grow(ts, h.n), slices.Grow(vs, h.n)
 	t, d := h.minT, int64(0)
 	ts = append(ts, t)
 	for i := 1; i < h.n; i++ {
