@@ -120,6 +120,8 @@ func NewRegistry(ctx context.Context, cfg Config, url string, c *Consumer, opts 
 		cl.Close()
 		return nil, err
 	}
+	announce := r.announceSync
+	c.announceHeld.Store(&announce)
 	return r, nil
 }
 
@@ -212,13 +214,18 @@ func (r *Registry) Run(ctx context.Context) error {
 const refreshEvery = 2 * time.Second
 
 func (r *Registry) announce(ctx context.Context) {
+	if err := r.announceSync(ctx); err != nil && ctx.Err() == nil {
+		r.log.Warn("cluster: announcement not written to the registry topic", "topic", r.cfg.RegistryTopic(), "err", err)
+	}
+}
+
+// announceSync announces this node now and returns once Kafka has it.
+func (r *Registry) announceSync(ctx context.Context) error {
 	self := r.Self()
 	v, _ := json.Marshal(self)
 	pctx, cancel := context.WithTimeout(ctx, time.Duration(r.cfg.ProduceTimeout))
 	defer cancel()
-	if err := r.cl.ProduceSync(pctx, &kgo.Record{Key: []byte(self.key()), Value: v}).FirstErr(); err != nil && ctx.Err() == nil {
-		r.log.Warn("cluster: announcement not written to the registry topic", "topic", r.cfg.RegistryTopic(), "err", err)
-	}
+	return r.cl.ProduceSync(pctx, &kgo.Record{Key: []byte(self.key()), Value: v}).FirstErr()
 }
 
 func (r *Registry) read(ctx context.Context) {
