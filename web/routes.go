@@ -57,8 +57,13 @@ type Deps struct {
 	Ruler       *ruler.Ruler
 	RuleStore   ruler.Store
 	ITSM        *itsm.Manager // nil: not configured
-	KPIs        *kpi.Engine   // nil: not configured
-	Ingest      Ingest
+	// ITSMHere, in a cluster, returns nil on the leader, which holds the
+	// incidents, and elsewhere an error wrapping storage.ErrUnavailable
+	// that names the leader: the ITSM API answers it (503). Nil: always
+	// here (a single node).
+	ITSMHere func(ctx context.Context) error
+	KPIs     *kpi.Engine // nil: not configured
+	Ingest   Ingest
 	// IngestStatus is the request tenant's ingest status (rates, sources).
 	IngestStatus func(tenant string) any
 	// Usage meters each tenant's usage: the API counts its queries into
@@ -157,7 +162,7 @@ func routes(d Deps) []Route {
 	}
 	adm := &admin{store: d.Admin, snapshotDir: d.SnapshotDir, cache: d.Cache, now: d.Now, log: d.Logger}
 	rl := &rules{ruler: d.Ruler, store: d.RuleStore, engine: d.Engine, now: d.Now}
-	inc := &incidents{m: d.ITSM}
+	inc := &incidents{m: d.ITSM, here: d.ITSMHere}
 	kp := &kpis{e: d.KPIs}
 	in := d.Ingest
 	rw := sender(in.RemoteWrite, "remote_write", in.SenderDone)

@@ -196,6 +196,23 @@ type Manager struct {
 
 // New loads the stored state and starts delivering the outbox.
 func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager, error) {
+	m, err := NewPaused(cfg, st, log, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Resume(); err != nil {
+		return nil, err
+	}
+	for _, w := range m.configWarnings() {
+		m.log.Warn("itsm: " + w)
+	}
+	return m, nil
+}
+
+// NewPaused returns a Manager that has loaded nothing and delivers
+// nothing until Resume: a cluster node that does not lead. Until then it
+// must not be handed alerts, ticked, or asked through the API.
+func NewPaused(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -205,31 +222,65 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 	if now == nil {
 		now = time.Now
 	}
-	m := &Manager{cfg: cfg, st: st, log: log, now: now,
-		incidents: map[string]map[string]*Incident{}, problems: map[string]map[string]*Problem{}, seq: map[string]int{},
-		suppressed: map[string][]Suppressed{}, groups: map[string]map[string][]string{},
-		fired: map[string][]firedAlert{}, held: map[string]map[string]*heldAlert{},
-		windows: map[string]map[string]*Maintenance{}, coalesce: map[string]*pendingEvent{}}
-	var err error
+	m := &Manager{cfg: cfg, st: st, log: log, now: now}
 	// The Manager's own copy: the settings keep pointers into it.
 	m.cfg.CIs = slices.Clone(cfg.CIs)
-	if m.cis, err = newSettings[CI]("ci", "CI", "/api/v1/cis", m.cfg.CIs); err != nil {
+	if err := m.reset(); err != nil {
 		return nil, err
 	}
-	if m.rotations, err = newSettings[Rotation]("rotation", "on-call rotation", "/api/v1/rotations", cfg.Rotations); err != nil {
-		return nil, err
+	m.outbox = newOutbox(cfg.Receivers, st, log)
+	return m, nil
+}
+
+// reset empties the state and makes the settings the config's; the
+// caller holds m.mu or owns m.
+func (m *Manager) reset() error {
+	m.incidents, m.problems, m.seq = map[string]map[string]*Incident{}, map[string]map[string]*Problem{}, map[string]int{}
+	m.suppressed, m.groups = map[string][]Suppressed{}, map[string]map[string][]string{}
+	m.fired, m.held = map[string][]firedAlert{}, map[string]map[string]*heldAlert{}
+	m.windows, m.coalesce = map[string]map[string]*Maintenance{}, map[string]*pendingEvent{}
+	var err error
+	if m.cis, err = newSettings[CI]("ci", "CI", "/api/v1/cis", m.cfg.CIs); err != nil {
+		return err
+	}
+	if m.rotations, err = newSettings[Rotation]("rotation", "on-call rotation", "/api/v1/rotations", m.cfg.Rotations); err != nil {
+		return err
 	}
 	m.reportSent, m.reportErr, m.sending, m.reportRetry = map[string]time.Time{}, map[string]string{}, map[string]bool{}, map[string]time.Time{}
-	if m.reports, err = newSettings[ReportSchedule]("report", "report schedule", "/api/v1/reports/schedules", cfg.Reports); err != nil {
-		return nil, err
+	if m.reports, err = newSettings[ReportSchedule]("report", "report schedule", "/api/v1/reports/schedules", m.cfg.Reports); err != nil {
+		return err
 	}
-	if m.policies, err = newSettings[EscalationPolicy]("policy", "escalation policy", "/api/v1/escalation_policies", cfg.EscalationPolicies); err != nil {
-		return nil, err
+	if m.policies, err = newSettings[EscalationPolicy]("policy", "escalation policy", "/api/v1/escalation_policies", m.cfg.EscalationPolicies); err != nil {
+		return err
 	}
-	all, err := st.ListKV("itsm/")
+	return nil
+}
+
+// Resume loads the stored state (dropping what the Manager held) and
+// starts delivering the outbox: a cluster node that becomes the leader
+// continues from the state the last leader stored.
+func (m *Manager) Resume() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.outbox.close()
+	if err := m.reset(); err != nil {
+		return err
+	}
+	all, err := m.st.ListKV("itsm/")
 	if err != nil {
-		return nil, err
+		return err
 	}
+	m.loadLocked(all)
+	return m.outbox.open()
+}
+
+// Pause sends the events that wait to be coalesced to the outbox, then
+// stops delivering it (what is undelivered stays stored, for the next
+// Resume, here or on the next leader).
+func (m *Manager) Pause() { m.Close() }
+
+// loadLocked takes the stored state; the caller holds m.mu.
+func (m *Manager) loadLocked(all map[string][]byte) {
 	for k, v := range all {
 		switch {
 		case strings.Contains(k, "/incident/"):
@@ -295,13 +346,6 @@ func New(cfg Config, st Store, log *slog.Logger, now func() time.Time) (*Manager
 			}
 		}
 	}
-	if m.outbox, err = newOutbox(cfg.Receivers, st, log); err != nil {
-		return nil, err
-	}
-	for _, w := range m.configWarnings() {
-		log.Warn("itsm: " + w)
-	}
-	return m, nil
 }
 
 // configWarnings are the configuration's loose ends: groups that the CIs
@@ -534,6 +578,14 @@ func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check 
 		}
 		if inc == nil || x.OpenedAt.After(inc.OpenedAt) {
 			inc = x
+		}
+	}
+	if inc != nil && inc.Status != StatusResolved {
+		if al := inc.Alerts[akey]; al != nil && al.State == "firing" {
+			// Firing already: a new leader (or a restarted node) that
+			// restored the alert's `for` state tells it again. Nothing
+			// changed, nothing to send.
+			return
 		}
 	}
 	event := "updated"

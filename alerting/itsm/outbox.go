@@ -34,7 +34,8 @@ type Outbox struct {
 	st        Store
 	log       *slog.Logger
 	client    *http.Client
-	q         *outbox.Outbox
+	// q is the durable queue while delivering (nil while paused).
+	q atomic.Pointer[outbox.Outbox]
 	// delivered, when set, learns of each event a receiver took.
 	delivered atomic.Pointer[func(tenant, receiver string)]
 }
@@ -42,22 +43,31 @@ type Outbox struct {
 // outboxPrefix is where the items live in the Store (see package outbox).
 const outboxPrefix = "itsm/outbox/"
 
-func newOutbox(rs []Receiver, st Store, log *slog.Logger) (*Outbox, error) {
+func newOutbox(rs []Receiver, st Store, log *slog.Logger) *Outbox {
 	o := &Outbox{receivers: map[string]Receiver{}, st: st, log: log, client: &http.Client{}}
-	names := make([]string, 0, len(rs))
 	for _, r := range rs {
 		o.receivers[r.Name] = r
-		names = append(names, r.Name)
 	}
-	q, err := outbox.Open(st, outbox.Options{Prefix: outboxPrefix, Queues: names, Deliver: o.deliver, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("itsm outbox: %w", err)
-	}
-	o.q = q
-	return o, nil
+	return o
 }
 
-func (o *Outbox) close() { o.q.Close() }
+// open loads the undelivered events and starts delivering them.
+func (o *Outbox) open() error {
+	names := slices.Sorted(maps.Keys(o.receivers))
+	q, err := outbox.Open(o.st, outbox.Options{Prefix: outboxPrefix, Queues: names, Deliver: o.deliver, Logger: o.log})
+	if err != nil {
+		return fmt.Errorf("itsm outbox: %w", err)
+	}
+	o.q.Store(q)
+	return nil
+}
+
+// close stops delivering; what is undelivered stays stored.
+func (o *Outbox) close() {
+	if q := o.q.Swap(nil); q != nil {
+		q.Close()
+	}
+}
 
 // enqueue stores the event for every receiver it is routed to, except
 // skip (the ticketing system the change came from).
@@ -73,7 +83,12 @@ func (o *Outbox) enqueue(event string, inc *Incident, skip ...string) {
 			o.log.Error("itsm payload", "receiver", name, "err", err)
 			continue
 		}
-		if _, err := o.q.Enqueue(name, event, inc.Tenant+"/"+inc.ID+"/"+event, body); err != nil {
+		q := o.q.Load()
+		if q == nil {
+			o.log.Error("itsm outbox: an event while paused (not the leader) is not sent", "receiver", name, "event", event, "incident", inc.ID)
+			continue
+		}
+		if _, err := q.Enqueue(name, event, inc.Tenant+"/"+inc.ID+"/"+event, body); err != nil {
 			o.log.Error("itsm outbox", "receiver", name, "event", event, "incident", inc.ID, "err", err)
 		}
 	}
@@ -309,7 +324,12 @@ func (m *Manager) Register(reg prometheus.Registerer) {
 }
 
 // Pending is the number of undelivered events per receiver.
-func (o *Outbox) Pending() map[string]int { return o.q.Pending() }
+func (o *Outbox) Pending() map[string]int {
+	if q := o.q.Load(); q != nil {
+		return q.Pending()
+	}
+	return map[string]int{}
+}
 
 func payload(r Receiver, event string, inc *Incident) ([]byte, error) {
 	switch r.Type {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -25,13 +26,15 @@ type Group struct {
 	Labels      map[string]string
 	Rules       []*Rule
 
-	r      *Ruler
-	stop   chan struct{}
-	done   chan struct{}
-	mu     sync.Mutex
-	last   time.Time
-	dur    time.Duration
-	missed int64
+	r    *Ruler
+	stop chan struct{}
+	done chan struct{}
+	// started is set once run was started (halt waits for it then).
+	started atomic.Bool
+	mu      sync.Mutex
+	last    time.Time
+	dur     time.Duration
+	missed  int64
 	// restored holds ALERTS_FOR_STATE read at start, by alert labels,
 	// until the first evaluation has used it.
 	restored map[string]time.Time
@@ -65,13 +68,35 @@ func (rl *Rule) markStale(b *storage.Batch, now map[string]labels.Labels, ts int
 	rl.written = now
 }
 
+// start runs the group in its goroutine, once.
+func (g *Group) start() {
+	if g.started.CompareAndSwap(false, true) {
+		go g.run()
+	}
+}
+
+// halt stops the group and waits for its goroutine, if it was started; a
+// halted group cannot start again (fresh makes a copy that can).
 func (g *Group) halt() {
 	select {
 	case <-g.stop:
 	default:
 		close(g.stop)
 	}
-	<-g.done
+	if g.started.Load() {
+		<-g.done
+	}
+}
+
+// fresh returns a copy of the group's definition that is not running
+// and has no state: its first evaluation restores `for` state.
+func (g *Group) fresh() *Group {
+	out := &Group{Name: g.Name, File: g.File, Tenant: g.Tenant, Interval: g.Interval, QueryOffset: g.QueryOffset, Limit: g.Limit,
+		Labels: g.Labels, r: g.r, stop: make(chan struct{}), done: make(chan struct{}), restored: map[string]time.Time{}}
+	for _, rl := range g.Rules {
+		out.Rules = append(out.Rules, &Rule{Def: rl.Def, Kind: rl.Kind, health: "unknown", active: map[string]*Alert{}})
+	}
+	return out
 }
 
 func (g *Group) tenant() string {

@@ -44,6 +44,9 @@ type Options struct {
 	// rules were evaluated for a tenant and how many alerts were handed
 	// to the notifier (for usage metering). It must not block.
 	Evaluated func(tenant string, rules, alertsSent int)
+	// Paused starts the Ruler paused: groups are loaded but not evaluated
+	// until Resume (a cluster node that does not lead).
+	Paused bool
 }
 
 type metrics struct {
@@ -77,6 +80,7 @@ type Ruler struct {
 	groups []*Group
 	events []func(Event)
 	m      *metrics
+	paused bool // groups are loaded but not run
 
 	setMu      sync.Mutex // serialises Load and SetAPIGroups
 	fileGroups []*Group
@@ -129,7 +133,56 @@ func New(eng query.Evaluator, w storage.Writer, n Notifier, opts *Options) *Rule
 		o.Logger.Warn("external URL does not parse; templates see an empty one", "url", o.ExternalURL, "err", err)
 		u = &url.URL{}
 	}
-	return &Ruler{eng: eng, w: w, notifier: n, opts: o, externalURL: u, m: newMetrics(o.Registerer)}
+	return &Ruler{eng: eng, w: w, notifier: n, opts: o, externalURL: u, m: newMetrics(o.Registerer), paused: o.Paused}
+}
+
+// Pause stops evaluating: every group stops (its evaluation in flight is
+// cancelled) and its alert state is dropped; the groups stay loaded, and
+// Load and SetAPIGroups keep replacing them, without running them. In a
+// cluster the node that stops leading pauses; the next leader restores
+// the alerts' `for` state from ALERTS_FOR_STATE when it resumes.
+func (r *Ruler) Pause() {
+	r.setMu.Lock()
+	defer r.setMu.Unlock()
+	r.mu.Lock()
+	r.paused = true
+	old := r.groups
+	fresh := map[*Group]*Group{}
+	r.groups = make([]*Group, len(old))
+	for i, g := range old {
+		r.groups[i] = g.fresh()
+		fresh[g] = r.groups[i]
+	}
+	r.mu.Unlock()
+	// Load and SetAPIGroups pass these again: the fresh copies, not the
+	// stopped groups.
+	for _, gs := range [][]*Group{r.fileGroups, r.apiGroups} {
+		for i, g := range gs {
+			if f := fresh[g]; f != nil {
+				gs[i] = f
+			}
+		}
+	}
+	for _, g := range old {
+		g.halt()
+	}
+}
+
+// Resume runs the loaded groups again, each restoring its alerts' `for`
+// state from ALERTS_FOR_STATE at its first evaluation, as after a
+// restart.
+func (r *Ruler) Resume() {
+	r.setMu.Lock()
+	defer r.setMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.paused {
+		return
+	}
+	r.paused = false
+	for _, g := range r.groups {
+		g.start()
+	}
 }
 
 // OnEvent registers f to receive every alert transition.
@@ -223,6 +276,7 @@ func (r *Ruler) Replace(groups []*Group) {
 	r.mu.Lock()
 	old := r.groups
 	r.groups = groups
+	paused := r.paused
 	r.mu.Unlock()
 	// Groups present in both (file groups when API groups change) keep
 	// running untouched.
@@ -243,8 +297,8 @@ func (r *Ruler) Replace(groups []*Group) {
 		}
 	}
 	for _, g := range groups {
-		if !keep[g] {
-			continue // already running
+		if !keep[g] || paused {
+			continue // already running, or not to run
 		}
 		for i, rl := range g.Rules {
 			if prev := byKey[g.Tenant+"\x00"+g.File+"\x00"+g.Name+"\x00"+ruleKey(rl.Def)]; prev != nil {
@@ -255,7 +309,7 @@ func (r *Ruler) Replace(groups []*Group) {
 				g.restored = nil // state carried over; nothing to restore
 			}
 		}
-		go g.run()
+		g.start()
 	}
 }
 

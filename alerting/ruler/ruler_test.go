@@ -397,3 +397,46 @@ groups:
 	// The firing alert is not sent again within the resend delay.
 	require.Equal(t, []call{{"default", 2, 1}, {"default", 2, 0}}, calls)
 }
+
+// A paused Ruler (a cluster node that does not lead) loads groups but
+// evaluates none; Resume runs them, Pause stops them again and drops
+// their state, and groups loaded while paused wait for Resume too.
+func TestPauseResume(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.yml")
+	require.NoError(t, os.WriteFile(file, []byte("groups:\n  - name: fast\n    interval: 100ms\n    rules:\n      - record: one\n        expr: vector(1)\n"), 0o644))
+	db := st.Open(t, nil)
+	r := New(query.NewEngine(db, nil), db, nil, &Options{Paused: true})
+	defer r.Stop()
+	evaluated := func() bool {
+		for _, g := range r.Groups() {
+			g.mu.Lock()
+			last := g.last
+			g.mu.Unlock()
+			if last.IsZero() {
+				return false
+			}
+		}
+		return len(r.Groups()) > 0
+	}
+	require.NoError(t, r.Load([]string{file}))
+	require.Len(t, r.Groups(), 1)
+	require.Never(t, evaluated, 300*time.Millisecond, 20*time.Millisecond, "paused: nothing evaluated")
+
+	r.Resume()
+	require.Eventually(t, evaluated, 5*time.Second, 20*time.Millisecond, "resumed: evaluated")
+
+	r.Pause()
+	require.Len(t, r.Groups(), 1, "still loaded")
+	require.False(t, evaluated(), "fresh groups, no state")
+	r.SetAPIGroups(map[string]map[string][]rulefmt.Group{"default": {"ns": {{Name: "api", Interval: 0}}}})
+	require.Len(t, r.Groups(), 2)
+	require.Never(t, evaluated, 300*time.Millisecond, 20*time.Millisecond, "paused: groups loaded meanwhile wait too")
+	r.Resume()
+	require.Eventually(t, func() bool {
+		g := r.Groups()[0]
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return !g.last.IsZero()
+	}, 5*time.Second, 20*time.Millisecond, "the file group runs again after Resume")
+}

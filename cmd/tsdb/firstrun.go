@@ -69,7 +69,7 @@ func firstRunGroups() ([][]byte, error) {
 // through the API) it is left alone.
 func (s *server) installFirstRunRules() error {
 	tenant := s.cfg.selfTenant
-	stored, err := s.ruler.StoredGroups(s.db, tenant)
+	stored, err := s.ruler.StoredGroups(s.kv, tenant)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (s *server) installFirstRunRules() error {
 		return fmt.Errorf("first-run rules: %w", err)
 	}
 	for _, g := range groups {
-		if err := s.ruler.PutGroup(s.db, tenant, firstRunNamespace, g); err != nil {
+		if err := s.ruler.PutGroup(s.kv, tenant, firstRunNamespace, g); err != nil {
 			return fmt.Errorf("first-run rules: %w", err)
 		}
 	}

@@ -144,8 +144,12 @@ type server struct {
 	// cluster's Kafka producer.
 	sink storage.Writer
 	// reader is what queries read: db, or the cluster's fan-out reader.
-	reader   storage.Reader
-	cluster  web.Cluster // nil: single node
+	reader storage.Reader
+	// kv keeps the state of rules and ITSM: db, or in a cluster the
+	// state topic's replicating store over db.
+	kv       kafka.KV
+	cluster  web.Cluster   // nil: single node
+	kc       *clusterParts // nil: single node
 	ingested *ingestStats
 	ingest   web.Ingest
 	eng      *query.Engine
@@ -169,6 +173,7 @@ func openServer(lc *lifecycle, cfg *serveConfig, log *slog.Logger, ready chan<- 
 		s.openQuery,
 		s.openAlerting,
 		s.openReload,
+		s.openLeadership,
 		s.openSelfMonitor,
 	} {
 		if err := step(lc); err != nil {
@@ -317,10 +322,13 @@ func (s *server) openMetering(lc *lifecycle) error {
 // Queries then read the whole cluster through the fan-out reader, which
 // also serves the nodes' internal read API and the cluster's status.
 //
-// TODO(cluster): rules, ITSM, KPIs and self-monitoring still run on every
-// node and write to its local storage. #15
+// It also connects the state topic, through which the leader's rule and
+// ITSM state is kept (s.kv); openLeadership starts the election.
+//
+// TODO(cluster): self-monitoring and usage metering still write to each
+// node's local storage. #15
 func (s *server) openCluster(lc *lifecycle) error {
-	s.sink, s.reader = s.db, s.db
+	s.sink, s.reader, s.kv = s.db, s.db, s.db
 	cfg := s.fcfg.Cluster
 	if cfg == nil {
 		return nil
@@ -354,7 +362,14 @@ func (s *server) openCluster(lc *lifecycle) error {
 	lc.onClose("kafka registry", noErr(reg.Close))
 	lc.run("kafka registry", reg.Run)
 	r := kafka.NewReader(*cfg, s.db, reg, c, &kafka.Options{Logger: log, Metrics: m})
-	s.sink, s.reader, s.cluster = p, r, r
+	s.kc = &clusterParts{cfg: *cfg, reg: reg, reader: r, metrics: m, log: log}
+	st, err := kafka.NewState(ctx, *cfg, s.db, s.stateChanged, &kafka.Options{Logger: log, Metrics: m})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	lc.onClose("kafka state", noErr(st.Close)) // after the leader stopped: its last changes are produced
+	s.kc.state = st
+	s.sink, s.reader, s.cluster, s.kv = p, r, r, st
 	log.Info("cluster: writes go to Kafka, this node consumes its partitions", "brokers", cfg.Brokers, "topic", cfg.Topic,
 		"partitions", cfg.Partitions, "zone", cfg.Zone, "group", cfg.Group(), "node", cfg.Node, "advertise_url", url)
 	return nil
@@ -485,7 +500,11 @@ func (s *server) openAlerting(lc *lifecycle) error {
 			return nil
 		})
 	}
-	s.ruler = ruler.New(s.eng, metering.Tag("recording_rules", s.db), notifier, &ruler.Options{
+	// In a cluster, rules run on the leader alone (openLeadership), and
+	// what they record goes through Kafka as every write does.
+	clustered := s.kc != nil
+	s.ruler = ruler.New(s.eng, metering.Tag("recording_rules", s.sink), notifier, &ruler.Options{
+		Paused:          clustered,
 		DefaultInterval: cfg.evalInterval, ExternalURL: cfg.externalURL, Logger: log.With("component", "ruler"), Registerer: s.reg,
 		Evaluated: func(tenant string, rules, alertsSent int) {
 			s.meter.Add(tenant, metering.RuleEvaluations, uint64(rules))
@@ -493,7 +512,11 @@ func (s *server) openAlerting(lc *lifecycle) error {
 		},
 	})
 	if fcfg.ITSM != nil {
-		m, err := itsm.New(*fcfg.ITSM, s.db, log.With("component", "itsm"), nil)
+		newITSM := itsm.New
+		if clustered {
+			newITSM = itsm.NewPaused // the leader resumes it
+		}
+		m, err := newITSM(*fcfg.ITSM, s.kv, log.With("component", "itsm"), nil)
 		if err != nil {
 			return err
 		}
@@ -501,7 +524,9 @@ func (s *server) openAlerting(lc *lifecycle) error {
 		m.OnDelivered(func(tenant, _ string) { s.meter.Add(tenant, metering.NotificationsSent, 1) })
 		s.ruler.OnEvent(m.HandleAlert)
 		m.Register(s.reg)
-		lc.run("itsm timers", func(ctx context.Context) error { tick(ctx, 5*time.Second, m.Tick); return nil })
+		if !clustered {
+			lc.run("itsm timers", func(ctx context.Context) error { tick(ctx, itsmTick, m.Tick); return nil })
+		}
 		s.itsm = m
 	}
 	if err := s.openKPIs(lc); err != nil {
@@ -511,7 +536,7 @@ func (s *server) openAlerting(lc *lifecycle) error {
 	if err := s.loadRules(); err != nil {
 		return err
 	}
-	if err := s.ruler.LoadStored(s.db); err != nil {
+	if err := s.ruler.LoadStored(s.kv); err != nil {
 		log.Error("rule groups stored through the API not loaded", "err", err)
 	}
 	if cfg.firstRun && cfg.selfInterval > 0 {
@@ -530,12 +555,14 @@ func (s *server) openKPIs(lc *lifecycle) error {
 	if s.itsm != nil {
 		inc = s.itsm
 	}
-	k, err := kpi.New(fcfg.KPIs, s.eng, s.db, inc, &kpi.Options{Logger: log.With("component", "kpi"), ExternalURL: cfg.externalURL,
+	k, err := kpi.New(fcfg.KPIs, s.eng, s.sink, inc, &kpi.Options{Logger: log.With("component", "kpi"), ExternalURL: cfg.externalURL,
 		Calendars: fcfg.Calendars})
 	if err != nil {
 		return err
 	}
-	lc.run("kpis", func(ctx context.Context) error { k.Run(ctx); return nil })
+	if s.kc == nil { // in a cluster the leader runs them (openLeadership)
+		lc.run("kpis", func(ctx context.Context) error { k.Run(ctx); return nil })
+	}
 	log.Info("KPIs forecast", "kpis", len(fcfg.KPIs), "incidents", s.itsm != nil)
 	s.kpis = k
 	return nil
@@ -605,7 +632,7 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 	}
 	api := web.New(web.Deps{
 		Reader: s.reader, Engine: s.eng, Cluster: s.cluster, Cache: s.cache, Admin: admin, SnapshotDir: cfg.snapshotDir(),
-		Ruler: s.ruler, RuleStore: s.db, ITSM: s.itsm, KPIs: s.kpis,
+		Ruler: s.ruler, RuleStore: s.kv, ITSM: s.itsm, KPIs: s.kpis, ITSMHere: s.itsmHere,
 		Ingest:       s.ingest,
 		IngestStatus: ingestStatus(s.ingested, s.db.TenantSeries, s.started),
 		Usage:        s.meter,

@@ -90,6 +90,9 @@ func (c *Config) Validate() error {
 	if !kafkaName.MatchString(c.Zone) {
 		return fmt.Errorf("cluster: zone %q: use letters, digits, '.', '_' and '-'", c.Zone)
 	}
+	if "tsdb-"+c.Zone == LeaderGroup {
+		return fmt.Errorf("cluster: zone %q: the name is taken by the leader election's group %s", c.Zone, LeaderGroup)
+	}
 	if c.Node == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
@@ -128,6 +131,14 @@ func (c *Config) Validate() error {
 // RegistryTopic is the compacted topic where the nodes announce
 // themselves (docs/cluster.md).
 func (c *Config) RegistryTopic() string { return c.Topic + "-nodes" }
+
+// LeaderTopic is the one-partition topic whose consumer group
+// (LeaderGroup) elects the leader: the node assigned its partition 0.
+func (c *Config) LeaderTopic() string { return c.Topic + "-leader" }
+
+// StateTopic is the compacted topic that replicates the leader's state
+// (State, StatePrefixes) to every node.
+func (c *Config) StateTopic() string { return c.Topic + "-state" }
 
 // Group is the consumer group of the config's zone.
 func (c *Config) Group() string { return "tsdb-" + c.Zone }

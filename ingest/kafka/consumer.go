@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,7 +39,17 @@ type Consumer struct {
 		wrote map[int32]bool
 		// changed is closed and replaced whenever next moves.
 		changed chan struct{}
+		// announced are the partitions the registry has announced this
+		// node holds (announceHeld).
+		announced map[int32]bool
 	}
+	// announceHeld, when set (by the Registry), announces synchronously
+	// that this node holds samples of the partitions it wrote: a commit
+	// waits for it the first time it covers a partition, so that no
+	// committed record's samples are on a node the others do not know
+	// holds them (a read would silently miss them once the partition
+	// moved).
+	announceHeld atomic.Pointer[func(ctx context.Context) error]
 }
 
 // maxPollRecords bounds the records handled between two commits (and
@@ -55,6 +66,7 @@ const maxMerge = 64
 func NewConsumer(cfg Config, w storage.Writer, opts *Options) (*Consumer, error) {
 	c := &Consumer{cfg: cfg, w: w, opts: opts.orDefault()}
 	c.mu.next, c.mu.owned, c.mu.wrote, c.mu.changed = map[int32]int64{}, map[int32]bool{}, map[int32]bool{}, make(chan struct{})
+	c.mu.announced = map[int32]bool{}
 	c.decs.New = func() any { return remotewrite.NewDecoder() }
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -265,6 +277,15 @@ func (c *Consumer) commit(ctx context.Context) {
 	if len(recs) == 0 {
 		return
 	}
+	if err := c.announce(ctx, recs); err != nil {
+		c.mu.Lock()
+		c.mu.written = append(recs, c.mu.written...)
+		c.mu.Unlock()
+		if ctx.Err() == nil {
+			c.opts.Logger.Warn("kafka offsets not committed yet: the partitions this node holds are not announced", "err", err)
+		}
+		return
+	}
 	if err := c.cl.CommitRecords(ctx, recs...); err != nil {
 		c.mu.Lock()
 		c.mu.written = append(recs, c.mu.written...)
@@ -273,6 +294,36 @@ func (c *Consumer) commit(ctx context.Context) {
 			c.opts.Logger.Warn("kafka offsets not committed yet", "records", len(recs), "err", err)
 		}
 	}
+}
+
+// announce has the registry announce the partitions of recs this node
+// has not announced yet, before their offsets are committed.
+func (c *Consumer) announce(ctx context.Context, recs []*kgo.Record) error {
+	f := c.announceHeld.Load()
+	if f == nil {
+		return nil
+	}
+	c.mu.Lock()
+	fresh := false
+	for _, r := range recs {
+		if !c.mu.announced[r.Partition] {
+			fresh = true
+			break
+		}
+	}
+	c.mu.Unlock()
+	if !fresh {
+		return nil
+	}
+	if err := (*f)(ctx); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	for _, r := range recs {
+		c.mu.announced[r.Partition] = true
+	}
+	c.mu.Unlock()
+	return nil
 }
 
 func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, ps map[string][]int32) {

@@ -4,7 +4,11 @@
 // the records of its partitions into its local storage; the node
 // registry (a compacted topic) and the zones' groups as the membership;
 // and the read path, a storage.Reader that asks a healthy owner of every
-// partition (Reader, plan) and serves the nodes' internal read API.
+// partition (Reader, plan) and serves the nodes' internal read API; the
+// leader election (Leader: the member of group tsdb-leader assigned
+// partition 0 of <topic>-leader runs rules, ITSM and KPIs) and the
+// replicated state a new leader continues from (State: the compacted
+// topic <topic>-state over the local key-value store).
 //
 // A batch is split by partition, hash(tenant, labels) modulo the topic's
 // partitions (SeriesHash, Partition): a series always goes to the same
@@ -25,4 +29,8 @@
 //	reg, err := kafka.NewRegistry(ctx, cfg, "http://10.0.0.5:8428", c, nil)
 //	go reg.Run(ctx)
 //	r := kafka.NewReader(cfg, db, reg, c, nil) // the engine reads through r
+//	st, err := kafka.NewState(ctx, cfg, db, nil, nil) // ITSM and rule groups store through st
+//	go st.Run(ctx)
+//	l, err := kafka.NewLeader(ctx, cfg, func(ctx context.Context) { /* lead until ctx is done */ }, nil)
+//	go l.Run(ctx)
 package kafka

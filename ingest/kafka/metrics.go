@@ -23,6 +23,13 @@ type Metrics struct {
 	peerErrors     prometheus.Counter
 	unavailable    prometheus.Counter
 	partial        prometheus.Counter
+
+	// Leadership and the replicated state.
+	leader        prometheus.Gauge
+	leaderTerms   prometheus.Counter
+	stateProduced prometheus.Counter
+	stateApplied  prometheus.Counter
+	stateErrors   prometheus.Counter
 }
 
 // NewMetrics makes the metrics and registers them with reg (when not nil).
@@ -87,12 +94,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tsdb_cluster_reads_partial_total",
 			Help: "Reads answered without some partitions, as the request allowed (partial_response=true).",
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tsdb_cluster_leader",
+			Help: "1 while this node is the cluster's leader (it runs rules, ITSM and KPIs), else 0.",
+		}),
+		leaderTerms: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_leader_terms_total",
+			Help: "Times this node became the leader.",
+		}),
+		stateProduced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_state_records_produced_total",
+			Help: "Changes of the leader's state (ITSM, rule groups) this node wrote to the state topic.",
+		}),
+		stateApplied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_state_records_applied_total",
+			Help: "Records of the state topic applied to this node's key-value store.",
+		}),
+		stateErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_cluster_state_errors_total",
+			Help: "State changes not written to the state topic (the change failed), or records not applied locally.",
+		}),
 	}
 	m.skipped.WithLabelValues("malformed")
 	m.skipped.WithLabelValues("rejected")
 	if reg != nil {
 		reg.MustRegister(m.produceDuration, m.produceErrors, m.produced, m.consumed, m.skipped, m.writeRetries, m.lag, m.owned,
-			m.partitionLag, m.fanoutDuration, m.peerDuration, m.peerErrors, m.unavailable, m.partial)
+			m.partitionLag, m.fanoutDuration, m.peerDuration, m.peerErrors, m.unavailable, m.partial,
+			m.leader, m.leaderTerms, m.stateProduced, m.stateApplied, m.stateErrors)
 	}
 	return m
 }

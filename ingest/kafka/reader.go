@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -41,9 +42,14 @@ type Reader struct {
 	hc    *http.Client
 	log   *slog.Logger
 	m     *Metrics
+	// leader, when set, adds the leadership to Status.
+	leader atomic.Pointer[Leader]
 }
 
 var _ storage.Reader = (*Reader)(nil)
+
+// SetLeader makes Status say who leads.
+func (r *Reader) SetLeader(l *Leader) { r.leader.Store(l) }
 
 // NewReader reads the cluster through reg's membership, this node's
 // own data through local, and waits for read-your-writes reads on cons.

@@ -35,6 +35,9 @@ type NodeInfo struct {
 	// zone need it, as a partition's history stays on the nodes that
 	// consumed it.
 	Held []int32 `json:"held"`
+	// LeaderSince is when the node started leading (Unix milliseconds),
+	// 0 while it does not lead.
+	LeaderSince int64 `json:"leader_since,omitempty"`
 }
 
 func (n *NodeInfo) key() string { return n.Zone + "/" + n.Node }
@@ -44,11 +47,13 @@ func (n *NodeInfo) key() string { return n.Zone + "/" + n.Node }
 // consumer groups (owners, committed offsets, lag) every refresh. It is
 // the membership the read path plans with (docs/cluster.md).
 type Registry struct {
-	cl      *kgo.Client
-	adm     *kadm.Client
-	cfg     Config
-	self    NodeInfo
-	owned   func() []int32 // this node's partitions now
+	cl    *kgo.Client
+	adm   *kadm.Client
+	cfg   Config
+	self  NodeInfo
+	owned func() []int32 // this node's partitions now
+	// leading, when set, says whether and since when this node leads.
+	leading func() (bool, time.Time)
 	wrote   func() []int32 // the partitions it has written records of since it started
 	metrics *Metrics
 	log     *slog.Logger
@@ -115,7 +120,32 @@ func NewRegistry(ctx context.Context, cfg Config, url string, c *Consumer, opts 
 		cl.Close()
 		return nil, err
 	}
+	announce := r.announceSync
+	c.announceHeld.Store(&announce)
 	return r, nil
+}
+
+// SetLeader makes the node's announcements say when it leads (before
+// Run).
+func (r *Registry) SetLeader(l *Leader) {
+	r.mu.Lock()
+	r.leading = l.Leading
+	r.mu.Unlock()
+}
+
+// Nodes returns the last announcement of every node, this one's as it
+// would be sent now.
+func (r *Registry) Nodes() []NodeInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	self := r.selfLocked()
+	out := []NodeInfo{self}
+	for k, n := range r.mu.nodes {
+		if k != self.key() {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Close disconnects.
@@ -139,6 +169,11 @@ func (r *Registry) selfLocked() NodeInfo {
 		n.Held = append(n.Held, p)
 	}
 	slices.Sort(n.Held)
+	if r.leading != nil {
+		if ok, since := r.leading(); ok {
+			n.LeaderSince = since.UnixMilli()
+		}
+	}
 	return n
 }
 
@@ -179,13 +214,18 @@ func (r *Registry) Run(ctx context.Context) error {
 const refreshEvery = 2 * time.Second
 
 func (r *Registry) announce(ctx context.Context) {
+	if err := r.announceSync(ctx); err != nil && ctx.Err() == nil {
+		r.log.Warn("cluster: announcement not written to the registry topic", "topic", r.cfg.RegistryTopic(), "err", err)
+	}
+}
+
+// announceSync announces this node now and returns once Kafka has it.
+func (r *Registry) announceSync(ctx context.Context) error {
 	self := r.Self()
 	v, _ := json.Marshal(self)
 	pctx, cancel := context.WithTimeout(ctx, time.Duration(r.cfg.ProduceTimeout))
 	defer cancel()
-	if err := r.cl.ProduceSync(pctx, &kgo.Record{Key: []byte(self.key()), Value: v}).FirstErr(); err != nil && ctx.Err() == nil {
-		r.log.Warn("cluster: announcement not written to the registry topic", "topic", r.cfg.RegistryTopic(), "err", err)
-	}
+	return r.cl.ProduceSync(pctx, &kgo.Record{Key: []byte(self.key()), Value: v}).FirstErr()
 }
 
 func (r *Registry) read(ctx context.Context) {
@@ -345,7 +385,13 @@ func (r *Registry) members() ([]member, map[string]map[int32]string) {
 // ensureRegistryTopic creates the registry topic when it is missing: one
 // partition, compacted, replicated as the samples' topic.
 func ensureRegistryTopic(ctx context.Context, adm *kadm.Client, cfg Config) error {
-	name := cfg.RegistryTopic()
+	return ensureSmallTopic(ctx, adm, cfg, cfg.RegistryTopic(), true)
+}
+
+// ensureSmallTopic creates a one-partition topic of the cluster when it
+// is missing, replicated as the samples' topic (with min.insync.replicas
+// 2 when there are 3 replicas or more), compacted when compact is set.
+func ensureSmallTopic(ctx context.Context, adm *kadm.Client, cfg Config, name string, compact bool) error {
 	topics, err := adm.ListTopics(ctx, name)
 	if err != nil {
 		return fmt.Errorf("kafka: list topic %s: %w", name, err)
@@ -358,8 +404,13 @@ func ensureRegistryTopic(ctx context.Context, adm *kadm.Client, cfg Config) erro
 		return fmt.Errorf("kafka: list brokers: %w", err)
 	}
 	rf := min(cfg.ReplicationFactor, len(brokers))
-	compact := "compact"
-	resp, err := adm.CreateTopic(ctx, 1, int16(rf), map[string]*string{"cleanup.policy": &compact}, name)
+	isr := strconv.Itoa(min(rf, 2))
+	conf := map[string]*string{"min.insync.replicas": &isr}
+	if compact {
+		policy := "compact"
+		conf["cleanup.policy"] = &policy
+	}
+	resp, err := adm.CreateTopic(ctx, 1, int16(rf), conf, name)
 	if err == nil {
 		err = resp.Err
 	}

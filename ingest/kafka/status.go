@@ -14,6 +14,8 @@ type ClusterStatus struct {
 	Partitions int          `json:"partitions"`
 	Nodes      []NodeStatus `json:"nodes"`
 	Zones      []ZoneStatus `json:"zones"`
+	// Leader is who runs rules, ITSM and KPIs (docs/cluster.md).
+	Leader *LeaderStatus `json:"leader,omitempty"`
 }
 
 // NodeStatus is one node of ClusterStatus.
@@ -70,6 +72,10 @@ func (r *Reader) Status(ctx context.Context) (any, error) {
 		return cmp.Compare(a.Zone, b.Zone)
 	})
 	out := ClusterStatus{Self: r.cfg.Zone + "/" + r.cfg.Node, Topic: r.cfg.Topic, Partitions: r.cfg.Partitions}
+	if l := r.leader.Load(); l != nil {
+		ls := l.Status(ctx, r.reg.Nodes())
+		out.Leader = &ls
+	}
 	for _, n := range nodes {
 		ns := NodeStatus{Zone: n.Zone, Node: n.Node, URL: n.URL, Started: time.UnixMilli(n.Started).UTC(),
 			LastSeen: time.UnixMilli(n.Seen).UTC(), Healthy: n.Healthy, Held: n.Held, Owned: []int32{}}

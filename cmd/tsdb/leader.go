@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emsdb/tsdb/ingest/kafka"
+	"github.com/emsdb/tsdb/storage"
+)
+
+// clusterParts are the pieces of the cluster the leadership needs.
+type clusterParts struct {
+	cfg     kafka.Config
+	reg     *kafka.Registry
+	reader  *kafka.Reader
+	state   *kafka.State
+	leader  *kafka.Leader
+	metrics *kafka.Metrics
+	log     *slog.Logger
+}
+
+// itsmTick is how often the ITSM timers (escalation, SLA, maintenance
+// windows' ends) are checked.
+const itsmTick = 5 * time.Second
+
+// openLeadership, in a cluster, joins the leader election and consumes
+// the state topic: the node that leads runs the rules, the ITSM timers
+// and outbox, and the KPIs (lead); the others keep them paused. In a
+// single node they run from the start (openAlerting) and this does
+// nothing.
+func (s *server) openLeadership(lc *lifecycle) error {
+	if s.kc == nil {
+		return nil
+	}
+	kc := s.kc
+	ctx, cancel := context.WithTimeout(lc.ctx, 30*time.Second)
+	defer cancel()
+	l, err := kafka.NewLeader(ctx, kc.cfg, s.lead, &kafka.Options{Logger: kc.log, Metrics: kc.metrics})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	kc.leader = l
+	kc.reg.SetLeader(l)
+	kc.reader.SetLeader(l)
+	// Closed first: the term ends (rules, ITSM, KPIs stop and the ITSM's
+	// last events are produced) before the state topic, the producer and
+	// storage close.
+	lc.onClose("kafka leader", noErr(l.Close))
+	lc.run("kafka state", kc.state.Run)
+	lc.run("kafka leader", l.Run)
+	kc.log.Info("cluster: joined the leader election", "group", kafka.LeaderGroup, "topic", kc.cfg.LeaderTopic(),
+		"member", kc.cfg.InstanceID(), "state_topic", kc.cfg.StateTopic())
+	return nil
+}
+
+// lead is one term of this node's leadership: it catches up with the
+// state topic, so that what the last leader stored is here, then resumes
+// the ITSM manager (incidents, outbox, settings from the store) and the
+// rules (their `for` state from ALERTS_FOR_STATE, read through the
+// cluster), and runs the ITSM timers and the KPIs until ctx is done. It
+// then stops them all before returning: the revocation waits for it.
+func (s *server) lead(ctx context.Context) {
+	kc, start := s.kc, time.Now()
+	for {
+		err := kc.state.WaitCaughtUp(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		kc.log.Error("cluster: leader: the state topic is not caught up yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	caught := time.Since(start)
+	if s.itsm != nil {
+		for {
+			err := s.itsm.Resume()
+			if err == nil {
+				break
+			}
+			kc.log.Error("cluster: leader: ITSM state not loaded; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				s.itsm.Pause()
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	if err := s.ruler.LoadStored(s.kv); err != nil {
+		kc.log.Error("rule groups stored through the API not loaded", "err", err)
+	}
+	s.ruler.Resume()
+	var wg sync.WaitGroup
+	if s.itsm != nil {
+		wg.Go(func() { tick(ctx, itsmTick, s.itsm.Tick) })
+	}
+	if s.kpis != nil {
+		wg.Go(func() { s.kpis.Run(ctx) })
+	}
+	kc.log.Info("cluster: leading: rules, ITSM and KPIs started", "state_caught_up_in", caught.Round(time.Millisecond),
+		"took", time.Since(start).Round(time.Millisecond), "groups", len(s.ruler.Groups()))
+	<-ctx.Done()
+	s.ruler.Pause() // first: no alert reaches ITSM any more
+	wg.Wait()
+	if s.itsm != nil {
+		s.itsm.Pause()
+	}
+}
+
+// stateChanged learns of each key that another node's record changed in
+// the local store: rule groups stored through the API on any node run on
+// the leader (a paused ruler just keeps them).
+func (s *server) stateChanged(key string) {
+	if strings.HasPrefix(key, "rules/") {
+		if err := s.ruler.LoadStored(s.kv); err != nil {
+			s.log.Error("rule groups stored through the API not loaded", "err", err)
+		}
+	}
+}
+
+// itsmHere says whether this node answers the ITSM API: always on a
+// single node; in a cluster only the leader, which holds the incidents.
+// A follower answers 503 naming the leader.
+func (s *server) itsmHere(ctx context.Context) error {
+	if s.kc == nil || s.kc.leader == nil {
+		return nil
+	}
+	if ok, _ := s.kc.leader.Leading(); ok {
+		return nil
+	}
+	st := s.kc.leader.Status(ctx, s.kc.reg.Nodes())
+	who := st.Node
+	if who == "" {
+		who = "none yet (an election is under way)"
+	}
+	return fmt.Errorf("%w: ITSM runs on the cluster's leader and this node (%s/%s) does not lead; the leader is %s (see /api/v1/status/cluster)",
+		storage.ErrUnavailable, s.kc.cfg.Zone, s.kc.cfg.Node, who)
+}
