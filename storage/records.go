@@ -16,11 +16,19 @@ import (
 //	tenant:  0x01 uvarint(id) uvarint(len) name
 //	series:  0x02 uvarint(ref) uvarint(tenant) uvarint(len) labels
 //	samples: 0x03 uvarint(ref) uvarint(n) varint(t0) f64(v0) { varint(t-tprev) f64(v) }*(n-1)
+//	         (format 1: read, no longer written)
 //	delete:  0x04 uvarint(ref) varint(mint) varint(maxt)
 //	histograms: 0x05 uvarint(ref) uvarint(len) histogram chunk (the
 //	         samples as written, in any order; see docs/format-chunks.md)
 //	usage:   0x06 uvarint(tenant) varint(day) uvarint(n)
 //	         { uvarint(len) name u8(kind) uvarint(value) }*n
+//	block:   0x07 every float sample of a write, in columns, each
+//	         predicted from its series' previous sample in the segment
+//	         (appendBlockEntry)
+//
+// or, when its first byte is 0x80, the zstd frame of such a sequence:
+//
+//	zstd:    0x80 uvarint(len(record)) zstd frame
 //
 // f64 is the IEEE 754 bit pattern, little-endian: stale markers survive.
 const (
@@ -30,6 +38,9 @@ const (
 	entryDelete  byte = 0x04
 	entryHists   byte = 0x05
 	entryUsage   byte = 0x06
+	entryBlock   byte = 0x07
+
+	recordZstd byte = 0x80
 )
 
 func appendTenantEntry(dst []byte, id uint32, name string) []byte {
@@ -45,23 +56,6 @@ func appendSeriesEntry(dst []byte, ref uint64, tenant uint32, lsetEnc []byte) []
 	dst = binary.AppendUvarint(dst, uint64(tenant))
 	dst = binary.AppendUvarint(dst, uint64(len(lsetEnc)))
 	return append(dst, lsetEnc...)
-}
-
-func appendSamplesEntry(dst []byte, ref uint64, samples []Sample) []byte {
-	dst = append(dst, entrySamples)
-	dst = binary.AppendUvarint(dst, ref)
-	dst = binary.AppendUvarint(dst, uint64(len(samples)))
-	prev := int64(0)
-	for i, s := range samples {
-		if i == 0 {
-			dst = binary.AppendVarint(dst, s.T)
-		} else {
-			dst = binary.AppendVarint(dst, s.T-prev)
-		}
-		prev = s.T
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.V))
-	}
-	return dst
 }
 
 func appendDeleteEntry(dst []byte, ref uint64, mint, maxt int64) []byte {
@@ -111,9 +105,17 @@ type recordVisitor struct {
 	usage func(tenant uint32, day int32, ds []UsageDelta) error
 }
 
-// decodeRecord walks rec, reusing buf for samples; the slices passed to
-// the visitor are valid only during the call.
-func decodeRecord(rec []byte, v *recordVisitor, buf []Sample) ([]Sample, error) {
+// decodeRecord walks rec with d's prediction bases (which the record's
+// block entries update); the slices passed to the visitor are valid only
+// during the call.
+func decodeRecord(rec []byte, v *recordVisitor, d *recDecoder) error {
+	if len(rec) > 0 && rec[0] == recordZstd {
+		raw, err := d.decompress(rec[1:])
+		if err != nil {
+			return err
+		}
+		rec = raw
+	}
 	r := recReader{b: rec}
 	for len(r.b) > 0 && r.err == nil {
 		typ := r.b[0]
@@ -135,9 +137,9 @@ func decodeRecord(rec []byte, v *recordVisitor, buf []Sample) ([]Sample, error) 
 		case entrySamples:
 			ref, n := r.uvarint(), r.uvarint()
 			if n > uint64(len(r.b))/9 { // each sample takes at least 9 bytes
-				return buf, fmt.Errorf("%w: wal record claims %d samples in %d bytes", ErrCorrupt, n, len(r.b))
+				return fmt.Errorf("%w: wal record claims %d samples in %d bytes", ErrCorrupt, n, len(r.b))
 			}
-			buf = buf[:0]
+			buf := d.samples[:0]
 			t := int64(0)
 			for i := uint64(0); i < n && r.err == nil; i++ {
 				if i == 0 {
@@ -147,9 +149,12 @@ func decodeRecord(rec []byte, v *recordVisitor, buf []Sample) ([]Sample, error) 
 				}
 				buf = append(buf, Sample{T: t, V: math.Float64frombits(r.u64())})
 			}
+			d.samples = buf
 			if r.err == nil {
 				err = v.samples(ref, buf)
 			}
+		case entryBlock:
+			err = d.decodeBlock(&r, v.samples)
 		case entryDelete:
 			ref, mint, maxt := r.uvarint(), r.varint(), r.varint()
 			if r.err == nil {
@@ -163,7 +168,7 @@ func decodeRecord(rec []byte, v *recordVisitor, buf []Sample) ([]Sample, error) 
 			}
 			ts, hs, derr := chunkenc.DecodeHistograms(chunk, nil, nil)
 			if derr != nil {
-				return buf, fmt.Errorf("%w: wal histograms of series %d: %v", ErrCorrupt, ref, derr)
+				return fmt.Errorf("%w: wal histograms of series %d: %v", ErrCorrupt, ref, derr)
 			}
 			if v.histograms != nil {
 				err = v.histograms(ref, ts, hs)
@@ -171,7 +176,7 @@ func decodeRecord(rec []byte, v *recordVisitor, buf []Sample) ([]Sample, error) 
 		case entryUsage:
 			tenant, day, n := r.uvarint(), r.varint(), r.uvarint()
 			if n > uint64(len(r.b))/3 { // each change takes at least 3 bytes
-				return buf, fmt.Errorf("%w: wal record claims %d usage changes in %d bytes", ErrCorrupt, n, len(r.b))
+				return fmt.Errorf("%w: wal record claims %d usage changes in %d bytes", ErrCorrupt, n, len(r.b))
 			}
 			ds := make([]UsageDelta, 0, n)
 			for i := uint64(0); i < n && r.err == nil; i++ {
@@ -186,13 +191,13 @@ func decodeRecord(rec []byte, v *recordVisitor, buf []Sample) ([]Sample, error) 
 				err = v.usage(uint32(tenant), int32(day), ds)
 			}
 		default:
-			return buf, fmt.Errorf("%w: wal entry type %#x", ErrCorrupt, typ)
+			return fmt.Errorf("%w: wal entry type %#x", ErrCorrupt, typ)
 		}
 		if err != nil {
-			return buf, err
+			return err
 		}
 	}
-	return buf, r.err
+	return r.err
 }
 
 type recReader struct {

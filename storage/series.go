@@ -31,6 +31,10 @@ type memSeries struct {
 	minT, maxT atomic.Int64
 	// gone is set, under the shard's appendMu, when the series is deleted.
 	gone atomic.Bool
+	// walPred is the series' last sample in the WAL segment being written,
+	// from which the next is predicted (walcodec.go); guarded by the
+	// shard's appendMu.
+	walPred walPred
 
 	mu struct {
 		sync.Mutex

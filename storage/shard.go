@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable/block"
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -46,6 +47,17 @@ type shard struct {
 	nextTenant uint32     // guarded by appendMu
 	rec        []byte     // scratch, guarded by appendMu
 	usage      shardUsage // guarded by appendMu
+	// The log's sample encoding (walcodec.go), guarded by appendMu: walSeg
+	// is the segment the last write went to, walGen changes with it (and
+	// when an append fails), so that a series' walPred of another
+	// segment, or of a record never logged, is not a base; zenc
+	// compresses records; the rest is scratch.
+	walSeg       int
+	walGen       uint64
+	zenc         *zstd.Encoder
+	blk          []blockSeries
+	tsBuf, vsBuf []byte
+	zrec         []byte
 
 	idxMu      sync.RWMutex
 	tenants    map[string]*tenantIndex // guarded by idxMu
@@ -96,6 +108,8 @@ func openShard(id int, dir string, opts *Options, guard *guardFS, cache *regexCa
 		stats:      stats,
 		nextRef:    1,
 		nextTenant: 1,
+		walGen:     1,
+		zenc:       newRecordEncoder(),
 		tenants:    map[string]*tenantIndex{},
 		tenantByID: map[uint32]*tenantIndex{},
 		sealCh:     make(chan *memSeries, 1<<14),
@@ -425,7 +439,8 @@ func (s *shard) replay() (int, error) {
 	// Series deleted whole leave the index at the end, in one pass.
 	var gone []*memSeries
 	now := s.opts.Now().UnixMilli()
-	var sbuf []Sample
+	dec := newRecDecoder()
+	decSeg := 0
 	records := 0
 	var at wal.Pos // the end of the record being replayed
 	v := &recordVisitor{
@@ -525,9 +540,17 @@ func (s *shard) replay() (int, error) {
 	err := s.wal.ReplayAt(func(rec []byte, end wal.Pos) error {
 		records++
 		at = end
-		var err error
-		sbuf, err = decodeRecord(rec, v, sbuf)
+		if end.Segment != decSeg {
+			// Samples are predicted within a segment only.
+			dec.reset()
+			decSeg = end.Segment
+		}
+		err := decodeRecord(rec, v, dec)
 		if errors.Is(err, ErrCorrupt) {
+			// NB: later samples of this segment predicted from this
+			// record's decode wrongly, or fail as corrupt too. A record
+			// that passes its checksum and does not decode was written
+			// by a newer binary, or by a bug.
 			s.log.Warn("skipping undecodable wal record", "err", err)
 			return nil
 		}
@@ -653,16 +676,30 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 		binary.BigEndian.PutUint64(v[:], s.nextRef)
 		_ = pb.Set(metaKey("nextRef"), v[:], nil)
 	}
+	// Every float sample is predicted from its series' previous one in the
+	// segment the record lands in (walcodec.go).
+	if seg := s.wal.Next(); seg != s.walSeg {
+		s.walSeg = seg
+		s.walGen++
+	}
 	stored := 0
+	blk := s.blk[:0]
 	for i := range items {
 		items[i].ms = series[i]
 		if len(items[i].samples) > 0 {
-			rec = appendSamplesEntry(rec, series[i].ref, items[i].samples)
+			blk = append(blk, blockSeries{ref: series[i].ref, samples: items[i].samples, pred: &series[i].walPred})
 		}
+		stored += len(items[i].samples) + len(items[i].hists)
+	}
+	if len(blk) > 0 {
+		rec, s.tsBuf, s.vsBuf = appendBlockEntry(rec, blk, s.walGen, s.tsBuf, s.vsBuf)
+	}
+	clear(blk) // the samples are the caller's
+	s.blk = blk[:0]
+	for i := range items {
 		if len(items[i].hists) > 0 {
 			rec = appendHistogramsEntry(rec, series[i].ref, items[i].hists)
 		}
-		stored += len(items[i].samples) + len(items[i].hists)
 	}
 	// The usage counter changes in the record that stores the samples:
 	// see usage.go.
@@ -670,8 +707,14 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 	usage := [1]UsageDelta{{Name: s.ingestUsageNameLocked(ctx), Kind: UsageSum, Value: uint64(stored)}}
 	rec = appendUsageEntry(rec, ti.id, day, usage[:])
 	s.rec = rec
+	var compressed bool
+	if s.zrec, compressed = compressRecord(s.zenc, s.zrec, rec); compressed {
+		rec = s.zrec
+	}
 	pos, err := s.wal.Append(rec)
 	if err != nil {
+		// The bases this record set were never logged.
+		s.walGen++
 		s.appendMu.Unlock()
 		err = fmt.Errorf("append to wal of shard %d: %w", s.id, err)
 		s.walFailed(err)
@@ -792,6 +835,7 @@ func (s *shard) close() error {
 	if err := s.closePebble(); err != nil {
 		errs = append(errs, fmt.Errorf("close pebble: %w", err))
 	}
+	s.zenc.Close()
 	return errors.Join(errs...)
 }
 

@@ -288,7 +288,10 @@ func (w *WAL) Append(rec []byte) (Pos, error) {
 		return Pos{}, errors.New("wal: Append before Replay")
 	}
 	size := int64(headerLen + len(rec))
-	if w.mu.off > 0 && w.mu.off+size > w.opts.SegmentSize {
+	// NB: a record that crosses the segment size still goes into the
+	// segment, and the next one starts a new segment: so Next can tell
+	// where a record will land before it is encoded.
+	if w.mu.off >= w.opts.SegmentSize {
 		w.rotateLocked()
 	}
 	var h [headerLen]byte
@@ -328,6 +331,25 @@ func (w *WAL) Rotate() (int, error) {
 		}
 	}
 	return w.mu.seg, nil
+}
+
+// Next returns the segment the next Append writes to, first starting a
+// new one when the current segment has reached the segment size (Append
+// rotates only then, and Rotate). A writer whose records depend on earlier
+// records of their segment (storage's sample prediction: every segment
+// must replay on its own once older ones are truncated) calls Next and
+// then Append under the lock that orders its appends and rotations.
+func (w *WAL) Next() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.mu.closed && w.mu.written.Segment != 0 && w.mu.off >= w.opts.SegmentSize {
+		w.rotateLocked()
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	return w.mu.seg
 }
 
 // Segment returns the segment Append writes to.

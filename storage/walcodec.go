@@ -1,0 +1,337 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/bits"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// The log's sample encoding (issue 18). A write's float samples go into one
+// block entry, in columns (refs, counts, timestamps, values) so that zstd
+// finds the repeats, and each sample is predicted from the previous sample
+// of its series logged in the same WAL segment: its timestamp by the
+// previous interval (so a steady scrape costs one zero byte), its value by
+// the previous value as a decimal delta (counters and integer gauges cost
+// a byte or two, a constant one zero byte) or else by XOR. Prediction
+// never reaches into an earlier segment, so every segment replays on its
+// own once older ones are truncated; a record's bytes are framed and
+// checksummed as before, after compression.
+
+// walPred is the last sample of a series logged in the current segment: the
+// base of the next one's prediction. The writer keeps one per series
+// (memSeries.walPred, guarded by the shard's appendMu), valid only while
+// gen is the shard's walGen; replay keeps one per ref, cleared at each
+// segment.
+type walPred struct {
+	gen   uint64
+	t, dt int64
+	v     float64
+}
+
+// blockSeries is one series of a block entry, in write order; a series may
+// appear more than once, and prediction runs through its appearances.
+type blockSeries struct {
+	ref     uint64
+	samples []Sample
+	pred    *walPred
+}
+
+// minCompress is the size under which a record is not compressed: zstd's
+// frame costs more than it saves there.
+const minCompress = 256
+
+// appendBlockEntry appends the block entry of ss, predicting each series
+// from its pred when pred.gen is gen and updating pred (and setting its gen)
+// to the series' last sample:
+//
+//	0x07 uvarint(k)                         series
+//	     k × varint(ref - previous ref)     (the first from 0)
+//	     k × uvarint(n<<1 | predicted)      samples of the series; 1 when the
+//	                                        series' previous sample in the
+//	                                        segment is the base
+//	     varint(tbase)                      the block's first timestamp
+//	     uvarint(len) timestamps            per sample varint(t - (t' + dt'))
+//	     values                             per sample, see appendValue
+//
+// where t' and dt' are the series' previous timestamp and interval: for a
+// series not predicted, t' = tbase, dt' = 0, and its first interval counts
+// as 0; its previous value is 0.
+func appendBlockEntry(dst []byte, ss []blockSeries, gen uint64, ts, vs []byte) (out, tsBuf, vsBuf []byte) {
+	dst = append(dst, entryBlock)
+	dst = binary.AppendUvarint(dst, uint64(len(ss)))
+	prev := uint64(0)
+	for _, s := range ss {
+		dst = binary.AppendVarint(dst, int64(s.ref-prev))
+		prev = s.ref
+	}
+	var tbase int64
+	for _, s := range ss {
+		if len(s.samples) > 0 {
+			tbase = s.samples[0].T
+			break
+		}
+	}
+	ts, vs = ts[:0], vs[:0]
+	for _, s := range ss {
+		p := s.pred
+		predicted := p.gen == gen
+		flag := uint64(0)
+		if predicted {
+			flag = 1
+		} else {
+			*p = walPred{gen: gen, t: tbase}
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(s.samples))<<1|flag)
+		for i, smp := range s.samples {
+			ts = binary.AppendVarint(ts, smp.T-(p.t+p.dt))
+			vs = appendValue(vs, p.v, smp.V)
+			if i == 0 && !predicted {
+				p.dt = 0
+			} else {
+				p.dt = smp.T - p.t
+			}
+			p.t, p.v = smp.T, smp.V
+		}
+	}
+	dst = binary.AppendVarint(dst, tbase)
+	dst = binary.AppendUvarint(dst, uint64(len(ts)))
+	dst = append(dst, ts...)
+	return append(dst, vs...), ts, vs
+}
+
+// pow10 are the decimal scales a value delta is tried at.
+var pow10 = [...]float64{1, 10, 100, 1000, 10000}
+
+// Value modes, the low 3 bits of a value's first uvarint.
+const (
+	valSame = 0 // the previous value's bits
+	valDec  = 1 // 1..5: decimal at scale pow10[mode-1]; delta in the high bits
+	valXOR  = 7 // then uvarint(trailing zeros) uvarint(xor >> trailing zeros)
+)
+
+// decimal returns m with v == m / 10^e exactly (bit for bit), when there
+// is one below 2^53.
+func decimal(v float64, e int) (int64, bool) {
+	m := math.Round(v * pow10[e])
+	if !(math.Abs(m) < 1<<53) {
+		return 0, false
+	}
+	mi := int64(m)
+	return mi, math.Float64bits(float64(mi)/pow10[e]) == math.Float64bits(v)
+}
+
+// appendValue appends v predicted from prev:
+//
+//	uvarint(0)                                v has prev's bits
+//	uvarint(zigzag(m - m')<<3 | e+1)          v = m/10^e, prev = m'/10^e exactly, e in 0..4
+//	uvarint(7) uvarint(tz) uvarint(x >> tz)   otherwise: x = bits(v) ^ bits(prev), tz its trailing zeros
+func appendValue(dst []byte, prev, v float64) []byte {
+	pb, vb := math.Float64bits(prev), math.Float64bits(v)
+	if pb == vb {
+		return append(dst, valSame)
+	}
+	for e := range pow10 {
+		m, ok := decimal(v, e)
+		if !ok {
+			continue
+		}
+		pm, ok := decimal(prev, e)
+		if !ok {
+			continue
+		}
+		// |m - pm| < 2^54: the zigzag shifted by 3 fits in 64 bits.
+		d := m - pm
+		return binary.AppendUvarint(dst, uint64((d<<1)^(d>>63))<<3|uint64(valDec+e))
+	}
+	x := pb ^ vb
+	tz := bits.TrailingZeros64(x)
+	dst = append(dst, valXOR, byte(tz))
+	return binary.AppendUvarint(dst, x>>tz)
+}
+
+// readValue decodes what appendValue wrote for prev.
+func (r *recReader) value(prev float64) float64 {
+	h := r.uvarint()
+	if r.err != nil {
+		return 0
+	}
+	switch mode := h & 7; {
+	case mode == valSame:
+		if h != 0 {
+			r.corrupt("value header %#x", h)
+		}
+		return prev
+	case mode == valXOR:
+		if h != valXOR {
+			r.corrupt("value header %#x", h)
+			return 0
+		}
+		tz := r.uvarint()
+		x := r.uvarint()
+		if r.err == nil && (tz > 63 || x<<tz>>tz != x) {
+			r.corrupt("xor of %d shifted by %d", x, tz)
+		}
+		return math.Float64frombits(math.Float64bits(prev) ^ x<<tz)
+	case mode-valDec < uint64(len(pow10)):
+		e := mode - valDec
+		z := h >> 3
+		d := int64(z>>1) ^ -int64(z&1)
+		pm := math.Round(prev * pow10[e]) // exact: the writer checked
+		return float64(int64(pm)+d) / pow10[e]
+	default:
+		r.corrupt("value mode %d", mode)
+		return 0
+	}
+}
+
+func (r *recReader) corrupt(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: wal entry: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+	}
+	r.b = nil
+}
+
+// recDecoder is replay's state across records: the prediction bases of the
+// current segment and scratch buffers. Reset it at each segment.
+type recDecoder struct {
+	preds   map[uint64]*walPred
+	samples []Sample
+	raw     []byte // a decompressed record
+	refs    []uint64
+	counts  []uint64
+}
+
+func newRecDecoder() *recDecoder { return &recDecoder{preds: map[uint64]*walPred{}} }
+
+// reset forgets the prediction bases: a new segment begins.
+func (d *recDecoder) reset() { clear(d.preds) }
+
+// decodeBlock reads a block entry (after its type byte) and hands each
+// series' samples to fn; they are valid only during the call.
+func (d *recDecoder) decodeBlock(r *recReader, fn func(ref uint64, samples []Sample) error) error {
+	k := r.uvarint()
+	if k > uint64(len(r.b)) { // each series takes at least 2 bytes
+		return fmt.Errorf("%w: wal block claims %d series in %d bytes", ErrCorrupt, k, len(r.b))
+	}
+	d.refs, d.counts = d.refs[:0], d.counts[:0]
+	ref := uint64(0)
+	for range k {
+		ref += uint64(r.varint())
+		d.refs = append(d.refs, ref)
+	}
+	total := uint64(0)
+	for range k {
+		c := r.uvarint()
+		d.counts = append(d.counts, c)
+		total += c >> 1
+	}
+	tbase := r.varint()
+	tsCol := recReader{b: r.bytes(r.uvarint())}
+	if r.err != nil {
+		return r.err
+	}
+	if total > uint64(len(tsCol.b)) || total > uint64(len(r.b)) { // each takes at least a byte
+		return fmt.Errorf("%w: wal block claims %d samples in %d bytes", ErrCorrupt, total, len(r.b))
+	}
+	for i, ref := range d.refs {
+		n, predicted := d.counts[i]>>1, d.counts[i]&1 == 1
+		p := d.preds[ref]
+		switch {
+		case p == nil && predicted:
+			return fmt.Errorf("%w: wal block predicts series %d from a sample not in the segment", ErrCorrupt, ref)
+		case p == nil:
+			p = &walPred{}
+			d.preds[ref] = p
+		}
+		if !predicted {
+			*p = walPred{t: tbase}
+		}
+		d.samples = d.samples[:0]
+		for j := range n {
+			t := p.t + p.dt + tsCol.varint()
+			v := r.value(p.v)
+			if r.err != nil || tsCol.err != nil {
+				return fmt.Errorf("%w: wal block of %d series: %w", ErrCorrupt, k, cmpErr(r.err, tsCol.err))
+			}
+			if j == 0 && !predicted {
+				p.dt = 0
+			} else {
+				p.dt = t - p.t
+			}
+			p.t, p.v = t, v
+			d.samples = append(d.samples, Sample{T: t, V: v})
+		}
+		if err := fn(ref, d.samples); err != nil {
+			return err
+		}
+	}
+	if len(tsCol.b) > 0 {
+		return fmt.Errorf("%w: wal block has %d bytes of timestamps left", ErrCorrupt, len(tsCol.b))
+	}
+	return nil
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// compressRecord appends the zstd record of rec to dst[:0]; compressed is
+// false when that would not be smaller, and rec is then logged as it is
+// (out still returns dst's buffer, for reuse).
+func compressRecord(enc *zstd.Encoder, dst, rec []byte) (out []byte, compressed bool) {
+	if len(rec) < minCompress {
+		return dst[:0], false
+	}
+	dst = append(dst[:0], recordZstd)
+	dst = binary.AppendUvarint(dst, uint64(len(rec)))
+	dst = enc.EncodeAll(rec, dst)
+	return dst, len(dst) < len(rec)
+}
+
+// maxRecord bounds a decompressed record: a write of a few million
+// samples; a larger claim is corruption, not an allocation to attempt.
+const maxRecord = 1 << 30
+
+// decompress returns the record inside a zstd record (after its 0x80).
+func (d *recDecoder) decompress(rec []byte) ([]byte, error) {
+	n, k := binary.Uvarint(rec)
+	if k <= 0 || n > maxRecord {
+		return nil, fmt.Errorf("%w: wal zstd record of %d bytes", ErrCorrupt, n)
+	}
+	raw, err := zstdDecoder().DecodeAll(rec[k:], d.raw[:0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: wal zstd record: %v", ErrCorrupt, err)
+	}
+	d.raw = raw
+	if uint64(len(raw)) != n || (len(raw) > 0 && raw[0] == recordZstd) {
+		return nil, fmt.Errorf("%w: wal zstd record of %d bytes holds %d", ErrCorrupt, n, len(raw))
+	}
+	return raw, nil
+}
+
+// newRecordEncoder is a shard's encoder: EncodeAll only, under appendMu.
+func newRecordEncoder() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithZeroFrames(true))
+	if err != nil {
+		panic(fmt.Sprintf("BUG: zstd options: %v", err)) // constant options
+	}
+	return enc
+}
+
+// zstdDecoder is shared by every replay: DecodeAll is safe for concurrent
+// use.
+var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxRecord))
+	if err != nil {
+		panic(fmt.Sprintf("BUG: zstd options: %v", err))
+	}
+	return dec
+})
