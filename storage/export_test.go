@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -150,4 +151,31 @@ func SetTierFormat1(db *DB) error {
 		}
 	}
 	return nil
+}
+
+// appendSamplesEntry is how format 1 logged samples (entrySamples), before
+// the block entries of issue 18: replay still reads it.
+func appendSamplesEntry(dst []byte, ref uint64, samples []Sample) []byte {
+	dst = append(dst, entrySamples)
+	dst = binary.AppendUvarint(dst, ref)
+	dst = binary.AppendUvarint(dst, uint64(len(samples)))
+	prev := int64(0)
+	for i, s := range samples {
+		if i == 0 {
+			dst = binary.AppendVarint(dst, s.T)
+		} else {
+			dst = binary.AppendVarint(dst, s.T-prev)
+		}
+		prev = s.T
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.V))
+	}
+	return dst
+}
+
+// OldFormatRecord is a WAL record as format 1 wrote it: a new tenant (id
+// tenantID) with one new series (ref) and its samples.
+func OldFormatRecord(tenantID uint32, tenant string, ref uint64, lset labels.Labels, samples []Sample) []byte {
+	rec := appendTenantEntry(nil, tenantID, tenant)
+	rec = appendSeriesEntry(rec, ref, tenantID, appendLabels(nil, lset))
+	return appendSamplesEntry(rec, ref, samples)
 }

@@ -110,7 +110,7 @@ var pow10 = [...]float64{1, 10, 100, 1000, 10000}
 const (
 	valSame = 0 // the previous value's bits
 	valDec  = 1 // 1..5: decimal at scale pow10[mode-1]; delta in the high bits
-	valXOR  = 7 // then uvarint(trailing zeros) uvarint(xor >> trailing zeros)
+	valXOR  = 7 // leading and trailing zero bytes in the high bits; then the XOR's other bytes
 )
 
 // decimal returns m with v == m / 10^e exactly (bit for bit), when there
@@ -128,7 +128,8 @@ func decimal(v float64, e int) (int64, bool) {
 //
 //	uvarint(0)                                v has prev's bits
 //	uvarint(zigzag(m - m')<<3 | e+1)          v = m/10^e, prev = m'/10^e exactly, e in 0..4
-//	uvarint(7) uvarint(tz) uvarint(x >> tz)   otherwise: x = bits(v) ^ bits(prev), tz its trailing zeros
+//	uvarint((lz<<3 | tz)<<3 | 7) bytes         otherwise: x = bits(v) ^ bits(prev) without its lz
+//	                                          leading and tz trailing zero bytes, big-endian
 func appendValue(dst []byte, prev, v float64) []byte {
 	pb, vb := math.Float64bits(prev), math.Float64bits(v)
 	if pb == vb {
@@ -147,10 +148,15 @@ func appendValue(dst []byte, prev, v float64) []byte {
 		d := m - pm
 		return binary.AppendUvarint(dst, uint64((d<<1)^(d>>63))<<3|uint64(valDec+e))
 	}
+	// As Gorilla's XOR, in whole bytes: the bytes between the leading and
+	// the trailing zero bytes.
 	x := pb ^ vb
-	tz := bits.TrailingZeros64(x)
-	dst = append(dst, valXOR, byte(tz))
-	return binary.AppendUvarint(dst, x>>tz)
+	lz, tz := bits.LeadingZeros64(x)/8, bits.TrailingZeros64(x)/8
+	dst = binary.AppendUvarint(dst, uint64(lz<<3|tz)<<3|valXOR)
+	for i := 7 - lz; i >= tz; i-- {
+		dst = append(dst, byte(x>>(8*i)))
+	}
+	return dst
 }
 
 // readValue decodes what appendValue wrote for prev.
@@ -166,16 +172,16 @@ func (r *recReader) value(prev float64) float64 {
 		}
 		return prev
 	case mode == valXOR:
-		if h != valXOR {
+		lz, tz := h>>6, h>>3&7
+		if lz+tz > 7 {
 			r.corrupt("value header %#x", h)
 			return 0
 		}
-		tz := r.uvarint()
-		x := r.uvarint()
-		if r.err == nil && (tz > 63 || x<<tz>>tz != x) {
-			r.corrupt("xor of %d shifted by %d", x, tz)
+		var x uint64
+		for _, c := range r.bytes(8 - lz - tz) {
+			x = x<<8 | uint64(c)
 		}
-		return math.Float64frombits(math.Float64bits(prev) ^ x<<tz)
+		return math.Float64frombits(math.Float64bits(prev) ^ x<<(8*tz))
 	case mode-valDec < uint64(len(pow10)):
 		e := mode - valDec
 		z := h >> 3

@@ -249,3 +249,19 @@ func TestReplayAtGivesAppendPositions(t *testing.T) {
 	require.True(t, want[len(want)-1].less(pos), "positions keep growing after a restart")
 	require.NoError(t, w.Close())
 }
+
+// Next tells where the next record lands before it is encoded: Append
+// rotates only once a segment has reached the segment size, and Next
+// does it first.
+func TestNextIsWhereAppendWrites(t *testing.T) {
+	w, _ := open(t, t.TempDir(), &Options{SegmentSize: 64})
+	for i := range 40 {
+		seg := w.Next()
+		pos, err := w.Append([]byte(fmt.Sprintf("record-%02d-%s", i, make([]byte, i%7))))
+		require.NoError(t, err)
+		require.Equal(t, seg, pos.Segment, "record %d", i)
+		require.NoError(t, w.Wait(context.Background(), pos))
+	}
+	require.Greater(t, w.Segment(), 5)
+	require.NoError(t, w.Close())
+}

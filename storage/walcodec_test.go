@@ -1,0 +1,213 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// codecValues are the values a series takes in the codec tests: every
+// value mode, and values that must survive bit for bit.
+func codecValue(rng *rand.Rand, prev float64) float64 {
+	switch rng.IntN(12) {
+	case 0:
+		return prev
+	case 1:
+		return prev + float64(rng.IntN(2000)) // counter
+	case 2:
+		return math.Round(prev*100+float64(rng.IntN(1500))) / 100 // centiseconds
+	case 3:
+		return float64(4096 * rng.IntN(1<<30))
+	case 4:
+		return rng.Float64() * 1e6 // full precision
+	case 5:
+		return math.Float64frombits(0x7ff0000000000002) // stale marker
+	case 6:
+		return math.NaN()
+	case 7:
+		return math.Copysign(0, -1)
+	case 8:
+		return math.Inf(rng.IntN(2)*2 - 1)
+	case 9:
+		return float64(rng.Int64()) // beyond 2^53
+	case 10:
+		return -float64(rng.IntN(1e6)) / 1000
+	default:
+		return math.Float64frombits(rng.Uint64())
+	}
+}
+
+// TestBlockRoundTrip writes records of block entries the way shard.write
+// does (series repeated in a block, generations changing as segments and
+// failed appends do) and decodes them, compressed or not, bit for bit.
+func TestBlockRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	enc := newRecordEncoder()
+	defer enc.Close()
+	const nseries = 50
+	preds := make([]walPred, nseries)
+	last := make([]float64, nseries)
+	tnow := make([]int64, nseries)
+	gen := uint64(1)
+	dec := newRecDecoder()
+	var ts, vs, zbuf []byte
+	for rec := range 300 {
+		if rng.IntN(40) == 0 { // a new segment
+			gen++
+			dec.reset()
+		}
+		var blk []blockSeries
+		var want []blockSeries
+		for range 1 + rng.IntN(30) {
+			i := rng.IntN(nseries)
+			n := 1 + rng.IntN(3)
+			var smp []Sample
+			for range n {
+				tnow[i] += int64(rng.IntN(3)) * 15000 // steady, repeated or out of order
+				if rng.IntN(10) == 0 {
+					tnow[i] -= int64(rng.IntN(1e6))
+				}
+				last[i] = codecValue(rng, last[i])
+				smp = append(smp, Sample{T: tnow[i], V: last[i]})
+			}
+			blk = append(blk, blockSeries{ref: uint64(i) * 977, samples: smp, pred: &preds[i]})
+			want = append(want, blockSeries{ref: uint64(i) * 977, samples: smp})
+		}
+		var r []byte
+		r, ts, vs = appendBlockEntry(nil, blk, gen, ts, vs)
+		r = appendUsageEntry(r, 1, 2, []UsageDelta{{Name: "x", Value: 3}})
+		var compressed bool
+		if zbuf, compressed = compressRecord(enc, zbuf, r); compressed {
+			r = zbuf
+		}
+		if rng.IntN(50) == 0 { // an append that failed: nothing logged
+			gen++
+			continue
+		}
+		var got []blockSeries
+		err := decodeRecord(r, &recordVisitor{samples: func(ref uint64, s []Sample) error {
+			got = append(got, blockSeries{ref: ref, samples: append([]Sample(nil), s...)})
+			return nil
+		}}, dec)
+		require.NoError(t, err, "record %d", rec)
+		require.Len(t, got, len(want))
+		for k := range want {
+			require.Equal(t, want[k].ref, got[k].ref)
+			require.Len(t, got[k].samples, len(want[k].samples))
+			for j, s := range want[k].samples {
+				g := got[k].samples[j]
+				require.Equal(t, s.T, g.T, "record %d series %d sample %d", rec, k, j)
+				require.Equal(t, math.Float64bits(s.V), math.Float64bits(g.V), "record %d series %d sample %d: %v != %v", rec, k, j, s.V, g.V)
+			}
+		}
+	}
+}
+
+func TestValueEncoding(t *testing.T) {
+	f := func(prev, v float64, size int) {
+		t.Helper()
+		b := appendValue(nil, prev, v)
+		require.Len(t, b, size, "%v after %v", v, prev)
+		r := recReader{b: b}
+		got := r.value(prev)
+		require.NoError(t, r.err)
+		require.Empty(t, r.b)
+		require.Equal(t, math.Float64bits(v), math.Float64bits(got), "%v after %v", v, prev)
+	}
+	f(42, 42, 1)
+	f(1e9, 1e9+1000, 2)       // counter
+	f(123.45, 123.6, 2)       // centiseconds
+	f(0, 0.1, 1)              // decimal from 0
+	f(0, 8192, 3)             // 4 KiB pages
+	f(0, math.Pi, 9)          // XOR: all 8 bytes
+	f(math.Pi, math.NaN(), 9) // XOR
+	f(0, math.Copysign(0, -1), 2)
+	f(1, math.Inf(1), 2)
+	f(0, 1<<60, 3) // XOR: beyond 2^53
+}
+
+// decodeErr decodes rec from a fresh decoder.
+func decodeErr(rec []byte) error {
+	return decodeRecord(rec, &recordVisitor{
+		tenant:  func(uint32, string) error { return nil },
+		series:  func(uint64, uint32, []byte) error { return nil },
+		samples: func(uint64, []Sample) error { return nil },
+		delete:  func(uint64, int64, int64) error { return nil },
+		usage:   func(uint32, int32, []UsageDelta) error { return nil },
+	}, newRecDecoder())
+}
+
+// A damaged record is ErrCorrupt (the WAL's checksum catches most damage
+// first; this is what gets past it, or a bug), never a panic.
+func TestBlockCorruptDetected(t *testing.T) {
+	var preds [3]walPred
+	blk := []blockSeries{
+		{ref: 5, samples: []Sample{{T: 1000, V: 1}, {T: 2000, V: 2.5}}, pred: &preds[0]},
+		{ref: 9, samples: []Sample{{T: 1500, V: math.Pi}}, pred: &preds[1]},
+		{ref: 5, samples: []Sample{{T: 3000, V: 4}}, pred: &preds[0]},
+	}
+	rec, _, _ := appendBlockEntry(nil, blk, 1, nil, nil)
+	require.NoError(t, decodeErr(rec))
+	for cut := 1; cut < len(rec); cut++ {
+		require.ErrorIs(t, decodeErr(rec[:cut]), ErrCorrupt, "cut at %d", cut)
+	}
+	// A block predicted from a sample the segment does not hold: its base
+	// was in a truncated segment, or a skipped record.
+	next, _, _ := appendBlockEntry(nil, blk[:1], 1, nil, nil)
+	err := decodeErr(next)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "not in the segment")
+
+	// A zstd record whose length or frame is wrong.
+	enc := newRecordEncoder()
+	defer enc.Close()
+	big := append([]byte(nil), rec...)
+	for len(big) < 2*minCompress {
+		big = append(big, rec...) // the same block again: predicted this time
+	}
+	z, ok := compressRecord(enc, nil, big)
+	require.True(t, ok)
+	zb := append([]byte(nil), z...)
+	require.NoError(t, decodeRecord(zb, &recordVisitor{samples: func(uint64, []Sample) error { return nil }}, newRecDecoder()))
+	wrongLen := append([]byte{recordZstd}, binary.AppendUvarint(nil, uint64(len(big)+1))...)
+	wrongLen = append(wrongLen, zb[1+len(binary.AppendUvarint(nil, uint64(len(big)))):]...)
+	require.ErrorIs(t, decodeErr(wrongLen), ErrCorrupt)
+	require.ErrorIs(t, decodeErr(zb[:len(zb)-3]), ErrCorrupt)
+	require.ErrorIs(t, decodeErr([]byte{recordZstd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}), ErrCorrupt)
+
+	// Random damage: any error is ErrCorrupt, and nothing panics.
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		src := rec
+		if rng.IntN(2) == 0 {
+			src = zb
+		}
+		bad := append([]byte(nil), src...)
+		for range 1 + rng.IntN(3) {
+			bad[rng.IntN(len(bad))] = byte(rng.Uint32())
+		}
+		if err := decodeErr(bad); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%x: %v", bad, err)
+		}
+	}
+}
+
+// FuzzBlockDecode: no input panics the decoder or makes it allocate
+// without bound.
+func FuzzBlockDecode(f *testing.F) {
+	var preds [2]walPred
+	rec, _, _ := appendBlockEntry(nil, []blockSeries{
+		{ref: 1, samples: []Sample{{T: 1, V: 1}, {T: 2, V: 0.5}}, pred: &preds[0]},
+		{ref: 2, samples: []Sample{{T: 3, V: math.NaN()}}, pred: &preds[1]},
+	}, 1, nil, nil)
+	f.Add(rec)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := decodeErr(b); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatal(err)
+		}
+	})
+}
