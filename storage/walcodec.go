@@ -30,6 +30,7 @@ type walPred struct {
 	gen   uint64
 	t, dt int64
 	v     float64
+	scale uint8 // the writer's: see appendValue
 }
 
 // blockSeries is one series of a block entry, in write order; a series may
@@ -88,7 +89,7 @@ func appendBlockEntry(dst []byte, ss []blockSeries, gen uint64, ts, vs []byte) (
 		dst = binary.AppendUvarint(dst, uint64(len(s.samples))<<1|flag)
 		for i, smp := range s.samples {
 			ts = binary.AppendVarint(ts, smp.T-(p.t+p.dt))
-			vs = appendValue(vs, p.v, smp.V)
+			vs = appendValue(vs, p.v, smp.V, &p.scale)
 			if i == 0 && !predicted {
 				p.dt = 0
 			} else {
@@ -116,6 +117,13 @@ const (
 // decimal returns m with v == m / 10^e exactly (bit for bit), when there
 // is one below 2^53.
 func decimal(v float64, e int) (int64, bool) {
+	if e == 0 { // the common case, without a division
+		if !(math.Abs(v) < 1<<53) {
+			return 0, false
+		}
+		m := int64(v)
+		return m, math.Float64bits(float64(m)) == math.Float64bits(v)
+	}
 	m := math.Round(v * pow10[e])
 	if !(math.Abs(m) < 1<<53) {
 		return 0, false
@@ -130,12 +138,21 @@ func decimal(v float64, e int) (int64, bool) {
 //	uvarint(zigzag(m - m')<<3 | e+1)          v = m/10^e, prev = m'/10^e exactly, e in 0..4
 //	uvarint((lz<<3 | tz)<<3 | 7) bytes         otherwise: x = bits(v) ^ bits(prev) without its lz
 //	                                          leading and tz trailing zero bytes, big-endian
-func appendValue(dst []byte, prev, v float64) []byte {
+//
+// The scale of the last decimal delta is in *scale, tried first next time:
+// a series keeps its precision.
+func appendValue(dst []byte, prev, v float64, scale *uint8) []byte {
 	pb, vb := math.Float64bits(prev), math.Float64bits(v)
 	if pb == vb {
 		return append(dst, valSame)
 	}
-	for e := range pow10 {
+	for k := -1; k < len(pow10); k++ {
+		e := k
+		if k < 0 {
+			e = int(*scale)
+		} else if k == int(*scale) {
+			continue
+		}
 		m, ok := decimal(v, e)
 		if !ok {
 			continue
@@ -146,6 +163,7 @@ func appendValue(dst []byte, prev, v float64) []byte {
 		}
 		// |m - pm| < 2^54: the zigzag shifted by 3 fits in 64 bits.
 		d := m - pm
+		*scale = uint8(e)
 		return binary.AppendUvarint(dst, uint64((d<<1)^(d>>63))<<3|uint64(valDec+e))
 	}
 	// As Gorilla's XOR, in whole bytes: the bytes between the leading and

@@ -110,7 +110,8 @@ func TestBlockRoundTrip(t *testing.T) {
 func TestValueEncoding(t *testing.T) {
 	f := func(prev, v float64, size int) {
 		t.Helper()
-		b := appendValue(nil, prev, v)
+		var scale uint8
+		b := appendValue(nil, prev, v, &scale)
 		require.Len(t, b, size, "%v after %v", v, prev)
 		r := recReader{b: b}
 		got := r.value(prev)
