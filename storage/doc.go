@@ -47,6 +47,12 @@
 // takes from a memtable is still in our WAL. On start-up the index is
 // rebuilt from Pebble and the WAL is replayed on top.
 //
+// The log stays small while heads fill (walcodec.go): a write's samples
+// are one record entry in columns, each predicted from its series'
+// previous sample in the same segment (timestamp by interval, value by
+// decimal delta or XOR), and the record is zstd-compressed; about 1.2
+// bytes per sample on node-exporter-like data instead of 16.
+//
 // Remote-write series arrive with a Key (their raw label bytes): a series
 // seen before is found by a 128-bit hash of its key without decoding or
 // validating its labels again.
