@@ -547,11 +547,14 @@ func (s *shard) replay() (int, error) {
 		}
 		err := decodeRecord(rec, v, dec)
 		if errors.Is(err, ErrCorrupt) {
-			// NB: later samples of this segment predicted from this
-			// record's decode wrongly, or fail as corrupt too. A record
-			// that passes its checksum and does not decode was written
-			// by a newer binary, or by a bug.
-			s.log.Warn("skipping undecodable wal record", "err", err)
+			// NB: a record that passes its checksum and does not decode
+			// was written by a newer binary, or by a bug. The samples it
+			// held are unknown, so no later sample of the segment may be
+			// predicted from what the decoder holds: forgetting it makes
+			// every later record that needs a base fail as corrupt and be
+			// skipped too (said in the log), never decode to wrong values.
+			s.log.Warn("skipping undecodable wal record; later records of its segment that are predicted from earlier samples are skipped too", "segment", end.Segment, "err", err)
+			dec.reset()
 			return nil
 		}
 		return err
