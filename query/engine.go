@@ -569,12 +569,29 @@ func (ev *evaluator) eval(e metricsql.Expr) Matrix {
 	case *metricsql.AggrFuncExpr:
 		m := ev.aggregate(e)
 		if e.Limit > 0 && len(m) > e.Limit {
-			// MetricsQL's `limit N`: at most N groups. VictoriaMetrics
-			// keeps the first it meets, in no promised order; these are
-			// the first by their labels, so an answer does not change
-			// from one run to the next.
-			slices.SortFunc(m, func(a, b Series) int { return labels.Compare(a.Metric, b.Metric) })
-			m = m[:e.Limit]
+			// MetricsQL's `limit N`: at most N groups, with all the
+			// series each makes (topk, quantiles, histogram make
+			// several). VictoriaMetrics keeps the first it meets, in no
+			// promised order; these are the first by their labels, so
+			// an answer does not change from one run to the next.
+			without := strings.EqualFold(e.Modifier.Op, "without")
+			key := func(s Series) labels.Labels { return groupLabels(s.Metric, e.Modifier.Args, without) }
+			slices.SortFunc(m, func(a, b Series) int {
+				if c := labels.Compare(key(a), key(b)); c != 0 {
+					return c
+				}
+				return labels.Compare(a.Metric, b.Metric)
+			})
+			groups, n := 0, 0
+			for i := range m {
+				if i == 0 || !labels.Equal(key(m[i]), key(m[i-1])) {
+					if groups++; groups > e.Limit {
+						break
+					}
+				}
+				n++
+			}
+			m = m[:n]
 		}
 		return m
 	case *metricsql.BinaryOpExpr:

@@ -91,6 +91,16 @@ var experimentalFuncs = map[string]bool{
 // experimental, less MetricsQL's limitk.
 var experimentalAggrs = map[string]bool{"limit_ratio": true}
 
+// vmHistogramQuantiles says whether fe is MetricsQL's
+// histogram_quantiles("phi", q1, …, buckets), which needs no feature.
+func vmHistogramQuantiles(fe *metricsql.FuncExpr) bool {
+	if fe.Name != "histogram_quantiles" || len(fe.Args) == 0 {
+		return false
+	}
+	_, ok := fe.Args[0].(*metricsql.StringExpr)
+	return ok
+}
+
 // checkFeatures refuses a query that uses an experimental feature fs does
 // not enable, with the error Prometheus gives. NB: MetricsQL's limitk,
 // sort_by_label(_desc) and mad_over_time are answered either way.
@@ -103,7 +113,7 @@ func checkFeatures(q string, e metricsql.Expr, fs Features) error {
 			}
 			switch x := x.(type) {
 			case *metricsql.FuncExpr:
-				if experimentalFuncs[x.Name] {
+				if experimentalFuncs[x.Name] && !vmHistogramQuantiles(x) {
 					msg = fmt.Sprintf("function %q is not enabled", x.Name)
 				}
 			case *metricsql.AggrFuncExpr:

@@ -599,17 +599,29 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 			return out
 		}, ev.eval(fe.Args[0]))
 	case "histogram_fraction":
+		if m, ok := ev.callVMBuckets(fe); ok {
+			return m // VictoriaMetrics's, in a MetricsQL-only query
+		}
 		ev.wantArgs(fe, 3)
 		return ev.histogramFraction(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]), ev.eval(fe.Args[2]))
 	case "info":
 		return ev.infoFunc(fe)
 	case "histogram_quantiles":
+		if m, ok := ev.callVMBuckets(fe); ok {
+			return m // MetricsQL's histogram_quantiles("phi", q1, …, buckets)
+		}
 		return ev.histogramQuantiles(fe)
 	case "histogram_quantile":
 		ev.wantArgs(fe, 2)
 		return ev.histogramQuantile(ev.eval(fe.Args[0]), ev.eval(fe.Args[1]))
 	}
 	if m, ok := ev.callMetricsQL(fe); ok {
+		return m
+	}
+	if m, ok := ev.callVMBuckets(fe); ok {
+		return m
+	}
+	if m, ok := ev.callVMValues(fe); ok {
 		return m
 	}
 	if m, ok := ev.callMetricsQLTransform(fe); ok {

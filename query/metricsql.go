@@ -268,7 +268,18 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 					}
 				}
 			case "range_avg":
-				r = avgOf(pts)
+				// VictoriaMetrics's running average, which counts the
+				// steps without a point too (a + (b-a)/(idx+1), idx the
+				// step from the first point).
+				r = pts[0].F
+				k0 := ev.stepIndex(pts[0].T)
+				for j, p := range pts[1:] {
+					idx := j + 1
+					if k := ev.stepIndex(p.T); k >= 0 && k0 >= 0 {
+						idx = k - k0
+					}
+					r += (p.F - r) / float64(idx+1)
+				}
 			case "range_sum":
 				for _, p := range pts {
 					r += p.F
@@ -287,7 +298,11 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 			ev.spend(len(np))
 			ev.addSamples(len(np) - len(pts))
 			v[i].Points, v[i].Histograms = np, nil
-			if !fe.KeepMetricNames && fe.Name != "range_first" && fe.Name != "range_last" {
+			// As VictoriaMetrics: range_avg, range_min, range_max and
+			// range_sum are its running_* functions, which drop __name__
+			// even with keep_metric_names; the others keep it.
+			switch fe.Name {
+			case "range_avg", "range_min", "range_max", "range_sum":
 				v[i].Metric = dropName(v[i].Metric)
 			}
 		}

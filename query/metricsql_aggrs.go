@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -73,7 +74,7 @@ func (ev *evaluator) aggregateMetricsQL(ae *metricsql.AggrFuncExpr) (Matrix, boo
 		rank = vmRangeRank[strings.TrimPrefix(name, "bottomk_")]
 	}
 	nargs := map[string]int{"median": 1, "share": 1, "zscore": 1, "mode": 1, "sum2": 1, "geomean": 1, "distinct": 1,
-		"mad": 1, "outliers_iqr": 1, "outliers_mad": 2, "outliersk": 2}
+		"mad": 1, "outliers_iqr": 1, "outliers_mad": 2, "outliersk": 2, "any": 1, "histogram": 1}
 	want, known := nargs[name]
 	switch {
 	case rank != nil:
@@ -214,6 +215,15 @@ func (ev *evaluator) aggregateMetricsQL(ae *metricsql.AggrFuncExpr) (Matrix, boo
 				}
 			}
 			out = append(out, g.ss...)
+		case name == "any":
+			// The group's first series, its labels kept (VictoriaMetrics
+			// keeps the first it meets, in no promised order).
+			out = append(out, g.ss[0])
+		case name == "histogram":
+			// VictoriaMetrics's histogram of the group's values at every
+			// step (the `vmrange` buckets of github.com/VictoriaMetrics/
+			// metrics), as cumulative `le` buckets.
+			out = append(out, vmBucketsToLE(vmHistogramSteps(g.ls, g.ss, n))...)
 		case name == "outliers_iqr" || name == "outliers_mad":
 			lo, hi := make([]float64, n), make([]float64, n)
 			for k := range n {
@@ -249,6 +259,31 @@ func (ev *evaluator) aggregateMetricsQL(ae *metricsql.AggrFuncExpr) (Matrix, boo
 	// Account for the dense series made and dropped since densify.
 	ev.addSamples(n*len(out) - n*len(ds))
 	return ev.sparsify(out), true
+}
+
+// vmHistogramSteps counts the values of ss at every step in
+// VictoriaMetrics's `vmrange` buckets: a series labelled ls and vmrange
+// per bucket met, 0 at the steps without a value in it.
+func vmHistogramSteps(ls labels.Labels, ss []denseSeries, n int) []denseSeries {
+	var h metrics.Histogram
+	var out []denseSeries
+	index := map[string]int{}
+	for k := range n {
+		h.Reset()
+		for _, s := range ss {
+			h.Update(s.v[k])
+		}
+		h.VisitNonZeroBuckets(func(vmrange string, c uint64) {
+			i, ok := index[vmrange]
+			if !ok {
+				i = len(out)
+				index[vmrange] = i
+				out = append(out, denseSeries{ls: labels.NewBuilder(ls).Set("vmrange", vmrange).Labels(), v: make([]float64, n)})
+			}
+			out[i].v[k] = float64(c)
+		})
+	}
+	return out
 }
 
 // vmAggrColumn aggregates the values of a group at one step into one.

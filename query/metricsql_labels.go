@@ -2,9 +2,11 @@ package query
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -88,6 +90,30 @@ func (ev *evaluator) callVMLabels(fe *metricsql.FuncExpr) (Matrix, bool) {
 			stringArg(ev, fe, i)
 		}
 		return ev.eval(fe.Args[0]), true
+	case "label_graphite_group":
+		// label_graphite_group(q, n1, n2, …): __name__ becomes its
+		// dot-separated parts n1, n2, … joined by dots (a part out of
+		// range is empty).
+		if len(fe.Args) < 2 {
+			ev.fail(badData("unexpected number of args: %d; want at least 2 args", len(fe.Args)))
+		}
+		var ids []int
+		for i := 1; i < len(fe.Args); i++ {
+			ids = append(ids, int(scalarAt(ev.eval(fe.Args[i]), 0)))
+		}
+		return ev.relabelSeries(ev.eval(fe.Args[0]), func(b *labels.Builder, ls labels.Labels) {
+			parts := strings.Split(ls.Get(model.MetricNameLabel), ".")
+			var sb strings.Builder
+			for j, id := range ids {
+				if id >= 0 && id < len(parts) {
+					sb.WriteString(parts[id])
+				}
+				if j < len(ids)-1 {
+					sb.WriteByte('.')
+				}
+			}
+			b.Set(model.MetricNameLabel, sb.String())
+		}), true
 	case "timezone_offset":
 		// The offset from UTC, in seconds, of the named time zone at
 		// every step.

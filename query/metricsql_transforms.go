@@ -2,7 +2,9 @@ package query
 
 import (
 	"math"
+	"math/rand"
 	"sort"
+	"time"
 
 	"github.com/VictoriaMetrics/metricsql"
 	"github.com/prometheus/prometheus/model/labels"
@@ -352,4 +354,59 @@ func (ev *evaluator) callMetricsQLTransform(fe *metricsql.FuncExpr) (Matrix, boo
 		}
 	}
 	return ev.sparsify(ds), true
+}
+
+// callVMValues evaluates bitmap_and, bitmap_or, bitmap_xor, now, rand,
+// rand_normal and rand_exponential as VictoriaMetrics does; ok is false
+// for any other name.
+func (ev *evaluator) callVMValues(fe *metricsql.FuncExpr) (Matrix, bool) {
+	switch fe.Name {
+	case "bitmap_and", "bitmap_or", "bitmap_xor":
+		// The values and the mask as unsigned integers; __name__ is
+		// dropped unless keep_metric_names.
+		ev.wantArgs(fe, 2)
+		op := map[string]func(a, b uint64) uint64{
+			"bitmap_and": func(a, b uint64) uint64 { return a & b },
+			"bitmap_or":  func(a, b uint64) uint64 { return a | b },
+			"bitmap_xor": func(a, b uint64) uint64 { return a ^ b },
+		}[fe.Name]
+		mask := ev.scalarSteps(ev.eval(fe.Args[1]))
+		return ev.vmDense(ev.eval(fe.Args[0]), func(ds []denseSeries) []denseSeries {
+			for i := range ds {
+				for k, v := range ds[i].v {
+					if w := mask[k]; !math.IsNaN(v) && !math.IsNaN(w) {
+						ds[i].v[k] = float64(op(uint64(v), uint64(w)))
+					} else {
+						ds[i].v[k] = math.NaN()
+					}
+				}
+				if !fe.KeepMetricNames {
+					ds[i].ls = dropName(ds[i].ls)
+				}
+			}
+			return ds
+		}), true
+	case "now":
+		// The time the query is evaluated, in seconds, at every step.
+		ev.wantArgs(fe, 0)
+		return ev.constant(float64(time.Now().UnixNano()) / 1e9), true
+	case "rand", "rand_normal", "rand_exponential":
+		// A number at every step from a generator seeded by the argument,
+		// or by the clock.
+		if len(fe.Args) > 1 {
+			ev.fail(badData("unexpected number of args; got %d; want 0 or 1", len(fe.Args)))
+		}
+		seed := time.Now().UnixNano()
+		if len(fe.Args) == 1 {
+			seed = int64(scalarAt(ev.eval(fe.Args[0]), 0))
+		}
+		r := rand.New(rand.NewSource(seed))
+		next := map[string]func() float64{"rand": r.Float64, "rand_normal": r.NormFloat64, "rand_exponential": r.ExpFloat64}[fe.Name]
+		m := ev.constant(0)
+		for k := range m[0].Points {
+			m[0].Points[k].F = next()
+		}
+		return m, true
+	}
+	return nil, false
 }

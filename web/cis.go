@@ -20,31 +20,9 @@ func (h *incidents) cis(r *Request, tenant string) (any, error) {
 // putCI serves POST /api/v1/cis (create) and PUT /api/v1/cis/{name}
 // (replace).
 func (h *incidents) putCI(r *Request, tenant string) (any, error) {
-	who, err := r.Who()
-	if err != nil {
-		return nil, err
-	}
-	var ci itsm.CI
-	if err := decodeStrict(r, &ci, `a CI (JSON: name, kind, selector, owner_group, impact high|medium|low, propagation, no_data, depends_on)`); err != nil {
-		return nil, err
-	}
-	create := r.Param("name") == ""
-	if !create {
-		if ci.Name == "" {
-			ci.Name = r.Param("name")
-		}
-		if ci.Name != r.Param("name") {
-			return nil, badData("the body names CI %q, the path %q", ci.Name, r.Param("name"))
-		}
-	}
-	out, err := h.m.PutCI(tenant, who, ci, create)
-	if err != nil {
-		return nil, invalid(err)
-	}
-	if create {
-		return withStatus{code: 201, data: out}, nil
-	}
-	return out, nil
+	return putSetting(r, "CI", `a CI (JSON: name, kind, selector, owner_group, impact high|medium|low, propagation, no_data, depends_on)`,
+		func(x *itsm.CI) *string { return &x.Name },
+		func(who string, x itsm.CI, create bool) (any, error) { return h.m.PutCI(tenant, who, x, create) })
 }
 
 // deleteCI serves DELETE /api/v1/cis/{name}.

@@ -31,31 +31,29 @@ func decodeStrict(r *Request, v any, what string) error {
 	return nil
 }
 
-func (h *incidents) policies(r *Request, tenant string) (any, error) {
-	return h.m.Policies(tenant), nil
-}
-
-// putPolicy serves POST /api/v1/escalation_policies (create) and PUT
-// /api/v1/escalation_policies/{name} (replace).
-func (h *incidents) putPolicy(r *Request, tenant string) (any, error) {
+// putSetting serves POST (create) and PUT …/{name} (replace) of a
+// tenant's run-time ITSM setting: the body is decoded strictly (shape
+// says what is expected), its name is the path's (or must equal it), and
+// a creation answers 201.
+func putSetting[T any](r *Request, what, shape string, name func(*T) *string, put func(who string, v T, create bool) (any, error)) (any, error) {
 	who, err := r.Who()
 	if err != nil {
 		return nil, err
 	}
-	var p itsm.EscalationPolicy
-	if err := decodeStrict(r, &p, `an escalation policy (JSON: name, cis, groups, steps [{"after":"5m","group"|"person"|"oncall":…}], repeat, repeat_after)`); err != nil {
+	var v T
+	if err := decodeStrict(r, &v, shape); err != nil {
 		return nil, err
 	}
 	create := r.Param("name") == ""
-	if !create {
-		if p.Name == "" {
-			p.Name = r.Param("name")
+	if n := name(&v); !create {
+		if *n == "" {
+			*n = r.Param("name")
 		}
-		if p.Name != r.Param("name") {
-			return nil, badData("the body names escalation policy %q, the path %q", p.Name, r.Param("name"))
+		if *n != r.Param("name") {
+			return nil, badData("the body names %s %q, the path %q", what, *n, r.Param("name"))
 		}
 	}
-	out, err := h.m.PutPolicy(tenant, who, p, create)
+	out, err := put(who, v, create)
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -63,6 +61,20 @@ func (h *incidents) putPolicy(r *Request, tenant string) (any, error) {
 		return withStatus{code: 201, data: out}, nil
 	}
 	return out, nil
+}
+
+func (h *incidents) policies(r *Request, tenant string) (any, error) {
+	return h.m.Policies(tenant), nil
+}
+
+// putPolicy serves POST /api/v1/escalation_policies (create) and PUT
+// /api/v1/escalation_policies/{name} (replace).
+func (h *incidents) putPolicy(r *Request, tenant string) (any, error) {
+	return putSetting(r, "escalation policy", `an escalation policy (JSON: name, cis, groups, steps [{"after":"5m","group"|"person"|"oncall":…}], repeat, repeat_after)`,
+		func(p *itsm.EscalationPolicy) *string { return &p.Name },
+		func(who string, p itsm.EscalationPolicy, create bool) (any, error) {
+			return h.m.PutPolicy(tenant, who, p, create)
+		})
 }
 
 // deletePolicy serves DELETE /api/v1/escalation_policies/{name}.
@@ -84,31 +96,11 @@ func (h *incidents) rotations(r *Request, tenant string) (any, error) {
 
 // putRotation serves POST /api/v1/rotations and PUT /api/v1/rotations/{name}.
 func (h *incidents) putRotation(r *Request, tenant string) (any, error) {
-	who, err := r.Who()
-	if err != nil {
-		return nil, err
-	}
-	var rot itsm.Rotation
-	if err := decodeStrict(r, &rot, `an on-call rotation (JSON: name, group, participants, handover daily|weekly, weekday, at "HH:MM", timezone, start, overrides [{"person","start","end"}])`); err != nil {
-		return nil, err
-	}
-	create := r.Param("name") == ""
-	if !create {
-		if rot.Name == "" {
-			rot.Name = r.Param("name")
-		}
-		if rot.Name != r.Param("name") {
-			return nil, badData("the body names rotation %q, the path %q", rot.Name, r.Param("name"))
-		}
-	}
-	out, err := h.m.PutRotation(tenant, who, rot, create)
-	if err != nil {
-		return nil, invalid(err)
-	}
-	if create {
-		return withStatus{code: 201, data: out}, nil
-	}
-	return out, nil
+	return putSetting(r, "rotation", `an on-call rotation (JSON: name, group, participants, handover daily|weekly, weekday, at "HH:MM", timezone, start, overrides [{"person","start","end"}])`,
+		func(x *itsm.Rotation) *string { return &x.Name },
+		func(who string, x itsm.Rotation, create bool) (any, error) {
+			return h.m.PutRotation(tenant, who, x, create)
+		})
 }
 
 // deleteRotation serves DELETE /api/v1/rotations/{name}.

@@ -24,31 +24,11 @@ func (h *incidents) reportSchedules(r *Request, tenant string) (any, error) {
 }
 
 func (h *incidents) putReportSchedule(r *Request, tenant string) (any, error) {
-	who, err := r.Who()
-	if err != nil {
-		return nil, err
-	}
-	var s itsm.ReportSchedule
-	if err := decodeStrict(r, &s, `a report schedule (JSON: name, period day|week|month, at "08:00", timezone, receivers, email_to, lang)`); err != nil {
-		return nil, err
-	}
-	create := r.Param("name") == ""
-	if !create {
-		if s.Name == "" {
-			s.Name = r.Param("name")
-		}
-		if s.Name != r.Param("name") {
-			return nil, badData("the body names report schedule %q, the path %q", s.Name, r.Param("name"))
-		}
-	}
-	out, err := h.m.PutReportSchedule(tenant, who, s, create)
-	if err != nil {
-		return nil, invalid(err)
-	}
-	if create {
-		return withStatus{code: 201, data: out}, nil
-	}
-	return out, nil
+	return putSetting(r, "report schedule", `a report schedule (JSON: name, period day|week|month, at "08:00", timezone, receivers, email_to, lang)`,
+		func(x *itsm.ReportSchedule) *string { return &x.Name },
+		func(who string, x itsm.ReportSchedule, create bool) (any, error) {
+			return h.m.PutReportSchedule(tenant, who, x, create)
+		})
 }
 
 func (h *incidents) deleteReportSchedule(r *Request, tenant string) (any, error) {

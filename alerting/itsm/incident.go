@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/alerting/alert"
 	"github.com/emsdb/tsdb/internal/errkind"
@@ -366,6 +369,34 @@ func (m *Manager) configWarnings() []string {
 	return out
 }
 
+// listMarker is a step's list marker: "- ", "* ", "1. ", "2) ".
+var listMarker = regexp.MustCompile(`^\s*(?:[-*•]|\d+[.)])\s+`)
+
+// runbookOf carries an alerting rule's runbook onto its incident, as a
+// KPI's are: the annotation runbook_url (Prometheus's convention) as
+// links.runbook, and the annotation actions, one step a line, as
+// details.suggested_actions; the first alert that has them wins.
+func runbookOf(inc *Incident, ann labels.Labels) {
+	if u := ann.Get("runbook_url"); u != "" && inc.Links["runbook"] == "" {
+		if inc.Links == nil {
+			inc.Links = map[string]string{}
+		}
+		inc.Links["runbook"] = u
+	}
+	if a := strings.TrimSpace(ann.Get("actions")); a != "" && inc.Details["suggested_actions"] == nil {
+		var steps []string
+		for _, l := range strings.Split(a, "\n") {
+			if l = strings.TrimSpace(listMarker.ReplaceAllString(l, "")); l != "" {
+				steps = append(steps, l)
+			}
+		}
+		if inc.Details == nil {
+			inc.Details = map[string]any{}
+		}
+		inc.Details["suggested_actions"] = steps
+	}
+}
+
 // warn records a configuration problem on the incident, once; the caller
 // holds m.mu.
 func (inc *Incident) warn(w string) {
@@ -630,6 +661,7 @@ func (m *Manager) fireLocked(tenant string, a *alert.Alert, at time.Time, check 
 		al = &IncidentAlert{Labels: a.Labels.Map()}
 		inc.Alerts[akey] = al
 		retitle(inc, a.Labels.Get("alertname"))
+		runbookOf(inc, a.Annotations)
 	}
 	al.State, al.Since = "firing", at
 	al.Changes = append(al.Changes, at)

@@ -339,13 +339,7 @@ func (m *Manager) OnCall(tenant, group string, t time.Time, next int) ([]Shift, 
 func (m *Manager) Rotations(tenant string) []*Rotation {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := []*Rotation{}
-	for _, r := range m.rotations.list(tenant) {
-		c := *r
-		c.History = slices.Clone(r.History)
-		out = append(out, &c)
-	}
-	return out
+	return m.rotations.copies(tenant)
 }
 
 // PutRotation creates (create) or replaces a tenant's rotation, stored

@@ -272,13 +272,7 @@ func (m *Manager) refreshEscalation(inc *Incident) {
 func (m *Manager) Policies(tenant string) []*EscalationPolicy {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := []*EscalationPolicy{}
-	for _, p := range m.policies.list(tenant) {
-		c := *p
-		c.History = slices.Clone(p.History)
-		out = append(out, &c)
-	}
-	return out
+	return m.policies.copies(tenant)
 }
 
 // PutPolicy creates (create) or replaces a tenant's escalation policy,

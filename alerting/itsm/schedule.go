@@ -550,7 +550,7 @@ func (m *Manager) ReportSchedules(tenant string) []map[string]any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := []map[string]any{}
-	for _, s := range m.reports.list(tenant) {
+	for _, s := range m.reports.copies(tenant) {
 		k := tenant + "/" + s.Name
 		from, to := s.due(m.now())
 		e := map[string]any{"schedule": s, "latest_period": map[string]time.Time{"from": from, "to": to}}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
 	"github.com/emsdb/tsdb/alerting/ruler"
@@ -169,4 +170,21 @@ func TestScheduledReport(t *testing.T) {
 	_, err = m.SendReport(context.Background(), "acme", "daily-sla")
 	require.ErrorContains(t, err, "receiver reports-hook")
 	m.Close()
+}
+
+// An alerting rule's runbook_url and actions annotations reach its
+// incident as a KPI's do: links.runbook and details.suggested_actions.
+func TestRuleRunbookOnIncident(t *testing.T) {
+	cfg := testConfig("", "")
+	cfg.Receivers = nil
+	m, err := New(cfg, st.Open(t, nil), nil, apptest.NewClock(time.Unix(1_700_000_000, 0)).Now)
+	require.NoError(t, err)
+	defer m.Close()
+	a := newAlert("CheckoutDown")
+	a.Annotations = labels.FromStrings("runbook_url", "https://wiki.example/runbooks/checkout",
+		"actions", "1. check the payment gateway\n2. fail over to the second region\n")
+	m.HandleAlert(ruler.Event{Tenant: "acme", Alert: a, From: ruler.StatePending, To: ruler.StateFiring, At: time.Unix(1_700_000_000, 0)})
+	inc := m.Incidents("acme", "", "", "", time.Time{})[0]
+	require.Equal(t, "https://wiki.example/runbooks/checkout", inc.Links["runbook"])
+	require.Equal(t, []string{"check the payment gateway", "fail over to the second region"}, inc.Details["suggested_actions"])
 }

@@ -113,6 +113,20 @@ func (s *settings[T, P]) list(tenant string) []P {
 }
 
 // get is a tenant's setting by name, its own or the config file's.
+// copies lists the settings that apply to tenant (list's order) as
+// copies, history included, that the caller may hand out after releasing
+// the Manager's lock.
+func (s *settings[T, P]) copies(tenant string) []P {
+	out := []P{}
+	for _, p := range s.list(tenant) {
+		c := P(new(T))
+		*c = *p
+		c.origin().History = slices.Clone(p.origin().History)
+		out = append(out, c)
+	}
+	return out
+}
+
 func (s *settings[T, P]) get(tenant, name string) P {
 	if p := s.byTenant[tenant][name]; p != nil {
 		return p
