@@ -353,11 +353,13 @@ func TestConsole(t *testing.T) {
 	p.screenshot("05-explore.png")
 
 	// Every other page renders without an error.
-	for _, name := range []string{"problems", "oncall", "sla", "kpis", "rules"} {
+	for _, name := range []string{"problems", "cis", "oncall", "sla", "kpis", "rules"} {
 		p.do(click(fmt.Sprintf(`a[data-nav=%q]`, name)), loaded(name))
 		require.Zero(t, p.count(`[data-testid="error"]:not(:empty)`), "%s shows an error", name)
 		p.screenshot("06-" + name + ".png")
 	}
+	// The CI tree lists the configured CI.
+	p.do(click(`a[data-nav="cis"]`), loaded("cis"), waitText(`[data-testid="ci-tree"]`, "web"))
 	// On call: who, for the owner group, and the policy that pages them.
 	p.do(click(`a[data-nav="oncall"]`), loaded("oncall"), waitText(`[data-testid="oncall-now"]`, "kim"),
 		waitText(`[data-testid="oncall-policies"]`, "web-oncall"))
