@@ -110,7 +110,7 @@ func (a *queries) exemplars(r *Request) (any, error) {
 	if !ok || len(sets) == 0 {
 		return rawJSON(`[]`), nil
 	}
-	c, cancel := context.WithTimeout(context.Background(), a.timeout)
+	c, cancel := requestContext(r, a.timeout)
 	defer cancel()
 	got, err := er.Exemplars(c, tenant, start, end, sets)
 	if err != nil {

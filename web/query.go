@@ -127,6 +127,9 @@ func (a *queries) run(r *Request, tenant string, eval func(context.Context) (*qu
 	defer release()
 	res, err := eval(ctx)
 	if err != nil {
+		if clientGone(ctx) {
+			return nil, &apiError{typ: errCanceled, err: fmt.Errorf("query canceled: %w", errClientGone)}
+		}
 		return nil, err
 	}
 	a.meter.Add(tenant, metering.Queries, 1)
@@ -183,8 +186,7 @@ func (a *queries) queryContext(r *Request) (context.Context, func(), error) {
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
 	}
-	// Not r.Ctx: a fasthttp RequestCtx outside a server cannot be a parent.
-	c, cancel := context.WithTimeout(context.Background(), timeout)
+	c, cancel := requestContext(r, timeout)
 	return c, cancel, nil
 }
 
@@ -465,8 +467,9 @@ func (a *queries) withQuerier(r *Request, needMatch bool, f func(context.Context
 	if err != nil {
 		return nil, err
 	}
-	c, cancel := context.WithTimeout(storage.WithReadOptions(context.Background(), ro), a.timeout)
+	c, cancel := requestContext(r, a.timeout)
 	defer cancel()
+	c = storage.WithReadOptions(c, ro)
 	q, err := a.r.Querier(c, p.tenant, p.start, p.end)
 	if err != nil {
 		return nil, err
@@ -585,7 +588,7 @@ func (a *queries) tsdbStatus(r *Request) (any, error) {
 			return nil, badData("invalid parameter \"limit\": cannot parse %q to a positive integer", l)
 		}
 	}
-	c, cancel := context.WithTimeout(context.Background(), a.timeout)
+	c, cancel := requestContext(r, a.timeout)
 	defer cancel()
 	q, err := a.r.Querier(c, tenant, minTime, maxTime)
 	if err != nil {

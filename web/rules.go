@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -175,7 +174,9 @@ func (h *rules) alertHistory(r *Request) (any, error) {
 		sel = fmt.Sprintf(`ALERTS_TRANSITIONS{alertname=%q}`, n)
 	}
 	q := fmt.Sprintf("%s[%dms]", sel, max(1, end.Sub(start).Milliseconds()+1))
-	res, err := h.engine.Instant(context.Background(), tenant, q, end.UnixMilli())
+	c, cancel := requestContext(r, 2*time.Minute)
+	defer cancel()
+	res, err := h.engine.Instant(c, tenant, q, end.UnixMilli())
 	if err != nil {
 		return nil, &apiError{typ: errExecution, err: err}
 	}
