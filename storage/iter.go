@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"sync"
+
 	"github.com/emsdb/tsdb/storage/chunkenc"
 )
 
@@ -141,22 +143,64 @@ func (m *mergeIter) At() (int64, float64) { return m.t, m.v }
 func (m *mergeIter) Err() error           { return m.err }
 
 // chunkListIter iterates sealed chunks that do not overlap, in time order,
-// decoding each only when reached.
+// decoding each only when reached, and of each only the samples in
+// [mint, maxt], into buffers reused from chunk to chunk.
 type chunkListIter struct {
-	chunks [][]byte
-	maxTs  []int64
-	i      int
-	cur    chunkenc.Iterator
-	err    error
+	chunks     [][]byte
+	maxTs      []int64
+	mint, maxt int64
+	i          int
+	opened     bool // ts and vs hold chunk i's window
+	ts         []int64
+	vs         []float64
+	j          int // the current sample in ts and vs
+	bufs       *windowBufs
+	err        error
+}
+
+// windowBufs are a chunkListIter's decode buffers, back in the pool once
+// it is exhausted: a query reads thousands of series one after another.
+type windowBufs struct {
+	ts []int64
+	vs []float64
+}
+
+var windowBufPool = sync.Pool{New: func() any { return &windowBufs{} }}
+
+// openFirst decodes the window of the first chunk, b, whose bytes are
+// not kept (chunks[0] is nil).
+func (it *chunkListIter) openFirst(b []byte) error {
+	it.bufs = windowBufPool.Get().(*windowBufs)
+	var err error
+	it.ts, it.vs, err = chunkenc.DecodeDenseWindow(b, it.mint, it.maxt, it.bufs.ts, it.bufs.vs)
+	if err != nil {
+		return err
+	}
+	it.i, it.opened, it.j = 0, true, -1
+	return nil
 }
 
 func (it *chunkListIter) open(i int) bool {
-	it.i = i
+	it.i, it.opened, it.j = i, false, -1
 	if i >= len(it.chunks) {
-		it.cur = nil
+		if it.bufs != nil {
+			it.bufs.ts, it.bufs.vs = it.ts[:0], it.vs[:0]
+			windowBufPool.Put(it.bufs)
+			it.bufs, it.ts, it.vs = nil, nil, nil
+		}
 		return false
 	}
-	it.cur = chunkenc.NewDenseIterator(it.chunks[i])
+	if it.bufs == nil {
+		it.bufs = windowBufPool.Get().(*windowBufs)
+		it.ts, it.vs = it.bufs.ts, it.bufs.vs
+	}
+	var err error
+	it.ts, it.vs, err = chunkenc.DecodeDenseWindow(it.chunks[i], it.mint, it.maxt, it.ts[:0], it.vs[:0])
+	if err != nil {
+		it.err = err
+		return false
+	}
+	it.opened = true
 	return true
 }
 
@@ -164,21 +208,16 @@ func (it *chunkListIter) Next() bool {
 	if it.err != nil {
 		return false
 	}
-	if it.cur == nil && !it.open(it.i) {
+	if !it.opened && !it.open(it.i) {
 		return false
 	}
-	for {
-		if it.cur.Next() {
-			return true
-		}
-		if err := it.cur.Err(); err != nil {
-			it.err = err
-			return false
-		}
+	for it.j+1 >= len(it.ts) {
 		if !it.open(it.i + 1) {
 			return false
 		}
 	}
+	it.j++
+	return true
 }
 
 func (it *chunkListIter) SeekTo(t int64) bool {
@@ -189,18 +228,19 @@ func (it *chunkListIter) SeekTo(t int64) bool {
 	for i < len(it.chunks) && it.maxTs[i] < t {
 		i++
 	}
-	if it.cur == nil || i != it.i {
+	if !it.opened || i != it.i {
 		if !it.open(i) {
 			return false
 		}
 	}
 	for {
-		if it.cur.SeekTo(t) {
-			return true
+		j := max(it.j, 0)
+		for j < len(it.ts) && it.ts[j] < t {
+			j++
 		}
-		if err := it.cur.Err(); err != nil {
-			it.err = err
-			return false
+		if j < len(it.ts) {
+			it.j = j
+			return true
 		}
 		if !it.open(it.i + 1) {
 			return false
@@ -208,7 +248,7 @@ func (it *chunkListIter) SeekTo(t int64) bool {
 	}
 }
 
-func (it *chunkListIter) At() (int64, float64) { return it.cur.At() }
+func (it *chunkListIter) At() (int64, float64) { return it.ts[it.j], it.vs[it.j] }
 func (it *chunkListIter) Err() error           { return it.err }
 
 // clampIter restricts an iterator to [mint, maxt].

@@ -364,7 +364,7 @@ func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64) (Iterator
 // diskChunks collects the sealed chunks of ms overlapping [mint, maxt].
 func (sh *shard) diskChunks(q *querier, ms *memSeries, mint, maxt int64, minDay, maxDay int32) (*chunkListIter, error) {
 	first, last := max(dayOf(mint), minDay), min(dayOf(maxt), maxDay)
-	cl := &chunkListIter{}
+	cl := &chunkListIter{mint: mint, maxt: maxt}
 	if first > last {
 		return cl, nil
 	}
@@ -399,6 +399,16 @@ func (sh *shard) diskChunks(q *querier, ms *memSeries, mint, maxt int64, minDay,
 			}
 			if cmin > maxt {
 				break
+			}
+			if len(cl.chunks) == 0 {
+				// The first chunk is decoded now, from Pebble's
+				// buffer, rather than copied and decoded later: most
+				// reads (an instant query's window, a dashboard's last
+				// hour) need just one.
+				if err := cl.openFirst(v); err != nil {
+					return nil, fmt.Errorf("%w: chunk %x: %v", ErrCorrupt, k, err)
+				}
+				v = nil
 			}
 			cl.chunks = append(cl.chunks, slices.Clone(v))
 			cl.maxTs = append(cl.maxTs, cmax)

@@ -116,3 +116,21 @@ func BenchmarkDenseIteratorWindow(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeDenseWindow is how storage reads a sealed chunk for a
+// query (issue 18): the 5-minute window at the end of the hour (an
+// instant query's), decoded into buffers reused from chunk to chunk.
+func BenchmarkDecodeDenseWindow(b *testing.B) {
+	ts, vs := nodeLike(1, rand.New(rand.NewPCG(1, 1)))
+	buf := EncodeDense(nil, ts, vs)
+	mint, maxt := ts[len(ts)-1]-300_000, ts[len(ts)-1]
+	b.ReportAllocs()
+	var dts []int64
+	var dvs []float64
+	for b.Loop() {
+		dts, dvs, _ = DecodeDenseWindow(buf, mint, maxt, dts[:0], dvs[:0])
+		if len(dts) < 19 {
+			b.Fatal("window", len(dts))
+		}
+	}
+}

@@ -16,12 +16,14 @@ var special = []float64{
 
 func roundTrip(t testing.TB, ts []int64, vs []float64) {
 	t.Helper()
-	gts, gvs, err := DecodeDense(EncodeDense(nil, ts, vs), nil, nil)
+	enc := EncodeDense(nil, ts, vs)
+	gts, gvs, err := DecodeDense(enc, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, ts, gts)
 	for i := range vs {
 		require.Equal(t, math.Float64bits(vs[i]), math.Float64bits(gvs[i]), "dense value %d", i)
 	}
+	checkWindows(t, enc, ts, vs)
 	c := NewXORChunk()
 	for i := range ts {
 		c.Append(ts[i], vs[i])
@@ -36,6 +38,44 @@ func roundTrip(t testing.TB, ts []int64, vs []float64) {
 	}
 	require.False(t, it.Next())
 	require.NoError(t, it.Err())
+}
+
+// checkWindows checks that DecodeDenseWindow gives exactly the samples
+// of [mint, maxt] for windows bounded at, just before and just after the
+// first, a middle and the last timestamp (none of them overflowing).
+func checkWindows(t testing.TB, enc []byte, ts []int64, vs []float64) {
+	t.Helper()
+	var bounds []int64
+	for _, i := range []int{0, len(ts) / 2, len(ts) - 1} {
+		for _, d := range []int64{-1, 0, 1} {
+			if b := ts[i] + d; (d < 0) == (b < ts[i]) {
+				bounds = append(bounds, b)
+			}
+		}
+	}
+	bounds = append(bounds, math.MinInt64, math.MaxInt64)
+	for _, mint := range bounds {
+		for _, maxt := range bounds {
+			var wts []int64
+			var wvs []uint64
+			for i, x := range ts {
+				if x >= mint && x <= maxt {
+					wts, wvs = append(wts, x), append(wvs, math.Float64bits(vs[i]))
+				}
+			}
+			gts, gvs, err := DecodeDenseWindow(enc, mint, maxt, []int64{7}, []float64{7})
+			require.NoError(t, err)
+			require.Equal(t, append([]int64{7}, wts...), gts, "window [%d, %d]", mint, maxt)
+			gbits := make([]uint64, 0, len(gvs))
+			for _, v := range gvs[1:] {
+				gbits = append(gbits, math.Float64bits(v))
+			}
+			require.Equal(t, len(wvs), len(gbits), "window [%d, %d]", mint, maxt)
+			if len(wvs) > 0 {
+				require.Equal(t, wvs, gbits, "window [%d, %d]", mint, maxt)
+			}
+		}
+	}
 }
 
 func TestRoundTrip(t *testing.T) {
