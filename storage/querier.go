@@ -287,6 +287,9 @@ func (ss *seriesSet) At() Series {
 
 func (ss *seriesSet) Err() error { return ss.err }
 
+// Len is how many series the set holds: a hint to size what is read.
+func (ss *seriesSet) Len() int { return len(ss.list) }
+
 // Truncated reports whether SelectHints.Limit cut the result short.
 func (ss *seriesSet) Truncated() bool { return ss.truncated }
 
