@@ -152,14 +152,23 @@ func (e *Engine) Range(ctx context.Context, tenant, q string, start, end, step i
 func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step int64) (res *Result, err error) {
 	expr, err := parseQuery(qs, step, end-start, e.opts.parseLimits())
 	if err != nil {
+		if ferr := checkExtendedSelectors(qs, e.opts.Features); ferr != nil {
+			return nil, ferr // Prometheus 3.14 says this first
+		}
 		return nil, err
 	}
 	if err := checkFeatures(qs, expr, e.opts.Features); err != nil {
 		return nil, err
 	}
+	if err := checkExtendedFuncs(expr); err != nil {
+		return nil, err
+	}
 	// A query Prometheus's parser refuses answers as VictoriaMetrics would:
 	// its rollups see the sample before their window.
 	vm := ParsePromQL(qs) != nil
+	if vm && hasRangeMods(expr) {
+		return nil, badData("the anchored and smoothed modifiers are PromQL's: a query that is not valid PromQL cannot use them")
+	}
 	if err := implicitWindows(expr, vm); err != nil {
 		return nil, err
 	}
@@ -847,6 +856,9 @@ func (ev *evaluator) refTime(k int, off int64, at *int64) int64 {
 // sample in (t - lookback, t], unless it is a stale marker. With
 // timestamps, the value is the sample's timestamp in seconds.
 func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int64, timestamps bool) Matrix {
+	if !timestamps && rangeModOf(me) == modSmoothed {
+		return ev.smoothedSelector(me, off, at)
+	}
 	if m, ok := ev.vectorFromTier(me, off, at, timestamps); ok {
 		return m
 	}
@@ -890,18 +902,23 @@ type rangeArg struct {
 	rng, off int64
 	at       *int64
 	selector bool // a matrix selector, not a subquery
+	// mod is the selector's anchored or smoothed modifier; its windows
+	// reach before further back, and after past their end, by the
+	// lookback delta (extended_selectors.go).
+	mod           rangeMod
+	before, after int64
 }
 
-// window returns the points of s in (ref - rng, ref], starting the search
-// at *lo (windows only move forward).
+// window returns the points of s in (ref - rng, ref], widened by before
+// and after, starting the search at *lo (windows only move forward).
 func (ra *rangeArg) window(pts []Point, ref int64, lo, hi *int) []Point {
-	for *lo < len(pts) && pts[*lo].T <= ref-ra.rng {
+	for *lo < len(pts) && pts[*lo].T <= ref-ra.rng-ra.before {
 		*lo++
 	}
 	if *hi < *lo {
 		*hi = *lo
 	}
-	for *hi < len(pts) && pts[*hi].T <= ref {
+	for *hi < len(pts) && pts[*hi].T <= ref+ra.after {
 		*hi++
 	}
 	return pts[*lo:*hi]
@@ -928,7 +945,13 @@ func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
 			ev.fail(badData("ranges only allowed for vector selectors"))
 		}
 		ra.selector = true
-		ra.series = ev.selectSeries(me, lo-ra.rng+1, hi, true)
+		if ra.mod = rangeModOf(me); ra.mod != modNone {
+			ra.before = ev.lookback
+			if ra.mod == modSmoothed {
+				ra.after = ev.lookback
+			}
+		}
+		ra.series = ev.selectSeries(me, lo-ra.rng-ra.before+1, hi+ra.after, true)
 		return ra
 	}
 	step := ev.subStep
@@ -977,6 +1000,16 @@ func (ev *evaluator) rangeVectorAt(re *metricsql.RollupExpr) Matrix {
 		ev.spend(1 + len(s.Points))
 		lo, hi := 0, 0
 		w := ra.window(s.Points, ref, &lo, &hi)
+		if ra.mod != modNone {
+			if s.Histograms != nil && hasHistograms(s.Histograms[lo:hi]) {
+				ev.failf("%s modifier is not supported with histograms", ra.mod)
+			}
+			if w = extendFloats(w, ref-ra.rng, ref, ra.mod == modSmoothed); len(w) > 0 {
+				ev.addSamples(len(w))
+				out = append(out, Series{Metric: s.Metric, Points: w})
+			}
+			continue
+		}
 		if len(w) > 0 {
 			ev.addSamples(len(w))
 			o := Series{Metric: s.Metric, Points: slices.Clone(w)}
