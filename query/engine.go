@@ -1227,7 +1227,13 @@ func PinAt(q string, t int64) (pinned string, ok bool, err error) {
 		}
 		return x
 	}
-	return string(pin(e).AppendString(nil)), true, nil
+	pinned = string(pin(e).AppendString(nil))
+	if promqlAliases.MatchString(q) && !strings.Contains(q, "holt_winters") {
+		// Parsed as MetricsQL's holt_winters, which keeps the metric name
+		// and is not PromQL: print PromQL's name back.
+		pinned = strings.ReplaceAll(pinned, "holt_winters(", "double_exponential_smoothing(")
+	}
+	return pinned, true, nil
 }
 
 // Selectors returns the matcher sets of every series selector in q (one
