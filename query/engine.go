@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/schema"
 
 	"github.com/emsdb/tsdb/storage"
 )
@@ -1157,11 +1158,18 @@ func scalarAt(m Matrix, k int) float64 {
 	return m[0].Points[k].F
 }
 
+// dropName drops the metric name, and the type and unit labels with it
+// (__type__, __unit__: Prometheus's type-and-unit-labels), which describe
+// the metric a function or operation no longer returns, as Prometheus 3.14
+// does whether or not its type-and-unit-labels feature is on.
 func dropName(ls labels.Labels) labels.Labels {
-	if ls.Get(model.MetricNameLabel) == "" {
-		return ls
-	}
-	return labels.NewBuilder(ls).Del(model.MetricNameLabel).Labels()
+	return ls.DropReserved(schema.IsMetadataLabel)
+}
+
+// dropOnlyName drops the metric name only, as Prometheus's histogram_count
+// and its kin do.
+func dropOnlyName(ls labels.Labels) labels.Labels {
+	return ls.DropReserved(func(n string) bool { return n == model.MetricNameLabel })
 }
 
 // timeDependent are the functions whose value depends on the evaluation

@@ -593,7 +593,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 			out := make(Vector, 0, len(a[0]))
 			for _, s := range a[0] {
 				if s.H != nil {
-					out = append(out, Sample{Metric: dropName(s.Metric), T: ts, F: f(s.H)})
+					out = append(out, Sample{Metric: dropOnlyName(s.Metric), T: ts, F: f(s.H)})
 				}
 			}
 			return out
