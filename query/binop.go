@@ -342,7 +342,8 @@ func matchLabels(ls labels.Labels, m *matching) labels.Labels {
 func resultMetric(lhs, rhs labels.Labels, op string, m *matching, returnBool, keepNames bool) labels.Labels {
 	b := labels.NewBuilder(lhs)
 	if dropsName(op, returnBool) && !keepNames {
-		b.Del(model.MetricNameLabel)
+		// The type and unit labels go with the name (see dropName).
+		b.Del(model.MetricNameLabel, model.MetricTypeLabel, model.MetricUnitLabel)
 	}
 	if m.card == cardOneToOne {
 		if m.on {

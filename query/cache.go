@@ -73,6 +73,10 @@ func cacheable(q string) bool {
 				"range_sum", "range_median", "range_quantile":
 				ok = false
 			}
+		case *metricsql.MetricExpr:
+			if rangeModOf(x) == modSmoothed {
+				ok = false // interpolates towards the next sample: reads the future
+			}
 		case *metricsql.RollupExpr:
 			if x.Offset != nil && strings.HasPrefix(string(x.Offset.AppendString(nil)), "-") {
 				ok = false // reads the future

@@ -53,6 +53,10 @@ func TestRangeCacheComputesOnlyTheTail(t *testing.T) {
 	require.False(t, cacheable(`x @ end()`))
 	require.False(t, cacheable(`x offset -5m`))
 	require.False(t, cacheable(`range_max(x)`))
+	// A smoothed selector reads past each step (issue 17); anchored does not.
+	require.False(t, cacheable(`rate(x[5m] smoothed)`))
+	require.False(t, cacheable(`x smoothed`))
+	require.True(t, cacheable(`rate(x[5m] anchored)`))
 	require.True(t, cacheable(q))
 }
 

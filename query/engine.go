@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/schema"
 
 	"github.com/emsdb/tsdb/storage"
 )
@@ -152,14 +153,23 @@ func (e *Engine) Range(ctx context.Context, tenant, q string, start, end, step i
 func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step int64) (res *Result, err error) {
 	expr, err := parseQuery(qs, step, end-start, e.opts.parseLimits())
 	if err != nil {
+		if ferr := checkExtendedSelectors(qs, e.opts.Features); ferr != nil {
+			return nil, ferr // Prometheus 3.14 says this first
+		}
 		return nil, err
 	}
 	if err := checkFeatures(qs, expr, e.opts.Features); err != nil {
 		return nil, err
 	}
+	if err := checkExtendedFuncs(expr); err != nil {
+		return nil, err
+	}
 	// A query Prometheus's parser refuses answers as VictoriaMetrics would:
 	// its rollups see the sample before their window.
 	vm := ParsePromQL(qs) != nil
+	if vm && hasRangeMods(expr) {
+		return nil, badData("the anchored and smoothed modifiers are PromQL's: a query that is not valid PromQL cannot use them")
+	}
 	if err := implicitWindows(expr, vm); err != nil {
 		return nil, err
 	}
@@ -875,6 +885,9 @@ func (ev *evaluator) refTime(k int, off int64, at *int64) int64 {
 // sample in (t - lookback, t], unless it is a stale marker. With
 // timestamps, the value is the sample's timestamp in seconds.
 func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int64, timestamps bool) Matrix {
+	if !timestamps && rangeModOf(me) == modSmoothed {
+		return ev.smoothedSelector(me, off, at)
+	}
 	if m, ok := ev.vectorFromTier(me, off, at, timestamps); ok {
 		return m
 	}
@@ -918,18 +931,23 @@ type rangeArg struct {
 	rng, off int64
 	at       *int64
 	selector bool // a matrix selector, not a subquery
+	// mod is the selector's anchored or smoothed modifier; its windows
+	// reach before further back, and after past their end, by the
+	// lookback delta (extended_selectors.go).
+	mod           rangeMod
+	before, after int64
 }
 
-// window returns the points of s in (ref - rng, ref], starting the search
-// at *lo (windows only move forward).
+// window returns the points of s in (ref - rng, ref], widened by before
+// and after, starting the search at *lo (windows only move forward).
 func (ra *rangeArg) window(pts []Point, ref int64, lo, hi *int) []Point {
-	for *lo < len(pts) && pts[*lo].T <= ref-ra.rng {
+	for *lo < len(pts) && pts[*lo].T <= ref-ra.rng-ra.before {
 		*lo++
 	}
 	if *hi < *lo {
 		*hi = *lo
 	}
-	for *hi < len(pts) && pts[*hi].T <= ref {
+	for *hi < len(pts) && pts[*hi].T <= ref+ra.after {
 		*hi++
 	}
 	return pts[*lo:*hi]
@@ -956,7 +974,13 @@ func (ev *evaluator) matrixArg(e metricsql.Expr) *rangeArg {
 			ev.fail(badData("ranges only allowed for vector selectors"))
 		}
 		ra.selector = true
-		ra.series = ev.selectSeries(me, lo-ra.rng+1, hi, true)
+		if ra.mod = rangeModOf(me); ra.mod != modNone {
+			ra.before = ev.lookback
+			if ra.mod == modSmoothed {
+				ra.after = ev.lookback
+			}
+		}
+		ra.series = ev.selectSeries(me, lo-ra.rng-ra.before+1, hi+ra.after, true)
 		return ra
 	}
 	step := ev.subStep
@@ -1005,6 +1029,16 @@ func (ev *evaluator) rangeVectorAt(re *metricsql.RollupExpr) Matrix {
 		ev.spend(1 + len(s.Points))
 		lo, hi := 0, 0
 		w := ra.window(s.Points, ref, &lo, &hi)
+		if ra.mod != modNone {
+			if s.Histograms != nil && hasHistograms(s.Histograms[lo:hi]) {
+				ev.failf("%s modifier is not supported with histograms", ra.mod)
+			}
+			if w = extendFloats(w, ref-ra.rng, ref, ra.mod == modSmoothed); len(w) > 0 {
+				ev.addSamples(len(w))
+				out = append(out, Series{Metric: s.Metric, Points: w})
+			}
+			continue
+		}
 		if len(w) > 0 {
 			ev.addSamples(len(w))
 			o := Series{Metric: s.Metric, Points: slices.Clone(w)}
@@ -1152,9 +1186,19 @@ func scalarAt(m Matrix, k int) float64 {
 	return m[0].Points[k].F
 }
 
+// dropName drops the metric name, and the type and unit labels with it
+// (__type__, __unit__: Prometheus's type-and-unit-labels), which describe
+// the metric a function or operation no longer returns, as Prometheus 3.14
+// does whether or not its type-and-unit-labels feature is on.
 func dropName(ls labels.Labels) labels.Labels {
-	// NB: not labels.NewBuilder: a builder per series was a tenth of a
-	// rate query's allocations over 16,000 series (issue 18).
+	// NB: DropReserved, not labels.NewBuilder: a builder per series was
+	// a tenth of a rate query's allocations over 16,000 series (issue 18).
+	return ls.DropReserved(schema.IsMetadataLabel)
+}
+
+// dropOnlyName drops the metric name only, as Prometheus's histogram_count
+// and its kin do.
+func dropOnlyName(ls labels.Labels) labels.Labels {
 	return ls.DropReserved(isMetricName)
 }
 
@@ -1223,7 +1267,13 @@ func PinAt(q string, t int64) (pinned string, ok bool, err error) {
 		}
 		return x
 	}
-	return string(pin(e).AppendString(nil)), true, nil
+	pinned = string(pin(e).AppendString(nil))
+	if promqlAliases.MatchString(q) && !strings.Contains(q, "holt_winters") {
+		// Parsed as MetricsQL's holt_winters, which keeps the metric name
+		// and is not PromQL: print PromQL's name back.
+		pinned = strings.ReplaceAll(pinned, "holt_winters(", "double_exponential_smoothing(")
+	}
+	return pinned, true, nil
 }
 
 // Selectors returns the matcher sets of every series selector in q (one

@@ -105,6 +105,9 @@ func vmHistogramQuantiles(fe *metricsql.FuncExpr) bool {
 // not enable, with the error Prometheus gives. NB: MetricsQL's limitk,
 // sort_by_label(_desc) and mad_over_time are answered either way.
 func checkFeatures(q string, e metricsql.Expr, fs Features) error {
+	if err := checkExtendedSelectors(q, fs); err != nil {
+		return err
+	}
 	var msg string
 	if !fs.Has(FeatureExperimentalFunctions) {
 		walk(e, func(x metricsql.Expr) {

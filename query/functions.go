@@ -593,7 +593,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 			out := make(Vector, 0, len(a[0]))
 			for _, s := range a[0] {
 				if s.H != nil {
-					out = append(out, Sample{Metric: dropName(s.Metric), T: ts, F: f(s.H)})
+					out = append(out, Sample{Metric: dropOnlyName(s.Metric), T: ts, F: f(s.H)})
 				}
 			}
 			return out
@@ -727,6 +727,20 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 			ev.spend(1 + len(w))
 			for i := range scalars {
 				sargs[i] = scalarAt(scalars[i], k)
+			}
+			if ra.mod != modNone {
+				var hs []*histogram.FloatHistogram
+				if hist {
+					hs = s.Histograms[lo:hi]
+				}
+				if p, ok := ev.extendedRange(fe.Name, def, s.Metric, w, hs, ref, ra, ev.stepTime(k), sargs); ok {
+					if slot < 0 {
+						slot = out.slot(ls)
+					}
+					ev.addSamples(1)
+					out.m[slot].add(Point{T: ev.stepTime(k), F: p.F}, p.H)
+				}
+				continue
 			}
 			if hist {
 				if p, ok := ev.rangeHist(fe.Name, def, s.Metric, w, s.Histograms[lo:hi], ref, ra.rng, ev.stepTime(k), sargs); ok {

@@ -39,8 +39,10 @@ var defaultParseLimits = parseLimits{DefaultMaxQueryLength, DefaultMaxDepth, Def
 
 // Parse parses a PromQL or MetricsQL query, after checking it against the
 // default bounds (DefaultMaxQueryLength, DefaultMaxDepth, DefaultMaxTerms).
-// PromQL 3 names metricsql spells differently are translated first, and
-// modifiers before a subquery parenthesized (rewriteModifiedSubqueries). Its
+// PromQL 3 names metricsql spells differently are translated first,
+// anchored and smoothed written as markers in their selectors
+// (rewriteExtendedSelectors), and modifiers before a subquery
+// parenthesized (rewriteModifiedSubqueries). Its
 // errors are *Error of type ErrBadData.
 func Parse(q string) (metricsql.Expr, error) {
 	return parseBounded(q, defaultParseLimits)
@@ -76,6 +78,7 @@ func parseRewritten(orig, q string, lim parseLimits) (metricsql.Expr, error) {
 		}
 		return s
 	})
+	q = rewriteExtendedSelectors(q)
 	q = rewriteModifiedSubqueries(q)
 	q = rewritePromQLOnly(q)
 	e, err := metricsql.Parse(q)

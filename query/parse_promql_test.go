@@ -34,3 +34,20 @@ func TestParsePromQLOnly(t *testing.T) {
 	f(`-x`, `-1 * x`)
 	f(`0 - x`, `0 - x`)
 }
+
+// TestPinAtKeepsPromQLNames: a pinned query keeps PromQL's meaning.
+// double_exponential_smoothing is parsed as MetricsQL's holt_winters,
+// which is not PromQL (a query with it answers as VictoriaMetrics, name
+// kept), so its name is printed back; anchored stays as its marker.
+func TestPinAtKeepsPromQLNames(t *testing.T) {
+	f := func(q, want string) {
+		t.Helper()
+		got, ok, err := PinAt(q, 8000)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, want, got)
+	}
+	f(`double_exponential_smoothing(x[1m], 0.01, 0.1)`, `double_exponential_smoothing(x[1m] @ 8, 0.01, 0.1)`)
+	f(`holt_winters(x[1m], 0.01, 0.1)`, `holt_winters(x[1m] @ 8, 0.01, 0.1)`)
+	f(`rate(x[1m] anchored)`, `rate(x{__anchored__=""}[1m] @ 8)`)
+}

@@ -361,8 +361,8 @@ func (ev *evaluator) rangeFromTier(fe *metricsql.FuncExpr, def rangeFuncDef, tf 
 		return nil, false
 	}
 	me, ok := re.Expr.(*metricsql.MetricExpr)
-	if !ok {
-		return nil, false
+	if !ok || rangeModOf(me) != modNone {
+		return nil, false // a tier has no samples to anchor or interpolate
 	}
 	rng := re.Window.Duration(ev.windowStep())
 	if rng <= 0 {

@@ -406,7 +406,11 @@ func parseLabels(s string) (labels.Labels, error) {
 			if err != nil {
 				return labels.EmptyLabels(), err
 			}
-			b.Add(ln, v)
+			if v != "" {
+				// A label with an empty value is no label (Prometheus's
+				// data model); the scripts write some (`__unit__=""`).
+				b.Add(ln, v)
+			}
 			rest = rest[len(q):]
 		}
 	}
