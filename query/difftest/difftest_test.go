@@ -34,27 +34,44 @@ func TestDifferential(t *testing.T) {
 	promBin := apptest.ReferencePrometheus(t)
 	tsdbBin := apptest.Build(t)
 	db := apptest.StartTSDB(t, tsdbBin, t.TempDir())
-	prom := apptest.StartPrometheusBinary(t, promBin, "", `
+	differential(t, promBin, db.URL(), db.URL(), nil)
+}
+
+// startPrometheus starts the reference Prometheus as the differential's
+// peer: remote-write receiver on, any sample order accepted.
+func startPrometheus(t *testing.T, promBin string) *apptest.Proc {
+	return apptest.StartPrometheusBinary(t, promBin, "", `
 global: {scrape_interval: 1h, evaluation_interval: 1m}
 storage:
   tsdb:
     out_of_order_time_window: 100y
 `, "--web.enable-remote-write-receiver", "--query.lookback-delta=5m")
+}
 
+// differential writes the generated data through writeURL and to
+// Prometheus, waits until ready says the data is readable (nil: at once;
+// it is given Prometheus's URL to compare with),
+// then compares every generated query's answers read through readURL
+// with Prometheus's.
+func differential(t *testing.T, promBin, writeURL, readURL string, ready func(end time.Time, promURL string) error) {
+	prom := startPrometheus(t, promBin)
 	end := time.Now().Truncate(time.Minute).Add(-time.Minute)
 	req := generateData(end)
 	addHistogramData(t, req, end)
 	c := &http.Client{Timeout: time.Minute}
-	for _, target := range []string{db.URL(), prom.URL()} {
+	for _, target := range []string{writeURL, prom.URL()} {
 		code, body, err := apptest.RemoteWrite(context.Background(), c, target+"/api/v1/write", req)
 		require.NoError(t, err)
 		require.Less(t, code, 300, "%s: %s", target, body)
+	}
+	if ready != nil {
+		require.NoError(t, ready(end, prom.URL()))
 	}
 
 	if q := os.Getenv("DIFFTEST_DUMP"); q != "" {
 		params := url.Values{"query": {q}, "start": {fmt.Sprint(end.Add(-time.Hour).Unix())},
 			"end": {fmt.Sprint(end.Unix())}, "step": {"45"}}
-		for _, base := range []string{db.URL(), prom.URL()} {
+		for _, base := range []string{readURL, prom.URL()} {
 			r, err := apptest.PostAPI(c, base, "/api/v1/query_range", params)
 			require.NoError(t, err)
 			t.Logf("%s:\n%s\nwarnings %q infos %q", base, r.Data.Result, r.Warnings, r.Infos)
@@ -81,11 +98,11 @@ storage:
 		for _, ts := range times {
 			params := url.Values{"query": {q}, "time": {fmt.Sprint(ts.Unix())}}
 			if annotations {
-				if msg := compareAnnotations(c, db.URL(), prom.URL(), "/api/v1/query", params); msg != "" {
+				if msg := compareAnnotations(c, readURL, prom.URL(), "/api/v1/query", params); msg != "" {
 					failures = append(failures, fmt.Sprintf("instant %s at %d: %s", q, ts.Unix(), msg))
 				}
 			}
-			if msg := compare(c, db.URL(), prom.URL(), "/api/v1/query", params); msg != "" {
+			if msg := compare(c, readURL, prom.URL(), "/api/v1/query", params); msg != "" {
 				failures = append(failures, fmt.Sprintf("instant %s at %d: %s", q, ts.Unix(), msg))
 			}
 			checked++
@@ -93,11 +110,11 @@ storage:
 		params := url.Values{"query": {q}, "start": {fmt.Sprint(end.Add(-time.Hour).Unix())},
 			"end": {fmt.Sprint(end.Unix())}, "step": {"45"}}
 		if annotations {
-			if msg := compareAnnotations(c, db.URL(), prom.URL(), "/api/v1/query_range", params); msg != "" {
+			if msg := compareAnnotations(c, readURL, prom.URL(), "/api/v1/query_range", params); msg != "" {
 				failures = append(failures, fmt.Sprintf("range %s: %s", q, msg))
 			}
 		}
-		if msg := compare(c, db.URL(), prom.URL(), "/api/v1/query_range", params); msg != "" {
+		if msg := compare(c, readURL, prom.URL(), "/api/v1/query_range", params); msg != "" {
 			failures = append(failures, fmt.Sprintf("range %s: %s", q, msg))
 		}
 		checked++
