@@ -55,6 +55,9 @@ type Registry struct {
 	// leading, when set, says whether and since when this node leads.
 	leading func() (bool, time.Time)
 	wrote   func() []int32 // the partitions it has written records of since it started
+	// cons is this node's consumer, whose partitions readiness waits
+	// for; nil in the tests' registry without Kafka.
+	cons    *Consumer
 	metrics *Metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -65,6 +68,11 @@ type Registry struct {
 		held   map[int32]bool      // this node's, from its announcements and its consumer
 		zones  map[string]*ZoneState
 		failed map[string]time.Time // node key -> until when a failed peer is avoided
+		// kafka is the outcome of the last look at Kafka (Refresh).
+		kafka kafkaSeen
+		// target is, per partition this node owns, the end offset it
+		// must write up to before it counts as caught up (Ready).
+		target map[int32]catchUp
 	}
 }
 
@@ -113,9 +121,10 @@ func NewRegistry(ctx context.Context, cfg Config, url string, c *Consumer, opts 
 	if err != nil {
 		return nil, fmt.Errorf("kafka registry: %w", err)
 	}
-	r := &Registry{cl: cl, adm: kadm.NewClient(cl), cfg: cfg, owned: c.Owned, wrote: c.Wrote, metrics: o.Metrics, log: o.Logger, now: time.Now}
+	r := &Registry{cl: cl, adm: kadm.NewClient(cl), cfg: cfg, owned: c.Owned, wrote: c.Wrote, cons: c, metrics: o.Metrics, log: o.Logger, now: time.Now}
 	r.self = NodeInfo{Zone: cfg.Zone, Node: cfg.Node, URL: url, Started: r.now().UnixMilli()}
 	r.mu.nodes, r.mu.held, r.mu.zones, r.mu.failed = map[string]NodeInfo{}, map[int32]bool{}, map[string]*ZoneState{}, map[string]time.Time{}
+	r.mu.target = map[int32]catchUp{}
 	if err := ensureRegistryTopic(ctx, r.adm, cfg); err != nil {
 		cl.Close()
 		return nil, err
@@ -279,12 +288,14 @@ func (r *Registry) Refresh(ctx context.Context) {
 	for z := range zones {
 		groups = append(groups, "tsdb-"+z)
 	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
+	began := r.now()
 	lags, err := r.adm.Lag(rctx, groups...)
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.sawKafkaLocked(began, now, lags, err)
 	for z := range zones {
 		zs := &ZoneState{Zone: z, Group: "tsdb-" + z, Owner: map[int32]string{}, Committed: map[int32]int64{}, End: map[int32]int64{}, Refreshed: now}
 		if err != nil {
