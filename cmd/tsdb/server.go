@@ -632,7 +632,7 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 	}
 	api := web.New(web.Deps{
 		Reader: s.reader, Engine: s.eng, Cluster: s.cluster, Cache: s.cache, Admin: admin, SnapshotDir: cfg.snapshotDir(),
-		Ruler: s.ruler, RuleStore: s.kv, ITSM: s.itsm, KPIs: s.kpis, ITSMHere: s.itsmHere,
+		Ruler: s.ruler, RuleStore: s.kv, ITSM: s.itsm, KPIs: s.kpis, Leader: s.toLeader, Node: s.nodeName(),
 		Ingest:       s.ingest,
 		IngestStatus: ingestStatus(s.ingested, s.db.TenantSeries, s.started),
 		Usage:        s.meter,
