@@ -70,9 +70,7 @@ func NewConsumer(cfg Config, w storage.Writer, opts *Options) (*Consumer, error)
 	c.mu.next, c.mu.owned, c.mu.wrote, c.mu.changed = map[int32]int64{}, map[int32]time.Time{}, map[int32]bool{}, make(chan struct{})
 	c.mu.announced = map[int32]bool{}
 	c.decs.New = func() any { return remotewrite.NewDecoder() }
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("tsdb-"+cfg.Node),
+	cl, err := cfg.newClient(
 		kgo.ConsumerGroup(cfg.Group()),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.InstanceID(cfg.Node), // static membership: a restarted node gets its partitions back at once

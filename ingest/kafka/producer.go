@@ -74,9 +74,7 @@ var _ storage.Writer = (*Producer)(nil)
 // within ctx.
 func NewProducer(ctx context.Context, cfg Config, opts *Options) (*Producer, error) {
 	o := opts.orDefault()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("tsdb-"+cfg.Node),
+	cl, err := cfg.newClient(
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // and idempotent, the default

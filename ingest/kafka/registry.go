@@ -108,9 +108,7 @@ const failedFor = 5 * time.Second
 // partitions it owns and has written). Run announces and reads.
 func NewRegistry(ctx context.Context, cfg Config, url string, c *Consumer, opts *Options) (*Registry, error) {
 	o := opts.orDefault()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("tsdb-"+cfg.Node),
+	cl, err := cfg.newClient(
 		kgo.DefaultProduceTopic(cfg.RegistryTopic()),
 		kgo.ConsumeTopics(cfg.RegistryTopic()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
