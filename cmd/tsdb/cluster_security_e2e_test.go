@@ -23,7 +23,8 @@ import (
 // certificate; node n3 (zone-c) with SCRAM-SHA-512. Writes through n1 are
 // answered by a strong read through n2 and n3. A wrong password, a
 // certificate Kafka does not trust and a bad config stop tsdb at start
-// with a message that says so.
+// with a message that says so. `tsdb cluster retire-node` (over SASL)
+// refuses a running node and retires a stopped one.
 func TestClusterKafkaTLSAndSASL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Kafka broker and three tsdb")
@@ -82,6 +83,31 @@ func TestClusterKafkaTLSAndSASL(t *testing.T) {
 	}
 	l.waitCompleteStrong(t, c, n2, n3)
 	t.Logf("%d samples written through n1 (SASL PLAIN), all answered by strong reads through n2 (mTLS) and n3 (SCRAM)", l.count())
+
+	// tsdb cluster retire-node, with n1's config (SASL): a running node
+	// is refused, a stopped one retired (--force: it stopped a moment
+	// ago) and gone from the other nodes' view; an unknown one is named.
+	retire := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, append([]string{"cluster", "retire-node", "--config.file", filepath.Join(dir, "n1.yml")}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := retire("zone-b.n2")
+	require.Error(t, err, out)
+	require.Contains(t, out, "it is alive or only just stopped")
+	_, body := n1.Get(t, "/api/v1/status/cluster")
+	require.Contains(t, body, `"node":"n3"`, "n1 knows n3")
+	n3.Stop(t)
+	out, err = retire("--force", "zone-c.n3")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "retired zone-c/n3")
+	t.Logf("retire-node: %s", strings.TrimSpace(out))
+	require.Eventually(t, func() bool {
+		_, body := n1.Get(t, "/api/v1/status/cluster")
+		return strings.Contains(body, `"zone-b"`) && !strings.Contains(body, `"node":"n3"`)
+	}, 20*time.Second, 100*time.Millisecond, "n1 forgets the retired node")
+	out, err = retire("zone-c.n9")
+	require.Error(t, err, out)
+	require.Contains(t, out, "zone-c.n9 is not in tsdb-samples-nodes")
 
 	// What fails at start, and says why.
 	fails := func(name, security, want string) {

@@ -428,3 +428,74 @@ func ensureSmallTopic(ctx context.Context, adm *kadm.Client, cfg Config, name st
 	}
 	return nil
 }
+
+// ErrNoSuchNode reports a node the registry topic does not hold.
+var ErrNoSuchNode = errors.New("kafka: no such node in the registry")
+
+// RetireNode removes node name (<zone>.<node> or <zone>/<node>) from the
+// registry topic for good: it writes the tombstone of its key, which
+// every node honours (docs/cluster.md). It refuses a node that announced
+// itself within the session timeout and a heartbeat (alive, or only just
+// stopped) unless force is set. It returns the node's last announcement.
+func RetireNode(ctx context.Context, cfg Config, name string, force bool, now time.Time) (NodeInfo, error) {
+	cl, err := cfg.newClient(
+		kgo.DefaultProduceTopic(cfg.RegistryTopic()),
+		kgo.ConsumeTopics(cfg.RegistryTopic()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+	if err != nil {
+		return NodeInfo{}, fmt.Errorf("kafka: %w", err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, cfg.RegistryTopic())
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return NodeInfo{}, fmt.Errorf("kafka: list end offsets of %s: %w", cfg.RegistryTopic(), err)
+	}
+	end := int64(0)
+	ends.Each(func(o kadm.ListedOffset) { end = max(end, o.Offset) })
+	nodes := map[string]NodeInfo{}
+	for next := int64(0); next < end; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return NodeInfo{}, fmt.Errorf("kafka: read %s: %w", cfg.RegistryTopic(), err)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			next = rec.Offset + 1
+			var n NodeInfo
+			if len(rec.Value) == 0 {
+				delete(nodes, string(rec.Key))
+			} else if json.Unmarshal(rec.Value, &n) == nil && n.key() == string(rec.Key) {
+				nodes[n.key()] = n
+			}
+		})
+	}
+	var n NodeInfo
+	found := false
+	for _, c := range nodes {
+		if c.Zone+"."+c.Node == name || c.key() == name {
+			n, found = c, true
+			break
+		}
+	}
+	if !found {
+		known := make([]string, 0, len(nodes))
+		for k := range nodes {
+			known = append(known, k)
+		}
+		slices.Sort(known)
+		return NodeInfo{}, fmt.Errorf("%w: %s is not in %s (its nodes: %v)", ErrNoSuchNode, name, cfg.RegistryTopic(), known)
+	}
+	r := &Registry{cfg: cfg}
+	if age := now.Sub(time.UnixMilli(n.Seen)); age < r.staleAfter() && !force {
+		return n, fmt.Errorf("kafka: node %s announced itself %v ago: it is alive or only just stopped; stop it, wait %v, or retire it with --force",
+			n.key(), age.Round(time.Millisecond), r.staleAfter().Round(time.Second))
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(n.key()), Headers: []kgo.RecordHeader{{Key: "op", Value: []byte("retire")}}}).FirstErr(); err != nil {
+		return n, fmt.Errorf("kafka: write the tombstone of %s to %s: %w", n.key(), cfg.RegistryTopic(), err)
+	}
+	return n, nil
+}
