@@ -39,6 +39,9 @@ func (rt *Router) record(c *compiled, r *Request, data any) {
 	if rt.audit == nil || c.Audit == nil {
 		return
 	}
+	if _, ok := data.(proxied); ok {
+		return // the leader that served it records it
+	}
 	e := c.Audit(r, data)
 	if e.Action == "" {
 		return

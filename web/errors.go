@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -51,6 +52,20 @@ func (e *apiError) Unwrap() error { return e.err }
 func badData(format string, args ...any) error {
 	return &apiError{typ: errBadData, err: fmt.Errorf(format, args...)}
 }
+
+// unavailable is a 503 that asks to retry in a few seconds.
+func unavailable(format string, args ...any) error {
+	return &retryLater{apiError{typ: errUnavailable, err: fmt.Errorf(format, args...)}, 2 * time.Second}
+}
+
+// retryLater is an error answered with Retry-After.
+type retryLater struct {
+	apiError
+	after time.Duration
+}
+
+func (e *retryLater) RetryAfter() time.Duration { return e.after }
+func (e *retryLater) Unwrap() error             { return &e.apiError }
 
 func notFound(format string, args ...any) error {
 	return &apiError{typ: errNotFound, err: fmt.Errorf(format, args...)}
@@ -162,6 +177,10 @@ func respondError(ctx *fasthttp.RequestCtx, err error, text bool) {
 			ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(te.RetryAfter.Seconds()))))
 		} else if len(ctx.Response.Header.Peek("Retry-After")) == 0 {
 			ctx.Response.Header.Set("Retry-After", "1") // queries are short: a second is plenty
+		}
+	case fasthttp.StatusServiceUnavailable:
+		if d := storage.RetryAfter(err); d > 0 && len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+			ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
 		}
 	case fasthttp.StatusUnauthorized:
 		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="tsdb", charset="UTF-8"`)

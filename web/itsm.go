@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -20,9 +19,6 @@ func errorsIsNotFound(err error) bool { return errors.Is(err, itsm.ErrNotFound) 
 // ticketing systems. Every handler answers 404 while ITSM is off.
 type incidents struct {
 	m *itsm.Manager // nil: ITSM is not configured
-	// here, when set, says whether this node answers for ITSM (a
-	// cluster's leader) or why not.
-	here func(ctx context.Context) error
 }
 
 // on wraps h so that it answers errITSMOff while ITSM is not configured.
@@ -30,11 +26,6 @@ func (h *incidents) on(f func(r *Request, tenant string) (any, error)) Handler {
 	return func(r *Request) (any, error) {
 		if h.m == nil {
 			return nil, errITSMOff
-		}
-		if h.here != nil {
-			if err := h.here(r.Ctx); err != nil {
-				return nil, err
-			}
 		}
 		tenant, err := r.Tenant()
 		if err != nil {

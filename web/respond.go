@@ -51,6 +51,9 @@ type (
 // says).
 func respond(ctx *fasthttp.RequestCtx, data any) {
 	switch d := data.(type) {
+	case proxied:
+		respondProxied(ctx, d)
+		return
 	case noContent:
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		return

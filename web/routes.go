@@ -57,13 +57,18 @@ type Deps struct {
 	Ruler       *ruler.Ruler
 	RuleStore   ruler.Store
 	ITSM        *itsm.Manager // nil: not configured
-	// ITSMHere, in a cluster, returns nil on the leader, which holds the
-	// incidents, and elsewhere an error wrapping storage.ErrUnavailable
-	// that names the leader: the ITSM API answers it (503). Nil: always
-	// here (a single node).
-	ITSMHere func(ctx context.Context) error
-	KPIs     *kpi.Engine // nil: not configured
-	Ingest   Ingest
+	// Leader, in a cluster, says where the leader-only APIs are served
+	// (ITSM, KPIs, the rules' and alerts' state): "" on the leader, which
+	// serves them itself, elsewhere the leader's base URL, to which the
+	// request is forwarded (method, path, query, body and headers), or
+	// an error wrapping storage.ErrUnavailable while no leader is known
+	// (503 with Retry-After). Nil: always here (a single node).
+	Leader func(ctx context.Context) (url string, err error)
+	// Node names this node in the ForwardedByHeader of the requests it
+	// forwards to the leader.
+	Node   string
+	KPIs   *kpi.Engine // nil: not configured
+	Ingest Ingest
 	// IngestStatus is the request tenant's ingest status (rates, sources).
 	IngestStatus func(tenant string) any
 	// Usage meters each tenant's usage: the API counts its queries into
@@ -162,7 +167,8 @@ func routes(d Deps) []Route {
 	}
 	adm := &admin{store: d.Admin, snapshotDir: d.SnapshotDir, cache: d.Cache, now: d.Now, log: d.Logger}
 	rl := &rules{ruler: d.Ruler, store: d.RuleStore, engine: d.Engine, now: d.Now}
-	inc := &incidents{m: d.ITSM, here: d.ITSMHere}
+	inc := &incidents{m: d.ITSM}
+	fw := newForwarder(d.Leader, d.Node)
 	kp := &kpis{e: d.KPIs}
 	in := d.Ingest
 	rw := sender(in.RemoteWrite, "remote_write", in.SenderDone)
@@ -200,8 +206,8 @@ func routes(d Deps) []Route {
 		{Method: "GET", Path: "/api/v1/status/runtimeinfo", Role: auth.Read, API: statusRuntime(d.Status)},
 
 		// Rules and alerts.
-		{Method: "GET POST", Path: "/api/v1/rules", Role: auth.Read, API: rl.on(rl.rulesList)},
-		{Method: "GET POST", Path: "/api/v1/alerts", Role: auth.Read, API: rl.on(rl.alerts)},
+		{Method: "GET POST", Path: "/api/v1/rules", Role: auth.Read, API: fw.wrap(rl.on(rl.rulesList))},
+		{Method: "GET POST", Path: "/api/v1/alerts", Role: auth.Read, API: fw.wrap(rl.on(rl.alerts))},
 		{Method: "GET", Path: "/api/v1/alerts/history", Role: auth.Read, API: rl.on(rl.alertHistory)},
 
 		// Admin.
@@ -216,41 +222,41 @@ func routes(d Deps) []Route {
 
 		// ITSM: reading needs read, acting needs operator; inbound
 		// webhooks check their receiver's own secret.
-		{Method: "GET", Path: "/api/v1/incidents", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.list)},
-		{Method: "POST", Path: "/api/v1/incidents", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.create), Audit: auditIncidentCreate},
-		{Method: "GET", Path: "/api/v1/incidents/{id}", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.get)},
-		{Method: "GET", Path: "/api/v1/incidents/{id}/report", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.report)},
-		{Method: "POST", Path: "/api/v1/incidents/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.action), Audit: auditIncidentAction},
-		{Method: "GET", Path: "/api/v1/problems", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.problems)},
-		{Method: "POST", Path: "/api/v1/problems", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.registerProblem), Audit: auditProblem},
-		{Method: "POST", Path: "/api/v1/problems/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.problemAction), Audit: auditProblem},
-		{Method: "GET", Path: "/api/v1/groups", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.groups)},
-		{Method: "POST", Path: "/api/v1/groups/{name}/members", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.addMember), Audit: auditMember(true)},
-		{Method: "DELETE", Path: "/api/v1/groups/{name}/members/{member}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.removeMember), Audit: auditMember(false)},
-		{Method: "GET", Path: "/api/v1/maintenance", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.maintenance)},
-		{Method: "POST", Path: "/api/v1/maintenance", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.createWindow), Audit: auditWindow("created")},
-		{Method: "PUT", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.changeWindow), Audit: auditWindow("changed")},
-		{Method: "DELETE", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteWindow), Audit: auditWindow("deleted")},
-		{Method: "GET", Path: "/api/v1/reports/sla", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.slaReport)},
-		{Method: "GET", Path: "/api/v1/escalation_policies", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.policies)},
-		{Method: "POST", Path: "/api/v1/escalation_policies", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putPolicy), Audit: auditSetting("policy", "create")},
-		{Method: "PUT", Path: "/api/v1/escalation_policies/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putPolicy), Audit: auditSetting("policy", "change")},
-		{Method: "DELETE", Path: "/api/v1/escalation_policies/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deletePolicy), Audit: auditSetting("policy", "delete")},
-		{Method: "GET", Path: "/api/v1/reports/schedules", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.reportSchedules)},
-		{Method: "POST", Path: "/api/v1/reports/schedules", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putReportSchedule), Audit: auditSetting("report", "create")},
-		{Method: "PUT", Path: "/api/v1/reports/schedules/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putReportSchedule), Audit: auditSetting("report", "change")},
-		{Method: "DELETE", Path: "/api/v1/reports/schedules/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteReportSchedule), Audit: auditSetting("report", "delete")},
-		{Method: "POST", Path: "/api/v1/reports/schedules/{name}/send", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.sendReport), Audit: auditSetting("report", "send")},
-		{Method: "GET", Path: "/api/v1/rotations", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.rotations)},
-		{Method: "POST", Path: "/api/v1/rotations", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putRotation), Audit: auditSetting("rotation", "create")},
-		{Method: "PUT", Path: "/api/v1/rotations/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putRotation), Audit: auditSetting("rotation", "change")},
-		{Method: "DELETE", Path: "/api/v1/rotations/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteRotation), Audit: auditSetting("rotation", "delete")},
-		{Method: "GET", Path: "/api/v1/oncall", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.onCall)},
-		{Method: "GET", Path: "/api/v1/cis", Role: auth.Read, Name: "/api/v1/itsm", API: inc.on(inc.cis)},
-		{Method: "POST", Path: "/api/v1/cis", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putCI), Audit: auditSetting("ci", "create")},
-		{Method: "PUT", Path: "/api/v1/cis/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.putCI), Audit: auditSetting("ci", "change")},
-		{Method: "DELETE", Path: "/api/v1/cis/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: inc.on(inc.deleteCI), Audit: auditSetting("ci", "delete")},
-		{Method: "POST", Path: "/api/v1/itsm/inbound/{receiver}", Role: auth.Public, Name: "/api/v1/itsm", API: inc.on(inc.inbound)},
+		{Method: "GET", Path: "/api/v1/incidents", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.list))},
+		{Method: "POST", Path: "/api/v1/incidents", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.create)), Audit: auditIncidentCreate},
+		{Method: "GET", Path: "/api/v1/incidents/{id}", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.get))},
+		{Method: "GET", Path: "/api/v1/incidents/{id}/report", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.report))},
+		{Method: "POST", Path: "/api/v1/incidents/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.action)), Audit: auditIncidentAction},
+		{Method: "GET", Path: "/api/v1/problems", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.problems))},
+		{Method: "POST", Path: "/api/v1/problems", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.registerProblem)), Audit: auditProblem},
+		{Method: "POST", Path: "/api/v1/problems/{id}/{action}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.problemAction)), Audit: auditProblem},
+		{Method: "GET", Path: "/api/v1/groups", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.groups))},
+		{Method: "POST", Path: "/api/v1/groups/{name}/members", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.addMember)), Audit: auditMember(true)},
+		{Method: "DELETE", Path: "/api/v1/groups/{name}/members/{member}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.removeMember)), Audit: auditMember(false)},
+		{Method: "GET", Path: "/api/v1/maintenance", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.maintenance))},
+		{Method: "POST", Path: "/api/v1/maintenance", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.createWindow)), Audit: auditWindow("created")},
+		{Method: "PUT", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.changeWindow)), Audit: auditWindow("changed")},
+		{Method: "DELETE", Path: "/api/v1/maintenance/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.deleteWindow)), Audit: auditWindow("deleted")},
+		{Method: "GET", Path: "/api/v1/reports/sla", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.slaReport))},
+		{Method: "GET", Path: "/api/v1/escalation_policies", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.policies))},
+		{Method: "POST", Path: "/api/v1/escalation_policies", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.putPolicy)), Audit: auditSetting("policy", "create")},
+		{Method: "PUT", Path: "/api/v1/escalation_policies/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.putPolicy)), Audit: auditSetting("policy", "change")},
+		{Method: "DELETE", Path: "/api/v1/escalation_policies/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.deletePolicy)), Audit: auditSetting("policy", "delete")},
+		{Method: "GET", Path: "/api/v1/reports/schedules", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.reportSchedules))},
+		{Method: "POST", Path: "/api/v1/reports/schedules", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.putReportSchedule)), Audit: auditSetting("report", "create")},
+		{Method: "PUT", Path: "/api/v1/reports/schedules/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.putReportSchedule)), Audit: auditSetting("report", "change")},
+		{Method: "DELETE", Path: "/api/v1/reports/schedules/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.deleteReportSchedule)), Audit: auditSetting("report", "delete")},
+		{Method: "POST", Path: "/api/v1/reports/schedules/{name}/send", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.sendReport)), Audit: auditSetting("report", "send")},
+		{Method: "GET", Path: "/api/v1/rotations", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.rotations))},
+		{Method: "POST", Path: "/api/v1/rotations", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.putRotation)), Audit: auditSetting("rotation", "create")},
+		{Method: "PUT", Path: "/api/v1/rotations/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.putRotation)), Audit: auditSetting("rotation", "change")},
+		{Method: "DELETE", Path: "/api/v1/rotations/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.deleteRotation)), Audit: auditSetting("rotation", "delete")},
+		{Method: "GET", Path: "/api/v1/oncall", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.onCall))},
+		{Method: "GET", Path: "/api/v1/cis", Role: auth.Read, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.cis))},
+		{Method: "POST", Path: "/api/v1/cis", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.putCI)), Audit: auditSetting("ci", "create")},
+		{Method: "PUT", Path: "/api/v1/cis/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.putCI)), Audit: auditSetting("ci", "change")},
+		{Method: "DELETE", Path: "/api/v1/cis/{name}", Role: auth.Operator, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.deleteCI)), Audit: auditSetting("ci", "delete")},
+		{Method: "POST", Path: "/api/v1/itsm/inbound/{receiver}", Role: auth.Public, Name: "/api/v1/itsm", API: fw.wrap(inc.on(inc.inbound))},
 
 		// The audit log of the change routes above: admin only, as it
 		// names who did what (the incident timelines show operators
@@ -258,9 +264,9 @@ func routes(d Deps) []Route {
 		{Method: "GET", Path: "/api/v1/audit", Role: auth.Admin, API: auditList(d.Audit)},
 
 		// KPIs and forecasts.
-		{Method: "GET", Path: "/api/v1/kpis", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.list)},
-		{Method: "GET", Path: "/api/v1/kpis/{name}", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.get)},
-		{Method: "GET", Path: "/api/v1/kpis/{name}/chart.svg", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.chart)},
+		{Method: "GET", Path: "/api/v1/kpis", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: fw.wrap(kp.on(kp.list))},
+		{Method: "GET", Path: "/api/v1/kpis/{name}", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: fw.wrap(kp.on(kp.get))},
+		{Method: "GET", Path: "/api/v1/kpis/{name}/chart.svg", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: fw.wrap(kp.on(kp.chart))},
 		{Method: "GET POST", Path: "/api/v1/forecast", Role: auth.Read, Shed: ShedQuery, Name: "/api/v1/kpis", API: kp.on(kp.forecast)},
 
 		// The cluster: its status, and the internal read API between

@@ -83,13 +83,13 @@ func (l *clusterLedger) count() int {
 // check compares what node p answers for the whole cluster (the read
 // path fans out to the owners) with the ledger: it returns how many
 // acknowledged samples are missing and how many samples come twice; a
-// wrong value fails the test. A read the cluster cannot answer now (503
+// wrong value fails the test. headers go with the read. A read the cluster cannot answer now (503
 // while a node restarts) counts every sample missing.
-func (l *clusterLedger) check(t *testing.T, c *http.Client, p *apptest.Proc) (missing, dup int) {
+func (l *clusterLedger) check(t *testing.T, c *http.Client, p *apptest.Proc, headers ...string) (missing, dup int) {
 	t.Helper()
 	held := map[string]map[int64]int{}
 	{
-		got, err := apptest.Export(c, p.URL(), `{__name__="cluster_e2e"}`)
+		got, err := apptest.Export(c, p.URL(), `{__name__="cluster_e2e"}`, headers...)
 		if err != nil {
 			return l.count(), 0
 		}

@@ -128,21 +128,53 @@ func (s *server) stateChanged(key string) {
 	}
 }
 
-// itsmHere says whether this node answers the ITSM API: always on a
-// single node; in a cluster only the leader, which holds the incidents.
-// A follower answers 503 naming the leader.
-func (s *server) itsmHere(ctx context.Context) error {
+// leaderRetry is the Retry-After of the leader-only APIs while no
+// leader is known.
+const leaderRetry = 5 * time.Second
+
+// toLeader says where the leader-only APIs (ITSM, KPIs, the rules' and
+// alerts' state) are served: "" here (a single node, or this node leads),
+// else the leader's advertised URL, from the registry: a follower
+// forwards them there. While no leader is known (an election under way,
+// Kafka out of reach) it returns an error the API answers with 503 and
+// Retry-After.
+func (s *server) toLeader(ctx context.Context) (string, error) {
 	if s.kc == nil || s.kc.leader == nil {
-		return nil
+		return "", nil
 	}
 	if ok, _ := s.kc.leader.Leading(); ok {
-		return nil
+		return "", nil
 	}
-	st := s.kc.leader.Status(ctx, s.kc.reg.Nodes())
-	who := st.Node
-	if who == "" {
-		who = "none yet (an election is under way)"
+	nodes := s.kc.reg.Nodes()
+	st := s.kc.leader.Status(ctx, nodes)
+	if st.Self {
+		return "", nil
 	}
-	return fmt.Errorf("%w: ITSM runs on the cluster's leader and this node (%s/%s) does not lead; the leader is %s (see /api/v1/status/cluster)",
-		storage.ErrUnavailable, s.kc.cfg.Zone, s.kc.cfg.Node, who)
+	for _, n := range nodes {
+		if st.Node != "" && n.Zone+"/"+n.Node == st.Node && n.URL != "" {
+			return n.URL, nil
+		}
+	}
+	why := "an election is under way"
+	if st.Error != "" {
+		why = st.Error
+	} else if st.Node != "" {
+		why = "the leader " + st.Node + " has announced no URL"
+	}
+	return "", &noLeaderError{fmt.Errorf("%w: this API is served by the cluster's leader and none is known now (%s); retry in %v",
+		storage.ErrUnavailable, why, leaderRetry)}
+}
+
+// noLeaderError is a leader-only API request while no leader is known.
+type noLeaderError struct{ error }
+
+func (e *noLeaderError) Unwrap() error             { return e.error }
+func (e *noLeaderError) RetryAfter() time.Duration { return leaderRetry }
+
+// nodeName names this node in a cluster (zone/node), "" on a single node.
+func (s *server) nodeName() string {
+	if s.kc == nil {
+		return ""
+	}
+	return s.kc.cfg.Zone + "/" + s.kc.cfg.Node
 }

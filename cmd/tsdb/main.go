@@ -44,6 +44,11 @@ func run(args []string) int {
 	case "backup", "restore", "import", "export":
 		fn := map[string]func([]string, io.Writer) error{"backup": backup, "restore": restore, "import": bulkImport, "export": bulkExport}[args[0]]
 		return exitCode(args[0], fn(args[1:], os.Stderr))
+	case "cluster":
+		if len(args) >= 2 && args[1] == "retire-node" {
+			return exitCode("cluster retire-node", clusterRetireNode(args[2:], os.Stdout))
+		}
+		return subUsage(args, "usage: tsdb cluster retire-node --config.file F [--force] <zone>.<node>")
 	case "auth":
 		if len(args) >= 2 && args[1] == "hash" {
 			if err := authHash(args[2:], os.Stdin, os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
@@ -108,6 +113,7 @@ commands:
   restore       restore a backup into a new data folder (--from, --data)
   export        write series to a file: JSON lines or Prometheus text (--match, --out)
   import        send a file of Prometheus text or JSON lines to a server (--file)
+  cluster retire-node  remove a node gone for good from the cluster's registry (--config.file)
   auth hash     hash a token (--token) or password (--password) read from stdin
   version   print the version
 `)

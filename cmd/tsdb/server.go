@@ -632,18 +632,27 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 	}
 	api := web.New(web.Deps{
 		Reader: s.reader, Engine: s.eng, Cluster: s.cluster, Cache: s.cache, Admin: admin, SnapshotDir: cfg.snapshotDir(),
-		Ruler: s.ruler, RuleStore: s.kv, ITSM: s.itsm, KPIs: s.kpis, ITSMHere: s.itsmHere,
+		Ruler: s.ruler, RuleStore: s.kv, ITSM: s.itsm, KPIs: s.kpis, Leader: s.toLeader, Node: s.nodeName(),
 		Ingest:       s.ingest,
 		IngestStatus: ingestStatus(s.ingested, s.db.TenantSeries, s.started),
 		Usage:        s.meter,
 		Console:      s.cons,
 		Auth:         s.authn.Load,
 		Shedding:     mem.shed,
-		Ready: func() error { // not while shutting down, nor while storage refuses writes (a full disk)
+		// Not while shutting down, nor while storage refuses writes (a
+		// full disk); in a cluster, nor while Kafka is out of reach or
+		// this node's partitions are not caught up.
+		Ready: func() error {
 			if shuttingDown.Load() {
 				return errors.New("shutting down")
 			}
-			return s.db.Writable()
+			if err := s.db.Writable(); err != nil {
+				return err
+			}
+			if s.kc != nil {
+				return s.kc.reg.Ready()
+			}
+			return nil
 		},
 		Reload:       s.reload,
 		Audit:        auditLog,

@@ -50,6 +50,10 @@ type Config struct {
 	// PeerTimeout bounds one internal read of a peer (default 30s); the
 	// query's own timeout bounds it too.
 	PeerTimeout duration.Duration `yaml:"peer_timeout"`
+	// TLS, when set, reaches the brokers over TLS.
+	TLS *TLSConfig `yaml:"tls"`
+	// SASL, when set, authenticates to the brokers.
+	SASL *SASLConfig `yaml:"sasl"`
 }
 
 // kafkaName is what Kafka accepts in a topic name, and what we accept in a
@@ -124,6 +128,16 @@ func (c *Config) Validate() error {
 	}
 	if c.PeerTimeout < 0 {
 		return fmt.Errorf("cluster: peer_timeout %s: must be positive", c.PeerTimeout)
+	}
+	if c.TLS != nil {
+		if err := c.TLS.validate(); err != nil {
+			return err
+		}
+	}
+	if c.SASL != nil {
+		if err := c.SASL.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -32,8 +33,9 @@ type Consumer struct {
 		// next is, per partition, the offset after the last record
 		// written to local storage (a read-your-writes read waits for it).
 		next map[int32]int64
-		// owned are the partitions assigned to this node now.
-		owned map[int32]bool
+		// owned are the partitions assigned to this node now, and when
+		// each was assigned (readiness waits until each is caught up).
+		owned map[int32]time.Time
 		// wrote are the partitions whose records this node has written
 		// since it started.
 		wrote map[int32]bool
@@ -65,12 +67,10 @@ const maxMerge = 64
 // Partitions never committed are read from their start.
 func NewConsumer(cfg Config, w storage.Writer, opts *Options) (*Consumer, error) {
 	c := &Consumer{cfg: cfg, w: w, opts: opts.orDefault()}
-	c.mu.next, c.mu.owned, c.mu.wrote, c.mu.changed = map[int32]int64{}, map[int32]bool{}, map[int32]bool{}, make(chan struct{})
+	c.mu.next, c.mu.owned, c.mu.wrote, c.mu.changed = map[int32]int64{}, map[int32]time.Time{}, map[int32]bool{}, make(chan struct{})
 	c.mu.announced = map[int32]bool{}
 	c.decs.New = func() any { return remotewrite.NewDecoder() }
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("tsdb-"+cfg.Node),
+	cl, err := cfg.newClient(
 		kgo.ConsumerGroup(cfg.Group()),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.InstanceID(cfg.Node), // static membership: a restarted node gets its partitions back at once
@@ -328,9 +328,10 @@ func (c *Consumer) announce(ctx context.Context, recs []*kgo.Record) error {
 
 func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
 	n := len(ps[c.cfg.Topic])
+	now := time.Now()
 	c.mu.Lock()
 	for _, p := range ps[c.cfg.Topic] {
-		c.mu.owned[p] = true
+		c.mu.owned[p] = now
 	}
 	c.mu.Unlock()
 	c.opts.Logger.Info("kafka partitions assigned", "group", c.cfg.Group(), "partitions", ps[c.cfg.Topic])
@@ -379,6 +380,30 @@ func (c *Consumer) Owned() []int32 {
 	return out
 }
 
+// Assigned returns the partitions assigned to this node now, each with
+// the time of its assignment.
+func (c *Consumer) Assigned() map[int32]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.mu.owned)
+}
+
+// Position returns the offset up to which this node has written
+// partition p to local storage (exclusive), or its group committed it;
+// -1 when neither is known.
+func (c *Consumer) Position(p int32) int64 {
+	c.mu.Lock()
+	pos, ok := c.mu.next[p]
+	c.mu.Unlock()
+	if !ok {
+		pos = -1
+	}
+	if eo, ok := c.cl.CommittedOffsets()[c.cfg.Topic][p]; ok {
+		pos = max(pos, eo.Offset)
+	}
+	return pos
+}
+
 // Wrote returns the partitions whose records this node has written to
 // its storage since it started, ascending.
 func (c *Consumer) Wrote() []int32 {
@@ -405,7 +430,8 @@ func (c *Consumer) WaitConsumed(ctx context.Context, p int32, off int64) error {
 	}
 	for {
 		c.mu.Lock()
-		owned, next, changed := c.mu.owned[p], c.mu.next[p], c.mu.changed
+		_, owned := c.mu.owned[p]
+		next, changed := c.mu.next[p], c.mu.changed
 		c.mu.Unlock()
 		if !owned {
 			return fmt.Errorf("%w: partition %d", ErrNotOwner, p)

@@ -58,9 +58,7 @@ func (c *Config) InstanceID() string { return c.Zone + "." + c.Node }
 func NewLeader(ctx context.Context, cfg Config, lead func(ctx context.Context), opts *Options) (*Leader, error) {
 	o := opts.orDefault()
 	l := &Leader{cfg: cfg, lead: lead, log: o.Logger, metrics: o.Metrics, now: time.Now}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("tsdb-"+cfg.Node),
+	cl, err := cfg.newClient(
 		kgo.ConsumerGroup(LeaderGroup),
 		kgo.ConsumeTopics(cfg.LeaderTopic()),
 		kgo.InstanceID(cfg.InstanceID()),
@@ -111,7 +109,7 @@ func (l *Leader) Close() {
 	l.mu.Unlock()
 	l.stop("shutting down")
 	l.cl.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(l.cfg.Brokers...), kgo.ClientID("tsdb-"+l.cfg.Node))
+	cl, err := l.cfg.newClient()
 	if err != nil {
 		return
 	}

@@ -20,7 +20,7 @@ import (
 // (brokers down or unreachable, not enough in-sync replicas). The error
 // says when to retry (storage.RetryAfter), and ingest answers 503: the
 // write may or may not have reached Kafka, and sending it again is safe.
-var ErrUnavailable = errors.New("kafka: write not acknowledged")
+var ErrUnavailable = errors.New("kafka: write not acknowledged by Kafka")
 
 // retryAfter is what a writer is told to wait after ErrUnavailable.
 const retryAfter = 5 * time.Second
@@ -28,7 +28,7 @@ const retryAfter = 5 * time.Second
 type unavailableError struct{ err error }
 
 func (e *unavailableError) Error() string {
-	return fmt.Sprintf("%v: %v", ErrUnavailable, e.err)
+	return fmt.Sprintf("%v: %v (Kafka is down, unreachable or short of in-sync replicas; retry in %v)", ErrUnavailable, e.err, retryAfter)
 }
 func (e *unavailableError) Unwrap() []error           { return []error{ErrUnavailable, e.err} }
 func (e *unavailableError) RetryAfter() time.Duration { return retryAfter }
@@ -74,9 +74,7 @@ var _ storage.Writer = (*Producer)(nil)
 // within ctx.
 func NewProducer(ctx context.Context, cfg Config, opts *Options) (*Producer, error) {
 	o := opts.orDefault()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("tsdb-"+cfg.Node),
+	cl, err := cfg.newClient(
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // and idempotent, the default
@@ -126,6 +124,7 @@ func (p *Producer) Write(ctx context.Context, tenant string, b *storage.Batch) e
 		return nil
 	}
 	start := time.Now()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	var (
@@ -155,13 +154,21 @@ func (p *Producer) Write(ctx context.Context, tenant string, b *storage.Batch) e
 		// NB: an idempotent producer cannot fail a record it sent and got
 		// no answer for; it keeps it and may still deliver it.
 		p.opts.Metrics.produceErrors.Inc()
-		return &unavailableError{fmt.Errorf("%d records to topic %s: %w", len(recs), p.cfg.Topic, context.Cause(ctx))}
+		if parent.Err() == nil {
+			return &unavailableError{fmt.Errorf("%d records to topic %s not acknowledged within produce_timeout %v",
+				len(recs), p.cfg.Topic, p.timeout)}
+		}
+		return &unavailableError{fmt.Errorf("%d records to topic %s: %w", len(recs), p.cfg.Topic, context.Cause(parent))}
 	}
 	mu.Lock()
 	err = firstErr
 	mu.Unlock()
 	if err != nil {
 		p.opts.Metrics.produceErrors.Inc()
+		if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+			return &unavailableError{fmt.Errorf("%d records to topic %s not acknowledged within produce_timeout %v",
+				len(recs), p.cfg.Topic, p.timeout)}
+		}
 		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
 			return fmt.Errorf("%w: a record of the write is over Kafka's limit: %v", limits.ErrTooLarge, err)
 		}

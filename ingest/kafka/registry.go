@@ -55,6 +55,9 @@ type Registry struct {
 	// leading, when set, says whether and since when this node leads.
 	leading func() (bool, time.Time)
 	wrote   func() []int32 // the partitions it has written records of since it started
+	// cons is this node's consumer, whose partitions readiness waits
+	// for; nil in the tests' registry without Kafka.
+	cons    *Consumer
 	metrics *Metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -65,6 +68,11 @@ type Registry struct {
 		held   map[int32]bool      // this node's, from its announcements and its consumer
 		zones  map[string]*ZoneState
 		failed map[string]time.Time // node key -> until when a failed peer is avoided
+		// kafka is the outcome of the last look at Kafka (Refresh).
+		kafka kafkaSeen
+		// target is, per partition this node owns, the end offset it
+		// must write up to before it counts as caught up (Ready).
+		target map[int32]catchUp
 	}
 }
 
@@ -100,9 +108,7 @@ const failedFor = 5 * time.Second
 // partitions it owns and has written). Run announces and reads.
 func NewRegistry(ctx context.Context, cfg Config, url string, c *Consumer, opts *Options) (*Registry, error) {
 	o := opts.orDefault()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("tsdb-"+cfg.Node),
+	cl, err := cfg.newClient(
 		kgo.DefaultProduceTopic(cfg.RegistryTopic()),
 		kgo.ConsumeTopics(cfg.RegistryTopic()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -113,9 +119,10 @@ func NewRegistry(ctx context.Context, cfg Config, url string, c *Consumer, opts 
 	if err != nil {
 		return nil, fmt.Errorf("kafka registry: %w", err)
 	}
-	r := &Registry{cl: cl, adm: kadm.NewClient(cl), cfg: cfg, owned: c.Owned, wrote: c.Wrote, metrics: o.Metrics, log: o.Logger, now: time.Now}
+	r := &Registry{cl: cl, adm: kadm.NewClient(cl), cfg: cfg, owned: c.Owned, wrote: c.Wrote, cons: c, metrics: o.Metrics, log: o.Logger, now: time.Now}
 	r.self = NodeInfo{Zone: cfg.Zone, Node: cfg.Node, URL: url, Started: r.now().UnixMilli()}
 	r.mu.nodes, r.mu.held, r.mu.zones, r.mu.failed = map[string]NodeInfo{}, map[int32]bool{}, map[string]*ZoneState{}, map[string]time.Time{}
+	r.mu.target = map[int32]catchUp{}
 	if err := ensureRegistryTopic(ctx, r.adm, cfg); err != nil {
 		cl.Close()
 		return nil, err
@@ -279,12 +286,14 @@ func (r *Registry) Refresh(ctx context.Context) {
 	for z := range zones {
 		groups = append(groups, "tsdb-"+z)
 	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
+	began := r.now()
 	lags, err := r.adm.Lag(rctx, groups...)
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.sawKafkaLocked(began, now, lags, err)
 	for z := range zones {
 		zs := &ZoneState{Zone: z, Group: "tsdb-" + z, Owner: map[int32]string{}, Committed: map[int32]int64{}, End: map[int32]int64{}, Refreshed: now}
 		if err != nil {
@@ -418,4 +427,75 @@ func ensureSmallTopic(ctx context.Context, adm *kadm.Client, cfg Config, name st
 		return fmt.Errorf("kafka: create topic %s: %w", name, err)
 	}
 	return nil
+}
+
+// ErrNoSuchNode reports a node the registry topic does not hold.
+var ErrNoSuchNode = errors.New("kafka: no such node in the registry")
+
+// RetireNode removes node name (<zone>.<node> or <zone>/<node>) from the
+// registry topic for good: it writes the tombstone of its key, which
+// every node honours (docs/cluster.md). It refuses a node that announced
+// itself within the session timeout and a heartbeat (alive, or only just
+// stopped) unless force is set. It returns the node's last announcement.
+func RetireNode(ctx context.Context, cfg Config, name string, force bool, now time.Time) (NodeInfo, error) {
+	cl, err := cfg.newClient(
+		kgo.DefaultProduceTopic(cfg.RegistryTopic()),
+		kgo.ConsumeTopics(cfg.RegistryTopic()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+	if err != nil {
+		return NodeInfo{}, fmt.Errorf("kafka: %w", err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, cfg.RegistryTopic())
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return NodeInfo{}, fmt.Errorf("kafka: list end offsets of %s: %w", cfg.RegistryTopic(), err)
+	}
+	end := int64(0)
+	ends.Each(func(o kadm.ListedOffset) { end = max(end, o.Offset) })
+	nodes := map[string]NodeInfo{}
+	for next := int64(0); next < end; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return NodeInfo{}, fmt.Errorf("kafka: read %s: %w", cfg.RegistryTopic(), err)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			next = rec.Offset + 1
+			var n NodeInfo
+			if len(rec.Value) == 0 {
+				delete(nodes, string(rec.Key))
+			} else if json.Unmarshal(rec.Value, &n) == nil && n.key() == string(rec.Key) {
+				nodes[n.key()] = n
+			}
+		})
+	}
+	var n NodeInfo
+	found := false
+	for _, c := range nodes {
+		if c.Zone+"."+c.Node == name || c.key() == name {
+			n, found = c, true
+			break
+		}
+	}
+	if !found {
+		known := make([]string, 0, len(nodes))
+		for k := range nodes {
+			known = append(known, k)
+		}
+		slices.Sort(known)
+		return NodeInfo{}, fmt.Errorf("%w: %s is not in %s (its nodes: %v)", ErrNoSuchNode, name, cfg.RegistryTopic(), known)
+	}
+	r := &Registry{cfg: cfg}
+	if age := now.Sub(time.UnixMilli(n.Seen)); age < r.staleAfter() && !force {
+		return n, fmt.Errorf("kafka: node %s announced itself %v ago: it is alive or only just stopped; stop it, wait %v, or retire it with --force",
+			n.key(), age.Round(time.Millisecond), r.staleAfter().Round(time.Second))
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(n.key()), Headers: []kgo.RecordHeader{{Key: "op", Value: []byte("retire")}}}).FirstErr(); err != nil {
+		return n, fmt.Errorf("kafka: write the tombstone of %s to %s: %w", n.key(), cfg.RegistryTopic(), err)
+	}
+	return n, nil
 }

@@ -91,9 +91,7 @@ func NewState(ctx context.Context, cfg Config, kv KV, onChange func(key string),
 	s := &State{cfg: cfg, kv: kv, opts: o, onChange: onChange, timeout: time.Duration(cfg.ProduceTimeout),
 		writer: fmt.Sprintf("%s/%s/%d", cfg.Zone, cfg.Node, time.Now().UnixNano())}
 	s.mu.changed = make(chan struct{})
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("tsdb-"+cfg.Node),
+	cl, err := cfg.newClient(
 		kgo.DefaultProduceTopic(cfg.StateTopic()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),

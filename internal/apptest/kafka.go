@@ -1,11 +1,16 @@
 package apptest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +106,9 @@ func KafkaLib(t testing.TB) string {
 // data and ports: the same broker comes back.
 type Kafka struct {
 	Addr string // bootstrap address, host:port
+	// SASLAddr and TLSAddr are the SASL_PLAINTEXT and SSL listeners'
+	// addresses, when KafkaOptions asked for them.
+	SASLAddr, TLSAddr string
 	*Proc
 
 	lib, dir, props string
@@ -113,6 +121,14 @@ type KafkaOptions struct {
 	Partitions int
 	// Extra lines appended to server.properties.
 	Extra []string
+	// SASLUsers, when set, opens a SASL_PLAINTEXT listener (SASLAddr)
+	// taking PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for these users
+	// (name -> password).
+	SASLUsers map[string]string
+	// TLSCertFile and TLSKeyFile (PEM), when set, open an SSL listener
+	// (TLSAddr) with this certificate. With TLSClientCAFile it requires a
+	// client certificate signed by one of that file's.
+	TLSCertFile, TLSKeyFile, TLSClientCAFile string
 }
 
 // StartKafka formats and starts a Kafka broker on free loopback ports and
@@ -155,8 +171,60 @@ func StartKafka(t testing.TB, opts *KafkaOptions) *Kafka {
 		"group.consumer.heartbeat.interval.ms=1000",
 		fmt.Sprintf("num.partitions=%d", o.Partitions),
 	}
-	props = append(props, o.Extra...)
 	k := &Kafka{Addr: addr, lib: lib, dir: dir, props: filepath.Join(dir, "server.properties")}
+	var formatArgs []string
+	if len(o.SASLUsers) > 0 || o.TLSCertFile != "" {
+		listeners := []string{"PLAINTEXT://" + addr}
+		protocols := []string{"PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"}
+		if len(o.SASLUsers) > 0 {
+			k.SASLAddr = FreePort(t)
+			listeners = append(listeners, "SASL_PLAINTEXT://"+k.SASLAddr)
+			protocols = append(protocols, "SASL_PLAINTEXT:SASL_PLAINTEXT")
+			plain := "org.apache.kafka.common.security.plain.PlainLoginModule required"
+			for _, u := range slices.Sorted(maps.Keys(o.SASLUsers)) {
+				plain += fmt.Sprintf(" user_%s=%q", u, o.SASLUsers[u])
+				for _, m := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512"} {
+					formatArgs = append(formatArgs, "--add-scram", fmt.Sprintf("%s=[name=%s,password=%s]", m, u, o.SASLUsers[u]))
+				}
+			}
+			props = append(props,
+				"sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+				"listener.name.sasl_plaintext.plain.sasl.jaas.config="+plain+";",
+				"listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+				"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;")
+		}
+		if o.TLSCertFile != "" {
+			k.TLSAddr = FreePort(t)
+			listeners = append(listeners, "SSL://"+k.TLSAddr)
+			protocols = append(protocols, "SSL:SSL")
+			cert, key := pemKeystore(t, o.TLSCertFile, o.TLSKeyFile)
+			props = append(props,
+				"listener.name.ssl.ssl.keystore.type=PEM",
+				"listener.name.ssl.ssl.keystore.certificate.chain="+cert,
+				"listener.name.ssl.ssl.keystore.key="+key)
+			if o.TLSClientCAFile != "" {
+				ca, err := os.ReadFile(o.TLSClientCAFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				props = append(props,
+					"listener.name.ssl.ssl.client.auth=required",
+					"listener.name.ssl.ssl.truststore.type=PEM",
+					"listener.name.ssl.ssl.truststore.certificates="+oneLine(ca))
+			}
+		}
+		for i, p := range props {
+			switch {
+			case strings.HasPrefix(p, "listeners="):
+				props[i] = "listeners=" + strings.Join(listeners, ",") + ",CONTROLLER://" + ctrl
+			case strings.HasPrefix(p, "advertised.listeners="):
+				props[i] = "advertised.listeners=" + strings.Join(listeners, ",")
+			case strings.HasPrefix(p, "listener.security.protocol.map="):
+				props[i] = "listener.security.protocol.map=" + strings.Join(protocols, ",")
+			}
+		}
+	}
+	props = append(props, o.Extra...)
 	files := map[string]string{
 		k.props:                                 strings.Join(props, "\n") + "\n",
 		filepath.Join(dir, "log4j2.properties"): kafkaLog4j,
@@ -166,8 +234,8 @@ func StartKafka(t testing.TB, opts *KafkaOptions) *Kafka {
 			t.Fatal(err)
 		}
 	}
-	format := exec.Command("java", "-cp", filepath.Join(lib, "*"), "kafka.tools.StorageTool",
-		"format", "-t", "dHNkYi10ZXN0LWNsdXN0ZXI", "-c", k.props, "--ignore-formatted")
+	format := exec.Command("java", append([]string{"-cp", filepath.Join(lib, "*"), "kafka.tools.StorageTool",
+		"format", "-t", "dHNkYi10ZXN0LWNsdXN0ZXI", "-c", k.props, "--ignore-formatted"}, formatArgs...)...)
 	if out, err := format.CombinedOutput(); err != nil {
 		t.Fatalf("formatting Kafka storage: %v\n%s", err, out)
 	}
@@ -193,4 +261,29 @@ func (k *Kafka) Start(t testing.TB) {
 		_ = c.Close()
 		return true
 	})
+}
+
+// pemKeystore returns a certificate chain and its key as Kafka's PEM
+// keystore takes them inline in server.properties: one line each, the
+// key in PKCS #8.
+func pemKeystore(t testing.TB, certFile, keyFile string) (cert, key string) {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chain []byte
+	for _, der := range pair.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	k8, err := x509.MarshalPKCS8PrivateKey(pair.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return oneLine(chain), oneLine(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k8}))
+}
+
+// oneLine joins PEM's lines with spaces, which Kafka's PEM parser skips.
+func oneLine(b []byte) string {
+	return strings.Join(strings.Fields(string(b)), " ")
 }
