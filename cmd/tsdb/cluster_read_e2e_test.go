@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
@@ -207,6 +208,22 @@ func TestClusterReadPath(t *testing.T) {
 	}
 	_, metrics := n1.Get(t, "/metrics")
 	require.Contains(t, metrics, `tsdb_cluster_partition_lag{partition="0",zone="zone-b"}`)
+
+	// The console's overview shows the same: nodes, owners, readable
+	// partitions and lag per zone, and the leader.
+	p := page{t, browser(t, 1280, 900)}
+	p.do(chromedp.Navigate(n1.URL()+"/console/"), loaded("overview"), visible(`[data-testid="overview-cluster"]`),
+		waitText(`[data-testid="cluster-health"]`, "All 3 nodes up · 4 partitions"),
+		waitText(`[data-testid="cluster-leader"]`, "Leader (rules, ITSM, KPIs): zone-"))
+	ov := p.text(`[data-testid="overview-cluster"]`)
+	for _, want := range []string{"zone-a/n1", "zone-a/n2", "zone-b/n3", "(this node)", "0, 1, 2, 3"} {
+		require.Contains(t, ov, want)
+	}
+	require.Equal(t, 2, p.count(`[data-testid="overview-cluster"] [data-zone]`), ov)
+	for _, z := range []string{"zone-a", "zone-b"} {
+		require.Contains(t, p.text(fmt.Sprintf(`[data-testid="overview-cluster"] [data-zone=%q]`, z)), "4 / 4", ov)
+	}
+	p.screenshot("cluster-overview.png")
 
 	// kill -9 of n2: n1 and n3 answer whole at once, n2's partitions from
 	// zone-b (and, once they moved to n1, still from zone-b: their history

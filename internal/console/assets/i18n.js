@@ -50,6 +50,11 @@ const en = {
   'ov.tenant': 'tenant {0}', 'ov.protocol': 'Protocol', 'ov.samplesPerSec': 'Samples/s', 'ov.samplesTotal': 'Samples since start',
   'ov.noIngest': 'Nothing ingested since start.', 'ov.uptime': 'Up for {0}',
   'ov.sourcesUp': 'All {0} sources up', 'ov.sourcesDown': '{0} of {1} sources down', 'ov.noSources': 'No SNMP, MQTT or remote-write source yet.',
+  'ov.cluster': 'Cluster', 'ov.nodesUp': 'All {0} nodes up · {1} partitions', 'ov.nodesDown': '{0} of {1} nodes down',
+  'ov.leader': 'Leader (rules, ITSM, KPIs): {0}, elected {1}', 'ov.noLeader': 'No leader: rules, ITSM and KPIs are paused until one is elected.',
+  'ov.node': 'Node', 'ov.owned': 'Consumes', 'ov.held': 'Holds data of', 'ov.self': '(this node)',
+  'ov.zone': 'Zone', 'ov.groupState': 'Consumer group', 'ov.readable': 'Partitions readable', 'ov.lag': 'Lag (records)',
+  'ov.lagRecords': '{0} in all, {1} at most',
   'src.state': 'State', 'src.name': 'Source', 'src.lastSeen': 'Last seen', 'src.requests': 'Requests',
   'src.failures': 'Failures', 'src.lastCode': 'Last code', 'src.reason': 'Why down', 'src.up': 'up', 'src.down': 'down',
   // alerts and rules
@@ -197,6 +202,11 @@ const ko = {
   'ov.tenant': '테넌트 {0}', 'ov.protocol': '프로토콜', 'ov.samplesPerSec': '초당 샘플', 'ov.samplesTotal': '시작 후 샘플 수',
   'ov.noIngest': '시작 후 수집된 데이터가 없습니다.', 'ov.uptime': '가동 시간 {0}',
   'ov.sourcesUp': '소스 {0}개 모두 정상', 'ov.sourcesDown': '소스 {1}개 중 {0}개 중단', 'ov.noSources': 'SNMP, MQTT, remote write 소스가 아직 없습니다.',
+  'ov.cluster': '클러스터', 'ov.nodesUp': '노드 {0}개 모두 정상 · 파티션 {1}개', 'ov.nodesDown': '노드 {1}개 중 {0}개 중단',
+  'ov.leader': '리더 (규칙, ITSM, KPI): {0}, {1} 선출', 'ov.noLeader': '리더 없음: 리더가 선출될 때까지 규칙, ITSM, KPI가 멈춥니다.',
+  'ov.node': '노드', 'ov.owned': '소비 파티션', 'ov.held': '데이터 보유 파티션', 'ov.self': '(이 노드)',
+  'ov.zone': '영역', 'ov.groupState': '컨슈머 그룹', 'ov.readable': '읽기 가능 파티션', 'ov.lag': '지연 (레코드)',
+  'ov.lagRecords': '전체 {0}, 최대 {1}',
   'src.state': '상태', 'src.name': '소스', 'src.lastSeen': '마지막 수신', 'src.requests': '요청',
   'src.failures': '실패', 'src.lastCode': '마지막 코드', 'src.reason': '중단 사유', 'src.up': '정상', 'src.down': '중단',
   // alerts and rules

@@ -1,10 +1,13 @@
 // Overview: the operations-room wall. Open incidents by priority, SLA
-// breaches, firing alerts, KPIs at risk, ingest rate, active series and the
-// ingest sources, refreshed every 10 s while the tab is visible.
+// breaches, firing alerts, KPIs at risk, ingest rate, active series, the
+// ingest sources and, in a cluster, its nodes, partition owners and
+// consumer lag, refreshed every 10 s while the tab is visible.
 //
 // Data: GET /api/v1/incidents?status=open and ?status=acknowledged
 // (incidents, SLA breaches), /api/v1/alerts, /api/v1/kpis,
-// /api/v1/status/ingest (ingest, sources). Each section fails on its own.
+// /api/v1/status/ingest (ingest, sources), /api/v1/status/cluster (the
+// cluster section; a single node answers 404 and the section stays
+// hidden). Each section fails on its own.
 import { h, table, row, badge, priorityBadge, errorBox, empty, labelChips,
   fmtAgo, fmtDur, fmtNum, fmtPct, fmtValue, fmtTime } from '../dom.js';
 import * as api from '../api.js';
@@ -29,14 +32,16 @@ export async function render(el, ctx) {
     kpis: section('overview-kpis', t('ov.kpis'), '#/kpis'),
     ingest: section('overview-ingest', t('ov.ingest'), '#/explore'),
     sources: section('overview-sources', t('ov.sources')),
+    cluster: section('overview-cluster', t('ov.cluster')),
   };
+  s.cluster.el.hidden = true;
   const stamp = h('span', { class: 'muted stamp', 'aria-live': 'polite' });
   el.append(
     h('div', { class: 'page-head' }, h('h1', null, t('nav.overview')), stamp),
     h('div', { class: 'overview-grid' }, Object.values(s).map((x) => x.el)));
 
   const refresh = async () => {
-    await Promise.all([incidents(s), alerts(s), kpis(s), ingest(s)]);
+    await Promise.all([incidents(s), alerts(s), kpis(s), ingest(s), cluster(s)]);
     if (ctx.alive()) stamp.textContent = t('ov.updated', fmtTime(Date.now()));
   };
   await refresh();
@@ -190,4 +195,52 @@ async function ingest(s) {
         h('span', { class: 'reason', 'data-source-reason': x.reason || '' }, x.up ? '' : (x.reason || '—')),
         h('span', { class: 'nowrap' }, x.last_seen ? fmtAgo(x.last_seen) : (x.since ? fmtAgo(x.since) : '—')),
         x.requests ?? '—', x.failures ?? '—'], { 'data-source-up': String(!!x.up) }))) : empty(t('ov.noSources')));
+}
+
+// cluster fills the cluster section: the leader, each node's health and
+// partitions, and per zone how many partitions it can answer for whole
+// and its consumer lag (docs/cluster.md). Hidden on a single node.
+async function cluster(s) {
+  let st;
+  try {
+    st = await api.get('/api/v1/status/cluster');
+  } catch (e) {
+    if (e.status === 404) {
+      s.cluster.el.hidden = true;
+      return;
+    }
+    s.cluster.el.hidden = false;
+    s.cluster.set(errorBox(e));
+    return;
+  }
+  s.cluster.el.hidden = false;
+  const nodes = st.nodes || [];
+  const zones = st.zones || [];
+  const down = nodes.filter((n) => !n.healthy).length;
+  const parts = (list) => (list && list.length ? list.join(', ') : '—');
+  s.cluster.set(
+    h('p', { class: down ? 'bad' : 'good', 'data-testid': 'cluster-health' },
+      down ? t('ov.nodesDown', down, nodes.length) : t('ov.nodesUp', nodes.length, st.partitions)),
+    h('p', { 'data-testid': 'cluster-leader' }, st.leader && st.leader.node
+      ? t('ov.leader', st.leader.node, st.leader.since ? fmtAgo(st.leader.since) : '—')
+      : h('span', { class: 'bad' }, t('ov.noLeader'))),
+    table([t('ov.node'), t('src.state'), t('ov.owned'), t('ov.held'), t('src.lastSeen')],
+      nodes.map((n) => row([
+        [n.zone + '/' + n.node, n.zone + '/' + n.node === st.self ? h('span', { class: 'muted small' }, ' ' + t('ov.self')) : null],
+        badge(n.healthy ? t('src.up') : t('src.down'), n.healthy ? 'good' : 'bad'),
+        parts(n.owned), parts(n.held),
+        h('span', { class: 'nowrap' }, n.last_seen ? fmtAgo(n.last_seen) : '—')], { 'data-node': n.zone + '/' + n.node }))),
+    table([t('ov.zone'), t('ov.groupState'), t('ov.readable'), t('ov.lag')],
+      zones.map((z) => {
+        const ps = z.partitions || [];
+        const readable = ps.filter((p) => p.readable).length;
+        const lags = ps.map((p) => p.lag).filter((l) => l >= 0);
+        const lag = lags.reduce((a, b) => a + b, 0);
+        return row([
+          z.zone,
+          z.error ? badge(z.error, 'bad') : (z.state || '—'),
+          h('span', { class: readable === ps.length ? 'good' : 'bad' }, `${readable} / ${ps.length}`),
+          lags.length ? t('ov.lagRecords', fmtNum(lag, 0), fmtNum(Math.max(...lags), 0)) : '—',
+        ], { 'data-zone': z.zone });
+      })));
 }
