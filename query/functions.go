@@ -518,6 +518,9 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 	case "abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn",
 		"acos", "acosh", "asin", "asinh", "atan", "atanh", "cos", "cosh", "sin", "sinh", "tan", "tanh", "deg", "rad":
 		ev.wantArgs(fe, 1)
+		if name == "sgn" && ev.vm {
+			return ev.vmSgn(fe)
+		}
 		f := mathFuncs[name]
 		return ev.mapVector(ev.eval(fe.Args[0]), func(s Sample) (float64, bool) { return f(s.F), true }, fe.KeepMetricNames)
 	case "round":

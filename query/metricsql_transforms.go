@@ -410,3 +410,28 @@ func (ev *evaluator) callVMValues(fe *metricsql.FuncExpr) (Matrix, bool) {
 	}
 	return nil, false
 }
+
+// vmSgn is sgn as VictoriaMetrics answers it in a MetricsQL-only query:
+// over its dense series, where a step without a value is NaN, which its
+// sgn turns into 0 (neither below nor above zero), so a series answers
+// 0 at every step it has no value at.
+func (ev *evaluator) vmSgn(fe *metricsql.FuncExpr) Matrix {
+	return ev.vmDense(ev.eval(fe.Args[0]), func(ds []denseSeries) []denseSeries {
+		for i := range ds {
+			for k, v := range ds[i].v {
+				switch {
+				case v < 0:
+					ds[i].v[k] = -1
+				case v > 0:
+					ds[i].v[k] = 1
+				default:
+					ds[i].v[k] = 0
+				}
+			}
+			if !fe.KeepMetricNames {
+				ds[i].ls = dropName(ds[i].ls)
+			}
+		}
+		return ds
+	})
+}
