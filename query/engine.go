@@ -156,6 +156,9 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		if ferr := checkExtendedSelectors(qs, e.opts.Features); ferr != nil {
 			return nil, ferr // Prometheus 3.14 says this first
 		}
+		if ferr := checkFillModifiers(qs, e.opts.Features); ferr != nil {
+			return nil, ferr
+		}
 		return nil, err
 	}
 	if err := checkFeatures(qs, expr, e.opts.Features); err != nil {
