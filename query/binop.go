@@ -139,7 +139,7 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 				}
 				ls := smp.Metric
 				if dropsName(op, be.Bool) && !be.KeepMetricNames {
-					ls = dropName(ls)
+					ls = ev.dropName(ls)
 				}
 				out = append(out, Sample{Metric: ls, T: ts, F: v, H: h})
 			}
@@ -153,6 +153,8 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 		card:    cardOneToOne,
 		include: be.JoinModifier.Args,
 		fill:    fill,
+
+		delayNameRemoval: ev.delayNameRemoval,
 	}
 	switch {
 	case isSetOp(op) && fill.any():
@@ -201,6 +203,8 @@ type matching struct {
 	include []string
 	sorted  []string
 	fill    fillValues
+	// delayNameRemoval: see resultMetric.
+	delayNameRemoval bool
 }
 
 // sig is the match signature of ls: the values of the on() labels, or of
@@ -209,7 +213,8 @@ func (m *matching) sig(ls labels.Labels) string {
 	if m.sorted == nil {
 		m.sorted = slices.Clone(m.labels)
 		if !m.on {
-			m.sorted = append(m.sorted, model.MetricNameLabel)
+			// The mark of delayed name removal is no label to match on.
+			m.sorted = append(m.sorted, model.MetricNameLabel, dropNameLabel)
 		}
 		slices.Sort(m.sorted) // the Bytes… functions want sorted names
 	}
@@ -331,7 +336,7 @@ func (j *joiner) indexRight(rhs Vector) map[string]Sample {
 				side = "left"
 			}
 			j.ev.failf("found duplicate series for the match group %s on the %s hand-side of the operation: [%s, %s];many-to-many matching not allowed: matching labels must be unique on one side",
-				matchLabels(rs.Metric, j.m).String(), side, rs.Metric.String(), dup.Metric.String())
+				matchLabels(rs.Metric, j.m).String(), side, unmarked(rs.Metric).String(), unmarked(dup.Metric).String())
 		}
 		right[sig] = rs
 	}
@@ -390,7 +395,7 @@ func matchLabels(ls labels.Labels, m *matching) labels.Labels {
 	if m.on {
 		b.Keep(m.labels...)
 	} else {
-		b.Del(model.MetricNameLabel)
+		b.Del(model.MetricNameLabel, dropNameLabel)
 		b.Del(m.labels...)
 	}
 	return b.Labels()
@@ -398,7 +403,14 @@ func matchLabels(ls labels.Labels, m *matching) labels.Labels {
 
 func resultMetric(lhs, rhs labels.Labels, op string, m *matching, returnBool, keepNames bool) labels.Labels {
 	b := labels.NewBuilder(lhs)
-	if dropsName(op, returnBool) && !keepNames {
+	// With delayed name removal a comparison with bool marks its result
+	// (arithmetic drops the name at once all the same), and the marks of
+	// the sides are not passed on, as in Prometheus 3.14.
+	mark := m.delayNameRemoval && returnBool && !keepNames
+	if m.delayNameRemoval {
+		b.Del(dropNameLabel)
+	}
+	if dropsName(op, returnBool) && !keepNames && !mark {
 		// The type and unit labels go with the name (see dropName).
 		b.Del(model.MetricNameLabel, model.MetricTypeLabel, model.MetricUnitLabel)
 	}
@@ -415,6 +427,9 @@ func resultMetric(lhs, rhs labels.Labels, op string, m *matching, returnBool, ke
 		} else {
 			b.Del(ln)
 		}
+	}
+	if mark {
+		b.Set(dropNameLabel, "1")
 	}
 	return b.Labels()
 }
