@@ -81,7 +81,11 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 			case name == "limit_ratio":
 				ev.warnRatio(p)
 			}
-			return ev.aggregateGroups(name, groupByIndex(in, idx, gid, glabels), p, ts)
+			groups := groupByIndex(in, idx, gid, glabels)
+			if ev.delayNameRemoval {
+				markGroups(groups)
+			}
+			return ev.aggregateGroups(name, groups, p, ts)
 		}, v)
 	}
 	return ev.rangeEval(func(k int, ts int64, a []Vector) Vector {
@@ -121,7 +125,7 @@ type aggGroup struct {
 func groupLabels(ls labels.Labels, grouping []string, without bool) labels.Labels {
 	if without {
 		b := labels.NewBuilder(ls)
-		b.Del(model.MetricNameLabel)
+		b.Del(model.MetricNameLabel, dropNameLabel) // markGroups marks the group
 		b.Del(grouping...)
 		return b.Labels()
 	}
@@ -136,7 +140,11 @@ func groupLabels(ls labels.Labels, grouping []string, without bool) labels.Label
 }
 
 func (ev *evaluator) aggregateStep(name string, in Vector, p float64, paramStr string, grouping []string, without bool, ts int64) Vector {
-	return ev.aggregateGroups(name, groupStep(name, in, paramStr, grouping, without), p, ts)
+	groups := groupStep(name, in, paramStr, grouping, without)
+	if ev.delayNameRemoval {
+		markGroups(groups)
+	}
+	return ev.aggregateGroups(name, groups, p, ts)
 }
 
 // groupStep puts one step's samples into their groups, in the order the
@@ -149,7 +157,7 @@ func groupStep(name string, in Vector, paramStr string, grouping []string, witho
 	var order []*aggGroup
 	sorted := slices.Clone(grouping)
 	if without {
-		sorted = append(sorted, model.MetricNameLabel)
+		sorted = append(sorted, model.MetricNameLabel, dropNameLabel)
 	}
 	slices.Sort(sorted)
 	var buf []byte
@@ -274,7 +282,7 @@ func (ev *evaluator) aggregateGroups(name string, order []*aggGroup, p float64, 
 			}
 			r := math.Max(-1, math.Min(1, p))
 			for _, s := range ss {
-				h := float64(s.Metric.Hash()) / float64(math.MaxUint64)
+				h := float64(unmarked(s.Metric).Hash()) / float64(math.MaxUint64)
 				if (r >= 0 && h < r) || (r < 0 && h >= 1+r) {
 					out = append(out, s)
 				}
@@ -338,7 +346,7 @@ func selectK(ss []Sample, k int, top bool) []Sample {
 func (ev *evaluator) seriesGroups(m Matrix, grouping []string, without bool) ([]int, []labels.Labels) {
 	sorted := slices.Clone(grouping)
 	if without {
-		sorted = append(sorted, model.MetricNameLabel)
+		sorted = append(sorted, model.MetricNameLabel, dropNameLabel)
 	}
 	slices.Sort(sorted)
 	type group struct {
@@ -368,6 +376,11 @@ func (ev *evaluator) seriesGroups(m Matrix, grouping []string, without bool) ([]
 			id = len(glabels)
 			glabels = append(glabels, groupLabels(m[j].Metric, grouping, without))
 			byHash[h] = append(byHash[h], group{first: m[j].Metric, id: id})
+		}
+		if ev.delayNameRemoval && m[j].Metric.Has(dropNameLabel) {
+			// A group is marked when a member is at any step (Prometheus
+			// takes the last step's).
+			glabels[id] = markDropName(glabels[id])
 		}
 		gid[j] = id
 	}

@@ -85,6 +85,10 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 	if op == "default" || op == "if" || op == "ifnot" {
 		return ev.binaryMetricsQL(op, l, r, rt == ValueScalar)
 	}
+	if _, fill := splitFill(be.GroupModifier.Args); fill.any() && (lt == ValueScalar || rt == ValueScalar) {
+		// The parser refuses this first (checkFillModifiers).
+		ev.fail(badData("filling in missing series only allowed between instant vectors"))
+	}
 	switch {
 	case lt == ValueScalar && rt == ValueScalar:
 		return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {
@@ -135,20 +139,27 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 				}
 				ls := smp.Metric
 				if dropsName(op, be.Bool) && !be.KeepMetricNames {
-					ls = dropName(ls)
+					ls = ev.dropName(ls)
 				}
 				out = append(out, Sample{Metric: ls, T: ts, F: v, H: h})
 			}
 			return out
 		}, l, r)
 	}
+	matchOn, fill := splitFill(be.GroupModifier.Args)
 	m := &matching{
 		on:      be.GroupModifier.Op == "on",
-		labels:  be.GroupModifier.Args,
+		labels:  matchOn,
 		card:    cardOneToOne,
 		include: be.JoinModifier.Args,
+		fill:    fill,
+
+		delayNameRemoval: ev.delayNameRemoval,
 	}
 	switch {
+	case isSetOp(op) && fill.any():
+		// The parser refuses this first (checkFillModifiers).
+		ev.fail(badData("filling in missing series not allowed for set operators"))
 	case isSetOp(op):
 		m.card = cardManyToMany
 	case strings.EqualFold(be.JoinModifier.Op, "group_left"):
@@ -191,6 +202,9 @@ type matching struct {
 	card    cardinality
 	include []string
 	sorted  []string
+	fill    fillValues
+	// delayNameRemoval: see resultMetric.
+	delayNameRemoval bool
 }
 
 // sig is the match signature of ls: the values of the on() labels, or of
@@ -199,7 +213,8 @@ func (m *matching) sig(ls labels.Labels) string {
 	if m.sorted == nil {
 		m.sorted = slices.Clone(m.labels)
 		if !m.on {
-			m.sorted = append(m.sorted, model.MetricNameLabel)
+			// The mark of delayed name removal is no label to match on.
+			m.sorted = append(m.sorted, model.MetricNameLabel, dropNameLabel)
 		}
 		slices.Sort(m.sorted) // the Bytes… functions want sorted names
 	}
@@ -255,77 +270,124 @@ func (ev *evaluator) unless(l, r Vector, m *matching) Vector {
 	return out
 }
 
+// vectorBinop applies an arithmetic or comparison operator between two
+// vectors, as Prometheus's VectorBinop: each series of the "many" side
+// meets the series of the other with the same match signature; with fill
+// modifiers one without a match meets a stand-in with the fill value and
+// the match labels of its own.
 func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, returnBool, keepNames bool, ts int64) Vector {
-	if len(lhs) == 0 || len(rhs) == 0 {
+	if (len(lhs) == 0 && len(rhs) == 0) || ((len(lhs) == 0 || len(rhs) == 0) && !m.fill.any()) {
 		return nil
 	}
 	if m.card == cardOneToMany {
 		lhs, rhs = rhs, lhs
 	}
-	right := make(map[string]Sample, len(rhs))
-	for _, rs := range rhs {
-		sig := m.sig(rs.Metric)
-		if dup, found := right[sig]; found {
-			side := "right"
-			if m.card == cardOneToMany {
-				side = "left"
-			}
-			ev.failf("found duplicate series for the match group %s on the %s hand-side of the operation: [%s, %s];many-to-many matching not allowed: matching labels must be unique on one side",
-				matchLabels(rs.Metric, m).String(), side, rs.Metric.String(), dup.Metric.String())
-		}
-		right[sig] = rs
-	}
-	matched := map[string]map[string]bool{}
-	var out Vector
+	j := &joiner{ev: ev, op: op, m: m, returnBool: returnBool, keepNames: keepNames, ts: ts,
+		matched: map[string]map[string]bool{}}
+	right := j.indexRight(rhs)
 	for _, ls := range lhs {
 		sig := m.sig(ls.Metric)
 		rs, found := right[sig]
 		if !found {
-			continue
-		}
-		fl, fr := ls.F, rs.F
-		hl, hr := ls.H, rs.H
-		if m.card == cardOneToMany {
-			fl, fr = fr, fl
-			hl, hr = hr, hl
-		}
-		var v float64
-		var h *histogram.FloatHistogram
-		var keep bool
-		if hl == nil && hr == nil && !isTrim(op) {
-			v, keep = binop(op, fl, fr)
-		} else {
-			var ok bool
-			if v, h, keep, ok = ev.histogramBinop(op, fl, fr, hl, hr, true); !ok {
+			if m.fill.rhs == nil {
 				continue
 			}
+			rs = Sample{Metric: matchLabels(ls.Metric, m), F: *m.fill.rhs}
 		}
-		if returnBool {
-			v, h, keep = b2f(keep), nil, true
-		}
-		metric := resultMetric(ls.Metric, rs.Metric, op, m, returnBool, keepNames)
-		inserted, exists := matched[sig]
-		if m.card == cardOneToOne {
-			if exists {
-				ev.failf("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")
-			}
-			matched[sig] = nil
-		} else {
-			k := metric.String()
-			if !exists {
-				inserted = map[string]bool{}
-				matched[sig] = inserted
-			} else if inserted[k] {
-				ev.failf("multiple matches for labels: grouping labels must ensure unique results")
-			}
-			inserted[k] = true
-		}
-		if !keep {
-			continue
-		}
-		out = append(out, Sample{Metric: metric, T: ts, F: v, H: h})
+		j.join(ls, rs, sig)
 	}
-	return out
+	// NB: after the swap of a one-to-many operation the fill values keep
+	// their sides, as in Prometheus 3.14 (so in `a * on(x) group_right
+	// fill_left(1) b` it is b that is filled).
+	if m.fill.lhs != nil {
+		for _, rs := range rhs {
+			sig := m.sig(rs.Metric)
+			if _, done := j.matched[sig]; done {
+				continue
+			}
+			j.join(Sample{Metric: matchLabels(rs.Metric, m), F: *m.fill.lhs}, rs, sig)
+		}
+	}
+	return j.out
+}
+
+// joiner is the state of one step of a vector binary operation.
+type joiner struct {
+	ev                    *evaluator
+	op                    string
+	m                     *matching
+	returnBool, keepNames bool
+	ts                    int64
+	// matched holds, by match signature, the results (for one-to-one
+	// operations nil) of the signatures already joined.
+	matched map[string]map[string]bool
+	out     Vector
+}
+
+// indexRight maps the "one" side by match signature, refusing two series
+// with the same.
+func (j *joiner) indexRight(rhs Vector) map[string]Sample {
+	right := make(map[string]Sample, len(rhs))
+	for _, rs := range rhs {
+		sig := j.m.sig(rs.Metric)
+		if dup, found := right[sig]; found {
+			side := "right"
+			if j.m.card == cardOneToMany {
+				side = "left"
+			}
+			j.ev.failf("found duplicate series for the match group %s on the %s hand-side of the operation: [%s, %s];many-to-many matching not allowed: matching labels must be unique on one side",
+				matchLabels(rs.Metric, j.m).String(), side, unmarked(rs.Metric).String(), unmarked(dup.Metric).String())
+		}
+		right[sig] = rs
+	}
+	return right
+}
+
+// join applies the operator to a pair of matched samples (after the swap
+// of a one-to-many operation) and adds the result unless a comparison
+// filters it out.
+func (j *joiner) join(ls, rs Sample, sig string) {
+	m := j.m
+	fl, fr := ls.F, rs.F
+	hl, hr := ls.H, rs.H
+	if m.card == cardOneToMany {
+		fl, fr = fr, fl
+		hl, hr = hr, hl
+	}
+	var v float64
+	var h *histogram.FloatHistogram
+	var keep bool
+	if hl == nil && hr == nil && !isTrim(j.op) {
+		v, keep = binop(j.op, fl, fr)
+	} else {
+		var ok bool
+		if v, h, keep, ok = j.ev.histogramBinop(j.op, fl, fr, hl, hr, true); !ok {
+			return
+		}
+	}
+	if j.returnBool {
+		v, h, keep = b2f(keep), nil, true
+	}
+	metric := resultMetric(ls.Metric, rs.Metric, j.op, m, j.returnBool, j.keepNames)
+	inserted, exists := j.matched[sig]
+	if m.card == cardOneToOne {
+		if exists {
+			j.ev.failf("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")
+		}
+		j.matched[sig] = nil
+	} else {
+		k := metric.String()
+		if !exists {
+			inserted = map[string]bool{}
+			j.matched[sig] = inserted
+		} else if inserted[k] {
+			j.ev.failf("multiple matches for labels: grouping labels must ensure unique results")
+		}
+		inserted[k] = true
+	}
+	if keep {
+		j.out = append(j.out, Sample{Metric: metric, T: j.ts, F: v, H: h})
+	}
 }
 
 func matchLabels(ls labels.Labels, m *matching) labels.Labels {
@@ -333,7 +395,7 @@ func matchLabels(ls labels.Labels, m *matching) labels.Labels {
 	if m.on {
 		b.Keep(m.labels...)
 	} else {
-		b.Del(model.MetricNameLabel)
+		b.Del(model.MetricNameLabel, dropNameLabel)
 		b.Del(m.labels...)
 	}
 	return b.Labels()
@@ -341,7 +403,14 @@ func matchLabels(ls labels.Labels, m *matching) labels.Labels {
 
 func resultMetric(lhs, rhs labels.Labels, op string, m *matching, returnBool, keepNames bool) labels.Labels {
 	b := labels.NewBuilder(lhs)
-	if dropsName(op, returnBool) && !keepNames {
+	// With delayed name removal a comparison with bool marks its result
+	// (arithmetic drops the name at once all the same), and the marks of
+	// the sides are not passed on, as in Prometheus 3.14.
+	mark := m.delayNameRemoval && returnBool && !keepNames
+	if m.delayNameRemoval {
+		b.Del(dropNameLabel)
+	}
+	if dropsName(op, returnBool) && !keepNames && !mark {
 		// The type and unit labels go with the name (see dropName).
 		b.Del(model.MetricNameLabel, model.MetricTypeLabel, model.MetricUnitLabel)
 	}
@@ -358,6 +427,9 @@ func resultMetric(lhs, rhs labels.Labels, op string, m *matching, returnBool, ke
 		} else {
 			b.Del(ln)
 		}
+	}
+	if mark {
+		b.Set(dropNameLabel, "1")
 	}
 	return b.Labels()
 }

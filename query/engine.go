@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metricsql"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/schema"
 
 	"github.com/emsdb/tsdb/storage"
 )
@@ -156,6 +154,9 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		if ferr := checkExtendedSelectors(qs, e.opts.Features); ferr != nil {
 			return nil, ferr // Prometheus 3.14 says this first
 		}
+		if ferr := checkFillModifiers(qs, e.opts.Features); ferr != nil {
+			return nil, ferr
+		}
 		return nil, err
 	}
 	if err := checkFeatures(qs, expr, e.opts.Features); err != nil {
@@ -206,6 +207,9 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		qStart:     start,
 		qEnd:       end,
 		vm:         vm,
+		// The mark is a label: a query Prometheus's parser refuses is
+		// MetricsQL, which has no such feature.
+		delayNameRemoval: e.opts.Features.Has(FeatureDelayedNameRemoval) && !vm,
 	}
 	if tq, ok := q.(storage.TierQuerier); ok && len(tq.Tiers()) > 0 && e.opts.TierMinRange > 0 {
 		ev.tq, ev.tierMinRange = tq, e.opts.TierMinRange.Milliseconds()
@@ -231,12 +235,18 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		res.Scalar.T = start
 	case ValueMatrix:
 		m := ev.rangeVectorAt(expr.(*metricsql.RollupExpr))
+		if ev.delayNameRemoval {
+			m = ev.removeMarkedNames(m)
+		}
 		if evalDone != nil {
 			evalDone(ev, m)
 		}
 		res.Type, res.Series = ValueMatrix, m
 	default:
 		m := ev.eval(expr)
+		if ev.delayNameRemoval {
+			m = ev.removeMarkedNames(m)
+		}
 		if evalDone != nil {
 			evalDone(ev, m)
 		}
@@ -465,6 +475,9 @@ type evaluator struct {
 	// samples); samplesRead counts samples and buckets read.
 	tiersUsed   map[string]bool
 	samplesRead int64
+	// delayNameRemoval marks series whose name is to be dropped instead
+	// of dropping it (see name_removal.go).
+	delayNameRemoval bool
 }
 
 // join takes back the state of a sub-evaluator (a subquery, an @).
@@ -1185,24 +1198,6 @@ func scalarAt(m Matrix, k int) float64 {
 	}
 	return m[0].Points[k].F
 }
-
-// dropName drops the metric name, and the type and unit labels with it
-// (__type__, __unit__: Prometheus's type-and-unit-labels), which describe
-// the metric a function or operation no longer returns, as Prometheus 3.14
-// does whether or not its type-and-unit-labels feature is on.
-func dropName(ls labels.Labels) labels.Labels {
-	// NB: DropReserved, not labels.NewBuilder: a builder per series was
-	// a tenth of a rate query's allocations over 16,000 series (issue 18).
-	return ls.DropReserved(schema.IsMetadataLabel)
-}
-
-// dropOnlyName drops the metric name only, as Prometheus's histogram_count
-// and its kin do.
-func dropOnlyName(ls labels.Labels) labels.Labels {
-	return ls.DropReserved(isMetricName)
-}
-
-func isMetricName(name string) bool { return name == model.MetricNameLabel }
 
 // timeDependent are the functions whose value depends on the evaluation
 // time or on sample timestamps.

@@ -108,6 +108,9 @@ func checkFeatures(q string, e metricsql.Expr, fs Features) error {
 	if err := checkExtendedSelectors(q, fs); err != nil {
 		return err
 	}
+	if err := checkFillModifiers(q, fs); err != nil {
+		return err
+	}
 	var msg string
 	if !fs.Has(FeatureExperimentalFunctions) {
 		walk(e, func(x metricsql.Expr) {

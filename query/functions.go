@@ -465,17 +465,17 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 		ev.wantArgs(fe, 1)
 		arg := fe.Args[0]
 		if me, ok := arg.(*metricsql.MetricExpr); ok {
-			return dropNames(ev.vectorSelector(me, 0, nil, true))
+			return ev.dropNames(ev.vectorSelector(me, 0, nil, true))
 		}
 		if re, ok := arg.(*metricsql.RollupExpr); ok && re.Window == nil && !re.ForSubquery() {
 			if me, ok := re.Expr.(*metricsql.MetricExpr); ok {
-				return dropNames(ev.vectorSelector(me, ev.offsetOf(re.Offset), ev.atTime(re.At), true))
+				return ev.dropNames(ev.vectorSelector(me, ev.offsetOf(re.Offset), ev.atTime(re.At), true))
 			}
 		}
 		return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {
 			out := make(Vector, 0, len(a[0]))
 			for _, s := range a[0] {
-				out = append(out, Sample{Metric: dropName(s.Metric), T: ts, F: float64(s.T) / 1000})
+				out = append(out, Sample{Metric: ev.dropName(s.Metric), T: ts, F: float64(s.T) / 1000})
 			}
 			return out
 		}, ev.eval(arg))
@@ -596,7 +596,7 @@ func (ev *evaluator) call(fe *metricsql.FuncExpr) Matrix {
 			out := make(Vector, 0, len(a[0]))
 			for _, s := range a[0] {
 				if s.H != nil {
-					out = append(out, Sample{Metric: dropOnlyName(s.Metric), T: ts, F: f(s.H)})
+					out = append(out, Sample{Metric: ev.dropOnlyName(s.Metric), T: ts, F: f(s.H)})
 				}
 			}
 			return out
@@ -717,7 +717,7 @@ func (ev *evaluator) callRange(fe *metricsql.FuncExpr, def rangeFuncDef) Matrix 
 	for _, s := range ra.series {
 		ls := s.Metric
 		if !keep {
-			ls = dropName(ls)
+			ls = ev.dropName(ls)
 		}
 		hist := hasHistograms(s.Histograms)
 		lo, hi := 0, 0
@@ -800,19 +800,12 @@ func (ev *evaluator) mapVectorK(m Matrix, f func(int, Sample) (float64, bool), k
 			}
 			ls := s.Metric
 			if !keep {
-				ls = dropName(ls)
+				ls = ev.dropName(ls)
 			}
 			out = append(out, Sample{Metric: ls, T: ts, F: v})
 		}
 		return out
 	}, m)
-}
-
-func dropNames(m Matrix) Matrix {
-	for i := range m {
-		m[i].Metric = dropName(m[i].Metric)
-	}
-	return m
 }
 
 // absentLabels are the labels absent() reports: the equality matchers of
@@ -872,6 +865,9 @@ func (ev *evaluator) labelReplace(fe *metricsql.FuncExpr) Matrix {
 			} else {
 				b.Set(dst, string(res))
 			}
+			if dst == model.MetricNameLabel {
+				b.Del(dropNameLabel) // the name is written: keep it
+			}
 			ls = b.Labels()
 		}
 		out = append(out, Series{Metric: ls, Points: s.Points, Histograms: s.Histograms})
@@ -908,6 +904,9 @@ func (ev *evaluator) labelJoin(fe *metricsql.FuncExpr) Matrix {
 			b.Del(dst)
 		} else {
 			b.Set(dst, j)
+		}
+		if dst == model.MetricNameLabel {
+			b.Del(dropNameLabel) // the name is written: keep it
 		}
 		out = append(out, Series{Metric: b.Labels(), Points: s.Points, Histograms: s.Histograms})
 	}
@@ -999,7 +998,13 @@ func (ev *evaluator) classicHistograms(vec Vector) ([]*bucketGroup, []Sample) {
 		key := labels.NewBuilder(s.Metric).Del("le").Labels().String()
 		g := groups[key]
 		if g == nil {
-			g = &bucketGroup{ls: labels.NewBuilder(s.Metric).Del("le", model.MetricNameLabel).Labels(), name: s.Metric.Get(model.MetricNameLabel)}
+			gl := labels.NewBuilder(s.Metric).Del("le")
+			if ev.delayNameRemoval {
+				gl.Set(dropNameLabel, "1")
+			} else {
+				gl.Del(model.MetricNameLabel)
+			}
+			g = &bucketGroup{ls: gl.Labels(), name: s.Metric.Get(model.MetricNameLabel)}
 			groups[key] = g
 			order = append(order, g)
 		}
@@ -1054,7 +1059,7 @@ func (ev *evaluator) histogramQuantile(q, v Matrix) Matrix {
 		var out Vector
 		groups, natives := ev.classicHistograms(a[1])
 		for _, s := range natives {
-			out = append(out, Sample{Metric: dropName(s.Metric), T: ts, F: ev.nativeQuantile(phi, s.H, s.Metric.Get(model.MetricNameLabel))})
+			out = append(out, Sample{Metric: ev.dropName(s.Metric), T: ts, F: ev.nativeQuantile(phi, s.H, s.Metric.Get(model.MetricNameLabel))})
 		}
 		for _, g := range groups {
 			if len(g.buckets) == 0 {
@@ -1076,7 +1081,7 @@ func (ev *evaluator) histogramFraction(lo, hi, v Matrix) Matrix {
 		var out Vector
 		groups, natives := ev.classicHistograms(a[2])
 		for _, s := range natives {
-			out = append(out, Sample{Metric: dropName(s.Metric), T: ts, F: ev.nativeFraction(scalarAt(lo, k), scalarAt(hi, k), s.H, s.Metric.Get(model.MetricNameLabel))})
+			out = append(out, Sample{Metric: ev.dropName(s.Metric), T: ts, F: ev.nativeFraction(scalarAt(lo, k), scalarAt(hi, k), s.H, s.Metric.Get(model.MetricNameLabel))})
 		}
 		for _, g := range groups {
 			if len(g.buckets) == 0 {

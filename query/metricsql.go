@@ -208,7 +208,7 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 			for i, p := range s.Points {
 				pts[i] = Point{T: p.T, F: f}
 			}
-			out = append(out, Series{Metric: dropName(s.Metric), Points: pts})
+			out = append(out, Series{Metric: ev.dropName(s.Metric), Points: pts})
 		}
 		ev.release(v)
 		return ev.checkDuplicates(out), true
@@ -303,7 +303,7 @@ func (ev *evaluator) callMetricsQL(fe *metricsql.FuncExpr) (Matrix, bool) {
 			// even with keep_metric_names; the others keep it.
 			switch fe.Name {
 			case "range_avg", "range_min", "range_max", "range_sum":
-				v[i].Metric = dropName(v[i].Metric)
+				v[i].Metric = ev.dropName(v[i].Metric)
 			}
 		}
 		return ev.checkDuplicates(v), true

@@ -350,7 +350,7 @@ func (ev *evaluator) callMetricsQLTransform(fe *metricsql.FuncExpr) (Matrix, boo
 		ev.spend(len(ds[i].v))
 		def.fn(ds[i].v, ts, scalars)
 		if def.dropName {
-			ds[i].ls = dropName(ds[i].ls)
+			ds[i].ls = ev.dropName(ds[i].ls)
 		}
 	}
 	return ev.sparsify(ds), true
@@ -381,7 +381,7 @@ func (ev *evaluator) callVMValues(fe *metricsql.FuncExpr) (Matrix, bool) {
 					}
 				}
 				if !fe.KeepMetricNames {
-					ds[i].ls = dropName(ds[i].ls)
+					ds[i].ls = ev.dropName(ds[i].ls)
 				}
 			}
 			return ds

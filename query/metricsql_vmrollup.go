@@ -260,7 +260,7 @@ func (ev *evaluator) callVMRollup(fe *metricsql.FuncExpr) (Matrix, bool) {
 		pre(s.vs, s.ts)
 		ls := s.ls
 		if !keep {
-			ls = dropName(ls)
+			ls = ev.dropName(ls)
 		}
 		for _, c := range confs {
 			if c.emit != nil {

@@ -41,7 +41,8 @@ var defaultParseLimits = parseLimits{DefaultMaxQueryLength, DefaultMaxDepth, Def
 // default bounds (DefaultMaxQueryLength, DefaultMaxDepth, DefaultMaxTerms).
 // PromQL 3 names metricsql spells differently are translated first,
 // anchored and smoothed written as markers in their selectors
-// (rewriteExtendedSelectors), and modifiers before a subquery
+// (rewriteExtendedSelectors), fill modifiers as markers in their
+// operations' label lists (rewriteFillModifiers), and modifiers before a subquery
 // parenthesized (rewriteModifiedSubqueries). Its
 // errors are *Error of type ErrBadData.
 func Parse(q string) (metricsql.Expr, error) {
@@ -79,6 +80,7 @@ func parseRewritten(orig, q string, lim parseLimits) (metricsql.Expr, error) {
 		return s
 	})
 	q = rewriteExtendedSelectors(q)
+	q = rewriteFillModifiers(q)
 	q = rewriteModifiedSubqueries(q)
 	q = rewritePromQLOnly(q)
 	e, err := metricsql.Parse(q)

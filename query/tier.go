@@ -387,7 +387,7 @@ func (ev *evaluator) rangeFromTier(fe *metricsql.FuncExpr, def rangeFuncDef, tf 
 		bs := buf
 		ls := s.metric
 		if !keep {
-			ls = dropName(ls)
+			ls = ev.dropName(ls)
 		}
 		lo, hi := 0, 0
 		slot := -1
