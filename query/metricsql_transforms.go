@@ -429,7 +429,7 @@ func (ev *evaluator) vmSgn(fe *metricsql.FuncExpr) Matrix {
 				}
 			}
 			if !fe.KeepMetricNames {
-				ds[i].ls = dropName(ds[i].ls)
+				ds[i].ls = ev.dropName(ds[i].ls)
 			}
 		}
 		return ds
