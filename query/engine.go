@@ -695,6 +695,15 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 	}
 	sub.start -= off
 	sub.end -= off
+	// VictoriaMetrics evaluates `expr offset d` as the subquery
+	// `default_rollup((expr)[:step] offset d)`, on times aligned to the
+	// step: in an instant query (step 5m), expr at the last multiple of
+	// five minutes at or before t − d.
+	aligned := ev.vm && ev.instant && at == nil
+	if aligned {
+		t := sub.start - (sub.start%instantStep+instantStep)%instantStep
+		sub.start, sub.end = t, t
+	}
 	m := sub.eval(re.Expr)
 	ev.join(&sub)
 	// Map the sub-evaluation's points back onto our steps.
@@ -711,6 +720,9 @@ func (ev *evaluator) evalOffsetAt(re *metricsql.RollupExpr) Matrix {
 			want := ev.stepTime(k) - off
 			if at != nil {
 				want, c = *at, 0
+			}
+			if aligned {
+				want, c = sub.start, 0
 			}
 			if p, ok := pointAt(s.Points, &c, want); ok {
 				ev.addSamples(1)
