@@ -1,7 +1,9 @@
 package kpi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +36,28 @@ type Options struct {
 	// Calendars are the tenants' business calendars (holidays), at most
 	// one per tenant.
 	Calendars []Calendar
+	// Store, when set, keeps each KPI's tracker and open incident under
+	// kpis/<tenant>/<name>, written as they change and read when Run
+	// starts: a restarted engine, or a new leader in a cluster (where
+	// Store is the replicated state), continues where the last one
+	// stopped rather than from a fresh tracker.
+	Store Store
+}
+
+// Store is a durable key-value store (storage.DB, or a cluster's
+// replicated state).
+type Store interface {
+	PutKV(key string, value []byte) error
+	ListKV(prefix string) (map[string][]byte, error)
+}
+
+// storePrefix is where Options.Store keeps the KPIs' state.
+const storePrefix = "kpis/"
+
+// kept is a KPI's state in Options.Store.
+type kept struct {
+	Tracker  TrackerState `json:"tracker"`
+	Incident string       `json:"incident,omitempty"`
 }
 
 // Engine evaluates KPIs on their intervals.
@@ -61,6 +85,8 @@ type kpiState struct {
 	incident string
 	// warnings are the definition's loose ends found at load (no CI).
 	warnings []string
+	// saved is what Options.Store last took for it (nil: nothing yet).
+	saved []byte
 }
 
 // ciMatcher is what Incidents may also do: name the CI an incident would
@@ -184,8 +210,10 @@ func ciWarnings(d *Definition, m ciMatcher) []string {
 	return out
 }
 
-// Run evaluates every KPI on its interval until ctx ends.
+// Run evaluates every KPI on its interval until ctx ends, after taking
+// back the state Options.Store keeps.
 func (e *Engine) Run(ctx context.Context) {
+	e.restore()
 	var wg sync.WaitGroup
 	for _, k := range e.kpis {
 		wg.Add(1)
@@ -263,6 +291,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenant, name string) (*Evaluation
 	ev.Incident = k.incident
 	k.fresh = false
 	k.last = ev
+	e.save(k)
 	if err := e.write(ctx, d, ev, now); err != nil {
 		return ev, fmt.Errorf("kpi %s: writing outputs: %w", d.Name, err)
 	}
@@ -663,4 +692,51 @@ func (e *Engine) Last(tenant, name string) (*Evaluation, *Definition, error) {
 	defer k.mu.Unlock()
 	d := k.def
 	return k.last, &d, nil
+}
+
+// storeKey is where Options.Store keeps d's state.
+func storeKey(d *Definition) string { return storePrefix + d.Tenant + "/" + d.Name }
+
+// restore takes back every KPI's tracker and open incident from
+// Options.Store. A KPI found there is no longer fresh: its incident is
+// known and follows the tracker's transitions.
+func (e *Engine) restore() {
+	if e.opts.Store == nil {
+		return
+	}
+	all, err := e.opts.Store.ListKV(storePrefix)
+	if err != nil {
+		e.opts.Logger.Error("kpi: state not read; trackers start afresh", "err", err)
+		return
+	}
+	for _, k := range e.kpis {
+		k.mu.Lock()
+		if b, ok := all[storeKey(&k.def)]; ok {
+			var s kept
+			if err := json.Unmarshal(b, &s); err != nil {
+				e.opts.Logger.Warn("kpi: kept state unreadable; tracker starts afresh", "kpi", k.def.Name, "err", err)
+			} else {
+				k.tracker.Restore(s.Tracker)
+				k.incident, k.fresh, k.saved = s.Incident, false, b
+			}
+		}
+		k.mu.Unlock()
+	}
+}
+
+// save writes k's state to Options.Store when it changed. A failure is
+// logged: the evaluation stands, and the next one tries again.
+func (e *Engine) save(k *kpiState) {
+	if e.opts.Store == nil {
+		return
+	}
+	b, err := json.Marshal(kept{Tracker: k.tracker.Snapshot(), Incident: k.incident})
+	if err != nil || bytes.Equal(b, k.saved) {
+		return
+	}
+	if err := e.opts.Store.PutKV(storeKey(&k.def), b); err != nil {
+		e.opts.Logger.Warn("kpi: state not kept", "kpi", k.def.Name, "err", err)
+		return
+	}
+	k.saved = b
 }

@@ -117,3 +117,32 @@ func etaMoved(now, old, eta time.Time) bool {
 	}
 	return d > max(15*time.Minute, old.Sub(now)/4)
 }
+
+// TrackerState is a Tracker's state as a KPI engine keeps it (Options.Store)
+// so that a restart, or a new leader in a cluster, continues the
+// hysteresis where it stood: a warning confirmed stays confirmed, a
+// streak half way to one goes on.
+type TrackerState struct {
+	State     State     `json:"state"`
+	TurnedAt  time.Time `json:"turned_at,omitzero"`
+	ETA       time.Time `json:"eta,omitzero"`
+	Streak    int       `json:"streak,omitempty"`
+	StreakAt  time.Time `json:"streak_at,omitzero"`
+	ClearRuns int       `json:"clear_runs,omitempty"`
+}
+
+// Snapshot returns t's state.
+func (t *Tracker) Snapshot() TrackerState {
+	return TrackerState{State: t.State, TurnedAt: t.TurnedAt, ETA: t.ETA, Streak: t.streak, StreakAt: t.streakAt, ClearRuns: t.clearRuns}
+}
+
+// Restore sets t's state to s; the thresholds stay t's own (a definition
+// changed since s was kept judges by its new ones).
+func (t *Tracker) Restore(s TrackerState) {
+	switch s.State {
+	case StateOK, StateWarning, StateBreached:
+	default:
+		s = TrackerState{State: StateOK}
+	}
+	t.State, t.TurnedAt, t.ETA, t.streak, t.streakAt, t.clearRuns = s.State, s.TurnedAt, s.ETA, max(s.Streak, 0), s.StreakAt, max(s.ClearRuns, 0)
+}

@@ -556,7 +556,7 @@ func (s *server) openKPIs(lc *lifecycle) error {
 		inc = s.itsm
 	}
 	k, err := kpi.New(fcfg.KPIs, s.eng, s.sink, inc, &kpi.Options{Logger: log.With("component", "kpi"), ExternalURL: cfg.externalURL,
-		Calendars: fcfg.Calendars})
+		Calendars: fcfg.Calendars, Store: s.kv})
 	if err != nil {
 		return err
 	}

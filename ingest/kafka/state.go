@@ -15,10 +15,11 @@ import (
 // StatePrefixes are the key-value keys State replicates: the ITSM layer's
 // state (incidents, problems, the outbox and its sequence lease, held and
 // suppressed alerts, maintenance windows, groups, CIs, rotations,
-// escalation policies, ticket references) and the rule groups stored
-// through the ruler config API. Everything else (the audit log, the
-// Alertmanager notifier's outbox, usage metering) stays the node's own.
-var StatePrefixes = []string{"itsm/", "rules/"}
+// escalation policies, ticket references), the rule groups stored
+// through the ruler config API and the KPIs' trackers and open incidents.
+// Everything else (the audit log, the Alertmanager notifier's outbox,
+// usage metering) stays the node's own.
+var StatePrefixes = []string{"itsm/", "rules/", "kpis/"}
 
 // Replicated reports whether State replicates key.
 func Replicated(key string) bool {
