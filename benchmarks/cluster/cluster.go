@@ -518,6 +518,9 @@ type SizingInput struct {
 	KafkaReplicas   int     `json:"kafka_replicas"`
 	CoresPerBroker  int     `json:"cores_per_broker"`
 	PartitionsPer   int     `json:"partitions_per_node"` // per node of a zone, room to grow
+	// MaxSeriesPerNode caps a node's series beyond what memory allows:
+	// the largest node measured here held 1M series (benchmarks/results/full).
+	MaxSeriesPerNode int `json:"max_series_per_node"`
 }
 
 // DefaultSizing is the target of issue 15: 10M active series at 15 s, two
@@ -525,7 +528,7 @@ type SizingInput struct {
 func DefaultSizing() SizingInput {
 	return SizingInput{Series: 10_000_000, IntervalSec: 15, Zones: 2, CoresPerNode: 16, MemGiBPerNode: 64,
 		TargetCPU: 0.5, TargetMem: 0.5, RetentionDays: 30, KafkaRetentionH: 24, KafkaReplicas: 3,
-		CoresPerBroker: 8, PartitionsPer: 4}
+		CoresPerBroker: 8, PartitionsPer: 4, MaxSeriesPerNode: 2_000_000}
 }
 
 // Sizing is the plan: the inputs, the measured per-sample costs it rests
@@ -544,6 +547,7 @@ type Sizing struct {
 	CoresPerZone     float64 `json:"cores_per_zone"` // produce share + store
 	NodesByCPU       int     `json:"nodes_per_zone_by_cpu"`
 	NodesByMem       int     `json:"nodes_per_zone_by_memory"`
+	NodesBySeries    int     `json:"nodes_per_zone_by_series_cap"`
 	NodesPerZone     int     `json:"nodes_per_zone"`
 	Nodes            int     `json:"nodes"`
 	Partitions       int     `json:"partitions"`
@@ -567,7 +571,10 @@ func (s Sizing) Plan(in SizingInput) Sizing {
 	s.NodesByCPU = int(math.Ceil(s.CoresPerZone / (float64(in.CoresPerNode) * in.TargetCPU)))
 	memPerZone := float64(in.Series) * s.RSSPerSeries
 	s.NodesByMem = int(math.Ceil(memPerZone / (float64(in.MemGiBPerNode) * (1 << 30) * in.TargetMem)))
-	s.NodesPerZone = max(2, s.NodesByCPU, s.NodesByMem) // two, so that a zone survives one node
+	if in.MaxSeriesPerNode > 0 {
+		s.NodesBySeries = (in.Series + in.MaxSeriesPerNode - 1) / in.MaxSeriesPerNode
+	}
+	s.NodesPerZone = max(2, s.NodesByCPU, s.NodesByMem, s.NodesBySeries) // two, so that a zone survives one node
 	s.Nodes = s.NodesPerZone * in.Zones
 	s.SeriesPerNodeMil = float64(in.Series) / float64(s.NodesPerZone) / 1e6
 	s.Partitions = s.NodesPerZone * in.PartitionsPer

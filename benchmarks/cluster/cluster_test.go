@@ -133,6 +133,7 @@ func TestFinishAndSummarize(t *testing.T) {
 
 func TestSizingPlan(t *testing.T) {
 	in := DefaultSizing()
+	in.MaxSeriesPerNode = 0
 	s := Sizing{ProduceCPUPerMillion: 3, StoreCPUPerMillion: 6, BrokerCPUPerMillion: 1,
 		RSSPerSeries: 4096, BytesPerSample: 1.5, KafkaBytesPerSample: 10}.Plan(in)
 	require.InDelta(t, 666_666.67, s.SamplesPerSec, 0.01)
@@ -154,6 +155,13 @@ func TestSizingPlan(t *testing.T) {
 	s = Sizing{ProduceCPUPerMillion: 10, StoreCPUPerMillion: 60, RSSPerSeries: 1000}.Plan(in)
 	require.Equal(t, 6, s.NodesByCPU) // 0.667 × 65 = 43.3 cores / 8 usable
 	require.Equal(t, 6, s.NodesPerZone)
+
+	// The series cap: 10M over 2M a node.
+	s = Sizing{StoreCPUPerMillion: 1, RSSPerSeries: 1000}.Plan(DefaultSizing())
+	require.Equal(t, 5, s.NodesBySeries)
+	require.Equal(t, 5, s.NodesPerZone)
+	require.Equal(t, 10, s.Nodes)
+	require.Equal(t, 20, s.Partitions)
 }
 
 func TestKafkaTopicBytes(t *testing.T) {

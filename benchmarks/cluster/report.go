@@ -84,8 +84,15 @@ func Markdown(r Report) string {
 		fmt.Fprintf(&b, "| restart | zone-a reads every partition whole again | %.2f |\n", f.RestartReadableSec)
 		fmt.Fprintf(&b, "\nStrong reads through %s from the kill to the end of the drill (one every 250 ms): %d, %d failed or short, slowest %.0f ms, longest time without a whole answer %.2f s. Writes through the other nodes: %d, %d failed, slowest %.0f ms. In all %d samples acknowledged; counted by a strong read through each node right after the drill: %v, 5 s later: %v.\n",
 			f.Survivor, f.Probes, f.ProbesFailed, f.MaxProbeMs, f.MaxGapSec, f.Writes, f.WritesFailed, f.MaxWriteMs, f.Acked, f.Counted, f.CountedLater)
+		short := 0
 		for _, x := range f.Failures {
 			fmt.Fprintf(&b, "- %s\n", x)
+			if strings.Contains(x, "counted") {
+				short++
+			}
+		}
+		if short > 0 {
+			fmt.Fprintf(&b, "\nNB: %d of these strong reads answered success, with neither an error nor a warning, but short: a silent gap.\n", short)
 		}
 		b.WriteString("\nWhile the killed node is down, zone-a cannot read its former partitions whole (the node holds their history), so reads of them go to zone-b; the survivor consumes them from the committed offsets and serves new samples, and zone-a is whole again once the node is back.\n")
 	}
@@ -95,12 +102,12 @@ func Markdown(r Report) string {
 	fmt.Fprintf(&b, "\n## Sizing on paper: %.0fM active series at %.0f s\n\n", float64(in.Series)/1e6, in.IntervalSec)
 	fmt.Fprintf(&b, "Measured here: %.2f CPU s per 1M samples received, %.2f per 1M stored, broker %.2f per 1M (one replica); %.0f B RSS per series held; %.2f B/sample on a node's disk, %.2f B/sample in Kafka.\n\n",
 		z.ProduceCPUPerMillion, z.StoreCPUPerMillion, z.BrokerCPUPerMillion, z.RSSPerSeries, z.BytesPerSample, z.KafkaBytesPerSample)
-	fmt.Fprintf(&b, "Assumed: %d zones, nodes of %d cores and %d GiB used to %.0f%% CPU and %.0f%% memory, %.0f days local retention, Kafka retention %.0f h with %d replicas on %d-core brokers, %d partitions per node of a zone.\n\n",
-		in.Zones, in.CoresPerNode, in.MemGiBPerNode, 100*in.TargetCPU, 100*in.TargetMem, in.RetentionDays, in.KafkaRetentionH, in.KafkaReplicas, in.CoresPerBroker, in.PartitionsPer)
+	fmt.Fprintf(&b, "Assumed: %d zones, nodes of %d cores and %d GiB used to %.0f%% CPU and %.0f%% memory and at most %.1fM series each, %.0f days local retention, Kafka retention %.0f h with %d replicas on %d-core brokers, %d partitions per node of a zone.\n\n",
+		in.Zones, in.CoresPerNode, in.MemGiBPerNode, 100*in.TargetCPU, 100*in.TargetMem, float64(in.MaxSeriesPerNode)/1e6, in.RetentionDays, in.KafkaRetentionH, in.KafkaReplicas, in.CoresPerBroker, in.PartitionsPer)
 	b.WriteString("| | |\n|---|---:|\n")
 	fmt.Fprintf(&b, "| samples/s | %.0f |\n", z.SamplesPerSec)
 	fmt.Fprintf(&b, "| cores per zone (store + its share of receiving) | %.1f |\n", z.CoresPerZone)
-	fmt.Fprintf(&b, "| nodes per zone by CPU / by memory | %d / %d |\n", z.NodesByCPU, z.NodesByMem)
+	fmt.Fprintf(&b, "| nodes per zone by CPU / by memory / by the series cap | %d / %d / %d |\n", z.NodesByCPU, z.NodesByMem, z.NodesBySeries)
 	fmt.Fprintf(&b, "| **nodes per zone (at least 2) × zones** | **%d × %d = %d** |\n", z.NodesPerZone, in.Zones, z.Nodes)
 	fmt.Fprintf(&b, "| series per node | %.1fM |\n", z.SeriesPerNodeMil)
 	fmt.Fprintf(&b, "| disk per node (%.0f days) | %.1f TB |\n", in.RetentionDays, z.DiskPerNodeTB)
