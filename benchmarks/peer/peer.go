@@ -129,6 +129,16 @@ func (p *Peer) Restart(ctx context.Context) error {
 	return p.launch(ctx)
 }
 
+// Revive starts the peer again on the same data after Kill (a kill -9
+// drill): no graceful stop first.
+func (p *Peer) Revive(ctx context.Context) error {
+	p.log.Close()
+	return p.launch(ctx)
+}
+
+// PID is the process id of the peer's running process.
+func (p *Peer) PID() int { return p.cmd.Process.Pid }
+
 func (p *Peer) launch(ctx context.Context) error {
 	s := p.Spec
 	logf, err := os.OpenFile(filepath.Join(filepath.Dir(p.DataDir), "log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)

@@ -24,6 +24,9 @@ type Query struct {
 	Expr  string `json:"expr"`
 	Range time.Duration
 	Step  time.Duration
+	// NoCache asks the server not to answer from its result cache
+	// (nocache=1, as tsdb and VictoriaMetrics read it; others ignore it).
+	NoCache bool
 }
 
 // NodeDashboard is a node-exporter dashboard's queries.
@@ -111,6 +114,9 @@ func request(ctx context.Context, base string, q Query, end time.Time) (*http.Re
 		params.Set("step", strconv.FormatFloat(q.Step.Seconds(), 'f', -1, 64))
 	} else {
 		params.Set("time", strconv.FormatInt(end.Unix(), 10))
+	}
+	if q.NoCache {
+		params.Set("nocache", "1")
 	}
 	return http.NewRequestWithContext(ctx, http.MethodPost, base+path+"?"+params.Encode(), nil)
 }

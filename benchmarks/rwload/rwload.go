@@ -168,12 +168,18 @@ type Result struct {
 
 // Config says where and how to send.
 type Config struct {
-	URL     string
+	URL string
+	// URLs, when set, spreads the streams over several receivers (the
+	// nodes of a cluster): stream c goes to URLs[c%len(URLs)].
+	URLs    []string
 	Headers map[string]string
 	// Retry bounds retries of one request answered 429 or 5xx (as a
 	// Prometheus sender would retry) before the run fails.
 	Retry   int
 	Timeout time.Duration // per request
+	// Acked, when set, counts the samples acknowledged so far, for
+	// readers that follow the run as it goes (a consumer's lag).
+	Acked *atomic.Int64
 }
 
 // Send sends each stream from its own client, one request in flight per
@@ -201,14 +207,21 @@ func Send(ctx context.Context, cfg Config, streams [][]Body) (Result, error) {
 	)
 	start := time.Now()
 	for c, stream := range streams {
+		url := cfg.URL
+		if len(cfg.URLs) > 0 {
+			url = cfg.URLs[c%len(cfg.URLs)]
+		}
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, len(stream))
 			for _, b := range stream {
-				d, r, err := post(ctx, client, cfg, b.Data)
+				d, r, err := post(ctx, client, cfg, url, b.Data)
 				retries.Add(int64(r))
 				if err != nil {
 					cancel(fmt.Errorf("client %d: %w", c, err))
 					return
+				}
+				if cfg.Acked != nil {
+					cfg.Acked.Add(int64(b.Samples))
 				}
 				lat = append(lat, d)
 			}
@@ -242,10 +255,10 @@ func Send(ctx context.Context, cfg Config, streams [][]Body) (Result, error) {
 
 // post sends one body, retrying on 429 and 5xx; the latency is that of the
 // successful attempt.
-func post(ctx context.Context, c *http.Client, cfg Config, body []byte) (time.Duration, int, error) {
+func post(ctx context.Context, c *http.Client, cfg Config, url string, body []byte) (time.Duration, int, error) {
 	backoff := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
 			return 0, attempt, err
 		}

@@ -100,3 +100,29 @@ func TestSendRetriesAndCounts(t *testing.T) {
 	_, err = Send(context.Background(), Config{URL: bad.URL}, streams)
 	require.ErrorContains(t, err, "bad labels")
 }
+
+func TestSendSpreadsStreamsOverURLs(t *testing.T) {
+	var got [2]atomic.Int64
+	srv := func(i int) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			got[i].Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+	}
+	a, b := srv(0), srv(1)
+	defer a.Close()
+	defer b.Close()
+	w, err := workload.NewNodeExporter(90, 0, 15_000, 1)
+	require.NoError(t, err)
+	// Three streams of 30 series × 2 steps, 20 samples a body: streams 0
+	// and 2 go to a, stream 1 to b.
+	streams := Encode(w, 2, 3, 20)
+	var acked atomic.Int64
+	res, err := Send(context.Background(), Config{URLs: []string{a.URL, b.URL}, Acked: &acked}, streams)
+	require.NoError(t, err)
+	require.Equal(t, int64(180), res.Samples)
+	require.Equal(t, int64(180), acked.Load())
+	require.Equal(t, int64(len(streams[0])+len(streams[2])), got[0].Load())
+	require.Equal(t, int64(len(streams[1])), got[1].Load())
+}

@@ -243,6 +243,9 @@ func StartKafka(t testing.TB, opts *KafkaOptions) *Kafka {
 	return k
 }
 
+// DataDir is the broker's log folder (its partitions' segments).
+func (k *Kafka) DataDir() string { return filepath.Join(k.dir, "data") }
+
 // Start starts the broker (again, after Stop or Kill) and waits until its
 // log says it started and its port answers.
 func (k *Kafka) Start(t testing.TB) {
