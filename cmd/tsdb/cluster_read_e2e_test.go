@@ -254,3 +254,80 @@ func TestClusterReadPath(t *testing.T) {
 	require.Contains(t, r.Warnings[0], "the answer is partial")
 	t.Logf("with zone-b down too: 503 %q; partial: %d of %d samples, warning %q", refused, n, total, r.Warnings[0])
 }
+
+// TestClusterRestartNoSilentGap: a node killed and started again must not
+// make a strong read answer short without saying so. n1 and n2 share
+// zone-a's partitions, n3 holds them all in zone-b; samples written
+// before n1 is killed are, in zone-a, on n1's disk only. From n1's
+// restart on, every strong read through n2 (and through n1 once it
+// answers) counts every sample, or fails, or warns that it is partial:
+// never a success short of samples. (n1 used to announce itself holding
+// nothing before it had read back its own last announcement, and for a
+// heartbeat zone-a was planned without n1's history.)
+func TestClusterRestartNoSilentGap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Kafka broker and three tsdb")
+	}
+	k := apptest.StartKafka(t, nil)
+	bin := apptest.Build(t)
+	c := &http.Client{Timeout: 30 * time.Second}
+	dir1 := t.TempDir()
+	start := func(dir, zone, node string) *apptest.Proc {
+		return apptest.StartTSDB(t, bin, dir, "--config.file", clusterReadConfig(t, k.Addr, zone, node), "--self-monitor.interval", "0")
+	}
+	n1, n2, n3 := start(dir1, "zone-a", "n1"), start(t.TempDir(), "zone-a", "n2"), start(t.TempDir(), "zone-b", "n3")
+	require.Eventually(t, func() bool {
+		return owned(t, n1) == 2 && owned(t, n2) == 2 && owned(t, n3) == 4
+	}, time.Minute, 200*time.Millisecond, "zone-a's two nodes share the 4 partitions")
+
+	base := time.Now().Truncate(time.Minute).UnixMilli()
+	for _, req := range clusterReadData(base) {
+		code, body, err := apptest.RemoteWrite(t.Context(), c, n3.URL()+"/api/v1/write", req)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusNoContent, code, body)
+	}
+	const total = 30 * 60
+	at := strconv.FormatFloat(float64(base)/1000, 'f', 3, 64)
+	// count is a strong read's sample count, -1 when it did not succeed
+	// whole (an error, or a partial answer with its warning).
+	count := func(p *apptest.Proc) int {
+		r, err := apptest.PostAPI(c, p.URL(), "/api/v1/query", url.Values{"query": {"sum(count_over_time(cluster_read[2h]))"},
+			"time": {at}, "read_consistency": {"strong"}})
+		if err != nil || r.Status != "success" || len(r.Warnings) > 0 {
+			return -1
+		}
+		var v []struct {
+			Value [2]any `json:"value"`
+		}
+		require.NoError(t, json.Unmarshal(r.Data.Result, &v))
+		if len(v) == 0 {
+			return 0
+		}
+		n, _ := strconv.Atoi(v[0].Value[1].(string))
+		return n
+	}
+	for _, p := range []*apptest.Proc{n1, n2, n3} {
+		require.Equal(t, total, count(p), "through %s", p.Addr)
+	}
+
+	n1.Kill()
+	require.Eventually(t, func() bool { return owned(t, n2) == 4 }, time.Minute, 200*time.Millisecond, "n2 takes over n1's partitions")
+	require.Equal(t, total, count(n2), "after the kill, n1's history comes from zone-b")
+
+	n1 = start(dir1, "zone-a", "n1")
+	reads, whole := 0, 0
+	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); {
+		for _, p := range []*apptest.Proc{n2, n1} {
+			n := count(p)
+			reads++
+			if n == total {
+				whole++
+			} else if n >= 0 {
+				t.Fatalf("a strong read through %s after n1's restart answered %d of %d samples, as a success without a warning", p.Addr, n, total)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d strong reads over 8 s after n1's restart: %d whole, %d refused or partial with a warning", reads, whole, reads-whole)
+	require.Eventually(t, func() bool { return count(n1) == total && count(n2) == total && count(n3) == total }, time.Minute, 200*time.Millisecond)
+}

@@ -127,6 +127,14 @@ func NewRegistry(ctx context.Context, cfg Config, url string, c *Consumer, opts 
 		cl.Close()
 		return nil, err
 	}
+	// NB: before this node announces anything: its first announcement
+	// must carry the partitions it held before a restart, which only its
+	// last announcement says. Announcing first (held: []) made the other
+	// nodes plan reads without its history for a heartbeat: strong reads
+	// answered short, without a warning.
+	if err := r.catchUp(ctx); err != nil {
+		r.log.Warn("cluster: the registry not read to its end before the first announcement; this node's older partitions are announced once read", "err", err)
+	}
 	announce := r.announceSync
 	c.announceHeld.Store(&announce)
 	return r, nil
@@ -244,30 +252,69 @@ func (r *Registry) read(ctx context.Context) {
 		fs.EachError(func(t string, p int32, err error) {
 			r.log.Warn("cluster: registry fetch", "topic", t, "partition", p, "err", err)
 		})
+		fs.EachRecord(r.apply)
+	}
+}
+
+// apply takes one record of the registry topic.
+func (r *Registry) apply(rec *kgo.Record) {
+	var n NodeInfo
+	if len(rec.Value) == 0 { // a tombstone: the node was retired
+		r.mu.Lock()
+		delete(r.mu.nodes, string(rec.Key))
+		r.mu.Unlock()
+		return
+	}
+	if err := json.Unmarshal(rec.Value, &n); err != nil || n.key() != string(rec.Key) {
+		r.log.Warn("cluster: registry record skipped", "key", string(rec.Key), "offset", rec.Offset, "err", err)
+		return
+	}
+	r.mu.Lock()
+	if old, ok := r.mu.nodes[n.key()]; !ok || old.Seen <= n.Seen {
+		r.mu.nodes[n.key()] = n
+	}
+	if n.Zone == r.self.Zone && n.Node == r.self.Node { // what this node held before a restart
+		for _, p := range n.Held {
+			r.mu.held[p] = true
+		}
+	}
+	r.mu.Unlock()
+}
+
+// registryCatchUpTimeout bounds reading the registry at start.
+const registryCatchUpTimeout = 30 * time.Second
+
+// catchUp reads the registry topic up to the end it has now (the
+// consumer then goes on from there in Run).
+func (r *Registry) catchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, registryCatchUpTimeout)
+	defer cancel()
+	ends, err := r.adm.ListEndOffsets(ctx, r.cfg.RegistryTopic())
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list end offsets of %s: %w", r.cfg.RegistryTopic(), err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	for len(want) > 0 {
+		fs := r.cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %s: %w", r.cfg.RegistryTopic(), err)
+		}
 		fs.EachRecord(func(rec *kgo.Record) {
-			var n NodeInfo
-			if len(rec.Value) == 0 { // a tombstone: the node was retired
-				r.mu.Lock()
-				delete(r.mu.nodes, string(rec.Key))
-				r.mu.Unlock()
-				return
+			r.apply(rec)
+			if end, ok := want[rec.Partition]; ok && rec.Offset+1 >= end {
+				delete(want, rec.Partition)
 			}
-			if err := json.Unmarshal(rec.Value, &n); err != nil || n.key() != string(rec.Key) {
-				r.log.Warn("cluster: registry record skipped", "key", string(rec.Key), "offset", rec.Offset, "err", err)
-				return
-			}
-			r.mu.Lock()
-			if old, ok := r.mu.nodes[n.key()]; !ok || old.Seen <= n.Seen {
-				r.mu.nodes[n.key()] = n
-			}
-			if n.Zone == r.self.Zone && n.Node == r.self.Node { // what this node held before a restart
-				for _, p := range n.Held {
-					r.mu.held[p] = true
-				}
-			}
-			r.mu.Unlock()
 		})
 	}
+	return nil
 }
 
 // Refresh describes every known zone's consumer group: its owners,
