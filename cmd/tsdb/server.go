@@ -325,8 +325,8 @@ func (s *server) openMetering(lc *lifecycle) error {
 // It also connects the state topic, through which the leader's rule and
 // ITSM state is kept (s.kv); openLeadership starts the election.
 //
-// TODO(cluster): self-monitoring and usage metering still write to each
-// node's local storage. #15
+// Usage metering still writes to each node's local storage (#15);
+// self-monitoring goes through the cluster (openSelfMonitor).
 func (s *server) openCluster(lc *lifecycle) error {
 	s.sink, s.reader, s.kv = s.db, s.db, s.db
 	cfg := s.fcfg.Cluster
@@ -579,11 +579,17 @@ func (s *server) loadRules() error {
 
 // openSelfMonitor writes tsdb's own metrics into its storage, in the
 // tenant --self-monitor.tenant, as job="tsdb" (off with an interval of 0).
+// In a cluster they go through Kafka like any write, as
+// instance="<zone>/<node>": every node's metrics are read through any node.
 func (s *server) openSelfMonitor(lc *lifecycle) error {
 	if s.cfg.selfInterval <= 0 {
 		return nil
 	}
-	m := &selfMonitor{gather: s.reg, w: metering.Tag("self_monitoring", s.db), tenant: s.cfg.selfTenant, instance: s.ln.Addr().String(),
+	instance := s.ln.Addr().String()
+	if n := s.nodeName(); n != "" {
+		instance = n
+	}
+	m := &selfMonitor{gather: s.reg, w: metering.Tag("self_monitoring", s.sink), tenant: s.cfg.selfTenant, instance: instance,
 		log: s.log.With("component", "self-monitor"), now: time.Now}
 	lc.run("self-monitoring", func(ctx context.Context) error { m.run(ctx, s.cfg.selfInterval); return nil })
 	s.log.Info("self-monitoring: tsdb's metrics are stored as job=\"tsdb\"", "tenant", s.cfg.selfTenant, "interval", s.cfg.selfInterval)
