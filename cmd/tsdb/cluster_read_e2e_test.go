@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,7 +274,7 @@ func TestClusterRestartNoSilentGap(t *testing.T) {
 	c := &http.Client{Timeout: 30 * time.Second}
 	dir1 := t.TempDir()
 	start := func(dir, zone, node string) *apptest.Proc {
-		return apptest.StartTSDB(t, bin, dir, "--config.file", clusterReadConfig(t, k.Addr, zone, node), "--self-monitor.interval", "0")
+		return apptest.StartTSDB(t, bin, dir, "--config.file", clusterReadConfig(t, k.Addr, zone, node), "--self-monitor.interval", "1s")
 	}
 	n1, n2, n3 := start(dir1, "zone-a", "n1"), start(t.TempDir(), "zone-a", "n2"), start(t.TempDir(), "zone-b", "n3")
 	require.Eventually(t, func() bool {
@@ -330,4 +331,24 @@ func TestClusterRestartNoSilentGap(t *testing.T) {
 	}
 	t.Logf("%d strong reads over 8 s after n1's restart: %d whole, %d refused or partial with a warning", reads, whole, reads-whole)
 	require.Eventually(t, func() bool { return count(n1) == total && count(n2) == total && count(n3) == total }, time.Minute, 200*time.Millisecond)
+
+	// Self-monitoring goes through the cluster: every node's own metrics
+	// (tenant tsdb, instance <zone>/<node>) are read through any node.
+	require.Eventually(t, func() bool {
+		hr, err := http.NewRequest(http.MethodGet, n2.URL()+"/api/v1/query?"+url.Values{
+			"query": {`count by (instance) (up{job="tsdb"})`}, "read_consistency": {"strong"}}.Encode(), nil)
+		require.NoError(t, err)
+		hr.Header.Set("X-Scope-OrgID", "tsdb")
+		resp, err := c.Do(hr)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		for _, inst := range []string{"zone-a/n1", "zone-a/n2", "zone-b/n3"} {
+			if !strings.Contains(string(b), `"instance":"`+inst+`"`) {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 500*time.Millisecond, "every node's self-monitoring read through n2")
 }
