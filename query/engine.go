@@ -789,6 +789,8 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 	// so an append past the hint moves only that series): one allocation
 	// per series was a third of a rate query's (issue 18).
 	var slab []Point
+	var tsBuf []int64 // a series' samples, before they become points
+	var vsBuf []float64
 	left := -1 // series still to read, when the set says
 	points := func(n int) []Point {
 		if n == 0 || n > pointSlab/4 {
@@ -832,7 +834,27 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			pts := points(hint)
 			var hs []*histogram.FloatHistogram // beside pts once a histogram came
 			counted := 0                       // of pts, against the limit; a series may be long
-			if it.SeekTo(mint) {
+			fr, batch := it.(storage.FloatRangeIterator)
+			if batch && hit == nil {
+				// Floats only: every sample at once, then the points.
+				var err error
+				if tsBuf, vsBuf, err = fr.AppendFloats(mint, maxt, tsBuf[:0], vsBuf[:0]); err != nil {
+					ev.fail(execErr("read series %s: %v", ls, err))
+				}
+				if cap(pts) < len(tsBuf) {
+					pts = points(len(tsBuf))
+				}
+				for i, t := range tsBuf {
+					if v := vsBuf[i]; !dropStale || !storage.IsStaleNaN(v) {
+						pts = append(pts, Point{T: t, F: v})
+					}
+					if len(pts)-counted == ctxCheckEvery {
+						ev.spend(ctxCheckEvery)
+						ev.addSamples(ctxCheckEvery)
+						counted = len(pts)
+					}
+				}
+			} else if it.SeekTo(mint) {
 				for {
 					t, v := it.At()
 					if t > maxt {

@@ -249,7 +249,43 @@ func (it *chunkListIter) SeekTo(t int64) bool {
 }
 
 func (it *chunkListIter) At() (int64, float64) { return it.ts[it.j], it.vs[it.j] }
-func (it *chunkListIter) Err() error           { return it.err }
+
+// appendFloats appends the samples in [mint, maxt] (within the list's
+// own bounds) of a fresh list: the first chunk's window from its
+// buffers, the others decoded straight into ts and vs.
+func (it *chunkListIter) appendFloats(mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error) {
+	if it.err != nil {
+		return ts, vs, it.err
+	}
+	defer it.open(len(it.chunks)) // exhausted: the buffers go back
+	for i := range it.chunks {
+		if it.maxTs[i] < mint {
+			continue
+		}
+		if i == 0 && it.opened && it.i == 0 {
+			for j, t := range it.ts {
+				if t >= mint && t <= maxt {
+					ts, vs = append(ts, t), append(vs, it.vs[j])
+				}
+			}
+			continue
+		}
+		if it.chunks[i] == nil {
+			continue // the first chunk, decoded by openFirst and gone
+		}
+		if _, cmin, _, err := chunkenc.DenseBounds(it.chunks[i]); err == nil && cmin > maxt {
+			break
+		}
+		var err error
+		n := len(ts)
+		if ts, vs, err = chunkenc.DecodeDenseWindow(it.chunks[i], mint, maxt, ts, vs); err != nil {
+			it.err = err
+			return ts[:n], vs[:n], err
+		}
+	}
+	return ts, vs, nil
+}
+func (it *chunkListIter) Err() error { return it.err }
 
 // clampIter restricts an iterator to [mint, maxt].
 type clampIter struct {
@@ -291,6 +327,26 @@ func (c *clampIter) check(ok bool) bool {
 		return false
 	}
 	return true
+}
+
+// AppendFloats implements FloatRangeIterator, within the clamp's bounds.
+func (c *clampIter) AppendFloats(mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error) {
+	mint, maxt = max(mint, c.mint), min(maxt, c.maxt)
+	c.started, c.done = true, true
+	if mint > maxt {
+		return ts, vs, nil
+	}
+	if cl, ok := c.it.(*chunkListIter); ok {
+		return cl.appendFloats(mint, maxt, ts, vs)
+	}
+	for ok := c.it.SeekTo(mint); ok; ok = c.it.Next() {
+		t, v := c.it.At()
+		if t > maxt {
+			break
+		}
+		ts, vs = append(ts, t), append(vs, v)
+	}
+	return ts, vs, c.it.Err()
 }
 
 func (c *clampIter) At() (int64, float64) { return c.it.At() }

@@ -194,6 +194,33 @@ type Iterator interface {
 	Err() error
 }
 
+// FloatRangeIterator is what the iterators of storage's series also do:
+// append every sample in [mint, maxt] at once (float samples only: a
+// series that may hold native histograms has a HistogramIterator, which
+// a caller reads sample by sample). A query reads thousands of series; a
+// call per sample through the iterators' layers was a third of a
+// selector's time (issue 18). Call it on a fresh iterator; it leaves the
+// iterator exhausted.
+type FloatRangeIterator interface {
+	AppendFloats(mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error)
+}
+
+// AppendFloats appends it's samples in [mint, maxt], through its own
+// AppendFloats when it has one, else one by one.
+func AppendFloats(it Iterator, mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error) {
+	if r, ok := it.(FloatRangeIterator); ok {
+		return r.AppendFloats(mint, maxt, ts, vs)
+	}
+	for ok := it.SeekTo(mint); ok; ok = it.Next() {
+		t, v := it.At()
+		if t > maxt {
+			break
+		}
+		ts, vs = append(ts, t), append(vs, v)
+	}
+	return ts, vs, it.Err()
+}
+
 // HistogramIterator is implemented by the iterators of series that may
 // hold native histogram samples; readers check for it once per series
 // (an iterator that does not implement it yields floats only).

@@ -137,6 +137,15 @@ func (c *countingIter) SeekTo(t int64) bool {
 	return ok
 }
 
+// AppendFloats implements storage.FloatRangeIterator, counting what it
+// appends.
+func (c *countingIter) AppendFloats(mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error) {
+	n := len(ts)
+	ts, vs, err := storage.AppendFloats(c.it, mint, maxt, ts, vs)
+	c.n += uint64(len(ts) - n)
+	return ts, vs, err
+}
+
 func (c *countingIter) At() (int64, float64) { return c.it.At() }
 func (c *countingIter) Err() error           { return c.it.Err() }
 
