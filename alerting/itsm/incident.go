@@ -106,6 +106,11 @@ type Incident struct {
 	// SLAFrom is when the SLA clocks started, if not at the opening: a
 	// child whose parent resolved while its alerts still fired.
 	SLAFrom *time.Time `json:"sla_from,omitempty"`
+	// Pending is the event (opened, reopened, updated) waiting
+	// coalesceWindow to be sent, kept with the incident so that it is
+	// sent after a crash or by the next leader if the window never ended
+	// here.
+	Pending string `json:"pending_event,omitempty"`
 }
 
 // ChangeLink is a change request linked to an incident.
@@ -274,7 +279,11 @@ func (m *Manager) Resume() error {
 		return err
 	}
 	m.loadLocked(all)
-	return m.outbox.open()
+	if err := m.outbox.open(); err != nil {
+		return err
+	}
+	m.sendPendingLocked()
+	return nil
 }
 
 // Pause sends the events that wait to be coalesced to the outbox, then
@@ -440,11 +449,15 @@ func (m *Manager) emit(event string, inc *Incident, skip ...string) {
 		if p := m.coalesce[k]; p != nil {
 			if rank[event] > rank[p.event] {
 				p.event = event
+				inc.Pending = event
+				m.save(inc)
 			}
 			return
 		}
 		p := &pendingEvent{event: event}
 		m.coalesce[k] = p
+		inc.Pending = event
+		m.save(inc)
 		p.timer = time.AfterFunc(coalesceWindow, func() {
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -470,8 +483,31 @@ func (m *Manager) flushLocked(k string) {
 	p.timer.Stop()
 	i := strings.LastIndexByte(k, '/')
 	tenant, id := k[:i], k[i+1:]
-	if inc := m.tenantIncidents(tenant)[id]; inc != nil && !inc.Quiet {
-		m.outbox.enqueue(p.event, inc)
+	if inc := m.tenantIncidents(tenant)[id]; inc != nil {
+		if !inc.Quiet {
+			m.outbox.enqueue(p.event, inc)
+		}
+		inc.Pending = ""
+		m.save(inc)
+	}
+}
+
+// sendPendingLocked sends the events loaded incidents still wait to send:
+// their coalescing window ended with the process (a crash) or the
+// leader that held it. The caller holds m.mu; the outbox is open.
+func (m *Manager) sendPendingLocked() {
+	for _, incs := range m.incidents {
+		for _, inc := range incs {
+			if inc.Pending == "" {
+				continue
+			}
+			if !inc.Quiet {
+				m.outbox.enqueue(inc.Pending, inc)
+			}
+			m.log.Info("itsm: an event left waiting to be coalesced is sent now", "incident", inc.ID, "event", inc.Pending)
+			inc.Pending = ""
+			m.save(inc)
+		}
 	}
 }
 

@@ -153,3 +153,50 @@ func TestOnDeliveredNamesTheTenant(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, map[string]int{"acme snow": 2, "team/a snow": 1}, got)
 }
+
+// An "opened" still waiting its coalescing window when the process dies
+// (or its node stops leading) is sent by the next Manager on the same
+// store: the incident keeps the waiting event (pending_event) until it
+// is in the outbox, so a crash cannot lose the first page.
+func TestPendingEventSurvivesACrash(t *testing.T) {
+	old := coalesceWindow
+	coalesceWindow = time.Hour // the first Manager never ends its window
+	t.Cleanup(func() { coalesceWindow = old })
+	var mu sync.Mutex
+	posts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost {
+			mu.Lock()
+			posts++
+			mu.Unlock()
+		}
+	}))
+	defer srv.Close()
+	cfg := testConfig(srv.URL, srv.URL)
+	cfg.Receivers = cfg.Receivers[1:] // ServiceNow: a POST creates the ticket
+	store := st.Open(t, nil)
+	clk := apptest.NewClock(time.Unix(1_700_000_000, 0))
+	crashed, err := New(cfg, store, nil, clk.Now)
+	require.NoError(t, err)
+	inc, err := crashed.Create("acme", "Disk replacement", "lee", "P3", "db-1", "dba")
+	require.NoError(t, err)
+	stored, err := store.ListKV("itsm/acme/incident/")
+	require.NoError(t, err)
+	require.Contains(t, string(stored["itsm/acme/incident/"+inc.ID]), `"pending_event":"opened"`)
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	require.Zero(t, posts, "the first Manager's window has not ended")
+	mu.Unlock()
+
+	next, err := New(cfg, store, nil, clk.Now)
+	require.NoError(t, err)
+	defer next.Close()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return posts == 1
+	}, 10*time.Second, 10*time.Millisecond, "the next Manager sends the waiting opened")
+	got, ok := next.Incident("acme", inc.ID)
+	require.True(t, ok)
+	require.Empty(t, got.Pending)
+}
