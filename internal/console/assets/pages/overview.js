@@ -6,8 +6,8 @@
 // Data: GET /api/v1/incidents?status=open and ?status=acknowledged
 // (incidents, SLA breaches), /api/v1/alerts, /api/v1/kpis,
 // /api/v1/status/ingest (ingest, sources), /api/v1/status/cluster (the
-// cluster section; a single node answers 404 and the section stays
-// hidden). Each section fails on its own.
+// cluster section; hidden where it answers 404, a single node, or 401/403,
+// a user without the metrics role). Each section fails on its own.
 import { h, table, row, badge, priorityBadge, errorBox, empty, labelChips,
   fmtAgo, fmtDur, fmtNum, fmtPct, fmtValue, fmtTime } from '../dom.js';
 import * as api from '../api.js';
@@ -205,7 +205,8 @@ async function cluster(s) {
   try {
     st = await api.get('/api/v1/status/cluster');
   } catch (e) {
-    if (e.status === 404) {
+    // 404: a single node; 401/403: a user without the metrics role.
+    if ([401, 403, 404].includes(e.status)) {
       s.cluster.el.hidden = true;
       return;
     }
