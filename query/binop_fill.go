@@ -103,23 +103,8 @@ type fillModifier struct {
 // (`fill(1) fill_left(2)`), or whose value is not a signed number or
 // duration, is left out for the parsers to refuse.
 func findFillModifiers(toks []durTok) []fillModifier {
-	closing := matchAll(toks)
-	opening := make(map[int]int)
-	for i, c := range closing {
-		if c >= 0 {
-			opening[c] = i
-		}
-	}
-	prev := func(i int) int { // the first non-space token before i, or -1
-		for i--; i >= 0 && toks[i].kind == tkSpace; i-- {
-		}
-		return i
-	}
-	next := func(i int) int { // the first non-space token after i
-		for i++; i < len(toks) && toks[i].kind == tkSpace; i++ {
-		}
-		return i
-	}
+	w := newTokenWalk(toks)
+	closing, opening, prev, next := w.closing, w.opening, w.prev, w.next
 	var out []fillModifier
 	seen := make(map[int]*fillModifier) // anchor -> a modifier found there
 	for i := 0; i < len(toks); i++ {

@@ -80,19 +80,42 @@ type extendedModifier struct {
 // offset and @, and elsewhere a metric or label name; so it is a modifier
 // where it follows the end of an operand, and its selector is found by
 // walking back over the chain of brackets, offsets and @s before it.
-func findExtendedModifiers(toks []durTok) []extendedModifier {
-	closing := matchAll(toks)
-	opening := make(map[int]int)
-	for i, c := range closing {
+// tokenWalk is how the modifier finders (anchored/smoothed, fill) walk a
+// query's tokens: its brackets paired both ways, and the nearest tokens
+// that are not spaces.
+type tokenWalk struct {
+	toks    []durTok
+	closing []int       // by opening bracket, its closing one (-1: none)
+	opening map[int]int // by closing bracket, its opening one
+}
+
+func newTokenWalk(toks []durTok) *tokenWalk {
+	w := &tokenWalk{toks: toks, closing: matchAll(toks), opening: map[int]int{}}
+	for i, c := range w.closing {
 		if c >= 0 {
-			opening[c] = i
+			w.opening[c] = i
 		}
 	}
-	prev := func(i int) int { // the first non-space token before i, or -1
-		for i--; i >= 0 && toks[i].kind == tkSpace; i-- {
-		}
-		return i
+	return w
+}
+
+// prev is the first token before i that is not a space, or -1.
+func (w *tokenWalk) prev(i int) int {
+	for i--; i >= 0 && w.toks[i].kind == tkSpace; i-- {
 	}
+	return i
+}
+
+// next is the first token after i that is not a space (len(toks): none).
+func (w *tokenWalk) next(i int) int {
+	for i++; i < len(w.toks) && w.toks[i].kind == tkSpace; i++ {
+	}
+	return i
+}
+
+func findExtendedModifiers(toks []durTok) []extendedModifier {
+	w := newTokenWalk(toks)
+	opening, prev := w.opening, w.prev
 	var out []extendedModifier
 	braces := 0
 	for i, t := range toks {
