@@ -192,6 +192,9 @@ func (c *Consumer) writeRecords(ctx context.Context, tenant string, recs []*kgo.
 		}
 		b.Series = append(b.Series, rb.Series...)
 		b.Metadata = append(b.Metadata, rb.Metadata...)
+		// The series come by Key (2.0's labels in 1.0's wire form): any
+		// of the decoders decodes any of them.
+		b.Decode = rb.Decode
 		ok = append(ok, r)
 	}
 	if len(ok) == 0 {

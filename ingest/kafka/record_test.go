@@ -96,6 +96,17 @@ func testBatch() *storage.Batch {
 	return b
 }
 
+// withLabels gives each series of b its labels (a decoded 2.0 series
+// comes by Key, its labels decoded only when storage needs them).
+func withLabels(t *testing.T, b *storage.Batch) {
+	t.Helper()
+	for i := range b.Series {
+		lset, err := b.LabelsOf(i)
+		require.NoError(t, err)
+		b.Series[i].Labels = lset
+	}
+}
+
 // decodeAll decodes records as the consumer does and returns, per
 // partition, what they hold.
 func decodeAll(t *testing.T, tenant string, recs []*kgo.Record) map[int32]*storage.Batch {
@@ -107,6 +118,7 @@ func decodeAll(t *testing.T, tenant string, recs []*kgo.Record) map[int32]*stora
 		var b storage.Batch
 		_, err := remotewrite.NewDecoder().DecodeV2(r.Value, &b) // a decoder per record: the batches keep its buffers
 		require.NoError(t, err)
+		withLabels(t, &b)
 		all := out[r.Partition]
 		if all == nil {
 			all = &storage.Batch{}
@@ -175,6 +187,7 @@ func TestEncodeSplitsLargeParts(t *testing.T) {
 		var rb storage.Batch
 		_, err := remotewrite.NewDecoder().DecodeV2(r.Value, &rb)
 		require.NoError(t, err)
+		withLabels(t, &rb)
 		for _, s := range rb.Series {
 			n++
 			if labels.Equal(s.Labels, long) {

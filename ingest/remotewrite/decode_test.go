@@ -170,3 +170,36 @@ func TestDecodeSkipsUnknownFields(t *testing.T) {
 	_, err = NewDecoder().DecodeV1([]byte{0x0a, 0x7f, 0x00}, &b)
 	require.EqualError(t, err, "remotewrite: malformed request: length-delimited field: unexpected EOF")
 }
+
+// TestDecodeV2Keys: a 2.0 series without metadata comes by Key (its
+// labels in 1.0's wire form), whose labels are the series' own, sorted,
+// whatever order the references came in; each series has its own key,
+// and one without a name is refused when its labels are decoded.
+func TestDecodeV2Keys(t *testing.T) {
+	syms := []string{"", "job", "node", "__name__", "up", "instance", "a", "b"}
+	req := &writev2.Request{Symbols: syms, Timeseries: []writev2.TimeSeries{
+		{LabelsRefs: []uint32{1, 2, 3, 4, 5, 6}, Samples: []writev2.Sample{{Value: 1, Timestamp: 1}}}, // job, __name__, instance: unsorted
+		{LabelsRefs: []uint32{3, 4, 5, 7}, Samples: []writev2.Sample{{Value: 2, Timestamp: 1}}},
+		{LabelsRefs: []uint32{1, 2}, Samples: []writev2.Sample{{Value: 3, Timestamp: 1}}}, // no name
+	}}
+	raw, err := req.Marshal()
+	require.NoError(t, err)
+	var b storage.Batch
+	_, err = NewDecoder().DecodeV2(raw, &b)
+	require.NoError(t, err)
+	require.Len(t, b.Series, 3)
+	want := []labels.Labels{
+		labels.FromStrings("__name__", "up", "instance", "a", "job", "node"),
+		labels.FromStrings("__name__", "up", "instance", "b"),
+	}
+	for i, w := range want {
+		require.NotNil(t, b.Series[i].Key)
+		require.True(t, b.Series[i].Labels.IsEmpty(), "built only when needed")
+		got, err := b.LabelsOf(i)
+		require.NoError(t, err)
+		require.Equal(t, w, got)
+	}
+	require.NotEqual(t, b.Series[0].Key, b.Series[1].Key)
+	_, err = b.LabelsOf(2)
+	require.ErrorIs(t, err, ErrNoMetricName)
+}
