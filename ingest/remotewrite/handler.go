@@ -126,7 +126,7 @@ func New(w storage.Writer, opts *Options) *Handler {
 const (
 	seriesBytes    = 640
 	sampleBytes    = 64
-	symbolBytes    = 48
+	symbolBytes    = 56
 	histogramBytes = 512
 	bucketBytes    = 32
 	exemplarBytes  = 160
