@@ -8,13 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
 	"github.com/emsdb/tsdb/alerting/itsm"
 	"github.com/emsdb/tsdb/query"
-	"github.com/emsdb/tsdb/storage"
-	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
 // mapStore is an Options.Store in memory.
@@ -49,16 +46,9 @@ func (s *mapStore) ListKV(prefix string) (map[string][]byte, error) {
 // no second confirmation, no fresh streak — and its later evaluations
 // update that incident rather than warn again.
 func TestTrackerKept(t *testing.T) {
-	db := st.Open(t, nil)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	var b storage.Batch
-	var smp []storage.Sample
-	for at := t0.Add(-48 * time.Hour); !at.After(t0.Add(6 * time.Hour)); at = at.Add(time.Minute) {
-		smp = append(smp, storage.Sample{T: at.UnixMilli(), V: orders(t0, at)})
-	}
-	b.Add(labels.FromStrings("__name__", "orders_ok_ratio", "service", "checkout"), smp...)
-	require.NoError(t, db.Write(ctx, "default", &b))
+	db := checkoutOrders(t, t0)
 
 	clk := &clock{t: t0}
 	mgr, err := itsm.New(itsm.Config{

@@ -95,17 +95,25 @@ func orders(t0 time.Time, at time.Time) float64 {
 	return v
 }
 
-func TestPredictedBreachThenRealBreach(t *testing.T) {
+// checkoutOrders is a database holding orders_ok_ratio{service="checkout"}
+// (orders(t0, …)) every minute from two days before t0 to six hours after.
+func checkoutOrders(t *testing.T, t0 time.Time) *storage.DB {
+	t.Helper()
 	db := st.Open(t, nil)
-	ctx := context.Background()
-	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	var b storage.Batch
 	var smp []storage.Sample
 	for at := t0.Add(-48 * time.Hour); !at.After(t0.Add(6 * time.Hour)); at = at.Add(time.Minute) {
 		smp = append(smp, storage.Sample{T: at.UnixMilli(), V: orders(t0, at)})
 	}
 	b.Add(labels.FromStrings("__name__", "orders_ok_ratio", "service", "checkout"), smp...)
-	require.NoError(t, db.Write(ctx, "default", &b))
+	require.NoError(t, db.Write(context.Background(), "default", &b))
+	return db
+}
+
+func TestPredictedBreachThenRealBreach(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	db := checkoutOrders(t, t0)
 
 	clk := &clock{t: t0.Add(-time.Hour)}
 	mgr, err := itsm.New(itsm.Config{
@@ -277,16 +285,9 @@ func TestAsOf(t *testing.T) {
 // breach: one warning, hours ahead, no false one, nothing missed, and
 // nothing written.
 func TestBacktest(t *testing.T) {
-	db := st.Open(t, nil)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	var b storage.Batch
-	var smp []storage.Sample
-	for at := t0.Add(-48 * time.Hour); !at.After(t0.Add(6 * time.Hour)); at = at.Add(time.Minute) {
-		smp = append(smp, storage.Sample{T: at.UnixMilli(), V: orders(t0, at)})
-	}
-	b.Add(labels.FromStrings("__name__", "orders_ok_ratio", "service", "checkout"), smp...)
-	require.NoError(t, db.Write(ctx, "default", &b))
+	db := checkoutOrders(t, t0)
 	eng, err := New([]Definition{{Name: "checkout_success", Expr: `orders_ok_ratio{service="checkout"}`, Target: 0.95, Direction: "above",
 		Interval: 15 * time.Minute, Horizon: 6 * time.Hour, Step: 5 * time.Minute, History: 24 * time.Hour, Seasonality: "none"}},
 		query.NewEngine(db, nil), db, nil, &Options{Now: func() time.Time { return t0.Add(6 * time.Hour) }})

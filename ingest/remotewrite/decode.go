@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"unsafe"
 
 	"github.com/prometheus/common/model"
@@ -404,33 +405,10 @@ func decodeLabelView(m []byte) (name, value string, err error) {
 	return name, value, nil
 }
 
+// decodeLabel decodes a Label message into strings of its own.
 func decodeLabel(m []byte) (name, value string, err error) {
-	r := pbReader{b: m}
-	for !r.done() {
-		field, typ, err := r.key()
-		if err != nil {
-			return "", "", err
-		}
-		switch {
-		case field == 1 && typ == protowire.BytesType:
-			v, err := r.bytes()
-			if err != nil {
-				return "", "", err
-			}
-			name = string(v)
-		case field == 2 && typ == protowire.BytesType:
-			v, err := r.bytes()
-			if err != nil {
-				return "", "", err
-			}
-			value = string(v)
-		default:
-			if err := r.skip(field, typ); err != nil {
-				return "", "", err
-			}
-		}
-	}
-	return name, value, nil
+	name, value, err = decodeLabelView(m)
+	return strings.Clone(name), strings.Clone(value), err
 }
 
 // decodeSample reads a Sample of either version: value (1, double) and
