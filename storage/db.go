@@ -32,7 +32,9 @@ type DB struct {
 	cache  *regexCache
 	blocks *pebble.Cache // decompressed blocks, shared by the shards
 	keys   *keyCache
-	stats  dbStats
+	// keyLookups holds *keyLookup scratch for Write.
+	keyLookups sync.Pool
+	stats      dbStats
 	// meta and exemplars keep metric metadata and exemplars (in shard 0).
 	meta      *metadataStore
 	exemplars *exemplarStore
@@ -111,7 +113,7 @@ func open(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(o.KeyCacheEntries), health: h, rawFS: rawFS, quit: make(chan struct{})}
+	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(o.KeyCacheEntries), keyLookups: sync.Pool{New: func() any { return new(keyLookup) }}, health: h, rawFS: rawFS, quit: make(chan struct{})}
 	db.blocks = pebble.NewCache(o.BlockCacheSize)
 	for i := 0; i < o.Shards; i++ {
 		sh, err := openShard(i, o.FS.PathJoin(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, guard, cache, db.blocks, &db.stats)
@@ -209,9 +211,33 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	}
 	// Resolve and validate the whole batch before writing any of it.
 	cutoff := db.rawCutoff(tenant)
-	perShard := make([][]writeItem, len(db.shards))
+	// The keyed series are looked up all at once (see getMany); the
+	// lookup's and the shards' slices are reused from write to write.
+	kl := db.keyLookups.Get().(*keyLookup)
+	if len(b.Series) <= maxPooledLookup {
+		defer db.keyLookups.Put(kl)
+	}
+	if len(kl.perShard) != len(db.shards) {
+		kl.perShard = make([][]writeItem, len(db.shards))
+	}
+	perShard := kl.perShard
+	defer func() {
+		for i := range perShard { // they hold the caller's samples
+			clear(perShard[i])
+			perShard[i] = perShard[i][:0]
+		}
+	}()
 	var buf []byte
 	dropped, written, histsWritten := 0, 0, 0
+	ids := kl.ids[:0]
+	for i := range b.Series {
+		if k := b.Series[i].Key; k != nil {
+			ids = append(ids, db.keys.id(tenant, k))
+		}
+	}
+	kl.ids = ids
+	db.keys.getMany(ids, kl)
+	keyed := 0
 	for i := range b.Series {
 		bs := &b.Series[i]
 		it := writeItem{samples: bs.Samples, hists: bs.Histograms}
@@ -220,11 +246,12 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			hit bool
 		)
 		if bs.Key != nil {
-			it.key, it.keyed = db.keys.id(tenant, bs.Key), true
-			e, hit = db.keys.get(it.key)
+			it.key, it.keyed = ids[keyed], true
+			e, hit = kl.ents[keyed], kl.hit[keyed]
+			keyed++
 		}
 		if hit {
-			it.ms, it.lset, it.hash = e.ms, e.ms.lset, e.hash
+			it.ms, it.hash = e.ms, e.hash // lset: see writeItem.labels
 		} else {
 			lset, err := b.LabelsOf(i)
 			if err != nil {
@@ -239,11 +266,13 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 		}
 		for _, s := range bs.Samples {
 			if s.T < minStorableT || s.T > maxStorableT {
-				return fmt.Errorf("%w: timestamp %d of series %s is out of the storable range", ErrInvalidSample, s.T, it.lset)
+				return fmt.Errorf("%w: timestamp %d of series %s is out of the storable range", ErrInvalidSample, s.T, it.labels())
 			}
 		}
-		if err := validateHistograms(it.lset, bs.Histograms); err != nil {
-			return err
+		if len(bs.Histograms) > 0 {
+			if err := validateHistograms(it.labels(), bs.Histograms); err != nil {
+				return err
+			}
 		}
 		if cutoff > math.MinInt64 {
 			kept := make([]Sample, 0, len(it.samples))

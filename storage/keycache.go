@@ -2,6 +2,7 @@ package storage
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 )
 
@@ -91,6 +92,79 @@ func (c *keyCache) get(id keyID) (keyEntry, bool) {
 		st.mu.Unlock()
 	}
 	return e, true
+}
+
+// maxPooledLookup is the most series of a write whose scratch is kept for
+// the next: a rare huge import should not pin its slices.
+const maxPooledLookup = 1 << 14
+
+// keyLookup is the scratch of getMany (and of DB.Write: perShard), reused
+// through a pool.
+type keyLookup struct {
+	perShard [][]writeItem
+	ids      []keyID
+	ents     []keyEntry
+	hit      []bool
+	order    []int32
+}
+
+// getMany looks up every id at once: ents[i] and hit[i] are what get(ids[i])
+// would return. The ids are taken stripe by stripe, each under one read
+// lock, so that the lookups of a request run back to back: a lookup of a
+// key not in the CPU's caches waits on memory, and only lookups not
+// separated by a lock's atomic instruction overlap those waits.
+func (c *keyCache) getMany(ids []keyID, l *keyLookup) {
+	n := len(ids)
+	l.ents = slices.Grow(l.ents[:0], n)[:n]
+	l.hit = slices.Grow(l.hit[:0], n)[:n]
+	l.order = slices.Grow(l.order[:0], n)[:n]
+	var start [keyStripes + 1]int32
+	for _, id := range ids {
+		start[id[0]%keyStripes+1]++
+	}
+	for i := 1; i <= keyStripes; i++ {
+		start[i] += start[i-1]
+	}
+	next := start
+	for i, id := range ids {
+		s := id[0] % keyStripes
+		l.order[next[s]] = int32(i)
+		next[s]++
+	}
+	var promote []int32
+	for s := range keyStripes {
+		idx := l.order[start[s]:start[s+1]]
+		if len(idx) == 0 {
+			continue
+		}
+		st := &c.stripes[s]
+		st.mu.RLock()
+		for _, i := range idx {
+			e, ok := st.cur[ids[i][0]]
+			if !ok {
+				if e, ok = st.prev[ids[i][0]]; ok {
+					promote = append(promote, i)
+				}
+			}
+			l.ents[i], l.hit[i] = e, ok
+		}
+		st.mu.RUnlock()
+	}
+	for i := range ids {
+		if l.hit[i] && (l.ents[i].check != ids[i][1] || l.ents[i].ms.gone.Load()) {
+			l.ents[i], l.hit[i] = keyEntry{}, false
+		}
+	}
+	for _, i := range promote { // in use: keep it past the next rotation
+		if !l.hit[i] {
+			continue
+		}
+		st := &c.stripes[ids[i][0]%keyStripes]
+		st.mu.Lock()
+		delete(st.prev, ids[i][0])
+		st.putLocked(ids[i][0], l.ents[i], c.genMax)
+		st.mu.Unlock()
+	}
 }
 
 func (c *keyCache) put(id keyID, e keyEntry) {

@@ -98,6 +98,16 @@ type writeItem struct {
 	keyed bool
 }
 
+// labels returns the item's label set. An item resolved by the key cache
+// leaves lset empty (its series has them, and reading them would be one
+// more memory miss per sample on the write path).
+func (it *writeItem) labels() labels.Labels {
+	if it.lset.IsEmpty() && it.ms != nil {
+		return it.ms.lset
+	}
+	return it.lset
+}
+
 func openShard(id int, dir string, opts *Options, guard *guardFS, cache *regexCache, blocks *pebble.Cache, stats *dbStats) (*shard, error) {
 	s := &shard{
 		id:         id,
@@ -611,16 +621,17 @@ func (s *shard) countMissing(tenant string, items []writeItem) int {
 		if ms := it.ms; ms != nil && !ms.gone.Load() {
 			continue
 		}
-		if ti != nil && ti.lookup(it.hash, it.lset) != nil {
+		lset := it.labels()
+		if ti != nil && ti.lookup(it.hash, lset) != nil {
 			continue
 		}
 		if seen == nil {
 			seen = map[uint64][]labels.Labels{}
 		}
-		if slices.ContainsFunc(seen[it.hash], func(l labels.Labels) bool { return labels.Equal(l, it.lset) }) {
+		if slices.ContainsFunc(seen[it.hash], func(l labels.Labels) bool { return labels.Equal(l, lset) }) {
 			continue
 		}
-		seen[it.hash] = append(seen[it.hash], it.lset)
+		seen[it.hash] = append(seen[it.hash], lset)
 		n++
 	}
 	return n
@@ -649,6 +660,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 			series[i] = ms
 			continue
 		}
+		items[i].lset = items[i].labels()
 		series[i] = ti.lookup(items[i].hash, items[i].lset)
 		missing = missing || series[i] == nil
 	}

@@ -178,3 +178,57 @@ func BenchmarkDecodeAndWrite(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeAndWriteMany is BenchmarkDecodeAndWrite over 100,000
+// known series, 50 requests of 2,000 written in turn with a new timestamp
+// each round: what a server with many active series sees, where a
+// request's series are no longer in the CPU's caches (the key cache, the
+// series and their head chunks are memory misses).
+func BenchmarkDecodeAndWriteMany(b *testing.B) {
+	const requests = 50
+	raws := make([][]byte, requests)
+	for r := range raws {
+		req := &prompb.WriteRequest{}
+		for i := range benchSeries {
+			var ls []prompb.Label
+			benchLabels(r*benchSeries+i).Range(func(l labels.Label) { ls = append(ls, prompb.Label{Name: l.Name, Value: l.Value}) })
+			req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{}}})
+		}
+		raw, err := req.Marshal()
+		if err != nil {
+			b.Fatal(err)
+		}
+		raws[r] = raw
+	}
+	db, err := storage.Open(b.TempDir(), &storage.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	d := NewDecoder()
+	var batch storage.Batch
+	write := func(n int) {
+		batch.Reset()
+		if _, err := d.DecodeV1(raws[n%requests], &batch); err != nil {
+			b.Fatal(err)
+		}
+		// Every series gets one sample a round, 15 s after the last.
+		ts := 1700000000000 + int64(n/requests)*15000
+		for i := range batch.Series {
+			batch.Series[i].Samples[0] = storage.Sample{T: ts, V: float64(n)}
+		}
+		if err := db.Write(b.Context(), "default", &batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for n := range requests { // create the series
+		write(n)
+	}
+	n := requests
+	b.ReportAllocs()
+	for b.Loop() {
+		write(n)
+		n++
+	}
+	b.ReportMetric(float64(benchSeries*b.N)/b.Elapsed().Seconds(), "samples/s")
+}
