@@ -191,7 +191,7 @@ func BenchmarkDecodeAndWriteMany(b *testing.B) {
 		req := &prompb.WriteRequest{}
 		for i := range benchSeries {
 			var ls []prompb.Label
-			benchLabels(r*benchSeries+i).Range(func(l labels.Label) { ls = append(ls, prompb.Label{Name: l.Name, Value: l.Value}) })
+			benchLabels(r*benchSeries + i).Range(func(l labels.Label) { ls = append(ls, prompb.Label{Name: l.Name, Value: l.Value}) })
 			req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{}}})
 		}
 		raw, err := req.Marshal()
