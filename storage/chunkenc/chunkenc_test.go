@@ -1,8 +1,10 @@
 package chunkenc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -283,4 +285,31 @@ func indexOf(ts []int64, t int64) int {
 		}
 	}
 	return -1
+}
+
+// TestWordWriterMatchesBitWriter writes random bit fields through both
+// writers: the bytes, from every offset, and the bit counts must agree.
+func TestWordWriterMatchesBitWriter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 18))
+	for round := range 200 {
+		var bw bitWriter
+		var ww wordWriter
+		for f := range rng.IntN(300) {
+			n := 1 + rng.IntN(64)
+			v := rng.Uint64() // high bits beyond n must be ignored
+			if f%7 == 0 {
+				v = 0
+			}
+			bw.writeBits(v, n)
+			ww.writeBits(v, n)
+			if got, want := ww.bitLen(), 8*len(bw.b)-int(bw.free); got != want {
+				t.Fatalf("round %d field %d: %d bits, want %d", round, f, got, want)
+			}
+		}
+		for from := 0; from <= len(bw.b); from++ {
+			if got := ww.appendFrom([]byte{0xaa}, from); !bytes.Equal(got[1:], bw.b[from:]) || got[0] != 0xaa {
+				t.Fatalf("round %d from %d: % x, want % x", round, from, got[1:], bw.b[from:])
+			}
+		}
+	}
 }

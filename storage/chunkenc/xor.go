@@ -24,7 +24,7 @@ import (
 //	          6 bits of significant-bit count (64 written as 0) and the
 //	          significant bits.
 type XORChunk struct {
-	w          bitWriter
+	w          wordWriter
 	n          int
 	minT, maxT int64
 	tDelta     int64
@@ -100,7 +100,7 @@ func (c *XORChunk) Append(t int64, v float64) {
 	c.maxT = t
 	c.n++
 	if c.n%markEvery == 0 {
-		c.marks = append(c.marks, Resume{pos: int32(8*len(c.w.b) - int(c.w.free)), i: int32(c.n), t: t, d: c.tDelta, bits: vb,
+		c.marks = append(c.marks, Resume{pos: int32(c.w.bitLen()), i: int32(c.n), t: t, d: c.tDelta, bits: vb,
 			leading: c.leading, trailing: c.trailing})
 	}
 }
@@ -142,10 +142,10 @@ func (c *XORChunk) MinTime() int64 { return c.minT }
 func (c *XORChunk) MaxTime() int64 { return c.maxT }
 
 // Size returns the encoded size in bytes.
-func (c *XORChunk) Size() int { return len(c.w.b) }
+func (c *XORChunk) Size() int { return (c.w.bitLen() + 7) / 8 }
 
 // Snapshot appends a copy of the encoding to dst, with the sample count.
-func (c *XORChunk) Snapshot(dst []byte) ([]byte, int) { return append(dst, c.w.b...), c.n }
+func (c *XORChunk) Snapshot(dst []byte) ([]byte, int) { return c.w.appendFrom(dst, 0), c.n }
 
 // SnapshotSince appends to dst a copy of the encoding from the last mark
 // before mint (the whole encoding when there is none) and returns it with
@@ -160,16 +160,66 @@ func (c *XORChunk) SnapshotSince(mint int64, dst []byte) ([]byte, int, Resume) {
 		}
 	}
 	if k < 0 {
-		return append(dst, c.w.b...), c.n, Resume{leading: 0xff}
+		return c.w.appendFrom(dst, 0), c.n, Resume{leading: 0xff}
 	}
 	m := c.marks[k]
 	from := m.pos >> 3
 	m.pos -= 8 * from
-	return append(dst, c.w.b[from:]...), c.n, m
+	return c.w.appendFrom(dst, int(from)), c.n, m
 }
 
 // Reset empties the chunk, keeping its buffer.
-func (c *XORChunk) Reset() { *c = XORChunk{w: bitWriter{b: c.w.b[:0]}, leading: 0xff} }
+func (c *XORChunk) Reset() { *c = XORChunk{w: wordWriter{b: c.w.b[:0]}, leading: 0xff} }
+
+// wordWriter appends bits, most significant first, as bitWriter does, but
+// gathers them in a word and appends to the buffer eight bytes at a time.
+// A head chunk is written one sample at a time among many thousand others,
+// so its buffer is rarely in the CPU's caches: the word lives in the chunk
+// and the buffer is touched about once every few samples rather than for
+// every bit field.
+type wordWriter struct {
+	b   []byte // whole words, big-endian
+	acc uint64 // the k bits not in b yet, right-aligned
+	k   uint8  // 0..63
+}
+
+func (w *wordWriter) writeBits(v uint64, n int) {
+	if n < 64 {
+		v &= 1<<uint(n) - 1
+	}
+	if int(w.k)+n < 64 {
+		w.acc = w.acc<<uint(n) | v
+		w.k += uint8(n)
+		return
+	}
+	r := 64 - uint(w.k) // 1..64 bits complete the word
+	rest := uint(n) - r
+	word := w.acc<<r | v>>rest // a shift by 64 is 0 in Go
+	if len(w.b)+8 > cap(w.b) {
+		// Grow by half: heads are many and small.
+		nb := make([]byte, len(w.b), max(16, cap(w.b)+cap(w.b)/2, len(w.b)+8))
+		copy(nb, w.b)
+		w.b = nb
+	}
+	w.b = binary.BigEndian.AppendUint64(w.b, word)
+	w.acc, w.k = v&(1<<rest-1), uint8(rest)
+}
+
+// bitLen is the number of bits written.
+func (w *wordWriter) bitLen() int { return 8*len(w.b) + int(w.k) }
+
+// appendFrom appends the written bytes from byte from on to dst, the last
+// one padded with zero bits.
+func (w *wordWriter) appendFrom(dst []byte, from int) []byte {
+	var tail [8]byte
+	binary.BigEndian.PutUint64(tail[:], w.acc<<(64-uint(w.k))) // w.k == 0: 0
+	all := len(w.b) + (int(w.k)+7)/8
+	if from < len(w.b) {
+		dst = append(dst, w.b[from:]...)
+		from = len(w.b)
+	}
+	return append(dst, tail[from-len(w.b):all-len(w.b)]...)
+}
 
 // bitWriter appends bits, most significant first.
 type bitWriter struct {
