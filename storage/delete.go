@@ -215,7 +215,7 @@ func (s *shard) coversAll(ms *memSeries, mint, maxt int64) (bool, error) {
 // [mint, maxt].
 func (ms *memSeries) memOutsideLocked(mint, maxt int64) bool {
 	out := func(t int64) bool { return t < mint || t > maxt }
-	if h := ms.mu.head; h != nil && h.NumSamples() > 0 && (out(h.MinTime()) || out(h.MaxTime())) {
+	if h := &ms.mu.head; h.NumSamples() > 0 && (out(h.MinTime()) || out(h.MaxTime())) {
 		return true
 	}
 	if n := len(ms.mu.ooo); n > 0 && (out(ms.mu.ooo[0].T) || out(ms.mu.ooo[n-1].T)) {
@@ -248,7 +248,7 @@ func (s *shard) deleteSamples(ms *memSeries, mint, maxt int64) error {
 	if whole {
 		ms.mu.deleted = true
 		ms.gone.Store(true)
-		ms.mu.head, ms.mu.ooo, ms.mu.frozen = nil, nil, nil
+		ms.mu.head, ms.mu.ooo, ms.mu.frozen = chunkenc.XORChunk{}, nil, nil
 		ms.mu.hist = nil
 	} else {
 		err := ms.filterMemLocked(mint, maxt)
@@ -336,7 +336,7 @@ func (s *shard) rewriteWithout(pb *pebble.Batch, day int32, ms *memSeries, mint,
 func (ms *memSeries) filterMemLocked(mint, maxt int64) error {
 	keep := func(t int64) bool { return t < mint || t > maxt }
 	ms.mu.ooo = slices.DeleteFunc(ms.mu.ooo, func(s Sample) bool { return !keep(s.T) })
-	if h := ms.mu.head; h != nil && h.NumSamples() > 0 && h.MaxTime() >= mint && h.MinTime() <= maxt {
+	if h := &ms.mu.head; h.NumSamples() > 0 && h.MaxTime() >= mint && h.MinTime() <= maxt {
 		b, n := h.Snapshot(nil)
 		it := chunkenc.NewXORIterator(b, n)
 		h.Reset()

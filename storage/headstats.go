@@ -40,7 +40,7 @@ func (db *DB) HeadStats(tenant string) HeadStats {
 			st.MinT = min(st.MinT, ms.minT.Load())
 			st.MaxT = max(st.MaxT, ms.maxT.Load())
 			ms.mu.Lock()
-			if ms.mu.head != nil && ms.mu.head.NumSamples() > 0 || len(ms.mu.ooo) > 0 {
+			if ms.mu.head.NumSamples() > 0 || len(ms.mu.ooo) > 0 {
 				st.Chunks++
 			}
 			st.Chunks += len(ms.mu.frozen)

@@ -38,7 +38,10 @@ type memSeries struct {
 
 	mu struct {
 		sync.Mutex
-		head      *chunkenc.XORChunk // nil or empty when there are no in-order samples
+		// head holds the in-order samples not frozen yet (empty when
+		// none); in the series itself, not behind a pointer, so that a
+		// write touches one object less.
+		head      chunkenc.XORChunk
 		headSeg   int                // WAL segment of the oldest sample in head or ooo
 		headSince int64              // wall clock (ms) when head became non-empty
 		ooo       []Sample           // sorted by T, unique T
@@ -91,13 +94,9 @@ func (s *memSeries) appendLocked(t int64, v float64, seg int, now int64, maxHead
 	if l := s.mu.hist; l != nil && t > l.lastT {
 		l.last = nil // the next histogram follows a float
 	}
-	h := s.mu.head
+	h := &s.mu.head
 	switch {
-	case h == nil || h.NumSamples() == 0:
-		if h == nil {
-			h = chunkenc.NewXORChunk()
-			s.mu.head = h
-		}
+	case h.NumSamples() == 0:
 		h.Append(t, v)
 		s.mu.headSeg, s.mu.headSince = seg, now
 	case t > h.MaxTime():
@@ -154,12 +153,12 @@ func (s *memSeries) insertOOOLocked(t int64, v float64) {
 // freezeLocked moves the head chunk and the out-of-order buffer into a
 // frozen chunk. The caller queues the series for sealing.
 func (s *memSeries) freezeLocked() {
-	h := s.mu.head
-	if (h == nil || h.NumSamples() == 0) && len(s.mu.ooo) == 0 {
+	h := &s.mu.head
+	if h.NumSamples() == 0 && len(s.mu.ooo) == 0 {
 		return
 	}
 	fc := &frozenChunk{ooo: s.mu.ooo, seg: s.mu.headSeg}
-	if h != nil && h.NumSamples() > 0 {
+	if h.NumSamples() > 0 {
 		fc.xor, fc.n = h.Snapshot(nil)
 		h.Reset()
 	}
@@ -169,14 +168,14 @@ func (s *memSeries) freezeLocked() {
 
 // hasUnsealedLocked reports whether any sample is still only in memory.
 func (s *memSeries) hasUnsealedLocked() bool {
-	return (s.mu.head != nil && s.mu.head.NumSamples() > 0) || len(s.mu.ooo) > 0 || len(s.mu.frozen) > 0 || s.mu.hist.unsealed()
+	return s.mu.head.NumSamples() > 0 || len(s.mu.ooo) > 0 || len(s.mu.frozen) > 0 || s.mu.hist.unsealed()
 }
 
 // oldestSegLocked returns the oldest WAL segment holding unsealed samples
 // of the series, or math.MaxInt when there are none.
 func (s *memSeries) oldestSegLocked() int {
 	seg := math.MaxInt
-	if (s.mu.head != nil && s.mu.head.NumSamples() > 0) || len(s.mu.ooo) > 0 {
+	if s.mu.head.NumSamples() > 0 || len(s.mu.ooo) > 0 {
 		seg = s.mu.headSeg
 	}
 	for _, fc := range s.mu.frozen {
@@ -203,7 +202,7 @@ func (s *memSeries) snapshot(mint, maxt int64, buf []byte) memSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ms memSnapshot
-	if h := s.mu.head; h != nil && h.NumSamples() > 0 && h.MaxTime() >= mint && h.MinTime() <= maxt {
+	if h := &s.mu.head; h.NumSamples() > 0 && h.MaxTime() >= mint && h.MinTime() <= maxt {
 		ms.head, ms.headN, ms.headAt = h.SnapshotSince(mint, buf[:0])
 	}
 	if len(s.mu.ooo) > 0 {

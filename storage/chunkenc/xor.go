@@ -50,7 +50,7 @@ type Resume struct {
 	leading, trailing uint8
 }
 
-// NewXORChunk returns an empty chunk.
+// NewXORChunk returns an empty chunk; the zero XORChunk is one too.
 func NewXORChunk() *XORChunk { return &XORChunk{leading: 0xff} }
 
 // Append adds a sample; t must be greater than the last appended t.
@@ -61,6 +61,7 @@ func (c *XORChunk) Append(t int64, v float64) {
 	vb := math.Float64bits(v)
 	switch c.n {
 	case 0:
+		c.leading = 0xff // the zero XORChunk is empty too
 		var buf [binary.MaxVarintLen64]byte
 		for _, b := range binary.AppendVarint(buf[:0], t) {
 			c.w.writeBits(uint64(b), 8)
