@@ -42,14 +42,14 @@ type memSeries struct {
 		// none); in the series itself, not behind a pointer, so that a
 		// write touches one object less.
 		head      chunkenc.XORChunk
-		headSeg   int                // WAL segment of the oldest sample in head or ooo
-		headSince int64              // wall clock (ms) when head became non-empty
-		ooo       []Sample           // sorted by T, unique T
-		frozen    []*frozenChunk     // oldest first
-		queued    bool               // in the sealer's queue
-		diskMaxT  int64              // upper bound of sealed timestamps
-		minDay    int32              // days recorded as series-day keys
-		maxDay    int32              // (maxDay < minDay: none)
+		headSeg   int            // WAL segment of the oldest sample in head or ooo
+		headSince int64          // wall clock (ms) when head became non-empty
+		ooo       []Sample       // sorted by T, unique T
+		frozen    []*frozenChunk // oldest first
+		queued    bool           // in the sealer's queue
+		diskMaxT  int64          // upper bound of sealed timestamps
+		minDay    int32          // days recorded as series-day keys
+		maxDay    int32          // (maxDay < minDay: none)
 		deleted   bool
 		// tierMinDay and tierMaxDay bound the days of the series' tier
 		// blocks (tierMaxDay < tierMinDay: none); retention may have
