@@ -48,11 +48,16 @@ func DetectChange(y []float64, h, period, window int) *Change {
 	// best explanation fits better wins.
 	var best *Change
 	bestBIC := math.Inf(1)
-	for _, prof := range []func(int) float64{profile(y, period), movingProfile(y, period)} {
+	mp, mv := movingProfile(y, period)
+	for i, prof := range []func(int) float64{profile(y, period), mp} {
 		if prof == nil {
 			continue
 		}
-		c, b := weigh(y, h, window, prof)
+		var pv func(int) float64
+		if i == 1 {
+			pv = mv
+		}
+		c, b := weigh(y, h, window, prof, pv)
 		if b < bestBIC {
 			best, bestBIC = c, b
 		}
@@ -61,8 +66,9 @@ func DetectChange(y []float64, h, period, window int) *Change {
 }
 
 // weigh weighs the explanations of y's last window points less prof; it
-// also returns the best explanation's BIC.
-func weigh(y []float64, h, window int, prof func(int) float64) (*Change, float64) {
+// also returns the best explanation's BIC. pv, when not nil, is the
+// variance of prof as an estimate, which the forecasts' intervals add.
+func weigh(y []float64, h, window int, prof, pv func(int) float64) (*Change, float64) {
 	n := len(y)
 	w := make([]float64, window)
 	off := n - window
@@ -124,6 +130,15 @@ func weigh(y []float64, h, window int, prof func(int) float64) (*Change, float64
 		s := prof(n + i)
 		c.TrendForecast.Mean[i] += s
 		c.LevelForecast.Mean[i] += s
+		if pv != nil {
+			// NB: a profile extrapolated a season ahead is as uncertain
+			// as SeasonalDrift's forecast; without it the new level
+			// would carry the moving profile's next trough as if it
+			// were known.
+			v := pv(n + i)
+			c.TrendForecast.Sigma[i] = math.Sqrt(c.TrendForecast.Sigma[i]*c.TrendForecast.Sigma[i] + v)
+			c.LevelForecast.Sigma[i] = math.Sqrt(c.LevelForecast.Sigma[i]*c.LevelForecast.Sigma[i] + v)
+		}
 	}
 	return c, best
 }
@@ -131,13 +146,24 @@ func weigh(y []float64, h, window int, prof func(int) float64) (*Change, float64
 // movingProfile is a seasonal profile whose shape moves: each phase's
 // line over the last three seasons (SeasonalDrift's), less the lines'
 // common level and trend, so that a trend shared by every phase (a
-// drift) stays in the series. Nil without a period or three seasons.
-func movingProfile(y []float64, period int) func(int) float64 {
+// drift) stays in the series. It also returns the variance of the
+// profile at an index: the phase line's, σ²(1/K + (s−s̄)²/Skk)/W as in
+// SeasonalDrift. Nil without a period or three seasons.
+func movingProfile(y []float64, period int) (prof, variance func(int) float64) {
 	const k = 3
 	if period < 2 || len(y) < k*period {
-		return nil
+		return nil, nil
 	}
-	a, b, first, _ := phaseLines(y, period, k)
+	a, b, first, half := phaseLines(y, period, k)
+	s2 := phaseSSE(y, period, k)
+	w := float64(2*half + 1)
+	season := func(i int) float64 {
+		t := i - first
+		if t < 0 {
+			return math.Floor(float64(t) / float64(period))
+		}
+		return float64(t / period)
+	}
 	am, bm := 0.0, 0.0
 	for j := range a {
 		am += a[j]
@@ -145,16 +171,16 @@ func movingProfile(y []float64, period int) func(int) float64 {
 	}
 	am /= float64(period)
 	bm /= float64(period)
-	return func(i int) float64 {
+	prof = func(i int) float64 {
 		t := i - first
-		j, s := ((t%period)+period)%period, float64(t)/float64(period)
-		if t < 0 {
-			s = math.Floor(s)
-		} else {
-			s = float64(t / period)
-		}
-		return (a[j] - am) + (b[j]-bm)*s
+		j := ((t % period) + period) % period
+		return (a[j] - am) + (b[j]-bm)*season(i)
 	}
+	variance = func(i int) float64 {
+		d := season(i) - float64(k-1)/2
+		return s2 * (1.0/k + d*d/(float64(k*(k*k-1))/12)) / w
+	}
+	return prof, variance
 }
 
 // profile returns the seasonal profile of y (the mean of each phase of

@@ -84,7 +84,7 @@ func TestSelectAndDetect(t *testing.T) {
 	sel, err := Select(seasonal, 12, 24)
 	require.NoError(t, err)
 	require.Equal(t, "holt_winters", sel.Model, "%+v", sel.Scores)
-	require.Len(t, sel.Scores, 8)
+	require.Len(t, sel.Scores, 9)
 	for _, s := range sel.Scores {
 		require.Empty(t, s.Err)
 		require.False(t, math.IsNaN(s.MAPE))

@@ -367,23 +367,22 @@ func (m SeasonalDrift) MinPoints() int { return max(m.Seasons, 3) * max(m.Period
 // Forecast implements Model. With K seasons and phases smoothed over W
 // neighbours, a step k seasons after the first has the line's prediction
 // variance σ²(1 + (1/K + (k−k̄)²/Skk)/W).
+//
+// With two seasons the lines run through the last two (tomorrow is today
+// plus today's change from yesterday): a trough that began to sink
+// within the last three days sinks on at its current pace, which the
+// three-season lines average away. Two points leave a line no residual,
+// so σ² is then the three-season lines'.
 func (m SeasonalDrift) Forecast(y []float64, h int) (Forecast, error) {
-	p, k := m.Period, max(m.Seasons, 3)
+	p, k := m.Period, max(m.Seasons, 2)
 	n := len(y)
-	if p < 2 || n < k*p {
+	if p < 2 || n < m.MinPoints() {
 		return Forecast{}, ErrShort
 	}
 	a, b, first, half := phaseLines(y, p, k)
 	km := float64(k-1) / 2
 	skk := float64(k*(k*k-1)) / 12
-	sse := 0.0
-	for s := range k {
-		for j := range p {
-			e := y[first+s*p+j] - (a[j] + b[j]*float64(s))
-			sse += e * e
-		}
-	}
-	s2 := sse / float64(max(p*(k-2), 1))
+	s2 := phaseSSE(y, p, max(k, 3))
 	w := float64(2*half + 1)
 	f := Forecast{Model: m.Name(), Mean: make([]float64, h), Sigma: make([]float64, h)}
 	for i := range h {
@@ -393,6 +392,20 @@ func (m SeasonalDrift) Forecast(y []float64, h int) (Forecast, error) {
 		f.Sigma[i] = math.Sqrt(s2 * (1 + (1/float64(k)+(s-km)*(s-km)/skk)/w))
 	}
 	return f, nil
+}
+
+// phaseSSE is the residual variance of the phase lines through the last
+// k ≥ 3 seasons of y.
+func phaseSSE(y []float64, p, k int) float64 {
+	a, b, first, _ := phaseLines(y, p, k)
+	sse := 0.0
+	for s := range k {
+		for j := range p {
+			e := y[first+s*p+j] - (a[j] + b[j]*float64(s))
+			sse += e * e
+		}
+	}
+	return sse / float64(max(p*(k-2), 1))
 }
 
 // phaseLines fits a line through each phase j of the last k seasons of y

@@ -96,13 +96,14 @@ func Backtest(m Model, y []float64, h, folds int) Score {
 // Candidates are the models tried for a series forecast h steps ahead
 // with the given seasonal period in steps (0: none): linear trends over
 // all of the history and over the last h steps, Holt, and with a season
-// Holt-Winters and a seasonal local trend.
+// Holt-Winters, a seasonal local trend and each phase on its line over
+// the last three and the last two seasons (a trough that sinks on).
 func Candidates(h, period int) []Model {
 	w, short := max(h, 8), max(h/4, 8)
 	ms := []Model{Linear{}, Linear{Window: w}, Linear{Window: short}, Holt{}}
 	if period >= 2 {
 		ms = append(ms, HoltWinters{Period: period}, SeasonalLinear{Period: period, Window: w}, SeasonalLinear{Period: period, Window: short},
-			SeasonalDrift{Period: period, Seasons: 3})
+			SeasonalDrift{Period: period, Seasons: 3}, SeasonalDrift{Period: period, Seasons: 2})
 	}
 	return ms
 }
