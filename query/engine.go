@@ -773,6 +773,14 @@ const pointSlab = 4096
 
 // selectSeries reads the raw points of matching series in [mint, maxt].
 func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dropStale bool) []Series {
+	return ev.selectSeriesLast(me, mint, maxt, dropStale, false)
+}
+
+// selectSeriesLast is selectSeries; with last, a series may hold only its
+// newest sample in [mint, maxt] (when storage can tell it without reading
+// the others: storage.LastSampler), which is all an instant selector at
+// one step looks at.
+func (ev *evaluator) selectSeriesLast(me *metricsql.MetricExpr, mint, maxt int64, dropStale, last bool) []Series {
 	sets, err := matchersOf(me)
 	if err != nil {
 		ev.fail(err)
@@ -807,6 +815,17 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 		slab = slab[:k+n]
 		return slab[k : k : k+n]
 	}
+	// add ends a series: counted of its points are spent already.
+	add := func(ls labels.Labels, pts []Point, hs []*histogram.FloatHistogram, counted int) {
+		ev.spend(1 + len(pts) - counted)
+		ev.addSamples(len(pts) - counted)
+		ev.samplesRead += int64(len(pts))
+		if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
+			ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
+		}
+		out = append(out, Series{Metric: ls, Points: pts, Histograms: hs})
+		hint = len(pts)
+	}
 	for _, ms := range sets {
 		ss := ev.q.Select(ev.ctx, &storage.SelectHints{Start: mint, End: maxt}, ms...)
 		left = -1
@@ -826,6 +845,18 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 					continue
 				}
 				seen[k] = true
+			}
+			if last {
+				if lsr, ok := s.(storage.LastSampler); ok {
+					if t, v, found, known := lsr.LastFloat(mint, maxt); known {
+						pts := points(1)
+						if found && (!dropStale || !storage.IsStaleNaN(v)) {
+							pts = append(pts, Point{T: t, F: v})
+						}
+						add(ls, pts, nil, 0)
+						continue
+					}
+				}
 			}
 			it = s.Iterator(it)
 			hit, _ := it.(storage.HistogramIterator)
@@ -901,14 +932,7 @@ func (ev *evaluator) selectSeries(me *metricsql.MetricExpr, mint, maxt int64, dr
 			if err := it.Err(); err != nil {
 				ev.fail(execErr("read series %s: %v", ls, err))
 			}
-			ev.spend(1 + len(pts) - counted)
-			ev.addSamples(len(pts) - counted)
-			ev.samplesRead += int64(len(pts))
-			if ev.series++; ev.maxSeries > 0 && ev.series > ev.maxSeries {
-				ev.failf("the query selects more than %d series (--query.max-series); narrow its selectors", ev.maxSeries)
-			}
-			out = append(out, Series{Metric: ls, Points: pts, Histograms: hs})
-			hint = len(pts)
+			add(ls, pts, hs, counted)
 		}
 		if err := ss.Err(); err != nil {
 			ev.fail(execErr("select: %w", err)) // %w: the API maps storage.ErrUnavailable to 503
@@ -940,7 +964,8 @@ func (ev *evaluator) vectorSelector(me *metricsql.MetricExpr, off int64, at *int
 	}
 	n := ev.numSteps()
 	lo, hi := ev.refTime(0, off, at), ev.refTime(n-1, off, at)
-	raw := ev.selectSeries(me, lo-ev.lookback+1, hi, false)
+	// At one step only the newest sample in the window counts.
+	raw := ev.selectSeriesLast(me, lo-ev.lookback+1, hi, false, n == 1)
 	out := make(Matrix, 0, len(raw))
 	for _, s := range raw {
 		ev.spend(1 + len(s.Points))

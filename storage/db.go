@@ -30,8 +30,10 @@ type DB struct {
 	opts   Options
 	shards []*shard
 	cache  *regexCache
-	blocks *pebble.Cache // decompressed blocks, shared by the shards
-	keys   *keyCache
+	// matches caches the series of selectors (see querier.match).
+	matches *ristretto.Cache[string, cachedMatch]
+	blocks  *pebble.Cache // decompressed blocks, shared by the shards
+	keys    *keyCache
 	// keyLookups holds *keyLookup scratch for Write.
 	keyLookups sync.Pool
 	stats      dbStats
@@ -84,7 +86,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	return db, err
 }
 
-func open(dir string, o Options) (*DB, error) {
+func open(dir string, o Options) (db *DB, err error) {
 	h := newHealth(dir, o.Logger, o.Now)
 	rawFS := o.FS
 	guard := &guardFS{FS: rawFS, h: h}
@@ -113,7 +115,21 @@ func open(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	db := &DB{dir: dir, opts: o, cache: cache, keys: newKeyCache(o.KeyCacheEntries), keyLookups: sync.Pool{New: func() any { return new(keyLookup) }}, health: h, rawFS: rawFS, quit: make(chan struct{})}
+	matches, err := ristretto.NewCache(&ristretto.Config[string, cachedMatch]{
+		NumCounters: max(1000, o.CacheSize/1000),
+		MaxCost:     o.CacheSize,
+		BufferItems: 64,
+	})
+	if err != nil {
+		cache.Close()
+		return nil, fmt.Errorf("create cache: %w", err)
+	}
+	defer func() {
+		if db == nil {
+			matches.Close()
+		}
+	}()
+	db = &DB{dir: dir, opts: o, cache: cache, matches: matches, keys: newKeyCache(o.KeyCacheEntries), keyLookups: sync.Pool{New: func() any { return new(keyLookup) }}, health: h, rawFS: rawFS, quit: make(chan struct{})}
 	db.blocks = pebble.NewCache(o.BlockCacheSize)
 	for i := 0; i < o.Shards; i++ {
 		sh, err := openShard(i, o.FS.PathJoin(dir, fmt.Sprintf("shard-%03d", i)), &db.opts, guard, cache, db.blocks, &db.stats)
@@ -468,6 +484,7 @@ func (db *DB) Close() error {
 		}
 	}
 	db.cache.Close()
+	db.matches.Close()
 	db.blocks.Unref()
 	return errors.Join(errs...)
 }

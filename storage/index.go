@@ -27,6 +27,9 @@ type tenantIndex struct {
 	// valueGen counts the values added per label name; cached regex
 	// results carry it so a new value invalidates them.
 	valueGen map[string]uint64
+	// seriesGen counts the series added and removed; cached selector
+	// matches carry it (querier.match).
+	seriesGen uint64
 }
 
 func newTenantIndex(id uint32, name string) *tenantIndex {
@@ -52,6 +55,7 @@ func (ti *tenantIndex) lookup(hash uint64, lset labels.Labels) *memSeries {
 // add publishes s; refs must be added in increasing order per tenant,
 // except during start-up where finish sorts the lists.
 func (ti *tenantIndex) add(hash uint64, s *memSeries) {
+	ti.seriesGen++
 	ti.series[s.ref] = s
 	ti.byHash[hash] = append(ti.byHash[hash], s)
 	ti.all = appendRef(ti.all, s.ref)
@@ -91,6 +95,7 @@ func (ti *tenantIndex) remove(hash func(*memSeries) uint64, gone []*memSeries) {
 	if len(gone) == 0 {
 		return
 	}
+	ti.seriesGen++
 	refs := make(map[uint64]struct{}, len(gone))
 	touched := map[string]map[string]struct{}{}
 	for _, s := range gone {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -127,9 +127,39 @@ func (q *querier) Close() error {
 
 // match returns the series of every shard matching ms with samples in
 // [mint, maxt], sorted by labels.
+// match returns the series matching ms with samples in [mint, maxt],
+// sorted by labels.
+//
+// A selector's series, sorted, are cached (DB.matches) until a series of
+// the tenant is added or removed in any shard, as VictoriaMetrics caches
+// the series of its tag filters: a dashboard asks for the same selectors
+// again and again, and sorting a few thousand label sets was a fifth of
+// an instant query's time (issue 18). Only the time filter runs on a hit.
 func (q *querier) match(ctx context.Context, mint, maxt int64, ms []*labels.Matcher) ([]seriesAt, error) {
-	var out []seriesAt
+	var gensBuf [8]uint64
+	gens := gensBuf[:0]
 	for _, sh := range q.db.shards {
+		sh.idxMu.RLock()
+		gen := uint64(0)
+		if ti := sh.tenants[q.tenant]; ti != nil {
+			gen = ti.seriesGen + 1 // 0: no tenant
+		}
+		sh.idxMu.RUnlock()
+		gens = append(gens, gen)
+	}
+	key := matchKey(q.tenant, ms)
+	if c, ok := q.db.matches.Get(key); ok && slices.Equal(c.gens, gens) {
+		out := make([]seriesAt, 0, len(c.list))
+		for _, sa := range c.list {
+			if s := sa.s; s.maxT.Load() >= mint && s.minT.Load() <= maxt {
+				out = append(out, sa)
+			}
+		}
+		return out, nil
+	}
+	var all []seriesAt
+	inRange := 0
+	for i, sh := range q.db.shards {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -137,20 +167,61 @@ func (q *querier) match(ctx context.Context, mint, maxt int64, ms []*labels.Matc
 		ti := sh.tenants[q.tenant]
 		if ti == nil {
 			sh.idxMu.RUnlock()
+			gens[i] = 0
 			continue
 		}
+		// The list matches the generation read with it.
+		gens[i] = ti.seriesGen + 1
 		refs := ti.postingsFor(ms, sh.cache, sh.id)
 		for _, ref := range refs {
-			s := ti.series[ref]
-			if s == nil || s.maxT.Load() < mint || s.minT.Load() > maxt {
-				continue
+			if s := ti.series[ref]; s != nil {
+				all = append(all, seriesAt{sh: sh, s: s})
+				if s.maxT.Load() >= mint && s.minT.Load() <= maxt {
+					inRange++
+				}
 			}
-			out = append(out, seriesAt{sh: sh, s: s})
 		}
 		sh.idxMu.RUnlock()
 	}
-	sort.Slice(out, func(i, j int) bool { return labels.Compare(out[i].s.lset, out[j].s.lset) < 0 })
+	byLabels := func(a, b seriesAt) int { return labels.Compare(a.s.lset, b.s.lset) }
+	out := make([]seriesAt, 0, inRange)
+	if len(all) > 2*inRange+64 {
+		// Mostly series outside the range (churn): sort only the rest,
+		// and keep no list dominated by them.
+		for _, sa := range all {
+			if s := sa.s; s.maxT.Load() >= mint && s.minT.Load() <= maxt {
+				out = append(out, sa)
+			}
+		}
+		slices.SortFunc(out, byLabels)
+		return out, nil
+	}
+	slices.SortFunc(all, byLabels)
+	q.db.matches.Set(key, cachedMatch{gens: slices.Clone(gens), list: all}, int64(len(key)+16*len(all)+8*len(gens)+64))
+	for _, sa := range all {
+		if s := sa.s; s.maxT.Load() >= mint && s.minT.Load() <= maxt {
+			out = append(out, sa)
+		}
+	}
 	return out, nil
+}
+
+// cachedMatch is a selector's series in every shard, sorted by labels, at
+// the tenant's series generations (per shard; 0 when it had none there).
+type cachedMatch struct {
+	gens []uint64
+	list []seriesAt
+}
+
+// matchKey identifies a tenant's selector.
+func matchKey(tenant string, ms []*labels.Matcher) string {
+	var b strings.Builder
+	b.WriteString(tenant)
+	for _, m := range ms {
+		b.WriteByte(0xff)
+		b.WriteString(m.String())
+	}
+	return b.String()
 }
 
 type seriesAt struct {
@@ -309,6 +380,12 @@ func (s *series) Iterator(Iterator) Iterator {
 		return errIter{err}
 	}
 	return it
+}
+
+// LastFloat implements LastSampler.
+func (s *series) LastFloat(mint, maxt int64) (int64, float64, bool, bool) {
+	s.q.cc.AssertOpen("storage: series of a closed querier")
+	return s.s.lastFloat(max(mint, s.mint), min(maxt, s.maxt))
 }
 
 // iterator merges the series' samples from memory and disk in [mint, maxt].

@@ -184,6 +184,27 @@ func (s *memSeries) oldestSegLocked() int {
 	return min(seg, s.mu.hist.oldestSeg())
 }
 
+// lastFloat is LastSampler.LastFloat: it knows the answer when the head
+// chunk holds the newest sample of the series (maxT, exact for samples
+// written since start-up) and that sample is at or before maxt. Nothing
+// else can hold a sample at or after it that would win: an out-of-order
+// sample at the head's last timestamp goes to ooo (then it is not known
+// here), and frozen and sealed chunks lose to the head on equal
+// timestamps (see shard.iterator).
+func (s *memSeries) lastFloat(mint, maxt int64) (t int64, v float64, found, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := &s.mu.head
+	if h.NumSamples() == 0 || len(s.mu.ooo) > 0 || s.mu.hist != nil || s.mu.deleted {
+		return 0, 0, false, false
+	}
+	t, v = h.Last()
+	if t != s.maxT.Load() || t > maxt {
+		return 0, 0, false, false
+	}
+	return t, v, t >= mint, true
+}
+
 // memSnapshot is what a reader copies out of a series under its lock.
 type memSnapshot struct {
 	ooo    []Sample

@@ -205,6 +205,16 @@ type FloatRangeIterator interface {
 	AppendFloats(mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error)
 }
 
+// LastSampler is implemented by a Series that can often tell its newest
+// sample at or before a time without reading its samples: an instant
+// query's selector needs only that one (issue 18). known is false when
+// the caller must read the samples (the newest is not in memory, is a
+// histogram, or is later than maxt); found is whether the newest sample
+// at or before maxt lies in [mint, maxt].
+type LastSampler interface {
+	LastFloat(mint, maxt int64) (t int64, v float64, found, known bool)
+}
+
 // AppendFloats appends it's samples in [mint, maxt], through its own
 // AppendFloats when it has one, else one by one.
 func AppendFloats(it Iterator, mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error) {

@@ -3,6 +3,7 @@ package metering
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -55,6 +56,7 @@ type meteredQuerier struct {
 
 	mu    sync.Mutex
 	iters []*countingIter
+	last  atomic.Uint64 // samples found by LastFloat
 }
 
 func (q *meteredQuerier) Select(ctx context.Context, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
@@ -69,6 +71,7 @@ func (q *meteredQuerier) Close() error {
 	}
 	q.iters = nil
 	q.mu.Unlock()
+	n += q.last.Swap(0)
 	q.m.Add(q.tenant, SamplesScanned, n)
 	return q.Querier.Close()
 }
@@ -112,6 +115,19 @@ func (s *meteredSeries) Iterator(reuse storage.Iterator) storage.Iterator {
 		return &countingHistIter{countingIter: ci, h: hit}
 	}
 	return ci
+}
+
+// LastFloat passes on storage.LastSampler, counting the sample it finds.
+func (s *meteredSeries) LastFloat(mint, maxt int64) (int64, float64, bool, bool) {
+	ls, ok := s.Series.(storage.LastSampler)
+	if !ok {
+		return 0, 0, false, false
+	}
+	t, v, found, known := ls.LastFloat(mint, maxt)
+	if found && known {
+		s.q.last.Add(1)
+	}
+	return t, v, found, known
 }
 
 // countingIter counts the samples it stops at. NB: n is read by Close,

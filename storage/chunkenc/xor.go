@@ -142,6 +142,9 @@ func (c *XORChunk) MinTime() int64 { return c.minT }
 // MaxTime returns the last timestamp.
 func (c *XORChunk) MaxTime() int64 { return c.maxT }
 
+// Last returns the last sample; the chunk must not be empty.
+func (c *XORChunk) Last() (int64, float64) { return c.maxT, math.Float64frombits(c.vbits) }
+
 // Size returns the encoded size in bytes.
 func (c *XORChunk) Size() int { return (c.w.bitLen() + 7) / 8 }
 
