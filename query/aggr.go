@@ -63,7 +63,7 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 		// them once, not at every step.
 		gid, glabels := ev.seriesGroups(v, grouping, without)
 		switch name {
-		case "sum", "count", "group", "min", "max":
+		case "sum", "avg", "count", "group", "min", "max":
 			if len(glabels)*ev.numSteps() <= maxSimpleCells && !matrixHasHistograms(v) {
 				return ev.rangeAggregateSimple(name, v, gid, glabels)
 			}
@@ -405,6 +405,10 @@ func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glab
 	acc, comp := make([]float64, cells), make([]float64, cells)
 	count := make([]int32, cells)
 	first := make([]int32, cells) // the first member's series index
+	var incremental []bool        // avg: the cell's sum overflowed (avgOf)
+	if name == "avg" {
+		incremental = make([]bool, cells)
+	}
 	for j := range m {
 		ev.spend(1 + len(m[j].Points))
 		base := gid[j] * n
@@ -429,6 +433,22 @@ func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glab
 			switch name {
 			case "sum":
 				acc[i], comp[i] = kahanSumInc(f, acc[i], comp[i])
+			case "avg":
+				// avgOf, one value at a time: a Kahan sum until it
+				// overflows, then an incremental mean.
+				cnt := float64(count[i])
+				if !incremental[i] {
+					ns, nc := kahanSumInc(f, acc[i], comp[i])
+					if cnt == 1 || !math.IsInf(ns, 0) {
+						acc[i], comp[i] = ns, nc
+						continue
+					}
+					incremental[i] = true
+					acc[i] /= cnt - 1
+					comp[i] /= cnt - 1
+				}
+				q := (cnt - 1) / cnt
+				acc[i], comp[i] = kahanSumInc(f/cnt, q*acc[i], q*comp[i])
 			case "min":
 				if count[i] > 1 && (math.IsNaN(acc[i]) || f < acc[i]) {
 					acc[i] = f
@@ -465,6 +485,15 @@ func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glab
 				v = acc[i]
 				if !math.IsInf(v, 0) {
 					v += comp[i]
+				}
+			case "avg":
+				switch cnt := float64(count[i]); {
+				case incremental[i]:
+					v = acc[i] + comp[i]
+				case cnt == 1:
+					v = acc[i]
+				default:
+					v = acc[i]/cnt + comp[i]/cnt
 				}
 			case "count":
 				v = float64(count[i])

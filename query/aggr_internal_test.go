@@ -12,7 +12,7 @@ import (
 )
 
 // TestRangeAggregateSimpleMatchesStepwise: the series-by-series path for
-// sum, count, group, min and max gives bit for bit what the step-by-step
+// sum, avg, count, group, min and max gives bit for bit what the step-by-step
 // path gives (values, NaN and ±Inf, series order), over random series
 // with gaps.
 func TestRangeAggregateSimpleMatchesStepwise(t *testing.T) {
@@ -37,7 +37,7 @@ func TestRangeAggregateSimpleMatchesStepwise(t *testing.T) {
 		}
 		for _, grouping := range [][]string{{"g"}, nil} {
 			gid, glabels := ev.seriesGroups(m, grouping, false)
-			for _, name := range []string{"sum", "count", "group", "min", "max"} {
+			for _, name := range []string{"sum", "avg", "count", "group", "min", "max"} {
 				fast := ev.rangeAggregateSimple(name, m, gid, glabels)
 				slow := ev.rangeEvalSeries(func(k int, ts int64, in Vector, idx []int) Vector {
 					return ev.aggregateGroups(name, groupByIndex(in, idx, gid, glabels), math.NaN(), ts)

@@ -339,6 +339,9 @@ func (c *clampIter) AppendFloats(mint, maxt int64, ts []int64, vs []float64) ([]
 	if cl, ok := c.it.(*chunkListIter); ok {
 		return cl.appendFloats(mint, maxt, ts, vs)
 	}
+	if ra, ok := c.it.(chunkenc.RangeAppender); ok {
+		return ra.AppendRange(mint, maxt, ts, vs)
+	}
 	for ok := c.it.SeekTo(mint); ok; ok = c.it.Next() {
 		t, v := c.it.At()
 		if t > maxt {

@@ -97,6 +97,27 @@ func BenchmarkXORIterate(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sample")
 }
 
+// BenchmarkXORAppendRange reads a head chunk as a range query does: all
+// of it at once (xorIter.AppendRange), not a Next and an At per sample.
+func BenchmarkXORAppendRange(b *testing.B) {
+	ts, vs := nodeLike(1, rand.New(rand.NewPCG(1, 1)))
+	c := NewXORChunk()
+	for i := range ts {
+		c.Append(ts[i], vs[i])
+	}
+	buf, n := c.Snapshot(nil)
+	gts, gvs := make([]int64, 0, n), make([]float64, 0, n)
+	b.ReportAllocs()
+	for b.Loop() {
+		it := NewXORIterator(buf, n).(RangeAppender)
+		gts, gvs, _ = it.AppendRange(math.MinInt64, math.MaxInt64, gts[:0], gvs[:0])
+	}
+	if len(gts) != n {
+		b.Fatalf("read %d of %d samples", len(gts), n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sample")
+}
+
 // BenchmarkDenseIteratorWindow is how a range query reads a sealed
 // chunk: open it, seek into it and read a 5-minute window (20 of its
 // samples), leaving the iterator unfinished (issue 18's profile: the

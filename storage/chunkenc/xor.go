@@ -280,6 +280,20 @@ func (r *bitReader) readBits(n int) (uint64, bool) {
 	return v, true
 }
 
+// peek4 returns the next four bits, zero-padded past the end, and how
+// many of them there are (up to 4), without moving.
+func (r *bitReader) peek4() (uint64, int) {
+	i, off := r.pos>>3, uint(r.pos&7)
+	if i >= len(r.b) {
+		return 0, 0
+	}
+	w := uint64(r.b[i]) << 8
+	if i+1 < len(r.b) {
+		w |= uint64(r.b[i+1])
+	}
+	return (w >> (12 - off)) & 0xf, min(4, 8*len(r.b)-r.pos)
+}
+
 func (r *bitReader) readBit() (bool, bool) {
 	if r.pos >= 8*len(r.b) {
 		return false, false
@@ -356,20 +370,25 @@ func (it *xorIter) Next() bool {
 		}
 	default:
 		var dod int64
-		var width int
-		for prefix := 0; prefix < 4; prefix++ {
-			b, ok := it.r.readBit()
-			if !ok {
-				return it.fail()
-			}
-			if !b {
-				width = [...]int{0, 14, 17, 20}[prefix]
-				break
-			}
-			if prefix == 3 {
-				width = 64
-			}
+		// The prefix '0', '10', '110', '1110' or '1111', from one peek.
+		w, avail := it.r.peek4()
+		var width, used int
+		switch {
+		case w&8 == 0:
+			used = 1
+		case w&4 == 0:
+			width, used = 14, 2
+		case w&2 == 0:
+			width, used = 17, 3
+		case w&1 == 0:
+			width, used = 20, 4
+		default:
+			width, used = 64, 4
 		}
+		if used > avail {
+			return it.fail()
+		}
+		it.r.pos += used
 		if width > 0 {
 			u, ok := it.r.readBits(width)
 			if !ok {
@@ -389,17 +408,19 @@ func (it *xorIter) Next() bool {
 }
 
 func (it *xorIter) readValue() bool {
-	b, ok := it.r.readBit()
-	if !ok {
+	w, avail := it.r.peek4()
+	if avail == 0 {
 		return false
 	}
-	if !b {
+	if w&8 == 0 { // '0': the same value
+		it.r.pos++
 		return true
 	}
-	if b, ok = it.r.readBit(); !ok {
+	if avail < 2 {
 		return false
 	}
-	if b {
+	it.r.pos += 2
+	if w&4 != 0 { // '11': a new window
 		lead, ok1 := it.r.readBits(5)
 		sig, ok2 := it.r.readBits(6)
 		if !ok1 || !ok2 {
@@ -439,6 +460,35 @@ func (it *xorIter) SeekTo(t int64) bool {
 		}
 	}
 	return false
+}
+
+// AppendRange appends the samples in [mint, maxt] from the iterator's
+// position on (the next ones, or the current one when positioned) and
+// leaves the iterator past them: a reader wanting a window calls it
+// instead of Next and At per sample.
+func (it *xorIter) AppendRange(mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error) {
+	if it.primed && it.t >= mint {
+		if it.t > maxt {
+			return ts, vs, it.err
+		}
+		ts, vs = append(ts, it.t), append(vs, math.Float64frombits(it.bits))
+	}
+	for it.Next() {
+		if it.t < mint {
+			continue
+		}
+		if it.t > maxt {
+			break
+		}
+		ts, vs = append(ts, it.t), append(vs, math.Float64frombits(it.bits))
+	}
+	return ts, vs, it.err
+}
+
+// RangeAppender is implemented by iterators that read a window at once
+// (see xorIter.AppendRange).
+type RangeAppender interface {
+	AppendRange(mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error)
 }
 
 func (it *xorIter) At() (int64, float64) { return it.t, math.Float64frombits(it.bits) }
