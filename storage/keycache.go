@@ -71,29 +71,6 @@ func (c *keyCache) id(tenant string, key []byte) keyID {
 	return keyID{a, h.Sum64()}
 }
 
-// get returns the live series the key named.
-func (c *keyCache) get(id keyID) (keyEntry, bool) {
-	st := &c.stripes[id[0]%keyStripes]
-	st.mu.RLock()
-	e, ok := st.cur[id[0]]
-	old := false
-	if !ok {
-		e, ok = st.prev[id[0]]
-		old = ok
-	}
-	st.mu.RUnlock()
-	if !ok || e.check != id[1] || e.ms.gone.Load() {
-		return keyEntry{}, false
-	}
-	if old { // in use: keep it past the next rotation
-		st.mu.Lock()
-		delete(st.prev, id[0])
-		st.putLocked(id[0], e, c.genMax)
-		st.mu.Unlock()
-	}
-	return e, true
-}
-
 // maxPooledLookup is the most series of a write whose scratch is kept for
 // the next: a rare huge import should not pin its slices.
 const maxPooledLookup = 1 << 14
@@ -108,8 +85,9 @@ type keyLookup struct {
 	order    []int32
 }
 
-// getMany looks up every id at once: ents[i] and hit[i] are what get(ids[i])
-// would return. The ids are taken stripe by stripe, each under one read
+// getMany looks up every id at once: ents[i] is the live series ids[i]
+// named and hit[i] whether there is one; a key found in the previous
+// generation moves to the current one, so keys in use survive. The ids are taken stripe by stripe, each under one read
 // lock, so that the lookups of a request run back to back: a lookup of a
 // key not in the CPU's caches waits on memory, and only lookups not
 // separated by a lock's atomic instruction overlap those waits.
