@@ -157,7 +157,10 @@ func TestUsageMetering(t *testing.T) {
 		require.Equal(t, uint64(95), acme.SamplesIngested)
 		require.Equal(t, map[string]uint64{"remote_write": 90, "influx": 5}, acme.SamplesIngestedByProtocol)
 		require.Equal(t, uint64(2), acme.Queries)
-		require.Equal(t, uint64(90+5), acme.SamplesScanned, "sum(rw) reads 9 × 10 samples, count(cpu_v) 5 (lookback)")
+		// An instant selector reads each series' newest sample only when
+		// storage can tell it (storage.LastSampler): sum(rw) reads one of
+		// each of 9 series, count(cpu_v) one of 1.
+		require.Equal(t, uint64(9+1), acme.SamplesScanned, "sum(rw) reads the newest of 9 series, count(cpu_v) of 1")
 		require.Equal(t, uint64(10), acme.ActiveSeriesMax)
 		require.Greater(t, acme.SeriesHours, 0.0)
 		require.Equal(t, uint64(5), globex.SamplesIngested)
