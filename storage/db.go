@@ -151,6 +151,7 @@ func open(dir string, o Options) (db *DB, err error) {
 		db.blocks.Unref()
 		return nil, err
 	}
+	db.keys.live.Store(int64(db.numSeries()))
 	if err := db.resumeDelete(); err != nil {
 		for _, s := range db.shards {
 			s.close()
@@ -227,6 +228,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	}
 	// Resolve and validate the whole batch before writing any of it.
 	cutoff := db.rawCutoff(tenant)
+	created := db.stats.seriesCreated.Load()
 	// The keyed series are looked up all at once (see getMany); the
 	// lookup's and the shards' slices are reused from write to write.
 	kl := db.keyLookups.Get().(*keyLookup)
@@ -378,6 +380,9 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 		return err
 	}
 	db.stats.samplesWritten.Add(int64(written))
+	if db.stats.seriesCreated.Load() != created {
+		db.keys.live.Store(int64(db.numSeries()))
+	}
 	// Remember the series of keys seen for the first time (or whose series
 	// was deleted and has been created again).
 	for _, items := range perShard {
@@ -433,6 +438,13 @@ func (db *DB) validateLabels(i int, lset labels.Labels) error {
 		return invalidSeries("series %s has only empty label values", lset)
 	}
 	return nil
+}
+
+// sweepKeys forgets the cached keys of deleted series and tells the cache
+// how many series are left.
+func (db *DB) sweepKeys() {
+	db.keys.sweep()
+	db.keys.live.Store(int64(db.numSeries()))
 }
 
 func (db *DB) numSeries() int {

@@ -533,6 +533,36 @@ func TestKeyCacheIsBounded(t *testing.T) {
 	require.Equal(t, 1, hotDecodes, "the key in use was never evicted")
 }
 
+// The key cache holds the keys of every live series even when they are
+// more than KeyCacheEntries: at a million active series a cache of a
+// million keys in two generations thrashed, every write decoding and
+// looking up labels again (issue 18's 1M-series run).
+func TestKeyCacheHoldsLiveSeries(t *testing.T) {
+	const max, series = 256, 3000
+	db := st.Open(t, &storage.Options{KeyCacheEntries: max, NoSync: true})
+	decodes := 0
+	decode := func(k []byte) (labels.Labels, error) {
+		decodes++
+		return ls("__name__", "m", "k", string(k)), nil
+	}
+	ctx := context.Background()
+	for round := range 4 {
+		decodes = 0
+		for from := 0; from < series; from += 500 {
+			b := &storage.Batch{Decode: decode}
+			for j := from; j < from+500; j++ {
+				b.Series = append(b.Series, storage.SeriesSamples{Key: fmt.Appendf(nil, "s-%d", j), Samples: samples(float64(round), 1)})
+			}
+			require.NoError(t, db.Write(ctx, "default", b))
+		}
+		if round == 0 {
+			require.Equal(t, series, decodes, "the first round creates the series")
+		}
+	}
+	require.Equal(t, 0, decodes, "a later round finds every key")
+	require.Less(t, storage.KeyCacheLen(db), 3*series, "the cache follows the live series, no further")
+}
+
 func TestKVSurvivesCrash(t *testing.T) {
 	dir := t.TempDir()
 	db := st.OpenDir(t, dir, nil)

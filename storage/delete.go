@@ -75,7 +75,7 @@ func (db *DB) resumeDelete() error {
 // applyDelete applies in to every shard and returns once each shard's part
 // is durable. Applying it again changes nothing more.
 func (db *DB) applyDelete(ctx context.Context, in *deleteIntent) (int, error) {
-	defer db.keys.sweep()
+	defer db.sweepKeys()
 	var total atomic.Int64
 	var g errgroup.Group // not WithContext: one shard failing must not stop the others
 	for _, sh := range db.shards {

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // keyCache maps a writer's own encoding of a label set (SeriesSamples.Key,
@@ -25,8 +26,14 @@ import (
 // lookup on its next use, nothing more.
 type keyCache struct {
 	seed1, seed2 maphash.Seed
-	// genMax is the most keys a stripe keeps in one generation.
-	genMax  int
+	// genMax is the most keys a stripe keeps in one generation, unless
+	// the live series need more (live).
+	genMax int
+	// live is the number of series the DB holds (set by it): a
+	// generation holds at least a stripe's share of them with some room,
+	// so that a key in steady use is found even at a million series. A
+	// flood of one-off encodings of the same series does not move it.
+	live    atomic.Int64
 	stripes [keyStripes]keyStripe
 }
 
@@ -140,7 +147,7 @@ func (c *keyCache) getMany(ids []keyID, l *keyLookup) {
 		st := &c.stripes[ids[i][0]%keyStripes]
 		st.mu.Lock()
 		delete(st.prev, ids[i][0])
-		st.putLocked(ids[i][0], l.ents[i], c.genMax)
+		st.putLocked(ids[i][0], l.ents[i], c.generation())
 		st.mu.Unlock()
 	}
 }
@@ -149,8 +156,13 @@ func (c *keyCache) put(id keyID, e keyEntry) {
 	st := &c.stripes[id[0]%keyStripes]
 	e.check = id[1]
 	st.mu.Lock()
-	st.putLocked(id[0], e, c.genMax)
+	st.putLocked(id[0], e, c.generation())
 	st.mu.Unlock()
+}
+
+// generation is the most keys a stripe keeps in one generation now.
+func (c *keyCache) generation() int {
+	return max(c.genMax, int(c.live.Load()*5/4/keyStripes)+1)
 }
 
 func (st *keyStripe) putLocked(k uint64, e keyEntry, genMax int) {

@@ -71,7 +71,7 @@ func (db *DB) retentionLoop() {
 // samples or buckets.
 func (db *DB) applyRetention(ctx context.Context) error {
 	var errs []error
-	defer db.keys.sweep()
+	defer db.sweepKeys()
 	for _, sh := range db.shards {
 		if err := sh.dropDays(ctx, sh.retentionKept()); err != nil {
 			errs = append(errs, fmt.Errorf("shard %d: %w", sh.id, err))
