@@ -93,7 +93,14 @@
 //   - Series labels are stored once (0x03); the inverted index (label
 //     name -> value -> refs) lives in memory and is rebuilt from them at
 //     start-up, which keeps each new series to one key instead of one per
-//     label. Regex matches over label values are cached with ristretto.
+//     label. Regex matches over label values are cached with ristretto,
+//     and so are a selector's series sorted by labels, until the tenant
+//     gains or loses a series (querier.match).
+//   - An instant selector asks a series for its newest sample only
+//     (LastSampler): the head chunk answers when it holds the series'
+//     newest sample, exactly known for samples written since start-up
+//     (after a restart a series' time range is whole days until the next
+//     day, and the samples are read as usual).
 //   - Series-day keys (0x05) record which days a series has data in: they
 //     restore each series' time range at start-up for time-filtered
 //     selects, and retention drops them with the chunks.
