@@ -605,6 +605,7 @@ func TestWarmAfterOpen(t *testing.T) {
 		defer mu.Unlock()
 		return strings.Contains(logs.String(), "block cache warmed")
 	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, db.Warming(), "ready once warmed")
 	mu.Lock()
 	require.NotContains(t, logs.String(), "bytes=0 ", "the warm-up read chunks: %s", logs.String())
 	mu.Unlock()
@@ -612,7 +613,12 @@ func TestWarmAfterOpen(t *testing.T) {
 	require.NoError(t, db.Close())
 
 	db = st.OpenDir(t, dir, &storage.Options{WarmBytes: 1 << 30})
+	require.Error(t, db.Warming(), "not ready while warming")
 	require.NoError(t, db.Close(), "closing during the warm-up")
+
+	db = st.OpenDir(t, dir, nil)
+	require.NoError(t, db.Warming(), "nothing to warm: ready at once")
+	require.NoError(t, db.Close())
 }
 
 type lockedWriter struct {

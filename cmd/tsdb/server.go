@@ -646,13 +646,17 @@ func (s *server) serveHTTP(lc *lifecycle, ready chan<- string) error {
 		Auth:         s.authn.Load,
 		Shedding:     mem.shed,
 		// Not while shutting down, nor while storage refuses writes (a
-		// full disk); in a cluster, nor while Kafka is out of reach or
+		// full disk), nor while the block cache warms after a restart
+		// (3 s at most); in a cluster, nor while Kafka is out of reach or
 		// this node's partitions are not caught up.
 		Ready: func() error {
 			if shuttingDown.Load() {
 				return errors.New("shutting down")
 			}
 			if err := s.db.Writable(); err != nil {
+				return err
+			}
+			if err := s.db.Warming(); err != nil {
 				return err
 			}
 			if s.kc != nil {
