@@ -192,13 +192,21 @@ func TestClusterKafkaOutage(t *testing.T) {
 }
 
 // waitCompleteStrong is waitComplete with read_consistency=strong: the
-// first read through each node must already hold every acknowledged
-// sample.
+// first read answered through each node must already hold every
+// acknowledged sample. A strong read may be refused for a while after an
+// outage (503 "no healthy owner ... retry shortly" until the node has
+// seen the others' heartbeats again); that is retried, for 30 s at most.
 func (l *clusterLedger) waitCompleteStrong(t *testing.T, c *http.Client, nodes ...*apptest.Proc) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for _, p := range nodes {
-		_, err := apptest.Export(c, p.URL(), `{__name__="cluster_e2e"}`, "X-Read-Consistency", "strong")
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			_, err = apptest.Export(c, p.URL(), `{__name__="cluster_e2e"}`, "X-Read-Consistency", "strong")
+			if err == nil || !strings.Contains(err.Error(), "503") || time.Now().After(deadline) {
+				break
+			}
+		}
 		require.NoError(t, err, "a strong read through %s", p.Addr)
 		missing, dup := l.check(t, c, p, "X-Read-Consistency", "strong")
 		require.Zero(t, dup, "samples answered twice through %s", p.Addr)
