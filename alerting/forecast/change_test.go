@@ -117,3 +117,12 @@ func TestTwoSeasonProfile(t *testing.T) {
 	require.Equal(t, "moving2", c.Profile, "%+v", c)
 	require.Greater(t, c.None, 0.5, "%+v", c)
 }
+
+// TestShrink: a slope well above its standard error stays, one within it
+// is pulled toward zero.
+func TestShrink(t *testing.T) {
+	require.InDelta(t, 1, shrink(1, 0.01), 0.01)
+	require.InDelta(t, 0.1*0.02/(0.02+0.02), shrink(0.1, 0.02), 1e-12)
+	require.Zero(t, shrink(0, 1))
+	require.Less(t, shrink(-0.1, 0.02), 0.0)
+}
