@@ -77,7 +77,8 @@ func detectChange(y []float64, h, period, window, seasons int) *Change {
 		name     string
 		prof, pv func(int) float64
 	}
-	cands := []cand{{name: "fixed", prof: profile(y, period)}}
+	fp, fv := profile(y, period)
+	cands := []cand{{name: "fixed", prof: fp, pv: fv}}
 	if mp, mv := movingProfile(y, period, 3); mp != nil {
 		cands = append(cands, cand{"moving", mp, mv})
 	}
@@ -254,25 +255,35 @@ func movingProfile(y []float64, period, k int) (prof, variance func(int) float64
 }
 
 // profile returns the seasonal profile of y (the mean of each phase of
-// the detrended series, centred) as a function of the index; zero
-// without a period.
-func profile(y []float64, period int) func(int) float64 {
+// the detrended series, centred) as a function of the index, and its
+// variance as an estimate: the residual variance over the phase's count
+// of seasons. Zero without a period.
+func profile(y []float64, period int) (prof, variance func(int) float64) {
 	if period < 2 || len(y) < 2*period {
-		return func(int) float64 { return 0 }
+		zero := func(int) float64 { return 0 }
+		return zero, zero
 	}
 	a, b, _, _ := fitLine(y)
-	prof, cnt := make([]float64, period), make([]int, period)
+	pm, cnt := make([]float64, period), make([]int, period)
 	for i, v := range y {
-		prof[i%period] += v - (a + b*float64(i))
+		pm[i%period] += v - (a + b*float64(i))
 		cnt[i%period]++
 	}
 	mean := 0.0
-	for i := range prof {
-		prof[i] /= float64(cnt[i])
-		mean += prof[i]
+	for i := range pm {
+		pm[i] /= float64(cnt[i])
+		mean += pm[i]
 	}
 	mean /= float64(period)
-	return func(i int) float64 { return prof[i%period] - mean }
+	sse := 0.0
+	for i, v := range y {
+		e := v - (a + b*float64(i)) - pm[i%period]
+		sse += e * e
+	}
+	s2 := sse / float64(max(len(y)-period-2, 1))
+	prof = func(i int) float64 { return pm[i%period] - mean }
+	variance = func(i int) float64 { return s2 / float64(cnt[i%period]) }
+	return prof, variance
 }
 
 // lineFit fits a line to y: intercept, slope, x̄, Sxx and the SSE.

@@ -126,3 +126,17 @@ func TestShrink(t *testing.T) {
 	require.Zero(t, shrink(0, 1))
 	require.Less(t, shrink(-0.1, 0.02), 0.0)
 }
+
+// TestProfileVariance: a fixed profile from four seasons of unit noise
+// is known to about a quarter of the noise's variance at each phase.
+func TestProfileVariance(t *testing.T) {
+	const p = 48
+	r := rand.New(rand.NewPCG(9, 9))
+	y := make([]float64, 4*p)
+	for i := range y {
+		y[i] = 100 + 3*math.Sin(2*math.Pi*float64(i)/p) + r.NormFloat64()
+	}
+	prof, v := profile(y, p)
+	require.InDelta(t, 3*math.Sin(2*math.Pi*5/p), prof(5), 1.5)
+	require.InDelta(t, 0.25, v(5), 0.08)
+}
