@@ -8,11 +8,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestDetectChange tells the three explanations apart on series built to
-// be each: noise around a level is no change; the same noise with a
-// drift over its last 16 points is a new trend, whose forecast goes on
-// down; with a drop of the same size 8 points ago and flat since, a new
-// level, whose forecast stays flat.
+// TestDetectChange tells the explanations apart on series built to be
+// each: noise around a level is no change; the same noise with a drift
+// over its last 16 points is a new trend, whose forecast goes on down;
+// with a drop of the same size 8 points ago and flat since, a new level,
+// whose forecast stays flat (eight noisy points leave room for a slope,
+// so the shift takes some of the weight); with a drop 24 points ago and
+// a drift since, a shift, whose forecast goes on down from the new
+// level.
 func TestDetectChange(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	noise := make([]float64, 200)
@@ -37,9 +40,19 @@ func TestDetectChange(t *testing.T) {
 		step[i] -= 6
 	}
 	c = DetectChange(step, 20, 0, 96)
-	require.Greater(t, c.Level, 0.8, "%+v", c)
+	require.Greater(t, c.Level+c.Shift, 0.8, "%+v", c)
+	require.Greater(t, c.Level, c.Shift, "%+v", c)
 	require.Equal(t, 8, c.LevelAt)
 	require.InDelta(t, 94, c.LevelForecast.Mean[19], 1.5, "the new level stays")
+
+	shift := append([]float64(nil), noise...)
+	for i := 176; i < 200; i++ {
+		shift[i] -= 6 + 0.3*float64(i-175)
+	}
+	c = DetectChange(shift, 20, 0, 96)
+	require.Greater(t, c.Shift, 0.8, "%+v", c)
+	require.InDelta(t, 24, c.ShiftAt, 2)
+	require.InDelta(t, 100-6-0.3*44, c.ShiftForecast.Mean[19], 2, "the drift goes on from the new level")
 
 	require.Nil(t, DetectChange(noise[:10], 5, 0, 96), "too short")
 }
@@ -84,5 +97,46 @@ func TestSeasonalChange(t *testing.T) {
 		}
 	}
 	c = DetectChange(drift, 24, p, 48)
-	require.Greater(t, c.Trend, 0.8, "%+v", c)
+	require.Greater(t, c.Trend+c.Shift, 0.8, "%+v", c)
+	require.Greater(t, c.Trend, c.Shift, "%+v", c)
+}
+
+// TestTwoSeasonProfile: a trough that began to sink a day and a half ago
+// is a change under the three-season profile, which keeps the next
+// trough high; with the two-season lines that the backtests chose it is
+// no change.
+func TestTwoSeasonProfile(t *testing.T) {
+	const p = 24
+	r := rand.New(rand.NewPCG(5, 5))
+	y := make([]float64, 10*p)
+	for i := range y {
+		amp := 3 + 2*float64(max(i-(10*p-36), 0))/p // 2 deeper a day for the last 36 points
+		y[i] = 100 + amp*math.Sin(2*math.Pi*float64(i)/p) + 0.3*r.NormFloat64()
+	}
+	c := detectChange(y, 24, p, 48, 2)
+	require.Equal(t, "moving2", c.Profile, "%+v", c)
+	require.Greater(t, c.None, 0.5, "%+v", c)
+}
+
+// TestShrink: a slope well above its standard error stays, one within it
+// is pulled toward zero.
+func TestShrink(t *testing.T) {
+	require.InDelta(t, 1, shrink(1, 0.01), 0.01)
+	require.InDelta(t, 0.1*0.02/(0.02+0.02), shrink(0.1, 0.02), 1e-12)
+	require.Zero(t, shrink(0, 1))
+	require.Less(t, shrink(-0.1, 0.02), 0.0)
+}
+
+// TestProfileVariance: a fixed profile from four seasons of unit noise
+// is known to about a quarter of the noise's variance at each phase.
+func TestProfileVariance(t *testing.T) {
+	const p = 48
+	r := rand.New(rand.NewPCG(9, 9))
+	y := make([]float64, 4*p)
+	for i := range y {
+		y[i] = 100 + 3*math.Sin(2*math.Pi*float64(i)/p) + r.NormFloat64()
+	}
+	prof, v := profile(y, p)
+	require.InDelta(t, 3*math.Sin(2*math.Pi*5/p), prof(5), 1.5)
+	require.InDelta(t, 0.25, v(5), 0.08)
 }

@@ -161,10 +161,17 @@ func Select(y []float64, h int, period int) (Selection, error) {
 	sel.Forecast, sel.Base = f, f
 	// A change of course the backtests cannot see yet: a window of twice
 	// the horizon (at least 24 points) before now.
-	if c := DetectChange(y, h, period, max(2*h, 24)); c != nil {
+	seasons := 0
+	if m, ok := models[best].(SeasonalDrift); ok {
+		seasons = m.Seasons
+	}
+	if c := detectChange(y, h, period, max(2*h, 24), seasons); c != nil {
 		sel.Change = c
-		if c.Trend >= 0.5 {
+		switch {
+		case c.Trend >= 0.5:
 			sel.Forecast = c.TrendForecast
+		case c.Shift >= 0.5:
+			sel.Forecast = c.ShiftForecast
 		}
 	}
 	// Weights for the averaged breach probability: models within twice the
@@ -202,8 +209,8 @@ func Select(y []float64, h int, period int) (Selection, error) {
 // into a level shift) does not raise a warning on its own.
 //
 // With a Change, that average is the probability under "no change", and
-// the new trend's and the new level's probabilities join it by the
-// change's weights.
+// the new trend's, the new level's and the shift's probabilities join
+// it by the change's weights.
 func AssessSelection(sel Selection, target float64, dir Direction) Assessment {
 	a := Assess(sel.Forecast, target, dir)
 	base := a
@@ -218,7 +225,8 @@ func AssessSelection(sel Selection, target float64, dir Direction) Assessment {
 		}
 	}
 	if c := sel.Change; c != nil {
-		p = c.None*p + c.Trend*Assess(c.TrendForecast, target, dir).Probability + c.Level*Assess(c.LevelForecast, target, dir).Probability
+		p = c.None*p + c.Trend*Assess(c.TrendForecast, target, dir).Probability + c.Level*Assess(c.LevelForecast, target, dir).Probability +
+			c.Shift*Assess(c.ShiftForecast, target, dir).Probability
 	}
 	a.Probability = p
 	return a
@@ -255,7 +263,7 @@ func ProbabilityAt(sel Selection, i int, target float64, dir Direction) float64 
 		}
 	}
 	if c := sel.Change; c != nil {
-		p = c.None*p + c.Trend*at(c.TrendForecast) + c.Level*at(c.LevelForecast)
+		p = c.None*p + c.Trend*at(c.TrendForecast) + c.Level*at(c.LevelForecast) + c.Shift*at(c.ShiftForecast)
 	}
 	return p
 }
