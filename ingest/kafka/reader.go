@@ -206,6 +206,17 @@ func (r *Reader) fanout(ctx context.Context, req peerRequest) ([]answer, error) 
 			return answers, nil
 		}
 	}
+	// The last plan failed on a node, now avoided: when that leaves
+	// partitions without a healthy owner, say so rather than name the
+	// node (the caller learns what to retry or to ask partially).
+	if ro == nil || !ro.Partial {
+		nodes, owners := r.reg.members()
+		if _, missing := plan(r.cfg.Partitions, r.cfg.Zone, nodes, owners); len(missing) > 0 {
+			r.m.unavailable.Inc()
+			return nil, fmt.Errorf("%w: %s no healthy owner in any zone; retry shortly, or ask for partial_response=true (last error: %v)",
+				storage.ErrUnavailable, partitionList(missing), lastErr)
+		}
+	}
 	if errors.Is(lastErr, storage.ErrUnavailable) {
 		return nil, lastErr
 	}
