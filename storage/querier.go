@@ -149,13 +149,7 @@ func (q *querier) match(ctx context.Context, mint, maxt int64, ms []*labels.Matc
 	}
 	key := matchKey(q.tenant, ms)
 	if c, ok := q.db.matches.Get(key); ok && slices.Equal(c.gens, gens) {
-		out := make([]seriesAt, 0, len(c.list))
-		for _, sa := range c.list {
-			if s := sa.s; s.maxT.Load() >= mint && s.minT.Load() <= maxt {
-				out = append(out, sa)
-			}
-		}
-		return out, nil
+		return appendInRange(make([]seriesAt, 0, len(c.list)), c.list, mint, maxt), nil
 	}
 	var all []seriesAt
 	inRange := 0
@@ -176,7 +170,7 @@ func (q *querier) match(ctx context.Context, mint, maxt int64, ms []*labels.Matc
 		for _, ref := range refs {
 			if s := ti.series[ref]; s != nil {
 				all = append(all, seriesAt{sh: sh, s: s})
-				if s.maxT.Load() >= mint && s.minT.Load() <= maxt {
+				if s.overlaps(mint, maxt) {
 					inRange++
 				}
 			}
@@ -188,22 +182,23 @@ func (q *querier) match(ctx context.Context, mint, maxt int64, ms []*labels.Matc
 	if len(all) > 2*inRange+64 {
 		// Mostly series outside the range (churn): sort only the rest,
 		// and keep no list dominated by them.
-		for _, sa := range all {
-			if s := sa.s; s.maxT.Load() >= mint && s.minT.Load() <= maxt {
-				out = append(out, sa)
-			}
-		}
+		out = appendInRange(out, all, mint, maxt)
 		slices.SortFunc(out, byLabels)
 		return out, nil
 	}
 	slices.SortFunc(all, byLabels)
 	q.db.matches.Set(key, cachedMatch{gens: slices.Clone(gens), list: all}, int64(len(key)+16*len(all)+8*len(gens)+64))
-	for _, sa := range all {
-		if s := sa.s; s.maxT.Load() >= mint && s.minT.Load() <= maxt {
+	return appendInRange(out, all, mint, maxt), nil
+}
+
+// appendInRange appends the series of list with samples in [mint, maxt].
+func appendInRange(out, list []seriesAt, mint, maxt int64) []seriesAt {
+	for _, sa := range list {
+		if sa.s.overlaps(mint, maxt) {
 			out = append(out, sa)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // cachedMatch is a selector's series in every shard, sorted by labels, at
@@ -318,7 +313,7 @@ func anyInRange(ti *tenantIndex, vals map[string][]uint64, mint, maxt int64) boo
 
 func refsInRange(ti *tenantIndex, refs []uint64, mint, maxt int64) bool {
 	for _, r := range refs {
-		if s := ti.series[r]; s != nil && s.maxT.Load() >= mint && s.minT.Load() <= maxt {
+		if s := ti.series[r]; s != nil && s.overlaps(mint, maxt) {
 			return true
 		}
 	}

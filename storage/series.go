@@ -184,6 +184,11 @@ func (s *memSeries) oldestSegLocked() int {
 	return min(seg, s.mu.hist.oldestSeg())
 }
 
+// overlaps reports whether the series' time range meets [mint, maxt].
+func (s *memSeries) overlaps(mint, maxt int64) bool {
+	return s.maxT.Load() >= mint && s.minT.Load() <= maxt
+}
+
 // lastFloat is LastSampler.LastFloat: it knows the answer when the head
 // chunk holds the newest sample of the series (maxT, exact for samples
 // written since start-up) and that sample is at or before maxt. Nothing
