@@ -145,7 +145,7 @@ func checkKnown(t *testing.T, got map[string]string) {
 		var b strings.Builder
 		b.WriteString("# Queries whose answers differ from VictoriaMetrics " + apptest.ReferenceVictoriaMetricsVersion +
 			" today (query/vmdifftest).\n# kind<TAB>query; rewrite with VMDIFFTEST_UPDATE=1. A leading ~ marks an unstable one\n" +
-			"# (VictoriaMetrics breaks ties in no promised order): it may differ or not, and is kept.\n")
+			"# (VictoriaMetrics breaks ties and orders series in no promised order): it may differ or not, and is kept.\n")
 		for _, k := range keys {
 			if unstable[k] {
 				b.WriteString("~")
