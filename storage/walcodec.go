@@ -31,6 +31,7 @@ type walPred struct {
 	t, dt int64
 	v     float64
 	scale uint8 // the writer's: see appendValue
+	xors  uint8 // the writer's: values in a row logged as XOR
 }
 
 // blockSeries is one series of a block entry, in write order; a series may
@@ -89,7 +90,7 @@ func appendBlockEntry(dst []byte, ss []blockSeries, gen uint64, ts, vs []byte) (
 		dst = binary.AppendUvarint(dst, uint64(len(s.samples))<<1|flag)
 		for i, smp := range s.samples {
 			ts = binary.AppendVarint(ts, smp.T-(p.t+p.dt))
-			vs = appendValue(vs, p.v, smp.V, &p.scale)
+			vs = appendValue(vs, p, smp.V)
 			if i == 0 && !predicted {
 				p.dt = 0
 			} else {
@@ -104,15 +105,26 @@ func appendBlockEntry(dst []byte, ss []blockSeries, gen uint64, ts, vs []byte) (
 	return append(dst, vs...), ts, vs
 }
 
-// pow10 are the decimal scales a value delta is tried at.
-var pow10 = [...]float64{1, 10, 100, 1000, 10000}
+// pow10 are the decimal scales a value delta is tried at: those of the
+// dense chunks (a duration in nanoseconds as seconds needs 10^9).
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 // Value modes, the low 3 bits of a value's first uvarint.
 const (
-	valSame = 0 // the previous value's bits
-	valDec  = 1 // 1..5: decimal at scale pow10[mode-1]; delta in the high bits
-	valXOR  = 7 // leading and trailing zero bytes in the high bits; then the XOR's other bytes
+	valSame   = 0 // the previous value's bits
+	valDec    = 1 // 1..5: decimal at scale pow10[mode-1]; delta in the high bits
+	valDecExt = 6 // decimal at scale pow10[5 + the next 4 bits]; delta above them
+	valXOR    = 7 // leading and trailing zero bytes in the high bits; then the XOR's other bytes
 )
+
+// shortScales are the scales valDec carries in the mode; larger ones are
+// valDecExt's.
+const shortScales = 5
+
+// xorRetry is how often a series whose values keep failing every scale
+// tries them all again: in between it tries only its last scale, so a
+// series of full-precision floats costs two attempts a value, not 16.
+const xorRetry = 16
 
 // decimal returns m with v == m / 10^e exactly (bit for bit), when there
 // is one below 2^53.
@@ -132,25 +144,32 @@ func decimal(v float64, e int) (int64, bool) {
 	return mi, math.Float64bits(float64(mi)/pow10[e]) == math.Float64bits(v)
 }
 
-// appendValue appends v predicted from prev:
+// appendValue appends v predicted from p.v:
 //
 //	uvarint(0)                                v has prev's bits
 //	uvarint(zigzag(m - m')<<3 | e+1)          v = m/10^e, prev = m'/10^e exactly, e in 0..4
+//	uvarint(zigzag(m - m')<<7 | (e-5)<<3 | 6) the same, e in 5..15
 //	uvarint((lz<<3 | tz)<<3 | 7) bytes         otherwise: x = bits(v) ^ bits(prev) without its lz
 //	                                          leading and tz trailing zero bytes, big-endian
 //
-// The scale of the last decimal delta is in *scale, tried first next time:
-// a series keeps its precision.
-func appendValue(dst []byte, prev, v float64, scale *uint8) []byte {
+// The scale of the last decimal delta is in p.scale, tried first next time:
+// a series keeps its precision. After a value that no scale fits, only
+// that scale is tried for xorRetry-1 values.
+func appendValue(dst []byte, p *walPred, v float64) []byte {
+	prev := p.v
 	pb, vb := math.Float64bits(prev), math.Float64bits(v)
 	if pb == vb {
 		return append(dst, valSame)
 	}
-	for k := -1; k < len(pow10); k++ {
+	last := len(pow10) - 1
+	if p.xors%xorRetry != 0 {
+		last = -1
+	}
+	for k := -1; k <= last; k++ {
 		e := k
 		if k < 0 {
-			e = int(*scale)
-		} else if k == int(*scale) {
+			e = int(p.scale)
+		} else if k == int(p.scale) {
 			continue
 		}
 		m, ok := decimal(v, e)
@@ -161,11 +180,16 @@ func appendValue(dst []byte, prev, v float64, scale *uint8) []byte {
 		if !ok {
 			continue
 		}
-		// |m - pm| < 2^54: the zigzag shifted by 3 fits in 64 bits.
+		// |m - pm| < 2^54: the zigzag shifted by 7 fits in 64 bits.
 		d := m - pm
-		*scale = uint8(e)
-		return binary.AppendUvarint(dst, uint64((d<<1)^(d>>63))<<3|uint64(valDec+e))
+		p.scale, p.xors = uint8(e), 0
+		z := uint64((d << 1) ^ (d >> 63))
+		if e < shortScales {
+			return binary.AppendUvarint(dst, z<<3|uint64(valDec+e))
+		}
+		return binary.AppendUvarint(dst, z<<7|uint64(e-shortScales)<<3|valDecExt)
 	}
+	p.xors++
 	// As Gorilla's XOR, in whole bytes: the bytes between the leading and
 	// the trailing zero bytes.
 	x := pb ^ vb
@@ -200,7 +224,17 @@ func (r *recReader) value(prev float64) float64 {
 			x = x<<8 | uint64(c)
 		}
 		return math.Float64frombits(math.Float64bits(prev) ^ x<<(8*tz))
-	case mode-valDec < uint64(len(pow10)):
+	case mode == valDecExt:
+		e := shortScales + h>>3&15
+		if e >= uint64(len(pow10)) {
+			r.corrupt("value header %#x", h)
+			return 0
+		}
+		z := h >> 7
+		d := int64(z>>1) ^ -int64(z&1)
+		pm := math.Round(prev * pow10[e]) // exact: the writer checked
+		return float64(int64(pm)+d) / pow10[e]
+	case mode-valDec < shortScales:
 		e := mode - valDec
 		z := h >> 3
 		d := int64(z>>1) ^ -int64(z&1)

@@ -110,8 +110,7 @@ func TestBlockRoundTrip(t *testing.T) {
 func TestValueEncoding(t *testing.T) {
 	f := func(prev, v float64, size int) {
 		t.Helper()
-		var scale uint8
-		b := appendValue(nil, prev, v, &scale)
+		b := appendValue(nil, &walPred{v: prev}, v)
 		require.Len(t, b, size, "%v after %v", v, prev)
 		r := recReader{b: b}
 		got := r.value(prev)
@@ -124,11 +123,65 @@ func TestValueEncoding(t *testing.T) {
 	f(123.45, 123.6, 2)       // centiseconds
 	f(0, 0.1, 1)              // decimal from 0
 	f(0, 8192, 3)             // 4 KiB pages
-	f(0, math.Pi, 9)          // XOR: all 8 bytes
+	f(0, math.Pi, 9)          // 16 digits: 10^15, 9 bytes
 	f(math.Pi, math.NaN(), 9) // XOR
 	f(0, math.Copysign(0, -1), 2)
 	f(1, math.Inf(1), 2)
-	f(0, 1<<60, 3) // XOR: beyond 2^53
+	f(0, 1<<60, 3)                                                    // XOR: beyond 2^53
+	f(0.000175341, 0.000175342, 2)                                    // nanoseconds as seconds: 10^9
+	f(0.000175341, 0.000175341+1e-15, 2)                              // 10^15
+	f(1.5e-9, 2.5e-9, 2)                                              // 10^10
+	f(-0.000175341, 0.000175341, 4)                                   // across zero
+	f(0.20700000000000002, math.Nextafter(0.20700000000000002, 1), 3) // XOR: 17 digits
+}
+
+func TestValueEncodingCorrupt(t *testing.T) {
+	for _, h := range []uint64{11<<3 | valDecExt, 15<<3 | valDecExt, 1<<7 | 15<<3 | valDecExt} {
+		r := recReader{b: binary.AppendUvarint(nil, h)}
+		r.value(1)
+		require.ErrorIs(t, r.err, ErrCorrupt, "header %#x", h)
+	}
+}
+
+// TestValueScaleMemo checks the writer's memory of a series' scale: a
+// series of values no scale fits tries them all once every xorRetry
+// values, and takes a decimal again as soon as one fits.
+func TestValueScaleMemo(t *testing.T) {
+	p := &walPred{}
+	var b []byte
+	vals := []float64{0.30000000000000004, 1.0000000000000002, 0.20700000000000002, 1.5, 2.5, 0.000175341}
+	for _, v := range vals {
+		b = appendValue(b, p, v)
+		p.v = v
+	}
+	// The first three have 17 digits: XOR; after them 1.5 is tried at the last scale
+	// only (0: not exact), so it is XOR too, as is 2.5; the sixth value
+	// fits no scale tried either. Then the retry finds 10^9.
+	require.EqualValues(t, 6, p.xors)
+	for i := 6; i < xorRetry; i++ {
+		b = appendValue(b, p, float64(i)+0.5)
+		p.v = float64(i) + 0.5
+	}
+	require.EqualValues(t, xorRetry, p.xors)
+	b = appendValue(b, p, 17.25)
+	require.EqualValues(t, 0, p.xors, "the retry takes 10^2")
+	require.EqualValues(t, 2, p.scale)
+	r := recReader{b: b}
+	prev := 0.0
+	for i := range xorRetry + 1 {
+		want := 17.25
+		switch {
+		case i < len(vals):
+			want = vals[i]
+		case i < xorRetry:
+			want = float64(i) + 0.5
+		}
+		got := r.value(prev)
+		require.NoError(t, r.err)
+		require.Equal(t, math.Float64bits(want), math.Float64bits(got), "value %d", i)
+		prev = got
+	}
+	require.Empty(t, r.b)
 }
 
 // decodeErr decodes rec from a fresh decoder.
