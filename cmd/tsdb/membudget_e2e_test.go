@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,4 +34,36 @@ func TestMemoryBudgetSheds(t *testing.T) {
 		code, _ := db.Get(t, p)
 		require.Equal(t, 200, code, p)
 	}
+}
+
+// TestGCPercentDefault: the server runs its collector at GOGC=30 unless
+// the operator sets GOGC, as /metrics shows.
+func TestGCPercentDefault(t *testing.T) {
+	bin := apptest.Build(t)
+	gogc := func(db *apptest.Proc) string {
+		code, body := db.Get(t, "/metrics")
+		require.Equal(t, 200, code)
+		for _, l := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(l, "go_gc_gogc_percent "); ok {
+				return v
+			}
+		}
+		t.Fatalf("no go_gc_gogc_percent in /metrics")
+		return ""
+	}
+	t.Setenv("GOGC", "") // the runtime treats empty as unset
+	require.Equal(t, "30", gogc(apptest.StartTSDB(t, bin, t.TempDir())))
+	t.Setenv("GOGC", "80")
+	require.Equal(t, "80", gogc(apptest.StartTSDB(t, bin, t.TempDir())))
+}
+
+func TestGCPercentFromEnv(t *testing.T) {
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	pct, set := gcPercent(getenv)
+	require.True(t, set)
+	require.Equal(t, defaultGCPercent, pct)
+	env["GOGC"] = "off"
+	_, set = gcPercent(getenv)
+	require.False(t, set, "the operator's GOGC stands")
 }

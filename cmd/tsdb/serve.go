@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -202,9 +203,28 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	if pct, set := gcPercent(os.Getenv); set {
+		debug.SetGCPercent(pct)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return runServer(ctx, cfg, log, nil)
+}
+
+// defaultGCPercent is the collector's target when GOGC is not set: most of
+// a server's heap is long-lived series and head chunks, so the default 100
+// lets garbage grow to the size of everything kept; at 30 (VictoriaMetrics'
+// choice too) resident memory per series at 100k series fell 18 % with no
+// measurable change in CPU per sample (issue 18).
+const defaultGCPercent = 30
+
+// gcPercent returns the target to set at start-up: defaultGCPercent unless
+// the operator set GOGC, which the runtime has already applied.
+func gcPercent(getenv func(string) string) (int, bool) {
+	if getenv("GOGC") != "" {
+		return 0, false
+	}
+	return defaultGCPercent, true
 }
 
 // restartNeeded names the config sections that differ between what the
