@@ -28,7 +28,7 @@ import (
 // one 11.75 MB remote-write body 3.5 GB. Every answer is a 204, a 413
 // naming a limit, or a 503 with Retry-After. Measured: peak RSS 626-736
 // MiB from 33 MiB idle — the 256 MiB in-flight budget, up to twice that
-// with the collector at GOGC=100 (the server now runs at 30 unless GOGC is
+// with the collector at GOGC=100 (the server now runs at 50 unless GOGC is
 // set), and storage's own memory for the millions of samples accepted
 // (--memory.budget-bytes lowers it further).
 func TestHostileIngestStaysBounded(t *testing.T) {

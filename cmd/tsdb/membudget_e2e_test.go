@@ -36,7 +36,7 @@ func TestMemoryBudgetSheds(t *testing.T) {
 	}
 }
 
-// TestGCPercentDefault: the server runs its collector at GOGC=30 unless
+// TestGCPercentDefault: the server runs its collector at GOGC=50 unless
 // the operator sets GOGC, as /metrics shows.
 func TestGCPercentDefault(t *testing.T) {
 	bin := apptest.Build(t)
@@ -52,7 +52,7 @@ func TestGCPercentDefault(t *testing.T) {
 		return ""
 	}
 	t.Setenv("GOGC", "") // the runtime treats empty as unset
-	require.Equal(t, "30", gogc(apptest.StartTSDB(t, bin, t.TempDir())))
+	require.Equal(t, "50", gogc(apptest.StartTSDB(t, bin, t.TempDir())))
 	t.Setenv("GOGC", "80")
 	require.Equal(t, "80", gogc(apptest.StartTSDB(t, bin, t.TempDir())))
 }
