@@ -73,9 +73,12 @@ func (s *shard) checkIndex() error {
 				sortedRefs(fmt.Sprintf("postings %s=%q", lname, v), list, ti)
 			}
 		}
-		hashed := 0
-		for _, l := range ti.byHash {
+		hashed := len(ti.byHash)
+		for h, l := range ti.collide {
 			hashed += len(l)
+			if ti.byHash[h] == nil {
+				bad("tenant %s: hash %x has colliding series but no first", ti.name, h)
+			}
 		}
 		if hashed != len(ti.series) {
 			bad("tenant %s: %d series, %d by hash", ti.name, len(ti.series), hashed)
@@ -87,7 +90,7 @@ func (s *shard) checkIndex() error {
 			}
 			var h uint64
 			h, buf = seriesHash(ti.name, ms.lset, buf)
-			if !slices.Contains(ti.byHash[h], ms) {
+			if !ti.hashed(h, ms) {
 				bad("tenant %s: series %d is not under its hash", ti.name, ref)
 			}
 			if err := ms.checkHistograms(); err != nil {

@@ -18,10 +18,15 @@ import (
 // modified in place once published (removal copies), so a reader may keep
 // a list after releasing the lock.
 type tenantIndex struct {
-	id       uint32
-	name     string
-	series   map[uint64]*memSeries
-	byHash   map[uint64][]*memSeries
+	id     uint32
+	name   string
+	series map[uint64]*memSeries
+	// byHash finds a series by the hash of its labels; collide holds the
+	// others of a hash that two label sets share (a map of slices would
+	// cost every series a slice header and an allocation for what 64-bit
+	// hashes make rare).
+	byHash   map[uint64]*memSeries
+	collide  map[uint64][]*memSeries
 	postings map[string]map[string][]uint64 // label name -> value -> refs
 	all      []uint64
 	// valueGen counts the values added per label name; cached regex
@@ -37,14 +42,18 @@ func newTenantIndex(id uint32, name string) *tenantIndex {
 		id:       id,
 		name:     name,
 		series:   map[uint64]*memSeries{},
-		byHash:   map[uint64][]*memSeries{},
+		byHash:   map[uint64]*memSeries{},
+		collide:  map[uint64][]*memSeries{},
 		postings: map[string]map[string][]uint64{},
 		valueGen: map[string]uint64{},
 	}
 }
 
 func (ti *tenantIndex) lookup(hash uint64, lset labels.Labels) *memSeries {
-	for _, s := range ti.byHash[hash] {
+	if s := ti.byHash[hash]; s != nil && labels.Equal(s.lset, lset) {
+		return s
+	}
+	for _, s := range ti.collide[hash] {
 		if labels.Equal(s.lset, lset) {
 			return s
 		}
@@ -57,7 +66,11 @@ func (ti *tenantIndex) lookup(hash uint64, lset labels.Labels) *memSeries {
 func (ti *tenantIndex) add(hash uint64, s *memSeries) {
 	ti.seriesGen++
 	ti.series[s.ref] = s
-	ti.byHash[hash] = append(ti.byHash[hash], s)
+	if ti.byHash[hash] == nil {
+		ti.byHash[hash] = s
+	} else {
+		ti.collide[hash] = append(ti.collide[hash], s)
+	}
 	ti.all = appendRef(ti.all, s.ref)
 	s.lset.Range(func(l labels.Label) {
 		vals := ti.postings[l.Name]
@@ -90,6 +103,30 @@ func appendRef(list []uint64, ref uint64) []uint64 {
 	return list
 }
 
+// unhash removes s from under hash h, moving up a series that shares h.
+func (ti *tenantIndex) unhash(h uint64, s *memSeries) {
+	others := ti.collide[h]
+	if ti.byHash[h] == s {
+		if len(others) == 0 {
+			delete(ti.byHash, h)
+			return
+		}
+		ti.byHash[h], others = others[0], others[1:]
+	} else {
+		others = slices.DeleteFunc(slices.Clone(others), func(o *memSeries) bool { return o == s })
+	}
+	if len(others) == 0 {
+		delete(ti.collide, h)
+	} else {
+		ti.collide[h] = slices.Clone(others)
+	}
+}
+
+// hashed reports whether s is under hash h.
+func (ti *tenantIndex) hashed(h uint64, s *memSeries) bool {
+	return ti.byHash[h] == s || slices.Contains(ti.collide[h], s)
+}
+
 // remove unpublishes the given series.
 func (ti *tenantIndex) remove(hash func(*memSeries) uint64, gone []*memSeries) {
 	if len(gone) == 0 {
@@ -102,10 +139,7 @@ func (ti *tenantIndex) remove(hash func(*memSeries) uint64, gone []*memSeries) {
 		refs[s.ref] = struct{}{}
 		delete(ti.series, s.ref)
 		h := hash(s)
-		ti.byHash[h] = slices.DeleteFunc(slices.Clone(ti.byHash[h]), func(o *memSeries) bool { return o == s })
-		if len(ti.byHash[h]) == 0 {
-			delete(ti.byHash, h)
-		}
+		ti.unhash(h, s)
 		s.lset.Range(func(l labels.Label) {
 			if touched[l.Name] == nil {
 				touched[l.Name] = map[string]struct{}{}

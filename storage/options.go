@@ -121,6 +121,9 @@ func (o *Options) EnsureDefaults() {
 	if o.HeadChunkSamples <= 0 {
 		o.HeadChunkSamples = 240
 	}
+	// A head chunk counts its samples in an int32; a chunk this long would
+	// be sealed as several anyway (maxDiskChunkSamples).
+	o.HeadChunkSamples = min(o.HeadChunkSamples, 1<<20)
 	if o.MaxHeadAge <= 0 {
 		o.MaxHeadAge = 2 * time.Hour
 	}

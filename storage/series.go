@@ -24,18 +24,21 @@ type memSeries struct {
 	ref    uint64
 	lset   labels.Labels
 	tenant uint32
+	// gone is set, under the shard's appendMu, when the series is deleted.
+	gone atomic.Bool
 
 	// minT and maxT bound the series' samples (exact for samples written
 	// since start-up, widened to whole days for older ones). Select reads
 	// them without locking.
 	minT, maxT atomic.Int64
-	// gone is set, under the shard's appendMu, when the series is deleted.
-	gone atomic.Bool
 	// walPred is the series' last sample in the WAL segment being written,
 	// from which the next is predicted (walcodec.go); guarded by the
 	// shard's appendMu.
 	walPred walPred
 
+	// NB: every series in memory has these fields, so they are ordered
+	// to leave no padding: 288 bytes, a size class of the allocator
+	// (TestMemSeriesSize; issue 18: a million series' memory).
 	mu struct {
 		sync.Mutex
 		// head holds the in-order samples not frozen yet (empty when
@@ -46,18 +49,18 @@ type memSeries struct {
 		headSince int64          // wall clock (ms) when head became non-empty
 		ooo       []Sample       // sorted by T, unique T
 		frozen    []*frozenChunk // oldest first
-		queued    bool           // in the sealer's queue
 		diskMaxT  int64          // upper bound of sealed timestamps
-		minDay    int32          // days recorded as series-day keys
-		maxDay    int32          // (maxDay < minDay: none)
-		deleted   bool
+		// hist holds the native histogram samples; nil for a series
+		// that never had one.
+		hist   *histLane
+		minDay int32 // days recorded as series-day keys
+		maxDay int32 // (maxDay < minDay: none)
 		// tierMinDay and tierMaxDay bound the days of the series' tier
 		// blocks (tierMaxDay < tierMinDay: none); retention may have
 		// dropped the oldest since.
 		tierMinDay, tierMaxDay int32
-		// hist holds the native histogram samples; nil for a series
-		// that never had one.
-		hist *histLane
+		queued                 bool // in the sealer's queue
+		deleted                bool
 	}
 }
 

@@ -23,18 +23,21 @@ import (
 //	          leading/trailing zeros, or '1', 5 bits of leading zeros (≤ 31),
 //	          6 bits of significant-bit count (64 written as 0) and the
 //	          significant bits.
+//
+// A head chunk lives in every series in memory, so its fields are packed
+// (88 bytes; issue 18: a million series' memory).
 type XORChunk struct {
 	w          wordWriter
-	n          int
 	minT, maxT int64
 	tDelta     int64
 	vbits      uint64
+	n          int32
 	leading    uint8 // the value window; leading == 0xff: none yet
 	trailing   uint8
 	// marks are the decoder's state every markEvery samples, so a reader
 	// can start near the time it wants instead of at the first sample.
-	// They live in memory only.
-	marks []Resume
+	// They live in memory only; nil until the first.
+	marks *[]Resume
 }
 
 // markEvery is how many samples lie between two resume marks.
@@ -101,7 +104,10 @@ func (c *XORChunk) Append(t int64, v float64) {
 	c.maxT = t
 	c.n++
 	if c.n%markEvery == 0 {
-		c.marks = append(c.marks, Resume{pos: int32(c.w.bitLen()), i: int32(c.n), t: t, d: c.tDelta, bits: vb,
+		if c.marks == nil {
+			c.marks = new([]Resume)
+		}
+		*c.marks = append(*c.marks, Resume{pos: int32(c.w.bitLen()), i: c.n, t: t, d: c.tDelta, bits: vb,
 			leading: c.leading, trailing: c.trailing})
 	}
 }
@@ -134,7 +140,7 @@ func fitsSigned(x int64, n uint) bool {
 }
 
 // NumSamples returns the number of samples.
-func (c *XORChunk) NumSamples() int { return c.n }
+func (c *XORChunk) NumSamples() int { return int(c.n) }
 
 // MinTime returns the first timestamp.
 func (c *XORChunk) MinTime() int64 { return c.minT }
@@ -149,27 +155,31 @@ func (c *XORChunk) Last() (int64, float64) { return c.maxT, math.Float64frombits
 func (c *XORChunk) Size() int { return (c.w.bitLen() + 7) / 8 }
 
 // Snapshot appends a copy of the encoding to dst, with the sample count.
-func (c *XORChunk) Snapshot(dst []byte) ([]byte, int) { return c.w.appendFrom(dst, 0), c.n }
+func (c *XORChunk) Snapshot(dst []byte) ([]byte, int) { return c.w.appendFrom(dst, 0), int(c.n) }
 
 // SnapshotSince appends to dst a copy of the encoding from the last mark
 // before mint (the whole encoding when there is none) and returns it with
 // the sample count and the state to resume decoding at; the copy holds
 // every sample at or after mint.
 func (c *XORChunk) SnapshotSince(mint int64, dst []byte) ([]byte, int, Resume) {
+	var marks []Resume
+	if c.marks != nil {
+		marks = *c.marks
+	}
 	k := -1
-	for j := len(c.marks) - 1; j >= 0; j-- {
-		if c.marks[j].t < mint {
+	for j := len(marks) - 1; j >= 0; j-- {
+		if marks[j].t < mint {
 			k = j
 			break
 		}
 	}
 	if k < 0 {
-		return c.w.appendFrom(dst, 0), c.n, Resume{leading: 0xff}
+		return c.w.appendFrom(dst, 0), int(c.n), Resume{leading: 0xff}
 	}
-	m := c.marks[k]
+	m := marks[k]
 	from := m.pos >> 3
 	m.pos -= 8 * from
-	return c.w.appendFrom(dst, int(from)), c.n, m
+	return c.w.appendFrom(dst, int(from)), int(c.n), m
 }
 
 // Reset empties the chunk, keeping its buffer.
