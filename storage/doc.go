@@ -99,9 +99,11 @@
 //     gains or loses a series (querier.match).
 //   - An instant selector asks a series for its newest sample only
 //     (LastSampler): the head chunk answers when it holds the series'
-//     newest sample, exactly known for samples written since start-up
-//     (after a restart a series' time range is whole days until the next
-//     day, and the samples are read as usual).
+//     newest sample (exactly known for samples written since start-up);
+//     when nothing of the window is in memory (after a restart, or once a
+//     full head is sealed) one seek finds the sealed chunk that holds it,
+//     since a series' sealed chunks never overlap. Otherwise the window's
+//     samples are read as usual.
 //   - Series-day keys (0x05) record which days a series has data in: they
 //     restore each series' time range at start-up for time-filtered
 //     selects, and retention drops them with the chunks.

@@ -41,9 +41,12 @@ type querier struct {
 type chunkReader struct {
 	it  *pebble.Iterator
 	gen uint64
-	// key and sc are scratch memory of the tier reader.
+	// key and sc are scratch memory of the tier reader; key, ts and vs
+	// of lastSealed.
 	key []byte
 	sc  tierScratch
+	ts  []int64
+	vs  []float64
 }
 
 var allChunks = &pebble.IterOptions{LowerBound: []byte{prefixChunk}, UpperBound: []byte{prefixChunk + 1}}
@@ -377,10 +380,90 @@ func (s *series) Iterator(Iterator) Iterator {
 	return it
 }
 
-// LastFloat implements LastSampler.
+// LastFloat implements LastSampler: from the head chunk when it holds the
+// series' newest sample, else from the sealed chunk that holds the newest
+// sample at or before maxt when nothing of the window is in memory (after
+// a restart, or once a full head is sealed: issue 18's cold queries read
+// and decoded every window whole).
 func (s *series) LastFloat(mint, maxt int64) (int64, float64, bool, bool) {
 	s.q.cc.AssertOpen("storage: series of a closed querier")
-	return s.s.lastFloat(max(mint, s.mint), min(maxt, s.maxt))
+	mint, maxt = max(mint, s.mint), min(maxt, s.maxt)
+	if t, v, found, known := s.s.lastFloat(mint, maxt); known {
+		return t, v, found, known
+	}
+	return s.sh.lastSealed(s.q, s.s, mint, maxt)
+}
+
+// lastSealed is LastFloat from Pebble alone; known is false when part of
+// the window is in memory, or on an error (the caller's read reports it).
+// Sealed chunks of a series never overlap (the sealer merges them), so the
+// newest sample at or before maxt is in the first chunk ending at or after
+// maxt when that one starts at or before it, else it ends the chunk before.
+func (sh *shard) lastSealed(q *querier, ms *memSeries, mint, maxt int64) (t int64, v float64, found, known bool) {
+	onDisk, minDay, maxDay, ok := ms.sealedOnly(mint, maxt)
+	if !ok {
+		return 0, 0, false, false
+	}
+	first, last := max(dayOf(mint), minDay), min(dayOf(maxt), maxDay)
+	if !onDisk || mint > maxt || first > last {
+		return 0, 0, false, true
+	}
+	r, err := q.reader(sh)
+	if err != nil {
+		return 0, 0, false, false
+	}
+	it := r.it
+	defer func() {
+		if it.Error() == nil {
+			q.put(sh, r)
+		} else {
+			_ = it.Close()
+		}
+	}()
+	// in returns the chunk under the iterator when it is one of ms in day,
+	// with its first timestamp.
+	in := func(valid bool, prefix []byte) (c []byte, cmin int64, err error) {
+		if !valid {
+			return nil, 0, it.Error()
+		}
+		k := it.Key()
+		if len(k) != chunkKeyLen || string(k[:len(prefix)]) != string(prefix) {
+			return nil, 0, nil
+		}
+		if c, err = it.ValueAndErr(); err != nil {
+			return nil, 0, err
+		}
+		_, cmin, _, err = chunkenc.DenseBounds(c)
+		return c, cmin, err
+	}
+	for day := last; day >= first && day <= last; day-- {
+		prefix := chunkSeriesPrefix(day, ms.tenant, ms.ref)
+		r.key = chunkKey(r.key[:0], day, ms.tenant, ms.ref, maxt)
+		c, cmin, err := in(it.SeekGE(r.key), prefix)
+		if err != nil {
+			return 0, 0, false, false
+		}
+		if c == nil || cmin > maxt {
+			if c, _, err = in(it.Prev(), prefix); err != nil {
+				return 0, 0, false, false
+			}
+		}
+		if c == nil {
+			continue // nothing of the series this day at or before maxt
+		}
+		ts, vs, err := chunkenc.DecodeDenseWindow(c, mint, maxt, r.ts[:0], r.vs[:0])
+		r.ts, r.vs = ts, vs
+		if err != nil {
+			return 0, 0, false, false
+		}
+		if len(ts) == 0 {
+			// The chunk's samples at or before maxt are older than mint,
+			// and so is everything before it.
+			return 0, 0, false, true
+		}
+		return ts[len(ts)-1], vs[len(vs)-1], true, true
+	}
+	return 0, 0, false, true
 }
 
 // iterator merges the series' samples from memory and disk in [mint, maxt].

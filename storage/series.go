@@ -213,6 +213,24 @@ func (s *memSeries) lastFloat(mint, maxt int64) (t int64, v float64, found, know
 	return t, v, t >= mint, true
 }
 
+// sealedOnly reports whether every sample of s in [mint, maxt] is sealed
+// (none of the window in memory, no histograms, not being deleted), with
+// whether Pebble may hold any and the days it may hold them in.
+func (s *memSeries) sealedOnly(mint, maxt int64) (onDisk bool, minDay, maxDay int32, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := &s.mu.head; h.NumSamples() > 0 && h.MinTime() <= maxt {
+		return false, 0, 0, false
+	}
+	if len(s.mu.ooo) > 0 && s.mu.ooo[0].T <= maxt {
+		return false, 0, 0, false
+	}
+	if len(s.mu.frozen) > 0 || s.mu.hist != nil || s.mu.deleted {
+		return false, 0, 0, false
+	}
+	return s.mu.diskMaxT >= mint, s.mu.minDay, s.mu.maxDay, true
+}
+
 // memSnapshot is what a reader copies out of a series under its lock.
 type memSnapshot struct {
 	ooo    []Sample

@@ -1,0 +1,118 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/storage"
+)
+
+// TestLastFloatMatchesSamples checks LastSampler against the samples
+// themselves: for series in every state (head only, sealed, sealed with a
+// head, out-of-order data, several days, gaps, stale markers, a deleted
+// range), and before and after a restart, the newest sample in a window it
+// reports as known is exactly the newest one the iterator reads. Sealed
+// series must be answered without their samples (issue 18: a restart made
+// every instant selector read and decode its windows).
+func TestLastFloatMatchesSamples(t *testing.T) {
+	dir := t.TempDir()
+	opts := &storage.Options{NoSync: true, Shards: 2, HeadChunkSamples: 50}
+	db, err := storage.Open(dir, opts)
+	require.NoError(t, err)
+	ctx := context.Background()
+	const day = int64(24 * 3600 * 1000)
+	base := 20000 * day
+	rng := rand.New(rand.NewPCG(24, 18))
+	stale := math.Float64frombits(storage.StaleNaN)
+	const nSeries = 40
+	write := func(i int, ts int64, v float64) {
+		var b storage.Batch
+		b.Add(labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)), storage.Sample{T: ts, V: v})
+		require.NoError(t, db.Write(ctx, "default", &b))
+	}
+	// Each series: samples every 15-60 s over up to 2.5 days, some gaps
+	// of hours, stale markers, values as counters or gauges.
+	for i := range nSeries {
+		t0 := base + int64(rng.IntN(int(day)))
+		n := 20 + rng.IntN(400)
+		tt := t0
+		for range n {
+			tt += int64(15000 + rng.IntN(45000))
+			if rng.IntN(100) == 0 {
+				tt += int64(rng.IntN(6)) * 3600 * 1000
+			}
+			v := float64(rng.IntN(1000)) / 10
+			if rng.IntN(50) == 0 {
+				v = stale
+			}
+			write(i, tt, v)
+		}
+		if i%5 == 1 { // out of order, into the sealed past
+			write(i, t0+int64(rng.IntN(int(tt-t0))), 12345)
+		}
+	}
+	// A deleted range in some series.
+	_, err = db.DeleteSeries(ctx, "default", base+day+3600*1000, base+day+7200*1000,
+		labels.MustNewMatcher(labels.MatchRegexp, "i", "1.*"))
+	require.NoError(t, err)
+
+	check := func(stage string, wantKnown bool) {
+		t.Helper()
+		known, asked := 0, 0
+		for range 400 {
+			maxt := base + int64(rng.IntN(int(4*day)))
+			mint := maxt - []int64{5 * 60 * 1000, 3600 * 1000, day}[rng.IntN(3)]
+			q, err := db.Querier(ctx, "default", mint, maxt)
+			require.NoError(t, err)
+			ss := q.Select(ctx, &storage.SelectHints{Start: mint, End: maxt}, labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"))
+			for ss.Next() {
+				s := ss.At()
+				var wantT int64
+				var wantV float64
+				wantFound := false
+				it := s.Iterator(nil)
+				for ok := it.SeekTo(mint); ok; ok = it.Next() {
+					tt, v := it.At()
+					if tt > maxt {
+						break
+					}
+					wantT, wantV, wantFound = tt, v, true
+				}
+				require.NoError(t, it.Err())
+				ls, ok := s.(storage.LastSampler)
+				require.True(t, ok, "storage series are LastSamplers")
+				gotT, gotV, found, k := ls.LastFloat(mint, maxt)
+				asked++
+				if !k {
+					continue
+				}
+				known++
+				require.Equal(t, wantFound, found, "%s: %s in [%d, %d]", stage, s.Labels(), mint, maxt)
+				if found {
+					require.Equal(t, wantT, gotT, "%s: %s in [%d, %d]", stage, s.Labels(), mint, maxt)
+					require.Equal(t, math.Float64bits(wantV), math.Float64bits(gotV), "%s: %s at %d", stage, s.Labels(), gotT)
+				}
+			}
+			require.NoError(t, ss.Err())
+			require.NoError(t, q.Close())
+		}
+		t.Logf("%s: %d of %d answered without reading samples", stage, known, asked)
+		if wantKnown {
+			require.Equal(t, asked, known, "%s: every series is sealed, so every answer is known", stage)
+		}
+	}
+	check("written", false)
+	require.NoError(t, db.Flush())
+	check("flushed", true)
+	require.NoError(t, db.Close())
+	db, err = storage.Open(dir, opts)
+	require.NoError(t, err)
+	defer db.Close()
+	check("reopened", true)
+}
