@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -115,4 +116,104 @@ func TestLastFloatMatchesSamples(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	check("reopened", true)
+
+	// The answers taught the series where their samples end: a selector
+	// over the rest of the day after a series' last sample passes it by.
+	q, err := db.Querier(ctx, "default", math.MinInt64, math.MaxInt64)
+	require.NoError(t, err)
+	ss := q.Select(ctx, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"))
+	ends := map[string]int64{}
+	for ss.Next() {
+		it := ss.At().Iterator(nil)
+		for it.Next() {
+			ends[ss.At().Labels().Get("i")], _ = it.At()
+		}
+		require.NoError(t, it.Err())
+	}
+	require.NoError(t, q.Close())
+	require.Len(t, ends, nSeries)
+	for i, end := range ends {
+		lo, hi := end+1, end+1+5*60*1000
+		q, err := db.Querier(ctx, "default", lo, hi)
+		require.NoError(t, err)
+		ss := q.Select(ctx, &storage.SelectHints{Start: lo, End: hi}, labels.MustNewMatcher(labels.MatchEqual, "i", i))
+		// The series is selected only if it was never asked after its
+		// last sample (then its range is still whole days).
+		if ss.Next() {
+			_, _, found, known := ss.At().(storage.LastSampler).LastFloat(lo, hi)
+			require.True(t, known)
+			require.False(t, found)
+		}
+		require.NoError(t, q.Close())
+		q, err = db.Querier(ctx, "default", lo, hi)
+		require.NoError(t, err)
+		ss = q.Select(ctx, &storage.SelectHints{Start: lo, End: hi}, labels.MustNewMatcher(labels.MatchEqual, "i", i))
+		require.False(t, ss.Next(), "series %s ends at %d: not selected in [%d, %d] once known", i, end, lo, hi)
+		require.NoError(t, q.Close())
+	}
+}
+
+// TestSealedRangeUnderSeals asks for series' newest samples while writes
+// and flushes seal new chunks: whatever the interleaving, what a reader
+// learned about where sealed samples end never hides a sample sealed
+// meanwhile (the newest sample stays selectable and is the answer).
+func TestSealedRangeUnderSeals(t *testing.T) {
+	db, err := storage.Open(t.TempDir(), &storage.Options{NoSync: true, Shards: 2, HeadChunkSamples: 5})
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	base := int64(20000) * 24 * 3600 * 1000
+	const series = 8
+	var last [series]int64
+	var stop atomic.Bool
+	done := make(chan struct{})
+	var readerErr error
+	go func() {
+		defer close(done)
+		for {
+			q, err := db.Querier(ctx, "default", base, base+1<<40)
+			if err != nil {
+				readerErr = err
+				return
+			}
+			ss := q.Select(ctx, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "r"))
+			for ss.Next() {
+				ss.At().(storage.LastSampler).LastFloat(base, base+1<<40)
+			}
+			_ = q.Close()
+			if stop.Load() {
+				return
+			}
+		}
+	}()
+	for step := int64(1); step <= 300; step++ {
+		var b storage.Batch
+		for i := range series {
+			ts := base + step*1000
+			b.Add(labels.FromStrings("__name__", "r", "i", fmt.Sprint(i)), storage.Sample{T: ts, V: float64(step)})
+			last[i] = ts
+		}
+		require.NoError(t, db.Write(ctx, "default", &b))
+		if step%7 == 0 {
+			require.NoError(t, db.Flush())
+		}
+	}
+	require.NoError(t, db.Flush())
+	want := last[0]
+	stop.Store(true)
+	<-done
+	require.NoError(t, readerErr)
+	q, err := db.Querier(ctx, "default", want, want)
+	require.NoError(t, err)
+	defer q.Close()
+	ss := q.Select(ctx, &storage.SelectHints{Start: want, End: want}, labels.MustNewMatcher(labels.MatchEqual, "__name__", "r"))
+	n := 0
+	for ss.Next() {
+		n++
+		tt, v, found, known := ss.At().(storage.LastSampler).LastFloat(want, want)
+		require.True(t, known && found, "%s", ss.At().Labels())
+		require.Equal(t, want, tt)
+		require.Equal(t, 300.0, v)
+	}
+	require.Equal(t, series, n, "every series is selected at its last sample")
 }

@@ -444,8 +444,16 @@ func (sh *shard) lastSealed(q *querier, ms *memSeries, mint, maxt int64) (t int6
 			return 0, 0, false, false
 		}
 		if c == nil || cmin > maxt {
+			// NB: with no chunk of the day at or after maxt, the one
+			// before is the series' last of the day.
+			lastOfDay := c == nil
 			if c, _, err = in(it.Prev(), prefix); err != nil {
 				return 0, 0, false, false
+			}
+			if c != nil && lastOfDay && day == maxDay {
+				if _, _, cmax, err := chunkenc.DenseBounds(c); err == nil {
+					ms.sealedUpTo(cmax, func() bool { return sh.chunkGen.Load() == r.gen })
+				}
 			}
 		}
 		if c == nil {

@@ -231,6 +231,29 @@ func (s *memSeries) sealedOnly(mint, maxt int64) (onDisk bool, minDay, maxDay in
 	return s.mu.diskMaxT >= mint, s.mu.minDay, s.mu.maxDay, true
 }
 
+// sealedUpTo learns that the series' newest sealed sample is at t (its last
+// chunk of its last day ends there, as read by an iterator current while
+// current() holds): with nothing in memory, its time range and diskMaxT,
+// widened to whole days at start-up, end at t from now on, so that
+// selectors over later windows pass it by.
+func (s *memSeries) sealedUpTo(t int64, current func() bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.head.NumSamples() > 0 || len(s.mu.ooo) > 0 || len(s.mu.frozen) > 0 || s.mu.hist != nil || s.mu.deleted {
+		return
+	}
+	// NB: under the series' lock: the sealer moves the shard's chunk
+	// generation on before it drops a series' sealed chunks from memory,
+	// so a seal the iterator missed is seen here, one way or the other.
+	if !current() {
+		return
+	}
+	if t >= s.minT.Load() {
+		s.mu.diskMaxT = min(s.mu.diskMaxT, t)
+		s.maxT.Store(min(s.maxT.Load(), t))
+	}
+}
+
 // memSnapshot is what a reader copies out of a series under its lock.
 type memSnapshot struct {
 	ooo    []Sample
