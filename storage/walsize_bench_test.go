@@ -2,41 +2,105 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
+	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/emsdb/tsdb/benchmarks/workload"
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/emsdb/tsdb/storage"
 )
 
-// ingestNode writes steps samples of each of n series of the benchmarks'
-// node-exporter-like workload (the recorded model: value statistics of real
-// scrapes, as bin/compare sends them) in batches of 2000, one sample per
-// series in scrape order, and returns how many it wrote. It is
-// deterministic.
-func ingestNode(tb testing.TB, db storage.Writer, n, steps int) int {
-	w, err := workload.NewNodeExporterModel(workload.Recorded, n, 1_700_000_000_000, 15_000, 1)
-	if err != nil {
-		tb.Fatal(err)
+// nodeLike is a node-exporter-like stream (issue 18's measurement): hosts
+// of 500 series, each host scraped every 15 s at its own offset, about half
+// the series constant gauges, the others integer counters (some idle),
+// centisecond counters (CPU seconds), page-count gauges and durations in
+// seconds to the nanosecond (Go's GC pauses, scrape durations: 0.000175341,
+// which the log took as XOR until it had scales up to 10^15). Samples go out
+// as remote write sends them: batches of 2000, one sample per series, in
+// scrape order. It is deterministic.
+type nodeLike struct {
+	lsets  []labels.Labels
+	offset []int64
+	kind   []uint8
+	val    []float64
+	ns     []int64 // kind 5: the duration in nanoseconds
+	rng    *rand.Rand
+}
+
+const nodeLikePerHost = 500
+
+func newNodeLike(n int) *nodeLike {
+	w := &nodeLike{lsets: make([]labels.Labels, n), offset: make([]int64, n), kind: make([]uint8, n),
+		val: make([]float64, n), ns: make([]int64, n), rng: rand.New(rand.NewPCG(18, 18))}
+	for i := range n {
+		host := i / nodeLikePerHost
+		w.lsets[i] = labels.FromStrings("__name__", fmt.Sprintf("node_metric_%d", i%nodeLikePerHost/4),
+			"cpu", fmt.Sprint(i%4), "instance", fmt.Sprintf("host-%05d:9100", host), "job", "node")
+		w.offset[i] = int64(host*7919) % 15000
+		switch r := w.rng.IntN(100); {
+		case r < 45:
+			w.kind[i], w.val[i] = 0, float64(w.rng.IntN(1<<20))
+		case r < 60:
+			w.kind[i], w.val[i] = 1, 0 // idle counter
+		case r < 78:
+			w.kind[i], w.val[i] = 2, float64(w.rng.IntN(1<<30))
+		case r < 90:
+			w.kind[i], w.val[i] = 3, float64(w.rng.IntN(1e7))/100
+		case r < 96:
+			w.kind[i], w.val[i] = 4, float64(4096*w.rng.IntN(1<<20))
+		default:
+			w.kind[i], w.ns[i] = 5, int64(50_000+w.rng.IntN(500_000))
+			w.val[i] = float64(w.ns[i]) / 1e9
+		}
 	}
+	return w
+}
+
+// next returns series i's next value.
+func (w *nodeLike) next(i int) float64 {
+	switch w.kind[i] {
+	case 1:
+		if w.rng.IntN(50) == 0 {
+			w.val[i]++
+		}
+	case 2:
+		w.val[i] += float64(w.rng.IntN(2000))
+	case 3:
+		w.val[i] = math.Round(w.val[i]*100+float64(w.rng.IntN(1500))) / 100
+	case 4:
+		w.val[i] += float64(4096 * (w.rng.IntN(201) - 100))
+	case 5:
+		// As an exporter prints it: the nearest float64 to the decimal.
+		w.ns[i] = max(1000, w.ns[i]+int64(w.rng.IntN(20001)-10000))
+		w.val[i] = float64(w.ns[i]) / 1e9
+	}
+	return w.val[i]
+}
+
+// ingest writes steps samples of every series in batches of 2000 and
+// returns how many it wrote.
+func (w *nodeLike) ingest(tb testing.TB, db storage.Writer, steps int) int {
 	ctx := context.Background()
 	var b storage.Batch
-	written := 0
+	n := 0
 	for step := range steps {
-		for i := range n {
-			b.Add(w.Labels(i), storage.Sample{T: w.Timestamp(i, step), V: w.Next(i)})
-			if len(b.Series) == 2000 || i == n-1 {
+		for i := range w.lsets {
+			b.Add(w.lsets[i], storage.Sample{T: int64(step)*15000 + w.offset[i], V: w.next(i)})
+			if len(b.Series) == 2000 || i == len(w.lsets)-1 {
 				if err := db.Write(ctx, "default", &b); err != nil {
 					tb.Fatal(err)
 				}
-				written += len(b.Series)
+				n += len(b.Series)
 				b.Reset()
 			}
 		}
 	}
-	return written
+	return n
 }
 
 // dirBytes is the size of every file under dir.
@@ -69,6 +133,7 @@ func BenchmarkWALSize(b *testing.B) {
 	}
 	for b.Loop() {
 		b.StopTimer()
+		w := newNodeLike(series)
 		dir := b.TempDir()
 		db, err := storage.Open(dir, &storage.Options{NoSync: true, Shards: 2})
 		if err != nil {
@@ -76,7 +141,7 @@ func BenchmarkWALSize(b *testing.B) {
 		}
 		b.StartTimer()
 		start := time.Now()
-		n := ingestNode(b, db, series, steps)
+		n := w.ingest(b, db, steps)
 		took := time.Since(start)
 		b.StopTimer()
 		b.ReportMetric(float64(took.Nanoseconds())/float64(n), "ns/sample")

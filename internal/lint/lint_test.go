@@ -153,6 +153,8 @@ var pebbleUsers = map[string]string{
 	// A diagnostic tool that opens storage's shard folders read-only to
 	// count bytes per key prefix; it never runs inside tsdb.
 	"benchmarks/cmd/pebblestat": "reads the raw shard folders",
+	// Its sibling splits the sealed chunks' bytes by part and value mode.
+	"benchmarks/cmd/chunkstat": "reads the raw shard folders",
 }
 
 // fasthttpOffenders are packages outside web/, ingest/... and
