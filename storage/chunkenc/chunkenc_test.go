@@ -2,7 +2,9 @@ package chunkenc
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -180,9 +182,32 @@ func FuzzDenseDecode(f *testing.F) {
 
 func FuzzXORIterator(f *testing.F) {
 	f.Add([]byte{0, 2, 1, 4}, 3)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for kind := range 5 {
+		ts, vs := xorSeries(rng, 100, kind)
+		c := NewXORChunk()
+		for i := range ts {
+			c.Append(ts[i], vs[i])
+		}
+		b, n := c.Snapshot(nil)
+		f.Add(b, n)
+	}
 	f.Fuzz(func(t *testing.T, b []byte, n int) {
+		// Next and AppendRange's fast loop read the same samples and
+		// stop at the same error.
 		it := NewXORIterator(b, n)
+		var ts []int64
+		var vs []uint64
 		for it.Next() {
+			t, v := it.At()
+			ts, vs = append(ts, t), append(vs, math.Float64bits(v))
+		}
+		gts, gvs, err := NewXORIterator(b, n).(RangeAppender).AppendRange(math.MinInt64, math.MaxInt64, nil, nil)
+		require.Equal(t, fmt.Sprint(it.Err()), fmt.Sprint(err))
+		require.Equal(t, ts, gts)
+		require.Len(t, gvs, len(vs))
+		for i, v := range gvs {
+			require.Equal(t, vs[i], math.Float64bits(v), "sample %d", i)
 		}
 	})
 }
@@ -311,5 +336,131 @@ func TestWordWriterMatchesBitWriter(t *testing.T) {
 				t.Fatalf("round %d from %d: % x, want % x", round, from, got[1:], bw.b[from:])
 			}
 		}
+	}
+}
+
+// xorSeries makes n samples of a kind: regular scrapes with jitter, gaps
+// that need each delta-of-delta width (64 bits included), constants,
+// counters, full-precision floats, NaN, ±Inf and sign changes.
+func xorSeries(rng *rand.Rand, n, kind int) ([]int64, []float64) {
+	ts, vs := make([]int64, n), make([]float64, n)
+	t, v := int64(rng.IntN(1<<40))-1<<39, rng.Float64()*1000
+	for i := range n {
+		switch rng.IntN(20) {
+		case 0:
+			t += 1 + int64(rng.IntN(1<<20)) // wider delta-of-deltas
+		case 1:
+			t += 1 + int64(rng.Uint64()>>(20+rng.IntN(20))) // 64-bit ones
+		default:
+			t += 15000 + int64(rng.IntN(11)-5)
+		}
+		switch kind {
+		case 0: // constant
+		case 1:
+			v += float64(rng.IntN(5000))
+		case 2:
+			v = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(30)-15))
+		case 3:
+			switch rng.IntN(8) {
+			case 0:
+				v = math.NaN()
+			case 1:
+				v = math.Inf(1 - 2*rng.IntN(2))
+			case 2:
+				v = math.Float64frombits(rng.Uint64())
+			default:
+				v = math.Round(rng.Float64()*1e4) / 100
+			}
+		default:
+			if rng.IntN(3) == 0 {
+				v = -v + float64(rng.IntN(3))
+			}
+		}
+		ts[i], vs[i] = t, v
+	}
+	return ts, vs
+}
+
+// TestXORAppendRangeMatchesNext reads chunks of every kind through
+// AppendRange (its fast loop) and through Next, in random windows and in
+// chained calls after seeks: the samples, the bits of the values and where
+// the iterator is left must agree; so must damaged chunks, error for
+// error.
+func TestXORAppendRangeMatchesNext(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 5))
+	read := func(b []byte, n int, windows [][2]int64, seek int64, fast bool) (ts []int64, vs []uint64, errs []string, at []int64) {
+		it := NewXORIterator(b, n)
+		if seek != math.MinInt64 {
+			it.SeekTo(seek)
+		}
+		for _, w := range windows {
+			var gts []int64
+			var gvs []float64
+			var err error
+			if fast {
+				gts, gvs, err = it.(RangeAppender).AppendRange(w[0], w[1], nil, nil)
+			} else {
+				x := it.(*xorIter)
+				if x.primed && x.t >= w[0] && x.t <= w[1] {
+					gts, gvs = append(gts, x.t), append(gvs, math.Float64frombits(x.bits))
+				}
+				if !x.primed || x.t <= w[1] {
+					for x.Next() {
+						if x.t < w[0] {
+							continue
+						}
+						if x.t > w[1] {
+							break
+						}
+						gts, gvs = append(gts, x.t), append(gvs, math.Float64frombits(x.bits))
+					}
+				}
+				err = x.err
+			}
+			ts = append(ts, gts...)
+			for _, v := range gvs {
+				vs = append(vs, math.Float64bits(v))
+			}
+			errs = append(errs, fmt.Sprint(err))
+			x := it.(*xorIter)
+			at = append(at, int64(x.i), x.t, int64(x.r.pos))
+		}
+		return ts, vs, errs, at
+	}
+	for round := range 3000 {
+		n := 1 + rng.IntN(600)
+		cts, cvs := xorSeries(rng, n, round%5)
+		c := NewXORChunk()
+		for i := range cts {
+			c.Append(cts[i], cvs[i])
+		}
+		b, got := c.Snapshot(nil)
+		require.Equal(t, n, got)
+		if round%4 == 3 { // damage
+			b = slices.Clone(b)
+			for range 1 + rng.IntN(3) {
+				b[rng.IntN(len(b))] ^= byte(1 << rng.IntN(8))
+			}
+		}
+		pick := func() int64 { return cts[rng.IntN(n)] + int64(rng.IntN(3)-1) }
+		var windows [][2]int64
+		for range 1 + rng.IntN(3) {
+			lo := pick()
+			windows = append(windows, [2]int64{lo, lo + int64(rng.IntN(1<<22))})
+		}
+		slices.SortFunc(windows, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+		if rng.IntN(4) == 0 {
+			windows = [][2]int64{{math.MinInt64, math.MaxInt64}}
+		}
+		seek := int64(math.MinInt64)
+		if rng.IntN(3) == 0 {
+			seek = pick()
+		}
+		wts, wvs, werrs, wat := read(b, n, windows, seek, false)
+		gts, gvs, gerrs, gat := read(b, n, windows, seek, true)
+		require.Equal(t, wts, gts, "round %d: timestamps", round)
+		require.Equal(t, wvs, gvs, "round %d: values", round)
+		require.Equal(t, werrs, gerrs, "round %d: errors", round)
+		require.Equal(t, wat, gat, "round %d: where the iterator stops", round)
 	}
 }
