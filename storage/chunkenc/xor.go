@@ -522,11 +522,10 @@ func readN(b []byte, pos int, n uint) uint64 {
 
 // appendFast is AppendRange's loop after the first two samples, in local
 // variables: each field is read from an 8-byte window loaded at its bit
-// position, with no call per field (BenchmarkXORAppendRange 10.4 → 5.3
-// ns a sample; issue 18: decoding heads, which range
-// queries over the last hours read, was ~10 ns a sample). It hands the
-// last fastMargin bytes to Next, and leaves the iterator where the loop
-// through Next would have.
+// position, with no call per field. Range queries over the last hours read
+// head chunks (issue 18): BenchmarkXORAppendRange 10.4 → 5.3 ns a sample.
+// It hands the last fastMargin bytes to Next, and leaves the iterator
+// where the loop through Next would have.
 func (it *xorIter) appendFast(mint, maxt int64, ts []int64, vs []float64) ([]int64, []float64, error) {
 	b, pos := it.r.b, it.r.pos
 	i, t, d, bits := it.i, it.t, it.d, it.bits
