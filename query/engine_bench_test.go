@@ -16,7 +16,7 @@ import (
 // benchDB holds an hour of node-like CPU counters at 15 s: hosts × 2 CPUs
 // × 8 modes series, flushed so that most samples are in sealed chunks, as
 // on a server that has been up for a while.
-func benchDB(b *testing.B, hosts int) (*storage.DB, int64) {
+func benchDB(b testing.TB, hosts int) (*storage.DB, int64) {
 	db := st.Open(b, nil)
 	end := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC).UnixMilli()
 	rng := rand.New(rand.NewPCG(1, 2))
