@@ -31,6 +31,52 @@ type Change struct {
 	// Profile is the seasonal profile the weighing removed: "fixed" or
 	// "moving".
 	Profile string
+	// Then weighs the points after the most likely change on their own
+	// (nil: no change is the most likely, or too few points after it):
+	// a further change of course since — a drift that set in after a
+	// step — which one change per window cannot tell. Its None is the
+	// most likely change's forecast.
+	Then *Change
+}
+
+// probability averages a breach probability over the explanations by
+// their weights: p0 is the probability with no change, at that of a
+// forecast. The most likely change's forecast gives way to the further
+// changes Then weighs.
+func (c *Change) probability(p0 float64, at func(Forecast) float64) float64 {
+	pt, pl, ps := at(c.TrendForecast), at(c.LevelForecast), at(c.ShiftForecast)
+	if c.Then != nil {
+		switch c.dominant() {
+		case 1:
+			pt = c.Then.probability(pt, at)
+		case 2:
+			pl = c.Then.probability(pl, at)
+		case 3:
+			ps = c.Then.probability(ps, at)
+		}
+	}
+	return c.None*p0 + c.Trend*pt + c.Level*pl + c.Shift*ps
+}
+
+// dominant is the most likely explanation: 0 no change, 1 a new trend,
+// 2 a new level, 3 a shift.
+func (c *Change) dominant() int {
+	switch max(c.None, c.Trend, c.Level, c.Shift) {
+	case c.None:
+		return 0
+	case c.Trend:
+		return 1
+	case c.Level:
+		return 2
+	default:
+		return 3
+	}
+}
+
+// since is how many points the most likely change lies before the end
+// (0: no change is the most likely).
+func (c *Change) since() int {
+	return [...]int{0, c.TrendAt, c.LevelAt, c.ShiftAt}[c.dominant()]
 }
 
 // changePrior is the prior weight of each kind of change against no
@@ -87,12 +133,20 @@ func detectChange(y []float64, h, period, window, seasons int) *Change {
 			cands = append(cands, cand{fmt.Sprintf("moving%d", seasons), mp, mv})
 		}
 	}
+	var bc cand
 	for _, c := range cands {
 		ch, b := weigh(y, h, window, c.prof, c.pv)
 		if b < bestBIC {
-			best, bestBIC = ch, b
+			best, bestBIC, bc = ch, b, c
 			best.Profile = c.name
 		}
+	}
+	// NB: one change per window: after a step, a drift that sets in
+	// later is the step's "no change" unless the points after the step
+	// are weighed on their own.
+	for c := best; c.since() >= 3*minSegment; c = c.Then {
+		c.Then, _ = weigh(y, h, c.since(), bc.prof, bc.pv)
+		c.Then.Profile = bc.name
 	}
 	return best
 }

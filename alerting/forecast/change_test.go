@@ -57,6 +57,35 @@ func TestDetectChange(t *testing.T) {
 	require.Nil(t, DetectChange(noise[:10], 5, 0, 96), "too short")
 }
 
+// TestChangeThen: a drop 60 points ago, flat for 44 points, then a drift
+// over the last 16: the window's most likely change is the drop, and
+// the points after it, weighed on their own, are a new trend — which
+// carries the breach probability past a target the new level stays
+// above.
+func TestChangeThen(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	y := make([]float64, 200)
+	for i := range y {
+		y[i] = 100 + r.NormFloat64()
+		if i >= 140 {
+			y[i] -= 8
+		}
+		if i >= 184 {
+			y[i] -= 0.6 * float64(i-183)
+		}
+	}
+	c := DetectChange(y, 20, 0, 96)
+	require.NotNil(t, c.Then, "%+v", c)
+	require.Greater(t, c.Then.Trend, 0.8, "%+v", c.Then)
+	require.InDelta(t, 16, c.Then.TrendAt, 4)
+	at := func(f Forecast) float64 { return Assess(f, 80, Above).Probability }
+	require.Less(t, at(c.LevelForecast)+at(c.ShiftForecast), 0.5, "the drop alone stays above")
+	with := c.probability(0, at)
+	c.Then = nil
+	require.Greater(t, with, 0.5, "the drift since breaches")
+	require.Greater(t, with, c.probability(0, at)+0.3, "the drop alone does not")
+}
+
 // TestSeasonalChange: on a daily cycle whose trough deepens a little
 // more each day, the moving seasonal profile explains the deepening, so
 // it is no change; a drift of the whole cycle is a new trend.

@@ -210,7 +210,8 @@ func Select(y []float64, h int, period int) (Selection, error) {
 //
 // With a Change, that average is the probability under "no change", and
 // the new trend's, the new level's and the shift's probabilities join
-// it by the change's weights.
+// it by the change's weights (the most likely change's own by those of
+// the changes after it, Change.Then).
 func AssessSelection(sel Selection, target float64, dir Direction) Assessment {
 	a := Assess(sel.Forecast, target, dir)
 	base := a
@@ -225,8 +226,7 @@ func AssessSelection(sel Selection, target float64, dir Direction) Assessment {
 		}
 	}
 	if c := sel.Change; c != nil {
-		p = c.None*p + c.Trend*Assess(c.TrendForecast, target, dir).Probability + c.Level*Assess(c.LevelForecast, target, dir).Probability +
-			c.Shift*Assess(c.ShiftForecast, target, dir).Probability
+		p = c.probability(p, func(f Forecast) float64 { return Assess(f, target, dir).Probability })
 	}
 	a.Probability = p
 	return a
@@ -263,7 +263,7 @@ func ProbabilityAt(sel Selection, i int, target float64, dir Direction) float64 
 		}
 	}
 	if c := sel.Change; c != nil {
-		p = c.None*p + c.Trend*at(c.TrendForecast) + c.Level*at(c.LevelForecast) + c.Shift*at(c.ShiftForecast)
+		p = c.probability(p, at)
 	}
 	return p
 }
