@@ -79,6 +79,15 @@ func (q *querier) readerOf(sh *shard, pool *map[*shard]*chunkReader, opts *pebbl
 	return &chunkReader{it: it, gen: gen}, nil
 }
 
+// done gives r back for the next series, or closes it after an error.
+func (q *querier) done(sh *shard, r *chunkReader) {
+	if r.it.Error() == nil {
+		q.put(sh, r)
+	} else {
+		_ = r.it.Close()
+	}
+}
+
 // put gives a reader back for the next series (or closes it if another
 // is there already, or the querier is closed).
 func (q *querier) put(sh *shard, r *chunkReader) { q.putTo(sh, &q.iters, r) }
@@ -413,13 +422,7 @@ func (sh *shard) lastSealed(q *querier, ms *memSeries, mint, maxt int64) (t int6
 		return 0, 0, false, false
 	}
 	it := r.it
-	defer func() {
-		if it.Error() == nil {
-			q.put(sh, r)
-		} else {
-			_ = it.Close()
-		}
-	}()
+	defer q.done(sh, r)
 	// in returns the chunk under the iterator when it is one of ms in day,
 	// with its first timestamp.
 	in := func(valid bool, prefix []byte) (c []byte, cmin int64, err error) {
@@ -539,13 +542,7 @@ func (sh *shard) diskChunks(q *querier, ms *memSeries, mint, maxt int64, minDay,
 		return nil, err
 	}
 	it := r.it
-	defer func() {
-		if it.Error() == nil {
-			q.put(sh, r)
-		} else {
-			_ = it.Close()
-		}
-	}()
+	defer q.done(sh, r)
 	var key []byte
 	for day := first; day <= last && day >= first; day++ {
 		prefix := chunkSeriesPrefix(day, ms.tenant, ms.ref)
