@@ -82,12 +82,7 @@ func BenchmarkXORAppend(b *testing.B) {
 }
 
 func BenchmarkXORIterate(b *testing.B) {
-	ts, vs := nodeLike(1, rand.New(rand.NewPCG(1, 1)))
-	c := NewXORChunk()
-	for i := range ts {
-		c.Append(ts[i], vs[i])
-	}
-	buf, n := c.Snapshot(nil)
+	buf, n := xorEncode(nodeLike(1, rand.New(rand.NewPCG(1, 1))))
 	b.ReportAllocs()
 	for b.Loop() {
 		it := NewXORIterator(buf, n)
@@ -97,15 +92,19 @@ func BenchmarkXORIterate(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sample")
 }
 
-// BenchmarkXORAppendRange reads a head chunk as a range query does: all
-// of it at once (xorIter.AppendRange), not a Next and an At per sample.
-func BenchmarkXORAppendRange(b *testing.B) {
-	ts, vs := nodeLike(1, rand.New(rand.NewPCG(1, 1)))
+// xorEncode returns the head chunk of the samples and their count.
+func xorEncode(ts []int64, vs []float64) ([]byte, int) {
 	c := NewXORChunk()
 	for i := range ts {
 		c.Append(ts[i], vs[i])
 	}
-	buf, n := c.Snapshot(nil)
+	return c.Snapshot(nil)
+}
+
+// BenchmarkXORAppendRange reads a head chunk as a range query does: all
+// of it at once (xorIter.AppendRange), not a Next and an At per sample.
+func BenchmarkXORAppendRange(b *testing.B) {
+	buf, n := xorEncode(nodeLike(1, rand.New(rand.NewPCG(1, 1))))
 	gts, gvs := make([]int64, 0, n), make([]float64, 0, n)
 	b.ReportAllocs()
 	for b.Loop() {

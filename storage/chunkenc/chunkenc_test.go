@@ -184,12 +184,7 @@ func FuzzXORIterator(f *testing.F) {
 	f.Add([]byte{0, 2, 1, 4}, 3)
 	rng := rand.New(rand.NewPCG(7, 7))
 	for kind := range 5 {
-		ts, vs := xorSeries(rng, 100, kind)
-		c := NewXORChunk()
-		for i := range ts {
-			c.Append(ts[i], vs[i])
-		}
-		b, n := c.Snapshot(nil)
+		b, n := xorEncode(xorSeries(rng, 100, kind))
 		f.Add(b, n)
 	}
 	f.Fuzz(func(t *testing.T, b []byte, n int) {
@@ -430,11 +425,7 @@ func TestXORAppendRangeMatchesNext(t *testing.T) {
 	for round := range 3000 {
 		n := 1 + rng.IntN(600)
 		cts, cvs := xorSeries(rng, n, round%5)
-		c := NewXORChunk()
-		for i := range cts {
-			c.Append(cts[i], cvs[i])
-		}
-		b, got := c.Snapshot(nil)
+		b, got := xorEncode(cts, cvs)
 		require.Equal(t, n, got)
 		if round%4 == 3 { // damage
 			b = slices.Clone(b)
