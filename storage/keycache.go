@@ -43,8 +43,8 @@ const keyStripes = 64
 
 type keyStripe struct {
 	mu   sync.RWMutex
-	cur  map[uint64]keyEntry // by keyID[0]
-	prev map[uint64]keyEntry
+	cur  *keyTable // by keyID[0]
+	prev *keyTable // nil: none
 }
 
 type keyID [2]uint64
@@ -61,23 +61,20 @@ func newKeyCache(maxEntries int) *keyCache {
 	c := &keyCache{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
 	c.genMax = max(1, maxEntries/(2*keyStripes))
 	for i := range c.stripes {
-		c.stripes[i].cur = map[uint64]keyEntry{}
+		c.stripes[i].cur = newKeyTable(0)
 	}
 	return c
 }
 
 func (c *keyCache) id(tenant string, key []byte) keyID {
-	var h maphash.Hash
-	h.SetSeed(c.seed1)
-	_, _ = h.WriteString(tenant)
-	_ = h.WriteByte(0xff)
-	_, _ = h.Write(key)
-	a := h.Sum64()
-	h.SetSeed(c.seed2)
-	_, _ = h.WriteString(tenant)
-	_ = h.WriteByte(0xff)
-	_, _ = h.Write(key)
-	return keyID{a, h.Sum64()}
+	// NB: one call of maphash.Bytes per seed (a maphash.Hash copies its
+	// input through a buffer: twice the time), the tenant's hash XORed
+	// in: equal ids for keys of two tenants need h(k1)^h(k2) = t1^t2
+	// under both seeds, as unlikely as any other collision.
+	return keyID{
+		maphash.Bytes(c.seed1, key) ^ maphash.String(c.seed1, tenant),
+		maphash.Bytes(c.seed2, key) ^ maphash.String(c.seed2, tenant),
+	}
 }
 
 // maxPooledLookup is the most series of a write whose scratch is kept for
@@ -127,9 +124,9 @@ func (c *keyCache) getMany(ids []keyID, l *keyLookup) {
 		st := &c.stripes[s]
 		st.mu.RLock()
 		for _, i := range idx {
-			e, ok := st.cur[ids[i][0]]
-			if !ok {
-				if e, ok = st.prev[ids[i][0]]; ok {
+			e, ok := st.cur.get(ids[i][0])
+			if !ok && st.prev != nil {
+				if e, ok = st.prev.get(ids[i][0]); ok {
 					promote = append(promote, i)
 				}
 			}
@@ -148,7 +145,9 @@ func (c *keyCache) getMany(ids []keyID, l *keyLookup) {
 		}
 		st := &c.stripes[ids[i][0]%keyStripes]
 		st.mu.Lock()
-		delete(st.prev, ids[i][0])
+		if st.prev != nil {
+			st.prev.delete(ids[i][0])
+		}
 		st.putLocked(ids[i][0], l.ents[i], c.generation())
 		st.mu.Unlock()
 	}
@@ -172,10 +171,10 @@ func (c *keyCache) generation() int {
 }
 
 func (st *keyStripe) putLocked(k uint64, e keyEntry, genMax int) {
-	if _, ok := st.cur[k]; !ok && len(st.cur) >= genMax {
-		st.prev, st.cur = st.cur, make(map[uint64]keyEntry, genMax)
+	if st.cur.len() >= genMax && !st.cur.has(k) {
+		st.prev, st.cur = st.cur, newKeyTable(genMax)
 	}
-	st.cur[k] = e
+	st.cur.put(k, e)
 }
 
 // len returns the number of keys held.
@@ -184,7 +183,10 @@ func (c *keyCache) len() int {
 	for i := range c.stripes {
 		st := &c.stripes[i]
 		st.mu.RLock()
-		n += len(st.cur) + len(st.prev)
+		n += st.cur.len()
+		if st.prev != nil {
+			n += st.prev.len()
+		}
 		st.mu.RUnlock()
 	}
 	return n
@@ -195,12 +197,10 @@ func (c *keyCache) sweep() {
 	for i := range c.stripes {
 		st := &c.stripes[i]
 		st.mu.Lock()
-		for _, m := range []map[uint64]keyEntry{st.cur, st.prev} {
-			for id, e := range m {
-				if e.ms.gone.Load() {
-					delete(m, id)
-				}
-			}
+		gone := func(e keyEntry) bool { return e.ms.gone.Load() }
+		st.cur.deleteIf(gone)
+		if st.prev != nil {
+			st.prev.deleteIf(gone)
 		}
 		st.mu.Unlock()
 	}

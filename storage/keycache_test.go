@@ -48,9 +48,9 @@ func TestKeyCacheGetMany(t *testing.T) {
 		wasPrev := make([]bool, len(batch))
 		for i, id := range batch {
 			st := &c.stripes[id[0]%keyStripes]
-			e, ok := st.cur[id[0]]
-			if !ok {
-				e, ok = st.prev[id[0]]
+			e, ok := st.cur.get(id[0])
+			if !ok && st.prev != nil {
+				e, ok = st.prev.get(id[0])
 				wasPrev[i] = ok
 			}
 			if ok && e.check == id[1] && !e.ms.gone.Load() {
@@ -79,7 +79,7 @@ func TestKeyCacheGetMany(t *testing.T) {
 		// it is in the current one afterwards.
 		for i := len(batch) - 1; i >= 0; i-- {
 			if wasPrev[i] {
-				if _, ok := c.stripes[batch[i][0]%keyStripes].cur[batch[i][0]]; !ok {
+				if !c.stripes[batch[i][0]%keyStripes].cur.has(batch[i][0]) {
 					t.Fatalf("round %d: key %d found in the previous generation was not moved to the current one", round, i)
 				}
 				break
