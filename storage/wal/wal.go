@@ -534,7 +534,7 @@ func (w *WAL) writeSync(f vfs.File, b []byte, off int64) error {
 // reaches beyond its zero-filled part: the fsync of that round journals
 // the larger size, the next rounds' do not. Small next to a segment, so
 // that a log of a few thousand series is not mostly zeros.
-const preallocStep = 256 << 10
+const preallocStep = 64 << 10
 
 var zeros [64 << 10]byte
 
