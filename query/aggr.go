@@ -48,6 +48,9 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 		}
 		ev.fail(badData("unsupported aggregation %q", name))
 	}
+	if m, ok := ev.aggregateRange(name, ae); ok {
+		return m
+	}
 	v := ev.eval(ae.Args[vecArg])
 	without := ae.Modifier.Op == "without"
 	grouping := ae.Modifier.Args
@@ -344,47 +347,75 @@ func selectK(ss []Sample, k int, top bool) []Sample {
 // seriesGroups gives each series of m the index of its group (as
 // groupStep would find it) and each group its labels.
 func (ev *evaluator) seriesGroups(m Matrix, grouping []string, without bool) ([]int, []labels.Labels) {
+	gi := newGroupIndex(grouping, without, ev.delayNameRemoval)
+	gid := make([]int, len(m))
+	for j := range m {
+		ev.spend(1)
+		gid[j] = gi.id(m[j].Metric)
+	}
+	return gid, gi.labels
+}
+
+// groupIndex numbers the groups of series as they come, in the order
+// groupStep finds them.
+type groupIndex struct {
+	grouping, sorted []string
+	without, marks   bool // marks: delayed name removal
+	byHash           map[uint64][]groupRef
+	labels           []labels.Labels // by group id
+	buf, a, b        []byte
+}
+
+// same is sameGroup without allocating.
+func (gi *groupIndex) same(x, y labels.Labels) bool {
+	if gi.without {
+		gi.a, gi.b = x.BytesWithoutLabels(gi.a[:0], gi.sorted...), y.BytesWithoutLabels(gi.b[:0], gi.sorted...)
+	} else {
+		gi.a, gi.b = x.BytesWithLabels(gi.a[:0], gi.sorted...), y.BytesWithLabels(gi.b[:0], gi.sorted...)
+	}
+	return string(gi.a) == string(gi.b)
+}
+
+type groupRef struct {
+	first labels.Labels // a member, to compare with
+	id    int
+}
+
+func newGroupIndex(grouping []string, without, marks bool) *groupIndex {
 	sorted := slices.Clone(grouping)
 	if without {
 		sorted = append(sorted, model.MetricNameLabel, dropNameLabel)
 	}
 	slices.Sort(sorted)
-	type group struct {
-		first labels.Labels // a member, to compare with
-		id    int
+	return &groupIndex{grouping: grouping, sorted: sorted, without: without, marks: marks, byHash: map[uint64][]groupRef{}}
+}
+
+// id returns the group of a series labelled ls, adding it if new.
+func (gi *groupIndex) id(ls labels.Labels) int {
+	var h uint64
+	if gi.without {
+		h, gi.buf = ls.HashWithoutLabels(gi.buf, gi.sorted...)
+	} else {
+		h, gi.buf = ls.HashForLabels(gi.buf, gi.sorted...)
 	}
-	byHash := map[uint64][]group{}
-	gid := make([]int, len(m))
-	var glabels []labels.Labels
-	var buf []byte
-	for j := range m {
-		ev.spend(1)
-		var h uint64
-		if without {
-			h, buf = m[j].Metric.HashWithoutLabels(buf, sorted...)
-		} else {
-			h, buf = m[j].Metric.HashForLabels(buf, sorted...)
+	id := -1
+	for _, g := range gi.byHash[h] {
+		if gi.same(g.first, ls) {
+			id = g.id
+			break
 		}
-		id := -1
-		for _, g := range byHash[h] {
-			if sameGroup(g.first, m[j].Metric, sorted, without) {
-				id = g.id
-				break
-			}
-		}
-		if id < 0 {
-			id = len(glabels)
-			glabels = append(glabels, groupLabels(m[j].Metric, grouping, without))
-			byHash[h] = append(byHash[h], group{first: m[j].Metric, id: id})
-		}
-		if ev.delayNameRemoval && m[j].Metric.Has(dropNameLabel) {
-			// A group is marked when a member is at any step (Prometheus
-			// takes the last step's).
-			glabels[id] = markDropName(glabels[id])
-		}
-		gid[j] = id
 	}
-	return gid, glabels
+	if id < 0 {
+		id = len(gi.labels)
+		gi.labels = append(gi.labels, groupLabels(ls, gi.grouping, gi.without))
+		gi.byHash[h] = append(gi.byHash[h], groupRef{first: ls, id: id})
+	}
+	if gi.marks && ls.Has(dropNameLabel) {
+		// A group is marked when a member is at any step (Prometheus
+		// takes the last step's).
+		gi.labels[id] = markDropName(gi.labels[id])
+	}
+	return id
 }
 
 // maxSimpleCells bounds the accumulators of rangeAggregateSimple (groups
@@ -401,14 +432,8 @@ const maxSimpleCells = 1 << 20
 // first member.
 func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glabels []labels.Labels) Matrix {
 	n := ev.numSteps()
-	cells := len(glabels) * n
-	acc, comp := make([]float64, cells), make([]float64, cells)
-	count := make([]int32, cells)
-	first := make([]int32, cells) // the first member's series index
-	var incremental []bool        // avg: the cell's sum overflowed (avgOf)
-	if name == "avg" {
-		incremental = make([]bool, cells)
-	}
+	acc := newSimpleAcc(name, n)
+	acc.grow(len(glabels))
 	for j := range m {
 		ev.spend(1 + len(m[j].Points))
 		base := gid[j] * n
@@ -421,46 +446,86 @@ func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glab
 			if k >= n {
 				break
 			}
-			i, f := base+k, pt.F
-			if count[i] == 0 {
-				first[i] = int32(j)
-				acc[i], comp[i] = 0, 0
-				if name == "min" || name == "max" {
-					acc[i] = f
-				}
-			}
-			count[i]++
-			switch name {
-			case "sum":
-				acc[i], comp[i] = kahanSumInc(f, acc[i], comp[i])
-			case "avg":
-				// avgOf, one value at a time: a Kahan sum until it
-				// overflows, then an incremental mean.
-				cnt := float64(count[i])
-				if !incremental[i] {
-					ns, nc := kahanSumInc(f, acc[i], comp[i])
-					if cnt == 1 || !math.IsInf(ns, 0) {
-						acc[i], comp[i] = ns, nc
-						continue
-					}
-					incremental[i] = true
-					acc[i] /= cnt - 1
-					comp[i] /= cnt - 1
-				}
-				q := (cnt - 1) / cnt
-				acc[i], comp[i] = kahanSumInc(f/cnt, q*acc[i], q*comp[i])
-			case "min":
-				if count[i] > 1 && (math.IsNaN(acc[i]) || f < acc[i]) {
-					acc[i] = f
-				}
-			case "max":
-				if count[i] > 1 && (math.IsNaN(acc[i]) || f > acc[i]) {
-					acc[i] = f
-				}
-			}
+			acc.add(base+k, int32(j), pt.F)
 		}
 	}
 	ev.release(m)
+	return ev.simpleResult(acc, glabels)
+}
+
+// simpleAcc is rangeAggregateSimple's accumulators: a cell per group and
+// step, cell g*n+k for group g at step k.
+type simpleAcc struct {
+	name         string
+	n            int // steps
+	acc, comp    []float64
+	count, first []int32 // first: the first member's series index
+	incremental  []bool  // avg: the cell's sum overflowed (avgOf)
+}
+
+func newSimpleAcc(name string, steps int) *simpleAcc {
+	return &simpleAcc{name: name, n: steps}
+}
+
+// grow makes room for groups groups.
+func (a *simpleAcc) grow(groups int) {
+	cells := groups * a.n
+	if cells <= len(a.acc) {
+		return
+	}
+	more := cells - len(a.acc)
+	a.acc = append(a.acc, make([]float64, more)...)
+	a.comp = append(a.comp, make([]float64, more)...)
+	a.count = append(a.count, make([]int32, more)...)
+	a.first = append(a.first, make([]int32, more)...)
+	if a.name == "avg" {
+		a.incremental = append(a.incremental, make([]bool, more)...)
+	}
+}
+
+// add takes the value f of series j into cell i.
+func (a *simpleAcc) add(i int, j int32, f float64) {
+	if a.count[i] == 0 {
+		a.first[i] = j
+		a.acc[i], a.comp[i] = 0, 0
+		if a.name == "min" || a.name == "max" {
+			a.acc[i] = f
+		}
+	}
+	a.count[i]++
+	switch a.name {
+	case "sum":
+		a.acc[i], a.comp[i] = kahanSumInc(f, a.acc[i], a.comp[i])
+	case "avg":
+		// avgOf, one value at a time: a Kahan sum until it overflows,
+		// then an incremental mean.
+		cnt := float64(a.count[i])
+		if !a.incremental[i] {
+			ns, nc := kahanSumInc(f, a.acc[i], a.comp[i])
+			if cnt == 1 || !math.IsInf(ns, 0) {
+				a.acc[i], a.comp[i] = ns, nc
+				return
+			}
+			a.incremental[i] = true
+			a.acc[i] /= cnt - 1
+			a.comp[i] /= cnt - 1
+		}
+		q := (cnt - 1) / cnt
+		a.acc[i], a.comp[i] = kahanSumInc(f/cnt, q*a.acc[i], q*a.comp[i])
+	case "min":
+		if a.count[i] > 1 && (math.IsNaN(a.acc[i]) || f < a.acc[i]) {
+			a.acc[i] = f
+		}
+	case "max":
+		if a.count[i] > 1 && (math.IsNaN(a.acc[i]) || f > a.acc[i]) {
+			a.acc[i] = f
+		}
+	}
+}
+
+// simpleResult is the series of the groups glabels from their cells in a.
+func (ev *evaluator) simpleResult(a *simpleAcc, glabels []labels.Labels) Matrix {
+	n := a.n
 	slots := make([]int, len(glabels))
 	for i := range slots {
 		slots[i] = -1
@@ -471,36 +536,36 @@ func (ev *evaluator) rangeAggregateSimple(name string, m Matrix, gid []int, glab
 		ev.spend(1 + len(glabels))
 		order = order[:0]
 		for g := range glabels {
-			if count[g*n+k] > 0 {
+			if a.count[g*n+k] > 0 {
 				order = append(order, g)
 			}
 		}
-		slices.SortFunc(order, func(a, b int) int { return int(first[a*n+k]) - int(first[b*n+k]) })
+		slices.SortFunc(order, func(x, y int) int { return int(a.first[x*n+k]) - int(a.first[y*n+k]) })
 		ts := ev.stepTime(k)
 		for _, g := range order {
 			i := g*n + k
 			var v float64
-			switch name {
+			switch a.name {
 			case "sum":
-				v = acc[i]
+				v = a.acc[i]
 				if !math.IsInf(v, 0) {
-					v += comp[i]
+					v += a.comp[i]
 				}
 			case "avg":
-				switch cnt := float64(count[i]); {
-				case incremental[i]:
-					v = acc[i] + comp[i]
+				switch cnt := float64(a.count[i]); {
+				case a.incremental[i]:
+					v = a.acc[i] + a.comp[i]
 				case cnt == 1:
-					v = acc[i]
+					v = a.acc[i]
 				default:
-					v = acc[i]/cnt + comp[i]/cnt
+					v = a.acc[i]/cnt + a.comp[i]/cnt
 				}
 			case "count":
-				v = float64(count[i])
+				v = float64(a.count[i])
 			case "group":
 				v = 1
 			default:
-				v = acc[i]
+				v = a.acc[i]
 			}
 			if slots[g] < 0 {
 				slots[g] = out.slot(glabels[g])

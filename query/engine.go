@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metricsql"
@@ -55,6 +56,10 @@ type Options struct {
 	// (--enable-feature). A query that uses one that is off gets the error
 	// Prometheus gives. Default none.
 	Features Features
+
+	// generalAggregates turns aggregateRange off: tests compare its
+	// answers with the general path's.
+	generalAggregates bool
 }
 
 func (o *Options) ensureDefaults() {
@@ -127,6 +132,9 @@ type Engine struct {
 	// and an hour), and allocating them anew each time kept the collector
 	// busy (issue 18's profile: a third of such a query).
 	slabs sync.Pool
+	// aggregatedRange counts the aggregations aggregateRange answered,
+	// for tests.
+	aggregatedRange atomic.Int64
 }
 
 // NewEngine returns an Engine reading from r.
@@ -218,6 +226,8 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		// The mark is a label: a query Prometheus's parser refuses is
 		// MetricsQL, which has no such feature.
 		delayNameRemoval: e.opts.Features.Has(FeatureDelayedNameRemoval) && !vm,
+		noAggregateRange: e.opts.generalAggregates,
+		aggregatedRange:  &e.aggregatedRange,
 	}
 	if tq, ok := q.(storage.TierQuerier); ok && len(tq.Tiers()) > 0 && e.opts.TierMinRange > 0 {
 		ev.tq, ev.tierMinRange = tq, e.opts.TierMinRange.Milliseconds()
@@ -479,6 +489,9 @@ type evaluator struct {
 	// statsSelectors are the selectors whose histograms only matter by
 	// their count and sum (see histogramStatsSelectors).
 	statsSelectors map[*metricsql.MetricExpr]bool
+	// noAggregateRange: Options.generalAggregates.
+	noAggregateRange bool
+	aggregatedRange  *atomic.Int64 // the engine's
 	// hbuf is scratch for the windows of series holding histograms.
 	hbuf []hpoint
 	// tq reads downsampled tiers (nil: none); see tier.go.

@@ -33,7 +33,13 @@ func TestLimitsGiveClearErrors(t *testing.T) {
 	require.Equal(t, ErrExecution, qe.Type)
 	require.ErrorContains(t, err, "more than 10 series")
 
+	_, err = NewEngine(db, &Options{MaxSamples: 100}).Instant(ctx, "default", "rate(m[10m])", 600_000)
+	require.ErrorContains(t, err, "too many samples")
+	// An aggregation of a range function holds one series' window at a
+	// time (aggregateRange), as Prometheus does: 40 samples.
 	_, err = NewEngine(db, &Options{MaxSamples: 100}).Instant(ctx, "default", "sum(rate(m[10m]))", 600_000)
+	require.NoError(t, err)
+	_, err = NewEngine(db, &Options{MaxSamples: 30}).Instant(ctx, "default", "sum(rate(m[10m]))", 600_000)
 	require.ErrorContains(t, err, "too many samples")
 
 	cctx, cancel := context.WithCancel(ctx)

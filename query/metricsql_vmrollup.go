@@ -219,8 +219,13 @@ func vmRollupOfQuery(name string) bool {
 // callVMRollup evaluates the functions of vmRollups, and in a
 // MetricsQL-only query those of vmRollupOfQuery; ok is false for any
 // other.
+// isVMRollup reports whether callVMRollup evaluates the function name.
+func (ev *evaluator) isVMRollup(name string) bool {
+	return vmRollups[name] || (ev.vm && vmRollupOfQuery(name))
+}
+
 func (ev *evaluator) callVMRollup(fe *metricsql.FuncExpr) (Matrix, bool) {
-	if !vmRollups[fe.Name] && !(ev.vm && vmRollupOfQuery(fe.Name)) {
+	if !ev.isVMRollup(fe.Name) {
 		return nil, false
 	}
 	argIdx := metricsql.GetRollupArgIdx(fe)
