@@ -293,6 +293,11 @@ type clampIter struct {
 	mint, maxt int64
 	started    bool
 	done       bool
+	// scratch the next series' iterator reuses (series.Iterator):
+	// the head snapshot's bytes, the list of iterators, the head's.
+	head []byte
+	its  []chunkenc.Iterator
+	xor  chunkenc.Iterator
 }
 
 func (c *clampIter) Next() bool {

@@ -18,7 +18,8 @@ import (
 // themselves: for series in every state (head only, sealed, sealed with a
 // head, out-of-order data, several days, gaps, stale markers, a deleted
 // range), and before and after a restart, the newest sample in a window it
-// reports as known is exactly the newest one the iterator reads. Sealed
+// reports as known is exactly the newest one the iterator reads, and an
+// iterator reused from series to series reads what fresh ones do. Sealed
 // series must be answered without their samples (issue 18: a restart made
 // every instant selector read and decode its windows).
 func TestLastFloatMatchesSamples(t *testing.T) {
@@ -72,20 +73,42 @@ func TestLastFloatMatchesSamples(t *testing.T) {
 			q, err := db.Querier(ctx, "default", mint, maxt)
 			require.NoError(t, err)
 			ss := q.Select(ctx, &storage.SelectHints{Start: mint, End: maxt}, labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"))
+			var reused storage.Iterator
 			for ss.Next() {
 				s := ss.At()
 				var wantT int64
 				var wantV float64
 				wantFound := false
 				it := s.Iterator(nil)
+				var all []storage.Sample
 				for ok := it.SeekTo(mint); ok; ok = it.Next() {
 					tt, v := it.At()
 					if tt > maxt {
 						break
 					}
 					wantT, wantV, wantFound = tt, v, true
+					all = append(all, storage.Sample{T: tt, V: v})
 				}
 				require.NoError(t, it.Err())
+				// An iterator reused from the series before reads the
+				// same samples, one by one or all at once.
+				reused = s.Iterator(reused)
+				var got []storage.Sample
+				if asked%2 == 0 {
+					ts, vs, err := storage.AppendFloats(reused, mint, maxt, nil, nil)
+					require.NoError(t, err)
+					for i := range ts {
+						got = append(got, storage.Sample{T: ts[i], V: vs[i]})
+					}
+				} else {
+					for ok := reused.SeekTo(mint); ok; ok = reused.Next() {
+						if tt, v := reused.At(); tt <= maxt {
+							got = append(got, storage.Sample{T: tt, V: v})
+						}
+					}
+					require.NoError(t, reused.Err())
+				}
+				require.Equal(t, fmt.Sprint(all), fmt.Sprint(got), "%s: %s in [%d, %d], reused iterator", stage, s.Labels(), mint, maxt)
 				ls, ok := s.(storage.LastSampler)
 				require.True(t, ok, "storage series are LastSamplers")
 				gotT, gotV, found, k := ls.LastFloat(mint, maxt)

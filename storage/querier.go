@@ -380,9 +380,10 @@ type series struct {
 
 func (s *series) Labels() labels.Labels { return s.s.lset }
 
-func (s *series) Iterator(Iterator) Iterator {
+func (s *series) Iterator(reuse Iterator) Iterator {
 	s.q.cc.AssertOpen("storage: series of a closed querier")
-	it, err := s.sh.iterator(s.q, s.s, s.mint, s.maxt)
+	c, _ := reuse.(*clampIter)
+	it, err := s.sh.iterator(s.q, s.s, s.mint, s.maxt, c)
 	if err != nil {
 		return errIter{err}
 	}
@@ -479,15 +480,28 @@ func (sh *shard) lastSealed(q *querier, ms *memSeries, mint, maxt int64) (t int6
 
 // iterator merges the series' samples from memory and disk in [mint, maxt].
 // Memory is read first: a chunk the sealer writes after that is still in
-// the copy, and one it wrote before is on disk.
-func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64) (Iterator, error) {
-	snap := ms.snapshot(mint, maxt, nil)
-	var its []chunkenc.Iterator
+// the copy, and one it wrote before is on disk. A float iterator of an
+// earlier series, done with, lends it its buffers (reuse, may be nil): a
+// query reads thousands of series, and these were most of the
+// allocations of a rate over them (issue 18).
+func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64, reuse *clampIter) (Iterator, error) {
+	var (
+		buf  []byte
+		its  []chunkenc.Iterator
+		prev chunkenc.Iterator
+	)
+	if reuse != nil {
+		clear(reuse.its)
+		buf, its, prev = reuse.head, reuse.its[:0], reuse.xor
+	}
+	snap := ms.snapshot(mint, maxt, buf)
 	if len(snap.ooo) > 0 {
 		its = append(its, newSampleIter(snap.ooo))
 	}
+	var head chunkenc.Iterator
 	if snap.headN > 0 {
-		its = append(its, chunkenc.NewXORIteratorFrom(snap.head, snap.headN, snap.headAt))
+		head = chunkenc.ReuseXORIteratorFrom(prev, snap.head, snap.headN, snap.headAt)
+		its = append(its, head)
 	}
 	for i := len(snap.frozen) - 1; i >= 0; i-- {
 		fc := snap.frozen[i]
@@ -510,16 +524,20 @@ func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64) (Iterator
 	var it chunkenc.Iterator
 	switch len(its) {
 	case 0:
-		if snap.hist == nil {
-			return emptyIter{}, nil
-		}
 		it = emptyIter{}
 	case 1:
 		it = its[0]
 	default:
 		it = newMergeIter(its)
 	}
-	floats := &clampIter{it: it, mint: mint, maxt: maxt}
+	floats := reuse
+	if floats == nil {
+		floats = new(clampIter)
+	}
+	*floats = clampIter{it: it, mint: mint, maxt: maxt, head: snap.head, its: its, xor: head}
+	if head == nil { // kept for a later series
+		floats.head, floats.xor = buf, prev
+	}
 	if snap.hist == nil {
 		return floats, nil
 	}

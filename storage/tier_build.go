@@ -489,7 +489,7 @@ func (b *spanBuilder) group(list []*memSeries) error {
 		if deleted {
 			continue
 		}
-		it, err := s.iterator(b.q, ms, lo, hi)
+		it, err := s.iterator(b.q, ms, lo, hi, nil)
 		if err != nil {
 			return fmt.Errorf("read series %d: %w", ms.ref, err)
 		}

@@ -303,7 +303,7 @@ func (sh *shard) readBlock(q *querier, ms *memSeries, res int64, p int32, mint, 
 // rawBuckets appends the buckets computed from the raw samples of ms in
 // [lo, hi] that end in [mint, hi].
 func (sh *shard) rawBuckets(q *querier, ms *memSeries, res, lo, hi, mint int64, dst []Bucket) ([]Bucket, error) {
-	it, err := sh.iterator(q, ms, lo, hi)
+	it, err := sh.iterator(q, ms, lo, hi, nil)
 	if err != nil {
 		return dst, err
 	}

@@ -160,8 +160,19 @@ func (c *XORChunk) Snapshot(dst []byte) ([]byte, int) { return c.w.appendFrom(ds
 // SnapshotSince appends to dst a copy of the encoding from the last mark
 // before mint (the whole encoding when there is none) and returns it with
 // the sample count and the state to resume decoding at; the copy holds
-// every sample at or after mint.
+// every sample at or after mint. It is followed by fastMargin zero bytes,
+// so that AppendRange decodes it to its last sample in its fast loop (a
+// head's recent window lies in its last bytes: issue 18, a quarter of a
+// rate query's decoding went through Next).
 func (c *XORChunk) SnapshotSince(mint int64, dst []byte) ([]byte, int, Resume) {
+	b, n, r := c.snapshotSince(mint, dst)
+	return append(b, zeros[:]...), n, r
+}
+
+// zeros pads snapshots.
+var zeros [fastMargin]byte
+
+func (c *XORChunk) snapshotSince(mint int64, dst []byte) ([]byte, int, Resume) {
 	var marks []Resume
 	if c.marks != nil {
 		marks = *c.marks
@@ -338,10 +349,23 @@ func NewXORIterator(b []byte, n int) Iterator {
 // NewXORIteratorFrom iterates what XORChunk.SnapshotSince returned: the
 // samples after the resume point, up to the n-th.
 func NewXORIteratorFrom(b []byte, n int, r Resume) Iterator {
-	if r.i == 0 {
-		return NewXORIterator(b, n)
+	return ReuseXORIteratorFrom(nil, b, n, r)
+}
+
+// ReuseXORIteratorFrom is NewXORIteratorFrom, reusing prev when it is an
+// iterator NewXORIterator or NewXORIteratorFrom returned and its caller
+// is done with (a query reads thousands of series one after another).
+func ReuseXORIteratorFrom(prev Iterator, b []byte, n int, r Resume) Iterator {
+	it, ok := prev.(*xorIter)
+	if !ok {
+		it = new(xorIter)
 	}
-	return &xorIter{r: bitReader{b: b, pos: int(r.pos)}, n: n, i: int(r.i), t: r.t, d: r.d, bits: r.bits, leading: r.leading, trailing: r.trailing}
+	if r.i == 0 {
+		*it = xorIter{r: bitReader{b: b}, n: n, leading: 0xff}
+		return it
+	}
+	*it = xorIter{r: bitReader{b: b, pos: int(r.pos)}, n: n, i: int(r.i), t: r.t, d: r.d, bits: r.bits, leading: r.leading, trailing: r.trailing}
+	return it
 }
 
 type xorIter struct {
