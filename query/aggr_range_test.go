@@ -15,8 +15,8 @@ import (
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
-// TestAggregateRangeMatchesGeneral compares aggregations of range
-// functions answered series by series (aggregateRange) with the general
+// TestAggregateRangeMatchesGeneral compares aggregations of instant
+// selectors and range functions answered series by series (aggregateRange) with the general
 // path's answers (a matrix of every series' points, the function's output
 // series, then the aggregation), for random queries over counters with
 // resets, gauges with NaN and infinities, stale markers, gaps and jittered
@@ -109,9 +109,12 @@ func TestAggregateRangeMatchesGeneral(t *testing.T) {
 		require.Equal(t, b.Infos, a.Infos, q)
 	}
 	before := fused.aggregatedRange.Load()
-	for range 400 {
+	for i := range 500 {
 		q := fmt.Sprintf("%s%s (%s(%s%s))", aggs[rng.IntN(len(aggs))], mods[rng.IntN(len(mods))],
 			funcs[rng.IntN(len(funcs))], sels[rng.IntN(len(sels))], windows[rng.IntN(len(windows))])
+		if i%5 == 0 { // an instant selector
+			q = fmt.Sprintf("%s%s (%s)", aggs[rng.IntN(len(aggs))], mods[rng.IntN(len(mods))], sels[rng.IntN(len(sels))])
+		}
 		at := end - int64(rng.IntN(3600))*1000
 		same(q, at, at, 0)
 		step := []int64{60_000, 17_000, 300_000}[rng.IntN(3)]
@@ -125,6 +128,8 @@ func TestAggregateRangeMatchesGeneral(t *testing.T) {
 		`sum(rate({__name__=~"d1|d2"}[5m]))`,         // equal output labels
 		`sum by (mode) (rate(c_total{job="a"}[5m]))`, // a native histogram among the series
 		`count(increase(c_total[10m]))`,
+		`max by (mode) (c_total)`,
+		`sum(c_total offset 1m)`, // not a plain selector: evalOffsetAt
 	} {
 		same(q, end, end, 0)
 		same(q, end-1800_000, end, 60_000)
