@@ -473,14 +473,23 @@ func (a *simpleAcc) grow(groups int) {
 	if cells <= len(a.acc) {
 		return
 	}
-	more := cells - len(a.acc)
-	a.acc = append(a.acc, make([]float64, more)...)
-	a.comp = append(a.comp, make([]float64, more)...)
-	a.count = append(a.count, make([]int32, more)...)
-	a.first = append(a.first, make([]int32, more)...)
+	a.acc, a.comp = extend(a.acc, cells), extend(a.comp, cells)
+	a.count, a.first = extend(a.count, cells), extend(a.first, cells)
 	if a.name == "avg" {
-		a.incremental = append(a.incremental, make([]bool, more)...)
+		a.incremental = extend(a.incremental, cells)
 	}
+}
+
+// extend lengthens s to n zero-valued elements, doubling its capacity
+// when it must grow (aggregateRange adds a group at a time).
+func extend[T any](s []T, n int) []T {
+	if n > cap(s) {
+		s = slices.Grow(s, max(n, 2*cap(s))-len(s))
+	}
+	k := len(s)
+	s = s[:n]
+	clear(s[k:])
+	return s
 }
 
 // add takes the value f of series j into cell i.
@@ -569,6 +578,13 @@ func (ev *evaluator) simpleResult(a *simpleAcc, glabels []labels.Labels) Matrix 
 			}
 			if slots[g] < 0 {
 				slots[g] = out.slot(glabels[g])
+				points := 0
+				for _, c := range a.count[g*n : (g+1)*n] {
+					if c > 0 {
+						points++
+					}
+				}
+				out.m[slots[g]].Points = make([]Point, 0, points)
 			}
 			ev.addSamples(1)
 			out.m[slots[g]].Points = append(out.m[slots[g]].Points, Point{T: ts, F: v})
