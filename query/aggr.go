@@ -48,7 +48,7 @@ func (ev *evaluator) aggregate(ae *metricsql.AggrFuncExpr) Matrix {
 		}
 		ev.fail(badData("unsupported aggregation %q", name))
 	}
-	if m, ok := ev.aggregateRange(name, ae); ok {
+	if m, ok := ev.aggregateRange(name, ae, param); ok {
 		return m
 	}
 	v := ev.eval(ae.Args[vecArg])

@@ -1,7 +1,13 @@
 package query
 
 import (
+	"container/heap"
+	"math"
+	"slices"
+	"sort"
+
 	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/emsdb/tsdb/storage"
 )
@@ -22,16 +28,19 @@ import (
 // apply; and gives up, undoing its accounting, on what it does not
 // handle (native histograms, two series whose output labels are equal,
 // more accumulators than maxSimpleCells), for the general path to answer.
-func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr) (Matrix, bool) {
+func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr, param Matrix) (Matrix, bool) {
+	vecArg := 0
 	switch name {
 	case "sum", "avg", "count", "group", "min", "max":
+	case "topk", "bottomk":
+		vecArg = 1
 	default:
 		return nil, false
 	}
 	if ev.noAggregateRange {
 		return nil, false
 	}
-	src, ok := ev.seriesSource(ae.Args[0])
+	src, ok := ev.seriesSource(ae.Args[vecArg])
 	if !ok {
 		return nil, false
 	}
@@ -50,7 +59,15 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr) (Ma
 	}
 	ev.usedTier("raw")
 	gi := newGroupIndex(ae.Modifier.Args, ae.Modifier.Op == "without", ev.delayNameRemoval)
-	acc := newSimpleAcc(name, n)
+	var (
+		acc  *simpleAcc
+		kacc *topAcc
+	)
+	if param != nil {
+		kacc = newTopAcc(name == "topk", n, param)
+	} else {
+		acc = newSimpleAcc(name, n)
+	}
 	// outputs are the hashes of the output label sets so far, when the
 	// function drops names: two equal ones, or two that merely share a
 	// hash, send the query the general way.
@@ -118,7 +135,14 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr) (Ma
 		if len(gi.labels)*n > maxSimpleCells {
 			return giveUp()
 		}
-		acc.grow(len(gi.labels))
+		add := func(i, k int, v float64) { acc.add(i, j, v) }
+		if kacc != nil {
+			kacc.grow(len(gi.labels))
+			kacc.labels = append(kacc.labels, out)
+			add = func(i, k int, v float64) { kacc.add(i, k, j, v) }
+		} else {
+			acc.grow(len(gi.labels))
+		}
 		if src.fn != nil {
 			wlo, whi := 0, 0
 			for k := range n {
@@ -126,7 +150,7 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr) (Ma
 				w := src.ra.window(pts, ref, &wlo, &whi)
 				ev.spend(1 + len(w))
 				if v, ok := src.fn(w, ref, src.ra.rng, ev.stepTime(k), nil); ok {
-					acc.add(g*n+k, j, v)
+					add(g*n+k, k, v)
 				}
 			}
 		} else {
@@ -142,7 +166,7 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr) (Ma
 				if at < 0 || pts[at].T <= ref-ev.lookback || storage.IsStaleNaN(pts[at].F) {
 					continue
 				}
-				acc.add(g*n+k, j, pts[at].F)
+				add(g*n+k, k, pts[at].F)
 			}
 		}
 		ev.samples -= len(pts)
@@ -152,6 +176,9 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr) (Ma
 	}
 	if ev.aggregatedRange != nil {
 		ev.aggregatedRange.Add(1)
+	}
+	if kacc != nil {
+		return ev.topResult(kacc), true
 	}
 	return ev.simpleResult(acc, gi.labels), true
 }
@@ -213,4 +240,121 @@ func (ev *evaluator) seriesSource(e metricsql.Expr) (seriesSource, bool) {
 	}
 	return seriesSource{me: me, off: ra.off, at: ra.at, reach: ra.rng, fn: def.fn, ra: ra,
 		dropName: !def.keepName && !fe.KeepMetricNames}, true
+}
+
+// topAcc is aggregateRange's topk or bottomk: a heap per group and step,
+// cell g*n+k, of the series (by index) selectK would pick, built by the
+// same pushes and replacements in the same order, so that equal values
+// end the same way.
+type topAcc struct {
+	top    bool
+	n      int     // steps
+	k      []int   // the heaps' sizes by step (param, 0 where NaN)
+	nan    []bool  // the param is NaN at the step
+	cells  []kCell // by cell
+	labels []labels.Labels
+}
+
+type kCell struct {
+	first int32 // the first member's series index
+	h     kEntries
+}
+
+type kEntry struct {
+	f float64
+	j int32
+}
+
+func newTopAcc(top bool, steps int, param Matrix) *topAcc {
+	a := &topAcc{top: top, n: steps, k: make([]int, steps), nan: make([]bool, steps)}
+	for k := range steps {
+		switch p := scalarAt(param, k); {
+		case math.IsNaN(p):
+			a.nan[k] = true
+		case p >= 1<<62:
+			a.k[k] = math.MaxInt
+		default:
+			a.k[k] = int(math.Max(0, p))
+		}
+	}
+	return a
+}
+
+func (a *topAcc) grow(groups int) { a.cells = extend(a.cells, groups*a.n) }
+
+// add takes value f of series j into cell i at step k, as selectK does.
+func (a *topAcc) add(i, k int, j int32, f float64) {
+	c := &a.cells[i]
+	if len(c.h.s) == 0 && c.h.s == nil {
+		c.first = j
+		c.h.top = a.top
+		c.h.s = make([]kEntry, 0, min(a.k[k], 16))
+	}
+	h := &c.h
+	switch {
+	case len(h.s) < a.k[k]:
+		heap.Push(h, kEntry{f, j})
+	case len(h.s) == 0:
+	case (a.top && h.s[0].f < f) || (!a.top && h.s[0].f > f) || (math.IsNaN(h.s[0].f) && !math.IsNaN(f)):
+		h.s[0] = kEntry{f, j}
+		if a.k[k] > 1 {
+			heap.Fix(h, 0)
+		}
+	}
+}
+
+// kEntries is kHeap over series indexes.
+type kEntries struct {
+	s   []kEntry
+	top bool
+}
+
+func (h *kEntries) Len() int      { return len(h.s) }
+func (h *kEntries) Swap(i, j int) { h.s[i], h.s[j] = h.s[j], h.s[i] }
+func (h *kEntries) Less(i, j int) bool {
+	if math.IsNaN(h.s[i].f) {
+		return true
+	}
+	if h.top {
+		return h.s[i].f < h.s[j].f
+	}
+	return h.s[i].f > h.s[j].f
+}
+func (h *kEntries) Push(x any) { h.s = append(h.s, x.(kEntry)) }
+func (h *kEntries) Pop() any {
+	x := h.s[len(h.s)-1]
+	h.s = h.s[:len(h.s)-1]
+	return x
+}
+
+// topResult is the series topk or bottomk picked, as rangeEvalSeries
+// gathers aggregateGroups' answers: step by step, the groups in the order
+// of their first member, each group's picks best first.
+func (ev *evaluator) topResult(a *topAcc) Matrix {
+	n := a.n
+	groups := len(a.cells) / max(n, 1)
+	out := newOutMatrix(ev)
+	var order []int
+	for k := range n {
+		if a.nan[k] {
+			ev.failf("Parameter value is NaN")
+		}
+		ev.spend(1 + groups)
+		order = order[:0]
+		for g := range groups {
+			if len(a.cells[g*n+k].h.s) > 0 {
+				order = append(order, g)
+			}
+		}
+		slices.SortFunc(order, func(x, y int) int { return int(a.cells[x*n+k].first) - int(a.cells[y*n+k].first) })
+		ts := ev.stepTime(k)
+		for _, g := range order {
+			h := &a.cells[g*n+k].h
+			sort.Sort(sort.Reverse(h))
+			for _, e := range h.s {
+				out.add(a.labels[e.j], ts, e.f, nil)
+			}
+		}
+	}
+	return out.m
 }

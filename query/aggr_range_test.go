@@ -81,7 +81,8 @@ func TestAggregateRangeMatchesGeneral(t *testing.T) {
 	fused := NewEngine(db, nil)
 	general := NewEngine(db, &Options{generalAggregates: true})
 	ctx := context.Background()
-	aggs := []string{"sum", "avg", "count", "group", "min", "max"}
+	aggs := []string{"sum", "avg", "count", "group", "min", "max", "topk", "bottomk"}
+	params := []string{"1, ", "3, ", "0, ", "1000, ", "2.7, ", "-1, "}
 	funcs := []string{"rate", "increase", "delta", "irate", "idelta", "deriv", "changes", "resets",
 		"avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
 		"stddev_over_time", "last_over_time", "present_over_time"}
@@ -109,18 +110,23 @@ func TestAggregateRangeMatchesGeneral(t *testing.T) {
 		require.Equal(t, b.Infos, a.Infos, q)
 	}
 	before := fused.aggregatedRange.Load()
-	for i := range 500 {
-		q := fmt.Sprintf("%s%s (%s(%s%s))", aggs[rng.IntN(len(aggs))], mods[rng.IntN(len(mods))],
+	for i := range 700 {
+		agg := aggs[rng.IntN(len(aggs))]
+		param := ""
+		if agg == "topk" || agg == "bottomk" {
+			param = params[rng.IntN(len(params))]
+		}
+		q := fmt.Sprintf("%s%s (%s%s(%s%s))", agg, mods[rng.IntN(len(mods))], param,
 			funcs[rng.IntN(len(funcs))], sels[rng.IntN(len(sels))], windows[rng.IntN(len(windows))])
 		if i%5 == 0 { // an instant selector
-			q = fmt.Sprintf("%s%s (%s)", aggs[rng.IntN(len(aggs))], mods[rng.IntN(len(mods))], sels[rng.IntN(len(sels))])
+			q = fmt.Sprintf("%s%s (%s%s)", agg, mods[rng.IntN(len(mods))], param, sels[rng.IntN(len(sels))])
 		}
 		at := end - int64(rng.IntN(3600))*1000
 		same(q, at, at, 0)
 		step := []int64{60_000, 17_000, 300_000}[rng.IntN(3)]
 		same(q, end-3600_000-int64(rng.IntN(60_000)), end, step)
 	}
-	require.Greater(t, fused.aggregatedRange.Load()-before, int64(700), "answered series by series")
+	require.Greater(t, fused.aggregatedRange.Load()-before, int64(1000), "answered series by series")
 
 	// Where aggregateRange gives up.
 	before = fused.aggregatedRange.Load()
@@ -130,9 +136,15 @@ func TestAggregateRangeMatchesGeneral(t *testing.T) {
 		`count(increase(c_total[10m]))`,
 		`max by (mode) (c_total)`,
 		`sum(c_total offset 1m)`, // not a plain selector: evalOffsetAt
+		`topk(2, rate({__name__=~"d1|d2"}[5m]))`,
 	} {
 		same(q, end, end, 0)
 		same(q, end-1800_000, end, 60_000)
 	}
 	require.Equal(t, int64(0), fused.aggregatedRange.Load()-before, "these go the general way")
+	// A NaN parameter fails as the general path does, and a parameter
+	// that changes from step to step picks as many at each.
+	same(`topk(scalar(count(c_total)) - 60, rate(c_total[5m]))`, end-1800_000, end, 60_000)
+	same(`bottomk(NaN, g)`, end, end, 0)
+	same(`topk(NaN, rate(c_total[5m]))`, end-1800_000, end, 60_000)
 }
