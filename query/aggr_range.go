@@ -37,7 +37,7 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr, par
 	default:
 		return nil, false
 	}
-	if ev.noAggregateRange {
+	if ev.generalPaths {
 		return nil, false
 	}
 	src, ok := ev.seriesSource(ae.Args[vecArg])

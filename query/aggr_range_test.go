@@ -79,7 +79,7 @@ func TestAggregateRangeMatchesGeneral(t *testing.T) {
 	require.NoError(t, db.Write(context.Background(), "default", &hb))
 
 	fused := NewEngine(db, nil)
-	general := NewEngine(db, &Options{generalAggregates: true})
+	general := NewEngine(db, &Options{generalPaths: true})
 	ctx := context.Background()
 	aggs := []string{"sum", "avg", "count", "group", "min", "max", "topk", "bottomk"}
 	params := []string{"1, ", "3, ", "0, ", "1000, ", "2.7, ", "-1, "}

@@ -167,17 +167,114 @@ func (ev *evaluator) binary(be *metricsql.BinaryOpExpr) Matrix {
 	case strings.EqualFold(be.JoinModifier.Op, "group_right"):
 		m.card = cardOneToMany
 	}
-	return ev.rangeEval(func(_ int, ts int64, a []Vector) Vector {
+	memo := newBinopMemo(len(l), len(r))
+	return ev.rangeEvalPair(func(ts int64, lv, rv Vector, li, ri []int) Vector {
+		sides := &sideIdx{memo: memo, l: li, r: ri}
+		if ev.generalPaths {
+			sides = nil
+		}
 		switch op {
 		case "and":
-			return ev.and(a[0], a[1], m)
+			return ev.and(lv, rv, m, sides)
 		case "or":
-			return ev.or(a[0], a[1], m)
+			return ev.or(lv, rv, m, sides)
 		case "unless":
-			return ev.unless(a[0], a[1], m)
+			return ev.unless(lv, rv, m, sides)
 		}
-		return ev.vectorBinop(op, a[0], a[1], m, be.Bool, be.KeepMetricNames, ts)
+		return ev.vectorBinop(op, lv, rv, m, be.Bool, be.KeepMetricNames, ts, sides)
 	}, l, r)
+}
+
+// binopMemo keeps what a vector binary operation works out per series,
+// or pair of series, for the next steps: the match signatures and the
+// result labels (at every step for every sample they were a string and a
+// label set built anew: issue 18, most of a range query's time in
+// `100 * node_filesystem_avail_bytes / node_filesystem_size_bytes`).
+type binopMemo struct {
+	sig    [2][]string // by side and series
+	has    [2][]bool
+	result map[[2]int32]labels.Labels // by left and right series
+}
+
+func newBinopMemo(nl, nr int) *binopMemo {
+	return &binopMemo{
+		sig:    [2][]string{make([]string, nl), make([]string, nr)},
+		has:    [2][]bool{make([]bool, nl), make([]bool, nr)},
+		result: map[[2]int32]labels.Labels{},
+	}
+}
+
+// sideIdx gives the samples of one step's vectors their series: l[i] is
+// the series of the left vector's sample i. A nil *sideIdx memoizes
+// nothing.
+type sideIdx struct {
+	memo    *binopMemo
+	l, r    []int
+	swapped bool // vectorBinop swapped the sides (one-to-many)
+}
+
+// sig is m.sig of sample i of the left (side 0) or right (side 1)
+// vector.
+func (s *sideIdx) sig(m *matching, side, i int, ls labels.Labels) string {
+	if s == nil {
+		return m.sig(ls)
+	}
+	idx := s.l
+	if (side == 1) != s.swapped {
+		idx = s.r
+	}
+	mside := side
+	if s.swapped {
+		mside = 1 - side
+	}
+	j := idx[i]
+	if !s.memo.has[mside][j] {
+		s.memo.sig[mside][j], s.memo.has[mside][j] = m.sig(ls), true
+	}
+	return s.memo.sig[mside][j]
+}
+
+// series is the series of sample i of a side (-1 when s is nil), in the
+// memo's sides.
+func (s *sideIdx) series(side, i int) int32 {
+	if s == nil || i < 0 {
+		return -1
+	}
+	if (side == 1) != s.swapped {
+		return int32(s.r[i])
+	}
+	return int32(s.l[i])
+}
+
+// rangeEvalPair is rangeEval for two vector arguments, telling f the
+// series of each sample.
+func (ev *evaluator) rangeEvalPair(f func(ts int64, lv, rv Vector, li, ri []int) Vector, l, r Matrix) Matrix {
+	n := ev.numSteps()
+	cl, cr := make([]int, len(l)), make([]int, len(r))
+	var lv, rv Vector
+	var li, ri []int
+	out := newOutMatrix(ev)
+	at := func(m Matrix, c []int, ts int64, v Vector, idx []int) (Vector, []int) {
+		v, idx = v[:0], idx[:0]
+		for j := range m {
+			if p, ok := pointAt(m[j].Points, &c[j], ts); ok {
+				v = append(v, Sample{Metric: m[j].Metric, T: ts, F: p.F, H: m[j].H(c[j])})
+				idx = append(idx, j)
+			}
+		}
+		return v, idx
+	}
+	for k := range n {
+		ev.spend(1 + len(l) + len(r))
+		ts := ev.stepTime(k)
+		lv, li = at(l, cl, ts, lv, li)
+		rv, ri = at(r, cr, ts, rv, ri)
+		for _, s := range f(ts, lv, rv, li, ri) {
+			out.add(s.Metric, ts, s.F, s.H)
+		}
+	}
+	ev.release(l, r)
+	return out.m
 }
 
 func b2f(b bool) float64 {
@@ -224,46 +321,46 @@ func (m *matching) sig(ls labels.Labels) string {
 	return string(ls.BytesWithoutLabels(nil, m.sorted...))
 }
 
-func (ev *evaluator) and(l, r Vector, m *matching) Vector {
+func (ev *evaluator) and(l, r Vector, m *matching, sides *sideIdx) Vector {
 	if len(l) == 0 || len(r) == 0 {
 		return nil
 	}
 	right := map[string]bool{}
-	for _, s := range r {
-		right[m.sig(s.Metric)] = true
+	for i, s := range r {
+		right[sides.sig(m, 1, i, s.Metric)] = true
 	}
 	var out Vector
-	for _, s := range l {
-		if right[m.sig(s.Metric)] {
+	for i, s := range l {
+		if right[sides.sig(m, 0, i, s.Metric)] {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-func (ev *evaluator) or(l, r Vector, m *matching) Vector {
+func (ev *evaluator) or(l, r Vector, m *matching, sides *sideIdx) Vector {
 	left := map[string]bool{}
 	out := make(Vector, 0, len(l)+len(r))
-	for _, s := range l {
-		left[m.sig(s.Metric)] = true
+	for i, s := range l {
+		left[sides.sig(m, 0, i, s.Metric)] = true
 		out = append(out, s)
 	}
-	for _, s := range r {
-		if !left[m.sig(s.Metric)] {
+	for i, s := range r {
+		if !left[sides.sig(m, 1, i, s.Metric)] {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-func (ev *evaluator) unless(l, r Vector, m *matching) Vector {
+func (ev *evaluator) unless(l, r Vector, m *matching, sides *sideIdx) Vector {
 	right := map[string]bool{}
-	for _, s := range r {
-		right[m.sig(s.Metric)] = true
+	for i, s := range r {
+		right[sides.sig(m, 1, i, s.Metric)] = true
 	}
 	var out Vector
-	for _, s := range l {
-		if !right[m.sig(s.Metric)] {
+	for i, s := range l {
+		if !right[sides.sig(m, 0, i, s.Metric)] {
 			out = append(out, s)
 		}
 	}
@@ -275,37 +372,45 @@ func (ev *evaluator) unless(l, r Vector, m *matching) Vector {
 // meets the series of the other with the same match signature; with fill
 // modifiers one without a match meets a stand-in with the fill value and
 // the match labels of its own.
-func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, returnBool, keepNames bool, ts int64) Vector {
+func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, returnBool, keepNames bool, ts int64, sides *sideIdx) Vector {
 	if (len(lhs) == 0 && len(rhs) == 0) || ((len(lhs) == 0 || len(rhs) == 0) && !m.fill.any()) {
 		return nil
 	}
 	if m.card == cardOneToMany {
 		lhs, rhs = rhs, lhs
+		if sides != nil {
+			swapped := *sides
+			swapped.swapped = true
+			sides = &swapped
+		}
 	}
 	j := &joiner{ev: ev, op: op, m: m, returnBool: returnBool, keepNames: keepNames, ts: ts,
-		matched: map[string]map[string]bool{}}
+		matched: map[string]map[string]bool{}, sides: sides}
 	right := j.indexRight(rhs)
-	for _, ls := range lhs {
-		sig := m.sig(ls.Metric)
-		rs, found := right[sig]
-		if !found {
+	for i, ls := range lhs {
+		sig := sides.sig(m, 0, i, ls.Metric)
+		ri, found := right[sig]
+		var rs Sample
+		if found {
+			rs = rhs[ri]
+		} else {
 			if m.fill.rhs == nil {
 				continue
 			}
-			rs = Sample{Metric: matchLabels(ls.Metric, m), F: *m.fill.rhs}
+			rs, ri = Sample{Metric: matchLabels(ls.Metric, m), F: *m.fill.rhs}, -1
 		}
-		j.join(ls, rs, sig)
+		j.join(ls, rs, sig, sides.series(0, i), sides.series(1, ri))
 	}
 	// NB: after the swap of a one-to-many operation the fill values keep
 	// their sides, as in Prometheus 3.14 (so in `a * on(x) group_right
 	// fill_left(1) b` it is b that is filled).
 	if m.fill.lhs != nil {
-		for _, rs := range rhs {
-			sig := m.sig(rs.Metric)
+		for i, rs := range rhs {
+			sig := sides.sig(m, 1, i, rs.Metric)
 			if _, done := j.matched[sig]; done {
 				continue
 			}
-			j.join(Sample{Metric: matchLabels(rs.Metric, m), F: *m.fill.lhs}, rs, sig)
+			j.join(Sample{Metric: matchLabels(rs.Metric, m), F: *m.fill.lhs}, rs, sig, -1, sides.series(1, i))
 		}
 	}
 	return j.out
@@ -322,15 +427,17 @@ type joiner struct {
 	// operations nil) of the signatures already joined.
 	matched map[string]map[string]bool
 	out     Vector
+	sides   *sideIdx // nil: nothing memoized
 }
 
 // indexRight maps the "one" side by match signature, refusing two series
 // with the same.
-func (j *joiner) indexRight(rhs Vector) map[string]Sample {
-	right := make(map[string]Sample, len(rhs))
-	for _, rs := range rhs {
-		sig := j.m.sig(rs.Metric)
-		if dup, found := right[sig]; found {
+func (j *joiner) indexRight(rhs Vector) map[string]int {
+	right := make(map[string]int, len(rhs))
+	for i, rs := range rhs {
+		sig := j.sides.sig(j.m, 1, i, rs.Metric)
+		if d, found := right[sig]; found {
+			dup := rhs[d]
 			side := "right"
 			if j.m.card == cardOneToMany {
 				side = "left"
@@ -338,7 +445,7 @@ func (j *joiner) indexRight(rhs Vector) map[string]Sample {
 			j.ev.failf("found duplicate series for the match group %s on the %s hand-side of the operation: [%s, %s];many-to-many matching not allowed: matching labels must be unique on one side",
 				matchLabels(rs.Metric, j.m).String(), side, unmarked(rs.Metric).String(), unmarked(dup.Metric).String())
 		}
-		right[sig] = rs
+		right[sig] = i
 	}
 	return right
 }
@@ -346,7 +453,9 @@ func (j *joiner) indexRight(rhs Vector) map[string]Sample {
 // join applies the operator to a pair of matched samples (after the swap
 // of a one-to-many operation) and adds the result unless a comparison
 // filters it out.
-func (j *joiner) join(ls, rs Sample, sig string) {
+// li and ri are the series of ls and rs (-1: a fill value's stand-in),
+// by which their result labels are memoized.
+func (j *joiner) join(ls, rs Sample, sig string, li, ri int32) {
 	m := j.m
 	fl, fr := ls.F, rs.F
 	hl, hr := ls.H, rs.H
@@ -368,7 +477,17 @@ func (j *joiner) join(ls, rs Sample, sig string) {
 	if j.returnBool {
 		v, h, keep = b2f(keep), nil, true
 	}
-	metric := resultMetric(ls.Metric, rs.Metric, j.op, m, j.returnBool, j.keepNames)
+	var metric labels.Labels
+	key := [2]int32{li, ri}
+	if j.sides != nil && j.sides.swapped {
+		key = [2]int32{ri, li} // the memo's sides are the query's
+	}
+	if known, ok := j.sides.result(key); ok {
+		metric = known
+	} else {
+		metric = resultMetric(ls.Metric, rs.Metric, j.op, m, j.returnBool, j.keepNames)
+		j.sides.keep(key, metric)
+	}
 	inserted, exists := j.matched[sig]
 	if m.card == cardOneToOne {
 		if exists {
@@ -511,4 +630,19 @@ func (ev *evaluator) histogramBinop(op string, lf, rf float64, lh, rh *histogram
 		return 0, lh, !lh.Equals(rh), true
 	}
 	return incompatible()
+}
+
+// result is the result labels memoized for a pair of series.
+func (s *sideIdx) result(key [2]int32) (labels.Labels, bool) {
+	if s == nil || key[0] < 0 || key[1] < 0 {
+		return labels.Labels{}, false
+	}
+	ls, ok := s.memo.result[key]
+	return ls, ok
+}
+
+func (s *sideIdx) keep(key [2]int32, ls labels.Labels) {
+	if s != nil && key[0] >= 0 && key[1] >= 0 {
+		s.memo.result[key] = ls
+	}
 }

@@ -57,9 +57,11 @@ type Options struct {
 	// Prometheus gives. Default none.
 	Features Features
 
-	// generalAggregates turns aggregateRange off: tests compare its
+	// generalPaths turns aggregateRange and the memo of vector binary
+	// operations (binopMemo) off: tests compare their answers with the
+	// general path's.
 	// answers with the general path's.
-	generalAggregates bool
+	generalPaths bool
 }
 
 func (o *Options) ensureDefaults() {
@@ -226,7 +228,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		// The mark is a label: a query Prometheus's parser refuses is
 		// MetricsQL, which has no such feature.
 		delayNameRemoval: e.opts.Features.Has(FeatureDelayedNameRemoval) && !vm,
-		noAggregateRange: e.opts.generalAggregates,
+		generalPaths: e.opts.generalPaths,
 		aggregatedRange:  &e.aggregatedRange,
 	}
 	if tq, ok := q.(storage.TierQuerier); ok && len(tq.Tiers()) > 0 && e.opts.TierMinRange > 0 {
@@ -489,8 +491,8 @@ type evaluator struct {
 	// statsSelectors are the selectors whose histograms only matter by
 	// their count and sum (see histogramStatsSelectors).
 	statsSelectors map[*metricsql.MetricExpr]bool
-	// noAggregateRange: Options.generalAggregates.
-	noAggregateRange bool
+	// generalPaths: Options.generalPaths.
+	generalPaths bool
 	aggregatedRange  *atomic.Int64 // the engine's
 	// hbuf is scratch for the windows of series holding histograms.
 	hbuf []hpoint

@@ -340,7 +340,7 @@ func (ev *evaluator) binaryMetricsQL(op string, l, r Matrix, rScalar bool) Matri
 			return l
 		}
 		m := &matching{card: cardManyToMany}
-		return ev.rangeEval(func(_ int, _ int64, a []Vector) Vector { return ev.or(a[0], a[1], m) }, l, r)
+		return ev.rangeEval(func(_ int, _ int64, a []Vector) Vector { return ev.or(a[0], a[1], m, nil) }, l, r)
 	case "if", "ifnot":
 		m := &matching{card: cardManyToMany}
 		if rScalar {
@@ -353,9 +353,9 @@ func (ev *evaluator) binaryMetricsQL(op string, l, r Matrix, rScalar bool) Matri
 		}
 		return ev.rangeEval(func(_ int, _ int64, a []Vector) Vector {
 			if op == "if" {
-				return ev.and(a[0], a[1], m)
+				return ev.and(a[0], a[1], m, nil)
 			}
-			return ev.unless(a[0], a[1], m)
+			return ev.unless(a[0], a[1], m, nil)
 		}, l, r)
 	}
 	ev.fail(badData("unsupported operator %q", op))
