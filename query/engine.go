@@ -228,7 +228,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 		// The mark is a label: a query Prometheus's parser refuses is
 		// MetricsQL, which has no such feature.
 		delayNameRemoval: e.opts.Features.Has(FeatureDelayedNameRemoval) && !vm,
-		generalPaths: e.opts.generalPaths,
+		generalPaths:     e.opts.generalPaths,
 		aggregatedRange:  &e.aggregatedRange,
 	}
 	if tq, ok := q.(storage.TierQuerier); ok && len(tq.Tiers()) > 0 && e.opts.TierMinRange > 0 {
@@ -492,8 +492,8 @@ type evaluator struct {
 	// their count and sum (see histogramStatsSelectors).
 	statsSelectors map[*metricsql.MetricExpr]bool
 	// generalPaths: Options.generalPaths.
-	generalPaths bool
-	aggregatedRange  *atomic.Int64 // the engine's
+	generalPaths    bool
+	aggregatedRange *atomic.Int64 // the engine's
 	// hbuf is scratch for the windows of series holding histograms.
 	hbuf []hpoint
 	// tq reads downsampled tiers (nil: none); see tier.go.
