@@ -303,33 +303,39 @@ func (ev *evaluator) aggregateGroups(name string, order []*aggGroup, p float64, 
 
 // kHeap is Prometheus's heap for topk (smallest at the root) or bottomk
 // (biggest at the root); NaN sorts first in both.
-type kHeap struct {
-	s   []Sample
+// kHeap is the heap of topk and bottomk: of samples (selectK) or of
+// series indexes (aggregateRange's topAcc), ordered by their values, the
+// worst at the root.
+type kHeap[T interface{ kValue() float64 }] struct {
+	s   []T
 	top bool
 }
 
-func (h *kHeap) Len() int      { return len(h.s) }
-func (h *kHeap) Swap(i, j int) { h.s[i], h.s[j] = h.s[j], h.s[i] }
-func (h *kHeap) Less(i, j int) bool {
-	if math.IsNaN(h.s[i].F) {
+func (h *kHeap[T]) Len() int      { return len(h.s) }
+func (h *kHeap[T]) Swap(i, j int) { h.s[i], h.s[j] = h.s[j], h.s[i] }
+func (h *kHeap[T]) Less(i, j int) bool {
+	a, b := h.s[i].kValue(), h.s[j].kValue()
+	if math.IsNaN(a) {
 		return true
 	}
 	if h.top {
-		return h.s[i].F < h.s[j].F
+		return a < b
 	}
-	return h.s[i].F > h.s[j].F
+	return a > b
 }
-func (h *kHeap) Push(x any) { h.s = append(h.s, x.(Sample)) }
-func (h *kHeap) Pop() any {
+func (h *kHeap[T]) Push(x any) { h.s = append(h.s, x.(T)) }
+func (h *kHeap[T]) Pop() any {
 	x := h.s[len(h.s)-1]
 	h.s = h.s[:len(h.s)-1]
 	return x
 }
 
+func (s Sample) kValue() float64 { return s.F }
+
 // selectK picks topk/bottomk exactly as Prometheus does (which of equal
 // values wins depends on the heap), best first.
 func selectK(ss []Sample, k int, top bool) []Sample {
-	h := &kHeap{top: top}
+	h := &kHeap[Sample]{top: top}
 	for _, s := range ss {
 		switch {
 		case len(h.s) < k:

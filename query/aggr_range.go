@@ -257,7 +257,7 @@ type topAcc struct {
 
 type kCell struct {
 	first int32 // the first member's series index
-	h     kEntries
+	h     kHeap[kEntry]
 }
 
 type kEntry struct {
@@ -303,29 +303,7 @@ func (a *topAcc) add(i, k int, j int32, f float64) {
 	}
 }
 
-// kEntries is kHeap over series indexes.
-type kEntries struct {
-	s   []kEntry
-	top bool
-}
-
-func (h *kEntries) Len() int      { return len(h.s) }
-func (h *kEntries) Swap(i, j int) { h.s[i], h.s[j] = h.s[j], h.s[i] }
-func (h *kEntries) Less(i, j int) bool {
-	if math.IsNaN(h.s[i].f) {
-		return true
-	}
-	if h.top {
-		return h.s[i].f < h.s[j].f
-	}
-	return h.s[i].f > h.s[j].f
-}
-func (h *kEntries) Push(x any) { h.s = append(h.s, x.(kEntry)) }
-func (h *kEntries) Pop() any {
-	x := h.s[len(h.s)-1]
-	h.s = h.s[:len(h.s)-1]
-	return x
-}
+func (e kEntry) kValue() float64 { return e.f }
 
 // topResult is the series topk or bottomk picked, as rangeEvalSeries
 // gathers aggregateGroups' answers: step by step, the groups in the order
