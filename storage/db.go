@@ -254,9 +254,10 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	var buf []byte
 	dropped, written, histsWritten := 0, 0, 0
 	ids := kl.ids[:0]
+	th := db.keys.tenantHash(tenant)
 	for i := range b.Series {
 		if k := b.Series[i].Key; k != nil {
-			ids = append(ids, db.keys.id(tenant, k))
+			ids = append(ids, db.keys.idIn(th, k))
 		}
 	}
 	kl.ids = ids

@@ -67,14 +67,22 @@ func newKeyCache(maxEntries int) *keyCache {
 }
 
 func (c *keyCache) id(tenant string, key []byte) keyID {
+	return c.idIn(c.tenantHash(tenant), key)
+}
+
+// tenantHash is the part of a key's id its tenant gives, the same for
+// every key of a write.
+func (c *keyCache) tenantHash(tenant string) keyID {
+	return keyID{maphash.String(c.seed1, tenant), maphash.String(c.seed2, tenant)}
+}
+
+// idIn is the id of key in the tenant whose tenantHash is th.
+func (c *keyCache) idIn(th keyID, key []byte) keyID {
 	// NB: one call of maphash.Bytes per seed (a maphash.Hash copies its
 	// input through a buffer: twice the time), the tenant's hash XORed
 	// in: equal ids for keys of two tenants need h(k1)^h(k2) = t1^t2
 	// under both seeds, as unlikely as any other collision.
-	return keyID{
-		maphash.Bytes(c.seed1, key) ^ maphash.String(c.seed1, tenant),
-		maphash.Bytes(c.seed2, key) ^ maphash.String(c.seed2, tenant),
-	}
+	return keyID{maphash.Bytes(c.seed1, key) ^ th[0], maphash.Bytes(c.seed2, key) ^ th[1]}
 }
 
 // maxPooledLookup is the most series of a write whose scratch is kept for
