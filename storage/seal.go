@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/emsdb/tsdb/storage/chunkenc"
 	"github.com/emsdb/tsdb/storage/internal/invariants"
+	"github.com/emsdb/tsdb/storage/wal"
 )
 
 // maxDiskChunkSamples caps the samples of one sealed chunk; merging
@@ -330,6 +332,15 @@ func (s *shard) maintain(flushAll bool) error {
 		}
 	}
 	s.appendMu.Unlock()
+	if flushAll {
+		// The log truncates only below the segment its flusher has
+		// reached: wait for it to start barrier, or the segments before
+		// would stay until the next flush, and a start after Close
+		// would replay samples already sealed.
+		if err := s.wal.Wait(context.Background(), wal.Pos{Segment: barrier}); err != nil {
+			return fmt.Errorf("rotate wal: %w", err)
+		}
+	}
 
 	now := s.opts.Now().UnixMilli()
 	maxAge := s.opts.MaxHeadAge.Milliseconds()
@@ -374,9 +385,10 @@ func (s *shard) maintain(flushAll bool) error {
 	if err := s.flushPebble(); err != nil {
 		return fmt.Errorf("flush pebble: %w", err)
 	}
-	if err := s.wal.Truncate(minSeg); err != nil {
+	to, err := s.wal.Truncate(minSeg)
+	if err != nil {
 		return fmt.Errorf("truncate wal: %w", err)
 	}
-	s.truncatedTo = minSeg
+	s.truncatedTo = to
 	return nil
 }

@@ -610,8 +610,10 @@ func (w *WAL) Retry() error {
 	return nil
 }
 
-// Truncate deletes segments numbered below seg, never the current one.
-func (w *WAL) Truncate(seg int) error {
+// Truncate deletes segments numbered below seg, never the current one
+// nor one the flusher has not finished, and returns the segment it
+// truncated to.
+func (w *WAL) Truncate(seg int) (int, error) {
 	w.mu.Lock()
 	seg = min(seg, w.mu.seg, w.mu.written.Segment)
 	var del []int
@@ -627,13 +629,13 @@ func (w *WAL) Truncate(seg int) error {
 	w.mu.Unlock()
 	for _, s := range del {
 		if err := w.opts.FS.Remove(w.path(s)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove segment %d: %w", s, err)
+			return seg, fmt.Errorf("remove segment %d: %w", s, err)
 		}
 	}
 	if len(del) > 0 {
-		return w.syncDir()
+		return seg, w.syncDir()
 	}
-	return nil
+	return seg, nil
 }
 
 // CopyTo copies the log up to the last synced record into dir.
