@@ -66,10 +66,6 @@ func newKeyCache(maxEntries int) *keyCache {
 	return c
 }
 
-func (c *keyCache) id(tenant string, key []byte) keyID {
-	return c.idIn(c.tenantHash(tenant), key)
-}
-
 // tenantHash is the part of a key's id its tenant gives, the same for
 // every key of a write.
 func (c *keyCache) tenantHash(tenant string) keyID {

@@ -90,3 +90,8 @@ func TestKeyCacheGetMany(t *testing.T) {
 		t.Fatalf("cache holds %d keys: the test should have rotated generations", n)
 	}
 }
+
+// id is the id of key in tenant, as DB.Write works it out.
+func (c *keyCache) id(tenant string, key []byte) keyID {
+	return c.idIn(c.tenantHash(tenant), key)
+}
