@@ -86,6 +86,17 @@ func TestProduceConsume(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- c.Run(cctx) }()
 		require.Eventually(t, func() bool { return countSamples(t, db, "acme") >= want }, time.Minute, 50*time.Millisecond)
+		// Samples are visible before their write is durable, and a write
+		// whose wait for durability the cancellation ends is not committed
+		// (its records are consumed again): stop once every record up to
+		// each partition's end is durably written.
+		ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, cfg.Topic)
+		require.NoError(t, err)
+		ends.Each(func(o kadm.ListedOffset) {
+			require.NoError(t, o.Err)
+			require.Eventually(t, func() bool { return c.Position(o.Partition) >= o.Offset }, time.Minute, 50*time.Millisecond,
+				"partition %d written up to its end %d", o.Partition, o.Offset)
+		})
 		ccancel()
 		require.NoError(t, <-done)
 		c.Close()
