@@ -60,13 +60,20 @@ type Case struct {
 	Kind      string
 	Direction string
 	Target    float64
-	Values    []float64 // history + window
+	// Values are the history, the evaluation window and a horizon after
+	// it: a warning raised late in the window is judged by the samples
+	// its horizon covers, as any other.
+	Values []float64
 	// Holidays are the days (YYYY-MM-DD, UTC) of the tenant's calendar.
 	Holidays []string
-	// BreachAt is the index of the first sample on the wrong side within
-	// the evaluation window outside a holiday, or -1.
+	// BreachAt is the index of the first sample on the wrong side after
+	// the history outside a holiday (within the window or the horizon
+	// after it), or -1.
 	BreachAt int
 }
+
+// end is the index after the evaluation window.
+func (c *Case) end() int { return c.World.steps(c.World.History + c.World.Window) }
 
 func (c *Case) at(i int) time.Time { return Start.Add(time.Duration(i) * c.World.Step) }
 
@@ -83,7 +90,8 @@ func Generate(seed uint64, w *World, perKind int) []Case {
 
 func gen(r *rand.Rand, w *World, kind string, below bool) Case {
 	const level = 100.0
-	hist, total := w.steps(w.History), w.steps(w.History+w.Window)
+	hist, end := w.steps(w.History), w.steps(w.History+w.Window)
+	total := end + w.steps(w.Horizon)
 	day := w.day()
 	// The daily cycle (none when a step is a day) and the weekend dip.
 	amp := 0.0
@@ -147,7 +155,14 @@ func gen(r *rand.Rand, w *World, kind string, below bool) Case {
 		}
 	}
 	v := make([]float64, total)
+	// The samples after the window draw their noise from a stream of
+	// their own, so that the cases before them are the same as when the
+	// suite stopped at the window's end.
+	noise := r
 	for i := range v {
+		if i == end {
+			noise = rand.New(rand.NewPCG(math.Float64bits(v[end-1]), uint64(end)))
+		}
 		a := amp
 		if kind == "trough_sink" {
 			// From half a day before the window the daily cycle deepens
@@ -156,7 +171,7 @@ func gen(r *rand.Rand, w *World, kind string, below bool) Case {
 				a += gap * float64(i-sink) / float64(reach-sink)
 			}
 		}
-		x := level + a*math.Sin(2*math.Pi*float64(i%day)/float64(day)+phase) + sigma*r.NormFloat64()
+		x := level + a*math.Sin(2*math.Pi*float64(i%day)/float64(day)+phase) + sigma*noise.NormFloat64()
 		if wd := Start.Add(time.Duration(i) * w.Step).Weekday(); wd == time.Saturday || wd == time.Sunday {
 			x -= weekend
 		}
@@ -240,13 +255,15 @@ func Replay(c Case) (Outcome, error) {
 	if err := cal.Validate(); err != nil {
 		return Outcome{}, err
 	}
-	hist, total := w.steps(w.History), len(c.Values)
+	hist, total := w.steps(w.History), c.end()
 	ts := make([]int64, total)
 	for i := range ts {
 		ts[i] = c.at(i).UnixMilli()
 	}
 	tr := kpi.NewTracker(d.WarnProbability, d.Confirm)
-	o := Outcome{World: w.Name, Kind: c.Kind, Breach: c.BreachAt >= 0}
+	// A breach after the window counts only to judge the warnings
+	// before it.
+	o := Outcome{World: w.Name, Kind: c.Kind, Breach: c.BreachAt >= 0 && c.BreachAt < total}
 	warnStart := -1
 	var warns []int
 	for e := hist; e < total; e += w.EvalEvery {
@@ -313,7 +330,7 @@ func (t *Tally) add(o Outcome) {
 		if o.Warned {
 			t.leads = append(t.leads, o.Lead.Hours())
 		}
-	case o.Warnings > 0:
+	case o.False > 0: // (a warning of a breach after the window is not false)
 		t.NoBreachCasesWarned++
 	}
 }

@@ -25,7 +25,7 @@ func main() {
 	out := flag.String("out", "", "directory for report.json and report.md (default: stdout only)")
 	flag.Parse()
 	var md strings.Builder
-	fmt.Fprintf(&md, "# KPI breach-warning accuracy\n\n%s; %d cases of each kind per cadence and seed, half of them ceilings (mirrored). Warn at p ≥ 0.8; a warning counts when it stands at least an hour before the first sample on the wrong side (outside holidays), and is false when no breach follows within the horizon.\n\n",
+	fmt.Fprintf(&md, "# KPI breach-warning accuracy\n\n%s; %d cases of each kind per cadence and seed, half of them ceilings (mirrored). Warn at p ≥ 0.8; a warning counts when it stands at least an hour before the first sample on the wrong side (outside holidays), and is false when no breach follows within the horizon (the samples go on for a horizon after the window, so that a warning late in it is judged as any other; a breach there is not one of the window's).\n\n",
 		time.Now().UTC().Format("2006-01-02"), *cases)
 	md.WriteString("| cadence | history | evaluated over | every | horizon | confirm | kinds |\n|---|---|---|---|---|---|---|\n")
 	for _, w := range kpiaccuracy.Worlds {
