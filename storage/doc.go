@@ -94,7 +94,10 @@
 //   - Series labels are stored once (0x03); the inverted index (label
 //     name -> value -> refs) lives in memory and is rebuilt from them at
 //     start-up, which keeps each new series to one key instead of one per
-//     label. Regex matches over label values are cached with ristretto,
+//     label. Each label name's values are also kept in order (sorted, plus
+//     those added since the last merge), so a regex with a literal prefix
+//     looks only at the values under it. Regex matches over label values
+//     are cached with ristretto,
 //     and so are a selector's series sorted by labels, until the tenant
 //     gains or loses a series (querier.match).
 //   - An instant selector asks a series for its newest sample only

@@ -1,6 +1,10 @@
 package storage
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -45,4 +49,127 @@ func TestIndexHashCollisions(t *testing.T) {
 		require.Same(t, other, ti.lookup(7, other.lset))
 		require.Nil(t, ti.lookup(h, other.lset), "another hash's series is not found under h")
 	}
+}
+
+// TestPrefixRegexMatchesScan adds and removes series at random (values
+// removed and added again, merges at every size) and checks that regex
+// matchers with a literal prefix, answered from the ordered values,
+// select exactly the values a scan of the postings selects.
+func TestPrefixRegexMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ti := newTenantIndex(1, "t")
+	live := map[uint64]*memSeries{}
+	ref := uint64(0)
+	regexes := []string{"1.*", "12.*", "123.*3", "0.*", "99.*|98.*", "5", "7.+", "(?i)a.*", "ab.*", "1234567.*"}
+	check := func() {
+		t.Helper()
+		for _, re := range regexes {
+			m := labels.MustNewMatcher(labels.MatchRegexp, "id", re)
+			var want []string
+			for v := range ti.postings["id"] {
+				if m.Matches(v) {
+					want = append(want, v)
+				}
+			}
+			slices.Sort(want)
+			got := ti.matchingValues(m, nil, 0)
+			slices.Sort(got)
+			require.Equal(t, len(want), len(got), "%s after %d series", re, ref)
+			if len(want) > 0 {
+				require.Equal(t, want, got, "%s after %d series", re, ref)
+			}
+		}
+	}
+	for round := range 60 {
+		for range r.IntN(3000) {
+			ref++
+			v := strconv.Itoa(r.IntN(1 << uint(4+round%16)))
+			if r.IntN(10) == 0 {
+				v = "ab" + v
+			}
+			s := newMemSeries(ref, 1, labels.FromStrings("__name__", "m", "id", v, "n", strconv.Itoa(int(ref))))
+			ti.add(ref, s)
+			live[ref] = s
+		}
+		check()
+		var gone []*memSeries
+		for k, s := range live {
+			if r.IntN(3) == 0 {
+				gone = append(gone, s)
+				delete(live, k)
+			}
+		}
+		ti.remove(func(s *memSeries) uint64 { return s.ref }, gone)
+		check()
+		if round%7 == 0 {
+			ti.settle()
+			check()
+		}
+	}
+	ov := ti.ordered["id"]
+	require.True(t, slices.IsSorted(ov.sorted))
+	require.Len(t, ti.ordered, 3, "one per label name")
+
+	// A value removed from the sorted ones and added again before they
+	// are merged is in both, and answered once.
+	ti = newTenantIndex(1, "t")
+	add := func(ref uint64, id string) *memSeries {
+		s := newMemSeries(ref, 1, labels.FromStrings("__name__", "m", "id", id))
+		ti.add(ref, s)
+		return s
+	}
+	var s1005 *memSeries
+	for i := range 2000 {
+		if s := add(uint64(i+1), strconv.Itoa(1000+i)); i == 5 {
+			s1005 = s
+		}
+	}
+	ti.remove(func(s *memSeries) uint64 { return s.ref }, []*memSeries{s1005})
+	ref = 3000
+	check()
+	add(5000, "1005")
+	require.Equal(t, 1, ti.ordered["id"].stale)
+	require.Contains(t, ti.ordered["id"].fresh, "1005")
+	check()
+}
+
+// BenchmarkPrefixRegex is a regex with a literal prefix over 200,000
+// values of one label: from the ordered values, and by a scan of them all.
+func BenchmarkPrefixRegex(b *testing.B) {
+	ti := newTenantIndex(1, "t")
+	for i := range 200_000 {
+		ti.add(uint64(i+1), newMemSeries(uint64(i+1), 1, labels.FromStrings("__name__", "m", "id", fmt.Sprintf("%06d", i*7919%1_000_000))))
+	}
+	ti.settle()
+	m := labels.MustNewMatcher(labels.MatchRegexp, "id", "0012.*5")
+	b.Run("ordered", func(b *testing.B) {
+		for b.Loop() {
+			ti.matchingValues(m, nil, 0)
+		}
+	})
+	b.Run("scan", func(b *testing.B) {
+		ov := ti.ordered["id"]
+		delete(ti.ordered, "id")
+		defer func() { ti.ordered["id"] = ov }()
+		for b.Loop() {
+			ti.matchingValues(m, nil, 0)
+		}
+	})
+}
+
+// BenchmarkIndexAddNewValues publishes series each with a new value of a
+// high-cardinality label (the cost of series creation in the index).
+func BenchmarkIndexAddNewValues(b *testing.B) {
+	const n = 100_000
+	series := make([]*memSeries, n)
+	for i := range series {
+		series[i] = newMemSeries(uint64(i+1), 1, labels.FromStrings("__name__", "m", "id", fmt.Sprintf("%06d", i*7919%1_000_000), "job", "j"))
+	}
+	for b.Loop() {
+		ti := newTenantIndex(1, "t")
+		for _, s := range series {
+			ti.add(s.ref, s)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/series")
 }

@@ -396,6 +396,9 @@ func (s *shard) load() error {
 	if err := it.Error(); err != nil {
 		return err
 	}
+	for _, ti := range s.tenants {
+		ti.settle()
+	}
 	// Series-day keys tell which days each series has data in.
 	dit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSeriesDay}, UpperBound: []byte{prefixSeriesDay + 1}})
 	if err != nil {
