@@ -251,9 +251,9 @@ func (s *sideIdx) series(side, i int) int32 {
 func (ev *evaluator) rangeEvalPair(f func(ts int64, lv, rv Vector, li, ri []int) Vector, l, r Matrix) Matrix {
 	n := ev.numSteps()
 	cl, cr := make([]int, len(l)), make([]int, len(r))
-	var lv, rv Vector
-	var li, ri []int
-	out := newOutMatrix(ev)
+	lv, rv := make(Vector, 0, len(l)), make(Vector, 0, len(r))
+	li, ri := make([]int, 0, len(l)), make([]int, 0, len(r))
+	out := newOutMatrixSized(ev, max(len(l), len(r)))
 	at := func(m Matrix, c []int, ts int64, v Vector, idx []int) (Vector, []int) {
 		v, idx = v[:0], idx[:0]
 		for j := range m {
@@ -299,6 +299,8 @@ type matching struct {
 	card    cardinality
 	include []string
 	sorted  []string
+	buf     []byte          // sig's, reused
+	lb      *labels.Builder // resultMetric's, reused
 	fill    fillValues
 	// delayNameRemoval: see resultMetric.
 	delayNameRemoval bool
@@ -316,9 +318,11 @@ func (m *matching) sig(ls labels.Labels) string {
 		slices.Sort(m.sorted) // the Bytes… functions want sorted names
 	}
 	if m.on {
-		return string(ls.BytesWithLabels(nil, m.sorted...))
+		m.buf = ls.BytesWithLabels(m.buf[:0], m.sorted...)
+	} else {
+		m.buf = ls.BytesWithoutLabels(m.buf[:0], m.sorted...)
 	}
-	return string(ls.BytesWithoutLabels(nil, m.sorted...))
+	return string(m.buf)
 }
 
 func (ev *evaluator) and(l, r Vector, m *matching, sides *sideIdx) Vector {
@@ -521,7 +525,13 @@ func matchLabels(ls labels.Labels, m *matching) labels.Labels {
 }
 
 func resultMetric(lhs, rhs labels.Labels, op string, m *matching, returnBool, keepNames bool) labels.Labels {
-	b := labels.NewBuilder(lhs)
+	b := m.lb // reused: a builder per result series was the binary operations' largest allocation
+	if b == nil {
+		b = labels.NewBuilder(lhs)
+		m.lb = b
+	} else {
+		b.Reset(lhs)
+	}
 	// With delayed name removal a comparison with bool marks its result
 	// (arithmetic drops the name at once all the same), and the marks of
 	// the sides are not passed on, as in Prometheus 3.14.

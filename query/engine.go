@@ -283,6 +283,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 			}
 		case instant:
 			res.Type = ValueVector
+			res.Series = make([]Series, 0, len(m))
 			for _, s := range m {
 				if len(s.Points) > 0 {
 					o := Series{Metric: s.Metric, Points: s.Points[:1]}
@@ -295,6 +296,7 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 			orderInstant(expr, res.Series)
 		default:
 			res.Type = ValueMatrix
+			res.Series = make([]Series, 0, len(m))
 			for _, s := range m {
 				if len(s.Points) > 0 {
 					res.Series = append(res.Series, s)
@@ -857,7 +859,7 @@ func (ev *evaluator) selectSeriesLast(me *metricsql.MetricExpr, mint, maxt int64
 	for _, ms := range sets {
 		ss := ev.q.Select(ev.ctx, &storage.SelectHints{Start: mint, End: maxt}, ms...)
 		left = -1
-		if l, ok := ss.(interface{ Len() int }); ok {
+		if l, ok := ss.(interface{ Len() int }); ok && l.Len() >= 0 { // a wrapper says -1 for unknown
 			left = l.Len()
 			if out == nil {
 				out = make([]Series, 0, left)
@@ -1188,41 +1190,68 @@ func (ev *evaluator) rangeVectorAt(re *metricsql.RollupExpr) Matrix {
 
 // outMatrix gathers per-step output vectors into series by label set.
 type outMatrix struct {
-	ev    *evaluator
-	index map[uint64][]int // labels hash -> series indexes
+	ev *evaluator
+	// first is the index of the series of each labels hash; more holds
+	// the others of a hash two label sets share (a slice per hash was an
+	// allocation per output series).
+	first map[uint64]int
+	more  map[uint64][]int
 	m     Matrix
 }
 
-func newOutMatrix(ev *evaluator) *outMatrix {
-	return &outMatrix{ev: ev, index: map[uint64][]int{}}
+func newOutMatrix(ev *evaluator) *outMatrix { return newOutMatrixSized(ev, 0) }
+
+// newOutMatrixSized is newOutMatrix with room for n output series.
+func newOutMatrixSized(ev *evaluator, n int) *outMatrix {
+	return &outMatrix{ev: ev, first: make(map[uint64]int, n), m: make(Matrix, 0, n)}
+}
+
+// find is the index of the output series labelled ls (hash h), or -1.
+func (o *outMatrix) find(h uint64, ls labels.Labels) int {
+	j, ok := o.first[h]
+	if !ok {
+		return -1
+	}
+	if labels.Equal(o.m[j].Metric, ls) {
+		return j
+	}
+	for _, j := range o.more[h] {
+		if labels.Equal(o.m[j].Metric, ls) {
+			return j
+		}
+	}
+	return -1
+}
+
+// insert adds an output series labelled ls (hash h) and returns its index.
+func (o *outMatrix) insert(h uint64, ls labels.Labels) int {
+	i := len(o.m)
+	if _, ok := o.first[h]; ok {
+		if o.more == nil {
+			o.more = map[uint64][]int{}
+		}
+		o.more[h] = append(o.more[h], i)
+	} else {
+		o.first[h] = i
+	}
+	o.m = append(o.m, Series{Metric: ls})
+	return i
 }
 
 // slot is the index of the output series labelled ls, added if new.
 func (o *outMatrix) slot(ls labels.Labels) int {
 	h := ls.Hash()
-	for _, j := range o.index[h] {
-		if labels.Equal(o.m[j].Metric, ls) {
-			return j
-		}
+	if j := o.find(h, ls); j >= 0 {
+		return j
 	}
-	o.index[h] = append(o.index[h], len(o.m))
-	o.m = append(o.m, Series{Metric: ls})
-	return len(o.m) - 1
+	return o.insert(h, ls)
 }
 
 func (o *outMatrix) add(ls labels.Labels, t int64, v float64, fh *histogram.FloatHistogram) {
 	h := ls.Hash()
-	i := -1
-	for _, j := range o.index[h] {
-		if labels.Equal(o.m[j].Metric, ls) {
-			i = j
-			break
-		}
-	}
+	i := o.find(h, ls)
 	if i < 0 {
-		i = len(o.m)
-		o.index[h] = append(o.index[h], i)
-		o.m = append(o.m, Series{Metric: ls})
+		i = o.insert(h, ls)
 	} else if pts := o.m[i].Points; len(pts) > 0 && pts[len(pts)-1].T == t {
 		o.ev.failf("vector cannot contain metrics with the same labelset")
 	}
@@ -1236,13 +1265,15 @@ func (o *outMatrix) add(ls labels.Labels, t int64, v float64, fh *histogram.Floa
 func (ev *evaluator) rangeEval(f func(k int, ts int64, args []Vector) Vector, args ...Matrix) Matrix {
 	n := ev.numSteps()
 	cursors := make([][]int, len(args))
-	width := 1
+	width, most := 1, 0
+	vecs := make([]Vector, len(args))
 	for i, m := range args {
 		cursors[i] = make([]int, len(m))
 		width += len(m)
+		most = max(most, len(m))
+		vecs[i] = make(Vector, 0, len(m))
 	}
-	vecs := make([]Vector, len(args))
-	out := newOutMatrix(ev)
+	out := newOutMatrixSized(ev, most)
 	for k := range n {
 		// f's work at a step grows with its vectors' lengths.
 		ev.spend(width)

@@ -146,6 +146,7 @@ func (m *mergeIter) Err() error           { return m.err }
 // decoding each only when reached, and of each only the samples in
 // [mint, maxt], into buffers reused from chunk to chunk.
 type chunkListIter struct {
+	key        []byte // diskChunks' seek key, reused
 	chunks     [][]byte
 	maxTs      []int64
 	mint, maxt int64
@@ -298,6 +299,7 @@ type clampIter struct {
 	head []byte
 	its  []chunkenc.Iterator
 	xor  chunkenc.Iterator
+	cl   *chunkListIter // the sealed chunks' list
 }
 
 func (c *clampIter) Next() bool {

@@ -486,13 +486,14 @@ func (sh *shard) lastSealed(q *querier, ms *memSeries, mint, maxt int64) (t int6
 // allocations of a rate over them (issue 18).
 func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64, reuse *clampIter) (Iterator, error) {
 	var (
-		buf  []byte
-		its  []chunkenc.Iterator
-		prev chunkenc.Iterator
+		buf    []byte
+		its    []chunkenc.Iterator
+		prev   chunkenc.Iterator
+		prevCL *chunkListIter
 	)
 	if reuse != nil {
 		clear(reuse.its)
-		buf, its, prev = reuse.head, reuse.its[:0], reuse.xor
+		buf, its, prev, prevCL = reuse.head, reuse.its[:0], reuse.xor, reuse.cl
 	}
 	snap := ms.snapshot(mint, maxt, buf)
 	if len(snap.ooo) > 0 {
@@ -513,10 +514,11 @@ func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64, reuse *cl
 		}
 	}
 	if snap.onDisk && snap.minDay <= snap.maxDay {
-		cl, err := sh.diskChunks(q, ms, mint, maxt, snap.minDay, snap.maxDay)
+		cl, err := sh.diskChunks(q, ms, mint, maxt, snap.minDay, snap.maxDay, prevCL)
 		if err != nil {
 			return nil, err
 		}
+		prevCL = cl
 		if len(cl.chunks) > 0 {
 			its = append(its, cl)
 		}
@@ -534,7 +536,7 @@ func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64, reuse *cl
 	if floats == nil {
 		floats = new(clampIter)
 	}
-	*floats = clampIter{it: it, mint: mint, maxt: maxt, head: snap.head, its: its, xor: head}
+	*floats = clampIter{it: it, mint: mint, maxt: maxt, head: snap.head, its: its, xor: head, cl: prevCL}
 	if head == nil { // kept for a later series
 		floats.head, floats.xor = buf, prev
 	}
@@ -548,10 +550,17 @@ func (sh *shard) iterator(q *querier, ms *memSeries, mint, maxt int64, reuse *cl
 	return &histIter{f: floats, hs: hs}, nil
 }
 
-// diskChunks collects the sealed chunks of ms overlapping [mint, maxt].
-func (sh *shard) diskChunks(q *querier, ms *memSeries, mint, maxt int64, minDay, maxDay int32) (*chunkListIter, error) {
+// diskChunks collects the sealed chunks of ms overlapping [mint, maxt],
+// into reuse when it is not nil (the list of an earlier series, done
+// with: one per series was half of a sealed rate query's allocations).
+func (sh *shard) diskChunks(q *querier, ms *memSeries, mint, maxt int64, minDay, maxDay int32, reuse *chunkListIter) (*chunkListIter, error) {
 	first, last := max(dayOf(mint), minDay), min(dayOf(maxt), maxDay)
-	cl := &chunkListIter{mint: mint, maxt: maxt}
+	cl := reuse
+	if cl == nil {
+		cl = &chunkListIter{}
+	}
+	clear(cl.chunks)
+	*cl = chunkListIter{chunks: cl.chunks[:0], maxTs: cl.maxTs[:0], key: cl.key, mint: mint, maxt: maxt}
 	if first > last {
 		return cl, nil
 	}
@@ -561,11 +570,10 @@ func (sh *shard) diskChunks(q *querier, ms *memSeries, mint, maxt int64, minDay,
 	}
 	it := r.it
 	defer q.done(sh, r)
-	var key []byte
 	for day := first; day <= last && day >= first; day++ {
-		prefix := chunkSeriesPrefix(day, ms.tenant, ms.ref)
-		key = chunkKey(key[:0], day, ms.tenant, ms.ref, mint)
-		for valid := it.SeekGE(key); valid; valid = it.Next() {
+		cl.key = chunkKey(cl.key[:0], day, ms.tenant, ms.ref, mint)
+		prefix := cl.key[:chunkKeyLen-8] // chunkSeriesPrefix, without an allocation
+		for valid := it.SeekGE(cl.key); valid; valid = it.Next() {
 			k := it.Key()
 			if len(k) != chunkKeyLen || string(k[:len(prefix)]) != string(prefix) {
 				break

@@ -83,6 +83,15 @@ type meteredSet struct {
 
 func (s *meteredSet) At() storage.Series { return &meteredSeries{Series: s.SeriesSet.At(), q: s.q} }
 
+// Len passes on the series count a set may know (the engine sizes its
+// buffers by it); -1 when it does not.
+func (s *meteredSet) Len() int {
+	if l, ok := s.SeriesSet.(interface{ Len() int }); ok {
+		return l.Len()
+	}
+	return -1
+}
+
 // Truncated passes on the optional storage.Truncater-style method.
 func (s *meteredSet) Truncated() bool {
 	t, ok := s.SeriesSet.(interface{ Truncated() bool })
