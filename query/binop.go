@@ -194,13 +194,20 @@ type binopMemo struct {
 	sig    [2][]string // by side and series
 	has    [2][]bool
 	result map[[2]int32]labels.Labels // by left and right series
+	// right and matched are a step's maps (joiner's), cleared and reused
+	// by the next: built and grown anew at every step they were a tenth
+	// of a range binary operation's time.
+	right   map[string]int
+	matched map[string]map[string]bool
 }
 
 func newBinopMemo(nl, nr int) *binopMemo {
 	return &binopMemo{
-		sig:    [2][]string{make([]string, nl), make([]string, nr)},
-		has:    [2][]bool{make([]bool, nl), make([]bool, nr)},
-		result: map[[2]int32]labels.Labels{},
+		sig:     [2][]string{make([]string, nl), make([]string, nr)},
+		has:     [2][]bool{make([]bool, nl), make([]bool, nr)},
+		result:  make(map[[2]int32]labels.Labels, max(nl, nr)),
+		right:   make(map[string]int, max(nl, nr)),
+		matched: make(map[string]map[string]bool, max(nl, nr)),
 	}
 }
 
@@ -388,8 +395,13 @@ func (ev *evaluator) vectorBinop(op string, lhs, rhs Vector, m *matching, return
 			sides = &swapped
 		}
 	}
-	j := &joiner{ev: ev, op: op, m: m, returnBool: returnBool, keepNames: keepNames, ts: ts,
-		matched: map[string]map[string]bool{}, sides: sides}
+	j := &joiner{ev: ev, op: op, m: m, returnBool: returnBool, keepNames: keepNames, ts: ts, sides: sides}
+	if sides != nil {
+		clear(sides.memo.matched)
+		j.matched = sides.memo.matched
+	} else {
+		j.matched = make(map[string]map[string]bool, len(lhs))
+	}
 	right := j.indexRight(rhs)
 	for i, ls := range lhs {
 		sig := sides.sig(m, 0, i, ls.Metric)
@@ -437,7 +449,13 @@ type joiner struct {
 // indexRight maps the "one" side by match signature, refusing two series
 // with the same.
 func (j *joiner) indexRight(rhs Vector) map[string]int {
-	right := make(map[string]int, len(rhs))
+	var right map[string]int
+	if j.sides != nil {
+		clear(j.sides.memo.right)
+		right = j.sides.memo.right
+	} else {
+		right = make(map[string]int, len(rhs))
+	}
 	for i, rs := range rhs {
 		sig := j.sides.sig(j.m, 1, i, rs.Metric)
 		if d, found := right[sig]; found {

@@ -1197,6 +1197,11 @@ type outMatrix struct {
 	first map[uint64]int
 	more  map[uint64][]int
 	m     Matrix
+	// next is the series after the one last added: the steps of a range
+	// mostly bring the same series in the same order, so add tries it
+	// before hashing the labels (a hash and a map lookup per point were a
+	// fifth of a range binary operation's time).
+	next int
 }
 
 func newOutMatrix(ev *evaluator) *outMatrix { return newOutMatrixSized(ev, 0) }
@@ -1248,11 +1253,20 @@ func (o *outMatrix) slot(ls labels.Labels) int {
 }
 
 func (o *outMatrix) add(ls labels.Labels, t int64, v float64, fh *histogram.FloatHistogram) {
-	h := ls.Hash()
-	i := o.find(h, ls)
-	if i < 0 {
-		i = o.insert(h, ls)
-	} else if pts := o.m[i].Points; len(pts) > 0 && pts[len(pts)-1].T == t {
+	i := -1
+	if o.next >= len(o.m) {
+		o.next = 0
+	}
+	if o.next < len(o.m) && labels.Equal(o.m[o.next].Metric, ls) {
+		i = o.next
+	} else {
+		h := ls.Hash()
+		if i = o.find(h, ls); i < 0 {
+			i = o.insert(h, ls)
+		}
+	}
+	o.next = i + 1
+	if pts := o.m[i].Points; len(pts) > 0 && pts[len(pts)-1].T == t {
 		o.ev.failf("vector cannot contain metrics with the same labelset")
 	}
 	o.ev.addSamples(1)

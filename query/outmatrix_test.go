@@ -37,4 +37,23 @@ func TestOutMatrixSharedHash(t *testing.T) {
 		require.Len(t, s.Points, 3, "series %d", i)
 	}
 	require.Panics(t, func() { o.add(b, 2, 1, nil) }, "a second sample of b at step 2")
+
+	// Series in another order at a step (the guess of the next series
+	// misses) and a new one among them keep their own points.
+	o = newOutMatrix(ev)
+	steps := [][]labels.Labels{{a, b}, {b, a}, {c, a, b}, {a, b, c}, {b}}
+	for k, step := range steps {
+		for _, ls := range step {
+			o.add(ls, int64(k), float64(k), nil)
+		}
+	}
+	want := map[string][]int64{"a": {0, 1, 2, 3}, "b": {0, 1, 2, 3, 4}, "c": {2, 3}}
+	require.Len(t, o.m, 3)
+	for _, s := range o.m {
+		var ts []int64
+		for _, p := range s.Points {
+			ts = append(ts, p.T)
+		}
+		require.Equal(t, want[s.Metric.Get("x")], ts, s.Metric.String())
+	}
 }
