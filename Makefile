@@ -93,7 +93,7 @@ compare: build
 
 # KPI breach-warning accuracy on synthetic KPIs, three seeds.
 kpi-accuracy:
-	$(GO) run -tags $(TAGS) ./benchmarks/cmd/kpiaccuracy --seeds 1,2,3 --cases 20 --out benchmarks/results/kpi-accuracy
+	$(GO) run -tags $(TAGS) ./benchmarks/cmd/kpiaccuracy --seeds 1,2,3 --cases 20 --frontier --out benchmarks/results/kpi-accuracy
 
 run: build
 	$(BIN) serve --listen $(LISTEN) --data $(DATA) --web.enable-admin-api --rules examples/rules.yml $(if $(CONFIG),--config.file $(CONFIG),--first-run)

@@ -14,6 +14,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -243,56 +244,98 @@ type Outcome struct {
 	Early       int           // of those, warnings of a breach that came later
 }
 
-// Replay runs a case through the calendar, kpi.Predict and kpi.Tracker.
+// Replay runs a case through the calendar, kpi.Predict and kpi.Tracker
+// with the KPI's own warn probability and confirm.
 func Replay(c Case) (Outcome, error) {
-	w := c.World
-	d := kpi.Definition{Name: "k", Expr: "k", Target: c.Target, Direction: c.Direction, Interval: time.Duration(w.EvalEvery) * w.Step,
-		Horizon: w.Horizon, Step: w.Step, History: w.History, Seasonality: "auto", Confirm: w.Confirm}
-	if err := d.Validate(); err != nil {
+	d, err := c.definition()
+	if err != nil {
 		return Outcome{}, err
+	}
+	evals, err := Trace(c)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Judge(c, evals, d.WarnProbability, d.Confirm), nil
+}
+
+// definition is the KPI of a case.
+func (c *Case) definition() (*kpi.Definition, error) {
+	w := c.World
+	d := &kpi.Definition{Name: "k", Expr: "k", Target: c.Target, Direction: c.Direction, Interval: time.Duration(w.EvalEvery) * w.Step,
+		Horizon: w.Horizon, Step: w.Step, History: w.History, Seasonality: "auto", Confirm: w.Confirm}
+	return d, d.Validate()
+}
+
+// Eval is one evaluation of a case: its step, the breach probability
+// and ETA (steps, 0: the mean forecast does not cross) kpi.Predict gave,
+// and whether the KPI was on the wrong side then (outside holidays).
+type Eval struct {
+	At          int
+	Probability float64
+	ETA         int
+	Breached    bool
+}
+
+// Trace evaluates c at every evaluation step of its window until its
+// breach, as the KPI engine would: the forecasts, not yet the warnings.
+func Trace(c Case) ([]Eval, error) {
+	w := c.World
+	d, err := c.definition()
+	if err != nil {
+		return nil, err
 	}
 	cal := &kpi.Calendar{Holidays: c.Holidays}
 	if err := cal.Validate(); err != nil {
-		return Outcome{}, err
+		return nil, err
 	}
 	hist, total := w.steps(w.History), c.end()
 	ts := make([]int64, total)
 	for i := range ts {
 		ts[i] = c.at(i).UnixMilli()
 	}
-	tr := kpi.NewTracker(d.WarnProbability, d.Confirm)
-	// A breach after the window counts only to judge the warnings
-	// before it.
-	o := Outcome{World: w.Name, Kind: c.Kind, Breach: c.BreachAt >= 0 && c.BreachAt < total}
-	warnStart := -1
-	var warns []int
+	var out []Eval
 	for e := hist; e < total; e += w.EvalEvery {
-		if o.Breach && e >= c.BreachAt {
-			// What happens after the breach is the breach incident's
-			// business; a warning standing now was a warning in time.
-			if warnStart >= 0 {
-				o.Warned, o.Lead = true, c.at(c.BreachAt).Sub(c.at(warnStart))
-			}
-			break
+		if c.BreachAt >= 0 && e >= c.BreachAt {
+			break // what comes after is the breach incident's business
 		}
 		from := e - hist + 1
-		y := cal.Ordinary(&d, ts[from:e+1], c.Values[from:e+1])
-		_, a, _, err := kpi.Predict(&d, y)
+		y := cal.Ordinary(d, ts[from:e+1], c.Values[from:e+1])
+		_, a, _, err := kpi.Predict(d, y)
 		if err != nil {
-			return o, err
+			return out, err
 		}
+		out = append(out, Eval{At: e, Probability: a.Probability, ETA: a.ETA,
+			Breached: wrong(c.Direction, c.Target, c.Values[e]) && !cal.Holiday(c.at(e))})
+	}
+	return out, nil
+}
+
+// Judge runs a case's evaluations through a kpi.Tracker with the given
+// warn probability and confirm, and counts what the warnings did.
+func Judge(c Case, evals []Eval, warn float64, confirm int) Outcome {
+	w := c.World
+	tr := kpi.NewTracker(warn, confirm)
+	// A breach after the window counts only to judge the warnings
+	// before it.
+	o := Outcome{World: w.Name, Kind: c.Kind, Breach: c.BreachAt >= 0 && c.BreachAt < c.end()}
+	warnStart := -1
+	var warns []int
+	for _, ev := range evals {
 		var eta time.Time
-		if a.ETA > 0 {
-			eta = c.at(e + a.ETA)
+		if ev.ETA > 0 {
+			eta = c.at(ev.At + ev.ETA)
 		}
-		breached := wrong(c.Direction, c.Target, c.Values[e]) && !cal.Holiday(c.at(e))
-		switch tr.Observe(c.at(e), breached, a.Probability, eta) {
+		switch tr.Observe(c.at(ev.At), ev.Breached, ev.Probability, eta) {
 		case kpi.Warn:
-			warns = append(warns, e)
-			warnStart = e
+			warns = append(warns, ev.At)
+			warnStart = ev.At
 		case kpi.Cancel:
 			warnStart = -1
 		}
+	}
+	// A warning standing when the breach came was a warning in time.
+	if o.Breach && warnStart >= 0 {
+		o.Warned, o.Lead = true, c.at(c.BreachAt).Sub(c.at(warnStart))
 	}
 	o.Warnings = len(warns)
 	h := w.steps(w.Horizon)
@@ -304,7 +347,7 @@ func Replay(c Case) (Outcome, error) {
 			}
 		}
 	}
-	return o, nil
+	return o
 }
 
 // Tally is recall and false warnings over a set of cases.
@@ -368,23 +411,38 @@ type Report struct {
 // Run generates and replays perKind cases of every kind of every world,
 // on every CPU.
 func Run(seed uint64, perKind int) (Report, []Outcome, error) {
-	rep := Report{Seed: seed, ByKind: map[string]*Tally{}, ByWorld: map[string]*Tally{}}
+	traced, err := TraceAll(seed, perKind)
+	if err != nil {
+		return Report{Seed: seed}, nil, err
+	}
+	rep, outs := Judged(seed, traced, nil)
+	return rep, outs, nil
+}
+
+// Traced is a case with its evaluations.
+type Traced struct {
+	Case  Case
+	Evals []Eval
+}
+
+// TraceAll generates perKind cases of every kind of every world and
+// traces them, on every CPU.
+func TraceAll(seed uint64, perKind int) ([]Traced, error) {
 	var cases []Case
 	for i := range Worlds {
 		cases = append(cases, Generate(seed, &Worlds[i], perKind)...)
 	}
-	outs := make([]Outcome, len(cases))
+	out := make([]Traced, len(cases))
 	errs := make([]error, len(cases))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
-				outs[i], errs[i] = Replay(cases[i])
+				out[i].Case = cases[i]
+				out[i].Evals, errs[i] = Trace(cases[i])
 			}
-		}()
+		})
 	}
 	for i := range cases {
 		next <- i
@@ -393,14 +451,78 @@ func Run(seed uint64, perKind int) (Report, []Outcome, error) {
 	wg.Wait()
 	for i, c := range cases {
 		if errs[i] != nil {
-			return rep, nil, fmt.Errorf("%s/%s: %w", c.World.Name, c.Kind, errs[i])
+			return nil, fmt.Errorf("%s/%s: %w", c.World.Name, c.Kind, errs[i])
 		}
-		o := outs[i]
+	}
+	return out, nil
+}
+
+// Threshold is a warn probability and a confirm to judge by; the zero
+// Threshold is each KPI's own.
+type Threshold struct {
+	Warn    float64
+	Confirm int
+}
+
+// Judged tallies traced cases judged by th (nil: each KPI's own).
+func Judged(seed uint64, traced []Traced, th *Threshold) (Report, []Outcome) {
+	rep := Report{Seed: seed, ByKind: map[string]*Tally{}, ByWorld: map[string]*Tally{}}
+	outs := make([]Outcome, len(traced))
+	for i, t := range traced {
+		warn, confirm := 0.0, 0
+		if th != nil {
+			warn, confirm = th.Warn, th.Confirm
+		} else if d, err := t.Case.definition(); err == nil {
+			warn, confirm = d.WarnProbability, d.Confirm
+		}
+		o := Judge(t.Case, t.Evals, warn, confirm)
+		outs[i] = o
 		rep.add(o)
 		tally(rep.ByKind, o.World+"/"+o.Kind).add(o)
 		tally(rep.ByWorld, o.World).add(o)
 	}
-	return rep, outs, nil
+	return rep, outs
+}
+
+// Frontier judges the traced cases of every seed by each pair of warn
+// probability and confirm and renders, per world, what every pair would
+// have warned and how many of its warnings were false, over all seeds,
+// and on how many seeds it meets the target (≥ 95 % of breaches
+// warned at least an hour ahead, ≤ 5 % of warnings false): which
+// thresholds an owner could choose, from the same forecasts.
+func Frontier(traced map[uint64][]Traced, warns []float64, confirms []int) string {
+	var b strings.Builder
+	b.WriteString("| cadence | warn at p ≥ | confirm | warned ≥1h ahead | false | seeds meeting the target |\n|---|---|---|---|---|---|\n")
+	seeds := make([]uint64, 0, len(traced))
+	for s := range traced {
+		seeds = append(seeds, s)
+	}
+	slices.Sort(seeds)
+	for _, w := range Worlds {
+		for _, p := range warns {
+			for _, c := range confirms {
+				var all Tally
+				met := 0
+				for _, s := range seeds {
+					rep, _ := Judged(s, traced[s], &Threshold{Warn: p, Confirm: c})
+					x := rep.ByWorld[w.Name]
+					if x == nil {
+						continue
+					}
+					if x.Recall1h() >= 0.95 && x.FalseShare() <= 0.05 {
+						met++
+					}
+					all.Breaches += x.Breaches
+					all.WarnedAhead1h += x.WarnedAhead1h
+					all.Warnings += x.Warnings
+					all.FalseWarnings += x.FalseWarnings
+				}
+				fmt.Fprintf(&b, "| %s | %.2f | %d | %d of %d (%.1f%%) | %d of %d (%.1f%%) | %d of %d |\n", w.Name, p, c,
+					all.WarnedAhead1h, all.Breaches, 100*all.Recall1h(), all.FalseWarnings, all.Warnings, 100*all.FalseShare(), met, len(seeds))
+			}
+		}
+	}
+	return b.String()
 }
 
 func tally(m map[string]*Tally, k string) *Tally {

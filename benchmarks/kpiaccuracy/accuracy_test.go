@@ -1,8 +1,10 @@
 package kpiaccuracy
 
 import (
+	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +79,42 @@ func TestWarningJudgedOverItsHorizon(t *testing.T) {
 	r.add(o)
 	if r.Breaches != 0 || r.NoBreachCasesWarned != 0 {
 		t.Fatalf("tally %+v", r)
+	}
+}
+
+// Judging traced cases by each KPI's own warn probability and confirm is
+// Replay, and Frontier's rows are those judgements: the row of a
+// cadence's own thresholds counts what its report counts.
+func TestFrontierJudgesTheSameForecasts(t *testing.T) {
+	traced, err := TraceAll(7, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, _ := Judged(7, traced, nil)
+	for _, tr := range traced[:5] {
+		o, err := Replay(tr.Case)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := tr.Case.definition()
+		if j := Judge(tr.Case, tr.Evals, d.WarnProbability, d.Confirm); j != o {
+			t.Fatalf("%s/%s: judged %+v, replayed %+v", tr.Case.World.Name, tr.Case.Kind, j, o)
+		}
+	}
+	if never, _ := Judged(7, traced, &Threshold{Warn: 1.01, Confirm: 1}); never.Warnings != 0 || own.Warnings == 0 {
+		t.Fatalf("warnings at p ≥ 1.01: %d (own thresholds: %d)", never.Warnings, own.Warnings)
+	}
+	table := Frontier(map[uint64][]Traced{7: traced}, []float64{0.8}, []int{1, 2})
+	for _, w := range Worlds {
+		confirm := max(w.Confirm, 1)
+		if w.Confirm == 0 {
+			confirm = 2
+		}
+		x := own.ByWorld[w.Name]
+		row := fmt.Sprintf("| %s | 0.80 | %d | %d of %d (%.1f%%) | %d of %d (%.1f%%) |", w.Name, confirm,
+			x.WarnedAhead1h, x.Breaches, 100*x.Recall1h(), x.FalseWarnings, x.Warnings, 100*x.FalseShare())
+		if !strings.Contains(table, row) {
+			t.Errorf("no row %q in\n%s", row, table)
+		}
 	}
 }

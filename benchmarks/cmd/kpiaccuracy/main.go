@@ -23,6 +23,7 @@ func main() {
 	seeds := flag.String("seeds", "1", "comma-separated seeds")
 	cases := flag.Int("cases", 20, "cases of each kind, per cadence and seed")
 	out := flag.String("out", "", "directory for report.json and report.md (default: stdout only)")
+	frontier := flag.Bool("frontier", false, "add what other warn probabilities and confirms would have done with the same forecasts")
 	flag.Parse()
 	var md strings.Builder
 	fmt.Fprintf(&md, "# KPI breach-warning accuracy\n\n%s; %d cases of each kind per cadence and seed, half of them ceilings (mirrored). Warn at p ≥ 0.8; a warning counts when it stands at least an hour before the first sample on the wrong side (outside holidays), and is false when no breach follows within the horizon (the samples go on for a horizon after the window, so that a warning late in it is judged as any other; a breach there is not one of the window's).\n\n",
@@ -38,6 +39,7 @@ func main() {
 	}
 	md.WriteString("\n")
 	reports := map[string]kpiaccuracy.Report{}
+	traced := map[uint64][]kpiaccuracy.Traced{}
 	for _, s := range strings.Split(*seeds, ",") {
 		seed, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
 		if err != nil {
@@ -45,13 +47,19 @@ func main() {
 			os.Exit(2)
 		}
 		t0 := time.Now()
-		rep, _, err := kpiaccuracy.Run(seed, *cases)
+		tr, err := kpiaccuracy.TraceAll(seed, *cases)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		traced[seed] = tr
+		rep, _ := kpiaccuracy.Judged(seed, tr, nil)
 		reports[s] = rep
 		fmt.Fprintf(&md, "## Seed %d (%s)\n\n%s\n", seed, time.Since(t0).Round(time.Second), rep.Markdown())
+	}
+	if *frontier {
+		md.WriteString("## Thresholds\n\nThe same forecasts judged by other warn probabilities and confirms (every cadence's KPIs alike), over all seeds: what an owner could trade between warnings in time and false ones without better forecasts.\n\n")
+		md.WriteString(kpiaccuracy.Frontier(traced, []float64{0.6, 0.7, 0.8, 0.9, 0.95}, []int{1, 2, 3}))
 	}
 	fmt.Print(md.String())
 	if *out == "" {
