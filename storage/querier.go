@@ -601,6 +601,12 @@ func (sh *shard) diskChunks(q *querier, ms *memSeries, mint, maxt int64, minDay,
 			}
 			cl.chunks = append(cl.chunks, slices.Clone(v))
 			cl.maxTs = append(cl.maxTs, cmax)
+			if cmax >= maxt {
+				// Sealed chunks do not overlap: the next starts after
+				// maxt. Not stepping to it also lets the next series'
+				// seek start from here (Pebble's TrySeekUsingNext).
+				return cl, it.Error()
+			}
 		}
 		if day == math.MaxInt32 {
 			break
