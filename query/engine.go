@@ -1253,17 +1253,12 @@ func (o *outMatrix) slot(ls labels.Labels) int {
 }
 
 func (o *outMatrix) add(ls labels.Labels, t int64, v float64, fh *histogram.FloatHistogram) {
-	i := -1
-	if o.next >= len(o.m) {
-		o.next = 0
+	i := o.next
+	if i >= len(o.m) {
+		i = 0
 	}
-	if o.next < len(o.m) && labels.Equal(o.m[o.next].Metric, ls) {
-		i = o.next
-	} else {
-		h := ls.Hash()
-		if i = o.find(h, ls); i < 0 {
-			i = o.insert(h, ls)
-		}
+	if i >= len(o.m) || !labels.Equal(o.m[i].Metric, ls) {
+		i = o.slot(ls)
 	}
 	o.next = i + 1
 	if pts := o.m[i].Points; len(pts) > 0 && pts[len(pts)-1].T == t {

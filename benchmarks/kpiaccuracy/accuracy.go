@@ -498,28 +498,34 @@ func Frontier(traced map[uint64][]Traced, warns []float64, confirms []int) strin
 		seeds = append(seeds, s)
 	}
 	slices.Sort(seeds)
-	for _, w := range Worlds {
-		for _, p := range warns {
-			for _, c := range confirms {
-				var all Tally
-				met := 0
-				for _, s := range seeds {
-					rep, _ := Judged(s, traced[s], &Threshold{Warn: p, Confirm: c})
-					x := rep.ByWorld[w.Name]
-					if x == nil {
-						continue
-					}
+	// Every pair judges each seed's cases once; the rows come by cadence.
+	rows := map[string][]string{}
+	for _, p := range warns {
+		for _, c := range confirms {
+			all := map[string]*Tally{}
+			met := map[string]int{}
+			for _, s := range seeds {
+				rep, _ := Judged(s, traced[s], &Threshold{Warn: p, Confirm: c})
+				for name, x := range rep.ByWorld {
 					if x.Recall1h() >= 0.95 && x.FalseShare() <= 0.05 {
-						met++
+						met[name]++
 					}
-					all.Breaches += x.Breaches
-					all.WarnedAhead1h += x.WarnedAhead1h
-					all.Warnings += x.Warnings
-					all.FalseWarnings += x.FalseWarnings
+					a := tally(all, name)
+					a.Breaches += x.Breaches
+					a.WarnedAhead1h += x.WarnedAhead1h
+					a.Warnings += x.Warnings
+					a.FalseWarnings += x.FalseWarnings
 				}
-				fmt.Fprintf(&b, "| %s | %.2f | %d | %d of %d (%.1f%%) | %d of %d (%.1f%%) | %d of %d |\n", w.Name, p, c,
-					all.WarnedAhead1h, all.Breaches, 100*all.Recall1h(), all.FalseWarnings, all.Warnings, 100*all.FalseShare(), met, len(seeds))
 			}
+			for name, a := range all {
+				rows[name] = append(rows[name], fmt.Sprintf("| %s | %.2f | %d | %d of %d (%.1f%%) | %d of %d (%.1f%%) | %d of %d |\n", name, p, c,
+					a.WarnedAhead1h, a.Breaches, 100*a.Recall1h(), a.FalseWarnings, a.Warnings, 100*a.FalseShare(), met[name], len(seeds)))
+			}
+		}
+	}
+	for _, w := range Worlds {
+		for _, r := range rows[w.Name] {
+			b.WriteString(r)
 		}
 	}
 	return b.String()
