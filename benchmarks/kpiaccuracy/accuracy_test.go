@@ -2,6 +2,7 @@ package kpiaccuracy
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -116,5 +117,74 @@ func TestFrontierJudgesTheSameForecasts(t *testing.T) {
 		if !strings.Contains(table, row) {
 			t.Errorf("no row %q in\n%s", row, table)
 		}
+	}
+}
+
+// The clairvoyant's probabilities are what they say: of its evaluations
+// at about p, about p are followed by a breach within the horizon. A
+// wrong sign, σ or direction of the mirrored cases breaks it.
+func TestClairvoyantIsCalibrated(t *testing.T) {
+	bins := []float64{0.05, 0.3, 0.7, 0.9, 1.01}
+	var sumP, hits, n [4]float64
+	for _, tr := range ClairvoyantAll(1, 20) {
+		c, h := tr.Case, tr.Case.World.steps(tr.Case.World.Horizon)
+		for _, ev := range tr.Evals {
+			for b := range 4 {
+				if ev.Probability >= bins[b] && ev.Probability < bins[b+1] {
+					sumP[b] += ev.Probability
+					n[b]++
+					if c.BreachAt > ev.At && c.BreachAt-ev.At <= h {
+						hits[b]++
+					}
+				}
+			}
+		}
+	}
+	for b := range 4 {
+		if n[b] < 100 {
+			t.Fatalf("bin [%.2f, %.2f): %v evaluations, too few to judge", bins[b], bins[b+1], n[b])
+		}
+		mean, freq := sumP[b]/n[b], hits[b]/n[b]
+		t.Logf("p in [%.2f, %.2f): mean %.3f, breached within the horizon %.3f (%v evaluations)", bins[b], bins[b+1], mean, freq, n[b])
+		if math.Abs(mean-freq) > 0.08 {
+			t.Errorf("p in [%.2f, %.2f): mean %.3f but %.3f breached within the horizon", bins[b], bins[b+1], mean, freq)
+		}
+	}
+}
+
+// A warning whose breach comes later than its horizon is false; it
+// counts as standing only when no cancellation came between it and the
+// breach.
+func TestEarlyWarningStandingOrCancelled(t *testing.T) {
+	w := &Worlds[2] // 1d: horizon 7 steps, confirm 1
+	hist := w.steps(w.History)
+	c := Case{World: w, Kind: "drift", Direction: "above", Target: 90, BreachAt: hist + 12}
+	c.Values = make([]float64, c.end()+w.steps(w.Horizon))
+	evals := func(ps ...float64) []Eval {
+		var out []Eval
+		for i, p := range ps {
+			out = append(out, Eval{At: hist + i, Probability: p, ETA: 3})
+		}
+		return out
+	}
+	// Warned at step 1 (breach 11 steps later), standing to the breach.
+	o := Judge(c, evals(0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9), 0.8, 1)
+	if o.False != 1 || o.Early != 1 || o.Standing != 1 || !o.Warned {
+		t.Fatalf("standing: %+v", o)
+	}
+	// The same warning cancelled, then a second one within the horizon.
+	o = Judge(c, evals(0, 0.9, 0.1, 0.1, 0.1, 0.1, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9), 0.8, 1)
+	if o.Warnings != 2 || o.False != 1 || o.Early != 1 || o.Standing != 0 || !o.Warned {
+		t.Fatalf("cancelled: %+v", o)
+	}
+	var r Tally
+	r.add(o)
+	if r.FalseShare() != 0.5 || r.FalseShareStanding() != 0.5 {
+		t.Fatalf("tally %+v: false share %.2f, less standing %.2f", r, r.FalseShare(), r.FalseShareStanding())
+	}
+	r = Tally{}
+	r.add(Judge(c, evals(0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9), 0.8, 1))
+	if r.FalseShare() != 1 || r.FalseShareStanding() != 0 || r.Met(false) || !r.Met(true) {
+		t.Fatalf("tally %+v: false share %.2f, less standing %.2f", r, r.FalseShare(), r.FalseShareStanding())
 	}
 }
