@@ -218,10 +218,10 @@ func (ms *memSeries) memOutsideLocked(mint, maxt int64) bool {
 	if h := &ms.mu.head; h.NumSamples() > 0 && (out(h.MinTime()) || out(h.MaxTime())) {
 		return true
 	}
-	if n := len(ms.mu.ooo); n > 0 && (out(ms.mu.ooo[0].T) || out(ms.mu.ooo[n-1].T)) {
+	if ooo := ms.oooLocked(); len(ooo) > 0 && (out(ooo[0].T) || out(ooo[len(ooo)-1].T)) {
 		return true
 	}
-	for _, fc := range ms.mu.frozen {
+	for _, fc := range ms.frozenLocked() {
 		if n := len(fc.ooo); n > 0 && (out(fc.ooo[0].T) || out(fc.ooo[n-1].T)) {
 			return true
 		}
@@ -248,7 +248,7 @@ func (s *shard) deleteSamples(ms *memSeries, mint, maxt int64) error {
 	if whole {
 		ms.mu.deleted = true
 		ms.gone.Store(true)
-		ms.mu.head, ms.mu.ooo, ms.mu.frozen = chunkenc.XORChunk{}, nil, nil
+		ms.mu.head, ms.mu.rare = chunkenc.XORChunk{}, nil
 		ms.mu.hist = nil
 	} else {
 		err := ms.filterMemLocked(mint, maxt)
@@ -335,7 +335,7 @@ func (s *shard) rewriteWithout(pb *pebble.Batch, day int32, ms *memSeries, mint,
 // filterMemLocked drops in-memory samples in [mint, maxt].
 func (ms *memSeries) filterMemLocked(mint, maxt int64) error {
 	keep := func(t int64) bool { return t < mint || t > maxt }
-	ms.mu.ooo = slices.DeleteFunc(ms.mu.ooo, func(s Sample) bool { return !keep(s.T) })
+	ms.setRareLocked(slices.DeleteFunc(ms.oooLocked(), func(s Sample) bool { return !keep(s.T) }), ms.frozenLocked())
 	if h := &ms.mu.head; h.NumSamples() > 0 && h.MaxTime() >= mint && h.MinTime() <= maxt {
 		b, n := h.Snapshot(nil)
 		it := chunkenc.NewXORIterator(b, n)
@@ -349,7 +349,7 @@ func (ms *memSeries) filterMemLocked(mint, maxt int64) error {
 			return err
 		}
 	}
-	for i, fc := range ms.mu.frozen {
+	for i, fc := range ms.frozenLocked() {
 		nf := &frozenChunk{seg: fc.seg}
 		for _, smp := range fc.ooo {
 			if keep(smp.T) {
@@ -369,7 +369,7 @@ func (ms *memSeries) filterMemLocked(mint, maxt int64) error {
 			}
 			nf.xor, nf.n = c.Snapshot(nil)
 		}
-		ms.mu.frozen[i] = nf
+		ms.frozenLocked()[i] = nf
 	}
 	return nil
 }

@@ -40,10 +40,10 @@ func (db *DB) HeadStats(tenant string) HeadStats {
 			st.MinT = min(st.MinT, ms.minT.Load())
 			st.MaxT = max(st.MaxT, ms.maxT.Load())
 			ms.mu.Lock()
-			if ms.mu.head.NumSamples() > 0 || len(ms.mu.ooo) > 0 {
+			if ms.mu.head.NumSamples() > 0 || len(ms.oooLocked()) > 0 {
 				st.Chunks++
 			}
-			st.Chunks += len(ms.mu.frozen)
+			st.Chunks += len(ms.frozenLocked())
 			if l := ms.mu.hist; l != nil { // native histograms: their own chunks
 				if len(l.buf) > 0 {
 					st.Chunks++

@@ -166,7 +166,7 @@ func (s *memSeries) freezeHistLocked() {
 // head, out-of-order buffer or histogram buffer), and since when.
 func (s *memSeries) hasHeadLocked() (bool, int64) {
 	has, since := false, int64(math.MaxInt64)
-	if s.mu.head.NumSamples() > 0 || len(s.mu.ooo) > 0 {
+	if s.mu.head.NumSamples() > 0 || len(s.oooLocked()) > 0 {
 		has, since = true, s.mu.headSince
 	}
 	if l := s.mu.hist; l != nil && len(l.buf) > 0 {

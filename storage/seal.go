@@ -79,7 +79,7 @@ func (s *shard) seal(list []*memSeries) error {
 		}
 		seen[ms] = struct{}{}
 		ms.mu.Lock()
-		fz := ms.mu.frozen
+		fz := ms.frozenLocked()
 		ms.mu.queued = false
 		deleted := ms.mu.deleted
 		diskMaxT := ms.mu.diskMaxT
@@ -124,17 +124,19 @@ func (s *shard) seal(list []*memSeries) error {
 	var bug error
 	for _, d := range dones {
 		d.ms.mu.Lock()
-		if len(d.ms.mu.frozen) < d.n {
+		fz := d.ms.frozenLocked()
+		if len(fz) < d.n {
 			// Only seal (under sealMu) and deletes (ditto) take frozen
 			// chunks away.
-			bug = invariants.Failf("series %d has %d frozen chunks, %d were sealed", d.ms.ref, len(d.ms.mu.frozen), d.n)
+			bug = invariants.Failf("series %d has %d frozen chunks, %d were sealed", d.ms.ref, len(fz), d.n)
 			d.ms.mu.Unlock()
 			continue
 		}
-		d.ms.mu.frozen = slices.Clone(d.ms.mu.frozen[d.n:])
-		if len(d.ms.mu.frozen) == 0 {
-			d.ms.mu.frozen = nil
+		var rest []*frozenChunk
+		if len(fz) > d.n {
+			rest = slices.Clone(fz[d.n:])
 		}
+		d.ms.setRareLocked(d.ms.oooLocked(), rest)
 		d.ms.mu.diskMaxT = d.diskMaxT
 		if l := d.ms.mu.hist; l != nil && d.nh > 0 {
 			if len(l.frozen) < d.nh {
@@ -358,7 +360,7 @@ func (s *shard) maintain(flushAll bool) error {
 				}
 			}
 		}
-		if flushAll && (len(ms.mu.frozen) > 0 || (ms.mu.hist != nil && len(ms.mu.hist.frozen) > 0)) {
+		if flushAll && (len(ms.frozenLocked()) > 0 || (ms.mu.hist != nil && len(ms.mu.hist.frozen) > 0)) {
 			toSeal = append(toSeal, ms)
 		}
 		minSeg = min(minSeg, ms.oldestSegLocked())

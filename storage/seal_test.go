@@ -49,3 +49,63 @@ func TestSealSeriesListedTwice(t *testing.T) {
 	require.NoError(t, it.Err())
 	require.Equal(t, 20, n)
 }
+
+// Out-of-order samples and frozen chunks live in a holder a series has
+// only while it holds either: sealing lets it go, so a million series at
+// rest carry a nil pointer rather than two empty slices. The samples
+// stay readable throughout.
+func TestSeriesRareHolderLetGo(t *testing.T) {
+	db, err := Open(t.TempDir(), &Options{Shards: 1, HeadChunkSamples: 1000})
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	lset := labels.FromStrings("__name__", "m")
+	write := func(ts ...int64) {
+		var b Batch
+		for _, t := range ts {
+			b.Add(lset, Sample{T: t * 1000, V: float64(t)})
+		}
+		require.NoError(t, db.Write(ctx, "t", &b))
+	}
+	count := func() int {
+		q, err := db.Querier(ctx, "t", 0, 1<<40)
+		require.NoError(t, err)
+		defer q.Close()
+		ss := q.Select(ctx, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"))
+		require.True(t, ss.Next())
+		it := ss.At().Iterator(nil)
+		n := 0
+		for it.Next() {
+			n++
+		}
+		require.NoError(t, it.Err())
+		return n
+	}
+	rare := func(ms *memSeries) (ooo, frozen int, held bool) {
+		ms.mu.Lock()
+		defer ms.mu.Unlock()
+		return len(ms.oooLocked()), len(ms.frozenLocked()), ms.mu.rare != nil
+	}
+	write(10, 20, 30)
+	ms := db.shards[0].allSeries()[0]
+	if _, _, held := rare(ms); held {
+		t.Fatal("in-order samples took a holder")
+	}
+	write(15, 25)
+	if ooo, _, held := rare(ms); ooo != 2 || !held {
+		t.Fatalf("out-of-order: %d samples, holder %v", ooo, held)
+	}
+	ms.mu.Lock()
+	ms.freezeLocked()
+	ms.mu.Unlock()
+	if ooo, frozen, held := rare(ms); ooo != 0 || frozen != 1 || !held {
+		t.Fatalf("frozen: %d out-of-order, %d frozen, holder %v", ooo, frozen, held)
+	}
+	write(40, 35) // a frozen chunk and new out-of-order samples at once
+	require.Equal(t, 7, count())
+	require.NoError(t, db.Flush())
+	if ooo, frozen, held := rare(ms); ooo != 0 || frozen != 0 || held {
+		t.Fatalf("sealed: %d out-of-order, %d frozen, holder %v", ooo, frozen, held)
+	}
+	require.Equal(t, 7, count())
+}

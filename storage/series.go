@@ -37,7 +37,7 @@ type memSeries struct {
 	walPred walPred
 
 	// NB: every series in memory has these fields, so they are ordered
-	// to leave no padding: 288 bytes, a size class of the allocator
+	// to leave no padding: 240 bytes, a size class of the allocator
 	// (TestMemSeriesSize; issue 18: a million series' memory).
 	// NB: what every write reads (ref, gone, minT and maxT, walPred,
 	// the lock, hist, the days and head) comes first, in as few cache
@@ -54,18 +54,56 @@ type memSeries struct {
 		// none); in the series itself, not behind a pointer, so that a
 		// write touches one object less.
 		head      chunkenc.XORChunk
-		headSeg   int            // WAL segment of the oldest sample in head or ooo
-		headSince int64          // wall clock (ms) when head became non-empty
-		ooo       []Sample       // sorted by T, unique T
-		frozen    []*frozenChunk // oldest first
-		diskMaxT  int64          // upper bound of sealed timestamps
+		headSeg   int32 // WAL segment of the oldest sample in head or ooo
+		queued    bool  // in the sealer's queue
+		deleted   bool
+		headSince int64 // wall clock (ms) when head became non-empty
+		// rare holds the out-of-order samples and the frozen chunks,
+		// which a series has only now and then: nil when it has neither
+		// (48 bytes less in every series; rareLocked and setRareLocked).
+		rare     *seriesRare
+		diskMaxT int64 // upper bound of sealed timestamps
 		// tierMinDay and tierMaxDay bound the days of the series' tier
 		// blocks (tierMaxDay < tierMinDay: none); retention may have
 		// dropped the oldest since.
 		tierMinDay, tierMaxDay int32
-		queued                 bool // in the sealer's queue
-		deleted                bool
 	}
+}
+
+// seriesRare is what a series holds in memory besides its head chunk
+// until the sealer writes it out.
+type seriesRare struct {
+	ooo    []Sample       // sorted by T, unique T
+	frozen []*frozenChunk // oldest first
+}
+
+// oooLocked is the series' out-of-order buffer (nil: none).
+func (s *memSeries) oooLocked() []Sample {
+	if r := s.mu.rare; r != nil {
+		return r.ooo
+	}
+	return nil
+}
+
+// frozenLocked is the series' frozen chunks, oldest first (nil: none).
+func (s *memSeries) frozenLocked() []*frozenChunk {
+	if r := s.mu.rare; r != nil {
+		return r.frozen
+	}
+	return nil
+}
+
+// setRareLocked sets the out-of-order buffer and the frozen chunks,
+// letting go of their holder when both are empty.
+func (s *memSeries) setRareLocked(ooo []Sample, frozen []*frozenChunk) {
+	if len(ooo) == 0 && len(frozen) == 0 {
+		s.mu.rare = nil
+		return
+	}
+	if s.mu.rare == nil {
+		s.mu.rare = &seriesRare{}
+	}
+	s.mu.rare.ooo, s.mu.rare.frozen = ooo, frozen
 }
 
 // frozenChunk is an immutable former head: it is read by queries and the
@@ -105,17 +143,17 @@ func (s *memSeries) appendLocked(t int64, v float64, seg int, now int64, maxHead
 	switch {
 	case h.NumSamples() == 0:
 		h.Append(t, v)
-		s.mu.headSeg, s.mu.headSince = seg, now
+		s.mu.headSeg, s.mu.headSince = int32(seg), now
 	case t > h.MaxTime():
 		if h.NumSamples() >= maxHead || dayOf(t) != dayOf(h.MinTime()) {
 			s.freezeLocked()
 			res.seal = true
-			s.mu.headSeg, s.mu.headSince = seg, now
+			s.mu.headSeg, s.mu.headSince = int32(seg), now
 		}
 		h.Append(t, v)
 	default:
 		s.insertOOOLocked(t, v)
-		if len(s.mu.ooo) >= maxOOO {
+		if len(s.oooLocked()) >= maxOOO {
 			s.freezeLocked()
 			res.seal = true
 		}
@@ -138,7 +176,8 @@ func (s *memSeries) appendLocked(t int64, v float64, seg int, now int64, maxHead
 }
 
 func (s *memSeries) insertOOOLocked(t int64, v float64) {
-	i, found := slices.BinarySearchFunc(s.mu.ooo, t, func(a Sample, t int64) int {
+	ooo := s.oooLocked()
+	i, found := slices.BinarySearchFunc(ooo, t, func(a Sample, t int64) int {
 		switch {
 		case a.T < t:
 			return -1
@@ -148,11 +187,12 @@ func (s *memSeries) insertOOOLocked(t int64, v float64) {
 		return 0
 	})
 	if found {
-		s.mu.ooo[i].V = v
+		ooo[i].V = v
 		return
 	}
-	s.mu.ooo = slices.Insert(s.mu.ooo, i, Sample{T: t, V: v})
-	if invariants.Enabled && ((i > 0 && s.mu.ooo[i-1].T >= t) || (i+1 < len(s.mu.ooo) && s.mu.ooo[i+1].T <= t)) {
+	ooo = slices.Insert(ooo, i, Sample{T: t, V: v})
+	s.setRareLocked(ooo, s.frozenLocked())
+	if invariants.Enabled && ((i > 0 && ooo[i-1].T >= t) || (i+1 < len(ooo) && ooo[i+1].T <= t)) {
 		_ = invariants.Failf("series %d: out-of-order buffer unsorted around %d", s.ref, t)
 	}
 }
@@ -161,31 +201,31 @@ func (s *memSeries) insertOOOLocked(t int64, v float64) {
 // frozen chunk. The caller queues the series for sealing.
 func (s *memSeries) freezeLocked() {
 	h := &s.mu.head
-	if h.NumSamples() == 0 && len(s.mu.ooo) == 0 {
+	ooo := s.oooLocked()
+	if h.NumSamples() == 0 && len(ooo) == 0 {
 		return
 	}
-	fc := &frozenChunk{ooo: s.mu.ooo, seg: s.mu.headSeg}
+	fc := &frozenChunk{ooo: ooo, seg: int(s.mu.headSeg)}
 	if h.NumSamples() > 0 {
 		fc.xor, fc.n = h.Snapshot(nil)
 		h.Reset()
 	}
-	s.mu.ooo = nil
-	s.mu.frozen = append(s.mu.frozen, fc)
+	s.setRareLocked(nil, append(s.frozenLocked(), fc))
 }
 
 // hasUnsealedLocked reports whether any sample is still only in memory.
 func (s *memSeries) hasUnsealedLocked() bool {
-	return s.mu.head.NumSamples() > 0 || len(s.mu.ooo) > 0 || len(s.mu.frozen) > 0 || s.mu.hist.unsealed()
+	return s.mu.head.NumSamples() > 0 || s.mu.rare != nil || s.mu.hist.unsealed()
 }
 
 // oldestSegLocked returns the oldest WAL segment holding unsealed samples
 // of the series, or math.MaxInt when there are none.
 func (s *memSeries) oldestSegLocked() int {
 	seg := math.MaxInt
-	if s.mu.head.NumSamples() > 0 || len(s.mu.ooo) > 0 {
-		seg = s.mu.headSeg
+	if s.mu.head.NumSamples() > 0 || len(s.oooLocked()) > 0 {
+		seg = int(s.mu.headSeg)
 	}
-	for _, fc := range s.mu.frozen {
+	for _, fc := range s.frozenLocked() {
 		seg = min(seg, fc.seg)
 	}
 	return min(seg, s.mu.hist.oldestSeg())
@@ -207,7 +247,7 @@ func (s *memSeries) lastFloat(mint, maxt int64) (t int64, v float64, found, know
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := &s.mu.head
-	if h.NumSamples() == 0 || len(s.mu.ooo) > 0 || s.mu.hist != nil || s.mu.deleted {
+	if h.NumSamples() == 0 || len(s.oooLocked()) > 0 || s.mu.hist != nil || s.mu.deleted {
 		return 0, 0, false, false
 	}
 	t, v = h.Last()
@@ -226,10 +266,10 @@ func (s *memSeries) sealedOnly(mint, maxt int64) (onDisk bool, minDay, maxDay in
 	if h := &s.mu.head; h.NumSamples() > 0 && h.MinTime() <= maxt {
 		return false, 0, 0, false
 	}
-	if len(s.mu.ooo) > 0 && s.mu.ooo[0].T <= maxt {
+	if ooo := s.oooLocked(); len(ooo) > 0 && ooo[0].T <= maxt {
 		return false, 0, 0, false
 	}
-	if len(s.mu.frozen) > 0 || s.mu.hist != nil || s.mu.deleted {
+	if len(s.frozenLocked()) > 0 || s.mu.hist != nil || s.mu.deleted {
 		return false, 0, 0, false
 	}
 	return s.mu.diskMaxT >= mint, s.mu.minDay, s.mu.maxDay, true
@@ -243,7 +283,7 @@ func (s *memSeries) sealedOnly(mint, maxt int64) (onDisk bool, minDay, maxDay in
 func (s *memSeries) sealedUpTo(t int64, current func() bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.head.NumSamples() > 0 || len(s.mu.ooo) > 0 || len(s.mu.frozen) > 0 || s.mu.hist != nil || s.mu.deleted {
+	if s.mu.head.NumSamples() > 0 || s.mu.rare != nil || s.mu.hist != nil || s.mu.deleted {
 		return
 	}
 	// NB: under the series' lock: the sealer moves the shard's chunk
@@ -279,18 +319,18 @@ func (s *memSeries) snapshot(mint, maxt int64, buf []byte) memSnapshot {
 	if h := &s.mu.head; h.NumSamples() > 0 && h.MaxTime() >= mint && h.MinTime() <= maxt {
 		ms.head, ms.headN, ms.headAt = h.SnapshotSince(mint, buf[:0])
 	}
-	if len(s.mu.ooo) > 0 {
-		lo, _ := slices.BinarySearchFunc(s.mu.ooo, mint, cmpSampleT)
-		hi, found := slices.BinarySearchFunc(s.mu.ooo, maxt, cmpSampleT)
+	if ooo := s.oooLocked(); len(ooo) > 0 {
+		lo, _ := slices.BinarySearchFunc(ooo, mint, cmpSampleT)
+		hi, found := slices.BinarySearchFunc(ooo, maxt, cmpSampleT)
 		if found {
 			hi++
 		}
 		if lo < hi {
-			ms.ooo = slices.Clone(s.mu.ooo[lo:hi])
+			ms.ooo = slices.Clone(ooo[lo:hi])
 		}
 	}
-	if len(s.mu.frozen) > 0 {
-		ms.frozen = slices.Clone(s.mu.frozen)
+	if fz := s.frozenLocked(); len(fz) > 0 {
+		ms.frozen = slices.Clone(fz)
 	}
 	ms.onDisk = s.mu.diskMaxT >= mint
 	if l := s.mu.hist; l != nil {
