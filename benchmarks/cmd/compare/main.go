@@ -169,7 +169,7 @@ func parseFlags(args []string) (config, error) {
 	custom := fs.String("peer", "", "extra peers: name=binary arg… ({listen}, {data} are replaced); several separated by ';'")
 	fs.IntVar(&c.queryRuns, "query-runs", 10, "times each dashboard query runs after ingest (0: no query phase)")
 	fs.StringVar(&c.out, "out", "benchmarks/results", "folder for results.json and results.md")
-	fs.StringVar(&c.work, "work", "", "folder for the peers' data (default: a fresh temporary folder, removed after)")
+	fs.StringVar(&c.work, "work", "", "folder for the peers' data (default: a fresh temporary folder, removed after unless a cross-check differs)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -237,12 +237,20 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		return errors.New("no peers")
 	}
 	work := cfg.work
+	// keep is set when a cross-check differs: the peers' data folders are
+	// then what tells which answer is wrong, so a temporary work folder
+	// stays.
+	keep := false
 	if work == "" {
 		d, err := os.MkdirTemp("", "tsdb-compare-")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(d)
+		defer func() {
+			if !keep {
+				os.RemoveAll(d)
+			}
+		}()
 		work = d
 	}
 	rep := Report{Date: time.Now().UTC(), Machine: machine()}
@@ -278,6 +286,13 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 			}
 		}
 		crossCheck(runs, queryload.Dashboard(cfg.workload))
+		for _, r := range runs {
+			if len(r.Mismatches) > 0 {
+				keep = true
+				log.Warn("answers differ from Prometheus's; the peers' data folders are kept", "peer", r.Peer, "series", n,
+					"differing", len(r.Mismatches), "data", filepath.Join(work, strconv.Itoa(n)))
+			}
+		}
 		rep.Runs = append(rep.Runs, runs...)
 	}
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
