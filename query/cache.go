@@ -2,9 +2,16 @@ package query
 
 import (
 	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +32,16 @@ type ResultCache struct {
 	// Hits counts range queries that reused cached steps; Steps the steps
 	// they did not have to compute.
 	Hits, Steps atomic.Int64
+
+	// keys are the keys set, some evicted since: what Save looks up (the
+	// cache itself cannot list its entries).
+	mu   sync.Mutex
+	keys map[string]struct{}
 }
+
+// maxKeys is how many keys ResultCache remembers before it forgets those
+// evicted since.
+const maxKeys = 1 << 16
 
 type cachedRange struct {
 	start, end int64 // aligned to step; points cover [start, end]
@@ -47,11 +63,170 @@ func NewResultCache(maxBytes int64, offset time.Duration, now func() time.Time) 
 	if now == nil {
 		now = time.Now
 	}
-	return &ResultCache{c: c, offset: offset.Milliseconds(), now: now}, nil
+	return &ResultCache{c: c, offset: offset.Milliseconds(), now: now, keys: map[string]struct{}{}}, nil
 }
 
 // Reset forgets everything, after data changed in the past (deletes).
-func (rc *ResultCache) Reset() { rc.c.Clear() }
+func (rc *ResultCache) Reset() {
+	rc.c.Clear()
+	rc.mu.Lock()
+	clear(rc.keys)
+	rc.mu.Unlock()
+}
+
+// set caches r under key.
+func (rc *ResultCache) set(key string, r *cachedRange) {
+	cost := int64(64)
+	for _, s := range r.series {
+		cost += int64(len(s.Points))*16 + int64(len(s.Metric.String()))
+		for _, h := range s.Histograms {
+			cost += histogramBytes(h)
+		}
+	}
+	rc.c.Set(key, r, cost)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.keys[key] = struct{}{}
+	if len(rc.keys) > maxKeys {
+		for k := range rc.keys {
+			if _, ok := rc.c.Get(k); !ok {
+				delete(rc.keys, k)
+			}
+		}
+	}
+}
+
+// savedCache is a ResultCache on disk: its entries, with the stamp of the
+// build that computed them.
+type savedCache struct {
+	Stamp  string
+	Ranges []savedRange
+}
+
+type savedRange struct {
+	Key        string
+	Start, End int64
+	Tier       string
+	Series     []savedSeries
+}
+
+type savedSeries struct {
+	Metric []labels.Label
+	Points []Point
+	// Hists are the histograms by point (gob has no nil elements):
+	// none for a series of floats only.
+	Hists []savedHist
+}
+
+type savedHist struct {
+	Set bool
+	H   histogram.FloatHistogram
+}
+
+// Save writes the cached ranges to w, stamped: Load takes them back only
+// under the same stamp (the same build), since a result is only as right
+// as the engine that computed it.
+func (rc *ResultCache) Save(w io.Writer, stamp string) (int, error) {
+	rc.c.Wait()
+	rc.mu.Lock()
+	keys := make([]string, 0, len(rc.keys))
+	for k := range rc.keys {
+		keys = append(keys, k)
+	}
+	rc.mu.Unlock()
+	slices.Sort(keys)
+	sc := savedCache{Stamp: stamp}
+	for _, k := range keys {
+		r, ok := rc.c.Get(k)
+		if !ok {
+			continue
+		}
+		sr := savedRange{Key: k, Start: r.start, End: r.end, Tier: r.tier}
+		for _, s := range r.series {
+			ss := savedSeries{Points: s.Points}
+			s.Metric.Range(func(l labels.Label) { ss.Metric = append(ss.Metric, l) })
+			for _, h := range s.Histograms {
+				var sh savedHist
+				if h != nil {
+					sh = savedHist{Set: true, H: *h}
+				}
+				ss.Hists = append(ss.Hists, sh)
+			}
+			sr.Series = append(sr.Series, ss)
+		}
+		sc.Ranges = append(sc.Ranges, sr)
+	}
+	return len(sc.Ranges), gob.NewEncoder(w).Encode(&sc)
+}
+
+// Load adds the ranges Save wrote under stamp; under another stamp it
+// adds none.
+func (rc *ResultCache) Load(r io.Reader, stamp string) (int, error) {
+	var sc savedCache
+	if err := gob.NewDecoder(r).Decode(&sc); err != nil {
+		return 0, fmt.Errorf("decode saved query results: %w", err)
+	}
+	if sc.Stamp != stamp {
+		return 0, nil
+	}
+	for _, sr := range sc.Ranges {
+		cr := &cachedRange{start: sr.Start, end: sr.End, tier: sr.Tier}
+		for _, s := range sr.Series {
+			x := Series{Metric: labels.New(s.Metric...), Points: s.Points}
+			if len(s.Hists) > 0 {
+				x.Histograms = make([]*histogram.FloatHistogram, len(s.Hists))
+				for i := range s.Hists {
+					if s.Hists[i].Set {
+						x.Histograms[i] = &s.Hists[i].H
+					}
+				}
+			}
+			cr.series = append(cr.series, x)
+		}
+		rc.set(sr.Key, cr)
+	}
+	rc.c.Wait()
+	return len(sc.Ranges), nil
+}
+
+// SaveFile is Save to path (written aside and renamed into place).
+func (rc *ResultCache) SaveFile(path, stamp string) (int, error) {
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		return 0, err
+	}
+	n, err := rc.Save(f, stamp)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(path+".tmp", path)
+	}
+	if err != nil {
+		os.Remove(path + ".tmp")
+		return 0, err
+	}
+	return n, nil
+}
+
+// LoadFile is Load from path, which it then removes: the results are
+// saved again at the next clean shutdown, and a crash leaves none that
+// could be stale. A missing file loads nothing.
+func (rc *ResultCache) LoadFile(path, stamp string) (int, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := rc.Load(f, stamp)
+	f.Close()
+	if rerr := os.Remove(path); err == nil && rerr != nil {
+		err = rerr
+	}
+	return n, err
+}
 
 // Close releases the cache.
 func (rc *ResultCache) Close() { rc.c.Close() }
@@ -138,7 +313,6 @@ func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step i
 	if limit >= start {
 		keepEnd := min(end, limit)
 		var keep []Series
-		cost := int64(64)
 		for _, s := range res.Series {
 			i, _ := slices.BinarySearchFunc(s.Points, keepEnd+1, func(p Point, t int64) int { return int(p.T - t) })
 			if i > 0 {
@@ -147,13 +321,9 @@ func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step i
 					k.Histograms = slices.Clone(s.Histograms[:i])
 				}
 				keep = append(keep, k)
-				cost += int64(i)*16 + int64(len(s.Metric.String()))
-				for _, h := range k.Histograms {
-					cost += histogramBytes(h)
-				}
 			}
 		}
-		rc.c.Set(key, &cachedRange{start: start, end: keepEnd, series: keep, tier: res.Tier}, cost)
+		rc.set(key, &cachedRange{start: start, end: keepEnd, series: keep, tier: res.Tier})
 	}
 	return res, nil
 }

@@ -2,6 +2,9 @@ package query
 
 import (
 	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -96,4 +99,93 @@ func TestRangeCacheHistograms(t *testing.T) {
 	now = now.Add(5 * time.Minute)
 	check(2100_000, 5700_000)
 	require.Equal(t, int64(1), rc.Hits.Load())
+}
+
+// countingEvaluator counts the steps it was asked to compute.
+type countingEvaluator struct {
+	Evaluator
+	steps int64
+}
+
+func (c *countingEvaluator) Range(ctx context.Context, tenant, q string, start, end, step int64) (*Result, error) {
+	c.steps += (end-start)/step + 1
+	return c.Evaluator.Range(ctx, tenant, q, start, end, step)
+}
+
+// Cached ranges survive a clean restart: saved at shutdown, loaded at
+// start-up by the same build, they answer as before without being
+// computed again — floats and histograms alike. Another build's file
+// loads nothing, and a loaded file is gone (a crash later leaves none).
+func TestRangeCacheSavedAndLoaded(t *testing.T) {
+	db := st.Open(t, nil)
+	var b storage.Batch
+	var hs []storage.HSample
+	for ts := int64(0); ts <= 7200_000; ts += 15_000 {
+		n := float64(ts / 1000)
+		b.Add(labels.FromStrings("__name__", "c_total", "i", "a"), storage.Sample{T: ts, V: n})
+		hs = append(hs, storage.HSample{T: ts, H: &histogram.FloatHistogram{Count: n, Sum: 2 * n,
+			PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []float64{n}}})
+	}
+	b.AddHistograms(labels.FromStrings("__name__", "h", "i", "a"), hs...)
+	require.NoError(t, db.Write(context.Background(), "default", &b))
+	eng := NewEngine(db, nil)
+	now := time.UnixMilli(7200_000)
+	clock := func() time.Time { return now }
+	ctx := context.Background()
+	qs := []string{`sum by (i) (rate(c_total[5m]))`, `rate(h[5m])`}
+	const start, end, step = 1800_000, 5400_000, 60_000
+
+	rc, err := NewResultCache(64<<20, 5*time.Minute, clock)
+	require.NoError(t, err)
+	want := map[string]*Result{}
+	for _, q := range qs {
+		r, err := NewCached(eng, rc).Range(ctx, "default", q, start, end, step)
+		require.NoError(t, err)
+		want[q] = r
+	}
+	path := filepath.Join(t.TempDir(), "query-cache.gob")
+	n, err := rc.SaveFile(path, "build-1")
+	require.NoError(t, err)
+	require.Equal(t, len(qs), n)
+	rc.Close()
+
+	load := func(stamp string) (*ResultCache, int) {
+		t.Helper()
+		rc, err := NewResultCache(64<<20, 5*time.Minute, clock)
+		require.NoError(t, err)
+		t.Cleanup(rc.Close)
+		n, err := rc.LoadFile(path, stamp)
+		require.NoError(t, err)
+		return rc, n
+	}
+	other, n := load("build-2")
+	require.Zero(t, n, "another build's results")
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, fs.ErrNotExist, "the file is consumed")
+	_, err = other.SaveFile(path, "build-1") // empty: nothing was loaded
+	require.NoError(t, err)
+	_, n = load("build-1")
+	require.Zero(t, n)
+
+	n, err = rc.SaveFile(path, "build-1") // a closed cache holds nothing
+	require.NoError(t, err)
+	require.Zero(t, n)
+	rc2, err := NewResultCache(64<<20, 5*time.Minute, clock)
+	require.NoError(t, err)
+	defer rc2.Close()
+	for _, q := range qs {
+		_, err := NewCached(eng, rc2).Range(ctx, "default", q, start, end, step)
+		require.NoError(t, err)
+	}
+	_, err = rc2.SaveFile(path, "build-1")
+	require.NoError(t, err)
+	restarted, n := load("build-1")
+	require.Equal(t, len(qs), n)
+	ce := &countingEvaluator{Evaluator: eng}
+	for _, q := range qs {
+		got, err := NewCached(ce, restarted).Range(ctx, "default", q, start, end, step)
+		require.NoError(t, err)
+		require.Equal(t, want[q].Series, got.Series, q)
+	}
+	require.Zero(t, ce.steps, "computed again after the restart")
 }

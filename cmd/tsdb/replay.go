@@ -54,6 +54,14 @@ func replay(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open %s (is tsdb still running on it?): %w", *data, err)
 	}
+	if !*dry {
+		// The replay writes into the past: query results the server saved
+		// at its last stop may miss what it records.
+		if err := os.Remove(filepath.Join(*data, queryCacheFile)); err != nil && !os.IsNotExist(err) {
+			db.Close()
+			return err
+		}
+	}
 	if *dry {
 		// Later rules read what earlier rules recorded: run on a snapshot
 		// (hard links, cheap) and throw it away.

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -474,10 +476,58 @@ func (s *server) openQuery(lc *lifecycle) error {
 		if err != nil {
 			return fmt.Errorf("query cache: %w", err)
 		}
-		lc.onClose("query cache", noErr(rc.Close))
+		// The cached ranges outlive a clean restart, so that dashboards
+		// are as fast after one as before (VictoriaMetrics keeps its
+		// rollup cache so too); a crash leaves none (LoadFile removes the
+		// file), and another build's are not loaded.
+		path, stamp := filepath.Join(cfg.dataDir, queryCacheFile), buildStamp()
+		if n, err := rc.LoadFile(path, stamp); err != nil {
+			s.log.Warn("saved query results not loaded", "file", path, "err", err)
+		} else if n > 0 {
+			s.log.Info("saved query results loaded", "ranges", n)
+		}
+		lc.onClose("query cache", func() error {
+			defer rc.Close()
+			// NB: a cache that cannot be saved (a full disk) is lost, not
+			// a failed shutdown.
+			if n, err := rc.SaveFile(path, stamp); err != nil {
+				s.log.Warn("query results not saved", "file", path, "err", err)
+			} else {
+				s.log.Info("query results saved for the next start", "ranges", n)
+			}
+			return nil
+		})
+		s.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tsdb_query_cache_hits_total",
+				Help: "Range queries that reused cached steps."}, func() float64 { return float64(rc.Hits.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tsdb_query_cache_steps_reused_total",
+				Help: "Steps of range queries answered from the cache instead of computed."}, func() float64 { return float64(rc.Steps.Load()) }))
 		s.cache = rc
 	}
 	return nil
+}
+
+// queryCacheFile is where, in the data folder, the query cache's ranges
+// wait for the next start.
+const queryCacheFile = "query-cache.gob"
+
+// buildStamp tells builds apart: a cached result is only as right as the
+// engine that computed it.
+func buildStamp() string {
+	stamp := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, st := range bi.Settings {
+			if st.Key == "vcs.revision" || st.Key == "vcs.modified" {
+				stamp += " " + st.Value
+			}
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		if fi, err := os.Stat(exe); err == nil {
+			stamp += " " + fi.ModTime().UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return stamp
 }
 
 // openAlerting opens the notifiers, ITSM and KPIs first, then the rules
