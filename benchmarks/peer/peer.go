@@ -473,14 +473,25 @@ func (p *Peer) do(ctx context.Context, method, path string) (int, []byte, error)
 }
 
 // dataSize is the size of the peer's data folder. VictoriaMetrics's cache
-// folder is left out: it holds its caches saved at shutdown for a faster
-// start (it may be deleted at will), not data.
+// folder and tsdb's query-cache.gob are left out: they hold caches saved
+// at shutdown for a faster start (they may be deleted at will), not data.
 func (p *Peer) dataSize() (int64, error) {
 	n, err := DirSize(p.DataDir)
-	if err != nil || p.Spec.Kind != VictoriaMetrics {
+	if err != nil {
 		return n, err
 	}
-	c, err := DirSize(filepath.Join(p.DataDir, "cache"))
+	var c int64
+	switch p.Spec.Kind {
+	case VictoriaMetrics:
+		c, err = DirSize(filepath.Join(p.DataDir, "cache"))
+	case TSDB:
+		var fi os.FileInfo
+		if fi, err = os.Stat(filepath.Join(p.DataDir, "query-cache.gob")); err == nil {
+			c = fi.Size()
+		}
+	default:
+		return n, nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return n, nil
 	}
