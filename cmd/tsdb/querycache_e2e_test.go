@@ -23,13 +23,13 @@ import (
 // cached are saved at a clean shutdown and loaded by the next start, so
 // the same range query after the restart is answered from the cache
 // (tsdb_query_cache_hits_total) with the same body; the file is consumed
-// at start-up, and `tsdb rules replay`, which writes into the past
-// offline, removes one left by a stop.
+// at start-up, and a run without the cache and `tsdb rules replay`, which
+// writes into the past offline, remove one left by a stop.
 func TestQueryCacheSurvivesCleanRestart(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	start := func() (string, func()) {
+	start := func(args ...string) (string, func()) {
 		t.Helper()
-		sc, err := parseServeFlags([]string{"--listen", "127.0.0.1:0", "--data", data})
+		sc, err := parseServeFlags(append([]string{"--listen", "127.0.0.1:0", "--data", data}, args...))
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		ready, done := make(chan string, 1), make(chan error, 1)
@@ -90,7 +90,19 @@ func TestQueryCacheSurvivesCleanRestart(t *testing.T) {
 	require.Equal(t, "1", hits(base), "answered from the saved results")
 	stop()
 
+	// A run without the cache writes what saved results would miss: they
+	// go at its start.
+	_, err = os.Stat(path)
+	require.NoError(t, err)
+	_, stop = start("--query.cache-bytes", "0")
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "removed by a run without the cache")
+	stop()
+
 	// An offline replay writes into the past: the saved results go.
+	base, stop = start()
+	get(base + q)
+	stop()
 	_, err = os.Stat(path)
 	require.NoError(t, err)
 	rules := filepath.Join(t.TempDir(), "rules.yml")

@@ -471,6 +471,12 @@ func (s *server) openQuery(lc *lifecycle) error {
 		MaxTerms:       cfg.queryMaxTerms,
 		Features:       cfg.queryFeatures,
 	})
+	if cfg.queryCache <= 0 {
+		// Results saved by an earlier run would miss what this one writes.
+		if err := os.Remove(filepath.Join(cfg.dataDir, queryCacheFile)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove saved query results: %w", err)
+		}
+	}
 	if cfg.queryCache > 0 {
 		rc, err := query.NewResultCache(cfg.queryCache, cfg.queryCacheOff, nil)
 		if err != nil {
