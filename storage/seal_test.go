@@ -36,10 +36,18 @@ func TestSealSeriesListedTwice(t *testing.T) {
 	ms.freezeLocked()
 	ms.mu.Unlock()
 	require.NoError(t, sh.seal([]*memSeries{ms, ms}))
+	require.Equal(t, 20, countSamples(t, db, "m"))
+}
+
+// countSamples counts the samples of the one series named metric in
+// tenant "t".
+func countSamples(t *testing.T, db *DB, metric string) int {
+	t.Helper()
+	ctx := context.Background()
 	q, err := db.Querier(ctx, "t", 0, 1<<40)
 	require.NoError(t, err)
 	defer q.Close()
-	ss := q.Select(ctx, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"))
+	ss := q.Select(ctx, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", metric))
 	require.True(t, ss.Next())
 	it := ss.At().Iterator(nil)
 	n := 0
@@ -47,7 +55,7 @@ func TestSealSeriesListedTwice(t *testing.T) {
 		n++
 	}
 	require.NoError(t, it.Err())
-	require.Equal(t, 20, n)
+	return n
 }
 
 // Out-of-order samples and frozen chunks live in a holder a series has
@@ -66,20 +74,6 @@ func TestSeriesRareHolderLetGo(t *testing.T) {
 			b.Add(lset, Sample{T: t * 1000, V: float64(t)})
 		}
 		require.NoError(t, db.Write(ctx, "t", &b))
-	}
-	count := func() int {
-		q, err := db.Querier(ctx, "t", 0, 1<<40)
-		require.NoError(t, err)
-		defer q.Close()
-		ss := q.Select(ctx, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"))
-		require.True(t, ss.Next())
-		it := ss.At().Iterator(nil)
-		n := 0
-		for it.Next() {
-			n++
-		}
-		require.NoError(t, it.Err())
-		return n
 	}
 	rare := func(ms *memSeries) (ooo, frozen int, held bool) {
 		ms.mu.Lock()
@@ -102,10 +96,10 @@ func TestSeriesRareHolderLetGo(t *testing.T) {
 		t.Fatalf("frozen: %d out-of-order, %d frozen, holder %v", ooo, frozen, held)
 	}
 	write(40, 35) // a frozen chunk and new out-of-order samples at once
-	require.Equal(t, 7, count())
+	require.Equal(t, 7, countSamples(t, db, "m"))
 	require.NoError(t, db.Flush())
 	if ooo, frozen, held := rare(ms); ooo != 0 || frozen != 0 || held {
 		t.Fatalf("sealed: %d out-of-order, %d frozen, holder %v", ooo, frozen, held)
 	}
-	require.Equal(t, 7, count())
+	require.Equal(t, 7, countSamples(t, db, "m"))
 }
