@@ -35,8 +35,9 @@ type ResultCache struct {
 
 	// keys are the keys set, some evicted since: what Save looks up (the
 	// cache itself cannot list its entries).
-	mu   sync.Mutex
-	keys map[string]struct{}
+	mu      sync.Mutex
+	keys    map[string]struct{}
+	pruneAt int // len(keys) at which the evicted ones are forgotten
 }
 
 // maxKeys is how many keys ResultCache remembers before it forgets those
@@ -63,7 +64,7 @@ func NewResultCache(maxBytes int64, offset time.Duration, now func() time.Time) 
 	if now == nil {
 		now = time.Now
 	}
-	return &ResultCache{c: c, offset: offset.Milliseconds(), now: now, keys: map[string]struct{}{}}, nil
+	return &ResultCache{c: c, offset: offset.Milliseconds(), now: now, keys: map[string]struct{}{}, pruneAt: maxKeys}, nil
 }
 
 // Reset forgets everything, after data changed in the past (deletes).
@@ -71,6 +72,7 @@ func (rc *ResultCache) Reset() {
 	rc.c.Clear()
 	rc.mu.Lock()
 	clear(rc.keys)
+	rc.pruneAt = maxKeys
 	rc.mu.Unlock()
 }
 
@@ -87,12 +89,17 @@ func (rc *ResultCache) set(key string, r *cachedRange) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.keys[key] = struct{}{}
-	if len(rc.keys) > maxKeys {
+	if len(rc.keys) > rc.pruneAt {
 		for k := range rc.keys {
-			if _, ok := rc.c.Get(k); !ok {
+			// (the key just set may not be in the cache yet: its set
+			// is buffered)
+			if _, ok := rc.c.Get(k); !ok && k != key {
 				delete(rc.keys, k)
 			}
 		}
+		// NB: with more live entries than maxKeys, the next pass waits
+		// until their number doubles rather than coming at every set.
+		rc.pruneAt = max(maxKeys, 2*len(rc.keys))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -188,4 +189,34 @@ func TestRangeCacheSavedAndLoaded(t *testing.T) {
 		require.Equal(t, want[q].Series, got.Series, q)
 	}
 	require.Zero(t, ce.steps, "computed again after the restart")
+}
+
+// The keys a cache remembers for Save are pruned of evicted ones when
+// they pass maxKeys, and with more live entries than that the next pass
+// waits until they double instead of scanning at every set.
+func TestResultCacheKeysPruned(t *testing.T) {
+	rc, err := NewResultCache(1<<30, 5*time.Minute, nil)
+	require.NoError(t, err)
+	defer rc.Close()
+	for i := range maxKeys + 10 {
+		rc.set(strconv.Itoa(i), &cachedRange{})
+		rc.c.Wait()
+	}
+	rc.mu.Lock()
+	n, at := len(rc.keys), rc.pruneAt
+	rc.mu.Unlock()
+	live := 0
+	for i := range maxKeys + 10 {
+		if _, ok := rc.c.Get(strconv.Itoa(i)); ok {
+			live++
+		}
+	}
+	require.Greater(t, live, maxKeys, "the cache holds more than maxKeys")
+	require.Equal(t, live, n, "the keys remembered are the live ones")
+	require.GreaterOrEqual(t, at, 2*(maxKeys+1), "the next pass waits")
+	rc.Reset()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	require.Zero(t, len(rc.keys))
+	require.Equal(t, maxKeys, rc.pruneAt)
 }
