@@ -9,8 +9,8 @@ import (
 // appendSeriesPoints appends the points of a matrix series as Prometheus
 // does: the floats as "values", then the native histograms as
 // "histograms", each key left out when it has no points.
-func appendSeriesPoints(b []byte, s *query.Series) []byte {
-	n := 0
+func appendSeriesPoints(b []byte, s *query.Series, times *stepTimes) []byte {
+	n, step := 0, 0
 	for i, p := range s.Points {
 		if s.H(i) != nil {
 			continue
@@ -21,7 +21,11 @@ func appendSeriesPoints(b []byte, s *query.Series) []byte {
 			b = append(b, ',')
 		}
 		n++
-		b = appendPoint(b, p)
+		b = append(b, '[')
+		b, step = times.appendTime(b, p.T, step)
+		b = append(b, ',')
+		b = appendValue(b, p.F)
+		b = append(b, ']')
 	}
 	if n > 0 {
 		b = append(b, ']')
@@ -44,6 +48,72 @@ func appendSeriesPoints(b []byte, s *query.Series) []byte {
 		b = append(b, ']')
 	}
 	return b
+}
+
+// stepTimes formats the times of a range answer's steps once for all its
+// series: a dashboard's answer is a few hundred series over the same
+// steps, and formatting a time costs as much as copying it several times.
+// The steps are those of the first series with two points; a time off
+// them is formatted as it comes.
+type stepTimes struct {
+	start, step int64
+	text        []byte  // the formatted times of steps 0, 1, … back to back
+	ends        []int32 // where each step's text ends in text
+}
+
+// maxCachedSteps bounds what a stepTimes holds (Prometheus answers at most
+// 11,000 points a series).
+const maxCachedSteps = 11000
+
+// newStepTimes takes the steps from the first series with two points;
+// nil when there is none, or its times are too far out for the sums below
+// to stay in range.
+func newStepTimes(series []query.Series) *stepTimes {
+	for _, s := range series {
+		if len(s.Points) < 2 {
+			continue
+		}
+		start, step := s.Points[0].T, s.Points[1].T-s.Points[0].T
+		if start <= -1e15 || start >= 1e15 || step <= 0 || step > 1e11 {
+			return nil
+		}
+		n := min(len(s.Points), maxCachedSteps)
+		return &stepTimes{start: start, step: step, text: make([]byte, 0, 16*n), ends: make([]int32, 0, n)}
+	}
+	return nil
+}
+
+// appendTime appends t; step is the step at which the series' previous
+// time was found (0 at its first point) and the returned step is t's, so
+// that a series' walk over the steps costs no division but at a gap.
+func (st *stepTimes) appendTime(b []byte, t int64, step int) ([]byte, int) {
+	if st == nil || t < st.start {
+		return appendTime(b, t), step
+	}
+	at := st.start + int64(step)*st.step
+	if t-at > st.step {
+		// A gap, or a series that begins after the first step.
+		k := (uint64(t) - uint64(st.start)) / uint64(st.step) // t ≥ start: no overflow
+		if k >= maxCachedSteps {
+			return appendTime(b, t), step
+		}
+		step, at = int(k), st.start+int64(k)*st.step
+	}
+	if at < t {
+		step, at = step+1, at+st.step
+	}
+	if at != t || step >= maxCachedSteps {
+		return appendTime(b, t), step
+	}
+	for len(st.ends) <= step {
+		st.text = appendTime(st.text, st.start+int64(len(st.ends))*st.step)
+		st.ends = append(st.ends, int32(len(st.text)))
+	}
+	from := int32(0)
+	if step > 0 {
+		from = st.ends[step-1]
+	}
+	return append(b, st.text[from:st.ends[step]]...), step
 }
 
 // appendHistogramPoint appends [ts, {histogram}].

@@ -338,6 +338,8 @@ func appendValue(b []byte, v float64) []byte {
 		// An integer (a counter, a count): its digits, as 'f' prints
 		// them, without the float formatting.
 		b = strconv.AppendInt(b, int64(v), 10)
+	case isShortDecimal(v):
+		b = appendShortDecimal(b, v)
 	default:
 		format := byte('f')
 		if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
@@ -346,6 +348,51 @@ func appendValue(b []byte, v float64) []byte {
 		b = strconv.AppendFloat(b, v, format, -1, 64)
 	}
 	return append(b, '"')
+}
+
+// A short decimal is a value under 2^30 that is a decimal of at most six
+// fractional digits — a gauge as exporters write it (a load average of
+// 2.47, a temperature of 36.6): its shortest decimal, which strconv finds
+// with the general algorithm, is then those digits.
+//
+// NB: why one multiplication decides it. Below 2^30 a float64's spacing is
+// at most 2^-23, under a quarter of 10^-6, so at most one decimal of six
+// fractional digits rounds to v, and every shorter decimal is one of
+// those; and v·10^6 stays under 2^50, where the rounding of the product
+// (at most 1/16) cannot move the nearest integer n. So if n/10^6 — a
+// division of two exact float64s, rounded once, as parsing the decimal
+// rounds it — gives v back, n/10^6 is v's shortest decimal once its
+// trailing zeros are dropped; if not, no decimal of six digits is.
+const shortDecimalScale = 1e6
+
+func isShortDecimal(v float64) bool {
+	a := math.Abs(v)
+	return a < 1<<30 && a != math.Trunc(a) && math.Round(a*shortDecimalScale)/shortDecimalScale == a
+}
+
+// appendShortDecimal appends v's shortest decimal; v is a short decimal
+// (so not an integer: its fraction has a digit that is not zero).
+func appendShortDecimal(b []byte, v float64) []byte {
+	if v < 0 {
+		b = append(b, '-')
+		v = -v
+	}
+	n := uint64(math.Round(v * shortDecimalScale))
+	b = strconv.AppendUint(b, n/shortDecimalScale, 10)
+	frac, digits := n%shortDecimalScale, 6
+	for frac%10 == 0 {
+		frac /= 10
+		digits--
+	}
+	b = append(b, '.')
+	for d := digits - 1; d >= 0; d-- {
+		b = append(b, '0')
+	}
+	for i := len(b) - 1; frac > 0; i-- {
+		b[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return b
 }
 
 func appendPoint(b []byte, p query.Point) []byte {
@@ -389,6 +436,7 @@ func (x resultJSON) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, ']')
 	case query.ValueMatrix:
+		times := newStepTimes(res.Series)
 		b = append(b, '[')
 		for i, s := range res.Series {
 			if i > 0 {
@@ -396,7 +444,7 @@ func (x resultJSON) AppendJSON(b []byte) []byte {
 			}
 			b = append(b, `{"metric":`...)
 			b = appendLabelsJSON(b, s.Metric)
-			b = appendSeriesPoints(b, &s)
+			b = appendSeriesPoints(b, &s, times)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
