@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"encoding/gob"
 	"errors"
@@ -317,8 +318,9 @@ func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step i
 	// Cache what is old enough to be final.
 	limit := rc.now().UnixMilli() - rc.offset
 	limit -= ((limit % step) + step) % step
-	if limit >= start {
-		keepEnd := min(end, limit)
+	if keepEnd := min(end, limit); limit >= start && (cached == nil || cached.end < keepEnd) {
+		// (A refresh within the same step finds all it would keep
+		// already cached: nothing to copy.)
 		var keep []Series
 		for _, s := range res.Series {
 			i, _ := slices.BinarySearchFunc(s.Points, keepEnd+1, func(p Point, t int64) int { return int(p.T - t) })
@@ -335,33 +337,96 @@ func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step i
 	return res, nil
 }
 
-// mergeRanges joins the cached points (from start on) with the new ones.
+// mergeRanges joins the cached points (from start on) with the new ones,
+// which come after them. Each series' points are copied once into a slice
+// of its final length: a dashboard's refresh merges a few hundred series
+// of a few hundred points, and growing them a point at a time allocated
+// several times the answer.
 func mergeRanges(old, fresh []Series, start, end int64) []Series {
-	byKey := map[string]int{}
-	var out []Series
-	add := func(s Series) {
-		k := s.Metric.String()
-		i, ok := byKey[k]
-		if !ok {
-			byKey[k] = len(out)
-			out = append(out, Series{Metric: s.Metric})
-			i = len(out) - 1
+	// The fresh series by their labels' hash; next chains those of one
+	// hash (told apart by their labels).
+	first := make(map[uint64]int, len(fresh))
+	next := make([]int, len(fresh))
+	for i := range fresh {
+		h := fresh[i].Metric.Hash()
+		if j, ok := first[h]; ok {
+			next[i] = j
+		} else {
+			next[i] = -1
 		}
-		for j, p := range s.Points {
-			if p.T >= start && p.T <= end {
-				out[i].add(p, s.H(j))
+		first[h] = i
+	}
+	taken := make([]bool, len(fresh))
+	find := func(s *Series) *Series {
+		j, ok := first[s.Metric.Hash()]
+		for ok && j >= 0 {
+			if !taken[j] && labels.Equal(fresh[j].Metric, s.Metric) {
+				taken[j] = true
+				return &fresh[j]
+			}
+			j = next[j]
+		}
+		return nil
+	}
+	out := make([]Series, 0, max(len(old), len(fresh)))
+	for i := range old {
+		if s := joinPoints(&old[i], find(&old[i]), start, end); len(s.Points) > 0 {
+			out = append(out, s)
+		}
+	}
+	for i := range fresh {
+		if !taken[i] {
+			if s := joinPoints(&fresh[i], nil, start, end); len(s.Points) > 0 {
+				out = append(out, s)
 			}
 		}
 	}
-	for _, s := range old {
-		add(s)
-	}
-	for _, s := range fresh {
-		add(s)
-	}
-	out = slices.DeleteFunc(out, func(s Series) bool { return len(s.Points) == 0 })
 	slices.SortFunc(out, func(a, b Series) int { return labels.Compare(a.Metric, b.Metric) })
 	return out
+}
+
+// joinPoints is a's points in [start, end] followed by b's (b may be
+// nil), in one new slice.
+func joinPoints(a, b *Series, start, end int64) Series {
+	ai, aj := pointsWithin(a, start, end)
+	var bi, bj int
+	if b != nil {
+		bi, bj = pointsWithin(b, start, end)
+	}
+	out := Series{Metric: a.Metric, Points: make([]Point, 0, aj-ai+bj-bi)}
+	out.Points = append(out.Points, a.Points[ai:aj]...)
+	if b != nil {
+		out.Points = append(out.Points, b.Points[bi:bj]...)
+	}
+	if hasHistogram(a, ai, aj) || (b != nil && hasHistogram(b, bi, bj)) {
+		out.Histograms = make([]*histogram.FloatHistogram, 0, len(out.Points))
+		out.Histograms = appendHistograms(out.Histograms, a, ai, aj)
+		if b != nil {
+			out.Histograms = appendHistograms(out.Histograms, b, bi, bj)
+		}
+	}
+	return out
+}
+
+// pointsWithin is the span of s's points (ordered by time) in [start, end].
+func pointsWithin(s *Series, start, end int64) (int, int) {
+	byT := func(p Point, t int64) int { return cmp.Compare(p.T, t) }
+	i, _ := slices.BinarySearchFunc(s.Points, start, byT)
+	j, _ := slices.BinarySearchFunc(s.Points, end+1, byT)
+	return i, max(i, j)
+}
+
+// hasHistogram reports whether any of s's points i..j is a histogram.
+func hasHistogram(s *Series, i, j int) bool {
+	return s.Histograms != nil && slices.ContainsFunc(s.Histograms[i:j], func(h *histogram.FloatHistogram) bool { return h != nil })
+}
+
+// appendHistograms appends s's histograms of points i..j (nil for floats).
+func appendHistograms(dst []*histogram.FloatHistogram, s *Series, i, j int) []*histogram.FloatHistogram {
+	if s.Histograms == nil {
+		return append(dst, make([]*histogram.FloatHistogram, j-i)...)
+	}
+	return append(dst, s.Histograms[i:j]...)
 }
 
 // histogramBytes is about the memory a cached histogram holds (its

@@ -3,8 +3,10 @@ package query
 import (
 	"context"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -219,4 +221,117 @@ func TestResultCacheKeysPruned(t *testing.T) {
 	defer rc.mu.Unlock()
 	require.Zero(t, len(rc.keys))
 	require.Equal(t, maxKeys, rc.pruneAt)
+}
+
+// TestMergeRangesMatchesPointByPoint holds the merge of cached and fresh
+// steps, which copies each series once, to the merge it replaced (points
+// of the window added one at a time, old before fresh, series matched by
+// their labels): series in both, in one only, with points outside the
+// window, emptied by it, and with native histograms on either side.
+func TestMergeRangesMatchesPointByPoint(t *testing.T) {
+	reference := func(old, fresh []Series, start, end int64) []Series {
+		byKey := map[string]int{}
+		var out []Series
+		for _, s := range append(slices.Clone(old), fresh...) {
+			k := s.Metric.String()
+			i, ok := byKey[k]
+			if !ok {
+				byKey[k] = len(out)
+				out = append(out, Series{Metric: s.Metric})
+				i = len(out) - 1
+			}
+			for j, p := range s.Points {
+				if p.T >= start && p.T <= end {
+					out[i].add(p, s.H(j))
+				}
+			}
+		}
+		out = slices.DeleteFunc(out, func(s Series) bool { return len(s.Points) == 0 })
+		slices.SortFunc(out, func(a, b Series) int { return labels.Compare(a.Metric, b.Metric) })
+		return out
+	}
+	rng := rand.New(rand.NewPCG(5, 8))
+	h := &histogram.FloatHistogram{Count: 3, Sum: 4.5, ZeroCount: 1, PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []float64{2}}
+	series := func(name string, from, to int64, hist bool) Series {
+		s := Series{Metric: labels.FromStrings("__name__", "m", "i", name)}
+		for ts := from; ts <= to; ts += 60_000 {
+			if hist && rng.IntN(3) == 0 {
+				s.add(Point{T: ts}, h)
+			} else {
+				s.add(Point{T: ts, F: rng.Float64()}, nil)
+			}
+		}
+		return s
+	}
+	for round := range 500 {
+		cachedEnd := int64(rng.IntN(60)) * 60_000
+		var old, fresh []Series
+		for i := range rng.IntN(12) {
+			name := strconv.Itoa(i)
+			if rng.IntN(5) > 0 {
+				old = append(old, series(name, int64(rng.IntN(10))*60_000, cachedEnd-int64(rng.IntN(3))*60_000, rng.IntN(4) == 0))
+			}
+			if rng.IntN(5) > 0 {
+				fresh = append(fresh, series(name, cachedEnd+60_000, cachedEnd+int64(rng.IntN(8))*60_000, rng.IntN(4) == 0))
+			}
+		}
+		rng.Shuffle(len(fresh), func(i, j int) { fresh[i], fresh[j] = fresh[j], fresh[i] })
+		start := int64(rng.IntN(30)) * 60_000
+		end := start + int64(rng.IntN(70))*60_000
+		got := mergeRanges(old, fresh, start, end)
+		want := reference(old, fresh, start, end)
+		if len(got) == 0 && len(want) == 0 {
+			continue
+		}
+		require.Equal(t, want, got, "round %d", round)
+	}
+}
+
+// TestRangeCacheRefreshWithinAStep answers a refresh that comes before the
+// next step is final from the cache as it is, without storing it again.
+func TestRangeCacheRefreshWithinAStep(t *testing.T) {
+	db := st.Open(t, nil)
+	var b storage.Batch
+	var smp []storage.Sample
+	for ts := int64(0); ts <= 7200_000; ts += 15_000 {
+		smp = append(smp, storage.Sample{T: ts, V: float64(ts / 1000)})
+	}
+	b.Add(labels.FromStrings("__name__", "c_total"), smp...)
+	require.NoError(t, db.Write(context.Background(), "default", &b))
+	eng := NewEngine(db, nil)
+	now := time.UnixMilli(7200_000)
+	rc, err := NewResultCache(64<<20, 5*time.Minute, func() time.Time { return now })
+	require.NoError(t, err)
+	defer rc.Close()
+	ctx := context.Background()
+	q := `rate(c_total[5m])`
+	want, err := eng.Range(ctx, "default", q, 1800_000, 7200_000, 60_000)
+	require.NoError(t, err)
+	got, err := NewCached(eng, rc).Range(ctx, "default", q, 1800_000, 7200_000, 60_000)
+	require.NoError(t, err)
+	require.Equal(t, want.Series, got.Series)
+	rc.c.Wait()
+	key := "default\x00" + "60000\x00" + q
+	first, ok := rc.c.Get(key)
+	require.True(t, ok)
+	for range 3 {
+		now = now.Add(10 * time.Second) // the same step is the last final one
+		got, err = NewCached(eng, rc).Range(ctx, "default", q, 1800_000, 7200_000, 60_000)
+		require.NoError(t, err)
+		require.Equal(t, want.Series, got.Series)
+		rc.c.Wait()
+		again, ok := rc.c.Get(key)
+		require.True(t, ok)
+		require.Same(t, first, again, "a refresh within the step stored its steps again")
+	}
+	require.Equal(t, int64(3), rc.Hits.Load())
+	// A step later the newly final step is stored.
+	now = now.Add(time.Minute)
+	_, err = NewCached(eng, rc).Range(ctx, "default", q, 1800_000, 7200_000, 60_000)
+	require.NoError(t, err)
+	rc.c.Wait()
+	later, ok := rc.c.Get(key)
+	require.True(t, ok)
+	require.NotSame(t, first, later)
+	require.Greater(t, later.end, first.end)
 }
