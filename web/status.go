@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"time"
 )
@@ -69,7 +70,10 @@ func statusRuntime(st Status) Handler {
 		ri.GOMEMLIMIT = debug.SetMemoryLimit(-1)
 		ri.GOGC = os.Getenv("GOGC")
 		if ri.GOGC == "" {
-			ri.GOGC = strconv.Itoa(100)
+			// The target the server set (it tunes it to the live heap).
+			s := []rtmetrics.Sample{{Name: "/gc/gogc:percent"}}
+			rtmetrics.Read(s)
+			ri.GOGC = strconv.FormatUint(s[0].Value.Uint64(), 10)
 		}
 		ri.GODEBUG = os.Getenv("GODEBUG")
 		return ri, nil

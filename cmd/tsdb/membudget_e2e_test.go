@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -51,10 +52,25 @@ func TestGCPercentDefault(t *testing.T) {
 		t.Fatalf("no go_gc_gogc_percent in /metrics")
 		return ""
 	}
+	// What /api/v1/status/runtimeinfo reports (it said 100, Go's default,
+	// while the collector ran at 50).
+	runtimeGOGC := func(db *apptest.Proc) string {
+		code, body := db.Get(t, "/api/v1/status/runtimeinfo")
+		require.Equal(t, 200, code)
+		var r struct {
+			Data struct{ GOGC string } `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &r))
+		return r.Data.GOGC
+	}
 	t.Setenv("GOGC", "") // the runtime treats empty as unset
-	require.Equal(t, "50", gogc(apptest.StartTSDB(t, bin, t.TempDir())))
+	db := apptest.StartTSDB(t, bin, t.TempDir())
+	require.Equal(t, "50", gogc(db))
+	require.Equal(t, "50", runtimeGOGC(db))
 	t.Setenv("GOGC", "80")
-	require.Equal(t, "80", gogc(apptest.StartTSDB(t, bin, t.TempDir())))
+	db = apptest.StartTSDB(t, bin, t.TempDir())
+	require.Equal(t, "80", gogc(db))
+	require.Equal(t, "80", runtimeGOGC(db))
 }
 
 func TestGCPercentFromEnv(t *testing.T) {
