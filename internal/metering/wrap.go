@@ -78,10 +78,19 @@ func (q *meteredQuerier) Close() error {
 
 type meteredSet struct {
 	storage.SeriesSet
-	q *meteredQuerier
+	q    *meteredQuerier
+	slab []meteredSeries // At's series come from here: one allocation for many
 }
 
-func (s *meteredSet) At() storage.Series { return &meteredSeries{Series: s.SeriesSet.At(), q: s.q} }
+func (s *meteredSet) At() storage.Series {
+	if len(s.slab) == 0 {
+		s.slab = make([]meteredSeries, 64)
+	}
+	m := &s.slab[0]
+	s.slab = s.slab[1:]
+	*m = meteredSeries{Series: s.SeriesSet.At(), q: s.q}
+	return m
+}
 
 // Len passes on the series count a set may know (the engine sizes its
 // buffers by it); -1 when it does not.
