@@ -19,6 +19,16 @@ import (
 	st "github.com/emsdb/tsdb/storage/storagetest"
 )
 
+// cachedEngine is an engine over db and a result cache whose clock reads
+// *now (7,200 s, for the test to move), closed with the test.
+func cachedEngine(t *testing.T, db *storage.DB) (*Engine, *ResultCache, *time.Time) {
+	now := time.UnixMilli(7200_000)
+	rc, err := NewResultCache(64<<20, 5*time.Minute, func() time.Time { return now })
+	require.NoError(t, err)
+	t.Cleanup(rc.Close)
+	return NewEngine(db, nil), rc, &now
+}
+
 func TestRangeCacheComputesOnlyTheTail(t *testing.T) {
 	db := st.Open(t, nil)
 	var b storage.Batch
@@ -30,11 +40,7 @@ func TestRangeCacheComputesOnlyTheTail(t *testing.T) {
 		b.Add(labels.FromStrings("__name__", "c_total", "i", inst), smp...)
 	}
 	require.NoError(t, db.Write(context.Background(), "default", &b))
-	eng := NewEngine(db, nil)
-	now := time.UnixMilli(7200_000)
-	rc, err := NewResultCache(64<<20, 5*time.Minute, func() time.Time { return now })
-	require.NoError(t, err)
-	defer rc.Close()
+	eng, rc, now := cachedEngine(t, db)
 	ctx := context.Background()
 	q := `sum by (i) (rate(c_total[5m]))`
 
@@ -50,7 +56,7 @@ func TestRangeCacheComputesOnlyTheTail(t *testing.T) {
 	rc.c.Wait()
 	require.Zero(t, rc.Hits.Load())
 	// The dashboard refreshes 5 minutes later: same window, moved.
-	now = now.Add(5 * time.Minute)
+	*now = now.Add(5 * time.Minute)
 	check(2100_000, 5700_000)
 	require.Equal(t, int64(1), rc.Hits.Load())
 	require.Positive(t, rc.Steps.Load())
@@ -79,11 +85,7 @@ func TestRangeCacheHistograms(t *testing.T) {
 	b.AddHistograms(labels.FromStrings("__name__", "h", "i", "a"), hs...)
 	b.Add(labels.FromStrings("__name__", "h", "i", "b"), storage.Sample{T: 0, V: 1})
 	require.NoError(t, db.Write(context.Background(), "default", &b))
-	eng := NewEngine(db, nil)
-	now := time.UnixMilli(7200_000)
-	rc, err := NewResultCache(64<<20, 5*time.Minute, func() time.Time { return now })
-	require.NoError(t, err)
-	defer rc.Close()
+	eng, rc, now := cachedEngine(t, db)
 	ctx := context.Background()
 	q := `rate(h[5m])`
 	check := func(start, end int64) {
@@ -99,7 +101,7 @@ func TestRangeCacheHistograms(t *testing.T) {
 	}
 	check(1800_000, 5400_000)
 	rc.c.Wait()
-	now = now.Add(5 * time.Minute)
+	*now = now.Add(5 * time.Minute)
 	check(2100_000, 5700_000)
 	require.Equal(t, int64(1), rc.Hits.Load())
 }
@@ -298,11 +300,7 @@ func TestRangeCacheRefreshWithinAStep(t *testing.T) {
 	}
 	b.Add(labels.FromStrings("__name__", "c_total"), smp...)
 	require.NoError(t, db.Write(context.Background(), "default", &b))
-	eng := NewEngine(db, nil)
-	now := time.UnixMilli(7200_000)
-	rc, err := NewResultCache(64<<20, 5*time.Minute, func() time.Time { return now })
-	require.NoError(t, err)
-	defer rc.Close()
+	eng, rc, now := cachedEngine(t, db)
 	ctx := context.Background()
 	q := `rate(c_total[5m])`
 	want, err := eng.Range(ctx, "default", q, 1800_000, 7200_000, 60_000)
@@ -315,7 +313,7 @@ func TestRangeCacheRefreshWithinAStep(t *testing.T) {
 	first, ok := rc.c.Get(key)
 	require.True(t, ok)
 	for range 3 {
-		now = now.Add(10 * time.Second) // the same step is the last final one
+		*now = now.Add(10 * time.Second) // the same step is the last final one
 		got, err = NewCached(eng, rc).Range(ctx, "default", q, 1800_000, 7200_000, 60_000)
 		require.NoError(t, err)
 		require.Equal(t, want.Series, got.Series)
@@ -326,7 +324,7 @@ func TestRangeCacheRefreshWithinAStep(t *testing.T) {
 	}
 	require.Equal(t, int64(3), rc.Hits.Load())
 	// A step later the newly final step is stored.
-	now = now.Add(time.Minute)
+	*now = now.Add(time.Minute)
 	_, err = NewCached(eng, rc).Range(ctx, "default", q, 1800_000, 7200_000, 60_000)
 	require.NoError(t, err)
 	rc.c.Wait()
