@@ -3,6 +3,7 @@ package chunkenc
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -153,4 +154,45 @@ func BenchmarkDecodeDenseWindow(b *testing.B) {
 			b.Fatal("window", len(dts))
 		}
 	}
+}
+
+// BenchmarkXORHeadMemory fills heads as a server's series fill theirs (a
+// fresh chunk each, 240 node-like samples) and reports what one holds on
+// the heap — its buffer and resume marks — against the bytes its samples
+// encode to: a million heads are most of a server's memory.
+func BenchmarkXORHeadMemory(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	const heads = 4000
+	var samples [4][2][]int64
+	var values [4][]float64
+	for k := range 4 {
+		ts, vs := nodeLike(k, rng)
+		samples[k][0], values[k] = ts, vs
+	}
+	var held, encoded float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		cs := make([]*XORChunk, heads)
+		for i := range cs {
+			cs[i] = NewXORChunk()
+		}
+		for j := range 240 {
+			for i, c := range cs {
+				c.Append(samples[i%4][0][j], values[i%4][j])
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held = float64(after.HeapAlloc-before.HeapAlloc) / heads
+		encoded = 0
+		for _, c := range cs {
+			encoded += float64(c.Size())
+		}
+		encoded /= heads
+		runtime.KeepAlive(cs)
+	}
+	b.ReportMetric(held, "B/head")
+	b.ReportMetric(encoded, "encoded-B/head")
 }

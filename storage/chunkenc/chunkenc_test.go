@@ -251,21 +251,51 @@ func TestDenseRejectsBadModes(t *testing.T) {
 }
 
 // SnapshotSince starts near mint and yields exactly the samples at or
-// after it, for every mint, as a full decode does.
+// after it, for every mint, as a full decode does: samples 15 s apart
+// (every mark kept), and samples that pass the 24.8 days a mark's 32-bit
+// offsets hold, from the start or from the 100th sample on (the marks
+// that do not fit are left out).
 func TestXORSnapshotSince(t *testing.T) {
+	const month = 30 * 24 * 3600 * 1000
+	for _, shape := range []struct {
+		name  string
+		step  func(i int) int64
+		marks int
+	}{
+		{"regular", func(i int) int64 { return int64(15000 + (i%7)*13 - 40) }, 4},
+		{"a month apart", func(int) int64 { return month }, 0},
+		{"a month apart from the 100th", func(i int) int64 {
+			if i >= 100 {
+				return month + int64(i)
+			}
+			return 15000
+		}, 1},
+	} {
+		t.Run(shape.name, func(t *testing.T) { checkSnapshotSince(t, shape.step, shape.marks) })
+	}
+}
+
+func checkSnapshotSince(t *testing.T, step func(int) int64, marks int) {
 	c := NewXORChunk()
 	var ts []int64
 	var vs []float64
 	tt := int64(1000)
 	for i := range 300 {
-		tt += int64(15000 + (i%7)*13 - 40)
+		tt += step(i)
 		v := float64(i%11)*1.5 + float64(i)/3
 		c.Append(tt, v)
 		ts, vs = append(ts, tt), append(vs, v)
 	}
+	kept := 0
+	if c.marks != nil {
+		kept = len(*c.marks)
+	}
+	if kept != marks {
+		t.Fatalf("%d marks kept, want %d", kept, marks)
+	}
 	for _, mint := range []int64{0, ts[0], ts[63], ts[64], ts[65], ts[130] + 1, ts[299], ts[299] + 1} {
 		b, n, r := c.SnapshotSince(mint, nil)
-		if mint > ts[70] && len(b)-fastMargin >= c.Size() {
+		if marks == 4 && mint > ts[70] && len(b)-fastMargin >= c.Size() {
 			t.Fatalf("mint %d: copied the whole chunk", mint)
 		}
 		// AppendRange decodes the padded copy in its fast loop to the
