@@ -5,6 +5,8 @@
 package queryload
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,45 +63,92 @@ type Stat struct {
 
 // Run runs each query runs times, one at a time.
 func Run(ctx context.Context, base string, end time.Time, qs []Query, runs int) ([]Stat, error) {
+	stats, errs := RunInterleaved(ctx, []string{base}, end, qs, runs)
+	return stats[0], errs[0]
+}
+
+// RunInterleaved runs each query runs times on every server of bases, one
+// request at a time, taking turns: the servers' k-th runs of a query come
+// one after the other (each run starting with the next server), so that
+// what else the machine is doing meanwhile — a neighbour's load, a
+// collection in the client — falls on all of them alike. A server that
+// fails a query is left out from then on: its error says at which query.
+func RunInterleaved(ctx context.Context, bases []string, end time.Time, qs []Query, runs int) ([][]Stat, []error) {
 	c := &http.Client{Timeout: 2 * time.Minute}
-	var out []Stat
+	out := make([][]Stat, len(bases))
+	errs := make([]error, len(bases))
+	lat := make([][]time.Duration, len(bases))
 	for _, q := range qs {
-		st := Stat{Name: q.Name, Expr: q.Expr, Range: q.Range > 0, Runs: runs}
-		var lat []time.Duration
-		for i := range runs {
-			d, n, err := do(ctx, c, base, q, end, i == 0)
-			if err != nil {
-				return out, fmt.Errorf("%s: %w", q.Name, err)
-			}
-			lat = append(lat, d)
-			st.Series = n
+		st := make([]Stat, len(bases))
+		for j := range bases {
+			st[j] = Stat{Name: q.Name, Expr: q.Expr, Range: q.Range > 0, Runs: runs}
+			lat[j] = lat[j][:0]
 		}
-		st.P50Ms, st.P99Ms = pct(lat, 0.5), pct(lat, 0.99)
-		out = append(out, st)
+		for i := range runs {
+			for k := range bases {
+				j := (i + k) % len(bases)
+				if errs[j] != nil {
+					continue
+				}
+				d, n, err := do(ctx, c, bases[j], q, end, i == 0)
+				if err != nil {
+					errs[j] = fmt.Errorf("%s: %w", q.Name, err)
+					continue
+				}
+				lat[j] = append(lat[j], d)
+				st[j].Series = n
+			}
+		}
+		for j := range bases {
+			if errs[j] == nil {
+				st[j].P50Ms, st[j].P99Ms = pct(lat[j], 0.5), pct(lat[j], 0.99)
+				out[j] = append(out[j], st[j])
+			}
+		}
 	}
-	return out, nil
+	return out, errs
 }
 
 // Refresh times a dashboard refresh: the range query once at end, then
 // runs times with the window moved one step further each time.
 func Refresh(ctx context.Context, base string, end time.Time, q Query, runs int) (Stat, error) {
+	stats, errs := RefreshInterleaved(ctx, []string{base}, end, q, runs)
+	return stats[0], errs[0]
+}
+
+// RefreshInterleaved is Refresh on every server of bases, taking turns
+// as RunInterleaved does.
+func RefreshInterleaved(ctx context.Context, bases []string, end time.Time, q Query, runs int) ([]Stat, []error) {
 	c := &http.Client{Timeout: 2 * time.Minute}
-	st := Stat{Name: q.Name + " (refresh)", Expr: q.Expr, Range: true, Runs: runs}
 	start := end.Add(-time.Duration(runs) * q.Step).Truncate(q.Step)
-	if _, _, err := do(ctx, c, base, q, start, false); err != nil {
-		return st, err
-	}
-	var lat []time.Duration
-	for i := 1; i <= runs; i++ {
-		d, n, err := do(ctx, c, base, q, start.Add(time.Duration(i)*q.Step), false)
-		if err != nil {
-			return st, err
+	stats := make([]Stat, len(bases))
+	errs := make([]error, len(bases))
+	lat := make([][]time.Duration, len(bases))
+	for j := range bases {
+		stats[j] = Stat{Name: q.Name + " (refresh)", Expr: q.Expr, Range: true, Runs: runs}
+		if _, _, err := do(ctx, c, bases[j], q, start, false); err != nil {
+			errs[j] = err
 		}
-		lat = append(lat, d)
-		st.Series = n
 	}
-	st.P50Ms, st.P99Ms = pct(lat, 0.5), pct(lat, 0.99)
-	return st, nil
+	for i := 1; i <= runs; i++ {
+		for k := range bases {
+			j := (i + k) % len(bases)
+			if errs[j] != nil {
+				continue
+			}
+			d, n, err := do(ctx, c, bases[j], q, start.Add(time.Duration(i)*q.Step), false)
+			if err != nil {
+				errs[j] = err
+				continue
+			}
+			lat[j] = append(lat[j], d)
+			stats[j].Series = n
+		}
+	}
+	for j := range bases {
+		stats[j].P50Ms, stats[j].P99Ms = pct(lat[j], 0.5), pct(lat[j], 0.99)
+	}
+	return stats, errs
 }
 
 // request builds the API request for q evaluated at (or ending at) end.
@@ -126,6 +175,10 @@ func do(ctx context.Context, c *http.Client, base string, q Query, end time.Time
 	if err != nil {
 		return 0, 0, err
 	}
+	// NB: asked for as Grafana asks, a compressed answer is timed until
+	// its last byte arrives and inflated after: the server's compression
+	// is its own time, the client's inflating is not.
+	req.Header.Set("Accept-Encoding", "gzip")
 	t0 := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -136,6 +189,15 @@ func do(ctx context.Context, c *http.Client, base string, q Query, end time.Time
 	d := time.Since(t0)
 	if err != nil {
 		return 0, 0, err
+	}
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return 0, 0, fmt.Errorf("inflate the answer: %w", err)
+		}
+		if body, err = io.ReadAll(zr); err != nil {
+			return 0, 0, fmt.Errorf("inflate the answer: %w", err)
+		}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return 0, 0, fmt.Errorf("%s: %s", resp.Status, body)

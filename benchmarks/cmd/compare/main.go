@@ -1,16 +1,18 @@
 // Command compare runs a remote-write workload against tsdb and its peers —
 // VictoriaMetrics (the reference build from the Go module proxy) and
-// Debian's Prometheus by default — one after the other on this machine, and
-// writes JSON and Markdown tables of the results and of tsdb's ratios to
-// each peer.
+// Debian's Prometheus by default — on this machine, and writes JSON and
+// Markdown tables of the results and of tsdb's ratios to each peer.
 //
-// Each peer gets the same pre-encoded requests: the first samples of every
+// Each peer gets the same pre-encoded requests, one peer after the other
+// (the next starts once the last is quiet): the first samples of every
 // series from --clients senders, the last --samples2 from --clients2
 // senders. Then its CPU time, its data folder while running (after a forced
-// flush for VictoriaMetrics), its RSS, the dashboard queries, their
-// answers, the dashboard under concurrent load, the queries after a restart
-// and its data in final form (Prometheus: a head snapshot; VictoriaMetrics:
-// a forced merge; tsdb: after a graceful stop).
+// flush for VictoriaMetrics) and its RSS. The dashboard queries are then
+// timed on all peers at once, taking turns request by request, so that the
+// machine's moods fall on every peer alike. Then, one peer after the
+// other: their answers, the dashboard under concurrent load, the queries
+// after a restart and its data in final form (Prometheus: a head snapshot;
+// VictoriaMetrics: a forced merge; tsdb: after a graceful stop).
 //
 //	go run ./benchmarks/cmd/compare --series 50000,100000 --out benchmarks/results
 package main
@@ -276,12 +278,30 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		}
 		log.Info("workload encoded", "series", w.Len(), "samples", w.Len()*cfg.steps, "took", time.Since(t0).Round(time.Millisecond))
 		dataEnd := time.UnixMilli(start + int64(cfg.steps)*cfg.interval.Milliseconds())
-		var runs []Run
-		for _, s := range specs {
-			r := measure(ctx, log, cfg, s, filepath.Join(work, strconv.Itoa(n)), streams, rounds, w.Len(), dataEnd)
-			r.SeriesMade = made
-			runs = append(runs, r)
+		// Each peer ingests alone; then the dashboard queries take turns
+		// over the peers still up, so that the machine's moods (a
+		// neighbour's load, a collection in this process) fall on all of
+		// them alike; then each peer's other measurements, one by one.
+		runs := make([]Run, len(specs))
+		live := make([]*peer.Peer, len(specs))
+		for i, s := range specs {
+			runs[i], live[i] = ingest(ctx, log, cfg, s, filepath.Join(work, strconv.Itoa(n)), streams, rounds, w.Len())
+			runs[i].SeriesMade = made
+			if live[i] != nil && i < len(specs)-1 {
+				settle(ctx, log, live[i])
+			}
 			if ctx.Err() != nil {
+				killAll(live)
+				return ctx.Err()
+			}
+		}
+		dashboard(ctx, log, cfg, runs, live, dataEnd)
+		for i, s := range specs {
+			if live[i] != nil {
+				finish(ctx, log, cfg, s, live[i], &runs[i], w.Len(), dataEnd)
+			}
+			if ctx.Err() != nil {
+				killAll(live[i+1:])
 				return ctx.Err()
 			}
 		}
@@ -450,30 +470,33 @@ func sustain(ctx context.Context, p *peer.Peer, cfg config, rounds [][][]rwload.
 	return st, err
 }
 
-func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, work string, streams [][][]rwload.Body, rounds [][][]rwload.Body, series int, dataEnd time.Time) Run {
-	queryRuns := cfg.queryRuns
+// ingest starts a peer and sends it the workload: its ingest figures,
+// CPU time, disk while running and RSS. It returns the peer still up, or
+// nil when it failed (the run says why).
+func ingest(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, work string, streams [][][]rwload.Body, rounds [][][]rwload.Body, series int) (Run, *peer.Peer) {
 	r := Run{Peer: s.Name, Kind: s.Kind, Series: series}
-	fail := func(err error) Run {
+	fail := func(p *peer.Peer, err error) (Run, *peer.Peer) {
+		if p != nil {
+			p.Kill()
+		}
 		r.Error = err.Error()
 		log.Error("peer run failed", "peer", s.Name, "series", series, "err", err)
-		return r
+		return r, nil
 	}
 	p, err := peer.Start(ctx, s, work)
 	if err != nil {
-		return fail(err)
+		return fail(nil, err)
 	}
 	r.Version = p.Version
 	log.Info("sending", "peer", s.Name, "series", series, "url", p.WriteURL())
 	cpu0, err := p.CPUSeconds()
 	if err != nil {
-		p.Kill()
-		return fail(err)
+		return fail(p, err)
 	}
 	for k, st := range streams {
 		res, err := rwload.Send(ctx, rwload.Config{URL: p.WriteURL()}, st)
 		if err != nil {
-			p.Kill()
-			return fail(fmt.Errorf("ingest phase %d: %w", k+1, err))
+			return fail(p, fmt.Errorf("ingest phase %d: %w", k+1, err))
 		}
 		if k == 0 {
 			r.Load = res
@@ -484,13 +507,11 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 	// VictoriaMetrics flushes here, inside the CPU window: the others have
 	// made their samples durable and searchable before answering.
 	if r.RunningBytes, err = p.RunningBytes(ctx); err != nil {
-		p.Kill()
-		return fail(fmt.Errorf("disk while running: %w", err))
+		return fail(p, fmt.Errorf("disk while running: %w", err))
 	}
 	cpu1, err := p.CPUSeconds()
 	if err != nil {
-		p.Kill()
-		return fail(err)
+		return fail(p, err)
 	}
 	r.CPUSeconds = cpu1 - cpu0
 	r.RSSBytes, r.PeakRSSBytes, _ = p.RSS()
@@ -506,35 +527,103 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 	}
 	if len(rounds) > 0 {
 		if r.Sustain, err = sustain(ctx, p, cfg, rounds); err != nil {
-			p.Kill()
-			return fail(fmt.Errorf("sustain: %w", err))
+			return fail(p, fmt.Errorf("sustain: %w", err))
 		}
 		log.Info("sustained", "peer", s.Name, "rounds", r.Sustain.Rounds, "max_round_s", r.Sustain.MaxSendSec, "late", r.Sustain.Late,
 			"query_p50_ms", r.Sustain.P50Ms, "query_p99_ms", r.Sustain.P99Ms)
 		if err := p.Flush(ctx); err != nil {
-			p.Kill()
-			return fail(err)
+			return fail(p, err)
 		}
 	}
-	qs := queryload.Dashboard(cfg.workload)
-	if queryRuns > 0 {
-		stats, err := queryload.Run(ctx, p.URL(), dataEnd, qs, queryRuns)
+	return r, p
+}
+
+// settle waits, up to settleMax, until a peer that has ingested is
+// quiet (under 5 % of a core over a quarter of a second), so that what it
+// still does in the background (merges) is not counted in the next
+// peer's ingest, which runs beside it.
+func settle(ctx context.Context, log *slog.Logger, p *peer.Peer) {
+	const window = 250 * time.Millisecond
+	t0 := time.Now()
+	for time.Since(t0) < settleMax && ctx.Err() == nil {
+		c0, err := p.CPUSeconds()
 		if err != nil {
-			p.Kill()
-			return fail(fmt.Errorf("queries: %w", err))
+			return
 		}
-		r.Queries = stats
-		for _, q := range qs {
-			if q.Range > 0 && q.Range <= 24*time.Hour {
-				ref, err := queryload.Refresh(ctx, p.URL(), dataEnd, q, queryRuns)
-				if err != nil {
-					p.Kill()
-					return fail(fmt.Errorf("refresh: %w", err))
-				}
-				r.Queries = append(r.Queries, ref)
-				break
+		time.Sleep(window)
+		c1, err := p.CPUSeconds()
+		if err != nil || c1-c0 < 0.05*window.Seconds() {
+			break
+		}
+	}
+	log.Info("settled", "peer", p.Spec.Name, "waited", time.Since(t0).Round(time.Millisecond))
+}
+
+// settleMax bounds how long settle waits.
+const settleMax = 30 * time.Second
+
+// dashboard times the dashboard queries and a refresh on the peers still
+// up, taking turns (queryload.RunInterleaved). A peer that fails a query
+// is killed and its run says why.
+func dashboard(ctx context.Context, log *slog.Logger, cfg config, runs []Run, live []*peer.Peer, dataEnd time.Time) {
+	if cfg.queryRuns <= 0 {
+		return
+	}
+	var idx []int
+	var bases []string
+	for i, p := range live {
+		if p != nil {
+			idx, bases = append(idx, i), append(bases, p.URL())
+		}
+	}
+	if len(idx) == 0 {
+		return
+	}
+	failed := func(k int, what string, err error) {
+		i := idx[k]
+		runs[i].Error = fmt.Sprintf("%s: %v", what, err)
+		log.Error("peer run failed", "peer", runs[i].Peer, "series", runs[i].Series, "err", err)
+		live[i].Kill()
+		live[i] = nil
+	}
+	qs := queryload.Dashboard(cfg.workload)
+	stats, errs := queryload.RunInterleaved(ctx, bases, dataEnd, qs, cfg.queryRuns)
+	for k, i := range idx {
+		runs[i].Queries = stats[k]
+		if errs[k] != nil {
+			failed(k, "queries", errs[k])
+		}
+	}
+	for _, q := range qs {
+		if q.Range <= 0 || q.Range > 24*time.Hour {
+			continue
+		}
+		refs, errs := queryload.RefreshInterleaved(ctx, bases, dataEnd, q, cfg.queryRuns)
+		for k, i := range idx {
+			if live[i] == nil {
+				continue
 			}
+			if errs[k] != nil {
+				failed(k, "refresh", errs[k])
+				continue
+			}
+			runs[i].Queries = append(runs[i].Queries, refs[k])
 		}
+		break
+	}
+}
+
+// finish takes a peer's measurements after the dashboard's: its answers,
+// the dashboard under concurrent load, the queries after a restart and
+// its data in final form; then stops it.
+func finish(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, p *peer.Peer, r *Run, series int, dataEnd time.Time) {
+	fail := func(err error) {
+		r.Error = err.Error()
+		log.Error("peer run failed", "peer", s.Name, "series", series, "err", err)
+	}
+	var err error
+	qs := queryload.Dashboard(cfg.workload)
+	if cfg.queryRuns > 0 {
 		r.answers = map[string]queryload.Result{}
 		for _, q := range qs {
 			if a, err := queryload.Fetch(ctx, p.URL(), dataEnd, q); err == nil {
@@ -553,31 +642,37 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 	if s.Kind == peer.Prometheus {
 		if r.DiskBytes, err = p.CompactedBytes(ctx); err != nil {
 			p.Kill()
-			return fail(err)
+			fail(err)
+			return
 		}
 	}
-	if queryRuns > 0 {
+	if cfg.queryRuns > 0 {
 		// Cold: every query once right after a restart on the same data.
 		if err := p.Restart(ctx); err != nil {
-			return fail(fmt.Errorf("restart: %w", err))
+			fail(fmt.Errorf("restart: %w", err))
+			return
 		}
 		if r.Cold, err = queryload.Run(ctx, p.URL(), dataEnd, qs, 1); err != nil {
 			p.Kill()
-			return fail(fmt.Errorf("cold queries: %w", err))
+			fail(fmt.Errorf("cold queries: %w", err))
+			return
 		}
 	}
 	if s.Kind == peer.VictoriaMetrics {
 		if r.DiskBytes, err = p.CompactedBytes(ctx); err != nil {
 			p.Kill()
-			return fail(err)
+			fail(err)
+			return
 		}
 	}
 	if err := p.Stop(); err != nil {
-		return fail(err)
+		fail(err)
+		return
 	}
 	if !p.FinalWhileRunning() {
 		if r.DiskBytes, err = p.CompactedBytes(ctx); err != nil {
-			return fail(err)
+			fail(err)
+			return
 		}
 	}
 	if n := float64(r.samples()); n > 0 {
@@ -592,7 +687,15 @@ func measure(ctx context.Context, log *slog.Logger, cfg config, s peer.Spec, wor
 	r.RSSPerSeries = float64(r.RSSBytes) / float64(series)
 	log.Info("done", "peer", s.Name, "series", series, "samples_per_sec", int(r.Load.SamplesPerSec),
 		"bytes_per_sample", fmt.Sprintf("%.3f", r.BytesPerSample), "rss_mib", r.RSSBytes>>20)
-	return r
+}
+
+// killAll kills the peers still up (after an interrupt).
+func killAll(ps []*peer.Peer) {
+	for _, p := range ps {
+		if p != nil {
+			p.Kill()
+		}
+	}
 }
 
 // samples is every sample the peer was sent: both ingest phases and the
