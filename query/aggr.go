@@ -399,6 +399,14 @@ func newGroupIndex(grouping []string, without, marks bool) *groupIndex {
 
 // id returns the group of a series labelled ls, adding it if new.
 func (gi *groupIndex) id(ls labels.Labels) int {
+	if !gi.without && len(gi.sorted) == 0 && !gi.marks {
+		// One group of every series (sum, count… without by): nothing
+		// of the labels to read.
+		if len(gi.labels) == 0 {
+			gi.labels = append(gi.labels, labels.EmptyLabels())
+		}
+		return 0
+	}
 	var h uint64
 	if gi.without {
 		h, gi.buf = ls.HashWithoutLabels(gi.buf, gi.sorted...)

@@ -82,7 +82,7 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr, par
 		pts []Point
 		j   int32 // the series' index
 	)
-	ss := ev.q.Select(ev.ctx, &storage.SelectHints{Start: mint, End: hi}, sets[0]...)
+	ss := ev.q.Select(ev.ctx, &storage.SelectHints{Start: mint, End: hi, Newest: src.fn == nil && n == 1}, sets[0]...)
 	for ; ss.Next(); j++ {
 		s := ss.At()
 		ls := s.Labels()

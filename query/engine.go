@@ -857,7 +857,7 @@ func (ev *evaluator) selectSeriesLast(me *metricsql.MetricExpr, mint, maxt int64
 		hint = len(pts)
 	}
 	for _, ms := range sets {
-		ss := ev.q.Select(ev.ctx, &storage.SelectHints{Start: mint, End: maxt}, ms...)
+		ss := ev.q.Select(ev.ctx, &storage.SelectHints{Start: mint, End: maxt, Newest: last}, ms...)
 		left = -1
 		if l, ok := ss.(interface{ Len() int }); ok && l.Len() >= 0 { // a wrapper says -1 for unknown
 			left = l.Len()

@@ -416,9 +416,12 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		for ctx.Err() == nil {
+		// Selects warm the series they will read (warm.go) while the
+		// writers grow, freeze and reset their heads, with and without
+		// the heads (Newest).
+		for k := 0; ctx.Err() == nil; k++ {
 			q, _ := db.Querier(ctx, "default", 0, all)
-			ss := q.Select(ctx, nil, st.Eq("__name__", "m"))
+			ss := q.Select(ctx, &storage.SelectHints{Start: 0, End: all, Newest: k%2 == 1}, st.Eq("__name__", "m"))
 			for ss.Next() {
 				it := ss.At().Iterator(nil)
 				prev := int64(-1)

@@ -238,10 +238,10 @@ type seriesAt struct {
 
 func (q *querier) Select(ctx context.Context, hints *SelectHints, ms ...*labels.Matcher) SeriesSet {
 	mint, maxt := q.mint, q.maxt
-	limit := 0
+	limit, newest := 0, false
 	if hints != nil {
 		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
-		limit = hints.Limit
+		limit, newest = hints.Limit, hints.Newest
 	}
 	q.cc.AssertOpen("storage: querier")
 	if len(ms) == 0 {
@@ -255,7 +255,7 @@ func (q *querier) Select(ctx context.Context, hints *SelectHints, ms ...*labels.
 	if limit > 0 && len(found) > limit {
 		found, truncated = found[:limit], true
 	}
-	return &seriesSet{q: q, list: found, i: -1, mint: mint, maxt: maxt, truncated: truncated}
+	return &seriesSet{q: q, list: found, i: -1, mint: mint, maxt: maxt, truncated: truncated, newest: newest}
 }
 
 func (q *querier) LabelNames(ctx context.Context, ms ...*labels.Matcher) ([]string, error) {
@@ -350,6 +350,9 @@ type seriesSet struct {
 	truncated  bool
 	err        error
 	slab       []series // At's series come from here: one allocation for many
+	newest     bool     // SelectHints.Newest
+	warmed     int      // list[:warmed] have been warmed (warm.go)
+	sink       uintptr  // what warming read
 }
 
 func (ss *seriesSet) Next() bool {
@@ -357,6 +360,11 @@ func (ss *seriesSet) Next() bool {
 		return false
 	}
 	ss.i++
+	if ss.i == ss.warmed {
+		end := min(ss.i+warmAhead, len(ss.list))
+		ss.sink += warm(ss.list[ss.i:end], ss.mint, !ss.newest)
+		ss.warmed = end
+	}
 	return true
 }
 

@@ -147,6 +147,10 @@ type SelectHints struct {
 	// reads (the others are left zero, and not decoded); zero means all.
 	// Select ignores it.
 	Fields BucketFields
+	// Newest says that the caller reads only each series' newest sample
+	// in the range (LastSampler): Select then does not bring the series'
+	// head chunks into the CPU's caches ahead of the reads (warm.go).
+	Newest bool
 }
 
 // Querier reads one tenant over a fixed time range. It reflects every write

@@ -298,6 +298,11 @@ func checkSnapshotSince(t *testing.T, step func(int) int64, marks int) {
 		if marks == 4 && mint > ts[70] && len(b)-fastMargin >= c.Size() {
 			t.Fatalf("mint %d: copied the whole chunk", mint)
 		}
+		// Since is what the snapshot copies (the chunk's whole words; the
+		// snapshot adds the bits not in a word yet and the padding).
+		if since := c.Since(mint); !bytes.HasPrefix(b, since) || len(b)-fastMargin-len(since) > 8 {
+			t.Fatalf("mint %d: Since is %d bytes, the snapshot %d", mint, len(since), len(b)-fastMargin)
+		}
 		// AppendRange decodes the padded copy in its fast loop to the
 		// end, never calling Next.
 		fr := NewXORIteratorFrom(b, n, r).(*xorIter)
@@ -491,5 +496,23 @@ func TestXORAppendRangeMatchesNext(t *testing.T) {
 		require.Equal(t, wvs, gvs, "round %d: values", round)
 		require.Equal(t, werrs, gerrs, "round %d: errors", round)
 		require.Equal(t, wat, gat, "round %d: where the iterator stops", round)
+	}
+}
+
+// Since is the start of what SnapshotSince copies at every length of a
+// head, a resume mark just made (its bits not in a word yet) included.
+func TestXORSinceEveryLength(t *testing.T) {
+	c := NewXORChunk()
+	var ts []int64
+	for i := range 200 {
+		at := int64(1000 + 15000*i)
+		c.Append(at, float64(i%7)*0.25+float64(i))
+		ts = append(ts, at)
+		for _, mint := range []int64{0, ts[0], ts[i], ts[i] + 1, ts[i/2], ts[max(i-1, 0)] + 1} {
+			b, _, _ := c.SnapshotSince(mint, nil)
+			if since := c.Since(mint); !bytes.HasPrefix(b, since) || len(b)-fastMargin-len(since) > 8 {
+				t.Fatalf("%d samples, mint %d: Since is %d bytes, the snapshot %d", i+1, mint, len(since), len(b)-fastMargin)
+			}
+		}
 	}
 }

@@ -198,21 +198,37 @@ func (c *XORChunk) SnapshotSince(mint int64, dst []byte) ([]byte, int, Resume) {
 	return append(b, zeros[:]...), n, r
 }
 
-// zeros pads snapshots.
-var zeros [fastMargin]byte
-
-func (c *XORChunk) snapshotSince(mint int64, dst []byte) ([]byte, int, Resume) {
+// markBefore returns the chunk's resume marks and the index of the last
+// one before mint (-1: none).
+func (c *XORChunk) markBefore(mint int64) ([]mark, int) {
 	var marks []mark
 	if c.marks != nil {
 		marks = *c.marks
 	}
-	k := -1
 	for j := len(marks) - 1; j >= 0; j-- {
 		if c.minT+int64(marks[j].dt) < mint {
-			k = j
-			break
+			return marks, j
 		}
 	}
+	return marks, -1
+}
+
+// Since returns the bytes a read of the samples from mint on decodes
+// (those SnapshotSince copies), without copying them: they are the
+// chunk's own, to read only while the chunk does not change.
+func (c *XORChunk) Since(mint int64) []byte {
+	from := 0
+	if marks, k := c.markBefore(mint); k >= 0 {
+		from = int(marks[k].pos >> 3)
+	}
+	return c.w.b[min(from, len(c.w.b)):] // (a mark may lie in the bits not in a word yet)
+}
+
+// zeros pads snapshots.
+var zeros [fastMargin]byte
+
+func (c *XORChunk) snapshotSince(mint int64, dst []byte) ([]byte, int, Resume) {
+	marks, k := c.markBefore(mint)
 	if k < 0 {
 		return c.w.appendFrom(dst, 0), int(c.n), Resume{leading: 0xff}
 	}
