@@ -370,22 +370,15 @@ type groupIndex struct {
 	without, marks   bool // marks: delayed name removal
 	byHash           map[uint64][]groupRef
 	labels           []labels.Labels // by group id
-	buf, a, b        []byte
-}
-
-// same is sameGroup without allocating.
-func (gi *groupIndex) same(x, y labels.Labels) bool {
-	if gi.without {
-		gi.a, gi.b = x.BytesWithoutLabels(gi.a[:0], gi.sorted...), y.BytesWithoutLabels(gi.b[:0], gi.sorted...)
-	} else {
-		gi.a, gi.b = x.BytesWithLabels(gi.a[:0], gi.sorted...), y.BytesWithLabels(gi.b[:0], gi.sorted...)
-	}
-	return string(gi.a) == string(gi.b)
+	buf              []byte
 }
 
 type groupRef struct {
-	first labels.Labels // a member, to compare with
-	id    int
+	// key is what the group's labels hash from (the buffer the hash
+	// filled): a series whose own is the same is of the group, one whose
+	// hash merely collides is not.
+	key []byte
+	id  int
 }
 
 func newGroupIndex(grouping []string, without, marks bool) *groupIndex {
@@ -415,7 +408,7 @@ func (gi *groupIndex) id(ls labels.Labels) int {
 	}
 	id := -1
 	for _, g := range gi.byHash[h] {
-		if gi.same(g.first, ls) {
+		if string(g.key) == string(gi.buf) {
 			id = g.id
 			break
 		}
@@ -423,7 +416,7 @@ func (gi *groupIndex) id(ls labels.Labels) int {
 	if id < 0 {
 		id = len(gi.labels)
 		gi.labels = append(gi.labels, groupLabels(ls, gi.grouping, gi.without))
-		gi.byHash[h] = append(gi.byHash[h], groupRef{first: ls, id: id})
+		gi.byHash[h] = append(gi.byHash[h], groupRef{key: slices.Clone(gi.buf), id: id})
 	}
 	if gi.marks && ls.Has(dropNameLabel) {
 		// A group is marked when a member is at any step (Prometheus

@@ -7,7 +7,9 @@ import (
 	"sort"
 
 	"github.com/VictoriaMetrics/metricsql"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/schema"
 
 	"github.com/emsdb/tsdb/storage"
 )
@@ -75,6 +77,12 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr, par
 	if src.dropName {
 		outputs = map[uint64]struct{}{}
 	}
+	// keepInput: the groups of a function's outputs are those of its
+	// inputs when the grouping is by labels none of which is a metadata
+	// label (the outputs differ from the inputs only in those) and no
+	// output's labels are kept (topk keeps its members').
+	keepInput := param == nil && ae.Modifier.Op != "without" && !slices.ContainsFunc(ae.Modifier.Args, schema.IsMetadataLabel)
+	var hbuf []byte
 	var (
 		it  storage.Iterator
 		ts  []int64
@@ -124,8 +132,19 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr, par
 		ev.samplesRead += int64(len(pts))
 		out := ls
 		if src.dropName {
-			out = ev.dropName(ls)
-			h := out.Hash()
+			var h uint64
+			if ev.delayNameRemoval {
+				out = ev.dropName(ls) // marked: the name stays until the end
+				h = out.Hash()
+			} else {
+				// The output's identity, without building it: every label
+				// but the metadata ones (HashWithoutLabels leaves the name
+				// out of itself).
+				h, hbuf = ls.HashWithoutLabels(hbuf, model.MetricTypeLabel, model.MetricUnitLabel)
+				if !keepInput {
+					out = ev.dropName(ls)
+				}
+			}
 			if _, ok := outputs[h]; ok {
 				return giveUp() // callRange merges them, or fails
 			}

@@ -69,3 +69,38 @@ func TestDelayedNameRemoval(t *testing.T) {
 	require.Equal(t, `{env="1"}`, res.Series[0].Metric.String())
 	require.Equal(t, []Point{{T: 0, F: -1}, {T: 600_000, F: -4}}, res.Series[0].Points)
 }
+
+// A function's outputs that only their metadata labels told apart are
+// the same labelset, whatever the aggregation around them groups by: the
+// fast path that groups the inputs (aggregateRange) must see it too.
+func TestAggregatedOutputsAlikeWithoutMetadata(t *testing.T) {
+	db := st.Open(t, nil)
+	var b storage.Batch
+	for _, ls := range []labels.Labels{
+		labels.FromStrings("__name__", "x_total", "__type__", "counter", "env", "1"),
+		labels.FromStrings("__name__", "x_total", "__type__", "gauge", "env", "1"),
+		labels.FromStrings("__name__", "y_total", "env", "2"),
+		labels.FromStrings("__name__", "z_total", "env", "2"),
+	} {
+		b.Add(ls, storage.Sample{T: 0, V: 0}, storage.Sample{T: 60_000, V: 60}, storage.Sample{T: 120_000, V: 120})
+	}
+	require.NoError(t, db.Write(context.Background(), "default", &b))
+	e := NewEngine(db, nil)
+	for _, q := range []string{
+		`sum(rate(x_total[2m]))`,
+		`sum by (env) (rate(x_total[2m]))`,
+		`count by (env) (rate({__name__=~"y_total|z_total"}[2m]))`,
+	} {
+		_, err := e.Instant(context.Background(), "default", q, 120_000)
+		require.ErrorContains(t, err, "vector cannot contain metrics with the same labelset", q)
+		_, err = e.Range(context.Background(), "default", q, 60_000, 120_000, 60_000)
+		require.ErrorContains(t, err, "vector cannot contain metrics with the same labelset", q)
+	}
+	_, err := e.Instant(context.Background(), "default", `sum by (env) (rate({__name__=~"x_total|y_total"}[2m]))`, 120_000)
+	require.Error(t, err) // x_total's two are alike
+	res, err := e.Instant(context.Background(), "default", `sum by (env) (rate(y_total[2m]))`, 120_000)
+	require.NoError(t, err)
+	require.Len(t, res.Series, 1)
+	require.Equal(t, `{env="2"}`, res.Series[0].Metric.String())
+	require.InDelta(t, 1.0, res.Series[0].Points[0].F, 1e-9)
+}
