@@ -819,7 +819,7 @@ func markdown(rep Report) string {
 				ok = append(ok, r)
 			}
 		}
-		fmt.Fprintf(&b, "\nDashboard queries at %d series (%d runs each, one at a time), p50 ms:\n\n| query | series |", n, runs[0].Queries[0].Runs)
+		fmt.Fprintf(&b, "\nDashboard queries at %d series (%d runs each, one request at a time, the peers taking turns), p50 ms:\n\n| query | series |", n, runs[0].Queries[0].Runs)
 		for _, r := range ok {
 			fmt.Fprintf(&b, " %s |", r.Peer)
 		}
