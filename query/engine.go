@@ -137,6 +137,9 @@ type Engine struct {
 	// aggregatedRange counts the aggregations aggregateRange answered,
 	// for tests.
 	aggregatedRange atomic.Int64
+	// prepared keeps queries parsed and checked (prepare).
+	preparedMu sync.Mutex
+	prepared   map[preparedKey]*prepared
 }
 
 // NewEngine returns an Engine reading from r.
@@ -146,7 +149,7 @@ func NewEngine(r storage.Reader, opts *Options) *Engine {
 		o = *opts
 	}
 	o.ensureDefaults()
-	return &Engine{r: r, opts: o}
+	return &Engine{r: r, opts: o, prepared: map[preparedKey]*prepared{}}
 }
 
 // Instant evaluates q at ts (ms).
@@ -165,8 +168,36 @@ func (e *Engine) Range(ctx context.Context, tenant, q string, start, end, step i
 	return e.exec(ctx, tenant, q, start, end, step)
 }
 
-func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step int64) (res *Result, err error) {
-	expr, err := parseQuery(qs, step, end-start, e.opts.parseLimits())
+// prepared is a query parsed, checked and made ready to evaluate: all
+// that exec does before evaluating, which depends only on the query's
+// text, step and range (and the engine's options).
+type prepared struct {
+	expr metricsql.Expr // NB: shared by every evaluation: never changed
+	vm   bool
+	typ  ValueType
+}
+
+type preparedKey struct {
+	q         string
+	step, rng int64
+}
+
+// maxPrepared is how many prepared queries an Engine keeps: a dashboard
+// sends the same few dozen again at every refresh.
+const maxPrepared = 1024
+
+// prepare parses and checks qs, or returns it as prepared before (a
+// dashboard's queries are parsed twice — as PromQL and as MetricsQL —
+// and checked, a seventh of a small query's CPU).
+func (e *Engine) prepare(qs string, step, rng int64) (*prepared, error) {
+	key := preparedKey{qs, step, rng}
+	e.preparedMu.Lock()
+	p := e.prepared[key]
+	e.preparedMu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	expr, err := parseQuery(qs, step, rng, e.opts.parseLimits())
 	if err != nil {
 		if ferr := checkExtendedSelectors(qs, e.opts.Features); ferr != nil {
 			return nil, ferr // Prometheus 3.14 says this first
@@ -195,6 +226,25 @@ func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step i
 	if err != nil {
 		return nil, err
 	}
+	p = &prepared{expr: expr, vm: vm, typ: typ}
+	e.preparedMu.Lock()
+	if len(e.prepared) >= maxPrepared {
+		for k := range e.prepared { // any one: a map's order is random
+			delete(e.prepared, k)
+			break
+		}
+	}
+	e.prepared[key] = p
+	e.preparedMu.Unlock()
+	return p, nil
+}
+
+func (e *Engine) exec(ctx context.Context, tenant, qs string, start, end, step int64) (res *Result, err error) {
+	p, err := e.prepare(qs, step, end-start)
+	if err != nil {
+		return nil, err
+	}
+	expr, vm, typ := p.expr, p.vm, p.typ
 	instant := step == 0
 	if !instant && typ != ValueScalar && typ != ValueVector {
 		return nil, badData("invalid expression type %q for range query, must be Scalar or instant Vector", typeName(typ))

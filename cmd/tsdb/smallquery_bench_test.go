@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -13,15 +14,26 @@ import (
 	"github.com/emsdb/tsdb/internal/apptest"
 )
 
-// BenchmarkSmallQuery is a query answered in microseconds (`1`) by the
-// real server, from a kept-alive client in this process: what a request
-// costs besides its evaluation (HTTP, routing, limits, the hang-up watch —
-// armed only for requests that last). Reported besides the time per
-// request: the server's own CPU time per request (server-cpu-ns/op),
-// which the client's share of the machine does not move.
+// BenchmarkSmallQuery is queries answered in microseconds by the real
+// server, from a kept-alive client in this process: what a request costs
+// besides reading data (HTTP, routing, limits, the hang-up watch — armed
+// only for requests that last — and, for a dashboard's query over no
+// series, parsing and checking it, done once per text). Reported besides
+// the time per request: the server's own CPU time per request
+// (server-cpu-ns/op), which the client's share of the machine does not
+// move.
 func BenchmarkSmallQuery(b *testing.B) {
 	srv := apptest.StartTSDB(b, apptest.Build(b), b.TempDir())
-	u := srv.URL() + "/api/v1/query?query=1&time=1000"
+	for _, q := range []struct{ name, expr string }{
+		{"one", "1"},
+		{"dashboard", `sum by (mode) (rate(node_cpu_seconds_total{job="node", mode!="idle"}[5m])) / on() group_left count(node_cpu_seconds_total{mode="idle"})`},
+	} {
+		b.Run(q.name, func(b *testing.B) { smallQuery(b, srv, q.expr) })
+	}
+}
+
+func smallQuery(b *testing.B, srv *apptest.Proc, expr string) {
+	u := srv.URL() + "/api/v1/query?time=1000&query=" + url.QueryEscape(expr)
 	c := &http.Client{}
 	get := func() {
 		resp, err := c.Get(u)
