@@ -143,6 +143,22 @@ func groupLabels(ls labels.Labels, grouping []string, without bool) labels.Label
 	return b.Labels()
 }
 
+// groupLabels is groupLabels(ls, gi.grouping, gi.without), building
+// with the index's scratch builder.
+func (gi *groupIndex) groupLabels(ls labels.Labels) labels.Labels {
+	if gi.without {
+		return groupLabels(ls, gi.grouping, true)
+	}
+	gi.sb.Reset()
+	for _, g := range gi.grouping {
+		if v := ls.Get(g); v != "" {
+			gi.sb.Add(g, v)
+		}
+	}
+	gi.sb.Sort()
+	return gi.sb.Labels()
+}
+
 func (ev *evaluator) aggregateStep(name string, in Vector, p float64, paramStr string, grouping []string, without bool, ts int64) Vector {
 	groups := groupStep(name, in, paramStr, grouping, without)
 	if ev.delayNameRemoval {
@@ -368,17 +384,19 @@ func (ev *evaluator) seriesGroups(m Matrix, grouping []string, without bool) ([]
 type groupIndex struct {
 	grouping, sorted []string
 	without, marks   bool // marks: delayed name removal
-	byHash           map[uint64][]groupRef
-	labels           []labels.Labels // by group id
-	buf              []byte
-}
-
-type groupRef struct {
-	// key is what the group's labels hash from (the buffer the hash
-	// filled): a series whose own is the same is of the group, one whose
-	// hash merely collides is not.
-	key []byte
-	id  int
+	// byHash is the first group of each hash; next chains the groups
+	// whose hashes collide (-1: none), by group id.
+	byHash map[uint64]int32
+	next   []int32
+	// keys holds what each group's labels hash from (the buffer the
+	// hash filled), group after group, keyEnd where each ends: a series
+	// whose own is the same is of the group, one whose hash merely
+	// collides is not. (One buffer, not one allocation a group.)
+	keys   []byte
+	keyEnd []int
+	labels []labels.Labels // by group id
+	buf    []byte
+	sb     labels.ScratchBuilder
 }
 
 func newGroupIndex(grouping []string, without, marks bool) *groupIndex {
@@ -387,7 +405,16 @@ func newGroupIndex(grouping []string, without, marks bool) *groupIndex {
 		sorted = append(sorted, model.MetricNameLabel, dropNameLabel)
 	}
 	slices.Sort(sorted)
-	return &groupIndex{grouping: grouping, sorted: sorted, without: without, marks: marks, byHash: map[uint64][]groupRef{}}
+	return &groupIndex{grouping: grouping, sorted: sorted, without: without, marks: marks, byHash: map[uint64]int32{}}
+}
+
+// key is what group id's labels hash from.
+func (gi *groupIndex) key(id int) []byte {
+	from := 0
+	if id > 0 {
+		from = gi.keyEnd[id-1]
+	}
+	return gi.keys[from:gi.keyEnd[id]]
 }
 
 // id returns the group of a series labelled ls, adding it if new.
@@ -407,16 +434,25 @@ func (gi *groupIndex) id(ls labels.Labels) int {
 		h, gi.buf = ls.HashForLabels(gi.buf, gi.sorted...)
 	}
 	id := -1
-	for _, g := range gi.byHash[h] {
-		if string(g.key) == string(gi.buf) {
-			id = g.id
-			break
+	first, seen := gi.byHash[h]
+	if seen {
+		for g := first; g >= 0; g = gi.next[g] {
+			if string(gi.key(int(g))) == string(gi.buf) {
+				id = int(g)
+				break
+			}
 		}
 	}
 	if id < 0 {
 		id = len(gi.labels)
-		gi.labels = append(gi.labels, groupLabels(ls, gi.grouping, gi.without))
-		gi.byHash[h] = append(gi.byHash[h], groupRef{key: slices.Clone(gi.buf), id: id})
+		gi.labels = append(gi.labels, gi.groupLabels(ls))
+		gi.keys = append(gi.keys, gi.buf...)
+		gi.keyEnd = append(gi.keyEnd, len(gi.keys))
+		gi.next = append(gi.next, -1)
+		if seen {
+			gi.next[id] = first // the newest first: the chain is short
+		}
+		gi.byHash[h] = int32(id)
 	}
 	if gi.marks && ls.Has(dropNameLabel) {
 		// A group is marked when a member is at any step (Prometheus
