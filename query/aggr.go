@@ -583,7 +583,17 @@ func (ev *evaluator) simpleResult(a *simpleAcc, glabels []labels.Labels) Matrix 
 	for i := range slots {
 		slots[i] = -1
 	}
-	out := newOutMatrix(ev)
+	// NB: the groups' labels are distinct (groupIndex), so the output is
+	// one series a group, in the order they first have a value, with no
+	// labels to hash; their points share one allocation.
+	out := make(Matrix, 0, len(glabels))
+	total := 0
+	for _, c := range a.count {
+		if c > 0 {
+			total++
+		}
+	}
+	slab := make([]Point, 0, total)
 	var order []int
 	for k := range n {
 		ev.spend(1 + len(glabels))
@@ -621,20 +631,22 @@ func (ev *evaluator) simpleResult(a *simpleAcc, glabels []labels.Labels) Matrix 
 				v = a.acc[i]
 			}
 			if slots[g] < 0 {
-				slots[g] = out.slot(glabels[g])
+				slots[g] = len(out)
 				points := 0
 				for _, c := range a.count[g*n : (g+1)*n] {
 					if c > 0 {
 						points++
 					}
 				}
-				out.m[slots[g]].Points = make([]Point, 0, points)
+				k := len(slab)
+				slab = slab[:k+points]
+				out = append(out, Series{Metric: glabels[g], Points: slab[k : k : k+points]})
 			}
 			ev.addSamples(1)
-			out.m[slots[g]].Points = append(out.m[slots[g]].Points, Point{T: ts, F: v})
+			out[slots[g]].Points = append(out[slots[g]].Points, Point{T: ts, F: v})
 		}
 	}
-	return out.m
+	return out
 }
 
 // groupByIndex is groupStep for samples whose series' groups are known:

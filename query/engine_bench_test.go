@@ -88,6 +88,7 @@ func BenchmarkEvalLoops(b *testing.B) {
 		{"subquery", `max_over_time(rate(node_cpu_seconds_total{mode="user"}[5m])[30m:1m])`},
 		{"binary", `rate(node_cpu_seconds_total{mode="user"}[5m]) / on(instance, cpu) rate(node_cpu_seconds_total{mode="idle"}[5m])`},
 		{"sum-by-mode", `sum by (mode) (rate(node_cpu_seconds_total[5m]))`},
+		{"avg-by-instance", `avg by (instance) (node_cpu_seconds_total)`},
 		{"topk", `topk(5, rate(node_cpu_seconds_total{mode="user"}[5m]))`},
 		{"label-replace", `label_replace(rate(node_cpu_seconds_total{mode="user"}[5m]), "host", "$1", "instance", "(.*):.*")`},
 		{"offset", `sum by (mode) (rate(node_cpu_seconds_total[5m])) offset 10m`},
