@@ -39,7 +39,14 @@ type ResultCache struct {
 	mu      sync.Mutex
 	keys    map[string]struct{}
 	pruneAt int // len(keys) at which the evicted ones are forgotten
+	// verdicts remembers which queries may be cached (cacheable), so that
+	// a dashboard's refresh does not parse its queries once more to know.
+	verdicts map[string]bool
 }
+
+// maxVerdicts is how many queries' cacheable verdicts a ResultCache
+// remembers.
+const maxVerdicts = 1024
 
 // maxKeys is how many keys ResultCache remembers before it forgets those
 // evicted since.
@@ -65,7 +72,7 @@ func NewResultCache(maxBytes int64, offset time.Duration, now func() time.Time) 
 	if now == nil {
 		now = time.Now
 	}
-	return &ResultCache{c: c, offset: offset.Milliseconds(), now: now, keys: map[string]struct{}{}, pruneAt: maxKeys}, nil
+	return &ResultCache{c: c, offset: offset.Milliseconds(), now: now, keys: map[string]struct{}{}, pruneAt: maxKeys, verdicts: map[string]bool{}}, nil
 }
 
 // Reset forgets everything, after data changed in the past (deletes).
@@ -75,6 +82,27 @@ func (rc *ResultCache) Reset() {
 	clear(rc.keys)
 	rc.pruneAt = maxKeys
 	rc.mu.Unlock()
+}
+
+// cacheable is cacheable(q), remembered.
+func (rc *ResultCache) cacheable(q string) bool {
+	rc.mu.Lock()
+	v, ok := rc.verdicts[q]
+	rc.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = cacheable(q)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.verdicts) >= maxVerdicts {
+		for k := range rc.verdicts { // any one: a map's order is random
+			delete(rc.verdicts, k)
+			break
+		}
+	}
+	rc.verdicts[q] = v
+	return v
 }
 
 // set caches r under key.
@@ -289,7 +317,7 @@ func (c *Cached) Uncached() Evaluator { return c.Evaluator }
 // Range evaluates q over [start, end], reusing cached steps.
 func (c *Cached) Range(ctx context.Context, tenant, q string, start, end, step int64) (*Result, error) {
 	e, rc := c.Evaluator, c.rc
-	if rc == nil || step <= 0 || start%step != 0 || !cacheable(q) {
+	if rc == nil || step <= 0 || start%step != 0 || !rc.cacheable(q) {
 		return e.Range(ctx, tenant, q, start, end, step)
 	}
 	key := tenant + "\x00" + strconv.FormatInt(step, 10) + "\x00" + q

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,6 +199,34 @@ func TestRangeCacheSavedAndLoaded(t *testing.T) {
 // The keys a cache remembers for Save are pruned of evicted ones when
 // they pass maxKeys, and with more live entries than that the next pass
 // waits until they double instead of scanning at every set.
+// TestCacheableVerdictsRemembered holds the remembered verdicts to
+// cacheable's, asked again and by many goroutines, and their number to
+// maxVerdicts.
+func TestCacheableVerdictsRemembered(t *testing.T) {
+	rc, err := NewResultCache(1<<20, 5*time.Minute, nil)
+	require.NoError(t, err)
+	defer rc.Close()
+	qs := []string{`x @ end()`, `x offset -5m`, `range_max(x)`, `rate(x[5m] smoothed)`, `rate(x[5m] anchored)`,
+		`sum by (i) (rate(c_total[5m]))`, `time() - x`, `x{`, `step()`}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 3 {
+				for _, q := range qs {
+					require.Equal(t, cacheable(q), rc.cacheable(q), q)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range maxVerdicts + 10 {
+		require.True(t, rc.cacheable("x"+strconv.Itoa(i)))
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	require.Len(t, rc.verdicts, maxVerdicts)
+}
+
 func TestResultCacheKeysPruned(t *testing.T) {
 	rc, err := NewResultCache(1<<30, 5*time.Minute, nil)
 	require.NoError(t, err)

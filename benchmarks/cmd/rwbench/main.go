@@ -42,6 +42,7 @@ func main() {
 	pid := flag.Int("pid", 0, "server process to read RSS from")
 	data := flag.String("data", "", "server data folder to measure")
 	headers := flag.String("header", "", "extra headers, Name: value, separated by ';'")
+	kind := flag.String("workload", "node", "node (node-exporter-like) or highcard (one metric, a unique id per series)")
 	flag.Parse()
 
 	hs := map[string]string{}
@@ -51,9 +52,18 @@ func main() {
 		}
 	}
 	start := time.Now().Add(-time.Duration(*steps) * *interval).UnixMilli()
-	w, err := workload.NewNodeExporterModel(workload.Model(*model), *series, start, interval.Milliseconds(), *seed)
-	if err != nil {
-		fail(err)
+	var w rwload.Source
+	switch *kind {
+	case "node":
+		nw, err := workload.NewNodeExporterModel(workload.Model(*model), *series, start, interval.Milliseconds(), *seed)
+		if err != nil {
+			fail(err)
+		}
+		w = nw
+	case "highcard":
+		w = workload.NewHighCard(*series, start, interval.Milliseconds(), *seed)
+	default:
+		fail(fmt.Errorf("unknown workload %q: node or highcard", *kind))
 	}
 	streams := rwload.Encode(w, *steps, *clients, *batch)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
