@@ -66,7 +66,12 @@ func (s *shard) checkIndex() error {
 			if len(vals) == 0 {
 				bad("tenant %s: label %q has no values", ti.name, lname)
 			}
-			for v, list := range vals {
+			for v, h := range vals {
+				var one [1]uint64
+				list := ti.refsOf(h, &one)
+				if i, ok := h.list(); ok && len(list) < 2 {
+					bad("tenant %s: %s=%q has a list %d of %d series", ti.name, lname, v, i, len(list))
+				}
 				if len(list) == 0 {
 					bad("tenant %s: %s=%q has no series", ti.name, lname, v)
 				}
@@ -97,7 +102,7 @@ func (s *shard) checkIndex() error {
 				bad("tenant %s: series %d: %v", ti.name, ref, err)
 			}
 			ms.lset.Range(func(l labels.Label) {
-				if _, ok := slices.BinarySearch(ti.postings[l.Name][l.Value], ref); !ok {
+				if _, ok := slices.BinarySearch(ti.valueRefs(l.Name, l.Value), ref); !ok {
 					bad("tenant %s: series %d is not in the postings of %s=%q", ti.name, ref, l.Name, l.Value)
 				}
 			})

@@ -41,14 +41,17 @@ func TestCheck(t *testing.T) {
 		sh := db.shards[0]
 		sh.idxMu.Lock()
 		ti := sh.tenants["t"]
-		list := ti.postings["job"]["b"]
-		ti.postings["job"]["b"] = nil
+		refs := ti.postings["job"]["b"]
+		empty := ti.newList(nil)
+		ti.postings["job"]["b"] = empty
 		sh.idxMu.Unlock()
 		err := db.Check()
 		require.ErrorContains(t, err, `job="b" has no series`)
+		require.ErrorContains(t, err, `job="b" has a list`)
 		require.ErrorContains(t, err, `is not in the postings of job="b"`)
 		sh.idxMu.Lock()
-		ti.postings["job"]["b"] = list
+		ti.dropRefs(empty)
+		ti.postings["job"]["b"] = refs
 		sh.idxMu.Unlock()
 		require.NoError(t, db.Check())
 	})

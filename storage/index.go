@@ -27,8 +27,12 @@ type tenantIndex struct {
 	// hashes make rare).
 	byHash   map[uint64]*memSeries
 	collide  map[uint64][]*memSeries
-	postings map[string]map[string][]uint64 // label name -> value -> refs
-	all      []uint64
+	postings map[string]map[string]valueRefs // label name -> value -> refs
+	// lists are the refs of the values with more than one series
+	// (valueRefs); free are the indexes of lists let go of, to reuse.
+	lists [][]uint64
+	free  []int
+	all   []uint64
 	// valueGen counts the values added per label name; cached regex
 	// results carry it so a new value invalidates them.
 	valueGen map[string]uint64
@@ -40,6 +44,131 @@ type tenantIndex struct {
 	// prefix instead of all of them: a million values scattered in memory
 	// take tens of milliseconds to scan the first time.
 	ordered map[string]*orderedValues
+}
+
+// valueRefs are the series of a label value: the ref itself where the
+// value has one series, as most values of a label like a request id have
+// (a million such values took a million one-ref lists: 48 bytes a value
+// more, and an allocation each; issue 18), else, with listed set, the
+// index of its list in tenantIndex.lists.
+type valueRefs uint64
+
+// listed marks a valueRefs that indexes a list; a ref never has it (refs
+// count up from 1).
+const listed valueRefs = 1 << 63
+
+// list returns the index of h's list, if it has one.
+func (h valueRefs) list() (int, bool) { return int(h &^ listed), h&listed != 0 }
+
+// refsOf returns the refs of h, sorted: its list, or its ref in one's
+// array.
+func (ti *tenantIndex) refsOf(h valueRefs, one *[1]uint64) []uint64 {
+	if i, ok := h.list(); ok {
+		return ti.lists[i]
+	}
+	one[0] = uint64(h)
+	return one[:]
+}
+
+// valueRefs returns the refs of label name=value (nil: none), sorted. A
+// value of one series costs an allocation.
+func (ti *tenantIndex) valueRefs(name, value string) []uint64 {
+	h, ok := ti.postings[name][value]
+	if !ok {
+		return nil
+	}
+	if i, ok := h.list(); ok {
+		return ti.lists[i]
+	}
+	return []uint64{uint64(h)}
+}
+
+// addRef adds ref to the refs of a value (ok: it had some).
+func (ti *tenantIndex) addRef(h valueRefs, ok bool, ref uint64) valueRefs {
+	if invariants.Enabled && valueRefs(ref)&listed != 0 {
+		_ = invariants.Failf("ref %d has the listed bit", ref)
+	}
+	if !ok {
+		return valueRefs(ref)
+	}
+	if i, ok := h.list(); ok {
+		ti.lists[i] = appendRef(ti.lists[i], ref)
+		return h
+	}
+	if uint64(h) == ref {
+		return h
+	}
+	return ti.newList(appendRef([]uint64{uint64(h)}, ref))
+}
+
+// setRefs makes refs (sorted, not empty) the refs of a value that had h.
+func (ti *tenantIndex) setRefs(h valueRefs, refs []uint64) valueRefs {
+	i, isList := h.list()
+	switch {
+	case len(refs) == 1 && isList:
+		ti.freeList(i)
+		return valueRefs(refs[0])
+	case len(refs) == 1:
+		return valueRefs(refs[0])
+	case isList:
+		ti.lists[i] = refs
+		return h
+	}
+	return ti.newList(refs)
+}
+
+func (ti *tenantIndex) newList(refs []uint64) valueRefs {
+	if n := len(ti.free); n > 0 {
+		i := ti.free[n-1]
+		ti.free = ti.free[:n-1]
+		ti.lists[i] = refs
+		return listed | valueRefs(i)
+	}
+	ti.lists = append(ti.lists, refs)
+	return listed | valueRefs(len(ti.lists)-1)
+}
+
+// dropRefs lets go of the list of a value removed.
+func (ti *tenantIndex) dropRefs(h valueRefs) {
+	if i, ok := h.list(); ok {
+		ti.freeList(i)
+	}
+}
+
+func (ti *tenantIndex) freeList(i int) {
+	ti.lists[i] = nil
+	ti.free = append(ti.free, i)
+}
+
+// unionOf returns the refs of the given values of label name, sorted and
+// without duplicates: one value's list itself.
+func (ti *tenantIndex) unionOf(name string, values []string) []uint64 {
+	vals := ti.postings[name]
+	if len(values) == 1 {
+		return ti.valueRefs(name, values[0])
+	}
+	var one [1]uint64
+	n := 0
+	for _, v := range values {
+		if h, ok := vals[v]; ok {
+			if i, ok := h.list(); ok {
+				n += len(ti.lists[i])
+			} else {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]uint64, 0, n)
+	for _, v := range values {
+		if h, ok := vals[v]; ok {
+			out = append(out, ti.refsOf(h, &one)...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // orderedValues are a label name's values: sorted as of the last merge,
@@ -54,7 +183,7 @@ type orderedValues struct {
 // it they are merged once they are a quarter of them.
 const minMerge = 1024
 
-func (ov *orderedValues) add(v string, postings map[string][]uint64) {
+func (ov *orderedValues) add(v string, postings map[string]valueRefs) {
 	ov.fresh = append(ov.fresh, v)
 	if len(ov.fresh) >= max(minMerge, len(ov.sorted)/4) {
 		ov.merge(postings)
@@ -63,7 +192,7 @@ func (ov *orderedValues) add(v string, postings map[string][]uint64) {
 
 // merge sorts the fresh values into the sorted ones, dropping duplicates
 // and, when some were removed, the values postings no longer has.
-func (ov *orderedValues) merge(postings map[string][]uint64) {
+func (ov *orderedValues) merge(postings map[string]valueRefs) {
 	if len(ov.fresh) == 0 && ov.stale == 0 {
 		return
 	}
@@ -93,7 +222,7 @@ func (ov *orderedValues) merge(postings map[string][]uint64) {
 
 // withPrefix appends to dst the values that start with prefix and that m
 // matches, ascending.
-func (ov *orderedValues) withPrefix(dst []string, prefix string, m *labels.Matcher, postings map[string][]uint64) []string {
+func (ov *orderedValues) withPrefix(dst []string, prefix string, m *labels.Matcher, postings map[string]valueRefs) []string {
 	n := len(dst)
 	i, _ := slices.BinarySearch(ov.sorted, prefix)
 	for _, v := range ov.sorted[i:] {
@@ -133,7 +262,7 @@ func newTenantIndex(id uint32, name string) *tenantIndex {
 		series:   map[uint64]*memSeries{},
 		byHash:   map[uint64]*memSeries{},
 		collide:  map[uint64][]*memSeries{},
-		postings: map[string]map[string][]uint64{},
+		postings: map[string]map[string]valueRefs{},
 		valueGen: map[string]uint64{},
 		ordered:  map[string]*orderedValues{},
 	}
@@ -165,11 +294,11 @@ func (ti *tenantIndex) add(hash uint64, s *memSeries) {
 	s.lset.Range(func(l labels.Label) {
 		vals := ti.postings[l.Name]
 		if vals == nil {
-			vals = map[string][]uint64{}
+			vals = map[string]valueRefs{}
 			ti.postings[l.Name] = vals
 		}
-		list, ok := vals[l.Value]
-		vals[l.Value] = appendRef(list, s.ref)
+		h, ok := vals[l.Value]
+		vals[l.Value] = ti.addRef(h, ok, s.ref)
 		if !ok {
 			ti.valueGen[l.Name]++
 			ov := ti.ordered[l.Name]
@@ -247,14 +376,18 @@ func (ti *tenantIndex) remove(hash func(*memSeries) uint64, gone []*memSeries) {
 		return slices.DeleteFunc(slices.Clone(list), func(r uint64) bool { _, ok := refs[r]; return ok })
 	}
 	ti.all = without(ti.all)
+	var one [1]uint64
 	for name, vals := range touched {
+		pv := ti.postings[name]
 		for v := range vals {
-			l := without(ti.postings[name][v])
+			h := pv[v]
+			l := without(ti.refsOf(h, &one))
 			if len(l) == 0 {
-				delete(ti.postings[name], v)
+				ti.dropRefs(h)
+				delete(pv, v)
 				ti.ordered[name].stale++
 			} else {
-				ti.postings[name][v] = l
+				pv[v] = ti.setRefs(h, l)
 			}
 		}
 		if len(ti.postings[name]) == 0 {
@@ -337,20 +470,12 @@ func (ti *tenantIndex) postingsFor(ms []*labels.Matcher, cache *regexCache, shar
 			if err != nil {
 				continue
 			}
-			var lists [][]uint64
-			for _, v := range ti.matchingValues(inv, cache, shardID) {
-				lists = append(lists, ti.postings[m.Name][v])
-			}
-			if u := union(lists); len(u) > 0 {
+			if u := ti.unionOf(m.Name, ti.matchingValues(inv, cache, shardID)); len(u) > 0 {
 				neg = append(neg, u)
 			}
 			continue
 		}
-		var lists [][]uint64
-		for _, v := range ti.matchingValues(m, cache, shardID) {
-			lists = append(lists, ti.postings[m.Name][v])
-		}
-		u := union(lists)
+		u := ti.unionOf(m.Name, ti.matchingValues(m, cache, shardID))
 		if len(u) == 0 {
 			return nil
 		}
@@ -373,25 +498,6 @@ func (ti *tenantIndex) postingsFor(ms []*labels.Matcher, cache *regexCache, shar
 		res = subtract(res, n)
 	}
 	return res
-}
-
-func union(lists [][]uint64) []uint64 {
-	switch len(lists) {
-	case 0:
-		return nil
-	case 1:
-		return lists[0]
-	}
-	n := 0
-	for _, l := range lists {
-		n += len(l)
-	}
-	out := make([]uint64, 0, n)
-	for _, l := range lists {
-		out = append(out, l...)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 func intersect(a, b []uint64) []uint64 {

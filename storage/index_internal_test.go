@@ -173,3 +173,93 @@ func BenchmarkIndexAddNewValues(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/series")
 }
+
+// TestValueRefsMatchSeries adds and removes series at random, their
+// values going from one series to many and back, and holds every
+// value's refs, and the refs selectors find, to those a scan of the live
+// series gives; the lists let go of are reused.
+func TestValueRefsMatchSeries(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	ti := newTenantIndex(1, "t")
+	live := map[uint64]*memSeries{}
+	ref := uint64(0)
+	scan := func(keep func(*memSeries) bool) []uint64 {
+		var out []uint64
+		for ref, s := range live {
+			if keep(s) {
+				out = append(out, ref)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	check := func() {
+		t.Helper()
+		byValue := map[string]map[string][]uint64{}
+		for ref, s := range live {
+			s.lset.Range(func(l labels.Label) {
+				if byValue[l.Name] == nil {
+					byValue[l.Name] = map[string][]uint64{}
+				}
+				byValue[l.Name][l.Value] = append(byValue[l.Name][l.Value], ref)
+			})
+		}
+		require.Len(t, ti.postings, len(byValue))
+		listed := 0
+		for name, vals := range byValue {
+			require.Len(t, ti.postings[name], len(vals), name)
+			for v, want := range vals {
+				slices.Sort(want)
+				require.Equal(t, want, ti.valueRefs(name, v), "%s=%q", name, v)
+				_, isList := ti.postings[name][v].list()
+				require.Equal(t, len(want) > 1, isList, "%s=%q: %d series", name, v, len(want))
+				if isList {
+					listed++
+				}
+			}
+		}
+		require.Equal(t, listed, len(ti.lists)-len(ti.free), "lists in use")
+		for _, sel := range [][]*labels.Matcher{
+			{labels.MustNewMatcher(labels.MatchEqual, "g", "3")},
+			{labels.MustNewMatcher(labels.MatchRegexp, "g", "1|2|7")},
+			{labels.MustNewMatcher(labels.MatchRegexp, "id", "1.*")},
+			{labels.MustNewMatcher(labels.MatchNotEqual, "g", "2"), labels.MustNewMatcher(labels.MatchRegexp, "id", ".*5")},
+			{labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"), labels.MustNewMatcher(labels.MatchNotRegexp, "id", "2.*|3")},
+		} {
+			want := scan(func(s *memSeries) bool {
+				for _, m := range sel {
+					if !m.Matches(s.lset.Get(m.Name)) {
+						return false
+					}
+				}
+				return true
+			})
+			got := ti.postingsFor(sel, nil, 0)
+			require.Equal(t, len(want), len(got), "%v", sel)
+			if len(want) > 0 {
+				require.Equal(t, want, got, "%v", sel)
+			}
+		}
+	}
+	for round := range 40 {
+		for range r.IntN(400) {
+			ref++
+			// ids mostly of one series, some of a few; groups of many
+			id := strconv.Itoa(r.IntN(200 + 100*(round%5)))
+			s := newMemSeries(ref, 1, labels.FromStrings("__name__", "m", "g", strconv.Itoa(r.IntN(10)), "id", id))
+			ti.add(ref, s)
+			live[ref] = s
+		}
+		check()
+		var gone []*memSeries
+		for k, s := range live {
+			if r.IntN(2+round%3) == 0 {
+				gone = append(gone, s)
+				delete(live, k)
+			}
+		}
+		ti.remove(func(s *memSeries) uint64 { return s.ref }, gone)
+		check()
+	}
+	require.NotEmpty(t, ti.free, "some lists were let go of")
+}

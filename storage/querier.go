@@ -292,8 +292,9 @@ func (q *querier) LabelValues(ctx context.Context, name string, ms ...*labels.Ma
 		for _, sh := range q.db.shards {
 			sh.idxMu.RLock()
 			if ti := sh.tenants[q.tenant]; ti != nil {
-				for v, refs := range ti.postings[name] {
-					if _, ok := set[v]; !ok && refsInRange(ti, refs, q.mint, q.maxt) {
+				var one [1]uint64
+				for v, h := range ti.postings[name] {
+					if _, ok := set[v]; !ok && refsInRange(ti, ti.refsOf(h, &one), q.mint, q.maxt) {
 						set[v] = struct{}{}
 					}
 				}
@@ -314,9 +315,10 @@ func (q *querier) LabelValues(ctx context.Context, name string, ms ...*labels.Ma
 	return sortedKeys(set), nil
 }
 
-func anyInRange(ti *tenantIndex, vals map[string][]uint64, mint, maxt int64) bool {
-	for _, refs := range vals {
-		if refsInRange(ti, refs, mint, maxt) {
+func anyInRange(ti *tenantIndex, vals map[string]valueRefs, mint, maxt int64) bool {
+	var one [1]uint64
+	for _, h := range vals {
+		if refsInRange(ti, ti.refsOf(h, &one), mint, maxt) {
 			return true
 		}
 	}
