@@ -49,7 +49,7 @@ func (s *shard) checkIndex() error {
 			if i > 0 && list[i-1] >= ref {
 				bad("tenant %s: %s: ref %d after %d", ti.name, what, ref, list[i-1])
 			}
-			if ti.series[ref] == nil {
+			if ti.get(ref) == nil {
 				bad("tenant %s: %s: ref %d names no series", ti.name, what, ref)
 			}
 		}
@@ -59,8 +59,8 @@ func (s *shard) checkIndex() error {
 			bad("tenant %q is listed as %q / id %d", ti.name, name, ti.id)
 		}
 		sortedRefs("all series", ti.all, ti)
-		if len(ti.all) != len(ti.series) {
-			bad("tenant %s: %d series, %d in the list of all", ti.name, len(ti.series), len(ti.all))
+		if len(ti.all) != ti.n {
+			bad("tenant %s: %d series, %d in the list of all", ti.name, ti.n, len(ti.all))
 		}
 		for lname, vals := range ti.postings {
 			if len(vals) == 0 {
@@ -85,11 +85,16 @@ func (s *shard) checkIndex() error {
 				bad("tenant %s: hash %x has colliding series but no first", ti.name, h)
 			}
 		}
-		if hashed != len(ti.series) {
-			bad("tenant %s: %d series, %d by hash", ti.name, len(ti.series), hashed)
+		if hashed != ti.n {
+			bad("tenant %s: %d series, %d by hash", ti.name, ti.n, hashed)
 		}
 		var buf []byte
-		for ref, ms := range ti.series {
+		inTable := 0
+		s.refs.each(func(ref uint64, ms *memSeries) {
+			if ms.tenant != ti.id {
+				return
+			}
+			inTable++
 			if ms.ref != ref || ms.tenant != ti.id || ms.gone.Load() {
 				bad("tenant %s: series %d is ref %d of tenant %d, gone %v", ti.name, ref, ms.ref, ms.tenant, ms.gone.Load())
 			}
@@ -106,8 +111,16 @@ func (s *shard) checkIndex() error {
 					bad("tenant %s: series %d is not in the postings of %s=%q", ti.name, ref, l.Name, l.Value)
 				}
 			})
+		})
+		if inTable != ti.n {
+			bad("tenant %s: %d series, %d in the table by ref", ti.name, ti.n, inTable)
 		}
 	}
+	s.refs.each(func(ref uint64, ms *memSeries) {
+		if s.tenantByID[ms.tenant] == nil {
+			bad("series %d of tenant %d: no such tenant", ref, ms.tenant)
+		}
+	})
 	return errors.Join(errs...)
 }
 

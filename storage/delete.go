@@ -104,7 +104,7 @@ func (s *shard) deleteSeries(ctx context.Context, tenant string, mint, maxt int6
 	var found []*memSeries
 	if ti != nil {
 		for _, ref := range ti.postingsFor(matchers, s.cache, s.id) {
-			if ms := ti.series[ref]; ms != nil && ms.maxT.Load() >= mint && ms.minT.Load() <= maxt {
+			if ms := ti.get(ref); ms != nil && ms.maxT.Load() >= mint && ms.minT.Load() <= maxt {
 				found = append(found, ms)
 			}
 		}

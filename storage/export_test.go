@@ -105,8 +105,8 @@ func SeriesID(db *DB, tenant string, lset labels.Labels) (int, uint64) {
 		sh.idxMu.RLock()
 		ti := sh.tenants[tenant]
 		if ti != nil {
-			for ref, ms := range ti.series {
-				if labels.Equal(ms.lset, lset) {
+			for _, ref := range ti.all {
+				if ms := ti.get(ref); ms != nil && labels.Equal(ms.lset, lset) {
 					sh.idxMu.RUnlock()
 					return sh.id, ref
 				}

@@ -26,10 +26,8 @@ func (db *DB) HeadStats(tenant string) HeadStats {
 		sh.idxMu.RLock()
 		var list []*memSeries
 		if ti := sh.tenants[tenant]; ti != nil {
-			list = make([]*memSeries, 0, len(ti.series))
-			for _, ms := range ti.series {
-				list = append(list, ms)
-			}
+			list = make([]*memSeries, 0, ti.n)
+			ti.each(func(ms *memSeries) { list = append(list, ms) })
 		}
 		sh.idxMu.RUnlock()
 		for _, ms := range list {
@@ -62,7 +60,7 @@ func (db *DB) Tenants() []string {
 	for _, sh := range db.shards {
 		sh.idxMu.RLock()
 		for name, ti := range sh.tenants {
-			if len(ti.series) > 0 {
+			if ti.n > 0 {
 				seen[name] = struct{}{}
 			}
 		}

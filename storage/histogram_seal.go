@@ -254,7 +254,7 @@ func (s *shard) loadHistograms() error {
 		}
 		day, tid, ref := getDay(k[1:]), binary.BigEndian.Uint32(k[5:]), binary.BigEndian.Uint64(k[9:])
 		if ti := s.tenantByID[tid]; ti != nil {
-			if ms := ti.series[ref]; ms != nil {
+			if ms := ti.get(ref); ms != nil {
 				if ms.mu.hist == nil {
 					ms.mu.hist = newHistLane()
 				}

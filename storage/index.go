@@ -18,9 +18,12 @@ import (
 // modified in place once published (removal copies), so a reader may keep
 // a list after releasing the lock.
 type tenantIndex struct {
-	id     uint32
-	name   string
-	series map[uint64]*memSeries
+	id   uint32
+	name string
+	// refs finds series by ref: the shard's table, shared by its tenants
+	// (get checks the tenant); n counts the tenant's series.
+	refs *refTable
+	n    int
 	// byHash finds a series by the hash of its labels; collide holds the
 	// others of a hash that two label sets share (a map of slices would
 	// cost every series a slice header and an allocation for what 64-bit
@@ -255,16 +258,38 @@ func (ti *tenantIndex) settle() {
 	}
 }
 
-func newTenantIndex(id uint32, name string) *tenantIndex {
+// newTenantIndex returns an empty index that finds its series in refs
+// (nil: a table of its own).
+func newTenantIndex(id uint32, name string, refs *refTable) *tenantIndex {
+	if refs == nil {
+		refs = &refTable{}
+	}
 	return &tenantIndex{
 		id:       id,
 		name:     name,
-		series:   map[uint64]*memSeries{},
+		refs:     refs,
 		byHash:   map[uint64]*memSeries{},
 		collide:  map[uint64][]*memSeries{},
 		postings: map[string]map[string]valueRefs{},
 		valueGen: map[string]uint64{},
 		ordered:  map[string]*orderedValues{},
+	}
+}
+
+// get returns the tenant's series of ref, or nil.
+func (ti *tenantIndex) get(ref uint64) *memSeries {
+	if s := ti.refs.get(ref); s != nil && s.tenant == ti.id {
+		return s
+	}
+	return nil
+}
+
+// each calls fn with every series of the tenant, by ref.
+func (ti *tenantIndex) each(fn func(*memSeries)) {
+	for _, ref := range ti.all {
+		if s := ti.get(ref); s != nil {
+			fn(s)
+		}
 	}
 }
 
@@ -284,7 +309,8 @@ func (ti *tenantIndex) lookup(hash uint64, lset labels.Labels) *memSeries {
 // except during start-up where finish sorts the lists.
 func (ti *tenantIndex) add(hash uint64, s *memSeries) {
 	ti.seriesGen++
-	ti.series[s.ref] = s
+	ti.refs.set(s.ref, s)
+	ti.n++
 	if ti.byHash[hash] == nil {
 		ti.byHash[hash] = s
 	} else {
@@ -362,7 +388,10 @@ func (ti *tenantIndex) remove(hash func(*memSeries) uint64, gone []*memSeries) {
 	touched := map[string]map[string]struct{}{}
 	for _, s := range gone {
 		refs[s.ref] = struct{}{}
-		delete(ti.series, s.ref)
+		if ti.get(s.ref) == s {
+			ti.refs.del(s.ref)
+			ti.n--
+		}
 		h := hash(s)
 		ti.unhash(h, s)
 		s.lset.Range(func(l labels.Label) {

@@ -22,7 +22,7 @@ func TestIndexHashCollisions(t *testing.T) {
 		labels.FromStrings("__name__", "c"),
 	}
 	for _, order := range [][]int{{0, 1, 2}, {1, 0, 2}, {2, 1, 0}, {1, 2, 0}} {
-		ti := newTenantIndex(1, "t")
+		ti := newTenantIndex(1, "t", nil)
 		series := make([]*memSeries, len(lsets))
 		for i, ls := range lsets {
 			series[i] = newMemSeries(uint64(i+1), 1, ls)
@@ -57,7 +57,7 @@ func TestIndexHashCollisions(t *testing.T) {
 // select exactly the values a scan of the postings selects.
 func TestPrefixRegexMatchesScan(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	ti := newTenantIndex(1, "t")
+	ti := newTenantIndex(1, "t", nil)
 	live := map[uint64]*memSeries{}
 	ref := uint64(0)
 	regexes := []string{"1.*", "12.*", "123.*3", "0.*", "99.*|98.*", "5", "7.+", "(?i)a.*", "ab.*", "1234567.*"}
@@ -112,7 +112,7 @@ func TestPrefixRegexMatchesScan(t *testing.T) {
 
 	// A value removed from the sorted ones and added again before they
 	// are merged is in both, and answered once.
-	ti = newTenantIndex(1, "t")
+	ti = newTenantIndex(1, "t", nil)
 	add := func(ref uint64, id string) *memSeries {
 		s := newMemSeries(ref, 1, labels.FromStrings("__name__", "m", "id", id))
 		ti.add(ref, s)
@@ -136,7 +136,7 @@ func TestPrefixRegexMatchesScan(t *testing.T) {
 // BenchmarkPrefixRegex is a regex with a literal prefix over 200,000
 // values of one label: from the ordered values, and by a scan of them all.
 func BenchmarkPrefixRegex(b *testing.B) {
-	ti := newTenantIndex(1, "t")
+	ti := newTenantIndex(1, "t", nil)
 	for i := range 200_000 {
 		ti.add(uint64(i+1), newMemSeries(uint64(i+1), 1, labels.FromStrings("__name__", "m", "id", fmt.Sprintf("%06d", i*7919%1_000_000))))
 	}
@@ -166,7 +166,7 @@ func BenchmarkIndexAddNewValues(b *testing.B) {
 		series[i] = newMemSeries(uint64(i+1), 1, labels.FromStrings("__name__", "m", "id", fmt.Sprintf("%06d", i*7919%1_000_000), "job", "j"))
 	}
 	for b.Loop() {
-		ti := newTenantIndex(1, "t")
+		ti := newTenantIndex(1, "t", nil)
 		for _, s := range series {
 			ti.add(s.ref, s)
 		}
@@ -180,7 +180,7 @@ func BenchmarkIndexAddNewValues(b *testing.B) {
 // series gives; the lists let go of are reused.
 func TestValueRefsMatchSeries(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	ti := newTenantIndex(1, "t")
+	ti := newTenantIndex(1, "t", nil)
 	live := map[uint64]*memSeries{}
 	ref := uint64(0)
 	scan := func(keep func(*memSeries) bool) []uint64 {

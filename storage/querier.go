@@ -180,7 +180,7 @@ func (q *querier) match(ctx context.Context, mint, maxt int64, ms []*labels.Matc
 		gens[i] = ti.seriesGen + 1
 		refs := ti.postingsFor(ms, sh.cache, sh.id)
 		for _, ref := range refs {
-			if s := ti.series[ref]; s != nil {
+			if s := ti.get(ref); s != nil {
 				all = append(all, seriesAt{sh: sh, s: s})
 				if s.overlaps(mint, maxt) {
 					inRange++
@@ -327,7 +327,7 @@ func anyInRange(ti *tenantIndex, vals map[string]valueRefs, mint, maxt int64) bo
 
 func refsInRange(ti *tenantIndex, refs []uint64, mint, maxt int64) bool {
 	for _, r := range refs {
-		if s := ti.series[r]; s != nil && s.overlaps(mint, maxt) {
+		if s := ti.get(r); s != nil && s.overlaps(mint, maxt) {
 			return true
 		}
 	}

@@ -61,6 +61,7 @@ type shard struct {
 
 	idxMu      sync.RWMutex
 	tenants    map[string]*tenantIndex // guarded by idxMu
+	refs       refTable                // the tenants' series by ref; guarded by idxMu
 	tenantByID map[uint32]*tenantIndex // guarded by idxMu
 
 	// sealMu serialises writers of chunks: the sealer, deletes, retention.
@@ -370,7 +371,7 @@ func (s *shard) load() error {
 				return fmt.Errorf("%w: tenant key %q", ErrCorrupt, k)
 			}
 			id := binary.BigEndian.Uint32(v)
-			ti := newTenantIndex(id, string(k[1:]))
+			ti := newTenantIndex(id, string(k[1:]), &s.refs)
 			s.tenants[ti.name] = ti
 			s.tenantByID[id] = ti
 			s.nextTenant = max(s.nextTenant, id+1)
@@ -415,7 +416,7 @@ func (s *shard) load() error {
 		if ti == nil {
 			continue
 		}
-		ms := ti.series[ref]
+		ms := ti.get(ref)
 		if ms == nil {
 			continue
 		}
@@ -438,9 +439,7 @@ func (s *shard) load() error {
 func (s *shard) replay() (int, error) {
 	byRef := map[uint64]*memSeries{}
 	for _, ti := range s.tenants {
-		for ref, ms := range ti.series {
-			byRef[ref] = ms
-		}
+		ti.each(func(ms *memSeries) { byRef[ms.ref] = ms })
 	}
 	sb := labels.NewScratchBuilder(16)
 	var hbuf []byte
@@ -591,7 +590,7 @@ func (s *shard) replay() (int, error) {
 func (s *shard) maxOOO() int { return 4 * s.opts.HeadChunkSamples }
 
 func (s *shard) addTenantLocked(pb *pebble.Batch, id uint32, name string) *tenantIndex {
-	ti := newTenantIndex(id, name)
+	ti := newTenantIndex(id, name, &s.refs)
 	s.idxMu.Lock()
 	s.tenants[name] = ti
 	s.tenantByID[id] = ti
@@ -805,7 +804,7 @@ func (s *shard) tenantSeries(tenant string) int {
 	s.idxMu.RLock()
 	defer s.idxMu.RUnlock()
 	if ti := s.tenants[tenant]; ti != nil {
-		return len(ti.series)
+		return ti.n
 	}
 	return 0
 }
@@ -815,7 +814,7 @@ func (s *shard) numSeries() int {
 	defer s.idxMu.RUnlock()
 	n := 0
 	for _, ti := range s.tenants {
-		n += len(ti.series)
+		n += ti.n
 	}
 	return n
 }
@@ -826,9 +825,7 @@ func (s *shard) allSeries() []*memSeries {
 	defer s.idxMu.RUnlock()
 	var out []*memSeries
 	for _, ti := range s.tenants {
-		for _, ms := range ti.series {
-			out = append(out, ms)
-		}
+		ti.each(func(ms *memSeries) { out = append(out, ms) })
 	}
 	return out
 }

@@ -111,7 +111,7 @@ func (s *shard) loadTiers() error {
 			}
 			tid, ref := binary.BigEndian.Uint32(k[1:]), binary.BigEndian.Uint64(k[5:])
 			if ti := s.tenantByID[tid]; ti != nil {
-				if ms := ti.series[ref]; ms != nil {
+				if ms := ti.get(ref); ms != nil {
 					ms.mu.tierMinDay, ms.mu.tierMaxDay = getDay(v), getDay(v[4:])
 				}
 			}

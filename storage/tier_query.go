@@ -129,7 +129,7 @@ func (q *querier) matchTier(ctx context.Context, mint, maxt, res int64, ms []*la
 			continue
 		}
 		for _, ref := range ti.postingsFor(ms, sh.cache, sh.id) {
-			s := ti.series[ref]
+			s := ti.get(ref)
 			if s == nil {
 				continue
 			}
