@@ -95,8 +95,8 @@ func (s *shard) checkIndex() error {
 				return
 			}
 			inTable++
-			if ms.ref != ref || ms.tenant != ti.id || ms.gone.Load() {
-				bad("tenant %s: series %d is ref %d of tenant %d, gone %v", ti.name, ref, ms.ref, ms.tenant, ms.gone.Load())
+			if ms.ref != ref || ms.tenant != ti.id || ms.state.gone() || ms.state.shard() != s.id {
+				bad("tenant %s: series %d is ref %d of tenant %d in shard %d, gone %v", ti.name, ref, ms.ref, ms.tenant, ms.state.shard(), ms.state.gone())
 			}
 			var h uint64
 			h, buf = seriesHash(ti.name, ms.lset, buf)

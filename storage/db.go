@@ -276,7 +276,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			keyed++
 		}
 		if hit {
-			it.ms, it.hash = e.ms, e.hash // lset: see writeItem.labels
+			it.ms = e.ms // lset: see writeItem.labels; hash: writeItem.hashed
 		} else {
 			lset, err := b.LabelsOf(i)
 			if err != nil {
@@ -287,6 +287,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			}
 			it.lset = lset.WithoutEmpty()
 			it.hash, buf = seriesHash(tenant, it.lset, buf)
+			it.hashed = true
 			it.enc = append([]byte(nil), buf[len(tenant)+1:]...)
 		}
 		for _, s := range bs.Samples {
@@ -324,7 +325,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 		}
 		written += len(it.samples) + len(it.hists)
 		histsWritten += len(it.hists)
-		sh := int(it.hash % uint64(len(db.shards)))
+		sh := it.shardOf(len(db.shards))
 		perShard[sh] = append(perShard[sh], it)
 	}
 	db.stats.samplesDropped.Add(int64(dropped))
@@ -395,7 +396,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	for _, items := range perShard {
 		for i := range items {
 			if it := &items[i]; it.keyed && it.ms != nil && it.enc != nil {
-				db.keys.put(it.key, keyEntry{ms: it.ms, hash: it.hash})
+				db.keys.put(it.key, keyEntry{ms: it.ms})
 			}
 		}
 	}

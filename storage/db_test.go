@@ -507,6 +507,54 @@ func TestWriteByKey(t *testing.T) {
 	require.ErrorIs(t, db.Write(ctx, "default", batch(5, "c", "d")), storage.ErrTooManySeries)
 }
 
+// Writes of series found by key go to the shard that holds the series
+// (the series knows it, memSeries.state): their samples are in the log of
+// that shard and come back after a crash, also for a series deleted and
+// made again by its key.
+func TestWriteByKeyAcrossShards(t *testing.T) {
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, &storage.Options{Shards: 4})
+	keys := map[string]labels.Labels{}
+	var names []string
+	for i := range 40 {
+		k := fmt.Sprintf("k%d", i)
+		keys[k] = ls("__name__", "m", "i", strconv.Itoa(i))
+		names = append(names, k)
+	}
+	decoded := 0
+	batch := func(t0 int64, ks ...string) *storage.Batch {
+		b := &storage.Batch{Decode: func(k []byte) (labels.Labels, error) {
+			decoded++
+			return keys[string(k)], nil
+		}}
+		for _, k := range ks {
+			b.Series = append(b.Series, storage.SeriesSamples{Key: []byte(k), Samples: []storage.Sample{{T: t0, V: float64(t0)}}})
+		}
+		return b
+	}
+	ctx := context.Background()
+	want := map[string][]storage.Sample{}
+	for t0 := int64(1); t0 <= 3; t0++ {
+		require.NoError(t, db.Write(ctx, "default", batch(t0, names...)))
+	}
+	require.Equal(t, len(names), decoded, "decoded once, then found by key")
+	_, err := db.DeleteSeries(ctx, "default", math.MinInt64, math.MaxInt64, st.Eq("i", "7"))
+	require.NoError(t, err)
+	require.NoError(t, db.Write(ctx, "default", batch(4, names...)))
+	for i := range names {
+		s := fmt.Sprintf(`{__name__="m", i="%d"}`, i)
+		for t0 := int64(1); t0 <= 4; t0++ {
+			if i != 7 || t0 == 4 {
+				want[s] = append(want[s], storage.Sample{T: t0, V: float64(t0)})
+			}
+		}
+	}
+	require.Equal(t, want, st.Read(t, db, "default", math.MinInt64, all, st.Eq("__name__", "m")))
+	require.NoError(t, storage.Crash(db))
+	db = st.OpenDir(t, dir, nil)
+	require.Equal(t, want, st.Read(t, db, "default", math.MinInt64, all, st.Eq("__name__", "m")))
+}
+
 // The key cache is bounded: a sender that makes up a new encoding of one
 // series in every write (label order, unknown fields) cannot grow it past
 // KeyCacheEntries, and a key in steady use stays cached through the flood

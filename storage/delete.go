@@ -247,7 +247,7 @@ func (s *shard) deleteSamples(ms *memSeries, mint, maxt int64) error {
 	minDay, maxDay := ms.mu.minDay, ms.mu.maxDay
 	if whole {
 		ms.mu.deleted = true
-		ms.gone.Store(true)
+		ms.state.setGone(true)
 		ms.mu.head, ms.mu.rare = chunkenc.XORChunk{}, nil
 		ms.mu.hist = nil
 	} else {

@@ -31,7 +31,7 @@ func (db *DB) HeadStats(tenant string) HeadStats {
 		}
 		sh.idxMu.RUnlock()
 		for _, ms := range list {
-			if ms.gone.Load() {
+			if ms.state.gone() {
 				continue
 			}
 			st.Series++

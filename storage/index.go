@@ -309,6 +309,7 @@ func (ti *tenantIndex) lookup(hash uint64, lset labels.Labels) *memSeries {
 // except during start-up where finish sorts the lists.
 func (ti *tenantIndex) add(hash uint64, s *memSeries) {
 	ti.seriesGen++
+	s.state.setShard(ti.refs.shard)
 	ti.refs.set(s.ref, s)
 	ti.n++
 	if ti.byHash[hash] == nil {

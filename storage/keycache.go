@@ -49,10 +49,12 @@ type keyStripe struct {
 
 type keyID [2]uint64
 
+// keyEntry is what a key names: its series, whose shard the series
+// knows (memSeries.state). 24 bytes a slot in keyTable, where the series'
+// hash, kept to pick the shard, made 32 (issue 18: a million keys).
 type keyEntry struct {
 	check uint64 // keyID[1]
 	ms    *memSeries
-	hash  uint64 // seriesHash of the series: picks its shard
 }
 
 // newKeyCache returns a cache of at most about maxEntries keys (two
@@ -139,7 +141,7 @@ func (c *keyCache) getMany(ids []keyID, l *keyLookup) {
 		st.mu.RUnlock()
 	}
 	for i := range ids {
-		if l.hit[i] && (l.ents[i].check != ids[i][1] || l.ents[i].ms.gone.Load()) {
+		if l.hit[i] && (l.ents[i].check != ids[i][1] || l.ents[i].ms.state.gone()) {
 			l.ents[i], l.hit[i] = keyEntry{}, false
 		}
 	}
@@ -201,7 +203,7 @@ func (c *keyCache) sweep() {
 	for i := range c.stripes {
 		st := &c.stripes[i]
 		st.mu.Lock()
-		gone := func(e keyEntry) bool { return e.ms.gone.Load() }
+		gone := func(e keyEntry) bool { return e.ms.state.gone() }
 		st.cur.deleteIf(gone)
 		if st.prev != nil {
 			st.prev.deleteIf(gone)

@@ -36,7 +36,7 @@ func BenchmarkKeyCacheGetMany(b *testing.B) {
 			for i := range keys {
 				keys[i] = fmt.Appendf(nil, "\n\x08__name__\x12\x10node_cpu_seconds\n\x08instance\x12\x0ehost-%06d:9100\n\x03job\x12\x04node\n\x04mode\x12\x04idle\n\x03cpu\x12\x02%d", i/500, i%500)
 				ms := newMemSeries(uint64(i), 1, labels.EmptyLabels())
-				c.put(c.id("default", keys[i]), keyEntry{ms: ms, hash: uint64(i)})
+				c.put(c.id("default", keys[i]), keyEntry{ms: ms})
 			}
 			c.live.Store(int64(n))
 			var l keyLookup

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -23,9 +24,9 @@ func TestKeyCacheGetMany(t *testing.T) {
 		id := c.id("t", fmt.Appendf(nil, "key-%d", i))
 		ms := newMemSeries(uint64(i), 1, labels.FromStrings("i", fmt.Sprint(i)))
 		if i%50 == 0 {
-			ms.gone.Store(true)
+			ms.state.setGone(true)
 		}
-		c.put(id, keyEntry{ms: ms, hash: uint64(i)})
+		c.put(id, keyEntry{ms: ms})
 		ids = append(ids, id)
 	}
 	var batch []keyID
@@ -53,7 +54,7 @@ func TestKeyCacheGetMany(t *testing.T) {
 				e, ok = st.prev.get(id[0])
 				wasPrev[i] = ok
 			}
-			if ok && e.check == id[1] && !e.ms.gone.Load() {
+			if ok && e.check == id[1] && !e.ms.state.gone() {
 				want[i], wantOK[i] = e, true
 			} else {
 				wasPrev[i] = false
@@ -67,8 +68,8 @@ func TestKeyCacheGetMany(t *testing.T) {
 			}
 			if l.hit[i] {
 				hits++
-				if l.ents[i].hash != l.ents[i].ms.ref {
-					t.Fatalf("round %d, key %d: entry of series %d names series %d", round, i, l.ents[i].hash, l.ents[i].ms.ref)
+				if k := slices.Index(ids, batch[i]); uint64(k) != l.ents[i].ms.ref {
+					t.Fatalf("round %d, key %d: entry of series %d names series %d", round, i, k, l.ents[i].ms.ref)
 				}
 			}
 		}

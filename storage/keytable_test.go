@@ -33,7 +33,7 @@ func TestKeyTableMatchesMap(t *testing.T) {
 			k := key()
 			switch r := rng.IntN(10); {
 			case r < 5:
-				e := keyEntry{check: rng.Uint64(), ms: series[rng.IntN(len(series))], hash: rng.Uint64()}
+				e := keyEntry{check: rng.Uint64(), ms: series[rng.IntN(len(series))]}
 				tab.put(k, e)
 				ref[k] = e
 			case r < 9:
@@ -41,16 +41,16 @@ func TestKeyTableMatchesMap(t *testing.T) {
 				delete(ref, k)
 			default:
 				for _, ms := range series {
-					ms.gone.Store(rng.IntN(8) == 0)
+					ms.state.setGone(rng.IntN(8) == 0)
 				}
-				tab.deleteIf(func(e keyEntry) bool { return e.ms.gone.Load() })
+				tab.deleteIf(func(e keyEntry) bool { return e.ms.state.gone() })
 				for k, e := range ref {
-					if e.ms.gone.Load() {
+					if e.ms.state.gone() {
 						delete(ref, k)
 					}
 				}
 				for _, ms := range series {
-					ms.gone.Store(false)
+					ms.state.setGone(false)
 				}
 			}
 			if tab.len() != len(ref) {

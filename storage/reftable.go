@@ -9,6 +9,9 @@ package storage
 type refTable struct {
 	first uint64 // the page number of pages[0]
 	pages []*refPage
+	// shard is the shard's number, which tenantIndex.add gives its
+	// series (memSeries.state).
+	shard uint16
 }
 
 const refPageBits = 9

@@ -268,7 +268,7 @@ func (s *shard) dropDays(ctx context.Context, kept keptDays) error {
 		empty := ms.mu.maxDay < k.raw && !ms.hasUnsealedLocked() && ms.mu.tierMaxDay < ms.mu.tierMinDay
 		if empty {
 			ms.mu.deleted = true
-			ms.gone.Store(true)
+			ms.state.setGone(true)
 		}
 		ms.mu.Unlock()
 		if empty {

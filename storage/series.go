@@ -24,8 +24,11 @@ type memSeries struct {
 	ref    uint64
 	lset   labels.Labels
 	tenant uint32
-	// gone is set, under the shard's appendMu, when the series is deleted.
-	gone atomic.Bool
+	// state says whether the series is gone (set under the shard's
+	// appendMu when it is deleted) and the number of the shard that holds
+	// it (set when it is added to the index, before anyone else sees it):
+	// where a write the key cache resolved goes.
+	state seriesState
 
 	// minT and maxT bound the series' samples (exact for samples written
 	// since start-up, widened to whole days for older ones). Select reads
@@ -68,6 +71,28 @@ type memSeries struct {
 		// dropped the oldest since.
 		tierMinDay, tierMaxDay int32
 	}
+}
+
+// seriesState is a series' gone flag (bit 0) and its shard's number
+// (bits 16 to 31), in the four bytes the flag took alone: a field of its
+// own would have grown every series by eight.
+type seriesState struct{ v atomic.Uint32 }
+
+func (st *seriesState) gone() bool { return st.v.Load()&1 != 0 }
+
+func (st *seriesState) setGone(gone bool) {
+	if gone {
+		st.v.Or(1)
+	} else {
+		st.v.And(^uint32(1))
+	}
+}
+
+func (st *seriesState) shard() int { return int(st.v.Load() >> 16) }
+
+// setShard records the series' shard; before the series is published.
+func (st *seriesState) setShard(n uint16) {
+	st.v.Store(st.v.Load()&0xffff | uint32(n)<<16)
 }
 
 // seriesRare is what a series holds in memory besides its head chunk

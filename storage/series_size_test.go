@@ -25,7 +25,7 @@ func TestMemSeriesHotFields(t *testing.T) {
 	end := func(off, size uintptr) uintptr { return off + size }
 	for name, e := range map[string]uintptr{
 		"ref":     end(unsafe.Offsetof(s.ref), unsafe.Sizeof(s.ref)),
-		"gone":    end(unsafe.Offsetof(s.gone), unsafe.Sizeof(s.gone)),
+		"state":   end(unsafe.Offsetof(s.state), unsafe.Sizeof(s.state)),
 		"maxT":    end(unsafe.Offsetof(s.maxT), unsafe.Sizeof(s.maxT)),
 		"walPred": end(unsafe.Offsetof(s.walPred), unsafe.Sizeof(s.walPred)),
 		"hist":    end(mu+unsafe.Offsetof(s.mu.hist), unsafe.Sizeof(s.mu.hist)),

@@ -88,15 +88,37 @@ type shard struct {
 
 // writeItem is one series of a batch routed to a shard.
 type writeItem struct {
-	lset    labels.Labels
-	enc     []byte // canonical labels encoding; nil when resolved by key
+	lset labels.Labels
+	enc  []byte // canonical labels encoding; nil when resolved by key
+	// hash is seriesHash of the labels, which picks the shard; not known
+	// (hashed false) for an item the key cache resolved, whose series
+	// knows its shard.
 	hash    uint64
+	hashed  bool
 	samples []Sample
 	hists   []HSample
 	// ms is the series: set by the key cache, or by shard.write.
 	ms    *memSeries
 	key   keyID
 	keyed bool
+}
+
+// shardOf is the number of the shard of n that takes the item.
+func (it *writeItem) shardOf(n int) int {
+	if !it.hashed {
+		return it.ms.state.shard()
+	}
+	return int(it.hash % uint64(n))
+}
+
+// labelsHash is seriesHash of the item's labels, computed for an item the
+// key cache resolved whose series is gone (deleted since).
+func (it *writeItem) labelsHash(tenant string) uint64 {
+	if !it.hashed {
+		it.hash, _ = seriesHash(tenant, it.labels(), nil)
+		it.hashed = true
+	}
+	return it.hash
 }
 
 // labels returns the item's label set. An item resolved by the key cache
@@ -118,6 +140,7 @@ func openShard(id int, dir string, opts *Options, guard *guardFS, cache *regexCa
 		cache:      cache,
 		stats:      stats,
 		nextRef:    1,
+		refs:       refTable{shard: uint16(id)},
 		nextTenant: 1,
 		walGen:     1,
 		zenc:       newRecordEncoder(),
@@ -477,7 +500,7 @@ func (s *shard) replay() (int, error) {
 			}
 			var h uint64
 			h, hbuf = seriesHash(ti.name, lset, hbuf)
-			if old := ti.lookup(h, lset); old != nil && !old.gone.Load() {
+			if old := ti.lookup(h, lset); old != nil && !old.state.gone() {
 				return nil
 			}
 			ms := newMemSeries(ref, tid, lset)
@@ -620,20 +643,20 @@ func (s *shard) countMissing(tenant string, items []writeItem) int {
 	n := 0
 	for i := range items {
 		it := &items[i]
-		if ms := it.ms; ms != nil && !ms.gone.Load() {
+		if ms := it.ms; ms != nil && !ms.state.gone() {
 			continue
 		}
-		lset := it.labels()
-		if ti != nil && ti.lookup(it.hash, lset) != nil {
+		lset, h := it.labels(), it.labelsHash(tenant)
+		if ti != nil && ti.lookup(h, lset) != nil {
 			continue
 		}
 		if seen == nil {
 			seen = map[uint64][]labels.Labels{}
 		}
-		if slices.ContainsFunc(seen[it.hash], func(l labels.Labels) bool { return labels.Equal(l, lset) }) {
+		if slices.ContainsFunc(seen[h], func(l labels.Labels) bool { return labels.Equal(l, lset) }) {
 			continue
 		}
-		seen[it.hash] = append(seen[it.hash], lset)
+		seen[h] = append(seen[h], lset)
 		n++
 	}
 	return n
@@ -658,12 +681,12 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 	s.idxMu.RLock()
 	for i := range items {
 		// Deletes hold appendMu: a series not gone now stays for this write.
-		if ms := items[i].ms; ms != nil && !ms.gone.Load() {
+		if ms := items[i].ms; ms != nil && !ms.state.gone() {
 			series[i] = ms
 			continue
 		}
 		items[i].lset = items[i].labels()
-		series[i] = ti.lookup(items[i].hash, items[i].lset)
+		series[i] = ti.lookup(items[i].labelsHash(tenant), items[i].lset)
 		missing = missing || series[i] == nil
 	}
 	s.idxMu.RUnlock()
@@ -673,7 +696,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 			if series[i] != nil {
 				continue
 			}
-			if ms := ti.lookup(items[i].hash, items[i].lset); ms != nil { // repeated in the batch
+			if ms := ti.lookup(items[i].labelsHash(tenant), items[i].lset); ms != nil { // repeated in the batch
 				series[i] = ms
 				continue
 			}
@@ -682,7 +705,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 			}
 			ms := newMemSeries(s.nextRef, ti.id, items[i].lset)
 			s.nextRef++
-			ti.add(items[i].hash, ms)
+			ti.add(items[i].labelsHash(tenant), ms)
 			series[i] = ms
 			rec = appendSeriesEntry(rec, ms.ref, ti.id, items[i].enc)
 			_ = pb.Set(seriesKey(ti.id, ms.ref), items[i].enc, nil)
