@@ -81,6 +81,9 @@ func TestAggregatedOutputsAlikeWithoutMetadata(t *testing.T) {
 		labels.FromStrings("__name__", "x_total", "__type__", "gauge", "env", "1"),
 		labels.FromStrings("__name__", "y_total", "env", "2"),
 		labels.FromStrings("__name__", "z_total", "env", "2"),
+		// one of a name with a metadata label, one without: alike too
+		labels.FromStrings("__name__", "w_total", "env", "3"),
+		labels.FromStrings("__name__", "w_total", "__unit__", "seconds", "env", "3"),
 	} {
 		b.Add(ls, storage.Sample{T: 0, V: 0}, storage.Sample{T: 60_000, V: 60}, storage.Sample{T: 120_000, V: 120})
 	}
@@ -90,6 +93,8 @@ func TestAggregatedOutputsAlikeWithoutMetadata(t *testing.T) {
 		`sum(rate(x_total[2m]))`,
 		`sum by (env) (rate(x_total[2m]))`,
 		`count by (env) (rate({__name__=~"y_total|z_total"}[2m]))`,
+		`sum(rate(w_total[2m]))`,
+		`max by (env) (rate({__name__="w_total", env="3"}[2m]))`,
 	} {
 		_, err := e.Instant(context.Background(), "default", q, 120_000)
 		require.ErrorContains(t, err, "vector cannot contain metrics with the same labelset", q)
