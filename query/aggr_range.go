@@ -88,7 +88,8 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr, par
 	named := slices.ContainsFunc(sets[0], func(m *labels.Matcher) bool {
 		return m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual
 	})
-	if src.dropName && !(named && !ev.delayNameRemoval) {
+	unhashed := src.dropName && named && !ev.delayNameRemoval
+	if src.dropName && !unhashed {
 		outputs = map[uint64]struct{}{}
 	}
 	// keepInput: the groups of a function's outputs are those of its
@@ -146,7 +147,7 @@ func (ev *evaluator) aggregateRange(name string, ae *metricsql.AggrFuncExpr, par
 		ev.samplesRead += int64(len(pts))
 		out := ls
 		switch {
-		case src.dropName && named && !ev.delayNameRemoval:
+		case unhashed:
 			if hasMetadataLabel(ls) {
 				return giveUp() // the general path tells them apart
 			}

@@ -107,7 +107,7 @@ func (s *shard) checkIndex() error {
 				bad("tenant %s: series %d: %v", ti.name, ref, err)
 			}
 			ms.lset.Range(func(l labels.Label) {
-				if _, ok := slices.BinarySearch(ti.valueRefs(l.Name, l.Value), ref); !ok {
+				if _, ok := slices.BinarySearch(ti.refsFor(l.Name, l.Value), ref); !ok {
 					bad("tenant %s: series %d is not in the postings of %s=%q", ti.name, ref, l.Name, l.Value)
 				}
 			})

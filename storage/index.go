@@ -73,9 +73,9 @@ func (ti *tenantIndex) refsOf(h valueRefs, one *[1]uint64) []uint64 {
 	return one[:]
 }
 
-// valueRefs returns the refs of label name=value (nil: none), sorted. A
+// refsFor returns the refs of label name=value (nil: none), sorted. A
 // value of one series costs an allocation.
-func (ti *tenantIndex) valueRefs(name, value string) []uint64 {
+func (ti *tenantIndex) refsFor(name, value string) []uint64 {
 	h, ok := ti.postings[name][value]
 	if !ok {
 		return nil
@@ -108,10 +108,8 @@ func (ti *tenantIndex) addRef(h valueRefs, ok bool, ref uint64) valueRefs {
 func (ti *tenantIndex) setRefs(h valueRefs, refs []uint64) valueRefs {
 	i, isList := h.list()
 	switch {
-	case len(refs) == 1 && isList:
-		ti.freeList(i)
-		return valueRefs(refs[0])
 	case len(refs) == 1:
+		ti.dropRefs(h)
 		return valueRefs(refs[0])
 	case isList:
 		ti.lists[i] = refs
@@ -146,19 +144,15 @@ func (ti *tenantIndex) freeList(i int) {
 // unionOf returns the refs of the given values of label name, sorted and
 // without duplicates: one value's list itself.
 func (ti *tenantIndex) unionOf(name string, values []string) []uint64 {
-	vals := ti.postings[name]
 	if len(values) == 1 {
-		return ti.valueRefs(name, values[0])
+		return ti.refsFor(name, values[0])
 	}
+	vals := ti.postings[name]
 	var one [1]uint64
 	n := 0
 	for _, v := range values {
 		if h, ok := vals[v]; ok {
-			if i, ok := h.list(); ok {
-				n += len(ti.lists[i])
-			} else {
-				n++
-			}
+			n += len(ti.refsOf(h, &one))
 		}
 	}
 	if n == 0 {

@@ -210,7 +210,7 @@ func TestValueRefsMatchSeries(t *testing.T) {
 			require.Len(t, ti.postings[name], len(vals), name)
 			for v, want := range vals {
 				slices.Sort(want)
-				require.Equal(t, want, ti.valueRefs(name, v), "%s=%q", name, v)
+				require.Equal(t, want, ti.refsFor(name, v), "%s=%q", name, v)
 				_, isList := ti.postings[name][v].list()
 				require.Equal(t, len(want) > 1, isList, "%s=%q: %d series", name, v, len(want))
 				if isList {
