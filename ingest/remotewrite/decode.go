@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -149,6 +150,32 @@ func (d *Decoder) decodeV1Series(msg []byte, b *storage.Batch, c *Counts) error 
 	keyStart, keyEnd, contiguous := -1, -1, true
 	for !r.done() {
 		off := len(msg) - len(r.b)
+		// Fast paths for what every sender writes: a Label or a Sample
+		// of under 128 bytes, tag and length one byte each. Anything else,
+		// and any doubt, goes the general way below.
+		if b0 := r.b[0]; (b0 == tagLabel || b0 == tagSample) && len(r.b) >= 2 && r.b[1] < 0x80 && int(r.b[1])+2 <= len(r.b) {
+			body := r.b[2 : 2+int(r.b[1])]
+			if b0 == tagLabel {
+				r.b = r.b[2+len(body):]
+				if keyStart < 0 {
+					keyStart = off
+				} else if keyEnd != off {
+					contiguous = false
+				}
+				keyEnd = len(msg) - len(r.b)
+				continue
+			}
+			if s, ok := decodeSampleFast(body); ok {
+				r.b = r.b[2+len(body):]
+				d.samples = append(d.samples, s)
+				if d.n.Samples++; d.n.Samples > d.quota.Samples {
+					if err := d.reserveAhead(); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+		}
 		field, typ, err := r.key()
 		if err != nil {
 			return err
@@ -413,6 +440,48 @@ func decodeLabel(m []byte) (name, value string, err error) {
 
 // decodeSample reads a Sample of either version: value (1, double) and
 // timestamp (2, int64); v2's start_timestamp (3) is skipped.
+// The one-byte tags of a TimeSeries' Label (field 1) and Sample (field 2),
+// and of a Sample's value (field 1, fixed64) and timestamp (field 2,
+// varint).
+const (
+	tagLabel     = 1<<3 | byte(protowire.BytesType)
+	tagSample    = 2<<3 | byte(protowire.BytesType)
+	tagValue     = 1<<3 | byte(protowire.Fixed64Type)
+	tagTimestamp = 2<<3 | byte(protowire.VarintType)
+)
+
+// decodeSampleFast decodes a Sample written as senders write it: the value
+// and then the timestamp, or the value alone (a timestamp of 0 is left
+// out). It reports false for any other shape, which decodeSample reads.
+func decodeSampleFast(m []byte) (storage.Sample, bool) {
+	if len(m) < 9 || m[0] != tagValue {
+		return storage.Sample{}, false
+	}
+	s := storage.Sample{V: math.Float64frombits(binary.LittleEndian.Uint64(m[1:9]))}
+	m = m[9:]
+	if len(m) == 0 {
+		return s, true
+	}
+	if m[0] != tagTimestamp {
+		return storage.Sample{}, false
+	}
+	var t uint64
+	for i, c := range m[1:] {
+		if i == 9 {
+			return storage.Sample{}, false // a negative timestamp: ten bytes
+		}
+		t |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			if i+2 != len(m) {
+				return storage.Sample{}, false // more fields follow
+			}
+			s.T = int64(t)
+			return s, true
+		}
+	}
+	return storage.Sample{}, false
+}
+
 func decodeSample(m []byte) (storage.Sample, error) {
 	var s storage.Sample
 	r := pbReader{b: m}

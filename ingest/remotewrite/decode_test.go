@@ -203,3 +203,130 @@ func TestDecodeV2Keys(t *testing.T) {
 	_, err = b.LabelsOf(2)
 	require.ErrorIs(t, err, ErrNoMetricName)
 }
+
+// sampleShapes are Sample messages in every shape the wire allows, for
+// the decoder's fast path (value then timestamp, each once) and the ways
+// around it.
+func sampleShapes() [][]byte {
+	v := protowire.AppendTag(nil, 1, protowire.Fixed64Type)
+	v = protowire.AppendFixed64(v, math.Float64bits(2.5))
+	ts := func(t int64) []byte {
+		b := protowire.AppendTag(nil, 2, protowire.VarintType)
+		return protowire.AppendVarint(b, uint64(t))
+	}
+	cat := func(parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return b
+	}
+	unknown := protowire.AppendVarint(protowire.AppendTag(nil, 7, protowire.VarintType), 9)
+	overlong := append(protowire.AppendTag(nil, 2, protowire.VarintType), 0x81, 0x80, 0x00) // 1, in three bytes
+	return [][]byte{
+		cat(v, ts(1700000000123)), // as senders write it
+		cat(v),                    // timestamp 0, left out
+		cat(ts(5), v),             // the other order
+		cat(v, ts(-5)),            // ten bytes of varint
+		cat(v, ts(7), unknown),    // a field after
+		cat(v, v, ts(8)),          // the value twice: the last wins
+		cat(v, ts(8), ts(9)),      // the timestamp twice
+		cat(v, overlong),
+		cat(v[:5]),                      // cut
+		cat(v, ts(8)[:2], []byte{0x80}), // a varint cut
+		{},
+	}
+}
+
+// TestDecodeV1AgreesWithPrompb: the decoder's fast paths read what the
+// generated protobuf code reads, Label fields of every length included.
+func TestDecodeV1AgreesWithPrompb(t *testing.T) {
+	for i, s := range sampleShapes() {
+		for _, valueLen := range []int{3, 120, 300} {
+			req := seriesWire(labels.FromStrings("__name__", "m", "long", string(make([]byte, valueLen))), s)
+			checkAgainstPrompb(t, req, "shape %d, label value of %d bytes", i, valueLen)
+		}
+	}
+}
+
+// seriesWire is a WriteRequest of one TimeSeries: its labels, then the
+// given Sample message.
+func seriesWire(lset labels.Labels, sample []byte) []byte {
+	var ts []byte
+	lset.Range(func(l labels.Label) {
+		var lb []byte
+		lb = protowire.AppendBytes(protowire.AppendTag(lb, 1, protowire.BytesType), []byte(l.Name))
+		lb = protowire.AppendBytes(protowire.AppendTag(lb, 2, protowire.BytesType), []byte(l.Value))
+		ts = protowire.AppendBytes(protowire.AppendTag(ts, 1, protowire.BytesType), lb)
+	})
+	ts = protowire.AppendBytes(protowire.AppendTag(ts, 2, protowire.BytesType), sample)
+	return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), ts)
+}
+
+// checkAgainstPrompb decodes raw both ways; where both succeed, they must
+// hold the same samples, bit for bit, and the same labels.
+func checkAgainstPrompb(t *testing.T, raw []byte, msg string, args ...any) {
+	t.Helper()
+	ma := append([]any{msg}, args...)
+	var want prompb.WriteRequest
+	werr := want.Unmarshal(raw)
+	var b storage.Batch
+	_, err := NewDecoder().DecodeV1(raw, &b)
+	if werr != nil || err != nil {
+		if werr == nil && err != nil {
+			// Ours may refuse more (a series without a name, bad UTF-8),
+			// never a well-formed sample the other reads.
+			require.NotContains(t, err.Error(), "sample", ma...)
+		}
+		return
+	}
+	var got []storage.SeriesSamples
+	for _, ss := range b.Series {
+		if len(ss.Samples) > 0 {
+			got = append(got, ss)
+		}
+	}
+	var wantTS []prompb.TimeSeries
+	for _, ts := range want.Timeseries {
+		if len(ts.Samples) > 0 {
+			wantTS = append(wantTS, ts)
+		}
+	}
+	require.Len(t, got, len(wantTS), ma...)
+	for i, ts := range wantTS {
+		require.Len(t, got[i].Samples, len(ts.Samples), ma...)
+		for j, s := range ts.Samples {
+			require.Equal(t, s.Timestamp, got[i].Samples[j].T, ma...)
+			require.Equal(t, math.Float64bits(s.Value), math.Float64bits(got[i].Samples[j].V), ma...)
+		}
+	}
+	k := 0
+	for i := range b.Series {
+		if len(b.Series[i].Samples) == 0 {
+			continue
+		}
+		lset, err := b.LabelsOf(i)
+		if err == nil {
+			sb := labels.NewScratchBuilder(len(wantTS[k].Labels))
+			for _, l := range wantTS[k].Labels {
+				sb.Add(l.Name, l.Value)
+			}
+			sb.Sort()
+			require.Equal(t, sb.Labels(), lset, ma...)
+		}
+		k++
+	}
+}
+
+// FuzzDecodeV1AgreesWithPrompb: whatever both decoders read, they read
+// alike.
+func FuzzDecodeV1AgreesWithPrompb(f *testing.F) {
+	for _, s := range sampleShapes() {
+		f.Add(seriesWire(labels.FromStrings("__name__", "m", "a", "b"), s))
+	}
+	raw, _ := v1Request().Marshal()
+	f.Add(raw)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkAgainstPrompb(t, b, "input %x", b)
+	})
+}
