@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 
@@ -75,12 +76,62 @@ func chooseScale(vs []float64, exc []int) (int, []int, bool) {
 
 // EncodeDense appends the dense encoding of the samples (len(ts) ==
 // len(vs) >= 1, ts strictly increasing) to dst.
+//
+// NB: the forms are sized before any is written, and only the shortest is
+// written (the first of equals, in the order XOR, deltas, delta-of-deltas):
+// sealing encodes every sample once, and writing all three forms was half
+// of its CPU.
 func EncodeDense(dst []byte, ts []int64, vs []float64) []byte {
 	if invariants.Enabled {
 		checkDenseInput(ts, vs)
 	}
-	modeAt := len(dst) + 1
-	dst = append(dst, denseVersion, modeXOR)
+	var (
+		ints  []int64
+		onStk [256]int64 // a head chunk's worth (240 by default) without allocating
+		excs  [32]int
+	)
+	mode, size := byte(modeXOR), xorValuesSize(vs)
+	k, exc, ok := chooseScale(vs, excs[:0])
+	if ok {
+		if ints = onStk[:0]; len(vs) > len(onStk) {
+			ints = make([]int64, 0, len(vs))
+		}
+		ints = ints[:len(vs)]
+		e := 0
+		for i, v := range vs {
+			if e < len(exc) && exc[e] == i {
+				e++
+				if i > 0 {
+					ints[i] = ints[i-1]
+				}
+				continue
+			}
+			ints[i] = int64(math.Round(v * pow10[k]))
+		}
+		m := byte(modeInt)
+		head := 0
+		if k > 0 {
+			m, head = modeDecimal, 1
+		}
+		if len(exc) > 0 {
+			m |= flagExc
+			head += uvarintLen(uint64(len(exc))) + 8*len(exc)
+			prev := -1
+			for _, i := range exc {
+				head += uvarintLen(uint64(i - prev))
+				prev = i
+			}
+		}
+		deltas, dods := intValuesSizes(ints)
+		if head+deltas < size {
+			mode, size = m, head+deltas
+		}
+		if head+dods < size {
+			mode, size = m|flagDoD, head+dods
+		}
+	}
+	dst = slices.Grow(dst, 2+4*binary.MaxVarintLen64+len(ts)+size)
+	dst = append(dst, denseVersion, mode)
 	dst = binary.AppendUvarint(dst, uint64(len(ts)))
 	dst = binary.AppendVarint(dst, ts[0])
 	dst = binary.AppendVarint(dst, ts[len(ts)-1])
@@ -94,51 +145,57 @@ func EncodeDense(dst []byte, ts []int64, vs []float64) []byte {
 		}
 		prevD = d
 	}
-	xor := appendXORValues(nil, vs)
-	k, exc, ok := chooseScale(vs, nil)
-	if !ok {
-		return append(dst, xor...)
+	if mode == modeXOR {
+		return appendXORValues(dst, vs)
 	}
-	best, mode := xor, byte(modeXOR)
-	ints := make([]int64, len(vs))
-	e := 0
-	for i, v := range vs {
-		if e < len(exc) && exc[e] == i {
-			e++
-			if i > 0 {
-				ints[i] = ints[i-1]
-			}
-			continue
-		}
-		ints[i] = int64(math.Round(v * pow10[k]))
+	if mode&kindMask == modeDecimal {
+		dst = append(dst, byte(k))
 	}
-	for _, dod := range []bool{false, true} {
-		m := byte(modeInt)
-		var b []byte
-		if k > 0 {
-			m = modeDecimal
-			b = append(b, byte(k))
-		}
-		if len(exc) > 0 {
-			m |= flagExc
-			b = binary.AppendUvarint(b, uint64(len(exc)))
-			prev := -1
-			for _, i := range exc {
-				b = binary.AppendUvarint(b, uint64(i-prev))
-				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(vs[i]))
-				prev = i
-			}
-		}
-		if dod {
-			m |= flagDoD
-		}
-		b = appendIntValues(b, ints, dod)
-		if len(b) < len(best) {
-			best, mode = b, m
+	if len(exc) > 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(exc)))
+		prev := -1
+		for _, i := range exc {
+			dst = binary.AppendUvarint(dst, uint64(i-prev))
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(vs[i]))
+			prev = i
 		}
 	}
-	dst[modeAt] = mode
-	return append(dst, best...)
+	return appendIntValues(dst, ints, mode&flagDoD != 0)
+}
+
+// uvarintLen is the length of x as a uvarint.
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+// varintLen is the length of x as a zigzag varint.
+func varintLen(x int64) int { return uvarintLen(uint64(x<<1) ^ uint64(x>>63)) }
+
+// xorValuesSize is the length of appendXORValues(nil, vs).
+func xorValuesSize(vs []float64) int {
+	var prev uint64
+	n := 0
+	for _, v := range vs {
+		b := math.Float64bits(v)
+		n += uvarintLen(b ^ prev)
+		prev = b
+	}
+	return n
+}
+
+// intValuesSizes are the lengths of appendIntValues(nil, ints, false) and
+// of appendIntValues(nil, ints, true).
+func intValuesSizes(ints []int64) (deltas, dods int) {
+	var prev, prevD int64
+	for i, x := range ints {
+		d := x - prev
+		n := varintLen(d)
+		deltas += n
+		if i >= 2 {
+			n = varintLen(d - prevD)
+		}
+		dods += n
+		prev, prevD = x, d
+	}
+	return deltas, dods
 }
 
 // checkDenseInput fails unless ts and vs are one or more samples in
