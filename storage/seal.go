@@ -155,6 +155,12 @@ func (s *shard) seal(list []*memSeries) error {
 // mergeFrozen flattens frozen chunks into sorted unique samples, the most
 // recent write winning on equal timestamps.
 func mergeFrozen(fz []*frozenChunk, ts []int64, vs []float64) ([]int64, []float64, error) {
+	if len(fz) == 1 && len(fz[0].ooo) == 0 && fz[0].n > 0 {
+		// The common case, one chunk written in order: nothing to merge
+		// (the merge keeps a lone iterator's samples as they are).
+		it := chunkenc.NewXORIterator(fz[0].xor, fz[0].n).(chunkenc.RangeAppender)
+		return it.AppendRange(math.MinInt64, math.MaxInt64, ts, vs)
+	}
 	its := make([]chunkenc.Iterator, 0, 2*len(fz))
 	for i := len(fz) - 1; i >= 0; i-- {
 		if len(fz[i].ooo) > 0 {
@@ -174,7 +180,8 @@ func mergeFrozen(fz []*frozenChunk, ts []int64, vs []float64) ([]int64, []float6
 }
 
 // writeSamples stores sorted unique samples of ms into pb, merging them
-// with any chunks already on disk that overlap them (new samples win).
+// with any chunks already on disk that overlap them (new samples win);
+// sealMu held.
 func (s *shard) writeSamples(pb *pebble.Batch, ms *memSeries, ts []int64, vs []float64, diskMaxT int64) error {
 	cutoff := s.rawCutoffOf(ms.tenant)
 	var key []byte
@@ -201,7 +208,8 @@ func (s *shard) writeSamples(pb *pebble.Batch, ms *memSeries, ts []int64, vs []f
 			if rest := len(dts) - n; rest > 0 && rest < maxDiskChunkSamples/4 {
 				n = len(dts) / 2 // avoid a tiny tail chunk
 			}
-			enc := chunkenc.EncodeDense(nil, dts[:n], dvs[:n])
+			s.sealBuf = chunkenc.EncodeDense(s.sealBuf[:0], dts[:n], dvs[:n])
+			enc := s.sealBuf // NB: pb.Set copies it
 			if invariants.Enabled {
 				checkRoundTrip(enc, dts[:n], dvs[:n])
 			}

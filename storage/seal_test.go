@@ -2,10 +2,14 @@ package storage
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
+
+	"github.com/emsdb/tsdb/storage/chunkenc"
 )
 
 // A series queued twice (maintain(true) sealed it while it waited in the
@@ -102,4 +106,34 @@ func TestSeriesRareHolderLetGo(t *testing.T) {
 		t.Fatalf("sealed: %d out-of-order, %d frozen, holder %v", ooo, frozen, held)
 	}
 	require.Equal(t, 7, countSamples(t, db, "m"))
+}
+
+// TestMergeFrozenOneChunk: one chunk written in order is read straight
+// from its bytes, and gives what merging it would.
+func TestMergeFrozenOneChunk(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for n := 1; n <= 300; n += 1 + rng.IntN(20) {
+		c := chunkenc.NewXORChunk()
+		tm := int64(rng.IntN(1e9))
+		for range n {
+			tm += 1 + int64(rng.IntN(30000))
+			c.Append(tm, []float64{rng.Float64(), float64(rng.IntN(100)), math.NaN(), math.Inf(-1)}[rng.IntN(4)])
+		}
+		b, cnt := c.Snapshot(nil)
+		fz := []*frozenChunk{{xor: b, n: cnt}}
+		ts, vs, err := mergeFrozen(fz, []int64{-1}, []float64{-1})
+		require.NoError(t, err)
+		m := newMergeIter([]chunkenc.Iterator{chunkenc.NewXORIterator(b, cnt)})
+		wts, wvs := []int64{-1}, []float64{-1}
+		for m.Next() {
+			t, v := m.At()
+			wts, wvs = append(wts, t), append(wvs, v)
+		}
+		require.NoError(t, m.Err())
+		require.Equal(t, wts, ts)
+		require.Len(t, vs, len(wvs))
+		for i := range vs {
+			require.Equal(t, math.Float64bits(wvs[i]), math.Float64bits(vs[i]), "sample %d of %d", i, n)
+		}
+	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable/block"
-	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -50,11 +49,10 @@ type shard struct {
 	// The log's sample encoding (walcodec.go), guarded by appendMu: walSeg
 	// is the segment the last write went to, walGen changes with it (and
 	// when an append fails), so that a series' walPred of another
-	// segment, or of a record never logged, is not a base; zenc
-	// compresses records; the rest is scratch.
+	// segment, or of a record never logged, is not a base; the rest is
+	// scratch.
 	walSeg       int
 	walGen       uint64
-	zenc         *zstd.Encoder
 	blk          []blockSeries
 	tsBuf, vsBuf []byte
 	zrec         []byte
@@ -65,7 +63,8 @@ type shard struct {
 	tenantByID map[uint32]*tenantIndex // guarded by idxMu
 
 	// sealMu serialises writers of chunks: the sealer, deletes, retention.
-	sealMu sync.Mutex
+	sealMu  sync.Mutex
+	sealBuf []byte // a chunk being encoded (writeSamples), guarded by sealMu
 	// chunkGen counts commits that change chunks on disk (seal, delete,
 	// retention): a querier's Pebble iterator older than the latest one
 	// may miss a chunk that memory no longer holds, and is replaced.
@@ -143,7 +142,6 @@ func openShard(id int, dir string, opts *Options, guard *guardFS, cache *regexCa
 		refs:       refTable{shard: uint16(id)},
 		nextTenant: 1,
 		walGen:     1,
-		zenc:       newRecordEncoder(),
 		tenants:    map[string]*tenantIndex{},
 		tenantByID: map[uint32]*tenantIndex{},
 		sealCh:     make(chan *memSeries, 1<<14),
@@ -748,7 +746,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 	rec = appendUsageEntry(rec, ti.id, day, usage[:])
 	s.rec = rec
 	var compressed bool
-	if s.zrec, compressed = compressRecord(s.zenc, s.zrec, rec); compressed {
+	if s.zrec, compressed = compressRecord(s.zrec, rec); compressed {
 		rec = s.zrec
 	}
 	pos, err := s.wal.Append(rec)
@@ -873,7 +871,6 @@ func (s *shard) close() error {
 	if err := s.closePebble(); err != nil {
 		errs = append(errs, fmt.Errorf("close pebble: %w", err))
 	}
-	s.zenc.Close()
 	return errors.Join(errs...)
 }
 

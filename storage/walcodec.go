@@ -7,19 +7,20 @@ import (
 	"math/bits"
 	"sync"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
 // The log's sample encoding (issue 18). A write's float samples go into one
-// block entry, in columns (refs, counts, timestamps, values) so that zstd
-// finds the repeats, and each sample is predicted from the previous sample
-// of its series logged in the same WAL segment: its timestamp by the
-// previous interval (so a steady scrape costs one zero byte), its value by
-// the previous value as a decimal delta (counters and integer gauges cost
-// a byte or two, a constant one zero byte) or else by XOR. Prediction
-// never reaches into an earlier segment, so every segment replays on its
-// own once older ones are truncated; a record's bytes are framed and
-// checksummed as before, after compression.
+// block entry, in columns (refs, counts, timestamps, values) so that the
+// compressor finds the repeats, and each sample is predicted from the
+// previous sample of its series logged in the same WAL segment: its
+// timestamp by the previous interval (so a steady scrape costs one zero
+// byte), its value by the previous value as a decimal delta (counters and
+// integer gauges cost a byte or two, a constant one zero byte) or else by
+// XOR. Prediction never reaches into an earlier segment, so every segment
+// replays on its own once older ones are truncated; a record's bytes are
+// framed and checksummed as before, after compression.
 
 // walPred is the last sample of a series logged in the current segment: the
 // base of the next one's prediction. The writer keeps one per series
@@ -42,8 +43,8 @@ type blockSeries struct {
 	pred    *walPred
 }
 
-// minCompress is the size under which a record is not compressed: zstd's
-// frame costs more than it saves there.
+// minCompress is the size under which a record is not compressed: the
+// compressed form costs more than it saves there.
 const minCompress = 256
 
 // appendBlockEntry appends the block entry of ss, predicting each series
@@ -340,16 +341,19 @@ func cmpErr(a, b error) error {
 	return b
 }
 
-// compressRecord appends the zstd record of rec to dst[:0]; compressed is
+// compressRecord appends the S2 record of rec to dst[:0]; compressed is
 // false when that would not be smaller, and rec is then logged as it is
 // (out still returns dst's buffer, for reuse).
-func compressRecord(enc *zstd.Encoder, dst, rec []byte) (out []byte, compressed bool) {
+func compressRecord(dst, rec []byte) (out []byte, compressed bool) {
 	if len(rec) < minCompress {
 		return dst[:0], false
 	}
-	dst = append(dst[:0], recordZstd)
-	dst = binary.AppendUvarint(dst, uint64(len(rec)))
-	dst = enc.EncodeAll(rec, dst)
+	if n := 1 + s2.MaxEncodedLen(len(rec)); cap(dst) < n {
+		dst = make([]byte, 0, n)
+	}
+	dst = append(dst[:0], recordS2)
+	z := s2.Encode(dst[1:cap(dst)], rec) // NB: in place, dst has room
+	dst = dst[:1+len(z)]
 	return dst, len(dst) < len(rec)
 }
 
@@ -357,31 +361,40 @@ func compressRecord(enc *zstd.Encoder, dst, rec []byte) (out []byte, compressed 
 // samples; a larger claim is corruption, not an allocation to attempt.
 const maxRecord = 1 << 30
 
-// decompress returns the record inside a zstd record (after its 0x80).
+// decompress returns the record inside an S2 or zstd record (rec starts
+// with its 0x81 or 0x80).
 func (d *recDecoder) decompress(rec []byte) ([]byte, error) {
-	n, k := binary.Uvarint(rec)
-	if k <= 0 || n > maxRecord {
-		return nil, fmt.Errorf("%w: wal zstd record of %d bytes", ErrCorrupt, n)
-	}
-	raw, err := zstdDecoder().DecodeAll(rec[k:], d.raw[:0])
-	if err != nil {
-		return nil, fmt.Errorf("%w: wal zstd record: %v", ErrCorrupt, err)
+	kind, rec := rec[0], rec[1:]
+	var raw []byte
+	if kind == recordS2 {
+		n, err := s2.DecodedLen(rec)
+		if err != nil || n > maxRecord {
+			return nil, fmt.Errorf("%w: wal s2 record: length %d: %v", ErrCorrupt, n, err)
+		}
+		if cap(d.raw) < n {
+			d.raw = make([]byte, n)
+		}
+		if raw, err = s2.Decode(d.raw[:cap(d.raw)], rec); err != nil {
+			return nil, fmt.Errorf("%w: wal s2 record: %v", ErrCorrupt, err)
+		}
+	} else {
+		n, k := binary.Uvarint(rec)
+		if k <= 0 || n > maxRecord {
+			return nil, fmt.Errorf("%w: wal zstd record of %d bytes", ErrCorrupt, n)
+		}
+		var err error
+		if raw, err = zstdDecoder().DecodeAll(rec[k:], d.raw[:0]); err != nil {
+			return nil, fmt.Errorf("%w: wal zstd record: %v", ErrCorrupt, err)
+		}
+		if uint64(len(raw)) != n {
+			return nil, fmt.Errorf("%w: wal zstd record of %d bytes holds %d", ErrCorrupt, n, len(raw))
+		}
 	}
 	d.raw = raw
-	if uint64(len(raw)) != n || (len(raw) > 0 && raw[0] == recordZstd) {
-		return nil, fmt.Errorf("%w: wal zstd record of %d bytes holds %d", ErrCorrupt, n, len(raw))
+	if len(raw) > 0 && (raw[0] == recordZstd || raw[0] == recordS2) {
+		return nil, fmt.Errorf("%w: wal record compressed twice", ErrCorrupt)
 	}
 	return raw, nil
-}
-
-// newRecordEncoder is a shard's encoder: EncodeAll only, under appendMu.
-func newRecordEncoder() *zstd.Encoder {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithZeroFrames(true))
-	if err != nil {
-		panic(fmt.Sprintf("BUG: zstd options: %v", err)) // constant options
-	}
-	return enc
 }
 
 // zstdDecoder is shared by every replay: DecodeAll is safe for concurrent

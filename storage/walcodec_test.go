@@ -7,8 +7,26 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 )
+
+// newZstdEncoder and zstdRecord write the zstd records of logs written
+// before 2026-12 (0x80), which replay still reads.
+func newZstdEncoder() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithZeroFrames(true))
+	if err != nil {
+		panic(err)
+	}
+	return enc
+}
+
+func zstdRecord(enc *zstd.Encoder, dst, rec []byte) []byte {
+	dst = append(dst[:0], recordZstd)
+	dst = binary.AppendUvarint(dst, uint64(len(rec)))
+	return enc.EncodeAll(rec, dst)
+}
 
 // codecValues are the values a series takes in the codec tests: every
 // value mode, and values that must survive bit for bit.
@@ -43,10 +61,11 @@ func codecValue(rng *rand.Rand, prev float64) float64 {
 
 // TestBlockRoundTrip writes records of block entries the way shard.write
 // does (series repeated in a block, generations changing as segments and
-// failed appends do) and decodes them, compressed or not, bit for bit.
+// failed appends do) and decodes them, compressed (S2, or zstd as before
+// 2026-12) or not, bit for bit.
 func TestBlockRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	enc := newRecordEncoder()
+	enc := newZstdEncoder()
 	defer enc.Close()
 	const nseries = 50
 	preds := make([]walPred, nseries)
@@ -81,7 +100,12 @@ func TestBlockRoundTrip(t *testing.T) {
 		r, ts, vs = appendBlockEntry(nil, blk, gen, ts, vs)
 		r = appendUsageEntry(r, 1, 2, []UsageDelta{{Name: "x", Value: 3}})
 		var compressed bool
-		if zbuf, compressed = compressRecord(enc, zbuf, r); compressed {
+		if rng.IntN(4) == 0 {
+			zbuf, compressed = zstdRecord(enc, zbuf, r), true
+		} else {
+			zbuf, compressed = compressRecord(zbuf, r)
+		}
+		if compressed {
 			r = zbuf
 		}
 		if rng.IntN(50) == 0 { // an append that failed: nothing logged
@@ -216,30 +240,36 @@ func TestBlockCorruptDetected(t *testing.T) {
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "not in the segment")
 
-	// A zstd record whose length or frame is wrong.
-	enc := newRecordEncoder()
-	defer enc.Close()
+	// A compressed record whose length or frame is wrong.
 	big := append([]byte(nil), rec...)
 	for len(big) < 2*minCompress {
 		big = append(big, rec...) // the same block again: predicted this time
 	}
-	z, ok := compressRecord(enc, nil, big)
+	z, ok := compressRecord(nil, big)
 	require.True(t, ok)
+	require.Equal(t, recordS2, z[0])
 	zb := append([]byte(nil), z...)
 	require.NoError(t, decodeRecord(zb, &recordVisitor{samples: func(uint64, []Sample) error { return nil }}, newRecDecoder()))
-	wrongLen := append([]byte{recordZstd}, binary.AppendUvarint(nil, uint64(len(big)+1))...)
-	wrongLen = append(wrongLen, zb[1+len(binary.AppendUvarint(nil, uint64(len(big)))):]...)
-	require.ErrorIs(t, decodeErr(wrongLen), ErrCorrupt)
 	require.ErrorIs(t, decodeErr(zb[:len(zb)-3]), ErrCorrupt)
+	require.ErrorIs(t, decodeErr([]byte{recordS2, 0xff, 0xff, 0xff, 0xff, 0x7f}), ErrCorrupt)
+	require.ErrorIs(t, decodeErr([]byte{recordS2}), ErrCorrupt)
+	twice, _ := compressRecord(nil, append(zb, make([]byte, minCompress)...))
+	require.ErrorContains(t, decodeErr(twice), "compressed twice")
+
+	enc := newZstdEncoder()
+	defer enc.Close()
+	zs := zstdRecord(enc, nil, big)
+	require.NoError(t, decodeRecord(zs, &recordVisitor{samples: func(uint64, []Sample) error { return nil }}, newRecDecoder()))
+	wrongLen := append([]byte{recordZstd}, binary.AppendUvarint(nil, uint64(len(big)+1))...)
+	wrongLen = append(wrongLen, zs[1+len(binary.AppendUvarint(nil, uint64(len(big)))):]...)
+	require.ErrorIs(t, decodeErr(wrongLen), ErrCorrupt)
+	require.ErrorIs(t, decodeErr(zs[:len(zs)-3]), ErrCorrupt)
 	require.ErrorIs(t, decodeErr([]byte{recordZstd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}), ErrCorrupt)
 
 	// Random damage: any error is ErrCorrupt, and nothing panics.
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 20000 {
-		src := rec
-		if rng.IntN(2) == 0 {
-			src = zb
-		}
+		src := [][]byte{rec, zb, zs}[rng.IntN(3)]
 		bad := append([]byte(nil), src...)
 		for range 1 + rng.IntN(3) {
 			bad[rng.IntN(len(bad))] = byte(rng.Uint32())
@@ -259,6 +289,9 @@ func FuzzBlockDecode(f *testing.F) {
 		{ref: 2, samples: []Sample{{T: 3, V: math.NaN()}}, pred: &preds[1]},
 	}, 1, nil, nil)
 	f.Add(rec)
+	if z, ok := compressRecord(nil, append(append(append([]byte(nil), rec...), rec...), make([]byte, minCompress)...)); ok {
+		f.Add(z)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if err := decodeErr(b); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatal(err)
