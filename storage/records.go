@@ -22,27 +22,30 @@ import (
 //	         samples as written, in any order; see docs/format-chunks.md)
 //	usage:   0x06 uvarint(tenant) varint(day) uvarint(n)
 //	         { uvarint(len) name u8(kind) uvarint(value) }*n
-//	block:   0x07 every float sample of a write, in columns, each
-//	         predicted from its series' previous sample in the segment
-//	         (appendBlockEntry)
+//	block:   0x08 every float sample of a write, in columns, each
+//	         predicted from its series' previous sample in the segment,
+//	         a bitmap marking the values equal to their base
+//	         (appendBlockEntry); 0x07 the same without the bitmap
+//	         (read, written before 2026-12)
 //
 // or, when its first byte is 0x81, such a sequence compressed as an S2
-// block (written since 2026-12; S2 costs a seventh of zstd's CPU for a
-// sixth more bytes), or when it is 0x80, its zstd frame (logs written
-// before, still replayed):
+// block (written since 2026-12: with the block's bitmap, as small as zstd
+// made it, for a seventh of the CPU), or when it is 0x80, its zstd frame
+// (logs written before, still replayed):
 //
 //	s2:      0x81 S2 block (its header holds the record's length)
 //	zstd:    0x80 uvarint(len(record)) zstd frame
 //
 // f64 is the IEEE 754 bit pattern, little-endian: stale markers survive.
 const (
-	entryTenant  byte = 0x01
-	entrySeries  byte = 0x02
-	entrySamples byte = 0x03
-	entryDelete  byte = 0x04
-	entryHists   byte = 0x05
-	entryUsage   byte = 0x06
-	entryBlock   byte = 0x07
+	entryTenant    byte = 0x01
+	entrySeries    byte = 0x02
+	entrySamples   byte = 0x03
+	entryDelete    byte = 0x04
+	entryHists     byte = 0x05
+	entryUsage     byte = 0x06
+	entryBlock     byte = 0x07 // written before 2026-12, replayed
+	entryBlockBits byte = 0x08
 
 	recordZstd byte = 0x80
 	recordS2   byte = 0x81
@@ -158,8 +161,8 @@ func decodeRecord(rec []byte, v *recordVisitor, d *recDecoder) error {
 			if r.err == nil {
 				err = v.samples(ref, buf)
 			}
-		case entryBlock:
-			err = d.decodeBlock(&r, v.samples)
+		case entryBlock, entryBlockBits:
+			err = d.decodeBlock(&r, typ == entryBlockBits, v.samples)
 		case entryDelete:
 			ref, mint, maxt := r.uvarint(), r.varint(), r.varint()
 			if r.err == nil {

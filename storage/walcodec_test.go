@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -26,6 +27,52 @@ func zstdRecord(enc *zstd.Encoder, dst, rec []byte) []byte {
 	dst = append(dst[:0], recordZstd)
 	dst = binary.AppendUvarint(dst, uint64(len(rec)))
 	return enc.EncodeAll(rec, dst)
+}
+
+// appendBlockEntry07 writes the block entries of logs written before
+// 2026-12 (0x07: no bitmap, a value like its base is valSame), which
+// replay still reads.
+func appendBlockEntry07(dst []byte, ss []blockSeries, gen uint64) []byte {
+	dst = append(dst, entryBlock)
+	dst = binary.AppendUvarint(dst, uint64(len(ss)))
+	prev := uint64(0)
+	for _, s := range ss {
+		dst = binary.AppendVarint(dst, int64(s.ref-prev))
+		prev = s.ref
+	}
+	var tbase int64
+	for _, s := range ss {
+		if len(s.samples) > 0 {
+			tbase = s.samples[0].T
+			break
+		}
+	}
+	var ts, vs []byte
+	for _, s := range ss {
+		p := s.pred
+		predicted := p.gen == gen
+		flag := uint64(0)
+		if predicted {
+			flag = 1
+		} else {
+			*p = walPred{gen: gen, t: tbase}
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(s.samples))<<1|flag)
+		for i, smp := range s.samples {
+			ts = binary.AppendVarint(ts, smp.T-(p.t+p.dt))
+			vs = appendValue(vs, p, smp.V)
+			if i == 0 && !predicted {
+				p.dt = 0
+			} else {
+				p.dt = smp.T - p.t
+			}
+			p.t, p.v = smp.T, smp.V
+		}
+	}
+	dst = binary.AppendVarint(dst, tbase)
+	dst = binary.AppendUvarint(dst, uint64(len(ts)))
+	dst = append(dst, ts...)
+	return append(dst, vs...)
 }
 
 // codecValues are the values a series takes in the codec tests: every
@@ -62,7 +109,8 @@ func codecValue(rng *rand.Rand, prev float64) float64 {
 // TestBlockRoundTrip writes records of block entries the way shard.write
 // does (series repeated in a block, generations changing as segments and
 // failed appends do) and decodes them, compressed (S2, or zstd as before
-// 2026-12) or not, bit for bit.
+// 2026-12) or not, bit for bit; a segment written before 2026-12 (0x07
+// blocks) now and then.
 func TestBlockRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	enc := newZstdEncoder()
@@ -74,10 +122,12 @@ func TestBlockRoundTrip(t *testing.T) {
 	gen := uint64(1)
 	dec := newRecDecoder()
 	var ts, vs, zbuf []byte
+	old := false
 	for rec := range 300 {
 		if rng.IntN(40) == 0 { // a new segment
 			gen++
 			dec.reset()
+			old = rng.IntN(3) == 0
 		}
 		var blk []blockSeries
 		var want []blockSeries
@@ -97,7 +147,11 @@ func TestBlockRoundTrip(t *testing.T) {
 			want = append(want, blockSeries{ref: uint64(i) * 977, samples: smp})
 		}
 		var r []byte
-		r, ts, vs = appendBlockEntry(nil, blk, gen, ts, vs)
+		if old {
+			r = appendBlockEntry07(nil, blk, gen)
+		} else {
+			r, ts, vs = appendBlockEntry(nil, blk, gen, ts, vs)
+		}
 		r = appendUsageEntry(r, 1, 2, []UsageDelta{{Name: "x", Value: 3}})
 		var compressed bool
 		if rng.IntN(4) == 0 {
@@ -233,6 +287,22 @@ func TestBlockCorruptDetected(t *testing.T) {
 	for cut := 1; cut < len(rec); cut++ {
 		require.ErrorIs(t, decodeErr(rec[:cut]), ErrCorrupt, "cut at %d", cut)
 	}
+	var preds07 [3]walPred
+	blk07 := slices.Clone(blk)
+	blk07[0].pred, blk07[1].pred, blk07[2].pred = &preds07[0], &preds07[1], &preds07[0]
+	rec07 := appendBlockEntry07(nil, blk07, 1)
+	require.NoError(t, decodeErr(rec07))
+	for cut := 1; cut < len(rec07); cut++ {
+		require.ErrorIs(t, decodeErr(rec07[:cut]), ErrCorrupt, "0x07 cut at %d", cut)
+	}
+	// A bitmap bit past the block's samples: four samples, so the bitmap's
+	// byte sits just before the values, which begin with 1.0's.
+	bad := slices.Clone(rec)
+	bm := len(bad) - len(appendValue(nil, &walPred{}, 1)) - len(appendValue(nil, &walPred{v: 1}, 2.5)) -
+		len(appendValue(nil, &walPred{}, math.Pi)) - len(appendValue(nil, &walPred{v: 2.5}, 4)) - 1
+	require.Zero(t, bad[bm], "no value of the four is its base's")
+	bad[bm] = 0x10
+	require.ErrorContains(t, decodeErr(bad), "bits past its 4 samples")
 	// A block predicted from a sample the segment does not hold: its base
 	// was in a truncated segment, or a skipped record.
 	next, _, _ := appendBlockEntry(nil, blk[:1], 1, nil, nil)
@@ -269,7 +339,7 @@ func TestBlockCorruptDetected(t *testing.T) {
 	// Random damage: any error is ErrCorrupt, and nothing panics.
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 20000 {
-		src := [][]byte{rec, zb, zs}[rng.IntN(3)]
+		src := [][]byte{rec, rec07, zb, zs}[rng.IntN(4)]
 		bad := append([]byte(nil), src...)
 		for range 1 + rng.IntN(3) {
 			bad[rng.IntN(len(bad))] = byte(rng.Uint32())
@@ -289,6 +359,11 @@ func FuzzBlockDecode(f *testing.F) {
 		{ref: 2, samples: []Sample{{T: 3, V: math.NaN()}}, pred: &preds[1]},
 	}, 1, nil, nil)
 	f.Add(rec)
+	var preds07 [2]walPred
+	f.Add(appendBlockEntry07(nil, []blockSeries{
+		{ref: 1, samples: []Sample{{T: 1, V: 1}, {T: 2, V: 1}}, pred: &preds07[0]},
+		{ref: 2, samples: []Sample{{T: 3, V: 0}}, pred: &preds07[1]},
+	}, 1))
 	if z, ok := compressRecord(nil, append(append(append([]byte(nil), rec...), rec...), make([]byte, minCompress)...)); ok {
 		f.Add(z)
 	}
