@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"slices"
@@ -304,7 +305,11 @@ func openPebble(dir string, po *pebble.Options, lg *pebbleLogger) (*pebble.DB, e
 func (s *shard) pebbleEvents() *pebble.EventListener {
 	return &pebble.EventListener{
 		BackgroundError: func(err error) {
-			if isDiskWriteError(err) {
+			// NB: a file Pebble made that is gone (the data folder
+			// deleted or unmounted under the server) fails every flush
+			// from then on: as a disk that takes no writes, so that a
+			// close does not wait for a flush that cannot end.
+			if isDiskWriteError(err) || errors.Is(err, fs.ErrNotExist) {
 				s.h.fail(fmt.Errorf("pebble of shard %d: %w", s.id, err))
 				return
 			}
