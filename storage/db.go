@@ -250,6 +250,7 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			clear(perShard[i])
 			perShard[i] = perShard[i][:0]
 		}
+		kl.clearExtras()
 	}()
 	var buf []byte
 	dropped, written, histsWritten := 0, 0, 0
@@ -265,18 +266,28 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	keyed := 0
 	for i := range b.Series {
 		bs := &b.Series[i]
-		it := writeItem{samples: bs.Samples, hists: bs.Histograms}
+		it := writeItem{samples: bs.Samples}
 		var (
-			e   keyEntry
-			hit bool
+			e     keyEntry
+			hit   bool
+			key   keyID
+			hasID bool
 		)
 		if bs.Key != nil {
-			it.key, it.keyed = ids[keyed], true
+			key, hasID = ids[keyed], true
 			e, hit = kl.ents[keyed], kl.hit[keyed]
 			keyed++
 		}
 		if hit {
-			it.ms = e.ms // lset: see writeItem.labels; hash: writeItem.hashed
+			// lset: see writeItem.labels; hash: itemExtra.hashed. NB: no
+			// key either: the key cache has this one (should a delete
+			// take its series before the shard writes, the shard makes it
+			// again and the next write by the key finds it the slow way).
+			it.ms = e.ms
+			if len(bs.Histograms) > 0 {
+				it.x = kl.extra()
+				it.x.hists = bs.Histograms
+			}
 		} else {
 			lset, err := b.LabelsOf(i)
 			if err != nil {
@@ -285,10 +296,13 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			if err := db.validateLabels(i, lset); err != nil {
 				return err
 			}
-			it.lset = lset.WithoutEmpty()
-			it.hash, buf = seriesHash(tenant, it.lset, buf)
-			it.hashed = true
-			it.enc = append([]byte(nil), buf[len(tenant)+1:]...)
+			x := kl.extra()
+			x.hists, x.key, x.keyed = bs.Histograms, key, hasID
+			x.lset = lset.WithoutEmpty()
+			x.hash, buf = seriesHash(tenant, x.lset, buf)
+			x.hashed = true
+			x.enc = append([]byte(nil), buf[len(tenant)+1:]...)
+			it.x = x
 		}
 		for _, s := range bs.Samples {
 			if s.T < minStorableT || s.T > maxStorableT {
@@ -309,22 +323,23 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 			}
 			dropped += len(it.samples) - len(kept)
 			it.samples = kept
-			if len(it.hists) > 0 {
-				keptH := make([]HSample, 0, len(it.hists))
-				for _, h := range it.hists {
+			if hs := it.hists(); len(hs) > 0 {
+				keptH := make([]HSample, 0, len(hs))
+				for _, h := range hs {
 					if h.T >= cutoff {
 						keptH = append(keptH, h)
 					}
 				}
-				dropped += len(it.hists) - len(keptH)
-				it.hists = keptH
+				dropped += len(hs) - len(keptH)
+				it.x.hists = keptH
 			}
 		}
-		if len(it.samples) == 0 && len(it.hists) == 0 {
+		nh := len(it.hists())
+		if len(it.samples) == 0 && nh == 0 {
 			continue
 		}
-		written += len(it.samples) + len(it.hists)
-		histsWritten += len(it.hists)
+		written += len(it.samples) + nh
+		histsWritten += nh
 		sh := it.shardOf(len(db.shards))
 		perShard[sh] = append(perShard[sh], it)
 	}
@@ -395,8 +410,8 @@ func (db *DB) Write(ctx context.Context, tenant string, b *Batch) error {
 	// was deleted and has been created again).
 	for _, items := range perShard {
 		for i := range items {
-			if it := &items[i]; it.keyed && it.ms != nil && it.enc != nil {
-				db.keys.put(it.key, keyEntry{ms: it.ms})
+			if it := &items[i]; it.x != nil && it.x.keyed && it.ms != nil && it.x.enc != nil {
+				db.keys.put(it.x.key, keyEntry{ms: it.ms})
 			}
 		}
 	}

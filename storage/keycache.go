@@ -95,6 +95,32 @@ type keyLookup struct {
 	ents     []keyEntry
 	hit      []bool
 	order    []int32
+	// extras are the writeItems' itemExtras, in pages that stay where
+	// they are as more are taken (items point into them); n are in use.
+	extras [][]itemExtra
+	n      int
+}
+
+// extraPage is how many itemExtras a page of keyLookup.extras holds.
+const extraPage = 256
+
+// extra takes a zeroed itemExtra for an item of the write.
+func (l *keyLookup) extra() *itemExtra {
+	if l.n == len(l.extras)*extraPage {
+		l.extras = append(l.extras, make([]itemExtra, extraPage))
+	}
+	x := &l.extras[l.n/extraPage][l.n%extraPage]
+	l.n++
+	return x
+}
+
+// clearExtras zeroes the itemExtras in use: they hold the caller's labels
+// and histograms.
+func (l *keyLookup) clearExtras() {
+	for p := 0; p*extraPage < l.n; p++ {
+		clear(l.extras[p][:min(extraPage, l.n-p*extraPage)])
+	}
+	l.n = 0
 }
 
 // getMany looks up every id at once: ents[i] is the live series ids[i]

@@ -86,49 +86,86 @@ type shard struct {
 	wg   sync.WaitGroup
 }
 
-// writeItem is one series of a batch routed to a shard.
+// writeItem is one series of a batch routed to a shard: 40 bytes, for a
+// write copies, routes and clears one per series (issue 18: at 144 bytes
+// that was a tenth of an ingest's CPU). What only a series the key cache
+// did not resolve needs, or one with histograms, is in x.
 type writeItem struct {
+	samples []Sample
+	// ms is the series: set by the key cache, or by shard.write.
+	ms *memSeries
+	x  *itemExtra // nil for a series the key cache resolved, without histograms
+}
+
+// itemExtra is the rest of a writeItem, for the items that need it.
+type itemExtra struct {
 	lset labels.Labels
 	enc  []byte // canonical labels encoding; nil when resolved by key
 	// hash is seriesHash of the labels, which picks the shard; not known
 	// (hashed false) for an item the key cache resolved, whose series
 	// knows its shard.
-	hash    uint64
-	hashed  bool
-	samples []Sample
-	hists   []HSample
-	// ms is the series: set by the key cache, or by shard.write.
-	ms    *memSeries
-	key   keyID
-	keyed bool
+	hash   uint64
+	hashed bool
+	hists  []HSample
+	key    keyID
+	keyed  bool
+}
+
+// extra returns the item's itemExtra, allocating one for an item the key
+// cache resolved (its series deleted since, or a count of missing series).
+func (it *writeItem) extra() *itemExtra {
+	if it.x == nil {
+		it.x = &itemExtra{}
+	}
+	return it.x
+}
+
+// hists are the item's histogram samples.
+func (it *writeItem) hists() []HSample {
+	if it.x == nil {
+		return nil
+	}
+	return it.x.hists
+}
+
+// enc is the item's canonical labels encoding, nil when resolved by key.
+func (it *writeItem) enc() []byte {
+	if it.x == nil {
+		return nil
+	}
+	return it.x.enc
 }
 
 // shardOf is the number of the shard of n that takes the item.
 func (it *writeItem) shardOf(n int) int {
-	if !it.hashed {
+	if it.x == nil || !it.x.hashed {
 		return it.ms.state.shard()
 	}
-	return int(it.hash % uint64(n))
+	return int(it.x.hash % uint64(n))
 }
 
 // labelsHash is seriesHash of the item's labels, computed for an item the
 // key cache resolved whose series is gone (deleted since).
 func (it *writeItem) labelsHash(tenant string) uint64 {
-	if !it.hashed {
-		it.hash, _ = seriesHash(tenant, it.labels(), nil)
-		it.hashed = true
+	x := it.extra()
+	if !x.hashed {
+		x.hash, _ = seriesHash(tenant, it.labels(), nil)
+		x.hashed = true
 	}
-	return it.hash
+	return x.hash
 }
 
 // labels returns the item's label set. An item resolved by the key cache
-// leaves lset empty (its series has them, and reading them would be one
+// has none of its own (its series has them, and reading them would be one
 // more memory miss per sample on the write path).
 func (it *writeItem) labels() labels.Labels {
-	if it.lset.IsEmpty() && it.ms != nil {
+	if (it.x == nil || it.x.lset.IsEmpty()) && it.ms != nil {
 		return it.ms.lset
 	}
-	return it.lset
+	if it.x == nil {
+		return labels.EmptyLabels()
+	}
+	return it.x.lset
 }
 
 func openShard(id int, dir string, opts *Options, guard *guardFS, cache *regexCache, blocks *pebble.Cache, stats *dbStats) (*shard, error) {
@@ -688,8 +725,9 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 			series[i] = ms
 			continue
 		}
-		items[i].lset = items[i].labels()
-		series[i] = ti.lookup(items[i].labelsHash(tenant), items[i].lset)
+		lset := items[i].labels()
+		items[i].extra().lset = lset
+		series[i] = ti.lookup(items[i].labelsHash(tenant), lset)
 		missing = missing || series[i] == nil
 	}
 	s.idxMu.RUnlock()
@@ -699,19 +737,20 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 			if series[i] != nil {
 				continue
 			}
-			if ms := ti.lookup(items[i].labelsHash(tenant), items[i].lset); ms != nil { // repeated in the batch
+			x := items[i].x // set by the loop above
+			if ms := ti.lookup(items[i].labelsHash(tenant), x.lset); ms != nil { // repeated in the batch
 				series[i] = ms
 				continue
 			}
-			if items[i].enc == nil { // its cached series was deleted meanwhile
-				items[i].enc = appendLabels(nil, items[i].lset)
+			if x.enc == nil { // its cached series was deleted meanwhile
+				x.enc = appendLabels(nil, x.lset)
 			}
-			ms := newMemSeries(s.nextRef, ti.id, items[i].lset)
+			ms := newMemSeries(s.nextRef, ti.id, x.lset)
 			s.nextRef++
 			ti.add(items[i].labelsHash(tenant), ms)
 			series[i] = ms
-			rec = appendSeriesEntry(rec, ms.ref, ti.id, items[i].enc)
-			_ = pb.Set(seriesKey(ti.id, ms.ref), items[i].enc, nil)
+			rec = appendSeriesEntry(rec, ms.ref, ti.id, x.enc)
+			_ = pb.Set(seriesKey(ti.id, ms.ref), x.enc, nil)
 			s.stats.seriesCreated.Add(1)
 		}
 		s.idxMu.Unlock()
@@ -732,7 +771,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 		if len(items[i].samples) > 0 {
 			blk = append(blk, blockSeries{ref: series[i].ref, samples: items[i].samples, pred: &series[i].walPred})
 		}
-		stored += len(items[i].samples) + len(items[i].hists)
+		stored += len(items[i].samples) + len(items[i].hists())
 	}
 	if len(blk) > 0 {
 		rec, s.tsBuf, s.vsBuf = appendBlockEntry(rec, blk, s.walGen, s.tsBuf, s.vsBuf)
@@ -740,8 +779,8 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 	clear(blk) // the samples are the caller's
 	s.blk = blk[:0]
 	for i := range items {
-		if len(items[i].hists) > 0 {
-			rec = appendHistogramsEntry(rec, series[i].ref, items[i].hists)
+		if hs := items[i].hists(); len(hs) > 0 {
+			rec = appendHistogramsEntry(rec, series[i].ref, hs)
 		}
 	}
 	// The usage counter changes in the record that stores the samples:
@@ -780,7 +819,7 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 				toSeal = append(toSeal, ms)
 			}
 		}
-		for _, hs := range items[i].hists {
+		for _, hs := range items[i].hists() {
 			r := ms.appendHistLocked(hs.T, hs.H.Copy(), pos.Segment, now, s.opts.HeadChunkSamples, s.maxOOO())
 			if r.newDay {
 				dayKey = seriesDayKey(dayKey[:0], r.day, ms.tenant, ms.ref)
