@@ -737,7 +737,8 @@ func (s *shard) write(ctx context.Context, tenant string, items []writeItem) err
 			if series[i] != nil {
 				continue
 			}
-			x := items[i].x // set by the loop above
+			// x: set by the loop above.
+			x := items[i].x
 			if ms := ti.lookup(items[i].labelsHash(tenant), x.lset); ms != nil { // repeated in the batch
 				series[i] = ms
 				continue
