@@ -128,14 +128,6 @@ func (it *writeItem) hists() []HSample {
 	return it.x.hists
 }
 
-// enc is the item's canonical labels encoding, nil when resolved by key.
-func (it *writeItem) enc() []byte {
-	if it.x == nil {
-		return nil
-	}
-	return it.x.enc
-}
-
 // shardOf is the number of the shard of n that takes the item.
 func (it *writeItem) shardOf(n int) int {
 	if it.x == nil || !it.x.hashed {
