@@ -179,3 +179,27 @@ func OldFormatRecord(tenantID uint32, tenant string, ref uint64, lset labels.Lab
 	rec = appendSeriesEntry(rec, ref, tenantID, appendLabels(nil, lset))
 	return appendSamplesEntry(rec, ref, samples)
 }
+
+// ZstdBlockRecords are records as binaries before 2026-12 wrote them: a
+// 0x07 block entry (no bitmap of repeated values), zstd-compressed, one
+// record per sample of samples, for one series, the first record also
+// naming the tenant and the series.
+func ZstdBlockRecords(tenantID uint32, tenant string, ref uint64, lset labels.Labels, samples []Sample) [][]byte {
+	enc := newZstdEncoder()
+	defer enc.Close()
+	var pred walPred
+	var out [][]byte
+	for i, s := range samples {
+		var rec []byte
+		if i == 0 {
+			rec = appendTenantEntry(nil, tenantID, tenant)
+			rec = appendSeriesEntry(rec, ref, tenantID, appendLabels(nil, lset))
+		}
+		rec = appendBlockEntry07(rec, []blockSeries{{ref: ref, samples: []Sample{s}, pred: &pred}}, 1)
+		for len(rec) < minCompress { // large enough to be compressed, as such records were
+			rec = appendUsageEntry(rec, tenantID, 0, []UsageDelta{{Name: "padding", Value: 0}})
+		}
+		out = append(out, zstdRecord(enc, nil, rec))
+	}
+	return out
+}

@@ -55,6 +55,58 @@ func TestOldFormatWALReplays(t *testing.T) {
 	require.Equal(t, bitsOf(want), bitsOf(read(db)))
 }
 
+// A log written before 2026-12 (zstd records of block entries without the
+// bitmap of repeated values) replays, and new records (S2, with the
+// bitmap) follow it in a new segment; a crash then replays both.
+func TestZstdBlockWALReplays(t *testing.T) {
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, &storage.Options{Shards: 1})
+	require.NoError(t, db.Close())
+
+	lset := labels.FromStrings("__name__", "z", "job", "node")
+	var want []storage.Sample
+	for i := range 12 {
+		v := float64(100 + i/3) // repeats, as a bitmap would mark them
+		if i == 7 {
+			v = math.Float64frombits(0x7ff0000000000002) // stale
+		}
+		want = append(want, storage.Sample{T: int64(1000 + i*15000), V: v})
+	}
+	w, err := wal.Open(filepath.Join(dir, "shard-000", "wal"), nil)
+	require.NoError(t, err)
+	require.NoError(t, w.Replay(func([]byte) error { return nil }))
+	var pos wal.Pos
+	for _, rec := range storage.ZstdBlockRecords(1, "default", 7, lset, want) {
+		require.Equal(t, byte(0x80), rec[0], "a zstd record")
+		pos, err = w.Append(rec)
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Wait(context.Background(), pos))
+	require.NoError(t, w.Close())
+
+	bitsOf := func(ss []storage.Sample) []string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, fmt.Sprintf("%d:%x", s.T, math.Float64bits(s.V)))
+		}
+		return out
+	}
+	read := func(db *storage.DB) []storage.Sample {
+		return st.Read(t, db, "default", math.MinInt64, all, st.Eq("__name__", "z"))[`{__name__="z", job="node"}`]
+	}
+	db = st.OpenDir(t, dir, nil)
+	require.Equal(t, bitsOf(want), bitsOf(read(db)))
+	for i := range 5 {
+		s := storage.Sample{T: int64(181000 + i*15000), V: 103}
+		want = append(want, s)
+		st.Write(t, db, "default", storage.SeriesSamples{Labels: lset, Samples: []storage.Sample{s}})
+	}
+	require.NoError(t, storage.Crash(db))
+	db = st.OpenDir(t, dir, nil)
+	require.Equal(t, bitsOf(want), bitsOf(read(db)))
+	require.NoError(t, db.Close())
+}
+
 // Samples are predicted from the previous one in their segment only: with
 // small segments rotating every few writes, heads sealed and segments
 // truncated as they go, and writes failing in between, a crash still
