@@ -152,22 +152,44 @@ func TestAggregateRangeMatchesGeneral(t *testing.T) {
 // Two groups whose hashes collide stay two groups, found again by their
 // labels (a collision made by hand: xxhash gives none to find).
 func TestGroupIndexCollision(t *testing.T) {
-	gi := newGroupIndex([]string{"mode"}, false, false)
-	a := labels.FromStrings("__name__", "m", "mode", "idle")
-	b := labels.FromStrings("__name__", "m", "mode", "user")
+	gi := newGroupIndex([]string{"mode", "cpu"}, false, false)
+	a := labels.FromStrings("__name__", "m", "cpu", "0", "mode", "idle")
+	b := labels.FromStrings("__name__", "m", "cpu", "0", "mode", "user")
 	require.Equal(t, 0, gi.id(a))
-	hb, _ := b.HashForLabels(nil, "mode")
+	hb, _ := b.HashForLabels(nil, "cpu", "mode")
 	gi.byHash[hb] = 0 // b's hash now leads to a's group first
 	require.Equal(t, 1, gi.id(b), "a new group, chained after the colliding one")
 	require.Equal(t, 0, gi.id(a))
 	require.Equal(t, 1, gi.id(b))
-	require.Equal(t, 1, gi.id(labels.FromStrings("__name__", "other", "mode", "user", "x", "y")))
-	require.Equal(t, []string{`{mode="idle"}`, `{mode="user"}`}, []string{gi.labels[0].String(), gi.labels[1].String()})
-	c := labels.FromStrings("mode", "system")
-	hc, _ := c.HashForLabels(nil, "mode")
+	require.Equal(t, 1, gi.id(labels.FromStrings("__name__", "other", "cpu", "0", "mode", "user", "x", "y")))
+	require.Equal(t, []string{`{cpu="0", mode="idle"}`, `{cpu="0", mode="user"}`}, []string{gi.labels[0].String(), gi.labels[1].String()})
+	c := labels.FromStrings("cpu", "0", "mode", "system")
+	hc, _ := c.HashForLabels(nil, "cpu", "mode")
 	gi.byHash[hc] = 1 // and a third behind the two
 	require.Equal(t, 2, gi.id(c))
 	require.Equal(t, []int{0, 1, 2}, []int{gi.id(a), gi.id(b), gi.id(c)})
+}
+
+// A `by` of one label groups by its value alone (no hashing), and gives
+// the groups, their order and their labels the hashing path gives: a series
+// without the label is a group of its own with no labels.
+func TestGroupIndexOneLabel(t *testing.T) {
+	series := []labels.Labels{
+		labels.FromStrings("__name__", "m", "cpu", "0", "mode", "idle"),
+		labels.FromStrings("__name__", "m", "cpu", "1", "mode", "user"),
+		labels.FromStrings("__name__", "m", "cpu", "1"),
+		labels.FromStrings("__name__", "n", "mode", "idle", "zz", "1"),
+		labels.FromStrings("__name__", "m", "cpu", "2", "mode", "user"),
+		labels.FromStrings("cpu", "3"),
+	}
+	one := newGroupIndex([]string{"mode"}, false, false)
+	hashed := newGroupIndex([]string{"mode", "nothing"}, false, false) // the same groups, the hashing path
+	for _, ls := range series {
+		require.Equal(t, hashed.id(ls), one.id(ls), "%s", ls)
+	}
+	require.Equal(t, hashed.labels, one.labels)
+	require.Equal(t, []string{`{mode="idle"}`, `{mode="user"}`, `{}`}, []string{one.labels[0].String(), one.labels[1].String(), one.labels[2].String()})
+	require.Empty(t, one.byHash, "no hashing")
 }
 
 // BenchmarkGroupIndex groups 10,000 series by instance, each its own
