@@ -29,8 +29,8 @@ import (
 //	         (read, written before 2026-12)
 //
 // or, when its first byte is 0x81, such a sequence compressed as an S2
-// block (written since 2026-12: with the block's bitmap, as small as zstd
-// made it, for a seventh of the CPU), or when it is 0x80, its zstd frame
+// block (written since 2026-12: with the block's bitmap, within 5 % of
+// zstd's size, for a seventh of the CPU), or when it is 0x80, its zstd frame
 // (logs written before, still replayed):
 //
 //	s2:      0x81 S2 block (its header holds the record's length)
