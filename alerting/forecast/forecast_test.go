@@ -128,3 +128,36 @@ func BenchmarkSelectSeasonal(b *testing.B) {
 		_, _ = Select(y, 96, 96)
 	}
 }
+
+// TestSeasonalLinearFewSeasons: with three seasons of history and a
+// drift over the last one, the local trend is the drift's whole slope —
+// the profile comes from the two seasons before it, so the drift does
+// not go a third into the profile — and the forecast continues it.
+func TestSeasonalLinearFewSeasons(t *testing.T) {
+	const p, h = 24, 12
+	shape := func(i int) float64 { return 5 * math.Sin(2*math.Pi*float64(i%p)/p) }
+	y := make([]float64, 3*p)
+	truth := make([]float64, 3*p+h)
+	for i := range truth {
+		truth[i] = 100 + shape(i)
+		if d := i - 2*p; d > 0 {
+			truth[i] -= 0.25 * float64(d)
+		}
+	}
+	copy(y, truth)
+	f, err := SeasonalLinear{Period: p, Window: p}.Forecast(y, h)
+	require.NoError(t, err)
+	for i := range h {
+		require.InDelta(t, truth[3*p+i], f.Mean[i], 1e-9, "step %d", i+1)
+	}
+	// With four seasons or more the profile comes from all of them.
+	y4 := make([]float64, 4*p)
+	for i := range y4 {
+		y4[i] = 100 + shape(i)
+	}
+	f, err = SeasonalLinear{Period: p, Window: p}.Forecast(y4, h)
+	require.NoError(t, err)
+	for i := range h {
+		require.InDelta(t, 100+shape(4*p+i), f.Mean[i], 1e-9, "step %d", i+1)
+	}
+}

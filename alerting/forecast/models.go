@@ -141,34 +141,75 @@ func (m SeasonalLinear) Forecast(y []float64, h int) (Forecast, error) {
 	if p < 2 || n < m.MinPoints() {
 		return Forecast{}, ErrShort
 	}
-	a, b, _, _ := fitLine(y)
-	prof, cnt := make([]float64, p), make([]int, p)
-	for i, v := range y {
-		prof[i%p] += v - (a + b*float64(i))
-		cnt[i%p]++
-	}
-	mean := 0.0
-	for i := range prof {
-		prof[i] /= float64(cnt[i])
-		mean += prof[i]
-	}
-	mean /= float64(p)
 	w := n
 	if m.Window > 0 {
 		w = min(n, max(m.Window, 3))
 	}
+	// With fewer than four seasons of history, the profile comes from
+	// those before the window (two at least): a drift within the window
+	// would otherwise go partly into its phases' profile (the more, the
+	// fewer the seasons: three weeks of a weekly season) and out of the
+	// trend fitted to it. With more, that share is small and every
+	// season makes the profile surer.
+	past := y
+	if n < 4*p && n-w >= 2*p {
+		past = y[:n-w]
+	}
+	prof := phaseProfile(past, p)
 	d := make([]float64, w)
 	for i := range d {
 		t := n - w + i
-		d[i] = y[t] - (prof[t%p] - mean)
+		d[i] = y[t] - prof[t%p]
 	}
 	d = d[levelShift(d):]
 	f := Forecast{Model: m.Name(), Mean: make([]float64, h), Sigma: make([]float64, h)}
 	lineForecast(d, f.Mean, f.Sigma)
 	for i := range f.Mean {
-		f.Mean[i] += prof[(n+i)%p] - mean
+		f.Mean[i] += prof[(n+i)%p]
 	}
 	return f, nil
+}
+
+// phaseProfile is the seasonal profile of y with period p, centred on
+// zero, fitted together with a linear trend: y ≈ a + b·t + prof[t mod p].
+// The slope is the within-phase one (each phase's values against their
+// times, around the phase's means), so that the season's own shape is
+// not read as a slope — a line fitted first to a sine over two periods
+// leans, and its lean comes back in every phase of the profile.
+func phaseProfile(y []float64, p int) []float64 {
+	ym, tm, cnt := make([]float64, p), make([]float64, p), make([]int, p)
+	for i, v := range y {
+		ym[i%p] += v
+		tm[i%p] += float64(i)
+		cnt[i%p]++
+	}
+	for j := range p {
+		if cnt[j] > 0 {
+			ym[j] /= float64(cnt[j])
+			tm[j] /= float64(cnt[j])
+		}
+	}
+	var sxy, sxx float64
+	for i, v := range y {
+		dt := float64(i) - tm[i%p]
+		sxy += dt * (v - ym[i%p])
+		sxx += dt * dt
+	}
+	b := 0.0
+	if sxx > 0 {
+		b = sxy / sxx
+	}
+	prof := make([]float64, p)
+	mean := 0.0
+	for j := range p {
+		prof[j] = ym[j] - b*tm[j]
+		mean += prof[j]
+	}
+	mean /= float64(p)
+	for j := range prof {
+		prof[j] -= mean
+	}
+	return prof
 }
 
 // fitLine returns intercept a and slope b of y over x = 0…n−1, the mean of
