@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,6 +303,91 @@ func TestWALIsTruncatedAfterSealing(t *testing.T) {
 	require.Less(t, storage.WALBytes(db), before/4, "sealed segments are deleted")
 	got := st.Read(t, db, "default", 0, all, st.Eq("__name__", "c"))[`{__name__="c"}`]
 	require.Len(t, got, 2000)
+}
+
+// A backfill logs hours of samples in seconds. The log's segments follow
+// the heads' size, and a head left behind by the other series' samples
+// (here one written once, first) is sealed before its time, so the log
+// keeps about the last heads' worth instead of the whole backfill; nothing
+// is lost, across a crash too.
+func TestWALTruncatedBehindBackfill(t *testing.T) {
+	dir := t.TempDir()
+	opts := &storage.Options{Shards: 1, HeadChunkSamples: 24, WALSegmentSize: 16 << 10}
+	db := st.OpenDir(t, dir, opts)
+	st.Write(t, db, "default", st.Series(ls("__name__", "once"), 0, 42))
+	const series, steps, per = 100, 2400, 10
+	rng := rand.New(rand.NewPCG(1, 2))
+	for step := 0; step < steps; step += per {
+		batch := make([]storage.SeriesSamples, series)
+		for i := range batch {
+			batch[i].Labels = ls("__name__", "m", "i", strconv.Itoa(i))
+			for k := step; k < step+per; k++ {
+				batch[i].Samples = append(batch[i].Samples, storage.Sample{T: int64(k+1) * 15000, V: rng.Float64()})
+			}
+		}
+		st.Write(t, db, "default", batch...)
+	}
+	require.NoError(t, storage.Maintain(db))
+	// The backfill filled 81 segments of 16 KiB (random values: some 8
+	// bytes a sample), all kept before; four heads' worth of every
+	// series is about five.
+	segs, err := filepath.Glob(filepath.Join(dir, "shard-000", "wal", "0*"))
+	require.NoError(t, err)
+	t.Log("segments", segs)
+	require.LessOrEqual(t, len(segs), 8, "the log keeps the last heads, not the backfill")
+	check := func(db *storage.DB) {
+		got := st.Read(t, db, "default", math.MinInt64, all, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+		require.Equal(t, []storage.Sample{{T: 0, V: 42}}, got[`{__name__="once"}`])
+		require.Len(t, got, series+1)
+		for i := range series {
+			require.Len(t, got[`{__name__="m", i="`+strconv.Itoa(i)+`"}`], steps)
+		}
+	}
+	check(db)
+	require.NoError(t, storage.Crash(db))
+	db = st.OpenDir(t, dir, opts)
+	check(db)
+}
+
+// A shard that takes few samples fills a 64 MiB segment in weeks: a
+// segment is also closed when it is half a MaxHeadAge old, so the log
+// holds about the last MaxHeadAge and a half of samples, not weeks.
+func TestWALSegmentsCloseWithAge(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC).UnixMilli())
+	clock := func() time.Time { return time.UnixMilli(now.Load()) }
+	dir := t.TempDir()
+	opts := &storage.Options{Shards: 1, Now: clock}
+	db := st.OpenDir(t, dir, opts)
+	segments := func() []string {
+		names, err := filepath.Glob(filepath.Join(dir, "shard-000", "wal", "0*"))
+		require.NoError(t, err)
+		return names
+	}
+	const step = 10 * time.Minute
+	var n int
+	for range 24 * time.Hour / step {
+		t0 := now.Load()
+		for i := range 3 {
+			st.Write(t, db, "default", st.Series(ls("__name__", "slow", "i", strconv.Itoa(i)), float64(t0), float64(n)))
+		}
+		n++
+		require.NoError(t, storage.Maintain(db))
+		now.Add(step.Milliseconds())
+	}
+	// Heads are sealed two hours after their first sample, and a segment
+	// is closed an hour after it began: the log keeps the segments of
+	// the last three hours at most.
+	segs := segments()
+	require.LessOrEqual(t, len(segs), 4, "segments: %v", segs)
+	// A segment an hour: some 24 were made (one, of 64 MiB, before).
+	first, err := strconv.Atoi(filepath.Base(segs[0]))
+	require.NoError(t, err)
+	require.Greater(t, first, 18, "segments: %v", segs)
+	require.Len(t, st.Read(t, db, "default", math.MinInt64, all, st.Eq("i", "1"))[`{__name__="slow", i="1"}`], n)
+	require.NoError(t, storage.Crash(db))
+	db = st.OpenDir(t, dir, opts)
+	require.Len(t, st.Read(t, db, "default", math.MinInt64, all, st.Eq("i", "1"))[`{__name__="slow", i="1"}`], n)
 }
 
 func TestDeleteSeries(t *testing.T) {

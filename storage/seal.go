@@ -306,13 +306,14 @@ func (s *shard) maintainLoop() {
 	for {
 		select {
 		case <-t.C:
-			// The DB logs once that the disk takes no writes: not here
-			// every tick.
-			if err := s.maintain(false); err != nil && !errors.Is(err, ErrNotWritable) {
-				s.log.Error("maintain shard", "err", err)
-			}
+		case <-s.maintainKick:
 		case <-s.quit:
 			return
+		}
+		// The DB logs once that the disk takes no writes: not here
+		// every tick.
+		if err := s.maintain(false); err != nil && !errors.Is(err, ErrNotWritable) {
+			s.log.Error("maintain shard", "err", err)
 		}
 	}
 }
@@ -330,16 +331,30 @@ func (s *shard) maintain(flushAll bool) error {
 	if err := s.h.err(); err != nil {
 		return err
 	}
+	now := s.opts.Now().UnixMilli()
+	maxAge := s.opts.MaxHeadAge.Milliseconds()
 	// Every append that got a position in a segment before barrier has
 	// also been applied to memory by the time we hold appendMu.
 	s.appendMu.Lock()
-	barrier := s.wal.Segment()
-	if flushAll {
+	barrier, size := s.wal.Current()
+	if barrier != s.segSeen {
+		s.segSeen, s.segSince = barrier, now
+	}
+	// NB: a segment is also closed once it is half a MaxHeadAge old, so
+	// that the log of a shard that takes few samples (a segment of 64 MiB
+	// held weeks of them) keeps about the last MaxHeadAge and a half:
+	// its heads are sealed by MaxHeadAge at the latest.
+	if flushAll || (size > 0 && now-s.segSince >= maxAge/2) {
 		var err error
 		if barrier, err = s.wal.Rotate(); err != nil {
 			s.appendMu.Unlock()
 			return fmt.Errorf("rotate wal: %w", err)
 		}
+		s.segSeen, s.segSince = barrier, now
+	}
+	stale := 0
+	if !flushAll {
+		stale = s.leftBehindLocked()
 	}
 	s.appendMu.Unlock()
 	if flushAll {
@@ -352,12 +367,18 @@ func (s *shard) maintain(flushAll bool) error {
 		}
 	}
 
-	now := s.opts.Now().UnixMilli()
-	maxAge := s.opts.MaxHeadAge.Milliseconds()
 	minSeg := barrier
-	var toSeal []*memSeries
+	var toSeal, behind []*memSeries
 	for _, ms := range s.allSeries() {
 		ms.mu.Lock()
+		if ms.oldestSegLocked() < stale {
+			// Sealed here and now, so that this pass can truncate.
+			ms.freezeLocked()
+			ms.freezeHistLocked()
+			behind = append(behind, ms)
+			ms.mu.Unlock()
+			continue
+		}
 		if has, since := ms.hasHeadLocked(); has {
 			if flushAll || now-since >= maxAge {
 				ms.freezeLocked()
@@ -373,6 +394,11 @@ func (s *shard) maintain(flushAll bool) error {
 		}
 		minSeg = min(minSeg, ms.oldestSegLocked())
 		ms.mu.Unlock()
+	}
+	for i := 0; i < len(behind); i += 512 {
+		if err := s.seal(behind[i:min(i+512, len(behind))]); err != nil {
+			return err
+		}
 	}
 	if flushAll {
 		// Seal synchronously so that everything below barrier is on disk.
@@ -400,5 +426,8 @@ func (s *shard) maintain(flushAll bool) error {
 		return fmt.Errorf("truncate wal: %w", err)
 	}
 	s.truncatedTo = to
+	s.appendMu.Lock()
+	s.segStarts = slices.DeleteFunc(s.segStarts, func(st segStart) bool { return st.seg < to })
+	s.appendMu.Unlock()
 	return nil
 }

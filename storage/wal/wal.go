@@ -103,6 +103,9 @@ type WAL struct {
 		err      error // why the last round failed; nil once Retry succeeds
 		closed   bool
 		rotateTo []pendingRotate
+		// segSize is the size at which Append and Next start a new
+		// segment: Options.SegmentSize until SetSegmentSize.
+		segSize int64
 	}
 	// The segment file being written, its number and the bytes in it:
 	// owned by the flusher, and by Close once the flusher has exited.
@@ -182,6 +185,7 @@ func Open(dir string, opts *Options) (*WAL, error) {
 	}
 	slices.Sort(w.mu.segs)
 	w.mu.synced = make(chan struct{})
+	w.mu.segSize = w.opts.SegmentSize
 	return w, nil
 }
 
@@ -311,7 +315,7 @@ func (w *WAL) Append(rec []byte) (Pos, error) {
 	// NB: a record that crosses the segment size still goes into the
 	// segment, and the next one starts a new segment: so Next can tell
 	// where a record will land before it is encoded.
-	if w.mu.off >= w.opts.SegmentSize {
+	if w.mu.off >= w.mu.segSize {
 		w.rotateLocked()
 	}
 	var h [headerLen]byte
@@ -362,7 +366,7 @@ func (w *WAL) Rotate() (int, error) {
 func (w *WAL) Next() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.mu.closed && w.mu.written.Segment != 0 && w.mu.off >= w.opts.SegmentSize {
+	if !w.mu.closed && w.mu.written.Segment != 0 && w.mu.off >= w.mu.segSize {
 		w.rotateLocked()
 		select {
 		case w.kick <- struct{}{}:
@@ -377,6 +381,28 @@ func (w *WAL) Segment() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.mu.seg
+}
+
+// Current returns the segment Append writes to and the bytes appended to
+// it so far.
+func (w *WAL) Current() (seg int, size int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.seg, w.mu.off
+}
+
+// SetSegmentSize changes the size at which a segment is followed by a
+// new one, for later appends (at most Options.SegmentSize, at least one
+// record: n ≤ 0 means Options.SegmentSize). A log whose older segments
+// are truncated as soon as what they hold is stored elsewhere keeps less
+// on disk with smaller segments.
+func (w *WAL) SetSegmentSize(n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n <= 0 || n > w.opts.SegmentSize {
+		n = w.opts.SegmentSize
+	}
+	w.mu.segSize = n
 }
 
 // Wait blocks until everything up to pos is written and synced. It fails

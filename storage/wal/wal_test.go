@@ -319,3 +319,31 @@ func TestNextIsWhereAppendWrites(t *testing.T) {
 	require.Greater(t, w.Segment(), 5)
 	require.NoError(t, w.Close())
 }
+
+// SetSegmentSize moves where later segments end, within
+// Options.SegmentSize; Current says how far the current one is.
+func TestSetSegmentSize(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := open(t, dir, &Options{SegmentSize: 1 << 10})
+	rec := string(make([]byte, 92)) // 100 bytes with the header
+	appendWait(t, w, rec)
+	seg, size := w.Current()
+	require.Equal(t, 1, seg)
+	require.Equal(t, int64(100), size)
+	w.SetSegmentSize(200)
+	for range 3 {
+		appendWait(t, w, rec)
+	}
+	seg, size = w.Current()
+	require.Equal(t, 2, seg, "a segment ends once it holds 200 bytes")
+	require.Equal(t, int64(200), size)
+	w.SetSegmentSize(1 << 20) // more than Options.SegmentSize: that
+	for range 10 {
+		appendWait(t, w, rec)
+	}
+	seg, _ = w.Current()
+	require.Equal(t, 3, seg)
+	require.NoError(t, w.Close())
+	_, got := open(t, dir, nil)
+	require.Len(t, got, 14)
+}
