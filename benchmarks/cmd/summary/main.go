@@ -247,9 +247,15 @@ func summarize(dir string) (string, error) {
 				if r.LoadMore != nil {
 					senders[1] = r.LoadMore.Clients
 				}
-				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %.2f | %.3f | %.3f | %.0f | %s | %.1f | %s |\n", name, n, k,
+				// A run without the query phase (an ingest of its own) has
+				// neither figure.
+				afterQ, p50 := "–", "–"
+				if len(r.Queries) > 0 {
+					afterQ, p50 = mib(r.RSSAfterQuery), fmt.Sprintf("%.1f", median(p50s(r.Queries)))
+				}
+				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %.2f | %.3f | %.3f | %.0f | %s | %s | %s |\n", name, n, k,
 					r.Load.SamplesPerSec, moreRate(r), r.CPUPerMillion, r.RunningPerSamp, r.BytesPerSample, r.RSSPerSeries,
-					mib(r.RSSAfterQuery), median(p50s(r.Queries)), same(r))
+					afterQ, p50, same(r))
 			}
 			t, ok := peers["tsdb"]
 			if !ok || t.Error != "" {
@@ -260,10 +266,18 @@ func summarize(dir string) (string, error) {
 				if !ok || o.Error != "" {
 					continue
 				}
+				queried := len(t.Queries) > 0 && len(o.Queries) > 0
+				afterQ := "–"
+				if queried {
+					afterQ = ratio(float64(t.RSSAfterQuery), float64(o.RSSAfterQuery))
+				}
 				fmt.Fprintf(&b, "| | | **tsdb ÷ %s** | %s | %s | %s | %s | %s | %s | %s | %s | |\n", k,
 					ratio(t.Load.SamplesPerSec, o.Load.SamplesPerSec), ratio(moreRate(t), moreRate(o)), ratio(t.CPUPerMillion, o.CPUPerMillion),
 					ratio(t.RunningPerSamp, o.RunningPerSamp), ratio(t.BytesPerSample, o.BytesPerSample), ratio(t.RSSPerSeries, o.RSSPerSeries),
-					ratio(float64(t.RSSAfterQuery), float64(o.RSSAfterQuery)), spread(p50Ratios(t.Queries, o.Queries, false), p50Ratios(t.Queries, o.Queries, true)))
+					afterQ, spread(p50Ratios(t.Queries, o.Queries, false), p50Ratios(t.Queries, o.Queries, true)))
+				if !queried {
+					continue
+				}
 				qps := "–"
 				if t.Load2 != nil && o.Load2 != nil {
 					qps = ratio(t.Load2.QPS, o.Load2.QPS)
