@@ -37,7 +37,7 @@ func kpiView(d kpi.Definition) map[string]any {
 	return map[string]any{"name": d.Name, "expr": d.Expr, "target": d.Target, "direction": d.Direction,
 		"interval": dur(d.Interval), "horizon": dur(d.Horizon), "step": dur(d.Step), "history": dur(d.History),
 		"seasonality": d.Seasonality, "labels": d.Labels, "cis": d.CIs, "impact_expr": d.ImpactExpr,
-		"warn_probability": d.WarnProbability, "confirm": d.Confirm, "urgency": d.Urgency, "cause_window": dur(d.CauseWindow),
+		"warn_probability": d.WarnProbability, "warn_at_once": d.WarnAtOnce, "confirm": d.Confirm, "urgency": d.Urgency, "cause_window": dur(d.CauseWindow),
 		"runbook_url": d.RunbookURL, "actions": d.Actions, "deadline": d.Deadline}
 }
 

@@ -49,7 +49,7 @@ func (e *Engine) Backtest(ctx context.Context, tenant, name string, from, to tim
 		return nil, fmt.Errorf("kpi %s: backtest: want from ≤ to and at most 100000 evaluations", d.Name)
 	}
 	r := &Report{KPI: d.Name, From: from, To: to, Definition: d, Warnings: []Warning{}, Breaches: []time.Time{}, Missed: []time.Time{}}
-	tr := NewTracker(d.WarnProbability, d.Confirm)
+	tr := NewTracker(d.WarnProbability, d.WarnAtOnce, d.Confirm)
 	open := -1 // the warning in force
 	for t := from; !t.After(to); t = t.Add(d.Interval) {
 		if err := ctx.Err(); err != nil {

@@ -55,6 +55,11 @@ type Definition struct {
 	// Confirm is how many evaluations in a row must agree before a warning
 	// is raised or cancelled; default 2.
 	Confirm int `yaml:"confirm" json:"confirm"`
+	// WarnAtOnce is the breach probability at or above which a warning is
+	// raised without waiting for Confirm evaluations: default 0.99 (or
+	// WarnProbability, when higher); from WarnProbability to 1, or -1 for
+	// never (every warning waits for Confirm).
+	WarnAtOnce float64 `yaml:"warn_at_once" json:"warn_at_once"`
 	// Urgency of the predicted-breach incident (default medium); a real
 	// breach is high.
 	Urgency string `yaml:"urgency" json:"urgency"`
@@ -192,6 +197,12 @@ func (d *Definition) Validate() error {
 	if d.Confirm == 0 {
 		d.Confirm = 2
 	}
+	if d.WarnAtOnce == 0 {
+		d.WarnAtOnce = DefaultWarnAtOnce(d.WarnProbability)
+	}
+	if d.WarnAtOnce != -1 && (d.WarnAtOnce < d.WarnProbability || d.WarnAtOnce > 1) {
+		return fmt.Errorf("kpi %s: warn_at_once must be from warn_probability (%g) to 1, or -1 (never)", d.Name, d.WarnProbability)
+	}
 	switch d.Urgency {
 	case "":
 		d.Urgency = "medium"
@@ -256,3 +267,7 @@ func (d *Definition) period(y []float64) int {
 	}
 	return p
 }
+
+// DefaultWarnAtOnce is warn_at_once when a definition leaves it out, for
+// the given warn_probability.
+func DefaultWarnAtOnce(warn float64) float64 { return max(0.99, warn) }

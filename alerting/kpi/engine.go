@@ -182,7 +182,7 @@ func New(defs []Definition, q query.Evaluator, w storage.Writer, inc Incidents, 
 			return nil, fmt.Errorf("kpi %s: defined twice", d.Name)
 		}
 		seen[d.Tenant+"/"+d.Name] = true
-		k := &kpiState{def: d, tracker: NewTracker(d.WarnProbability, d.Confirm), fresh: true}
+		k := &kpiState{def: d, tracker: NewTracker(d.WarnProbability, d.WarnAtOnce, d.Confirm), fresh: true}
 		if m, ok := inc.(ciMatcher); ok && inc != nil {
 			k.warnings = ciWarnings(&d, m)
 			for _, w := range k.warnings {
@@ -338,7 +338,7 @@ func (e *Engine) EvaluateAt(ctx context.Context, tenant, name string, at time.Ti
 	d := k.def
 	k.mu.Unlock()
 	at = e.asOf(at)
-	tr := NewTracker(d.WarnProbability, d.Confirm)
+	tr := NewTracker(d.WarnProbability, d.WarnAtOnce, d.Confirm)
 	var ev *Evaluation
 	for i := max(d.Confirm, 1) - 1; i >= 0; i-- {
 		t := at.Add(-time.Duration(i) * d.Interval)

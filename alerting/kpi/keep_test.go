@@ -59,7 +59,7 @@ func TestTrackerKept(t *testing.T) {
 	store := &mapStore{m: map[string][]byte{}}
 	def := Definition{Name: "checkout_success", Expr: `orders_ok_ratio{service="checkout"}`, Target: 0.95, Direction: "above",
 		Interval: 15 * time.Minute, Horizon: 6 * time.Hour, Step: 5 * time.Minute, History: 48 * time.Hour, Seasonality: "none",
-		Labels: map[string]string{"service": "checkout"}, Confirm: 3}
+		Labels: map[string]string{"service": "checkout"}, Confirm: 3, WarnAtOnce: -1}
 	newEngine := func() *Engine {
 		eng, err := New([]Definition{def}, query.NewEngine(db, nil), db, mgr, &Options{Now: clk.now, Store: store})
 		require.NoError(t, err)

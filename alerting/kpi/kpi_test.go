@@ -20,7 +20,7 @@ import (
 )
 
 func TestTrackerHysteresis(t *testing.T) {
-	tr := NewTracker(0.8, 2)
+	tr := NewTracker(0.8, -1, 2)
 	t0 := time.Unix(0, 0)
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	eta := at(600)
@@ -41,10 +41,27 @@ func TestTrackerHysteresis(t *testing.T) {
 	require.Equal(t, Recover, tr.Observe(at(60), false, 0.1, time.Time{}))
 }
 
+// A forecast all but certain of the breach warns at once; one merely
+// above warn_probability waits for the next; cancelling still waits.
+func TestTrackerWarnsAtOnce(t *testing.T) {
+	tr := NewTracker(0.8, 0.99, 2)
+	t0 := time.Unix(0, 0)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	require.Equal(t, None, tr.Observe(at(0), false, 0.98, at(600)))
+	require.Equal(t, Warn, tr.Observe(at(5), false, 0.99, at(600)), "at warn_at_once")
+	require.Equal(t, at(0), tr.TurnedAt, "the streak's start")
+	require.Equal(t, None, tr.Observe(at(10), false, 0.1, time.Time{}), "one evaluation does not cancel")
+	require.Equal(t, Cancel, tr.Observe(at(15), false, 0.1, time.Time{}))
+	require.Equal(t, Warn, tr.Observe(at(20), false, 1, at(600)), "first evaluation of a streak")
+	never := NewTracker(0.8, -1, 2)
+	require.Equal(t, None, never.Observe(at(0), false, 1, at(600)), "-1: always confirmed")
+}
+
 func TestYAML(t *testing.T) {
 	var ds []Definition
-	require.NoError(t, yaml.Unmarshal([]byte("- {name: disk, expr: x, target: 0.9, direction: below, horizon: 3d, step: 1h, history: 2w}"), &ds))
+	require.NoError(t, yaml.Unmarshal([]byte("- {name: disk, expr: x, target: 0.9, direction: below, horizon: 3d, step: 1h, history: 2w, warn_at_once: 1}"), &ds))
 	require.Equal(t, 72*time.Hour, ds[0].Horizon)
+	require.Equal(t, 1.0, ds[0].WarnAtOnce)
 	require.Equal(t, 14*24*time.Hour, ds[0].History)
 	require.NoError(t, ds[0].Validate())
 	require.ErrorContains(t, yaml.Unmarshal([]byte("- {name: disk, expr: x, horizn: 3d}"), &ds), "horizn")
@@ -57,11 +74,20 @@ func TestValidate(t *testing.T) {
 	require.Equal(t, 5*time.Minute, d.Interval)
 	require.Equal(t, 24*time.Hour, d.Horizon)
 	require.Equal(t, 0.8, d.WarnProbability)
+	require.Equal(t, 0.99, d.WarnAtOnce)
+	d = Definition{Name: "orders", Expr: "sum(x)", Direction: "above", Target: 1, WarnProbability: 0.995}
+	require.NoError(t, d.Validate())
+	require.Equal(t, 0.995, d.WarnAtOnce, "never below warn_probability")
+	d = Definition{Name: "orders", Expr: "sum(x)", Direction: "above", Target: 1, WarnAtOnce: -1}
+	require.NoError(t, d.Validate())
 	for _, bad := range []Definition{
 		{Name: "x y", Expr: "x", Direction: "above"},
 		{Name: "x", Expr: "sum(", Direction: "above"},
 		{Name: "x", Expr: "x", Direction: "up"},
 		{Name: "x", Expr: "x", Direction: "above", WarnProbability: 1.5},
+		{Name: "x", Expr: "x", Direction: "above", WarnAtOnce: 0.5},
+		{Name: "x", Expr: "x", Direction: "above", WarnAtOnce: 1.01},
+		{Name: "x", Expr: "x", Direction: "above", WarnAtOnce: -0.5},
 		{Name: "x", Expr: "x", Direction: "above", Seasonality: "hourly"},
 		{Name: "x", Expr: "x", Direction: "above", Step: time.Second, History: 30 * 24 * time.Hour},
 		{Name: "x", Expr: "x", Direction: "above", RunbookURL: "wiki/orders"},

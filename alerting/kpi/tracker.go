@@ -30,14 +30,21 @@ func (t Transition) String() string {
 }
 
 // Tracker is the hysteresis between forecasts and incidents: a warning
-// needs Confirm evaluations in a row at or above WarnProbability, and is
-// cancelled only after Confirm in a row below ClearProbability; an open
-// warning is updated when its ETA moves by more than a quarter of the
-// time left (at least 15 minutes). It is pure logic, shared by the
-// evaluator and the accuracy suite.
+// needs Confirm evaluations in a row at or above WarnProbability, or one
+// at or above AtOnce, and is cancelled only after Confirm in a row below
+// ClearProbability; an open warning is updated when its ETA moves by more
+// than a quarter of the time left (at least 15 minutes). It is pure
+// logic, shared by the evaluator and the accuracy suite.
 type Tracker struct {
 	WarnProbability, ClearProbability float64
 	Confirm                           int
+	// AtOnce is the probability at which a warning needs no confirmation:
+	// Confirm guards against a forecast that crosses WarnProbability
+	// once and falls back, and a forecast that is all but certain of
+	// the breach is its own confirmation (the accuracy suite: hourly
+	// KPIs, whose confirmation costs an hour, warn 1 to 4 points more of
+	// their breaches an hour ahead; docs/kpi.md). Zero or below: never.
+	AtOnce float64
 
 	State State
 	// TurnedAt is when the probability first passed the threshold in the
@@ -52,8 +59,8 @@ type Tracker struct {
 }
 
 // NewTracker returns a tracker in state ok; clear defaults to half of warn.
-func NewTracker(warn float64, confirm int) *Tracker {
-	return &Tracker{WarnProbability: warn, ClearProbability: warn / 2, Confirm: max(confirm, 1), State: StateOK}
+func NewTracker(warn, atOnce float64, confirm int) *Tracker {
+	return &Tracker{WarnProbability: warn, ClearProbability: warn / 2, Confirm: max(confirm, 1), AtOnce: atOnce, State: StateOK}
 }
 
 // Observe takes one evaluation: whether the KPI is on the wrong side now,
@@ -81,7 +88,7 @@ func (t *Tracker) Observe(now time.Time, breached bool, prob float64, eta time.T
 			t.streakAt = now
 		}
 		t.streak++
-		if t.streak < t.Confirm {
+		if t.streak < t.Confirm && (t.AtOnce <= 0 || prob < t.AtOnce) {
 			return None
 		}
 		t.State, t.TurnedAt, t.ETA, t.streak, t.clearRuns = StateWarning, t.streakAt, eta, 0, 0

@@ -322,7 +322,7 @@ func Trace(c Case) ([]Eval, error) {
 // warn probability and confirm, and counts what the warnings did.
 func Judge(c Case, evals []Eval, warn float64, confirm int) Outcome {
 	w := c.World
-	tr := kpi.NewTracker(warn, confirm)
+	tr := kpi.NewTracker(warn, kpi.DefaultWarnAtOnce(warn), confirm)
 	// A breach after the window counts only to judge the warnings
 	// before it.
 	o := Outcome{World: w.Name, Kind: c.Kind, Breach: c.BreachAt >= 0 && c.BreachAt < c.end()}
