@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/prometheus/model/labels"
@@ -120,10 +122,17 @@ func crashWhileWriting(t *testing.T, seed uint64) {
 	var rngMu sync.Mutex
 	intN := func(n int) int { rngMu.Lock(); defer rngMu.Unlock(); return rng.IntN(n) }
 	fs := vfs.NewCrashableMem()
+	// The clock moves 10 s a batch: heads age out (MaxHeadAge) and the
+	// log's segments close by age (half of it) as well as by size, and
+	// heads left behind by the other series are sealed early.
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC).UnixMilli())
 	opts := storage.Options{
 		Shards:           1 + intN(3),
 		HeadChunkSamples: 3 + intN(8),
 		WALSegmentSize:   int64(1024 + intN(8192)),
+		MaxHeadAge:       time.Duration(1+intN(5)) * time.Minute,
+		Now:              func() time.Time { return time.UnixMilli(now.Load()) },
 	}
 	db := crashOpen(t, fs, opts)
 	writers := 1 + intN(3)
@@ -196,6 +205,7 @@ func crashWhileWriting(t *testing.T, seed uint64) {
 					log.add(log.acked, s, ts)
 				}
 				log.mu.Unlock()
+				now.Add(10_000)
 				var err error
 				switch intN(16) {
 				case 0:
