@@ -349,6 +349,37 @@ func TestWALTruncatedBehindBackfill(t *testing.T) {
 	check(db)
 }
 
+// The segment size follows the heads: 2,000 series with heads of 24
+// samples take some 400 KB of log a round of heads, so segments end at the
+// 4 MiB floor, not at 64 MiB, and the ones the heads have left are deleted.
+func TestWALSegmentsFollowHeads(t *testing.T) {
+	dir := t.TempDir()
+	db := st.OpenDir(t, dir, &storage.Options{Shards: 1, HeadChunkSamples: 24})
+	rng := rand.New(rand.NewPCG(3, 4))
+	const series, steps, per = 2000, 600, 10
+	for step := 0; step < steps; step += per {
+		batch := make([]storage.SeriesSamples, series)
+		for i := range batch {
+			batch[i].Labels = ls("__name__", "m", "i", strconv.Itoa(i))
+			for k := step; k < step+per; k++ {
+				batch[i].Samples = append(batch[i].Samples, storage.Sample{T: int64(k+1) * 15000, V: rng.Float64()})
+			}
+		}
+		st.Write(t, db, "default", batch...)
+	}
+	require.NoError(t, storage.Maintain(db))
+	segs, err := filepath.Glob(filepath.Join(dir, "shard-000", "wal", "0*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, segs)
+	first, err := strconv.Atoi(filepath.Base(segs[0]))
+	require.NoError(t, err)
+	// 1.2 M samples of random values: about 10 MB of log.
+	require.GreaterOrEqual(t, first, 2, "segments: %v", segs)
+	require.LessOrEqual(t, len(segs), 2, "segments: %v", segs)
+	require.Less(t, storage.WALBytes(db), int64(9<<20))
+	require.Len(t, st.Read(t, db, "default", math.MinInt64, all, st.Eq("i", "7"))[`{__name__="m", i="7"}`], steps)
+}
+
 // A shard that takes few samples fills a 64 MiB segment in weeks: a
 // segment is also closed when it is half a MaxHeadAge old, so the log
 // holds about the last MaxHeadAge and a half of samples, not weeks.
