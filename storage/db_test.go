@@ -305,6 +305,32 @@ func TestWALIsTruncatedAfterSealing(t *testing.T) {
 	require.Len(t, got, 2000)
 }
 
+// backfill writes steps samples of random values (some 8 bytes a sample
+// in the log) to each of series series m{i=…}, 15 s apart, ten steps a
+// write: hours of samples in moments.
+func backfill(t *testing.T, db *storage.DB, rng *rand.Rand, series, steps int) {
+	t.Helper()
+	const per = 10
+	for step := 0; step < steps; step += per {
+		batch := make([]storage.SeriesSamples, series)
+		for i := range batch {
+			batch[i].Labels = ls("__name__", "m", "i", strconv.Itoa(i))
+			for k := step; k < min(step+per, steps); k++ {
+				batch[i].Samples = append(batch[i].Samples, storage.Sample{T: int64(k+1) * 15000, V: rng.Float64()})
+			}
+		}
+		st.Write(t, db, "default", batch...)
+	}
+}
+
+// walSegments lists the log segments of the first shard under dir.
+func walSegments(t *testing.T, dir string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "shard-000", "wal", "0*"))
+	require.NoError(t, err)
+	return names
+}
+
 // A backfill logs hours of samples in seconds. The log's segments follow
 // the heads' size, and a head left behind by the other series' samples
 // (here one written once, first) is sealed before its time, so the log
@@ -315,24 +341,13 @@ func TestWALTruncatedBehindBackfill(t *testing.T) {
 	opts := &storage.Options{Shards: 1, HeadChunkSamples: 24, WALSegmentSize: 16 << 10}
 	db := st.OpenDir(t, dir, opts)
 	st.Write(t, db, "default", st.Series(ls("__name__", "once"), 0, 42))
-	const series, steps, per = 100, 2400, 10
-	rng := rand.New(rand.NewPCG(1, 2))
-	for step := 0; step < steps; step += per {
-		batch := make([]storage.SeriesSamples, series)
-		for i := range batch {
-			batch[i].Labels = ls("__name__", "m", "i", strconv.Itoa(i))
-			for k := step; k < step+per; k++ {
-				batch[i].Samples = append(batch[i].Samples, storage.Sample{T: int64(k+1) * 15000, V: rng.Float64()})
-			}
-		}
-		st.Write(t, db, "default", batch...)
-	}
+	const series, steps = 100, 2400
+	backfill(t, db, rand.New(rand.NewPCG(1, 2)), series, steps)
 	require.NoError(t, storage.Maintain(db))
 	// The backfill filled 81 segments of 16 KiB (random values: some 8
 	// bytes a sample), all kept before; four heads' worth of every
 	// series is about five.
-	segs, err := filepath.Glob(filepath.Join(dir, "shard-000", "wal", "0*"))
-	require.NoError(t, err)
+	segs := walSegments(t, dir)
 	t.Log("segments", segs)
 	require.LessOrEqual(t, len(segs), 8, "the log keeps the last heads, not the backfill")
 	check := func(db *storage.DB) {
@@ -355,21 +370,10 @@ func TestWALTruncatedBehindBackfill(t *testing.T) {
 func TestWALSegmentsFollowHeads(t *testing.T) {
 	dir := t.TempDir()
 	db := st.OpenDir(t, dir, &storage.Options{Shards: 1, HeadChunkSamples: 24})
-	rng := rand.New(rand.NewPCG(3, 4))
-	const series, steps, per = 2000, 600, 10
-	for step := 0; step < steps; step += per {
-		batch := make([]storage.SeriesSamples, series)
-		for i := range batch {
-			batch[i].Labels = ls("__name__", "m", "i", strconv.Itoa(i))
-			for k := step; k < step+per; k++ {
-				batch[i].Samples = append(batch[i].Samples, storage.Sample{T: int64(k+1) * 15000, V: rng.Float64()})
-			}
-		}
-		st.Write(t, db, "default", batch...)
-	}
+	const series, steps = 2000, 600
+	backfill(t, db, rand.New(rand.NewPCG(3, 4)), series, steps)
 	require.NoError(t, storage.Maintain(db))
-	segs, err := filepath.Glob(filepath.Join(dir, "shard-000", "wal", "0*"))
-	require.NoError(t, err)
+	segs := walSegments(t, dir)
 	require.NotEmpty(t, segs)
 	first, err := strconv.Atoi(filepath.Base(segs[0]))
 	require.NoError(t, err)
@@ -390,11 +394,6 @@ func TestWALSegmentsCloseWithAge(t *testing.T) {
 	dir := t.TempDir()
 	opts := &storage.Options{Shards: 1, Now: clock}
 	db := st.OpenDir(t, dir, opts)
-	segments := func() []string {
-		names, err := filepath.Glob(filepath.Join(dir, "shard-000", "wal", "0*"))
-		require.NoError(t, err)
-		return names
-	}
 	const step = 10 * time.Minute
 	var n int
 	for range 24 * time.Hour / step {
@@ -409,7 +408,7 @@ func TestWALSegmentsCloseWithAge(t *testing.T) {
 	// Heads are sealed two hours after their first sample, and a segment
 	// is closed an hour after it began: the log keeps the segments of
 	// the last three hours at most.
-	segs := segments()
+	segs := walSegments(t, dir)
 	require.LessOrEqual(t, len(segs), 4, "segments: %v", segs)
 	// A segment an hour: some 24 were made (one, of 64 MiB, before).
 	first, err := strconv.Atoi(filepath.Base(segs[0]))
