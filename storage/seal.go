@@ -322,6 +322,16 @@ func maintainInterval(o *Options) time.Duration {
 	return min(time.Minute, max(o.MaxHeadAge/4, time.Second))
 }
 
+// sealNow seals frozen series synchronously, 512 to a batch.
+func (s *shard) sealNow(series []*memSeries) error {
+	for i := 0; i < len(series); i += 512 {
+		if err := s.seal(series[i:min(i+512, len(series))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // maintain freezes old heads (all heads when flushAll) and truncates the
 // WAL segments no unsealed sample needs any more. It does nothing while
 // the disk takes no writes, and returns why.
@@ -395,17 +405,13 @@ func (s *shard) maintain(flushAll bool) error {
 		minSeg = min(minSeg, ms.oldestSegLocked())
 		ms.mu.Unlock()
 	}
-	for i := 0; i < len(behind); i += 512 {
-		if err := s.seal(behind[i:min(i+512, len(behind))]); err != nil {
-			return err
-		}
+	if err := s.sealNow(behind); err != nil {
+		return err
 	}
 	if flushAll {
 		// Seal synchronously so that everything below barrier is on disk.
-		for i := 0; i < len(toSeal); i += 512 {
-			if err := s.seal(toSeal[i:min(i+512, len(toSeal))]); err != nil {
-				return err
-			}
+		if err := s.sealNow(toSeal); err != nil {
+			return err
 		}
 		minSeg = barrier
 	} else {
